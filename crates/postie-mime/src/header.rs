@@ -1,0 +1,273 @@
+//! Header fields: validated names and values, and an ordered, case-insensitive
+//! list of them.
+//!
+//! A [`HeaderValue`] built from user text can never hold CR, LF or NUL, so a
+//! value cannot smuggle a second header or end the header block. Values read
+//! from an existing message keep their original bytes, folding included, so
+//! that passing a message through changes nothing it need not change.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use crate::Error;
+
+/// A header field name: printable US-ASCII except `:` (RFC 5322 §2.2).
+/// Compared without regard to case.
+///
+/// ```
+/// use postie_mime::HeaderName;
+/// assert_eq!(HeaderName::new("subject")?, HeaderName::new("Subject")?);
+/// assert!(HeaderName::new("Bad Name").is_err());
+/// # Ok::<(), postie_mime::Error>(())
+/// ```
+#[derive(Clone, Debug, Eq)]
+pub struct HeaderName(Cow<'static, str>);
+
+impl HeaderName {
+    /// Checks `name` and wraps it.
+    pub fn new(name: &str) -> Result<Self, Error> {
+        let reason = if name.is_empty() {
+            Some("it is empty")
+        } else if name.len() > 76 {
+            Some("it is longer than 76 characters")
+        } else if !name.bytes().all(|b| (33..=126).contains(&b) && b != b':') {
+            Some("only printable ASCII other than ':' is allowed")
+        } else {
+            None
+        };
+        match reason {
+            Some(reason) => Err(Error::InvalidHeaderName {
+                name: name.escape_debug().to_string(),
+                reason,
+            }),
+            None => Ok(Self(Cow::Owned(name.to_owned()))),
+        }
+    }
+
+    /// The name as it was written.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Whether this is `other`, ignoring case.
+    pub fn is(&self, other: &str) -> bool {
+        self.0.eq_ignore_ascii_case(other)
+    }
+}
+
+impl PartialEq for HeaderName {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.eq_ignore_ascii_case(&other.0)
+    }
+}
+
+impl fmt::Display for HeaderName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A header field value.
+///
+/// Either text that the writer folds and, where it is not ASCII, encodes
+/// (built with [`HeaderValue::new`]), or the raw bytes of a field read from a
+/// message, written back unchanged.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HeaderValue(Repr);
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Repr {
+    /// Unfolded text; no CR, LF, NUL or other control character but TAB.
+    Text(String),
+    /// Everything after the colon, continuation lines joined with CRLF.
+    Raw(Box<[u8]>),
+}
+
+impl HeaderValue {
+    /// Checks user text for a header value: CR, LF, NUL and the other control
+    /// characters (TAB aside) are refused, since any of them could end the
+    /// field early. Leading and trailing white space is trimmed.
+    ///
+    /// ```
+    /// use postie_mime::HeaderValue;
+    /// assert!(HeaderValue::new("Subject", "hello").is_ok());
+    /// assert!(HeaderValue::new("Subject", "hi\r\nBcc: victim@example.org").is_err());
+    /// ```
+    pub fn new(name: &str, value: &str) -> Result<Self, Error> {
+        check_text(name, value)?;
+        Ok(Self(Repr::Text(value.trim().to_owned())))
+    }
+
+    /// A value read from a message: the bytes after the colon, with
+    /// continuation lines joined by CRLF. Kept as they are.
+    pub(crate) fn raw(bytes: Vec<u8>) -> Self {
+        Self(Repr::Raw(bytes.into_boxed_slice()))
+    }
+
+    /// The value as text, unfolded and trimmed. Bytes of a raw value that are
+    /// not UTF-8 are shown as U+FFFD.
+    pub fn as_text(&self) -> Cow<'_, str> {
+        match &self.0 {
+            Repr::Text(text) => Cow::Borrowed(text),
+            Repr::Raw(bytes) => {
+                let text = String::from_utf8_lossy(bytes);
+                let unfolded: String = text.replace("\r\n", "").replace('\n', "");
+                Cow::Owned(unfolded.trim().to_owned())
+            }
+        }
+    }
+
+    /// The raw bytes when this value was read from a message.
+    pub(crate) fn raw_bytes(&self) -> Option<&[u8]> {
+        match &self.0 {
+            Repr::Raw(bytes) => Some(bytes),
+            Repr::Text(_) => None,
+        }
+    }
+}
+
+fn check_text(name: &str, value: &str) -> Result<(), Error> {
+    let bad = |reason| Error::InvalidHeaderValue {
+        name: name.to_owned(),
+        reason,
+    };
+    for c in value.chars() {
+        match c {
+            '\r' | '\n' => return Err(bad("it contains a CR or LF")),
+            '\0' => return Err(bad("it contains a NUL")),
+            '\t' => {}
+            c if c.is_control() => return Err(bad("it contains a control character")),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// One header field.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Header {
+    name: HeaderName,
+    value: HeaderValue,
+}
+
+impl Header {
+    /// The field's name.
+    pub fn name(&self) -> &HeaderName {
+        &self.name
+    }
+
+    /// The field's value.
+    pub fn value(&self) -> &HeaderValue {
+        &self.value
+    }
+}
+
+/// The header fields of a message or part, in order. Names compare without
+/// regard to case; repeated fields are kept.
+///
+/// ```
+/// use postie_mime::Headers;
+/// let mut h = Headers::new();
+/// h.append("Received", "from a")?;
+/// h.append("received", "from b")?;
+/// h.set("Subject", "first")?;
+/// h.set("SUBJECT", "second")?;
+/// assert_eq!(h.get_all("RECEIVED").count(), 2);
+/// assert_eq!(h.get("subject").unwrap().as_text(), "second");
+/// # Ok::<(), postie_mime::Error>(())
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Headers {
+    fields: Vec<Header>,
+}
+
+impl Headers {
+    /// No fields.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The first value of `name`.
+    pub fn get(&self, name: &str) -> Option<&HeaderValue> {
+        self.fields
+            .iter()
+            .find(|f| f.name.is(name))
+            .map(|f| &f.value)
+    }
+
+    /// Every value of `name`, in order.
+    pub fn get_all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a HeaderValue> + 'a {
+        self.fields
+            .iter()
+            .filter(move |f| f.name.is(name))
+            .map(|f| &f.value)
+    }
+
+    /// Whether a field `name` exists.
+    pub fn contains(&self, name: &str) -> bool {
+        self.fields.iter().any(|f| f.name.is(name))
+    }
+
+    /// Adds a field at the end, after checking name and value.
+    pub fn append(&mut self, name: &str, value: &str) -> Result<(), Error> {
+        let value = HeaderValue::new(name, value)?;
+        self.append_value(HeaderName::new(name)?, value);
+        Ok(())
+    }
+
+    /// Adds a field at the end.
+    pub fn append_value(&mut self, name: HeaderName, value: HeaderValue) {
+        self.fields.push(Header { name, value });
+    }
+
+    /// Adds a field at the start.
+    pub fn prepend_value(&mut self, name: HeaderName, value: HeaderValue) {
+        self.fields.insert(0, Header { name, value });
+    }
+
+    /// Replaces every field `name` by one with `value`, at the position of the
+    /// first; appends when there was none.
+    pub fn set(&mut self, name: &str, value: &str) -> Result<(), Error> {
+        let value = HeaderValue::new(name, value)?;
+        self.set_value(HeaderName::new(name)?, value);
+        Ok(())
+    }
+
+    /// Like [`Headers::set`] with a checked name and value.
+    pub fn set_value(&mut self, name: HeaderName, value: HeaderValue) {
+        match self.fields.iter().position(|f| f.name == name) {
+            Some(first) => {
+                let mut index = 0;
+                self.fields.retain(|f| {
+                    let keep = index <= first || f.name != name;
+                    index += 1;
+                    keep
+                });
+                self.fields[first] = Header { name, value };
+            }
+            None => self.fields.push(Header { name, value }),
+        }
+    }
+
+    /// Removes every field `name`; returns how many there were.
+    pub fn remove(&mut self, name: &str) -> usize {
+        let before = self.fields.len();
+        self.fields.retain(|f| !f.name.is(name));
+        before - self.fields.len()
+    }
+
+    /// The fields in order.
+    pub fn iter(&self) -> impl Iterator<Item = &Header> {
+        self.fields.iter()
+    }
+
+    /// How many fields there are.
+    pub fn len(&self) -> usize {
+        self.fields.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.fields.is_empty()
+    }
+}

@@ -1,0 +1,149 @@
+//! Reading the header block of an RFC 5322 message.
+//!
+//! Values are kept byte for byte (folding included) so that a message passed
+//! through is written back as it came. The whole tolerant MIME parser is
+//! built on top of this later; for now the body is left as bytes.
+
+use std::io::{self, BufRead};
+
+use crate::header::{HeaderName, HeaderValue, Headers};
+
+/// A header block larger than this is refused rather than held in memory.
+const MAX_HEADER_BLOCK: usize = 4 * 1024 * 1024;
+
+/// Why a message could not be read.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ParseError {
+    /// A line of the header block is neither a field nor a continuation.
+    #[error("malformed header at line {line}: {reason}")]
+    Malformed {
+        /// 1-based line number.
+        line: usize,
+        /// What is wrong.
+        reason: &'static str,
+    },
+    /// Reading failed.
+    #[error("cannot read the message: {0}")]
+    Io(#[from] io::Error),
+}
+
+impl ParseError {
+    pub(crate) fn io(err: io::Error) -> Self {
+        Self::Io(err)
+    }
+}
+
+/// Reads header fields up to and including the empty line that ends them;
+/// returns them and the number of bytes consumed. A message with no empty
+/// line is all header. A leading mbox `From ` line is skipped.
+pub(crate) fn header_block(reader: &mut dyn BufRead) -> Result<(Headers, usize), ParseError> {
+    let mut headers = Headers::new();
+    let mut consumed = 0;
+    let mut line = Vec::new();
+    let mut current: Option<(HeaderName, Vec<u8>)> = None;
+    let mut number = 0;
+    loop {
+        line.clear();
+        let n = reader.read_until(b'\n', &mut line)?;
+        if n == 0 {
+            break;
+        }
+        consumed += n;
+        number += 1;
+        if consumed > MAX_HEADER_BLOCK {
+            return Err(ParseError::Malformed {
+                line: number,
+                reason: "the header block is larger than 4 MiB",
+            });
+        }
+        let content = strip_line_end(&line);
+        if content.is_empty() {
+            break;
+        }
+        if number == 1 && content.starts_with(b"From ") {
+            continue;
+        }
+        if matches!(content.first(), Some(b' ' | b'\t')) {
+            match current.as_mut() {
+                Some((_, value)) => {
+                    value.extend_from_slice(b"\r\n");
+                    value.extend_from_slice(content);
+                }
+                None => {
+                    return Err(ParseError::Malformed {
+                        line: number,
+                        reason: "a continuation line comes before any field",
+                    })
+                }
+            }
+            continue;
+        }
+        let colon = content
+            .iter()
+            .position(|&b| b == b':')
+            .ok_or(ParseError::Malformed {
+                line: number,
+                reason: "no ':' after the field name",
+            })?;
+        let (name, value) = content.split_at(colon);
+        // RFC 822 allowed white space before the colon; drop it.
+        let name = std::str::from_utf8(name).unwrap_or_default().trim_end();
+        let name = HeaderName::new(name).map_err(|_| ParseError::Malformed {
+            line: number,
+            reason: "the field name is empty or holds characters RFC 5322 forbids",
+        })?;
+        if let Some((name, value)) = current.take() {
+            headers.append_value(name, HeaderValue::raw(value));
+        }
+        current = Some((name, value.get(1..).unwrap_or_default().to_vec()));
+    }
+    if let Some((name, value)) = current.take() {
+        headers.append_value(name, HeaderValue::raw(value));
+    }
+    Ok((headers, consumed))
+}
+
+fn strip_line_end(line: &[u8]) -> &[u8] {
+    let line = line.strip_suffix(b"\n").unwrap_or(line);
+    line.strip_suffix(b"\r").unwrap_or(line)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(input: &[u8]) -> Result<(Headers, usize), ParseError> {
+        let mut reader = input;
+        header_block(&mut reader)
+    }
+
+    #[test]
+    fn fields_continuations_and_body_offset() {
+        let input = b"To: a@x\nSubject: one\n two\n\nbody";
+        let (headers, consumed) = parse(input).unwrap();
+        assert_eq!(headers.len(), 2);
+        assert_eq!(headers.get("subject").unwrap().as_text(), "one two");
+        assert_eq!(&input[consumed..], b"body");
+    }
+
+    #[test]
+    fn mbox_from_line_is_skipped() {
+        let (headers, _) = parse(b"From a@x Sat Nov 28 00:00:00 2026\r\nTo: b@y\r\n\r\n").unwrap();
+        assert_eq!(headers.len(), 1);
+    }
+
+    #[test]
+    fn malformed_lines_name_their_line() {
+        let err = parse(b"To: a@x\r\nnot a header\r\n\r\n").unwrap_err();
+        assert!(err.to_string().contains("line 2"), "{err}");
+        assert!(parse(b" leading continuation\r\n\r\n").is_err());
+    }
+
+    #[test]
+    fn headers_only_message() {
+        let (headers, consumed) = parse(b"To: a@x").unwrap();
+        assert_eq!(headers.len(), 1);
+        assert_eq!(consumed, 7);
+    }
+}

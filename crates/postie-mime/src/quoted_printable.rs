@@ -1,0 +1,181 @@
+//! Quoted-printable (RFC 2045 §6.7) for bodies.
+//!
+//! The encoder fixes what tcllib's gets wrong: a line holding only `.` stays a
+//! line of its own (and a leading `.` is written `=2E`, so even a transport
+//! that forgets dot-stuffing cannot end the data early), every control byte
+//! (0x1F included) is escaped, white space at the end of a line is escaped,
+//! and encoded lines never pass 76 characters, soft break included.
+
+/// Longest encoded line, the `=` of a soft break included (RFC 2045).
+const MAX_LINE: usize = 76;
+
+/// Encodes `input`, whose line breaks are CRLF, appending to `out`. CRLF in
+/// the input stays a hard line break; a CR or LF alone is encoded as `=0D` or
+/// `=0A`, since it is data, not a line break.
+///
+/// ```
+/// use postie_mime::quoted_printable::encode;
+/// let mut out = Vec::new();
+/// encode("caf\u{e9} \r\n.\r\n".as_bytes(), &mut out);
+/// assert_eq!(out, b"caf=C3=A9=20\r\n=2E\r\n");
+/// ```
+pub fn encode(input: &[u8], out: &mut Vec<u8>) {
+    let mut rest = input;
+    loop {
+        match find_crlf(rest) {
+            Some(end) => {
+                encode_line(&rest[..end], out);
+                out.extend_from_slice(b"\r\n");
+                rest = &rest[end + 2..];
+            }
+            None => {
+                encode_line(rest, out);
+                return;
+            }
+        }
+    }
+}
+
+fn find_crlf(bytes: &[u8]) -> Option<usize> {
+    bytes.windows(2).position(|pair| pair == b"\r\n")
+}
+
+/// Encodes one line's content (no CRLF inside; a lone CR or LF is data).
+fn encode_line(line: &[u8], out: &mut Vec<u8>) {
+    let mut column = 0;
+    for (i, &byte) in line.iter().enumerate() {
+        let is_last = i + 1 == line.len();
+        let mut literal = match byte {
+            b' ' | b'\t' => !is_last,
+            33..=126 => byte != b'=',
+            _ => false,
+        };
+        let width = if literal { 1 } else { 3 };
+        // Keep room for the '=' of a soft break, except for the line's last
+        // token, which may use the last column.
+        let limit = if is_last { MAX_LINE } else { MAX_LINE - 1 };
+        if column + width > limit {
+            out.extend_from_slice(b"=\r\n");
+            column = 0;
+        }
+        if column == 0 && byte == b'.' {
+            literal = false;
+        }
+        if literal {
+            out.push(byte);
+            column += 1;
+        } else {
+            push_escaped(byte, out);
+            column += 3;
+        }
+    }
+}
+
+fn push_escaped(byte: u8, out: &mut Vec<u8>) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    out.push(b'=');
+    out.push(HEX[usize::from(byte >> 4)]);
+    out.push(HEX[usize::from(byte & 0x0f)]);
+}
+
+/// Decodes quoted-printable, tolerating lower-case hex and LF-only line
+/// breaks; a malformed `=` sequence is kept as it is (RFC 2045 §6.7 (1)).
+///
+/// ```
+/// use postie_mime::quoted_printable::decode;
+/// assert_eq!(decode(b"caf=C3=A9=\r\n!"), "caf\u{e9}!".as_bytes());
+/// ```
+pub fn decode(input: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(input.len());
+    let mut i = 0;
+    while let Some(&byte) = input.get(i) {
+        if byte != b'=' {
+            out.push(byte);
+            i += 1;
+            continue;
+        }
+        let rest = input.get(i + 1..).unwrap_or_default();
+        if rest.starts_with(b"\r\n") {
+            i += 3;
+        } else if rest.starts_with(b"\n") {
+            i += 2;
+        } else if let Some(value) = rest.get(..2).and_then(hex_pair) {
+            out.push(value);
+            i += 3;
+        } else {
+            out.push(b'=');
+            i += 1;
+        }
+    }
+    out
+}
+
+fn hex_pair(pair: &[u8]) -> Option<u8> {
+    let digit = |b: u8| (b as char).to_digit(16);
+    match pair {
+        [hi, lo] => Some(u8::try_from(digit(*hi)? * 16 + digit(*lo)?).ok()?),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn enc(input: &str) -> String {
+        let mut out = Vec::new();
+        encode(input.as_bytes(), &mut out);
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn plain_ascii_is_unchanged() {
+        assert_eq!(enc("Hello\r\nworld"), "Hello\r\nworld");
+    }
+
+    #[test]
+    fn lone_dot_line_stays_a_line_and_is_escaped() {
+        assert_eq!(enc("a\r\n.\r\nb\r\n"), "a\r\n=2E\r\nb\r\n");
+        assert_eq!(enc(".leading"), "=2Eleading");
+    }
+
+    #[test]
+    fn controls_equals_and_trailing_space_are_escaped() {
+        assert_eq!(enc("a\x1fb=c \r\nd\t"), "a=1Fb=3Dc=20\r\nd=09");
+    }
+
+    #[test]
+    fn lone_cr_and_lf_are_data() {
+        assert_eq!(enc("a\rb\nc"), "a=0Db=0Ac");
+        assert_eq!(decode(enc("a\rb\nc \n").as_bytes()), b"a\rb\nc \n");
+    }
+
+    #[test]
+    fn long_lines_get_soft_breaks_within_76() {
+        let input = "é".repeat(100) + " " + &"x".repeat(200);
+        let encoded = enc(&input);
+        for line in encoded.split("\r\n") {
+            assert!(line.len() <= 76, "{} chars: {line}", line.len());
+        }
+        assert_eq!(decode(encoded.as_bytes()), input.as_bytes());
+    }
+
+    #[test]
+    fn exactly_76_fits_without_soft_break() {
+        let line = "y".repeat(76);
+        assert_eq!(enc(&line), line);
+        let line77 = "y".repeat(77);
+        assert_eq!(enc(&line77), format!("{}=\r\nyy", "y".repeat(75)));
+    }
+
+    #[test]
+    fn round_trip_of_every_byte() {
+        let input: Vec<u8> = (0..=255u8).cycle().take(2000).collect();
+        let mut out = Vec::new();
+        encode(&input, &mut out);
+        assert_eq!(decode(&out), input);
+        for line in out.split(|&b| b == b'\n') {
+            assert!(line.len() <= 77);
+        }
+    }
+}

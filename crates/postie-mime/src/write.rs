@@ -1,0 +1,187 @@
+//! The strict header writer: folding at 78, never past 998, encoded-words
+//! for non-ASCII text.
+
+use std::io::Write;
+
+use crate::address::{self, Address};
+use crate::encoded_word::{self, Context};
+use crate::header::{HeaderName, HeaderValue};
+use crate::Error;
+
+/// Lines are folded to this length where white space allows (RFC 5322 §2.1.1).
+const FOLD_AT: usize = 78;
+/// No line may be longer, CRLF aside (RFC 5322 §2.1.1).
+const MAX_LINE: usize = 998;
+
+const ADDRESS_FIELDS: &[&str] = &[
+    "From",
+    "Sender",
+    "Reply-To",
+    "To",
+    "Cc",
+    "Bcc",
+    "Resent-From",
+    "Resent-Sender",
+    "Resent-To",
+    "Resent-Cc",
+    "Resent-Bcc",
+];
+
+/// Whether `name` holds an address list, whose display names are encoded as
+/// phrases rather than as unstructured text.
+pub(crate) fn is_address_field(name: &str) -> bool {
+    ADDRESS_FIELDS.iter().any(|f| f.eq_ignore_ascii_case(name))
+}
+
+/// Writes one field and its CRLF.
+pub(crate) fn write_header(
+    name: &HeaderName,
+    value: &HeaderValue,
+    w: &mut dyn Write,
+) -> Result<(), Error> {
+    if let Some(raw) = value.raw_bytes() {
+        w.write_all(name.as_str().as_bytes())?;
+        w.write_all(b":")?;
+        w.write_all(raw)?;
+        w.write_all(b"\r\n")?;
+        return Ok(());
+    }
+    let text = value.as_text();
+    let encoded = if !encoded_word::text_needs_encoding(&text) {
+        text.into_owned()
+    } else if is_address_field(name.as_str()) {
+        match address::parse_address_list(&text) {
+            Ok(list) => encode_address_list(&list),
+            Err(_) => encoded_word::encode_text(&text, Context::Unstructured),
+        }
+    } else {
+        encoded_word::encode_text(&text, Context::Unstructured)
+    };
+    let line = if encoded.is_empty() {
+        format!("{name}:")
+    } else {
+        format!("{name}: {encoded}")
+    };
+    let folded = fold(&line).ok_or_else(|| Error::InvalidHeaderValue {
+        name: name.to_string(),
+        reason: "it has a word too long to fit a 998-character line",
+    })?;
+    w.write_all(folded.as_bytes())?;
+    w.write_all(b"\r\n")?;
+    Ok(())
+}
+
+fn encode_address_list(list: &[Address]) -> String {
+    let items: Vec<String> = list
+        .iter()
+        .map(|item| match item {
+            Address::Mailbox(mailbox) => encode_mailbox(mailbox),
+            Address::Group { name, members } => {
+                let members: Vec<String> = members.iter().map(encode_mailbox).collect();
+                format!("{}: {};", encode_phrase(name), members.join(", "))
+            }
+        })
+        .collect();
+    items.join(", ")
+}
+
+fn encode_mailbox(mailbox: &address::Mailbox) -> String {
+    match mailbox.name() {
+        Some(name) if encoded_word::text_needs_encoding(name) => {
+            format!("{} <{}>", encode_phrase(name), mailbox.addr_spec())
+        }
+        _ => mailbox.to_string(),
+    }
+}
+
+fn encode_phrase(phrase: &str) -> String {
+    if encoded_word::text_needs_encoding(phrase) {
+        encoded_word::encode_words(phrase, Context::Phrase).join(" ")
+    } else {
+        phrase.to_owned()
+    }
+}
+
+/// Folds `line` before white space so lines stay within 78 characters where
+/// possible; `None` when a line would still pass 998.
+fn fold(line: &str) -> Option<String> {
+    let mut pieces = Vec::new();
+    let mut start = 0;
+    let mut previous_was_space = false;
+    for (index, c) in line.char_indices() {
+        let is_space = c == ' ' || c == '\t';
+        if is_space && !previous_was_space && index > start {
+            pieces.push(&line[start..index]);
+            start = index;
+        }
+        previous_was_space = is_space;
+    }
+    pieces.push(&line[start..]);
+
+    let mut out = String::with_capacity(line.len() + 16);
+    let mut column = 0;
+    for (i, piece) in pieces.iter().enumerate() {
+        // Never fold right after the field name: a first line holding only
+        // "Name:" reads badly to some parsers.
+        if i > 1 && column + piece.len() > FOLD_AT {
+            out.push_str("\r\n");
+            column = 0;
+        }
+        out.push_str(piece);
+        column += piece.len();
+        if column > MAX_LINE {
+            return None;
+        }
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn written(name: &str, value: &str) -> String {
+        let mut out = Vec::new();
+        write_header(
+            &HeaderName::new(name).unwrap(),
+            &HeaderValue::new(name, value).unwrap(),
+            &mut out,
+        )
+        .unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn short_fields_are_one_line() {
+        assert_eq!(written("Subject", "hello"), "Subject: hello\r\n");
+    }
+
+    #[test]
+    fn long_fields_fold_before_white_space() {
+        let value = "word ".repeat(40);
+        let out = written("Subject", value.trim());
+        for line in out.trim_end().split("\r\n") {
+            assert!(line.len() <= FOLD_AT, "{line}");
+        }
+        assert_eq!(
+            out.replace("\r\n", ""),
+            format!("Subject: {}", value.trim())
+        );
+    }
+
+    #[test]
+    fn unbreakable_word_over_998_is_refused() {
+        let mut out = Vec::new();
+        let value = HeaderValue::new("X-Long", &"x".repeat(1200)).unwrap();
+        let err = write_header(&HeaderName::new("X-Long").unwrap(), &value, &mut out);
+        assert!(err.is_err());
+    }
+
+    #[test]
+    fn non_ascii_display_names_are_encoded_as_phrases() {
+        assert_eq!(
+            written("From", "Jörg Mueller <j@example.org>"),
+            "From: =?utf-8?q?J=C3=B6rg_Mueller?= <j@example.org>\r\n"
+        );
+    }
+}

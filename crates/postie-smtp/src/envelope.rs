@@ -1,0 +1,468 @@
+//! From a message and the options to the envelope and the header fields that
+//! are sent: sendmessage's originator, recipient and header rules.
+//!
+//! All of it happens before any connection, so every error here is bad
+//! input found before a byte goes on the wire. The caller's message is never
+//! changed: the fields that are sent are a new list written over the
+//! message's body.
+
+use chrono::{DateTime, FixedOffset};
+use postie_mime::address::{self, Address, Mailbox};
+use postie_mime::{HeaderName, HeaderValue, Headers, Message};
+
+use crate::error::{InvalidInput, ServerAddr};
+use crate::options::SendOptions;
+
+/// Fields that may occur once: a header option replaces the message's own.
+const SINGLE_FIELDS: &[&str] = &[
+    "From",
+    "Sender",
+    "To",
+    "Cc",
+    "Bcc",
+    "Subject",
+    "Date",
+    "Message-ID",
+    "Reply-To",
+    "In-Reply-To",
+    "References",
+];
+
+/// Address-list fields: several header options for one are joined.
+const LIST_FIELDS: &[&str] = &[
+    "From",
+    "To",
+    "Cc",
+    "Bcc",
+    "Reply-To",
+    "Resent-From",
+    "Resent-To",
+    "Resent-Cc",
+    "Resent-Bcc",
+];
+
+/// Fields the MIME writer decides (tcllib refuses the same four).
+const RESERVED_FIELDS: &[&str] = &[
+    "Content-Type",
+    "Content-Transfer-Encoding",
+    "Content-MD5",
+    "MIME-Version",
+];
+
+fn is_one_of(name: &str, list: &[&str]) -> bool {
+    list.iter().any(|f| f.eq_ignore_ascii_case(name))
+}
+
+/// What sending needs to know about the machine it runs on. Passed in, so
+/// that the rules below are pure and testable.
+#[derive(Clone, Debug)]
+pub struct LocalEnv {
+    /// This machine's host name: the default EHLO name, the domain for
+    /// addresses without one, and the Message-ID's right side.
+    pub hostname: String,
+    /// The login name, for the default originator.
+    pub user: String,
+    /// The time written into a missing Date field.
+    pub now: DateTime<FixedOffset>,
+}
+
+impl LocalEnv {
+    /// Reads the host name, `$USER` (or `$LOGNAME`) and the local time.
+    pub fn from_system() -> Self {
+        let hostname = gethostname::gethostname().to_string_lossy().into_owned();
+        let hostname = if hostname.trim().is_empty() {
+            "localhost".to_owned()
+        } else {
+            hostname
+        };
+        let user = ["USER", "LOGNAME"]
+            .iter()
+            .filter_map(|var| std::env::var(var).ok())
+            .find(|u| !u.trim().is_empty())
+            .or_else(login_name_from_uid)
+            .unwrap_or_else(|| "postie".to_owned());
+        Self {
+            hostname,
+            user,
+            now: postie_mime::date::now(),
+        }
+    }
+}
+
+/// The login name of this process's user, from `/proc` and `/etc/passwd`
+/// (cron and daemons often run without `$USER`).
+fn login_name_from_uid() -> Option<String> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let uid = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))?
+        .split_whitespace()
+        .next()?
+        .to_owned();
+    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
+    passwd.lines().find_map(|line| {
+        let mut fields = line.split(':');
+        let name = fields.next()?;
+        (fields.nth(1)? == uid).then(|| name.to_owned())
+    })
+}
+
+/// The envelope and fields to send, derived from a message and options.
+#[derive(Clone, Debug)]
+pub struct Prepared {
+    reverse_path: Option<Mailbox>,
+    recipients: Vec<Mailbox>,
+    headers: Headers,
+    client: String,
+    servers: Vec<ServerAddr>,
+}
+
+impl Prepared {
+    /// The envelope sender as sent in MAIL FROM (empty for the null sender).
+    pub fn reverse_path(&self) -> String {
+        self.reverse_path
+            .as_ref()
+            .map(Mailbox::addr_spec)
+            .unwrap_or_default()
+    }
+
+    /// The envelope recipients as sent in RCPT TO.
+    pub fn recipients(&self) -> Vec<String> {
+        self.recipients.iter().map(Mailbox::addr_spec).collect()
+    }
+
+    /// The header fields that are sent (added ones in, Bcc out).
+    pub fn headers(&self) -> &Headers {
+        &self.headers
+    }
+
+    /// The name for EHLO/HELO.
+    pub fn client(&self) -> &str {
+        &self.client
+    }
+
+    /// The servers, paired with their ports.
+    pub fn servers(&self) -> &[ServerAddr] {
+        &self.servers
+    }
+
+    /// Writes the message as it is sent, before dot-stuffing.
+    pub fn write_message(
+        &self,
+        message: &Message,
+        w: &mut dyn std::io::Write,
+    ) -> Result<(), postie_mime::Error> {
+        message.write_with_headers(&self.headers, w)
+    }
+
+    /// The message's size as RFC 1870 counts it (a counting pass: a body
+    /// read from a file is read once for this and once to send it).
+    pub fn size(&self, message: &Message) -> Result<u64, postie_mime::Error> {
+        let mut counter = crate::data::SizeCounter::default();
+        self.write_message(message, &mut counter)?;
+        Ok(counter.finish())
+    }
+}
+
+/// The field names of the normal or Resent mode.
+struct Names {
+    from: &'static str,
+    sender: &'static str,
+    recipients: [&'static str; 3],
+    date: &'static str,
+    message_id: &'static str,
+}
+
+const NORMAL: Names = Names {
+    from: "From",
+    sender: "Sender",
+    recipients: ["To", "Cc", "Bcc"],
+    date: "Date",
+    message_id: "Message-ID",
+};
+
+const RESENT: Names = Names {
+    from: "Resent-From",
+    sender: "Resent-Sender",
+    recipients: ["Resent-To", "Resent-Cc", "Resent-Bcc"],
+    date: "Resent-Date",
+    message_id: "Resent-Message-ID",
+};
+
+/// Applies sendmessage's rules: see the crate docs and
+/// `docs/tcllib-differences.md`.
+pub fn prepare(
+    message: &Message,
+    options: &SendOptions,
+    env: &LocalEnv,
+) -> Result<Prepared, InvalidInput> {
+    let servers = options.server_list();
+    if servers.is_empty() {
+        return Err(InvalidInput::NoServers);
+    }
+    let client = client_name(options, env)?;
+    let given = given_fields(options)?;
+    let resent = given
+        .iter()
+        .any(|(name, _)| name.as_str().to_ascii_lowercase().starts_with("resent-"));
+    let names = if resent { &RESENT } else { &NORMAL };
+
+    // The fields to send: the message's, with the header options merged in.
+    // In Resent mode the new Resent-* block goes on top (RFC 5322 §3.6.6).
+    let mut headers = message.headers().clone();
+    let mut block = Headers::new();
+    for (name, values) in &given {
+        let target = if resent && name.as_str().to_ascii_lowercase().starts_with("resent-") {
+            &mut block
+        } else {
+            &mut headers
+        };
+        if is_one_of(name.as_str(), SINGLE_FIELDS) || is_one_of(name.as_str(), LIST_FIELDS) {
+            let value = single_value(name, values)?;
+            target.set_value(name.clone(), value);
+        } else {
+            for value in values {
+                target.append_value(name.clone(), value.clone());
+            }
+        }
+    }
+    // Where the mode's fields live: the new block in Resent mode.
+    let fields = |headers: &Headers, block: &Headers| -> Headers {
+        if resent {
+            block.clone()
+        } else {
+            headers.clone()
+        }
+    };
+
+    let originator = originator(options, &fields(&headers, &block), names, env)?;
+
+    let mode_fields = fields(&headers, &block);
+    let target = if resent { &mut block } else { &mut headers };
+    if let Some(originator) = &originator {
+        match mode_fields.get(names.from) {
+            None => append(target, names.from, &originator.to_string())?,
+            Some(from) => {
+                let from_list = parse_list(names.from, &from.as_text())?;
+                let first = address::mailboxes(&from_list).into_iter().next();
+                let differs = first.is_some_and(|f| !f.same_address(originator));
+                if differs && !mode_fields.contains(names.sender) {
+                    append(target, names.sender, &originator.to_string())?;
+                }
+            }
+        }
+    }
+
+    let recipients = recipients(options, message, &given, names, env)?;
+
+    // No Bcc of any kind is sent: its recipients are in the envelope.
+    headers.remove("Bcc");
+    headers.remove("Resent-Bcc");
+    block.remove("Resent-Bcc");
+
+    let target = if resent { &mut block } else { &mut headers };
+    if !target.contains(names.date) {
+        append(target, names.date, &postie_mime::date::format(&env.now))?;
+    }
+    if !target.contains(names.message_id) {
+        let id = postie_mime::new_message_id(&env.hostname)?;
+        append(target, names.message_id, &id)?;
+    }
+
+    let headers = if resent {
+        let mut all = block;
+        for field in headers.iter() {
+            all.append_value(field.name().clone(), field.value().clone());
+        }
+        all
+    } else {
+        headers
+    };
+
+    Ok(Prepared {
+        reverse_path: originator,
+        recipients,
+        headers,
+        client,
+        servers,
+    })
+}
+
+fn append(headers: &mut Headers, name: &str, value: &str) -> Result<(), InvalidInput> {
+    headers.append(name, value).map_err(InvalidInput::Message)
+}
+
+/// The header options checked and grouped by name, in order of first use.
+fn given_fields(
+    options: &SendOptions,
+) -> Result<Vec<(HeaderName, Vec<HeaderValue>)>, InvalidInput> {
+    let mut given: Vec<(HeaderName, Vec<HeaderValue>)> = Vec::new();
+    for (name, value) in &options.headers {
+        let name = name.trim();
+        if is_one_of(name, RESERVED_FIELDS) {
+            return Err(InvalidInput::ReservedHeader(name.to_owned()));
+        }
+        let header_name = HeaderName::new(name)?;
+        let value = HeaderValue::new(name, value)?;
+        match given.iter_mut().find(|(n, _)| *n == header_name) {
+            Some((_, values)) => values.push(value),
+            None => given.push((header_name, vec![value])),
+        }
+    }
+    Ok(given)
+}
+
+fn single_value(name: &HeaderName, values: &[HeaderValue]) -> Result<HeaderValue, InvalidInput> {
+    match values {
+        [one] => Ok(one.clone()),
+        _ if is_one_of(name.as_str(), LIST_FIELDS) => {
+            let joined: Vec<String> = values.iter().map(|v| v.as_text().into_owned()).collect();
+            Ok(HeaderValue::new(name.as_str(), &joined.join(", "))?)
+        }
+        _ => Err(InvalidInput::RepeatedHeader(name.to_string())),
+    }
+}
+
+fn client_name(options: &SendOptions, env: &LocalEnv) -> Result<String, InvalidInput> {
+    let valid = |name: &str| {
+        let literal = name.starts_with('[') && name.ends_with(']');
+        !name.is_empty()
+            && name.len() <= 255
+            && name.bytes().all(|b| {
+                b.is_ascii_alphanumeric()
+                    || matches!(b, b'-' | b'.' | b'_')
+                    || (literal && matches!(b, b'[' | b']' | b':'))
+            })
+    };
+    match &options.client {
+        Some(name) if valid(name.trim()) => Ok(name.trim().to_owned()),
+        Some(name) => Err(InvalidInput::ClientName(name.clone())),
+        None => {
+            let only_localhost =
+                matches!(options.servers.as_slice(), [one] if one.trim() == "localhost");
+            if only_localhost || !valid(&env.hostname) {
+                Ok("localhost".to_owned())
+            } else {
+                Ok(env.hostname.clone())
+            }
+        }
+    }
+}
+
+fn parse_list(field: &str, value: &str) -> Result<Vec<Address>, InvalidInput> {
+    address::parse_address_list(value).map_err(|source| InvalidInput::Address {
+        field: field.to_owned(),
+        source,
+    })
+}
+
+fn with_domain(field: &str, mailbox: Mailbox, env: &LocalEnv) -> Result<Mailbox, InvalidInput> {
+    mailbox
+        .with_default_domain(&env.hostname)
+        .map_err(|source| InvalidInput::Address {
+            field: field.to_owned(),
+            source,
+        })
+}
+
+/// `None` is the null reverse-path.
+fn originator(
+    options: &SendOptions,
+    fields: &Headers,
+    names: &Names,
+    env: &LocalEnv,
+) -> Result<Option<Mailbox>, InvalidInput> {
+    if let Some(given) = &options.originator {
+        if given.trim().is_empty() {
+            return Ok(None);
+        }
+        let mailbox = address::parse_mailbox(given).map_err(|source| InvalidInput::Address {
+            field: "originator".to_owned(),
+            source,
+        })?;
+        return with_domain("originator", mailbox, env).map(Some);
+    }
+    if let Some(from) = fields.get(names.from) {
+        let text = from.as_text();
+        let list = address::mailboxes(&parse_list(names.from, &text)?);
+        match list.as_slice() {
+            [one] => return with_domain(names.from, one.clone(), env).map(Some),
+            [] => {}
+            _ => {
+                // RFC 5322 §3.6.2: several authors need a Sender.
+                let Some(sender) = fields.get(names.sender) else {
+                    return Err(InvalidInput::TooManyOriginators {
+                        field: names.from.to_owned(),
+                        value: text.into_owned(),
+                    });
+                };
+                let sender = address::parse_mailbox(&sender.as_text()).map_err(|source| {
+                    InvalidInput::Address {
+                        field: names.sender.to_owned(),
+                        source,
+                    }
+                })?;
+                return with_domain(names.sender, sender, env).map(Some);
+            }
+        }
+    }
+    let user = Mailbox::new(None, &env.user, Some(&env.hostname)).map_err(|source| {
+        InvalidInput::Address {
+            field: "the default originator ($USER@host)".to_owned(),
+            source,
+        }
+    })?;
+    Ok(Some(user))
+}
+
+fn recipients(
+    options: &SendOptions,
+    message: &Message,
+    given: &[(HeaderName, Vec<HeaderValue>)],
+    names: &Names,
+    env: &LocalEnv,
+) -> Result<Vec<Mailbox>, InvalidInput> {
+    let mut found: Vec<(String, Vec<Address>)> = Vec::new();
+    match options
+        .recipients
+        .as_deref()
+        .filter(|r| !r.trim().is_empty())
+    {
+        Some(list) => found.push(("recipients".to_owned(), parse_list("recipients", list)?)),
+        None => {
+            let from_options: Vec<_> = given
+                .iter()
+                .filter(|(name, _)| names.recipients.iter().any(|r| name.is(r)))
+                .collect();
+            if from_options.is_empty() {
+                for name in names.recipients {
+                    for value in message.headers().get_all(name) {
+                        found.push((name.to_owned(), parse_list(name, &value.as_text())?));
+                    }
+                }
+            } else {
+                for (name, values) in from_options {
+                    for value in values {
+                        found.push((
+                            name.to_string(),
+                            parse_list(name.as_str(), &value.as_text())?,
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    let mut out: Vec<Mailbox> = Vec::new();
+    for (field, list) in found {
+        for mailbox in address::mailboxes(&list) {
+            let mailbox = with_domain(&field, mailbox, env)?;
+            if !out.iter().any(|m| m.same_address(&mailbox)) {
+                out.push(mailbox);
+            }
+        }
+    }
+    if out.is_empty() {
+        return Err(InvalidInput::NoRecipients);
+    }
+    Ok(out)
+}

@@ -1,0 +1,380 @@
+//! Errors that say what failed, at which server, at which stage of the
+//! dialogue, with the server's code and text.
+
+use std::fmt;
+use std::io;
+use std::time::Duration;
+
+use crate::outcome::Refusal;
+use crate::reply::{EnhancedCode, Reply, ReplyError};
+
+/// A server and port, as tried.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct ServerAddr {
+    /// Host name or address.
+    pub host: String,
+    /// TCP port.
+    pub port: u16,
+}
+
+impl fmt::Display for ServerAddr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.host.contains(':') {
+            write!(f, "[{}]:{}", self.host, self.port)
+        } else {
+            write!(f, "{}:{}", self.host, self.port)
+        }
+    }
+}
+
+/// The stage of the SMTP dialogue.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Stage {
+    /// Resolving the name and opening the TCP connection.
+    Connect,
+    /// Waiting for the server's 220.
+    Greeting,
+    /// EHLO, or HELO after a refused EHLO.
+    Ehlo,
+    /// STARTTLS and the TLS handshake.
+    StartTls,
+    /// SASL authentication.
+    Auth,
+    /// MAIL FROM.
+    Mail,
+    /// RCPT TO.
+    Rcpt,
+    /// The DATA command, and the message bytes after its 354.
+    Data,
+    /// Waiting for the reply to the final `.`.
+    EndOfData,
+}
+
+impl Stage {
+    /// The name used in JSON output: `connect`, `greeting`, `ehlo`,
+    /// `starttls`, `auth`, `mail`, `rcpt`, `data`, `end_of_data`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Connect => "connect",
+            Self::Greeting => "greeting",
+            Self::Ehlo => "ehlo",
+            Self::StartTls => "starttls",
+            Self::Auth => "auth",
+            Self::Mail => "mail",
+            Self::Rcpt => "rcpt",
+            Self::Data => "data",
+            Self::EndOfData => "end_of_data",
+        }
+    }
+}
+
+impl fmt::Display for Stage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Connect => "connect",
+            Self::Greeting => "greeting",
+            Self::Ehlo => "EHLO",
+            Self::StartTls => "STARTTLS",
+            Self::Auth => "AUTH",
+            Self::Mail => "MAIL FROM",
+            Self::Rcpt => "RCPT TO",
+            Self::Data => "DATA",
+            Self::EndOfData => "end of data",
+        })
+    }
+}
+
+/// What went wrong at a server.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Cause {
+    /// The host name does not resolve.
+    #[error("host name does not resolve: {0}")]
+    Resolve(#[source] io::Error),
+    /// No address of the host accepted a connection.
+    #[error("cannot connect: {0}")]
+    Connect(#[source] io::Error),
+    /// The server sent no (complete) reply within the stage's time limit.
+    #[error("no reply within {0:?}")]
+    Timeout(Duration),
+    /// The whole send took longer than the deadline.
+    #[error("the deadline for the whole send passed")]
+    Deadline,
+    /// The server closed the connection.
+    #[error("the server closed the connection")]
+    Closed,
+    /// Reading or writing failed.
+    #[error("connection error: {0}")]
+    Io(#[source] io::Error),
+    /// The server answered with a failure reply.
+    #[error("{0}")]
+    Reply(Reply),
+    /// The server's reply could not be parsed.
+    #[error("malformed reply: {0}")]
+    Protocol(#[from] ReplyError),
+    /// The server sent bytes when no reply was due.
+    #[error("the server sent data nobody asked for")]
+    Unexpected,
+    /// The message is larger than the server's SIZE limit (RFC 1870).
+    #[error("the message is {size} bytes, the server takes at most {limit}")]
+    TooLarge {
+        /// The message's size.
+        size: u64,
+        /// The server's limit.
+        limit: u64,
+    },
+    /// An address is not ASCII and the server does not offer SMTPUTF8.
+    #[error("{0} is not ASCII and the server does not offer SMTPUTF8")]
+    NeedsSmtpUtf8(String),
+}
+
+impl Cause {
+    fn reply(&self) -> Option<&Reply> {
+        match self {
+            Self::Reply(reply) => Some(reply),
+            _ => None,
+        }
+    }
+
+    /// Whether trying again later may succeed: 4xx replies, timeouts and
+    /// lost connections. Resolution failures count as temporary too (DNS
+    /// may be down), as sendmail's EX_TEMPFAIL/EX_NOHOST split has it.
+    fn is_temporary(&self) -> bool {
+        match self {
+            Self::Reply(reply) => !reply.is_permanent(),
+            Self::Resolve(_)
+            | Self::Connect(_)
+            | Self::Timeout(_)
+            | Self::Deadline
+            | Self::Closed
+            | Self::Io(_)
+            | Self::Protocol(_)
+            | Self::Unexpected => true,
+            Self::TooLarge { .. } | Self::NeedsSmtpUtf8(_) => false,
+        }
+    }
+}
+
+/// A failure at one server, at one stage.
+#[derive(Debug, thiserror::Error)]
+#[error("{server}: {stage}: {cause}")]
+pub struct ServerError {
+    server: ServerAddr,
+    stage: Stage,
+    #[source]
+    cause: Cause,
+}
+
+impl ServerError {
+    pub(crate) fn new(server: ServerAddr, stage: Stage, cause: Cause) -> Self {
+        Self {
+            server,
+            stage,
+            cause,
+        }
+    }
+
+    /// The server.
+    pub fn server(&self) -> &ServerAddr {
+        &self.server
+    }
+
+    /// The stage that failed.
+    pub fn stage(&self) -> Stage {
+        self.stage
+    }
+
+    /// What went wrong.
+    pub fn cause(&self) -> &Cause {
+        &self.cause
+    }
+
+    /// The server's reply, when the failure was a reply.
+    pub fn reply(&self) -> Option<&Reply> {
+        self.cause.reply()
+    }
+
+    /// Whether trying again later may succeed.
+    pub fn is_temporary(&self) -> bool {
+        self.cause.is_temporary()
+    }
+}
+
+/// Input that cannot be sent, found before anything went on the wire.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum InvalidInput {
+    /// An address in an option or header did not parse.
+    #[error("invalid address in {field}: {source}")]
+    Address {
+        /// Where the address came from, e.g. `--recipients` or `To`.
+        field: String,
+        /// What is wrong with it.
+        source: postie_mime::address::AddressError,
+    },
+    /// The originator names more than one mailbox.
+    #[error("{field} names more than one mailbox ({value}); give the originator explicitly")]
+    TooManyOriginators {
+        /// The field.
+        field: String,
+        /// Its value.
+        value: String,
+    },
+    /// A header given as an option, or the message itself, is invalid.
+    #[error("invalid message: {0}")]
+    Message(#[from] postie_mime::Error),
+    /// A header that sending decides cannot be given as an option.
+    #[error("{0} cannot be given as a header option: the MIME writer sets it")]
+    ReservedHeader(String),
+    /// A field that may occur once was given more than once.
+    #[error("header {0} was given more than once")]
+    RepeatedHeader(String),
+    /// Neither options nor headers name a recipient.
+    #[error("no recipients: give them as recipients, or in To, Cc or Bcc")]
+    NoRecipients,
+    /// The EHLO name is empty or holds white space or a control character.
+    #[error("invalid client name {0:?}: it must be a domain or an address literal")]
+    ClientName(String),
+    /// An envelope address holds CR, LF or NUL, which would let it add
+    /// commands to the dialogue.
+    #[error("envelope address {0:?} holds CR, LF or NUL")]
+    UnsafeEnvelope(String),
+    /// No server was given.
+    #[error("no server to send to")]
+    NoServers,
+}
+
+/// Why a message was not sent, or may not have been.
+///
+/// Every variant but [`Error::Transaction`] at [`Stage::EndOfData`] means the
+/// message was not delivered; see [`Error::outcome`].
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// Bad input: nothing was sent, and sending again will not help.
+    #[error(transparent)]
+    Invalid(#[from] InvalidInput),
+    /// Every server failed before a transaction could start. The last
+    /// attempt is the one reported; all are kept.
+    #[error("no server could be used; last: {}", .attempts.last().map(|a| a.to_string()).unwrap_or_default())]
+    NoServer {
+        /// Each server's failure, in the order tried.
+        attempts: Vec<ServerError>,
+    },
+    /// The server failed during the transaction (after MAIL was sent).
+    #[error(transparent)]
+    Transaction(ServerError),
+    /// Recipients were refused, so the message was not sent: none was
+    /// accepted, or some were refused without the at-least-one option.
+    #[error("{server}: message not sent: {} recipient(s) refused, first: {}", .refused.len(), .refused.first().map(|r| r.to_string()).unwrap_or_default())]
+    Refused {
+        /// The server.
+        server: ServerAddr,
+        /// Each refused recipient with the server's reply.
+        refused: Vec<Refusal>,
+    },
+}
+
+/// Whether a failed message may have been delivered anyway.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Not delivered.
+    NotSent,
+    /// The connection was lost after the final `.` and before the reply:
+    /// the server may have taken the message. Sending again may duplicate it.
+    Unknown,
+}
+
+impl Error {
+    /// Whether the message may have been delivered anyway.
+    pub fn outcome(&self) -> Outcome {
+        match self {
+            Self::Transaction(e) if e.stage == Stage::EndOfData && e.reply().is_none() => {
+                Outcome::Unknown
+            }
+            _ => Outcome::NotSent,
+        }
+    }
+
+    /// The failure that decided the outcome: the transaction's, or the last
+    /// server's when none could be used.
+    pub fn server_error(&self) -> Option<&ServerError> {
+        match self {
+            Self::NoServer { attempts } => attempts.last(),
+            Self::Transaction(e) => Some(e),
+            Self::Invalid(_) | Self::Refused { .. } => None,
+        }
+    }
+
+    /// The stage that failed, when a server was involved.
+    pub fn stage(&self) -> Option<Stage> {
+        match self {
+            Self::Refused { .. } => Some(Stage::Rcpt),
+            _ => self.server_error().map(ServerError::stage),
+        }
+    }
+
+    /// The server involved, if any.
+    pub fn server(&self) -> Option<&ServerAddr> {
+        match self {
+            Self::Refused { server, .. } => Some(server),
+            _ => self.server_error().map(ServerError::server),
+        }
+    }
+
+    /// The server's reply that ended the attempt, if it was a reply.
+    pub fn reply(&self) -> Option<&Reply> {
+        match self {
+            Self::Refused { refused, .. } => refused
+                .iter()
+                .find(|r| r.reply().is_permanent())
+                .or(refused.first())
+                .map(Refusal::reply),
+            _ => self.server_error().and_then(ServerError::reply),
+        }
+    }
+
+    /// The reply code, if a reply ended the attempt.
+    pub fn code(&self) -> Option<u16> {
+        self.reply().map(Reply::code)
+    }
+
+    /// The enhanced status code, if the server gave one.
+    pub fn enhanced(&self) -> Option<EnhancedCode> {
+        self.reply().and_then(Reply::enhanced)
+    }
+
+    /// The refused recipients, when recipients were refused.
+    pub fn refused(&self) -> &[Refusal] {
+        match self {
+            Self::Refused { refused, .. } => refused,
+            _ => &[],
+        }
+    }
+
+    /// Whether sending again later may succeed: a temporary failure (4xx,
+    /// timeouts, lost connections, servers out of reach), or refused
+    /// recipients that were all refused temporarily.
+    pub fn is_temporary(&self) -> bool {
+        match self {
+            Self::Invalid(_) => false,
+            Self::NoServer { attempts } => attempts.iter().any(ServerError::is_temporary),
+            Self::Transaction(e) => e.is_temporary(),
+            Self::Refused { refused, .. } => refused.iter().all(|r| r.reply().is_transient()),
+        }
+    }
+
+    /// Whether every server failed because its name did not resolve.
+    pub fn is_unresolved(&self) -> bool {
+        match self {
+            Self::NoServer { attempts } => {
+                !attempts.is_empty()
+                    && attempts
+                        .iter()
+                        .all(|a| matches!(a.cause(), Cause::Resolve(_)))
+            }
+            _ => false,
+        }
+    }
+}

@@ -1,0 +1,48 @@
+//! An SMTP client: tcllib's `::smtp::sendmessage`, done to the standard of
+//! the best Rust networking crates.
+//!
+//! - [`proto`] is a **sans-IO** protocol core: bytes in, bytes out, time
+//!   passed in, no sockets. Every rule of the dialogue lives there.
+//! - [`blocking`] is a thin driver over `std::net::TcpStream`; an async
+//!   driver plugs into the same core.
+//! - [`envelope`] derives the envelope and the header fields to send from a
+//!   message and [`SendOptions`], before anything touches the network.
+//!
+//! ```no_run
+//! use postie_mime::Message;
+//! use postie_smtp::SendOptions;
+//!
+//! // The seed's example: send_simple_message someone@somewhere.com localhost ...
+//! let mut msg = Message::text("This is the message.");
+//! msg.headers_mut().set("Subject", "This is the subject.")?;
+//! let sent = postie_smtp::send(
+//!     &msg,
+//!     &SendOptions::new().recipients("someone@somewhere.com").servers(["localhost"]),
+//! )?;
+//! println!("accepted by {}: {}", sent.server(), sent.reply());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! `send` returns `Ok` only after the server's 2xx to the end of data. A
+//! message that was not sent is an [`Error`] naming the server, the
+//! [`Stage`], the code, the enhanced code and the text; refused recipients
+//! come back as [`Refusal`]s.
+#![forbid(unsafe_code)]
+
+pub mod blocking;
+pub mod capabilities;
+pub mod data;
+pub mod envelope;
+mod error;
+mod options;
+mod outcome;
+pub mod proto;
+pub mod reply;
+
+pub use blocking::send;
+pub use capabilities::Capabilities;
+pub use envelope::{LocalEnv, Prepared};
+pub use error::{Cause, Error, InvalidInput, Outcome, ServerAddr, ServerError, Stage};
+pub use options::{SendOptions, Timeouts, DEFAULT_PORT};
+pub use outcome::{queue_id, Refusal, Sent};
+pub use reply::{EnhancedCode, Reply};

@@ -1,0 +1,114 @@
+//! What a successful send returns.
+
+use std::fmt;
+
+use crate::error::ServerAddr;
+use crate::reply::{EnhancedCode, Reply};
+
+/// A recipient the server refused, with its reply: the seed's
+/// `{address code diagnostic}` triple, plus the enhanced code.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Refusal {
+    address: String,
+    reply: Reply,
+}
+
+impl Refusal {
+    pub(crate) fn new(address: String, reply: Reply) -> Self {
+        Self { address, reply }
+    }
+
+    /// The address as sent in RCPT TO.
+    pub fn address(&self) -> &str {
+        &self.address
+    }
+
+    /// The server's whole reply.
+    pub fn reply(&self) -> &Reply {
+        &self.reply
+    }
+
+    /// The reply code, e.g. 550.
+    pub fn code(&self) -> u16 {
+        self.reply.code()
+    }
+
+    /// The enhanced status code, e.g. 5.1.1.
+    pub fn enhanced(&self) -> Option<EnhancedCode> {
+        self.reply.enhanced()
+    }
+
+    /// The reply's text.
+    pub fn text(&self) -> String {
+        self.reply.text()
+    }
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.address, self.reply)
+    }
+}
+
+/// A message the server accepted.
+///
+/// With the at-least-one option some recipients may have been refused; they
+/// are in [`Sent::refused`], as tcllib's `sendmessage` returns them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Sent {
+    pub(crate) server: ServerAddr,
+    pub(crate) reply: Reply,
+    pub(crate) refused: Vec<Refusal>,
+    pub(crate) accepted: Vec<String>,
+}
+
+impl Sent {
+    /// The server that took the message.
+    pub fn server(&self) -> &ServerAddr {
+        &self.server
+    }
+
+    /// The server's reply to the end of data.
+    pub fn reply(&self) -> &Reply {
+        &self.reply
+    }
+
+    /// Recipients the server refused (only with the at-least-one option).
+    pub fn refused(&self) -> &[Refusal] {
+        &self.refused
+    }
+
+    /// Recipients the server accepted, as sent in RCPT TO.
+    pub fn accepted(&self) -> &[String] {
+        &self.accepted
+    }
+
+    /// The queue ID in the final reply, when the server names one the usual
+    /// ways (`queued as ID`, `id=ID`).
+    ///
+    /// ```
+    /// # use postie_smtp::Reply;
+    /// assert_eq!(postie_smtp::queue_id(&Reply::new(250, None, vec!["Ok: queued as 4XyZ".into()])), Some("4XyZ".into()));
+    /// ```
+    pub fn queue_id(&self) -> Option<String> {
+        queue_id(&self.reply)
+    }
+}
+
+/// The queue ID a server names in its reply to the end of data, if any.
+pub fn queue_id(reply: &Reply) -> Option<String> {
+    let text = reply.text();
+    let after = if let Some(i) = text.find("queued as ") {
+        &text[i + "queued as ".len()..]
+    } else if let Some(i) = text.find("id=") {
+        &text[i + "id=".len()..]
+    } else {
+        return None;
+    };
+    let id: String = after
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        .collect();
+    let id = id.trim_end_matches('.').to_owned();
+    (!id.is_empty()).then_some(id)
+}

@@ -1,0 +1,263 @@
+//! Sends to the real servers `scripts/test.sh` starts: Postfix and aiosmtpd.
+//! With `CI` set a missing server fails these tests; elsewhere they skip.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use postie_mime::Message;
+use postie_smtp::{Error, SendOptions, Sent};
+use postie_testkit::{real_path, real_server, wait_for, RealServer};
+
+/// A token unique to this run (the Message-ID generator is random).
+fn token() -> String {
+    let id = postie_mime::new_message_id("x").unwrap();
+    id.trim_start_matches('<')
+        .split('@')
+        .next()
+        .unwrap()
+        .replace(['-', '_'], "x")
+}
+
+/// The seed example with a unique subject, so the test can find it.
+fn seed(token: &str) -> Message {
+    let mut msg = Message::text(format!(
+        "This is the message.\n.leading dot line\ntoken {token}\n"
+    ));
+    msg.headers_mut()
+        .set("Subject", &format!("This is the subject. {token}"))
+        .unwrap();
+    msg
+}
+
+fn options(server: &RealServer) -> SendOptions {
+    SendOptions::new()
+        .servers([server.host.clone()])
+        .ports([server.port])
+        .timeout(Duration::from_secs(20))
+}
+
+/// Messages in a Postfix Maildir that contain `token`.
+fn postfix_delivered(mail: &Path, local: &str, token: &str) -> Option<String> {
+    let dir = mail.join("example.org").join(local).join("new");
+    wait_for(Duration::from_secs(20), || {
+        fs::read_dir(&dir).ok()?.flatten().find_map(|entry| {
+            let text = fs::read_to_string(entry.path()).ok()?;
+            text.contains(token).then_some(text)
+        })
+    })
+}
+
+fn postfix_has(mail: &Path, local: &str, token: &str) -> bool {
+    let dir = mail.join("example.org").join(local).join("new");
+    fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .flatten()
+                .any(|e| fs::read_to_string(e.path()).is_ok_and(|t| t.contains(token)))
+        })
+        .unwrap_or(false)
+}
+
+#[test]
+fn postfix_delivers_the_seed_example_with_the_default_originator() {
+    let Some(server) = real_server("POSTIE_TEST_POSTFIX") else {
+        return;
+    };
+    let mail = real_path("POSTIE_TEST_POSTFIX_MAIL").unwrap();
+    let token = token();
+    let sent = postie_smtp::send(
+        &seed(&token),
+        &options(&server).recipients("alice@example.org, Bob <bob@example.org>"),
+    )
+    .unwrap();
+    assert_eq!(sent.reply().code(), 250);
+    assert!(
+        sent.queue_id().is_some(),
+        "Postfix names its queue id: {}",
+        sent.reply()
+    );
+
+    for local in ["alice", "bob"] {
+        let text = postfix_delivered(&mail, local, &token)
+            .unwrap_or_else(|| panic!("not delivered to {local}"));
+        assert!(text.contains(&format!("Subject: This is the subject. {token}")));
+        // Dot-stuffing was undone by the server: the line is intact.
+        assert!(text.contains("\n.leading dot line"), "{text}");
+        let user = std::env::var("USER").unwrap_or_else(|_| "postie".into());
+        assert!(text.contains(&format!("From: {user}@")), "{text}");
+        assert!(text.contains("Message-ID: <"));
+        assert!(text.contains("Date: "));
+    }
+}
+
+#[test]
+fn postfix_refusals_follow_the_at_least_one_rules() {
+    let Some(server) = real_server("POSTIE_TEST_POSTFIX") else {
+        return;
+    };
+    let mail = real_path("POSTIE_TEST_POSTFIX_MAIL").unwrap();
+
+    // All or nothing: one permanent refusal stops the message.
+    let token_a = token();
+    let err: Error = postie_smtp::send(
+        &seed(&token_a),
+        &options(&server).recipients("carol@example.org, nobody@example.org"),
+    )
+    .unwrap_err();
+    let refused = err.refused();
+    assert_eq!(refused.len(), 1, "{err}");
+    assert_eq!(refused[0].address(), "nobody@example.org");
+    assert_eq!(refused[0].code(), 550);
+    assert_eq!(refused[0].enhanced().unwrap().to_string(), "5.1.1");
+    assert!(
+        refused[0].text().contains("no such user"),
+        "{}",
+        refused[0].text()
+    );
+
+    // At least one: delivered to carol, the refusals returned.
+    let token_b = token();
+    let sent: Sent = postie_smtp::send(
+        &seed(&token_b),
+        &options(&server)
+            .recipients("carol@example.org, nobody@example.org, busy@example.org, x@elsewhere.test")
+            .at_least_one(true),
+    )
+    .unwrap();
+    let codes: Vec<(String, u16)> = sent
+        .refused()
+        .iter()
+        .map(|r| (r.address().to_owned(), r.code()))
+        .collect();
+    assert_eq!(codes[0], ("nobody@example.org".to_owned(), 550));
+    assert_eq!(codes[1], ("busy@example.org".to_owned(), 450));
+    assert_eq!(codes[2].0, "x@elsewhere.test");
+    assert!(codes[2].1 >= 500, "relaying is refused: {codes:?}");
+    assert!(postfix_delivered(&mail, "carol", &token_b).is_some());
+    assert!(
+        !postfix_has(&mail, "carol", &token_a),
+        "the all-or-nothing send went out"
+    );
+}
+
+#[test]
+fn postfix_header_options_and_bcc() {
+    let Some(server) = real_server("POSTIE_TEST_POSTFIX") else {
+        return;
+    };
+    let mail = real_path("POSTIE_TEST_POSTFIX_MAIL").unwrap();
+    let token = token();
+    let mut msg = seed(&token);
+    msg.headers_mut().set("To", "dave@example.org").unwrap();
+    msg.headers_mut().set("Bcc", "erin@example.org").unwrap();
+    postie_smtp::send(
+        &msg,
+        &options(&server).header("From", "Sam Sender <sam@example.org>"),
+    )
+    .unwrap();
+    let to_dave = postfix_delivered(&mail, "dave", &token).expect("To recipient");
+    let to_erin = postfix_delivered(&mail, "erin", &token).expect("Bcc recipient");
+    for text in [&to_dave, &to_erin] {
+        assert!(!text.to_lowercase().contains("\nbcc:"), "{text}");
+        assert!(text.contains("From: Sam Sender <sam@example.org>"));
+        assert!(text.contains("Return-Path: <sam@example.org>"), "{text}");
+    }
+}
+
+fn aiosmtpd_messages(dir: &Path, token: &str) -> Option<(String, serde_like::Envelope)> {
+    wait_for(Duration::from_secs(10), || {
+        let mut entries: Vec<PathBuf> = fs::read_dir(dir)
+            .ok()?
+            .flatten()
+            .map(|e| e.path())
+            .collect();
+        entries.sort();
+        entries
+            .iter()
+            .filter(|p| p.extension().is_some_and(|e| e == "eml"))
+            .find_map(|eml| {
+                let text = fs::read_to_string(eml).ok()?;
+                if !text.contains(token) {
+                    return None;
+                }
+                let json = fs::read_to_string(eml.with_extension("json")).ok()?;
+                Some((text, serde_like::Envelope::parse(&json)))
+            })
+    })
+}
+
+/// Just enough JSON reading for the aiosmtpd handler's envelope files.
+mod serde_like {
+    #[derive(Debug)]
+    pub(crate) struct Envelope {
+        pub(crate) raw: String,
+    }
+
+    impl Envelope {
+        pub(crate) fn parse(json: &str) -> Self {
+            Self {
+                raw: json.to_owned(),
+            }
+        }
+
+        pub(crate) fn mentions(&self, address: &str) -> bool {
+            self.raw.contains(&format!("\"{address}\""))
+        }
+    }
+}
+
+#[test]
+fn aiosmtpd_receives_the_seed_example_byte_for_byte() {
+    let Some(server) = real_server("POSTIE_TEST_AIOSMTPD") else {
+        return;
+    };
+    let dir = real_path("POSTIE_TEST_AIOSMTPD_DIR").unwrap();
+    let token = token();
+    let msg = seed(&token);
+    let sent = postie_smtp::send(
+        &msg,
+        &options(&server).recipients("alice@example.org, Bob <bob@example.org>"),
+    )
+    .unwrap();
+    assert_eq!(sent.reply().code(), 250);
+    let (text, envelope) = aiosmtpd_messages(&dir, &token).expect("stored by aiosmtpd");
+    assert!(envelope.mentions("alice@example.org") && envelope.mentions("bob@example.org"));
+    assert!(text.contains("\r\n.leading dot line\r\n"), "{text:?}");
+    assert!(text.contains("Content-Transfer-Encoding: 7bit\r\n"));
+    assert_eq!(text.matches("Content-Transfer-Encoding").count(), 1);
+}
+
+#[test]
+fn aiosmtpd_refusals_come_back_with_code_and_text() {
+    let Some(server) = real_server("POSTIE_TEST_AIOSMTPD") else {
+        return;
+    };
+    let dir = real_path("POSTIE_TEST_AIOSMTPD_DIR").unwrap();
+    let token = token();
+    let sent = postie_smtp::send(
+        &seed(&token),
+        &options(&server)
+            .recipients("ok@example.org, reject-me@example.org, defer-me@example.org")
+            .at_least_one(true),
+    )
+    .unwrap();
+    let refused: Vec<(String, u16, String)> = sent
+        .refused()
+        .iter()
+        .map(|r| (r.address().to_owned(), r.code(), r.text()))
+        .collect();
+    assert_eq!(refused.len(), 2, "{refused:?}");
+    assert_eq!(
+        (refused[0].0.as_str(), refused[0].1),
+        ("reject-me@example.org", 550)
+    );
+    assert_eq!(
+        (refused[1].0.as_str(), refused[1].1),
+        ("defer-me@example.org", 450)
+    );
+    let (_, envelope) = aiosmtpd_messages(&dir, &token).expect("stored");
+    assert!(envelope.mentions("ok@example.org"));
+    assert!(!envelope.mentions("reject-me@example.org"));
+}

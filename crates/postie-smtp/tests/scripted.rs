@@ -1,0 +1,405 @@
+//! The dialogue against the scripted server: what real servers will not do
+//! on demand (a 421 greeting, a drop after the final dot, silence, a reply
+//! nobody asked for), and the exact bytes the client sends.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::time::{Duration, Instant};
+
+use chrono::DateTime;
+use postie_mime::Message;
+use postie_smtp::{blocking, Cause, Error, LocalEnv, Outcome, SendOptions, Stage};
+use postie_testkit::{closed_port, Script, ScriptedServer};
+
+fn env() -> LocalEnv {
+    LocalEnv {
+        hostname: "client.test".to_owned(),
+        user: "joe".to_owned(),
+        now: DateTime::parse_from_rfc3339("2026-11-28T18:41:39+00:00").unwrap(),
+    }
+}
+
+fn seed_message() -> Message {
+    let mut msg = Message::text("Hello from postie.\n.leading dot line\nlast line");
+    msg.headers_mut()
+        .set("Subject", "postie seed test")
+        .unwrap();
+    msg
+}
+
+fn options(ports: &[u16]) -> SendOptions {
+    SendOptions::new()
+        .servers(ports.iter().map(|_| "127.0.0.1"))
+        .ports(ports.iter().copied())
+        .recipients("alice@example.org, Bob <bob@example.org>")
+        .timeout(Duration::from_secs(5))
+}
+
+fn send(options: &SendOptions) -> Result<postie_smtp::Sent, Error> {
+    blocking::send_with_env(&seed_message(), options, &env())
+}
+
+/// A whole successful transaction after `greet`.
+fn accept_all(script: Script, rcpts: usize) -> Script {
+    let mut script = script.reply("250 2.1.0 Ok\r\n");
+    for _ in 0..rcpts {
+        script = script.reply("250 2.1.5 Ok\r\n");
+    }
+    script
+        .reply("354 End data with <CR><LF>.<CR><LF>\r\n")
+        .read_data()
+        .send("250 2.0.0 Ok: queued as 4XyZ\r\n")
+        .reply("221 2.0.0 Bye\r\n")
+}
+
+#[test]
+fn seed_example_dialogue_byte_for_byte() {
+    let server = ScriptedServer::start(vec![accept_all(
+        Script::new().greet(&["SIZE 10240000", "8BITMIME"]),
+        2,
+    )]);
+    let sent = send(&options(&[server.port()])).unwrap();
+    let sessions = server.finish();
+    let session = &sessions[0];
+
+    assert_eq!(sent.reply().code(), 250);
+    assert_eq!(sent.queue_id().as_deref(), Some("4XyZ"));
+    assert!(sent.refused().is_empty());
+    assert_eq!(sent.accepted(), ["alice@example.org", "bob@example.org"]);
+
+    let size = session.commands[1]
+        .strip_prefix("MAIL FROM:<joe@client.test> SIZE=")
+        .expect("MAIL with SIZE")
+        .parse::<usize>()
+        .unwrap();
+    assert_eq!(
+        session.commands,
+        [
+            "EHLO client.test".to_owned(),
+            format!("MAIL FROM:<joe@client.test> SIZE={size}"),
+            "RCPT TO:<alice@example.org>".to_owned(),
+            "RCPT TO:<bob@example.org>".to_owned(),
+            "DATA".to_owned(),
+            "QUIT".to_owned(),
+        ]
+    );
+    let data = String::from_utf8(session.data[0].clone()).unwrap();
+    // SIZE is the exact octet count: the data minus stuffing and terminator.
+    assert_eq!(size, data.len() - ".\r\n".len() - 1);
+    assert!(data.contains("\r\n..leading dot line\r\n"), "{data}");
+    assert!(data.contains("From: joe@client.test\r\n"));
+    assert!(data.contains("Date: Sat, 28 Nov 2026 18:41:39 +0000\r\n"));
+    assert!(data.contains("Message-ID: <"));
+    assert!(!data.contains("Bcc"));
+    assert!(data.ends_with("last line\r\n.\r\n"));
+}
+
+#[test]
+fn failover_closed_port_then_421_greeting_then_good_server() {
+    let busy = ScriptedServer::start(vec![Script::new().send("421 4.3.2 busy, try later\r\n")]);
+    let good = ScriptedServer::start(vec![accept_all(Script::new().greet(&[]), 2)]);
+    let sent = send(&options(&[closed_port(), busy.port(), good.port()])).unwrap();
+    assert_eq!(sent.server().port, good.port());
+
+    let busy_session = &busy.finish()[0];
+    assert!(
+        busy_session.bytes.is_empty(),
+        "nothing after a 421: {:?}",
+        busy_session.text()
+    );
+    assert_eq!(good.finish()[0].commands[0], "EHLO client.test");
+}
+
+#[test]
+fn all_servers_failing_reports_each_attempt_and_the_last() {
+    let busy = ScriptedServer::start(vec![Script::new().send("554 5.7.1 go away\r\n")]);
+    let closed = closed_port();
+    let err = send(&options(&[closed, busy.port()])).unwrap_err();
+    let Error::NoServer { attempts } = &err else {
+        panic!("{err:?}")
+    };
+    assert_eq!(attempts.len(), 2);
+    assert_eq!(attempts[0].stage(), Stage::Connect);
+    assert!(matches!(attempts[0].cause(), Cause::Connect(_)));
+    assert_eq!(attempts[1].stage(), Stage::Greeting);
+    assert_eq!(err.code(), Some(554));
+    assert_eq!(err.enhanced().unwrap().to_string(), "5.7.1");
+    assert!(!err.is_temporary() || attempts[0].is_temporary());
+    assert!(err.to_string().contains("go away"), "{err}");
+    busy.finish();
+}
+
+#[test]
+fn ehlo_5xx_falls_back_to_helo_without_size() {
+    let server = ScriptedServer::start(vec![accept_all(
+        Script::new()
+            .send("220 old.test SMTP\r\n")
+            .reply("502 5.5.2 EHLO not implemented\r\n")
+            .reply("250 old.test\r\n"),
+        2,
+    )]);
+    send(&options(&[server.port()])).unwrap();
+    let commands = &server.finish()[0].commands;
+    assert_eq!(commands[0], "EHLO client.test");
+    assert_eq!(commands[1], "HELO client.test");
+    assert_eq!(commands[2], "MAIL FROM:<joe@client.test>");
+}
+
+#[test]
+fn ehlo_4xx_is_no_helo_but_the_next_server() {
+    let refusing = ScriptedServer::start(vec![Script::new()
+        .send("220 x\r\n")
+        .reply("421 4.7.0 not now\r\n")]);
+    let good = ScriptedServer::start(vec![accept_all(Script::new().greet(&[]), 2)]);
+    send(&options(&[refusing.port(), good.port()])).unwrap();
+    let first = &refusing.finish()[0];
+    assert_eq!(first.commands, ["EHLO client.test"]);
+    assert!(!first.text().contains("HELO"));
+    good.finish();
+}
+
+fn one_refused(at_least_one: bool) -> (Result<postie_smtp::Sent, Error>, Vec<String>) {
+    let script = Script::new()
+        .greet(&[])
+        .reply("250 2.1.0 Ok\r\n")
+        .reply("250 2.1.5 Ok\r\n")
+        .reply("550 5.1.1 <bob@example.org>: no such user\r\n");
+    let script = if at_least_one {
+        script
+            .reply("354 go\r\n")
+            .read_data()
+            .send("250 2.0.0 Ok: queued as A1\r\n")
+            .reply("221 bye\r\n")
+    } else {
+        script.reply("250 2.0.0 Ok\r\n").reply("221 bye\r\n")
+    };
+    let server = ScriptedServer::start(vec![script]);
+    let result = send(&options(&[server.port()]).at_least_one(at_least_one));
+    (result, server.finish()[0].commands.clone())
+}
+
+#[test]
+fn refused_recipient_all_or_nothing_sends_nothing_and_resets() {
+    let (result, commands) = one_refused(false);
+    let err = result.unwrap_err();
+    let refused = err.refused();
+    assert_eq!(refused.len(), 1);
+    assert_eq!(refused[0].address(), "bob@example.org");
+    assert_eq!(refused[0].code(), 550);
+    assert_eq!(refused[0].enhanced().unwrap().to_string(), "5.1.1");
+    assert_eq!(refused[0].text(), "<bob@example.org>: no such user");
+    assert_eq!(err.outcome(), Outcome::NotSent);
+    assert!(!commands.contains(&"DATA".to_owned()), "{commands:?}");
+    assert_eq!(commands[commands.len() - 2..], ["RSET", "QUIT"]);
+}
+
+#[test]
+fn refused_recipient_with_at_least_one_sends_and_returns_the_refusal() {
+    let (result, commands) = one_refused(true);
+    let sent = result.unwrap();
+    assert_eq!(sent.refused().len(), 1);
+    assert_eq!(sent.refused()[0].address(), "bob@example.org");
+    assert_eq!(sent.accepted(), ["alice@example.org"]);
+    assert!(commands.contains(&"DATA".to_owned()));
+}
+
+#[test]
+fn all_refused_is_not_sent_even_with_at_least_one() {
+    let server = ScriptedServer::start(vec![Script::new()
+        .greet(&[])
+        .reply("250 Ok\r\n")
+        .reply("450 4.2.0 busy\r\n")
+        .reply("450 4.2.0 busy\r\n")
+        .reply("250 Ok\r\n")
+        .reply("221 bye\r\n")]);
+    let err = send(&options(&[server.port()]).at_least_one(true)).unwrap_err();
+    assert_eq!(err.refused().len(), 2);
+    assert!(err.is_temporary(), "all 4xx refusals are temporary");
+    let commands = &server.finish()[0].commands;
+    assert!(!commands.contains(&"DATA".to_owned()));
+}
+
+#[test]
+fn mail_refused_is_an_error_at_mail_and_no_failover() {
+    let first = ScriptedServer::start(vec![Script::new()
+        .greet(&[])
+        .reply("553 5.7.1 sender rejected\r\n")
+        .reply("221 bye\r\n")]);
+    let second = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    second.set_nonblocking(true).unwrap();
+    let second_port = second.local_addr().unwrap().port();
+    let err = send(&options(&[first.port(), second_port])).unwrap_err();
+    assert_eq!(err.stage(), Some(Stage::Mail));
+    assert_eq!(err.code(), Some(553));
+    assert!(!err.is_temporary());
+    assert_eq!(first.finish()[0].commands.last().unwrap(), "QUIT");
+    // The second server was never contacted: failover stops at MAIL.
+    let attempt = second.accept();
+    assert!(
+        matches!(&attempt, Err(e) if e.kind() == std::io::ErrorKind::WouldBlock),
+        "{attempt:?}"
+    );
+}
+
+#[test]
+fn drop_after_the_final_dot_is_an_unknown_outcome() {
+    let server = ScriptedServer::start(vec![Script::new()
+        .greet(&[])
+        .reply("250 Ok\r\n")
+        .reply("250 Ok\r\n")
+        .reply("250 Ok\r\n")
+        .reply("354 go\r\n")
+        .read_data()
+        .close()]);
+    let err = send(&options(&[server.port()])).unwrap_err();
+    assert_eq!(err.stage(), Some(Stage::EndOfData));
+    assert_eq!(err.outcome(), Outcome::Unknown);
+    assert!(err.is_temporary());
+    server.finish();
+}
+
+#[test]
+fn drop_before_the_final_dot_is_not_sent() {
+    let server = ScriptedServer::start(vec![Script::new()
+        .greet(&[])
+        .reply("250 Ok\r\n")
+        .reply("250 Ok\r\n")
+        .reply("250 Ok\r\n")
+        .reply("554 5.3.0 no data today\r\n")
+        .reply("221 bye\r\n")]);
+    let err = send(&options(&[server.port()])).unwrap_err();
+    assert_eq!(err.stage(), Some(Stage::Data));
+    assert_eq!(err.outcome(), Outcome::NotSent);
+    server.finish();
+}
+
+#[test]
+fn a_silent_server_times_out_naming_the_stage() {
+    let server = ScriptedServer::start(vec![Script::new()
+        .greet(&[])
+        .read_line()
+        .sleep(Duration::from_secs(1))]);
+    let started = Instant::now();
+    let err = send(&options(&[server.port()]).timeout(Duration::from_millis(400))).unwrap_err();
+    assert!(
+        started.elapsed() < Duration::from_millis(900),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(err.stage(), Some(Stage::Mail));
+    assert!(
+        matches!(err.server_error().unwrap().cause(), Cause::Timeout(_)),
+        "{err}"
+    );
+    server.finish();
+}
+
+#[test]
+fn the_deadline_bounds_the_whole_send() {
+    // Each line comes within the stage limit, but the whole takes longer.
+    let slow = Script::new()
+        .sleep(Duration::from_millis(300))
+        .send("220 slow\r\n")
+        .read_line()
+        .sleep(Duration::from_millis(300))
+        .send("250 ok\r\n")
+        .read_line()
+        .sleep(Duration::from_millis(300))
+        .send("250 ok\r\n")
+        .sleep(Duration::from_secs(1));
+    let server = ScriptedServer::start(vec![slow]);
+    let started = Instant::now();
+    let err = send(
+        &options(&[server.port()])
+            .timeout(Duration::from_secs(1))
+            .deadline(Duration::from_millis(700)),
+    )
+    .unwrap_err();
+    assert!(
+        started.elapsed() < Duration::from_millis(1500),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(
+        matches!(err.server_error().unwrap().cause(), Cause::Deadline),
+        "{err}"
+    );
+    server.finish();
+}
+
+#[test]
+fn a_reply_nobody_asked_for_fails_closed() {
+    // Two replies in one segment after EHLO: the second must not be read as
+    // the answer to MAIL.
+    let server = ScriptedServer::start(vec![Script::new()
+        .send("220 x\r\n")
+        .reply("250 x\r\n250 2.1.0 injected\r\n")]);
+    let err = send(&options(&[server.port()])).unwrap_err();
+    let Error::NoServer { attempts } = &err else {
+        panic!("{err:?}")
+    };
+    assert!(matches!(attempts[0].cause(), Cause::Unexpected), "{err}");
+    let session = &server.finish()[0];
+    assert!(!session.text().contains("MAIL"), "{}", session.text());
+}
+
+#[test]
+fn a_message_over_the_size_limit_is_refused_before_mail() {
+    let server = ScriptedServer::start(vec![Script::new()
+        .greet(&["SIZE 100"])
+        .reply("221 bye\r\n")]);
+    let err = send(&options(&[server.port()])).unwrap_err();
+    assert!(
+        matches!(
+            err.server_error().unwrap().cause(),
+            Cause::TooLarge { limit: 100, .. }
+        ),
+        "{err}"
+    );
+    assert_eq!(server.finish()[0].commands, ["EHLO client.test", "QUIT"]);
+}
+
+#[test]
+fn bad_input_is_refused_before_connecting() {
+    let server = ScriptedServer::start(vec![]);
+    let port = server.port();
+    for opts in [
+        options(&[port]).header("Subject", "hi\r\nBcc: victim@example.org"),
+        options(&[port]).recipients(""),
+        options(&[port]).recipients("undisclosed-recipients:;"),
+        options(&[port]).originator("a@b\r\nRCPT TO:<x@y>"),
+        options(&[port]).client("bad name"),
+        options(&[port]).header("Content-Type", "text/html"),
+    ] {
+        let mut msg = Message::text("x");
+        msg.headers_mut().set("Subject", "s").unwrap();
+        let err = blocking::send_with_env(&msg, &opts, &env()).unwrap_err();
+        assert!(matches!(err, Error::Invalid(_)), "{err:?}");
+    }
+    assert!(server.finish().is_empty(), "nothing may connect");
+}
+
+#[test]
+fn bare_line_endings_in_a_raw_message_never_reach_the_wire() {
+    let raw = b"From: a@example.org\nTo: b@example.org\nSubject: s\n\nline one\rline two\n.\nlast";
+    let msg = Message::parse(raw).unwrap();
+    let server = ScriptedServer::start(vec![accept_all(Script::new().greet(&[]), 1)]);
+    let opts = SendOptions::new()
+        .servers(["127.0.0.1"])
+        .ports([server.port()])
+        .timeout(Duration::from_secs(5));
+    blocking::send_with_env(&msg, &opts, &env()).unwrap();
+    let data = server.finish()[0].data[0].clone();
+    for (i, &b) in data.iter().enumerate() {
+        if b == b'\r' {
+            assert_eq!(data.get(i + 1), Some(&b'\n'), "bare CR at {i}");
+        }
+        if b == b'\n' {
+            assert_eq!(data[i - 1], b'\r', "bare LF at {i}");
+        }
+    }
+    let text = String::from_utf8(data).unwrap();
+    assert!(
+        text.contains("line one\r\nline two\r\n..\r\nlast\r\n.\r\n"),
+        "{text}"
+    );
+}

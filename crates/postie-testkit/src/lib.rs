@@ -1,0 +1,321 @@
+//! Test support for postie.
+//!
+//! - [`ScriptedServer`]: an SMTP server on loopback whose every reply a test
+//!   scripts byte for byte, and which records everything the client sent.
+//!   It is for what real servers will not do: a 421 greeting, a drop in the
+//!   middle of a reply, a reply nobody asked for, silence.
+//! - [`real_server`]: where the real servers that `scripts/test.sh` starts
+//!   are. When `CI` is set a missing server fails the test; elsewhere the
+//!   test is skipped with a note.
+#![forbid(unsafe_code)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+/// How long the scripted server waits for a connection or for a line before
+/// it gives up, so that a broken test fails instead of hanging.
+const PATIENCE: Duration = Duration::from_secs(20);
+
+/// One thing the server does.
+#[derive(Clone, Debug)]
+enum Action {
+    Send(Vec<u8>),
+    ReadLine,
+    ReadData,
+    Sleep(Duration),
+    Close,
+}
+
+/// What the server does on one connection, in order.
+///
+/// ```
+/// use postie_testkit::Script;
+/// let script = Script::new()
+///     .send("220 scripted ESMTP\r\n")
+///     .reply("250 ok\r\n")      // read the client's EHLO, answer it
+///     .close();
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct Script(Vec<Action>);
+
+impl Script {
+    /// Nothing yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sends these bytes as they are.
+    pub fn send(mut self, bytes: impl AsRef<[u8]>) -> Self {
+        self.0.push(Action::Send(bytes.as_ref().to_vec()));
+        self
+    }
+
+    /// Reads one line from the client (recorded).
+    pub fn read_line(mut self) -> Self {
+        self.0.push(Action::ReadLine);
+        self
+    }
+
+    /// Reads one line, then sends `bytes`.
+    pub fn reply(self, bytes: impl AsRef<[u8]>) -> Self {
+        self.read_line().send(bytes)
+    }
+
+    /// Reads message data up to and including the line holding only `.`.
+    pub fn read_data(mut self) -> Self {
+        self.0.push(Action::ReadData);
+        self
+    }
+
+    /// Waits.
+    pub fn sleep(mut self, time: Duration) -> Self {
+        self.0.push(Action::Sleep(time));
+        self
+    }
+
+    /// Closes the connection.
+    pub fn close(mut self) -> Self {
+        self.0.push(Action::Close);
+        self
+    }
+
+    /// The usual opening: greeting, then an EHLO answered with `caps`
+    /// (each a capability line; none gives a one-line 250).
+    pub fn greet(self, caps: &[&str]) -> Self {
+        let mut ehlo = String::new();
+        if caps.is_empty() {
+            ehlo.push_str("250 scripted.test\r\n");
+        } else {
+            ehlo.push_str("250-scripted.test\r\n");
+            for (i, cap) in caps.iter().enumerate() {
+                let sep = if i + 1 == caps.len() { ' ' } else { '-' };
+                ehlo.push_str(&format!("250{sep}{cap}\r\n"));
+            }
+        }
+        self.send("220 scripted.test ESMTP\r\n").reply(ehlo)
+    }
+}
+
+/// What one connection saw from the client.
+#[derive(Clone, Debug, Default)]
+pub struct Session {
+    /// Every byte the client sent, in order.
+    pub bytes: Vec<u8>,
+    /// The lines read with `read_line`, without CRLF.
+    pub commands: Vec<String>,
+    /// The data read with `read_data`, as on the wire (dot-stuffed, CRLF).
+    pub data: Vec<Vec<u8>>,
+}
+
+impl Session {
+    /// Everything the client sent, as text.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.bytes).into_owned()
+    }
+}
+
+/// A server that plays one [`Script`] per connection, in order.
+pub struct ScriptedServer {
+    addr: SocketAddr,
+    thread: Option<JoinHandle<Vec<Session>>>,
+}
+
+impl ScriptedServer {
+    /// Listens on a free loopback port and plays `scripts`, one connection
+    /// each.
+    pub fn start(scripts: Vec<Script>) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+        let addr = listener.local_addr().expect("local addr");
+        listener.set_nonblocking(true).expect("nonblocking");
+        let thread = thread::spawn(move || {
+            let mut sessions = Vec::new();
+            for script in scripts {
+                let Some(stream) = accept(&listener) else {
+                    break;
+                };
+                sessions.push(play(stream, script));
+            }
+            sessions
+        });
+        Self {
+            addr,
+            thread: Some(thread),
+        }
+    }
+
+    /// The address to connect to.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The port to connect to.
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
+    /// Waits for the scripts to end and returns what each connection saw.
+    pub fn finish(mut self) -> Vec<Session> {
+        self.thread
+            .take()
+            .map(|t| t.join().expect("scripted server thread"))
+            .unwrap_or_default()
+    }
+}
+
+fn accept(listener: &TcpListener) -> Option<TcpStream> {
+    let until = Instant::now() + PATIENCE;
+    while Instant::now() < until {
+        match listener.accept() {
+            Ok((stream, _)) => {
+                stream.set_nonblocking(false).ok()?;
+                return Some(stream);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                thread::sleep(Duration::from_millis(5));
+            }
+            Err(_) => return None,
+        }
+    }
+    None
+}
+
+fn play(stream: TcpStream, script: Script) -> Session {
+    let mut session = Session::default();
+    stream.set_read_timeout(Some(PATIENCE)).ok();
+    let mut writer = stream.try_clone().expect("clone stream");
+    let mut reader = BufReader::new(stream);
+    for action in script.0 {
+        match action {
+            Action::Send(bytes) => {
+                if writer
+                    .write_all(&bytes)
+                    .and_then(|()| writer.flush())
+                    .is_err()
+                {
+                    break;
+                }
+            }
+            Action::ReadLine => {
+                let mut line = Vec::new();
+                match reader.read_until(b'\n', &mut line) {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) => {
+                        session.bytes.extend_from_slice(&line);
+                        let text = String::from_utf8_lossy(&line);
+                        session
+                            .commands
+                            .push(text.trim_end_matches(['\r', '\n']).to_owned());
+                    }
+                }
+            }
+            Action::ReadData => {
+                let mut data = Vec::new();
+                let mut ok = true;
+                loop {
+                    let mut line = Vec::new();
+                    match reader.read_until(b'\n', &mut line) {
+                        Ok(0) | Err(_) => {
+                            ok = false;
+                            break;
+                        }
+                        Ok(_) => {
+                            session.bytes.extend_from_slice(&line);
+                            let end = line == b".\r\n";
+                            data.extend_from_slice(&line);
+                            if end {
+                                break;
+                            }
+                        }
+                    }
+                }
+                session.data.push(data);
+                if !ok {
+                    break;
+                }
+            }
+            Action::Sleep(time) => thread::sleep(time),
+            Action::Close => break,
+        }
+    }
+    // Whatever else the client sends before it closes (QUIT, say).
+    let _ = reader
+        .get_ref()
+        .set_read_timeout(Some(Duration::from_millis(200)));
+    let mut rest = Vec::new();
+    let _ = reader.read_to_end(&mut rest);
+    session.bytes.extend_from_slice(&rest);
+    session
+}
+
+/// A port on loopback where nothing listens (bound, then released).
+pub fn closed_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    drop(listener);
+    port
+}
+
+/// A real server started by `scripts/test.sh`, from its environment
+/// variable (e.g. `POSTIE_TEST_POSTFIX=127.0.0.1:10025`).
+#[derive(Clone, Debug)]
+pub struct RealServer {
+    /// Host part.
+    pub host: String,
+    /// Port.
+    pub port: u16,
+}
+
+/// The real server named by `var`. Without it: a failure when `CI` is set,
+/// else `None` and a note on stderr (the test then returns early).
+pub fn real_server(var: &str) -> Option<RealServer> {
+    let value = match std::env::var(var) {
+        Ok(v) if !v.trim().is_empty() => v,
+        _ => {
+            if std::env::var_os("CI").is_some() {
+                panic!("{var} is not set: scripts/test.sh starts the real servers, and CI must not skip them");
+            }
+            eprintln!("skipping: {var} is not set (run scripts/test.sh to start the real servers)");
+            return None;
+        }
+    };
+    let (host, port) = value
+        .rsplit_once(':')
+        .unwrap_or_else(|| panic!("{var}={value} is not HOST:PORT"));
+    Some(RealServer {
+        host: host.to_owned(),
+        port: port
+            .parse()
+            .unwrap_or_else(|_| panic!("{var}={value}: bad port")),
+    })
+}
+
+/// The value of a path variable that goes with a real server (e.g. where it
+/// stores messages). Same rules as [`real_server`].
+pub fn real_path(var: &str) -> Option<std::path::PathBuf> {
+    match std::env::var_os(var) {
+        Some(v) if !v.is_empty() => Some(v.into()),
+        _ => {
+            if std::env::var_os("CI").is_some() {
+                panic!("{var} is not set: scripts/test.sh sets it, and CI must not skip");
+            }
+            None
+        }
+    }
+}
+
+/// Polls `check` until it returns `Some` or `limit` passes.
+pub fn wait_for<T>(limit: Duration, mut check: impl FnMut() -> Option<T>) -> Option<T> {
+    let until = Instant::now() + limit;
+    loop {
+        if let Some(found) = check() {
+            return Some(found);
+        }
+        if Instant::now() >= until {
+            return None;
+        }
+        thread::sleep(Duration::from_millis(50));
+    }
+}

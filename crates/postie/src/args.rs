@@ -1,0 +1,116 @@
+//! The command line, as `shared/spec/cli-contract.md` fixes it.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Send mail over SMTP: tcllib's sendmessage as a command.
+#[derive(Debug, Parser)]
+#[command(name = "postie", version, about, long_about = None)]
+pub(crate) struct Cli {
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Send a message (an RFC 5322 file, standard input, or built from flags).
+    #[command(after_help = SEND_EXAMPLES)]
+    Send(Box<SendArgs>),
+    /// Send the seed example to a capture server inside this process, and
+    /// show the dialogue and what the server received.
+    Demo,
+    /// Run a capture SMTP server that accepts and keeps every message.
+    Sink(SinkArgs),
+}
+
+const SEND_EXAMPLES: &str = "Examples:
+  postie send --server mail.example.org --to someone@example.org \\
+      --subject 'This is the subject.' --body 'This is the message.'
+  postie send --server mx1,mx2 --port 2525,25 --recipients 'a@x.org, Bob <b@x.org>' msg.eml
+  postie send --dry-run --to a@x.org --subject hi --body hello";
+
+/// `postie send`.
+#[derive(Debug, Args)]
+pub(crate) struct SendArgs {
+    /// Servers tried in order (repeatable, or a comma list). Default: localhost.
+    #[arg(long = "server", value_name = "HOST", value_delimiter = ',')]
+    pub(crate) servers: Vec<String>,
+    /// Ports paired one-to-one with --server (repeatable, or a comma list). Default: 25.
+    #[arg(long = "port", value_name = "N", value_delimiter = ',')]
+    pub(crate) ports: Vec<u16>,
+    /// The EHLO/HELO name. Default: localhost when the only server is localhost, else the host name.
+    #[arg(long, value_name = "NAME")]
+    pub(crate) client: Option<String>,
+    /// Envelope sender; '' is the null sender <>.
+    #[arg(long, value_name = "ADDR", allow_hyphen_values = true)]
+    pub(crate) originator: Option<String>,
+    /// Comma-separated addresses: exactly the envelope recipients.
+    #[arg(long, value_name = "LIST")]
+    pub(crate) recipients: Option<String>,
+    /// 'Name: value', added to the message and consulted first for originator and recipients (repeatable).
+    #[arg(long = "header", value_name = "'Name: value'")]
+    pub(crate) headers: Vec<String>,
+    /// Send when at least one recipient is accepted (default: all or nothing).
+    #[arg(long)]
+    pub(crate) at_least_one: bool,
+    /// Limit in seconds for each stage (connect, each reply). The reply to the end of data gets at least 600.
+    #[arg(long, value_name = "SECS", default_value_t = 60.0)]
+    pub(crate) timeout: f64,
+    /// Limit in seconds for the whole send, every server included.
+    #[arg(long, value_name = "SECS")]
+    pub(crate) deadline: Option<f64>,
+    /// Print the result as one JSON object.
+    #[arg(long)]
+    pub(crate) json: bool,
+    /// Connect to nothing: print the message as it would be sent, and the envelope on standard error.
+    #[arg(long)]
+    pub(crate) dry_run: bool,
+    /// Build the message: its From.
+    #[arg(long, value_name = "ADDR")]
+    pub(crate) from: Option<String>,
+    /// Build the message: To (repeatable, or a comma list).
+    #[arg(long, value_name = "ADDR")]
+    pub(crate) to: Vec<String>,
+    /// Build the message: Cc (repeatable, or a comma list).
+    #[arg(long, value_name = "ADDR")]
+    pub(crate) cc: Vec<String>,
+    /// Build the message: Bcc (repeatable, or a comma list); never sent as a header.
+    #[arg(long, value_name = "ADDR")]
+    pub(crate) bcc: Vec<String>,
+    /// Build the message: its Subject.
+    #[arg(long, value_name = "TEXT")]
+    pub(crate) subject: Option<String>,
+    /// Build the message: its text.
+    #[arg(long, value_name = "TEXT")]
+    pub(crate) body: Option<String>,
+    /// The message file; '-' or nothing reads standard input.
+    #[arg(value_name = "MESSAGE")]
+    pub(crate) message: Option<PathBuf>,
+}
+
+impl SendArgs {
+    /// Whether the message is built from flags rather than read.
+    pub(crate) fn builds_message(&self) -> bool {
+        self.from.is_some()
+            || !self.to.is_empty()
+            || !self.cc.is_empty()
+            || !self.bcc.is_empty()
+            || self.subject.is_some()
+            || self.body.is_some()
+    }
+}
+
+/// `postie sink`.
+#[derive(Debug, Args)]
+pub(crate) struct SinkArgs {
+    /// Address to listen on.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:2525")]
+    pub(crate) listen: String,
+    /// Keep each message in this Maildir.
+    #[arg(long, value_name = "DIR")]
+    pub(crate) maildir: Option<PathBuf>,
+    /// Print the whole dialogue.
+    #[arg(short, long)]
+    pub(crate) verbose: bool,
+}

@@ -1,0 +1,39 @@
+//! Exit codes: sendmail's sysexits, as the command contract's table says.
+
+use postie_smtp::{Cause, Error};
+
+pub(crate) const OK: u8 = 0;
+pub(crate) const USAGE: u8 = 64;
+pub(crate) const DATAERR: u8 = 65;
+pub(crate) const NOINPUT: u8 = 66;
+pub(crate) const NOUSER: u8 = 67;
+pub(crate) const NOHOST: u8 = 68;
+pub(crate) const UNAVAILABLE: u8 = 69;
+pub(crate) const SOFTWARE: u8 = 70;
+pub(crate) const OS_ERR: u8 = 71;
+pub(crate) const TEMPFAIL: u8 = 75;
+pub(crate) const NOPERM: u8 = 77;
+
+/// The exit code for a send that failed.
+pub(crate) fn for_error(error: &Error) -> u8 {
+    match error {
+        Error::Invalid(_) => DATAERR,
+        Error::Refused { refused, .. } => {
+            if refused.iter().any(|r| r.reply().is_permanent()) {
+                NOUSER
+            } else {
+                TEMPFAIL
+            }
+        }
+        Error::NoServer { .. } if error.is_unresolved() => NOHOST,
+        Error::NoServer { .. } if error.is_temporary() => TEMPFAIL,
+        Error::NoServer { .. } => UNAVAILABLE,
+        Error::Transaction(failure) => match failure.cause() {
+            Cause::TooLarge { .. } | Cause::NeedsSmtpUtf8(_) => DATAERR,
+            _ if failure.stage() == postie_smtp::Stage::Auth => NOPERM,
+            _ if failure.is_temporary() => TEMPFAIL,
+            _ => UNAVAILABLE,
+        },
+        _ => SOFTWARE,
+    }
+}

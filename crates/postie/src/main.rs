@@ -1,0 +1,66 @@
+//! `postie`: send mail from the command line, tcllib's
+//! `::smtp::sendmessage` as a command; plus a capture sink and a demo.
+#![forbid(unsafe_code)]
+
+mod args;
+mod demo;
+mod exit;
+mod report;
+mod send;
+mod sink;
+mod stdin_spool;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::args::{Cli, Command};
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return match e.kind() {
+                clap::error::ErrorKind::DisplayHelp
+                | clap::error::ErrorKind::DisplayVersion
+                | clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+                    ExitCode::SUCCESS
+                }
+                _ => ExitCode::from(exit::USAGE),
+            };
+        }
+    };
+    let code = match cli.command {
+        Command::Send(args) => send::run(*args),
+        Command::Demo => demo::run(),
+        Command::Sink(args) => sink_command(&args),
+    };
+    ExitCode::from(code)
+}
+
+fn sink_command(args: &args::SinkArgs) -> u8 {
+    let sink = match sink::Sink::bind(&args.listen, args.maildir.clone()) {
+        Ok(sink) => sink,
+        Err(e) => {
+            eprintln!("postie sink: cannot listen on {}: {e}", args.listen);
+            return exit::OS_ERR;
+        }
+    };
+    let addr = sink
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_else(|_| args.listen.clone());
+    eprintln!("postie sink: listening on {addr}; messages are accepted and kept, never delivered");
+    let observer = std::sync::Arc::new(report::SinkPrinter {
+        verbose: args.verbose,
+        maildir: args.maildir.clone(),
+    });
+    match sink.serve_forever(observer) {
+        Ok(()) => exit::OK,
+        Err(e) => {
+            eprintln!("postie sink: {e}");
+            exit::OS_ERR
+        }
+    }
+}

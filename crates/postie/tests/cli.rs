@@ -1,0 +1,360 @@
+//! The `postie` command: outputs and exit codes as the contract's table
+//! says, against the scripted server and the real ones.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use postie_testkit::{closed_port, real_path, real_server, wait_for, Script, ScriptedServer};
+
+fn postie(args: &[&str]) -> Output {
+    postie_with_stdin(args, None)
+}
+
+fn postie_with_stdin(args: &[&str], stdin: Option<&[u8]>) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_postie"))
+        .args(args)
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    if let Some(input) = stdin {
+        child.stdin.take().unwrap().write_all(input).unwrap();
+    }
+    child.wait_with_output().unwrap()
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn json(out: &Output) -> serde_json::Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", stdout(out)))
+}
+
+#[test]
+fn demo_sends_the_seed_example_to_its_own_sink() {
+    let out = postie(&["demo"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    let text = stdout(&out);
+    assert!(
+        text.contains("C: RCPT TO:<someone@somewhere.com>"),
+        "{text}"
+    );
+    assert!(text.contains("Subject: This is the subject."));
+    assert!(text.contains("This is the message."));
+    assert!(text.contains("S: 250 2.0.0 Ok: queued as 1"));
+    assert!(text.contains("refused recipients: none"));
+}
+
+#[test]
+fn dry_run_prints_the_message_and_the_envelope() {
+    let out = postie(&[
+        "send",
+        "--dry-run",
+        "--from",
+        "Ann <ann@x.org>",
+        "--to",
+        "b@x.org",
+        "--bcc",
+        "c@x.org",
+        "--subject",
+        "Hi",
+        "--body",
+        "Hello\n.dot",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let message = stdout(&out);
+    assert!(message.contains("From: Ann <ann@x.org>\r\n"));
+    assert!(message.contains("To: b@x.org\r\n"));
+    assert!(!message.contains("c@x.org"), "Bcc is never sent: {message}");
+    // Before dot-stuffing.
+    assert!(
+        message.ends_with("\r\n\r\nHello\r\n.dot\r\n"),
+        "{message:?}"
+    );
+    assert_eq!(
+        stderr(&out),
+        "MAIL FROM:<ann@x.org>\nRCPT TO:<b@x.org>\nRCPT TO:<c@x.org>\n"
+    );
+}
+
+#[test]
+fn a_message_from_standard_input() {
+    let raw = b"From: a@x.org\nTo: b@x.org\nBcc: hidden@x.org\nSubject: piped\n\nbody\n";
+    let out = postie_with_stdin(&["send", "--dry-run"], Some(raw));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stdout(&out).contains("Subject: piped"));
+    assert!(!stdout(&out).contains("hidden@x.org"));
+    assert!(stderr(&out).contains("RCPT TO:<hidden@x.org>"));
+}
+
+#[test]
+fn injected_header_is_a_data_error_before_anything_is_sent() {
+    let port = closed_port().to_string();
+    let out = postie(&[
+        "send",
+        "--server",
+        "127.0.0.1",
+        "--port",
+        &port,
+        "--to",
+        "a@x.org",
+        "--header",
+        "Subject: hi\rBcc: victim@x.org",
+        "--json",
+    ]);
+    assert_eq!(out.status.code(), Some(65), "{}", stderr(&out));
+    assert_eq!(json(&out)["outcome"], "not_sent");
+}
+
+#[test]
+fn exit_codes_for_input_and_usage() {
+    assert_eq!(postie(&["send", "--no-such-flag"]).status.code(), Some(64));
+    assert_eq!(
+        postie(&["send", "/nonexistent/message.eml"]).status.code(),
+        Some(66)
+    );
+    let out = postie(&["send", "--dry-run", "--subject", "no recipients"]);
+    assert_eq!(out.status.code(), Some(65));
+    assert!(stderr(&out).contains("no recipients"), "{}", stderr(&out));
+    let out = postie(&["send", "--dry-run", "--to", "a@x.org b@x.org"]);
+    assert_eq!(out.status.code(), Some(65));
+    assert!(stderr(&out).contains("a@x.org b@x.org"), "{}", stderr(&out));
+}
+
+#[test]
+fn unreachable_server_is_a_temporary_failure_in_json() {
+    let port = closed_port().to_string();
+    let out = postie(&[
+        "send",
+        "--server",
+        "127.0.0.1",
+        "--port",
+        &port,
+        "--to",
+        "a@x.org",
+        "--json",
+    ]);
+    assert_eq!(out.status.code(), Some(75));
+    let v = json(&out);
+    assert_eq!(v["outcome"], "not_sent");
+    assert_eq!(v["accepted"], false);
+    assert_eq!(v["error"]["stage"], "connect");
+    assert_eq!(v["error"]["temporary"], true);
+    assert_eq!(v["error"]["server"], format!("127.0.0.1:{port}"));
+}
+
+#[test]
+fn a_name_that_does_not_resolve_is_exit_68() {
+    let out = postie(&[
+        "send",
+        "--server",
+        "no-such-host.invalid",
+        "--to",
+        "a@x.org",
+    ]);
+    assert_eq!(out.status.code(), Some(68), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("no-such-host.invalid:25"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+fn refusing_server(at_least_one: bool) -> ScriptedServer {
+    let script = Script::new()
+        .greet(&["ENHANCEDSTATUSCODES"])
+        .reply("250 2.1.0 Ok\r\n")
+        .reply("250 2.1.5 Ok\r\n")
+        .reply("550 5.1.1 <bad@x.org>: Recipient address rejected: no such user\r\n");
+    let script = if at_least_one {
+        script
+            .reply("354 go\r\n")
+            .read_data()
+            .send("250 2.0.0 Ok: queued as 4XyZ\r\n")
+            .reply("221 bye\r\n")
+    } else {
+        script.reply("250 2.0.0 Ok\r\n").reply("221 bye\r\n")
+    };
+    ScriptedServer::start(vec![script])
+}
+
+#[test]
+fn refused_recipient_prints_tsv_and_exits_67() {
+    let server = refusing_server(false);
+    let port = server.port().to_string();
+    let out = postie(&[
+        "send",
+        "--server",
+        "127.0.0.1",
+        "--port",
+        &port,
+        "--recipients",
+        "good@x.org, bad@x.org",
+        "--subject",
+        "s",
+        "--body",
+        "b",
+    ]);
+    assert_eq!(out.status.code(), Some(67), "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out),
+        "bad@x.org\t550\t<bad@x.org>: Recipient address rejected: no such user\n"
+    );
+    assert!(stderr(&out).contains("not sent"), "{}", stderr(&out));
+    server.finish();
+}
+
+#[test]
+fn at_least_one_sends_and_reports_the_refusal_in_json() {
+    let server = refusing_server(true);
+    let port = server.port().to_string();
+    let out = postie(&[
+        "send",
+        "--server",
+        "127.0.0.1",
+        "--port",
+        &port,
+        "--recipients",
+        "good@x.org, bad@x.org",
+        "--subject",
+        "s",
+        "--body",
+        "b",
+        "--at-least-one",
+        "--json",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let v = json(&out);
+    assert_eq!(v["outcome"], "sent");
+    assert_eq!(v["accepted"], true);
+    assert_eq!(v["queue_id"], "4XyZ");
+    assert_eq!(v["reply"]["code"], 250);
+    assert_eq!(v["reply"]["enhanced"], "2.0.0");
+    assert_eq!(v["refused"][0]["address"], "bad@x.org");
+    assert_eq!(v["refused"][0]["code"], 550);
+    assert_eq!(v["refused"][0]["enhanced"], "5.1.1");
+    assert!(v["error"].is_null());
+    server.finish();
+}
+
+#[test]
+fn drop_after_the_dot_is_unknown_and_exit_75() {
+    let server = ScriptedServer::start(vec![Script::new()
+        .greet(&[])
+        .reply("250 Ok\r\n")
+        .reply("250 Ok\r\n")
+        .reply("354 go\r\n")
+        .read_data()
+        .close()]);
+    let port = server.port().to_string();
+    let out = postie(&[
+        "send",
+        "--server",
+        "127.0.0.1",
+        "--port",
+        &port,
+        "--to",
+        "a@x.org",
+        "--body",
+        "b",
+        "--json",
+    ]);
+    assert_eq!(out.status.code(), Some(75));
+    let v = json(&out);
+    assert_eq!(v["outcome"], "unknown");
+    assert_eq!(v["error"]["stage"], "end_of_data");
+    server.finish();
+}
+
+#[test]
+fn permanent_failure_at_mail_is_exit_69() {
+    let server = ScriptedServer::start(vec![Script::new()
+        .greet(&[])
+        .reply("553 5.7.1 sender rejected\r\n")
+        .reply("221 bye\r\n")]);
+    let port = server.port().to_string();
+    let out = postie(&[
+        "send",
+        "--server",
+        "127.0.0.1",
+        "--port",
+        &port,
+        "--to",
+        "a@x.org",
+        "--body",
+        "b",
+    ]);
+    assert_eq!(out.status.code(), Some(69));
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!("127.0.0.1:{port}"))
+            && err.contains("MAIL FROM")
+            && err.contains("553 5.7.1 sender rejected"),
+        "{err}"
+    );
+    assert_eq!(err.lines().count(), 1, "one line: {err}");
+    server.finish();
+}
+
+#[test]
+fn send_through_postfix_from_the_command_line() {
+    let Some(server) = real_server("POSTIE_TEST_POSTFIX") else {
+        return;
+    };
+    let mail = real_path("POSTIE_TEST_POSTFIX_MAIL").unwrap();
+    let token = postie_mime::new_message_id("x")
+        .unwrap()
+        .replace(['<', '>', '@', '-', '_'], "");
+    let port = server.port.to_string();
+    let subject = format!("This is the subject. {token}");
+    let out = postie(&[
+        "send",
+        "--server",
+        &server.host,
+        "--port",
+        &port,
+        "--to",
+        "frank@example.org",
+        "--subject",
+        &subject,
+        "--body",
+        "This is the message.",
+        "--json",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    let v = json(&out);
+    assert_eq!(v["outcome"], "sent");
+    assert!(v["queue_id"].is_string(), "{v}");
+    let dir = mail.join("example.org/frank/new");
+    let found = wait_for(Duration::from_secs(20), || {
+        std::fs::read_dir(&dir)
+            .ok()?
+            .flatten()
+            .find(|e| std::fs::read_to_string(e.path()).is_ok_and(|t| t.contains(&token)))
+    });
+    assert!(found.is_some(), "delivered to frank");
+}
