@@ -85,7 +85,7 @@ fn postfix_delivers_the_seed_example_with_the_default_originator() {
         assert!(text.contains(&format!("Subject: This is the subject. {token}")));
         // Dot-stuffing was undone by the server: the line is intact.
         assert!(text.contains("\n.leading dot line"), "{text}");
-        let user = std::env::var("USER").unwrap_or_else(|_| "postie".into());
+        let user = postie_smtp::LocalEnv::from_system().user;
         assert!(text.contains(&format!("From: {user}@")), "{text}");
         assert!(text.contains("Message-ID: <"));
         assert!(text.contains("Date: "));

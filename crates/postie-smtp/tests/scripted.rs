@@ -403,3 +403,15 @@ fn bare_line_endings_in_a_raw_message_never_reach_the_wire() {
         "{text}"
     );
 }
+
+#[test]
+fn every_address_of_a_name_is_tried() {
+    // `localhost` usually resolves to ::1 and 127.0.0.1; the server listens
+    // on 127.0.0.1 only, so when ::1 comes first its refusal must not end
+    // the attempt.
+    let server = ScriptedServer::start(vec![accept_all(Script::new().greet(&[]), 2)]);
+    let opts = options(&[server.port()]).servers(["localhost"]);
+    let sent = send(&opts).unwrap();
+    assert_eq!(sent.server().host, "localhost");
+    server.finish();
+}

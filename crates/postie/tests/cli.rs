@@ -358,3 +358,57 @@ fn send_through_postfix_from_the_command_line() {
     });
     assert!(found.is_some(), "delivered to frank");
 }
+
+#[test]
+fn sink_keeps_messages_in_a_maildir() {
+    let dir = std::env::temp_dir().join(format!("postie-sink-test-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let port = closed_port();
+    let listen = format!("127.0.0.1:{port}");
+    let mut sink = Command::new(env!("CARGO_BIN_EXE_postie"))
+        .args(["sink", "--listen", &listen, "--maildir"])
+        .arg(&dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let ready = wait_for(Duration::from_secs(10), || {
+        std::net::TcpStream::connect(&listen).ok()
+    });
+    assert!(ready.is_some(), "sink did not start");
+    let port_s = port.to_string();
+    let out = postie(&[
+        "send",
+        "--server",
+        "127.0.0.1",
+        "--port",
+        &port_s,
+        "--to",
+        "a@x.org",
+        "--bcc",
+        "b@x.org",
+        "--subject",
+        "captured",
+        "--body",
+        "hello\n.dot",
+    ]);
+    let _ = sink.kill();
+    let sink_out = sink.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let entries: Vec<_> = std::fs::read_dir(dir.join("new"))
+        .unwrap()
+        .flatten()
+        .collect();
+    assert_eq!(entries.len(), 1);
+    let text = std::fs::read_to_string(entries[0].path()).unwrap();
+    assert!(text.starts_with("Return-Path: <"), "{text}");
+    assert!(
+        text.contains("X-Postie-Envelope-To: <a@x.org>, <b@x.org>\r\n"),
+        "{text}"
+    );
+    assert!(text.contains("Subject: captured\r\n"));
+    // Dot-stuffing undone by the sink.
+    assert!(text.ends_with("\r\n\r\nhello\r\n.dot\r\n"), "{text:?}");
+    assert!(String::from_utf8_lossy(&sink_out.stderr).contains("message 1"));
+    let _ = std::fs::remove_dir_all(&dir);
+}

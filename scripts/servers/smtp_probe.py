@@ -1,0 +1,154 @@
+#!/usr/bin/env python3
+"""Small SMTP checks used by scripts/servers.sh (standard library only).
+
+    smtp_probe.py greeting HOST:PORT [--timeout S] [--expect TEXT]
+        Poll until the server accepts a connection and greets with 220
+        (containing TEXT, if given). Exit 1 on timeout.
+    smtp_probe.py free HOST:PORT
+        Exit 0 if nothing accepts connections there, 1 if something does.
+    smtp_probe.py send HOST:PORT --from ADDR --to ADDR [--subject S]
+        Send one small message; exit 1 if it is not accepted.
+    smtp_probe.py rcpt HOST:PORT --to ADDR --expect CODE
+        MAIL FROM + RCPT TO only; print the RCPT reply, exit 0 if its code
+        is CODE.
+"""
+
+import argparse
+import smtplib
+import socket
+import sys
+import time
+
+
+def parse_hostport(value):
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit():
+        raise argparse.ArgumentTypeError("expected HOST:PORT, got %r" % value)
+    return host.strip("[]"), int(port)
+
+
+def read_greeting(host, port, timeout):
+    with socket.create_connection((host, port), timeout=timeout) as sock:
+        sock.settimeout(timeout)
+        data = b""
+        # Read the whole (possibly multi-line) greeting.
+        while True:
+            chunk = sock.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+            lines = data.split(b"\r\n")
+            complete = lines[:-1]
+            if complete and len(complete[-1]) >= 4 and complete[-1][3:4] == b" ":
+                break
+        try:
+            sock.sendall(b"QUIT\r\n")
+        except OSError:
+            pass
+        return data.decode("utf-8", "replace").strip()
+
+
+def cmd_greeting(args):
+    host, port = args.address
+    deadline = time.monotonic() + args.timeout
+    last = "no attempt"
+    while True:
+        try:
+            greeting = read_greeting(host, port, 5)
+            if greeting.startswith("220") and (args.expect is None or args.expect in greeting):
+                print(greeting)
+                return 0
+            last = "unexpected greeting %r" % greeting
+        except OSError as exc:
+            last = str(exc)
+        if time.monotonic() >= deadline:
+            print("no 220 greeting from %s:%d within %ss (%s)" % (host, port, args.timeout, last),
+                  file=sys.stderr)
+            return 1
+        time.sleep(0.2)
+
+
+def cmd_free(args):
+    host, port = args.address
+    try:
+        with socket.create_connection((host, port), timeout=2):
+            return 1
+    except OSError:
+        return 0
+
+
+def cmd_send(args):
+    host, port = args.address
+    message = (
+        "From: <%s>\r\n"
+        "To: <%s>\r\n"
+        "Subject: %s\r\n"
+        "\r\n"
+        "Probe message sent by postie's scripts/servers.sh.\r\n" % (args.sender, args.rcpt, args.subject)
+    )
+    try:
+        with smtplib.SMTP(host, port, local_hostname="probe.test", timeout=20) as smtp:
+            refused = smtp.sendmail(args.sender, [args.rcpt], message.encode("ascii"))
+    except (smtplib.SMTPException, OSError) as exc:
+        print("sending a probe to %s via %s:%d failed: %s" % (args.rcpt, host, port, exc),
+              file=sys.stderr)
+        return 1
+    if refused:
+        print("probe refused: %r" % (refused,), file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_rcpt(args):
+    host, port = args.address
+    try:
+        with smtplib.SMTP(host, port, local_hostname="probe.test", timeout=20) as smtp:
+            smtp.ehlo()
+            code, text = smtp.mail(args.sender)
+            if code != 250:
+                print("MAIL FROM refused: %d %s" % (code, text.decode("utf-8", "replace")),
+                      file=sys.stderr)
+                return 1
+            code, text = smtp.rcpt(args.rcpt)
+            smtp.rset()
+    except (smtplib.SMTPException, OSError) as exc:
+        print("RCPT check via %s:%d failed: %s" % (host, port, exc), file=sys.stderr)
+        return 1
+    print("%d %s" % (code, text.decode("utf-8", "replace")))
+    return 0 if code == args.expect else 1
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser()
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("greeting")
+    p.add_argument("address", type=parse_hostport)
+    p.add_argument("--timeout", type=float, default=20.0)
+    p.add_argument("--expect")
+    p.set_defaults(func=cmd_greeting)
+
+    p = sub.add_parser("free")
+    p.add_argument("address", type=parse_hostport)
+    p.set_defaults(func=cmd_free)
+
+    p = sub.add_parser("send")
+    p.add_argument("address", type=parse_hostport)
+    p.add_argument("--from", dest="sender", required=True)
+    p.add_argument("--to", dest="rcpt", required=True)
+    p.add_argument("--subject", default="postie test-server probe")
+    p.set_defaults(func=cmd_send)
+
+    p = sub.add_parser("rcpt")
+    p.add_argument("address", type=parse_hostport)
+    p.add_argument("--from", dest="sender", default="probe-sender@postie.test")
+    p.add_argument("--to", dest="rcpt", required=True)
+    p.add_argument("--expect", type=int, required=True)
+    p.set_defaults(func=cmd_rcpt)
+
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

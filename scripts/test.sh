@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# The one test command, for a fresh Debian 12 machine, as root:
+#
+#   scripts/test.sh [extra arguments for cargo test]
+#
+# 1. scripts/servers.sh start: installs what is missing (Postfix, Cyrus SASL,
+#    aiosmtpd), starts the test SMTP servers and writes
+#    $POSTIE_TEST_DIR/env.sh; they are stopped again when this script exits.
+# 2. cargo fmt --check and cargo clippy -D warnings (skipped when
+#    POSTIE_SKIP_LINT=1).
+# 3. cargo test --workspace "$@", with the variables from env.sh exported.
+#
+# Exits non-zero if any step fails; later steps still run so that one run
+# shows every problem.
+set -euo pipefail
+
+REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$REPO_ROOT"
+
+export POSTIE_TEST_DIR=${POSTIE_TEST_DIR:-$REPO_ROOT/.test-servers}
+# rustup's cargo may not be on PATH in a non-login shell.
+if ! command -v cargo >/dev/null 2>&1 && [ -x "${CARGO_HOME:-$HOME/.cargo}/bin/cargo" ]; then
+	export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
+fi
+
+step() { printf '\n==> %s\n' "$*"; }
+
+stop_servers() {
+	local rc=$?
+	trap - EXIT
+	step "stopping test servers"
+	bash scripts/servers.sh stop || true
+	exit "$rc"
+}
+trap stop_servers EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+step "starting test servers (scripts/servers.sh start)"
+bash scripts/servers.sh start
+# shellcheck source=/dev/null
+. "$POSTIE_TEST_DIR/env.sh"
+
+failed=()
+
+run_step() {
+	local name=$1
+	shift
+	step "$name: $*"
+	if "$@"; then
+		return 0
+	fi
+	failed+=("$name")
+}
+
+if [ "${POSTIE_SKIP_LINT:-0}" = 1 ]; then
+	step "POSTIE_SKIP_LINT=1: skipping cargo fmt and cargo clippy"
+else
+	run_step fmt cargo fmt --all -- --check
+	run_step clippy cargo clippy --workspace --all-targets -- -D warnings
+fi
+run_step test cargo test --workspace --no-fail-fast "$@"
+
+if [ "${#failed[@]}" -gt 0 ]; then
+	step "FAILED: ${failed[*]}"
+	exit 1
+fi
+step "all steps passed"
