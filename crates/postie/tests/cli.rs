@@ -412,3 +412,46 @@ fn sink_keeps_messages_in_a_maildir() {
     assert!(String::from_utf8_lossy(&sink_out.stderr).contains("message 1"));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn send_the_seed_example_to_aiosmtpd_from_the_command_line() {
+    let Some(server) = real_server("POSTIE_TEST_AIOSMTPD") else {
+        return;
+    };
+    let dir = real_path("POSTIE_TEST_AIOSMTPD_DIR").unwrap();
+    let token = postie_mime::new_message_id("x")
+        .unwrap()
+        .replace(['<', '>', '@', '-', '_'], "");
+    let port = server.port.to_string();
+    let subject = format!("This is the subject. {token}");
+    let out = postie(&[
+        "send",
+        "--server",
+        &server.host,
+        "--port",
+        &port,
+        "--recipients",
+        "someone@somewhere.com, reject-this@somewhere.com",
+        "--at-least-one",
+        "--subject",
+        &subject,
+        "--body",
+        "This is the message.",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out),
+        "reject-this@somewhere.com\t550\tno such user\n"
+    );
+    let stored = wait_for(Duration::from_secs(10), || {
+        std::fs::read_dir(&dir).ok()?.flatten().find_map(|e| {
+            let text = std::fs::read_to_string(e.path()).ok()?;
+            text.contains(&token).then_some(text)
+        })
+    })
+    .expect("stored by aiosmtpd");
+    assert!(
+        stored.contains("\r\n\r\nThis is the message.\r\n"),
+        "{stored:?}"
+    );
+}
