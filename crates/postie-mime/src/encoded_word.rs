@@ -44,9 +44,20 @@ pub(crate) fn encode_text(text: &str, context: Context) -> String {
         }
         let token = tokens.get(i).copied().unwrap_or_default();
         if needs_encoding(token) {
+            // Extend the run over encodable tokens, and over empty ones
+            // (double spaces) followed by one: white space between two
+            // encoded-words is dropped by decoders, so it goes inside.
             let mut end = i + 1;
-            while tokens.get(end).is_some_and(|t| needs_encoding(t)) {
-                end += 1;
+            loop {
+                let mut next = end;
+                while tokens.get(next).is_some_and(|t| t.is_empty()) {
+                    next += 1;
+                }
+                if tokens.get(next).is_some_and(|t| needs_encoding(t)) {
+                    end = next + 1;
+                } else {
+                    break;
+                }
             }
             let run = tokens.get(i..end).unwrap_or_default().join(" ");
             out.push_str(&encode_words(&run, context).join(" "));
@@ -193,6 +204,13 @@ mod tests {
             .unwrap();
         let engine = base64::engine::general_purpose::STANDARD;
         assert_eq!(engine.decode(inner).unwrap(), "Grüße Grüße".as_bytes());
+    }
+
+    #[test]
+    fn double_spaces_between_encoded_words_survive() {
+        let out = encode_text("é  é", Context::Unstructured);
+        // One word whose payload keeps both spaces ("é  é").
+        assert_eq!(out, "=?utf-8?b?w6kgIMOp?=");
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! through is written back as it came. The whole tolerant MIME parser is
 //! built on top of this later; for now the body is left as bytes.
 
-use std::io::{self, BufRead};
+use std::io::{self, BufRead, Read};
 
 use crate::header::{HeaderName, HeaderValue, Headers};
 
@@ -45,7 +45,9 @@ pub(crate) fn header_block(reader: &mut dyn BufRead) -> Result<(Headers, usize),
     let mut number = 0;
     loop {
         line.clear();
-        let n = reader.read_until(b'\n', &mut line)?;
+        // Bounded even when a line never ends.
+        let room = (MAX_HEADER_BLOCK + 1).saturating_sub(consumed) as u64;
+        let n = (&mut *reader).take(room).read_until(b'\n', &mut line)?;
         if n == 0 {
             break;
         }

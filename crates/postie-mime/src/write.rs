@@ -10,6 +10,8 @@ use crate::Error;
 
 /// Lines are folded to this length where white space allows (RFC 5322 §2.1.1).
 const FOLD_AT: usize = 78;
+/// A line holding an encoded-word may not be longer (RFC 2047 §2).
+const ENCODED_LINE: usize = 76;
 /// No line may be longer, CRLF aside (RFC 5322 §2.1.1).
 const MAX_LINE: usize = 998;
 
@@ -121,9 +123,16 @@ fn fold(line: &str) -> Option<String> {
     let mut out = String::with_capacity(line.len() + 16);
     let mut column = 0;
     for (i, piece) in pieces.iter().enumerate() {
-        // Never fold right after the field name: a first line holding only
-        // "Name:" reads badly to some parsers.
-        if i > 1 && column + piece.len() > FOLD_AT {
+        // Fold right after the field name only for an encoded-word, whose
+        // line RFC 2047 §2 limits to 76: a first line holding only "Name:"
+        // reads badly to some parsers otherwise.
+        let may_fold = i > 1 || (i == 1 && piece.trim_start().starts_with("=?"));
+        let limit = if piece.contains("=?") {
+            ENCODED_LINE
+        } else {
+            FOLD_AT
+        };
+        if may_fold && column + piece.len() > limit {
             out.push_str("\r\n");
             column = 0;
         }
@@ -167,6 +176,14 @@ mod tests {
             out.replace("\r\n", ""),
             format!("Subject: {}", value.trim())
         );
+    }
+
+    #[test]
+    fn lines_with_encoded_words_stay_within_76() {
+        let out = written("Subject", &"é".repeat(60));
+        for line in out.trim_end().split("\r\n") {
+            assert!(line.len() <= 76, "{} chars: {line}", line.len());
+        }
     }
 
     #[test]

@@ -4,9 +4,11 @@
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use postie_mime::Message;
+use rustls::{ClientConfig, ClientConnection, StreamOwned};
 
 use crate::data::DataEncoder;
 use crate::envelope::{self, LocalEnv, Prepared};
@@ -14,6 +16,7 @@ use crate::error::{Cause, Error, InvalidInput, ServerAddr};
 use crate::options::SendOptions;
 use crate::outcome::Sent;
 use crate::proto::{Config, Delivery, Step};
+use crate::tls::{self, TlsError, TlsErrorKind, TlsInfo, TlsMode};
 
 /// Bytes gathered before a write while streaming the body.
 const BODY_BUFFER: usize = 64 * 1024;
@@ -60,6 +63,12 @@ pub fn send_prepared(
     options: &SendOptions,
 ) -> Result<Sent, Error> {
     let size = prepared.size(message).map_err(InvalidInput::Message)?;
+    // Built before connecting, so that an unreadable CA or key file is an
+    // error before anything is sent, not a reason to fall back to clear.
+    let tls_config = match options.tls_mode {
+        TlsMode::None => None,
+        _ => Some(options.tls.client_config().map_err(InvalidInput::Tls)?),
+    };
     let config = Config {
         servers: prepared.servers().to_vec(),
         client: prepared.client().to_owned(),
@@ -68,9 +77,20 @@ pub fn send_prepared(
         size: Some(size),
         at_least_one: options.at_least_one,
         timeouts: options.timeouts,
+        tls: options.tls_mode,
+        policy: options
+            .tls_policy
+            .clone()
+            .unwrap_or_else(|| Arc::new(tls::default_policy)),
+        auth: options.auth.clone(),
+        queue: options.queue,
+        trace: options.on_trace.is_some(),
     };
     let mut delivery = Delivery::new(config, Instant::now())?;
-    drive(&mut delivery, |w| prepared.write_message(message, w))?;
+    let on_trace = options.on_trace.clone();
+    drive(&mut delivery, tls_config, on_trace, |w| {
+        prepared.write_message(message, w)
+    })?;
     delivery.into_result()
 }
 
@@ -78,17 +98,26 @@ pub fn send_prepared(
 /// (before dot-stuffing) when the server is ready for it.
 fn drive(
     delivery: &mut Delivery,
+    tls_config: Option<Arc<ClientConfig>>,
+    on_trace: Option<crate::options::TraceFn>,
     mut write_body: impl FnMut(&mut dyn Write) -> Result<(), postie_mime::Error>,
 ) -> Result<(), Error> {
-    let mut conn: Option<TcpStream> = None;
+    let mut conn: Option<Conn> = None;
     let mut buf = vec![0u8; 16 * 1024];
     loop {
         let now = Instant::now();
-        match delivery.poll(now) {
+        let step = delivery.poll(now);
+        if let Some(callback) = on_trace.as_ref() {
+            while let Some(line) = delivery.poll_trace() {
+                callback(&line);
+            }
+        }
+        match step {
             Step::Connect { server, timeout } => match connect(&server, timeout) {
                 Ok(stream) => {
-                    conn = Some(stream);
-                    delivery.handle_connected(Instant::now());
+                    let loopback = stream.peer_addr().is_ok_and(|a| a.ip().is_loopback());
+                    conn = Some(Conn::Plain(stream));
+                    delivery.handle_connected(Instant::now(), loopback);
                 }
                 Err(cause) => delivery.handle_connect_failed(Instant::now(), cause),
             },
@@ -108,10 +137,15 @@ fn drive(
                     continue;
                 };
                 let result = stream
+                    .tcp()
                     .set_read_timeout(Some(timeout.max(Duration::from_millis(1))))
                     .and_then(|()| stream.read(&mut buf));
                 match result {
                     Ok(0) => delivery.handle_eof(Instant::now()),
+                    // A TLS peer that closes without close_notify.
+                    Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
+                        delivery.handle_eof(Instant::now())
+                    }
                     Ok(n) => {
                         delivery.handle_input(Instant::now(), buf.get(..n).unwrap_or_default())
                     }
@@ -125,7 +159,7 @@ fn drive(
                     delivery.handle_io_error(Instant::now(), not_connected());
                     continue;
                 };
-                let deadline = remaining.map(|r| Instant::now() + r);
+                let deadline = remaining.and_then(|r| Instant::now().checked_add(r));
                 let mut writer = BodyWriter::new(stream, timeout, deadline);
                 let result = match write_body(&mut writer) {
                     Ok(()) => writer.finish(),
@@ -135,6 +169,28 @@ fn drive(
                 match result {
                     Ok(()) => delivery.handle_body_written(Instant::now()),
                     Err(e) => report_io(delivery, e),
+                }
+            }
+            Step::StartTls {
+                server_name,
+                timeout,
+            } => {
+                let result = match (conn.take(), tls_config.as_ref()) {
+                    (Some(Conn::Plain(tcp)), Some(config)) => {
+                        start_tls(tcp, Arc::clone(config), &server_name, timeout)
+                    }
+                    _ => Err(TlsError::new(
+                        TlsErrorKind::Setup,
+                        "TLS was asked for on a connection that cannot start it",
+                    )),
+                };
+                match result {
+                    Ok(stream) => {
+                        let info = TlsInfo::of(&stream.conn);
+                        conn = Some(Conn::Tls(Box::new(stream)));
+                        delivery.handle_tls_established(Instant::now(), info);
+                    }
+                    Err(e) => delivery.handle_tls_failed(Instant::now(), e),
                 }
             }
             Step::Close => conn = None,
@@ -162,34 +218,142 @@ fn is_timeout(e: &io::Error) -> bool {
     )
 }
 
-fn write_all(stream: &mut TcpStream, bytes: &[u8], timeout: Duration) -> io::Result<()> {
-    stream.set_write_timeout(Some(timeout.max(Duration::from_millis(1))))?;
+fn write_all(stream: &mut Conn, bytes: &[u8], timeout: Duration) -> io::Result<()> {
+    stream
+        .tcp()
+        .set_write_timeout(Some(timeout.max(Duration::from_millis(1))))?;
     stream.write_all(bytes)?;
     stream.flush()
 }
 
-/// Resolves `server` and tries each of its addresses (IPv6 and IPv4, in
-/// the resolver's order) until one accepts, all within `timeout`.
-fn connect(server: &ServerAddr, timeout: Duration) -> Result<TcpStream, Cause> {
-    let deadline = Instant::now() + timeout;
-    let addrs: Vec<SocketAddr> = (server.host.as_str(), server.port)
-        .to_socket_addrs()
-        .map_err(Cause::Resolve)?
-        .collect();
-    if addrs.is_empty() {
-        return Err(Cause::Resolve(io::Error::new(
-            io::ErrorKind::NotFound,
-            "the name has no addresses",
-        )));
+/// The connection, in clear or in TLS.
+enum Conn {
+    Plain(TcpStream),
+    Tls(Box<StreamOwned<ClientConnection, TcpStream>>),
+}
+
+impl Conn {
+    fn tcp(&self) -> &TcpStream {
+        match self {
+            Self::Plain(tcp) => tcp,
+            Self::Tls(stream) => stream.get_ref(),
+        }
     }
+}
+
+impl Read for Conn {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Self::Plain(tcp) => tcp.read(buf),
+            Self::Tls(stream) => stream.read(buf),
+        }
+    }
+}
+
+impl Write for Conn {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Self::Plain(tcp) => tcp.write(buf),
+            Self::Tls(stream) => stream.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Self::Plain(tcp) => tcp.flush(),
+            Self::Tls(stream) => stream.flush(),
+        }
+    }
+}
+
+/// Runs the TLS handshake on `tcp`, keeping the first bytes the server
+/// sent so that a plain-text answer can be recognised and named.
+fn start_tls(
+    tcp: TcpStream,
+    config: Arc<ClientConfig>,
+    host: &str,
+    timeout: Duration,
+) -> Result<StreamOwned<ClientConnection, TcpStream>, TlsError> {
+    let name = tls::server_name(host)?;
+    let mut conn = ClientConnection::new(config, name)
+        .map_err(|e| TlsError::new(TlsErrorKind::Setup, e.to_string()))?;
+    let deadline = Instant::now().checked_add(timeout);
+    let io_error = |e: io::Error| TlsError::new(TlsErrorKind::Io, format!("TLS handshake: {e}"));
+    let mut recorder = FirstBytes {
+        tcp: &tcp,
+        first: Vec::new(),
+    };
+    while conn.is_handshaking() {
+        let left = deadline.map_or(timeout, |d| d.saturating_duration_since(Instant::now()));
+        if left.is_zero() {
+            return Err(TlsError::new(TlsErrorKind::Io, "TLS handshake timed out"));
+        }
+        tcp.set_read_timeout(Some(left)).map_err(io_error)?;
+        tcp.set_write_timeout(Some(left)).map_err(io_error)?;
+        if let Err(e) = conn.complete_io(&mut recorder) {
+            let first = recorder.first.as_slice();
+            return Err(
+                match e
+                    .get_ref()
+                    .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+                {
+                    Some(tls_error) => TlsError::from_rustls(tls_error, host, first),
+                    None if is_timeout(&e) => TlsError::new(
+                        TlsErrorKind::Io,
+                        "TLS handshake timed out (does this port speak TLS?)",
+                    ),
+                    None => match TlsError::from_rustls(
+                        &rustls::Error::General(e.to_string()),
+                        host,
+                        first,
+                    ) {
+                        plain if plain.kind() == TlsErrorKind::PlaintextServer => plain,
+                        _ => io_error(e),
+                    },
+                },
+            );
+        }
+    }
+    Ok(StreamOwned::new(conn, tcp))
+}
+
+/// Passes reads and writes through, keeping the first bytes read.
+struct FirstBytes<'a> {
+    tcp: &'a TcpStream,
+    first: Vec<u8>,
+}
+
+impl Read for FirstBytes<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = (&mut &*self.tcp).read(buf)?;
+        if self.first.len() < 64 {
+            let take = n.min(64 - self.first.len());
+            self.first
+                .extend_from_slice(buf.get(..take).unwrap_or_default());
+        }
+        Ok(n)
+    }
+}
+
+impl Write for FirstBytes<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        (&mut &*self.tcp).write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        (&mut &*self.tcp).flush()
+    }
+}
+
+/// Resolves `server` (within `timeout`) and tries each of its addresses
+/// (IPv6 and IPv4, in the resolver's order), each within `timeout`, so an
+/// address that swallows packets does not keep the others from being tried.
+/// The core has already cut `timeout` down to what the deadline leaves.
+fn connect(server: &ServerAddr, timeout: Duration) -> Result<TcpStream, Cause> {
+    let addrs = resolve(server, timeout)?;
     let mut last_error = None;
     for addr in addrs {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            last_error = Some(io::Error::new(io::ErrorKind::TimedOut, "connect timed out"));
-            break;
-        }
-        match TcpStream::connect_timeout(&addr, left) {
+        match TcpStream::connect_timeout(&addr, timeout.max(Duration::from_millis(1))) {
             Ok(stream) => {
                 // Commands and the end of data are small writes; without
                 // NODELAY each waits for the server's delayed ACK.
@@ -204,10 +368,42 @@ fn connect(server: &ServerAddr, timeout: Duration) -> Result<TcpStream, Cause> {
     })))
 }
 
+/// The system resolver blocks with no limit of its own, so it runs on a
+/// helper thread that is abandoned if it takes longer than `timeout`.
+fn resolve(server: &ServerAddr, timeout: Duration) -> Result<Vec<SocketAddr>, Cause> {
+    let target = (server.host.clone(), server.port);
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::Builder::new()
+        .name("postie-resolve".to_owned())
+        .spawn(move || {
+            let result = target
+                .to_socket_addrs()
+                .map(|addrs| addrs.collect::<Vec<_>>());
+            let _ = tx.send(result);
+        })
+        .map_err(Cause::Resolve)?;
+    let addrs = match rx.recv_timeout(timeout.max(Duration::from_millis(1))) {
+        Ok(result) => result.map_err(Cause::Resolve)?,
+        Err(_) => {
+            return Err(Cause::Resolve(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "name resolution timed out",
+            )))
+        }
+    };
+    if addrs.is_empty() {
+        return Err(Cause::Resolve(io::Error::new(
+            io::ErrorKind::NotFound,
+            "the name has no addresses",
+        )));
+    }
+    Ok(addrs)
+}
+
 /// Dot-stuffs and CRLF-repairs the message on its way to the socket,
 /// through a bounded buffer, so memory does not grow with the message.
 struct BodyWriter<'a> {
-    stream: &'a mut TcpStream,
+    stream: &'a mut Conn,
     encoder: DataEncoder,
     buf: Vec<u8>,
     timeout: Duration,
@@ -215,7 +411,7 @@ struct BodyWriter<'a> {
 }
 
 impl<'a> BodyWriter<'a> {
-    fn new(stream: &'a mut TcpStream, timeout: Duration, deadline: Option<Instant>) -> Self {
+    fn new(stream: &'a mut Conn, timeout: Duration, deadline: Option<Instant>) -> Self {
         Self {
             stream,
             encoder: DataEncoder::new(),

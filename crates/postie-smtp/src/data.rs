@@ -40,9 +40,9 @@ impl DataEncoder {
         }
     }
 
-    /// An encoder that only repairs line endings: what RFC 1870 counts as
-    /// the message's size.
-    fn line_endings_only() -> Self {
+    /// An encoder that only repairs line endings (no dot-stuffing): what
+    /// RFC 1870 counts as the message's size, and what `--dry-run` shows.
+    pub fn line_endings_only() -> Self {
         Self {
             stuff_dots: false,
             ..Self::new()
@@ -95,7 +95,9 @@ impl DataEncoder {
         out.extend_from_slice(b".\r\n");
     }
 
-    fn finish_lines(&mut self, out: &mut Vec<u8>) {
+    /// Ends the data without the terminator: a CRLF if the last line
+    /// lacked one.
+    pub fn finish_lines(&mut self, out: &mut Vec<u8>) {
         if self.pending_cr {
             self.pending_cr = false;
             self.end_line(out);

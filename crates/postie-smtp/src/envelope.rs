@@ -226,34 +226,71 @@ pub fn prepare(
             }
         }
     }
-    // Where the mode's fields live: the new block in Resent mode.
-    let fields = |headers: &Headers, block: &Headers| -> Headers {
-        if resent {
-            block.clone()
+    // A mode field's values: in Resent mode the new block's, else the
+    // message's own (merged with the header options).
+    let lookup = |headers: &Headers, block: &Headers, name: &str| -> Vec<HeaderValue> {
+        let source = if resent && block.contains(name) {
+            block
         } else {
-            headers.clone()
-        }
+            headers
+        };
+        source.get_all(name).cloned().collect()
     };
 
-    let originator = originator(options, &fields(&headers, &block), names, env)?;
+    let originator = originator(
+        options,
+        lookup(&headers, &block, names.from).first(),
+        lookup(&headers, &block, names.sender).first(),
+        names,
+        env,
+    )?;
 
-    let mode_fields = fields(&headers, &block);
+    // A new Resent block needs its own Resent-From (RFC 5322 §3.6.6), so
+    // in Resent mode only the block counts here.
+    let own = |name: &str| -> Vec<HeaderValue> {
+        if resent {
+            block.get_all(name).cloned().collect()
+        } else {
+            headers.get_all(name).cloned().collect()
+        }
+    };
+    let from = own(names.from);
+    let has_sender = !own(names.sender).is_empty();
     let target = if resent { &mut block } else { &mut headers };
     if let Some(originator) = &originator {
-        match mode_fields.get(names.from) {
+        match from.first() {
             None => append(target, names.from, &originator.to_string())?,
             Some(from) => {
                 let from_list = parse_list(names.from, &from.as_text())?;
                 let first = address::mailboxes(&from_list).into_iter().next();
+                let first = first.map(|f| with_domain(names.from, f, env)).transpose()?;
                 let differs = first.is_some_and(|f| !f.same_address(originator));
-                if differs && !mode_fields.contains(names.sender) {
+                if differs && !has_sender {
                     append(target, names.sender, &originator.to_string())?;
                 }
             }
         }
     }
 
-    let recipients = recipients(options, message, &given, names, env)?;
+    let recipients = match options
+        .recipients
+        .as_deref()
+        .filter(|r| !r.trim().is_empty())
+    {
+        Some(list) => vec![("recipients".to_owned(), list.to_owned())],
+        // Each of To, Cc and Bcc from its header option, else from the
+        // message: an option replaces that field only.
+        None => names
+            .recipients
+            .iter()
+            .flat_map(|name| {
+                lookup(&headers, &block, name)
+                    .into_iter()
+                    .map(|v| ((*name).to_owned(), v.as_text().into_owned()))
+            })
+            .collect(),
+    };
+    let recipients = recipient_mailboxes(&recipients, env)?;
 
     // No Bcc of any kind is sent: its recipients are in the envelope.
     headers.remove("Bcc");
@@ -368,7 +405,8 @@ fn with_domain(field: &str, mailbox: Mailbox, env: &LocalEnv) -> Result<Mailbox,
 /// `None` is the null reverse-path.
 fn originator(
     options: &SendOptions,
-    fields: &Headers,
+    from: Option<&HeaderValue>,
+    sender: Option<&HeaderValue>,
     names: &Names,
     env: &LocalEnv,
 ) -> Result<Option<Mailbox>, InvalidInput> {
@@ -382,7 +420,7 @@ fn originator(
         })?;
         return with_domain("originator", mailbox, env).map(Some);
     }
-    if let Some(from) = fields.get(names.from) {
+    if let Some(from) = from {
         let text = from.as_text();
         let list = address::mailboxes(&parse_list(names.from, &text)?);
         match list.as_slice() {
@@ -390,7 +428,7 @@ fn originator(
             [] => {}
             _ => {
                 // RFC 5322 §3.6.2: several authors need a Sender.
-                let Some(sender) = fields.get(names.sender) else {
+                let Some(sender) = sender else {
                     return Err(InvalidInput::TooManyOriginators {
                         field: names.from.to_owned(),
                         value: text.into_owned(),
@@ -415,47 +453,16 @@ fn originator(
     Ok(Some(user))
 }
 
-fn recipients(
-    options: &SendOptions,
-    message: &Message,
-    given: &[(HeaderName, Vec<HeaderValue>)],
-    names: &Names,
+/// The envelope recipients from (field, value) pairs: groups flattened,
+/// the default domain added, each address once.
+fn recipient_mailboxes(
+    found: &[(String, String)],
     env: &LocalEnv,
 ) -> Result<Vec<Mailbox>, InvalidInput> {
-    let mut found: Vec<(String, Vec<Address>)> = Vec::new();
-    match options
-        .recipients
-        .as_deref()
-        .filter(|r| !r.trim().is_empty())
-    {
-        Some(list) => found.push(("recipients".to_owned(), parse_list("recipients", list)?)),
-        None => {
-            let from_options: Vec<_> = given
-                .iter()
-                .filter(|(name, _)| names.recipients.iter().any(|r| name.is(r)))
-                .collect();
-            if from_options.is_empty() {
-                for name in names.recipients {
-                    for value in message.headers().get_all(name) {
-                        found.push((name.to_owned(), parse_list(name, &value.as_text())?));
-                    }
-                }
-            } else {
-                for (name, values) in from_options {
-                    for value in values {
-                        found.push((
-                            name.to_string(),
-                            parse_list(name.as_str(), &value.as_text())?,
-                        ));
-                    }
-                }
-            }
-        }
-    }
     let mut out: Vec<Mailbox> = Vec::new();
-    for (field, list) in found {
-        for mailbox in address::mailboxes(&list) {
-            let mailbox = with_domain(&field, mailbox, env)?;
+    for (field, value) in found {
+        for mailbox in address::mailboxes(&parse_list(field, value)?) {
+            let mailbox = with_domain(field, mailbox, env)?;
             if !out.iter().any(|m| m.same_address(&mailbox)) {
                 out.push(mailbox);
             }

@@ -124,6 +124,13 @@ pub enum Cause {
         /// The server's limit.
         limit: u64,
     },
+    /// Authentication could not be done (no mechanism, clear text refused,
+    /// the server did not prove itself).
+    #[error("{0}")]
+    Auth(crate::proto::AuthProblem),
+    /// TLS could not be set up, or the certificate was refused.
+    #[error("{0}")]
+    Tls(crate::tls::TlsError),
     /// An address is not ASCII and the server does not offer SMTPUTF8.
     #[error("{0} is not ASCII and the server does not offer SMTPUTF8")]
     NeedsSmtpUtf8(String),
@@ -151,6 +158,8 @@ impl Cause {
             | Self::Io(_)
             | Self::Protocol(_)
             | Self::Unexpected => true,
+            Self::Tls(e) => e.is_temporary(),
+            Self::Auth(_) => false,
             Self::TooLarge { .. } | Self::NeedsSmtpUtf8(_) => false,
         }
     }
@@ -240,6 +249,10 @@ pub enum InvalidInput {
     /// commands to the dialogue.
     #[error("envelope address {0:?} holds CR, LF or NUL")]
     UnsafeEnvelope(String),
+    /// The TLS settings cannot be used (an unreadable CA, certificate or
+    /// key file).
+    #[error("TLS settings: {0}")]
+    Tls(crate::tls::TlsError),
     /// No server was given.
     #[error("no server to send to")]
     NoServers,

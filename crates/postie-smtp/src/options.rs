@@ -3,10 +3,15 @@
 
 use std::time::Duration;
 
+use std::sync::Arc;
+
 use crate::error::ServerAddr;
+use crate::tls::{TlsDecision, TlsMode, TlsPolicy, TlsProblem, TlsSettings};
 
 /// The port used when a server has none.
 pub const DEFAULT_PORT: u16 = 25;
+/// The port used when a server has none and TLS is implicit (RFC 8314).
+pub const IMPLICIT_TLS_PORT: u16 = 465;
 
 /// Time limits. Each stage (connecting, each reply) has its own; the
 /// deadline, when set, bounds the whole send, every server included.
@@ -49,7 +54,7 @@ impl Default for Timeouts {
 /// assert_eq!(servers[0].to_string(), "mx1.example.org:2525");
 /// assert_eq!(servers[1].to_string(), "mx2.example.org:25");
 /// ```
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct SendOptions {
     pub(crate) servers: Vec<String>,
     pub(crate) ports: Vec<u16>,
@@ -59,6 +64,36 @@ pub struct SendOptions {
     pub(crate) headers: Vec<(String, String)>,
     pub(crate) at_least_one: bool,
     pub(crate) timeouts: Timeouts,
+    pub(crate) tls_mode: TlsMode,
+    pub(crate) tls_policy: Option<TlsPolicy>,
+    pub(crate) tls: TlsSettings,
+    pub(crate) auth: Option<crate::proto::AuthConfig>,
+    pub(crate) queue: bool,
+    pub(crate) on_trace: Option<TraceFn>,
+}
+
+/// Receives each transcript line as it happens.
+pub type TraceFn = Arc<dyn Fn(&crate::trace::Trace) + Send + Sync>;
+
+impl std::fmt::Debug for SendOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SendOptions")
+            .field("servers", &self.servers)
+            .field("ports", &self.ports)
+            .field("client", &self.client)
+            .field("originator", &self.originator)
+            .field("recipients", &self.recipients)
+            .field("headers", &self.headers)
+            .field("at_least_one", &self.at_least_one)
+            .field("timeouts", &self.timeouts)
+            .field("tls_mode", &self.tls_mode)
+            .field("tls_policy", &self.tls_policy.as_ref().map(|_| "custom"))
+            .field("tls", &self.tls)
+            .field("auth", &self.auth)
+            .field("queue", &self.queue)
+            .field("on_trace", &self.on_trace.as_ref().map(|_| "callback"))
+            .finish()
+    }
 }
 
 impl Default for SendOptions {
@@ -72,6 +107,12 @@ impl Default for SendOptions {
             headers: Vec::new(),
             at_least_one: false,
             timeouts: Timeouts::default(),
+            tls_mode: TlsMode::default(),
+            tls_policy: None,
+            tls: TlsSettings::default(),
+            auth: None,
+            queue: false,
+            on_trace: None,
         }
     }
 }
@@ -165,8 +206,129 @@ impl SendOptions {
         self
     }
 
+    /// `-usetls`, extended: STARTTLS when offered (the default), never,
+    /// required, or implicit TLS from the first byte.
+    pub fn tls_mode(mut self, mode: TlsMode) -> Self {
+        self.tls_mode = mode;
+        self
+    }
+
+    /// `-tlspolicy`: called when STARTTLS is refused (with the reply) or its
+    /// handshake or certificate check fails (with the error); answers
+    /// [`TlsDecision::Secure`] (try the next server) or
+    /// [`TlsDecision::Insecure`] (go on in clear). Not consulted with
+    /// [`TlsMode::Required`] or [`TlsMode::Implicit`].
+    ///
+    /// ```
+    /// use postie_smtp::{SendOptions, TlsDecision, TlsProblem};
+    /// // Never send in clear: a refused STARTTLS moves to the next server.
+    /// let options = SendOptions::new().tls_policy(|_: &TlsProblem<'_>| TlsDecision::Secure);
+    /// ```
+    pub fn tls_policy(
+        mut self,
+        policy: impl Fn(&TlsProblem<'_>) -> TlsDecision + Send + Sync + 'static,
+    ) -> Self {
+        self.tls_policy = Some(Arc::new(policy));
+        self
+    }
+
+    /// Certificates and client identity.
+    pub fn tls_settings(mut self, settings: TlsSettings) -> Self {
+        self.tls = settings;
+        self
+    }
+
+    /// `-username`/`-password`: authenticate with a password. The
+    /// mechanisms are tried strongest first (SCRAM-SHA-256, SCRAM-SHA-1,
+    /// DIGEST-MD5, CRAM-MD5, LOGIN, PLAIN) among those offered; a refusal
+    /// of the credentials (535) ends the send with an error, never a send
+    /// without authentication.
+    ///
+    /// ```
+    /// use postie_smtp::{Credentials, Secret, SendOptions};
+    /// let password = std::env::var("SMTP_PASSWORD").unwrap_or_default();
+    /// let options = SendOptions::new().credentials(Credentials {
+    ///     username: "alice".into(),
+    ///     secret: Secret::new(password),
+    ///     authzid: None,
+    /// });
+    /// ```
+    pub fn credentials(mut self, credentials: crate::sasl::Credentials) -> Self {
+        self.auth = Some(self.auth_config(credentials, false));
+        self
+    }
+
+    /// Authenticate with an OAuth 2.0 bearer token (OAUTHBEARER, then
+    /// XOAUTH2).
+    pub fn oauth_token(mut self, credentials: crate::sasl::Credentials) -> Self {
+        self.auth = Some(self.auth_config(credentials, true));
+        self
+    }
+
+    fn auth_config(
+        &self,
+        credentials: crate::sasl::Credentials,
+        token: bool,
+    ) -> crate::proto::AuthConfig {
+        let (mechanisms, allow_plaintext) = self
+            .auth
+            .as_ref()
+            .map(|a| (a.mechanisms.clone(), a.allow_plaintext))
+            .unwrap_or_default();
+        crate::proto::AuthConfig {
+            credentials,
+            token,
+            mechanisms,
+            allow_plaintext,
+        }
+    }
+
+    /// Only these SASL mechanisms, in this order (call after
+    /// [`SendOptions::credentials`]).
+    pub fn auth_mechanisms<I, S>(mut self, mechanisms: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        if let Some(auth) = self.auth.as_mut() {
+            auth.mechanisms = Some(mechanisms.into_iter().map(Into::into).collect());
+        }
+        self
+    }
+
+    /// Allow PLAIN, LOGIN and the OAuth mechanisms over an unencrypted
+    /// connection to a host that is not this machine (call after
+    /// [`SendOptions::credentials`]).
+    pub fn allow_plaintext_auth(mut self, yes: bool) -> Self {
+        if let Some(auth) = self.auth.as_mut() {
+            auth.allow_plaintext = yes;
+        }
+        self
+    }
+
+    /// `-queue`: ask the server to queue the message (`QUED` where the
+    /// server offers `XQUE`).
+    pub fn queue(mut self, yes: bool) -> Self {
+        self.queue = yes;
+        self
+    }
+
+    /// Receives the dialogue as it happens, AUTH payloads redacted (the
+    /// seed's `-debug`).
+    pub fn on_trace(
+        mut self,
+        callback: impl Fn(&crate::trace::Trace) + Send + Sync + 'static,
+    ) -> Self {
+        self.on_trace = Some(Arc::new(callback));
+        self
+    }
+
     /// The servers and ports paired one-to-one, as they will be tried.
     pub fn server_list(&self) -> Vec<ServerAddr> {
+        let default_port = match self.tls_mode {
+            TlsMode::Implicit => IMPLICIT_TLS_PORT,
+            _ => DEFAULT_PORT,
+        };
         self.servers
             .iter()
             .enumerate()
@@ -178,7 +340,7 @@ impl SendOptions {
                     .unwrap_or(host);
                 (!host.is_empty()).then(|| ServerAddr {
                     host: host.to_owned(),
-                    port: self.ports.get(i).copied().unwrap_or(DEFAULT_PORT),
+                    port: self.ports.get(i).copied().unwrap_or(default_port),
                 })
             })
             .collect()

@@ -60,6 +60,8 @@ pub struct Sent {
     pub(crate) reply: Reply,
     pub(crate) refused: Vec<Refusal>,
     pub(crate) accepted: Vec<String>,
+    pub(crate) tls: Option<crate::tls::TlsInfo>,
+    pub(crate) auth: Option<String>,
 }
 
 impl Sent {
@@ -76,6 +78,16 @@ impl Sent {
     /// Recipients the server refused (only with the at-least-one option).
     pub fn refused(&self) -> &[Refusal] {
         &self.refused
+    }
+
+    /// The TLS session the message went over, if it was encrypted.
+    pub fn tls(&self) -> Option<&crate::tls::TlsInfo> {
+        self.tls.as_ref()
+    }
+
+    /// The SASL mechanism the server accepted, when the send authenticated.
+    pub fn auth(&self) -> Option<&str> {
+        self.auth.as_deref()
     }
 
     /// Recipients the server accepted, as sent in RCPT TO.

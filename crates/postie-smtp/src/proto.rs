@@ -27,12 +27,18 @@ use crate::error::{Cause, Error, InvalidInput, ServerAddr, ServerError, Stage};
 use crate::options::Timeouts;
 use crate::outcome::{Refusal, Sent};
 use crate::reply::{Reply, ReplyParser};
+use crate::sasl::{self, Credentials, Mechanism};
+use crate::tls::{TlsDecision, TlsError, TlsInfo, TlsMode, TlsPolicy, TlsProblem};
+use crate::trace::{Trace, TraceKind};
 
 /// How long to wait for the reply to QUIT once the outcome is known.
 const QUIT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Longer limits are taken as this, so that `now + limit` cannot overflow
+/// (a caller may pass `Duration::MAX` for "no limit").
+const LONGEST_WAIT: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
 
 /// What the core needs for one send.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Config {
     /// Servers in the order to try them.
     pub servers: Vec<ServerAddr>,
@@ -48,6 +54,52 @@ pub struct Config {
     pub at_least_one: bool,
     /// Time limits.
     pub timeouts: Timeouts,
+    /// How TLS is used.
+    pub tls: TlsMode,
+    /// What to do when STARTTLS is refused or its handshake fails (the
+    /// seed's `-tlspolicy`); see [`crate::tls::default_policy`].
+    pub policy: TlsPolicy,
+    /// Authentication, when credentials were given.
+    pub auth: Option<AuthConfig>,
+    /// Ask the server to queue the message (the seed's `-queue`: `QUED`
+    /// after EHLO where `XQUE` is offered).
+    pub queue: bool,
+    /// Keep a transcript of the dialogue ([`Delivery::poll_trace`]).
+    pub trace: bool,
+}
+
+/// How to authenticate.
+#[derive(Clone, Debug)]
+pub struct AuthConfig {
+    /// Who, and the password or token.
+    pub credentials: Credentials,
+    /// Whether the secret is an OAuth 2.0 token (XOAUTH2, OAUTHBEARER)
+    /// rather than a password.
+    pub token: bool,
+    /// Only these mechanisms, in this order; `None`: the strongest first
+    /// ([`sasl::PASSWORD_ORDER`] or [`sasl::TOKEN_ORDER`]).
+    pub mechanisms: Option<Vec<String>>,
+    /// Allow mechanisms that expose the secret (PLAIN, LOGIN, the OAuth
+    /// ones) over an unencrypted connection to a host that is not this
+    /// machine.
+    pub allow_plaintext: bool,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("servers", &self.servers)
+            .field("client", &self.client)
+            .field("reverse_path", &self.reverse_path)
+            .field("recipients", &self.recipients)
+            .field("size", &self.size)
+            .field("at_least_one", &self.at_least_one)
+            .field("timeouts", &self.timeouts)
+            .field("tls", &self.tls)
+            .field("auth", &self.auth)
+            .field("queue", &self.queue)
+            .finish_non_exhaustive()
+    }
 }
 
 /// What the driver must do next.
@@ -73,6 +125,18 @@ pub enum Step {
         /// The limit for the read.
         timeout: Duration,
     },
+    /// Start TLS on the open connection (after the server's 220 to
+    /// STARTTLS, or right after connecting for implicit TLS), verifying the
+    /// certificate for `server_name`; then call
+    /// [`Delivery::handle_tls_established`] or [`Delivery::handle_tls_failed`].
+    /// The core has checked that nothing is buffered from before the
+    /// handshake; the driver must not keep any plaintext read-ahead either.
+    StartTls {
+        /// The name to send (SNI) and to check the certificate against.
+        server_name: String,
+        /// The limit for the handshake.
+        timeout: Duration,
+    },
     /// Write the message through a [`crate::data::DataEncoder`], its
     /// terminator included, then call [`Delivery::handle_body_written`].
     WriteBody {
@@ -93,6 +157,10 @@ enum Expect {
     Greeting,
     Ehlo,
     Helo,
+    StartTls,
+    Qued,
+    Auth,
+    AuthCancel,
     Mail,
     Rcpt(usize),
     Data,
@@ -106,6 +174,9 @@ impl Expect {
         match self {
             Self::Greeting => Stage::Greeting,
             Self::Ehlo | Self::Helo => Stage::Ehlo,
+            Self::StartTls => Stage::StartTls,
+            Self::Qued => Stage::Ehlo,
+            Self::Auth | Self::AuthCancel => Stage::Auth,
             Self::Mail => Stage::Mail,
             Self::Rcpt(_) => Stage::Rcpt,
             Self::Data | Self::Rset | Self::Quit => Stage::Data,
@@ -115,7 +186,10 @@ impl Expect {
 
     /// Before MAIL a failure moves on to the next server.
     fn before_mail(self) -> bool {
-        matches!(self, Self::Greeting | Self::Ehlo | Self::Helo)
+        matches!(
+            self,
+            Self::Greeting | Self::Ehlo | Self::Helo | Self::StartTls | Self::Qued
+        )
     }
 }
 
@@ -124,16 +198,23 @@ enum State {
     NextServer,
     Connecting,
     Await(Expect),
+    Handshake { implicit: bool },
     SendingBody,
-    /// Close, then go to the next server (`true`) or finish.
-    Closing {
-        next_server: bool,
-    },
+    Closing(After),
     Finished,
 }
 
+/// Where to go once the connection is closed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum After {
+    NextServer,
+    /// The same server again, without STARTTLS (the policy allowed it
+    /// after a failed handshake).
+    SameServer,
+    Finish,
+}
+
 /// One send of one message, across the configured servers.
-#[derive(Debug)]
 pub struct Delivery {
     config: Config,
     state: State,
@@ -149,6 +230,28 @@ pub struct Delivery {
     refused: Vec<Refusal>,
     attempts: Vec<ServerError>,
     result: Option<Result<Sent, Error>>,
+    tls: Option<TlsInfo>,
+    skip_starttls: bool,
+    peer_is_loopback: bool,
+    qued_sent: bool,
+    mechanism: Option<Box<dyn Mechanism>>,
+    candidates: Vec<String>,
+    next_candidate: usize,
+    last_auth_reply: Option<Reply>,
+    authenticated: Option<String>,
+    traces: std::collections::VecDeque<Trace>,
+}
+
+impl std::fmt::Debug for Delivery {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Delivery")
+            .field("state", &self.state)
+            .field("server", &self.server)
+            .field("tls", &self.tls)
+            .field("mechanism", &self.mechanism.as_ref().map(|m| m.name()))
+            .field("authenticated", &self.authenticated)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Delivery {
@@ -161,12 +264,21 @@ impl Delivery {
         if config.recipients.is_empty() {
             return Err(InvalidInput::NoRecipients);
         }
-        let unsafe_arg = |s: &str| s.bytes().any(|b| matches!(b, b'\r' | b'\n' | 0));
-        if config.client.is_empty() || unsafe_arg(&config.client) || config.client.contains(' ') {
+        let client_ok = !config.client.is_empty()
+            && config
+                .client
+                .bytes()
+                .all(|b| b.is_ascii_graphic() && b != b'<' && b != b'>');
+        if !client_ok {
             return Err(InvalidInput::ClientName(config.client.clone()));
         }
-        for path in std::iter::once(&config.reverse_path).chain(&config.recipients) {
-            if unsafe_arg(path) {
+        if !path_is_safe(&config.reverse_path, true) {
+            return Err(InvalidInput::UnsafeEnvelope(
+                config.reverse_path.escape_debug().to_string(),
+            ));
+        }
+        for path in &config.recipients {
+            if !path_is_safe(path, false) {
                 return Err(InvalidInput::UnsafeEnvelope(
                     path.escape_debug().to_string(),
                 ));
@@ -187,6 +299,16 @@ impl Delivery {
             refused: Vec::new(),
             attempts: Vec::new(),
             result: None,
+            tls: None,
+            skip_starttls: false,
+            peer_is_loopback: false,
+            qued_sent: false,
+            mechanism: None,
+            candidates: Vec::new(),
+            next_candidate: 0,
+            last_auth_reply: None,
+            authenticated: None,
+            traces: std::collections::VecDeque::new(),
         })
     }
 
@@ -209,7 +331,9 @@ impl Delivery {
                         continue;
                     };
                     self.next_server += 1;
+                    self.trace(TraceKind::Info, format!("connecting to {server}"));
                     self.server = Some(server);
+                    self.skip_starttls = false;
                     self.state = State::Connecting;
                 }
                 State::Connecting => {
@@ -236,14 +360,21 @@ impl Delivery {
                         remaining: self.remaining(now),
                     };
                 }
-                State::Closing { next_server } => {
+                State::Closing(after) => {
                     self.parser.clear();
-                    self.state = if next_server {
-                        State::NextServer
-                    } else {
-                        State::Finished
+                    self.tls = None;
+                    self.state = match after {
+                        After::NextServer => State::NextServer,
+                        After::SameServer => State::Connecting,
+                        After::Finish => State::Finished,
                     };
                     return Step::Close;
+                }
+                State::Handshake { .. } => {
+                    return Step::StartTls {
+                        server_name: self.current_server().host,
+                        timeout: self.time_left(now, self.config.timeouts.command),
+                    };
                 }
                 State::Finished => return Step::Done,
             }
@@ -255,13 +386,74 @@ impl Delivery {
         std::mem::take(&mut self.out)
     }
 
-    /// The connection is open.
-    pub fn handle_connected(&mut self, now: Instant) {
+    /// The connection is open; `peer_is_loopback` tells whether it goes to
+    /// this machine (credentials that travel in clear are allowed there).
+    pub fn handle_connected(&mut self, now: Instant, peer_is_loopback: bool) {
         if self.state == State::Connecting {
             self.capabilities = Capabilities::default();
             self.parser.clear();
-            self.expect(Expect::Greeting, now, self.config.timeouts.command);
+            self.tls = None;
+            self.authenticated = None;
+            self.mechanism = None;
+            self.peer_is_loopback = peer_is_loopback;
+            if self.config.tls == TlsMode::Implicit {
+                self.state = State::Handshake { implicit: true };
+            } else {
+                self.expect(Expect::Greeting, now, self.config.timeouts.command);
+            }
         }
+    }
+
+    /// The TLS handshake succeeded.
+    pub fn handle_tls_established(&mut self, now: Instant, info: TlsInfo) {
+        let State::Handshake { implicit } = self.state else {
+            return;
+        };
+        self.trace(
+            TraceKind::Info,
+            format!("TLS established: {} {}", info.version, info.cipher),
+        );
+        self.tls = Some(info);
+        if implicit {
+            self.expect(Expect::Greeting, now, self.config.timeouts.command);
+        } else {
+            // RFC 3207 §4.2: forget everything learnt before TLS.
+            self.capabilities = Capabilities::default();
+            let command = format!("EHLO {}", self.config.client);
+            self.send(&command, Expect::Ehlo, now);
+        }
+    }
+
+    /// The TLS handshake failed, or the certificate was refused.
+    pub fn handle_tls_failed(&mut self, _now: Instant, error: TlsError) {
+        let State::Handshake { implicit } = self.state else {
+            return;
+        };
+        self.trace(TraceKind::Info, format!("TLS failed: {error}"));
+        if implicit {
+            self.record_attempt(Stage::Connect, Cause::Tls(error));
+            self.state = State::Closing(After::NextServer);
+            return;
+        }
+        let decision = match self.config.tls {
+            TlsMode::Required => TlsDecision::Secure,
+            _ => (self.config.policy)(&TlsProblem::Handshake(&error)),
+        };
+        self.record_attempt(Stage::StartTls, Cause::Tls(error));
+        self.state = match decision {
+            TlsDecision::Secure => State::Closing(After::NextServer),
+            TlsDecision::Insecure => {
+                // The connection is unusable after a broken handshake:
+                // reconnect to the same server and stay in clear.
+                self.skip_starttls = true;
+                State::Closing(After::SameServer)
+            }
+        };
+    }
+
+    /// The TLS session, when the connection is encrypted.
+    pub fn tls(&self) -> Option<&TlsInfo> {
+        self.tls.as_ref()
     }
 
     /// The connection could not be opened.
@@ -275,7 +467,7 @@ impl Delivery {
     /// Bytes arrived from the server.
     pub fn handle_input(&mut self, now: Instant, bytes: &[u8]) {
         let State::Await(_) = self.state else {
-            if !bytes.is_empty() && !matches!(self.state, State::Closing { .. } | State::Finished) {
+            if !bytes.is_empty() && !matches!(self.state, State::Closing(_) | State::Finished) {
                 self.fail(Cause::Unexpected, now);
             }
             return;
@@ -286,6 +478,11 @@ impl Delivery {
                 let State::Await(expect) = self.state else {
                     return;
                 };
+                if self.config.trace {
+                    for line in reply_lines(&reply) {
+                        self.trace(TraceKind::Received, line);
+                    }
+                }
                 // Bytes beyond the reply, before our next command: taking
                 // them as the next answer would desynchronise the dialogue,
                 // and is how response injection works (CVE-2021-22947). The
@@ -328,6 +525,7 @@ impl Delivery {
     /// The message and its terminator were written.
     pub fn handle_body_written(&mut self, now: Instant) {
         if self.state == State::SendingBody {
+            self.trace(TraceKind::Sent, "(the message, then \".\")".to_owned());
             self.expect(Expect::EndOfData, now, self.config.timeouts.end_of_data);
         }
     }
@@ -355,6 +553,7 @@ impl Delivery {
             }
             Expect::Ehlo if reply.is_positive() => {
                 self.capabilities = Capabilities::from_ehlo(&reply);
+                self.qued_sent = false;
                 self.after_hello(now);
             }
             // RFC 5321 §4.1.4: an old server refuses EHLO with 5xx; HELO
@@ -367,6 +566,25 @@ impl Delivery {
                 self.capabilities = Capabilities::default();
                 self.after_hello(now);
             }
+            Expect::StartTls if reply.code() == 220 => {
+                self.state = State::Handshake { implicit: false };
+            }
+            Expect::StartTls => {
+                let decision = match self.config.tls {
+                    TlsMode::Required => TlsDecision::Secure,
+                    _ => (self.config.policy)(&TlsProblem::Refused(&reply)),
+                };
+                match decision {
+                    TlsDecision::Insecure => self.after_tls(now),
+                    TlsDecision::Secure => {
+                        self.record_attempt(Stage::StartTls, Cause::Reply(reply));
+                        self.state = State::Closing(After::NextServer);
+                    }
+                }
+            }
+            Expect::Qued => self.after_hello(now),
+            Expect::Auth => self.on_auth_reply(reply, now),
+            Expect::AuthCancel => self.try_next_mechanism(now),
             Expect::Mail if reply.is_positive() => self.send_rcpt(0, now),
             Expect::Rcpt(index) => {
                 let address = self
@@ -395,30 +613,236 @@ impl Delivery {
                     reply,
                     refused: std::mem::take(&mut self.refused),
                     accepted: std::mem::take(&mut self.accepted),
+                    tls: self.tls.clone(),
+                    auth: self.authenticated.clone(),
                 }));
                 self.quit(now);
             }
             Expect::Rset => self.quit(now),
-            Expect::Quit => self.state = State::Closing { next_server: false },
+            Expect::Quit => self.state = State::Closing(After::Finish),
             other => {
                 let cause = Cause::Reply(reply);
                 if other.before_mail() {
                     self.record_attempt(other.stage(), cause);
-                    self.state = State::Closing { next_server: true };
+                    self.state = State::Closing(After::NextServer);
                 } else {
                     self.result = Some(Err(Error::Transaction(ServerError::new(
                         self.current_server(),
                         other.stage(),
                         cause,
                     ))));
-                    self.quit(now);
+                    // The transaction is abandoned: reset it before leaving
+                    // (tcllib does the same).
+                    self.send("RSET", Expect::Rset, now);
                 }
             }
         }
     }
 
-    /// After EHLO or HELO: where STARTTLS and AUTH will go; then MAIL.
+    /// After EHLO or HELO: STARTTLS when it is wanted and offered.
     fn after_hello(&mut self, now: Instant) {
+        // The seed's -queue: QUED where XQUE is offered, reply ignored;
+        // again after a new EHLO.
+        if self.config.queue && !self.qued_sent && self.capabilities.has("XQUE") {
+            self.qued_sent = true;
+            self.send("QUED", Expect::Qued, now);
+            return;
+        }
+        let wants_tls = matches!(self.config.tls, TlsMode::StartTls | TlsMode::Required);
+        if self.tls.is_none() && wants_tls && !self.skip_starttls {
+            if self.capabilities.has("STARTTLS") {
+                self.send("STARTTLS", Expect::StartTls, now);
+                return;
+            }
+            if self.config.tls == TlsMode::Required {
+                let cause = Cause::Tls(TlsError::new(
+                    crate::tls::TlsErrorKind::Setup,
+                    "TLS is required but the server does not offer STARTTLS",
+                ));
+                self.record_attempt(Stage::StartTls, cause);
+                self.state = State::Closing(After::NextServer);
+                return;
+            }
+        }
+        self.after_tls(now);
+    }
+
+    /// After TLS was set up or passed over: AUTH when credentials were
+    /// given, then MAIL.
+    fn after_tls(&mut self, now: Instant) {
+        if self.config.auth.is_some() && self.authenticated.is_none() {
+            self.start_auth(now);
+        } else {
+            self.start_mail(now);
+        }
+    }
+
+    /// Chooses the mechanisms to try: the user's list or the strongest
+    /// first, among those offered, without the ones that expose the secret
+    /// when the connection is in clear to another host.
+    fn start_auth(&mut self, now: Instant) {
+        let Some(auth) = self.config.auth.as_ref() else {
+            return;
+        };
+        let offered = self.capabilities.auth_mechanisms().to_vec();
+        if offered.is_empty() {
+            let hint = if self.tls.is_none() && self.capabilities.has("STARTTLS") {
+                " (it offers STARTTLS: many servers offer AUTH only after it)"
+            } else {
+                ""
+            };
+            let problem = AuthProblem::NotOffered(hint);
+            self.fail_transaction(Stage::Auth, Cause::Auth(problem), now);
+            return;
+        }
+        let wanted: Vec<String> = match &auth.mechanisms {
+            Some(list) => list.iter().map(|m| m.trim().to_ascii_uppercase()).collect(),
+            None if auth.token => sasl::TOKEN_ORDER.iter().map(|m| (*m).to_owned()).collect(),
+            None => sasl::PASSWORD_ORDER
+                .iter()
+                .map(|m| (*m).to_owned())
+                .collect(),
+        };
+        let mut candidates: Vec<String> = wanted
+            .iter()
+            .filter(|m| offered.contains(m))
+            .cloned()
+            .collect();
+        let in_clear = self.tls.is_none() && !self.peer_is_loopback && !auth.allow_plaintext;
+        if in_clear && candidates.iter().any(|m| sasl::is_plaintext_equivalent(m)) {
+            candidates.retain(|m| !sasl::is_plaintext_equivalent(m));
+            if candidates.is_empty() {
+                let cause = Cause::Auth(AuthProblem::PlaintextRefused);
+                self.fail_transaction(Stage::Auth, cause, now);
+                return;
+            }
+        }
+        if candidates.is_empty() {
+            let problem = AuthProblem::NoCommonMechanism { offered, wanted };
+            self.fail_transaction(Stage::Auth, Cause::Auth(problem), now);
+            return;
+        }
+        self.candidates = candidates;
+        self.next_candidate = 0;
+        self.last_auth_reply = None;
+        self.try_next_mechanism(now);
+    }
+
+    fn try_next_mechanism(&mut self, now: Instant) {
+        self.mechanism = None;
+        let Some(auth) = self.config.auth.clone() else {
+            return;
+        };
+        let server = self.current_server();
+        while let Some(name) = self.candidates.get(self.next_candidate).cloned() {
+            self.next_candidate += 1;
+            let built = sasl::mechanism(&name, &auth.credentials, &server.host, server.port);
+            let mut mechanism = match built {
+                Ok(Some(m)) => m,
+                Ok(None) => continue,
+                Err(e) => {
+                    // The credentials cannot be carried by this mechanism
+                    // (SASLprep, a NUL...): nothing was sent, try the next.
+                    self.trace(TraceKind::Info, format!("{name} cannot be used: {e}"));
+                    continue;
+                }
+            };
+            let command = match mechanism.initial_response() {
+                Ok(Some(initial)) if initial.is_empty() => format!("AUTH {name} ="),
+                Ok(Some(initial)) => format!("AUTH {name} {}", base64_encode(&initial)),
+                Ok(None) => format!("AUTH {name}"),
+                Err(e) => {
+                    self.trace(TraceKind::Info, format!("{name} cannot be used: {e}"));
+                    continue;
+                }
+            };
+            self.mechanism = Some(mechanism);
+            let shown = if command.len() > "AUTH ".len() + name.len() {
+                format!("AUTH {name} [redacted]")
+            } else {
+                command.clone()
+            };
+            self.send_secret(&command, &shown, Expect::Auth, now);
+            return;
+        }
+        let cause = match self.last_auth_reply.take() {
+            Some(reply) => Cause::Reply(reply),
+            None => Cause::Auth(AuthProblem::NoMechanismWorked),
+        };
+        self.fail_transaction(Stage::Auth, cause, now);
+    }
+
+    fn on_auth_reply(&mut self, reply: Reply, now: Instant) {
+        let name = self.mechanism.as_ref().map_or("", |m| m.name());
+        match reply.code() {
+            334 => {
+                let challenge = reply
+                    .lines()
+                    .first()
+                    .map(String::as_str)
+                    .unwrap_or_default();
+                let response = match (base64_decode(challenge.trim()), self.mechanism.as_mut()) {
+                    (Some(bytes), Some(m)) => m.respond(&bytes),
+                    (None, _) => Err(sasl::SaslError::MalformedChallenge {
+                        mechanism: "AUTH",
+                        reason: "the challenge is not base64".to_owned(),
+                    }),
+                    (_, None) => Err(sasl::SaslError::UnexpectedChallenge { mechanism: "AUTH" }),
+                };
+                match response {
+                    Ok(answer) => {
+                        let line = base64_encode(&answer);
+                        self.send_secret(&line, "[redacted]", Expect::Auth, now);
+                    }
+                    Err(e) => {
+                        // RFC 4954 §4: "*" cancels the exchange.
+                        self.trace(TraceKind::Info, format!("{name}: {e}; cancelling"));
+                        self.send("*", Expect::AuthCancel, now);
+                    }
+                }
+            }
+            235 => match self.mechanism.as_ref().map(|m| m.complete()) {
+                Some(Err(e)) => {
+                    // The server did not prove it knows the secret.
+                    let cause = Cause::Auth(AuthProblem::Mechanism(e));
+                    self.fail_transaction(Stage::Auth, cause, now);
+                }
+                _ => {
+                    self.authenticated = Some(name.to_owned());
+                    self.mechanism = None;
+                    self.start_mail(now);
+                }
+            },
+            // "This mechanism cannot be used here": try the next one.
+            504 | 534 | 538 | 454 => {
+                self.last_auth_reply = Some(reply);
+                self.try_next_mechanism(now);
+            }
+            // 535 and anything else: the credentials were refused. Never go
+            // on unauthenticated when credentials were given.
+            _ => self.fail_transaction(Stage::Auth, Cause::Reply(reply), now),
+        }
+    }
+
+    /// The mechanism the server accepted, once authenticated.
+    pub fn authenticated(&self) -> Option<&str> {
+        self.authenticated.as_deref()
+    }
+
+    /// The next line of the transcript (when [`Config::trace`] is set).
+    /// Secrets never appear: AUTH payloads are replaced by `[redacted]`.
+    pub fn poll_trace(&mut self) -> Option<Trace> {
+        self.traces.pop_front()
+    }
+
+    fn trace(&mut self, kind: TraceKind, text: String) {
+        if self.config.trace {
+            self.traces.push_back(Trace { kind, text });
+        }
+    }
+
+    /// MAIL FROM, after the size and SMTPUTF8 checks.
+    fn start_mail(&mut self, now: Instant) {
         if let (Some(size), Some(limit)) = (self.config.size, self.capabilities.size()) {
             if limit > 0 && size > limit {
                 self.fail_transaction(Stage::Mail, Cause::TooLarge { size, limit }, now);
@@ -476,6 +900,12 @@ impl Delivery {
     }
 
     fn send(&mut self, command: &str, expect: Expect, now: Instant) {
+        self.send_secret(command, command, expect, now);
+    }
+
+    /// Queues `command`; the transcript shows `shown` instead.
+    fn send_secret(&mut self, command: &str, shown: &str, expect: Expect, now: Instant) {
+        self.trace(TraceKind::Sent, shown.to_owned());
         self.out.extend_from_slice(command.as_bytes());
         self.out.extend_from_slice(b"\r\n");
         self.expect(expect, now, self.config.timeouts.command);
@@ -493,28 +923,33 @@ impl Delivery {
         let stage = match self.state {
             State::Await(Expect::Quit | Expect::Rset) => {
                 // The outcome is already known; the goodbye does not matter.
-                self.state = State::Closing { next_server: false };
+                self.state = State::Closing(After::Finish);
                 return;
             }
             State::Await(expect) if expect.before_mail() => {
                 self.record_attempt(expect.stage(), cause);
-                self.state = State::Closing { next_server: true };
+                self.state = State::Closing(After::NextServer);
                 return;
             }
             State::Await(expect) => expect.stage(),
+            State::Handshake { .. } => {
+                self.record_attempt(Stage::StartTls, cause);
+                self.state = State::Closing(After::NextServer);
+                return;
+            }
             State::SendingBody => Stage::Data,
             State::Connecting => {
                 self.handle_connect_failed(now, cause);
                 return;
             }
-            State::NextServer | State::Closing { .. } | State::Finished => return,
+            State::NextServer | State::Closing(_) | State::Finished => return,
         };
         self.result = Some(Err(Error::Transaction(ServerError::new(
             self.current_server(),
             stage,
             cause,
         ))));
-        self.state = State::Closing { next_server: false };
+        self.state = State::Closing(After::Finish);
     }
 
     /// A failure that ends the send on a connection that still works.
@@ -547,10 +982,10 @@ impl Delivery {
     }
 
     fn remaining(&self, now: Instant) -> Option<Duration> {
-        self.config
-            .timeouts
-            .deadline
-            .map(|d| (self.started + d).saturating_duration_since(now))
+        self.config.timeouts.deadline.map(|d| {
+            let end = self.started + d.min(LONGEST_WAIT);
+            end.saturating_duration_since(now)
+        })
     }
 
     fn deadline_passed(&self, now: Instant) -> bool {
@@ -559,6 +994,7 @@ impl Delivery {
 
     /// `limit`, cut short by the deadline.
     fn time_left(&self, now: Instant, limit: Duration) -> Duration {
+        let limit = limit.min(LONGEST_WAIT);
         match self.remaining(now) {
             Some(remaining) => limit.min(remaining),
             None => limit,
@@ -566,9 +1002,115 @@ impl Delivery {
     }
 }
 
+/// Why authentication could not start or finish, when no reply says it.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AuthProblem {
+    /// The server offers no AUTH at all.
+    #[error("credentials were given but the server offers no AUTH{0}")]
+    NotOffered(&'static str),
+    /// None of the wanted mechanisms is offered.
+    #[error("no usable SASL mechanism: the server offers {}, postie would use {}", .offered.join(" "), .wanted.join(" "))]
+    NoCommonMechanism {
+        /// What the server offers.
+        offered: Vec<String>,
+        /// What postie would use.
+        wanted: Vec<String>,
+    },
+    /// Only mechanisms that expose the secret are left, and the connection
+    /// is in clear to another host.
+    #[error("refusing to send the password in clear: the connection is not encrypted and the server is not this machine; use TLS (--tls required or implicit), or --allow-plaintext-auth to accept the risk")]
+    PlaintextRefused,
+    /// No mechanism could even start.
+    #[error("no SASL mechanism could be used with these credentials")]
+    NoMechanismWorked,
+    /// The mechanism failed (e.g. the server did not prove it knows the
+    /// password).
+    #[error("{0}")]
+    Mechanism(sasl::SaslError),
+}
+
+fn base64_encode(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+fn base64_decode(text: &str) -> Option<Vec<u8>> {
+    use base64::Engine as _;
+    if text.is_empty() || text == "=" {
+        return Some(Vec::new());
+    }
+    base64::engine::general_purpose::STANDARD.decode(text).ok()
+}
+
+/// A reply as the lines it came in, for the transcript.
+fn reply_lines(reply: &Reply) -> Vec<String> {
+    let count = reply.lines().len();
+    reply
+        .lines()
+        .iter()
+        .enumerate()
+        .map(|(i, text)| {
+            let sep = if i + 1 == count { ' ' } else { '-' };
+            match reply.enhanced() {
+                Some(e) if i == 0 => format!("{}{sep}{e} {text}", reply.code()),
+                _ => format!("{}{sep}{text}", reply.code()),
+            }
+        })
+        .collect()
+}
+
+/// Whether `path` can stand between `<` and `>` in MAIL or RCPT without
+/// changing the command: no control characters anywhere, and no space,
+/// `<` or `>` outside a leading quoted local part. Empty only for the null
+/// reverse-path.
+fn path_is_safe(path: &str, may_be_empty: bool) -> bool {
+    if path.is_empty() {
+        return may_be_empty;
+    }
+    if path.chars().any(char::is_control) {
+        return false;
+    }
+    let rest = match path.strip_prefix('"') {
+        Some(quoted) => {
+            let mut escaped = false;
+            let mut end = None;
+            for (i, c) in quoted.char_indices() {
+                match c {
+                    _ if escaped => escaped = false,
+                    '\\' => escaped = true,
+                    '"' => {
+                        end = Some(i + 1);
+                        break;
+                    }
+                    _ => {}
+                }
+            }
+            match end.and_then(|e| quoted.get(e..)) {
+                Some(rest) => rest,
+                None => return false,
+            }
+        }
+        None => path,
+    };
+    !rest.contains([' ', '<', '>'])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn paths_that_could_change_a_command_are_refused() {
+        assert!(path_is_safe("a@b", false));
+        assert!(path_is_safe("\"a b>c\"@b", false));
+        assert!(path_is_safe("", true));
+        assert!(!path_is_safe("", false));
+        assert!(!path_is_safe("a@b> SIZE=1", false));
+        assert!(!path_is_safe("\"a\"@b> X", false));
+        assert!(!path_is_safe("\"unterminated@b", false));
+        assert!(!path_is_safe("a@b\tc", false));
+    }
 
     fn config(servers: usize) -> Config {
         Config {
@@ -584,6 +1126,11 @@ mod tests {
             size: Some(10),
             at_least_one: false,
             timeouts: Timeouts::default(),
+            tls: TlsMode::StartTls,
+            policy: std::sync::Arc::new(crate::tls::default_policy),
+            auth: None,
+            queue: false,
+            trace: false,
         }
     }
 
@@ -604,7 +1151,7 @@ mod tests {
         let t = Instant::now();
         let mut d = Delivery::new(config(1), t).unwrap();
         assert!(matches!(d.poll(t), Step::Connect { .. }));
-        d.handle_connected(t);
+        d.handle_connected(t, true);
         assert_eq!(written_until_read(&mut d, t), "");
         d.handle_input(t, b"220 hi\r\n");
         assert_eq!(written_until_read(&mut d, t), "EHLO client.test\r\n");
@@ -640,7 +1187,7 @@ mod tests {
         let t = Instant::now();
         let mut d = Delivery::new(config(2), t).unwrap();
         assert!(matches!(d.poll(t), Step::Connect { .. }));
-        d.handle_connected(t);
+        d.handle_connected(t, true);
         assert_eq!(
             d.poll(t),
             Step::Read {
@@ -680,7 +1227,7 @@ mod tests {
                 timeout: Duration::from_secs(5)
             }
         );
-        d.handle_connected(t);
+        d.handle_connected(t, true);
         let t6 = t + Duration::from_secs(6);
         assert_eq!(d.poll(t6), Step::Close);
         // No further server: the deadline covers all of them.

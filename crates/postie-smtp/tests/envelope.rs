@@ -138,6 +138,36 @@ fn header_options_to_cc_bcc_come_before_the_message_headers() {
 }
 
 #[test]
+fn a_header_option_replaces_only_its_own_field() {
+    // --header Bcc must not drop the message's own To recipients.
+    let msg = message(&[("To", "team@x.org"), ("Cc", "cc@x.org")]);
+    let p = prep(&msg, SendOptions::new().header("Bcc", "boss@x.org"));
+    assert_eq!(p.recipients(), ["team@x.org", "cc@x.org", "boss@x.org"]);
+    let p = prep(&msg, SendOptions::new().header("Cc", "other@x.org"));
+    assert_eq!(p.recipients(), ["team@x.org", "other@x.org"]);
+}
+
+#[test]
+fn a_from_without_domain_gets_none_and_no_spurious_sender() {
+    let msg = message(&[("From", "root"), ("To", "a@x.org")]);
+    let p = prep(&msg, SendOptions::new());
+    assert_eq!(p.reverse_path(), "root@client.test");
+    assert!(field(&p, "Sender").is_empty());
+}
+
+#[test]
+fn resent_mode_falls_back_to_the_messages_own_resent_from() {
+    let msg = message(&[("Resent-From", "earlier@x.org"), ("From", "orig@x.org")]);
+    let p = prep(&msg, SendOptions::new().header("Resent-To", "next@x.org"));
+    assert_eq!(p.reverse_path(), "earlier@x.org");
+    assert_eq!(p.recipients(), ["next@x.org"]);
+    // The new block carries its own Resent-From, on top.
+    let first = p.headers().iter().next().unwrap();
+    assert_eq!(first.name().as_str(), "Resent-To");
+    assert_eq!(field(&p, "Resent-From"), ["earlier@x.org", "earlier@x.org"]);
+}
+
+#[test]
 fn message_to_cc_bcc_are_the_default_and_duplicates_go_once() {
     let msg = message(&[
         ("To", "a@x.org, group: g1@x.org, g2@x.org;"),

@@ -223,6 +223,7 @@ fn mail_refused_is_an_error_at_mail_and_no_failover() {
     let first = ScriptedServer::start(vec![Script::new()
         .greet(&[])
         .reply("553 5.7.1 sender rejected\r\n")
+        .reply("250 2.0.0 Ok\r\n")
         .reply("221 bye\r\n")]);
     let second = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     second.set_nonblocking(true).unwrap();
@@ -231,7 +232,9 @@ fn mail_refused_is_an_error_at_mail_and_no_failover() {
     assert_eq!(err.stage(), Some(Stage::Mail));
     assert_eq!(err.code(), Some(553));
     assert!(!err.is_temporary());
-    assert_eq!(first.finish()[0].commands.last().unwrap(), "QUIT");
+    // The abandoned transaction is reset before leaving.
+    let commands = &first.finish()[0].commands;
+    assert_eq!(commands[commands.len() - 2..], ["RSET", "QUIT"]);
     // The second server was never contacted: failover stops at MAIL.
     let attempt = second.accept();
     assert!(

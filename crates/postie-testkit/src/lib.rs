@@ -12,8 +12,13 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
+
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
 /// How long the scripted server waits for a connection or for a line before
 /// it gives up, so that a broken test fails instead of hanging.
@@ -27,6 +32,55 @@ enum Action {
     ReadData,
     Sleep(Duration),
     Close,
+    StartTls(Cert),
+}
+
+/// Which certificate the scripted server presents in a TLS handshake.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cert {
+    /// Signed by the test CA ([`ca_file`]) for `localhost` and `127.0.0.1`.
+    Trusted,
+    /// Signed by the test CA, for `wrong.example` only.
+    WrongName,
+    /// Self-signed, for `localhost` and `127.0.0.1`.
+    SelfSigned,
+}
+
+impl Cert {
+    fn stem(self) -> &'static str {
+        match self {
+            Self::Trusted => "server",
+            Self::WrongName => "wrongname",
+            Self::SelfSigned => "selfsigned",
+        }
+    }
+}
+
+/// The test CA that signed [`Cert::Trusted`] and [`Cert::WrongName`].
+pub fn ca_file() -> PathBuf {
+    certs_dir().join("ca.pem")
+}
+
+fn certs_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("certs")
+}
+
+fn server_config(cert: Cert) -> Arc<rustls::ServerConfig> {
+    let dir = certs_dir();
+    let chain: Vec<CertificateDer<'static>> =
+        CertificateDer::pem_file_iter(dir.join(format!("{}.pem", cert.stem())))
+            .expect("cert file")
+            .collect::<Result<_, _>>()
+            .expect("cert");
+    let key = PrivateKeyDer::from_pem_file(dir.join(format!("{}.key", cert.stem()))).expect("key");
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .expect("server config");
+    Arc::new(config)
 }
 
 /// What the server does on one connection, in order.
@@ -82,6 +136,13 @@ impl Script {
         self
     }
 
+    /// Runs a TLS handshake as the server, presenting `cert`; what follows
+    /// goes over TLS. A failed handshake ends the script.
+    pub fn start_tls(mut self, cert: Cert) -> Self {
+        self.0.push(Action::StartTls(cert));
+        self
+    }
+
     /// The usual opening: greeting, then an EHLO answered with `caps`
     /// (each a capability line; none gives a one-line 250).
     pub fn greet(self, caps: &[&str]) -> Self {
@@ -108,6 +169,10 @@ pub struct Session {
     pub commands: Vec<String>,
     /// The data read with `read_data`, as on the wire (dot-stuffed, CRLF).
     pub data: Vec<Vec<u8>>,
+    /// Whether a TLS handshake completed.
+    pub tls: bool,
+    /// Whether a TLS handshake was tried and failed.
+    pub tls_failed: bool,
 }
 
 impl Session {
@@ -182,19 +247,20 @@ fn accept(listener: &TcpListener) -> Option<TcpStream> {
     None
 }
 
+trait ReadWrite: Read + Write + Send {}
+impl<T: Read + Write + Send> ReadWrite for T {}
+type Io = Box<dyn ReadWrite>;
+
 fn play(stream: TcpStream, script: Script) -> Session {
     let mut session = Session::default();
     stream.set_read_timeout(Some(PATIENCE)).ok();
-    let mut writer = stream.try_clone().expect("clone stream");
-    let mut reader = BufReader::new(stream);
+    let raw = stream.try_clone().expect("clone stream");
+    let mut reader = BufReader::new(Box::new(stream) as Io);
     for action in script.0 {
         match action {
             Action::Send(bytes) => {
-                if writer
-                    .write_all(&bytes)
-                    .and_then(|()| writer.flush())
-                    .is_err()
-                {
+                let io = reader.get_mut();
+                if io.write_all(&bytes).and_then(|()| io.flush()).is_err() {
                     break;
                 }
             }
@@ -238,12 +304,29 @@ fn play(stream: TcpStream, script: Script) -> Session {
             }
             Action::Sleep(time) => thread::sleep(time),
             Action::Close => break,
+            Action::StartTls(cert) => {
+                let io = reader.into_inner();
+                let conn =
+                    rustls::ServerConnection::new(server_config(cert)).expect("server connection");
+                let mut tls = rustls::StreamOwned::new(conn, io);
+                let mut ok = true;
+                while tls.conn.is_handshaking() {
+                    if tls.conn.complete_io(&mut tls.sock).is_err() {
+                        ok = false;
+                        break;
+                    }
+                }
+                reader = BufReader::new(Box::new(tls) as Io);
+                if !ok {
+                    session.tls_failed = true;
+                    break;
+                }
+                session.tls = true;
+            }
         }
     }
     // Whatever else the client sends before it closes (QUIT, say).
-    let _ = reader
-        .get_ref()
-        .set_read_timeout(Some(Duration::from_millis(200)));
+    let _ = raw.set_read_timeout(Some(Duration::from_millis(200)));
     let mut rest = Vec::new();
     let _ = reader.read_to_end(&mut rest);
     session.bytes.extend_from_slice(&rest);

@@ -2,7 +2,23 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// `--tls`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub(crate) enum TlsArg {
+    Starttls,
+    None,
+    Required,
+    Implicit,
+}
+
+/// `--tls-policy`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub(crate) enum PolicyArg {
+    Secure,
+    Insecure,
+}
 
 /// Send mail over SMTP: tcllib's sendmessage as a command.
 #[derive(Debug, Parser)]
@@ -66,6 +82,48 @@ pub(crate) struct SendArgs {
     /// Connect to nothing: print the message as it would be sent, and the envelope on standard error.
     #[arg(long)]
     pub(crate) dry_run: bool,
+    /// TLS: starttls (upgrade when offered), none, required (fail before MAIL without TLS), implicit (TLS from the first byte; port 465 by default).
+    #[arg(long, value_enum, default_value_t = TlsArg::Starttls)]
+    pub(crate) tls: TlsArg,
+    /// When STARTTLS is refused or its handshake or certificate fails: secure = try the next server, insecure = go on without TLS. Default: a refused STARTTLS goes on in clear, a failed handshake or certificate is secure.
+    #[arg(long, value_enum)]
+    pub(crate) tls_policy: Option<PolicyArg>,
+    /// Trust the CAs in this PEM file besides the system's (repeatable).
+    #[arg(long, value_name = "PEM")]
+    pub(crate) ca_file: Vec<PathBuf>,
+    /// Accept any certificate (dangerous: warns on every use).
+    #[arg(long)]
+    pub(crate) insecure_skip_verify: bool,
+    /// TLS client certificate chain (PEM); needs --client-key.
+    #[arg(long, value_name = "PEM", requires = "client_key")]
+    pub(crate) client_cert: Option<PathBuf>,
+    /// TLS client private key (PEM); needs --client-cert.
+    #[arg(long, value_name = "PEM", requires = "client_cert")]
+    pub(crate) client_key: Option<PathBuf>,
+    /// AUTH as this user (the secret comes from --password-env, --password-file or --oauth-token-env, never the command line).
+    #[arg(long, value_name = "USER")]
+    pub(crate) username: Option<String>,
+    /// Read the password from this environment variable.
+    #[arg(long, value_name = "VAR", conflicts_with_all = ["password_file", "oauth_token_env"])]
+    pub(crate) password_env: Option<String>,
+    /// Read the password from this file (its first line).
+    #[arg(long, value_name = "FILE", conflicts_with = "oauth_token_env")]
+    pub(crate) password_file: Option<PathBuf>,
+    /// Read an OAuth 2.0 token from this environment variable (OAUTHBEARER, XOAUTH2).
+    #[arg(long, value_name = "VAR")]
+    pub(crate) oauth_token_env: Option<String>,
+    /// Only these SASL mechanisms, in this order (comma list).
+    #[arg(long, value_name = "MECH,...", value_delimiter = ',')]
+    pub(crate) auth: Vec<String>,
+    /// Allow PLAIN/LOGIN over an unencrypted connection to a non-loopback host.
+    #[arg(long)]
+    pub(crate) allow_plaintext_auth: bool,
+    /// Ask the server to queue the message (XQUE/QUED where offered).
+    #[arg(long)]
+    pub(crate) queue: bool,
+    /// Print the SMTP dialogue on standard error (AUTH exchanges redacted).
+    #[arg(short, long)]
+    pub(crate) verbose: bool,
     /// Build the message: its From.
     #[arg(long, value_name = "ADDR")]
     pub(crate) from: Option<String>,

@@ -17,6 +17,9 @@ pub(crate) const NOPERM: u8 = 77;
 /// The exit code for a send that failed.
 pub(crate) fn for_error(error: &Error) -> u8 {
     match error {
+        Error::Invalid(
+            postie_smtp::InvalidInput::Tls(_) | postie_smtp::InvalidInput::NoServers,
+        ) => USAGE,
         Error::Invalid(_) => DATAERR,
         Error::Refused { refused, .. } => {
             if refused.iter().any(|r| r.reply().is_permanent()) {

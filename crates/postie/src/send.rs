@@ -4,9 +4,13 @@ use std::io::Write;
 use std::time::Duration;
 
 use postie_mime::Message;
-use postie_smtp::{envelope, LocalEnv, SendOptions, Timeouts};
+use postie_smtp::data::DataEncoder;
+use postie_smtp::{
+    envelope, Credentials, LocalEnv, Secret, SendOptions, Timeouts, TlsDecision, TlsMode,
+    TlsSettings,
+};
 
-use crate::args::SendArgs;
+use crate::args::{PolicyArg, SendArgs, TlsArg};
 use crate::stdin_spool::Spooled;
 use crate::{exit, report};
 
@@ -72,8 +76,28 @@ fn load_message(args: &SendArgs, spool: &mut Option<Spooled>) -> Result<Message,
         }
         return build_message(args).map_err(|e| (exit::DATAERR, e.to_string()));
     }
+    // A pipe or FIFO cannot be read twice (once to count, once to send):
+    // those are spooled like standard input.
+    let regular = |path: &std::path::Path| std::fs::metadata(path).is_ok_and(|m| m.is_file());
     let path = match args.message.as_deref() {
-        Some(path) if path.as_os_str() != "-" => path.to_owned(),
+        Some(path) if path.as_os_str() != "-" && regular(path) => path.to_owned(),
+        Some(path) if path.as_os_str() != "-" => {
+            let file = std::fs::File::open(path).map_err(|e| {
+                (
+                    exit::NOINPUT,
+                    format!("cannot read {}: {e}", path.display()),
+                )
+            })?;
+            let spooled = Spooled::from_reader(file).map_err(|e| {
+                (
+                    exit::NOINPUT,
+                    format!("cannot read {}: {e}", path.display()),
+                )
+            })?;
+            let spooled_path = spooled.path().to_owned();
+            *spool = Some(spooled);
+            spooled_path
+        }
         _ => {
             let spooled = Spooled::from_stdin()
                 .map_err(|e| (exit::NOINPUT, format!("cannot read standard input: {e}")))?;
@@ -121,6 +145,30 @@ fn seconds(flag: &str, secs: f64) -> Result<Duration, String> {
         .ok_or_else(|| format!("{flag} takes a positive number of seconds, not {secs}"))
 }
 
+/// The credentials from --username and the secret's source; the secret
+/// itself is never taken from the command line, where `ps` shows it.
+fn credentials(args: &SendArgs) -> Result<Option<Credentials>, String> {
+    let Some(username) = args.username.clone() else {
+        return Ok(None);
+    };
+    let secret = if let Some(var) = args.oauth_token_env.as_ref().or(args.password_env.as_ref()) {
+        std::env::var(var).map_err(|_| format!("the environment variable {var} is not set"))?
+    } else if let Some(file) = &args.password_file {
+        let text = std::fs::read_to_string(file)
+            .map_err(|e| format!("cannot read the password file {}: {e}", file.display()))?;
+        text.lines().next().unwrap_or_default().to_owned()
+    } else {
+        return Err(
+            "--username needs --password-env, --password-file or --oauth-token-env".to_owned(),
+        );
+    };
+    Ok(Some(Credentials {
+        username,
+        secret: Secret::new(secret),
+        authzid: None,
+    }))
+}
+
 fn options(args: &SendArgs) -> Result<SendOptions, String> {
     let mut options = SendOptions::new();
     if !args.servers.is_empty() {
@@ -142,6 +190,47 @@ fn options(args: &SendArgs) -> Result<SendOptions, String> {
         };
         options = options.header(name.trim(), value.trim());
     }
+    options = options.tls_mode(match args.tls {
+        TlsArg::Starttls => TlsMode::StartTls,
+        TlsArg::None => TlsMode::None,
+        TlsArg::Required => TlsMode::Required,
+        TlsArg::Implicit => TlsMode::Implicit,
+    });
+    if let Some(policy) = args.tls_policy {
+        let decision = match policy {
+            PolicyArg::Secure => TlsDecision::Secure,
+            PolicyArg::Insecure => TlsDecision::Insecure,
+        };
+        options = options.tls_policy(move |_| decision);
+    }
+    if args.insecure_skip_verify {
+        eprintln!(
+            "postie: warning: --insecure-skip-verify accepts any certificate: anyone on the path can read and change this mail"
+        );
+    }
+    options = options.tls_settings(TlsSettings {
+        ca_files: args.ca_file.clone(),
+        accept_invalid_certificates: args.insecure_skip_verify,
+        client_certificate: args.client_cert.clone().zip(args.client_key.clone()),
+        client_config: None,
+    });
+    if let Some(credentials) = credentials(args)? {
+        options = if args.oauth_token_env.is_some() {
+            options.oauth_token(credentials)
+        } else {
+            options.credentials(credentials)
+        };
+        if !args.auth.is_empty() {
+            options = options.auth_mechanisms(args.auth.iter().map(|m| m.trim().to_owned()));
+        }
+        options = options.allow_plaintext_auth(args.allow_plaintext_auth);
+    } else if !args.auth.is_empty() || args.password_env.is_some() || args.password_file.is_some() {
+        return Err("--auth and the password flags need --username".to_owned());
+    }
+    options = options.queue(args.queue);
+    if args.verbose {
+        options = options.on_trace(|line| eprintln!("{line}"));
+    }
     let stage = seconds("--timeout", args.timeout)?;
     let deadline = args
         .deadline
@@ -156,12 +245,16 @@ fn options(args: &SendArgs) -> Result<SendOptions, String> {
 }
 
 fn dry_run(message: &Message, prepared: &postie_smtp::Prepared) -> u8 {
-    let stdout = std::io::stdout();
-    let mut out = stdout.lock();
-    if let Err(e) = prepared
+    let mut out = CrlfWriter {
+        inner: std::io::stdout().lock(),
+        encoder: DataEncoder::line_endings_only(),
+        buf: Vec::new(),
+    };
+    let written = prepared
         .write_message(message, &mut out)
-        .and_then(|()| out.flush().map_err(Into::into))
-    {
+        .map_err(|e| e.to_string())
+        .and_then(|()| out.finish().map_err(|e| e.to_string()));
+    if let Err(e) = written {
         eprintln!("postie: cannot write the message: {e}");
         return exit::OS_ERR;
     }
@@ -170,4 +263,34 @@ fn dry_run(message: &Message, prepared: &postie_smtp::Prepared) -> u8 {
         eprintln!("RCPT TO:<{rcpt}>");
     }
     exit::OK
+}
+
+/// Shows the message with the line endings it has on the wire (CRLF
+/// everywhere), before dot-stuffing.
+struct CrlfWriter<W: Write> {
+    inner: W,
+    encoder: DataEncoder,
+    buf: Vec<u8>,
+}
+
+impl<W: Write> CrlfWriter<W> {
+    fn finish(mut self) -> std::io::Result<()> {
+        self.buf.clear();
+        self.encoder.finish_lines(&mut self.buf);
+        self.inner.write_all(&self.buf)?;
+        self.inner.flush()
+    }
+}
+
+impl<W: Write> Write for CrlfWriter<W> {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        self.buf.clear();
+        self.encoder.encode(data, &mut self.buf);
+        self.inner.write_all(&self.buf)?;
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
 }

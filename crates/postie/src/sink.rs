@@ -263,10 +263,16 @@ fn read_data(conn: &mut Conn<'_>) -> io::Result<Option<Option<Vec<u8>>>> {
     let mut too_big = false;
     loop {
         let mut line = Vec::new();
-        if conn.reader.read_until(b'\n', &mut line)? == 0 {
+        // Bounded: a line that never ends cannot exhaust memory.
+        let n = (&mut conn.reader)
+            .take(MAX_MESSAGE as u64 + 1)
+            .read_until(b'\n', &mut line)?;
+        if n == 0 {
             return Ok(None);
         }
-        if line == b".\r\n" || line == b".\n" {
+        // Only CRLF . CRLF ends the data: accepting a bare-LF form is the
+        // ambiguity SMTP smuggling exploits.
+        if line == b".\r\n" {
             break;
         }
         let line = line.strip_prefix(b".").unwrap_or(&line);

@@ -14,6 +14,11 @@ pub(crate) struct Spooled {
 impl Spooled {
     /// Copies all of standard input into a new private file.
     pub(crate) fn from_stdin() -> io::Result<Self> {
+        Self::from_reader(io::stdin().lock())
+    }
+
+    /// Copies all of `input` into a new private file.
+    pub(crate) fn from_reader(mut input: impl io::Read) -> io::Result<Self> {
         let dir = std::env::temp_dir();
         let mut attempt = 0u32;
         let (path, mut file) = loop {
@@ -29,7 +34,7 @@ impl Spooled {
             }
         };
         let spooled = Self { path };
-        io::copy(&mut io::stdin().lock(), &mut file)?;
+        io::copy(&mut input, &mut file)?;
         file.sync_all()?;
         Ok(spooled)
     }

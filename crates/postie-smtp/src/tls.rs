@@ -1,0 +1,370 @@
+//! TLS settings, and errors that say what is wrong in words.
+//!
+//! postie uses rustls with the `ring` provider. Certificates are verified by
+//! default against the system's roots (Debian's ca-certificates) plus any CA
+//! the user adds, and the server name is sent (SNI). Accepting any
+//! certificate takes an explicit, loudly named switch.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
+
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::{verify_tls12_signature, verify_tls13_signature, CryptoProvider};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls::{
+    CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme,
+};
+
+use crate::reply::Reply;
+
+/// How TLS is used: the seed's `-usetls`, plus implicit TLS.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TlsMode {
+    /// Upgrade with STARTTLS when the server offers it (the seed's
+    /// `-usetls 1`, and the default).
+    #[default]
+    StartTls,
+    /// Never use TLS (`-usetls 0`).
+    None,
+    /// STARTTLS, and fail before MAIL when TLS cannot be set up.
+    Required,
+    /// TLS from the first byte (RFC 8314; port 465 by default).
+    Implicit,
+}
+
+/// What the TLS policy is asked about.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum TlsProblem<'a> {
+    /// The server refused STARTTLS with this reply.
+    Refused(&'a Reply),
+    /// The handshake after STARTTLS failed, or the certificate was refused.
+    Handshake(&'a TlsError),
+}
+
+/// The policy's answer: the seed's `secure` or `insecure`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TlsDecision {
+    /// Drop this server and try the next.
+    Secure,
+    /// Go on without TLS (after a failed handshake: reconnect to the same
+    /// server and do not STARTTLS).
+    Insecure,
+}
+
+/// The seed's `-tlspolicy` callback.
+pub type TlsPolicy = Arc<dyn Fn(&TlsProblem<'_>) -> TlsDecision + Send + Sync>;
+
+/// The default policy: a refused STARTTLS goes on in clear (as the seed
+/// does), a failed handshake or certificate never downgrades.
+pub fn default_policy(problem: &TlsProblem<'_>) -> TlsDecision {
+    match problem {
+        TlsProblem::Refused(_) => TlsDecision::Insecure,
+        TlsProblem::Handshake(_) => TlsDecision::Secure,
+    }
+}
+
+/// What kind of TLS failure happened.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TlsErrorKind {
+    /// The certificate is for another name.
+    WrongName,
+    /// The certificate is not signed by a trusted CA.
+    UnknownIssuer,
+    /// The certificate has expired or is not valid yet.
+    Expired,
+    /// Another certificate problem.
+    Certificate,
+    /// The server answered in plain text: the port does not speak TLS first.
+    PlaintextServer,
+    /// The handshake failed otherwise (alerts, no common version or cipher).
+    Handshake,
+    /// The connection failed or timed out during the handshake.
+    Io,
+    /// The settings could not be used (unreadable CA or key file, bad name).
+    Setup,
+}
+
+/// A TLS failure, in words.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct TlsError {
+    kind: TlsErrorKind,
+    message: String,
+}
+
+impl TlsError {
+    pub(crate) fn new(kind: TlsErrorKind, message: impl Into<String>) -> Self {
+        Self {
+            kind,
+            message: message.into(),
+        }
+    }
+
+    /// What kind of failure.
+    pub fn kind(&self) -> TlsErrorKind {
+        self.kind
+    }
+
+    /// Whether trying again later may help (only for I/O failures).
+    pub fn is_temporary(&self) -> bool {
+        self.kind == TlsErrorKind::Io
+    }
+
+    /// Explains a rustls error for the server `name`.
+    pub(crate) fn from_rustls(error: &rustls::Error, name: &str, first_bytes: &[u8]) -> Self {
+        use rustls::Error as E;
+        if looks_like_smtp(first_bytes) {
+            return Self::new(
+                TlsErrorKind::PlaintextServer,
+                format!(
+                    "the server answered in plain text ({:?}): this port speaks SMTP before TLS; use STARTTLS (--tls starttls) instead of implicit TLS",
+                    String::from_utf8_lossy(first_bytes.get(..first_bytes.len().min(40)).unwrap_or_default()).trim_end()
+                ),
+            );
+        }
+        match error {
+            E::InvalidCertificate(cert) => match cert {
+                CertificateError::NotValidForName => Self::new(
+                    TlsErrorKind::WrongName,
+                    format!("the certificate is not valid for {name}"),
+                ),
+                CertificateError::NotValidForNameContext { presented, .. } => Self::new(
+                    TlsErrorKind::WrongName,
+                    format!(
+                        "the certificate is for {}, not {name}",
+                        presented.iter().map(|p| plain_name(p)).collect::<Vec<_>>().join(", ")
+                    ),
+                ),
+                CertificateError::UnknownIssuer => Self::new(
+                    TlsErrorKind::UnknownIssuer,
+                    format!("the certificate of {name} is not signed by a trusted CA (add its CA with --ca-file)"),
+                ),
+                CertificateError::Expired | CertificateError::ExpiredContext { .. } => Self::new(
+                    TlsErrorKind::Expired,
+                    format!("the certificate of {name} has expired"),
+                ),
+                CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. } => {
+                    Self::new(
+                        TlsErrorKind::Expired,
+                        format!("the certificate of {name} is not valid yet"),
+                    )
+                }
+                other => Self::new(
+                    TlsErrorKind::Certificate,
+                    format!("the certificate of {name} was refused: {other:?}"),
+                ),
+            },
+            other => Self::new(TlsErrorKind::Handshake, format!("TLS handshake failed: {other}")),
+        }
+    }
+}
+
+/// `DnsName("mx.example")` as rustls describes a presented name, made
+/// plain: `mx.example`.
+fn plain_name(presented: &str) -> &str {
+    match (presented.find('"'), presented.rfind('"')) {
+        (Some(start), Some(end)) if end > start => {
+            presented.get(start + 1..end).unwrap_or(presented)
+        }
+        _ => presented,
+    }
+}
+
+/// Whether bytes that came during a TLS handshake are an SMTP greeting.
+fn looks_like_smtp(first: &[u8]) -> bool {
+    matches!(first, [a, b, c, d, ..] if a.is_ascii_digit() && b.is_ascii_digit() && c.is_ascii_digit() && matches!(d, b' ' | b'-'))
+}
+
+/// How certificates are checked and what the client presents.
+#[derive(Clone, Default)]
+pub struct TlsSettings {
+    /// Extra CA certificates (PEM files) trusted besides the system's.
+    pub ca_files: Vec<PathBuf>,
+    /// Accept any certificate. Dangerous: anyone on the path can read and
+    /// change the mail. The command prints a warning on every use.
+    pub accept_invalid_certificates: bool,
+    /// A client certificate chain and its key (PEM files).
+    pub client_certificate: Option<(PathBuf, PathBuf)>,
+    /// A ready rustls configuration; overrides everything above.
+    pub client_config: Option<Arc<ClientConfig>>,
+}
+
+impl fmt::Debug for TlsSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TlsSettings")
+            .field("ca_files", &self.ca_files)
+            .field(
+                "accept_invalid_certificates",
+                &self.accept_invalid_certificates,
+            )
+            .field("client_certificate", &self.client_certificate)
+            .field(
+                "client_config",
+                &self.client_config.as_ref().map(|_| "custom"),
+            )
+            .finish()
+    }
+}
+
+impl TlsSettings {
+    /// The rustls configuration these settings describe.
+    pub fn client_config(&self) -> Result<Arc<ClientConfig>, TlsError> {
+        if let Some(config) = &self.client_config {
+            return Ok(Arc::clone(config));
+        }
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let builder = ClientConfig::builder_with_provider(Arc::clone(&provider))
+            .with_safe_default_protocol_versions()
+            .map_err(|e| TlsError::new(TlsErrorKind::Setup, e.to_string()))?;
+        let builder = if self.accept_invalid_certificates {
+            builder
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(AcceptAnyCertificate { provider }))
+        } else {
+            let mut roots = (*system_roots()).clone();
+            for file in &self.ca_files {
+                let certs = CertificateDer::pem_file_iter(file)
+                    .and_then(|iter| iter.collect::<Result<Vec<_>, _>>())
+                    .map_err(|e| setup_error("CA file", file, e))?;
+                if certs.is_empty() {
+                    return Err(TlsError::new(
+                        TlsErrorKind::Setup,
+                        format!("the CA file {} holds no certificate", file.display()),
+                    ));
+                }
+                for cert in certs {
+                    roots
+                        .add(cert)
+                        .map_err(|e| setup_error("CA file", file, e))?;
+                }
+            }
+            builder.with_root_certificates(roots)
+        };
+        let config = match &self.client_certificate {
+            Some((cert_file, key_file)) => {
+                let chain = CertificateDer::pem_file_iter(cert_file)
+                    .and_then(|iter| iter.collect::<Result<Vec<_>, _>>())
+                    .map_err(|e| setup_error("client certificate", cert_file, e))?;
+                let key = PrivateKeyDer::from_pem_file(key_file)
+                    .map_err(|e| setup_error("client key", key_file, e))?;
+                builder
+                    .with_client_auth_cert(chain, key)
+                    .map_err(|e| setup_error("client certificate", cert_file, e))?
+            }
+            None => builder.with_no_client_auth(),
+        };
+        Ok(Arc::new(config))
+    }
+}
+
+fn setup_error(what: &str, file: &std::path::Path, e: impl fmt::Display) -> TlsError {
+    TlsError::new(
+        TlsErrorKind::Setup,
+        format!("cannot use the {what} {}: {e}", file.display()),
+    )
+}
+
+/// The system's roots, read once per process.
+fn system_roots() -> Arc<RootCertStore> {
+    static ROOTS: OnceLock<Arc<RootCertStore>> = OnceLock::new();
+    Arc::clone(ROOTS.get_or_init(|| {
+        let mut roots = RootCertStore::empty();
+        let found = rustls_native_certs::load_native_certs();
+        roots.add_parsable_certificates(found.certs);
+        Arc::new(roots)
+    }))
+}
+
+/// The server name for SNI and verification: a DNS name or an IP address.
+pub(crate) fn server_name(host: &str) -> Result<ServerName<'static>, TlsError> {
+    ServerName::try_from(host.to_owned()).map_err(|_| {
+        TlsError::new(
+            TlsErrorKind::Setup,
+            format!("{host:?} is not a valid name for TLS"),
+        )
+    })
+}
+
+/// Facts about an established TLS session.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TlsInfo {
+    /// `TLSv1.3` or `TLSv1.2`.
+    pub version: String,
+    /// The cipher suite.
+    pub cipher: String,
+}
+
+impl TlsInfo {
+    pub(crate) fn of(conn: &rustls::ClientConnection) -> Self {
+        let version = match conn.protocol_version() {
+            Some(rustls::ProtocolVersion::TLSv1_3) => "TLSv1.3".to_owned(),
+            Some(rustls::ProtocolVersion::TLSv1_2) => "TLSv1.2".to_owned(),
+            Some(other) => format!("{other:?}"),
+            None => "unknown".to_owned(),
+        };
+        let cipher = conn
+            .negotiated_cipher_suite()
+            .map(|s| format!("{:?}", s.suite()))
+            .unwrap_or_default();
+        Self { version, cipher }
+    }
+}
+
+/// Accepts any certificate but still checks the handshake signatures, so
+/// the session is at least with whoever holds the presented key.
+#[derive(Debug)]
+struct AcceptAnyCertificate {
+    provider: Arc<CryptoProvider>,
+}
+
+impl ServerCertVerifier for AcceptAnyCertificate {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
+}
