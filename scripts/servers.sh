@@ -1,32 +1,84 @@
 #!/usr/bin/env bash
 # Start and stop the SMTP servers that postie's integration tests talk to.
 #
-#   scripts/servers.sh start    install what is missing, (re)start both servers,
+#   scripts/servers.sh start    install what is missing, (re)start all servers,
 #                               check them, write $POSTIE_TEST_DIR/env.sh
-#   scripts/servers.sh stop     stop both servers (state is kept for inspection)
+#   scripts/servers.sh stop     stop all servers (state is kept for inspection)
 #   scripts/servers.sh status   say what is running
 #
 # Must run as root (apt-get, and the Postfix master runs as root).
 #
-# Servers (loopback only, nothing is ever sent off this machine):
-#   * a private Postfix instance, config in $POSTIE_TEST_DIR/postfix/etc, on
-#     127.0.0.1:$POSTIE_POSTFIX_PORT (default 10025). Domain example.org is
-#     delivered to one Maildir per local part:
+# Servers (loopback only, nothing is ever sent off this machine). In
+# env.sh each address is exported as HOST:PORT (variable in brackets):
+#   * a private Postfix instance, config in $POSTIE_TEST_DIR/postfix/etc. Domain
+#     example.org is delivered to one Maildir per local part:
 #       $POSTIE_TEST_DIR/postfix/mail/example.org/<localpart>/new/
 #     RCPT nobody@example.org -> 550 5.1.1, busy@example.org -> 450 4.2.1,
-#     any other domain -> relay denied (554 5.7.1).
-#   * aiosmtpd (scripts/servers/aiosmtpd_store.py) on
-#     127.0.0.1:$POSTIE_AIOSMTPD_PORT (default 10026), storing every accepted
-#     message as NNNNNN.eml + NNNNNN.json in $POSTIE_TEST_DIR/aiosmtpd/messages.
+#     any other domain -> "554 5.7.1 <x@elsewhere.test>: Relay access denied"
+#     unless the client has authenticated (AUTH). Authenticated clients may
+#     relay, but only relay.test is "delivered" (to the same kind of Maildirs,
+#     $POSTIE_TEST_DIR/postfix/mail/relay.test/<localpart>/new/); every other
+#     relayed recipient bounces locally (default_transport = error).
+#     Listeners, all for the same domains and Maildirs:
+#       127.0.0.1:10025 (POSTIE_TEST_POSTFIX)   plain SMTP, no STARTTLS, no AUTH,
+#           exactly as before TLS was added (with POSTIE_POSTFIX_PLAIN_STARTTLS=1:
+#           STARTTLS offered and AUTH after it, like port 10032)
+#       127.0.0.1:10032 (POSTIE_TEST_POSTFIX_STARTTLS)  STARTTLS offered
+#           (may), AUTH only after STARTTLS
+#       127.0.0.1:10027 (POSTIE_TEST_POSTFIX_STARTTLS_REQUIRED)  STARTTLS
+#           required before MAIL (530 5.7.0), AUTH only after STARTTLS
+#       127.0.0.1:10465 (POSTIE_TEST_POSTFIX_SMTPS)  implicit TLS, AUTH
+#       127.0.0.1:10028 (POSTIE_TEST_POSTFIX_AUTH_PLAIN)  no TLS at all, AUTH
+#           offered in clear (PLAIN and LOGIN included)
+#       127.0.0.1:10029 (POSTIE_TEST_POSTFIX_WRONG_NAME)  like 10032, but the
+#           certificate is for wrong.example only
+#       127.0.0.1:10030 (POSTIE_TEST_POSTFIX_SELF_SIGNED)  like 10032, but a
+#           self-signed certificate (not from the test CA)
+#     AUTH is Cyrus SASL with a sasldb (auxprop), mechanisms PLAIN LOGIN
+#     CRAM-MD5 DIGEST-MD5 SCRAM-SHA-1 SCRAM-SHA-256, realm postfix.test.
+#     Users: alice / wonderland-secret, bob / "b0b-p@ss wörd" (UTF-8, with a
+#     space). Log in as "alice" (or "alice@postfix.test", the same user).
+#     Wrong password: "535 5.7.8 Error: authentication failed: ...".
+#   * aiosmtpd (scripts/servers/aiosmtpd_store.py) on 127.0.0.1:10026
+#     (POSTIE_TEST_AIOSMTPD), storing every accepted message as NNNNNN.eml +
+#     NNNNNN.json in $POSTIE_TEST_DIR/aiosmtpd/messages (POSTIE_TEST_AIOSMTPD_DIR).
 #     RCPT reject*@... -> 550 5.1.1, defer*@... -> 450 4.2.1.
+#   * a second aiosmtpd, same script, on 127.0.0.1:10031
+#     (POSTIE_TEST_AIOSMTPD_OAUTH), messages in $POSTIE_TEST_DIR/aiosmtpd-oauth/
+#     messages (POSTIE_TEST_AIOSMTPD_OAUTH_DIR): AUTH required, offered in
+#     clear, only "AUTH OAUTHBEARER XOAUTH2", accepting user alice@example.org
+#     with token ya29.test-token; a wrong token gets Gmail's JSON error
+#     challenge, then 535 5.7.8 (details in aiosmtpd_store.py).
+#
+# TLS: a test CA made with openssl at start, in $POSTIE_TEST_DIR/tls
+# (POSTIE_TEST_TLS_DIR; EC P-256 keys, valid 2 days, made again when missing
+# or when less than a day is left):
+#   ca.pem, ca.key              the CA (POSTIE_TEST_CA = ca.pem)
+#   server.pem, server.key      localhost, postfix.test, IP 127.0.0.1
+#   wrongname.pem, .key         wrong.example only, signed by the CA
+#   selfsigned.pem, .key        localhost, 127.0.0.1, self-signed
+#   client.pem, client.key      client certificate (clientAuth) from the CA
+# Keys are world-readable: they are test keys, good for nothing else.
+#
+# env.sh also exports the credentials: POSTIE_TEST_SASL_USER(2),
+# POSTIE_TEST_SASL_PASSWORD(2), POSTIE_TEST_OAUTH_USER, POSTIE_TEST_OAUTH_TOKEN.
 #
 # `start` always begins from a clean state: it stops a previous instance and
-# deletes the previous instance's mail, queued messages and logs.
+# deletes the previous instance's mail, queued messages and logs (the CA is
+# kept while it is valid).
 #
 # Environment:
 #   POSTIE_TEST_DIR        state directory (default: <repo>/.test-servers)
-#   POSTIE_POSTFIX_PORT    Postfix smtpd port (default 10025)
-#   POSTIE_AIOSMTPD_PORT   aiosmtpd port (default 10026)
+#   Ports (defaults in brackets):
+#   POSTIE_POSTFIX_PORT [10025]                  POSTIE_AIOSMTPD_PORT [10026]
+#   POSTIE_POSTFIX_STARTTLS_PORT [10032]         POSTIE_AIOSMTPD_OAUTH_PORT [10031]
+#   POSTIE_POSTFIX_STARTTLS_REQUIRED_PORT [10027]
+#   POSTIE_POSTFIX_SMTPS_PORT [10465]            POSTIE_POSTFIX_AUTH_PLAIN_PORT [10028]
+#   POSTIE_POSTFIX_WRONG_NAME_PORT [10029]       POSTIE_POSTFIX_SELF_SIGNED_PORT [10030]
+#   POSTIE_POSTFIX_PLAIN_STARTTLS  1: port 10025 offers STARTTLS and AUTH after
+#                          it too (off by default: postie's default is
+#                          opportunistic STARTTLS with verification, so the
+#                          tests that use 10025 would then need the test CA)
 set -euo pipefail
 umask 022
 
@@ -45,6 +97,46 @@ TEST_DIR=${TEST_DIR%/}
 LISTEN_HOST=127.0.0.1
 POSTFIX_PORT=${POSTIE_POSTFIX_PORT:-10025}
 AIOSMTPD_PORT=${POSTIE_AIOSMTPD_PORT:-10026}
+STARTTLS_PORT=${POSTIE_POSTFIX_STARTTLS_PORT:-10032}
+STARTTLS_REQUIRED_PORT=${POSTIE_POSTFIX_STARTTLS_REQUIRED_PORT:-10027}
+SMTPS_PORT=${POSTIE_POSTFIX_SMTPS_PORT:-10465}
+AUTH_PLAIN_PORT=${POSTIE_POSTFIX_AUTH_PLAIN_PORT:-10028}
+WRONG_NAME_PORT=${POSTIE_POSTFIX_WRONG_NAME_PORT:-10029}
+SELF_SIGNED_PORT=${POSTIE_POSTFIX_SELF_SIGNED_PORT:-10030}
+AIOSMTPD_OAUTH_PORT=${POSTIE_AIOSMTPD_OAUTH_PORT:-10031}
+PLAIN_STARTTLS=${POSTIE_POSTFIX_PLAIN_STARTTLS:-0}
+
+# Every port with the variable that sets it and what listens there, for the
+# checks in cmd_start.
+PORT_VARS=(
+	"$POSTFIX_PORT POSTIE_POSTFIX_PORT Postfix"
+	"$AIOSMTPD_PORT POSTIE_AIOSMTPD_PORT aiosmtpd"
+	"$STARTTLS_PORT POSTIE_POSTFIX_STARTTLS_PORT Postfix STARTTLS"
+	"$STARTTLS_REQUIRED_PORT POSTIE_POSTFIX_STARTTLS_REQUIRED_PORT Postfix STARTTLS required"
+	"$SMTPS_PORT POSTIE_POSTFIX_SMTPS_PORT Postfix SMTPS"
+	"$AUTH_PLAIN_PORT POSTIE_POSTFIX_AUTH_PLAIN_PORT Postfix AUTH in clear"
+	"$WRONG_NAME_PORT POSTIE_POSTFIX_WRONG_NAME_PORT Postfix wrong-name certificate"
+	"$SELF_SIGNED_PORT POSTIE_POSTFIX_SELF_SIGNED_PORT Postfix self-signed certificate"
+	"$AIOSMTPD_OAUTH_PORT POSTIE_AIOSMTPD_OAUTH_PORT aiosmtpd OAuth"
+)
+
+# Test CA and certificates (see ensure_tls).
+TLS_DIR=$TEST_DIR/tls
+TLS_DAYS=2                 # validity of every certificate
+TLS_MIN_LEFT=86400         # made again when less than this is left (seconds)
+TLS_FILES=(ca.pem ca.key server.pem server.key wrongname.pem wrongname.key
+	selfsigned.pem selfsigned.key client.pem client.key)
+
+# SASL users (Cyrus sasldb) and the OAuth server's one user.
+SASL_REALM=postfix.test    # = myhostname = smtpd_sasl_local_domain
+SASL_MECHS="PLAIN LOGIN CRAM-MD5 DIGEST-MD5 SCRAM-SHA-1 SCRAM-SHA-256"
+SASL_USER=alice
+SASL_PASSWORD=wonderland-secret
+SASL_USER2=bob
+SASL_PASSWORD2='b0b-p@ss wörd'
+OAUTH_USER=alice@example.org
+OAUTH_TOKEN=ya29.test-token
+RELAY_DOMAIN=relay.test    # relayed by authenticated clients into a Maildir
 
 # Postfix instance layout. $PF_LINK is $POSTIE_TEST_DIR/postfix: normally the
 # instance's directory itself, but a symlink to a directory under /var/tmp
@@ -65,6 +157,8 @@ set_postfix_dir() {
 	PF_LOG=$PF_DIR/maillog     # maillog_file
 	MAIL_BASE=$PF_DIR/mail     # Maildirs: $MAIL_BASE/example.org/<localpart>/
 	DELIVER=$PF_DIR/bin/maildir_deliver.sh
+	SASL_CONF_DIR=$PF_ETC/sasl # cyrus_sasl_config_path: smtpd.conf
+	SASLDB=$PF_DIR/sasldb2     # the users (readable by group postfix)
 }
 if [ -L "$PF_LINK" ]; then
 	set_postfix_dir "$(readlink -f "$PF_LINK")"
@@ -72,11 +166,15 @@ else
 	set_postfix_dir "$PF_LINK"
 fi
 
-# aiosmtpd layout.
+# aiosmtpd layout: the plain server, and the OAuth server (AIO_OAUTH_*).
 AIO_DIR=$TEST_DIR/aiosmtpd
 AIO_MAIL=$AIO_DIR/messages
 AIO_PID=$AIO_DIR/aiosmtpd.pid
 AIO_LOG=$AIO_DIR/aiosmtpd.log
+AIO_OAUTH_DIR=$TEST_DIR/aiosmtpd-oauth
+AIO_OAUTH_MAIL=$AIO_OAUTH_DIR/messages
+AIO_OAUTH_PID=$AIO_OAUTH_DIR/aiosmtpd.pid
+AIO_OAUTH_LOG=$AIO_OAUTH_DIR/aiosmtpd.log
 AIO_SCRIPT=$SCRIPT_DIR/servers/aiosmtpd_store.py
 PROBE=$SCRIPT_DIR/servers/smtp_probe.py
 
@@ -155,15 +253,19 @@ install_aiosmtpd() {
 }
 
 ensure_installed() {
+	# libsasl2-modules: PLAIN LOGIN CRAM-MD5 DIGEST-MD5 SCRAM-SHA-*;
+	# libsasl2-modules-db: the sasldb auxprop plugin; sasl2-bin: saslpasswd2.
 	if ! command -v postfix >/dev/null 2>&1 ||
 		! command -v saslpasswd2 >/dev/null 2>&1 ||
-		! deb_installed libsasl2-modules; then
+		! deb_installed libsasl2-modules ||
+		! deb_installed libsasl2-modules-db; then
 		apt_update_once
 		# Install the binaries only: no system-wide main.cf, no default instance.
 		echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
-		apt_install postfix sasl2-bin libsasl2-modules
+		apt_install postfix sasl2-bin libsasl2-modules libsasl2-modules-db
 	fi
 	[ -x "$PF_MASTER" ] || die "$PF_MASTER not found after installing postfix"
+	command -v openssl >/dev/null 2>&1 || apt_install openssl
 	command -v python3 >/dev/null 2>&1 || apt_install python3
 	have_aiosmtpd || install_aiosmtpd
 	command -v setpriv >/dev/null 2>&1 || apt_install util-linux
@@ -189,24 +291,136 @@ ensure_vmail_user() {
 }
 
 # ---------------------------------------------------------------------------
-# Postfix configuration. main.cf and master.cf are written from scratch.
-#
-# To add more later:
-#   * STARTTLS / SMTPS: add main_cf_tls (smtpd_tls_cert_file, ...) to
-#     write_main_cf, and in master_cf_listeners add e.g.
-#       master_cf_smtpd_listener "$LISTEN_HOST:$STARTTLS_PORT" smtpd_tls_security_level=may
-#       master_cf_smtpd_listener "$LISTEN_HOST:$SMTPS_PORT" smtpd_tls_wrappermode=yes \
-#           smtpd_tls_security_level=encrypt
-#   * Cyrus SASL (sasldb): add main_cf_sasl (smtpd_sasl_auth_enable = yes,
-#     smtpd_sasl_type = cyrus, cyrus_sasl_config_path = $PF_ETC/sasl with an
-#     smtpd.conf saying "pwcheck_method: auxprop / auxprop_plugin: sasldb /
-#     sasldb_path: ..."), create the users with saslpasswd2 -f, and put
-#     permit_sasl_authenticated in front of SMTPD_RELAY_RESTRICTIONS.
-#     Relayed mail cannot leave the machine: default_transport is error:.
+# Test CA and certificates
 # ---------------------------------------------------------------------------
 
-# Evaluated in order at RCPT time.
-SMTPD_RELAY_RESTRICTIONS="reject_unauth_destination"
+tls_is_fresh() {
+	local f
+	for f in "${TLS_FILES[@]}"; do
+		[ -s "$TLS_DIR/$f" ] || return 1
+	done
+	openssl x509 -in "$TLS_DIR/ca.pem" -noout -checkend "$TLS_MIN_LEFT" >/dev/null 2>&1
+}
+
+# Extensions for each kind of certificate (openssl req -config).
+openssl_cnf() {
+	cat <<'EOF'
+[req]
+distinguished_name = dn
+prompt = no
+[dn]
+CN = unused
+[ca]
+basicConstraints = critical, CA:TRUE
+keyUsage = critical, keyCertSign, cRLSign
+subjectKeyIdentifier = hash
+[server]
+basicConstraints = critical, CA:FALSE
+keyUsage = critical, digitalSignature
+extendedKeyUsage = serverAuth
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid
+subjectAltName = DNS:localhost, DNS:postfix.test, IP:127.0.0.1
+[wrongname]
+basicConstraints = critical, CA:FALSE
+keyUsage = critical, digitalSignature
+extendedKeyUsage = serverAuth
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid
+subjectAltName = DNS:wrong.example
+[selfsigned]
+basicConstraints = critical, CA:FALSE
+keyUsage = critical, digitalSignature
+extendedKeyUsage = serverAuth
+subjectKeyIdentifier = hash
+subjectAltName = DNS:localhost, IP:127.0.0.1
+[client]
+basicConstraints = critical, CA:FALSE
+keyUsage = critical, digitalSignature
+extendedKeyUsage = clientAuth
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid
+subjectAltName = DNS:client.postie.test, email:client@postie.test
+EOF
+}
+
+# new_cert DIR NAME SECTION SUBJECT [signed by DIR/ca.pem: yes|no]
+# DIR/NAME.pem and DIR/NAME.key: an EC P-256 key and a certificate with the
+# extensions of SECTION, signed by the CA or self-signed.
+new_cert() {
+	local dir=$1 name=$2 section=$3 subject=$4 signed=${5:-yes}
+	local -a ca=()
+	[ "$signed" = no ] || ca=(-CA "$dir/ca.pem" -CAkey "$dir/ca.key")
+	openssl req -x509 -config "$dir/openssl.cnf" -extensions "$section" \
+		-newkey ec -pkeyopt ec_paramgen_curve:P-256 -noenc \
+		-keyout "$dir/$name.key" -out "$dir/$name.pem" \
+		-days "$TLS_DAYS" -subj "$subject" "${ca[@]}" 2>"$dir/openssl.err" ||
+		die "openssl could not make $name.pem: $(cat "$dir/openssl.err")"
+}
+
+# The test CA and its certificates in $TLS_DIR, made again when a file is
+# missing or the CA has less than $TLS_MIN_LEFT seconds left. Built in a
+# temporary directory and renamed into place.
+ensure_tls() {
+	if tls_is_fresh; then
+		return 0
+	fi
+	log "making the test CA and certificates in $TLS_DIR"
+	local tmp=$TLS_DIR.new
+	rm -rf "$tmp"
+	mkdir -p "$tmp"
+	openssl_cnf >"$tmp/openssl.cnf"
+	new_cert "$tmp" ca ca "/O=postie tests/CN=postie test CA" no
+	new_cert "$tmp" server server "/O=postie tests/CN=localhost"
+	new_cert "$tmp" wrongname wrongname "/O=postie tests/CN=wrong.example"
+	new_cert "$tmp" selfsigned selfsigned "/O=postie tests/CN=localhost" no
+	new_cert "$tmp" client client "/O=postie tests/CN=postie test client"
+	rm -f "$tmp/openssl.cnf" "$tmp/openssl.err"
+	# Test keys: readable by everyone (Postfix, tests running as any user).
+	chmod 644 "$tmp"/*
+	chmod 755 "$tmp"
+	rm -rf "$TLS_DIR"
+	mv "$tmp" "$TLS_DIR"
+}
+
+# ---------------------------------------------------------------------------
+# Cyrus SASL: smtpd.conf and the sasldb, made again on every start
+# ---------------------------------------------------------------------------
+
+write_sasl_config() {
+	mkdir -p "$SASL_CONF_DIR"
+	# Postfix asks Cyrus for application "smtpd" (smtpd_sasl_path), so
+	# Cyrus reads smtpd.conf from cyrus_sasl_config_path.
+	cat >"$SASL_CONF_DIR/smtpd.conf" <<EOF
+pwcheck_method: auxprop
+auxprop_plugin: sasldb
+sasldb_path: $SASLDB
+mech_list: $SASL_MECHS
+EOF
+	rm -f "$SASLDB"
+	local -a users=("$SASL_USER" "$SASL_PASSWORD" "$SASL_USER2" "$SASL_PASSWORD2")
+	local i
+	for ((i = 0; i < ${#users[@]}; i += 2)); do
+		# -p: the password comes from stdin, as is (no prompt, no newline).
+		printf '%s' "${users[i + 1]}" |
+			saslpasswd2 -c -p -f "$SASLDB" -u "$SASL_REALM" "${users[i]}" ||
+			die "saslpasswd2 could not add ${users[i]} to $SASLDB"
+	done
+	# smtpd checks passwords as the postfix user.
+	chown root:postfix "$SASLDB"
+	chmod 640 "$SASLDB"
+}
+
+# ---------------------------------------------------------------------------
+# Postfix configuration. main.cf and master.cf are written from scratch.
+#
+# main.cf holds what all listeners share, with TLS and AUTH off; each
+# listener in master.cf turns on what it offers with -o overrides.
+# ---------------------------------------------------------------------------
+
+# Evaluated in order at RCPT time. permit_sasl_authenticated only matters on
+# the listeners with AUTH.
+SMTPD_RELAY_RESTRICTIONS="permit_sasl_authenticated, reject_unauth_destination"
 SMTPD_RECIPIENT_RESTRICTIONS="check_recipient_access regexp:\$config_directory/recipient_access.regexp"
 
 main_cf_common() {
@@ -275,6 +489,43 @@ virtual_mailbox_domains = $MAIL_DOMAIN
 virtual_mailbox_maps = regexp:\$config_directory/virtual_mailboxes.regexp
 virtual_transport = maildir
 maildir_destination_recipient_limit = 1
+
+# $RELAY_DOMAIN is no domain of ours (so reject_unauth_destination refuses it
+# to unauthenticated clients), but what authenticated clients relay to it
+# goes to the same Maildir delivery: $MAIL_BASE/$RELAY_DOMAIN/<localpart>/.
+transport_maps = inline:{ $RELAY_DOMAIN=maildir: }
+EOF
+}
+
+main_cf_tls() {
+	cat <<EOF
+
+# TLS: off here, turned on per listener in master.cf. Certificates from the
+# test CA in $TLS_DIR.
+smtpd_tls_security_level = none
+smtpd_tls_cert_file = $TLS_DIR/server.pem
+smtpd_tls_key_file = $TLS_DIR/server.key
+smtpd_tls_auth_only = yes
+smtpd_tls_loglevel = 1
+smtpd_tls_received_header = no
+smtpd_tls_session_cache_database =
+EOF
+}
+
+main_cf_sasl() {
+	cat <<EOF
+
+# AUTH: Cyrus SASL, sasldb via auxprop ($SASL_CONF_DIR/smtpd.conf). Off here,
+# turned on per listener in master.cf. Users live in realm $SASL_REALM.
+smtpd_sasl_auth_enable = no
+smtpd_sasl_type = cyrus
+smtpd_sasl_path = smtpd
+cyrus_sasl_config_path = $SASL_CONF_DIR
+smtpd_sasl_local_domain = $SASL_REALM
+smtpd_sasl_security_options = noanonymous
+smtpd_sasl_tls_security_options = noanonymous
+smtpd_sasl_authenticated_header = no
+broken_sasl_auth_clients = no
 EOF
 }
 
@@ -293,24 +544,46 @@ write_main_cf() {
 	main_cf_common
 	main_cf_delivery
 	main_cf_restrictions
-	# Later: main_cf_tls, main_cf_sasl
+	main_cf_tls
+	main_cf_sasl
 }
 
 # master_cf_smtpd_listener HOST:PORT [name=value ...]
-# One smtpd(8) listener; each name=value becomes a "-o name=value" override.
+# One smtpd(8) listener; each name=value becomes a "-o name=value" override
+# ("-o { name = value }" when the value has white space).
 master_cf_smtpd_listener() {
 	local addr=$1
 	shift
 	printf '%-20s inet  n       -       n       -       -       smtpd\n' "$addr"
 	local opt
 	for opt in "$@"; do
-		printf '  -o %s\n' "$opt"
+		case $opt in
+		*[[:space:]]*) printf '  -o { %s = %s }\n' "${opt%%=*}" "${opt#*=}" ;;
+		*) printf '  -o %s\n' "$opt" ;;
+		esac
 	done
 }
 
 master_cf_listeners() {
-	master_cf_smtpd_listener "$LISTEN_HOST:$POSTFIX_PORT"
-	# Later: STARTTLS and SMTPS listeners, see the comment above.
+	local h=$LISTEN_HOST
+	# STARTTLS offered, AUTH only after it (smtpd_tls_auth_only in main.cf).
+	local -a may=(smtpd_tls_security_level=may smtpd_sasl_auth_enable=yes)
+	if [ "$PLAIN_STARTTLS" = 1 ]; then
+		master_cf_smtpd_listener "$h:$POSTFIX_PORT" "${may[@]}"
+	else
+		master_cf_smtpd_listener "$h:$POSTFIX_PORT"
+	fi
+	master_cf_smtpd_listener "$h:$STARTTLS_PORT" syslog_name=postfix-postie/starttls "${may[@]}"
+	master_cf_smtpd_listener "$h:$STARTTLS_REQUIRED_PORT" syslog_name=postfix-postie/starttls-required \
+		smtpd_tls_security_level=encrypt smtpd_sasl_auth_enable=yes
+	master_cf_smtpd_listener "$h:$SMTPS_PORT" syslog_name=postfix-postie/smtps \
+		smtpd_tls_wrappermode=yes smtpd_tls_security_level=encrypt smtpd_sasl_auth_enable=yes
+	master_cf_smtpd_listener "$h:$AUTH_PLAIN_PORT" syslog_name=postfix-postie/auth-plain \
+		smtpd_tls_security_level=none smtpd_sasl_auth_enable=yes smtpd_tls_auth_only=no
+	master_cf_smtpd_listener "$h:$WRONG_NAME_PORT" syslog_name=postfix-postie/wrong-name "${may[@]}" \
+		"smtpd_tls_cert_file=$TLS_DIR/wrongname.pem" "smtpd_tls_key_file=$TLS_DIR/wrongname.key"
+	master_cf_smtpd_listener "$h:$SELF_SIGNED_PORT" syslog_name=postfix-postie/self-signed "${may[@]}" \
+		"smtpd_tls_cert_file=$TLS_DIR/selfsigned.pem" "smtpd_tls_key_file=$TLS_DIR/selfsigned.key"
 }
 
 master_cf_services() {
@@ -402,11 +675,11 @@ choose_postfix_dir() {
 }
 
 prepare_delivery() {
-	mkdir -p "$PF_DIR/bin" "$MAIL_BASE/$MAIL_DOMAIN"
+	mkdir -p "$PF_DIR/bin" "$MAIL_BASE/$MAIL_DOMAIN" "$MAIL_BASE/$RELAY_DOMAIN"
 	install -m 755 "$DELIVER_SRC" "$DELIVER"
-	# Only the domain directory is writable for the delivery user.
-	chown -R "$VMAIL_UID:$VMAIL_GID" "$MAIL_BASE/$MAIL_DOMAIN"
-	chmod 755 "$MAIL_BASE" "$MAIL_BASE/$MAIL_DOMAIN"
+	# Only the domain directories are writable for the delivery user.
+	chown -R "$VMAIL_UID:$VMAIL_GID" "$MAIL_BASE/$MAIL_DOMAIN" "$MAIL_BASE/$RELAY_DOMAIN"
+	chmod 755 "$MAIL_BASE" "$MAIL_BASE/$MAIL_DOMAIN" "$MAIL_BASE/$RELAY_DOMAIN"
 }
 
 write_postfix_config() {
@@ -414,6 +687,7 @@ write_postfix_config() {
 	write_main_cf >"$PF_ETC/main.cf"
 	write_master_cf >"$PF_ETC/master.cf"
 	write_maps
+	write_sasl_config
 	# Postfix commands wait (in 0.3 s steps, ~1.5 s in all) until main.cf's
 	# time stamp is in the past; a freshly written one makes "postfix start"
 	# that much slower. Back-date the generated files.
@@ -454,10 +728,12 @@ postfix_master_pid() {
 	echo "$pid"
 }
 
+# aiosmtpd_pid [PIDFILE]: the pid of the aiosmtpd that wrote PIDFILE
+# (default: the plain server's), if it still runs.
 aiosmtpd_pid() {
-	local pid
-	[ -f "$AIO_PID" ] || return 1
-	pid=$(tr -dc 0-9 <"$AIO_PID")
+	local pidfile=${1:-$AIO_PID} pid
+	[ -f "$pidfile" ] || return 1
+	pid=$(tr -dc 0-9 <"$pidfile")
 	[ -n "$pid" ] && pid_alive "$pid" || return 1
 	tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "aiosmtpd_store.py" || return 1
 	echo "$pid"
@@ -475,21 +751,27 @@ stop_postfix() {
 	fi
 }
 
-stop_aiosmtpd() {
-	local pid
-	if pid=$(aiosmtpd_pid); then
-		log "stopping aiosmtpd (pid $pid)"
+# stop_aiosmtpd_at PIDFILE NAME
+stop_aiosmtpd_at() {
+	local pidfile=$1 name=$2 pid
+	if pid=$(aiosmtpd_pid "$pidfile"); then
+		log "stopping $name (pid $pid)"
 		kill -TERM "$pid" 2>/dev/null || true
 		if ! wait_gone "$pid" 10; then
-			warn "aiosmtpd $pid did not stop; killing it"
+			warn "$name $pid did not stop; killing it"
 			kill -9 "$pid" 2>/dev/null || true
-			wait_gone "$pid" 5 || die "cannot stop aiosmtpd $pid"
+			wait_gone "$pid" 5 || die "cannot stop $name $pid"
 		fi
 	fi
-	rm -f "$AIO_PID"
+	rm -f "$pidfile"
 }
 
-port_free() { "$PYTHON" "$PROBE" free "$LISTEN_HOST:$1"; }
+stop_aiosmtpd() {
+	stop_aiosmtpd_at "$AIO_PID" aiosmtpd
+	stop_aiosmtpd_at "$AIO_OAUTH_PID" "aiosmtpd (OAuth)"
+}
+
+port_free() { "$PYTHON" "$PROBE" free "$LISTEN_HOST:$1" >/dev/null; }
 
 require_port_free() {
 	port_free "$1" && return 0
@@ -507,10 +789,13 @@ show_logs() {
 	else
 		warn "(no Postfix log at $PF_LOG)"
 	fi
-	if [ -f "$AIO_LOG" ]; then
-		warn "---- last lines of $AIO_LOG ----"
-		tail -n 20 "$AIO_LOG" >&2 || true
-	fi
+	local f
+	for f in "$AIO_LOG" "$AIO_OAUTH_LOG"; do
+		if [ -f "$f" ]; then
+			warn "---- last lines of $f ----"
+			tail -n 20 "$f" >&2 || true
+		fi
+	done
 }
 
 # ---------------------------------------------------------------------------
@@ -541,25 +826,56 @@ start_postfix() {
 	fi
 }
 
-start_aiosmtpd() {
-	log "starting aiosmtpd on $LISTEN_HOST:$AIOSMTPD_PORT (messages in $AIO_MAIL)"
-	mkdir -p "$AIO_MAIL"
-	setsid "$PYTHON" "$AIO_SCRIPT" --listen "$LISTEN_HOST:$AIOSMTPD_PORT" --dir "$AIO_MAIL" \
-		--pidfile "$AIO_PID" </dev/null >>"$AIO_LOG" 2>&1 &
-	local launched=$! tries=$((WAIT_SECONDS * 10))
-	until [ -s "$AIO_PID" ]; do
-		pid_alive "$launched" || die "aiosmtpd exited during start-up"
+# launch_aiosmtpd NAME PORT MESSAGES PIDFILE LOG [extra arguments]
+# Starts one aiosmtpd_store.py in the background (without waiting for it).
+launch_aiosmtpd() {
+	local name=$1 port=$2 dir=$3 pidfile=$4 logfile=$5
+	shift 5
+	log "starting $name on $LISTEN_HOST:$port (messages in $dir)"
+	mkdir -p "$dir"
+	setsid "$PYTHON" "$AIO_SCRIPT" --listen "$LISTEN_HOST:$port" --dir "$dir" \
+		--pidfile "$pidfile" "$@" </dev/null >>"$logfile" 2>&1 &
+	LAUNCHED=$!
+}
+
+# wait_aiosmtpd NAME PID PIDFILE: until the server has written its pid file.
+wait_aiosmtpd() {
+	local name=$1 launched=$2 pidfile=$3 tries=$((WAIT_SECONDS * 10))
+	until [ -s "$pidfile" ]; do
+		pid_alive "$launched" || die "$name exited during start-up"
 		tries=$((tries - 1))
-		[ "$tries" -gt 0 ] || die "aiosmtpd did not write $AIO_PID within ${WAIT_SECONDS}s"
+		[ "$tries" -gt 0 ] || die "$name did not write $pidfile within ${WAIT_SECONDS}s"
 		sleep 0.1
 	done
 }
 
+# Both aiosmtpd servers start in parallel (Python's start-up is most of it).
+start_aiosmtpd() {
+	local plain oauth
+	launch_aiosmtpd aiosmtpd "$AIOSMTPD_PORT" "$AIO_MAIL" "$AIO_PID" "$AIO_LOG"
+	plain=$LAUNCHED
+	launch_aiosmtpd "aiosmtpd (OAuth)" "$AIOSMTPD_OAUTH_PORT" "$AIO_OAUTH_MAIL" \
+		"$AIO_OAUTH_PID" "$AIO_OAUTH_LOG" --oauth-user "$OAUTH_USER" --oauth-token "$OAUTH_TOKEN"
+	oauth=$LAUNCHED
+	wait_aiosmtpd aiosmtpd "$plain" "$AIO_PID"
+	wait_aiosmtpd "aiosmtpd (OAuth)" "$oauth" "$AIO_OAUTH_PID"
+}
+
+postfix_plain_ports() {
+	echo "$POSTFIX_PORT $STARTTLS_PORT $STARTTLS_REQUIRED_PORT $AUTH_PLAIN_PORT $WRONG_NAME_PORT $SELF_SIGNED_PORT"
+}
+
 wait_for_greetings() {
-	"$PYTHON" "$PROBE" greeting "$LISTEN_HOST:$POSTFIX_PORT" --timeout "$WAIT_SECONDS" \
-		--expect postfix.test >/dev/null || die "Postfix does not answer on $LISTEN_HOST:$POSTFIX_PORT"
-	"$PYTHON" "$PROBE" greeting "$LISTEN_HOST:$AIOSMTPD_PORT" --timeout "$WAIT_SECONDS" \
-		--expect aiosmtpd.test >/dev/null || die "aiosmtpd does not answer on $LISTEN_HOST:$AIOSMTPD_PORT"
+	local -a addrs=() port
+	for port in $(postfix_plain_ports); do
+		addrs+=("$LISTEN_HOST:$port")
+	done
+	"$PYTHON" "$PROBE" greeting "${addrs[@]}" --implicit-tls "$LISTEN_HOST:$SMTPS_PORT" \
+		--timeout "$WAIT_SECONDS" --expect postfix.test >/dev/null ||
+		die "Postfix does not answer on one of its ports"
+	"$PYTHON" "$PROBE" greeting "$LISTEN_HOST:$AIOSMTPD_PORT" "$LISTEN_HOST:$AIOSMTPD_OAUTH_PORT" \
+		--timeout "$WAIT_SECONDS" --expect aiosmtpd.test >/dev/null ||
+		die "aiosmtpd does not answer on $LISTEN_HOST:$AIOSMTPD_PORT or $LISTEN_HOST:$AIOSMTPD_OAUTH_PORT"
 }
 
 # Check that Postfix really delivers to a Maildir and refuses to relay.
@@ -567,6 +883,10 @@ check_postfix() {
 	local maildir=$MAIL_BASE/$MAIL_DOMAIN/probe tries=$((WAIT_SECONDS * 10))
 	"$PYTHON" "$PROBE" rcpt "$LISTEN_HOST:$POSTFIX_PORT" --to x@elsewhere.test --expect 554 >/dev/null ||
 		die "Postfix does not refuse relaying to x@elsewhere.test"
+	# TLS with the test CA, and AUTH against the sasldb (as the postfix user).
+	"$PYTHON" "$PROBE" auth "$LISTEN_HOST:$SMTPS_PORT" --tls implicit --cafile "$TLS_DIR/ca.pem" \
+		--user "$SASL_USER" --password "$SASL_PASSWORD" >/dev/null ||
+		die "AUTH PLAIN as $SASL_USER over SMTPS ($LISTEN_HOST:$SMTPS_PORT) failed"
 	"$PYTHON" "$PROBE" send "$LISTEN_HOST:$POSTFIX_PORT" --from probe-sender@postie.test \
 		--to "probe@$MAIL_DOMAIN" || die "Postfix did not accept the probe message"
 	until compgen -G "$maildir/new/*" >/dev/null; do
@@ -577,14 +897,37 @@ check_postfix() {
 	rm -rf "$maildir"
 }
 
+# env_line NAME VALUE: "export NAME='VALUE'", quoted for any POSIX shell.
+env_line() {
+	local q="'\\''"
+	printf "export %s='%s'\n" "$1" "${2//\'/$q}"
+}
+
 write_env_file() {
-	local tmp=$ENV_FILE.tmp
+	local tmp=$ENV_FILE.tmp h=$LISTEN_HOST
 	{
 		echo "# Written by scripts/servers.sh start. Source it before running the tests."
-		printf 'export POSTIE_TEST_POSTFIX=%q\n' "$LISTEN_HOST:$POSTFIX_PORT"
-		printf 'export POSTIE_TEST_POSTFIX_MAIL=%q\n' "$PF_MAIL"
-		printf 'export POSTIE_TEST_AIOSMTPD=%q\n' "$LISTEN_HOST:$AIOSMTPD_PORT"
-		printf 'export POSTIE_TEST_AIOSMTPD_DIR=%q\n' "$AIO_MAIL"
+		env_line POSTIE_TEST_POSTFIX "$h:$POSTFIX_PORT"
+		env_line POSTIE_TEST_POSTFIX_MAIL "$PF_MAIL"
+		env_line POSTIE_TEST_AIOSMTPD "$h:$AIOSMTPD_PORT"
+		env_line POSTIE_TEST_AIOSMTPD_DIR "$AIO_MAIL"
+		# TLS and AUTH
+		env_line POSTIE_TEST_CA "$TLS_DIR/ca.pem"
+		env_line POSTIE_TEST_TLS_DIR "$TLS_DIR"
+		env_line POSTIE_TEST_POSTFIX_STARTTLS "$h:$STARTTLS_PORT"
+		env_line POSTIE_TEST_POSTFIX_STARTTLS_REQUIRED "$h:$STARTTLS_REQUIRED_PORT"
+		env_line POSTIE_TEST_POSTFIX_SMTPS "$h:$SMTPS_PORT"
+		env_line POSTIE_TEST_POSTFIX_AUTH_PLAIN "$h:$AUTH_PLAIN_PORT"
+		env_line POSTIE_TEST_POSTFIX_WRONG_NAME "$h:$WRONG_NAME_PORT"
+		env_line POSTIE_TEST_POSTFIX_SELF_SIGNED "$h:$SELF_SIGNED_PORT"
+		env_line POSTIE_TEST_AIOSMTPD_OAUTH "$h:$AIOSMTPD_OAUTH_PORT"
+		env_line POSTIE_TEST_AIOSMTPD_OAUTH_DIR "$AIO_OAUTH_MAIL"
+		env_line POSTIE_TEST_SASL_USER "$SASL_USER"
+		env_line POSTIE_TEST_SASL_PASSWORD "$SASL_PASSWORD"
+		env_line POSTIE_TEST_SASL_USER2 "$SASL_USER2"
+		env_line POSTIE_TEST_SASL_PASSWORD2 "$SASL_PASSWORD2"
+		env_line POSTIE_TEST_OAUTH_USER "$OAUTH_USER"
+		env_line POSTIE_TEST_OAUTH_TOKEN "$OAUTH_TOKEN"
 	} >"$tmp"
 	mv "$tmp" "$ENV_FILE"
 }
@@ -593,28 +936,49 @@ cmd_start() {
 	local t0
 	t0=$(now)
 	require_root
-	local port
-	for port in "$POSTFIX_PORT" "$AIOSMTPD_PORT"; do
+	local entry port var name seen=" "
+	for entry in "${PORT_VARS[@]}"; do
+		read -r port var name <<<"$entry"
 		if ! [[ $port =~ ^[0-9]+$ ]] || [ "$port" -lt 1 ] || [ "$port" -gt 65535 ]; then
-			die "bad port '$port' (POSTIE_POSTFIX_PORT / POSTIE_AIOSMTPD_PORT)"
+			die "bad port '$port' ($var)"
 		fi
+		case $seen in
+		*" $port "*) die "port $port is used twice (check the POSTIE_*_PORT variables; $var)" ;;
+		esac
+		seen="$seen$port "
 	done
-	[ "$POSTFIX_PORT" != "$AIOSMTPD_PORT" ] || die "POSTIE_POSTFIX_PORT and POSTIE_AIOSMTPD_PORT are equal"
+	case $PLAIN_STARTTLS in
+	0 | 1) ;;
+	*) die "POSTIE_POSTFIX_PLAIN_STARTTLS must be 0 or 1, not '$PLAIN_STARTTLS'" ;;
+	esac
 	ensure_installed
 
 	# Stop what a previous start left running, then start from a clean state.
 	cmd_stop
-	require_port_free "$POSTFIX_PORT" Postfix POSTIE_POSTFIX_PORT
-	require_port_free "$AIOSMTPD_PORT" aiosmtpd POSTIE_AIOSMTPD_PORT
+	# One probe for all ports (each python3 start costs ~30 ms); the error
+	# message comes from require_port_free.
+	local -a addrs=()
+	for entry in "${PORT_VARS[@]}"; do
+		read -r port var name <<<"$entry"
+		addrs+=("$LISTEN_HOST:$port")
+	done
+	if ! "$PYTHON" "$PROBE" free "${addrs[@]}" >/dev/null; then
+		for entry in "${PORT_VARS[@]}"; do
+			read -r port var name <<<"$entry"
+			require_port_free "$port" "$name" "$var"
+		done
+	fi
 
 	trap 'on_start_exit $?' EXIT
 	ensure_vmail_user
 	choose_postfix_dir
 	# Fresh mail, logs and aiosmtpd store. The queue and data directories are
 	# kept (emptied in start_postfix): creating them costs "postfix start" ~1 s.
-	rm -rf "${MAIL_BASE:?}" "${PF_DIR:?}/bin" "${PF_LOG:?}" "${AIO_DIR:?}" "${ENV_FILE:?}"
-	mkdir -p "$AIO_DIR"
+	rm -rf "${MAIL_BASE:?}" "${PF_DIR:?}/bin" "${PF_LOG:?}" "${AIO_DIR:?}" "${AIO_OAUTH_DIR:?}" \
+		"${ENV_FILE:?}"
+	mkdir -p "$AIO_DIR" "$AIO_OAUTH_DIR"
 
+	ensure_tls
 	prepare_delivery
 	write_postfix_config
 	start_postfix
@@ -625,7 +989,11 @@ cmd_start() {
 	trap - EXIT
 
 	log "Postfix  on $LISTEN_HOST:$POSTFIX_PORT, Maildirs in $PF_MAIL/$MAIL_DOMAIN/<localpart>/"
+	log "         STARTTLS $STARTTLS_PORT, STARTTLS required $STARTTLS_REQUIRED_PORT, SMTPS $SMTPS_PORT,"
+	log "         AUTH in clear $AUTH_PLAIN_PORT, wrong-name cert $WRONG_NAME_PORT, self-signed cert $SELF_SIGNED_PORT"
 	log "aiosmtpd on $LISTEN_HOST:$AIOSMTPD_PORT, messages in $AIO_MAIL"
+	log "aiosmtpd on $LISTEN_HOST:$AIOSMTPD_OAUTH_PORT (XOAUTH2/OAUTHBEARER required), messages in $AIO_OAUTH_MAIL"
+	log "test CA: $TLS_DIR/ca.pem"
 	log "ready in $(elapsed "$t0")s; environment for the tests: . $ENV_FILE"
 }
 
@@ -638,7 +1006,7 @@ cmd_stop() {
 cmd_status() {
 	local pid rc=0
 	if pid=$(postfix_master_pid); then
-		log "Postfix running (master pid $pid) on $LISTEN_HOST:$POSTFIX_PORT"
+		log "Postfix running (master pid $pid) on $LISTEN_HOST ports $(postfix_plain_ports) $SMTPS_PORT"
 	else
 		log "Postfix not running"
 		rc=1
@@ -647,6 +1015,12 @@ cmd_status() {
 		log "aiosmtpd running (pid $pid) on $LISTEN_HOST:$AIOSMTPD_PORT"
 	else
 		log "aiosmtpd not running"
+		rc=1
+	fi
+	if pid=$(aiosmtpd_pid "$AIO_OAUTH_PID"); then
+		log "aiosmtpd (OAuth) running (pid $pid) on $LISTEN_HOST:$AIOSMTPD_OAUTH_PORT"
+	else
+		log "aiosmtpd (OAuth) not running"
 		rc=1
 	fi
 	return "$rc"

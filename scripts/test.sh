@@ -4,8 +4,9 @@
 #   scripts/test.sh [extra arguments for cargo test]
 #
 # 1. scripts/servers.sh start: installs what is missing (Postfix, Cyrus SASL,
-#    aiosmtpd), starts the test SMTP servers and writes
-#    $POSTIE_TEST_DIR/env.sh; they are stopped again when this script exits.
+#    openssl, aiosmtpd), makes a test CA, starts the test SMTP servers (plain,
+#    STARTTLS, SMTPS, AUTH, OAuth) and writes $POSTIE_TEST_DIR/env.sh; they
+#    are stopped again when this script exits.
 # 2. cargo fmt --check and cargo clippy -D warnings (skipped when
 #    POSTIE_SKIP_LINT=1).
 # 3. cargo test --workspace "$@", with the variables from env.sh exported.

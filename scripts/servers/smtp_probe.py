@@ -1,21 +1,29 @@
 #!/usr/bin/env python3
 """Small SMTP checks used by scripts/servers.sh (standard library only).
 
-    smtp_probe.py greeting HOST:PORT [--timeout S] [--expect TEXT]
-        Poll until the server accepts a connection and greets with 220
-        (containing TEXT, if given). Exit 1 on timeout.
-    smtp_probe.py free HOST:PORT
-        Exit 0 if nothing accepts connections there, 1 if something does.
+    smtp_probe.py greeting HOST:PORT... [--timeout S] [--expect TEXT]
+                                        [--implicit-tls HOST:PORT]
+        Poll until each server accepts a connection and greets with 220
+        (containing TEXT, if given). Exit 1 on timeout. Addresses given
+        with --implicit-tls are checked for a TLS handshake (certificate not
+        verified) before the greeting.
+    smtp_probe.py free HOST:PORT...
+        Exit 0 if nothing accepts connections at any of them, 1 if something
+        does; the busy addresses are printed, one a line.
     smtp_probe.py send HOST:PORT --from ADDR --to ADDR [--subject S]
         Send one small message; exit 1 if it is not accepted.
     smtp_probe.py rcpt HOST:PORT --to ADDR --expect CODE
         MAIL FROM + RCPT TO only; print the RCPT reply, exit 0 if its code
         is CODE.
+    smtp_probe.py auth HOST:PORT --tls starttls|implicit --cafile CA
+                  --user USER --password PASSWORD [--mechanism PLAIN]
+        TLS (verified against CA) and AUTH; exit 0 if AUTH succeeds (235).
 """
 
 import argparse
 import smtplib
 import socket
+import ssl
 import sys
 import time
 
@@ -27,9 +35,15 @@ def parse_hostport(value):
     return host.strip("[]"), int(port)
 
 
-def read_greeting(host, port, timeout):
-    with socket.create_connection((host, port), timeout=timeout) as sock:
+def read_greeting(host, port, timeout, implicit_tls=False):
+    sock = socket.create_connection((host, port), timeout=timeout)
+    try:
         sock.settimeout(timeout)
+        if implicit_tls:
+            context = ssl.create_default_context()
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+            sock = context.wrap_socket(sock, server_hostname=host)
         data = b""
         # Read the whole (possibly multi-line) greeting.
         while True:
@@ -46,35 +60,43 @@ def read_greeting(host, port, timeout):
         except OSError:
             pass
         return data.decode("utf-8", "replace").strip()
+    finally:
+        sock.close()
 
 
 def cmd_greeting(args):
-    host, port = args.address
     deadline = time.monotonic() + args.timeout
-    last = "no attempt"
-    while True:
-        try:
-            greeting = read_greeting(host, port, 5)
-            if greeting.startswith("220") and (args.expect is None or args.expect in greeting):
-                print(greeting)
-                return 0
-            last = "unexpected greeting %r" % greeting
-        except OSError as exc:
-            last = str(exc)
-        if time.monotonic() >= deadline:
-            print("no 220 greeting from %s:%d within %ss (%s)" % (host, port, args.timeout, last),
-                  file=sys.stderr)
-            return 1
-        time.sleep(0.2)
+    targets = [(address, False) for address in args.address]
+    targets += [(address, True) for address in args.implicit_tls]
+    for (host, port), implicit_tls in targets:
+        last = "no attempt"
+        while True:
+            try:
+                greeting = read_greeting(host, port, 5, implicit_tls)
+                if greeting.startswith("220") and (args.expect is None or args.expect in greeting):
+                    print(greeting)
+                    break
+                last = "unexpected greeting %r" % greeting
+            except OSError as exc:
+                last = str(exc)
+            if time.monotonic() >= deadline:
+                print("no 220 greeting from %s:%d within %ss (%s)" % (host, port, args.timeout, last),
+                      file=sys.stderr)
+                return 1
+            time.sleep(0.1)
+    return 0
 
 
 def cmd_free(args):
-    host, port = args.address
-    try:
-        with socket.create_connection((host, port), timeout=2):
-            return 1
-    except OSError:
-        return 0
+    rc = 0
+    for host, port in args.address:
+        try:
+            with socket.create_connection((host, port), timeout=2):
+                print("%s:%d" % (host, port))
+                rc = 1
+        except OSError:
+            pass
+    return rc
 
 
 def cmd_send(args):
@@ -118,18 +140,44 @@ def cmd_rcpt(args):
     return 0 if code == args.expect else 1
 
 
+def cmd_auth(args):
+    host, port = args.address
+    context = ssl.create_default_context(cafile=args.cafile)
+    try:
+        if args.tls == "implicit":
+            smtp = smtplib.SMTP_SSL(host, port, local_hostname="probe.test", timeout=20,
+                                    context=context)
+        else:
+            smtp = smtplib.SMTP(host, port, local_hostname="probe.test", timeout=20)
+        with smtp:
+            if args.tls == "starttls":
+                smtp.starttls(context=context)
+            smtp.ehlo()
+            mechanism = args.mechanism.lower().replace("-", "_")
+            smtp.user, smtp.password = args.user, args.password
+            code, text = smtp.auth(args.mechanism, getattr(smtp, "auth_" + mechanism))
+    except (smtplib.SMTPException, OSError) as exc:
+        print("AUTH %s as %s via %s:%d (%s) failed: %s"
+              % (args.mechanism, args.user, host, port, args.tls, exc), file=sys.stderr)
+        return 1
+    print("%d %s" % (code, text.decode("utf-8", "replace")))
+    return 0 if code == 235 else 1
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser()
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("greeting")
-    p.add_argument("address", type=parse_hostport)
+    p.add_argument("address", type=parse_hostport, nargs="*")
+    p.add_argument("--implicit-tls", type=parse_hostport, action="append", default=[],
+                   metavar="HOST:PORT")
     p.add_argument("--timeout", type=float, default=20.0)
     p.add_argument("--expect")
     p.set_defaults(func=cmd_greeting)
 
     p = sub.add_parser("free")
-    p.add_argument("address", type=parse_hostport)
+    p.add_argument("address", type=parse_hostport, nargs="+")
     p.set_defaults(func=cmd_free)
 
     p = sub.add_parser("send")
@@ -145,6 +193,15 @@ def main(argv=None):
     p.add_argument("--to", dest="rcpt", required=True)
     p.add_argument("--expect", type=int, required=True)
     p.set_defaults(func=cmd_rcpt)
+
+    p = sub.add_parser("auth")
+    p.add_argument("address", type=parse_hostport)
+    p.add_argument("--tls", choices=["starttls", "implicit"], required=True)
+    p.add_argument("--cafile", required=True)
+    p.add_argument("--user", required=True)
+    p.add_argument("--password", required=True)
+    p.add_argument("--mechanism", default="PLAIN", choices=["PLAIN", "LOGIN", "CRAM-MD5"])
+    p.set_defaults(func=cmd_auth)
 
     args = parser.parse_args(argv)
     return args.func(args)

@@ -1239,6 +1239,81 @@ mod tests {
         );
     }
 
+    /// Runs to the AUTH decision against a server offering `offered`; what
+    /// the client writes next.
+    fn first_auth_command(offered: &str, loopback: bool, allow_plaintext: bool) -> String {
+        let t = Instant::now();
+        let mut c = config(1);
+        c.tls = TlsMode::None;
+        c.auth = Some(AuthConfig {
+            credentials: Credentials {
+                username: "alice".into(),
+                secret: sasl::Secret::new("pw"),
+                authzid: None,
+            },
+            token: false,
+            mechanisms: None,
+            allow_plaintext,
+        });
+        let mut d = Delivery::new(c, t).unwrap();
+        assert!(matches!(d.poll(t), Step::Connect { .. }));
+        d.handle_connected(t, loopback);
+        written_until_read(&mut d, t);
+        d.handle_input(t, b"220 hi\r\n");
+        written_until_read(&mut d, t);
+        d.handle_input(t, format!("250-mx\r\n250 AUTH {offered}\r\n").as_bytes());
+        written_until_read(&mut d, t)
+    }
+
+    #[test]
+    fn secrets_never_go_in_clear_to_another_host() {
+        // PLAIN and LOGIN only, no TLS, not loopback: refused, nothing sent.
+        assert_eq!(first_auth_command("PLAIN LOGIN", false, false), "QUIT\r\n");
+        // A mechanism that does not expose the password is still used.
+        assert_eq!(
+            first_auth_command("PLAIN CRAM-MD5", false, false),
+            "AUTH CRAM-MD5\r\n"
+        );
+        // On loopback, or when explicitly allowed, PLAIN is fine.
+        assert!(first_auth_command("PLAIN", true, false).starts_with("AUTH PLAIN "));
+        assert!(first_auth_command("PLAIN", false, true).starts_with("AUTH PLAIN "));
+    }
+
+    #[test]
+    fn the_refusal_in_clear_says_why_and_how() {
+        let t = Instant::now();
+        let mut c = config(1);
+        c.tls = TlsMode::None;
+        c.auth = Some(AuthConfig {
+            credentials: Credentials {
+                username: "alice".into(),
+                secret: sasl::Secret::new("pw"),
+                authzid: None,
+            },
+            token: false,
+            mechanisms: None,
+            allow_plaintext: false,
+        });
+        let mut d = Delivery::new(c, t).unwrap();
+        d.poll(t);
+        d.handle_connected(t, false);
+        written_until_read(&mut d, t);
+        d.handle_input(t, b"220 hi\r\n");
+        written_until_read(&mut d, t);
+        d.handle_input(t, b"250-mx\r\n250 AUTH PLAIN\r\n");
+        written_until_read(&mut d, t);
+        d.handle_input(t, b"221 bye\r\n");
+        assert_eq!(d.poll(t), Step::Close);
+        assert_eq!(d.poll(t), Step::Done);
+        let err = d.into_result().unwrap_err();
+        assert_eq!(err.stage(), Some(Stage::Auth));
+        let text = err.to_string();
+        assert!(
+            text.contains("--allow-plaintext-auth") && text.contains("TLS"),
+            "{text}"
+        );
+    }
+
     #[test]
     fn commands_cannot_carry_line_breaks() {
         let t = Instant::now();

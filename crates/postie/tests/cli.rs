@@ -6,7 +6,9 @@ use std::io::Write;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-use postie_testkit::{closed_port, real_path, real_server, wait_for, Script, ScriptedServer};
+use postie_testkit::{
+    closed_port, real_path, real_server, wait_for, RealServer, Script, ScriptedServer,
+};
 
 fn postie(args: &[&str]) -> Output {
     postie_with_stdin(args, None)
@@ -454,4 +456,205 @@ fn send_the_seed_example_to_aiosmtpd_from_the_command_line() {
         stored.contains("\r\n\r\nThis is the message.\r\n"),
         "{stored:?}"
     );
+}
+
+fn tls_auth_env() -> Option<(RealServer, String, String, String)> {
+    let server = real_server("POSTIE_TEST_POSTFIX_STARTTLS_REQUIRED")?;
+    let ca = real_path("POSTIE_TEST_CA")?;
+    let user = std::env::var("POSTIE_TEST_SASL_USER").unwrap();
+    let password = std::env::var("POSTIE_TEST_SASL_PASSWORD").unwrap();
+    Some((server, ca.display().to_string(), user, password))
+}
+
+fn postie_env(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_postie"));
+    cmd.args(args).stdin(Stdio::null());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().unwrap()
+}
+
+#[test]
+fn submission_with_starttls_and_a_password_from_the_environment() {
+    let Some((server, ca, user, password)) = tls_auth_env() else {
+        return;
+    };
+    let port = server.port.to_string();
+    let out = postie_env(
+        &[
+            "send",
+            "--server",
+            &server.host,
+            "--port",
+            &port,
+            "--tls",
+            "required",
+            "--ca-file",
+            &ca,
+            "--username",
+            &user,
+            "--password-env",
+            "SMTP_PASSWORD",
+            "--to",
+            "cli-user@relay.test",
+            "--subject",
+            "submission",
+            "--body",
+            "hello",
+            "--json",
+            "-v",
+        ],
+        &[("SMTP_PASSWORD", &password)],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let v = json(&out);
+    assert_eq!(v["outcome"], "sent");
+    assert_eq!(v["auth"], "SCRAM-SHA-256");
+    assert!(v["tls"].as_str().unwrap().starts_with("TLSv1."), "{v}");
+    let transcript = stderr(&out);
+    assert!(transcript.contains("C: STARTTLS"), "{transcript}");
+    assert!(transcript.contains("[redacted]"), "{transcript}");
+    assert!(
+        !transcript.contains(&password),
+        "the password leaked into -v"
+    );
+}
+
+#[test]
+fn a_wrong_password_is_exit_77() {
+    let Some((server, ca, user, _)) = tls_auth_env() else {
+        return;
+    };
+    let port = server.port.to_string();
+    let out = postie_env(
+        &[
+            "send",
+            "--server",
+            &server.host,
+            "--port",
+            &port,
+            "--ca-file",
+            &ca,
+            "--username",
+            &user,
+            "--password-env",
+            "SMTP_PASSWORD",
+            "--to",
+            "x@relay.test",
+            "--body",
+            "b",
+            "--json",
+        ],
+        &[("SMTP_PASSWORD", "definitely-wrong")],
+    );
+    assert_eq!(out.status.code(), Some(77), "{}", stderr(&out));
+    let v = json(&out);
+    assert_eq!(v["error"]["stage"], "auth");
+    assert_eq!(v["error"]["code"], 535);
+    assert!(!stdout(&out).contains("definitely-wrong"));
+}
+
+#[test]
+fn tls_flags_reach_the_library() {
+    let Some(server) = real_server("POSTIE_TEST_POSTFIX_SMTPS") else {
+        return;
+    };
+    let ca = real_path("POSTIE_TEST_CA").unwrap().display().to_string();
+    let port = server.port.to_string();
+    // Implicit TLS with the CA: sent.
+    let out = postie(&[
+        "send",
+        "--server",
+        &server.host,
+        "--port",
+        &port,
+        "--tls",
+        "implicit",
+        "--ca-file",
+        &ca,
+        "--to",
+        "implicit@example.org",
+        "--body",
+        "b",
+        "--json",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(json(&out)["tls"].is_string());
+    // Without the CA the certificate is refused: exit 69, a warning-free error.
+    let out = postie(&[
+        "send",
+        "--server",
+        &server.host,
+        "--port",
+        &port,
+        "--tls",
+        "implicit",
+        "--to",
+        "implicit@example.org",
+        "--body",
+        "b",
+    ]);
+    assert_eq!(out.status.code(), Some(69), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("not signed by a trusted CA"),
+        "{}",
+        stderr(&out)
+    );
+    // Accepting any certificate works, and warns.
+    let out = postie(&[
+        "send",
+        "--server",
+        &server.host,
+        "--port",
+        &port,
+        "--tls",
+        "implicit",
+        "--insecure-skip-verify",
+        "--to",
+        "implicit@example.org",
+        "--body",
+        "b",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stderr(&out).contains("warning"), "{}", stderr(&out));
+}
+
+#[test]
+fn an_unreadable_ca_file_is_a_usage_error() {
+    let out = postie(&[
+        "send",
+        "--server",
+        "127.0.0.1",
+        "--port",
+        "1",
+        "--ca-file",
+        "/nonexistent/ca.pem",
+        "--to",
+        "a@x.org",
+        "--body",
+        "b",
+    ]);
+    assert_eq!(out.status.code(), Some(64), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("/nonexistent/ca.pem"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn the_secret_is_never_a_flag() {
+    let out = postie(&[
+        "send",
+        "--username",
+        "u",
+        "--password",
+        "p",
+        "--to",
+        "a@x.org",
+    ]);
+    assert_eq!(out.status.code(), Some(64));
+    let out = postie(&["send", "--username", "u", "--to", "a@x.org", "--dry-run"]);
+    assert_eq!(out.status.code(), Some(64), "{}", stderr(&out));
 }
