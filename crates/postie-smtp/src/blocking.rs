@@ -12,7 +12,7 @@ use rustls::{ClientConfig, ClientConnection, StreamOwned};
 
 use crate::data::DataEncoder;
 use crate::envelope::{self, LocalEnv, Prepared};
-use crate::error::{Cause, Error, InvalidInput, ServerAddr};
+use crate::error::{Cause, Error, InvalidInput, ServerAddr, Stage};
 use crate::options::SendOptions;
 use crate::outcome::Sent;
 use crate::proto::{Config, Delivery, Step};
@@ -62,6 +62,11 @@ pub fn send_prepared(
     prepared: &Prepared,
     options: &SendOptions,
 ) -> Result<Sent, Error> {
+    let span = tracing::info_span!(
+        "postie_smtp::send",
+        recipients = prepared.recipients().len()
+    );
+    let _entered = span.enter();
     let size = prepared.size(message).map_err(InvalidInput::Message)?;
     // Built before connecting, so that an unreadable CA or key file is an
     // error before anything is sent, not a reason to fall back to clear.
@@ -107,6 +112,12 @@ fn drive(
     loop {
         let now = Instant::now();
         let step = delivery.poll(now);
+        let span = tracing::debug_span!(
+            "smtp",
+            server = %delivery.server().map(ToString::to_string).unwrap_or_default(),
+            stage = delivery.stage().map(Stage::as_str).unwrap_or("none"),
+        );
+        let _entered = span.enter();
         if let Some(callback) = on_trace.as_ref() {
             while let Some(line) = delivery.poll_trace() {
                 callback(&line);

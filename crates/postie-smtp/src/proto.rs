@@ -28,7 +28,7 @@ use crate::options::Timeouts;
 use crate::outcome::{Refusal, Sent};
 use crate::reply::{Reply, ReplyParser};
 use crate::sasl::{self, Credentials, Mechanism};
-use crate::tls::{TlsDecision, TlsError, TlsInfo, TlsMode, TlsPolicy, TlsProblem};
+use crate::tls::{TlsDecision, TlsError, TlsErrorKind, TlsInfo, TlsMode, TlsPolicy, TlsProblem};
 use crate::trace::{Trace, TraceKind};
 
 /// How long to wait for the reply to QUIT once the outcome is known.
@@ -472,6 +472,18 @@ impl Delivery {
             }
             return;
         };
+        if self.state == State::Await(Expect::Greeting)
+            && !self.parser.has_buffered()
+            && matches!(bytes, [0x15 | 0x16, 0x03, ..])
+        {
+            // A TLS record where a greeting should be.
+            let error = TlsError::new(
+                TlsErrorKind::TlsServer,
+                "the server answered with TLS: this port speaks implicit TLS; use --tls implicit",
+            );
+            self.fail(Cause::Tls(error), now);
+            return;
+        }
         self.parser.push(bytes);
         match self.parser.next_reply() {
             Ok(Some(reply)) => {
@@ -514,8 +526,22 @@ impl Delivery {
 
     /// The time limit of the current step passed.
     pub fn handle_timeout(&mut self, now: Instant) {
+        let silent_465 = self.state == State::Await(Expect::Greeting)
+            && self.config.tls != TlsMode::Implicit
+            && self
+                .server
+                .as_ref()
+                .is_some_and(|s| s.port == crate::options::IMPLICIT_TLS_PORT);
         let cause = if self.deadline_passed(now) {
             Cause::Deadline
+        } else if silent_465 {
+            Cause::Tls(TlsError::new(
+                TlsErrorKind::TlsServer,
+                format!(
+                    "no greeting within {:?}: port 465 usually speaks implicit TLS; use --tls implicit",
+                    self.stage_timeout
+                ),
+            ))
         } else {
             Cause::Timeout(self.stage_timeout)
         };
@@ -656,7 +682,7 @@ impl Delivery {
             }
             if self.config.tls == TlsMode::Required {
                 let cause = Cause::Tls(TlsError::new(
-                    crate::tls::TlsErrorKind::Setup,
+                    TlsErrorKind::Setup,
                     "TLS is required but the server does not offer STARTTLS",
                 ));
                 self.record_attempt(Stage::StartTls, cause);
@@ -836,9 +862,27 @@ impl Delivery {
     }
 
     fn trace(&mut self, kind: TraceKind, text: String) {
+        let line = Trace { kind, text };
+        tracing::debug!(target: "postie_smtp::dialogue", "{line}");
         if self.config.trace {
-            self.traces.push_back(Trace { kind, text });
+            self.traces.push_back(line);
         }
+    }
+
+    /// The stage the send is in, for logs and spans.
+    pub fn stage(&self) -> Option<Stage> {
+        match self.state {
+            State::Connecting => Some(Stage::Connect),
+            State::Await(expect) => Some(expect.stage()),
+            State::Handshake { .. } => Some(Stage::StartTls),
+            State::SendingBody => Some(Stage::Data),
+            State::NextServer | State::Closing(_) | State::Finished => None,
+        }
+    }
+
+    /// The server being tried.
+    pub fn server(&self) -> Option<&ServerAddr> {
+        self.server.as_ref()
     }
 
     /// MAIL FROM, after the size and SMTPUTF8 checks.
@@ -963,8 +1007,9 @@ impl Delivery {
     }
 
     fn record_attempt(&mut self, stage: Stage, cause: Cause) {
-        self.attempts
-            .push(ServerError::new(self.current_server(), stage, cause));
+        let failure = ServerError::new(self.current_server(), stage, cause);
+        tracing::info!(target: "postie_smtp", "server failed before MAIL, trying the next: {failure}");
+        self.attempts.push(failure);
     }
 
     fn finish_without_server(&mut self) {

@@ -81,6 +81,9 @@ pub enum TlsErrorKind {
     Certificate,
     /// The server answered in plain text: the port does not speak TLS first.
     PlaintextServer,
+    /// The server speaks TLS from the first byte (implicit TLS), or seems
+    /// to (no greeting on port 465).
+    TlsServer,
     /// The handshake failed otherwise (alerts, no common version or cipher).
     Handshake,
     /// The connection failed or timed out during the handshake.

@@ -249,3 +249,55 @@ fn queue_is_not_sent_without_xque() {
     send(&opts).unwrap();
     assert!(!server.finish()[0].commands.contains(&"QUED".to_owned()));
 }
+
+/// A tracing subscriber that keeps every event's fields as text.
+struct Capture(Arc<Mutex<Vec<String>>>);
+
+struct Fields<'a>(&'a mut String);
+
+impl tracing::field::Visit for Fields<'_> {
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        self.0.push_str(&format!("{}={:?} ", field.name(), value));
+    }
+}
+
+impl tracing::Subscriber for Capture {
+    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+        true
+    }
+    fn new_span(&self, span: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        let mut text = String::new();
+        span.record(&mut Fields(&mut text));
+        self.0.lock().unwrap().push(text);
+        tracing::span::Id::from_u64(1)
+    }
+    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+    fn event(&self, event: &tracing::Event<'_>) {
+        let mut text = String::new();
+        event.record(&mut Fields(&mut text));
+        self.0.lock().unwrap().push(text);
+    }
+    fn enter(&self, _: &tracing::span::Id) {}
+    fn exit(&self, _: &tracing::span::Id) {}
+}
+
+#[test]
+fn tracing_logs_the_dialogue_without_secrets() {
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let server = ScriptedServer::start(vec![transaction(
+        Script::new()
+            .greet(&["AUTH PLAIN"])
+            .reply("235 2.7.0 ok\r\n"),
+    )]);
+    let opts = options(server.port());
+    tracing::subscriber::with_default(Capture(Arc::clone(&events)), || {
+        send(&opts).unwrap();
+    });
+    server.finish();
+    let all = events.lock().unwrap().join("\n");
+    assert!(all.contains("C: AUTH PLAIN [redacted]"), "{all}");
+    assert!(all.contains("stage=\"auth\"") || all.contains("stage=auth"), "{all}");
+    let encoded = b64(format!("\0alice\0{PASSWORD}").as_bytes());
+    assert!(!all.contains(PASSWORD) && !all.contains(&encoded), "secret in logs:\n{all}");
+}

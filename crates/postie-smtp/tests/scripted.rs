@@ -418,3 +418,17 @@ fn every_address_of_a_name_is_tried() {
     assert_eq!(sent.server().host, "localhost");
     server.finish();
 }
+
+#[test]
+fn the_client_option_is_the_ehlo_and_helo_name() {
+    let server = ScriptedServer::start(vec![accept_all(
+        Script::new()
+            .send("220 old.test\r\n")
+            .reply("500 what\r\n")
+            .reply("250 old.test\r\n"),
+        2,
+    )]);
+    send(&options(&[server.port()]).client("me.example")).unwrap();
+    let commands = &server.finish()[0].commands;
+    assert_eq!(commands[..2], ["EHLO me.example", "HELO me.example"]);
+}

@@ -297,3 +297,31 @@ fn implicit_tls_defaults_to_port_465() {
         .tls_mode(TlsMode::Implicit);
     assert_eq!(options.server_list()[0].port, 465);
 }
+
+#[test]
+fn tls_bytes_where_a_greeting_should_be_say_use_implicit() {
+    // What a client in clear sees from a port that speaks TLS first and
+    // answers with an alert record.
+    let server = ScriptedServer::start(vec![Script::new().send(b"\x15\x03\x03\x00\x02\x02\x46")]);
+    let err = send(&options(&[server.port()])).unwrap_err();
+    let Cause::Tls(tls) = err.server_error().unwrap().cause() else {
+        panic!("{err}")
+    };
+    assert_eq!(tls.kind(), TlsErrorKind::TlsServer);
+    assert!(tls.to_string().contains("use --tls implicit"), "{tls}");
+    server.finish();
+}
+
+#[test]
+fn a_handshake_that_breaks_is_a_starttls_failure_without_downgrade() {
+    let server = ScriptedServer::start(vec![starttls_offer().reply("220 go ahead\r\n").close()]);
+    let err = send(&options(&[server.port()])).unwrap_err();
+    let failure = err.server_error().unwrap();
+    assert_eq!(failure.stage(), Stage::StartTls);
+    let Cause::Tls(tls) = failure.cause() else {
+        panic!("{err}")
+    };
+    assert_eq!(tls.kind(), TlsErrorKind::Io, "{tls}");
+    assert!(err.is_temporary(), "a broken connection may work later");
+    assert!(!server.finish()[0].text().contains("MAIL"));
+}
