@@ -15,8 +15,9 @@
 #       $POSTIE_TEST_DIR/postfix/mail/example.org/<localpart>/new/
 #     RCPT nobody@example.org -> 550 5.1.1, busy@example.org -> 450 4.2.1,
 #     any other domain -> "554 5.7.1 <x@elsewhere.test>: Relay access denied"
-#     unless the client has authenticated (AUTH). Authenticated clients may
-#     relay, but only relay.test is "delivered" (to the same kind of Maildirs,
+#     unless the client has authenticated (AUTH, or a client certificate on
+#     port 10033). Authenticated clients may relay, but only relay.test is
+#     "delivered" (to the same kind of Maildirs,
 #     $POSTIE_TEST_DIR/postfix/mail/relay.test/<localpart>/new/); every other
 #     relayed recipient bounces locally (default_transport = error).
 #     Listeners, all for the same domains and Maildirs:
@@ -34,6 +35,20 @@
 #           certificate is for wrong.example only
 #       127.0.0.1:10030 (POSTIE_TEST_POSTFIX_SELF_SIGNED)  like 10032, but a
 #           self-signed certificate (not from the test CA)
+#       127.0.0.1:10033 (POSTIE_TEST_POSTFIX_CLIENT_CERT)  STARTTLS required
+#           (530 5.7.0 before it) and a client certificate from the test CA
+#           required (smtpd_tls_req_ccert; POSTIE_TEST_CLIENT_CERT and
+#           POSTIE_TEST_CLIENT_KEY). No AUTH. A client with a verified
+#           certificate may relay (so RCPT <x@relay.test> -> 250 proves the
+#           certificate was presented and verified; other domains get
+#           550 5.7.1 as for authenticated clients). Without a certificate
+#           the TLS handshake (1.2 and 1.3) succeeds; Postfix sends nothing
+#           until the first command after it (normally EHLO), answers that
+#           one, whatever it is, with
+#           "421 4.7.1 postfix.test Error: No client certificate presented"
+#           and closes the connection. A certificate that does not verify
+#           (not from the test CA, or without clientAuth) gets
+#           "421 4.7.1 postfix.test Error: Client certificate not trusted".
 #     AUTH is Cyrus SASL with a sasldb (auxprop), mechanisms PLAIN LOGIN
 #     CRAM-MD5 DIGEST-MD5 SCRAM-SHA-1 SCRAM-SHA-256, realm postfix.test.
 #     Users: alice / wonderland-secret, bob / "b0b-p@ss wörd" (UTF-8, with a
@@ -61,7 +76,9 @@
 # Keys are world-readable: they are test keys, good for nothing else.
 #
 # env.sh also exports the credentials: POSTIE_TEST_SASL_USER(2),
-# POSTIE_TEST_SASL_PASSWORD(2), POSTIE_TEST_OAUTH_USER, POSTIE_TEST_OAUTH_TOKEN.
+# POSTIE_TEST_SASL_PASSWORD(2), POSTIE_TEST_OAUTH_USER, POSTIE_TEST_OAUTH_TOKEN,
+# and the client certificate: POSTIE_TEST_CLIENT_CERT (client.pem) and
+# POSTIE_TEST_CLIENT_KEY (client.key).
 #
 # `start` always begins from a clean state: it stops a previous instance and
 # deletes the previous instance's mail, queued messages and logs (the CA is
@@ -75,6 +92,7 @@
 #   POSTIE_POSTFIX_STARTTLS_REQUIRED_PORT [10027]
 #   POSTIE_POSTFIX_SMTPS_PORT [10465]            POSTIE_POSTFIX_AUTH_PLAIN_PORT [10028]
 #   POSTIE_POSTFIX_WRONG_NAME_PORT [10029]       POSTIE_POSTFIX_SELF_SIGNED_PORT [10030]
+#   POSTIE_POSTFIX_CLIENTCERT_PORT [10033]
 #   POSTIE_POSTFIX_PLAIN_STARTTLS  1: port 10025 offers STARTTLS and AUTH after
 #                          it too (off by default: postie's default is
 #                          opportunistic STARTTLS with verification, so the
@@ -103,6 +121,7 @@ SMTPS_PORT=${POSTIE_POSTFIX_SMTPS_PORT:-10465}
 AUTH_PLAIN_PORT=${POSTIE_POSTFIX_AUTH_PLAIN_PORT:-10028}
 WRONG_NAME_PORT=${POSTIE_POSTFIX_WRONG_NAME_PORT:-10029}
 SELF_SIGNED_PORT=${POSTIE_POSTFIX_SELF_SIGNED_PORT:-10030}
+CLIENTCERT_PORT=${POSTIE_POSTFIX_CLIENTCERT_PORT:-10033}
 AIOSMTPD_OAUTH_PORT=${POSTIE_AIOSMTPD_OAUTH_PORT:-10031}
 PLAIN_STARTTLS=${POSTIE_POSTFIX_PLAIN_STARTTLS:-0}
 
@@ -117,6 +136,7 @@ PORT_VARS=(
 	"$AUTH_PLAIN_PORT POSTIE_POSTFIX_AUTH_PLAIN_PORT Postfix AUTH in clear"
 	"$WRONG_NAME_PORT POSTIE_POSTFIX_WRONG_NAME_PORT Postfix wrong-name certificate"
 	"$SELF_SIGNED_PORT POSTIE_POSTFIX_SELF_SIGNED_PORT Postfix self-signed certificate"
+	"$CLIENTCERT_PORT POSTIE_POSTFIX_CLIENTCERT_PORT Postfix client certificate required"
 	"$AIOSMTPD_OAUTH_PORT POSTIE_AIOSMTPD_OAUTH_PORT aiosmtpd OAuth"
 )
 
@@ -299,7 +319,11 @@ tls_is_fresh() {
 	for f in "${TLS_FILES[@]}"; do
 		[ -s "$TLS_DIR/$f" ] || return 1
 	done
-	openssl x509 -in "$TLS_DIR/ca.pem" -noout -checkend "$TLS_MIN_LEFT" >/dev/null 2>&1
+	openssl x509 -in "$TLS_DIR/ca.pem" -noout -checkend "$TLS_MIN_LEFT" >/dev/null 2>&1 || return 1
+	# The client certificate must be one Postfix accepts on the client
+	# certificate port: signed by this CA, with extendedKeyUsage clientAuth
+	# (a CA directory from an older version of this script may lack it).
+	openssl verify -CAfile "$TLS_DIR/ca.pem" -purpose sslclient "$TLS_DIR/client.pem" >/dev/null 2>&1
 }
 
 # Extensions for each kind of certificate (openssl req -config).
@@ -491,8 +515,9 @@ virtual_transport = maildir
 maildir_destination_recipient_limit = 1
 
 # $RELAY_DOMAIN is no domain of ours (so reject_unauth_destination refuses it
-# to unauthenticated clients), but what authenticated clients relay to it
-# goes to the same Maildir delivery: $MAIL_BASE/$RELAY_DOMAIN/<localpart>/.
+# to unauthenticated clients), but what authenticated clients (AUTH, or a
+# verified client certificate) relay to it goes to the same Maildir
+# delivery: $MAIL_BASE/$RELAY_DOMAIN/<localpart>/.
 transport_maps = inline:{ $RELAY_DOMAIN=maildir: }
 EOF
 }
@@ -584,6 +609,15 @@ master_cf_listeners() {
 		"smtpd_tls_cert_file=$TLS_DIR/wrongname.pem" "smtpd_tls_key_file=$TLS_DIR/wrongname.key"
 	master_cf_smtpd_listener "$h:$SELF_SIGNED_PORT" syslog_name=postfix-postie/self-signed "${may[@]}" \
 		"smtpd_tls_cert_file=$TLS_DIR/selfsigned.pem" "smtpd_tls_key_file=$TLS_DIR/selfsigned.key"
+	# STARTTLS required, and a client certificate from the test CA: without
+	# a verified one smtpd answers the first command after the handshake
+	# with 421 4.7.1 and hangs up (req_ccert is ignored unless the security
+	# level is encrypt). A verified certificate may relay (to relay.test,
+	# see main_cf_delivery); no AUTH here.
+	master_cf_smtpd_listener "$h:$CLIENTCERT_PORT" syslog_name=postfix-postie/client-cert \
+		smtpd_tls_security_level=encrypt smtpd_tls_ask_ccert=yes smtpd_tls_req_ccert=yes \
+		"smtpd_tls_CAfile=$TLS_DIR/ca.pem" \
+		"smtpd_relay_restrictions=permit_tls_all_clientcerts,reject_unauth_destination"
 }
 
 master_cf_services() {
@@ -862,7 +896,7 @@ start_aiosmtpd() {
 }
 
 postfix_plain_ports() {
-	echo "$POSTFIX_PORT $STARTTLS_PORT $STARTTLS_REQUIRED_PORT $AUTH_PLAIN_PORT $WRONG_NAME_PORT $SELF_SIGNED_PORT"
+	echo "$POSTFIX_PORT $STARTTLS_PORT $STARTTLS_REQUIRED_PORT $AUTH_PLAIN_PORT $WRONG_NAME_PORT $SELF_SIGNED_PORT $CLIENTCERT_PORT"
 }
 
 wait_for_greetings() {
@@ -880,7 +914,14 @@ wait_for_greetings() {
 
 # Check that Postfix really delivers to a Maildir and refuses to relay.
 check_postfix() {
-	local maildir=$MAIL_BASE/$MAIL_DOMAIN/probe tries=$((WAIT_SECONDS * 10))
+	local maildir=$MAIL_BASE/$MAIL_DOMAIN/probe tries=$((WAIT_SECONDS * 10)) ccert
+	# The client certificate is asked for, verified against the test CA and
+	# lets the client relay. In the background, alongside the other checks
+	# (most of each check is Python starting up).
+	"$PYTHON" "$PROBE" rcpt "$LISTEN_HOST:$CLIENTCERT_PORT" --to "probe@$RELAY_DOMAIN" --expect 250 \
+		--starttls --cafile "$TLS_DIR/ca.pem" --cert "$TLS_DIR/client.pem" --key "$TLS_DIR/client.key" \
+		>/dev/null &
+	ccert=$!
 	"$PYTHON" "$PROBE" rcpt "$LISTEN_HOST:$POSTFIX_PORT" --to x@elsewhere.test --expect 554 >/dev/null ||
 		die "Postfix does not refuse relaying to x@elsewhere.test"
 	# TLS with the test CA, and AUTH against the sasldb (as the postfix user).
@@ -895,6 +936,8 @@ check_postfix() {
 		sleep 0.1
 	done
 	rm -rf "$maildir"
+	wait "$ccert" ||
+		die "relaying with the client certificate via $LISTEN_HOST:$CLIENTCERT_PORT failed"
 }
 
 # env_line NAME VALUE: "export NAME='VALUE'", quoted for any POSIX shell.
@@ -920,6 +963,9 @@ write_env_file() {
 		env_line POSTIE_TEST_POSTFIX_AUTH_PLAIN "$h:$AUTH_PLAIN_PORT"
 		env_line POSTIE_TEST_POSTFIX_WRONG_NAME "$h:$WRONG_NAME_PORT"
 		env_line POSTIE_TEST_POSTFIX_SELF_SIGNED "$h:$SELF_SIGNED_PORT"
+		env_line POSTIE_TEST_POSTFIX_CLIENT_CERT "$h:$CLIENTCERT_PORT"
+		env_line POSTIE_TEST_CLIENT_CERT "$TLS_DIR/client.pem"
+		env_line POSTIE_TEST_CLIENT_KEY "$TLS_DIR/client.key"
 		env_line POSTIE_TEST_AIOSMTPD_OAUTH "$h:$AIOSMTPD_OAUTH_PORT"
 		env_line POSTIE_TEST_AIOSMTPD_OAUTH_DIR "$AIO_OAUTH_MAIL"
 		env_line POSTIE_TEST_SASL_USER "$SASL_USER"
@@ -990,7 +1036,8 @@ cmd_start() {
 
 	log "Postfix  on $LISTEN_HOST:$POSTFIX_PORT, Maildirs in $PF_MAIL/$MAIL_DOMAIN/<localpart>/"
 	log "         STARTTLS $STARTTLS_PORT, STARTTLS required $STARTTLS_REQUIRED_PORT, SMTPS $SMTPS_PORT,"
-	log "         AUTH in clear $AUTH_PLAIN_PORT, wrong-name cert $WRONG_NAME_PORT, self-signed cert $SELF_SIGNED_PORT"
+	log "         AUTH in clear $AUTH_PLAIN_PORT, wrong-name cert $WRONG_NAME_PORT, self-signed cert $SELF_SIGNED_PORT,"
+	log "         client certificate required $CLIENTCERT_PORT"
 	log "aiosmtpd on $LISTEN_HOST:$AIOSMTPD_PORT, messages in $AIO_MAIL"
 	log "aiosmtpd on $LISTEN_HOST:$AIOSMTPD_OAUTH_PORT (XOAUTH2/OAUTHBEARER required), messages in $AIO_OAUTH_MAIL"
 	log "test CA: $TLS_DIR/ca.pem"

@@ -13,8 +13,10 @@
     smtp_probe.py send HOST:PORT --from ADDR --to ADDR [--subject S]
         Send one small message; exit 1 if it is not accepted.
     smtp_probe.py rcpt HOST:PORT --to ADDR --expect CODE
+                  [--starttls --cafile CA [--cert PEM --key KEY]]
         MAIL FROM + RCPT TO only; print the RCPT reply, exit 0 if its code
-        is CODE.
+        is CODE. With --starttls: STARTTLS first (server verified against
+        CA), presenting the client certificate PEM (key KEY) if given.
     smtp_probe.py auth HOST:PORT --tls starttls|implicit --cafile CA
                   --user USER --password PASSWORD [--mechanism PLAIN]
         TLS (verified against CA) and AUTH; exit 0 if AUTH succeeds (235).
@@ -125,6 +127,11 @@ def cmd_rcpt(args):
     host, port = args.address
     try:
         with smtplib.SMTP(host, port, local_hostname="probe.test", timeout=20) as smtp:
+            if args.starttls:
+                context = ssl.create_default_context(cafile=args.cafile)
+                if args.cert:
+                    context.load_cert_chain(args.cert, args.key)
+                smtp.starttls(context=context)
             smtp.ehlo()
             code, text = smtp.mail(args.sender)
             if code != 250:
@@ -192,6 +199,10 @@ def main(argv=None):
     p.add_argument("--from", dest="sender", default="probe-sender@postie.test")
     p.add_argument("--to", dest="rcpt", required=True)
     p.add_argument("--expect", type=int, required=True)
+    p.add_argument("--starttls", action="store_true")
+    p.add_argument("--cafile")
+    p.add_argument("--cert")
+    p.add_argument("--key")
     p.set_defaults(func=cmd_rcpt)
 
     p = sub.add_parser("auth")
@@ -204,6 +215,10 @@ def main(argv=None):
     p.set_defaults(func=cmd_auth)
 
     args = parser.parse_args(argv)
+    if args.command == "rcpt" and args.starttls and not args.cafile:
+        parser.error("rcpt --starttls needs --cafile")
+    if args.command == "rcpt" and bool(args.cert) != bool(args.key):
+        parser.error("rcpt: --cert and --key go together")
     return args.func(args)
 
 

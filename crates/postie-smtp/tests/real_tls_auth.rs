@@ -296,3 +296,37 @@ fn oauth_tokens_with_xoauth2_and_oauthbearer() {
         assert_eq!(err.code(), Some(535), "{mechanism}: {err}");
     }
 }
+
+#[test]
+fn a_client_certificate_is_presented_and_verified() {
+    let Some(s) = setup() else { return };
+    let server = real_server("POSTIE_TEST_POSTFIX_CLIENT_CERT").unwrap();
+    let cert = real_path("POSTIE_TEST_CLIENT_CERT").unwrap();
+    let key = real_path("POSTIE_TEST_CLIENT_KEY").unwrap();
+    let token = token();
+    // Postfix lets only a verified client certificate relay on this port.
+    let sent = postie_smtp::send(
+        &message(&token),
+        &options(&server, &s.ca)
+            .tls_settings(TlsSettings {
+                ca_files: vec![s.ca.clone()],
+                client_certificate: Some((cert, key)),
+                ..TlsSettings::default()
+            })
+            .tls_mode(TlsMode::Required)
+            .recipients("with-cert@relay.test"),
+    )
+    .unwrap();
+    assert!(sent.tls().is_some());
+    assert!(delivered(&s.mail, "relay.test", "with-cert", &token));
+    // Without it the server hangs up after the handshake.
+    let err = postie_smtp::send(
+        &message(&token),
+        &options(&server, &s.ca)
+            .tls_mode(TlsMode::Required)
+            .recipients("without-cert@relay.test"),
+    )
+    .unwrap_err();
+    assert_eq!(err.code(), Some(421), "{err}");
+    assert!(err.to_string().contains("No client certificate"), "{err}");
+}
