@@ -23,14 +23,19 @@
 #![forbid(unsafe_code)]
 
 pub mod address;
+pub mod base64_stream;
+pub mod builder;
+pub mod content_type;
 pub mod date;
 mod encoded_word;
 mod error;
 pub mod header;
 mod message;
 mod message_id;
+pub mod mime_types;
 mod parse;
 pub mod quoted_printable;
+pub mod rfc2231;
 mod write;
 
 pub use error::Error;

@@ -1,28 +1,39 @@
-//! The message: header fields and a body.
+//! The message model: an entity is header fields and a body; a body is a
+//! leaf (text, bytes, or a file read only while writing) or a multipart of
+//! entities, nested to any depth. A message is the top entity.
 
 use std::fs::File;
 use std::io::{self, BufReader, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
+use base64::Engine as _;
+
+use crate::base64_stream::Base64Writer;
+use crate::content_type::ContentType;
 use crate::header::{HeaderName, HeaderValue, Headers};
 use crate::parse::{self, ParseError};
 use crate::{quoted_printable, write, Error};
 
 /// Longest line a 7bit body may have, CRLF aside (RFC 5322 §2.1.1).
 const MAX_7BIT_LINE: usize = 998;
+/// How much of a file is read at a time while writing (a multiple of 57,
+/// so base64 lines come out whole).
+const FILE_CHUNK: usize = 57 * 1024;
 
-/// A message: header fields and a body.
+/// A message, or one entity (part) of a multipart.
 ///
-/// Built from text with [`Message::text`], or read from RFC 5322 bytes with
+/// Built from text with [`Message::text`], with the
+/// [`crate::builder::MessageBuilder`], from parts with
+/// [`Message::multipart`], or read from RFC 5322 bytes with
 /// [`Message::parse`] or [`Message::parse_file`] (a file's body is read only
 /// while the message is written, never held in memory).
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Message {
     headers: Headers,
     body: Body,
 }
 
-/// A message body.
+/// A body.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Body {
@@ -35,12 +46,41 @@ pub enum Body {
         /// The MIME subtype, `plain` by default.
         subtype: String,
     },
-    /// Bytes already in the form they are sent in (the body of a parsed
-    /// message), under the message's own Content-* fields.
-    Bytes(Vec<u8>),
-    /// Like [`Body::Bytes`], but read from `path`, starting at byte `offset`,
-    /// only while the message is written.
+    /// Bytes of the given type, encoded by the writer: text types as 7bit
+    /// or quoted-printable when they can be, anything else as base64.
+    Data {
+        /// The content.
+        data: Vec<u8>,
+        /// Its type.
+        content_type: ContentType,
+    },
+    /// A file of the given type, read only while the message is written,
+    /// in chunks: a 1 GiB attachment never sits in memory. Binary types go
+    /// out as base64; text types as 7bit when the file allows it (an extra
+    /// reading pass decides), else base64. The file must not change while
+    /// the message is sent: a different length is an error.
     File {
+        /// The file.
+        path: PathBuf,
+        /// Its type.
+        content_type: ContentType,
+        /// Its length when it was attached.
+        len: u64,
+    },
+    /// Parts, as `multipart/<subtype>` (mixed, alternative, related,
+    /// digest...). The content type carries the boundary.
+    Multipart {
+        /// `multipart/<subtype>; boundary=...`.
+        content_type: ContentType,
+        /// The parts, in order.
+        parts: Vec<Message>,
+    },
+    /// Bytes already in the form they are sent in (the body of a parsed
+    /// message), under the entity's own Content-* fields.
+    Raw(Vec<u8>),
+    /// Like [`Body::Raw`], but read from `path`, starting at byte `offset`,
+    /// only while the message is written.
+    RawFile {
         /// The file holding the body.
         path: PathBuf,
         /// Where in the file the body starts.
@@ -48,7 +88,7 @@ pub enum Body {
     },
 }
 
-/// The Content-Transfer-Encoding of a body the writer encodes.
+/// The Content-Transfer-Encoding the writer chose for a leaf.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum TransferEncoding {
@@ -56,6 +96,8 @@ pub enum TransferEncoding {
     SevenBit,
     /// Quoted-printable (RFC 2045 §6.7).
     QuotedPrintable,
+    /// Base64 (RFC 2045 §6.8).
+    Base64,
 }
 
 impl TransferEncoding {
@@ -64,6 +106,7 @@ impl TransferEncoding {
         match self {
             Self::SevenBit => "7bit",
             Self::QuotedPrintable => "quoted-printable",
+            Self::Base64 => "base64",
         }
     }
 }
@@ -72,13 +115,69 @@ impl Message {
     /// A `text/plain` message from `text`; any line ending (LF, CRLF or CR)
     /// is sent as CRLF.
     pub fn text(text: impl Into<String>) -> Self {
-        Self {
-            headers: Headers::new(),
-            body: Body::Text {
+        Self::from_parts(
+            Headers::new(),
+            Body::Text {
                 text: text.into(),
                 subtype: "plain".to_owned(),
             },
-        }
+        )
+    }
+
+    /// A `text/html` entity.
+    pub fn html(html: impl Into<String>) -> Self {
+        Self::from_parts(
+            Headers::new(),
+            Body::Text {
+                text: html.into(),
+                subtype: "html".to_owned(),
+            },
+        )
+    }
+
+    /// A leaf of `content_type` holding `data`.
+    pub fn data(data: impl Into<Vec<u8>>, content_type: ContentType) -> Self {
+        Self::from_parts(
+            Headers::new(),
+            Body::Data {
+                data: data.into(),
+                content_type,
+            },
+        )
+    }
+
+    /// A leaf of `content_type` read from `path` while the message is
+    /// written. The file must exist now; its length is remembered so that a
+    /// change before sending is noticed.
+    pub fn file(path: impl AsRef<Path>, content_type: ContentType) -> Result<Self, Error> {
+        let path = path.as_ref();
+        let len = std::fs::metadata(path)?.len();
+        Ok(Self::from_parts(
+            Headers::new(),
+            Body::File {
+                path: path.to_owned(),
+                content_type,
+                len,
+            },
+        ))
+    }
+
+    /// A `multipart/<subtype>` of `parts`, with a new random boundary.
+    pub fn multipart(subtype: &str, parts: Vec<Message>) -> Result<Self, Error> {
+        let boundary = new_boundary()?;
+        let content_type = ContentType::new("multipart", subtype)
+            .map_err(|e| Error::InvalidHeaderValue {
+                name: "Content-Type".to_owned(),
+                reason: content_type_reason(&e),
+            })?
+            .with_param("boundary", &boundary);
+        Ok(Self::from_parts(
+            Headers::new(),
+            Body::Multipart {
+                content_type,
+                parts,
+            },
+        ))
     }
 
     /// A message from its parts.
@@ -92,10 +191,7 @@ impl Message {
         let mut reader = bytes;
         let (headers, consumed) = parse::header_block(&mut reader)?;
         let body = bytes.get(consumed..).unwrap_or_default().to_vec();
-        Ok(Self {
-            headers,
-            body: Body::Bytes(body),
-        })
+        Ok(Self::from_parts(headers, Body::Raw(body)))
     }
 
     /// Reads the header fields of the message in `path`; the body stays in
@@ -105,13 +201,13 @@ impl Message {
         let file = File::open(path).map_err(ParseError::io)?;
         let mut reader = BufReader::new(file);
         let (headers, consumed) = parse::header_block(&mut reader)?;
-        Ok(Self {
+        Ok(Self::from_parts(
             headers,
-            body: Body::File {
+            Body::RawFile {
                 path: path.to_owned(),
                 offset: consumed as u64,
             },
-        })
+        ))
     }
 
     /// The header fields.
@@ -129,11 +225,21 @@ impl Message {
         &self.body
     }
 
-    /// The transfer encoding the writer will use, for a body it encodes.
+    /// The parts of a multipart, empty for a leaf.
+    pub fn parts(&self) -> &[Message] {
+        match &self.body {
+            Body::Multipart { parts, .. } => parts,
+            _ => &[],
+        }
+    }
+
+    /// The transfer encoding the writer will use for an in-memory leaf it
+    /// encodes (`None` for files, multiparts and raw bodies).
     pub fn transfer_encoding(&self) -> Option<TransferEncoding> {
         match &self.body {
-            Body::Text { text, .. } => Some(choose_encoding(text)),
-            Body::Bytes(_) | Body::File { .. } => None,
+            Body::Text { text, .. } => Some(choose_text_encoding(text.as_bytes())),
+            Body::Data { data, content_type } => Some(choose_data_encoding(data, content_type)),
+            _ => None,
         }
     }
 
@@ -145,51 +251,7 @@ impl Message {
     /// Writes this message's body under `headers` instead of its own, so a
     /// sender can add and remove fields without touching the caller's message.
     pub fn write_with_headers(&self, headers: &Headers, w: &mut dyn Write) -> Result<(), Error> {
-        match &self.body {
-            Body::Text { text, subtype } => {
-                let encoding = choose_encoding(text);
-                let charset = if text.is_ascii() { "us-ascii" } else { "utf-8" };
-                // The body decides its own MIME fields; a stale one from the
-                // caller would contradict them.
-                for field in headers.iter() {
-                    let name = field.name();
-                    if !(name.is("MIME-Version")
-                        || name.is("Content-Type")
-                        || name.is("Content-Transfer-Encoding"))
-                    {
-                        write::write_header(name, field.value(), w)?;
-                    }
-                }
-                let content_type = format!("text/{subtype}; charset={charset}");
-                write_field(w, "MIME-Version", "1.0")?;
-                write_field(w, "Content-Type", &content_type)?;
-                write_field(w, "Content-Transfer-Encoding", encoding.as_str())?;
-                w.write_all(b"\r\n")?;
-                let crlf = to_crlf(text);
-                match encoding {
-                    TransferEncoding::SevenBit => w.write_all(crlf.as_bytes())?,
-                    TransferEncoding::QuotedPrintable => {
-                        let mut out = Vec::with_capacity(crlf.len() * 3 / 2);
-                        quoted_printable::encode(crlf.as_bytes(), &mut out);
-                        w.write_all(&out)?;
-                    }
-                }
-                if !crlf.is_empty() && !crlf.ends_with("\r\n") {
-                    w.write_all(b"\r\n")?;
-                }
-            }
-            Body::Bytes(bytes) => {
-                write_headers(headers, w)?;
-                w.write_all(bytes)?;
-            }
-            Body::File { path, offset } => {
-                write_headers(headers, w)?;
-                let mut file = File::open(path)?;
-                file.seek(SeekFrom::Start(*offset))?;
-                copy(&mut file, w)?;
-            }
-        }
-        Ok(())
+        write_entity(headers, &self.body, w, true)
     }
 
     /// The whole message as bytes.
@@ -200,11 +262,277 @@ impl Message {
     }
 }
 
+fn content_type_reason(_e: &crate::content_type::ContentTypeError) -> &'static str {
+    "the MIME type is not a valid token"
+}
+
+/// A boundary that cannot occur in what the writer produces: base64 and
+/// quoted-printable never contain `=_`, and 7bit text is checked.
+fn new_boundary() -> Result<String, Error> {
+    let mut random = [0u8; 18];
+    getrandom::fill(&mut random).map_err(|e| Error::Random(e.to_string()))?;
+    let tail = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(random);
+    Ok(format!("=_postie_{tail}"))
+}
+
+/// The MIME fields a body decides for itself; a caller's would contradict.
+fn is_mime_field(name: &HeaderName) -> bool {
+    name.is("MIME-Version") || name.is("Content-Type") || name.is("Content-Transfer-Encoding")
+}
+
+fn write_entity(headers: &Headers, body: &Body, w: &mut dyn Write, top: bool) -> Result<(), Error> {
+    match body {
+        Body::Raw(bytes) => {
+            write_headers(headers, w)?;
+            w.write_all(b"\r\n")?;
+            w.write_all(bytes)?;
+            return Ok(());
+        }
+        Body::RawFile { path, offset } => {
+            write_headers(headers, w)?;
+            w.write_all(b"\r\n")?;
+            let mut file = File::open(path)?;
+            file.seek(SeekFrom::Start(*offset))?;
+            copy(&mut file, w)?;
+            return Ok(());
+        }
+        _ => {}
+    }
+    for field in headers.iter() {
+        if !is_mime_field(field.name()) {
+            write::write_header(field.name(), field.value(), w)?;
+        }
+    }
+    if top {
+        write_field(w, "MIME-Version", "1.0")?;
+    }
+    match body {
+        Body::Text { text, subtype } => {
+            let charset = if text.is_ascii() { "us-ascii" } else { "utf-8" };
+            let content_type = format!("text/{subtype}; charset={charset}");
+            write_leaf(
+                w,
+                &content_type,
+                text.as_bytes(),
+                choose_text_encoding(text.as_bytes()),
+            )
+        }
+        Body::Data { data, content_type } => {
+            let encoding = choose_data_encoding(data, content_type);
+            let mut content_type = content_type.clone();
+            if content_type.is_text() && content_type.param("charset").is_none() {
+                let charset = match std::str::from_utf8(data) {
+                    Ok(text) if text.is_ascii() => "us-ascii",
+                    Ok(_) => "utf-8",
+                    Err(_) => "unknown-8bit",
+                };
+                content_type = content_type.with_param("charset", charset);
+            }
+            write_leaf(w, &content_type.header_value(), data, encoding)
+        }
+        Body::File {
+            path,
+            content_type,
+            len,
+        } => write_file(w, path, content_type, *len),
+        Body::Multipart {
+            content_type,
+            parts,
+        } => {
+            let boundary = content_type
+                .param("boundary")
+                .unwrap_or_default()
+                .to_owned();
+            write_field(w, "Content-Type", &content_type.header_value())?;
+            w.write_all(b"\r\n")?;
+            for part in parts {
+                w.write_all(b"--")?;
+                w.write_all(boundary.as_bytes())?;
+                w.write_all(b"\r\n")?;
+                write_entity(&part.headers, &part.body, w, false)?;
+                w.write_all(b"\r\n")?;
+            }
+            w.write_all(b"--")?;
+            w.write_all(boundary.as_bytes())?;
+            w.write_all(b"--\r\n")?;
+            Ok(())
+        }
+        Body::Raw(_) | Body::RawFile { .. } => Ok(()),
+    }
+}
+
+/// Writes Content-Type, Content-Transfer-Encoding, the blank line and the
+/// encoded content of an in-memory leaf. The content ends with CRLF.
+fn write_leaf(
+    w: &mut dyn Write,
+    content_type: &str,
+    data: &[u8],
+    encoding: TransferEncoding,
+) -> Result<(), Error> {
+    write_field(w, "Content-Type", content_type)?;
+    write_field(w, "Content-Transfer-Encoding", encoding.as_str())?;
+    w.write_all(b"\r\n")?;
+    match encoding {
+        TransferEncoding::SevenBit => {
+            let crlf = to_crlf(data);
+            w.write_all(&crlf)?;
+            if !crlf.is_empty() && !crlf.ends_with(b"\r\n") {
+                w.write_all(b"\r\n")?;
+            }
+        }
+        TransferEncoding::QuotedPrintable => {
+            let crlf = to_crlf(data);
+            let mut out = Vec::with_capacity(crlf.len() * 3 / 2);
+            quoted_printable::encode(&crlf, &mut out);
+            if !out.ends_with(b"\r\n") {
+                out.extend_from_slice(b"\r\n");
+            }
+            w.write_all(&out)?;
+        }
+        TransferEncoding::Base64 => {
+            let mut encoder = Base64Writer::new(&mut *w);
+            encoder.write_all(data)?;
+            encoder.finish()?;
+        }
+    }
+    Ok(())
+}
+
+/// Streams a file leaf: base64, or 7bit for a text file that is already
+/// clean (decided by a first reading pass).
+fn write_file(
+    w: &mut dyn Write,
+    path: &Path,
+    content_type: &ContentType,
+    len: u64,
+) -> Result<(), Error> {
+    let seven_bit = content_type.is_text() && file_is_7bit(path)?;
+    let mut content_type = content_type.clone();
+    if seven_bit && content_type.param("charset").is_none() {
+        content_type = content_type.with_param("charset", "us-ascii");
+    }
+    let encoding = if seven_bit {
+        TransferEncoding::SevenBit
+    } else {
+        TransferEncoding::Base64
+    };
+    write_field(w, "Content-Type", &content_type.header_value())?;
+    write_field(w, "Content-Transfer-Encoding", encoding.as_str())?;
+    w.write_all(b"\r\n")?;
+    if seven_bit {
+        let mut last = 0u8;
+        let mut out = Vec::with_capacity(FILE_CHUNK + FILE_CHUNK / 16);
+        read_chunks(path, len, |chunk| {
+            out.clear();
+            crlf_chunk(chunk, &mut last, &mut out);
+            w.write_all(&out)
+        })?;
+        if last == b'\r' {
+            w.write_all(b"\n")?;
+        } else if len > 0 && last != b'\n' {
+            w.write_all(b"\r\n")?;
+        }
+    } else {
+        let mut encoder = Base64Writer::new(&mut *w);
+        read_chunks(path, len, |chunk| encoder.write_all(chunk))?;
+        encoder.finish()?;
+    }
+    Ok(())
+}
+
+/// Reads `path` in chunks into `each`, and fails if it does not hold
+/// exactly `len` bytes: a file that changed after it was attached would
+/// make the message differ from the one whose size was announced.
+fn read_chunks(
+    path: &Path,
+    len: u64,
+    mut each: impl FnMut(&[u8]) -> io::Result<()>,
+) -> Result<(), Error> {
+    let mut file = File::open(path)?;
+    let mut buf = vec![0u8; FILE_CHUNK];
+    let mut total: u64 = 0;
+    loop {
+        let n = match file.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e.into()),
+        };
+        total += n as u64;
+        if total > len {
+            break;
+        }
+        each(buf.get(..n).unwrap_or_default())?;
+    }
+    if total != len {
+        return Err(Error::Io(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!(
+                "{} changed after it was attached ({len} bytes then, at least {total} now)",
+                path.display()
+            ),
+        )));
+    }
+    Ok(())
+}
+
+/// Whether a file can go out as 7bit: ASCII without NUL, lines of at most
+/// 998 octets.
+fn file_is_7bit(path: &Path) -> Result<bool, Error> {
+    let mut file = File::open(path)?;
+    let mut buf = vec![0u8; FILE_CHUNK];
+    let mut line = 0usize;
+    loop {
+        let n = match file.read(&mut buf) {
+            Ok(0) => return Ok(true),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e.into()),
+        };
+        for &b in buf.get(..n).unwrap_or_default() {
+            match b {
+                b'\n' | b'\r' => line = 0,
+                0 | 128..=255 => return Ok(false),
+                b if b.is_ascii_control() && b != b'\t' => return Ok(false),
+                _ => {
+                    line += 1;
+                    if line > MAX_7BIT_LINE {
+                        return Ok(false);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// LF or CR alone becomes CRLF, across chunk boundaries (`last` is the
+/// previous chunk's last byte).
+fn crlf_chunk(chunk: &[u8], last: &mut u8, out: &mut Vec<u8>) {
+    for &b in chunk {
+        match b {
+            b'\n' if *last != b'\r' => out.extend_from_slice(b"\r\n"),
+            b'\n' => out.push(b'\n'),
+            b'\r' => {
+                if *last == b'\r' {
+                    out.push(b'\n');
+                }
+                out.push(b'\r');
+            }
+            other => {
+                if *last == b'\r' {
+                    out.push(b'\n');
+                }
+                out.push(other);
+            }
+        }
+        *last = b;
+    }
+}
+
 fn write_headers(headers: &Headers, w: &mut dyn Write) -> Result<(), Error> {
     for field in headers.iter() {
         write::write_header(field.name(), field.value(), w)?;
     }
-    w.write_all(b"\r\n")?;
     Ok(())
 }
 
@@ -212,8 +540,7 @@ fn write_field(w: &mut dyn Write, name: &str, value: &str) -> Result<(), Error> 
     write::write_header(&HeaderName::new(name)?, &HeaderValue::new(name, value)?, w)
 }
 
-/// Streams a file through a fixed buffer; `io::copy` would do the same, but
-/// through `&mut dyn Write` this keeps the buffer size under our control.
+/// Streams a file through a fixed buffer.
 fn copy(from: &mut File, to: &mut dyn Write) -> io::Result<()> {
     let mut buf = vec![0u8; 64 * 1024];
     loop {
@@ -227,36 +554,54 @@ fn copy(from: &mut File, to: &mut dyn Write) -> io::Result<()> {
     }
 }
 
-fn choose_encoding(text: &str) -> TransferEncoding {
-    let seven_bit = text.is_ascii()
-        && !text
-            .bytes()
-            .any(|b| b == 0 || (b.is_ascii_control() && !b"\r\n\t".contains(&b)))
-        && text
-            .split(['\n', '\r'])
-            .all(|line| line.len() <= MAX_7BIT_LINE);
-    if seven_bit {
+/// 7bit when the text allows it, else quoted-printable.
+fn choose_text_encoding(text: &[u8]) -> TransferEncoding {
+    if is_7bit(text) {
         TransferEncoding::SevenBit
     } else {
         TransferEncoding::QuotedPrintable
     }
 }
 
+fn is_7bit(data: &[u8]) -> bool {
+    data.is_ascii()
+        && !data
+            .iter()
+            .any(|&b| b == 0 || (b.is_ascii_control() && !b"\r\n\t".contains(&b)))
+        && data
+            .split(|&b| b == b'\n' || b == b'\r')
+            .all(|line| line.len() <= MAX_7BIT_LINE)
+        // A line that looks like a boundary of ours is encoded so it
+        // cannot end a part early.
+        && !data.windows(9).any(|w| w == b"=_postie_")
+}
+
+/// Text types: 7bit if clean, else quoted-printable or base64, whichever
+/// is shorter; everything else base64.
+fn choose_data_encoding(data: &[u8], content_type: &ContentType) -> TransferEncoding {
+    if !content_type.is_text() {
+        return TransferEncoding::Base64;
+    }
+    if is_7bit(data) {
+        return TransferEncoding::SevenBit;
+    }
+    let mut qp = Vec::with_capacity(data.len() * 3 / 2);
+    quoted_printable::encode(&to_crlf(data), &mut qp);
+    let base64_len = crate::base64_stream::encoded_len(data.len() as u64);
+    if (qp.len() as u64) <= base64_len {
+        TransferEncoding::QuotedPrintable
+    } else {
+        TransferEncoding::Base64
+    }
+}
+
 /// Every line ending (CRLF, LF, or CR alone) as CRLF.
-fn to_crlf(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() + text.len() / 32);
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '\r' => {
-                if chars.peek() == Some(&'\n') {
-                    chars.next();
-                }
-                out.push_str("\r\n");
-            }
-            '\n' => out.push_str("\r\n"),
-            c => out.push(c),
-        }
+fn to_crlf(data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(data.len() + data.len() / 32);
+    let mut last = 0u8;
+    crlf_chunk(data, &mut last, &mut out);
+    if last == b'\r' {
+        out.push(b'\n');
     }
     out
 }
@@ -321,7 +666,14 @@ mod tests {
 
     #[test]
     fn line_endings_become_crlf() {
-        assert_eq!(to_crlf("a\nb\rc\r\nd"), "a\r\nb\r\nc\r\nd");
+        assert_eq!(to_crlf(b"a\nb\rc\r\nd"), b"a\r\nb\r\nc\r\nd");
+        assert_eq!(to_crlf(b"a\r\rb\r"), b"a\r\n\r\nb\r\n");
+        let mut last = 0;
+        let mut out = Vec::new();
+        crlf_chunk(b"a\r", &mut last, &mut out);
+        crlf_chunk(b"\nb\r", &mut last, &mut out);
+        crlf_chunk(b"c", &mut last, &mut out);
+        assert_eq!(out, b"a\r\nb\r\nc");
     }
 
     #[test]
@@ -333,5 +685,42 @@ mod tests {
             "folded  line"
         );
         assert_eq!(msg.to_bytes().unwrap(), raw);
+    }
+
+    #[test]
+    fn multipart_with_boundaries_and_one_mime_version() {
+        let msg = Message::multipart(
+            "alternative",
+            vec![Message::text("plain"), Message::html("<p>html</p>")],
+        )
+        .unwrap();
+        let out = text_of(&msg);
+        let Body::Multipart { content_type, .. } = msg.body() else {
+            panic!()
+        };
+        let boundary = content_type.param("boundary").unwrap();
+        assert!(boundary.starts_with("=_postie_"));
+        assert_eq!(out.matches("MIME-Version").count(), 1);
+        assert_eq!(out.matches(&format!("--{boundary}\r\n")).count(), 2);
+        assert!(out.ends_with(&format!("--{boundary}--\r\n")));
+        assert!(out.contains("Content-Type: text/html; charset=us-ascii\r\n"));
+    }
+
+    #[test]
+    fn binary_data_is_base64_and_text_data_picks_the_shorter() {
+        let png = ContentType::new("image", "png").unwrap();
+        assert_eq!(
+            Message::data(vec![0u8, 1, 2], png).transfer_encoding(),
+            Some(TransferEncoding::Base64)
+        );
+        let text = ContentType::new("text", "plain").unwrap();
+        assert_eq!(
+            Message::data("mostly ascii é".as_bytes().to_vec(), text.clone()).transfer_encoding(),
+            Some(TransferEncoding::QuotedPrintable)
+        );
+        assert_eq!(
+            Message::data("ééééééééééééééééééé".as_bytes().to_vec(), text).transfer_encoding(),
+            Some(TransferEncoding::Base64)
+        );
     }
 }

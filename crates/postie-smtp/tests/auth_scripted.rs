@@ -297,7 +297,13 @@ fn tracing_logs_the_dialogue_without_secrets() {
     server.finish();
     let all = events.lock().unwrap().join("\n");
     assert!(all.contains("C: AUTH PLAIN [redacted]"), "{all}");
-    assert!(all.contains("stage=\"auth\"") || all.contains("stage=auth"), "{all}");
+    assert!(
+        all.contains("stage=\"auth\"") || all.contains("stage=auth"),
+        "{all}"
+    );
     let encoded = b64(format!("\0alice\0{PASSWORD}").as_bytes());
-    assert!(!all.contains(PASSWORD) && !all.contains(&encoded), "secret in logs:\n{all}");
+    assert!(
+        !all.contains(PASSWORD) && !all.contains(&encoded),
+        "secret in logs:\n{all}"
+    );
 }

@@ -142,6 +142,18 @@ pub(crate) struct SendArgs {
     /// Build the message: its text.
     #[arg(long, value_name = "TEXT")]
     pub(crate) body: Option<String>,
+    /// Build the message: an HTML alternative (a file's contents when FILE_OR_TEXT names a file, else the text itself).
+    #[arg(long, value_name = "FILE_OR_TEXT")]
+    pub(crate) html: Option<String>,
+    /// Build the message: attach this file (repeatable); its type is guessed from its name.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) attach: Vec<PathBuf>,
+    /// Build the message: an inline image (repeatable), shown by the HTML as cid:FILENAME.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) inline: Vec<PathBuf>,
+    /// Build the message: its Reply-To.
+    #[arg(long, value_name = "ADDR")]
+    pub(crate) reply_to: Option<String>,
     /// The message file; '-' or nothing reads standard input.
     #[arg(value_name = "MESSAGE")]
     pub(crate) message: Option<PathBuf>,
@@ -156,6 +168,10 @@ impl SendArgs {
             || !self.bcc.is_empty()
             || self.subject.is_some()
             || self.body.is_some()
+            || self.html.is_some()
+            || !self.attach.is_empty()
+            || !self.inline.is_empty()
+            || self.reply_to.is_some()
     }
 }
 

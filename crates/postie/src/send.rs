@@ -3,6 +3,7 @@
 use std::io::Write;
 use std::time::Duration;
 
+use postie_mime::builder::MessageBuilder;
 use postie_mime::Message;
 use postie_smtp::data::DataEncoder;
 use postie_smtp::{
@@ -74,7 +75,7 @@ fn load_message(args: &SendArgs, spool: &mut Option<Spooled>) -> Result<Message,
                 "give either a MESSAGE file or the message flags (--from, --to, --subject, --body ...), not both".to_owned(),
             ));
         }
-        return build_message(args).map_err(|e| (exit::DATAERR, e.to_string()));
+        return build_message(args);
     }
     // A pipe or FIFO cannot be read twice (once to count, once to send):
     // those are spooled like standard input.
@@ -121,21 +122,59 @@ fn load_message(args: &SendArgs, spool: &mut Option<Spooled>) -> Result<Message,
     })
 }
 
-fn build_message(args: &SendArgs) -> Result<Message, postie_mime::Error> {
-    let mut message = Message::text(args.body.clone().unwrap_or_default());
-    let headers = message.headers_mut();
+fn build_message(args: &SendArgs) -> Result<Message, (u8, String)> {
+    let data_error = |e: postie_mime::Error| (exit::DATAERR, e.to_string());
+    let mut builder = MessageBuilder::new();
     if let Some(from) = &args.from {
-        headers.set("From", from)?;
+        builder = builder.from(from);
     }
-    for (name, values) in [("To", &args.to), ("Cc", &args.cc), ("Bcc", &args.bcc)] {
-        if !values.is_empty() {
-            headers.set(name, &values.join(", "))?;
-        }
+    for to in &args.to {
+        builder = builder.to(to);
+    }
+    for cc in &args.cc {
+        builder = builder.cc(cc);
+    }
+    for bcc in &args.bcc {
+        builder = builder.bcc(bcc);
+    }
+    if let Some(reply_to) = &args.reply_to {
+        builder = builder.reply_to(reply_to);
     }
     if let Some(subject) = &args.subject {
-        headers.set("Subject", subject)?;
+        builder = builder.subject(subject);
     }
-    Ok(message)
+    if let Some(html) = &args.html {
+        let path = std::path::Path::new(html);
+        let html = if path.is_file() {
+            std::fs::read_to_string(path)
+                .map_err(|e| (exit::NOINPUT, format!("cannot read {html}: {e}")))?
+        } else {
+            html.clone()
+        };
+        builder = builder.html(html);
+    }
+    if args.body.is_some() || args.html.is_none() {
+        builder = builder.text(args.body.clone().unwrap_or_default());
+    }
+    for file in args.attach.iter().chain(&args.inline) {
+        if let Err(e) = std::fs::File::open(file) {
+            return Err((
+                exit::NOINPUT,
+                format!("cannot read {}: {e}", file.display()),
+            ));
+        }
+    }
+    for file in &args.attach {
+        builder = builder.attach_file(file);
+    }
+    for file in &args.inline {
+        let id = file
+            .file_name()
+            .map(|n| n.to_string_lossy().replace([' ', '<', '>', '"', '\\'], "_"))
+            .unwrap_or_else(|| "inline".to_owned());
+        builder = builder.inline_file(file, id);
+    }
+    builder.build().map_err(data_error)
 }
 
 fn seconds(flag: &str, secs: f64) -> Result<Duration, String> {

@@ -658,3 +658,71 @@ fn the_secret_is_never_a_flag() {
     let out = postie(&["send", "--username", "u", "--to", "a@x.org", "--dry-run"]);
     assert_eq!(out.status.code(), Some(64), "{}", stderr(&out));
 }
+
+#[test]
+fn message_flags_build_html_attachments_and_inline_images() {
+    let dir = std::env::temp_dir().join(format!("postie-cli-mime-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let pdf = dir.join("report.pdf");
+    std::fs::write(&pdf, b"%PDF-1.4 not really").unwrap();
+    let logo = dir.join("logo.png");
+    std::fs::write(&logo, [0x89u8, b'P', b'N', b'G', 0, 1, 2, 3]).unwrap();
+    let html = dir.join("body.html");
+    std::fs::write(&html, "<p>hi <img src=\"cid:logo.png\"></p>").unwrap();
+    let (pdf_s, logo_s, html_s) = (
+        pdf.display().to_string(),
+        logo.display().to_string(),
+        html.display().to_string(),
+    );
+    let out = postie(&[
+        "send",
+        "--dry-run",
+        "--from",
+        "a@x.org",
+        "--to",
+        "b@x.org",
+        "--reply-to",
+        "r@x.org",
+        "--subject",
+        "mime",
+        "--body",
+        "text part",
+        "--html",
+        &html_s,
+        "--attach",
+        &pdf_s,
+        "--inline",
+        &logo_s,
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("Reply-To: r@x.org\r\n"), "{text}");
+    assert!(text.contains("Content-Type: multipart/mixed;"), "{text}");
+    assert!(
+        text.contains("Content-Type: multipart/alternative;"),
+        "{text}"
+    );
+    assert!(text.contains("Content-Type: multipart/related;"), "{text}");
+    assert!(text.contains("Content-ID: <logo.png>"), "{text}");
+    assert!(text.contains("Content-Type: application/pdf"), "{text}");
+    assert!(
+        text.contains("Content-Disposition: attachment; filename=report.pdf"),
+        "{text}"
+    );
+    assert!(
+        text.contains("<p>hi <img src=3D\"cid:logo.png\"></p>")
+            || text.contains("<p>hi <img src=\"cid:logo.png\"></p>"),
+        "{text}"
+    );
+    // A missing attachment is an unreadable input.
+    let out = postie(&[
+        "send",
+        "--dry-run",
+        "--to",
+        "b@x.org",
+        "--attach",
+        "/nonexistent.pdf",
+    ]);
+    assert_eq!(out.status.code(), Some(66));
+    let _ = std::fs::remove_dir_all(&dir);
+}
