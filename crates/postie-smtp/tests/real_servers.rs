@@ -261,3 +261,70 @@ fn aiosmtpd_refusals_come_back_with_code_and_text() {
     assert!(envelope.mentions("ok@example.org"));
     assert!(!envelope.mentions("reject-me@example.org"));
 }
+
+#[test]
+fn postfix_delivers_a_built_message_with_attachments_intact() {
+    use sha2::{Digest, Sha256};
+    let Some(server) = real_server("POSTIE_TEST_POSTFIX") else {
+        return;
+    };
+    let mail = real_path("POSTIE_TEST_POSTFIX_MAIL").unwrap();
+    let token = token();
+    let pdf: Vec<u8> = (0..200_000u32).map(|i| (i * 13 + i / 7) as u8).collect();
+    let png: Vec<u8> = (0..5_000u32).map(|i| (i * 31) as u8).collect();
+    let msg = postie_mime::builder::MessageBuilder::new()
+        .from("Ann Sender <ann@example.org>")
+        .to("gina@example.org")
+        .subject(format!("Grüße {token}"))
+        .text("plain body")
+        .html("<p>html <img src=\"cid:logo\"></p>")
+        .inline_bytes("logo", "logo.png", png.clone(), None)
+        .attach_bytes("Bericht – final.pdf", pdf.clone(), None)
+        .build()
+        .unwrap();
+    postie_smtp::send(&msg, &options(&server)).unwrap();
+    // Only the non-ASCII word of the Subject is encoded: the token stays
+    // readable in the delivered file.
+    let text = postfix_delivered(&mail, "gina", &token).expect("delivered to gina");
+    let script = r#"
+import sys, hashlib
+from email import message_from_bytes, policy
+msg = message_from_bytes(sys.stdin.buffer.read(), policy=policy.default)
+print("subject", msg["subject"])
+for part in msg.walk():
+    if not part.is_multipart():
+        print(part.get_content_type(), part.get_filename(), hashlib.sha256(part.get_payload(decode=True)).hexdigest())
+"#;
+    let mut child = std::process::Command::new("python3")
+        .args(["-c", script])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3");
+    use std::io::Write as _;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = String::from_utf8(child.wait_with_output().unwrap().stdout).unwrap();
+    let hex = |d: &[u8]| {
+        Sha256::digest(d)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    };
+    assert!(out.contains(&format!("subject Grüße {token}")), "{out}");
+    assert!(
+        out.contains(&format!("image/png logo.png {}", hex(&png))),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!(
+            "application/pdf Bericht – final.pdf {}",
+            hex(&pdf)
+        )),
+        "{out}"
+    );
+}
