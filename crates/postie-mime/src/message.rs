@@ -398,46 +398,167 @@ fn write_leaf(
     Ok(())
 }
 
-/// Streams a file leaf: base64, or 7bit for a text file that is already
-/// clean (decided by a first reading pass).
+/// Streams a file leaf: binary types as base64; text types as 7bit when
+/// the file is clean, else the shorter of quoted-printable and base64 (a
+/// first reading pass decides).
 fn write_file(
     w: &mut dyn Write,
     path: &Path,
     content_type: &ContentType,
     len: u64,
 ) -> Result<(), Error> {
-    let seven_bit = content_type.is_text() && file_is_7bit(path)?;
-    let mut content_type = content_type.clone();
-    if seven_bit && content_type.param("charset").is_none() {
-        content_type = content_type.with_param("charset", "us-ascii");
-    }
-    let encoding = if seven_bit {
-        TransferEncoding::SevenBit
+    let scan = if content_type.is_text() {
+        Some(scan_text_file(path)?)
     } else {
-        TransferEncoding::Base64
+        None
     };
+    let encoding = scan
+        .as_ref()
+        .map_or(TransferEncoding::Base64, |s| s.encoding(len));
+    let mut content_type = content_type.clone();
+    if content_type.is_text() && content_type.param("charset").is_none() {
+        let charset = match (encoding, scan.as_ref().map(|s| s.utf8)) {
+            (TransferEncoding::SevenBit, _) => "us-ascii",
+            (_, Some(true)) => "utf-8",
+            _ => "unknown-8bit",
+        };
+        content_type = content_type.with_param("charset", charset);
+    }
     write_field(w, "Content-Type", &content_type.header_value())?;
     write_field(w, "Content-Transfer-Encoding", encoding.as_str())?;
     w.write_all(b"\r\n")?;
-    if seven_bit {
-        let mut last = 0u8;
-        let mut out = Vec::with_capacity(FILE_CHUNK + FILE_CHUNK / 16);
-        read_chunks(path, len, |chunk| {
-            out.clear();
-            crlf_chunk(chunk, &mut last, &mut out);
-            w.write_all(&out)
-        })?;
-        if last == b'\r' {
-            w.write_all(b"\n")?;
-        } else if len > 0 && last != b'\n' {
-            w.write_all(b"\r\n")?;
+    match encoding {
+        TransferEncoding::SevenBit => {
+            let mut last = 0u8;
+            let mut out = Vec::with_capacity(FILE_CHUNK + FILE_CHUNK / 16);
+            read_chunks(path, len, |chunk| {
+                out.clear();
+                crlf_chunk(chunk, &mut last, &mut out);
+                w.write_all(&out)
+            })?;
+            if last == b'\r' {
+                w.write_all(b"\n")?;
+            } else if len > 0 && last != b'\n' {
+                w.write_all(b"\r\n")?;
+            }
         }
-    } else {
-        let mut encoder = Base64Writer::new(&mut *w);
-        read_chunks(path, len, |chunk| encoder.write_all(chunk))?;
-        encoder.finish()?;
+        TransferEncoding::QuotedPrintable => {
+            let mut last = 0u8;
+            let mut crlf = Vec::with_capacity(FILE_CHUNK + FILE_CHUNK / 16);
+            let mut out = Vec::with_capacity(FILE_CHUNK * 2);
+            let mut encoder = quoted_printable::Encoder::default();
+            read_chunks(path, len, |chunk| {
+                crlf.clear();
+                out.clear();
+                crlf_chunk(chunk, &mut last, &mut crlf);
+                encoder.push(&crlf, &mut out);
+                w.write_all(&out)
+            })?;
+            out.clear();
+            if last == b'\r' {
+                encoder.push(b"\n", &mut out);
+            }
+            encoder.finish(&mut out);
+            // The content ends with a line break, whether the file's own
+            // (already written) or one added here.
+            let ended = matches!(last, b'\n' | b'\r') && out.is_empty();
+            if !ended && !out.ends_with(b"\r\n") {
+                out.extend_from_slice(b"\r\n");
+            }
+            w.write_all(&out)?;
+        }
+        TransferEncoding::Base64 => {
+            let mut encoder = Base64Writer::new(&mut *w);
+            read_chunks(path, len, |chunk| encoder.write_all(chunk))?;
+            encoder.finish()?;
+        }
     }
     Ok(())
+}
+
+/// What a first pass over a text file learns.
+struct TextScan {
+    seven_bit: bool,
+    /// Whether the whole file is UTF-8.
+    utf8: bool,
+    /// Bytes that quoted-printable must escape.
+    escaped: u64,
+    /// Bare LFs or CRs, which become CRLF.
+    line_breaks: u64,
+}
+
+impl TextScan {
+    fn encoding(&self, len: u64) -> TransferEncoding {
+        if self.seven_bit {
+            return TransferEncoding::SevenBit;
+        }
+        // Each escape costs two more bytes; a soft break every 75 columns
+        // three.
+        let encoded = len + self.line_breaks + 2 * self.escaped;
+        let qp = encoded + encoded / 75 * 3;
+        if qp <= crate::base64_stream::encoded_len(len) {
+            TransferEncoding::QuotedPrintable
+        } else {
+            TransferEncoding::Base64
+        }
+    }
+}
+
+fn scan_text_file(path: &Path) -> Result<TextScan, Error> {
+    let mut scan = TextScan {
+        seven_bit: true,
+        utf8: true,
+        escaped: 0,
+        line_breaks: 0,
+    };
+    let mut line = 0usize;
+    let mut file = File::open(path)?;
+    let mut buf = vec![0u8; FILE_CHUNK];
+    // The start of a UTF-8 sequence cut by the chunk boundary.
+    let mut carry: Vec<u8> = Vec::new();
+    loop {
+        let n = match file.read(&mut buf) {
+            Ok(0) => {
+                scan.utf8 &= carry.is_empty();
+                return Ok(scan);
+            }
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e.into()),
+        };
+        let chunk = buf.get(..n).unwrap_or_default();
+        if scan.utf8 {
+            carry.extend_from_slice(chunk);
+            match std::str::from_utf8(&carry) {
+                Ok(_) => carry.clear(),
+                Err(e) if e.error_len().is_none() => {
+                    carry.drain(..e.valid_up_to());
+                }
+                Err(_) => scan.utf8 = false,
+            }
+        }
+        for &b in chunk {
+            match b {
+                b'\n' | b'\r' => {
+                    line = 0;
+                    scan.line_breaks += 1;
+                }
+                b'\t' | 32..=126 => {
+                    line += 1;
+                    if line > MAX_7BIT_LINE {
+                        scan.seven_bit = false;
+                    }
+                    if b == b'=' {
+                        scan.escaped += 1;
+                    }
+                }
+                _ => {
+                    scan.seven_bit = false;
+                    scan.escaped += 1;
+                }
+            }
+        }
+    }
 }
 
 /// Reads `path` in chunks into `each`, and fails if it does not hold
@@ -474,35 +595,6 @@ fn read_chunks(
         )));
     }
     Ok(())
-}
-
-/// Whether a file can go out as 7bit: ASCII without NUL, lines of at most
-/// 998 octets.
-fn file_is_7bit(path: &Path) -> Result<bool, Error> {
-    let mut file = File::open(path)?;
-    let mut buf = vec![0u8; FILE_CHUNK];
-    let mut line = 0usize;
-    loop {
-        let n = match file.read(&mut buf) {
-            Ok(0) => return Ok(true),
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e.into()),
-        };
-        for &b in buf.get(..n).unwrap_or_default() {
-            match b {
-                b'\n' | b'\r' => line = 0,
-                0 | 128..=255 => return Ok(false),
-                b if b.is_ascii_control() && b != b'\t' => return Ok(false),
-                _ => {
-                    line += 1;
-                    if line > MAX_7BIT_LINE {
-                        return Ok(false);
-                    }
-                }
-            }
-        }
-    }
 }
 
 /// LF or CR alone becomes CRLF, across chunk boundaries (`last` is the

@@ -20,19 +20,68 @@ const MAX_LINE: usize = 76;
 /// assert_eq!(out, b"caf=C3=A9=20\r\n=2E\r\n");
 /// ```
 pub fn encode(input: &[u8], out: &mut Vec<u8>) {
-    let mut rest = input;
-    loop {
-        match find_crlf(rest) {
-            Some(end) => {
-                encode_line(&rest[..end], out);
-                out.extend_from_slice(b"\r\n");
-                rest = &rest[end + 2..];
-            }
-            None => {
-                encode_line(rest, out);
-                return;
-            }
+    let mut encoder = Encoder::default();
+    encoder.push(input, out);
+    encoder.finish(out);
+}
+
+/// Longest stretch of a line held back while streaming: past it, all but
+/// the last byte is encoded (only a line's last byte needs to know that it
+/// is last).
+const MAX_PENDING: usize = 8 * 1024;
+
+/// A streaming quoted-printable encoder: input in chunks of any size, CRLF
+/// pairs split across chunks included; memory bounded by a line stretch.
+///
+/// ```
+/// use postie_mime::quoted_printable::{encode, Encoder};
+/// let input = "Grüße \r\n.\r\nend".as_bytes();
+/// let mut whole = Vec::new();
+/// encode(input, &mut whole);
+/// let mut streamed = Vec::new();
+/// let mut encoder = Encoder::default();
+/// for chunk in input.chunks(3) {
+///     encoder.push(chunk, &mut streamed);
+/// }
+/// encoder.finish(&mut streamed);
+/// assert_eq!(streamed, whole);
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct Encoder {
+    pending: Vec<u8>,
+    column: usize,
+}
+
+impl Encoder {
+    /// Encodes what it can of `input`, appending to `out`.
+    pub fn push(&mut self, input: &[u8], out: &mut Vec<u8>) {
+        self.pending.extend_from_slice(input);
+        let mut start = 0;
+        while let Some(end) = self.pending.get(start..).and_then(find_crlf) {
+            let line_end = start + end;
+            let line = self.pending.get(start..line_end).unwrap_or_default();
+            encode_bytes(line, out, &mut self.column, true);
+            out.extend_from_slice(b"\r\n");
+            self.column = 0;
+            start = line_end + 2;
         }
+        self.pending.drain(..start);
+        if self.pending.len() > MAX_PENDING {
+            // Keep the last byte (it may end the line, or be the CR of a
+            // CRLF that the next chunk completes).
+            let keep = if self.pending.ends_with(b"\r") { 2 } else { 1 };
+            let cut = self.pending.len().saturating_sub(keep);
+            let head = self.pending.get(..cut).unwrap_or_default();
+            encode_bytes(head, out, &mut self.column, false);
+            self.pending.drain(..cut);
+        }
+    }
+
+    /// Encodes the rest: the last line, without a line break after it.
+    pub fn finish(&mut self, out: &mut Vec<u8>) {
+        let rest = std::mem::take(&mut self.pending);
+        encode_bytes(&rest, out, &mut self.column, true);
+        self.column = 0;
     }
 }
 
@@ -40,11 +89,12 @@ fn find_crlf(bytes: &[u8]) -> Option<usize> {
     bytes.windows(2).position(|pair| pair == b"\r\n")
 }
 
-/// Encodes one line's content (no CRLF inside; a lone CR or LF is data).
-fn encode_line(line: &[u8], out: &mut Vec<u8>) {
-    let mut column = 0;
+/// Encodes bytes of one line (no CRLF inside; a lone CR or LF is data)
+/// from `column` on. `ends_line` says whether the last byte ends the line,
+/// where white space must be escaped.
+fn encode_bytes(line: &[u8], out: &mut Vec<u8>, column: &mut usize, ends_line: bool) {
     for (i, &byte) in line.iter().enumerate() {
-        let is_last = i + 1 == line.len();
+        let is_last = ends_line && i + 1 == line.len();
         let mut literal = match byte {
             b' ' | b'\t' => !is_last,
             33..=126 => byte != b'=',
@@ -54,19 +104,19 @@ fn encode_line(line: &[u8], out: &mut Vec<u8>) {
         // Keep room for the '=' of a soft break, except for the line's last
         // token, which may use the last column.
         let limit = if is_last { MAX_LINE } else { MAX_LINE - 1 };
-        if column + width > limit {
+        if *column + width > limit {
             out.extend_from_slice(b"=\r\n");
-            column = 0;
+            *column = 0;
         }
-        if column == 0 && byte == b'.' {
+        if *column == 0 && byte == b'.' {
             literal = false;
         }
         if literal {
             out.push(byte);
-            column += 1;
+            *column += 1;
         } else {
             push_escaped(byte, out);
-            column += 3;
+            *column += 3;
         }
     }
 }
@@ -166,6 +216,25 @@ mod tests {
         assert_eq!(enc(&line), line);
         let line77 = "y".repeat(77);
         assert_eq!(enc(&line77), format!("{}=\r\nyy", "y".repeat(75)));
+    }
+
+    #[test]
+    fn streaming_in_any_chunks_matches_the_whole() {
+        let input: Vec<u8> = "line one  \r\n.\r\nGrüße\r"
+            .bytes()
+            .chain((0..=255u8).cycle().take(20_000))
+            .collect();
+        let mut whole = Vec::new();
+        encode(&input, &mut whole);
+        for size in [1, 2, 3, 7, 64, 1000, 9000] {
+            let mut streamed = Vec::new();
+            let mut encoder = Encoder::default();
+            for chunk in input.chunks(size) {
+                encoder.push(chunk, &mut streamed);
+            }
+            encoder.finish(&mut streamed);
+            assert_eq!(streamed, whole, "chunks of {size}");
+        }
     }
 
     #[test]

@@ -191,13 +191,29 @@ fn a_file_attachment_is_streamed_and_read_back_intact() {
     std::fs::write(&path, &data).unwrap();
     let text_path = dir.join("readme.txt");
     std::fs::write(&text_path, "line one\nline two\n").unwrap();
+    let german = dir.join("grüße.txt");
+    let german_text = "Grüße aus Köln,\nund noch eine Zeile mit = und Tab\t\n".repeat(500);
+    std::fs::write(&german, &german_text).unwrap();
     let msg = MessageBuilder::new()
         .to("bob@example.org")
         .text("see attached")
         .attach_file(&path)
         .attach_file(&text_path)
+        .attach_file(&german)
         .build()
         .unwrap();
+    let wire = String::from_utf8(msg.to_bytes().unwrap()).unwrap();
+    assert_eq!(
+        wire.matches("Content-Transfer-Encoding: quoted-printable")
+            .count(),
+        1,
+        "mostly-text file as QP"
+    );
+    assert_eq!(
+        wire.matches("Content-Transfer-Encoding: base64").count(),
+        1,
+        "binary as base64"
+    );
     let Some(v) = python_reads(&msg) else { return };
     assert_clean(&v);
     let parts = leaves(&v);
@@ -206,6 +222,8 @@ fn a_file_attachment_is_streamed_and_read_back_intact() {
     assert_eq!(parts[1]["sha256"], sha256(&data));
     assert_eq!(parts[2]["type"], "text/plain");
     assert_eq!(parts[2]["text"], "line one\nline two\n");
+    assert_eq!(parts[3]["filename"], "grüße.txt");
+    assert_eq!(parts[3]["text"], german_text.as_str());
     let _ = std::fs::remove_dir_all(&dir);
 }
 
