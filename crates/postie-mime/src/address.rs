@@ -26,6 +26,16 @@
 //! RFC 2047 encoded-words in a display name are kept as they are; decoding
 //! them is another module's job.
 //!
+//! [`parse_address_details`] is tcllib's `mime::parseaddress`: one
+//! [`ParsedAddress`] per mailbox, with the comments, source route and group
+//! that the other entry points drop, and one bad member of a list reported
+//! on its own rather than failing the whole list.
+//!
+//! Internationalized domains (IDNA) are kept as written; a [`Mailbox`] gives
+//! them in ASCII (punycode A-labels) for SMTP without SMTPUTF8
+//! ([`Mailbox::domain_ascii`], [`Mailbox::addr_spec_ascii`]) and in Unicode
+//! for display ([`Mailbox::domain_unicode`]).
+//!
 //! It refuses, with an [`AddressError`] that names the byte where things went
 //! wrong: a CR or LF that is not part of folding white space, NUL and every
 //! other control character (TAB counts as white space), an unbalanced `<`,
@@ -49,6 +59,7 @@
 
 use std::borrow::Cow;
 use std::fmt;
+use std::ops::Range;
 use std::str::FromStr;
 
 // ---------------------------------------------------------------------------
@@ -184,12 +195,7 @@ impl Mailbox {
     /// # Ok::<(), postie_mime::address::AddressError>(())
     /// ```
     pub fn addr_spec(&self) -> String {
-        let mut out = String::with_capacity(self.local.len() + 16);
-        if is_dot_atom(&self.local) {
-            out.push_str(&self.local);
-        } else {
-            push_quoted(&mut out, &self.local);
-        }
+        let mut out = local_form(&self.local).into_owned();
         if let Some(domain) = &self.domain {
             out.push('@');
             out.push_str(domain);
@@ -217,6 +223,125 @@ impl Mailbox {
                 (None, None) => true,
                 _ => false,
             }
+    }
+}
+
+/// Internationalized addresses (RFC 6530 to 6533, IDNA).
+impl Mailbox {
+    /// Whether the address, local part and domain, is all ASCII, so that it
+    /// can be sent without the SMTPUTF8 extension. The display name does not
+    /// count: the header writer encodes it (RFC 2047).
+    ///
+    /// A non-ASCII domain alone can still go out without SMTPUTF8, in its
+    /// A-label form: see [`Mailbox::addr_spec_ascii`].
+    ///
+    /// ```
+    /// use postie_mime::address::parse_mailbox;
+    ///
+    /// assert!(parse_mailbox("Jörg <joerg@example.org>")?.is_ascii());
+    /// assert!(!parse_mailbox("user@bücher.example")?.is_ascii());
+    /// # Ok::<(), postie_mime::address::AddressError>(())
+    /// ```
+    pub fn is_ascii(&self) -> bool {
+        self.local.is_ascii() && self.domain.as_deref().unwrap_or_default().is_ascii()
+    }
+
+    /// The domain in ASCII, as DNS and SMTP without SMTPUTF8 need it: an
+    /// internationalized domain name becomes its A-labels (punycode,
+    /// `bücher.example` → `xn--bcher-kva.example`) by the UTS #46 mapping of
+    /// the `idna` crate's `domain_to_ascii`, which also lowercases it. An
+    /// ASCII domain, and a domain literal, come back as they are, case kept.
+    /// `None` when the mailbox has no domain.
+    ///
+    /// An invalid internationalized name (a code point IDNA disallows, a bad
+    /// `xn--` label, a bidi rule broken, or a mapping that would give
+    /// something other than a dot-atom, like a full-width `＠`) is an
+    /// [`AddressErrorKind::InvalidIdn`] error whose input is the domain and
+    /// whose position is the start of the first label found at fault. So is
+    /// a domain literal that is not ASCII (RFC 6532 lets one through), at its
+    /// first non-ASCII character.
+    ///
+    /// ```
+    /// use postie_mime::address::parse_mailbox;
+    ///
+    /// let m = parse_mailbox("user@Bücher.example")?;
+    /// assert_eq!(m.domain_ascii()?.as_deref(), Some("xn--bcher-kva.example"));
+    /// let m = parse_mailbox("user@EXAMPLE.org")?;
+    /// assert_eq!(m.domain_ascii()?.as_deref(), Some("EXAMPLE.org"));
+    /// # Ok::<(), postie_mime::address::AddressError>(())
+    /// ```
+    pub fn domain_ascii(&self) -> Result<Option<String>, AddressError> {
+        match &self.domain {
+            None => Ok(None),
+            Some(domain) if domain.is_ascii() => Ok(Some(domain.clone())),
+            Some(domain) if domain.starts_with('[') => {
+                // RFC 6532 lets a literal hold UTF-8; it has no ASCII form.
+                let at = domain.find(|c: char| !c.is_ascii()).unwrap_or_default();
+                Err(AddressError::new(domain, at, AddressErrorKind::InvalidIdn))
+            }
+            Some(domain) => idn_to_ascii(domain).map(Some),
+        }
+    }
+
+    /// The domain for display: each A-label (`xn--…`) turned back into
+    /// Unicode, `xn--bcher-kva.example` → `bücher.example`. Other labels are
+    /// kept as written, and so is an A-label that does not decode to a valid
+    /// IDNA label (shown as is rather than garbled). Domain literals are
+    /// unchanged. `None` when the mailbox has no domain.
+    ///
+    /// For display only: what goes on the wire is [`Mailbox::domain`] or
+    /// [`Mailbox::domain_ascii`].
+    ///
+    /// ```
+    /// use postie_mime::address::parse_mailbox;
+    ///
+    /// let m = parse_mailbox("user@xn--bcher-kva.example")?;
+    /// assert_eq!(m.domain_unicode().as_deref(), Some("bücher.example"));
+    /// # Ok::<(), postie_mime::address::AddressError>(())
+    /// ```
+    pub fn domain_unicode(&self) -> Option<String> {
+        let domain = self.domain.as_deref()?;
+        if domain.starts_with('[') {
+            return Some(domain.to_owned());
+        }
+        let labels: Vec<Cow<'_, str>> = domain.split('.').map(a_label_to_unicode).collect();
+        Some(labels.join("."))
+    }
+
+    /// [`addr_spec`](Mailbox::addr_spec) with the domain in ASCII
+    /// ([`Mailbox::domain_ascii`]): what a `MAIL FROM` or `RCPT TO` carries to
+    /// a server without SMTPUTF8.
+    ///
+    /// A local part that is not ASCII has no ASCII form: that is an
+    /// [`AddressErrorKind::NonAsciiLocalPart`] error (the message needs a
+    /// server that offers SMTPUTF8, RFC 6531), whose input is the local part
+    /// and position its first non-ASCII character. An invalid
+    /// internationalized domain is an error as in [`Mailbox::domain_ascii`].
+    ///
+    /// ```
+    /// use postie_mime::address::{parse_mailbox, AddressErrorKind};
+    ///
+    /// let m = parse_mailbox("Jörg <user@bücher.example>")?;
+    /// assert_eq!(m.addr_spec_ascii()?, "user@xn--bcher-kva.example");
+    ///
+    /// let err = parse_mailbox("jörg@bücher.example")?.addr_spec_ascii().unwrap_err();
+    /// assert_eq!(err.reason(), &AddressErrorKind::NonAsciiLocalPart);
+    /// # Ok::<(), postie_mime::address::AddressError>(())
+    /// ```
+    pub fn addr_spec_ascii(&self) -> Result<String, AddressError> {
+        if let Some((i, _)) = self.local.char_indices().find(|(_, c)| !c.is_ascii()) {
+            return Err(AddressError::new(
+                &self.local,
+                i,
+                AddressErrorKind::NonAsciiLocalPart,
+            ));
+        }
+        let mut out = local_form(&self.local).into_owned();
+        if let Some(domain) = self.domain_ascii()? {
+            out.push('@');
+            out.push_str(&domain);
+        }
+        Ok(out)
     }
 }
 
@@ -388,6 +513,304 @@ pub fn mailboxes(list: &[Address]) -> Vec<Mailbox> {
 }
 
 // ---------------------------------------------------------------------------
+// tcllib's mime::parseaddress
+// ---------------------------------------------------------------------------
+
+/// One mailbox of an address list as tcllib's `mime::parseaddress` describes
+/// it: the parts, the comments and source route the other parsers drop, the
+/// group it belongs to, and the renderings tcllib derives from them. Built by
+/// [`parse_address_details`].
+///
+/// Where tcllib gives an empty string, this gives `None`; tcllib's `error`
+/// key is the `Err` side of the `Result` this comes in.
+///
+/// ```
+/// use postie_mime::address::parse_address_details;
+///
+/// let list = parse_address_details("fred@example.org (Fred Smith)");
+/// let fred = list[0].as_ref().unwrap();
+/// assert_eq!(fred.comment.as_deref(), Some("Fred Smith"));
+/// assert_eq!(fred.phrase, None);
+/// assert_eq!(fred.friendly, "Fred Smith");
+/// assert_eq!(fred.proper, "fred@example.org");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ParsedAddress {
+    /// `local@domain`, the local part quoted when it is not a dot-atom (as
+    /// [`Mailbox::addr_spec`] writes it); the local part alone when there is
+    /// no domain (tcllib appends `@` and its host name there; see
+    /// [`Mailbox::with_default_domain`]).
+    pub address: String,
+    /// The text of the mailbox's comments, wherever they stood (`a@b (Fred)`
+    /// gives `Fred`), without their outer parentheses, quoted-pairs
+    /// unescaped, joined by a space; `None` when there are none or they are
+    /// blank.
+    pub comment: Option<String>,
+    /// The domain (a dot-atom or a `[domain literal]`), if any.
+    pub domain: Option<String>,
+    /// The best name to show a person: the phrase, else the comment, else
+    /// the local part (tcllib's choice, not the whole address), an X.400
+    /// local part (`/G=Fred/S=Smith/`) giving its personal name.
+    pub friendly: String,
+    /// The name of the group this mailbox is a member of. (tcllib sets it on
+    /// a group's first member only; here every member has it.)
+    pub group: Option<String>,
+    /// The local part, unquoted: `john doe` for `"john doe"@x`.
+    pub local: String,
+    /// Whether the mailbox is a member of a group (tcllib's `memberP`).
+    pub member_of_group: bool,
+    /// The display name (`Fred Smith` of `Fred Smith <fred@x>`), decoded;
+    /// never one taken from a comment.
+    pub phrase: Option<String>,
+    /// The canonical form: `phrase <address>`, the phrase quoted when it is
+    /// not a run of atoms, or the address alone when there is no phrase.
+    /// Comments and the route are left out.
+    pub proper: String,
+    /// The obsolete source route of `<@a,@b:local@domain>`, as `@a,@b` (tcllib
+    /// writes `@a,@b:`).
+    pub route: Option<String>,
+}
+
+/// Parses an address list as tcllib's `mime::parseaddress` does: one entry
+/// per mailbox, in order, each a [`ParsedAddress`] or the [`AddressError`]
+/// that refused it.
+///
+/// The list is first split at the commas that stand outside quoted-strings,
+/// comments, angle brackets and domain literals, and at the commas and `;`
+/// inside a group, so that a bad member costs its own entry only; each
+/// member is then parsed by the same rules as [`parse_address_list`].
+/// Errors give byte positions in the whole input. Empty members and empty
+/// groups (`undisclosed-recipients:;`) give no entry; a group with a bad
+/// name gives one `Err` for the whole group, and anything but white space
+/// and comments between a group's `;` and the next comma gives one `Err`.
+///
+/// An input that [`parse_address_list`] accepts gives the same mailboxes here,
+/// all `Ok`; one it refuses gives at least one `Err`.
+///
+/// ```
+/// use postie_mime::address::parse_address_details;
+///
+/// let list = parse_address_details("a@x.test, Fred Smith, friends: b@y.test;");
+/// assert_eq!(list.len(), 3);
+/// assert_eq!(list[0].as_ref().unwrap().address, "a@x.test");
+/// assert_eq!(list[1].as_ref().unwrap_err().position(), 20); // the ',' after `Smith`
+/// let b = list[2].as_ref().unwrap();
+/// assert!(b.member_of_group);
+/// assert_eq!(b.group.as_deref(), Some("friends"));
+/// ```
+pub fn parse_address_details(input: &str) -> Vec<Result<ParsedAddress, AddressError>> {
+    let mut out = Vec::new();
+    for member in split_members(input) {
+        match member {
+            Member::Single(range) => {
+                let mut parser = Parser::detailed(input, range);
+                let entry = parser.member_details(AddressErrorKind::GroupNotAllowed, None);
+                out.extend(entry.transpose());
+            }
+            Member::Group {
+                name,
+                members,
+                after,
+            } => {
+                let name = match Parser::detailed(input, name).group_name() {
+                    Ok(name) => name,
+                    Err(err) => {
+                        out.push(Err(err));
+                        continue;
+                    }
+                };
+                for range in members {
+                    let mut parser = Parser::detailed(input, range);
+                    let entry = parser.member_details(AddressErrorKind::NestedGroup, Some(&name));
+                    out.extend(entry.transpose());
+                }
+                if let Some(range) = after {
+                    let mut parser = Parser::detailed(input, range);
+                    match parser.skip_cfws() {
+                        Err(err) => out.push(Err(err)),
+                        Ok(_) if parser.peek().is_some() => out.push(Err(parser.junk())),
+                        Ok(_) => {}
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// A [`ParsedAddress`] from a mailbox and what the detailed mode kept of it.
+fn parsed_address(mailbox: Mailbox, details: Details, group: Option<&str>) -> ParsedAddress {
+    let comment = comment_name(&details.comments);
+    let phrase = details.phrase;
+    let address = mailbox.addr_spec();
+    let proper = match &phrase {
+        Some(phrase) => format!("{} <{address}>", phrase_form(phrase)),
+        None => address.clone(),
+    };
+    let friendly = phrase
+        .clone()
+        .or_else(|| comment.clone())
+        .unwrap_or_else(|| x400_friendly(&mailbox.local));
+    ParsedAddress {
+        address,
+        comment,
+        domain: mailbox.domain,
+        friendly,
+        group: group.map(str::to_owned),
+        local: mailbox.local,
+        member_of_group: group.is_some(),
+        phrase,
+        proper,
+        route: details.route.filter(|route| !route.is_empty()),
+    }
+}
+
+/// tcllib's friendly name for a local part: the local part itself, except
+/// that an X.400 one (`/G=Fred/S=Smith/`) gives its `PN` field, else its `S`
+/// field after its `G` field.
+fn x400_friendly(local: &str) -> String {
+    if !local.starts_with('/') {
+        return local.to_owned();
+    }
+    if let Some(pn) = x400_field(local, "PN") {
+        return pn.to_owned();
+    }
+    match (x400_field(local, "S"), x400_field(local, "G")) {
+        (Some(surname), Some(given)) => format!("{given} {surname}"),
+        (Some(surname), None) => surname.to_owned(),
+        _ => local.to_owned(),
+    }
+}
+
+/// The value of field `key` (`/KEY=value/`, key in any case) of an X.400
+/// local part, quotes trimmed; `None` when absent or empty.
+fn x400_field<'s>(local: &'s str, key: &str) -> Option<&'s str> {
+    let pattern = format!("/{key}=");
+    // ASCII uppercasing keeps byte offsets.
+    let at = local.to_ascii_uppercase().find(&pattern)?;
+    let value = local.get(at + pattern.len()..)?;
+    let value = match value.find('/') {
+        Some(end) => value.get(..end)?,
+        None => value,
+    };
+    let value = value.trim_matches('"');
+    (!value.is_empty()).then_some(value)
+}
+
+/// One top-level member of an address list, as byte ranges of the input.
+enum Member {
+    /// A mailbox (or an empty member, or junk).
+    Single(Range<usize>),
+    /// A group: its name (before the `:`), its members (between the `:`,
+    /// the commas and the `;`), and what came after its `;` up to the next
+    /// comma, if it had one.
+    Group {
+        name: Range<usize>,
+        members: Vec<Range<usize>>,
+        after: Option<Range<usize>>,
+    },
+}
+
+/// Splits an address list into its members, tolerantly: only quoted-strings,
+/// comments, angle brackets and domain literals are recognized (each running
+/// to the end when unclosed), so that every member can be parsed, and fail,
+/// on its own.
+fn split_members(input: &str) -> Vec<Member> {
+    let s = input.as_bytes();
+    let mut out = Vec::new();
+    let mut start = 0;
+    loop {
+        let stop = scan_to(s, start, b",:");
+        let next = if s.get(stop) == Some(&b':') {
+            let name = start..stop;
+            let mut members = Vec::new();
+            let mut at = stop + 1;
+            let (after, next) = loop {
+                let end = scan_to(s, at, b",;");
+                members.push(at..end);
+                match s.get(end) {
+                    Some(b',') => at = end + 1,
+                    Some(_) => {
+                        let next = scan_to(s, end + 1, b",");
+                        break (Some(end + 1..next), next);
+                    }
+                    None => break (None, end),
+                }
+            };
+            out.push(Member::Group {
+                name,
+                members,
+                after,
+            });
+            next
+        } else {
+            out.push(Member::Single(start..stop));
+            stop
+        };
+        // `next` is on a comma or at the end.
+        if next >= s.len() {
+            return out;
+        }
+        start = next + 1;
+    }
+}
+
+/// The offset of the first byte of `stops` at or after `i` that is not
+/// inside a quoted-string, comment, angle-addr or domain literal; the
+/// input's length when there is none. All the bytes looked for are ASCII, so
+/// the offset is a char boundary.
+fn scan_to(s: &[u8], mut i: usize, stops: &[u8]) -> usize {
+    while let Some(&b) = s.get(i) {
+        if stops.contains(&b) {
+            return i;
+        }
+        i = match b {
+            b'"' | b'(' | b'[' | b'<' => skip_enclosed(s, i),
+            _ => i + 1,
+        };
+    }
+    s.len()
+}
+
+/// The offset just past the quoted-string, comment, domain literal or
+/// angle-addr that opens at `start`, or the input's length when it does not
+/// close. Backslash escapes the next byte inside all but angle brackets;
+/// comments nest (counted, not recursed).
+fn skip_enclosed(s: &[u8], start: usize) -> usize {
+    let Some(&open) = s.get(start) else {
+        return s.len();
+    };
+    let close = match open {
+        b'"' => b'"',
+        b'(' => b')',
+        b'[' => b']',
+        b'<' => b'>',
+        _ => return start + 1,
+    };
+    let mut depth: usize = 1;
+    let mut i = start + 1;
+    while let Some(&b) = s.get(i) {
+        i = match b {
+            b'\\' if open != b'<' => i + 2,
+            b'"' | b'(' | b'[' if open == b'<' => skip_enclosed(s, i),
+            b'(' if open == b'(' => {
+                depth += 1;
+                i + 1
+            }
+            b if b == close => {
+                depth -= 1;
+                if depth == 0 {
+                    return i + 1;
+                }
+                i + 1
+            }
+            _ => i + 1,
+        };
+    }
+    s.len()
+}
+
+// ---------------------------------------------------------------------------
 // Errors
 // ---------------------------------------------------------------------------
 
@@ -482,6 +905,13 @@ pub enum AddressErrorKind {
     GroupNotAllowed,
     /// More than one address where a single mailbox was wanted.
     MultipleAddresses,
+    /// A local part that is not ASCII where an ASCII address was wanted
+    /// ([`Mailbox::addr_spec_ascii`]): it can only be sent to a server that
+    /// offers SMTPUTF8 (RFC 6531).
+    NonAsciiLocalPart,
+    /// An internationalized domain name that IDNA (UTS #46) refuses, so that
+    /// it has no ASCII form ([`Mailbox::domain_ascii`]).
+    InvalidIdn,
 }
 
 impl fmt::Display for AddressErrorKind {
@@ -515,6 +945,10 @@ impl fmt::Display for AddressErrorKind {
             AddressErrorKind::MultipleAddresses => {
                 f.write_str("more than one address where one mailbox was expected")
             }
+            AddressErrorKind::NonAsciiLocalPart => {
+                f.write_str("non-ASCII local part (needs SMTPUTF8; it has no ASCII form)")
+            }
+            AddressErrorKind::InvalidIdn => f.write_str("invalid internationalized domain name"),
         }
     }
 }
@@ -613,6 +1047,18 @@ fn phrase_form(s: &str) -> Cow<'_, str> {
     }
 }
 
+/// A local part as it is written: as is when it is a dot-atom, else as a
+/// quoted-string.
+fn local_form(local: &str) -> Cow<'_, str> {
+    if is_dot_atom(local) {
+        Cow::Borrowed(local)
+    } else {
+        let mut out = String::with_capacity(local.len() + 2);
+        push_quoted(&mut out, local);
+        Cow::Owned(out)
+    }
+}
+
 /// Appends `s` as an RFC 5322 quoted-string: `"` and `\` become
 /// quoted-pairs, everything else is written as is.
 fn push_quoted(out: &mut String, s: &str) {
@@ -694,6 +1140,59 @@ fn validate_domain(domain: &str) -> Result<(), AddressError> {
 }
 
 // ---------------------------------------------------------------------------
+// IDNA
+// ---------------------------------------------------------------------------
+
+/// A non-ASCII dot-atom domain in A-labels, or an
+/// [`AddressErrorKind::InvalidIdn`] error naming it.
+fn idn_to_ascii(domain: &str) -> Result<String, AddressError> {
+    let invalid = || {
+        // idna does not say where it failed: point at the first label that
+        // fails on its own (a bidi rule can span labels: then at the start).
+        let mut start = 0;
+        for label in domain.split('.') {
+            if idna_label_to_ascii(label).is_none() {
+                return AddressError::new(domain, start, AddressErrorKind::InvalidIdn);
+            }
+            start += label.len() + 1;
+        }
+        AddressError::new(domain, 0, AddressErrorKind::InvalidIdn)
+    };
+    let ascii = idna::domain_to_ascii(domain).map_err(|_| invalid())?;
+    // UTS #46 maps some characters to ASCII specials (full-width `＠`, `＜`,
+    // ideographic space): what comes out must still be a plain dot-atom, or
+    // it would change the address it is put into.
+    if ascii.is_ascii() && validate_domain(&ascii).is_ok() {
+        Ok(ascii)
+    } else {
+        Err(invalid())
+    }
+}
+
+/// One label in A-label form, if IDNA takes it and it stays a label.
+fn idna_label_to_ascii(label: &str) -> Option<String> {
+    let ascii = idna::domain_to_ascii(label).ok()?;
+    (ascii.is_ascii() && !ascii.contains('.') && validate_domain(&ascii).is_ok()).then_some(ascii)
+}
+
+/// One label for display: an A-label (`xn--`, any case) decoded, when it
+/// decodes to a valid label free of controls and dots; anything else as is.
+fn a_label_to_unicode(label: &str) -> Cow<'_, str> {
+    let is_a_label = label
+        .get(..4)
+        .is_some_and(|prefix| prefix.eq_ignore_ascii_case("xn--"));
+    if !is_a_label {
+        return Cow::Borrowed(label);
+    }
+    match idna::domain_to_unicode(label) {
+        (unicode, Ok(())) if !unicode.contains('.') && !unicode.chars().any(char::is_control) => {
+            Cow::Owned(unicode)
+        }
+        _ => Cow::Borrowed(label),
+    }
+}
+
+// ---------------------------------------------------------------------------
 // The parser: a byte-offset cursor plus one function per grammar rule
 // ---------------------------------------------------------------------------
 
@@ -726,21 +1225,56 @@ struct Cfws {
     comments: Vec<String>,
 }
 
+/// What the detailed mode keeps of one mailbox beyond the [`Mailbox`]
+/// itself, for [`ParsedAddress`].
+#[derive(Default)]
+struct Details {
+    /// Every comment met, in order, quoted-pairs unescaped.
+    comments: Vec<String>,
+    /// The obsolete source route, `@a,@b`, normalized.
+    route: Option<String>,
+    /// The display name proper, not one taken from a comment.
+    phrase: Option<String>,
+}
+
 /// A cursor over the input. `pos` is a byte offset that only ever moves by
 /// whole characters, so it always sits on a char boundary; even so, every
 /// access goes through `str::get` so that a mistake cannot panic.
+///
+/// The parser sees the input up to `end` only (one member of a list, for
+/// [`parse_address_details`]), while positions in errors stay offsets into
+/// the whole input.
 struct Parser<'a> {
     input: &'a str,
     pos: usize,
+    end: usize,
+    /// `Some` in the detailed mode: comments, route and phrase are kept
+    /// there as they are met.
+    details: Option<Details>,
 }
 
 impl<'a> Parser<'a> {
     fn new(input: &'a str) -> Parser<'a> {
-        Parser { input, pos: 0 }
+        Parser {
+            input,
+            pos: 0,
+            end: input.len(),
+            details: None,
+        }
+    }
+
+    /// A parser in the detailed mode over `range` of `input`.
+    fn detailed(input: &'a str, range: Range<usize>) -> Parser<'a> {
+        Parser {
+            input,
+            pos: range.start,
+            end: range.end,
+            details: Some(Details::default()),
+        }
     }
 
     fn rest(&self) -> &'a str {
-        self.input.get(self.pos..).unwrap_or_default()
+        self.input.get(self.pos..self.end).unwrap_or_default()
     }
 
     fn peek(&self) -> Option<char> {
@@ -778,8 +1312,13 @@ impl<'a> Parser<'a> {
     }
 
     /// The error for whatever is at the cursor when `expected` should be.
+    /// At the end of a member that is not the end of the input, that is the
+    /// separator that ended the member.
     fn unexpected(&self, expected: &'static str) -> AddressError {
-        match self.peek() {
+        let next = self
+            .peek()
+            .or_else(|| self.input.get(self.pos..)?.chars().next());
+        match next {
             None => self.error_here(AddressErrorKind::UnexpectedEnd { expected }),
             Some('\r' | '\n') => self.error_here(AddressErrorKind::BareLineBreak),
             Some(c) => bad_char(self.input, self.pos, c, expected),
@@ -823,7 +1362,11 @@ impl<'a> Parser<'a> {
         };
         loop {
             if self.peek() == Some('(') {
-                cfws.comments.push(self.comment()?);
+                let comment = self.comment()?;
+                if let Some(details) = &mut self.details {
+                    details.comments.push(comment.clone());
+                }
+                cfws.comments.push(comment);
             } else if !self.fws()? {
                 return Ok(cfws);
             }
@@ -976,6 +1519,47 @@ impl<'a> Parser<'a> {
         }
     }
 
+    /// One member of a list in the detailed mode, the parser bounded to it:
+    /// `None` when it is empty (white space and comments only), else the
+    /// mailbox as a [`ParsedAddress`]. A group is reported as `group_error`.
+    fn member_details(
+        &mut self,
+        group_error: AddressErrorKind,
+        group: Option<&str>,
+    ) -> Result<Option<ParsedAddress>, AddressError> {
+        self.skip_cfws()?;
+        if self.peek().is_none() {
+            return Ok(None);
+        }
+        let mailbox = self.mailbox(group_error)?;
+        if self.peek().is_some() {
+            return Err(self.junk());
+        }
+        let details = self.details.take().unwrap_or_default();
+        Ok(Some(parsed_address(mailbox, details, group)))
+    }
+
+    /// A group's name, the parser bounded to what comes before its `:`.
+    fn group_name(&mut self) -> Result<String, AddressError> {
+        let start = self.pos;
+        let phrase = self.phrase()?;
+        if self.peek().is_some() {
+            // Not a phrase: report what the strict parser would, which reads
+            // it as a mailbox followed by junk.
+            self.pos = start;
+            self.mailbox(AddressErrorKind::GroupNotAllowed)?;
+            return Err(match self.peek() {
+                Some(_) => self.junk(),
+                None => self.error_here(AddressErrorKind::JunkAfterAddress(':')),
+            });
+        }
+        if phrase.items.is_empty() {
+            return Err(self.unexpected("a group name before ':'"));
+        }
+        // A group name may legally be `""`; keep it rather than refuse.
+        Ok(phrase_text(&phrase.items).unwrap_or_default())
+    }
+
     /// address-list: addresses separated by commas; empty members skipped.
     fn address_list(&mut self) -> Result<Vec<Address>, AddressError> {
         let mut list = Vec::new();
@@ -1064,6 +1648,9 @@ impl<'a> Parser<'a> {
         match self.peek() {
             Some('<') => {
                 let name = phrase_text(&phrase.items);
+                if let Some(details) = &mut self.details {
+                    details.phrase.clone_from(&name);
+                }
                 let (local, domain) = self.angle_addr()?;
                 let after = self.skip_cfws()?;
                 let name = name.or_else(|| comment_name(&after.comments));
@@ -1132,18 +1719,28 @@ impl<'a> Parser<'a> {
     }
 
     /// obs-route, cursor on its first `@` or `,`: `@a.test,@b.test:`,
-    /// checked and dropped (RFC 5321 §C says to ignore source routes).
+    /// checked and dropped (RFC 5321 §C says to ignore source routes); the
+    /// detailed mode keeps it as `@a.test,@b.test`.
     fn route(&mut self) -> Result<(), AddressError> {
+        let mut route = String::new();
         loop {
             self.skip_cfws()?;
             if self.eat(',') {
                 continue;
             }
             if self.eat('@') {
-                self.domain()?;
+                let (domain, _comments) = self.domain()?;
+                if !route.is_empty() {
+                    route.push(',');
+                }
+                route.push('@');
+                route.push_str(&domain);
                 continue;
             }
             if self.eat(':') {
+                if let Some(details) = &mut self.details {
+                    details.route = Some(route);
+                }
                 return Ok(());
             }
             return Err(self.unexpected("':' after a source route"));
@@ -2154,6 +2751,90 @@ mod tests {
         assert_eq!(parse_address_list(&many).unwrap().len(), 20_000);
     }
 
+    /// `parse_address_details` against `parse_address_list` on one input:
+    /// what the strict parser takes comes back whole and `Ok`, and what it
+    /// refuses gives at least one `Err`.
+    fn check_details_agree(input: &str) {
+        let details = parse_address_details(input);
+        match parse_address_list(input) {
+            Ok(list) => {
+                let strict = mailboxes(&list);
+                assert_eq!(details.len(), strict.len(), "{input:?}: {details:?}");
+                for (entry, m) in details.iter().zip(&strict) {
+                    let p = entry.as_ref().unwrap_or_else(|e| panic!("{input:?}: {e}"));
+                    assert_eq!(
+                        (p.local.as_str(), p.domain.as_deref()),
+                        (m.local(), m.domain()),
+                        "{input:?}"
+                    );
+                    assert_eq!(p.address, m.addr_spec(), "{input:?}");
+                    if p.phrase.is_some() {
+                        assert_eq!(p.phrase.as_deref(), m.name(), "{input:?}");
+                    }
+                }
+            }
+            Err(_) => assert!(details.iter().any(Result::is_err), "{input:?}: {details:?}"),
+        }
+        for err in details.iter().filter_map(|e| e.as_ref().err()) {
+            assert_eq!(err.input(), input);
+            assert!(err.position() <= input.len());
+        }
+    }
+
+    #[test]
+    fn details_agree_with_the_strict_parser() {
+        for &(input, ..) in MAILBOXES {
+            check_details_agree(input);
+        }
+        for (input, ..) in error_cases() {
+            check_details_agree(input);
+        }
+        for input in [
+            "a@b, G: , c@d,, ; , e@f",
+            "G: root;",
+            "\"\":;",
+            "undisclosed-recipients:",
+            "G: a@b; c@d",
+            "G:;x",
+            "G: a@b;; c@d",
+            "<a<b>@c>",
+            "a@[1,2]",
+            "<@a,@b:u@c>, d@e",
+            "(a,b) c@d (e:f), \"g;h\" <i@j>",
+        ] {
+            check_details_agree(input);
+        }
+    }
+
+    #[test]
+    fn details_keep_comments_route_and_phrase_apart() {
+        let list = parse_address_details("Name <@r.test:a@b> (c)");
+        let p = list[0].as_ref().unwrap();
+        assert_eq!(p.phrase.as_deref(), Some("Name"));
+        assert_eq!(p.comment.as_deref(), Some("c"));
+        assert_eq!(p.route.as_deref(), Some("@r.test"));
+        // A route made of commas only is no route.
+        let list = parse_address_details("<,:a@b>");
+        assert_eq!(list[0].as_ref().unwrap().route, None);
+        // The strict parser still drops it all.
+        assert_eq!(
+            parse_mailbox("Name <@r.test:a@b> (c)").unwrap(),
+            mb(Some("Name"), "a", Some("b"))
+        );
+    }
+
+    #[test]
+    fn details_on_deep_and_long_inputs() {
+        let deep = format!("a@b {}x{}, c@d", "(".repeat(100_000), ")".repeat(100_000));
+        assert_eq!(parse_address_details(&deep).len(), 2);
+        let unclosed = format!("a@b, <{}", "(".repeat(100_000));
+        let list = parse_address_details(&unclosed);
+        assert_eq!(list.len(), 2);
+        assert!(list[1].is_err());
+        let many = "a@b.test, ".repeat(20_000);
+        assert_eq!(parse_address_details(&many).len(), 20_000);
+    }
+
     /// A few thousand deterministic pseudo-random inputs: no panic, no hang,
     /// and whatever parses satisfies `Mailbox::new` and survives a
     /// write-and-reparse round trip.
@@ -2178,6 +2859,7 @@ mod tests {
                 .map(|_| ALPHABET[next() % ALPHABET.len()])
                 .collect();
             let _ = parse_mailbox(&input);
+            check_details_agree(&input);
             let Ok(list) = parse_address_list(&input) else {
                 continue;
             };
