@@ -27,6 +27,7 @@ pub mod base64_stream;
 pub mod builder;
 pub mod content_type;
 pub mod date;
+pub mod decode;
 mod encoded_word;
 mod error;
 pub mod header;
@@ -35,6 +36,7 @@ mod message_id;
 pub mod mime_types;
 mod parse;
 pub mod quoted_printable;
+pub mod reader;
 pub mod rfc2231;
 mod write;
 

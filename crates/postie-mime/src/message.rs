@@ -328,13 +328,26 @@ fn write_entity(headers: &Headers, body: &Body, w: &mut dyn Write, top: bool) ->
                 };
                 content_type = content_type.with_param("charset", charset);
             }
-            write_leaf(w, &content_type.header_value(), data, encoding)
+            write_exact_leaf(w, &content_type.header_value(), data, encoding)
         }
         Body::File {
             path,
             content_type,
             len,
         } => write_file(w, path, content_type, *len),
+        Body::Multipart {
+            content_type,
+            parts,
+        } if content_type.type_() == "message" => {
+            // An encapsulated message (message/rfc822): one entity, no
+            // delimiters, written as the message it is.
+            write_field(w, "Content-Type", &content_type.header_value())?;
+            w.write_all(b"\r\n")?;
+            for part in parts {
+                write_entity(&part.headers, &part.body, w, true)?;
+            }
+            Ok(())
+        }
         Body::Multipart {
             content_type,
             parts,
@@ -398,6 +411,34 @@ fn write_leaf(
     Ok(())
 }
 
+/// Writes an attachment's bytes so that they read back exactly: 7bit only
+/// when the bytes already are (CRLF line breaks, no final CRLF added),
+/// quoted-printable without line-ending repair (a lone CR or LF is data).
+fn write_exact_leaf(
+    w: &mut dyn Write,
+    content_type: &str,
+    data: &[u8],
+    encoding: TransferEncoding,
+) -> Result<(), Error> {
+    write_field(w, "Content-Type", content_type)?;
+    write_field(w, "Content-Transfer-Encoding", encoding.as_str())?;
+    w.write_all(b"\r\n")?;
+    match encoding {
+        TransferEncoding::SevenBit => w.write_all(data)?,
+        TransferEncoding::QuotedPrintable => {
+            let mut out = Vec::with_capacity(data.len() * 3 / 2);
+            quoted_printable::encode(data, &mut out);
+            w.write_all(&out)?;
+        }
+        TransferEncoding::Base64 => {
+            let mut encoder = Base64Writer::new(&mut *w);
+            encoder.write_all(data)?;
+            encoder.finish()?;
+        }
+    }
+    Ok(())
+}
+
 /// Streams a file leaf: binary types as base64; text types as 7bit when
 /// the file is clean, else the shorter of quoted-printable and base64 (a
 /// first reading pass decides).
@@ -428,43 +469,20 @@ fn write_file(
     write_field(w, "Content-Transfer-Encoding", encoding.as_str())?;
     w.write_all(b"\r\n")?;
     match encoding {
-        TransferEncoding::SevenBit => {
-            let mut last = 0u8;
-            let mut out = Vec::with_capacity(FILE_CHUNK + FILE_CHUNK / 16);
-            read_chunks(path, len, |chunk| {
-                out.clear();
-                crlf_chunk(chunk, &mut last, &mut out);
-                w.write_all(&out)
-            })?;
-            if last == b'\r' {
-                w.write_all(b"\n")?;
-            } else if len > 0 && last != b'\n' {
-                w.write_all(b"\r\n")?;
-            }
-        }
+        // The file's bytes as they are: the scan allowed 7bit only for
+        // CRLF-only content, and quoted-printable keeps a lone CR or LF as
+        // data, so the attachment reads back exactly.
+        TransferEncoding::SevenBit => read_chunks(path, len, |chunk| w.write_all(chunk))?,
         TransferEncoding::QuotedPrintable => {
-            let mut last = 0u8;
-            let mut crlf = Vec::with_capacity(FILE_CHUNK + FILE_CHUNK / 16);
             let mut out = Vec::with_capacity(FILE_CHUNK * 2);
             let mut encoder = quoted_printable::Encoder::default();
             read_chunks(path, len, |chunk| {
-                crlf.clear();
                 out.clear();
-                crlf_chunk(chunk, &mut last, &mut crlf);
-                encoder.push(&crlf, &mut out);
+                encoder.push(chunk, &mut out);
                 w.write_all(&out)
             })?;
             out.clear();
-            if last == b'\r' {
-                encoder.push(b"\n", &mut out);
-            }
             encoder.finish(&mut out);
-            // The content ends with a line break, whether the file's own
-            // (already written) or one added here.
-            let ended = matches!(last, b'\n' | b'\r') && out.is_empty();
-            if !ended && !out.ends_with(b"\r\n") {
-                out.extend_from_slice(b"\r\n");
-            }
             w.write_all(&out)?;
         }
         TransferEncoding::Base64 => {
@@ -483,8 +501,6 @@ struct TextScan {
     utf8: bool,
     /// Bytes that quoted-printable must escape.
     escaped: u64,
-    /// Bare LFs or CRs, which become CRLF.
-    line_breaks: u64,
 }
 
 impl TextScan {
@@ -494,7 +510,7 @@ impl TextScan {
         }
         // Each escape costs two more bytes; a soft break every 75 columns
         // three.
-        let encoded = len + self.line_breaks + 2 * self.escaped;
+        let encoded = len + 2 * self.escaped;
         let qp = encoded + encoded / 75 * 3;
         if qp <= crate::base64_stream::encoded_len(len) {
             TransferEncoding::QuotedPrintable
@@ -509,9 +525,9 @@ fn scan_text_file(path: &Path) -> Result<TextScan, Error> {
         seven_bit: true,
         utf8: true,
         escaped: 0,
-        line_breaks: 0,
     };
     let mut line = 0usize;
+    let mut previous = 0u8;
     let mut file = File::open(path)?;
     let mut buf = vec![0u8; FILE_CHUNK];
     // The start of a UTF-8 sequence cut by the chunk boundary.
@@ -520,6 +536,11 @@ fn scan_text_file(path: &Path) -> Result<TextScan, Error> {
         let n = match file.read(&mut buf) {
             Ok(0) => {
                 scan.utf8 &= carry.is_empty();
+                if previous == b'\r' {
+                    // A CR at the very end, without its LF.
+                    scan.seven_bit = false;
+                    scan.escaped += 1;
+                }
                 return Ok(scan);
             }
             Ok(n) => n,
@@ -538,11 +559,21 @@ fn scan_text_file(path: &Path) -> Result<TextScan, Error> {
             }
         }
         for &b in chunk {
+            // A CR not followed by LF is data, not a line break.
+            if previous == b'\r' && b != b'\n' {
+                scan.seven_bit = false;
+                scan.escaped += 1;
+            }
+            let bare_lf = b == b'\n' && previous != b'\r';
+            previous = b;
             match b {
-                b'\n' | b'\r' => {
+                b'\n' if bare_lf => {
                     line = 0;
-                    scan.line_breaks += 1;
+                    scan.seven_bit = false;
+                    scan.escaped += 1;
                 }
+                b'\n' => line = 0,
+                b'\r' => {}
                 b'\t' | 32..=126 => {
                     line += 1;
                     if line > MAX_7BIT_LINE {
@@ -674,17 +705,32 @@ fn choose_data_encoding(data: &[u8], content_type: &ContentType) -> TransferEnco
     if !content_type.is_text() {
         return TransferEncoding::Base64;
     }
-    if is_7bit(data) {
+    if is_7bit(data) && crlf_only(data) {
         return TransferEncoding::SevenBit;
     }
     let mut qp = Vec::with_capacity(data.len() * 3 / 2);
-    quoted_printable::encode(&to_crlf(data), &mut qp);
+    quoted_printable::encode(data, &mut qp);
     let base64_len = crate::base64_stream::encoded_len(data.len() as u64);
     if (qp.len() as u64) <= base64_len {
         TransferEncoding::QuotedPrintable
     } else {
         TransferEncoding::Base64
     }
+}
+
+/// Whether every CR and LF in `data` is part of a CRLF pair.
+fn crlf_only(data: &[u8]) -> bool {
+    let mut previous = 0u8;
+    for (i, &b) in data.iter().enumerate() {
+        if b == b'\n' && previous != b'\r' {
+            return false;
+        }
+        if b == b'\r' && data.get(i + 1) != Some(&b'\n') {
+            return false;
+        }
+        previous = b;
+    }
+    true
 }
 
 /// Every line ending (CRLF, LF, or CR alone) as CRLF.

@@ -1,0 +1,529 @@
+//! Decoding what a message carries: RFC 2047 encoded-words in header text,
+//! body bytes in a named charset, and the content transfer encodings.
+//!
+//! Everything here is tolerant, as reading mail from the wild needs: an
+//! unknown charset falls back to UTF-8 (when the bytes are valid UTF-8) or
+//! windows-1252, a malformed encoded-word is kept as it is written, base64
+//! with junk in it is decoded as far as it goes. Nothing here fails or
+//! panics, whatever the input.
+//!
+//! ```
+//! use postie_mime::decode::{decode_charset, decode_rfc2047, decode_transfer};
+//!
+//! assert_eq!(decode_rfc2047("=?ISO-8859-1?Q?Andr=E9?= Pirard"), "André Pirard");
+//! assert_eq!(decode_charset(b"caf\xe9", Some("iso-8859-1")), ("café".to_owned(), false));
+//! assert_eq!(decode_transfer(b"aGVsbG8=\r\n", Some("BASE64")), b"hello");
+//! ```
+
+use encoding_rs::Encoding;
+
+use crate::base64_stream;
+
+/// Decodes the RFC 2047 encoded-words in `text` (unfolded or not).
+///
+/// * `=?charset?Q?...?=` and `=?charset?B?...?=`, in any case; the charset
+///   may carry an RFC 2231 language suffix (`=?US-ASCII*EN?Q?...?=`) and is
+///   looked up with `encoding_rs` (WHATWG labels, plus a few common aliases
+///   such as `cp932`). An unknown charset decodes as UTF-8 when the bytes
+///   are valid UTF-8, else as windows-1252.
+/// * White space (folding included) between two adjacent encoded-words is
+///   dropped (RFC 2047 §6.2); white space next to ordinary text is kept.
+/// * Adjacent words in one charset are decoded together, so a character
+///   that a sloppy encoder split between two words comes out whole.
+/// * A malformed word (no closing `?=`, an encoding other than Q or B, a
+///   `B` text with characters outside base64) is kept literally.
+/// * Words not surrounded by white space (`a=?utf-8?q?b?=c`) are decoded
+///   too, as most readers do.
+///
+/// ```
+/// use postie_mime::decode::decode_rfc2047;
+///
+/// assert_eq!(decode_rfc2047("(=?ISO-8859-1?Q?a?= =?ISO-8859-1?Q?b?=)"), "(ab)");
+/// assert_eq!(decode_rfc2047("(=?ISO-8859-1?Q?a?= b)"), "(a b)");
+/// assert_eq!(decode_rfc2047("=?utf-8?x?oops?="), "=?utf-8?x?oops?=");
+/// ```
+pub fn decode_rfc2047(text: &str) -> String {
+    if !text.contains("=?") {
+        return text.to_owned();
+    }
+    let mut out = String::with_capacity(text.len());
+    // Bytes of the run of adjacent encoded-words in one charset, not yet
+    // decoded.
+    let mut pending: Option<(Option<&'static Encoding>, Vec<u8>)> = None;
+    // Whether the last thing seen was an encoded-word (so that white space
+    // alone up to the next one is dropped).
+    let mut after_word = false;
+    let mut pos = 0;
+    while pos < text.len() {
+        let Some(found) = text.get(pos..).and_then(|rest| rest.find("=?")) else {
+            break;
+        };
+        let start = pos + found;
+        let between = text.get(pos..start).unwrap_or_default();
+        match parse_word(text, start) {
+            Some(word) => {
+                let joins = after_word && between.chars().all(is_fws);
+                if !joins {
+                    flush(&mut pending, &mut out);
+                    out.push_str(between);
+                }
+                match &mut pending {
+                    Some((encoding, bytes)) if *encoding == word.encoding => {
+                        bytes.extend_from_slice(&word.bytes);
+                    }
+                    _ => {
+                        flush(&mut pending, &mut out);
+                        pending = Some((word.encoding, word.bytes));
+                    }
+                }
+                after_word = true;
+                pos = word.end;
+            }
+            None => {
+                flush(&mut pending, &mut out);
+                out.push_str(between);
+                out.push_str("=?");
+                after_word = false;
+                pos = start + 2;
+            }
+        }
+    }
+    flush(&mut pending, &mut out);
+    out.push_str(text.get(pos..).unwrap_or_default());
+    out
+}
+
+/// Folding white space, as it may stand between two encoded-words.
+fn is_fws(c: char) -> bool {
+    matches!(c, ' ' | '\t' | '\r' | '\n')
+}
+
+fn flush(pending: &mut Option<(Option<&'static Encoding>, Vec<u8>)>, out: &mut String) {
+    if let Some((encoding, bytes)) = pending.take() {
+        out.push_str(&decode_with(&bytes, encoding).0);
+    }
+}
+
+/// One decoded encoded-word.
+struct Word {
+    /// The charset (`None` when unknown).
+    encoding: Option<&'static Encoding>,
+    /// The decoded bytes, in that charset.
+    bytes: Vec<u8>,
+    /// Where in the text the word ends (after its `?=`).
+    end: usize,
+}
+
+/// Reads the encoded-word at `start` (where `=?` stands), if it is one.
+fn parse_word(text: &str, start: usize) -> Option<Word> {
+    let rest = text.get(start + 2..)?;
+    let (charset, rest) = rest.split_once('?')?;
+    if charset.is_empty()
+        || charset.len() > 64
+        || !charset
+            .bytes()
+            .all(|b| b.is_ascii_graphic() && !matches!(b, b'?' | b'=' | b'"' | b'(' | b')'))
+    {
+        return None;
+    }
+    let (kind, rest) = rest.split_once('?')?;
+    let (encoded, _) = rest.split_once('?')?;
+    // The encoded text ends at the first `?`, which must begin `?=`.
+    let after = start + 2 + charset.len() + 1 + kind.len() + 1 + encoded.len();
+    if text.as_bytes().get(after + 1) != Some(&b'=') {
+        return None;
+    }
+    let bytes = match kind {
+        "Q" | "q" => decode_q(encoded.as_bytes()),
+        "B" | "b" => {
+            let clean = encoded
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=' | b' '));
+            if !clean {
+                return None;
+            }
+            base64_stream::decode_lenient(encoded.as_bytes())
+        }
+        _ => return None,
+    };
+    // RFC 2231 §5: `charset*language`.
+    let label = charset.split('*').next().unwrap_or_default();
+    Some(Word {
+        encoding: lookup(label),
+        bytes,
+        end: after + 2,
+    })
+}
+
+/// The Q encoding (RFC 2047 §4.2): `_` is a space, `=XX` a byte; a `=`
+/// not followed by two hex digits stays as it is.
+fn decode_q(input: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(input.len());
+    let mut i = 0;
+    while let Some(&b) = input.get(i) {
+        match b {
+            b'_' => out.push(b' '),
+            b'=' => {
+                let hi = input.get(i + 1).and_then(|&h| hex(h));
+                let lo = input.get(i + 2).and_then(|&l| hex(l));
+                if let (Some(hi), Some(lo)) = (hi, lo) {
+                    out.push(hi << 4 | lo);
+                    i += 3;
+                    continue;
+                }
+                out.push(b'=');
+            }
+            other => out.push(other),
+        }
+        i += 1;
+    }
+    out
+}
+
+fn hex(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    }
+}
+
+/// The encoding a charset label names, if `encoding_rs` knows it (under its
+/// WHATWG label or one of a few aliases mail uses). `None` for unknown
+/// labels and for those WHATWG maps to the "replacement" encoding.
+fn lookup(label: &str) -> Option<&'static Encoding> {
+    let label = label.trim().trim_matches(|c| c == '"' || c == '\'');
+    let alias = match label.to_ascii_lowercase().as_str() {
+        "cp932" | "ms932" | "windows-932" | "x-sjis" => "shift_jis",
+        "cp936" | "ms936" | "windows-936" => "gbk",
+        "cp949" | "ms949" | "windows-949" | "ks_c_5601" | "ks_c_5601-1989" => "euc-kr",
+        "cp950" | "ms950" | "windows-950" => "big5",
+        "utf8" => "utf-8",
+        "latin-1" | "iso8859_1" | "iso_8859_1" => "iso-8859-1",
+        "ascii" | "ansi_x3.4-1968" => "us-ascii",
+        _ => "",
+    };
+    let label = if alias.is_empty() { label } else { alias };
+    Encoding::for_label(label.as_bytes()).filter(|e| *e != encoding_rs::REPLACEMENT)
+}
+
+/// Whether `label` names US-ASCII, which mail often uses for text that is in
+/// fact UTF-8.
+fn is_ascii_label(label: &str) -> bool {
+    matches!(
+        label
+            .trim()
+            .trim_matches(|c| c == '"' || c == '\'')
+            .to_ascii_lowercase()
+            .as_str(),
+        "us-ascii" | "ascii" | "ansi_x3.4-1968" | "iso-ir-6" | "us" | "iso646-us" | "csascii"
+    )
+}
+
+/// Decodes `bytes` in `encoding`, or by the fallback when it is unknown.
+fn decode_with(bytes: &[u8], encoding: Option<&'static Encoding>) -> (String, bool) {
+    match encoding {
+        Some(encoding) => {
+            let (text, had_errors) = encoding.decode_without_bom_handling(bytes);
+            (text.into_owned(), had_errors)
+        }
+        None => fallback(bytes),
+    }
+}
+
+/// UTF-8 if the bytes are valid UTF-8, else windows-1252 (which gives every
+/// byte a character, so nothing is replaced).
+fn fallback(bytes: &[u8]) -> (String, bool) {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => (text.to_owned(), false),
+        Err(_) => {
+            let (text, had_errors) = encoding_rs::WINDOWS_1252.decode_without_bom_handling(bytes);
+            (text.into_owned(), had_errors)
+        }
+    }
+}
+
+/// Decodes `bytes` in `charset` to UTF-8; the flag tells whether some bytes
+/// were not valid in the charset and became U+FFFD.
+///
+/// Charset labels are looked up with `encoding_rs` (WHATWG labels, so
+/// `iso-8859-1` reads as windows-1252, its superset, plus aliases such as
+/// `cp932`). With no charset, an unknown one (`unknown-8bit`, `x-user`...)
+/// or `us-ascii` on bytes that are not ASCII, the bytes are read as UTF-8
+/// when they are valid UTF-8, else as windows-1252. A byte order mark is
+/// kept as a character.
+///
+/// ```
+/// use postie_mime::decode::decode_charset;
+///
+/// assert_eq!(decode_charset(b"\x93hi\x94", Some("windows-1252")).0, "\u{201c}hi\u{201d}");
+/// assert_eq!(decode_charset("é".as_bytes(), None), ("é".to_owned(), false));
+/// assert_eq!(decode_charset(b"\xe9", None), ("é".to_owned(), false));
+/// assert_eq!(decode_charset(b"a\xff", Some("utf-8")), ("a\u{fffd}".to_owned(), true));
+/// ```
+pub fn decode_charset(bytes: &[u8], charset: Option<&str>) -> (String, bool) {
+    match charset {
+        Some(label) if is_ascii_label(label) => fallback(bytes),
+        Some(label) => decode_with(bytes, lookup(label)),
+        None => fallback(bytes),
+    }
+}
+
+/// The canonical name of a Content-Transfer-Encoding value: comments and
+/// quotes dropped, trimmed, lowercase (`"Base64 (yes)"` → `base64`).
+pub(crate) fn normalize_encoding(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    let mut depth = 0usize;
+    for c in value.chars() {
+        match c {
+            '(' => depth += 1,
+            ')' => depth = depth.saturating_sub(1),
+            '"' => {}
+            c if depth == 0 && !c.is_whitespace() => out.push(c.to_ascii_lowercase()),
+            _ => {}
+        }
+    }
+    out
+}
+
+/// Undoes a Content-Transfer-Encoding: `base64` (leniently: line breaks,
+/// white space and junk are skipped), `quoted-printable` (tolerant: see
+/// below); `7bit`, `8bit`, `binary`, an unknown encoding or none give the
+/// bytes as they are. The name is compared without regard to case.
+///
+/// Quoted-printable: `=XX` in either case is a byte, `=` at a line end
+/// (white space after it allowed) is a soft line break, white space at the
+/// end of a line is transport padding and dropped (RFC 2045 §6.7 (3)), a
+/// `=` that starts none of these stays as it is, and line breaks (CRLF or
+/// LF alone) are kept as they are.
+///
+/// ```
+/// use postie_mime::decode::decode_transfer;
+///
+/// assert_eq!(decode_transfer(b"caf=C3=A9 =\r\nau lait  \r\n", Some("quoted-printable")),
+///            "café au lait\r\n".as_bytes());
+/// assert_eq!(decode_transfer(b"aGk=", Some("base64")), b"hi");
+/// assert_eq!(decode_transfer(b"=41", Some("8bit")), b"=41");
+/// ```
+pub fn decode_transfer(bytes: &[u8], encoding: Option<&str>) -> Vec<u8> {
+    match encoding.map(normalize_encoding).as_deref() {
+        Some("base64") => base64_stream::decode_lenient(bytes),
+        Some("quoted-printable") => decode_qp(bytes),
+        _ => bytes.to_vec(),
+    }
+}
+
+/// Tolerant quoted-printable decoding; see [`decode_transfer`].
+fn decode_qp(input: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(input.len());
+    for line in Lines::new(input) {
+        let (content, ending) = line;
+        // Transport padding: white space at the end of a line goes.
+        let content = trim_end_wsp(content);
+        let mut i = 0;
+        let mut soft = false;
+        while let Some(&b) = content.get(i) {
+            if b != b'=' {
+                out.push(b);
+                i += 1;
+                continue;
+            }
+            let hi = content.get(i + 1).and_then(|&h| hex(h));
+            let lo = content.get(i + 2).and_then(|&l| hex(l));
+            if let (Some(hi), Some(lo)) = (hi, lo) {
+                out.push(hi << 4 | lo);
+                i += 3;
+            } else if i + 1 == content.len() {
+                // `=` ends the line: a soft line break.
+                soft = true;
+                i += 1;
+            } else {
+                out.push(b'=');
+                i += 1;
+            }
+        }
+        if !soft {
+            out.extend_from_slice(ending);
+        }
+    }
+    out
+}
+
+/// Whether a quoted-printable body holds `=` sequences that are neither
+/// `=XX` nor a soft line break.
+pub(crate) fn qp_is_malformed(input: &[u8]) -> bool {
+    Lines::new(input).any(|(content, _)| {
+        let content = trim_end_wsp(content);
+        let mut i = 0;
+        while let Some(&b) = content.get(i) {
+            if b == b'=' {
+                let ok_hex = content
+                    .get(i + 1..i + 3)
+                    .is_some_and(|pair| pair.iter().all(|&h| hex(h).is_some()));
+                if ok_hex {
+                    i += 3;
+                    continue;
+                }
+                if i + 1 != content.len() {
+                    return true;
+                }
+            }
+            i += 1;
+        }
+        false
+    })
+}
+
+/// Whether a base64 body holds junk: bytes other than the alphabet, `=`
+/// and white space, data after the `=` padding, or a lone character left
+/// over at the end (which cannot make a byte).
+pub(crate) fn base64_is_malformed(input: &[u8]) -> bool {
+    let mut count = 0usize;
+    let mut padded = false;
+    for &b in input {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'+' | b'/' => {
+                if padded {
+                    return true;
+                }
+                count += 1;
+            }
+            b'=' => {
+                if count % 4 < 2 && !padded {
+                    return true;
+                }
+                padded = true;
+            }
+            b' ' | b'\t' | b'\r' | b'\n' => {}
+            _ => return true,
+        }
+    }
+    count % 4 == 1
+}
+
+fn trim_end_wsp(mut line: &[u8]) -> &[u8] {
+    while let Some((&last, rest)) = line.split_last() {
+        if last == b' ' || last == b'\t' {
+            line = rest;
+        } else {
+            break;
+        }
+    }
+    line
+}
+
+/// Lines with their endings (`\r\n`, `\n`, or nothing for the last).
+struct Lines<'a> {
+    rest: &'a [u8],
+}
+
+impl<'a> Lines<'a> {
+    fn new(input: &'a [u8]) -> Self {
+        Self { rest: input }
+    }
+}
+
+impl<'a> Iterator for Lines<'a> {
+    type Item = (&'a [u8], &'a [u8]);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.rest.is_empty() {
+            return None;
+        }
+        let rest = self.rest;
+        match rest.iter().position(|&b| b == b'\n') {
+            Some(lf) => {
+                let content_end = if lf > 0 && rest.get(lf - 1) == Some(&b'\r') {
+                    lf - 1
+                } else {
+                    lf
+                };
+                self.rest = rest.get(lf + 1..).unwrap_or_default();
+                Some((
+                    rest.get(..content_end).unwrap_or_default(),
+                    rest.get(content_end..=lf).unwrap_or_default(),
+                ))
+            }
+            None => {
+                self.rest = &[];
+                Some((rest, &[]))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn q_and_b_words() {
+        assert_eq!(decode_rfc2047("=?utf-8?q?caf=C3=A9?="), "café");
+        assert_eq!(decode_rfc2047("=?UTF-8?B?Y2Fmw6k=?="), "café");
+        assert_eq!(decode_rfc2047("=?utf-8?Q?a=5Fb_c?="), "a_b c");
+    }
+
+    #[test]
+    fn split_characters_are_joined() {
+        // "é" is C3 A9, split between two B words.
+        assert_eq!(decode_rfc2047("=?utf-8?b?ww==?= =?utf-8?b?qQ==?="), "é");
+    }
+
+    #[test]
+    fn malformed_words_stay() {
+        for text in [
+            "=?",
+            "=?utf-8?",
+            "=?utf-8?q?",
+            "=?utf-8?q?abc",
+            "=?utf-8?q?abc?",
+            "=??q?abc?=",
+            "=?utf-8?z?abc?=",
+            "=?utf-8?b?a!b?=",
+            "a =? b ?= c",
+        ] {
+            assert_eq!(decode_rfc2047(text), text);
+        }
+    }
+
+    #[test]
+    fn unknown_charsets_fall_back() {
+        assert_eq!(decode_rfc2047("=?x-nope?q?caf=C3=A9?="), "café");
+        assert_eq!(decode_rfc2047("=?x-nope?q?caf=E9?="), "café");
+        assert_eq!(
+            decode_charset(b"caf\xc3\xa9", Some("unknown-8bit")).0,
+            "café"
+        );
+    }
+
+    #[test]
+    fn qp_details() {
+        assert_eq!(decode_qp(b"a=\nb"), b"ab");
+        assert_eq!(decode_qp(b"a= \t\r\nb"), b"ab");
+        assert_eq!(decode_qp(b"a=zz=4"), b"a=zz=4");
+        assert_eq!(decode_qp(b"a=4a=4A"), b"aJJ");
+        assert_eq!(decode_qp(b"x  \ny\t"), b"x\ny");
+        assert!(!qp_is_malformed(b"a=3D=\r\nb"));
+        assert!(qp_is_malformed(b"a=zz"));
+    }
+
+    #[test]
+    fn base64_checks() {
+        assert!(!base64_is_malformed(b"aGVs\r\nbG8=\r\n"));
+        assert!(!base64_is_malformed(b"aGk"));
+        assert!(base64_is_malformed(b"aGk=aGk="));
+        assert!(base64_is_malformed(b"aG!k"));
+        assert!(base64_is_malformed(b"aGkxa"));
+        assert!(base64_is_malformed(b"=aGk"));
+    }
+
+    #[test]
+    fn encoding_names() {
+        assert_eq!(normalize_encoding(" Base64 (comment)"), "base64");
+        assert_eq!(
+            normalize_encoding("\"Quoted-Printable\""),
+            "quoted-printable"
+        );
+    }
+}
