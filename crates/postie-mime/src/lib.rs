@@ -43,5 +43,5 @@ mod write;
 pub use error::Error;
 pub use header::{HeaderName, HeaderValue, Headers};
 pub use message::{Body, Message, TransferEncoding};
-pub use message_id::new_message_id;
+pub use message_id::{new_content_id, new_message_id};
 pub use parse::ParseError;

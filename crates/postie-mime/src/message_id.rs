@@ -33,3 +33,17 @@ fn is_dot_atom(domain: &str) -> bool {
                     .all(|b| b.is_ascii_alphanumeric() || b == b'-')
         })
 }
+
+/// A new Content-ID value (without angle brackets) for a part that HTML
+/// refers to as `cid:...`: random, like [`new_message_id`], so unique across
+/// processes and machines.
+///
+/// ```
+/// let id = postie_mime::new_content_id("example.org")?;
+/// assert!(id.ends_with("@example.org") && !id.contains('<'));
+/// # Ok::<(), postie_mime::Error>(())
+/// ```
+pub fn new_content_id(domain: &str) -> Result<String, Error> {
+    let id = new_message_id(domain)?;
+    Ok(id.trim_start_matches('<').trim_end_matches('>').to_owned())
+}

@@ -570,6 +570,16 @@ pub trait PartExt {
     /// windows-1252 when it is not UTF-8.
     fn header_text(&self, name: &str) -> Option<String>;
 
+    /// Writes the decoded content to `w` in chunks: a built file leaf is
+    /// streamed from its file (never held whole); other leaves are decoded
+    /// from memory. Nothing for a multipart.
+    fn write_decoded(&self, w: &mut dyn std::io::Write) -> std::io::Result<()>;
+
+    /// The body as it stands in the message, transfer encoding and all, for
+    /// a leaf read from a message (`None` for built entities and for
+    /// bodies kept in a file).
+    fn raw_body(&self) -> Option<&[u8]>;
+
     /// The decoded size in bytes: of the content for a leaf, of all the
     /// leaves within for a multipart or enclosed message.
     fn size(&self) -> usize;
@@ -582,6 +592,24 @@ pub trait PartExt {
 }
 
 impl PartExt for Message {
+    fn write_decoded(&self, w: &mut dyn std::io::Write) -> std::io::Result<()> {
+        match self.body() {
+            Body::File { path, .. } => {
+                let mut file = std::fs::File::open(path)?;
+                std::io::copy(&mut file, w).map(|_| ())
+            }
+            Body::Multipart { .. } => Ok(()),
+            _ => w.write_all(&self.decoded_body()),
+        }
+    }
+
+    fn raw_body(&self) -> Option<&[u8]> {
+        match self.body() {
+            Body::Raw(bytes) => Some(bytes),
+            _ => None,
+        }
+    }
+
     fn content_type(&self) -> ContentType {
         match self.body() {
             Body::Multipart { content_type, .. }

@@ -240,3 +240,62 @@ fn a_file_that_changes_after_attaching_is_an_error() {
     assert!(err.to_string().contains("changed"), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Python's reading of raw bytes.
+fn python_reads_bytes(bytes: &[u8]) -> Option<Value> {
+    let child = Command::new("python3")
+        .args(["-c", READER])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .ok()?;
+    let mut child = child;
+    child.stdin.take().unwrap().write_all(bytes).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Some(serde_json::from_slice(&out.stdout).unwrap())
+}
+
+#[test]
+fn parsed_and_rewritten_messages_read_the_same_in_python() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/eml");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let original = std::fs::read(&path).unwrap();
+        let parsed = postie_mime::reader::parse(&original);
+        if !parsed.defects.is_empty() {
+            // Broken on purpose: the rewrite repairs it, so Python's
+            // reading may rightly differ.
+            continue;
+        }
+        let rewritten = parsed.message.to_bytes().unwrap();
+        let (Some(before), Some(after)) = (
+            python_reads_bytes(&original),
+            python_reads_bytes(&rewritten),
+        ) else {
+            if std::env::var_os("CI").is_some() {
+                panic!("python3 is needed in CI");
+            }
+            return;
+        };
+        // What a reader sees: subjects, addresses, and each part's type,
+        // name and decoded content.
+        let strip = |mut v: Value| {
+            v["defects"] = Value::Null;
+            for part in v["parts"].as_array_mut().unwrap() {
+                part["defects"] = Value::Null;
+                part["cte_count"] = Value::Null;
+            }
+            v
+        };
+        assert_eq!(strip(before), strip(after), "{}", path.display());
+        checked += 1;
+    }
+    assert!(checked >= 10, "only {checked} well-formed fixtures");
+}

@@ -328,3 +328,82 @@ for part in msg.walk():
         "{out}"
     );
 }
+
+#[test]
+fn postfix_delivered_messages_read_the_same_as_sent() {
+    use postie_mime::reader::{self, PartExt};
+    let Some(server) = real_server("POSTIE_TEST_POSTFIX") else {
+        return;
+    };
+    let mail = real_path("POSTIE_TEST_POSTFIX_MAIL").unwrap();
+    let token = token();
+    let msg = postie_mime::builder::MessageBuilder::new()
+        .from("Ann Sender <ann@example.org>")
+        .to("hank@example.org")
+        .subject(format!("Délivré {token}"))
+        .text("Première ligne\n.ligne avec un point\n")
+        .html("<p>Première</p>")
+        .attach_bytes(
+            "données.bin",
+            (0..50_000u32).map(|i| (i % 251) as u8).collect(),
+            None,
+        )
+        .attach_bytes("notes.txt", b"unix\nline endings\n".to_vec(), None)
+        .build()
+        .unwrap();
+    let options = options(&server);
+    let env = postie_smtp::LocalEnv::from_system();
+    let prepared = postie_smtp::envelope::prepare(&msg, &options, &env).unwrap();
+    let mut sent_bytes = Vec::new();
+    prepared.write_message(&msg, &mut sent_bytes).unwrap();
+    postie_smtp::blocking::send_prepared(&msg, &prepared, &options).unwrap();
+    let delivered = postfix_delivered(&mail, "hank", &token).expect("delivered to hank");
+
+    let sent = reader::parse(&sent_bytes);
+    let got = reader::parse(delivered.as_bytes());
+    assert!(got.defects.is_empty(), "{:?}", got.defects);
+    // The fields Postfix adds are set aside; everything else is equal.
+    let added = ["Received", "Return-Path", "Delivered-To", "X-Original-To"];
+    let fields = |m: &postie_mime::Message| -> Vec<(String, String)> {
+        m.headers()
+            .iter()
+            .filter(|h| !added.iter().any(|a| h.name().is(a)))
+            .map(|h| {
+                (
+                    h.name().to_string(),
+                    m.header_text(h.name().as_str()).unwrap_or_default(),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(fields(&got.message), fields(&sent.message));
+    let leaves = |m: &postie_mime::Message| -> Vec<(String, Option<String>, Vec<u8>)> {
+        m.walk()
+            .into_iter()
+            .filter(|(_, p)| p.parts().is_empty())
+            .map(|(_, p)| {
+                (
+                    p.content_type().essence().to_owned(),
+                    p.filename(),
+                    p.decoded_body(),
+                )
+            })
+            .collect()
+    };
+    let (sent_leaves, got_leaves) = (leaves(&sent.message), leaves(&got.message));
+    assert_eq!(sent_leaves.len(), 4);
+    for (s, g) in sent_leaves.iter().zip(&got_leaves) {
+        assert_eq!((&s.0, &s.1), (&g.0, &g.1));
+        // Maildir files have LF line endings: compare content modulo CRLF.
+        let norm = |b: &[u8]| {
+            String::from_utf8_lossy(b)
+                .replace("\r\n", "\n")
+                .into_bytes()
+        };
+        assert_eq!(norm(&s.2), norm(&g.2), "{:?}", s.1);
+    }
+    assert_eq!(
+        got_leaves[2].2, sent_leaves[2].2,
+        "binary attachment byte for byte"
+    );
+}
