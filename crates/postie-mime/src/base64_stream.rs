@@ -33,11 +33,8 @@ const LINE_WITH_CRLF: usize = LINE_OUT + 2;
 /// Full lines encoded per `write` call at most, which bounds the buffer.
 const LINES_PER_CHUNK: usize = 512;
 /// Input bytes taken per `write` call at most.
+#[cfg(test)]
 const CHUNK_IN: usize = LINE_IN * LINES_PER_CHUNK;
-/// Output buffer size: a chunk of full lines plus room for two pending bytes
-/// and a partial line on either side.
-const BUF_LEN: usize = LINE_WITH_CRLF * (LINES_PER_CHUNK + 2);
-
 /// A streaming base64 encoder for message bodies.
 ///
 /// Bytes written are encoded at once, except for at most two that wait for
@@ -74,19 +71,34 @@ pub struct Base64Writer<W: Write> {
     buf: Vec<u8>,
     filled: usize,
     written: usize,
+    /// Input bytes encoded per round: whole lines, so the buffer can hold
+    /// them with two lines to spare.
+    chunk_in: usize,
 }
 
 impl<W: Write> Base64Writer<W> {
     /// An encoder writing to `inner`.
     pub fn new(inner: W) -> Self {
+        Self::with_lines(inner, LINES_PER_CHUNK)
+    }
+
+    /// An encoder for about `input_len` bytes: its buffer is no larger than
+    /// that needs (small parts do not pay for a 40 KiB buffer), never larger
+    /// than the default.
+    pub fn for_input_len(inner: W, input_len: usize) -> Self {
+        Self::with_lines(inner, (input_len / LINE_IN + 1).min(LINES_PER_CHUNK))
+    }
+
+    fn with_lines(inner: W, lines: usize) -> Self {
         Self {
             inner,
             pending: [0; 3],
             pending_len: 0,
             column: 0,
-            buf: vec![0; BUF_LEN],
+            buf: vec![0; LINE_WITH_CRLF * (lines + 2)],
             filled: 0,
             written: 0,
+            chunk_in: LINE_IN * lines,
         }
     }
 
@@ -265,7 +277,7 @@ impl<W: Write> Write for Base64Writer<W> {
             return Ok(0);
         }
         self.flush_buf()?;
-        let take = buf.len().min(CHUNK_IN);
+        let take = buf.len().min(self.chunk_in);
         let (chunk, _) = buf.split_at(take);
         self.encode(chunk)?;
         // The input is taken; a failure here is kept for the next call.
@@ -625,5 +637,22 @@ mod tests {
         assert_eq!(decode_lenient(b"aGk=Q"), b"hi");
         assert_eq!(decode_lenient(b"==\r\n-_ "), b"");
         assert_eq!(decode_lenient(b""), b"");
+    }
+}
+
+#[cfg(test)]
+mod sized_tests {
+    use super::*;
+
+    #[test]
+    fn a_small_buffer_gives_the_same_output() {
+        for len in [0usize, 1, 56, 57, 58, 200, 5_000, 100_000] {
+            let data: Vec<u8> = (0..len).map(|i| (i * 7) as u8).collect();
+            let mut big = Base64Writer::new(Vec::new());
+            big.write_all(&data).unwrap();
+            let mut small = Base64Writer::for_input_len(Vec::new(), len.min(100));
+            small.write_all(&data).unwrap();
+            assert_eq!(small.finish().unwrap(), big.finish().unwrap(), "{len}");
+        }
     }
 }

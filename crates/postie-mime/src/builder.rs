@@ -206,7 +206,7 @@ impl MessageBuilder {
         let html = match self.html {
             Some(html) if !self.inline.is_empty() => {
                 let mut parts = vec![Message::html(html)];
-                for inline in &self.inline {
+                for inline in self.inline {
                     parts.push(attachment_part(inline, "inline")?);
                 }
                 Some(Message::multipart("related", parts)?)
@@ -228,7 +228,7 @@ impl MessageBuilder {
             body.unwrap_or_else(|| Message::text(""))
         } else {
             let mut parts: Vec<Message> = body.into_iter().collect();
-            for attachment in &self.attachments {
+            for attachment in self.attachments {
                 parts.push(attachment_part(attachment, "attachment")?);
             }
             Message::multipart("mixed", parts)?
@@ -268,7 +268,7 @@ fn file_name(path: &Path) -> String {
 
 /// One attachment or inline part, with its Content-Disposition (file name
 /// in RFC 2231 form when it needs it) and Content-ID.
-fn attachment_part(attachment: &Attachment, disposition: &str) -> Result<Message, Error> {
+fn attachment_part(attachment: Attachment, disposition: &str) -> Result<Message, Error> {
     let content_type = match &attachment.content_type {
         Some(ct) => ct.clone(),
         None => {
@@ -279,8 +279,9 @@ fn attachment_part(attachment: &Attachment, disposition: &str) -> Result<Message
             })?
         }
     };
-    let mut part = match &attachment.source {
-        Source::Bytes(data) => Message::data(data.clone(), content_type),
+    let mut part = match attachment.source {
+        // Moved, not copied: a large attachment is in memory once.
+        Source::Bytes(data) => Message::data(data, content_type),
         Source::File(path) => Message::file(path, content_type)?,
     };
     let mut value = disposition.to_owned();
@@ -289,7 +290,7 @@ fn attachment_part(attachment: &Attachment, disposition: &str) -> Result<Message
         value.push_str(&piece);
     }
     part.headers_mut().append("Content-Disposition", &value)?;
-    if let Some(id) = &attachment.content_id {
+    if let Some(id) = attachment.content_id {
         let valid = !id.is_empty()
             && id
                 .bytes()

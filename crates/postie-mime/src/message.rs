@@ -10,7 +10,7 @@ use base64::Engine as _;
 
 use crate::base64_stream::Base64Writer;
 use crate::content_type::ContentType;
-use crate::header::{HeaderName, HeaderValue, Headers};
+use crate::header::{HeaderName, Headers};
 use crate::parse::{self, ParseError};
 use crate::{quoted_printable, write, Error};
 
@@ -267,11 +267,26 @@ fn content_type_reason(_e: &crate::content_type::ContentTypeError) -> &'static s
 }
 
 /// A boundary that cannot occur in what the writer produces: base64 and
-/// quoted-printable never contain `=_`, and 7bit text is checked.
+/// quoted-printable never contain `=_`, and 7bit text is checked. 96 random
+/// bits per process and a counter make it unique without a system call per
+/// part.
 fn new_boundary() -> Result<String, Error> {
-    let mut random = [0u8; 18];
-    getrandom::fill(&mut random).map_err(|e| Error::Random(e.to_string()))?;
-    let tail = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(random);
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::OnceLock;
+    static SEED: OnceLock<Result<[u8; 12], String>> = OnceLock::new();
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let seed = SEED
+        .get_or_init(|| {
+            let mut seed = [0u8; 12];
+            getrandom::fill(&mut seed).map(|()| seed).map_err(|e| e.to_string())
+        })
+        .clone()
+        .map_err(Error::Random)?;
+    let count = COUNTER.fetch_add(1, Ordering::Relaxed).to_be_bytes();
+    let mut raw = [0u8; 18];
+    raw[..12].copy_from_slice(&seed);
+    raw[12..].copy_from_slice(&count[2..]);
+    let tail = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw);
     Ok(format!("=_postie_{tail}"))
 }
 
@@ -431,7 +446,7 @@ fn write_exact_leaf(
             w.write_all(&out)?;
         }
         TransferEncoding::Base64 => {
-            let mut encoder = Base64Writer::new(&mut *w);
+            let mut encoder = Base64Writer::for_input_len(&mut *w, data.len());
             encoder.write_all(data)?;
             encoder.finish()?;
         }
@@ -628,30 +643,6 @@ fn read_chunks(
     Ok(())
 }
 
-/// LF or CR alone becomes CRLF, across chunk boundaries (`last` is the
-/// previous chunk's last byte).
-fn crlf_chunk(chunk: &[u8], last: &mut u8, out: &mut Vec<u8>) {
-    for &b in chunk {
-        match b {
-            b'\n' if *last != b'\r' => out.extend_from_slice(b"\r\n"),
-            b'\n' => out.push(b'\n'),
-            b'\r' => {
-                if *last == b'\r' {
-                    out.push(b'\n');
-                }
-                out.push(b'\r');
-            }
-            other => {
-                if *last == b'\r' {
-                    out.push(b'\n');
-                }
-                out.push(other);
-            }
-        }
-        *last = b;
-    }
-}
-
 fn write_headers(headers: &Headers, w: &mut dyn Write) -> Result<(), Error> {
     for field in headers.iter() {
         write::write_header(field.name(), field.value(), w)?;
@@ -659,8 +650,17 @@ fn write_headers(headers: &Headers, w: &mut dyn Write) -> Result<(), Error> {
     Ok(())
 }
 
+/// Writes a field the writer makes itself (MIME-Version, Content-Type,
+/// Content-Transfer-Encoding): names are constants and values are built
+/// from checked parts, so only a last check for line breaks is needed.
 fn write_field(w: &mut dyn Write, name: &str, value: &str) -> Result<(), Error> {
-    write::write_header(&HeaderName::new(name)?, &HeaderValue::new(name, value)?, w)
+    if value.contains(['\r', '\n', '\0']) {
+        return Err(Error::InvalidHeaderValue {
+            name: name.to_owned(),
+            reason: "it contains a CR, LF or NUL",
+        });
+    }
+    write::write_text_field(name, value, w)
 }
 
 /// Streams a file through a fixed buffer.
@@ -687,16 +687,36 @@ fn choose_text_encoding(text: &[u8]) -> TransferEncoding {
 }
 
 fn is_7bit(data: &[u8]) -> bool {
-    data.is_ascii()
-        && !data
-            .iter()
-            .any(|&b| b == 0 || (b.is_ascii_control() && !b"\r\n\t".contains(&b)))
-        && data
-            .split(|&b| b == b'\n' || b == b'\r')
-            .all(|line| line.len() <= MAX_7BIT_LINE)
-        // A line that looks like a boundary of ours is encoded so it
-        // cannot end a part early.
-        && !data.windows(9).any(|w| w == b"=_postie_")
+    // One pass: ASCII without NUL or controls other than CR, LF and TAB,
+    // lines of at most 998 octets.
+    let mut line = 0usize;
+    for &b in data {
+        match b {
+            b'\n' | b'\r' => line = 0,
+            b'\t' | 32..=126 => {
+                line += 1;
+                if line > MAX_7BIT_LINE {
+                    return false;
+                }
+            }
+            _ => return false,
+        }
+    }
+    // A line that looks like a boundary of ours is encoded so it cannot
+    // end a part early (rare: only checked where a '=' is).
+    !contains_boundary_marker(data)
+}
+
+fn contains_boundary_marker(data: &[u8]) -> bool {
+    let mut rest = data;
+    while let Some(at) = rest.iter().position(|&b| b == b'=') {
+        let tail = rest.get(at..).unwrap_or_default();
+        if tail.starts_with(b"=_postie_") {
+            return true;
+        }
+        rest = tail.get(1..).unwrap_or_default();
+    }
+    false
 }
 
 /// Text types: 7bit if clean, else quoted-printable or base64, whichever
@@ -733,15 +753,22 @@ fn crlf_only(data: &[u8]) -> bool {
     true
 }
 
-/// Every line ending (CRLF, LF, or CR alone) as CRLF.
-fn to_crlf(data: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(data.len() + data.len() / 32);
-    let mut last = 0u8;
-    crlf_chunk(data, &mut last, &mut out);
-    if last == b'\r' {
-        out.push(b'\n');
+/// Every line ending (CRLF, LF, or CR alone) as CRLF; runs between line
+/// breaks are copied in bulk. Borrows when the text needs no change.
+fn to_crlf(data: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+    if crlf_only(data) {
+        return std::borrow::Cow::Borrowed(data);
     }
-    out
+    let mut out = Vec::with_capacity(data.len() + data.len() / 32 + 2);
+    let mut rest = data;
+    while let Some(at) = rest.iter().position(|&b| b == b'\r' || b == b'\n') {
+        out.extend_from_slice(rest.get(..at).unwrap_or_default());
+        out.extend_from_slice(b"\r\n");
+        let skip = if rest.get(at..at + 2) == Some(b"\r\n") { 2 } else { 1 };
+        rest = rest.get(at + skip..).unwrap_or_default();
+    }
+    out.extend_from_slice(rest);
+    std::borrow::Cow::Owned(out)
 }
 
 #[cfg(test)]
@@ -804,14 +831,9 @@ mod tests {
 
     #[test]
     fn line_endings_become_crlf() {
-        assert_eq!(to_crlf(b"a\nb\rc\r\nd"), b"a\r\nb\r\nc\r\nd");
-        assert_eq!(to_crlf(b"a\r\rb\r"), b"a\r\n\r\nb\r\n");
-        let mut last = 0;
-        let mut out = Vec::new();
-        crlf_chunk(b"a\r", &mut last, &mut out);
-        crlf_chunk(b"\nb\r", &mut last, &mut out);
-        crlf_chunk(b"c", &mut last, &mut out);
-        assert_eq!(out, b"a\r\nb\r\nc");
+        assert_eq!(&*to_crlf(b"a\nb\rc\r\nd"), b"a\r\nb\r\nc\r\nd");
+        assert_eq!(&*to_crlf(b"a\r\rb\r"), b"a\r\n\r\nb\r\n");
+        assert!(matches!(to_crlf(b"ok\r\n"), std::borrow::Cow::Borrowed(_)));
     }
 
     #[test]

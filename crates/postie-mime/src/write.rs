@@ -49,15 +49,30 @@ pub(crate) fn write_header(
         return Ok(());
     }
     let text = value.as_text();
-    let encoded = if !encoded_word::text_needs_encoding(&text) {
-        text.into_owned()
-    } else if is_address_field(name.as_str()) {
-        match address::parse_address_list(&text) {
+    write_text_field(name.as_str(), &text, w)
+}
+
+/// Writes `name: text` with the writer's rules: encoded-words where the
+/// text is not ASCII, folded at white space. A short ASCII line (the common
+/// case) goes out as it is, without building anything.
+pub(crate) fn write_text_field(name: &str, text: &str, w: &mut dyn Write) -> Result<(), Error> {
+    let fits = name.len() + 2 + text.len() <= FOLD_AT;
+    if fits && text.is_ascii() && !(text.contains("=?") && text.contains("?=")) {
+        w.write_all(name.as_bytes())?;
+        w.write_all(if text.is_empty() { b":" } else { b": " })?;
+        w.write_all(text.as_bytes())?;
+        w.write_all(b"\r\n")?;
+        return Ok(());
+    }
+    let encoded = if !encoded_word::text_needs_encoding(text) {
+        text.to_owned()
+    } else if is_address_field(name) {
+        match address::parse_address_list(text) {
             Ok(list) => encode_address_list(&list),
-            Err(_) => encoded_word::encode_text(&text, Context::Unstructured),
+            Err(_) => encoded_word::encode_text(text, Context::Unstructured),
         }
     } else {
-        encoded_word::encode_text(&text, Context::Unstructured)
+        encoded_word::encode_text(text, Context::Unstructured)
     };
     let line = if encoded.is_empty() {
         format!("{name}:")
