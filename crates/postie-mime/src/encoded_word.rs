@@ -24,8 +24,15 @@ pub(crate) enum Context {
 /// Whether a whitespace-separated token must be encoded: it is not ASCII,
 /// or it could be mistaken for an encoded-word.
 fn needs_encoding(token: &str) -> bool {
-    !token.is_ascii() || (token.contains("=?") && token.contains("?="))
+    // A word too long for a 998-octet line is encoded too: encoded-words
+    // can be split where the word cannot.
+    !token.is_ascii()
+        || (token.contains("=?") && token.contains("?="))
+        || token.len() > LONGEST_PLAIN_WORD
 }
+
+/// Longer ASCII words in unstructured text are encoded so they can fold.
+const LONGEST_PLAIN_WORD: usize = 900;
 
 /// Whether `text` needs any encoding at all.
 pub(crate) fn text_needs_encoding(text: &str) -> bool {

@@ -278,7 +278,9 @@ fn new_boundary() -> Result<String, Error> {
     let seed = SEED
         .get_or_init(|| {
             let mut seed = [0u8; 12];
-            getrandom::fill(&mut seed).map(|()| seed).map_err(|e| e.to_string())
+            getrandom::fill(&mut seed)
+                .map(|()| seed)
+                .map_err(|e| e.to_string())
         })
         .clone()
         .map_err(Error::Random)?;
@@ -764,7 +766,11 @@ fn to_crlf(data: &[u8]) -> std::borrow::Cow<'_, [u8]> {
     while let Some(at) = rest.iter().position(|&b| b == b'\r' || b == b'\n') {
         out.extend_from_slice(rest.get(..at).unwrap_or_default());
         out.extend_from_slice(b"\r\n");
-        let skip = if rest.get(at..at + 2) == Some(b"\r\n") { 2 } else { 1 };
+        let skip = if rest.get(at..at + 2) == Some(b"\r\n") {
+            2
+        } else {
+            1
+        };
         rest = rest.get(at + skip..).unwrap_or_default();
     }
     out.extend_from_slice(rest);

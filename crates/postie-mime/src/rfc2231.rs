@@ -120,7 +120,9 @@ pub fn param_pieces(name: &str, value: &str) -> Vec<String> {
         single.push_str(&name);
         single.push('=');
         push_ascii_value(&mut single, value, token);
-        if single.len() <= MAX_PIECE {
+        // An empty value cannot be split: it stays one piece however long
+        // the name (found by fuzzing: it used to vanish).
+        if single.len() <= MAX_PIECE || value.is_empty() {
             return vec![single];
         }
         ascii_continuations(&name, value, token)
@@ -444,6 +446,17 @@ fn decode_charset(charset: &str, bytes: &[u8]) -> String {
             })
             .collect(),
         _ => String::from_utf8_lossy(bytes).into_owned(),
+    }
+}
+
+#[cfg(test)]
+mod empty_value_tests {
+    use super::*;
+
+    #[test]
+    fn an_empty_value_with_a_long_name_is_kept() {
+        let name = "n".repeat(80);
+        assert_eq!(param_pieces(&name, ""), vec![format!("{name}=\"\"")]);
     }
 }
 

@@ -29,7 +29,7 @@ use super::{
 
 /// Iteration counts above this are refused: a hostile server could
 /// otherwise make the client spin for minutes.
-pub(crate) const MAX_ITERATIONS: u32 = 10_000_000;
+pub(crate) const MAX_ITERATIONS: u32 = 1_000_000;
 
 /// The hash a SCRAM variant is built on.
 pub(crate) trait ScramHash: 'static {
