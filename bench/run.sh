@@ -249,3 +249,10 @@ print()
 for v in verdicts:
     print(v)
 EOF
+
+# 4. Parsing, postie's reader against mail-parser (criterion's own report;
+# target: postie within 1.5x mail-parser's time).
+echo
+echo "4. parse the typical message and read its subject and decoded parts"
+(cd "$BENCH_DIR" && cargo bench --bench parse -- --warm-up-time "$warm_up" --measurement-time "$measure" 2>&1 |
+	grep -E '^parse/|^ +time:' | grep -v '%' | sed 's/^/   /')
