@@ -32,6 +32,12 @@ fn view(bytes: &[u8]) -> View {
                 .content_type()
                 .map(|ct| format!("{}/{}", ct.ctype(), ct.subtype().unwrap_or_default()))
                 .unwrap_or_default();
+            // A digest's parts are message/rfc822 by default; written back
+            // the type is explicit. The same for a reader.
+            let ct = match &p.body {
+                mail_parser::PartType::Message(_) if ct.is_empty() => "message/rfc822".to_owned(),
+                _ => ct,
+            };
             let contents = match &p.body {
                 mail_parser::PartType::Text(t) | mail_parser::PartType::Html(t) => {
                     t.replace("\r\n", "\n").into_bytes()
