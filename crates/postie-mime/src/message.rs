@@ -332,6 +332,7 @@ fn write_entity(headers: &Headers, body: &Body, w: &mut dyn Write, top: bool) ->
                 &content_type,
                 text.as_bytes(),
                 choose_text_encoding(text.as_bytes()),
+                LineBreaks::Repair,
             )
         }
         Body::Data { data, content_type } => {
@@ -345,7 +346,13 @@ fn write_entity(headers: &Headers, body: &Body, w: &mut dyn Write, top: bool) ->
                 };
                 content_type = content_type.with_param("charset", charset);
             }
-            write_exact_leaf(w, &content_type.header_value(), data, encoding)
+            write_leaf(
+                w,
+                &content_type.header_value(),
+                data,
+                encoding,
+                LineBreaks::Keep,
+            )
         }
         Body::File {
             path,
@@ -391,65 +398,52 @@ fn write_entity(headers: &Headers, body: &Body, w: &mut dyn Write, top: bool) ->
     }
 }
 
+/// What the writer does with the line breaks of an in-memory leaf.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum LineBreaks {
+    /// Message text: every line break becomes CRLF, and the text ends with
+    /// one.
+    Repair,
+    /// An attachment: the bytes read back exactly (7bit was only chosen for
+    /// CRLF-only content; quoted-printable keeps a lone CR or LF as data).
+    Keep,
+}
+
 /// Writes Content-Type, Content-Transfer-Encoding, the blank line and the
-/// encoded content of an in-memory leaf. The content ends with CRLF.
+/// encoded content of an in-memory leaf.
 fn write_leaf(
     w: &mut dyn Write,
     content_type: &str,
     data: &[u8],
     encoding: TransferEncoding,
+    breaks: LineBreaks,
 ) -> Result<(), Error> {
     write_field(w, "Content-Type", content_type)?;
     write_field(w, "Content-Transfer-Encoding", encoding.as_str())?;
     w.write_all(b"\r\n")?;
+    let content = match (encoding, breaks) {
+        (TransferEncoding::Base64, _) | (_, LineBreaks::Keep) => std::borrow::Cow::Borrowed(data),
+        (_, LineBreaks::Repair) => to_crlf(data),
+    };
+    let ends_line = |bytes: &[u8]| bytes.is_empty() || bytes.ends_with(b"\r\n");
     match encoding {
         TransferEncoding::SevenBit => {
-            let crlf = to_crlf(data);
-            w.write_all(&crlf)?;
-            if !crlf.is_empty() && !crlf.ends_with(b"\r\n") {
+            w.write_all(&content)?;
+            if breaks == LineBreaks::Repair && !ends_line(&content) {
                 w.write_all(b"\r\n")?;
             }
         }
         TransferEncoding::QuotedPrintable => {
-            let crlf = to_crlf(data);
-            let mut out = Vec::with_capacity(crlf.len() * 3 / 2);
-            quoted_printable::encode(&crlf, &mut out);
-            if !out.ends_with(b"\r\n") {
+            let mut out = Vec::with_capacity(content.len() * 3 / 2);
+            quoted_printable::encode(&content, &mut out);
+            if breaks == LineBreaks::Repair && !out.ends_with(b"\r\n") {
                 out.extend_from_slice(b"\r\n");
             }
             w.write_all(&out)?;
         }
         TransferEncoding::Base64 => {
-            let mut encoder = Base64Writer::new(&mut *w);
-            encoder.write_all(data)?;
-            encoder.finish()?;
-        }
-    }
-    Ok(())
-}
-
-/// Writes an attachment's bytes so that they read back exactly: 7bit only
-/// when the bytes already are (CRLF line breaks, no final CRLF added),
-/// quoted-printable without line-ending repair (a lone CR or LF is data).
-fn write_exact_leaf(
-    w: &mut dyn Write,
-    content_type: &str,
-    data: &[u8],
-    encoding: TransferEncoding,
-) -> Result<(), Error> {
-    write_field(w, "Content-Type", content_type)?;
-    write_field(w, "Content-Transfer-Encoding", encoding.as_str())?;
-    w.write_all(b"\r\n")?;
-    match encoding {
-        TransferEncoding::SevenBit => w.write_all(data)?,
-        TransferEncoding::QuotedPrintable => {
-            let mut out = Vec::with_capacity(data.len() * 3 / 2);
-            quoted_printable::encode(data, &mut out);
-            w.write_all(&out)?;
-        }
-        TransferEncoding::Base64 => {
-            let mut encoder = Base64Writer::for_input_len(&mut *w, data.len());
-            encoder.write_all(data)?;
+            let mut encoder = Base64Writer::for_input_len(&mut *w, content.len());
+            encoder.write_all(&content)?;
             encoder.finish()?;
         }
     }

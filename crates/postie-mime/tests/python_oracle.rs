@@ -45,7 +45,12 @@ print(json.dumps(out))
 
 /// Python's reading of `msg`, or `None` when python3 is missing outside CI.
 fn python_reads(msg: &Message) -> Option<Value> {
-    let bytes = msg.to_bytes().unwrap();
+    python_reads_bytes(&msg.to_bytes().unwrap())
+}
+
+/// Python's reading of raw bytes, or `None` when python3 is missing
+/// outside CI.
+fn python_reads_bytes(bytes: &[u8]) -> Option<Value> {
     let child = Command::new("python3")
         .args(["-c", READER])
         .stdin(Stdio::piped())
@@ -60,7 +65,7 @@ fn python_reads(msg: &Message) -> Option<Value> {
         }
         Err(e) => panic!("python3 is needed for this test in CI: {e}"),
     };
-    child.stdin.take().unwrap().write_all(&bytes).unwrap();
+    child.stdin.take().unwrap().write_all(bytes).unwrap();
     let out = child.wait_with_output().unwrap();
     assert!(
         out.status.success(),
@@ -239,26 +244,6 @@ fn a_file_that_changes_after_attaching_is_an_error() {
     let err = msg.to_bytes().unwrap_err();
     assert!(err.to_string().contains("changed"), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
-}
-
-/// Python's reading of raw bytes.
-fn python_reads_bytes(bytes: &[u8]) -> Option<Value> {
-    let child = Command::new("python3")
-        .args(["-c", READER])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .ok()?;
-    let mut child = child;
-    child.stdin.take().unwrap().write_all(bytes).unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Some(serde_json::from_slice(&out.stdout).unwrap())
 }
 
 #[test]
