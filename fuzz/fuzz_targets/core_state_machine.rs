@@ -233,6 +233,7 @@ fn setup(h: &[u8; HEADER]) -> Setup {
             auth,
             queue: c0 & 0x80 != 0,
             trace: c4 & 2 != 0,
+            pipelining: c4 & 0x20 != 0,
         },
         loopback: c0 & 0x20 != 0,
         tls_fail_bits: c2,

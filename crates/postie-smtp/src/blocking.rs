@@ -90,6 +90,7 @@ pub fn send_prepared(
         auth: options.auth.clone(),
         queue: options.queue,
         trace: options.on_trace.is_some(),
+        pipelining: options.pipelining,
     };
     let mut delivery = Delivery::new(config, Instant::now())?;
     let on_trace = options.on_trace.clone();

@@ -70,6 +70,7 @@ pub struct SendOptions {
     pub(crate) auth: Option<crate::proto::AuthConfig>,
     pub(crate) queue: bool,
     pub(crate) on_trace: Option<TraceFn>,
+    pub(crate) pipelining: bool,
 }
 
 /// Receives each transcript line as it happens.
@@ -92,6 +93,7 @@ impl std::fmt::Debug for SendOptions {
             .field("auth", &self.auth)
             .field("queue", &self.queue)
             .field("on_trace", &self.on_trace.as_ref().map(|_| "callback"))
+            .field("pipelining", &self.pipelining)
             .finish()
     }
 }
@@ -113,6 +115,7 @@ impl Default for SendOptions {
             auth: None,
             queue: false,
             on_trace: None,
+            pipelining: true,
         }
     }
 }
@@ -303,6 +306,14 @@ impl SendOptions {
         if let Some(auth) = self.auth.as_mut() {
             auth.allow_plaintext = yes;
         }
+        self
+    }
+
+    /// PIPELINING (RFC 2920), on by default: MAIL and every RCPT go in one
+    /// write when the server offers it, and every reply is matched to its
+    /// command. Off: one command, then its reply.
+    pub fn pipelining(mut self, yes: bool) -> Self {
+        self.pipelining = yes;
         self
     }
 

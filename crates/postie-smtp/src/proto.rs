@@ -66,6 +66,9 @@ pub struct Config {
     pub queue: bool,
     /// Keep a transcript of the dialogue ([`Delivery::poll_trace`]).
     pub trace: bool,
+    /// Send MAIL and every RCPT (and DATA, with at-least-one) in one write
+    /// when the server offers PIPELINING (RFC 2920).
+    pub pipelining: bool,
 }
 
 /// How to authenticate.
@@ -240,6 +243,12 @@ pub struct Delivery {
     last_auth_reply: Option<Reply>,
     authenticated: Option<String>,
     traces: std::collections::VecDeque<Trace>,
+    /// Replies still due for commands already sent in a pipelined batch,
+    /// after the one awaited now.
+    due: std::collections::VecDeque<Expect>,
+    /// The transaction failed inside a pipelined batch: the replies still
+    /// due are read (and ignored) before RSET.
+    draining: bool,
 }
 
 impl std::fmt::Debug for Delivery {
@@ -309,6 +318,8 @@ impl Delivery {
             last_auth_reply: None,
             authenticated: None,
             traces: std::collections::VecDeque::new(),
+            due: std::collections::VecDeque::new(),
+            draining: false,
         })
     }
 
@@ -485,32 +496,43 @@ impl Delivery {
             return;
         }
         self.parser.push(bytes);
-        match self.parser.next_reply() {
-            Ok(Some(reply)) => {
-                let State::Await(expect) = self.state else {
-                    return;
-                };
-                if self.config.trace {
-                    for line in reply_lines(&reply) {
-                        self.trace(TraceKind::Received, line);
-                    }
-                }
-                // Bytes beyond the reply, before our next command: taking
-                // them as the next answer would desynchronise the dialogue,
-                // and is how response injection works (CVE-2021-22947). The
-                // reply to the end of data still counts: the message is in.
-                let extra = self.parser.has_buffered();
-                if extra && expect != Expect::EndOfData {
-                    self.fail(Cause::Unexpected, now);
+        loop {
+            let reply = match self.parser.next_reply() {
+                Ok(Some(reply)) => reply,
+                Ok(None) => return,
+                Err(e) => {
+                    self.fail(Cause::Protocol(e), now);
                     return;
                 }
-                self.on_reply(expect, reply, now);
-                if extra {
-                    self.fail(Cause::Unexpected, now);
+            };
+            let State::Await(expect) = self.state else {
+                // A reply while none is due.
+                self.fail(Cause::Unexpected, now);
+                return;
+            };
+            if self.config.trace {
+                for line in reply_lines(&reply) {
+                    self.trace(TraceKind::Received, line);
                 }
             }
-            Ok(None) => {}
-            Err(e) => self.fail(Cause::Protocol(e), now),
+            // Bytes beyond the reply, before our next command: taking them
+            // as the next answer would desynchronise the dialogue, and is
+            // how response injection works (CVE-2021-22947). They are fine
+            // only when more replies are due for a pipelined batch; the
+            // reply to the end of data still counts (the message is in).
+            let extra = self.parser.has_buffered();
+            if extra && self.due.is_empty() && expect != Expect::EndOfData {
+                self.fail(Cause::Unexpected, now);
+                return;
+            }
+            self.on_reply(expect, reply, now);
+            if !extra {
+                return;
+            }
+            if expect == Expect::EndOfData {
+                self.fail(Cause::Unexpected, now);
+                return;
+            }
         }
     }
 
@@ -611,7 +633,13 @@ impl Delivery {
             Expect::Qued => self.after_hello(now),
             Expect::Auth => self.on_auth_reply(reply, now),
             Expect::AuthCancel => self.try_next_mechanism(now),
-            Expect::Mail if reply.is_positive() => self.send_rcpt(0, now),
+            Expect::Mail if reply.is_positive() => {
+                if self.due.is_empty() {
+                    self.send_rcpt(0, now);
+                } else {
+                    self.next_due(now);
+                }
+            }
             Expect::Rcpt(index) => {
                 let address = self
                     .config
@@ -619,19 +647,47 @@ impl Delivery {
                     .get(index)
                     .cloned()
                     .unwrap_or_default();
-                if reply.is_positive() {
+                if self.draining {
+                    // MAIL failed: these replies only keep the count.
+                } else if reply.is_positive() {
                     self.accepted.push(address);
                 } else {
                     self.refused.push(Refusal::new(address, reply));
                 }
-                if index + 1 < self.config.recipients.len() {
+                if !self.due.is_empty() {
+                    self.next_due(now);
+                } else if index + 1 < self.config.recipients.len() {
                     self.send_rcpt(index + 1, now);
+                } else if self.draining {
+                    self.send("RSET", Expect::Rset, now);
                 } else {
                     self.after_recipients(now);
                 }
             }
-            Expect::Data if reply.code() == 354 => {
+            // DATA went with the batch: its reply decides now.
+            Expect::Data if self.draining => {
+                if reply.code() == 354 {
+                    // The server would take data for a transaction that
+                    // failed: leave without sending any.
+                    self.state = State::Closing(After::Finish);
+                } else {
+                    self.send("RSET", Expect::Rset, now);
+                }
+            }
+            Expect::Data if reply.code() == 354 && !self.accepted.is_empty() => {
                 self.state = State::SendingBody;
+            }
+            Expect::Data if self.accepted.is_empty() && !self.refused.is_empty() => {
+                // Pipelined DATA after every recipient was refused.
+                if reply.code() == 354 {
+                    self.state = State::Closing(After::Finish);
+                } else {
+                    self.send("RSET", Expect::Rset, now);
+                }
+                self.result = Some(Err(Error::Refused {
+                    server: self.current_server(),
+                    refused: std::mem::take(&mut self.refused),
+                }));
             }
             Expect::EndOfData if reply.is_positive() => {
                 self.result = Some(Ok(Sent {
@@ -657,9 +713,16 @@ impl Delivery {
                         other.stage(),
                         cause,
                     ))));
-                    // The transaction is abandoned: reset it before leaving
-                    // (tcllib does the same).
-                    self.send("RSET", Expect::Rset, now);
+                    if self.due.is_empty() {
+                        // The transaction is abandoned: reset it before
+                        // leaving (tcllib does the same).
+                        self.send("RSET", Expect::Rset, now);
+                    } else {
+                        // Replies are still due for the batch: read them all
+                        // first (RFC 2920 §3.1), then reset.
+                        self.draining = true;
+                        self.next_due(now);
+                    }
                 }
             }
         }
@@ -910,6 +973,35 @@ impl Delivery {
             command.push_str(" SMTPUTF8");
         }
         self.send(&command, Expect::Mail, now);
+        if self.config.pipelining && self.capabilities.has("PIPELINING") {
+            // RFC 2920: MAIL and every RCPT in one write; DATA too when
+            // partial delivery is allowed (all-or-nothing must see every
+            // RCPT reply before committing to DATA). Every reply is read
+            // and matched to its command, refusals included.
+            self.draining = false;
+            for (index, address) in self.config.recipients.clone().iter().enumerate() {
+                self.queue_command(&format!("RCPT TO:<{address}>"), Expect::Rcpt(index));
+            }
+            if self.config.at_least_one {
+                self.queue_command("DATA", Expect::Data);
+            }
+        }
+    }
+
+    /// Adds a command to the batch being written; its reply is due after
+    /// the ones before it.
+    fn queue_command(&mut self, command: &str, expect: Expect) {
+        self.trace(TraceKind::Sent, command.to_owned());
+        self.out.extend_from_slice(command.as_bytes());
+        self.out.extend_from_slice(b"\r\n");
+        self.due.push_back(expect);
+    }
+
+    /// Waits for the next reply due in a pipelined batch.
+    fn next_due(&mut self, now: Instant) {
+        if let Some(expect) = self.due.pop_front() {
+            self.expect(expect, now, self.config.timeouts.command);
+        }
     }
 
     fn send_rcpt(&mut self, index: usize, now: Instant) {
@@ -964,6 +1056,7 @@ impl Delivery {
     /// A failure of the connection itself (not a reply).
     fn fail(&mut self, cause: Cause, now: Instant) {
         self.out.clear();
+        self.due.clear();
         let stage = match self.state {
             State::Await(Expect::Quit | Expect::Rset) => {
                 // The outcome is already known; the goodbye does not matter.
@@ -1176,6 +1269,7 @@ mod tests {
             auth: None,
             queue: false,
             trace: false,
+            pipelining: true,
         }
     }
 
@@ -1357,6 +1451,93 @@ mod tests {
             text.contains("--allow-plaintext-auth") && text.contains("TLS"),
             "{text}"
         );
+    }
+
+    /// Connects, greets, and answers EHLO with `ehlo`; the batch the
+    /// client writes next.
+    fn batch_after(c: Config, ehlo: &[u8]) -> (Delivery, String, Instant) {
+        let t = Instant::now();
+        let mut d = Delivery::new(c, t).unwrap();
+        d.poll(t);
+        d.handle_connected(t, true);
+        written_until_read(&mut d, t);
+        d.handle_input(t, b"220 hi\r\n");
+        written_until_read(&mut d, t);
+        d.handle_input(t, ehlo);
+        let batch = written_until_read(&mut d, t);
+        (d, batch, t)
+    }
+
+    fn two_recipients(at_least_one: bool) -> Config {
+        let mut c = config(1);
+        c.recipients = vec!["b@y.test".into(), "c@y.test".into()];
+        c.at_least_one = at_least_one;
+        c
+    }
+
+    #[test]
+    fn pipelining_sends_mail_and_every_rcpt_in_one_write() {
+        let (mut d, batch, t) = batch_after(two_recipients(false), b"250-mx\r\n250 PIPELINING\r\n");
+        assert_eq!(
+            batch,
+            "MAIL FROM:<a@x.test>\r\nRCPT TO:<b@y.test>\r\nRCPT TO:<c@y.test>\r\n"
+        );
+        // All replies in one segment; one refused: all are read and matched,
+        // then all-or-nothing resets instead of sending DATA.
+        d.handle_input(t, b"250 ok\r\n250 ok\r\n550 5.1.1 no\r\n");
+        assert_eq!(written_until_read(&mut d, t), "RSET\r\n");
+        d.handle_input(t, b"250 ok\r\n");
+        written_until_read(&mut d, t);
+        d.handle_input(t, b"221 bye\r\n");
+        d.poll(t);
+        assert_eq!(d.poll(t), Step::Done);
+        let err = d.into_result().unwrap_err();
+        assert_eq!(err.refused().len(), 1);
+        assert_eq!(err.refused()[0].address(), "c@y.test");
+    }
+
+    #[test]
+    fn with_at_least_one_data_joins_the_batch() {
+        let (mut d, batch, t) = batch_after(two_recipients(true), b"250-mx\r\n250 PIPELINING\r\n");
+        assert!(batch.ends_with("RCPT TO:<c@y.test>\r\nDATA\r\n"), "{batch}");
+        d.handle_input(t, b"250 ok\r\n550 no\r\n250 ok\r\n354 go\r\n");
+        assert!(matches!(d.poll(t), Step::WriteBody { .. }));
+    }
+
+    #[test]
+    fn a_refused_mail_in_a_batch_drains_every_reply_then_resets() {
+        let (mut d, _, t) = batch_after(two_recipients(true), b"250-mx\r\n250 PIPELINING\r\n");
+        d.handle_input(t, b"553 5.7.1 sender rejected\r\n503 5.5.1 need MAIL\r\n");
+        d.handle_input(
+            t,
+            b"503 5.5.1 need MAIL\r\n554 5.5.1 no valid recipients\r\n",
+        );
+        assert_eq!(written_until_read(&mut d, t), "RSET\r\n");
+        d.handle_input(t, b"250 ok\r\n");
+        written_until_read(&mut d, t);
+        d.handle_input(t, b"221 bye\r\n");
+        d.poll(t);
+        let err = d.into_result().unwrap_err();
+        assert_eq!(err.stage(), Some(Stage::Mail));
+        assert_eq!(err.code(), Some(553));
+    }
+
+    #[test]
+    fn pipelining_can_be_turned_off_and_needs_the_offer() {
+        let mut c = two_recipients(false);
+        c.pipelining = false;
+        let (_, batch, _) = batch_after(c, b"250-mx\r\n250 PIPELINING\r\n");
+        assert_eq!(batch, "MAIL FROM:<a@x.test>\r\n");
+        let (_, batch, _) = batch_after(two_recipients(false), b"250 mx\r\n");
+        assert_eq!(batch, "MAIL FROM:<a@x.test>\r\n");
+    }
+
+    #[test]
+    fn more_replies_than_the_batch_asked_for_fail_closed() {
+        let (mut d, _, t) = batch_after(two_recipients(false), b"250-mx\r\n250 PIPELINING\r\n");
+        d.handle_input(t, b"250 ok\r\n250 ok\r\n250 ok\r\n354 injected\r\n");
+        assert_eq!(d.poll(t), Step::Close);
+        assert!(d.into_result().is_err());
     }
 
     #[test]

@@ -118,6 +118,9 @@ pub(crate) struct SendArgs {
     /// Allow PLAIN/LOGIN over an unencrypted connection to a non-loopback host.
     #[arg(long)]
     pub(crate) allow_plaintext_auth: bool,
+    /// Do not pipeline MAIL and RCPT even when the server offers PIPELINING.
+    #[arg(long)]
+    pub(crate) no_pipelining: bool,
     /// Ask the server to queue the message (XQUE/QUED where offered).
     #[arg(long)]
     pub(crate) queue: bool,

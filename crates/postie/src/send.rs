@@ -266,7 +266,7 @@ fn options(args: &SendArgs) -> Result<SendOptions, String> {
     } else if !args.auth.is_empty() || args.password_env.is_some() || args.password_file.is_some() {
         return Err("--auth and the password flags need --username".to_owned());
     }
-    options = options.queue(args.queue);
+    options = options.queue(args.queue).pipelining(!args.no_pipelining);
     if args.verbose {
         options = options.on_trace(|line| eprintln!("{line}"));
     }
