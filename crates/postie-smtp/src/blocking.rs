@@ -67,7 +67,7 @@ pub fn send_prepared(
         recipients = prepared.recipients().len()
     );
     let _entered = span.enter();
-    let size = prepared.size(message).map_err(InvalidInput::Message)?;
+    let (size, eight_bit) = prepared.measure(message).map_err(InvalidInput::Message)?;
     // Built before connecting, so that an unreadable CA or key file is an
     // error before anything is sent, not a reason to fall back to clear.
     let tls_config = match options.tls_mode {
@@ -80,6 +80,7 @@ pub fn send_prepared(
         reverse_path: prepared.reverse_path(),
         recipients: prepared.recipients(),
         size: Some(size),
+        eight_bit,
         at_least_one: options.at_least_one,
         timeouts: options.timeouts,
         tls: options.tls_mode,

@@ -122,6 +122,7 @@ pub struct SizeCounter {
     encoder: DataEncoder,
     total: u64,
     scratch: Vec<u8>,
+    eight_bit: bool,
 }
 
 impl Default for SizeCounter {
@@ -130,6 +131,7 @@ impl Default for SizeCounter {
             encoder: DataEncoder::line_endings_only(),
             total: 0,
             scratch: Vec::new(),
+            eight_bit: false,
         }
     }
 }
@@ -137,9 +139,16 @@ impl Default for SizeCounter {
 impl SizeCounter {
     /// Counts another chunk.
     pub fn add(&mut self, input: &[u8]) {
+        self.eight_bit |= !input.is_ascii();
         self.scratch.clear();
         self.encoder.encode(input, &mut self.scratch);
         self.total += self.scratch.len() as u64;
+    }
+
+    /// Whether any byte counted so far has the high bit set (the message
+    /// then needs `BODY=8BITMIME`, RFC 6152).
+    pub fn is_eight_bit(&self) -> bool {
+        self.eight_bit
     }
 
     /// The size, a final CRLF included when the data lacked one.

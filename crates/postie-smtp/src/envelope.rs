@@ -158,9 +158,16 @@ impl Prepared {
     /// The message's size as RFC 1870 counts it (a counting pass: a body
     /// read from a file is read once for this and once to send it).
     pub fn size(&self, message: &Message) -> Result<u64, postie_mime::Error> {
+        Ok(self.measure(message)?.0)
+    }
+
+    /// The size, and whether the message holds 8-bit data (a raw message
+    /// read from a file may; what postie's writer makes never does).
+    pub fn measure(&self, message: &Message) -> Result<(u64, bool), postie_mime::Error> {
         let mut counter = crate::data::SizeCounter::default();
         self.write_message(message, &mut counter)?;
-        Ok(counter.finish())
+        let eight_bit = counter.is_eight_bit();
+        Ok((counter.finish(), eight_bit))
     }
 }
 

@@ -50,6 +50,9 @@ pub struct Config {
     pub recipients: Vec<String>,
     /// The message's size for the SIZE parameter, when known.
     pub size: Option<u64>,
+    /// Whether the message holds 8-bit data: declared with
+    /// `BODY=8BITMIME` where the server offers it (RFC 6152).
+    pub eight_bit: bool,
     /// Send when at least one recipient is accepted.
     pub at_least_one: bool,
     /// Time limits.
@@ -969,6 +972,19 @@ impl Delivery {
         if let (Some(size), Some(_)) = (self.config.size, self.capabilities.size()) {
             command.push_str(&format!(" SIZE={size}"));
         }
+        if self.config.eight_bit {
+            if self.capabilities.has("8BITMIME") {
+                command.push_str(" BODY=8BITMIME");
+            } else {
+                // Re-encoding for such servers is the MIME writer's job
+                // (to come); meanwhile the data goes as it is, as most
+                // clients send it.
+                self.trace(
+                    TraceKind::Info,
+                    "the message has 8-bit data and the server does not offer 8BITMIME".to_owned(),
+                );
+            }
+        }
         if needs_utf8.is_some() {
             command.push_str(" SMTPUTF8");
         }
@@ -1262,6 +1278,7 @@ mod tests {
             reverse_path: "a@x.test".to_owned(),
             recipients: vec!["b@y.test".to_owned()],
             size: Some(10),
+            eight_bit: false,
             at_least_one: false,
             timeouts: Timeouts::default(),
             tls: TlsMode::StartTls,

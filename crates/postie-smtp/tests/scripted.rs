@@ -432,3 +432,26 @@ fn the_client_option_is_the_ehlo_and_helo_name() {
     let commands = &server.finish()[0].commands;
     assert_eq!(commands[..2], ["EHLO me.example", "HELO me.example"]);
 }
+
+#[test]
+fn eight_bit_data_is_declared_where_8bitmime_is_offered() {
+    let raw = "From: a@example.org\r\nTo: b@example.org\r\nSubject: raw\r\n\r\nGr\u{fc}\u{df}e\r\n";
+    let msg = Message::parse(raw.as_bytes()).unwrap();
+    let opts = |port| {
+        SendOptions::new()
+            .servers(["127.0.0.1"])
+            .ports([port])
+            .timeout(Duration::from_secs(5))
+    };
+    let offering = ScriptedServer::start(vec![accept_all(Script::new().greet(&["8BITMIME"]), 1)]);
+    blocking::send_with_env(&msg, &opts(offering.port()), &env()).unwrap();
+    assert!(offering.finish()[0].commands[1].ends_with(" BODY=8BITMIME"));
+    // Not offered: not declared (the parameter would be refused).
+    let plain = ScriptedServer::start(vec![accept_all(Script::new().greet(&[]), 1)]);
+    blocking::send_with_env(&msg, &opts(plain.port()), &env()).unwrap();
+    assert!(!plain.finish()[0].commands[1].contains("BODY="));
+    // What postie writes itself is 7bit: never declared.
+    let built = ScriptedServer::start(vec![accept_all(Script::new().greet(&["8BITMIME"]), 2)]);
+    send(&options(&[built.port()])).unwrap();
+    assert!(!built.finish()[0].commands[1].contains("BODY="));
+}
