@@ -225,6 +225,7 @@ fn setup(h: &[u8; HEADER]) -> Setup {
             client: "client.test".to_owned(),
             reverse_path: if c1 & 3 == 2 { String::new() } else { "a@x.test".to_owned() },
             recipients,
+            ascii_forms: Vec::new(),
             size: (c1 & 0x40 != 0).then_some(1000),
             eight_bit: c1 & 0x08 != 0,
             at_least_one: c0 & 0x40 != 0,

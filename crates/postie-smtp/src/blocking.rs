@@ -79,6 +79,7 @@ pub fn send_prepared(
         client: prepared.client().to_owned(),
         reverse_path: prepared.reverse_path(),
         recipients: prepared.recipients(),
+        ascii_forms: prepared.ascii_forms(),
         size: Some(size),
         eight_bit,
         at_least_one: options.at_least_one,

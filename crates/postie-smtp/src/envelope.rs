@@ -131,6 +131,18 @@ impl Prepared {
         self.recipients.iter().map(Mailbox::addr_spec).collect()
     }
 
+    /// For each envelope path that is not ASCII but whose local part is:
+    /// (path, the path with its domain as punycode), for servers without
+    /// SMTPUTF8.
+    pub fn ascii_forms(&self) -> Vec<(String, String)> {
+        self.reverse_path
+            .iter()
+            .chain(&self.recipients)
+            .filter(|m| !m.is_ascii())
+            .filter_map(|m| Some((m.addr_spec(), m.addr_spec_ascii().ok()?)))
+            .collect()
+    }
+
     /// The header fields that are sent (added ones in, Bcc out).
     pub fn headers(&self) -> &Headers {
         &self.headers

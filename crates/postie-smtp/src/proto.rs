@@ -48,6 +48,10 @@ pub struct Config {
     pub reverse_path: String,
     /// The RCPT TO addresses.
     pub recipients: Vec<String>,
+    /// ASCII forms (IDN domains as punycode) of the non-ASCII paths above,
+    /// as (path, ASCII path), used when the server lacks SMTPUTF8. A path
+    /// whose local part is not ASCII has none.
+    pub ascii_forms: Vec<(String, String)>,
     /// The message's size for the SIZE parameter, when known.
     pub size: Option<u64>,
     /// Whether the message holds 8-bit data: declared with
@@ -252,6 +256,10 @@ pub struct Delivery {
     /// The transaction failed inside a pipelined batch: the replies still
     /// due are read (and ignored) before RSET.
     draining: bool,
+    /// The paths as sent in this transaction (ASCII forms where the server
+    /// lacks SMTPUTF8).
+    from_path: String,
+    paths: Vec<String>,
 }
 
 impl std::fmt::Debug for Delivery {
@@ -323,6 +331,8 @@ impl Delivery {
             traces: std::collections::VecDeque::new(),
             due: std::collections::VecDeque::new(),
             draining: false,
+            from_path: String::new(),
+            paths: Vec::new(),
         })
     }
 
@@ -644,12 +654,7 @@ impl Delivery {
                 }
             }
             Expect::Rcpt(index) => {
-                let address = self
-                    .config
-                    .recipients
-                    .get(index)
-                    .cloned()
-                    .unwrap_or_default();
+                let address = self.paths.get(index).cloned().unwrap_or_default();
                 if self.draining {
                     // MAIL failed: these replies only keep the count.
                 } else if reply.is_positive() {
@@ -659,7 +664,7 @@ impl Delivery {
                 }
                 if !self.due.is_empty() {
                     self.next_due(now);
-                } else if index + 1 < self.config.recipients.len() {
+                } else if index + 1 < self.paths.len() {
                     self.send_rcpt(index + 1, now);
                 } else if self.draining {
                     self.send("RSET", Expect::Rset, now);
@@ -959,16 +964,43 @@ impl Delivery {
                 return;
             }
         }
-        let needs_utf8 = std::iter::once(&self.config.reverse_path)
+        let mut needs_utf8 = std::iter::once(&self.config.reverse_path)
             .chain(&self.config.recipients)
-            .find(|p| !p.is_ascii())
-            .cloned();
-        let smtputf8 = self.capabilities.has("SMTPUTF8");
-        if let Some(path) = needs_utf8.as_ref().filter(|_| !smtputf8) {
-            self.fail_transaction(Stage::Mail, Cause::NeedsSmtpUtf8(path.clone()), now);
-            return;
+            .any(|p| !p.is_ascii());
+        self.from_path = self.config.reverse_path.clone();
+        self.paths = self.config.recipients.clone();
+        if needs_utf8 && !self.capabilities.has("SMTPUTF8") {
+            // Without SMTPUTF8, IDN domains go as punycode; a non-ASCII local
+            // part cannot go at all (RFC 6531 §3.2).
+            let ascii = |path: &String| -> Result<String, String> {
+                if path.is_ascii() {
+                    return Ok(path.clone());
+                }
+                self.config
+                    .ascii_forms
+                    .iter()
+                    .find(|(unicode, _)| unicode == path)
+                    .map(|(_, ascii)| ascii.clone())
+                    .ok_or_else(|| path.clone())
+            };
+            let converted = ascii(&self.config.reverse_path).and_then(|from| {
+                let paths: Result<Vec<String>, String> =
+                    self.config.recipients.iter().map(ascii).collect();
+                paths.map(|paths| (from, paths))
+            });
+            match converted {
+                Ok((from, paths)) => {
+                    self.from_path = from;
+                    self.paths = paths;
+                    needs_utf8 = false;
+                }
+                Err(path) => {
+                    self.fail_transaction(Stage::Mail, Cause::NeedsSmtpUtf8(path), now);
+                    return;
+                }
+            }
         }
-        let mut command = format!("MAIL FROM:<{}>", self.config.reverse_path);
+        let mut command = format!("MAIL FROM:<{}>", self.from_path);
         if let (Some(size), Some(_)) = (self.config.size, self.capabilities.size()) {
             command.push_str(&format!(" SIZE={size}"));
         }
@@ -985,7 +1017,7 @@ impl Delivery {
                 );
             }
         }
-        if needs_utf8.is_some() {
+        if needs_utf8 {
             command.push_str(" SMTPUTF8");
         }
         self.send(&command, Expect::Mail, now);
@@ -995,7 +1027,7 @@ impl Delivery {
             // RCPT reply before committing to DATA). Every reply is read
             // and matched to its command, refusals included.
             self.draining = false;
-            for (index, address) in self.config.recipients.clone().iter().enumerate() {
+            for (index, address) in self.paths.clone().iter().enumerate() {
                 self.queue_command(&format!("RCPT TO:<{address}>"), Expect::Rcpt(index));
             }
             if self.config.at_least_one {
@@ -1021,12 +1053,7 @@ impl Delivery {
     }
 
     fn send_rcpt(&mut self, index: usize, now: Instant) {
-        let address = self
-            .config
-            .recipients
-            .get(index)
-            .cloned()
-            .unwrap_or_default();
+        let address = self.paths.get(index).cloned().unwrap_or_default();
         self.send(&format!("RCPT TO:<{address}>"), Expect::Rcpt(index), now);
     }
 
@@ -1277,6 +1304,7 @@ mod tests {
             client: "client.test".to_owned(),
             reverse_path: "a@x.test".to_owned(),
             recipients: vec!["b@y.test".to_owned()],
+            ascii_forms: Vec::new(),
             size: Some(10),
             eight_bit: false,
             at_least_one: false,

@@ -455,3 +455,34 @@ fn eight_bit_data_is_declared_where_8bitmime_is_offered() {
     send(&options(&[built.port()])).unwrap();
     assert!(!built.finish()[0].commands[1].contains("BODY="));
 }
+
+#[test]
+fn idn_domains_go_as_punycode_without_smtputf8() {
+    let opts = |port| {
+        SendOptions::new()
+            .servers(["127.0.0.1"])
+            .ports([port])
+            .recipients("user@bücher.example")
+            .timeout(Duration::from_secs(5))
+    };
+    let plain = ScriptedServer::start(vec![accept_all(Script::new().greet(&[]), 1)]);
+    send(&opts(plain.port())).unwrap();
+    let commands = &plain.finish()[0].commands;
+    assert_eq!(commands[2], "RCPT TO:<user@xn--bcher-kva.example>");
+    assert!(!commands[1].contains("SMTPUTF8"));
+    // With SMTPUTF8 the address goes as it is, declared.
+    let utf8 = ScriptedServer::start(vec![accept_all(Script::new().greet(&["SMTPUTF8"]), 1)]);
+    send(&opts(utf8.port())).unwrap();
+    let commands = &utf8.finish()[0].commands;
+    assert!(commands[1].ends_with(" SMTPUTF8"), "{}", commands[1]);
+    assert_eq!(commands[2], "RCPT TO:<user@bücher.example>");
+    // A non-ASCII local part cannot be converted: a clear error, before MAIL.
+    let refusing = ScriptedServer::start(vec![Script::new().greet(&[]).reply("221 bye\r\n")]);
+    let err = send(&opts(refusing.port()).recipients("jörg@example.org")).unwrap_err();
+    assert!(
+        matches!(err.server_error().unwrap().cause(), Cause::NeedsSmtpUtf8(_)),
+        "{err}"
+    );
+    assert!(err.to_string().contains("jörg@example.org"), "{err}");
+    assert!(!refusing.finish()[0].text().contains("MAIL"));
+}
