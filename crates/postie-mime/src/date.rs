@@ -2,6 +2,7 @@
 //! reading one back, including the obsolete forms of §4.3 and what real mail
 //! has.
 
+use crate::excerpt::excerpt;
 use std::fmt;
 
 use chrono::{DateTime, Datelike, FixedOffset, NaiveDate, NaiveTime, TimeZone, Weekday};
@@ -623,41 +624,6 @@ fn zone_name(word: &str) -> Option<i32> {
     match word.as_bytes() {
         [b] if b.is_ascii_alphabetic() && !b.eq_ignore_ascii_case(&b'J') => Some(0),
         _ => None,
-    }
-}
-
-/// The input as the error message shows it: quoted and escaped (so a stray
-/// CR cannot break a log line), and cut down to the part around the error
-/// when it is long.
-fn excerpt(input: &str, position: usize) -> Excerpt<'_> {
-    Excerpt { input, position }
-}
-
-struct Excerpt<'a> {
-    input: &'a str,
-    position: usize,
-}
-
-impl fmt::Display for Excerpt<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        const WHOLE: usize = 80;
-        const CONTEXT: usize = 32;
-        let input = self.input;
-        if input.len() <= WHOLE {
-            return write!(f, "{input:?}");
-        }
-        let mut start = self.position.saturating_sub(CONTEXT).min(input.len());
-        while !input.is_char_boundary(start) {
-            start -= 1;
-        }
-        let mut end = self.position.saturating_add(CONTEXT).min(input.len());
-        while !input.is_char_boundary(end) {
-            end += 1;
-        }
-        let window = input.get(start..end).unwrap_or_default();
-        let before = if start > 0 { "…" } else { "" };
-        let after = if end < input.len() { "…" } else { "" };
-        write!(f, "{before}{window:?}{after}")
     }
 }
 

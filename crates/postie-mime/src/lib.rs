@@ -30,6 +30,7 @@ pub mod date;
 pub mod decode;
 mod encoded_word;
 mod error;
+mod excerpt;
 pub mod header;
 mod message;
 mod message_id;
