@@ -1423,10 +1423,7 @@ mod tests {
         );
     }
 
-    /// Runs to the AUTH decision against a server offering `offered`; what
-    /// the client writes next.
-    fn first_auth_command(offered: &str, loopback: bool, allow_plaintext: bool) -> String {
-        let t = Instant::now();
+    fn with_password_auth(allow_plaintext: bool) -> Config {
         let mut c = config(1);
         c.tls = TlsMode::None;
         c.auth = Some(AuthConfig {
@@ -1439,14 +1436,19 @@ mod tests {
             mechanisms: None,
             allow_plaintext,
         });
-        let mut d = Delivery::new(c, t).unwrap();
-        assert!(matches!(d.poll(t), Step::Connect { .. }));
-        d.handle_connected(t, loopback);
-        written_until_read(&mut d, t);
-        d.handle_input(t, b"220 hi\r\n");
-        written_until_read(&mut d, t);
-        d.handle_input(t, format!("250-mx\r\n250 AUTH {offered}\r\n").as_bytes());
-        written_until_read(&mut d, t)
+        c
+    }
+
+    /// Runs to the AUTH decision against a server offering `offered`; what
+    /// the client writes next.
+    fn first_auth_command(offered: &str, loopback: bool, allow_plaintext: bool) -> String {
+        let ehlo = format!("250-mx\r\n250 AUTH {offered}\r\n");
+        run_to_ehlo(
+            with_password_auth(allow_plaintext),
+            loopback,
+            ehlo.as_bytes(),
+        )
+        .1
     }
 
     #[test]
@@ -1465,27 +1467,12 @@ mod tests {
 
     #[test]
     fn the_refusal_in_clear_says_why_and_how() {
-        let t = Instant::now();
-        let mut c = config(1);
-        c.tls = TlsMode::None;
-        c.auth = Some(AuthConfig {
-            credentials: Credentials {
-                username: "alice".into(),
-                secret: sasl::Secret::new("pw"),
-                authzid: None,
-            },
-            token: false,
-            mechanisms: None,
-            allow_plaintext: false,
-        });
-        let mut d = Delivery::new(c, t).unwrap();
-        d.poll(t);
-        d.handle_connected(t, false);
-        written_until_read(&mut d, t);
-        d.handle_input(t, b"220 hi\r\n");
-        written_until_read(&mut d, t);
-        d.handle_input(t, b"250-mx\r\n250 AUTH PLAIN\r\n");
-        written_until_read(&mut d, t);
+        let (mut d, written, t) = run_to_ehlo(
+            with_password_auth(false),
+            false,
+            b"250-mx\r\n250 AUTH PLAIN\r\n",
+        );
+        assert_eq!(written, "QUIT\r\n");
         d.handle_input(t, b"221 bye\r\n");
         assert_eq!(d.poll(t), Step::Close);
         assert_eq!(d.poll(t), Step::Done);
@@ -1498,19 +1485,19 @@ mod tests {
         );
     }
 
-    /// Connects, greets, and answers EHLO with `ehlo`; the batch the
-    /// client writes next.
-    fn batch_after(c: Config, ehlo: &[u8]) -> (Delivery, String, Instant) {
+    /// Connects, greets, and answers EHLO with `ehlo`; what the client
+    /// writes next.
+    fn run_to_ehlo(c: Config, loopback: bool, ehlo: &[u8]) -> (Delivery, String, Instant) {
         let t = Instant::now();
         let mut d = Delivery::new(c, t).unwrap();
-        d.poll(t);
-        d.handle_connected(t, true);
+        assert!(matches!(d.poll(t), Step::Connect { .. }));
+        d.handle_connected(t, loopback);
         written_until_read(&mut d, t);
         d.handle_input(t, b"220 hi\r\n");
         written_until_read(&mut d, t);
         d.handle_input(t, ehlo);
-        let batch = written_until_read(&mut d, t);
-        (d, batch, t)
+        let next = written_until_read(&mut d, t);
+        (d, next, t)
     }
 
     fn two_recipients(at_least_one: bool) -> Config {
@@ -1522,7 +1509,8 @@ mod tests {
 
     #[test]
     fn pipelining_sends_mail_and_every_rcpt_in_one_write() {
-        let (mut d, batch, t) = batch_after(two_recipients(false), b"250-mx\r\n250 PIPELINING\r\n");
+        let (mut d, batch, t) =
+            run_to_ehlo(two_recipients(false), true, b"250-mx\r\n250 PIPELINING\r\n");
         assert_eq!(
             batch,
             "MAIL FROM:<a@x.test>\r\nRCPT TO:<b@y.test>\r\nRCPT TO:<c@y.test>\r\n"
@@ -1543,7 +1531,8 @@ mod tests {
 
     #[test]
     fn with_at_least_one_data_joins_the_batch() {
-        let (mut d, batch, t) = batch_after(two_recipients(true), b"250-mx\r\n250 PIPELINING\r\n");
+        let (mut d, batch, t) =
+            run_to_ehlo(two_recipients(true), true, b"250-mx\r\n250 PIPELINING\r\n");
         assert!(batch.ends_with("RCPT TO:<c@y.test>\r\nDATA\r\n"), "{batch}");
         d.handle_input(t, b"250 ok\r\n550 no\r\n250 ok\r\n354 go\r\n");
         assert!(matches!(d.poll(t), Step::WriteBody { .. }));
@@ -1551,7 +1540,8 @@ mod tests {
 
     #[test]
     fn a_refused_mail_in_a_batch_drains_every_reply_then_resets() {
-        let (mut d, _, t) = batch_after(two_recipients(true), b"250-mx\r\n250 PIPELINING\r\n");
+        let (mut d, _, t) =
+            run_to_ehlo(two_recipients(true), true, b"250-mx\r\n250 PIPELINING\r\n");
         d.handle_input(t, b"553 5.7.1 sender rejected\r\n503 5.5.1 need MAIL\r\n");
         d.handle_input(
             t,
@@ -1571,15 +1561,16 @@ mod tests {
     fn pipelining_can_be_turned_off_and_needs_the_offer() {
         let mut c = two_recipients(false);
         c.pipelining = false;
-        let (_, batch, _) = batch_after(c, b"250-mx\r\n250 PIPELINING\r\n");
+        let (_, batch, _) = run_to_ehlo(c, true, b"250-mx\r\n250 PIPELINING\r\n");
         assert_eq!(batch, "MAIL FROM:<a@x.test>\r\n");
-        let (_, batch, _) = batch_after(two_recipients(false), b"250 mx\r\n");
+        let (_, batch, _) = run_to_ehlo(two_recipients(false), true, b"250 mx\r\n");
         assert_eq!(batch, "MAIL FROM:<a@x.test>\r\n");
     }
 
     #[test]
     fn more_replies_than_the_batch_asked_for_fail_closed() {
-        let (mut d, _, t) = batch_after(two_recipients(false), b"250-mx\r\n250 PIPELINING\r\n");
+        let (mut d, _, t) =
+            run_to_ehlo(two_recipients(false), true, b"250-mx\r\n250 PIPELINING\r\n");
         d.handle_input(t, b"250 ok\r\n250 ok\r\n250 ok\r\n354 injected\r\n");
         assert_eq!(d.poll(t), Step::Close);
         assert!(d.into_result().is_err());
