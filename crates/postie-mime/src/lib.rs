@@ -36,9 +36,11 @@ mod message;
 mod message_id;
 pub mod mime_types;
 mod parse;
+mod pull;
 pub mod quoted_printable;
 pub mod reader;
 pub mod rfc2231;
+mod serialize;
 mod write;
 
 pub use error::Error;
@@ -46,3 +48,4 @@ pub use header::{HeaderName, HeaderValue, Headers};
 pub use message::{Body, Message, TransferEncoding};
 pub use message_id::{new_content_id, new_message_id};
 pub use parse::ParseError;
+pub use pull::MessageReader;

@@ -3,22 +3,17 @@
 //! entities, nested to any depth. A message is the top entity.
 
 use std::fs::File;
-use std::io::{self, BufReader, Read, Seek, SeekFrom, Write};
+use std::io::{BufReader, Write};
 use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
 
-use crate::base64_stream::Base64Writer;
 use crate::content_type::ContentType;
-use crate::header::{HeaderName, Headers};
+use crate::header::Headers;
 use crate::parse::{self, ParseError};
-use crate::{quoted_printable, write, Error};
-
-/// Longest line a 7bit body may have, CRLF aside (RFC 5322 §2.1.1).
-const MAX_7BIT_LINE: usize = 998;
-/// How much of a file is read at a time while writing (a multiple of 57,
-/// so base64 lines come out whole).
-const FILE_CHUNK: usize = 57 * 1024;
+use crate::pull::MessageReader;
+use crate::serialize::{self, choose_data_encoding, choose_text_encoding, Push};
+use crate::Error;
 
 /// A message, or one entity (part) of a multipart.
 ///
@@ -251,7 +246,36 @@ impl Message {
     /// Writes this message's body under `headers` instead of its own, so a
     /// sender can add and remove fields without touching the caller's message.
     pub fn write_with_headers(&self, headers: &Headers, w: &mut dyn Write) -> Result<(), Error> {
-        write_entity(headers, &self.body, w, true)
+        serialize::write_entity(headers, &self.body, &mut Push { w }, true)
+    }
+
+    /// The message as a reader: the same bytes [`Message::write_to`]
+    /// writes, produced as they are read, so a caller that pulls (an async
+    /// driver) needs no more memory than a chunk. Decisions that need the
+    /// whole content (a text file's encoding) are made here, before the
+    /// first byte.
+    ///
+    /// ```
+    /// use std::io::Read;
+    /// use postie_mime::Message;
+    ///
+    /// let msg = Message::text("Hello");
+    /// let mut pulled = Vec::new();
+    /// msg.reader()?.read_to_end(&mut pulled)?;
+    /// assert_eq!(pulled, msg.to_bytes()?);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn reader(&self) -> Result<MessageReader<'_>, Error> {
+        MessageReader::new(&self.headers, &self.body)
+    }
+
+    /// [`Message::reader`] with `headers` instead of the message's own, as
+    /// in [`Message::write_with_headers`].
+    pub fn reader_with_headers<'a>(
+        &'a self,
+        headers: &'a Headers,
+    ) -> Result<MessageReader<'a>, Error> {
+        MessageReader::new(headers, &self.body)
     }
 
     /// The whole message as bytes.
@@ -290,491 +314,6 @@ fn new_boundary() -> Result<String, Error> {
     raw[12..].copy_from_slice(&count[2..]);
     let tail = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw);
     Ok(format!("=_postie_{tail}"))
-}
-
-/// The MIME fields a body decides for itself; a caller's would contradict.
-fn is_mime_field(name: &HeaderName) -> bool {
-    name.is("MIME-Version") || name.is("Content-Type") || name.is("Content-Transfer-Encoding")
-}
-
-fn write_entity(headers: &Headers, body: &Body, w: &mut dyn Write, top: bool) -> Result<(), Error> {
-    match body {
-        Body::Raw(bytes) => {
-            write_headers(headers, w)?;
-            w.write_all(b"\r\n")?;
-            w.write_all(bytes)?;
-            return Ok(());
-        }
-        Body::RawFile { path, offset } => {
-            write_headers(headers, w)?;
-            w.write_all(b"\r\n")?;
-            let mut file = File::open(path)?;
-            file.seek(SeekFrom::Start(*offset))?;
-            copy(&mut file, w)?;
-            return Ok(());
-        }
-        _ => {}
-    }
-    for field in headers.iter() {
-        if !is_mime_field(field.name()) {
-            write::write_header(field.name(), field.value(), w)?;
-        }
-    }
-    if top {
-        write_field(w, "MIME-Version", "1.0")?;
-    }
-    match body {
-        Body::Text { text, subtype } => {
-            let charset = if text.is_ascii() { "us-ascii" } else { "utf-8" };
-            let content_type = format!("text/{subtype}; charset={charset}");
-            write_leaf(
-                w,
-                &content_type,
-                text.as_bytes(),
-                choose_text_encoding(text.as_bytes()),
-                LineBreaks::Repair,
-            )
-        }
-        Body::Data { data, content_type } => {
-            let encoding = choose_data_encoding(data, content_type);
-            let mut content_type = content_type.clone();
-            if content_type.is_text() && content_type.param("charset").is_none() {
-                let charset = match std::str::from_utf8(data) {
-                    Ok(text) if text.is_ascii() => "us-ascii",
-                    Ok(_) => "utf-8",
-                    Err(_) => "unknown-8bit",
-                };
-                content_type = content_type.with_param("charset", charset);
-            }
-            write_leaf(
-                w,
-                &content_type.header_value(),
-                data,
-                encoding,
-                LineBreaks::Keep,
-            )
-        }
-        Body::File {
-            path,
-            content_type,
-            len,
-        } => write_file(w, path, content_type, *len),
-        Body::Multipart {
-            content_type,
-            parts,
-        } if content_type.type_() == "message" => {
-            // An encapsulated message (message/rfc822): one entity, no
-            // delimiters, written as the message it is.
-            write_field(w, "Content-Type", &content_type.header_value())?;
-            w.write_all(b"\r\n")?;
-            for part in parts {
-                write_entity(&part.headers, &part.body, w, true)?;
-            }
-            Ok(())
-        }
-        Body::Multipart {
-            content_type,
-            parts,
-        } => {
-            let boundary = content_type
-                .param("boundary")
-                .unwrap_or_default()
-                .to_owned();
-            write_field(w, "Content-Type", &content_type.header_value())?;
-            w.write_all(b"\r\n")?;
-            for part in parts {
-                w.write_all(b"--")?;
-                w.write_all(boundary.as_bytes())?;
-                w.write_all(b"\r\n")?;
-                write_entity(&part.headers, &part.body, w, false)?;
-                w.write_all(b"\r\n")?;
-            }
-            w.write_all(b"--")?;
-            w.write_all(boundary.as_bytes())?;
-            w.write_all(b"--\r\n")?;
-            Ok(())
-        }
-        Body::Raw(_) | Body::RawFile { .. } => Ok(()),
-    }
-}
-
-/// What the writer does with the line breaks of an in-memory leaf.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum LineBreaks {
-    /// Message text: every line break becomes CRLF, and the text ends with
-    /// one.
-    Repair,
-    /// An attachment: the bytes read back exactly (7bit was only chosen for
-    /// CRLF-only content; quoted-printable keeps a lone CR or LF as data).
-    Keep,
-}
-
-/// Writes Content-Type, Content-Transfer-Encoding, the blank line and the
-/// encoded content of an in-memory leaf.
-fn write_leaf(
-    w: &mut dyn Write,
-    content_type: &str,
-    data: &[u8],
-    encoding: TransferEncoding,
-    breaks: LineBreaks,
-) -> Result<(), Error> {
-    write_field(w, "Content-Type", content_type)?;
-    write_field(w, "Content-Transfer-Encoding", encoding.as_str())?;
-    w.write_all(b"\r\n")?;
-    let content = match (encoding, breaks) {
-        (TransferEncoding::Base64, _) | (_, LineBreaks::Keep) => std::borrow::Cow::Borrowed(data),
-        (_, LineBreaks::Repair) => to_crlf(data),
-    };
-    let ends_line = |bytes: &[u8]| bytes.is_empty() || bytes.ends_with(b"\r\n");
-    match encoding {
-        TransferEncoding::SevenBit => {
-            w.write_all(&content)?;
-            if breaks == LineBreaks::Repair && !ends_line(&content) {
-                w.write_all(b"\r\n")?;
-            }
-        }
-        TransferEncoding::QuotedPrintable => {
-            let mut out = Vec::with_capacity(content.len() * 3 / 2);
-            quoted_printable::encode(&content, &mut out);
-            if breaks == LineBreaks::Repair && !out.ends_with(b"\r\n") {
-                out.extend_from_slice(b"\r\n");
-            }
-            w.write_all(&out)?;
-        }
-        TransferEncoding::Base64 => {
-            let mut encoder = Base64Writer::for_input_len(&mut *w, content.len());
-            encoder.write_all(&content)?;
-            encoder.finish()?;
-        }
-    }
-    Ok(())
-}
-
-/// Streams a file leaf: binary types as base64; text types as 7bit when
-/// the file is clean, else the shorter of quoted-printable and base64 (a
-/// first reading pass decides).
-fn write_file(
-    w: &mut dyn Write,
-    path: &Path,
-    content_type: &ContentType,
-    len: u64,
-) -> Result<(), Error> {
-    let scan = if content_type.is_text() {
-        Some(scan_text_file(path)?)
-    } else {
-        None
-    };
-    let encoding = scan
-        .as_ref()
-        .map_or(TransferEncoding::Base64, |s| s.encoding(len));
-    let mut content_type = content_type.clone();
-    if content_type.is_text() && content_type.param("charset").is_none() {
-        let charset = match (encoding, scan.as_ref().map(|s| s.utf8)) {
-            (TransferEncoding::SevenBit, _) => "us-ascii",
-            (_, Some(true)) => "utf-8",
-            _ => "unknown-8bit",
-        };
-        content_type = content_type.with_param("charset", charset);
-    }
-    write_field(w, "Content-Type", &content_type.header_value())?;
-    write_field(w, "Content-Transfer-Encoding", encoding.as_str())?;
-    w.write_all(b"\r\n")?;
-    match encoding {
-        // The file's bytes as they are: the scan allowed 7bit only for
-        // CRLF-only content, and quoted-printable keeps a lone CR or LF as
-        // data, so the attachment reads back exactly.
-        TransferEncoding::SevenBit => read_chunks(path, len, |chunk| w.write_all(chunk))?,
-        TransferEncoding::QuotedPrintable => {
-            let mut out = Vec::with_capacity(FILE_CHUNK * 2);
-            let mut encoder = quoted_printable::Encoder::default();
-            read_chunks(path, len, |chunk| {
-                out.clear();
-                encoder.push(chunk, &mut out);
-                w.write_all(&out)
-            })?;
-            out.clear();
-            encoder.finish(&mut out);
-            w.write_all(&out)?;
-        }
-        TransferEncoding::Base64 => {
-            let mut encoder = Base64Writer::new(&mut *w);
-            read_chunks(path, len, |chunk| encoder.write_all(chunk))?;
-            encoder.finish()?;
-        }
-    }
-    Ok(())
-}
-
-/// What a first pass over a text file learns.
-struct TextScan {
-    seven_bit: bool,
-    /// Whether the whole file is UTF-8.
-    utf8: bool,
-    /// Bytes that quoted-printable must escape.
-    escaped: u64,
-}
-
-impl TextScan {
-    fn encoding(&self, len: u64) -> TransferEncoding {
-        if self.seven_bit {
-            return TransferEncoding::SevenBit;
-        }
-        // Each escape costs two more bytes; a soft break every 75 columns
-        // three.
-        let encoded = len + 2 * self.escaped;
-        let qp = encoded + encoded / 75 * 3;
-        if qp <= crate::base64_stream::encoded_len(len) {
-            TransferEncoding::QuotedPrintable
-        } else {
-            TransferEncoding::Base64
-        }
-    }
-}
-
-fn scan_text_file(path: &Path) -> Result<TextScan, Error> {
-    let mut scan = TextScan {
-        seven_bit: true,
-        utf8: true,
-        escaped: 0,
-    };
-    let mut line = 0usize;
-    let mut previous = 0u8;
-    let mut file = File::open(path)?;
-    let mut buf = vec![0u8; FILE_CHUNK];
-    // The start of a UTF-8 sequence cut by the chunk boundary.
-    let mut carry: Vec<u8> = Vec::new();
-    loop {
-        let n = match file.read(&mut buf) {
-            Ok(0) => {
-                scan.utf8 &= carry.is_empty();
-                if previous == b'\r' {
-                    // A CR at the very end, without its LF.
-                    scan.seven_bit = false;
-                    scan.escaped += 1;
-                }
-                return Ok(scan);
-            }
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e.into()),
-        };
-        let chunk = buf.get(..n).unwrap_or_default();
-        if scan.utf8 {
-            carry.extend_from_slice(chunk);
-            match std::str::from_utf8(&carry) {
-                Ok(_) => carry.clear(),
-                Err(e) if e.error_len().is_none() => {
-                    carry.drain(..e.valid_up_to());
-                }
-                Err(_) => scan.utf8 = false,
-            }
-        }
-        for &b in chunk {
-            // A CR not followed by LF is data, not a line break.
-            if previous == b'\r' && b != b'\n' {
-                scan.seven_bit = false;
-                scan.escaped += 1;
-            }
-            let bare_lf = b == b'\n' && previous != b'\r';
-            previous = b;
-            match b {
-                b'\n' if bare_lf => {
-                    line = 0;
-                    scan.seven_bit = false;
-                    scan.escaped += 1;
-                }
-                b'\n' => line = 0,
-                b'\r' => {}
-                b'\t' | 32..=126 => {
-                    line += 1;
-                    if line > MAX_7BIT_LINE {
-                        scan.seven_bit = false;
-                    }
-                    if b == b'=' {
-                        scan.escaped += 1;
-                    }
-                }
-                _ => {
-                    scan.seven_bit = false;
-                    scan.escaped += 1;
-                }
-            }
-        }
-    }
-}
-
-/// Reads `path` in chunks into `each`, and fails if it does not hold
-/// exactly `len` bytes: a file that changed after it was attached would
-/// make the message differ from the one whose size was announced.
-fn read_chunks(
-    path: &Path,
-    len: u64,
-    mut each: impl FnMut(&[u8]) -> io::Result<()>,
-) -> Result<(), Error> {
-    let mut file = File::open(path)?;
-    let mut buf = vec![0u8; FILE_CHUNK];
-    let mut total: u64 = 0;
-    loop {
-        let n = match file.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e.into()),
-        };
-        total += n as u64;
-        if total > len {
-            break;
-        }
-        each(buf.get(..n).unwrap_or_default())?;
-    }
-    if total != len {
-        return Err(Error::Io(io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!(
-                "{} changed after it was attached ({len} bytes then, at least {total} now)",
-                path.display()
-            ),
-        )));
-    }
-    Ok(())
-}
-
-fn write_headers(headers: &Headers, w: &mut dyn Write) -> Result<(), Error> {
-    for field in headers.iter() {
-        write::write_header(field.name(), field.value(), w)?;
-    }
-    Ok(())
-}
-
-/// Writes a field the writer makes itself (MIME-Version, Content-Type,
-/// Content-Transfer-Encoding): names are constants and values are built
-/// from checked parts, so only a last check for line breaks is needed.
-fn write_field(w: &mut dyn Write, name: &str, value: &str) -> Result<(), Error> {
-    if value.contains(['\r', '\n', '\0']) {
-        return Err(Error::InvalidHeaderValue {
-            name: name.to_owned(),
-            reason: "it contains a CR, LF or NUL",
-        });
-    }
-    write::write_text_field(name, value, w)
-}
-
-/// Streams a file through a fixed buffer.
-fn copy(from: &mut File, to: &mut dyn Write) -> io::Result<()> {
-    let mut buf = vec![0u8; 64 * 1024];
-    loop {
-        let n = match from.read(&mut buf) {
-            Ok(0) => return Ok(()),
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
-        to.write_all(buf.get(..n).unwrap_or_default())?;
-    }
-}
-
-/// 7bit when the text allows it, else quoted-printable.
-fn choose_text_encoding(text: &[u8]) -> TransferEncoding {
-    if is_7bit(text) {
-        TransferEncoding::SevenBit
-    } else {
-        TransferEncoding::QuotedPrintable
-    }
-}
-
-fn is_7bit(data: &[u8]) -> bool {
-    // ASCII without NUL or controls other than CR, LF and TAB, lines of at
-    // most 998 octets. Written as whole-slice passes without early exits,
-    // which the compiler vectorises; a byte-by-byte state machine was the
-    // writer's hottest spot.
-    if !data.is_ascii() {
-        return false;
-    }
-    let control = data.iter().fold(false, |found, &b| {
-        found | ((b < 32) & (b != b'\t') & (b != b'\n') & (b != b'\r')) | (b == 127)
-    });
-    if control {
-        return false;
-    }
-    let mut rest = data;
-    while rest.len() > MAX_7BIT_LINE {
-        let window = rest.get(..=MAX_7BIT_LINE).unwrap_or(rest);
-        match window.iter().position(|&b| b == b'\n' || b == b'\r') {
-            Some(at) => rest = rest.get(at + 1..).unwrap_or_default(),
-            None => return false,
-        }
-    }
-    // A line that looks like a boundary of ours is encoded so it cannot
-    // end a part early (rare: only checked where a '=' is).
-    !contains_boundary_marker(data)
-}
-
-fn contains_boundary_marker(data: &[u8]) -> bool {
-    let mut rest = data;
-    while let Some(at) = rest.iter().position(|&b| b == b'=') {
-        let tail = rest.get(at..).unwrap_or_default();
-        if tail.starts_with(b"=_postie_") {
-            return true;
-        }
-        rest = tail.get(1..).unwrap_or_default();
-    }
-    false
-}
-
-/// Text types: 7bit if clean, else quoted-printable or base64, whichever
-/// is shorter; everything else base64.
-fn choose_data_encoding(data: &[u8], content_type: &ContentType) -> TransferEncoding {
-    if !content_type.is_text() {
-        return TransferEncoding::Base64;
-    }
-    if is_7bit(data) && crlf_only(data) {
-        return TransferEncoding::SevenBit;
-    }
-    let mut qp = Vec::with_capacity(data.len() * 3 / 2);
-    quoted_printable::encode(data, &mut qp);
-    let base64_len = crate::base64_stream::encoded_len(data.len() as u64);
-    if (qp.len() as u64) <= base64_len {
-        TransferEncoding::QuotedPrintable
-    } else {
-        TransferEncoding::Base64
-    }
-}
-
-/// Whether every CR and LF in `data` is part of a CRLF pair.
-fn crlf_only(data: &[u8]) -> bool {
-    let mut previous = 0u8;
-    for (i, &b) in data.iter().enumerate() {
-        if b == b'\n' && previous != b'\r' {
-            return false;
-        }
-        if b == b'\r' && data.get(i + 1) != Some(&b'\n') {
-            return false;
-        }
-        previous = b;
-    }
-    true
-}
-
-/// Every line ending (CRLF, LF, or CR alone) as CRLF; runs between line
-/// breaks are copied in bulk. Borrows when the text needs no change.
-fn to_crlf(data: &[u8]) -> std::borrow::Cow<'_, [u8]> {
-    if crlf_only(data) {
-        return std::borrow::Cow::Borrowed(data);
-    }
-    let mut out = Vec::with_capacity(data.len() + data.len() / 32 + 2);
-    let mut rest = data;
-    while let Some(at) = rest.iter().position(|&b| b == b'\r' || b == b'\n') {
-        out.extend_from_slice(rest.get(..at).unwrap_or_default());
-        out.extend_from_slice(b"\r\n");
-        let skip = if rest.get(at..at + 2) == Some(b"\r\n") {
-            2
-        } else {
-            1
-        };
-        rest = rest.get(at + skip..).unwrap_or_default();
-    }
-    out.extend_from_slice(rest);
-    std::borrow::Cow::Owned(out)
 }
 
 #[cfg(test)]
@@ -837,6 +376,7 @@ mod tests {
 
     #[test]
     fn line_endings_become_crlf() {
+        use crate::serialize::to_crlf;
         assert_eq!(&*to_crlf(b"a\nb\rc\r\nd"), b"a\r\nb\r\nc\r\nd");
         assert_eq!(&*to_crlf(b"a\r\rb\r"), b"a\r\n\r\nb\r\n");
         assert!(matches!(to_crlf(b"ok\r\n"), std::borrow::Cow::Borrowed(_)));

@@ -1,0 +1,590 @@
+//! The writer's decisions, made once for both ways of getting a message
+//! out: [`crate::Message::write_to`] pushes it into a `Write`, and
+//! [`crate::MessageReader`] lets a caller (an async driver) pull it.
+//!
+//! [`write_entity`] walks the tree and writes every header field, delimiter
+//! and encoding choice to an [`Output`]; the content of each leaf is handed
+//! over as a [`LeafContent`], which the push writer encodes at once and the
+//! pull reader encodes chunk by chunk, with the same encoders.
+
+use std::borrow::Cow;
+use std::fs::File;
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::path::Path;
+
+use crate::base64_stream::Base64Writer;
+use crate::content_type::ContentType;
+use crate::header::{HeaderName, Headers};
+use crate::message::{Body, TransferEncoding};
+use crate::{quoted_printable, write, Error};
+
+/// Longest line a 7bit body may have, CRLF aside (RFC 5322 §2.1.1).
+const MAX_7BIT_LINE: usize = 998;
+/// How much of a file is read at a time while writing (a multiple of 57,
+/// so base64 lines come out whole).
+pub(crate) const FILE_CHUNK: usize = 57 * 1024;
+
+/// The content of a leaf, after the writer has written its fields.
+pub(crate) enum LeafContent<'a> {
+    /// In-memory bytes, line breaks already repaired where asked.
+    Memory {
+        content: Cow<'a, [u8]>,
+        encoding: TransferEncoding,
+        /// Message text must end with a line break: one is added when the
+        /// encoded content does not end with CRLF.
+        end_line: bool,
+    },
+    /// A file, checked to still hold `len` bytes.
+    File {
+        path: &'a Path,
+        len: u64,
+        encoding: TransferEncoding,
+    },
+    /// Bytes sent as they are.
+    Raw(&'a [u8]),
+    /// A file's bytes from `offset` on, sent as they are.
+    RawFile { path: &'a Path, offset: u64 },
+}
+
+/// Where [`write_entity`] puts what it writes.
+pub(crate) trait Output<'a> {
+    /// Header fields, blank lines and delimiters go here.
+    fn text(&mut self) -> &mut dyn Write;
+    /// The content of a leaf.
+    fn leaf(&mut self, leaf: LeafContent<'a>) -> Result<(), Error>;
+}
+
+/// The push writer: everything goes straight into `w`.
+pub(crate) struct Push<'w> {
+    pub(crate) w: &'w mut dyn Write,
+}
+
+impl<'a> Output<'a> for Push<'_> {
+    fn text(&mut self) -> &mut dyn Write {
+        &mut *self.w
+    }
+
+    fn leaf(&mut self, leaf: LeafContent<'a>) -> Result<(), Error> {
+        let w = &mut *self.w;
+        match leaf {
+            LeafContent::Memory {
+                content,
+                encoding,
+                end_line,
+            } => match encoding {
+                TransferEncoding::SevenBit => {
+                    w.write_all(&content)?;
+                    if end_line && !(content.is_empty() || content.ends_with(b"\r\n")) {
+                        w.write_all(b"\r\n")?;
+                    }
+                }
+                TransferEncoding::QuotedPrintable => {
+                    let mut out = Vec::with_capacity(content.len() * 3 / 2);
+                    quoted_printable::encode(&content, &mut out);
+                    if end_line && !out.ends_with(b"\r\n") {
+                        out.extend_from_slice(b"\r\n");
+                    }
+                    w.write_all(&out)?;
+                }
+                TransferEncoding::Base64 => {
+                    let mut encoder = Base64Writer::for_input_len(&mut *w, content.len());
+                    encoder.write_all(&content)?;
+                    encoder.finish()?;
+                }
+            },
+            LeafContent::File {
+                path,
+                len,
+                encoding,
+            } => match encoding {
+                // The file's bytes as they are: the scan allowed 7bit only
+                // for CRLF-only content, and quoted-printable keeps a lone
+                // CR or LF as data, so the attachment reads back exactly.
+                TransferEncoding::SevenBit => read_chunks(path, len, |chunk| w.write_all(chunk))?,
+                TransferEncoding::QuotedPrintable => {
+                    let mut out = Vec::with_capacity(FILE_CHUNK * 2);
+                    let mut encoder = quoted_printable::Encoder::default();
+                    read_chunks(path, len, |chunk| {
+                        out.clear();
+                        encoder.push(chunk, &mut out);
+                        w.write_all(&out)
+                    })?;
+                    out.clear();
+                    encoder.finish(&mut out);
+                    w.write_all(&out)?;
+                }
+                TransferEncoding::Base64 => {
+                    let mut encoder = Base64Writer::new(&mut *w);
+                    read_chunks(path, len, |chunk| encoder.write_all(chunk))?;
+                    encoder.finish()?;
+                }
+            },
+            LeafContent::Raw(bytes) => w.write_all(bytes)?,
+            LeafContent::RawFile { path, offset } => {
+                let mut file = open_at(path, offset)?;
+                let mut buf = vec![0u8; 64 * 1024];
+                loop {
+                    let n = match file.read(&mut buf) {
+                        Ok(0) => break,
+                        Ok(n) => n,
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                        Err(e) => return Err(e.into()),
+                    };
+                    w.write_all(buf.get(..n).unwrap_or_default())?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Opens `path` positioned at `offset`.
+pub(crate) fn open_at(path: &Path, offset: u64) -> io::Result<File> {
+    let mut file = File::open(path)?;
+    file.seek(SeekFrom::Start(offset))?;
+    Ok(file)
+}
+
+/// The MIME fields a body decides for itself; a caller's would contradict.
+fn is_mime_field(name: &HeaderName) -> bool {
+    name.is("MIME-Version") || name.is("Content-Type") || name.is("Content-Transfer-Encoding")
+}
+
+/// Writes one entity (the top one when `top`) to `out`.
+pub(crate) fn write_entity<'a>(
+    headers: &'a Headers,
+    body: &'a Body,
+    out: &mut dyn Output<'a>,
+    top: bool,
+) -> Result<(), Error> {
+    match body {
+        Body::Raw(bytes) => {
+            write_headers(headers, out.text())?;
+            out.text().write_all(b"\r\n")?;
+            return out.leaf(LeafContent::Raw(bytes));
+        }
+        Body::RawFile { path, offset } => {
+            write_headers(headers, out.text())?;
+            out.text().write_all(b"\r\n")?;
+            return out.leaf(LeafContent::RawFile {
+                path,
+                offset: *offset,
+            });
+        }
+        _ => {}
+    }
+    for field in headers.iter() {
+        if !is_mime_field(field.name()) {
+            write::write_header(field.name(), field.value(), out.text())?;
+        }
+    }
+    if top {
+        write_field(out.text(), "MIME-Version", "1.0")?;
+    }
+    match body {
+        Body::Text { text, subtype } => {
+            let charset = if text.is_ascii() { "us-ascii" } else { "utf-8" };
+            let content_type = format!("text/{subtype}; charset={charset}");
+            write_leaf(
+                out,
+                &content_type,
+                text.as_bytes(),
+                choose_text_encoding(text.as_bytes()),
+                LineBreaks::Repair,
+            )
+        }
+        Body::Data { data, content_type } => {
+            let encoding = choose_data_encoding(data, content_type);
+            let mut content_type = content_type.clone();
+            if content_type.is_text() && content_type.param("charset").is_none() {
+                let charset = match std::str::from_utf8(data) {
+                    Ok(text) if text.is_ascii() => "us-ascii",
+                    Ok(_) => "utf-8",
+                    Err(_) => "unknown-8bit",
+                };
+                content_type = content_type.with_param("charset", charset);
+            }
+            write_leaf(
+                out,
+                &content_type.header_value(),
+                data,
+                encoding,
+                LineBreaks::Keep,
+            )
+        }
+        Body::File {
+            path,
+            content_type,
+            len,
+        } => write_file(out, path, content_type, *len),
+        Body::Multipart {
+            content_type,
+            parts,
+        } if content_type.type_() == "message" => {
+            // An encapsulated message (message/rfc822): one entity, no
+            // delimiters, written as the message it is.
+            write_field(out.text(), "Content-Type", &content_type.header_value())?;
+            out.text().write_all(b"\r\n")?;
+            for part in parts {
+                write_entity(part.headers(), part.body(), out, true)?;
+            }
+            Ok(())
+        }
+        Body::Multipart {
+            content_type,
+            parts,
+        } => {
+            let boundary = content_type.param("boundary").unwrap_or_default();
+            write_field(out.text(), "Content-Type", &content_type.header_value())?;
+            out.text().write_all(b"\r\n")?;
+            for part in parts {
+                write_delimiter(out.text(), boundary, b"\r\n")?;
+                write_entity(part.headers(), part.body(), out, false)?;
+                out.text().write_all(b"\r\n")?;
+            }
+            write_delimiter(out.text(), boundary, b"--\r\n")?;
+            Ok(())
+        }
+        Body::Raw(_) | Body::RawFile { .. } => Ok(()),
+    }
+}
+
+fn write_delimiter(w: &mut dyn Write, boundary: &str, end: &[u8]) -> io::Result<()> {
+    w.write_all(b"--")?;
+    w.write_all(boundary.as_bytes())?;
+    w.write_all(end)
+}
+
+/// What the writer does with the line breaks of an in-memory leaf.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum LineBreaks {
+    /// Message text: every line break becomes CRLF, and the text ends with
+    /// one.
+    Repair,
+    /// An attachment: the bytes read back exactly (7bit was only chosen for
+    /// CRLF-only content; quoted-printable keeps a lone CR or LF as data).
+    Keep,
+}
+
+/// Writes Content-Type, Content-Transfer-Encoding and the blank line of an
+/// in-memory leaf, then hands its content over.
+fn write_leaf<'a>(
+    out: &mut dyn Output<'a>,
+    content_type: &str,
+    data: &'a [u8],
+    encoding: TransferEncoding,
+    breaks: LineBreaks,
+) -> Result<(), Error> {
+    write_field(out.text(), "Content-Type", content_type)?;
+    write_field(out.text(), "Content-Transfer-Encoding", encoding.as_str())?;
+    out.text().write_all(b"\r\n")?;
+    let content = match (encoding, breaks) {
+        (TransferEncoding::Base64, _) | (_, LineBreaks::Keep) => Cow::Borrowed(data),
+        (_, LineBreaks::Repair) => to_crlf(data),
+    };
+    out.leaf(LeafContent::Memory {
+        content,
+        encoding,
+        end_line: breaks == LineBreaks::Repair,
+    })
+}
+
+/// Writes the fields of a file leaf and hands it over: binary types as
+/// base64; text types as 7bit when the file is clean, else the shorter of
+/// quoted-printable and base64 (a first reading pass decides).
+fn write_file<'a>(
+    out: &mut dyn Output<'a>,
+    path: &'a Path,
+    content_type: &ContentType,
+    len: u64,
+) -> Result<(), Error> {
+    let scan = if content_type.is_text() {
+        Some(scan_text_file(path)?)
+    } else {
+        None
+    };
+    let encoding = scan
+        .as_ref()
+        .map_or(TransferEncoding::Base64, |s| s.encoding(len));
+    let mut content_type = content_type.clone();
+    if content_type.is_text() && content_type.param("charset").is_none() {
+        let charset = match (encoding, scan.as_ref().map(|s| s.utf8)) {
+            (TransferEncoding::SevenBit, _) => "us-ascii",
+            (_, Some(true)) => "utf-8",
+            _ => "unknown-8bit",
+        };
+        content_type = content_type.with_param("charset", charset);
+    }
+    write_field(out.text(), "Content-Type", &content_type.header_value())?;
+    write_field(out.text(), "Content-Transfer-Encoding", encoding.as_str())?;
+    out.text().write_all(b"\r\n")?;
+    out.leaf(LeafContent::File {
+        path,
+        len,
+        encoding,
+    })
+}
+
+/// What a first pass over a text file learns.
+struct TextScan {
+    seven_bit: bool,
+    /// Whether the whole file is UTF-8.
+    utf8: bool,
+    /// Bytes that quoted-printable must escape.
+    escaped: u64,
+}
+
+impl TextScan {
+    fn encoding(&self, len: u64) -> TransferEncoding {
+        if self.seven_bit {
+            return TransferEncoding::SevenBit;
+        }
+        // Each escape costs two more bytes; a soft break every 75 columns
+        // three.
+        let encoded = len + 2 * self.escaped;
+        let qp = encoded + encoded / 75 * 3;
+        if qp <= crate::base64_stream::encoded_len(len) {
+            TransferEncoding::QuotedPrintable
+        } else {
+            TransferEncoding::Base64
+        }
+    }
+}
+
+fn scan_text_file(path: &Path) -> Result<TextScan, Error> {
+    let mut scan = TextScan {
+        seven_bit: true,
+        utf8: true,
+        escaped: 0,
+    };
+    let mut line = 0usize;
+    let mut previous = 0u8;
+    let mut file = File::open(path)?;
+    let mut buf = vec![0u8; FILE_CHUNK];
+    // The start of a UTF-8 sequence cut by the chunk boundary.
+    let mut carry: Vec<u8> = Vec::new();
+    loop {
+        let n = match file.read(&mut buf) {
+            Ok(0) => {
+                scan.utf8 &= carry.is_empty();
+                if previous == b'\r' {
+                    // A CR at the very end, without its LF.
+                    scan.seven_bit = false;
+                    scan.escaped += 1;
+                }
+                return Ok(scan);
+            }
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e.into()),
+        };
+        let chunk = buf.get(..n).unwrap_or_default();
+        if scan.utf8 {
+            carry.extend_from_slice(chunk);
+            match std::str::from_utf8(&carry) {
+                Ok(_) => carry.clear(),
+                Err(e) if e.error_len().is_none() => {
+                    carry.drain(..e.valid_up_to());
+                }
+                Err(_) => scan.utf8 = false,
+            }
+        }
+        for &b in chunk {
+            // A CR not followed by LF is data, not a line break.
+            if previous == b'\r' && b != b'\n' {
+                scan.seven_bit = false;
+                scan.escaped += 1;
+            }
+            let bare_lf = b == b'\n' && previous != b'\r';
+            previous = b;
+            match b {
+                b'\n' if bare_lf => {
+                    line = 0;
+                    scan.seven_bit = false;
+                    scan.escaped += 1;
+                }
+                b'\n' => line = 0,
+                b'\r' => {}
+                b'\t' | 32..=126 => {
+                    line += 1;
+                    if line > MAX_7BIT_LINE {
+                        scan.seven_bit = false;
+                    }
+                    if b == b'=' {
+                        scan.escaped += 1;
+                    }
+                }
+                _ => {
+                    scan.seven_bit = false;
+                    scan.escaped += 1;
+                }
+            }
+        }
+    }
+}
+
+/// The error for a file whose length is no longer the one it had when it
+/// was attached.
+pub(crate) fn changed(path: &Path, len: u64, total: u64) -> Error {
+    Error::Io(io::Error::new(
+        io::ErrorKind::InvalidData,
+        format!(
+            "{} changed after it was attached ({len} bytes then, at least {total} now)",
+            path.display()
+        ),
+    ))
+}
+
+/// Reads `path` in chunks into `each`, and fails if it does not hold
+/// exactly `len` bytes: a file that changed after it was attached would
+/// make the message differ from the one whose size was announced.
+fn read_chunks(
+    path: &Path,
+    len: u64,
+    mut each: impl FnMut(&[u8]) -> io::Result<()>,
+) -> Result<(), Error> {
+    let mut file = File::open(path)?;
+    let mut buf = vec![0u8; FILE_CHUNK];
+    let mut total: u64 = 0;
+    loop {
+        let n = match file.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e.into()),
+        };
+        total += n as u64;
+        if total > len {
+            break;
+        }
+        each(buf.get(..n).unwrap_or_default())?;
+    }
+    if total != len {
+        return Err(changed(path, len, total));
+    }
+    Ok(())
+}
+
+fn write_headers(headers: &Headers, w: &mut dyn Write) -> Result<(), Error> {
+    for field in headers.iter() {
+        write::write_header(field.name(), field.value(), w)?;
+    }
+    Ok(())
+}
+
+/// Writes a field the writer makes itself (MIME-Version, Content-Type,
+/// Content-Transfer-Encoding): names are constants and values are built
+/// from checked parts, so only a last check for line breaks is needed.
+fn write_field(w: &mut dyn Write, name: &str, value: &str) -> Result<(), Error> {
+    if value.contains(['\r', '\n', '\0']) {
+        return Err(Error::InvalidHeaderValue {
+            name: name.to_owned(),
+            reason: "it contains a CR, LF or NUL",
+        });
+    }
+    write::write_text_field(name, value, w)
+}
+
+/// 7bit when the text allows it, else quoted-printable.
+pub(crate) fn choose_text_encoding(text: &[u8]) -> TransferEncoding {
+    if is_7bit(text) {
+        TransferEncoding::SevenBit
+    } else {
+        TransferEncoding::QuotedPrintable
+    }
+}
+
+fn is_7bit(data: &[u8]) -> bool {
+    // ASCII without NUL or controls other than CR, LF and TAB, lines of at
+    // most 998 octets. Written as whole-slice passes without early exits,
+    // which the compiler vectorises; a byte-by-byte state machine was the
+    // writer's hottest spot.
+    if !data.is_ascii() {
+        return false;
+    }
+    let control = data.iter().fold(false, |found, &b| {
+        found | ((b < 32) & (b != b'\t') & (b != b'\n') & (b != b'\r')) | (b == 127)
+    });
+    if control {
+        return false;
+    }
+    let mut rest = data;
+    while rest.len() > MAX_7BIT_LINE {
+        let window = rest.get(..=MAX_7BIT_LINE).unwrap_or(rest);
+        match window.iter().position(|&b| b == b'\n' || b == b'\r') {
+            Some(at) => rest = rest.get(at + 1..).unwrap_or_default(),
+            None => return false,
+        }
+    }
+    // A line that looks like a boundary of ours is encoded so it cannot
+    // end a part early (rare: only checked where a '=' is).
+    !contains_boundary_marker(data)
+}
+
+fn contains_boundary_marker(data: &[u8]) -> bool {
+    let mut rest = data;
+    while let Some(at) = rest.iter().position(|&b| b == b'=') {
+        let tail = rest.get(at..).unwrap_or_default();
+        if tail.starts_with(b"=_postie_") {
+            return true;
+        }
+        rest = tail.get(1..).unwrap_or_default();
+    }
+    false
+}
+
+/// Text types: 7bit if clean, else quoted-printable or base64, whichever
+/// is shorter; everything else base64.
+pub(crate) fn choose_data_encoding(data: &[u8], content_type: &ContentType) -> TransferEncoding {
+    if !content_type.is_text() {
+        return TransferEncoding::Base64;
+    }
+    if is_7bit(data) && crlf_only(data) {
+        return TransferEncoding::SevenBit;
+    }
+    let mut qp = Vec::with_capacity(data.len() * 3 / 2);
+    quoted_printable::encode(data, &mut qp);
+    let base64_len = crate::base64_stream::encoded_len(data.len() as u64);
+    if (qp.len() as u64) <= base64_len {
+        TransferEncoding::QuotedPrintable
+    } else {
+        TransferEncoding::Base64
+    }
+}
+
+/// Whether every CR and LF in `data` is part of a CRLF pair.
+fn crlf_only(data: &[u8]) -> bool {
+    let mut previous = 0u8;
+    for (i, &b) in data.iter().enumerate() {
+        if b == b'\n' && previous != b'\r' {
+            return false;
+        }
+        if b == b'\r' && data.get(i + 1) != Some(&b'\n') {
+            return false;
+        }
+        previous = b;
+    }
+    true
+}
+
+/// Every line ending (CRLF, LF, or CR alone) as CRLF; runs between line
+/// breaks are copied in bulk. Borrows when the text needs no change.
+pub(crate) fn to_crlf(data: &[u8]) -> Cow<'_, [u8]> {
+    if crlf_only(data) {
+        return Cow::Borrowed(data);
+    }
+    let mut out = Vec::with_capacity(data.len() + data.len() / 32 + 2);
+    let mut rest = data;
+    while let Some(at) = rest.iter().position(|&b| b == b'\r' || b == b'\n') {
+        out.extend_from_slice(rest.get(..at).unwrap_or_default());
+        out.extend_from_slice(b"\r\n");
+        let skip = if rest.get(at..at + 2) == Some(b"\r\n") {
+            2
+        } else {
+            1
+        };
+        rest = rest.get(at + skip..).unwrap_or_default();
+    }
+    out.extend_from_slice(rest);
+    Cow::Owned(out)
+}
