@@ -49,6 +49,10 @@
 #           and closes the connection. A certificate that does not verify
 #           (not from the test CA, or without clientAuth) gets
 #           "421 4.7.1 postfix.test Error: Client certificate not trusted".
+#       127.0.0.1:10034 (POSTIE_TEST_POSTFIX_BARE)  like 10025, but the EHLO
+#           reply leaves out PIPELINING, 8BITMIME, SMTPUTF8, DSN, CHUNKING and
+#           SIZE (smtpd_discard_ehlo_keywords): a real server without the
+#           extensions, for the "not offered" half of each extension test
 #     AUTH is Cyrus SASL with a sasldb (auxprop), mechanisms PLAIN LOGIN
 #     CRAM-MD5 DIGEST-MD5 SCRAM-SHA-1 SCRAM-SHA-256, realm postfix.test.
 #     Users: alice / wonderland-secret, bob / "b0b-p@ss wörd" (UTF-8, with a
@@ -92,7 +96,7 @@
 #   POSTIE_POSTFIX_STARTTLS_REQUIRED_PORT [10027]
 #   POSTIE_POSTFIX_SMTPS_PORT [10465]            POSTIE_POSTFIX_AUTH_PLAIN_PORT [10028]
 #   POSTIE_POSTFIX_WRONG_NAME_PORT [10029]       POSTIE_POSTFIX_SELF_SIGNED_PORT [10030]
-#   POSTIE_POSTFIX_CLIENTCERT_PORT [10033]
+#   POSTIE_POSTFIX_CLIENTCERT_PORT [10033]      POSTIE_POSTFIX_BARE_PORT [10034]
 #   POSTIE_POSTFIX_PLAIN_STARTTLS  1: port 10025 offers STARTTLS and AUTH after
 #                          it too (off by default: postie's default is
 #                          opportunistic STARTTLS with verification, so the
@@ -122,6 +126,7 @@ AUTH_PLAIN_PORT=${POSTIE_POSTFIX_AUTH_PLAIN_PORT:-10028}
 WRONG_NAME_PORT=${POSTIE_POSTFIX_WRONG_NAME_PORT:-10029}
 SELF_SIGNED_PORT=${POSTIE_POSTFIX_SELF_SIGNED_PORT:-10030}
 CLIENTCERT_PORT=${POSTIE_POSTFIX_CLIENTCERT_PORT:-10033}
+BARE_PORT=${POSTIE_POSTFIX_BARE_PORT:-10034}
 AIOSMTPD_OAUTH_PORT=${POSTIE_AIOSMTPD_OAUTH_PORT:-10031}
 PLAIN_STARTTLS=${POSTIE_POSTFIX_PLAIN_STARTTLS:-0}
 
@@ -137,6 +142,7 @@ PORT_VARS=(
 	"$WRONG_NAME_PORT POSTIE_POSTFIX_WRONG_NAME_PORT Postfix wrong-name certificate"
 	"$SELF_SIGNED_PORT POSTIE_POSTFIX_SELF_SIGNED_PORT Postfix self-signed certificate"
 	"$CLIENTCERT_PORT POSTIE_POSTFIX_CLIENTCERT_PORT Postfix client certificate required"
+	"$BARE_PORT POSTIE_POSTFIX_BARE_PORT Postfix without extensions"
 	"$AIOSMTPD_OAUTH_PORT POSTIE_AIOSMTPD_OAUTH_PORT aiosmtpd OAuth"
 )
 
@@ -618,6 +624,9 @@ master_cf_listeners() {
 		smtpd_tls_security_level=encrypt smtpd_tls_ask_ccert=yes smtpd_tls_req_ccert=yes \
 		"smtpd_tls_CAfile=$TLS_DIR/ca.pem" \
 		"smtpd_relay_restrictions=permit_tls_all_clientcerts,reject_unauth_destination"
+	# The "not offered" server for the extension tests.
+	master_cf_smtpd_listener "$h:$BARE_PORT" syslog_name=postfix-postie/bare \
+		smtpd_discard_ehlo_keywords=silent-discard,pipelining,8bitmime,smtputf8,dsn,chunking,size
 }
 
 master_cf_services() {
@@ -896,7 +905,7 @@ start_aiosmtpd() {
 }
 
 postfix_plain_ports() {
-	echo "$POSTFIX_PORT $STARTTLS_PORT $STARTTLS_REQUIRED_PORT $AUTH_PLAIN_PORT $WRONG_NAME_PORT $SELF_SIGNED_PORT $CLIENTCERT_PORT"
+	echo "$POSTFIX_PORT $STARTTLS_PORT $STARTTLS_REQUIRED_PORT $AUTH_PLAIN_PORT $WRONG_NAME_PORT $SELF_SIGNED_PORT $CLIENTCERT_PORT $BARE_PORT"
 }
 
 wait_for_greetings() {
@@ -964,6 +973,7 @@ write_env_file() {
 		env_line POSTIE_TEST_POSTFIX_WRONG_NAME "$h:$WRONG_NAME_PORT"
 		env_line POSTIE_TEST_POSTFIX_SELF_SIGNED "$h:$SELF_SIGNED_PORT"
 		env_line POSTIE_TEST_POSTFIX_CLIENT_CERT "$h:$CLIENTCERT_PORT"
+		env_line POSTIE_TEST_POSTFIX_BARE "$h:$BARE_PORT"
 		env_line POSTIE_TEST_CLIENT_CERT "$TLS_DIR/client.pem"
 		env_line POSTIE_TEST_CLIENT_KEY "$TLS_DIR/client.key"
 		env_line POSTIE_TEST_AIOSMTPD_OAUTH "$h:$AIOSMTPD_OAUTH_PORT"
@@ -1037,7 +1047,7 @@ cmd_start() {
 	log "Postfix  on $LISTEN_HOST:$POSTFIX_PORT, Maildirs in $PF_MAIL/$MAIL_DOMAIN/<localpart>/"
 	log "         STARTTLS $STARTTLS_PORT, STARTTLS required $STARTTLS_REQUIRED_PORT, SMTPS $SMTPS_PORT,"
 	log "         AUTH in clear $AUTH_PLAIN_PORT, wrong-name cert $WRONG_NAME_PORT, self-signed cert $SELF_SIGNED_PORT,"
-	log "         client certificate required $CLIENTCERT_PORT"
+	log "         client certificate required $CLIENTCERT_PORT, without extensions $BARE_PORT"
 	log "aiosmtpd on $LISTEN_HOST:$AIOSMTPD_PORT, messages in $AIO_MAIL"
 	log "aiosmtpd on $LISTEN_HOST:$AIOSMTPD_OAUTH_PORT (XOAUTH2/OAUTHBEARER required), messages in $AIO_OAUTH_MAIL"
 	log "test CA: $TLS_DIR/ca.pem"

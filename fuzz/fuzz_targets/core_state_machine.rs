@@ -228,6 +228,7 @@ fn setup(h: &[u8; HEADER]) -> Setup {
             ascii_forms: Vec::new(),
             size: (c1 & 0x40 != 0).then_some(1000),
             eight_bit: c1 & 0x08 != 0,
+            seven_bit_size: (c1 & 0x08 != 0).then_some(2048),
             at_least_one: c0 & 0x40 != 0,
             timeouts,
             tls,

@@ -41,6 +41,7 @@ pub mod quoted_printable;
 pub mod reader;
 pub mod rfc2231;
 mod serialize;
+pub mod seven_bit;
 mod write;
 
 pub use error::Error;

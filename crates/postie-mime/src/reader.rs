@@ -505,7 +505,7 @@ fn message_rfc822() -> ContentType {
 /// A header value as text: unfolded, trimmed, and when read from a message,
 /// its bytes decoded as UTF-8, or windows-1252 when they are not UTF-8 (raw
 /// 8-bit header text in the wild is mostly one or the other).
-fn value_text(value: &HeaderValue) -> String {
+pub(crate) fn value_text(value: &HeaderValue) -> String {
     match value.raw_bytes() {
         Some(bytes) => {
             let mut unfolded = Vec::with_capacity(bytes.len());

@@ -68,6 +68,19 @@ pub fn send_prepared(
     );
     let _entered = span.enter();
     let (size, eight_bit) = prepared.measure(message).map_err(InvalidInput::Message)?;
+    // Made only for a message holding 8-bit data (never one postie's
+    // writer built), in case the server lacks 8BITMIME.
+    let seven_bit = if eight_bit {
+        let rewritten = prepared.seven_bit(message).map_err(InvalidInput::Message)?;
+        let mut counter = crate::data::SizeCounter::default();
+        rewritten
+            .write_to(&mut counter)
+            .map_err(InvalidInput::Message)?;
+        let size = counter.finish();
+        Some((rewritten, size))
+    } else {
+        None
+    };
     // Built before connecting, so that an unreadable CA or key file is an
     // error before anything is sent, not a reason to fall back to clear.
     let tls_config = match options.tls_mode {
@@ -82,6 +95,7 @@ pub fn send_prepared(
         ascii_forms: prepared.ascii_forms(),
         size: Some(size),
         eight_bit,
+        seven_bit_size: seven_bit.as_ref().map(|(_, size)| *size),
         at_least_one: options.at_least_one,
         timeouts: options.timeouts,
         tls: options.tls_mode,
@@ -96,19 +110,26 @@ pub fn send_prepared(
     };
     let mut delivery = Delivery::new(config, Instant::now())?;
     let on_trace = options.on_trace.clone();
-    drive(&mut delivery, tls_config, on_trace, |w| {
-        prepared.write_message(message, w)
-    })?;
+    drive(
+        &mut delivery,
+        tls_config,
+        on_trace,
+        |w, seven_bit_body| match (&seven_bit, seven_bit_body) {
+            (Some((rewritten, _)), true) => rewritten.write_to(w),
+            _ => prepared.write_message(message, w),
+        },
+    )?;
     delivery.into_result()
 }
 
 /// Runs the core to the end over TCP. `write_body` writes the message
-/// (before dot-stuffing) when the server is ready for it.
+/// (before dot-stuffing) when the server is ready for it: its 7-bit
+/// rewrite when the flag says so.
 fn drive(
     delivery: &mut Delivery,
     tls_config: Option<Arc<ClientConfig>>,
     on_trace: Option<crate::options::TraceFn>,
-    mut write_body: impl FnMut(&mut dyn Write) -> Result<(), postie_mime::Error>,
+    mut write_body: impl FnMut(&mut dyn Write, bool) -> Result<(), postie_mime::Error>,
 ) -> Result<(), Error> {
     let mut conn: Option<Conn> = None;
     let mut buf = vec![0u8; 16 * 1024];
@@ -175,7 +196,7 @@ fn drive(
                 };
                 let deadline = remaining.and_then(|r| Instant::now().checked_add(r));
                 let mut writer = BodyWriter::new(stream, timeout, deadline);
-                let result = match write_body(&mut writer) {
+                let result = match write_body(&mut writer, delivery.seven_bit_body()) {
                     Ok(()) => writer.finish(),
                     Err(postie_mime::Error::Io(e)) => Err(e),
                     Err(other) => Err(io::Error::other(other.to_string())),

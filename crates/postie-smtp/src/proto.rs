@@ -57,6 +57,11 @@ pub struct Config {
     /// Whether the message holds 8-bit data: declared with
     /// `BODY=8BITMIME` where the server offers it (RFC 6152).
     pub eight_bit: bool,
+    /// For an 8-bit message, the size of its 7-bit rewrite
+    /// ([`postie_mime::seven_bit`]), sent instead where the server lacks
+    /// 8BITMIME ([`Delivery::seven_bit_body`] tells the driver). Without
+    /// it, the 8-bit data goes as it is.
+    pub seven_bit_size: Option<u64>,
     /// Send when at least one recipient is accepted.
     pub at_least_one: bool,
     /// Time limits.
@@ -256,6 +261,8 @@ pub struct Delivery {
     /// The transaction failed inside a pipelined batch: the replies still
     /// due are read (and ignored) before RSET.
     draining: bool,
+    /// The driver must send the 7-bit rewrite of the message.
+    seven_bit_body: bool,
     /// The paths as sent in this transaction (ASCII forms where the server
     /// lacks SMTPUTF8).
     from_path: String,
@@ -331,6 +338,7 @@ impl Delivery {
             traces: std::collections::VecDeque::new(),
             due: std::collections::VecDeque::new(),
             draining: false,
+            seven_bit_body: false,
             from_path: String::new(),
             paths: Vec::new(),
         })
@@ -951,6 +959,14 @@ impl Delivery {
         }
     }
 
+    /// Whether the body to write at [`Step::WriteBody`] is the 7-bit
+    /// rewrite of the message (the server lacks 8BITMIME and
+    /// [`Config::seven_bit_size`] was given), rather than the message as it
+    /// is.
+    pub fn seven_bit_body(&self) -> bool {
+        self.seven_bit_body
+    }
+
     /// The server being tried.
     pub fn server(&self) -> Option<&ServerAddr> {
         self.server.as_ref()
@@ -958,7 +974,15 @@ impl Delivery {
 
     /// MAIL FROM, after the size and SMTPUTF8 checks.
     fn start_mail(&mut self, now: Instant) {
-        if let (Some(size), Some(limit)) = (self.config.size, self.capabilities.size()) {
+        self.seven_bit_body = self.config.eight_bit
+            && self.config.seven_bit_size.is_some()
+            && !self.capabilities.has("8BITMIME");
+        let size = if self.seven_bit_body {
+            self.config.seven_bit_size
+        } else {
+            self.config.size
+        };
+        if let (Some(size), Some(limit)) = (size, self.capabilities.size()) {
             if limit > 0 && size > limit {
                 self.fail_transaction(Stage::Mail, Cause::TooLarge { size, limit }, now);
                 return;
@@ -1001,16 +1025,20 @@ impl Delivery {
             }
         }
         let mut command = format!("MAIL FROM:<{}>", self.from_path);
-        if let (Some(size), Some(_)) = (self.config.size, self.capabilities.size()) {
+        if let (Some(size), Some(_)) = (size, self.capabilities.size()) {
             command.push_str(&format!(" SIZE={size}"));
         }
         if self.config.eight_bit {
             if self.capabilities.has("8BITMIME") {
                 command.push_str(" BODY=8BITMIME");
+            } else if self.seven_bit_body {
+                self.trace(
+                    TraceKind::Info,
+                    "the server does not offer 8BITMIME: the 8-bit parts go re-encoded".to_owned(),
+                );
             } else {
-                // Re-encoding for such servers is the MIME writer's job
-                // (to come); meanwhile the data goes as it is, as most
-                // clients send it.
+                // No rewrite was given (a caller of the core that has
+                // none): the data goes as it is, as most clients send it.
                 self.trace(
                     TraceKind::Info,
                     "the message has 8-bit data and the server does not offer 8BITMIME".to_owned(),
@@ -1307,6 +1335,7 @@ mod tests {
             ascii_forms: Vec::new(),
             size: Some(10),
             eight_bit: false,
+            seven_bit_size: None,
             at_least_one: false,
             timeouts: Timeouts::default(),
             tls: TlsMode::StartTls,

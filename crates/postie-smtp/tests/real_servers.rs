@@ -407,3 +407,53 @@ fn postfix_delivered_messages_read_the_same_as_sent() {
         "binary attachment byte for byte"
     );
 }
+
+/// A raw message with an 8-bit body and a raw UTF-8 field: declared
+/// `BODY=8BITMIME` to the Postfix that offers it and delivered as it is;
+/// to the Postfix that does not (port "BARE"), re-encoded to 7 bits. Both
+/// read back the same.
+#[test]
+fn eight_bit_messages_go_as_they_are_or_re_encoded_through_postfix() {
+    use postie_mime::reader::{self, PartExt};
+    let Some(offering) = real_server("POSTIE_TEST_POSTFIX") else {
+        return;
+    };
+    let bare = real_server("POSTIE_TEST_POSTFIX_BARE").expect("the bare Postfix with the other");
+    let mail = real_path("POSTIE_TEST_POSTFIX_MAIL").unwrap();
+    for (server, local, as_is) in [(offering, "irene", true), (bare, "jules", false)] {
+        let token = token();
+        let raw = format!(
+            "From: ann@example.org\r\nTo: {local}@example.org\r\n\
+             Subject: Gr\u{fc}\u{df}e {token}\r\n\
+             MIME-Version: 1.0\r\n\
+             Content-Type: text/plain; charset=utf-8\r\n\
+             Content-Transfer-Encoding: 8bit\r\n\r\n\
+             D\u{e9}j\u{e0} vu, {token}\r\n"
+        );
+        let msg = Message::parse(raw.as_bytes()).unwrap();
+        let trace = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = std::sync::Arc::clone(&trace);
+        let options = options(&server).on_trace(move |t| sink.lock().unwrap().push(t.to_string()));
+        postie_smtp::send(&msg, &options).unwrap();
+        let mail_line = trace
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|l| l.contains("MAIL FROM"))
+            .cloned()
+            .unwrap();
+        assert_eq!(mail_line.contains("BODY=8BITMIME"), as_is, "{mail_line}");
+        let delivered = postfix_delivered(&mail, local, &token).expect("delivered");
+        let body_start = delivered.find("\n\n").unwrap();
+        assert_eq!(delivered[body_start..].is_ascii(), !as_is, "{delivered}");
+        let got = reader::parse(delivered.as_bytes()).message;
+        assert_eq!(
+            got.header_text("Subject").unwrap(),
+            format!("Grüße {token}")
+        );
+        assert_eq!(
+            got.text().unwrap().replace("\r\n", "\n"),
+            format!("Déjà vu, {token}\n")
+        );
+    }
+}

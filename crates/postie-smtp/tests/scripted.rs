@@ -6,6 +6,7 @@
 use std::time::{Duration, Instant};
 
 use chrono::DateTime;
+use postie_mime::reader::PartExt;
 use postie_mime::Message;
 use postie_smtp::{blocking, Cause, Error, LocalEnv, Outcome, SendOptions, Stage};
 use postie_testkit::{closed_port, Script, ScriptedServer};
@@ -434,8 +435,10 @@ fn the_client_option_is_the_ehlo_and_helo_name() {
 }
 
 #[test]
-fn eight_bit_data_is_declared_where_8bitmime_is_offered() {
-    let raw = "From: a@example.org\r\nTo: b@example.org\r\nSubject: raw\r\n\r\nGr\u{fc}\u{df}e\r\n";
+fn eight_bit_data_is_declared_where_8bitmime_is_offered_and_re_encoded_where_not() {
+    let raw = "From: a@example.org\r\nTo: b@example.org\r\nSubject: Gr\u{fc}\u{df}e\r\n\
+               Content-Type: text/plain; charset=utf-8\r\n\
+               Content-Transfer-Encoding: 8bit\r\n\r\nGr\u{fc}\u{df}e\r\n";
     let msg = Message::parse(raw.as_bytes()).unwrap();
     let opts = |port| {
         SendOptions::new()
@@ -443,13 +446,43 @@ fn eight_bit_data_is_declared_where_8bitmime_is_offered() {
             .ports([port])
             .timeout(Duration::from_secs(5))
     };
-    let offering = ScriptedServer::start(vec![accept_all(Script::new().greet(&["8BITMIME"]), 1)]);
+    let offering = ScriptedServer::start(vec![accept_all(
+        Script::new().greet(&["8BITMIME", "SIZE 100000"]),
+        1,
+    )]);
     blocking::send_with_env(&msg, &opts(offering.port()), &env()).unwrap();
-    assert!(offering.finish()[0].commands[1].ends_with(" BODY=8BITMIME"));
-    // Not offered: not declared (the parameter would be refused).
-    let plain = ScriptedServer::start(vec![accept_all(Script::new().greet(&[]), 1)]);
+    let session = &offering.finish()[0];
+    assert!(session.commands[1].contains(" BODY=8BITMIME"));
+    // Sent as it is: the raw UTF-8 body and field.
+    let data = String::from_utf8(session.data[0].clone()).unwrap();
+    assert!(data.contains("\r\n\r\nGr\u{fc}\u{df}e\r\n"), "{data}");
+
+    // Not offered: not declared (the parameter would be refused), and the
+    // message goes re-encoded, with SIZE counting what is sent.
+    let plain = ScriptedServer::start(vec![accept_all(Script::new().greet(&["SIZE 100000"]), 1)]);
     blocking::send_with_env(&msg, &opts(plain.port()), &env()).unwrap();
-    assert!(!plain.finish()[0].commands[1].contains("BODY="));
+    let session = &plain.finish()[0];
+    assert!(!session.commands[1].contains("BODY="));
+    let data = &session.data[0];
+    assert!(data.is_ascii(), "{}", String::from_utf8_lossy(data));
+    let declared: usize = session.commands[1]
+        .split(" SIZE=")
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    // The exact octet count: the data without the terminator (nothing
+    // here is dot-stuffed).
+    let body = data.strip_suffix(b".\r\n").unwrap();
+    assert_eq!(declared, body.len());
+    let back = postie_mime::reader::parse(body);
+    assert!(back.defects.is_empty(), "{:?}", back.defects);
+    assert_eq!(
+        back.message.header_text("Subject").unwrap(),
+        "Gr\u{fc}\u{df}e"
+    );
+    assert_eq!(back.message.text().unwrap(), "Gr\u{fc}\u{df}e\r\n");
+
     // What postie writes itself is 7bit: never declared.
     let built = ScriptedServer::start(vec![accept_all(Script::new().greet(&["8BITMIME"]), 2)]);
     send(&options(&[built.port()])).unwrap();
