@@ -9,7 +9,10 @@
 #    are stopped again when this script exits.
 # 2. cargo fmt --check and cargo clippy -D warnings (skipped when
 #    POSTIE_SKIP_LINT=1).
-# 3. cargo test --workspace "$@", with the variables from env.sh exported.
+# 3. cargo test --workspace --all-features "$@", with the variables from
+#    env.sh exported (the integration tests send with the blocking driver),
+#    then postie-smtp's integration tests again with POSTIE_TEST_DRIVER=tokio
+#    (the same tests on the tokio driver).
 #
 # Exits non-zero if any step fails; later steps still run so that one run
 # shows every problem.
@@ -58,9 +61,17 @@ if [ "${POSTIE_SKIP_LINT:-0}" = 1 ]; then
 	step "POSTIE_SKIP_LINT=1: skipping cargo fmt and cargo clippy"
 else
 	run_step fmt cargo fmt --all -- --check
-	run_step clippy cargo clippy --workspace --all-targets -- -D warnings
+	run_step clippy cargo clippy --workspace --all-targets --all-features -- -D warnings
 fi
-run_step test cargo test --workspace --no-fail-fast "$@"
+run_step test cargo test --workspace --all-features --no-fail-fast "$@"
+driver_tests=()
+for file in crates/postie-smtp/tests/*.rs; do
+	name=$(basename "$file" .rs)
+	# The envelope rules never touch a driver.
+	[ "$name" = envelope ] || driver_tests+=(--test "$name")
+done
+POSTIE_TEST_DRIVER=tokio run_step test-tokio-driver \
+	cargo test -p postie-smtp --all-features --no-fail-fast "${driver_tests[@]}" "$@"
 
 if [ "${#failed[@]}" -gt 0 ]; then
 	step "FAILED: ${failed[*]}"

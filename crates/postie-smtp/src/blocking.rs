@@ -12,11 +12,11 @@ use rustls::{ClientConfig, ClientConnection, StreamOwned};
 
 use crate::data::DataEncoder;
 use crate::envelope::{self, LocalEnv, Prepared};
-use crate::error::{Cause, Error, InvalidInput, ServerAddr, Stage};
+use crate::error::{Cause, Error, ServerAddr, Stage};
 use crate::options::SendOptions;
 use crate::outcome::Sent;
-use crate::proto::{Config, Delivery, Step};
-use crate::tls::{self, TlsError, TlsErrorKind, TlsInfo, TlsMode};
+use crate::proto::{Delivery, Step};
+use crate::tls::{self, TlsError, TlsErrorKind, TlsInfo};
 
 /// Bytes gathered before a write while streaming the body.
 const BODY_BUFFER: usize = 64 * 1024;
@@ -67,55 +67,18 @@ pub fn send_prepared(
         recipients = prepared.recipients().len()
     );
     let _entered = span.enter();
-    let (size, eight_bit) = prepared.measure(message).map_err(InvalidInput::Message)?;
-    // Made only for a message holding 8-bit data (never one postie's
-    // writer built), in case the server lacks 8BITMIME.
-    let seven_bit = if eight_bit {
-        let rewritten = prepared.seven_bit(message).map_err(InvalidInput::Message)?;
-        let mut counter = crate::data::SizeCounter::default();
-        rewritten
-            .write_to(&mut counter)
-            .map_err(InvalidInput::Message)?;
-        let size = counter.finish();
-        Some((rewritten, size))
-    } else {
-        None
-    };
-    // Built before connecting, so that an unreadable CA or key file is an
-    // error before anything is sent, not a reason to fall back to clear.
-    let tls_config = match options.tls_mode {
-        TlsMode::None => None,
-        _ => Some(options.tls.client_config().map_err(InvalidInput::Tls)?),
-    };
-    let config = Config {
-        servers: prepared.servers().to_vec(),
-        client: prepared.client().to_owned(),
-        reverse_path: prepared.reverse_path(),
-        recipients: prepared.recipients(),
-        ascii_forms: prepared.ascii_forms(),
-        size: Some(size),
-        eight_bit,
-        seven_bit_size: seven_bit.as_ref().map(|(_, size)| *size),
-        at_least_one: options.at_least_one,
-        timeouts: options.timeouts,
-        tls: options.tls_mode,
-        policy: options
-            .tls_policy
-            .clone()
-            .unwrap_or_else(|| Arc::new(tls::default_policy)),
-        auth: options.auth.clone(),
-        queue: options.queue,
-        trace: options.on_trace.is_some(),
-        pipelining: options.pipelining,
-    };
-    let mut delivery = Delivery::new(config, Instant::now())?;
+    let crate::setup::Setup {
+        mut delivery,
+        tls_config,
+        seven_bit,
+    } = crate::setup::Setup::new(message, prepared, options)?;
     let on_trace = options.on_trace.clone();
     drive(
         &mut delivery,
         tls_config,
         on_trace,
         |w, seven_bit_body| match (&seven_bit, seven_bit_body) {
-            (Some((rewritten, _)), true) => rewritten.write_to(w),
+            (Some(rewritten), true) => rewritten.write_to(w),
             _ => prepared.write_message(message, w),
         },
     )?;

@@ -3,8 +3,9 @@
 //!
 //! - [`proto`] is a **sans-IO** protocol core: bytes in, bytes out, time
 //!   passed in, no sockets. Every rule of the dialogue lives there.
-//! - [`blocking`] is a thin driver over `std::net::TcpStream`; an async
-//!   driver plugs into the same core.
+//! - [`blocking`] is a thin driver over `std::net::TcpStream`;
+//!   `async_tokio` (feature `tokio`) is the same over tokio and
+//!   tokio-rustls. Both make the same calls into the same core.
 //! - [`envelope`] derives the envelope and the header fields to send from a
 //!   message and [`SendOptions`], before anything touches the network.
 //!
@@ -29,6 +30,8 @@
 //! come back as [`Refusal`]s.
 #![forbid(unsafe_code)]
 
+#[cfg(feature = "tokio")]
+pub mod async_tokio;
 pub mod blocking;
 pub mod capabilities;
 pub mod data;
@@ -39,6 +42,7 @@ mod outcome;
 pub mod proto;
 pub mod reply;
 pub mod sasl;
+mod setup;
 pub mod tls;
 pub mod trace;
 

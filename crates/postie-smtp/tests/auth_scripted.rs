@@ -3,15 +3,15 @@
 //! authentication, redaction, and the seed's -queue.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use base64::Engine as _;
 use chrono::DateTime;
 use postie_mime::Message;
-use postie_smtp::{
-    blocking, AuthProblem, Cause, Credentials, Error, LocalEnv, Secret, SendOptions, Stage,
-};
+use postie_smtp::{AuthProblem, Cause, Credentials, Error, LocalEnv, Secret, SendOptions, Stage};
 use postie_testkit::{Script, ScriptedServer};
 
 const PASSWORD: &str = "s3cret-pass";
@@ -44,7 +44,7 @@ fn options(port: u16) -> SendOptions {
 fn send(options: &SendOptions) -> Result<postie_smtp::Sent, Error> {
     let mut msg = Message::text("body");
     msg.headers_mut().set("Subject", "auth").unwrap();
-    blocking::send_with_env(&msg, options, &env())
+    common::send_with_env(&msg, options, &env())
 }
 
 fn transaction(script: Script) -> Script {

@@ -2,6 +2,8 @@
 //! With `CI` set a missing server fails these tests; elsewhere they skip.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -67,7 +69,7 @@ fn postfix_delivers_the_seed_example_with_the_default_originator() {
     };
     let mail = real_path("POSTIE_TEST_POSTFIX_MAIL").unwrap();
     let token = token();
-    let sent = postie_smtp::send(
+    let sent = common::send(
         &seed(&token),
         &options(&server).recipients("alice@example.org, Bob <bob@example.org>"),
     )
@@ -101,7 +103,7 @@ fn postfix_refusals_follow_the_at_least_one_rules() {
 
     // All or nothing: one permanent refusal stops the message.
     let token_a = token();
-    let err: Error = postie_smtp::send(
+    let err: Error = common::send(
         &seed(&token_a),
         &options(&server).recipients("carol@example.org, nobody@example.org"),
     )
@@ -119,7 +121,7 @@ fn postfix_refusals_follow_the_at_least_one_rules() {
 
     // At least one: delivered to carol, the refusals returned.
     let token_b = token();
-    let sent: Sent = postie_smtp::send(
+    let sent: Sent = common::send(
         &seed(&token_b),
         &options(&server)
             .recipients("carol@example.org, nobody@example.org, busy@example.org, x@elsewhere.test")
@@ -152,7 +154,7 @@ fn postfix_header_options_and_bcc() {
     let mut msg = seed(&token);
     msg.headers_mut().set("To", "dave@example.org").unwrap();
     msg.headers_mut().set("Bcc", "erin@example.org").unwrap();
-    postie_smtp::send(
+    common::send(
         &msg,
         &options(&server).header("From", "Sam Sender <sam@example.org>"),
     )
@@ -216,7 +218,7 @@ fn aiosmtpd_receives_the_seed_example_byte_for_byte() {
     let dir = real_path("POSTIE_TEST_AIOSMTPD_DIR").unwrap();
     let token = token();
     let msg = seed(&token);
-    let sent = postie_smtp::send(
+    let sent = common::send(
         &msg,
         &options(&server).recipients("alice@example.org, Bob <bob@example.org>"),
     )
@@ -236,7 +238,7 @@ fn aiosmtpd_refusals_come_back_with_code_and_text() {
     };
     let dir = real_path("POSTIE_TEST_AIOSMTPD_DIR").unwrap();
     let token = token();
-    let sent = postie_smtp::send(
+    let sent = common::send(
         &seed(&token),
         &options(&server)
             .recipients("ok@example.org, reject-me@example.org, defer-me@example.org")
@@ -282,7 +284,7 @@ fn postfix_delivers_a_built_message_with_attachments_intact() {
         .attach_bytes("Bericht – final.pdf", pdf.clone(), None)
         .build()
         .unwrap();
-    postie_smtp::send(&msg, &options(&server)).unwrap();
+    common::send(&msg, &options(&server)).unwrap();
     // Only the non-ASCII word of the Subject is encoded: the token stays
     // readable in the delivered file.
     let text = postfix_delivered(&mail, "gina", &token).expect("delivered to gina");
@@ -356,7 +358,7 @@ fn postfix_delivered_messages_read_the_same_as_sent() {
     let prepared = postie_smtp::envelope::prepare(&msg, &options, &env).unwrap();
     let mut sent_bytes = Vec::new();
     prepared.write_message(&msg, &mut sent_bytes).unwrap();
-    postie_smtp::blocking::send_prepared(&msg, &prepared, &options).unwrap();
+    common::send_prepared(&msg, &prepared, &options).unwrap();
     let delivered = postfix_delivered(&mail, "hank", &token).expect("delivered to hank");
 
     let sent = reader::parse(&sent_bytes);
@@ -434,7 +436,7 @@ fn eight_bit_messages_go_as_they_are_or_re_encoded_through_postfix() {
         let trace = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
         let sink = std::sync::Arc::clone(&trace);
         let options = options(&server).on_trace(move |t| sink.lock().unwrap().push(t.to_string()));
-        postie_smtp::send(&msg, &options).unwrap();
+        common::send(&msg, &options).unwrap();
         let mail_line = trace
             .lock()
             .unwrap()

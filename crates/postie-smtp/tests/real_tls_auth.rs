@@ -5,6 +5,8 @@
 //! set a missing server fails; elsewhere these tests skip.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -86,7 +88,7 @@ fn starttls_with_the_generated_ca_delivers_encrypted() {
     let Some(s) = setup() else { return };
     let server = real_server("POSTIE_TEST_POSTFIX_STARTTLS").unwrap();
     let token = token();
-    let sent = postie_smtp::send(
+    let sent = common::send(
         &message(&token),
         &options(&server, &s.ca).recipients("tls-user@example.org"),
     )
@@ -111,7 +113,7 @@ fn relay_with(s: &Setup, credentials: Credentials, mechanism: Option<&str>) -> (
         opts = opts.auth_mechanisms([m]);
     }
     let sent =
-        postie_smtp::send(&message(&token), &opts).unwrap_or_else(|e| panic!("{mechanism:?}: {e}"));
+        common::send(&message(&token), &opts).unwrap_or_else(|e| panic!("{mechanism:?}: {e}"));
     assert!(
         delivered(&s.mail, "relay.test", &local, &token),
         "{mechanism:?}: relayed message not delivered"
@@ -167,7 +169,7 @@ fn a_wrong_password_is_535_and_nothing_is_delivered() {
         secret: Secret::new("not-the-password"),
         authzid: None,
     };
-    let err = postie_smtp::send(
+    let err = common::send(
         &message(&token),
         &options(&server, &s.ca)
             .tls_mode(TlsMode::Required)
@@ -188,7 +190,7 @@ fn implicit_tls_on_the_smtps_port() {
     let Some(s) = setup() else { return };
     let server = real_server("POSTIE_TEST_POSTFIX_SMTPS").unwrap();
     let token = token();
-    let sent = postie_smtp::send(
+    let sent = common::send(
         &message(&token),
         &options(&server, &s.ca)
             .tls_mode(TlsMode::Implicit)
@@ -208,7 +210,7 @@ fn challenge_response_mechanisms_work_without_tls_on_loopback() {
     for mechanism in ["CRAM-MD5", "DIGEST-MD5", "SCRAM-SHA-256"] {
         let token = token();
         let local = format!("plain-{}", mechanism.to_ascii_lowercase());
-        let sent = postie_smtp::send(
+        let sent = common::send(
             &message(&token),
             &options(&server, &s.ca)
                 .recipients(format!("{local}@relay.test"))
@@ -223,7 +225,7 @@ fn challenge_response_mechanisms_work_without_tls_on_loopback() {
 
 fn tls_failure(var_name: &str, ca: &Path) -> postie_smtp::tls::TlsError {
     let server = real_server(var_name).unwrap();
-    let err: Error = postie_smtp::send(
+    let err: Error = common::send(
         &message(&token()),
         &options(&server, ca).recipients("never@example.org"),
     )
@@ -246,7 +248,7 @@ fn certificates_are_checked_against_name_and_ca() {
     assert_eq!(untrusted.kind(), TlsErrorKind::UnknownIssuer, "{untrusted}");
     // Without the generated CA the good server is untrusted too.
     let server = real_server("POSTIE_TEST_POSTFIX_STARTTLS").unwrap();
-    let err = postie_smtp::send(
+    let err = common::send(
         &message(&token()),
         &SendOptions::new()
             .servers([server.host.clone()])
@@ -276,7 +278,7 @@ fn oauth(token_value: &str, mechanism: Option<&str>) -> Result<Sent, Error> {
     if let Some(m) = mechanism {
         opts = opts.auth_mechanisms([m]);
     }
-    postie_smtp::send(&message(&token()), &opts)
+    common::send(&message(&token()), &opts)
 }
 
 #[test]
@@ -305,7 +307,7 @@ fn a_client_certificate_is_presented_and_verified() {
     let key = real_path("POSTIE_TEST_CLIENT_KEY").unwrap();
     let token = token();
     // Postfix lets only a verified client certificate relay on this port.
-    let sent = postie_smtp::send(
+    let sent = common::send(
         &message(&token),
         &options(&server, &s.ca)
             .tls_settings(TlsSettings {
@@ -320,7 +322,7 @@ fn a_client_certificate_is_presented_and_verified() {
     assert!(sent.tls().is_some());
     assert!(delivered(&s.mail, "relay.test", "with-cert", &token));
     // Without it the server hangs up after the handshake.
-    let err = postie_smtp::send(
+    let err = common::send(
         &message(&token),
         &options(&server, &s.ca)
             .tls_mode(TlsMode::Required)

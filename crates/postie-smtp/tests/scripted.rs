@@ -3,12 +3,14 @@
 //! nobody asked for), and the exact bytes the client sends.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+
 use std::time::{Duration, Instant};
 
 use chrono::DateTime;
 use postie_mime::reader::PartExt;
 use postie_mime::Message;
-use postie_smtp::{blocking, Cause, Error, LocalEnv, Outcome, SendOptions, Stage};
+use postie_smtp::{Cause, Error, LocalEnv, Outcome, SendOptions, Stage};
 use postie_testkit::{closed_port, Script, ScriptedServer};
 
 fn env() -> LocalEnv {
@@ -36,7 +38,7 @@ fn options(ports: &[u16]) -> SendOptions {
 }
 
 fn send(options: &SendOptions) -> Result<postie_smtp::Sent, Error> {
-    blocking::send_with_env(&seed_message(), options, &env())
+    common::send_with_env(&seed_message(), options, &env())
 }
 
 /// A whole successful transaction after `greet`.
@@ -376,7 +378,7 @@ fn bad_input_is_refused_before_connecting() {
     ] {
         let mut msg = Message::text("x");
         msg.headers_mut().set("Subject", "s").unwrap();
-        let err = blocking::send_with_env(&msg, &opts, &env()).unwrap_err();
+        let err = common::send_with_env(&msg, &opts, &env()).unwrap_err();
         assert!(matches!(err, Error::Invalid(_)), "{err:?}");
     }
     assert!(server.finish().is_empty(), "nothing may connect");
@@ -391,7 +393,7 @@ fn bare_line_endings_in_a_raw_message_never_reach_the_wire() {
         .servers(["127.0.0.1"])
         .ports([server.port()])
         .timeout(Duration::from_secs(5));
-    blocking::send_with_env(&msg, &opts, &env()).unwrap();
+    common::send_with_env(&msg, &opts, &env()).unwrap();
     let data = server.finish()[0].data[0].clone();
     for (i, &b) in data.iter().enumerate() {
         if b == b'\r' {
@@ -450,7 +452,7 @@ fn eight_bit_data_is_declared_where_8bitmime_is_offered_and_re_encoded_where_not
         Script::new().greet(&["8BITMIME", "SIZE 100000"]),
         1,
     )]);
-    blocking::send_with_env(&msg, &opts(offering.port()), &env()).unwrap();
+    common::send_with_env(&msg, &opts(offering.port()), &env()).unwrap();
     let session = &offering.finish()[0];
     assert!(session.commands[1].contains(" BODY=8BITMIME"));
     // Sent as it is: the raw UTF-8 body and field.
@@ -460,7 +462,7 @@ fn eight_bit_data_is_declared_where_8bitmime_is_offered_and_re_encoded_where_not
     // Not offered: not declared (the parameter would be refused), and the
     // message goes re-encoded, with SIZE counting what is sent.
     let plain = ScriptedServer::start(vec![accept_all(Script::new().greet(&["SIZE 100000"]), 1)]);
-    blocking::send_with_env(&msg, &opts(plain.port()), &env()).unwrap();
+    common::send_with_env(&msg, &opts(plain.port()), &env()).unwrap();
     let session = &plain.finish()[0];
     assert!(!session.commands[1].contains("BODY="));
     let data = &session.data[0];
@@ -518,4 +520,25 @@ fn idn_domains_go_as_punycode_without_smtputf8() {
     );
     assert!(err.to_string().contains("jörg@example.org"), "{err}");
     assert!(!refusing.finish()[0].text().contains("MAIL"));
+}
+
+/// The dispatch in `common` really sends with the driver asked for: the
+/// tokio driver runs inside a runtime, the blocking one does not.
+#[test]
+fn the_driver_under_test_is_the_one_asked_for() {
+    let server = ScriptedServer::start(vec![accept_all(Script::new().greet(&[]), 2)]);
+    let in_runtime = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let seen = std::sync::Arc::clone(&in_runtime);
+    let opts = options(&[server.port()]).on_trace(move |_| {
+        seen.store(
+            tokio::runtime::Handle::try_current().is_ok(),
+            std::sync::atomic::Ordering::SeqCst,
+        );
+    });
+    send(&opts).unwrap();
+    server.finish();
+    assert_eq!(
+        in_runtime.load(std::sync::atomic::Ordering::SeqCst),
+        common::driver() == common::Driver::Tokio
+    );
 }

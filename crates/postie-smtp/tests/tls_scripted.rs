@@ -3,6 +3,8 @@
 //! will not do (bytes injected after the 220, a refused STARTTLS).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,8 +13,7 @@ use chrono::DateTime;
 use postie_mime::Message;
 use postie_smtp::tls::TlsErrorKind;
 use postie_smtp::{
-    blocking, Cause, Error, LocalEnv, SendOptions, Stage, TlsDecision, TlsMode, TlsProblem,
-    TlsSettings,
+    Cause, Error, LocalEnv, SendOptions, Stage, TlsDecision, TlsMode, TlsProblem, TlsSettings,
 };
 use postie_testkit::{ca_file, Cert, Script, ScriptedServer};
 
@@ -45,7 +46,7 @@ fn options(ports: &[u16]) -> SendOptions {
 }
 
 fn send(options: &SendOptions) -> Result<postie_smtp::Sent, Error> {
-    blocking::send_with_env(&message(), options, &env())
+    common::send_with_env(&message(), options, &env())
 }
 
 /// After the handshake: EHLO again, then a whole transaction.

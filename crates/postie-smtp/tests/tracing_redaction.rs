@@ -4,13 +4,15 @@
 //! without a subscriber would make that answer "no".
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use base64::Engine as _;
 use chrono::DateTime;
 use postie_mime::Message;
-use postie_smtp::{blocking, Credentials, LocalEnv, Secret, SendOptions};
+use postie_smtp::{Credentials, LocalEnv, Secret, SendOptions};
 use postie_testkit::{Script, ScriptedServer};
 
 const PASSWORD: &str = "s3cret-pass";
@@ -40,7 +42,7 @@ fn send(options: &SendOptions) -> Result<postie_smtp::Sent, postie_smtp::Error> 
         user: "joe".to_owned(),
         now: DateTime::parse_from_rfc3339("2026-11-28T18:41:39+00:00").unwrap(),
     };
-    blocking::send_with_env(&msg, options, &env)
+    common::send_with_env(&msg, options, &env)
 }
 
 fn transaction(script: Script) -> Script {

@@ -1,0 +1,96 @@
+//! What both drivers do before the first connection: measure the message,
+//! make its 7-bit rewrite when it holds 8-bit data, load the TLS
+//! configuration, and fill the core's [`Config`].
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use postie_mime::Message;
+#[cfg(feature = "tokio")]
+use postie_mime::MessageReader;
+use rustls::ClientConfig;
+
+use crate::envelope::Prepared;
+use crate::error::{Error, InvalidInput};
+use crate::options::SendOptions;
+use crate::proto::{Config, Delivery};
+use crate::tls::{self, TlsMode};
+
+/// A send, ready for a driver to run.
+pub(crate) struct Setup {
+    pub(crate) delivery: Delivery,
+    pub(crate) tls_config: Option<Arc<ClientConfig>>,
+    /// The message rewritten for a server without 8BITMIME, when it holds
+    /// 8-bit data.
+    pub(crate) seven_bit: Option<Message>,
+}
+
+impl Setup {
+    pub(crate) fn new(
+        message: &Message,
+        prepared: &Prepared,
+        options: &SendOptions,
+    ) -> Result<Self, Error> {
+        let (size, eight_bit) = prepared.measure(message).map_err(InvalidInput::Message)?;
+        // Made only for a message holding 8-bit data (never one postie's
+        // writer built), in case the server lacks 8BITMIME.
+        let seven_bit = if eight_bit {
+            let rewritten = prepared.seven_bit(message).map_err(InvalidInput::Message)?;
+            let mut counter = crate::data::SizeCounter::default();
+            rewritten
+                .write_to(&mut counter)
+                .map_err(InvalidInput::Message)?;
+            Some((rewritten, counter.finish()))
+        } else {
+            None
+        };
+        // Built before connecting, so that an unreadable CA or key file is
+        // an error before anything is sent, not a reason to fall back to
+        // clear.
+        let tls_config = match options.tls_mode {
+            TlsMode::None => None,
+            _ => Some(options.tls.client_config().map_err(InvalidInput::Tls)?),
+        };
+        let config = Config {
+            servers: prepared.servers().to_vec(),
+            client: prepared.client().to_owned(),
+            reverse_path: prepared.reverse_path(),
+            recipients: prepared.recipients(),
+            ascii_forms: prepared.ascii_forms(),
+            size: Some(size),
+            eight_bit,
+            seven_bit_size: seven_bit.as_ref().map(|(_, size)| *size),
+            at_least_one: options.at_least_one,
+            timeouts: options.timeouts,
+            tls: options.tls_mode,
+            policy: options
+                .tls_policy
+                .clone()
+                .unwrap_or_else(|| Arc::new(tls::default_policy)),
+            auth: options.auth.clone(),
+            queue: options.queue,
+            trace: options.on_trace.is_some(),
+            pipelining: options.pipelining,
+        };
+        Ok(Self {
+            delivery: Delivery::new(config, Instant::now())?,
+            tls_config,
+            seven_bit: seven_bit.map(|(message, _)| message),
+        })
+    }
+}
+
+#[cfg(feature = "tokio")]
+/// The bytes to send at the body step: the message under the prepared
+/// fields, or its 7-bit rewrite when the core asks for it.
+pub(crate) fn body_reader<'a>(
+    message: &'a Message,
+    prepared: &'a Prepared,
+    seven_bit: Option<&'a Message>,
+    seven_bit_body: bool,
+) -> Result<MessageReader<'a>, postie_mime::Error> {
+    match (seven_bit, seven_bit_body) {
+        (Some(rewritten), true) => rewritten.reader(),
+        _ => message.reader_with_headers(prepared.headers()),
+    }
+}
