@@ -237,6 +237,7 @@ fn setup(h: &[u8; HEADER]) -> Setup {
             queue: c0 & 0x80 != 0,
             trace: c4 & 2 != 0,
             pipelining: c4 & 0x20 != 0,
+            keep_open: c4 & 0x40 != 0,
         },
         loopback: c0 & 0x20 != 0,
         tls_fail_bits: c2,
@@ -261,6 +262,8 @@ fuzz_target!(|data: &[u8]| {
 
     let t0 = Instant::now();
     let mut now = t0;
+    let next_config = s.config.clone();
+    let mut messages = 1usize;
     let mut d = match Delivery::new(s.config, now) {
         Ok(d) => d,
         Err(e) => panic!("harness: config refused: {e}"),
@@ -387,6 +390,18 @@ fuzz_target!(|data: &[u8]| {
             }
             Step::Close => {}
             Step::Done => {
+                // A kept connection: take this message's result and send
+                // another on it (up to three per run).
+                if d.is_idle() && messages < 3 {
+                    messages += 1;
+                    if d.take_result().is_ok() {
+                        assert!(body_written, "a success without the body written");
+                    }
+                    body_written = false;
+                    d.next_message(next_config.clone(), now)
+                        .unwrap_or_else(|e| panic!("next message refused: {e}"));
+                    continue;
+                }
                 done = true;
                 break;
             }

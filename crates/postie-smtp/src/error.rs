@@ -256,6 +256,9 @@ pub enum InvalidInput {
     /// No server was given.
     #[error("no server to send to")]
     NoServers,
+    /// A next message was started on a connection that is not idle.
+    #[error("the connection is not idle: finish the last message first")]
+    NotIdle,
 }
 
 /// Why a message was not sent, or may not have been.

@@ -81,6 +81,11 @@ pub struct Config {
     /// Send MAIL and every RCPT (and DATA, with at-least-one) in one write
     /// when the server offers PIPELINING (RFC 2920).
     pub pipelining: bool,
+    /// Keep the connection for more messages: after the message (sent or
+    /// refused, the transaction reset), [`Step::Done`] comes with the
+    /// connection still open and [`Delivery::is_idle`] true, instead of
+    /// QUIT; [`Delivery::next_message`] then starts the next one on it.
+    pub keep_open: bool,
 }
 
 /// How to authenticate.
@@ -213,10 +218,16 @@ enum State {
     NextServer,
     Connecting,
     Await(Expect),
-    Handshake { implicit: bool },
+    Handshake {
+        implicit: bool,
+    },
     SendingBody,
     Closing(After),
     Finished,
+    /// Done with a message, the connection open and clean for the next.
+    Idle,
+    /// A next message on an idle connection: MAIL is due.
+    Ready,
 }
 
 /// Where to go once the connection is closed.
@@ -263,6 +274,10 @@ pub struct Delivery {
     draining: bool,
     /// The driver must send the 7-bit rewrite of the message.
     seven_bit_body: bool,
+    /// MAIL went on a connection kept from an earlier message and has not
+    /// been answered yet: if the server turns out to have closed it (EOF,
+    /// a write error, 421), nothing was started, and the core reconnects.
+    reused: bool,
     /// The paths as sent in this transaction (ASCII forms where the server
     /// lacks SMTPUTF8).
     from_path: String,
@@ -285,32 +300,7 @@ impl Delivery {
     /// A send that starts at `now`. Refuses input that could not be sent
     /// safely: no servers, no recipients, CR/LF/NUL in any command argument.
     pub fn new(config: Config, now: Instant) -> Result<Self, InvalidInput> {
-        if config.servers.is_empty() {
-            return Err(InvalidInput::NoServers);
-        }
-        if config.recipients.is_empty() {
-            return Err(InvalidInput::NoRecipients);
-        }
-        let client_ok = !config.client.is_empty()
-            && config
-                .client
-                .bytes()
-                .all(|b| b.is_ascii_graphic() && b != b'<' && b != b'>');
-        if !client_ok {
-            return Err(InvalidInput::ClientName(config.client.clone()));
-        }
-        if !path_is_safe(&config.reverse_path, true) {
-            return Err(InvalidInput::UnsafeEnvelope(
-                config.reverse_path.escape_debug().to_string(),
-            ));
-        }
-        for path in &config.recipients {
-            if !path_is_safe(path, false) {
-                return Err(InvalidInput::UnsafeEnvelope(
-                    path.escape_debug().to_string(),
-                ));
-            }
-        }
+        check(&config)?;
         Ok(Self {
             config,
             state: State::NextServer,
@@ -339,6 +329,7 @@ impl Delivery {
             due: std::collections::VecDeque::new(),
             draining: false,
             seven_bit_body: false,
+            reused: false,
             from_path: String::new(),
             paths: Vec::new(),
         })
@@ -408,7 +399,11 @@ impl Delivery {
                         timeout: self.time_left(now, self.config.timeouts.command),
                     };
                 }
-                State::Finished => return Step::Done,
+                State::Finished | State::Idle => return Step::Done,
+                State::Ready => {
+                    self.reused = true;
+                    self.start_mail(now);
+                }
             }
         }
     }
@@ -604,6 +599,69 @@ impl Delivery {
         &self.capabilities
     }
 
+    /// Whether the connection is open and clean for another message (after
+    /// [`Step::Done`], with [`Config::keep_open`]).
+    pub fn is_idle(&self) -> bool {
+        self.state == State::Idle
+    }
+
+    /// The result of the message just finished, leaving the delivery (and
+    /// its idle connection) for [`Delivery::next_message`].
+    pub fn take_result(&mut self) -> Result<Sent, Error> {
+        match self.result.take() {
+            Some(result) => result,
+            None => Err(Error::NoServer {
+                attempts: std::mem::take(&mut self.attempts),
+            }),
+        }
+    }
+
+    /// Starts another message on the idle connection: its envelope and
+    /// size (the message fields of `config`: reverse path, recipients,
+    /// ASCII forms, size, 8-bit, at-least-one) replace the last one's; the
+    /// connection's settings stay those of the first. MAIL is sent at the
+    /// next poll, with no RSET (the last transaction ended clean). If the
+    /// server closed the connection meanwhile (EOF, a failed write, or 421
+    /// before MAIL is answered), the core reconnects, from the first
+    /// server, as for a new send: nothing had been started.
+    ///
+    /// # Errors
+    ///
+    /// The same input checks as [`Delivery::new`]; also refused when the
+    /// connection is not idle.
+    pub fn next_message(&mut self, config: Config, now: Instant) -> Result<(), InvalidInput> {
+        check(&config)?;
+        if self.state != State::Idle {
+            return Err(InvalidInput::NotIdle);
+        }
+        self.config.reverse_path = config.reverse_path;
+        self.config.recipients = config.recipients;
+        self.config.ascii_forms = config.ascii_forms;
+        self.config.size = config.size;
+        self.config.eight_bit = config.eight_bit;
+        self.config.seven_bit_size = config.seven_bit_size;
+        self.config.at_least_one = config.at_least_one;
+        self.started = now;
+        self.accepted.clear();
+        self.refused.clear();
+        self.attempts.clear();
+        self.result = None;
+        self.due.clear();
+        self.draining = false;
+        self.seven_bit_body = false;
+        self.state = State::Ready;
+        Ok(())
+    }
+
+    /// Ends an idle connection politely: QUIT, then [`Step::Close`] and
+    /// [`Step::Done`]. Does nothing unless idle.
+    pub fn close_idle(&mut self, now: Instant) {
+        if self.state == State::Idle {
+            self.started = now;
+            self.say_goodbye(now);
+        }
+    }
+
     /// The result, once [`Step::Done`] was returned.
     pub fn into_result(self) -> Result<Sent, Error> {
         match self.result {
@@ -655,6 +713,7 @@ impl Delivery {
             Expect::Auth => self.on_auth_reply(reply, now),
             Expect::AuthCancel => self.try_next_mechanism(now),
             Expect::Mail if reply.is_positive() => {
+                self.reused = false;
                 if self.due.is_empty() {
                     self.send_rcpt(0, now);
                 } else {
@@ -716,8 +775,16 @@ impl Delivery {
                 }));
                 self.quit(now);
             }
-            Expect::Rset => self.quit(now),
+            Expect::Rset if reply.is_positive() => self.quit(now),
+            // A connection that cannot reset is not kept.
+            Expect::Rset => self.say_goodbye(now),
             Expect::Quit => self.state = State::Closing(After::Finish),
+            Expect::Mail if self.reused && reply.code() == 421 => {
+                self.reconnect(format!(
+                    "the kept connection was closed by the server ({})",
+                    reply.code()
+                ));
+            }
             other => {
                 let cause = Cause::Reply(reply);
                 if other.before_mail() {
@@ -955,7 +1022,8 @@ impl Delivery {
             State::Await(expect) => Some(expect.stage()),
             State::Handshake { .. } => Some(Stage::StartTls),
             State::SendingBody => Some(Stage::Data),
-            State::NextServer | State::Closing(_) | State::Finished => None,
+            State::Ready => Some(Stage::Mail),
+            State::NextServer | State::Closing(_) | State::Finished | State::Idle => None,
         }
     }
 
@@ -1100,7 +1168,19 @@ impl Delivery {
         }
     }
 
+    /// The end of a message: QUIT, or with [`Config::keep_open`] an idle
+    /// connection kept for the next.
     fn quit(&mut self, now: Instant) {
+        if self.config.keep_open {
+            self.due.clear();
+            self.draining = false;
+            self.state = State::Idle;
+            return;
+        }
+        self.say_goodbye(now);
+    }
+
+    fn say_goodbye(&mut self, now: Instant) {
         self.send("QUIT", Expect::Quit, now);
         self.stage_timeout = self.stage_timeout.min(QUIT_TIMEOUT);
         self.stage_deadline = now + self.time_left(now, self.stage_timeout);
@@ -1128,6 +1208,16 @@ impl Delivery {
     fn fail(&mut self, cause: Cause, now: Instant) {
         self.out.clear();
         self.due.clear();
+        if self.reused && self.state == State::Await(Expect::Mail) {
+            // The server closed the kept connection before it saw MAIL
+            // (idle timeout): nothing was started, so start afresh.
+            self.reconnect(format!("the kept connection is gone ({cause})"));
+            return;
+        }
+        if self.state == State::Idle {
+            self.state = State::Closing(After::Finish);
+            return;
+        }
         let stage = match self.state {
             State::Await(Expect::Quit | Expect::Rset) => {
                 // The outcome is already known; the goodbye does not matter.
@@ -1150,7 +1240,8 @@ impl Delivery {
                 self.handle_connect_failed(now, cause);
                 return;
             }
-            State::NextServer | State::Closing(_) | State::Finished => return,
+            State::NextServer | State::Closing(_) | State::Finished | State::Ready => return,
+            State::Idle => return,
         };
         self.result = Some(Err(Error::Transaction(ServerError::new(
             self.current_server(),
@@ -1158,6 +1249,22 @@ impl Delivery {
             cause,
         ))));
         self.state = State::Closing(After::Finish);
+    }
+
+    /// Drops a kept connection that turned out dead before MAIL was
+    /// answered, and starts the message again from the first server.
+    fn reconnect(&mut self, why: String) {
+        self.trace(TraceKind::Info, format!("{why}: reconnecting"));
+        tracing::info!(target: "postie_smtp", "{why}: reconnecting");
+        self.reused = false;
+        self.out.clear();
+        self.due.clear();
+        self.draining = false;
+        self.accepted.clear();
+        self.refused.clear();
+        self.result = None;
+        self.next_server = 0;
+        self.state = State::Closing(After::NextServer);
     }
 
     /// A failure that ends the send on a connection that still works.
@@ -1209,6 +1316,37 @@ impl Delivery {
             None => limit,
         }
     }
+}
+
+/// Refuses input that could not be sent safely.
+fn check(config: &Config) -> Result<(), InvalidInput> {
+    if config.servers.is_empty() {
+        return Err(InvalidInput::NoServers);
+    }
+    if config.recipients.is_empty() {
+        return Err(InvalidInput::NoRecipients);
+    }
+    let client_ok = !config.client.is_empty()
+        && config
+            .client
+            .bytes()
+            .all(|b| b.is_ascii_graphic() && b != b'<' && b != b'>');
+    if !client_ok {
+        return Err(InvalidInput::ClientName(config.client.clone()));
+    }
+    if !path_is_safe(&config.reverse_path, true) {
+        return Err(InvalidInput::UnsafeEnvelope(
+            config.reverse_path.escape_debug().to_string(),
+        ));
+    }
+    for path in &config.recipients {
+        if !path_is_safe(path, false) {
+            return Err(InvalidInput::UnsafeEnvelope(
+                path.escape_debug().to_string(),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Why authentication could not start or finish, when no reply says it.
@@ -1344,6 +1482,7 @@ mod tests {
             queue: false,
             trace: false,
             pipelining: true,
+            keep_open: false,
         }
     }
 
@@ -1620,5 +1759,128 @@ mod tests {
             Delivery::new(c, t),
             Err(InvalidInput::ClientName(_))
         ));
+    }
+
+    // ------------------------------------------------------------ sessions
+
+    fn kept(recipient: &str) -> Config {
+        let mut c = config(1);
+        c.keep_open = true;
+        c.recipients = vec![recipient.to_owned()];
+        c
+    }
+
+    /// Sends one message on the connection as it stands (MAIL already
+    /// written as `batch`), pipelined, to its 250.
+    fn finish_pipelined(d: &mut Delivery, batch: &str, t: Instant) -> Result<Sent, Error> {
+        assert!(batch.starts_with("MAIL FROM:"), "{batch}");
+        d.handle_input(t, b"250 ok\r\n250 ok\r\n");
+        assert_eq!(written_until_read(d, t), "DATA\r\n");
+        d.handle_input(t, b"354 go\r\n");
+        assert!(matches!(d.poll(t), Step::WriteBody { .. }));
+        d.handle_body_written(t);
+        assert!(matches!(d.poll(t), Step::Read { .. }));
+        d.handle_input(t, b"250 2.0.0 queued\r\n");
+        assert_eq!(d.poll(t), Step::Done, "no QUIT: the connection is kept");
+        assert!(d.is_idle());
+        d.take_result()
+    }
+
+    #[test]
+    fn a_kept_connection_sends_the_next_message_with_mail_alone() {
+        let (mut d, batch, t) =
+            run_to_ehlo(kept("b@y.test"), true, b"250-mx\r\n250 PIPELINING\r\n");
+        let first = finish_pipelined(&mut d, &batch, t).unwrap();
+        assert_eq!(first.accepted(), ["b@y.test"]);
+
+        d.next_message(kept("c@y.test"), t).unwrap();
+        // No EHLO, no RSET: straight to MAIL on the same connection.
+        let batch = written_until_read(&mut d, t);
+        assert_eq!(batch, "MAIL FROM:<a@x.test>\r\nRCPT TO:<c@y.test>\r\n");
+        let second = finish_pipelined(&mut d, &batch, t).unwrap();
+        assert_eq!(second.accepted(), ["c@y.test"]);
+
+        d.close_idle(t);
+        assert_eq!(written_until_read(&mut d, t), "QUIT\r\n");
+        d.handle_input(t, b"221 bye\r\n");
+        assert_eq!(d.poll(t), Step::Close);
+        assert_eq!(d.poll(t), Step::Done);
+        assert!(!d.is_idle());
+    }
+
+    #[test]
+    fn a_refused_message_leaves_the_kept_connection_reset_and_idle() {
+        let (mut d, batch, t) =
+            run_to_ehlo(kept("b@y.test"), true, b"250-mx\r\n250 PIPELINING\r\n");
+        assert!(batch.starts_with("MAIL"));
+        d.handle_input(t, b"250 ok\r\n550 no such user\r\n");
+        assert_eq!(written_until_read(&mut d, t), "RSET\r\n");
+        d.handle_input(t, b"250 reset\r\n");
+        assert_eq!(d.poll(t), Step::Done);
+        assert!(d.is_idle());
+        assert!(matches!(d.take_result(), Err(Error::Refused { .. })));
+        // A next message may not start while one is under way.
+        d.next_message(kept("c@y.test"), t).unwrap();
+        assert!(matches!(
+            d.next_message(kept("c@y.test"), t),
+            Err(InvalidInput::NotIdle)
+        ));
+    }
+
+    /// The server closed the idle connection (its idle timeout) before it
+    /// read MAIL: nothing was started, so the core reconnects and sends.
+    #[test]
+    fn a_kept_connection_closed_by_the_server_is_replaced_before_mail() {
+        for fault in ["eof", "421", "write"] {
+            let (mut d, batch, t) =
+                run_to_ehlo(kept("b@y.test"), true, b"250-mx\r\n250 PIPELINING\r\n");
+            finish_pipelined(&mut d, &batch, t).unwrap();
+            d.next_message(kept("c@y.test"), t).unwrap();
+            match fault {
+                "write" => {
+                    assert!(matches!(d.poll(t), Step::Write { .. }));
+                    d.take_output();
+                    d.handle_io_error(t, std::io::Error::other("broken pipe"));
+                }
+                _ => {
+                    written_until_read(&mut d, t);
+                    if fault == "eof" {
+                        d.handle_eof(t);
+                    } else {
+                        d.handle_input(t, b"421 4.4.2 idle too long\r\n");
+                    }
+                }
+            }
+            assert_eq!(d.poll(t), Step::Close, "{fault}");
+            assert!(matches!(d.poll(t), Step::Connect { .. }), "{fault}");
+            d.handle_connected(t, true);
+            written_until_read(&mut d, t);
+            d.handle_input(t, b"220 hi again\r\n");
+            assert_eq!(written_until_read(&mut d, t), "EHLO client.test\r\n");
+            d.handle_input(t, b"250-mx\r\n250 PIPELINING\r\n");
+            let batch = written_until_read(&mut d, t);
+            let sent = finish_pipelined(&mut d, &batch, t).unwrap();
+            assert_eq!(sent.accepted(), ["c@y.test"], "{fault}");
+        }
+    }
+
+    /// Once MAIL was answered the transaction is under way: a failure then
+    /// is reported, never retried (the message might have been taken).
+    #[test]
+    fn a_kept_connection_failing_after_mail_is_reported_not_retried() {
+        let (mut d, batch, t) =
+            run_to_ehlo(kept("b@y.test"), true, b"250-mx\r\n250 PIPELINING\r\n");
+        finish_pipelined(&mut d, &batch, t).unwrap();
+        d.next_message(kept("c@y.test"), t).unwrap();
+        written_until_read(&mut d, t);
+        d.handle_input(t, b"250 ok\r\n");
+        d.handle_eof(t);
+        assert_eq!(d.poll(t), Step::Close);
+        assert_eq!(d.poll(t), Step::Done);
+        let err = d.take_result().unwrap_err();
+        assert!(
+            matches!(err, Error::Transaction(ref e) if e.stage() == Stage::Rcpt),
+            "{err}"
+        );
     }
 }

@@ -71,6 +71,7 @@ impl Setup {
             queue: options.queue,
             trace: options.on_trace.is_some(),
             pipelining: options.pipelining,
+            keep_open: false,
         };
         Ok(Self {
             delivery: Delivery::new(config, Instant::now())?,
