@@ -53,6 +53,9 @@
 #           reply leaves out PIPELINING, 8BITMIME, SMTPUTF8, DSN, CHUNKING and
 #           SIZE (smtpd_discard_ehlo_keywords): a real server without the
 #           extensions, for the "not offered" half of each extension test
+#       127.0.0.1:10035 (POSTIE_TEST_POSTFIX_SHORT_IDLE)  like 10025, but
+#           smtpd_timeout=2s: an idle connection is closed (421 4.4.2) after
+#           2 s, for the pool and session tests
 #     AUTH is Cyrus SASL with a sasldb (auxprop), mechanisms PLAIN LOGIN
 #     CRAM-MD5 DIGEST-MD5 SCRAM-SHA-1 SCRAM-SHA-256, realm postfix.test.
 #     Users: alice / wonderland-secret, bob / "b0b-p@ss wörd" (UTF-8, with a
@@ -97,6 +100,7 @@
 #   POSTIE_POSTFIX_SMTPS_PORT [10465]            POSTIE_POSTFIX_AUTH_PLAIN_PORT [10028]
 #   POSTIE_POSTFIX_WRONG_NAME_PORT [10029]       POSTIE_POSTFIX_SELF_SIGNED_PORT [10030]
 #   POSTIE_POSTFIX_CLIENTCERT_PORT [10033]      POSTIE_POSTFIX_BARE_PORT [10034]
+#   POSTIE_POSTFIX_SHORT_IDLE_PORT [10035]
 #   POSTIE_POSTFIX_PLAIN_STARTTLS  1: port 10025 offers STARTTLS and AUTH after
 #                          it too (off by default: postie's default is
 #                          opportunistic STARTTLS with verification, so the
@@ -127,6 +131,7 @@ WRONG_NAME_PORT=${POSTIE_POSTFIX_WRONG_NAME_PORT:-10029}
 SELF_SIGNED_PORT=${POSTIE_POSTFIX_SELF_SIGNED_PORT:-10030}
 CLIENTCERT_PORT=${POSTIE_POSTFIX_CLIENTCERT_PORT:-10033}
 BARE_PORT=${POSTIE_POSTFIX_BARE_PORT:-10034}
+SHORT_IDLE_PORT=${POSTIE_POSTFIX_SHORT_IDLE_PORT:-10035}
 AIOSMTPD_OAUTH_PORT=${POSTIE_AIOSMTPD_OAUTH_PORT:-10031}
 PLAIN_STARTTLS=${POSTIE_POSTFIX_PLAIN_STARTTLS:-0}
 
@@ -143,6 +148,7 @@ PORT_VARS=(
 	"$SELF_SIGNED_PORT POSTIE_POSTFIX_SELF_SIGNED_PORT Postfix self-signed certificate"
 	"$CLIENTCERT_PORT POSTIE_POSTFIX_CLIENTCERT_PORT Postfix client certificate required"
 	"$BARE_PORT POSTIE_POSTFIX_BARE_PORT Postfix without extensions"
+	"$SHORT_IDLE_PORT POSTIE_POSTFIX_SHORT_IDLE_PORT Postfix with a 2 s idle timeout"
 	"$AIOSMTPD_OAUTH_PORT POSTIE_AIOSMTPD_OAUTH_PORT aiosmtpd OAuth"
 )
 
@@ -627,6 +633,9 @@ master_cf_listeners() {
 	# The "not offered" server for the extension tests.
 	master_cf_smtpd_listener "$h:$BARE_PORT" syslog_name=postfix-postie/bare \
 		smtpd_discard_ehlo_keywords=silent-discard,pipelining,8bitmime,smtputf8,dsn,chunking,size
+	# Closes a connection idle for 2 s (421 4.4.2), for the pool tests.
+	master_cf_smtpd_listener "$h:$SHORT_IDLE_PORT" syslog_name=postfix-postie/short-idle \
+		smtpd_timeout=2s
 }
 
 master_cf_services() {
@@ -905,7 +914,7 @@ start_aiosmtpd() {
 }
 
 postfix_plain_ports() {
-	echo "$POSTFIX_PORT $STARTTLS_PORT $STARTTLS_REQUIRED_PORT $AUTH_PLAIN_PORT $WRONG_NAME_PORT $SELF_SIGNED_PORT $CLIENTCERT_PORT $BARE_PORT"
+	echo "$POSTFIX_PORT $STARTTLS_PORT $STARTTLS_REQUIRED_PORT $AUTH_PLAIN_PORT $WRONG_NAME_PORT $SELF_SIGNED_PORT $CLIENTCERT_PORT $BARE_PORT $SHORT_IDLE_PORT"
 }
 
 wait_for_greetings() {
@@ -974,6 +983,7 @@ write_env_file() {
 		env_line POSTIE_TEST_POSTFIX_SELF_SIGNED "$h:$SELF_SIGNED_PORT"
 		env_line POSTIE_TEST_POSTFIX_CLIENT_CERT "$h:$CLIENTCERT_PORT"
 		env_line POSTIE_TEST_POSTFIX_BARE "$h:$BARE_PORT"
+		env_line POSTIE_TEST_POSTFIX_SHORT_IDLE "$h:$SHORT_IDLE_PORT"
 		env_line POSTIE_TEST_CLIENT_CERT "$TLS_DIR/client.pem"
 		env_line POSTIE_TEST_CLIENT_KEY "$TLS_DIR/client.key"
 		env_line POSTIE_TEST_AIOSMTPD_OAUTH "$h:$AIOSMTPD_OAUTH_PORT"
@@ -1047,7 +1057,7 @@ cmd_start() {
 	log "Postfix  on $LISTEN_HOST:$POSTFIX_PORT, Maildirs in $PF_MAIL/$MAIL_DOMAIN/<localpart>/"
 	log "         STARTTLS $STARTTLS_PORT, STARTTLS required $STARTTLS_REQUIRED_PORT, SMTPS $SMTPS_PORT,"
 	log "         AUTH in clear $AUTH_PLAIN_PORT, wrong-name cert $WRONG_NAME_PORT, self-signed cert $SELF_SIGNED_PORT,"
-	log "         client certificate required $CLIENTCERT_PORT, without extensions $BARE_PORT"
+	log "         client certificate required $CLIENTCERT_PORT, without extensions $BARE_PORT, 2 s idle timeout $SHORT_IDLE_PORT"
 	log "aiosmtpd on $LISTEN_HOST:$AIOSMTPD_PORT, messages in $AIO_MAIL"
 	log "aiosmtpd on $LISTEN_HOST:$AIOSMTPD_OAUTH_PORT (XOAUTH2/OAUTHBEARER required), messages in $AIO_OAUTH_MAIL"
 	log "test CA: $TLS_DIR/ca.pem"

@@ -18,7 +18,8 @@ use crate::tls::{self, TlsMode};
 
 /// A send, ready for a driver to run.
 pub(crate) struct Setup {
-    pub(crate) delivery: Delivery,
+    /// What the core needs for this message.
+    pub(crate) config: Config,
     pub(crate) tls_config: Option<Arc<ClientConfig>>,
     /// The message rewritten for a server without 8BITMIME, when it holds
     /// 8-bit data.
@@ -26,10 +27,12 @@ pub(crate) struct Setup {
 }
 
 impl Setup {
+    /// `keep_open` keeps the connection for more messages (a session).
     pub(crate) fn new(
         message: &Message,
         prepared: &Prepared,
         options: &SendOptions,
+        keep_open: bool,
     ) -> Result<Self, Error> {
         let (size, eight_bit) = prepared.measure(message).map_err(InvalidInput::Message)?;
         // Made only for a message holding 8-bit data (never one postie's
@@ -71,13 +74,18 @@ impl Setup {
             queue: options.queue,
             trace: options.on_trace.is_some(),
             pipelining: options.pipelining,
-            keep_open: false,
+            keep_open,
         };
         Ok(Self {
-            delivery: Delivery::new(config, Instant::now())?,
+            config,
             tls_config,
             seven_bit: seven_bit.map(|(message, _)| message),
         })
+    }
+
+    /// A delivery of this message on a new connection.
+    pub(crate) fn delivery(&self) -> Result<Delivery, Error> {
+        Ok(Delivery::new(self.config.clone(), Instant::now())?)
     }
 }
 

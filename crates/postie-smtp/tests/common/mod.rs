@@ -72,3 +72,194 @@ pub(crate) fn send_prepared(
         Driver::Tokio => block_on(async { unreachable!() }),
     }
 }
+
+/// A session on the driver under test.
+pub(crate) enum Session {
+    Blocking(postie_smtp::blocking::Session),
+    #[cfg(feature = "tokio")]
+    Tokio(postie_smtp::async_tokio::Session, tokio::runtime::Runtime),
+}
+
+impl Session {
+    pub(crate) fn new(options: SendOptions, env: LocalEnv) -> Self {
+        match driver() {
+            Driver::Blocking => {
+                Self::Blocking(postie_smtp::blocking::Session::with_env(options, env))
+            }
+            #[cfg(feature = "tokio")]
+            Driver::Tokio => Self::Tokio(
+                postie_smtp::async_tokio::Session::with_env(options, env),
+                tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap(),
+            ),
+            #[cfg(not(feature = "tokio"))]
+            Driver::Tokio => block_on(async { unreachable!() }),
+        }
+    }
+
+    pub(crate) fn send(&mut self, message: &Message) -> Result<Sent, Error> {
+        match self {
+            Self::Blocking(session) => session.send(message),
+            #[cfg(feature = "tokio")]
+            Self::Tokio(session, runtime) => runtime.block_on(session.send(message)),
+        }
+    }
+
+    pub(crate) fn is_connected(&self) -> bool {
+        match self {
+            Self::Blocking(session) => session.is_connected(),
+            #[cfg(feature = "tokio")]
+            Self::Tokio(session, _) => session.is_connected(),
+        }
+    }
+
+    pub(crate) fn close(&mut self) {
+        match self {
+            Self::Blocking(session) => session.close(),
+            #[cfg(feature = "tokio")]
+            Self::Tokio(session, runtime) => runtime.block_on(session.close()),
+        }
+    }
+}
+
+/// Sends every message through a pool of at most `max_size` connections
+/// on the driver under test, from `workers` threads (or tasks) at once;
+/// the results in the order of `messages`.
+pub(crate) fn send_pooled(
+    options: SendOptions,
+    env: LocalEnv,
+    max_size: usize,
+    workers: usize,
+    messages: Vec<Message>,
+) -> Vec<Result<Sent, Error>> {
+    let count = messages.len();
+    let messages: Vec<(usize, Message)> = messages.into_iter().enumerate().collect();
+    let shares: Vec<Vec<(usize, Message)>> = (0..workers)
+        .map(|w| {
+            messages
+                .iter()
+                .filter(|(i, _)| i % workers == w)
+                .cloned()
+                .collect()
+        })
+        .collect();
+    let mut results: Vec<Option<Result<Sent, Error>>> = (0..count).map(|_| None).collect();
+    match driver() {
+        Driver::Blocking => {
+            let pool = postie_smtp::blocking::Pool::new(options)
+                .max_size(max_size)
+                .env(env);
+            let done: Vec<(usize, Result<Sent, Error>)> = std::thread::scope(|scope| {
+                let handles: Vec<_> = shares
+                    .into_iter()
+                    .map(|share| {
+                        let pool = &pool;
+                        scope.spawn(move || {
+                            share
+                                .into_iter()
+                                .map(|(i, m)| (i, pool.send(&m)))
+                                .collect::<Vec<_>>()
+                        })
+                    })
+                    .collect();
+                handles
+                    .into_iter()
+                    .flat_map(|h| h.join().unwrap())
+                    .collect()
+            });
+            assert!(pool.size() <= max_size);
+            for (i, r) in done {
+                results[i] = Some(r);
+            }
+        }
+        #[cfg(feature = "tokio")]
+        Driver::Tokio => {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .unwrap();
+            let pool = std::sync::Arc::new(
+                postie_smtp::async_tokio::Pool::new(options)
+                    .max_size(max_size)
+                    .env(env),
+            );
+            let done = runtime.block_on(async {
+                let handles: Vec<_> = shares
+                    .into_iter()
+                    .map(|share| {
+                        let pool = std::sync::Arc::clone(&pool);
+                        tokio::spawn(async move {
+                            let mut out = Vec::new();
+                            for (i, m) in share {
+                                out.push((i, pool.send(&m).await));
+                            }
+                            out
+                        })
+                    })
+                    .collect();
+                let mut all = Vec::new();
+                for handle in handles {
+                    all.extend(handle.await.unwrap());
+                }
+                pool.close_idle().await;
+                all
+            });
+            for (i, r) in done {
+                results[i] = Some(r);
+            }
+        }
+        #[cfg(not(feature = "tokio"))]
+        Driver::Tokio => block_on(async { unreachable!() }),
+    }
+    results.into_iter().map(Option::unwrap).collect()
+}
+
+/// A pool on the driver under test, used from this thread.
+pub(crate) enum Pool {
+    Blocking(postie_smtp::blocking::Pool),
+    #[cfg(feature = "tokio")]
+    Tokio(postie_smtp::async_tokio::Pool, tokio::runtime::Runtime),
+}
+
+impl Pool {
+    pub(crate) fn new(options: SendOptions, env: LocalEnv, max_size: usize) -> Self {
+        match driver() {
+            Driver::Blocking => Self::Blocking(
+                postie_smtp::blocking::Pool::new(options)
+                    .max_size(max_size)
+                    .env(env),
+            ),
+            #[cfg(feature = "tokio")]
+            Driver::Tokio => Self::Tokio(
+                postie_smtp::async_tokio::Pool::new(options)
+                    .max_size(max_size)
+                    .env(env),
+                tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap(),
+            ),
+            #[cfg(not(feature = "tokio"))]
+            Driver::Tokio => block_on(async { unreachable!() }),
+        }
+    }
+
+    pub(crate) fn send(&self, message: &Message) -> Result<Sent, Error> {
+        match self {
+            Self::Blocking(pool) => pool.send(message),
+            #[cfg(feature = "tokio")]
+            Self::Tokio(pool, runtime) => runtime.block_on(pool.send(message)),
+        }
+    }
+
+    pub(crate) fn close_idle(&self) {
+        match self {
+            Self::Blocking(pool) => pool.close_idle(),
+            #[cfg(feature = "tokio")]
+            Self::Tokio(pool, runtime) => runtime.block_on(pool.close_idle()),
+        }
+    }
+}

@@ -18,6 +18,12 @@ use crate::outcome::Sent;
 use crate::proto::{Delivery, Step};
 use crate::tls::{self, TlsError, TlsErrorKind, TlsInfo};
 
+mod pool;
+mod session;
+
+pub use pool::{Pool, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_SIZE};
+pub use session::Session;
+
 /// Bytes gathered before a write while streaming the body.
 const BODY_BUFFER: usize = 64 * 1024;
 
@@ -67,16 +73,15 @@ pub fn send_prepared(
         recipients = prepared.recipients().len()
     );
     let _entered = span.enter();
-    let crate::setup::Setup {
-        mut delivery,
-        tls_config,
-        seven_bit,
-    } = crate::setup::Setup::new(message, prepared, options)?;
-    let on_trace = options.on_trace.clone();
+    let setup = crate::setup::Setup::new(message, prepared, options, false)?;
+    let mut delivery = setup.delivery()?;
+    let seven_bit = setup.seven_bit;
+    let mut conn = None;
     drive(
         &mut delivery,
-        tls_config,
-        on_trace,
+        &mut conn,
+        setup.tls_config.as_ref(),
+        options.on_trace.as_ref(),
         |w, seven_bit_body| match (&seven_bit, seven_bit_body) {
             (Some(rewritten), true) => rewritten.write_to(w),
             _ => prepared.write_message(message, w),
@@ -90,11 +95,11 @@ pub fn send_prepared(
 /// rewrite when the flag says so.
 fn drive(
     delivery: &mut Delivery,
-    tls_config: Option<Arc<ClientConfig>>,
-    on_trace: Option<crate::options::TraceFn>,
+    conn: &mut Option<Conn>,
+    tls_config: Option<&Arc<ClientConfig>>,
+    on_trace: Option<&crate::options::TraceFn>,
     mut write_body: impl FnMut(&mut dyn Write, bool) -> Result<(), postie_mime::Error>,
 ) -> Result<(), Error> {
-    let mut conn: Option<Conn> = None;
     let mut buf = vec![0u8; 16 * 1024];
     loop {
         let now = Instant::now();
@@ -105,7 +110,7 @@ fn drive(
             stage = delivery.stage().map(Stage::as_str).unwrap_or("none"),
         );
         let _entered = span.enter();
-        if let Some(callback) = on_trace.as_ref() {
+        if let Some(callback) = on_trace {
             while let Some(line) = delivery.poll_trace() {
                 callback(&line);
             }
@@ -114,7 +119,7 @@ fn drive(
             Step::Connect { server, timeout } => match connect(&server, timeout) {
                 Ok(stream) => {
                     let loopback = stream.peer_addr().is_ok_and(|a| a.ip().is_loopback());
-                    conn = Some(Conn::Plain(stream));
+                    *conn = Some(Conn::Plain(stream));
                     delivery.handle_connected(Instant::now(), loopback);
                 }
                 Err(cause) => delivery.handle_connect_failed(Instant::now(), cause),
@@ -173,7 +178,7 @@ fn drive(
                 server_name,
                 timeout,
             } => {
-                let result = match (conn.take(), tls_config.as_ref()) {
+                let result = match (conn.take(), tls_config) {
                     (Some(Conn::Plain(tcp)), Some(config)) => {
                         start_tls(tcp, Arc::clone(config), &server_name, timeout)
                     }
@@ -185,13 +190,13 @@ fn drive(
                 match result {
                     Ok(stream) => {
                         let info = TlsInfo::of(&stream.conn);
-                        conn = Some(Conn::Tls(Box::new(stream)));
+                        *conn = Some(Conn::Tls(Box::new(stream)));
                         delivery.handle_tls_established(Instant::now(), info);
                     }
                     Err(e) => delivery.handle_tls_failed(Instant::now(), e),
                 }
             }
-            Step::Close => conn = None,
+            Step::Close => *conn = None,
             Step::Done => return Ok(()),
         }
     }
@@ -231,6 +236,20 @@ enum Conn {
 }
 
 impl Conn {
+    /// Whether an idle connection still looks open: a server that closed
+    /// it, or announced it would (421), has left something to read. A
+    /// non-blocking peek, no round trip.
+    fn looks_alive(&self) -> bool {
+        let tcp = self.tcp();
+        if tcp.set_nonblocking(true).is_err() {
+            return false;
+        }
+        let mut byte = [0u8; 1];
+        let quiet =
+            matches!(tcp.peek(&mut byte), Err(ref e) if e.kind() == io::ErrorKind::WouldBlock);
+        tcp.set_nonblocking(false).is_ok() && quiet
+    }
+
     fn tcp(&self) -> &TcpStream {
         match self {
             Self::Plain(tcp) => tcp,

@@ -49,6 +49,12 @@ use crate::proto::{Delivery, Step};
 use crate::setup::{body_reader, Setup};
 use crate::tls::{self, TlsError, TlsErrorKind, TlsInfo};
 
+mod pool;
+mod session;
+
+pub use pool::Pool;
+pub use session::Session;
+
 /// Bytes gathered before a write while streaming the body.
 const BODY_BUFFER: usize = 64 * 1024;
 
@@ -83,28 +89,31 @@ pub async fn send_prepared(
         recipients = prepared.recipients().len()
     );
     async {
+        let setup = Setup::new(message, prepared, options, false)?;
         let Setup {
-            mut delivery,
+            config: _,
             tls_config,
             seven_bit,
-        } = Setup::new(message, prepared, options)?;
+        } = &setup;
+        let mut delivery = setup.delivery()?;
         let body =
             |seven_bit_body| body_reader(message, prepared, seven_bit.as_ref(), seven_bit_body);
-        drive(&mut delivery, tls_config, options, body).await;
+        let mut conn = None;
+        drive(&mut delivery, &mut conn, tls_config.as_ref(), options, body).await;
         delivery.into_result()
     }
     .instrument(span)
     .await
 }
 
-/// Runs the core to the end.
+/// Runs the core to the end (or to an idle kept connection).
 async fn drive<'m>(
     delivery: &mut Delivery,
-    tls_config: Option<Arc<ClientConfig>>,
+    conn: &mut Option<Conn>,
+    tls_config: Option<&Arc<ClientConfig>>,
     options: &SendOptions,
     body: impl Fn(bool) -> Result<MessageReader<'m>, postie_mime::Error>,
 ) {
-    let mut conn: Option<Conn> = None;
     let mut buf = vec![0u8; 16 * 1024];
     loop {
         let step = delivery.poll(Instant::now());
@@ -118,7 +127,7 @@ async fn drive<'m>(
             server = %delivery.server().map(ToString::to_string).unwrap_or_default(),
             stage = delivery.stage().map(Stage::as_str).unwrap_or("none"),
         );
-        let done = run_step(step, delivery, &mut conn, &mut buf, &tls_config, &body)
+        let done = run_step(step, delivery, conn, &mut buf, tls_config, &body)
             .instrument(span)
             .await;
         if done {
@@ -133,7 +142,7 @@ async fn run_step<'m>(
     delivery: &mut Delivery,
     conn: &mut Option<Conn>,
     buf: &mut [u8],
-    tls_config: &Option<Arc<ClientConfig>>,
+    tls_config: Option<&Arc<ClientConfig>>,
     body: &impl Fn(bool) -> Result<MessageReader<'m>, postie_mime::Error>,
 ) -> bool {
     match step {
@@ -189,7 +198,7 @@ async fn run_step<'m>(
             server_name,
             timeout,
         } => {
-            let result = match (conn.take(), tls_config.as_ref()) {
+            let result = match (conn.take(), tls_config) {
                 (Some(Conn::Plain(tcp)), Some(config)) => {
                     start_tls(tcp, Arc::clone(config), &server_name, timeout).await
                 }
@@ -297,6 +306,20 @@ enum Conn {
 }
 
 impl Conn {
+    /// Whether an idle connection still looks open: a server that closed
+    /// it, or announced it would (421), has left something to read. One
+    /// poll of a peek, no round trip.
+    async fn looks_alive(&mut self) -> bool {
+        let tcp = match self {
+            Self::Plain(tcp) => tcp,
+            Self::Tls(stream) => &stream.get_ref().0.tcp,
+        };
+        let mut byte = [0u8; 1];
+        tokio::time::timeout(Duration::ZERO, tcp.peek(&mut byte))
+            .await
+            .is_err()
+    }
+
     async fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match self {
             Self::Plain(tcp) => tcp.read(buf).await,

@@ -1,0 +1,116 @@
+//! Sessions shared between tasks.
+
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use postie_mime::Message;
+use tokio::sync::Semaphore;
+
+use super::Session;
+use crate::blocking::{DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_SIZE};
+use crate::envelope::LocalEnv;
+use crate::error::Error;
+use crate::options::SendOptions;
+use crate::outcome::Sent;
+
+/// [`crate::blocking::Pool`] on tokio: at most `max_size` connections,
+/// each reused for message after message, shared by any number of tasks.
+///
+/// ```no_run
+/// # async fn example() -> Result<(), Box<dyn std::error::Error>> {
+/// use std::sync::Arc;
+/// use postie_mime::Message;
+/// use postie_smtp::{async_tokio::Pool, SendOptions};
+///
+/// let pool = Arc::new(Pool::new(SendOptions::new().servers(["mail.example.org"])));
+/// let mut msg = Message::text("Hello");
+/// msg.headers_mut().set("To", "someone@example.org")?;
+/// pool.send(&msg).await?;
+/// pool.close_idle().await;
+/// # Ok(())
+/// # }
+/// ```
+pub struct Pool {
+    options: SendOptions,
+    env: Option<LocalEnv>,
+    idle_timeout: Duration,
+    max_size: usize,
+    permits: Semaphore,
+    /// Sessions not in use, the most recently used last.
+    idle: Mutex<Vec<Session>>,
+}
+
+impl std::fmt::Debug for Pool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pool")
+            .field("max_size", &self.max_size)
+            .field("idle_timeout", &self.idle_timeout)
+            .field("idle", &self.lock().len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Pool {
+    /// A pool sending with `options`, at most [`DEFAULT_MAX_SIZE`]
+    /// connections.
+    pub fn new(options: SendOptions) -> Self {
+        Self {
+            options,
+            env: None,
+            idle_timeout: DEFAULT_IDLE_TIMEOUT,
+            max_size: DEFAULT_MAX_SIZE,
+            permits: Semaphore::new(DEFAULT_MAX_SIZE),
+            idle: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// At most `n` connections at once (at least 1).
+    pub fn max_size(mut self, n: usize) -> Self {
+        self.max_size = n.max(1);
+        self.permits = Semaphore::new(self.max_size);
+        self
+    }
+
+    /// Close rather than reuse a connection idle for longer than `limit`.
+    pub fn idle_timeout(mut self, limit: Duration) -> Self {
+        self.idle_timeout = limit;
+        self
+    }
+
+    /// The host name, user and time to use rather than the system's.
+    pub fn env(mut self, env: LocalEnv) -> Self {
+        self.env = Some(env);
+        self
+    }
+
+    /// Sends `message` on a pooled connection, waiting while `max_size`
+    /// are in use.
+    pub async fn send(&self, message: &Message) -> Result<Sent, Error> {
+        // The semaphore is never closed, so acquiring only waits.
+        let permit = self.permits.acquire().await;
+        let taken = self.lock().pop();
+        let mut session = match taken {
+            Some(session) => session,
+            None => {
+                let env = self.env.clone().unwrap_or_else(LocalEnv::from_system);
+                Session::with_env(self.options.clone(), env).idle_timeout(self.idle_timeout)
+            }
+        };
+        let result = session.send(message).await;
+        self.lock().push(session);
+        drop(permit);
+        result
+    }
+
+    /// Closes every idle connection with QUIT.
+    pub async fn close_idle(&self) {
+        let idle = std::mem::take(&mut *self.lock());
+        for mut session in idle {
+            session.close().await;
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Vec<Session>> {
+        self.idle.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}

@@ -1,0 +1,170 @@
+//! Sessions shared between threads.
+
+use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use postie_mime::Message;
+
+use super::Session;
+use crate::envelope::LocalEnv;
+use crate::error::Error;
+use crate::options::SendOptions;
+use crate::outcome::Sent;
+
+/// How many connections a pool opens at most, by default.
+pub const DEFAULT_MAX_SIZE: usize = 4;
+/// How long a pooled connection may stay idle before it is closed rather
+/// than reused, by default: under Postfix's 300 s.
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A pool of [`Session`]s for sending from many threads: at most
+/// `max_size` connections, each reused for message after message.
+///
+/// [`Pool::send`] takes the most recently used idle session (so the others
+/// can age out), or opens a new one while fewer than `max_size` exist, or
+/// waits for one to come back. Before a connection is reused it is checked
+/// without a round trip (a peek: a server that closed it or said 421 has
+/// left something to read) and closed if it was idle longer than the idle
+/// timeout; if the server closed it anyway before MAIL was answered, the
+/// message goes on a new connection. Once MAIL was answered, a failure is
+/// reported, never retried: the message might have been taken.
+///
+/// ```no_run
+/// use postie_mime::Message;
+/// use postie_smtp::{blocking::Pool, SendOptions};
+///
+/// let pool = Pool::new(SendOptions::new().servers(["mail.example.org"])).max_size(8);
+/// std::thread::scope(|scope| {
+///     for n in 0..32 {
+///         let pool = &pool;
+///         scope.spawn(move || {
+///             let mut msg = Message::text(format!("message {n}"));
+///             msg.headers_mut().set("To", "someone@example.org").unwrap();
+///             pool.send(&msg)
+///         });
+///     }
+/// });
+/// ```
+pub struct Pool {
+    options: SendOptions,
+    env: Option<LocalEnv>,
+    max_size: usize,
+    idle_timeout: Duration,
+    state: Mutex<State>,
+    returned: Condvar,
+}
+
+struct State {
+    /// Sessions not in use, the most recently used last.
+    idle: Vec<Session>,
+    /// Sessions in existence, in use or idle.
+    open: usize,
+}
+
+impl std::fmt::Debug for Pool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let state = self.lock();
+        f.debug_struct("Pool")
+            .field("max_size", &self.max_size)
+            .field("idle_timeout", &self.idle_timeout)
+            .field("open", &state.open)
+            .field("idle", &state.idle.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Pool {
+    /// A pool sending with `options`; connections open as messages need
+    /// them.
+    pub fn new(options: SendOptions) -> Self {
+        Self {
+            options,
+            env: None,
+            max_size: DEFAULT_MAX_SIZE,
+            idle_timeout: DEFAULT_IDLE_TIMEOUT,
+            state: Mutex::new(State {
+                idle: Vec::new(),
+                open: 0,
+            }),
+            returned: Condvar::new(),
+        }
+    }
+
+    /// At most `n` connections at once (at least 1).
+    pub fn max_size(mut self, n: usize) -> Self {
+        self.max_size = n.max(1);
+        self
+    }
+
+    /// Close rather than reuse a connection idle for longer than `limit`.
+    pub fn idle_timeout(mut self, limit: Duration) -> Self {
+        self.idle_timeout = limit;
+        self
+    }
+
+    /// The host name, user and time to use rather than the system's.
+    pub fn env(mut self, env: LocalEnv) -> Self {
+        self.env = Some(env);
+        self
+    }
+
+    /// How many sessions exist, in use or idle (at most `max_size`).
+    pub fn size(&self) -> usize {
+        self.lock().open
+    }
+
+    /// Sends `message` on a pooled connection; see the [type's
+    /// documentation](Pool).
+    pub fn send(&self, message: &Message) -> Result<Sent, Error> {
+        let mut session = self.checkout();
+        let result = session.send(message);
+        self.checkin(session);
+        result
+    }
+
+    /// Closes every idle connection (QUIT). Sessions in use close when
+    /// they come back only if the pool is dropped.
+    pub fn close_idle(&self) {
+        let idle = std::mem::take(&mut self.lock().idle);
+        let count = idle.len();
+        drop(idle);
+        self.lock().open -= count;
+        self.returned.notify_all();
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn checkout(&self) -> Session {
+        let mut state = self.lock();
+        loop {
+            if let Some(mut session) = state.idle.pop() {
+                drop(state);
+                if session
+                    .idle_for()
+                    .is_some_and(|idle| idle > self.idle_timeout)
+                {
+                    session.close();
+                }
+                return session;
+            }
+            if state.open < self.max_size {
+                state.open += 1;
+                drop(state);
+                let env = self.env.clone().unwrap_or_else(LocalEnv::from_system);
+                return Session::with_env(self.options.clone(), env)
+                    .idle_timeout(self.idle_timeout);
+            }
+            state = self
+                .returned
+                .wait(state)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+    }
+
+    fn checkin(&self, session: Session) {
+        self.lock().idle.push(session);
+        self.returned.notify_one();
+    }
+}

@@ -1,0 +1,172 @@
+//! One connection, many messages.
+
+use std::time::{Duration, Instant};
+
+use postie_mime::Message;
+
+use super::{drive, Conn};
+use crate::envelope::{self, LocalEnv};
+use crate::error::Error;
+use crate::options::SendOptions;
+use crate::outcome::Sent;
+use crate::proto::Delivery;
+use crate::setup::Setup;
+
+/// A connection kept open between messages: the first [`Session::send`]
+/// connects (with failover, TLS and authentication as [`super::send`]
+/// does), the next ones send MAIL on the same connection, with no new
+/// greeting, EHLO, handshake or AUTH.
+///
+/// Each message is reported as [`super::send`] reports it. A message that
+/// is refused leaves the connection reset and usable; one that fails the
+/// connection closes it, and the next message connects again. When the
+/// server has closed the idle connection (its idle timeout), the next
+/// message notices before MAIL is answered (a peek before reuse, else EOF
+/// or 421 to MAIL) and reconnects: nothing had been started. After MAIL is
+/// answered a failure is reported, never retried.
+///
+/// ```no_run
+/// use postie_mime::Message;
+/// use postie_smtp::{blocking::Session, SendOptions};
+///
+/// let mut session = Session::new(SendOptions::new().servers(["mail.example.org"]));
+/// for to in ["a@example.org", "b@example.org"] {
+///     let mut msg = Message::text("Hello");
+///     msg.headers_mut().set("To", to)?;
+///     session.send(&msg)?;
+/// }
+/// session.close();
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct Session {
+    options: SendOptions,
+    env: LocalEnv,
+    link: Option<Link>,
+    idle_timeout: Option<Duration>,
+}
+
+/// The open connection and the core that drives it.
+struct Link {
+    delivery: Delivery,
+    conn: Option<Conn>,
+    idle_since: Instant,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("connected", &self.is_connected())
+            .field("idle_timeout", &self.idle_timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Session {
+    /// A session that sends with `options`; it connects at the first
+    /// message.
+    pub fn new(options: SendOptions) -> Self {
+        Self::with_env(options, LocalEnv::from_system())
+    }
+
+    /// [`Session::new`] with the host name, user and time given rather than
+    /// read from the system.
+    pub fn with_env(options: SendOptions, env: LocalEnv) -> Self {
+        Self {
+            options,
+            env,
+            link: None,
+            idle_timeout: None,
+        }
+    }
+
+    /// Closes the connection (QUIT) instead of reusing it when it has been
+    /// idle for longer than `limit`; servers close idle connections after
+    /// a while (Postfix after 300 s), so a client that waits longer saves
+    /// a failed attempt.
+    pub fn idle_timeout(mut self, limit: Duration) -> Self {
+        self.idle_timeout = Some(limit);
+        self
+    }
+
+    /// Whether a connection is open and idle.
+    pub fn is_connected(&self) -> bool {
+        self.link.as_ref().is_some_and(|l| l.conn.is_some())
+    }
+
+    /// How long the connection has been idle, if one is open.
+    pub fn idle_for(&self) -> Option<Duration> {
+        self.link.as_ref().map(|l| l.idle_since.elapsed())
+    }
+
+    /// Sends `message`, on the open connection when there is one.
+    pub fn send(&mut self, message: &Message) -> Result<Sent, Error> {
+        let span = tracing::info_span!("postie_smtp::session_send");
+        let _entered = span.enter();
+        let prepared = envelope::prepare(message, &self.options, &self.env)?;
+        let setup = Setup::new(message, &prepared, &self.options, true)?;
+        let stale = self.link.as_ref().is_some_and(|link| {
+            self.idle_timeout
+                .is_some_and(|limit| link.idle_since.elapsed() > limit)
+        });
+        if stale {
+            self.close();
+        }
+        let reusable = self.link.as_ref().is_some_and(|link| {
+            link.delivery.is_idle() && link.conn.as_ref().is_some_and(Conn::looks_alive)
+        });
+        let mut link = match self.link.take() {
+            Some(mut link) if reusable => {
+                link.delivery
+                    .next_message(setup.config.clone(), Instant::now())?;
+                link
+            }
+            // Gone or never there: a new connection (a dead one is dropped
+            // without QUIT; there is nobody to say it to).
+            _ => Link {
+                delivery: setup.delivery()?,
+                conn: None,
+                idle_since: Instant::now(),
+            },
+        };
+        let seven_bit = setup.seven_bit.as_ref();
+        let driven = drive(
+            &mut link.delivery,
+            &mut link.conn,
+            setup.tls_config.as_ref(),
+            self.options.on_trace.as_ref(),
+            |w, seven_bit_body| match (seven_bit, seven_bit_body) {
+                (Some(rewritten), true) => rewritten.write_to(w),
+                _ => prepared.write_message(message, w),
+            },
+        );
+        let result = driven.and_then(|()| link.delivery.take_result());
+        if link.delivery.is_idle() && link.conn.is_some() {
+            link.idle_since = Instant::now();
+            self.link = Some(link);
+        }
+        result
+    }
+
+    /// Ends the connection politely (QUIT), if one is open. The session
+    /// can still send: the next message connects again.
+    pub fn close(&mut self) {
+        let Some(mut link) = self.link.take() else {
+            return;
+        };
+        link.delivery.close_idle(Instant::now());
+        let _ = drive(
+            &mut link.delivery,
+            &mut link.conn,
+            None,
+            self.options.on_trace.as_ref(),
+            |_, _| Ok(()),
+        );
+    }
+}
+
+impl Drop for Session {
+    /// QUIT on an open connection (within the core's short QUIT limit).
+    fn drop(&mut self) {
+        self.close();
+    }
+}
