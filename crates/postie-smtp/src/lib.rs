@@ -45,6 +45,7 @@ pub mod sasl;
 mod setup;
 pub mod tls;
 pub mod trace;
+pub mod transport;
 
 pub use blocking::send;
 pub use capabilities::Capabilities;
