@@ -238,6 +238,12 @@ fn setup(h: &[u8; HEADER]) -> Setup {
             trace: c4 & 2 != 0,
             pipelining: c4 & 0x20 != 0,
             keep_open: c4 & 0x40 != 0,
+            dsn: (c4 & 0x80 != 0).then(|| postie_smtp::dsn::Dsn {
+                ret: Some(postie_smtp::dsn::Ret::Headers),
+                envid: Some("id+1=x".to_owned()),
+                notify: vec![postie_smtp::dsn::Notify::parse("success,delay").ok()],
+                orcpt: true,
+            }),
         },
         loopback: c0 & 0x20 != 0,
         tls_fail_bits: c2,

@@ -256,6 +256,13 @@ pub enum InvalidInput {
     /// No server was given.
     #[error("no server to send to")]
     NoServers,
+    /// A DSN option cannot be sent.
+    #[error("{0}")]
+    Dsn(#[from] crate::dsn::DsnError),
+    /// A per-recipient DSN option names an address that is not a
+    /// recipient.
+    #[error("DSN notify for {0}: not one of the recipients")]
+    DsnNotRecipient(String),
     /// A next message was started on a connection that is not idle.
     #[error("the connection is not idle: finish the last message first")]
     NotIdle,

@@ -35,6 +35,7 @@ pub mod async_tokio;
 pub mod blocking;
 pub mod capabilities;
 pub mod data;
+pub mod dsn;
 pub mod envelope;
 mod error;
 mod options;

@@ -71,6 +71,11 @@ pub struct SendOptions {
     pub(crate) queue: bool,
     pub(crate) on_trace: Option<TraceFn>,
     pub(crate) pipelining: bool,
+    pub(crate) dsn_notify: Option<crate::dsn::Notify>,
+    pub(crate) dsn_notify_for: Vec<(String, crate::dsn::Notify)>,
+    pub(crate) dsn_ret: Option<crate::dsn::Ret>,
+    pub(crate) envid: Option<String>,
+    pub(crate) orcpt: bool,
 }
 
 /// Receives each transcript line as it happens.
@@ -94,6 +99,11 @@ impl std::fmt::Debug for SendOptions {
             .field("queue", &self.queue)
             .field("on_trace", &self.on_trace.as_ref().map(|_| "callback"))
             .field("pipelining", &self.pipelining)
+            .field("dsn_notify", &self.dsn_notify)
+            .field("dsn_notify_for", &self.dsn_notify_for)
+            .field("dsn_ret", &self.dsn_ret)
+            .field("envid", &self.envid)
+            .field("orcpt", &self.orcpt)
             .finish()
     }
 }
@@ -116,6 +126,11 @@ impl Default for SendOptions {
             queue: false,
             on_trace: None,
             pipelining: true,
+            dsn_notify: None,
+            dsn_notify_for: Vec::new(),
+            dsn_ret: None,
+            envid: None,
+            orcpt: true,
         }
     }
 }
@@ -314,6 +329,40 @@ impl SendOptions {
     /// command. Off: one command, then its reply.
     pub fn pipelining(mut self, yes: bool) -> Self {
         self.pipelining = yes;
+        self
+    }
+
+    /// DSN (RFC 3461): when the server should report on each recipient
+    /// (`NOTIFY`); see [`crate::dsn`]. Sent only where DSN is offered.
+    pub fn dsn_notify(mut self, notify: crate::dsn::Notify) -> Self {
+        self.dsn_notify = Some(notify);
+        self
+    }
+
+    /// DSN: `NOTIFY` for one recipient, instead of [`Self::dsn_notify`].
+    /// The address must be one of the message's recipients.
+    pub fn dsn_notify_for(mut self, address: &str, notify: crate::dsn::Notify) -> Self {
+        self.dsn_notify_for.push((address.to_owned(), notify));
+        self
+    }
+
+    /// DSN: how much of the message a report returns (`RET`).
+    pub fn dsn_ret(mut self, ret: crate::dsn::Ret) -> Self {
+        self.dsn_ret = Some(ret);
+        self
+    }
+
+    /// DSN: the envelope identifier reports quote (`ENVID`): 1 to 100
+    /// printable ASCII characters, checked before sending.
+    pub fn envid(mut self, id: &str) -> Self {
+        self.envid = Some(id.to_owned());
+        self
+    }
+
+    /// DSN: send each recipient's address as `ORCPT` with the other DSN
+    /// parameters (on by default).
+    pub fn dsn_orcpt(mut self, yes: bool) -> Self {
+        self.orcpt = yes;
         self
     }
 

@@ -62,6 +62,7 @@ pub struct Sent {
     pub(crate) accepted: Vec<String>,
     pub(crate) tls: Option<crate::tls::TlsInfo>,
     pub(crate) auth: Option<String>,
+    pub(crate) dsn: bool,
 }
 
 impl Sent {
@@ -88,6 +89,13 @@ impl Sent {
     /// The SASL mechanism the server accepted, when the send authenticated.
     pub fn auth(&self) -> Option<&str> {
         self.auth.as_deref()
+    }
+
+    /// Whether the DSN parameters (NOTIFY, RET, ENVID, ORCPT) went with the
+    /// message: false when none were asked for, or when the server does not
+    /// offer DSN (the message was sent without them).
+    pub fn dsn(&self) -> bool {
+        self.dsn
     }
 
     /// Recipients the server accepted, as sent in RCPT TO.

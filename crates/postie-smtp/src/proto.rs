@@ -86,6 +86,9 @@ pub struct Config {
     /// connection still open and [`Delivery::is_idle`] true, instead of
     /// QUIT; [`Delivery::next_message`] then starts the next one on it.
     pub keep_open: bool,
+    /// Delivery status notifications to ask for (RFC 3461), where the
+    /// server offers DSN.
+    pub dsn: Option<crate::dsn::Dsn>,
 }
 
 /// How to authenticate.
@@ -274,6 +277,10 @@ pub struct Delivery {
     draining: bool,
     /// The driver must send the 7-bit rewrite of the message.
     seven_bit_body: bool,
+    /// DSN parameters went with this transaction.
+    dsn_sent: bool,
+    /// This transaction declared SMTPUTF8.
+    utf8_transaction: bool,
     /// MAIL went on a connection kept from an earlier message and has not
     /// been answered yet: if the server turns out to have closed it (EOF,
     /// a write error, 421), nothing was started, and the core reconnects.
@@ -329,6 +336,8 @@ impl Delivery {
             due: std::collections::VecDeque::new(),
             draining: false,
             seven_bit_body: false,
+            dsn_sent: false,
+            utf8_transaction: false,
             reused: false,
             from_path: String::new(),
             paths: Vec::new(),
@@ -772,6 +781,7 @@ impl Delivery {
                     accepted: std::mem::take(&mut self.accepted),
                     tls: self.tls.clone(),
                     auth: self.authenticated.clone(),
+                    dsn: self.dsn_sent,
                 }));
                 self.quit(now);
             }
@@ -1116,6 +1126,21 @@ impl Delivery {
         if needs_utf8 {
             command.push_str(" SMTPUTF8");
         }
+        self.utf8_transaction = needs_utf8;
+        self.dsn_sent = false;
+        if let Some(dsn) = &self.config.dsn {
+            if self.capabilities.has("DSN") {
+                command.push_str(&dsn.mail_params());
+                self.dsn_sent = true;
+            } else {
+                // A report is a request, not a condition of delivery.
+                self.trace(
+                    TraceKind::Info,
+                    "the server does not offer DSN: sent without the DSN parameters".to_owned(),
+                );
+                tracing::warn!(target: "postie_smtp", "the server does not offer DSN: sent without the DSN parameters");
+            }
+        }
         self.send(&command, Expect::Mail, now);
         if self.config.pipelining && self.capabilities.has("PIPELINING") {
             // RFC 2920: MAIL and every RCPT in one write; DATA too when
@@ -1124,7 +1149,8 @@ impl Delivery {
             // and matched to its command, refusals included.
             self.draining = false;
             for (index, address) in self.paths.clone().iter().enumerate() {
-                self.queue_command(&format!("RCPT TO:<{address}>"), Expect::Rcpt(index));
+                let command = format!("RCPT TO:<{address}>{}", self.rcpt_params(index));
+                self.queue_command(&command, Expect::Rcpt(index));
             }
             if self.config.at_least_one {
                 self.queue_command("DATA", Expect::Data);
@@ -1150,7 +1176,19 @@ impl Delivery {
 
     fn send_rcpt(&mut self, index: usize, now: Instant) {
         let address = self.paths.get(index).cloned().unwrap_or_default();
-        self.send(&format!("RCPT TO:<{address}>"), Expect::Rcpt(index), now);
+        let command = format!("RCPT TO:<{address}>{}", self.rcpt_params(index));
+        self.send(&command, Expect::Rcpt(index), now);
+    }
+
+    /// NOTIFY and ORCPT for recipient `index`, when DSN is in use.
+    fn rcpt_params(&self, index: usize) -> String {
+        match (&self.config.dsn, self.dsn_sent) {
+            (Some(dsn), true) => {
+                let original = self.config.recipients.get(index).map_or("", String::as_str);
+                dsn.rcpt_params(index, original, self.utf8_transaction)
+            }
+            _ => String::new(),
+        }
     }
 
     /// The at-least-one decision (tcllib §1.7): DATA when some recipient
@@ -1483,6 +1521,7 @@ mod tests {
             trace: false,
             pipelining: true,
             keep_open: false,
+            dsn: None,
         }
     }
 
@@ -1881,6 +1920,35 @@ mod tests {
         assert!(
             matches!(err, Error::Transaction(ref e) if e.stage() == Stage::Rcpt),
             "{err}"
+        );
+    }
+
+    #[test]
+    fn dsn_parameters_go_per_recipient_where_offered() {
+        use crate::dsn::{Dsn, Notify, Ret};
+        let mut c = two_recipients(false);
+        c.recipients = vec!["b@y.test".into(), "jürgen@y.test".into()];
+        c.dsn = Some(Dsn {
+            ret: Some(Ret::Full),
+            envid: Some("a b".into()),
+            notify: vec![Some(Notify::never()), Some(Notify::parse("delay").unwrap())],
+            orcpt: true,
+        });
+        let (_, batch, _) = run_to_ehlo(
+            c.clone(),
+            true,
+            b"250-mx\r\n250-DSN\r\n250-SMTPUTF8\r\n250 PIPELINING\r\n",
+        );
+        assert_eq!(
+            batch,
+            "MAIL FROM:<a@x.test> SMTPUTF8 RET=FULL ENVID=a+20b\r\n\
+             RCPT TO:<b@y.test> NOTIFY=NEVER ORCPT=rfc822;b@y.test\r\n\
+             RCPT TO:<jürgen@y.test> NOTIFY=DELAY ORCPT=utf-8;jürgen@y.test\r\n"
+        );
+        let (_, batch, _) = run_to_ehlo(c, true, b"250-mx\r\n250-SMTPUTF8\r\n250 PIPELINING\r\n");
+        assert_eq!(
+            batch,
+            "MAIL FROM:<a@x.test> SMTPUTF8\r\nRCPT TO:<b@y.test>\r\nRCPT TO:<jürgen@y.test>\r\n"
         );
     }
 }

@@ -10,11 +10,48 @@ use postie_mime::Message;
 use postie_mime::MessageReader;
 use rustls::ClientConfig;
 
+use crate::dsn::Dsn;
 use crate::envelope::Prepared;
 use crate::error::{Error, InvalidInput};
 use crate::options::SendOptions;
 use crate::proto::{Config, Delivery};
 use crate::tls::{self, TlsMode};
+
+/// The DSN parameters the options ask for, per recipient.
+fn dsn(options: &SendOptions, recipients: &[String]) -> Result<Option<Dsn>, InvalidInput> {
+    if options.dsn_notify.is_none()
+        && options.dsn_notify_for.is_empty()
+        && options.dsn_ret.is_none()
+        && options.envid.is_none()
+    {
+        return Ok(None);
+    }
+    if let Some(envid) = &options.envid {
+        crate::dsn::check_envid(envid)?;
+    }
+    let mut notify = vec![options.dsn_notify; recipients.len()];
+    for (given, value) in &options.dsn_notify_for {
+        let address = postie_mime::address::parse_mailbox(given)
+            .map(|m| m.addr_spec())
+            .map_err(|_| InvalidInput::DsnNotRecipient(given.clone()))?;
+        let mut found = false;
+        for (slot, recipient) in notify.iter_mut().zip(recipients) {
+            if recipient.eq_ignore_ascii_case(&address) {
+                *slot = Some(*value);
+                found = true;
+            }
+        }
+        if !found {
+            return Err(InvalidInput::DsnNotRecipient(given.clone()));
+        }
+    }
+    Ok(Some(Dsn {
+        ret: options.dsn_ret,
+        envid: options.envid.clone(),
+        notify,
+        orcpt: options.orcpt,
+    }))
+}
 
 /// A send, ready for a driver to run.
 pub(crate) struct Setup {
@@ -75,6 +112,7 @@ impl Setup {
             trace: options.on_trace.is_some(),
             pipelining: options.pipelining,
             keep_open,
+            dsn: dsn(options, &prepared.recipients())?,
         };
         Ok(Self {
             config,

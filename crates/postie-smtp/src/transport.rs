@@ -135,12 +135,10 @@ impl FileTransport {
             Error::Transaction(ServerError::new(server.clone(), Stage::Data, Cause::Io(e)))
         };
         write_atomically(&eml, |w| {
-            prepared
-                .write_message(message, w)
-                .map_err(|e| match e {
-                    postie_mime::Error::Io(e) => e,
-                    other => std::io::Error::other(other.to_string()),
-                })
+            prepared.write_message(message, w).map_err(|e| match e {
+                postie_mime::Error::Io(e) => e,
+                other => std::io::Error::other(other.to_string()),
+            })
         })
         .map_err(failed)?;
         let envelope = envelope_json(&prepared);
@@ -280,6 +278,7 @@ fn local_sent(server: ServerAddr, text: String, prepared: &Prepared) -> Sent {
         accepted: prepared.recipients(),
         tls: None,
         auth: None,
+        dsn: false,
     }
 }
 
@@ -313,7 +312,11 @@ fn write_atomically(
 }
 
 fn envelope_json(prepared: &Prepared) -> String {
-    let to: Vec<String> = prepared.recipients().iter().map(|r| json_string(r)).collect();
+    let to: Vec<String> = prepared
+        .recipients()
+        .iter()
+        .map(|r| json_string(r))
+        .collect();
     format!(
         "{{\"from\": {}, \"to\": [{}]}}\n",
         json_string(&prepared.reverse_path()),
@@ -350,14 +353,19 @@ mod tests {
 
     fn message() -> Message {
         let mut msg = Message::text("hello\n");
-        msg.headers_mut().set("To", "Ann <ann@example.org>").unwrap();
-        msg.headers_mut().set("Bcc", "\"odd\\\"one\"@example.org").unwrap();
+        msg.headers_mut()
+            .set("To", "Ann <ann@example.org>")
+            .unwrap();
+        msg.headers_mut()
+            .set("Bcc", "\"odd\\\"one\"@example.org")
+            .unwrap();
         msg
     }
 
     #[test]
     fn the_file_transport_writes_the_message_and_its_envelope() {
-        let dir = std::env::temp_dir().join(format!("postie-file-transport-{}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("postie-file-transport-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let transport = FileTransport::new(&dir, SendOptions::new()).env(env());
         let sent = Transport::send(&transport, &message()).unwrap();

@@ -459,3 +459,58 @@ fn eight_bit_messages_go_as_they_are_or_re_encoded_through_postfix() {
         );
     }
 }
+
+/// DSN both ways: the Postfix that offers it takes NOTIFY=SUCCESS, RET,
+/// ENVID and ORCPT and sends the success report (quoting the ENVID) to the
+/// sender's Maildir; the one that does not gets the message without them.
+#[test]
+fn dsn_is_asked_for_where_postfix_offers_it() {
+    use postie_smtp::dsn::{Notify, Ret};
+    let Some(offering) = real_server("POSTIE_TEST_POSTFIX") else {
+        return;
+    };
+    let bare = real_server("POSTIE_TEST_POSTFIX_BARE").expect("the bare Postfix with the other");
+    let mail = real_path("POSTIE_TEST_POSTFIX_MAIL").unwrap();
+    for (server, offered) in [(offering, true), (bare, false)] {
+        let token = token();
+        let trace = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = std::sync::Arc::clone(&trace);
+        let options = options(&server)
+            .originator("olga@example.org")
+            .recipients("nina@example.org")
+            .dsn_notify(Notify::parse("success,failure").unwrap())
+            .dsn_ret(Ret::Headers)
+            .envid(&format!("env+{token}"))
+            .on_trace(move |t| sink.lock().unwrap().push(t.to_string()));
+        let sent = common::send(&seed(&token), &options).unwrap();
+        assert_eq!(sent.dsn(), offered);
+        let lines = trace.lock().unwrap().clone();
+        let mail_line = lines.iter().find(|l| l.contains("MAIL FROM")).unwrap();
+        let rcpt_line = lines.iter().find(|l| l.contains("RCPT TO")).unwrap();
+        if offered {
+            assert!(
+                mail_line.ends_with(&format!(" RET=HDRS ENVID=env+2B{token}")),
+                "{mail_line}"
+            );
+            assert!(
+                rcpt_line.ends_with(" NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;nina@example.org"),
+                "{rcpt_line}"
+            );
+        } else {
+            assert!(!mail_line.contains("RET=") && !rcpt_line.contains("NOTIFY="));
+            assert!(lines.iter().any(|l| l.contains("does not offer DSN")));
+        }
+        assert!(postfix_delivered(&mail, "nina", &token).is_some());
+        if offered {
+            // Postfix reports the successful delivery to the sender.
+            let report = postfix_delivered(&mail, "olga", &format!("env+{token}"))
+                .expect("a success DSN for the sender");
+            assert!(report.contains("multipart/report"), "{report}");
+            assert!(report.contains("Action: delivered"), "{report}");
+            assert!(
+                report.contains("Original-Recipient: rfc822;nina@example.org"),
+                "{report}"
+            );
+        }
+    }
+}

@@ -121,6 +121,16 @@ pub(crate) struct SendArgs {
     /// Do not pipeline MAIL and RCPT even when the server offers PIPELINING.
     #[arg(long)]
     pub(crate) no_pipelining: bool,
+    /// DSN: when to report on each recipient: never, or a comma list of
+    /// success, failure, delay (sent where the server offers DSN).
+    #[arg(long, value_name = "LIST", value_parser = parse_notify)]
+    pub(crate) dsn_notify: Option<postie_smtp::dsn::Notify>,
+    /// DSN: what a report returns: the full message or only its headers.
+    #[arg(long, value_name = "full|hdrs", value_parser = parse_ret)]
+    pub(crate) dsn_ret: Option<postie_smtp::dsn::Ret>,
+    /// DSN: the envelope identifier reports quote (1 to 100 printable ASCII characters).
+    #[arg(long, value_name = "ID", value_parser = parse_envid)]
+    pub(crate) envid: Option<String>,
     /// Ask the server to queue the message (XQUE/QUED where offered).
     #[arg(long)]
     pub(crate) queue: bool,
@@ -190,4 +200,18 @@ pub(crate) struct SinkArgs {
     /// Print the whole dialogue.
     #[arg(short, long)]
     pub(crate) verbose: bool,
+}
+
+fn parse_notify(text: &str) -> Result<postie_smtp::dsn::Notify, String> {
+    postie_smtp::dsn::Notify::parse(text).map_err(|e| e.to_string())
+}
+
+fn parse_ret(text: &str) -> Result<postie_smtp::dsn::Ret, String> {
+    postie_smtp::dsn::Ret::parse(text).map_err(|e| e.to_string())
+}
+
+fn parse_envid(text: &str) -> Result<String, String> {
+    postie_smtp::dsn::check_envid(text)
+        .map(|()| text.to_owned())
+        .map_err(|e| e.to_string())
 }

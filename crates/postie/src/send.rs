@@ -40,6 +40,14 @@ pub(crate) fn run(args: SendArgs) -> u8 {
     }
     match postie_smtp::blocking::send_prepared(&message, &prepared, &options) {
         Ok(sent) => {
+            let dsn_asked =
+                args.dsn_notify.is_some() || args.dsn_ret.is_some() || args.envid.is_some();
+            if dsn_asked && !sent.dsn() {
+                eprintln!(
+                    "postie: warning: {} does not offer DSN: sent without --dsn-notify, --dsn-ret and --envid",
+                    sent.server()
+                );
+            }
             if args.json {
                 println!("{}", report::sent_json(&sent));
             } else {
@@ -267,6 +275,15 @@ fn options(args: &SendArgs) -> Result<SendOptions, String> {
         return Err("--auth and the password flags need --username".to_owned());
     }
     options = options.queue(args.queue).pipelining(!args.no_pipelining);
+    if let Some(notify) = args.dsn_notify {
+        options = options.dsn_notify(notify);
+    }
+    if let Some(ret) = args.dsn_ret {
+        options = options.dsn_ret(ret);
+    }
+    if let Some(envid) = &args.envid {
+        options = options.envid(envid);
+    }
     if args.verbose {
         options = options.on_trace(|line| eprintln!("{line}"));
     }

@@ -726,3 +726,63 @@ fn message_flags_build_html_attachments_and_inline_images() {
     assert_eq!(out.status.code(), Some(66));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn dsn_flags_reach_postfix_and_a_server_without_dsn_gets_a_warning() {
+    let Some(server) = real_server("POSTIE_TEST_POSTFIX") else {
+        return;
+    };
+    let bare = real_server("POSTIE_TEST_POSTFIX_BARE").expect("the bare Postfix with the other");
+    for (server, offered) in [(server, true), (bare, false)] {
+        let port = server.port.to_string();
+        let out = postie(&[
+            "send",
+            "--server",
+            &server.host,
+            "--port",
+            &port,
+            "--from",
+            "olga@example.org",
+            "--to",
+            "frank@example.org",
+            "--subject",
+            "dsn from the command line",
+            "--body",
+            "hello",
+            "--dsn-notify",
+            "failure,delay",
+            "--dsn-ret",
+            "hdrs",
+            "--envid",
+            "cli=1",
+            "-v",
+        ]);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        let err = stderr(&out);
+        if offered {
+            assert!(err.contains(" RET=HDRS ENVID=cli+3D1"), "{err}");
+            assert!(
+                err.contains(" NOTIFY=FAILURE,DELAY ORCPT=rfc822;frank@example.org"),
+                "{err}"
+            );
+            assert!(!err.contains("warning"), "{err}");
+        } else {
+            assert!(!err.contains("NOTIFY="), "{err}");
+            assert!(err.contains("does not offer DSN"), "{err}");
+        }
+    }
+}
+
+#[test]
+fn bad_dsn_flags_are_usage_errors() {
+    for args in [
+        ["--dsn-notify", "never,success"],
+        ["--dsn-ret", "everything"],
+        ["--envid", "two\u{e9}"],
+    ] {
+        let mut all = vec!["send", "--to", "a@example.org", "--body", "x", "--dry-run"];
+        all.extend(args);
+        let out = postie(&all);
+        assert_eq!(out.status.code(), Some(64), "{args:?}: {}", stderr(&out));
+    }
+}
