@@ -238,6 +238,9 @@ fn setup(h: &[u8; HEADER]) -> Setup {
             trace: c4 & 2 != 0,
             pipelining: c4 & 0x20 != 0,
             keep_open: c4 & 0x40 != 0,
+            binary: c2 & 0x40 != 0,
+            repaired: c2 & 0x80 != 0,
+            chunking: c3 & 0x80 != 0,
             dsn: (c4 & 0x80 != 0).then(|| postie_smtp::dsn::Dsn {
                 ret: Some(postie_smtp::dsn::Ret::Headers),
                 envid: Some("id+1=x".to_owned()),

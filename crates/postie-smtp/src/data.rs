@@ -22,6 +22,8 @@ pub struct DataEncoder {
     at_line_start: bool,
     pending_cr: bool,
     stuff_dots: bool,
+    /// A bare CR or LF was turned into CRLF.
+    repaired: bool,
 }
 
 impl Default for DataEncoder {
@@ -37,7 +39,14 @@ impl DataEncoder {
             at_line_start: true,
             pending_cr: false,
             stuff_dots: true,
+            repaired: false,
         }
+    }
+
+    /// Whether a bare CR or LF was turned into CRLF so far (a line break
+    /// added at the very end does not count).
+    pub fn repaired(&self) -> bool {
+        self.repaired
     }
 
     /// An encoder that only repairs line endings (no dot-stuffing): what
@@ -61,6 +70,7 @@ impl DataEncoder {
                     rest = after;
                     continue;
                 }
+                self.repaired = true;
             }
             // Copy the run up to the next CR or LF in one go.
             let run_end = rest
@@ -77,7 +87,10 @@ impl DataEncoder {
             }
             match tail.first() {
                 Some(b'\r') => self.pending_cr = true,
-                Some(_) => self.end_line(out),
+                Some(_) => {
+                    self.repaired = true;
+                    self.end_line(out);
+                }
                 None => {}
             }
             rest = tail.get(1..).unwrap_or_default();
@@ -100,12 +113,98 @@ impl DataEncoder {
     pub fn finish_lines(&mut self, out: &mut Vec<u8>) {
         if self.pending_cr {
             self.pending_cr = false;
+            self.repaired = true;
             self.end_line(out);
         }
         if !self.at_line_start {
             self.end_line(out);
         }
     }
+}
+
+/// Frames the message for the body step of [`crate::proto::Delivery`]:
+/// dot-stuffed with its terminator after DATA, or behind `BDAT <size>
+/// LAST` with exactly `size` octets ([`crate::proto::Framing`]). Both
+/// drivers use it, so the byte-exactness of BDAT is enforced in one place.
+#[derive(Clone, Debug)]
+pub struct BodyFramer {
+    encoder: DataEncoder,
+    /// For BDAT: the octets announced, and those framed so far.
+    bdat: Option<(u64, u64)>,
+}
+
+impl BodyFramer {
+    /// A framer for `framing`; for BDAT the command goes into `out` first.
+    pub fn new(framing: crate::proto::Framing, out: &mut Vec<u8>) -> Self {
+        match framing {
+            crate::proto::Framing::Bdat { size } => {
+                out.extend_from_slice(format!("BDAT {size} LAST\r\n").as_bytes());
+                Self {
+                    encoder: DataEncoder::line_endings_only(),
+                    bdat: Some((size, 0)),
+                }
+            }
+            _ => Self {
+                encoder: DataEncoder::new(),
+                bdat: None,
+            },
+        }
+    }
+
+    /// Appends the framed form of `input` to `out`.
+    ///
+    /// # Errors
+    ///
+    /// For BDAT, more octets than announced (the message changed since it
+    /// was measured); `out` must then not be sent.
+    pub fn encode(&mut self, input: &[u8], out: &mut Vec<u8>) -> std::io::Result<()> {
+        let before = out.len();
+        self.encoder.encode(input, out);
+        self.count(out.len() - before)
+    }
+
+    /// Ends the body: the terminator after DATA; for BDAT a last CRLF if
+    /// missing, and a check that exactly the announced octets went out.
+    ///
+    /// # Errors
+    ///
+    /// For BDAT, a count that differs from the one announced.
+    pub fn finish(&mut self, out: &mut Vec<u8>) -> std::io::Result<()> {
+        let before = out.len();
+        match self.bdat {
+            Some(_) => {
+                self.encoder.finish_lines(out);
+                self.count(out.len() - before)?;
+                match self.bdat {
+                    Some((size, sent)) if sent != size => Err(changed(size, sent)),
+                    _ => Ok(()),
+                }
+            }
+            None => {
+                self.encoder.finish(out);
+                Ok(())
+            }
+        }
+    }
+
+    fn count(&mut self, added: usize) -> std::io::Result<()> {
+        if let Some((size, sent)) = self.bdat.as_mut() {
+            *sent += added as u64;
+            if *sent > *size {
+                return Err(changed(*size, *sent));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn changed(size: u64, sent: u64) -> std::io::Error {
+    std::io::Error::new(
+        std::io::ErrorKind::InvalidData,
+        format!(
+            "the message changed while it was sent: BDAT announced {size} octets, it has {sent}"
+        ),
+    )
 }
 
 /// Counts the octets of a message as RFC 1870 defines its size: line
@@ -123,6 +222,10 @@ pub struct SizeCounter {
     total: u64,
     scratch: Vec<u8>,
     eight_bit: bool,
+    nul: bool,
+    /// Octets on the current line so far, and the longest line seen.
+    line: u64,
+    longest: u64,
 }
 
 impl Default for SizeCounter {
@@ -132,6 +235,9 @@ impl Default for SizeCounter {
             total: 0,
             scratch: Vec::new(),
             eight_bit: false,
+            nul: false,
+            line: 0,
+            longest: 0,
         }
     }
 }
@@ -143,6 +249,30 @@ impl SizeCounter {
         self.scratch.clear();
         self.encoder.encode(input, &mut self.scratch);
         self.total += self.scratch.len() as u64;
+        self.nul |= input.contains(&0);
+        let mut rest = self.scratch.as_slice();
+        while let Some(at) = rest.iter().position(|&b| b == b'\n') {
+            // The CR before the LF is not part of the line.
+            let line = self.line + at.saturating_sub(1) as u64;
+            self.longest = self.longest.max(line);
+            self.line = 0;
+            rest = rest.get(at + 1..).unwrap_or_default();
+        }
+        self.line += rest.len() as u64;
+        self.longest = self.longest.max(self.line);
+    }
+
+    /// Whether the message is binary: a NUL, or a line longer than the
+    /// 998 octets RFC 5321 allows, so that neither DATA nor 8BITMIME can
+    /// carry it as it is (only BINARYMIME can, RFC 3030).
+    pub fn is_binary(&self) -> bool {
+        self.nul || self.longest > 998
+    }
+
+    /// Whether a bare CR or LF had to be turned into CRLF: then the bytes
+    /// sent are not the message's own, which BINARYMIME would need.
+    pub fn repaired(&self) -> bool {
+        self.encoder.repaired()
     }
 
     /// Whether any byte counted so far has the high bit set (the message
@@ -236,9 +366,62 @@ mod tests {
     }
 
     #[test]
+    fn binary_and_repairs_are_noticed() {
+        let mut counter = SizeCounter::default();
+        counter.add(&[b'x'; 998]);
+        counter.add(b"\r\nok\r\n");
+        assert!(!counter.is_binary() && !counter.repaired());
+        counter.add(&[b'y'; 500]);
+        counter.add(&[b'y'; 499]);
+        assert!(counter.is_binary(), "a line of 999 octets across chunks");
+        let mut counter = SizeCounter::default();
+        counter.add(b"a\0b\r\n");
+        assert!(counter.is_binary());
+        let mut counter = SizeCounter::default();
+        counter.add(b"a\r");
+        counter.add(b"\nb\n");
+        assert!(counter.repaired(), "the bare LF after b");
+        let mut counter = SizeCounter::default();
+        counter.add(b"a\r");
+        counter.add(b"\nb");
+        assert!(
+            !counter.repaired(),
+            "a split CRLF and a missing last one are no repair"
+        );
+    }
+
+    #[test]
     fn size_counts_crlf_but_not_stuffing() {
         let mut counter = SizeCounter::default();
         counter.add(b".a\nb");
         assert_eq!(counter.finish(), 7);
+    }
+
+    #[test]
+    fn bdat_framing_sends_exactly_what_it_announced() {
+        use crate::proto::Framing;
+        let mut out = Vec::new();
+        let mut framer = BodyFramer::new(Framing::Bdat { size: 10 }, &mut out);
+        framer.encode(b".a\nb", &mut out).unwrap();
+        framer.encode(b"\r\nc", &mut out).unwrap();
+        framer.finish(&mut out).unwrap();
+        assert_eq!(out, b"BDAT 10 LAST\r\n.a\r\nb\r\nc\r\n");
+
+        // More than announced: refused before it could be sent.
+        let mut out = Vec::new();
+        let mut framer = BodyFramer::new(Framing::Bdat { size: 3 }, &mut out);
+        let err = framer.encode(b"abcd", &mut out).unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::InvalidData);
+        // Fewer: refused at the end.
+        let mut out = Vec::new();
+        let mut framer = BodyFramer::new(Framing::Bdat { size: 10 }, &mut out);
+        framer.encode(b"abc\r\n", &mut out).unwrap();
+        assert!(framer.finish(&mut out).is_err());
+        // DATA framing is the dot-stuffing encoder.
+        let mut out = Vec::new();
+        let mut framer = BodyFramer::new(Framing::Data, &mut out);
+        framer.encode(b".x", &mut out).unwrap();
+        framer.finish(&mut out).unwrap();
+        assert_eq!(out, b"..x\r\n.\r\n");
     }
 }

@@ -14,7 +14,7 @@
 //! let options = SendOptions::new()
 //!     .dsn_notify(Notify::parse("success,failure")?)
 //!     .dsn_ret(Ret::Headers)
-//!     .envid("order-4711")?;
+//!     .envid("order-4711");
 //! # Ok::<(), postie_smtp::dsn::DsnError>(())
 //! ```
 

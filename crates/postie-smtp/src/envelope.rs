@@ -176,17 +176,36 @@ impl Prepared {
     /// The message's size as RFC 1870 counts it (a counting pass: a body
     /// read from a file is read once for this and once to send it).
     pub fn size(&self, message: &Message) -> Result<u64, postie_mime::Error> {
-        Ok(self.measure(message)?.0)
+        Ok(self.measure(message)?.size)
     }
 
-    /// The size, and whether the message holds 8-bit data (a raw message
-    /// read from a file may; what postie's writer makes never does).
-    pub fn measure(&self, message: &Message) -> Result<(u64, bool), postie_mime::Error> {
+    /// The size, and whether the message holds 8-bit or binary data (a
+    /// raw message read from a file may; what postie's writer makes never
+    /// does).
+    pub fn measure(&self, message: &Message) -> Result<Measure, postie_mime::Error> {
         let mut counter = crate::data::SizeCounter::default();
         self.write_message(message, &mut counter)?;
-        let eight_bit = counter.is_eight_bit();
-        Ok((counter.finish(), eight_bit))
+        Ok(Measure {
+            eight_bit: counter.is_eight_bit(),
+            binary: counter.is_binary(),
+            repaired: counter.repaired(),
+            size: counter.finish(),
+        })
     }
+}
+
+/// What the counting pass learnt about a message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Measure {
+    /// The size as RFC 1870 counts it.
+    pub size: u64,
+    /// Some byte has the high bit set (`BODY=8BITMIME`, RFC 6152).
+    pub eight_bit: bool,
+    /// A NUL or a line over 998 octets (only `BODY=BINARYMIME` carries it).
+    pub binary: bool,
+    /// A bare CR or LF was turned into CRLF on the way.
+    pub repaired: bool,
 }
 
 /// The field names of the normal or Resent mode.

@@ -76,6 +76,7 @@ pub struct SendOptions {
     pub(crate) dsn_ret: Option<crate::dsn::Ret>,
     pub(crate) envid: Option<String>,
     pub(crate) orcpt: bool,
+    pub(crate) chunking: bool,
 }
 
 /// Receives each transcript line as it happens.
@@ -104,6 +105,7 @@ impl std::fmt::Debug for SendOptions {
             .field("dsn_ret", &self.dsn_ret)
             .field("envid", &self.envid)
             .field("orcpt", &self.orcpt)
+            .field("chunking", &self.chunking)
             .finish()
     }
 }
@@ -131,6 +133,7 @@ impl Default for SendOptions {
             dsn_ret: None,
             envid: None,
             orcpt: true,
+            chunking: true,
         }
     }
 }
@@ -363,6 +366,15 @@ impl SendOptions {
     /// parameters (on by default).
     pub fn dsn_orcpt(mut self, yes: bool) -> Self {
         self.orcpt = yes;
+        self
+    }
+
+    /// CHUNKING (RFC 3030), on by default: where the server offers it, the
+    /// message goes as one `BDAT <size> LAST` (no dot-stuffing, no wait for
+    /// DATA's 354); a binary message can then go as `BODY=BINARYMIME` where
+    /// that is offered too. Off: always DATA.
+    pub fn chunking(mut self, yes: bool) -> Self {
+        self.chunking = yes;
         self
     }
 

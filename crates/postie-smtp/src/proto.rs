@@ -57,6 +57,17 @@ pub struct Config {
     /// Whether the message holds 8-bit data: declared with
     /// `BODY=8BITMIME` where the server offers it (RFC 6152).
     pub eight_bit: bool,
+    /// The message holds binary data (a NUL, or a line over 998 octets):
+    /// it goes as `BODY=BINARYMIME` over BDAT where the server offers both
+    /// and nothing was repaired on the way, else as its 7-bit rewrite.
+    pub binary: bool,
+    /// A bare CR or LF in the message was turned into CRLF (so its bytes
+    /// are not sent exactly as they are, which BINARYMIME needs).
+    pub repaired: bool,
+    /// Send the message with BDAT (RFC 3030) where the server offers
+    /// CHUNKING and the size is known: one `BDAT <size> LAST` with the data
+    /// unstuffed, which saves the round trip of DATA's 354.
+    pub chunking: bool,
     /// For an 8-bit message, the size of its 7-bit rewrite
     /// ([`postie_mime::seven_bit`]), sent instead where the server lacks
     /// 8BITMIME ([`Delivery::seven_bit_body`] tells the driver). Without
@@ -174,6 +185,25 @@ pub enum Step {
     Done,
 }
 
+/// How the driver frames the message at [`Step::WriteBody`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Framing {
+    /// After DATA's 354: dot-stuffed through a
+    /// [`crate::data::DataEncoder`], ending with `CRLF . CRLF`.
+    Data,
+    /// `BDAT <size> LAST` CRLF, then exactly `size` octets: the message
+    /// with its line endings made CRLF
+    /// ([`crate::data::DataEncoder::line_endings_only`] and `finish_lines`),
+    /// not dot-stuffed. More or fewer octets than announced would leave the
+    /// server reading data as commands (or commands as data): the driver
+    /// must fail the body instead of sending them.
+    Bdat {
+        /// The octets announced.
+        size: u64,
+    },
+}
+
 /// The reply being waited for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Expect {
@@ -279,6 +309,8 @@ pub struct Delivery {
     seven_bit_body: bool,
     /// DSN parameters went with this transaction.
     dsn_sent: bool,
+    /// The body goes with `BDAT <size> LAST` in this transaction.
+    bdat_size: Option<u64>,
     /// This transaction declared SMTPUTF8.
     utf8_transaction: bool,
     /// MAIL went on a connection kept from an earlier message and has not
@@ -337,6 +369,7 @@ impl Delivery {
             draining: false,
             seven_bit_body: false,
             dsn_sent: false,
+            bdat_size: None,
             utf8_transaction: false,
             reused: false,
             from_path: String::new(),
@@ -1037,6 +1070,14 @@ impl Delivery {
         }
     }
 
+    /// How to frame the body at [`Step::WriteBody`].
+    pub fn body_framing(&self) -> Framing {
+        match self.bdat_size {
+            Some(size) => Framing::Bdat { size },
+            None => Framing::Data,
+        }
+    }
+
     /// Whether the body to write at [`Step::WriteBody`] is the 7-bit
     /// rewrite of the message (the server lacks 8BITMIME and
     /// [`Config::seven_bit_size`] was given), rather than the message as it
@@ -1052,14 +1093,21 @@ impl Delivery {
 
     /// MAIL FROM, after the size and SMTPUTF8 checks.
     fn start_mail(&mut self, now: Instant) {
-        self.seven_bit_body = self.config.eight_bit
-            && self.config.seven_bit_size.is_some()
-            && !self.capabilities.has("8BITMIME");
+        let bdat =
+            self.config.chunking && self.config.size.is_some() && self.capabilities.has("CHUNKING");
+        let binary_mime = self.config.binary
+            && !self.config.repaired
+            && bdat
+            && self.capabilities.has("BINARYMIME");
+        let needs_rewrite = (self.config.binary && !binary_mime)
+            || (self.config.eight_bit && !binary_mime && !self.capabilities.has("8BITMIME"));
+        self.seven_bit_body = needs_rewrite && self.config.seven_bit_size.is_some();
         let size = if self.seven_bit_body {
             self.config.seven_bit_size
         } else {
             self.config.size
         };
+        self.bdat_size = if bdat { size } else { None };
         if let (Some(size), Some(limit)) = (size, self.capabilities.size()) {
             if limit > 0 && size > limit {
                 self.fail_transaction(Stage::Mail, Cause::TooLarge { size, limit }, now);
@@ -1106,22 +1154,27 @@ impl Delivery {
         if let (Some(size), Some(_)) = (size, self.capabilities.size()) {
             command.push_str(&format!(" SIZE={size}"));
         }
-        if self.config.eight_bit {
-            if self.capabilities.has("8BITMIME") {
+        if binary_mime {
+            command.push_str(" BODY=BINARYMIME");
+        } else if self.seven_bit_body {
+            self.trace(
+                TraceKind::Info,
+                "the server cannot take the message's 8-bit or binary data as it is: those parts go re-encoded"
+                    .to_owned(),
+            );
+        } else if self.config.eight_bit && self.capabilities.has("8BITMIME") && !self.config.binary
+        {
+            command.push_str(" BODY=8BITMIME");
+        } else if self.config.eight_bit || self.config.binary {
+            // No rewrite was given (a caller of the core that has none):
+            // the data goes as it is, as most clients send it.
+            if self.config.eight_bit && self.capabilities.has("8BITMIME") {
                 command.push_str(" BODY=8BITMIME");
-            } else if self.seven_bit_body {
-                self.trace(
-                    TraceKind::Info,
-                    "the server does not offer 8BITMIME: the 8-bit parts go re-encoded".to_owned(),
-                );
-            } else {
-                // No rewrite was given (a caller of the core that has
-                // none): the data goes as it is, as most clients send it.
-                self.trace(
-                    TraceKind::Info,
-                    "the message has 8-bit data and the server does not offer 8BITMIME".to_owned(),
-                );
             }
+            self.trace(
+                TraceKind::Info,
+                "the message has 8-bit or binary data the server cannot take as it is".to_owned(),
+            );
         }
         if needs_utf8 {
             command.push_str(" SMTPUTF8");
@@ -1152,7 +1205,7 @@ impl Delivery {
                 let command = format!("RCPT TO:<{address}>{}", self.rcpt_params(index));
                 self.queue_command(&command, Expect::Rcpt(index));
             }
-            if self.config.at_least_one {
+            if self.config.at_least_one && self.bdat_size.is_none() {
                 self.queue_command("DATA", Expect::Data);
             }
         }
@@ -1195,7 +1248,12 @@ impl Delivery {
     /// was accepted and none refused, or when partial delivery is allowed.
     fn after_recipients(&mut self, now: Instant) {
         let go = !self.accepted.is_empty() && (self.refused.is_empty() || self.config.at_least_one);
-        if go {
+        if let (true, Some(size)) = (go, self.bdat_size) {
+            // RFC 3030: the size up front, the data unstuffed, no 354 to
+            // wait for; the driver writes the command with the data.
+            self.trace(TraceKind::Sent, format!("BDAT {size} LAST"));
+            self.state = State::SendingBody;
+        } else if go {
             self.send("DATA", Expect::Data, now);
         } else {
             self.result = Some(Err(Error::Refused {
@@ -1522,6 +1580,9 @@ mod tests {
             pipelining: true,
             keep_open: false,
             dsn: None,
+            binary: false,
+            repaired: false,
+            chunking: false,
         }
     }
 

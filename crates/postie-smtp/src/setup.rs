@@ -71,10 +71,10 @@ impl Setup {
         options: &SendOptions,
         keep_open: bool,
     ) -> Result<Self, Error> {
-        let (size, eight_bit) = prepared.measure(message).map_err(InvalidInput::Message)?;
-        // Made only for a message holding 8-bit data (never one postie's
-        // writer built), in case the server lacks 8BITMIME.
-        let seven_bit = if eight_bit {
+        let measure = prepared.measure(message).map_err(InvalidInput::Message)?;
+        // Made only for a message holding 8-bit or binary data (never one
+        // postie's writer built), in case the server cannot take it.
+        let seven_bit = if measure.eight_bit || measure.binary {
             let rewritten = prepared.seven_bit(message).map_err(InvalidInput::Message)?;
             let mut counter = crate::data::SizeCounter::default();
             rewritten
@@ -97,8 +97,11 @@ impl Setup {
             reverse_path: prepared.reverse_path(),
             recipients: prepared.recipients(),
             ascii_forms: prepared.ascii_forms(),
-            size: Some(size),
-            eight_bit,
+            size: Some(measure.size),
+            eight_bit: measure.eight_bit,
+            binary: measure.binary,
+            repaired: measure.repaired,
+            chunking: options.chunking,
             seven_bit_size: seven_bit.as_ref().map(|(_, size)| *size),
             at_least_one: options.at_least_one,
             timeouts: options.timeouts,

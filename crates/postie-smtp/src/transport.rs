@@ -18,7 +18,7 @@
 //! use postie_smtp::transport::{StubTransport, Transport};
 //! use postie_smtp::SendOptions;
 //!
-//! fn notify(mailer: &impl Transport) -> Result<(), postie_smtp::Error> {
+//! fn notify(mailer: &impl Transport) -> Result<(), Box<dyn std::error::Error>> {
 //!     let mut msg = Message::text("Your build passed.");
 //!     msg.headers_mut().set("To", "dev@example.org")?;
 //!     msg.headers_mut().set("Bcc", "audit@example.org")?;
@@ -31,7 +31,7 @@
 //! let sent = stub.messages();
 //! assert_eq!(sent[0].recipients, ["dev@example.org", "audit@example.org"]);
 //! assert!(!String::from_utf8_lossy(&sent[0].data).contains("audit@"));
-//! # Ok::<(), postie_smtp::Error>(())
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
 use std::io::Write;

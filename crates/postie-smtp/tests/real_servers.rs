@@ -514,3 +514,34 @@ fn dsn_is_asked_for_where_postfix_offers_it() {
         }
     }
 }
+
+/// CHUNKING both ways: BDAT to the Postfix that offers it, DATA to the one
+/// that does not; the leading-dot line arrives intact either way.
+#[test]
+fn bdat_where_postfix_offers_chunking_and_data_where_not() {
+    let Some(offering) = real_server("POSTIE_TEST_POSTFIX") else {
+        return;
+    };
+    let bare = real_server("POSTIE_TEST_POSTFIX_BARE").expect("the bare Postfix with the other");
+    let mail = real_path("POSTIE_TEST_POSTFIX_MAIL").unwrap();
+    for (server, chunking) in [(offering, true), (bare, false)] {
+        let token = token();
+        let trace = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = std::sync::Arc::clone(&trace);
+        let options = options(&server)
+            .recipients("oscar@example.org")
+            .on_trace(move |t| sink.lock().unwrap().push(t.to_string()));
+        common::send(&seed(&token), &options).unwrap();
+        let lines = trace.lock().unwrap().clone();
+        assert_eq!(
+            lines
+                .iter()
+                .any(|l| l.starts_with("C: BDAT ") && l.ends_with(" LAST")),
+            chunking,
+            "{lines:?}"
+        );
+        assert_eq!(lines.iter().any(|l| l == "C: DATA"), !chunking, "{lines:?}");
+        let delivered = postfix_delivered(&mail, "oscar", &token).expect("delivered");
+        assert!(delivered.contains("\n.leading dot line\n"), "{delivered}");
+    }
+}

@@ -542,3 +542,89 @@ fn the_driver_under_test_is_the_one_asked_for() {
         common::driver() == common::Driver::Tokio
     );
 }
+
+/// CHUNKING (RFC 3030): one `BDAT <size> LAST` with the exact octets, not
+/// dot-stuffed, no DATA and no 354; without it (or switched off), DATA.
+#[test]
+fn bdat_where_chunking_is_offered_and_data_where_not() {
+    let chunking = ScriptedServer::start(vec![Script::new()
+        .greet(&["CHUNKING", "SIZE 100000"])
+        .reply("250 2.1.0 Ok\r\n")
+        .reply("250 2.1.5 Ok\r\n")
+        .reply("250 2.1.5 Ok\r\n")
+        .read_bdat()
+        .send("250 2.0.0 Ok: queued as B1\r\n")
+        .reply("221 Bye\r\n")]);
+    let sent = send(&options(&[chunking.port()])).unwrap();
+    assert_eq!(sent.queue_id().as_deref(), Some("B1"));
+    let session = &chunking.finish()[0];
+    let size: usize = session.commands[1]
+        .split(" SIZE=")
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(session.commands[4], format!("BDAT {size} LAST"));
+    assert_eq!(session.commands.len(), 6, "{:?}", session.commands);
+    let data = String::from_utf8(session.data[0].clone()).unwrap();
+    assert_eq!(data.len(), size);
+    assert!(
+        data.contains("\r\n.leading dot line\r\n"),
+        "not stuffed: {data}"
+    );
+    assert!(data.ends_with("last line\r\n"));
+
+    // Switched off: DATA even though CHUNKING is offered.
+    let off = ScriptedServer::start(vec![accept_all(Script::new().greet(&["CHUNKING"]), 2)]);
+    send(&options(&[off.port()]).chunking(false)).unwrap();
+    assert_eq!(off.finish()[0].commands[4], "DATA");
+}
+
+/// A binary message (a NUL, CRLF line ends) goes as BODY=BINARYMIME over
+/// BDAT, byte for byte, where both are offered; where BINARYMIME is not,
+/// its binary part goes re-encoded (base64), still over BDAT.
+#[test]
+fn binarymime_where_offered_and_a_rewrite_where_not() {
+    let raw = b"From: a@example.org\r\nTo: b@example.org\r\nSubject: bin\r\n\
+        MIME-Version: 1.0\r\nContent-Type: application/octet-stream\r\n\
+        Content-Transfer-Encoding: binary\r\n\r\n\x00\x01\xff\r\n";
+    let msg = Message::parse(raw).unwrap();
+    let opts = |port| {
+        SendOptions::new()
+            .servers(["127.0.0.1"])
+            .ports([port])
+            .timeout(Duration::from_secs(5))
+    };
+    let script = |caps: &[&str]| {
+        Script::new()
+            .greet(caps)
+            .reply("250 2.1.0 Ok\r\n")
+            .reply("250 2.1.5 Ok\r\n")
+            .read_bdat()
+            .send("250 2.0.0 Ok\r\n")
+            .reply("221 Bye\r\n")
+    };
+    let binary = ScriptedServer::start(vec![script(&["CHUNKING", "BINARYMIME", "8BITMIME"])]);
+    common::send_with_env(&msg, &opts(binary.port()), &env()).unwrap();
+    let session = &binary.finish()[0];
+    assert!(
+        session.commands[1].ends_with(" BODY=BINARYMIME"),
+        "{:?}",
+        session.commands
+    );
+    assert!(session.data[0].ends_with(b"\r\n\r\n\x00\x01\xff\r\n"));
+
+    let no_binary = ScriptedServer::start(vec![script(&["CHUNKING", "8BITMIME"])]);
+    common::send_with_env(&msg, &opts(no_binary.port()), &env()).unwrap();
+    let session = &no_binary.finish()[0];
+    assert!(
+        !session.commands[1].contains("BODY="),
+        "{:?}",
+        session.commands
+    );
+    let data = &session.data[0];
+    assert!(data.is_ascii());
+    let back = postie_mime::reader::parse(data).message;
+    assert_eq!(back.content_transfer_encoding().as_deref(), Some("base64"));
+    assert_eq!(back.decoded_body(), b"\x00\x01\xff\r\n");
+}

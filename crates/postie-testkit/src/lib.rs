@@ -30,6 +30,7 @@ enum Action {
     Send(Vec<u8>),
     ReadLine,
     ReadData,
+    ReadBdat,
     Sleep(Duration),
     Close,
     StartTls(Cert),
@@ -121,6 +122,13 @@ impl Script {
     /// Reads message data up to and including the line holding only `.`.
     pub fn read_data(mut self) -> Self {
         self.0.push(Action::ReadData);
+        self
+    }
+
+    /// Reads a `BDAT <n> [LAST]` command (recorded) and exactly the `n`
+    /// octets after it (recorded as data).
+    pub fn read_bdat(mut self) -> Self {
+        self.0.push(Action::ReadBdat);
         self
     }
 
@@ -301,6 +309,30 @@ fn play(stream: TcpStream, script: Script) -> Session {
                 if !ok {
                     break;
                 }
+            }
+            Action::ReadBdat => {
+                let mut line = Vec::new();
+                if !matches!(reader.read_until(b'\n', &mut line), Ok(n) if n > 0) {
+                    break;
+                }
+                session.bytes.extend_from_slice(&line);
+                let text = String::from_utf8_lossy(&line)
+                    .trim_end_matches(['\r', '\n'])
+                    .to_owned();
+                let size = text
+                    .split_whitespace()
+                    .nth(1)
+                    .and_then(|n| n.parse::<usize>().ok());
+                session.commands.push(text);
+                let Some(size) = size else {
+                    break;
+                };
+                let mut data = vec![0u8; size];
+                if reader.read_exact(&mut data).is_err() {
+                    break;
+                }
+                session.bytes.extend_from_slice(&data);
+                session.data.push(data);
             }
             Action::Sleep(time) => thread::sleep(time),
             Action::Close => break,

@@ -40,7 +40,7 @@ use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 use tracing::Instrument as _;
 
-use crate::data::DataEncoder;
+use crate::data::BodyFramer;
 use crate::envelope::{self, LocalEnv, Prepared};
 use crate::error::{Cause, Error, ServerAddr, Stage};
 use crate::options::SendOptions;
@@ -186,7 +186,9 @@ async fn run_step<'m>(
             };
             let deadline = remaining.and_then(|r| Instant::now().checked_add(r));
             let result = match body(delivery.seven_bit_body()) {
-                Ok(reader) => write_body(stream, reader, timeout, deadline).await,
+                Ok(reader) => {
+                    write_body(stream, reader, timeout, deadline, delivery.body_framing()).await
+                }
                 Err(e) => Err(mime_io(e)),
             };
             match result {
@@ -229,21 +231,22 @@ async fn write_body(
     mut reader: MessageReader<'_>,
     timeout: Duration,
     deadline: Option<Instant>,
+    framing: crate::proto::Framing,
 ) -> io::Result<()> {
-    let mut encoder = DataEncoder::new();
     let mut out = Vec::with_capacity(BODY_BUFFER + BODY_BUFFER / 8);
+    let mut framer = BodyFramer::new(framing, &mut out);
     loop {
         let chunk = reader.next_chunk().map_err(mime_io)?;
         if chunk.is_empty() {
             break;
         }
-        encoder.encode(chunk, &mut out);
+        framer.encode(chunk, &mut out)?;
         if out.len() >= BODY_BUFFER {
             write_limited(stream, &out, timeout, deadline).await?;
             out.clear();
         }
     }
-    encoder.finish(&mut out);
+    framer.finish(&mut out)?;
     write_limited(stream, &out, timeout, deadline).await
 }
 

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use postie_mime::Message;
 use rustls::{ClientConfig, ClientConnection, StreamOwned};
 
-use crate::data::DataEncoder;
+use crate::data::BodyFramer;
 use crate::envelope::{self, LocalEnv, Prepared};
 use crate::error::{Cause, Error, ServerAddr, Stage};
 use crate::options::SendOptions;
@@ -163,7 +163,8 @@ fn drive(
                     continue;
                 };
                 let deadline = remaining.and_then(|r| Instant::now().checked_add(r));
-                let mut writer = BodyWriter::new(stream, timeout, deadline);
+                let mut writer =
+                    BodyWriter::new(stream, timeout, deadline, delivery.body_framing());
                 let result = match write_body(&mut writer, delivery.seven_bit_body()) {
                     Ok(()) => writer.finish(),
                     Err(postie_mime::Error::Io(e)) => Err(e),
@@ -421,18 +422,25 @@ fn resolve(server: &ServerAddr, timeout: Duration) -> Result<Vec<SocketAddr>, Ca
 /// through a bounded buffer, so memory does not grow with the message.
 struct BodyWriter<'a> {
     stream: &'a mut Conn,
-    encoder: DataEncoder,
+    framer: BodyFramer,
     buf: Vec<u8>,
     timeout: Duration,
     deadline: Option<Instant>,
 }
 
 impl<'a> BodyWriter<'a> {
-    fn new(stream: &'a mut Conn, timeout: Duration, deadline: Option<Instant>) -> Self {
+    fn new(
+        stream: &'a mut Conn,
+        timeout: Duration,
+        deadline: Option<Instant>,
+        framing: crate::proto::Framing,
+    ) -> Self {
+        let mut buf = Vec::with_capacity(BODY_BUFFER + BODY_BUFFER / 8);
+        let framer = BodyFramer::new(framing, &mut buf);
         Self {
             stream,
-            encoder: DataEncoder::new(),
-            buf: Vec::with_capacity(BODY_BUFFER + BODY_BUFFER / 8),
+            framer,
+            buf,
             timeout,
             deadline,
         }
@@ -457,14 +465,14 @@ impl<'a> BodyWriter<'a> {
     /// Ends the data with its terminator, written together with the last
     /// bytes of the message.
     fn finish(mut self) -> io::Result<()> {
-        self.encoder.finish(&mut self.buf);
+        self.framer.finish(&mut self.buf)?;
         self.flush_buf()
     }
 }
 
 impl Write for BodyWriter<'_> {
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
-        self.encoder.encode(data, &mut self.buf);
+        self.framer.encode(data, &mut self.buf)?;
         if self.buf.len() >= BODY_BUFFER {
             self.flush_buf()?;
         }
