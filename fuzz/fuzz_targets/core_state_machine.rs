@@ -241,6 +241,8 @@ fn setup(h: &[u8; HEADER]) -> Setup {
             binary: c2 & 0x40 != 0,
             repaired: c2 & 0x80 != 0,
             chunking: c3 & 0x80 != 0,
+            require_tls: c3 & 0x40 != 0 && c0 & 0x10 != 0,
+            lmtp: c3 & 0x20 != 0 && c0 & 0x08 != 0,
             dsn: (c4 & 0x80 != 0).then(|| postie_smtp::dsn::Dsn {
                 ret: Some(postie_smtp::dsn::Ret::Headers),
                 envid: Some("id+1=x".to_owned()),

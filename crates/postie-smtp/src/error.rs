@@ -17,9 +17,19 @@ pub struct ServerAddr {
     pub port: u16,
 }
 
+impl ServerAddr {
+    /// Whether this is a Unix socket (a path starting with `/`), as for a
+    /// local LMTP server; the port is then unused.
+    pub fn is_unix(&self) -> bool {
+        self.host.starts_with('/')
+    }
+}
+
 impl fmt::Display for ServerAddr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.host.contains(':') {
+        if self.is_unix() {
+            write!(f, "{}", self.host)
+        } else if self.host.contains(':') {
             write!(f, "[{}]:{}", self.host, self.port)
         } else {
             write!(f, "{}:{}", self.host, self.port)
@@ -134,6 +144,10 @@ pub enum Cause {
     /// An address is not ASCII and the server does not offer SMTPUTF8.
     #[error("{0} is not ASCII and the server does not offer SMTPUTF8")]
     NeedsSmtpUtf8(String),
+    /// REQUIRETLS was asked for, and this server was not reached over TLS
+    /// or does not offer it (RFC 8689): it must not get the message.
+    #[error("REQUIRETLS was asked for and the server does not offer it over TLS")]
+    RequireTlsNotOffered,
 }
 
 impl Cause {
@@ -160,7 +174,7 @@ impl Cause {
             | Self::Unexpected => true,
             Self::Tls(e) => e.is_temporary(),
             Self::Auth(_) => false,
-            Self::TooLarge { .. } | Self::NeedsSmtpUtf8(_) => false,
+            Self::TooLarge { .. } | Self::NeedsSmtpUtf8(_) | Self::RequireTlsNotOffered => false,
         }
     }
 }
@@ -256,6 +270,10 @@ pub enum InvalidInput {
     /// No server was given.
     #[error("no server to send to")]
     NoServers,
+    /// REQUIRETLS was asked for without TLS, or with certificate checks
+    /// turned off.
+    #[error("REQUIRETLS needs TLS with verified certificates: {0}")]
+    RequireTls(&'static str),
     /// A DSN option cannot be sent.
     #[error("{0}")]
     Dsn(#[from] crate::dsn::DsnError),

@@ -77,6 +77,8 @@ pub struct SendOptions {
     pub(crate) envid: Option<String>,
     pub(crate) orcpt: bool,
     pub(crate) chunking: bool,
+    pub(crate) require_tls: bool,
+    pub(crate) lmtp: bool,
 }
 
 /// Receives each transcript line as it happens.
@@ -106,6 +108,8 @@ impl std::fmt::Debug for SendOptions {
             .field("envid", &self.envid)
             .field("orcpt", &self.orcpt)
             .field("chunking", &self.chunking)
+            .field("require_tls", &self.require_tls)
+            .field("lmtp", &self.lmtp)
             .finish()
     }
 }
@@ -134,6 +138,8 @@ impl Default for SendOptions {
             envid: None,
             orcpt: true,
             chunking: true,
+            require_tls: false,
+            lmtp: false,
         }
     }
 }
@@ -375,6 +381,26 @@ impl SendOptions {
     /// that is offered too. Off: always DATA.
     pub fn chunking(mut self, yes: bool) -> Self {
         self.chunking = yes;
+        self
+    }
+
+    /// REQUIRETLS (RFC 8689): the message may only travel over TLS with
+    /// verified certificates, here and on every later hop. STARTTLS becomes
+    /// required; a server that does not offer REQUIRETLS after it is
+    /// skipped (the next one is tried), and the message is not sent there.
+    /// Refused with `TlsMode::None` or with certificate checks off.
+    pub fn require_tls(mut self, yes: bool) -> Self {
+        self.require_tls = yes;
+        self
+    }
+
+    /// Speak LMTP (RFC 2033) instead of SMTP: LHLO, and one reply per
+    /// recipient after the data (a recipient whose delivery failed is
+    /// reported in [`crate::Sent::refused`]; when none was delivered the
+    /// send fails). A server given as a path starting with `/` is a Unix
+    /// socket, as LMTP servers often are.
+    pub fn lmtp(mut self, yes: bool) -> Self {
+        self.lmtp = yes;
         self
     }
 

@@ -100,6 +100,13 @@ pub struct Config {
     /// Delivery status notifications to ask for (RFC 3461), where the
     /// server offers DSN.
     pub dsn: Option<crate::dsn::Dsn>,
+    /// REQUIRETLS (RFC 8689): the message may only travel over verified
+    /// TLS. MAIL carries `REQUIRETLS`; a server that is not reached over
+    /// TLS or does not offer it is skipped (the next one is tried).
+    pub require_tls: bool,
+    /// Speak LMTP (RFC 2033): LHLO instead of EHLO, no HELO, and one reply
+    /// per accepted recipient after the data.
+    pub lmtp: bool,
 }
 
 /// How to authenticate.
@@ -311,6 +318,9 @@ pub struct Delivery {
     dsn_sent: bool,
     /// The body goes with `BDAT <size> LAST` in this transaction.
     bdat_size: Option<u64>,
+    /// LMTP: replies still due after the data, and the replies so far.
+    lmtp_pending: usize,
+    lmtp_replies: Vec<Reply>,
     /// This transaction declared SMTPUTF8.
     utf8_transaction: bool,
     /// MAIL went on a connection kept from an earlier message and has not
@@ -370,6 +380,8 @@ impl Delivery {
             seven_bit_body: false,
             dsn_sent: false,
             bdat_size: None,
+            lmtp_pending: 0,
+            lmtp_replies: Vec::new(),
             utf8_transaction: false,
             reused: false,
             from_path: String::new(),
@@ -488,7 +500,7 @@ impl Delivery {
         } else {
             // RFC 3207 §4.2: forget everything learnt before TLS.
             self.capabilities = Capabilities::default();
-            let command = format!("EHLO {}", self.config.client);
+            let command = self.hello();
             self.send(&command, Expect::Ehlo, now);
         }
     }
@@ -587,7 +599,8 @@ impl Delivery {
             if !extra {
                 return;
             }
-            if expect == Expect::EndOfData {
+            // LMTP: the other recipients' replies may come in the same read.
+            if expect == Expect::EndOfData && self.lmtp_pending == 0 {
                 self.fail(Cause::Unexpected, now);
                 return;
             }
@@ -632,6 +645,10 @@ impl Delivery {
     pub fn handle_body_written(&mut self, now: Instant) {
         if self.state == State::SendingBody {
             self.trace(TraceKind::Sent, "(the message, then \".\")".to_owned());
+            if self.config.lmtp {
+                self.lmtp_pending = self.accepted.len();
+                self.lmtp_replies.clear();
+            }
             self.expect(Expect::EndOfData, now, self.config.timeouts.end_of_data);
         }
     }
@@ -717,7 +734,7 @@ impl Delivery {
     fn on_reply(&mut self, expect: Expect, reply: Reply, now: Instant) {
         match expect {
             Expect::Greeting if reply.code() == 220 => {
-                let command = format!("EHLO {}", self.config.client);
+                let command = self.hello();
                 self.send(&command, Expect::Ehlo, now);
             }
             Expect::Ehlo if reply.is_positive() => {
@@ -727,7 +744,8 @@ impl Delivery {
             }
             // RFC 5321 §4.1.4: an old server refuses EHLO with 5xx; HELO
             // may still work. A 4xx is a real refusal.
-            Expect::Ehlo if reply.is_permanent() => {
+            // LMTP has no HELO (RFC 2033 §4.1).
+            Expect::Ehlo if reply.is_permanent() && !self.config.lmtp => {
                 let command = format!("HELO {}", self.config.client);
                 self.send(&command, Expect::Helo, now);
             }
@@ -806,6 +824,7 @@ impl Delivery {
                     refused: std::mem::take(&mut self.refused),
                 }));
             }
+            Expect::EndOfData if self.config.lmtp => self.on_lmtp_reply(reply, now),
             Expect::EndOfData if reply.is_positive() => {
                 self.result = Some(Ok(Sent {
                     server: self.current_server(),
@@ -863,7 +882,13 @@ impl Delivery {
             self.send("QUED", Expect::Qued, now);
             return;
         }
-        let wants_tls = matches!(self.config.tls, TlsMode::StartTls | TlsMode::Required);
+        // Opportunistic STARTTLS is not tried over a Unix socket (local by
+        // nature); required TLS still is, and fails there if it cannot.
+        let wants_tls = match self.config.tls {
+            TlsMode::StartTls => !self.current_server().is_unix(),
+            TlsMode::Required => true,
+            _ => false,
+        };
         if self.tls.is_none() && wants_tls && !self.skip_starttls {
             if self.capabilities.has("STARTTLS") {
                 self.send("STARTTLS", Expect::StartTls, now);
@@ -1093,8 +1118,16 @@ impl Delivery {
 
     /// MAIL FROM, after the size and SMTPUTF8 checks.
     fn start_mail(&mut self, now: Instant) {
-        let bdat =
-            self.config.chunking && self.config.size.is_some() && self.capabilities.has("CHUNKING");
+        if self.config.require_tls && (self.tls.is_none() || !self.capabilities.has("REQUIRETLS")) {
+            // RFC 8689 §4.1: such a server must not get the message.
+            self.record_attempt(Stage::Mail, Cause::RequireTlsNotOffered);
+            self.state = State::Closing(After::NextServer);
+            return;
+        }
+        let bdat = self.config.chunking
+            && !self.config.lmtp
+            && self.config.size.is_some()
+            && self.capabilities.has("CHUNKING");
         let binary_mime = self.config.binary
             && !self.config.repaired
             && bdat
@@ -1179,6 +1212,9 @@ impl Delivery {
         if needs_utf8 {
             command.push_str(" SMTPUTF8");
         }
+        if self.config.require_tls {
+            command.push_str(" REQUIRETLS");
+        }
         self.utf8_transaction = needs_utf8;
         self.dsn_sent = false;
         if let Some(dsn) = &self.config.dsn {
@@ -1231,6 +1267,51 @@ impl Delivery {
         let address = self.paths.get(index).cloned().unwrap_or_default();
         let command = format!("RCPT TO:<{address}>{}", self.rcpt_params(index));
         self.send(&command, Expect::Rcpt(index), now);
+    }
+
+    /// The EHLO command, or LHLO for LMTP.
+    fn hello(&self) -> String {
+        let verb = if self.config.lmtp { "LHLO" } else { "EHLO" };
+        format!("{verb} {}", self.config.client)
+    }
+
+    /// LMTP (RFC 2033 §4.2): after the data, one reply per accepted
+    /// recipient, in order. Delivered to some: sent, the others refused;
+    /// to none: refused.
+    fn on_lmtp_reply(&mut self, reply: Reply, now: Instant) {
+        self.lmtp_replies.push(reply);
+        self.lmtp_pending = self.lmtp_pending.saturating_sub(1);
+        if self.lmtp_pending > 0 {
+            self.expect(Expect::EndOfData, now, self.config.timeouts.end_of_data);
+            return;
+        }
+        let mut delivered = Vec::new();
+        let mut last_ok = None;
+        let accepted = std::mem::take(&mut self.accepted);
+        for (address, reply) in accepted.into_iter().zip(self.lmtp_replies.drain(..)) {
+            if reply.is_positive() {
+                delivered.push(address);
+                last_ok = Some(reply);
+            } else {
+                self.refused.push(Refusal::new(address, reply));
+            }
+        }
+        self.result = Some(match last_ok {
+            Some(reply) => Ok(Sent {
+                server: self.current_server(),
+                reply,
+                refused: std::mem::take(&mut self.refused),
+                accepted: delivered,
+                tls: self.tls.clone(),
+                auth: self.authenticated.clone(),
+                dsn: self.dsn_sent,
+            }),
+            None => Err(Error::Refused {
+                server: self.current_server(),
+                refused: std::mem::take(&mut self.refused),
+            }),
+        });
+        self.quit(now);
     }
 
     /// NOTIFY and ORCPT for recipient `index`, when DSN is in use.
@@ -1580,6 +1661,8 @@ mod tests {
             pipelining: true,
             keep_open: false,
             dsn: None,
+            require_tls: false,
+            lmtp: false,
             binary: false,
             repaired: false,
             chunking: false,
@@ -2010,6 +2093,173 @@ mod tests {
         assert_eq!(
             batch,
             "MAIL FROM:<a@x.test> SMTPUTF8\r\nRCPT TO:<b@y.test>\r\nRCPT TO:<jürgen@y.test>\r\n"
+        );
+    }
+
+    // ---------------------------------------------------------------- LMTP
+
+    fn lmtp_config() -> Config {
+        let mut c = config(1);
+        c.lmtp = true;
+        c.tls = TlsMode::None;
+        c.recipients = vec!["a@y.test".into(), "b@y.test".into(), "c@y.test".into()];
+        c.at_least_one = true;
+        c
+    }
+
+    /// Runs an LMTP transaction where RCPT refuses `c` and the replies
+    /// after the data are `after`.
+    fn lmtp_run(after: &[u8]) -> Result<Sent, Error> {
+        let t = Instant::now();
+        let mut d = Delivery::new(lmtp_config(), t).unwrap();
+        assert!(matches!(d.poll(t), Step::Connect { .. }));
+        d.handle_connected(t, true);
+        written_until_read(&mut d, t);
+        d.handle_input(t, b"220 lmtp ready\r\n");
+        assert_eq!(written_until_read(&mut d, t), "LHLO client.test\r\n");
+        d.handle_input(t, b"250-lmtp\r\n250 PIPELINING\r\n");
+        let batch = written_until_read(&mut d, t);
+        assert!(batch.ends_with("RCPT TO:<c@y.test>\r\nDATA\r\n"), "{batch}");
+        d.handle_input(
+            t,
+            b"250 ok\r\n250 ok\r\n250 ok\r\n550 no such user\r\n354 go\r\n",
+        );
+        assert!(matches!(d.poll(t), Step::WriteBody { .. }));
+        d.handle_body_written(t);
+        assert!(matches!(d.poll(t), Step::Read { .. }));
+        d.handle_input(t, after);
+        if matches!(d.poll(t), Step::Write { .. }) {
+            assert_eq!(d.take_output(), b"QUIT\r\n");
+            d.handle_input(t, b"221 bye\r\n");
+        }
+        assert_eq!(d.poll(t), Step::Close);
+        assert_eq!(d.poll(t), Step::Done);
+        d.into_result()
+    }
+
+    #[test]
+    fn lmtp_reads_one_reply_per_accepted_recipient_after_the_data() {
+        let sent = lmtp_run(b"250 2.0.0 a delivered\r\n452 4.2.2 b mailbox full\r\n").unwrap();
+        assert_eq!(sent.accepted(), ["a@y.test"]);
+        let refused: Vec<(&str, u16)> = sent
+            .refused()
+            .iter()
+            .map(|r| (r.address(), r.code()))
+            .collect();
+        assert_eq!(refused, [("c@y.test", 550), ("b@y.test", 452)]);
+        assert_eq!(sent.reply().code(), 250);
+    }
+
+    #[test]
+    fn lmtp_with_no_recipient_delivered_is_refused() {
+        let err = lmtp_run(b"550 5.2.1 a unavailable\r\n450 4.2.1 b later\r\n").unwrap_err();
+        let Error::Refused { refused, .. } = err else {
+            panic!("{err}")
+        };
+        let codes: Vec<u16> = refused.iter().map(Refusal::code).collect();
+        assert_eq!(codes, [550, 550, 450]);
+    }
+
+    #[test]
+    fn lmtp_replies_beyond_the_recipients_close_the_connection() {
+        // Three replies for two accepted recipients: the third is a reply
+        // nobody asked for. The two that were due count (the message is
+        // in); the connection is not trusted further, so no QUIT is sent
+        // to be answered by the stray reply.
+        let t = Instant::now();
+        let mut d = Delivery::new(lmtp_config(), t).unwrap();
+        d.poll(t);
+        d.handle_connected(t, true);
+        written_until_read(&mut d, t);
+        d.handle_input(t, b"220 lmtp\r\n");
+        written_until_read(&mut d, t);
+        d.handle_input(t, b"250 lmtp\r\n");
+        written_until_read(&mut d, t);
+        d.handle_input(t, b"250 ok\r\n");
+        written_until_read(&mut d, t);
+        d.handle_input(t, b"250 ok\r\n");
+        written_until_read(&mut d, t);
+        d.handle_input(t, b"250 ok\r\n");
+        written_until_read(&mut d, t);
+        d.handle_input(t, b"550 no\r\n");
+        written_until_read(&mut d, t);
+        d.handle_input(t, b"354 go\r\n");
+        assert!(matches!(d.poll(t), Step::WriteBody { .. }));
+        d.handle_body_written(t);
+        d.poll(t);
+        d.handle_input(t, b"250 a\r\n250 b\r\n250 injected\r\n");
+        assert_eq!(d.poll(t), Step::Close);
+        assert_eq!(d.poll(t), Step::Done);
+        let sent = d.into_result().unwrap();
+        assert_eq!(sent.accepted(), ["a@y.test", "b@y.test"]);
+    }
+
+    #[test]
+    fn lmtp_has_no_helo_fallback() {
+        let t = Instant::now();
+        let mut c = lmtp_config();
+        c.servers.truncate(1);
+        let mut d = Delivery::new(c, t).unwrap();
+        d.poll(t);
+        d.handle_connected(t, true);
+        written_until_read(&mut d, t);
+        d.handle_input(t, b"220 lmtp\r\n");
+        assert_eq!(written_until_read(&mut d, t), "LHLO client.test\r\n");
+        d.handle_input(t, b"500 unknown command\r\n");
+        assert_eq!(d.poll(t), Step::Close);
+    }
+
+    // ---------------------------------------------------------- REQUIRETLS
+
+    fn tls_session(ehlo_after_tls: &[u8]) -> (Delivery, String, Instant) {
+        let mut c = config(1);
+        c.tls = TlsMode::Required;
+        c.require_tls = true;
+        let t = Instant::now();
+        let mut d = Delivery::new(c, t).unwrap();
+        d.poll(t);
+        d.handle_connected(t, false);
+        written_until_read(&mut d, t);
+        d.handle_input(t, b"220 hi\r\n");
+        written_until_read(&mut d, t);
+        d.handle_input(t, b"250-mx\r\n250 STARTTLS\r\n");
+        assert_eq!(written_until_read(&mut d, t), "STARTTLS\r\n");
+        d.handle_input(t, b"220 go ahead\r\n");
+        assert!(matches!(d.poll(t), Step::StartTls { .. }));
+        d.handle_tls_established(
+            t,
+            TlsInfo {
+                version: "TLSv1.3".into(),
+                cipher: "TLS13_AES_128_GCM_SHA256".into(),
+            },
+        );
+        assert_eq!(written_until_read(&mut d, t), "EHLO client.test\r\n");
+        d.handle_input(t, ehlo_after_tls);
+        let next = match d.poll(t) {
+            Step::Write { .. } => String::from_utf8(d.take_output()).unwrap(),
+            other => format!("{other:?}"),
+        };
+        (d, next, t)
+    }
+
+    #[test]
+    fn requiretls_goes_on_mail_where_offered_over_tls() {
+        let (_, mail, _) = tls_session(b"250-mx\r\n250 REQUIRETLS\r\n");
+        assert_eq!(mail, "MAIL FROM:<a@x.test> REQUIRETLS\r\n");
+    }
+
+    #[test]
+    fn requiretls_skips_a_server_that_does_not_offer_it() {
+        let (mut d, next, t) = tls_session(b"250 mx\r\n");
+        assert_eq!(next, "Close");
+        while !matches!(d.poll(t), Step::Done | Step::Connect { .. }) {}
+        let err = d.into_result().unwrap_err();
+        let Error::NoServer { attempts } = &err else {
+            panic!("{err}")
+        };
+        assert!(
+            matches!(attempts[0].cause(), Cause::RequireTlsNotOffered),
+            "{err}"
         );
     }
 }

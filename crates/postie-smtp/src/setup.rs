@@ -87,6 +87,17 @@ impl Setup {
         // Built before connecting, so that an unreadable CA or key file is
         // an error before anything is sent, not a reason to fall back to
         // clear.
+        let mut tls_mode = options.tls_mode;
+        if options.require_tls {
+            match tls_mode {
+                TlsMode::None => return Err(InvalidInput::RequireTls("TLS is off").into()),
+                TlsMode::StartTls => tls_mode = TlsMode::Required,
+                _ => {}
+            }
+            if options.tls.accept_invalid_certificates {
+                return Err(InvalidInput::RequireTls("certificate checks are off").into());
+            }
+        }
         let tls_config = match options.tls_mode {
             TlsMode::None => None,
             _ => Some(options.tls.client_config().map_err(InvalidInput::Tls)?),
@@ -105,7 +116,7 @@ impl Setup {
             seven_bit_size: seven_bit.as_ref().map(|(_, size)| *size),
             at_least_one: options.at_least_one,
             timeouts: options.timeouts,
-            tls: options.tls_mode,
+            tls: tls_mode,
             policy: options
                 .tls_policy
                 .clone()
@@ -115,6 +126,8 @@ impl Setup {
             trace: options.on_trace.is_some(),
             pipelining: options.pipelining,
             keep_open,
+            require_tls: options.require_tls,
+            lmtp: options.lmtp,
             dsn: dsn(options, &prepared.recipients())?,
         };
         Ok(Self {

@@ -326,3 +326,65 @@ fn a_handshake_that_breaks_is_a_starttls_failure_without_downgrade() {
     assert!(err.is_temporary(), "a broken connection may work later");
     assert!(!server.finish()[0].text().contains("MAIL"));
 }
+
+/// REQUIRETLS (RFC 8689): STARTTLS becomes required, MAIL carries the
+/// parameter where the server offers it after TLS, and a server that does
+/// not offer it never gets the message (the next one does).
+#[test]
+fn requiretls_only_to_a_server_that_offers_it_over_tls() {
+    let without = starttls_offer()
+        .reply("220 2.0.0 go ahead\r\n")
+        .start_tls(Cert::Trusted)
+        .reply("250-scripted.test\r\n250 SIZE 1000000\r\n");
+    let with = starttls_offer()
+        .reply("220 2.0.0 go ahead\r\n")
+        .start_tls(Cert::Trusted)
+        .reply("250-scripted.test\r\n250 REQUIRETLS\r\n")
+        .reply("250 2.1.0 Ok\r\n")
+        .reply("250 2.1.5 Ok\r\n")
+        .reply("354 go\r\n")
+        .read_data()
+        .send("250 2.0.0 Ok: queued as R1\r\n")
+        .reply("221 bye\r\n");
+    let first = ScriptedServer::start(vec![without]);
+    let second = ScriptedServer::start(vec![with]);
+    let sent = send(&options(&[first.port(), second.port()]).require_tls(true)).unwrap();
+    assert_eq!(sent.queue_id().as_deref(), Some("R1"));
+    let skipped = &first.finish()[0];
+    assert!(
+        !skipped.commands.iter().any(|c| c.starts_with("MAIL")),
+        "{:?}",
+        skipped.commands
+    );
+    let used = &second.finish()[0];
+    assert_eq!(used.commands[3], "MAIL FROM:<joe@client.test> REQUIRETLS");
+}
+
+#[test]
+fn requiretls_without_tls_or_without_checks_is_refused_before_connecting() {
+    let port = postie_testkit::closed_port();
+    let err = send(&options(&[port]).require_tls(true).tls_mode(TlsMode::None)).unwrap_err();
+    assert!(matches!(err, Error::Invalid(_)), "{err}");
+    let lax = options(&[port])
+        .require_tls(true)
+        .tls_settings(TlsSettings {
+            accept_invalid_certificates: true,
+            ..TlsSettings::default()
+        });
+    let err = send(&lax).unwrap_err();
+    assert!(
+        err.to_string().contains("certificate checks are off"),
+        "{err}"
+    );
+}
+
+/// A server that offers no STARTTLS at all cannot take a REQUIRETLS
+/// message: required TLS fails there before MAIL.
+#[test]
+fn requiretls_to_a_server_without_starttls_sends_nothing() {
+    let server = ScriptedServer::start(vec![Script::new().greet(&["SIZE 1000"])]);
+    let err = send(&options(&[server.port()]).require_tls(true)).unwrap_err();
+    assert!(matches!(err, Error::NoServer { .. }), "{err}");
+    let session = &server.finish()[0];
+    assert!(!session.commands.iter().any(|c| c.starts_with("MAIL")));
+}

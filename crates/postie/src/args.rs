@@ -131,6 +131,17 @@ pub(crate) struct SendArgs {
     /// DSN: the envelope identifier reports quote (1 to 100 printable ASCII characters).
     #[arg(long, value_name = "ID", value_parser = parse_envid)]
     pub(crate) envid: Option<String>,
+    /// REQUIRETLS (RFC 8689): only over verified TLS, here and on every later hop;
+    /// a server that does not offer it does not get the message.
+    #[arg(long)]
+    pub(crate) requiretls: bool,
+    /// Speak LMTP (LHLO; one reply per recipient after the data); a --server
+    /// that is a path starting with / is a Unix socket.
+    #[arg(long)]
+    pub(crate) lmtp: bool,
+    /// Send with DATA even when the server offers CHUNKING (BDAT).
+    #[arg(long)]
+    pub(crate) no_chunking: bool,
     /// Ask the server to queue the message (XQUE/QUED where offered).
     #[arg(long)]
     pub(crate) queue: bool,

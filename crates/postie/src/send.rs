@@ -275,6 +275,10 @@ fn options(args: &SendArgs) -> Result<SendOptions, String> {
         return Err("--auth and the password flags need --username".to_owned());
     }
     options = options.queue(args.queue).pipelining(!args.no_pipelining);
+    options = options
+        .require_tls(args.requiretls)
+        .lmtp(args.lmtp)
+        .chunking(!args.no_chunking);
     if let Some(notify) = args.dsn_notify {
         options = options.dsn_notify(notify);
     }

@@ -786,3 +786,40 @@ fn bad_dsn_flags_are_usage_errors() {
         assert_eq!(out.status.code(), Some(64), "{args:?}: {}", stderr(&out));
     }
 }
+
+/// Postfix 3.7 does not offer REQUIRETLS: with --requiretls the message is
+/// not sent there, even over verified TLS, and the exit is 69.
+#[test]
+fn requiretls_to_a_postfix_without_it_is_not_sent() {
+    let Some(server) = real_server("POSTIE_TEST_POSTFIX_STARTTLS") else {
+        return;
+    };
+    let ca = real_path("POSTIE_TEST_CA").unwrap();
+    let port = server.port.to_string();
+    let out = postie(&[
+        "send",
+        "--server",
+        "localhost",
+        "--port",
+        &port,
+        "--ca-file",
+        ca.to_str().unwrap(),
+        "--requiretls",
+        "--to",
+        "frank@example.org",
+        "--body",
+        "only over TLS",
+        "-v",
+        "--json",
+    ]);
+    assert_eq!(out.status.code(), Some(69), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("TLS established"), "{err}");
+    assert!(!err.contains("MAIL FROM"), "{err}");
+    let v = json(&out);
+    assert_eq!(v["outcome"], "not_sent");
+    assert!(
+        v["error"]["text"].as_str().unwrap().contains("REQUIRETLS"),
+        "{v}"
+    );
+}

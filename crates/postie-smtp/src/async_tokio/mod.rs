@@ -146,6 +146,18 @@ async fn run_step<'m>(
     body: &impl Fn(bool) -> Result<MessageReader<'m>, postie_mime::Error>,
 ) -> bool {
     match step {
+        #[cfg(unix)]
+        Step::Connect { server, timeout } if server.is_unix() => {
+            let connecting = tokio::net::UnixStream::connect(&server.host);
+            match within(timeout, connecting).await {
+                Ok(stream) => {
+                    *conn = Some(Conn::Unix(stream));
+                    // A local socket: as private as loopback.
+                    delivery.handle_connected(Instant::now(), true);
+                }
+                Err(e) => delivery.handle_connect_failed(Instant::now(), Cause::Connect(e)),
+            }
+        }
         Step::Connect { server, timeout } => match connect(&server, timeout).await {
             Ok(stream) => {
                 let loopback = stream.peer_addr().is_ok_and(|a| a.ip().is_loopback());
@@ -302,10 +314,12 @@ fn not_connected() -> io::Error {
     io::Error::new(io::ErrorKind::NotConnected, "no connection")
 }
 
-/// The connection, in clear or in TLS.
+/// The connection: TCP in clear or in TLS, or a Unix socket (LMTP).
 enum Conn {
     Plain(TcpStream),
     Tls(Box<TlsStream<FirstBytes>>),
+    #[cfg(unix)]
+    Unix(tokio::net::UnixStream),
 }
 
 impl Conn {
@@ -316,6 +330,12 @@ impl Conn {
         let tcp = match self {
             Self::Plain(tcp) => tcp,
             Self::Tls(stream) => &stream.get_ref().0.tcp,
+            #[cfg(unix)]
+            Self::Unix(unix) => {
+                return tokio::time::timeout(Duration::ZERO, unix.readable())
+                    .await
+                    .is_err();
+            }
         };
         let mut byte = [0u8; 1];
         tokio::time::timeout(Duration::ZERO, tcp.peek(&mut byte))
@@ -327,6 +347,8 @@ impl Conn {
         match self {
             Self::Plain(tcp) => tcp.read(buf).await,
             Self::Tls(stream) => stream.read(buf).await,
+            #[cfg(unix)]
+            Self::Unix(unix) => unix.read(buf).await,
         }
     }
 
@@ -339,6 +361,11 @@ impl Conn {
             Self::Tls(stream) => {
                 stream.write_all(bytes).await?;
                 stream.flush().await
+            }
+            #[cfg(unix)]
+            Self::Unix(unix) => {
+                unix.write_all(bytes).await?;
+                unix.flush().await
             }
         }
     }

@@ -4,6 +4,8 @@
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+#[cfg(unix)]
+use std::os::unix::net::UnixStream;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -116,6 +118,17 @@ fn drive(
             }
         }
         match step {
+            #[cfg(unix)]
+            Step::Connect { server, .. } if server.is_unix() => {
+                match UnixStream::connect(&server.host) {
+                    Ok(stream) => {
+                        *conn = Some(Conn::Unix(stream));
+                        // A local socket: as private as loopback.
+                        delivery.handle_connected(Instant::now(), true);
+                    }
+                    Err(e) => delivery.handle_connect_failed(Instant::now(), Cause::Connect(e)),
+                }
+            }
             Step::Connect { server, timeout } => match connect(&server, timeout) {
                 Ok(stream) => {
                     let loopback = stream.peer_addr().is_ok_and(|a| a.ip().is_loopback());
@@ -140,8 +153,7 @@ fn drive(
                     continue;
                 };
                 let result = stream
-                    .tcp()
-                    .set_read_timeout(Some(timeout.max(Duration::from_millis(1))))
+                    .set_read_timeout(timeout)
                     .and_then(|()| stream.read(&mut buf));
                 match result {
                     Ok(0) => delivery.handle_eof(Instant::now()),
@@ -223,17 +235,17 @@ fn is_timeout(e: &io::Error) -> bool {
 }
 
 fn write_all(stream: &mut Conn, bytes: &[u8], timeout: Duration) -> io::Result<()> {
-    stream
-        .tcp()
-        .set_write_timeout(Some(timeout.max(Duration::from_millis(1))))?;
+    stream.set_write_timeout(timeout)?;
     stream.write_all(bytes)?;
     stream.flush()
 }
 
-/// The connection, in clear or in TLS.
+/// The connection: TCP in clear or in TLS, or a Unix socket (LMTP).
 enum Conn {
     Plain(TcpStream),
     Tls(Box<StreamOwned<ClientConnection, TcpStream>>),
+    #[cfg(unix)]
+    Unix(UnixStream),
 }
 
 impl Conn {
@@ -241,22 +253,58 @@ impl Conn {
     /// it, or announced it would (421), has left something to read. A
     /// non-blocking peek, no round trip.
     fn looks_alive(&self) -> bool {
-        let tcp = self.tcp();
-        if tcp.set_nonblocking(true).is_err() {
-            return false;
-        }
         let mut byte = [0u8; 1];
-        let quiet =
-            matches!(tcp.peek(&mut byte), Err(ref e) if e.kind() == io::ErrorKind::WouldBlock);
-        tcp.set_nonblocking(false).is_ok() && quiet
+        let would_block =
+            |r: io::Result<usize>| matches!(r, Err(ref e) if e.kind() == io::ErrorKind::WouldBlock);
+        match self {
+            Self::Plain(tcp) => quiet(tcp, TcpStream::set_nonblocking, |t| {
+                would_block(t.peek(&mut byte))
+            }),
+            Self::Tls(stream) => quiet(stream.get_ref(), TcpStream::set_nonblocking, |t| {
+                would_block(t.peek(&mut byte))
+            }),
+            #[cfg(unix)]
+            // No peek on Unix sockets in std: a byte read here would only
+            // be the start of a goodbye, and the connection is dropped then.
+            Self::Unix(unix) => quiet(unix, UnixStream::set_nonblocking, |mut u| {
+                would_block(u.read(&mut byte))
+            }),
+        }
     }
 
-    fn tcp(&self) -> &TcpStream {
+    fn set_read_timeout(&self, timeout: Duration) -> io::Result<()> {
+        let timeout = Some(timeout.max(Duration::from_millis(1)));
         match self {
-            Self::Plain(tcp) => tcp,
-            Self::Tls(stream) => stream.get_ref(),
+            Self::Plain(tcp) => tcp.set_read_timeout(timeout),
+            Self::Tls(stream) => stream.get_ref().set_read_timeout(timeout),
+            #[cfg(unix)]
+            Self::Unix(unix) => unix.set_read_timeout(timeout),
         }
     }
+
+    fn set_write_timeout(&self, timeout: Duration) -> io::Result<()> {
+        let timeout = Some(timeout.max(Duration::from_millis(1)));
+        match self {
+            Self::Plain(tcp) => tcp.set_write_timeout(timeout),
+            Self::Tls(stream) => stream.get_ref().set_write_timeout(timeout),
+            #[cfg(unix)]
+            Self::Unix(unix) => unix.set_write_timeout(timeout),
+        }
+    }
+}
+
+/// Runs `check` on `socket` in non-blocking mode; false if the mode cannot
+/// be switched.
+fn quiet<S>(
+    socket: &S,
+    set_nonblocking: fn(&S, bool) -> io::Result<()>,
+    check: impl FnOnce(&S) -> bool,
+) -> bool {
+    if set_nonblocking(socket, true).is_err() {
+        return false;
+    }
+    let alive = check(socket);
+    set_nonblocking(socket, false).is_ok() && alive
 }
 
 impl Read for Conn {
@@ -264,6 +312,8 @@ impl Read for Conn {
         match self {
             Self::Plain(tcp) => tcp.read(buf),
             Self::Tls(stream) => stream.read(buf),
+            #[cfg(unix)]
+            Self::Unix(unix) => unix.read(buf),
         }
     }
 }
@@ -273,6 +323,8 @@ impl Write for Conn {
         match self {
             Self::Plain(tcp) => tcp.write(buf),
             Self::Tls(stream) => stream.write(buf),
+            #[cfg(unix)]
+            Self::Unix(unix) => unix.write(buf),
         }
     }
 
@@ -280,6 +332,8 @@ impl Write for Conn {
         match self {
             Self::Plain(tcp) => tcp.flush(),
             Self::Tls(stream) => stream.flush(),
+            #[cfg(unix)]
+            Self::Unix(unix) => unix.flush(),
         }
     }
 }
