@@ -671,43 +671,6 @@ mod tests {
     }
 
     #[test]
-    fn rfc2231_section_3_continuations() {
-        let raw = raw(&[
-            ("URL*0", "ftp://"),
-            ("URL*1", "cs.utk.edu/pub/moore/bulk-mailer/bulk-mailer.tar"),
-        ]);
-        assert_eq!(
-            decode_params(&raw),
-            pairs(&[(
-                "url",
-                "ftp://cs.utk.edu/pub/moore/bulk-mailer/bulk-mailer.tar"
-            )])
-        );
-    }
-
-    #[test]
-    fn rfc2231_section_4_charset_and_language() {
-        let raw = raw(&[("title*", "us-ascii'en-us'This%20is%20%2A%2A%2Afun%2A%2A%2A")]);
-        assert_eq!(
-            decode_params(&raw),
-            pairs(&[("title", "This is ***fun***")])
-        );
-    }
-
-    #[test]
-    fn rfc2231_section_4_1_mixed_continuations() {
-        let raw = raw(&[
-            ("title*0*", "us-ascii'en'This%20is%20even%20more%20"),
-            ("title*1*", "%2A%2A%2Afun%2A%2A%2A%20"),
-            ("title*2", "isn't it!"),
-        ]);
-        assert_eq!(
-            decode_params(&raw),
-            pairs(&[("title", "This is even more ***fun*** isn't it!")])
-        );
-    }
-
-    #[test]
     fn out_of_order_missing_and_repeated_segments() {
         let raw = raw(&[
             ("name*2", "c"),
