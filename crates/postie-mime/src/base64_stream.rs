@@ -349,26 +349,60 @@ const DECODE: [u8; 256] = {
 /// ```
 pub fn decode_lenient(input: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(input.len() / 4 * 3 + 3);
-    let mut acc: u32 = 0;
-    let mut count = 0u8;
-    for &b in input {
-        let value = DECODE[usize::from(b)];
-        if value != INVALID {
-            acc = acc << 6 | u32::from(value);
-            count += 1;
-            if count == 4 {
-                out.extend_from_slice(&[(acc >> 16) as u8, (acc >> 8) as u8, acc as u8]);
-                acc = 0;
-                count = 0;
+    let mut decoder = Base64Decoder::default();
+    decoder.push(input, &mut out);
+    decoder.finish(&mut out);
+    out
+}
+
+/// [`decode_lenient`] a chunk at a time: the same bytes out, however the
+/// input is cut.
+///
+/// ```
+/// use postie_mime::base64_stream::{decode_lenient, Base64Decoder};
+///
+/// let mut decoder = Base64Decoder::default();
+/// let mut out = Vec::new();
+/// decoder.push(b"aGVs\r\nb", &mut out);
+/// decoder.push(b"G8=", &mut out);
+/// decoder.finish(&mut out);
+/// assert_eq!(out, decode_lenient(b"aGVs\r\nbG8="));
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct Base64Decoder {
+    acc: u32,
+    count: u8,
+}
+
+impl Base64Decoder {
+    /// Decodes what `input` completes, appending to `out`.
+    pub fn push(&mut self, input: &[u8], out: &mut Vec<u8>) {
+        out.reserve(input.len() / 4 * 3 + 3);
+        for &b in input {
+            let value = DECODE[usize::from(b)];
+            if value != INVALID {
+                self.acc = self.acc << 6 | u32::from(value);
+                self.count += 1;
+                if self.count == 4 {
+                    let acc = self.acc;
+                    out.extend_from_slice(&[(acc >> 16) as u8, (acc >> 8) as u8, acc as u8]);
+                    self.acc = 0;
+                    self.count = 0;
+                }
+            } else if b == b'=' {
+                flush_partial(out, self.acc, self.count);
+                self.acc = 0;
+                self.count = 0;
             }
-        } else if b == b'=' {
-            flush_partial(&mut out, acc, count);
-            acc = 0;
-            count = 0;
         }
     }
-    flush_partial(&mut out, acc, count);
-    out
+
+    /// Decodes a quantum cut short at the end.
+    pub fn finish(&mut self, out: &mut Vec<u8>) {
+        flush_partial(out, self.acc, self.count);
+        self.acc = 0;
+        self.count = 0;
+    }
 }
 
 /// Bytes from a quantum cut short after `count` sextets.

@@ -314,6 +314,75 @@ pub fn decode_transfer(bytes: &[u8], encoding: Option<&str>) -> Vec<u8> {
     }
 }
 
+/// [`decode_transfer`] a chunk at a time, for a body too large to hold:
+/// the same bytes out however the input is cut.
+///
+/// ```
+/// use postie_mime::decode::{decode_transfer, TransferDecoder};
+///
+/// let encoded = b"caf=C3=A9 =\r\nau lait  \r\nfin";
+/// let mut decoder = TransferDecoder::new(Some("quoted-printable"));
+/// let mut out = Vec::new();
+/// for chunk in encoded.chunks(5) {
+///     decoder.push(chunk, &mut out);
+/// }
+/// decoder.finish(&mut out);
+/// assert_eq!(out, decode_transfer(encoded, Some("quoted-printable")));
+/// ```
+#[derive(Clone, Debug)]
+pub struct TransferDecoder {
+    kind: DecoderKind,
+}
+
+#[derive(Clone, Debug)]
+enum DecoderKind {
+    Identity,
+    Base64(base64_stream::Base64Decoder),
+    /// Quoted-printable decodes whole lines; the bytes after the last LF
+    /// wait for the rest of their line.
+    QuotedPrintable(Vec<u8>),
+}
+
+impl TransferDecoder {
+    /// A decoder for a Content-Transfer-Encoding (anything but base64 and
+    /// quoted-printable passes through).
+    pub fn new(encoding: Option<&str>) -> Self {
+        let kind = match encoding.map(normalize_encoding).as_deref() {
+            Some("base64") => DecoderKind::Base64(base64_stream::Base64Decoder::default()),
+            Some("quoted-printable") => DecoderKind::QuotedPrintable(Vec::new()),
+            _ => DecoderKind::Identity,
+        };
+        Self { kind }
+    }
+
+    /// Decodes what it can of `input`, appending to `out`.
+    pub fn push(&mut self, input: &[u8], out: &mut Vec<u8>) {
+        match &mut self.kind {
+            DecoderKind::Identity => out.extend_from_slice(input),
+            DecoderKind::Base64(decoder) => decoder.push(input, out),
+            DecoderKind::QuotedPrintable(carry) => {
+                carry.extend_from_slice(input);
+                if let Some(lf) = carry.iter().rposition(|&b| b == b'\n') {
+                    out.extend_from_slice(&decode_qp(carry.get(..=lf).unwrap_or_default()));
+                    carry.drain(..=lf);
+                }
+            }
+        }
+    }
+
+    /// Decodes the rest.
+    pub fn finish(&mut self, out: &mut Vec<u8>) {
+        match &mut self.kind {
+            DecoderKind::Identity => {}
+            DecoderKind::Base64(decoder) => decoder.finish(out),
+            DecoderKind::QuotedPrintable(carry) => {
+                out.extend_from_slice(&decode_qp(carry));
+                carry.clear();
+            }
+        }
+    }
+}
+
 /// Tolerant quoted-printable decoding; see [`decode_transfer`].
 fn decode_qp(input: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(input.len());

@@ -570,9 +570,10 @@ pub trait PartExt {
     /// windows-1252 when it is not UTF-8.
     fn header_text(&self, name: &str) -> Option<String>;
 
-    /// Writes the decoded content to `w` in chunks: a built file leaf is
-    /// streamed from its file (never held whole); other leaves are decoded
-    /// from memory. Nothing for a multipart.
+    /// Writes the decoded content to `w` in chunks: a built file leaf, and
+    /// a body kept in a file ([`Message::parse_file`]), are streamed from
+    /// their file, decoded on the way (never held whole); other leaves are
+    /// decoded from memory. Nothing for a multipart.
     fn write_decoded(&self, w: &mut dyn std::io::Write) -> std::io::Result<()>;
 
     /// The body as it stands in the message, transfer encoding and all, for
@@ -597,6 +598,29 @@ impl PartExt for Message {
             Body::File { path, .. } => {
                 let mut file = std::fs::File::open(path)?;
                 std::io::copy(&mut file, w).map(|_| ())
+            }
+            Body::RawFile { path, offset } => {
+                // Read and decoded a chunk at a time: a large body in a
+                // file is never held whole.
+                let mut file = crate::serialize::open_at(path, *offset)?;
+                let mut decoder =
+                    decode::TransferDecoder::new(self.content_transfer_encoding().as_deref());
+                let mut buf = vec![0u8; 64 * 1024];
+                let mut out = Vec::with_capacity(64 * 1024);
+                loop {
+                    let n = match std::io::Read::read(&mut file, &mut buf) {
+                        Ok(0) => break,
+                        Ok(n) => n,
+                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                        Err(e) => return Err(e),
+                    };
+                    out.clear();
+                    decoder.push(buf.get(..n).unwrap_or_default(), &mut out);
+                    w.write_all(&out)?;
+                }
+                out.clear();
+                decoder.finish(&mut out);
+                w.write_all(&out)
             }
             Body::Multipart { .. } => Ok(()),
             _ => w.write_all(&self.decoded_body()),
@@ -645,13 +669,12 @@ impl PartExt for Message {
             Body::Data { data, .. } => data.clone(),
             Body::File { path, .. } => std::fs::read(path).unwrap_or_default(),
             Body::Raw(bytes) => decode_transfer(bytes, self.content_transfer_encoding().as_deref()),
-            Body::RawFile { path, offset } => {
-                let bytes = std::fs::read(path).unwrap_or_default();
-                let start = usize::try_from(*offset).unwrap_or(usize::MAX);
-                decode_transfer(
-                    bytes.get(start..).unwrap_or_default(),
-                    self.content_transfer_encoding().as_deref(),
-                )
+            Body::RawFile { .. } => {
+                let mut out = Vec::new();
+                match self.write_decoded(&mut out) {
+                    Ok(()) => out,
+                    Err(_) => Vec::new(),
+                }
             }
             _ => Vec::new(),
         }
