@@ -71,6 +71,20 @@
 #     clear, only "AUTH OAUTHBEARER XOAUTH2", accepting user alice@example.org
 #     with token ya29.test-token; a wrong token gets Gmail's JSON error
 #     challenge, then 535 5.7.8 (details in aiosmtpd_store.py).
+#   * an LMTP server (RFC 2033; scripts/servers/lmtp_store.py, aiosmtpd's
+#     LMTP class), one process listening on 127.0.0.1:10036 (POSTIE_TEST_LMTP)
+#     and on the Unix socket $POSTIE_TEST_DIR/lmtp/lmtp.sock, mode 0666
+#     (POSTIE_TEST_LMTP_SOCKET); both the same. Greets "220 lmtp.test ...";
+#     LHLO offers SIZE 33554432, 8BITMIME, SMTPUTF8, PIPELINING and
+#     ENHANCEDSTATUSCODES; EHLO and HELO get 500. MAIL -> 250 2.1.0.
+#     RCPT reject*@... -> 550 5.1.1 no such user, anything else ->
+#     250 2.1.5 OK. After the end of DATA one reply per accepted recipient,
+#     in RCPT order: lmtpfail*@... -> "550 5.2.1 <addr> mailbox unavailable",
+#     lmtpdefer*@... -> "452 4.2.2 <addr> mailbox full", any other ->
+#     "250 2.0.0 <addr> delivered" and stored as NNNNNN.eml + NNNNNN.json
+#     ({"mail_from", "rcpt_to", "mail_options", "rcpt_options"}) in
+#     $POSTIE_TEST_DIR/lmtp/messages/<localpart>/ (POSTIE_TEST_LMTP_DIR; local
+#     part lower-cased; details in lmtp_store.py).
 #
 # TLS: a test CA made with openssl at start, in $POSTIE_TEST_DIR/tls
 # (POSTIE_TEST_TLS_DIR; EC P-256 keys, valid 2 days, made again when missing
@@ -100,7 +114,7 @@
 #   POSTIE_POSTFIX_SMTPS_PORT [10465]            POSTIE_POSTFIX_AUTH_PLAIN_PORT [10028]
 #   POSTIE_POSTFIX_WRONG_NAME_PORT [10029]       POSTIE_POSTFIX_SELF_SIGNED_PORT [10030]
 #   POSTIE_POSTFIX_CLIENTCERT_PORT [10033]      POSTIE_POSTFIX_BARE_PORT [10034]
-#   POSTIE_POSTFIX_SHORT_IDLE_PORT [10035]
+#   POSTIE_POSTFIX_SHORT_IDLE_PORT [10035]       POSTIE_LMTP_PORT [10036]
 #   POSTIE_POSTFIX_PLAIN_STARTTLS  1: port 10025 offers STARTTLS and AUTH after
 #                          it too (off by default: postie's default is
 #                          opportunistic STARTTLS with verification, so the
@@ -133,6 +147,7 @@ CLIENTCERT_PORT=${POSTIE_POSTFIX_CLIENTCERT_PORT:-10033}
 BARE_PORT=${POSTIE_POSTFIX_BARE_PORT:-10034}
 SHORT_IDLE_PORT=${POSTIE_POSTFIX_SHORT_IDLE_PORT:-10035}
 AIOSMTPD_OAUTH_PORT=${POSTIE_AIOSMTPD_OAUTH_PORT:-10031}
+LMTP_PORT=${POSTIE_LMTP_PORT:-10036}
 PLAIN_STARTTLS=${POSTIE_POSTFIX_PLAIN_STARTTLS:-0}
 
 # Every port with the variable that sets it and what listens there, for the
@@ -150,6 +165,7 @@ PORT_VARS=(
 	"$BARE_PORT POSTIE_POSTFIX_BARE_PORT Postfix without extensions"
 	"$SHORT_IDLE_PORT POSTIE_POSTFIX_SHORT_IDLE_PORT Postfix with a 2 s idle timeout"
 	"$AIOSMTPD_OAUTH_PORT POSTIE_AIOSMTPD_OAUTH_PORT aiosmtpd OAuth"
+	"$LMTP_PORT POSTIE_LMTP_PORT LMTP"
 )
 
 # Test CA and certificates (see ensure_tls).
@@ -208,6 +224,15 @@ AIO_OAUTH_MAIL=$AIO_OAUTH_DIR/messages
 AIO_OAUTH_PID=$AIO_OAUTH_DIR/aiosmtpd.pid
 AIO_OAUTH_LOG=$AIO_OAUTH_DIR/aiosmtpd.log
 AIO_SCRIPT=$SCRIPT_DIR/servers/aiosmtpd_store.py
+
+# The LMTP server (also aiosmtpd): TCP and a Unix socket, one process.
+LMTP_DIR=$TEST_DIR/lmtp
+LMTP_MAIL=$LMTP_DIR/messages # one directory per local part
+LMTP_SOCKET=$LMTP_DIR/lmtp.sock
+LMTP_PID=$LMTP_DIR/lmtp.pid
+LMTP_LOG=$LMTP_DIR/lmtp.log
+LMTP_SCRIPT=$SCRIPT_DIR/servers/lmtp_store.py
+
 PROBE=$SCRIPT_DIR/servers/smtp_probe.py
 
 ENV_FILE=$TEST_DIR/env.sh
@@ -780,16 +805,19 @@ postfix_master_pid() {
 	echo "$pid"
 }
 
-# aiosmtpd_pid [PIDFILE]: the pid of the aiosmtpd that wrote PIDFILE
-# (default: the plain server's), if it still runs.
+# aiosmtpd_pid [PIDFILE [SCRIPT]]: the pid of the aiosmtpd that wrote PIDFILE
+# (default: the plain server's), if it still runs the script named SCRIPT
+# (default: aiosmtpd_store.py).
 aiosmtpd_pid() {
-	local pidfile=${1:-$AIO_PID} pid
+	local pidfile=${1:-$AIO_PID} script=${2:-aiosmtpd_store.py} pid
 	[ -f "$pidfile" ] || return 1
 	pid=$(tr -dc 0-9 <"$pidfile")
 	[ -n "$pid" ] && pid_alive "$pid" || return 1
-	tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "aiosmtpd_store.py" || return 1
+	tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$script" || return 1
 	echo "$pid"
 }
+
+lmtp_pid() { aiosmtpd_pid "$LMTP_PID" lmtp_store.py; }
 
 stop_postfix() {
 	local pid
@@ -803,10 +831,10 @@ stop_postfix() {
 	fi
 }
 
-# stop_aiosmtpd_at PIDFILE NAME
+# stop_aiosmtpd_at PIDFILE NAME [SCRIPT]
 stop_aiosmtpd_at() {
-	local pidfile=$1 name=$2 pid
-	if pid=$(aiosmtpd_pid "$pidfile"); then
+	local pidfile=$1 name=$2 script=${3:-aiosmtpd_store.py} pid
+	if pid=$(aiosmtpd_pid "$pidfile" "$script"); then
 		log "stopping $name (pid $pid)"
 		kill -TERM "$pid" 2>/dev/null || true
 		if ! wait_gone "$pid" 10; then
@@ -818,9 +846,13 @@ stop_aiosmtpd_at() {
 	rm -f "$pidfile"
 }
 
+# All three aiosmtpd-based servers, the LMTP one included.
 stop_aiosmtpd() {
 	stop_aiosmtpd_at "$AIO_PID" aiosmtpd
 	stop_aiosmtpd_at "$AIO_OAUTH_PID" "aiosmtpd (OAuth)"
+	stop_aiosmtpd_at "$LMTP_PID" LMTP lmtp_store.py
+	# The server removes its socket when it stops; not when it was killed.
+	rm -f "$LMTP_SOCKET"
 }
 
 port_free() { "$PYTHON" "$PROBE" free "$LISTEN_HOST:$1" >/dev/null; }
@@ -842,7 +874,7 @@ show_logs() {
 		warn "(no Postfix log at $PF_LOG)"
 	fi
 	local f
-	for f in "$AIO_LOG" "$AIO_OAUTH_LOG"; do
+	for f in "$AIO_LOG" "$AIO_OAUTH_LOG" "$LMTP_LOG"; do
 		if [ -f "$f" ]; then
 			warn "---- last lines of $f ----"
 			tail -n 20 "$f" >&2 || true
@@ -878,6 +910,16 @@ start_postfix() {
 	fi
 }
 
+# launch_server SCRIPT PIDFILE LOG [arguments]
+# Starts one Python server in the background (without waiting for it); its
+# pid in LAUNCHED.
+launch_server() {
+	local script=$1 pidfile=$2 logfile=$3
+	shift 3
+	setsid "$PYTHON" "$script" --pidfile "$pidfile" "$@" </dev/null >>"$logfile" 2>&1 &
+	LAUNCHED=$!
+}
+
 # launch_aiosmtpd NAME PORT MESSAGES PIDFILE LOG [extra arguments]
 # Starts one aiosmtpd_store.py in the background (without waiting for it).
 launch_aiosmtpd() {
@@ -885,9 +927,17 @@ launch_aiosmtpd() {
 	shift 5
 	log "starting $name on $LISTEN_HOST:$port (messages in $dir)"
 	mkdir -p "$dir"
-	setsid "$PYTHON" "$AIO_SCRIPT" --listen "$LISTEN_HOST:$port" --dir "$dir" \
-		--pidfile "$pidfile" "$@" </dev/null >>"$logfile" 2>&1 &
-	LAUNCHED=$!
+	launch_server "$AIO_SCRIPT" "$pidfile" "$logfile" \
+		--listen "$LISTEN_HOST:$port" --dir "$dir" "$@"
+}
+
+# launch_lmtp: lmtp_store.py on TCP and on the Unix socket.
+launch_lmtp() {
+	log "starting LMTP on $LISTEN_HOST:$LMTP_PORT and $LMTP_SOCKET (messages in $LMTP_MAIL/<localpart>/)"
+	mkdir -p "$LMTP_MAIL"
+	rm -f "$LMTP_SOCKET"
+	launch_server "$LMTP_SCRIPT" "$LMTP_PID" "$LMTP_LOG" \
+		--listen "$LISTEN_HOST:$LMTP_PORT" --unix-socket "$LMTP_SOCKET" --dir "$LMTP_MAIL"
 }
 
 # wait_aiosmtpd NAME PID PIDFILE: until the server has written its pid file.
@@ -901,16 +951,21 @@ wait_aiosmtpd() {
 	done
 }
 
-# Both aiosmtpd servers start in parallel (Python's start-up is most of it).
+# The aiosmtpd servers (both SMTP ones and LMTP) start in parallel (Python's
+# start-up is most of it).
 start_aiosmtpd() {
-	local plain oauth
+	local plain oauth lmtp
 	launch_aiosmtpd aiosmtpd "$AIOSMTPD_PORT" "$AIO_MAIL" "$AIO_PID" "$AIO_LOG"
 	plain=$LAUNCHED
 	launch_aiosmtpd "aiosmtpd (OAuth)" "$AIOSMTPD_OAUTH_PORT" "$AIO_OAUTH_MAIL" \
 		"$AIO_OAUTH_PID" "$AIO_OAUTH_LOG" --oauth-user "$OAUTH_USER" --oauth-token "$OAUTH_TOKEN"
 	oauth=$LAUNCHED
+	launch_lmtp
+	lmtp=$LAUNCHED
 	wait_aiosmtpd aiosmtpd "$plain" "$AIO_PID"
 	wait_aiosmtpd "aiosmtpd (OAuth)" "$oauth" "$AIO_OAUTH_PID"
+	# The pid file is written once both listeners are up.
+	wait_aiosmtpd LMTP "$lmtp" "$LMTP_PID"
 }
 
 postfix_plain_ports() {
@@ -928,6 +983,10 @@ wait_for_greetings() {
 	"$PYTHON" "$PROBE" greeting "$LISTEN_HOST:$AIOSMTPD_PORT" "$LISTEN_HOST:$AIOSMTPD_OAUTH_PORT" \
 		--timeout "$WAIT_SECONDS" --expect aiosmtpd.test >/dev/null ||
 		die "aiosmtpd does not answer on $LISTEN_HOST:$AIOSMTPD_PORT or $LISTEN_HOST:$AIOSMTPD_OAUTH_PORT"
+	# LMTP greets with 220 like SMTP.
+	"$PYTHON" "$PROBE" greeting "$LISTEN_HOST:$LMTP_PORT" --unix "$LMTP_SOCKET" \
+		--timeout "$WAIT_SECONDS" --expect lmtp.test >/dev/null ||
+		die "the LMTP server does not answer on $LISTEN_HOST:$LMTP_PORT or $LMTP_SOCKET"
 }
 
 # Check that Postfix really delivers to a Maildir and refuses to relay.
@@ -988,6 +1047,9 @@ write_env_file() {
 		env_line POSTIE_TEST_CLIENT_KEY "$TLS_DIR/client.key"
 		env_line POSTIE_TEST_AIOSMTPD_OAUTH "$h:$AIOSMTPD_OAUTH_PORT"
 		env_line POSTIE_TEST_AIOSMTPD_OAUTH_DIR "$AIO_OAUTH_MAIL"
+		env_line POSTIE_TEST_LMTP "$h:$LMTP_PORT"
+		env_line POSTIE_TEST_LMTP_SOCKET "$LMTP_SOCKET"
+		env_line POSTIE_TEST_LMTP_DIR "$LMTP_MAIL"
 		env_line POSTIE_TEST_SASL_USER "$SASL_USER"
 		env_line POSTIE_TEST_SASL_PASSWORD "$SASL_PASSWORD"
 		env_line POSTIE_TEST_SASL_USER2 "$SASL_USER2"
@@ -1013,6 +1075,9 @@ cmd_start() {
 		esac
 		seen="$seen$port "
 	done
+	# sun_path holds 107 bytes and a NUL.
+	[ "$(printf '%s' "$LMTP_SOCKET" | wc -c)" -le 107 ] ||
+		die "the LMTP socket path $LMTP_SOCKET is too long for a Unix socket (107 bytes at most); set POSTIE_TEST_DIR to a shorter path"
 	case $PLAIN_STARTTLS in
 	0 | 1) ;;
 	*) die "POSTIE_POSTFIX_PLAIN_STARTTLS must be 0 or 1, not '$PLAIN_STARTTLS'" ;;
@@ -1038,11 +1103,12 @@ cmd_start() {
 	trap 'on_start_exit $?' EXIT
 	ensure_vmail_user
 	choose_postfix_dir
-	# Fresh mail, logs and aiosmtpd store. The queue and data directories are
-	# kept (emptied in start_postfix): creating them costs "postfix start" ~1 s.
+	# Fresh mail, logs and aiosmtpd and LMTP stores (and socket). The queue
+	# and data directories are kept (emptied in start_postfix): creating them
+	# costs "postfix start" ~1 s.
 	rm -rf "${MAIL_BASE:?}" "${PF_DIR:?}/bin" "${PF_LOG:?}" "${AIO_DIR:?}" "${AIO_OAUTH_DIR:?}" \
-		"${ENV_FILE:?}"
-	mkdir -p "$AIO_DIR" "$AIO_OAUTH_DIR"
+		"${LMTP_DIR:?}" "${ENV_FILE:?}"
+	mkdir -p "$AIO_DIR" "$AIO_OAUTH_DIR" "$LMTP_DIR"
 
 	ensure_tls
 	prepare_delivery
@@ -1060,6 +1126,7 @@ cmd_start() {
 	log "         client certificate required $CLIENTCERT_PORT, without extensions $BARE_PORT, 2 s idle timeout $SHORT_IDLE_PORT"
 	log "aiosmtpd on $LISTEN_HOST:$AIOSMTPD_PORT, messages in $AIO_MAIL"
 	log "aiosmtpd on $LISTEN_HOST:$AIOSMTPD_OAUTH_PORT (XOAUTH2/OAUTHBEARER required), messages in $AIO_OAUTH_MAIL"
+	log "LMTP     on $LISTEN_HOST:$LMTP_PORT and $LMTP_SOCKET, messages in $LMTP_MAIL/<localpart>/"
 	log "test CA: $TLS_DIR/ca.pem"
 	log "ready in $(elapsed "$t0")s; environment for the tests: . $ENV_FILE"
 }
@@ -1088,6 +1155,12 @@ cmd_status() {
 		log "aiosmtpd (OAuth) running (pid $pid) on $LISTEN_HOST:$AIOSMTPD_OAUTH_PORT"
 	else
 		log "aiosmtpd (OAuth) not running"
+		rc=1
+	fi
+	if pid=$(lmtp_pid); then
+		log "LMTP running (pid $pid) on $LISTEN_HOST:$LMTP_PORT and $LMTP_SOCKET"
+	else
+		log "LMTP not running"
 		rc=1
 	fi
 	return "$rc"

@@ -3,10 +3,11 @@
 
     smtp_probe.py greeting HOST:PORT... [--timeout S] [--expect TEXT]
                                         [--implicit-tls HOST:PORT]
+                                        [--unix PATH]
         Poll until each server accepts a connection and greets with 220
         (containing TEXT, if given). Exit 1 on timeout. Addresses given
         with --implicit-tls are checked for a TLS handshake (certificate not
-        verified) before the greeting.
+        verified) before the greeting; --unix PATH is a Unix socket.
     smtp_probe.py free HOST:PORT...
         Exit 0 if nothing accepts connections at any of them, 1 if something
         does; the busy addresses are printed, one a line.
@@ -38,7 +39,18 @@ def parse_hostport(value):
 
 
 def read_greeting(host, port, timeout, implicit_tls=False):
-    sock = socket.create_connection((host, port), timeout=timeout)
+    """The greeting of the server at host:port, or at the Unix socket
+    host when port is None."""
+    if port is None:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            sock.settimeout(timeout)
+            sock.connect(host)
+        except OSError:
+            sock.close()
+            raise
+    else:
+        sock = socket.create_connection((host, port), timeout=timeout)
     try:
         sock.settimeout(timeout)
         if implicit_tls:
@@ -70,6 +82,7 @@ def cmd_greeting(args):
     deadline = time.monotonic() + args.timeout
     targets = [(address, False) for address in args.address]
     targets += [(address, True) for address in args.implicit_tls]
+    targets += [((path, None), False) for path in args.unix]
     for (host, port), implicit_tls in targets:
         last = "no attempt"
         while True:
@@ -82,7 +95,8 @@ def cmd_greeting(args):
             except OSError as exc:
                 last = str(exc)
             if time.monotonic() >= deadline:
-                print("no 220 greeting from %s:%d within %ss (%s)" % (host, port, args.timeout, last),
+                where = host if port is None else "%s:%d" % (host, port)
+                print("no 220 greeting from %s within %ss (%s)" % (where, args.timeout, last),
                       file=sys.stderr)
                 return 1
             time.sleep(0.1)
@@ -179,6 +193,8 @@ def main(argv=None):
     p.add_argument("address", type=parse_hostport, nargs="*")
     p.add_argument("--implicit-tls", type=parse_hostport, action="append", default=[],
                    metavar="HOST:PORT")
+    p.add_argument("--unix", action="append", default=[], metavar="PATH",
+                   help="a Unix socket")
     p.add_argument("--timeout", type=float, default=20.0)
     p.add_argument("--expect")
     p.set_defaults(func=cmd_greeting)

@@ -823,3 +823,31 @@ fn requiretls_to_a_postfix_without_it_is_not_sent() {
         "{v}"
     );
 }
+
+/// `--lmtp` to the test LMTP server's Unix socket: one line per recipient
+/// whose delivery failed, exit 0 since one was delivered.
+#[test]
+fn lmtp_over_a_unix_socket_from_the_command_line() {
+    let Some(socket) = real_path("POSTIE_TEST_LMTP_SOCKET") else {
+        return;
+    };
+    let out = postie(&[
+        "send",
+        "--lmtp",
+        "--server",
+        socket.to_str().unwrap(),
+        "--to",
+        "gil@example.org, lmtpfail-hal@example.org",
+        "--at-least-one",
+        "--subject",
+        "lmtp from the command line",
+        "--body",
+        "hello",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let lines = stdout(&out);
+    assert!(
+        lines.starts_with("lmtpfail-hal@example.org\t550\t"),
+        "{lines}"
+    );
+}
