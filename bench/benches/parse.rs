@@ -25,16 +25,30 @@ fn mail_parser_parse(bytes: &[u8]) -> usize {
         .parse(bytes)
         .expect("mail-parser parses it");
     let subject = message.subject().map_or(0, str::len);
-    message.parts.iter().map(|p| p.contents().len()).sum::<usize>() + subject
+    message
+        .parts
+        .iter()
+        .map(|p| p.contents().len())
+        .sum::<usize>()
+        + subject
 }
 
 fn parse(c: &mut Criterion) {
     let bytes = postie_bench::postie(Inputs::typical());
-    eprintln!("parse: {} bytes; postie {} / mail-parser {} content bytes", bytes.len(), postie_parse(&bytes), mail_parser_parse(&bytes));
+    eprintln!(
+        "parse: {} bytes; postie {} / mail-parser {} content bytes",
+        bytes.len(),
+        postie_parse(&bytes),
+        mail_parser_parse(&bytes)
+    );
     let mut group = c.benchmark_group("parse");
     group.throughput(Throughput::Elements(1));
-    group.bench_function("postie", |b| b.iter(|| black_box(postie_parse(black_box(&bytes)))));
-    group.bench_function("mail-parser", |b| b.iter(|| black_box(mail_parser_parse(black_box(&bytes)))));
+    group.bench_function("postie", |b| {
+        b.iter(|| black_box(postie_parse(black_box(&bytes))))
+    });
+    group.bench_function("mail-parser", |b| {
+        b.iter(|| black_box(mail_parser_parse(black_box(&bytes))))
+    });
     group.finish();
 }
 

@@ -2,6 +2,8 @@
 //! lettre and mail-builder, a deterministic byte generator and a check that
 //! each library's output really carries that content.
 
+pub mod throughput;
+
 use std::io::{self, Write};
 use std::time::{Duration, SystemTime};
 

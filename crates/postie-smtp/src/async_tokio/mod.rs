@@ -327,20 +327,20 @@ impl Conn {
     /// it, or announced it would (421), has left something to read. One
     /// poll of a peek, no round trip.
     async fn looks_alive(&mut self) -> bool {
-        let tcp = match self {
-            Self::Plain(tcp) => tcp,
-            Self::Tls(stream) => &stream.get_ref().0.tcp,
-            #[cfg(unix)]
-            Self::Unix(unix) => {
-                return tokio::time::timeout(Duration::ZERO, unix.readable())
-                    .await
-                    .is_err();
-            }
-        };
-        let mut byte = [0u8; 1];
-        tokio::time::timeout(Duration::ZERO, tcp.peek(&mut byte))
-            .await
-            .is_err()
+        // One poll, answered at once: a timer (even of zero) would wait
+        // for the next tick of tokio's clock, a millisecond per message.
+        std::future::poll_fn(|cx| {
+            let mut byte = [0u8; 1];
+            let mut buf = ReadBuf::new(&mut byte);
+            let ready = match self {
+                Self::Plain(tcp) => tcp.poll_peek(cx, &mut buf).map(|_| ()),
+                Self::Tls(stream) => stream.get_ref().0.tcp.poll_peek(cx, &mut buf).map(|_| ()),
+                #[cfg(unix)]
+                Self::Unix(unix) => unix.poll_read_ready(cx).map(|_| ()),
+            };
+            Poll::Ready(ready.is_pending())
+        })
+        .await
     }
 
     async fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
