@@ -20,6 +20,8 @@
 #     "delivered" (to the same kind of Maildirs,
 #     $POSTIE_TEST_DIR/postfix/mail/relay.test/<localpart>/new/); every other
 #     relayed recipient bounces locally (default_transport = error).
+#     Any recipient @discard.test is accepted from anyone on every listener,
+#     queued, and thrown away (discard(8)): for throughput benchmarks.
 #     Listeners, all for the same domains and Maildirs:
 #       127.0.0.1:10025 (POSTIE_TEST_POSTFIX)   plain SMTP, no STARTTLS, no AUTH,
 #           exactly as before TLS was added (with POSTIE_POSTFIX_PLAIN_STARTTLS=1:
@@ -185,6 +187,7 @@ SASL_PASSWORD2='b0b-p@ss wörd'
 OAUTH_USER=alice@example.org
 OAUTH_TOKEN=ya29.test-token
 RELAY_DOMAIN=relay.test    # relayed by authenticated clients into a Maildir
+DISCARD_DOMAIN=discard.test  # accepted from anyone, queued, then discarded (benchmarks)
 
 # Postfix instance layout. $PF_LINK is $POSTIE_TEST_DIR/postfix: normally the
 # instance's directory itself, but a symlink to a directory under /var/tmp
@@ -501,7 +504,7 @@ myhostname = postfix.test
 mydomain = postfix.test
 myorigin = \$myhostname
 mydestination =
-relay_domains =
+relay_domains = $DISCARD_DOMAIN
 relayhost =
 inet_interfaces = loopback-only
 inet_protocols = ipv4
@@ -555,7 +558,11 @@ maildir_destination_recipient_limit = 1
 # to unauthenticated clients), but what authenticated clients (AUTH, or a
 # verified client certificate) relay to it goes to the same Maildir
 # delivery: $MAIL_BASE/$RELAY_DOMAIN/<localpart>/.
-transport_maps = inline:{ $RELAY_DOMAIN=maildir: }
+transport_maps = inline:{ $RELAY_DOMAIN=maildir:, $DISCARD_DOMAIN=discard: }
+
+# $DISCARD_DOMAIN takes any recipient from anyone and throws the message
+# away after queueing it (discard(8)), for throughput benchmarks where
+# delivery must not be what limits the rate.
 EOF
 }
 

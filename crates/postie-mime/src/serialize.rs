@@ -502,19 +502,25 @@ fn is_7bit(data: &[u8]) -> bool {
     if !data.is_ascii() {
         return false;
     }
-    let control = data.iter().fold(false, |found, &b| {
-        found | ((b < 32) & (b != b'\t') & (b != b'\n') & (b != b'\r')) | (b == 127)
+    let control = data.chunks(4096).any(|block| {
+        block.iter().fold(0u8, |found, &b| {
+            found
+                | u8::from((b < 32) & (b != b'\t') & (b != b'\n') & (b != b'\r'))
+                | u8::from(b == 127)
+        }) != 0
     });
     if control {
         return false;
     }
-    let mut rest = data;
-    while rest.len() > MAX_7BIT_LINE {
-        let window = rest.get(..=MAX_7BIT_LINE).unwrap_or(rest);
-        match window.iter().position(|&b| b == b'\n' || b == b'\r') {
-            Some(at) => rest = rest.get(at + 1..).unwrap_or_default(),
-            None => return false,
+    let mut line_start = 0;
+    for at in memchr::memchr2_iter(b'\r', b'\n', data) {
+        if at - line_start > MAX_7BIT_LINE {
+            return false;
         }
+        line_start = at + 1;
+    }
+    if data.len() - line_start > MAX_7BIT_LINE {
+        return false;
     }
     // A line that looks like a boundary of ours is encoded so it cannot
     // end a part early (rare: only checked where a '=' is).
@@ -523,7 +529,7 @@ fn is_7bit(data: &[u8]) -> bool {
 
 fn contains_boundary_marker(data: &[u8]) -> bool {
     let mut rest = data;
-    while let Some(at) = rest.iter().position(|&b| b == b'=') {
+    while let Some(at) = memchr::memchr(b'=', rest) {
         let tail = rest.get(at..).unwrap_or_default();
         if tail.starts_with(b"=_postie_") {
             return true;
@@ -554,17 +560,10 @@ pub(crate) fn choose_data_encoding(data: &[u8], content_type: &ContentType) -> T
 
 /// Whether every CR and LF in `data` is part of a CRLF pair.
 fn crlf_only(data: &[u8]) -> bool {
-    let mut previous = 0u8;
-    for (i, &b) in data.iter().enumerate() {
-        if b == b'\n' && previous != b'\r' {
-            return false;
-        }
-        if b == b'\r' && data.get(i + 1) != Some(&b'\n') {
-            return false;
-        }
-        previous = b;
-    }
-    true
+    memchr::memchr2_iter(b'\r', b'\n', data).all(|at| match data.get(at) {
+        Some(b'\r') => data.get(at + 1) == Some(&b'\n'),
+        _ => at > 0 && data.get(at - 1) == Some(&b'\r'),
+    })
 }
 
 /// Every line ending (CRLF, LF, or CR alone) as CRLF; runs between line

@@ -73,10 +73,7 @@ impl DataEncoder {
                 self.repaired = true;
             }
             // Copy the run up to the next CR or LF in one go.
-            let run_end = rest
-                .iter()
-                .position(|&b| b == b'\r' || b == b'\n')
-                .unwrap_or(rest.len());
+            let run_end = memchr::memchr2(b'\r', b'\n', rest).unwrap_or(rest.len());
             let (run, tail) = rest.split_at(run_end);
             if let Some(&first) = run.first() {
                 if self.at_line_start && first == b'.' && self.stuff_dots {
@@ -207,6 +204,9 @@ fn changed(size: u64, sent: u64) -> std::io::Error {
     )
 }
 
+/// How much input the encoders take at a time from one large write.
+pub(crate) const SLICE: usize = 64 * 1024;
+
 /// Counts the octets of a message as RFC 1870 defines its size: line
 /// endings as CRLF, without dot-stuffing or the final `.` CRLF.
 ///
@@ -245,20 +245,28 @@ impl Default for SizeCounter {
 impl SizeCounter {
     /// Counts another chunk.
     pub fn add(&mut self, input: &[u8]) {
+        // In slices, so the scratch buffer stays small and in cache
+        // whatever the size of one write.
+        for slice in input.chunks(SLICE) {
+            self.add_slice(slice);
+        }
+    }
+
+    fn add_slice(&mut self, input: &[u8]) {
         self.eight_bit |= !input.is_ascii();
         self.scratch.clear();
         self.encoder.encode(input, &mut self.scratch);
         self.total += self.scratch.len() as u64;
-        self.nul |= input.contains(&0);
-        let mut rest = self.scratch.as_slice();
-        while let Some(at) = rest.iter().position(|&b| b == b'\n') {
+        self.nul |= memchr::memchr(0, input).is_some();
+        let mut start = 0;
+        for at in memchr::memchr_iter(b'\n', &self.scratch) {
             // The CR before the LF is not part of the line.
-            let line = self.line + at.saturating_sub(1) as u64;
+            let line = self.line + (at - start).saturating_sub(1) as u64;
             self.longest = self.longest.max(line);
             self.line = 0;
-            rest = rest.get(at + 1..).unwrap_or_default();
+            start = at + 1;
         }
-        self.line += rest.len() as u64;
+        self.line += (self.scratch.len() - start) as u64;
         self.longest = self.longest.max(self.line);
     }
 

@@ -27,7 +27,7 @@ pub use pool::{Pool, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_SIZE};
 pub use session::Session;
 
 /// Bytes gathered before a write while streaming the body.
-const BODY_BUFFER: usize = 64 * 1024;
+const BODY_BUFFER: usize = 256 * 1024;
 
 /// Sends `message` as tcllib's `::smtp::sendmessage` does, with postie's
 /// fixes: returns what the server accepted (and, with the at-least-one
@@ -526,9 +526,13 @@ impl<'a> BodyWriter<'a> {
 
 impl Write for BodyWriter<'_> {
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
-        self.framer.encode(data, &mut self.buf)?;
-        if self.buf.len() >= BODY_BUFFER {
-            self.flush_buf()?;
+        // A slice at a time, so the buffer stays bounded however large one
+        // write is (an in-memory attachment comes in one piece).
+        for slice in data.chunks(crate::data::SLICE) {
+            self.framer.encode(slice, &mut self.buf)?;
+            if self.buf.len() >= BODY_BUFFER {
+                self.flush_buf()?;
+            }
         }
         Ok(data.len())
     }
