@@ -244,11 +244,19 @@ impl Expect {
         }
     }
 
-    /// Before MAIL a failure moves on to the next server.
+    /// Before MAIL a failure moves on to the next server. AUTH counts: a
+    /// connection lost, silent or closing (421) there has taken nothing
+    /// (refused credentials are another matter: they end the send).
     fn before_mail(self) -> bool {
         matches!(
             self,
-            Self::Greeting | Self::Ehlo | Self::Helo | Self::StartTls | Self::Qued
+            Self::Greeting
+                | Self::Ehlo
+                | Self::Helo
+                | Self::StartTls
+                | Self::Qued
+                | Self::Auth
+                | Self::AuthCancel
         )
     }
 }
@@ -756,6 +764,12 @@ impl Delivery {
             Expect::StartTls if reply.code() == 220 => {
                 self.state = State::Handshake { implicit: false };
             }
+            // 421: the server is closing the connection, whatever the
+            // policy would say of a refused STARTTLS.
+            Expect::StartTls if reply.code() == 421 => {
+                self.record_attempt(Stage::StartTls, Cause::Reply(reply));
+                self.state = State::Closing(After::NextServer);
+            }
             Expect::StartTls => {
                 let decision = match self.config.tls {
                     TlsMode::Required => TlsDecision::Secure,
@@ -1014,6 +1028,12 @@ impl Delivery {
 
     fn on_auth_reply(&mut self, reply: Reply, now: Instant) {
         let name = self.mechanism.as_ref().map_or("", |m| m.name());
+        if reply.code() == 421 {
+            // The server is closing: not a verdict on the credentials.
+            self.record_attempt(Stage::Auth, Cause::Reply(reply));
+            self.state = State::Closing(After::NextServer);
+            return;
+        }
         match reply.code() {
             334 => {
                 let challenge = reply

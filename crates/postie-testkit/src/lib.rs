@@ -32,7 +32,9 @@ enum Action {
     ReadData,
     ReadBdat,
     Sleep(Duration),
+    Trickle(Vec<u8>, Duration),
     Close,
+    Abort,
     StartTls(Cert),
 }
 
@@ -138,9 +140,26 @@ impl Script {
         self
     }
 
-    /// Closes the connection.
+    /// Sends these bytes one at a time, waiting `delay` after each: a
+    /// slow server (slowloris in reverse), for the time limits.
+    pub fn trickle(mut self, bytes: impl AsRef<[u8]>, delay: Duration) -> Self {
+        self.0.push(Action::Trickle(bytes.as_ref().to_vec(), delay));
+        self
+    }
+
+    /// Closes the connection. Before it does, what the client still sends
+    /// is read and recorded, until the client closes too or is quiet for
+    /// 200 ms, so the close is an orderly one (FIN).
     pub fn close(mut self) -> Self {
         self.0.push(Action::Close);
+        self
+    }
+
+    /// Closes the connection at once, reading nothing more: whatever the
+    /// client sent that was not read yet makes the close a reset (RST), as
+    /// when a server dies in the middle of the message.
+    pub fn abort(mut self) -> Self {
+        self.0.push(Action::Abort);
         self
     }
 
@@ -335,7 +354,22 @@ fn play(stream: TcpStream, script: Script) -> Session {
                 session.data.push(data);
             }
             Action::Sleep(time) => thread::sleep(time),
+            Action::Trickle(bytes, delay) => {
+                let io = reader.get_mut();
+                let sent = bytes.iter().all(|byte| {
+                    let ok = io
+                        .write_all(std::slice::from_ref(byte))
+                        .and_then(|()| io.flush())
+                        .is_ok();
+                    thread::sleep(delay);
+                    ok
+                });
+                if !sent {
+                    break;
+                }
+            }
             Action::Close => break,
+            Action::Abort => return session,
             Action::StartTls(cert) => {
                 let io = reader.into_inner();
                 let conn =

@@ -22,7 +22,7 @@ pub(crate) enum PolicyArg {
 
 /// Send mail over SMTP: tcllib's sendmessage as a command.
 #[derive(Debug, Parser)]
-#[command(name = "postie", version, about, long_about = None)]
+#[command(name = "postie", version, about, long_about = None, after_help = SENDMAIL_HELP)]
 pub(crate) struct Cli {
     #[command(subcommand)]
     pub(crate) command: Command,
@@ -38,7 +38,21 @@ pub(crate) enum Command {
     Demo,
     /// Run a capture SMTP server that accepts and keeps every message.
     Sink(SinkArgs),
+    /// Ask a server what it offers: greeting, capabilities, STARTTLS and its
+    /// certificate, AUTH before and after TLS, SIZE. Sends no mail.
+    #[command(after_help = PROBE_EXAMPLES)]
+    Probe(ProbeArgs),
 }
+
+const PROBE_EXAMPLES: &str = "Examples:
+  postie probe mail.example.org
+  postie probe mail.example.org:465 --tls implicit --json
+  postie probe localhost:2525 --tls none";
+
+const SENDMAIL_HELP: &str =
+    "Also: `postie sendmail [-t] [-i] [-f ADDR] [-F NAME] [--] [RECIPIENT...]`, \
+and the same when postie is called as `sendmail` (ln -s $(command -v postie) /usr/sbin/sendmail): \
+the message on standard input, sent with the accounts file's default account.";
 
 const SEND_EXAMPLES: &str = "Examples:
   postie send --server mail.example.org --to someone@example.org \\
@@ -70,9 +84,9 @@ pub(crate) struct SendArgs {
     /// Send when at least one recipient is accepted (default: all or nothing).
     #[arg(long)]
     pub(crate) at_least_one: bool,
-    /// Limit in seconds for each stage (connect, each reply). The reply to the end of data gets at least 600.
-    #[arg(long, value_name = "SECS", default_value_t = 60.0)]
-    pub(crate) timeout: f64,
+    /// Limit in seconds for each stage (connect, each reply); default 60. The reply to the end of data gets at least 600.
+    #[arg(long, value_name = "SECS")]
+    pub(crate) timeout: Option<f64>,
     /// Limit in seconds for the whole send, every server included.
     #[arg(long, value_name = "SECS")]
     pub(crate) deadline: Option<f64>,
@@ -82,9 +96,9 @@ pub(crate) struct SendArgs {
     /// Connect to nothing: print the message as it would be sent, and the envelope on standard error.
     #[arg(long)]
     pub(crate) dry_run: bool,
-    /// TLS: starttls (upgrade when offered), none, required (fail before MAIL without TLS), implicit (TLS from the first byte; port 465 by default).
-    #[arg(long, value_enum, default_value_t = TlsArg::Starttls)]
-    pub(crate) tls: TlsArg,
+    /// TLS: starttls (upgrade when offered; the default), none, required (fail before MAIL without TLS), implicit (TLS from the first byte; port 465 by default).
+    #[arg(long, value_enum)]
+    pub(crate) tls: Option<TlsArg>,
     /// When STARTTLS is refused or its handshake or certificate fails: secure = try the next server, insecure = go on without TLS. Default: a refused STARTTLS goes on in clear, a failed handshake or certificate is secure.
     #[arg(long, value_enum)]
     pub(crate) tls_policy: Option<PolicyArg>,
@@ -148,6 +162,12 @@ pub(crate) struct SendArgs {
     /// Print the SMTP dialogue on standard error (AUTH exchanges redacted).
     #[arg(short, long)]
     pub(crate) verbose: bool,
+    /// Use this account of the accounts file (default: the file's `default`).
+    #[arg(long, value_name = "NAME")]
+    pub(crate) account: Option<String>,
+    /// The accounts file. Default: $XDG_CONFIG_HOME/postie/config.toml.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) config: Option<PathBuf>,
     /// Build the message: its From.
     #[arg(long, value_name = "ADDR")]
     pub(crate) from: Option<String>,
@@ -197,6 +217,32 @@ impl SendArgs {
             || !self.inline.is_empty()
             || self.reply_to.is_some()
     }
+}
+
+/// `postie probe`.
+#[derive(Debug, Args)]
+pub(crate) struct ProbeArgs {
+    /// The server: HOST or HOST:PORT ([IPv6]:PORT). Default port: 465 with
+    /// --tls implicit, else 25.
+    #[arg(value_name = "HOST[:PORT]")]
+    pub(crate) target: String,
+    /// starttls (try STARTTLS when offered), none, required (fail without
+    /// it), implicit (TLS from the first byte).
+    #[arg(long, value_enum, default_value = "starttls")]
+    pub(crate) tls: TlsArg,
+    /// Trust these CAs (PEM) besides the system's, when checking the
+    /// certificate.
+    #[arg(long, value_name = "PEM")]
+    pub(crate) ca_file: Vec<PathBuf>,
+    /// The EHLO name. Default: the machine's host name.
+    #[arg(long, value_name = "NAME")]
+    pub(crate) client: Option<String>,
+    /// Limit for connecting and for each reply, in seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 30.0)]
+    pub(crate) timeout: f64,
+    /// Print the findings as one JSON object.
+    #[arg(long)]
+    pub(crate) json: bool,
 }
 
 /// `postie sink`.

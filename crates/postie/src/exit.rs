@@ -13,6 +13,7 @@ pub(crate) const SOFTWARE: u8 = 70;
 pub(crate) const OS_ERR: u8 = 71;
 pub(crate) const TEMPFAIL: u8 = 75;
 pub(crate) const NOPERM: u8 = 77;
+pub(crate) const CONFIG: u8 = 78;
 
 /// The exit code for a send that failed.
 pub(crate) fn for_error(error: &Error) -> u8 {

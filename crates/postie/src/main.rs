@@ -3,10 +3,13 @@
 #![forbid(unsafe_code)]
 
 mod args;
+mod config;
 mod demo;
 mod exit;
+mod probe;
 mod report;
 mod send;
+mod sendmail;
 mod sink;
 mod stdin_spool;
 
@@ -17,6 +20,16 @@ use clap::Parser;
 use crate::args::{Cli, Command};
 
 fn main() -> ExitCode {
+    // sendmail's interface: as `sendmail` (a symlink) or `postie sendmail`.
+    let mut argv = std::env::args_os();
+    let argv0 = argv.next().unwrap_or_default();
+    if sendmail::called_as_sendmail(&argv0) {
+        return ExitCode::from(sendmail::run(argv.collect()));
+    }
+    let rest: Vec<_> = argv.collect();
+    if rest.first().is_some_and(|a| a == "sendmail") {
+        return ExitCode::from(sendmail::run(rest.into_iter().skip(1).collect()));
+    }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
@@ -35,6 +48,7 @@ fn main() -> ExitCode {
         Command::Send(args) => send::run(*args),
         Command::Demo => demo::run(),
         Command::Sink(args) => sink_command(&args),
+        Command::Probe(args) => probe::run(&args),
     };
     ExitCode::from(code)
 }

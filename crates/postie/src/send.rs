@@ -26,7 +26,15 @@ pub(crate) fn run(args: SendArgs) -> u8 {
         Ok(message) => message,
         Err((code, text)) => return fail_input(&args, code, &text),
     };
-    let options = match options(&args) {
+    let account = match crate::config::load(args.config.as_deref(), args.account.as_deref()) {
+        Ok(account) => account,
+        Err(text) => return fail_input(&args, exit::CONFIG, &text),
+    };
+    let mut args = args;
+    if let Some(account) = &account {
+        apply_account(&mut args, account);
+    }
+    let options = match options(&args, account.as_ref()) {
         Ok(options) => options,
         Err(text) => return fail_input(&args, exit::USAGE, &text),
     };
@@ -194,11 +202,57 @@ fn seconds(flag: &str, secs: f64) -> Result<Duration, String> {
 
 /// The credentials from --username and the secret's source; the secret
 /// itself is never taken from the command line, where `ps` shows it.
-fn credentials(args: &SendArgs) -> Result<Option<Credentials>, String> {
+/// Fills what the flags left out from the account (flags win).
+pub(crate) fn apply_account(args: &mut SendArgs, account: &crate::config::Account) {
+    if args.servers.is_empty() {
+        args.servers = account.hosts.clone();
+        if args.ports.is_empty() {
+            args.ports = account.ports.clone();
+        }
+    }
+    args.tls = args.tls.or(account.tls);
+    args.ca_file.extend(account.ca_files.iter().cloned());
+    if args.username.is_none() {
+        args.username = account.username.clone();
+    }
+    if args.auth.is_empty() {
+        args.auth = account.auth.clone();
+    }
+    args.timeout = args.timeout.or(account.timeout);
+    if args.client.is_none() {
+        args.client = account.client.clone();
+    }
+    if let Some(from) = &account.from {
+        if args.originator.is_none() && !args.headers.iter().any(|h| is_field(h, "from")) {
+            args.originator = Some(from.clone());
+        }
+        if args.from.is_none() && args.builds_message() {
+            args.from = Some(from.clone());
+        }
+    }
+}
+
+fn is_field(header: &str, name: &str) -> bool {
+    header
+        .split_once(':')
+        .is_some_and(|(field, _)| field.trim().eq_ignore_ascii_case(name))
+}
+
+fn credentials(
+    args: &SendArgs,
+    account: Option<&crate::config::Account>,
+) -> Result<Option<Credentials>, String> {
     let Some(username) = args.username.clone() else {
         return Ok(None);
     };
-    let secret = if let Some(var) = args.oauth_token_env.as_ref().or(args.password_env.as_ref()) {
+    let from_account = account.and_then(|a| a.secret.as_ref()).filter(|_| {
+        args.password_env.is_none()
+            && args.password_file.is_none()
+            && args.oauth_token_env.is_none()
+    });
+    let secret = if let Some(source) = from_account {
+        source.read()?
+    } else if let Some(var) = args.oauth_token_env.as_ref().or(args.password_env.as_ref()) {
         std::env::var(var).map_err(|_| format!("the environment variable {var} is not set"))?
     } else if let Some(file) = &args.password_file {
         let text = std::fs::read_to_string(file)
@@ -216,7 +270,10 @@ fn credentials(args: &SendArgs) -> Result<Option<Credentials>, String> {
     }))
 }
 
-fn options(args: &SendArgs) -> Result<SendOptions, String> {
+fn options(
+    args: &SendArgs,
+    account: Option<&crate::config::Account>,
+) -> Result<SendOptions, String> {
     let mut options = SendOptions::new();
     if !args.servers.is_empty() {
         options = options.servers(args.servers.iter().map(|s| s.trim().to_owned()));
@@ -237,7 +294,7 @@ fn options(args: &SendArgs) -> Result<SendOptions, String> {
         };
         options = options.header(name.trim(), value.trim());
     }
-    options = options.tls_mode(match args.tls {
+    options = options.tls_mode(match args.tls.unwrap_or(TlsArg::Starttls) {
         TlsArg::Starttls => TlsMode::StartTls,
         TlsArg::None => TlsMode::None,
         TlsArg::Required => TlsMode::Required,
@@ -261,7 +318,7 @@ fn options(args: &SendArgs) -> Result<SendOptions, String> {
         client_certificate: args.client_cert.clone().zip(args.client_key.clone()),
         client_config: None,
     });
-    if let Some(credentials) = credentials(args)? {
+    if let Some(credentials) = credentials(args, account)? {
         options = if args.oauth_token_env.is_some() {
             options.oauth_token(credentials)
         } else {
@@ -291,7 +348,7 @@ fn options(args: &SendArgs) -> Result<SendOptions, String> {
     if args.verbose {
         options = options.on_trace(|line| eprintln!("{line}"));
     }
-    let stage = seconds("--timeout", args.timeout)?;
+    let stage = seconds("--timeout", args.timeout.unwrap_or(60.0))?;
     let deadline = args
         .deadline
         .map(|d| seconds("--deadline", d))

@@ -851,3 +851,78 @@ fn lmtp_over_a_unix_socket_from_the_command_line() {
         "{lines}"
     );
 }
+
+/// An accounts file with the host, TLS, CA, user, a password command and a
+/// from address: `postie send --account` authenticates and relays with
+/// nothing else on the command line; the secret never shows.
+#[test]
+fn an_account_from_the_accounts_file_submits_with_a_password_command() {
+    let Some((server, ca, user, password)) = tls_auth_env() else {
+        return;
+    };
+    let dir = std::env::temp_dir().join(format!("postie-accounts-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let secret = dir.join("secret");
+    std::fs::write(&secret, format!("{password}\n")).unwrap();
+    let config = dir.join("config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "default = \"other\"\n\
+             [defaults]\ntls = \"required\"\n\
+             [accounts.other]\nhost = \"unused.invalid\"\n\
+             [accounts.submission]\nhost = \"{}\"\nport = {}\nca_file = \"{ca}\"\n\
+             username = \"{user}\"\npassword_command = \"cat {}\"\n\
+             from = \"Alice <alice@example.org>\"\n",
+            server.host,
+            server.port,
+            secret.display()
+        ),
+    )
+    .unwrap();
+    let config_arg = config.to_str().unwrap();
+    let out = postie(&[
+        "send",
+        "--config",
+        config_arg,
+        "--account",
+        "submission",
+        "--to",
+        "account-user@relay.test",
+        "--subject",
+        "via an account",
+        "--body",
+        "hello",
+        "--json",
+        "-v",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let v = json(&out);
+    assert_eq!(v["outcome"], "sent");
+    assert!(v["auth"].is_string(), "{v}");
+    let transcript = stderr(&out);
+    assert!(
+        transcript.contains("MAIL FROM:<alice@example.org>"),
+        "{transcript}"
+    );
+    assert!(!transcript.contains(&password));
+
+    // A bad accounts file, an unknown account, a password in the file:
+    // exit 78, nothing sent.
+    std::fs::write(&config, "[accounts.x]\nhost = \"h\"\npassword = \"p\"\n").unwrap();
+    for account in ["x", "missing"] {
+        let out = postie(&[
+            "send",
+            "--config",
+            config_arg,
+            "--account",
+            account,
+            "--to",
+            "a@b.example",
+            "--body",
+            "x",
+        ]);
+        assert_eq!(out.status.code(), Some(78), "{account}: {}", stderr(&out));
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}

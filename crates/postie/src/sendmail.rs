@@ -1,0 +1,329 @@
+//! `sendmail`: the interface mail(1), cron, git send-email and most scripts
+//! call. Invoked as `sendmail` (a symlink to postie: argv[0]) or as
+//! `postie sendmail`. The flags are sendmail's, translated into `postie
+//! send` and sent with the accounts file's default account (or the one
+//! `--account` names).
+//!
+//! Accepted: `-t` (recipients from To, Cc and Bcc, added to those given),
+//! `-i` / `-oi` (a line holding only `.` does not end the message), `-f
+//! ADDR` / `-r ADDR` (envelope sender), `-F NAME` (full name, for a From
+//! the message lacks), `-v`, `-N LIST` (DSN notify), `-R full|hdrs`, `-V
+//! ID` (envelope id), `-C FILE` (the accounts file), `--account NAME`,
+//! `--config FILE`, `--`, and, accepted and ignored as meaningless here:
+//! `-bm`, `-o*` (`-oem`, `-odi`, `-om`...), `-B TYPE`, `-h N`, `-L TAG`,
+//! `-O OPT`, `-X FILE`, `-n`, `-U`, `-G`. Other modes (`-bs`, `-bp`, `-q`,
+//! `-bv`...) are refused (exit 64). The message comes on standard input.
+
+use std::ffi::OsString;
+use std::io::{self, BufRead, Read};
+
+use clap::Parser as _;
+use postie_mime::Message;
+
+use crate::args::{Cli, Command};
+use crate::exit;
+use crate::stdin_spool::Spooled;
+
+/// What the flags asked for.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Flags {
+    from_headers: bool,
+    ignore_dots: bool,
+    sender: Option<String>,
+    full_name: Option<String>,
+    verbose: bool,
+    notify: Option<String>,
+    ret: Option<String>,
+    envid: Option<String>,
+    config: Option<String>,
+    account: Option<String>,
+    recipients: Vec<String>,
+}
+
+/// Whether this process was called as `sendmail` (by a symlink's name).
+pub(crate) fn called_as_sendmail(argv0: &std::ffi::OsStr) -> bool {
+    std::path::Path::new(argv0)
+        .file_name()
+        .is_some_and(|name| name == "sendmail")
+}
+
+/// Runs with sendmail's arguments (without the program name).
+pub(crate) fn run(args: Vec<OsString>) -> u8 {
+    let args: Vec<String> = match args.into_iter().map(OsString::into_string).collect() {
+        Ok(args) => args,
+        Err(_) => return usage("arguments must be UTF-8"),
+    };
+    let flags = match parse(&args) {
+        Ok(flags) => flags,
+        Err(text) => return usage(&text),
+    };
+    let input = io::stdin().lock();
+    let spooled = match spool(input, flags.ignore_dots) {
+        Ok(spooled) => spooled,
+        Err(e) => {
+            eprintln!("sendmail: cannot read standard input: {e}");
+            return exit::NOINPUT;
+        }
+    };
+    let message = match Message::parse_file(spooled.path()) {
+        Ok(message) => message,
+        Err(e) => {
+            eprintln!("sendmail: the message does not parse: {e}");
+            return exit::DATAERR;
+        }
+    };
+    let argv = match send_argv(&flags, &message, spooled.path()) {
+        Ok(argv) => argv,
+        Err(text) => return usage(&text),
+    };
+    match Cli::try_parse_from(argv) {
+        Ok(Cli {
+            command: Command::Send(send),
+        }) => crate::send::run(*send),
+        Ok(_) => exit::SOFTWARE,
+        Err(e) => usage(&e.to_string()),
+    }
+}
+
+fn usage(text: &str) -> u8 {
+    eprintln!("sendmail: {}", text.trim_end());
+    exit::USAGE
+}
+
+fn parse(args: &[String]) -> Result<Flags, String> {
+    let mut flags = Flags::default();
+    let mut it = args.iter();
+    // A flag's value: attached (`-fADDR`) or the next argument.
+    fn value<'a>(
+        attached: &'a str,
+        it: &mut std::slice::Iter<'a, String>,
+        flag: &str,
+    ) -> Result<String, String> {
+        if attached.is_empty() {
+            it.next()
+                .cloned()
+                .ok_or_else(|| format!("{flag} needs a value"))
+        } else {
+            Ok(attached.to_owned())
+        }
+    }
+    while let Some(arg) = it.next() {
+        if arg == "--" {
+            flags.recipients.extend(it.by_ref().cloned());
+            break;
+        }
+        if let Some(long) = arg.strip_prefix("--") {
+            match long {
+                "account" => flags.account = Some(value("", &mut it, "--account")?),
+                "config" => flags.config = Some(value("", &mut it, "--config")?),
+                other => return Err(format!("unknown option --{other}")),
+            }
+            continue;
+        }
+        let Some(flag) = arg.strip_prefix('-') else {
+            flags.recipients.push(arg.clone());
+            continue;
+        };
+        let (letter, rest) = flag.split_at(flag.chars().next().map_or(0, char::len_utf8));
+        match letter {
+            "t" if rest.is_empty() => flags.from_headers = true,
+            "i" if rest.is_empty() => flags.ignore_dots = true,
+            "v" if rest.is_empty() => flags.verbose = true,
+            "f" | "r" => flags.sender = Some(value(rest, &mut it, "-f")?),
+            "F" => flags.full_name = Some(value(rest, &mut it, "-F")?),
+            "N" => flags.notify = Some(value(rest, &mut it, "-N")?),
+            "R" => flags.ret = Some(value(rest, &mut it, "-R")?),
+            "V" => flags.envid = Some(value(rest, &mut it, "-V")?),
+            "C" => flags.config = Some(value(rest, &mut it, "-C")?),
+            "o" if rest == "i" => flags.ignore_dots = true,
+            // Delivery and error modes, queue options: this client sends
+            // at once and reports by exit code.
+            "o" => {}
+            "b" if rest == "m" => {}
+            "b" => return Err(format!("-b{rest} is not supported (only -bm, to send)")),
+            "B" | "h" | "L" | "O" | "X" => {
+                value(rest, &mut it, arg)?;
+            }
+            "n" | "U" | "G" if rest.is_empty() => {}
+            _ => return Err(format!("unknown option {arg}")),
+        }
+    }
+    if flags.recipients.is_empty() && !flags.from_headers {
+        return Err(
+            "no recipients: give them as arguments, or -t to read To, Cc and Bcc".to_owned(),
+        );
+    }
+    Ok(flags)
+}
+
+/// Copies the message into a private temporary file; without `-i`, a line
+/// holding only `.` ends it (traditional sendmail), and the rest is read and
+/// dropped so the writer does not fail on a closed pipe.
+fn spool(input: impl BufRead, ignore_dots: bool) -> io::Result<Spooled> {
+    if ignore_dots {
+        return Spooled::from_reader(input);
+    }
+    Spooled::from_reader(DotTerminated {
+        input,
+        pending: Vec::new(),
+        at: 0,
+        done: false,
+    })
+}
+
+/// Reads lines until one is exactly `.` (LF or CRLF).
+struct DotTerminated<R> {
+    input: R,
+    pending: Vec<u8>,
+    at: usize,
+    done: bool,
+}
+
+impl<R: BufRead> Read for DotTerminated<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while self.at >= self.pending.len() {
+            if self.done {
+                return Ok(0);
+            }
+            self.pending.clear();
+            self.at = 0;
+            if self.input.read_until(b'\n', &mut self.pending)? == 0 {
+                self.done = true;
+                return Ok(0);
+            }
+            if matches!(self.pending.as_slice(), b".\n" | b".\r\n" | b".") {
+                self.pending.clear();
+                self.done = true;
+                io::copy(&mut self.input, &mut io::sink())?;
+                return Ok(0);
+            }
+        }
+        let n = (self.pending.len() - self.at).min(buf.len());
+        if let (Some(dst), Some(src)) = (buf.get_mut(..n), self.pending.get(self.at..self.at + n)) {
+            dst.copy_from_slice(src);
+        }
+        self.at += n;
+        Ok(n)
+    }
+}
+
+/// The `postie send` command line for these flags.
+fn send_argv(
+    flags: &Flags,
+    message: &Message,
+    path: &std::path::Path,
+) -> Result<Vec<String>, String> {
+    let mut argv = vec!["postie".to_owned(), "send".to_owned()];
+    let mut push = |flag: &str, value: &str| {
+        argv.push(flag.to_owned());
+        argv.push(value.to_owned());
+    };
+    if let Some(config) = &flags.config {
+        push("--config", config);
+    }
+    if let Some(account) = &flags.account {
+        push("--account", account);
+    }
+    if let Some(sender) = &flags.sender {
+        push("--originator", sender);
+    }
+    let mut recipients = flags.recipients.clone();
+    if flags.from_headers {
+        // -t: To, Cc and Bcc, added to the arguments (as Postfix's does).
+        for field in ["To", "Cc", "Bcc"] {
+            for value in message.headers().get_all(field) {
+                recipients.push(value.as_text().into_owned());
+            }
+        }
+        if recipients.iter().all(|r| r.trim().is_empty()) {
+            return Err("-t: the message has no To, Cc or Bcc".to_owned());
+        }
+    }
+    push("--recipients", &recipients.join(", "));
+    if let (Some(name), false) = (&flags.full_name, message.headers().contains("From")) {
+        let address = flags.sender.clone().unwrap_or_else(default_sender);
+        let name = name.replace(['\\', '"'], "");
+        push("--header", &format!("From: \"{name}\" <{address}>"));
+    }
+    if let Some(notify) = &flags.notify {
+        push("--dsn-notify", notify);
+    }
+    if let Some(ret) = &flags.ret {
+        push("--dsn-ret", ret);
+    }
+    if let Some(envid) = &flags.envid {
+        push("--envid", envid);
+    }
+    if flags.verbose {
+        argv.push("-v".to_owned());
+    }
+    argv.push(path.display().to_string());
+    Ok(argv)
+}
+
+fn default_sender() -> String {
+    let env = postie_smtp::LocalEnv::from_system();
+    format!("{}@{}", env.user, env.hostname)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(line: &str) -> Vec<String> {
+        line.split_whitespace().map(str::to_owned).collect()
+    }
+
+    #[test]
+    fn what_callers_pass_is_understood() {
+        // mail(1), cron (cronie and Debian), git send-email.
+        let mail = parse(&args("-i -- bob@example.org")).unwrap();
+        assert!(mail.ignore_dots);
+        assert_eq!(mail.recipients, ["bob@example.org"]);
+        let cron = parse(&args("-FCronDaemon -i -B8BITMIME -oem root")).unwrap();
+        assert_eq!(cron.full_name.as_deref(), Some("CronDaemon"));
+        assert_eq!(cron.recipients, ["root"]);
+        let git = parse(&args(
+            "-i -f ann@example.org bob@example.org cy@example.org",
+        ))
+        .unwrap();
+        assert_eq!(git.sender.as_deref(), Some("ann@example.org"));
+        assert_eq!(git.recipients.len(), 2);
+        let t = parse(&args("-t -oi -odi -om -bm")).unwrap();
+        assert!(t.from_headers && t.ignore_dots);
+    }
+
+    #[test]
+    fn other_modes_and_unknown_flags_are_refused() {
+        for line in ["-bs", "-bp", "-q", "-Z x@y", "", "-t --bogus"] {
+            assert!(parse(&args(line)).is_err(), "{line:?}");
+        }
+    }
+
+    #[test]
+    fn without_i_a_lone_dot_ends_the_message() {
+        let input = b"Subject: x\n\nbody\n.\nafter the dot\n";
+        let mut out = Vec::new();
+        DotTerminated {
+            input: &input[..],
+            pending: Vec::new(),
+            at: 0,
+            done: false,
+        }
+        .read_to_end(&mut out)
+        .unwrap();
+        assert_eq!(out, b"Subject: x\n\nbody\n");
+        // ".." and ". " are data.
+        let input = b"a\n..\n. \nb\n";
+        let mut out = Vec::new();
+        DotTerminated {
+            input: &input[..],
+            pending: Vec::new(),
+            at: 0,
+            done: false,
+        }
+        .read_to_end(&mut out)
+        .unwrap();
+        assert_eq!(out, input);
+    }
+}

@@ -1,0 +1,440 @@
+//! `postie probe` against the real test servers (`scripts/servers.sh`) and,
+//! for what real servers will not do, the scripted one.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::process::{Command, Output, Stdio};
+
+use postie_testkit::{closed_port, real_path, real_server, RealServer, Script, ScriptedServer};
+use serde_json::Value;
+
+fn postie(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_postie"))
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap()
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Runs `postie probe ARGS --json`, checks the exit code, and returns the
+/// object it printed.
+fn probe_json(args: &[&str], code: i32) -> Value {
+    let mut all = vec!["probe"];
+    all.extend_from_slice(args);
+    all.push("--json");
+    let out = postie(&all);
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", stdout(&out)))
+}
+
+/// The server by name, so that the certificate's name can match.
+fn localhost(server: &RealServer) -> String {
+    format!("localhost:{}", server.port)
+}
+
+fn strings(value: &Value) -> Vec<String> {
+    value
+        .as_array()
+        .unwrap_or_else(|| panic!("not an array: {value}"))
+        .iter()
+        .map(|v| v.as_str().unwrap().to_owned())
+        .collect()
+}
+
+fn ca() -> String {
+    real_path("POSTIE_TEST_CA").unwrap().display().to_string()
+}
+
+#[test]
+fn plain_postfix_shows_its_greeting_and_extensions() {
+    let Some(server) = real_server("POSTIE_TEST_POSTFIX") else {
+        return;
+    };
+    let target = localhost(&server);
+    let report = probe_json(&[&target], 0);
+    assert_eq!(report["server"], target.as_str());
+    assert_eq!(report["greeting"]["code"], 220);
+    assert!(report["greeting"]["text"]
+        .as_str()
+        .unwrap()
+        .contains("ESMTP"));
+    assert_eq!(report["esmtp"], true);
+    let caps = strings(&report["capabilities"]);
+    for keyword in [
+        "PIPELINING",
+        "SIZE 10240000",
+        "8BITMIME",
+        "SMTPUTF8",
+        "DSN",
+        "CHUNKING",
+    ] {
+        assert!(caps.iter().any(|c| c == keyword), "{keyword}: {caps:?}");
+    }
+    assert!(!caps.iter().any(|c| c == "STARTTLS"), "{caps:?}");
+    assert_eq!(report["size"], 10240000);
+    assert_eq!(report["auth_before_tls"], serde_json::json!([]));
+    assert_eq!(report["starttls"]["offered"], false);
+    assert_eq!(report["starttls"]["ok"], Value::Null);
+    assert_eq!(report["certificate"], Value::Null);
+    assert_eq!(report["auth_after_tls"], Value::Null);
+    assert_eq!(report["implicit_tls"], Value::Null);
+    assert_eq!(report["error"], Value::Null);
+}
+
+#[test]
+fn plain_postfix_in_words() {
+    let Some(server) = real_server("POSTIE_TEST_POSTFIX") else {
+        return;
+    };
+    let out = postie(&["probe", &localhost(&server)]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("Greeting: 220 "), "{text}");
+    assert!(text.contains("ESMTP: yes\n"), "{text}");
+    assert!(text.contains("Capabilities: PIPELINING"), "{text}");
+    assert!(text.contains("SIZE: 10240000\n"), "{text}");
+    assert!(text.contains("AUTH before TLS: none\n"), "{text}");
+    assert!(text.contains("STARTTLS: not offered\n"), "{text}");
+    assert!(stderr(&out).is_empty(), "{}", stderr(&out));
+}
+
+#[test]
+fn starttls_with_the_test_ca_verifies_and_shows_auth_only_after_tls() {
+    let Some(server) = real_server("POSTIE_TEST_POSTFIX_STARTTLS") else {
+        return;
+    };
+    let ca = ca();
+    let report = probe_json(&[&localhost(&server), "--ca-file", &ca], 0);
+    assert!(strings(&report["capabilities"]).contains(&"STARTTLS".to_owned()));
+    assert_eq!(report["auth_before_tls"], serde_json::json!([]));
+    let starttls = &report["starttls"];
+    assert_eq!(starttls["offered"], true);
+    assert_eq!(starttls["ok"], true);
+    assert!(starttls["version"].as_str().unwrap().starts_with("TLSv1."));
+    assert!(starttls["cipher"].as_str().unwrap().starts_with("TLS"));
+    assert_eq!(starttls["error"], Value::Null);
+    let cert = &report["certificate"];
+    assert_eq!(cert["verified"], true, "{cert}");
+    assert_eq!(cert["error"], Value::Null);
+    assert_eq!(cert["error_kind"], Value::Null);
+    assert!(cert["subject"].as_str().unwrap().contains("CN=localhost"));
+    assert!(cert["issuer"].as_str().unwrap().contains("CN="));
+    let names = strings(&cert["names"]);
+    for name in ["localhost", "postfix.test", "127.0.0.1"] {
+        assert!(names.contains(&name.to_owned()), "{names:?}");
+    }
+    assert!(cert["not_before"].as_str().unwrap().ends_with('Z'));
+    assert!(cert["not_after"].as_str().unwrap().ends_with('Z'));
+    assert!(cert["days_left"].as_i64().unwrap() >= 0);
+    let after = strings(&report["auth_after_tls"]);
+    assert!(after.contains(&"PLAIN".to_owned()), "{after:?}");
+    assert!(after.contains(&"SCRAM-SHA-256".to_owned()), "{after:?}");
+    let caps_after = strings(&report["capabilities_after_tls"]);
+    assert!(caps_after.iter().any(|c| c.starts_with("AUTH ")));
+    assert!(!caps_after.contains(&"STARTTLS".to_owned()));
+    assert_eq!(report["size"], 10240000);
+    assert_eq!(report["error"], Value::Null);
+}
+
+#[test]
+fn starttls_in_words() {
+    let Some(server) = real_server("POSTIE_TEST_POSTFIX_STARTTLS") else {
+        return;
+    };
+    let ca = ca();
+    let out = postie(&["probe", &localhost(&server), "--ca-file", &ca]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("AUTH before TLS: none\n"), "{text}");
+    assert!(text.contains("STARTTLS: ok, TLSv1."), "{text}");
+    assert!(text.contains("Certificate: subject CN=localhost"), "{text}");
+    assert!(text.contains("Certificate names: localhost"), "{text}");
+    assert!(text.contains("Certificate valid: "), "{text}");
+    assert!(text.contains("Verifies for localhost: yes\n"), "{text}");
+    assert!(text.contains("AUTH after TLS: PLAIN"), "{text}");
+}
+
+#[test]
+fn a_certificate_from_an_unknown_ca_is_reported_not_fatal() {
+    let Some(server) = real_server("POSTIE_TEST_POSTFIX_STARTTLS") else {
+        return;
+    };
+    let report = probe_json(&[&localhost(&server)], 0);
+    assert_eq!(report["starttls"]["ok"], true);
+    let cert = &report["certificate"];
+    assert_eq!(cert["verified"], false, "{cert}");
+    assert_eq!(cert["error_kind"], "unknown_issuer");
+    assert!(
+        cert["error"].as_str().unwrap().contains("unknown issuer"),
+        "{cert}"
+    );
+    // Read all the same, over the second connection.
+    assert!(cert["subject"].as_str().unwrap().contains("CN=localhost"));
+    assert!(strings(&cert["names"]).contains(&"localhost".to_owned()));
+    assert!(strings(&report["auth_after_tls"]).contains(&"SCRAM-SHA-256".to_owned()));
+    assert_eq!(report["error"], Value::Null);
+
+    let out = postie(&["probe", &localhost(&server)]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("Verifies for localhost: no (unknown issuer"),
+        "{}",
+        stdout(&out)
+    );
+}
+
+#[test]
+fn implicit_tls_on_the_smtps_port() {
+    let Some(server) = real_server("POSTIE_TEST_POSTFIX_SMTPS") else {
+        return;
+    };
+    let ca = ca();
+    let report = probe_json(
+        &[&localhost(&server), "--tls", "implicit", "--ca-file", &ca],
+        0,
+    );
+    let tls = &report["implicit_tls"];
+    assert_eq!(tls["ok"], true, "{report}");
+    assert!(tls["version"].as_str().unwrap().starts_with("TLSv1."));
+    assert_eq!(report["starttls"], Value::Null);
+    assert_eq!(report["greeting"]["code"], 220);
+    assert_eq!(report["certificate"]["verified"], true);
+    assert_eq!(report["auth_before_tls"], serde_json::json!([]));
+    assert!(strings(&report["auth_after_tls"]).contains(&"PLAIN".to_owned()));
+    assert_eq!(report["error"], Value::Null);
+}
+
+#[test]
+fn a_certificate_for_another_name_says_which() {
+    let Some(server) = real_server("POSTIE_TEST_POSTFIX_WRONG_NAME") else {
+        return;
+    };
+    let ca = ca();
+    let report = probe_json(&[&localhost(&server), "--ca-file", &ca], 0);
+    let cert = &report["certificate"];
+    assert_eq!(cert["verified"], false, "{cert}");
+    assert_eq!(cert["error_kind"], "wrong_name");
+    let error = cert["error"].as_str().unwrap();
+    assert!(error.contains("wrong.example"), "{error}");
+    assert!(error.contains("not localhost"), "{error}");
+    assert_eq!(strings(&cert["names"]), ["wrong.example"]);
+    assert_eq!(report["error"], Value::Null);
+}
+
+#[test]
+fn a_self_signed_certificate_is_named_so() {
+    let Some(server) = real_server("POSTIE_TEST_POSTFIX_SELF_SIGNED") else {
+        return;
+    };
+    let ca = ca();
+    let report = probe_json(&[&localhost(&server), "--ca-file", &ca], 0);
+    let cert = &report["certificate"];
+    assert_eq!(cert["verified"], false, "{cert}");
+    assert_eq!(cert["error_kind"], "self_signed");
+    let error = cert["error"].as_str().unwrap();
+    assert!(error.contains("unknown issuer"), "{error}");
+    assert!(error.contains("self-signed"), "{error}");
+    assert_eq!(cert["subject"], cert["issuer"]);
+}
+
+#[test]
+fn a_server_without_extensions() {
+    let Some(server) = real_server("POSTIE_TEST_POSTFIX_BARE") else {
+        return;
+    };
+    let report = probe_json(&[&localhost(&server)], 0);
+    assert_eq!(report["esmtp"], true);
+    let caps = strings(&report["capabilities"]);
+    for keyword in ["PIPELINING", "8BITMIME", "SMTPUTF8", "DSN", "CHUNKING"] {
+        assert!(!caps.iter().any(|c| c == keyword), "{keyword}: {caps:?}");
+    }
+    assert!(!caps.iter().any(|c| c.starts_with("SIZE")), "{caps:?}");
+    assert_eq!(report["size"], Value::Null);
+    assert_eq!(report["starttls"]["offered"], false);
+}
+
+#[test]
+fn tls_required_without_starttls_is_69() {
+    let Some(server) = real_server("POSTIE_TEST_POSTFIX") else {
+        return;
+    };
+    let report = probe_json(&[&localhost(&server), "--tls", "required"], 69);
+    assert_eq!(report["starttls"]["offered"], false);
+    // What was learnt before is still there.
+    assert_eq!(report["greeting"]["code"], 220);
+    assert!(
+        report["error"].as_str().unwrap().contains("STARTTLS"),
+        "{report}"
+    );
+}
+
+#[test]
+fn the_smtps_port_without_tls_implicit_gets_a_hint() {
+    let Some(server) = real_server("POSTIE_TEST_POSTFIX_SMTPS") else {
+        return;
+    };
+    let out = postie(&["probe", &localhost(&server), "--timeout", "2"]);
+    assert_eq!(out.status.code(), Some(69), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("no greeting"), "{err}");
+    assert!(err.contains("use --tls implicit"), "{err}");
+}
+
+#[test]
+fn implicit_tls_on_a_plain_port_gets_a_hint() {
+    let Some(server) = real_server("POSTIE_TEST_POSTFIX") else {
+        return;
+    };
+    let report = probe_json(&[&localhost(&server), "--tls", "implicit"], 69);
+    assert_eq!(report["implicit_tls"]["ok"], false);
+    assert!(
+        report["hint"].as_str().unwrap().contains("--tls starttls"),
+        "{report}"
+    );
+    assert!(
+        report["error"].as_str().unwrap().contains("plain text"),
+        "{report}"
+    );
+}
+
+#[test]
+fn nothing_listening_is_75() {
+    let port = closed_port();
+    let target = format!("127.0.0.1:{port}");
+    let report = probe_json(&[&target, "--timeout", "5"], 75);
+    assert!(
+        report["error"].as_str().unwrap().contains("cannot connect"),
+        "{report}"
+    );
+    assert_eq!(report["greeting"], Value::Null);
+}
+
+#[test]
+fn a_name_that_does_not_resolve_is_68() {
+    let report = probe_json(&["nonexistent.invalid", "--timeout", "10"], 68);
+    assert_eq!(report["server"], "nonexistent.invalid:25");
+    assert!(
+        report["error"]
+            .as_str()
+            .unwrap()
+            .contains("does not resolve"),
+        "{report}"
+    );
+}
+
+#[test]
+fn bad_arguments_are_64() {
+    for args in [
+        vec!["probe", "host:0"],
+        vec!["probe", "host:smtp"],
+        vec!["probe", "[::1"],
+        vec!["probe", "two words"],
+        vec!["probe", "localhost", "--timeout", "0"],
+        vec!["probe", "localhost", "--client", "a b"],
+        vec!["probe", "localhost", "--ca-file", "/nonexistent/ca.pem"],
+    ] {
+        let out = postie(&args);
+        assert_eq!(out.status.code(), Some(64), "{args:?}: {}", stderr(&out));
+        assert!(
+            stderr(&out).starts_with("postie probe: "),
+            "{}",
+            stderr(&out)
+        );
+    }
+}
+
+#[test]
+fn the_dialogue_is_ehlo_and_quit_and_never_mail() {
+    let server = ScriptedServer::start(vec![Script::new()
+        .greet(&["SIZE 1000", "PIPELINING"])
+        .reply("221 bye\r\n")
+        .close()]);
+    let target = format!("127.0.0.1:{}", server.port());
+    let report = probe_json(&[&target, "--client", "probe.test"], 0);
+    assert_eq!(report["size"], 1000);
+    let sessions = server.finish();
+    assert_eq!(sessions.len(), 1);
+    assert_eq!(sessions[0].commands, ["EHLO probe.test", "QUIT"]);
+}
+
+#[test]
+fn helo_after_a_refused_ehlo() {
+    let server = ScriptedServer::start(vec![Script::new()
+        .send("220 old.test SMTP\r\n")
+        .reply("502 5.5.2 command not recognized\r\n")
+        .reply("250 old.test\r\n")
+        .reply("221 bye\r\n")
+        .close()]);
+    let target = format!("127.0.0.1:{}", server.port());
+    let report = probe_json(&[&target, "--client", "probe.test"], 0);
+    assert_eq!(report["esmtp"], false);
+    assert_eq!(report["capabilities"], serde_json::json!([]));
+    let sessions = server.finish();
+    assert_eq!(
+        sessions[0].commands,
+        ["EHLO probe.test", "HELO probe.test", "QUIT"]
+    );
+}
+
+#[test]
+fn tls_where_the_greeting_should_be_gets_a_hint() {
+    // The start of a TLS record (handshake, TLS 1.2) instead of "220".
+    let server = ScriptedServer::start(vec![Script::new()
+        .send(b"\x16\x03\x03\x00\x02\x02\x28")
+        .close()]);
+    let target = format!("127.0.0.1:{}", server.port());
+    let report = probe_json(&[&target, "--timeout", "5"], 69);
+    assert!(
+        report["hint"].as_str().unwrap().contains("--tls implicit"),
+        "{report}"
+    );
+}
+
+#[test]
+fn a_refusing_greeting_is_reported_and_quit() {
+    let server = ScriptedServer::start(vec![Script::new()
+        .send("554 5.3.2 no service for you\r\n")
+        .reply("221 bye\r\n")
+        .close()]);
+    let target = format!("127.0.0.1:{}", server.port());
+    let report = probe_json(&[&target], 69);
+    assert_eq!(report["greeting"]["code"], 554);
+    assert!(
+        report["error"].as_str().unwrap().contains("554"),
+        "{report}"
+    );
+    assert_eq!(server.finish()[0].commands, ["QUIT"]);
+}
+
+#[test]
+fn bytes_after_the_starttls_reply_stop_the_probe() {
+    // A reply smuggled behind the 220 would be taken as coming over TLS.
+    let server = ScriptedServer::start(vec![Script::new()
+        .greet(&["STARTTLS"])
+        .reply("220 go ahead\r\n250 injected\r\n")
+        .close()]);
+    let target = format!("127.0.0.1:{}", server.port());
+    let report = probe_json(&[&target, "--tls", "required"], 69);
+    assert!(
+        report["starttls"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("more after its reply to STARTTLS"),
+        "{report}"
+    );
+}

@@ -1,0 +1,178 @@
+//! `sendmail` as its callers use it (mail(1), cron, git send-email, `-t`),
+//! through a symlink named sendmail and as `postie sendmail`, with the
+//! accounts file's default account pointing at the test Postfix; what the
+//! server delivered is checked.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use postie_testkit::{real_path, real_server, wait_for, RealServer};
+
+struct Setup {
+    dir: PathBuf,
+    mail: PathBuf,
+}
+
+impl Drop for Setup {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A config home whose default account is the plain test Postfix, and a
+/// `sendmail` symlink to the postie binary.
+fn setup(tag: &str) -> Option<Setup> {
+    let server: RealServer = real_server("POSTIE_TEST_POSTFIX")?;
+    let mail = real_path("POSTIE_TEST_POSTFIX_MAIL")?;
+    let dir = std::env::temp_dir().join(format!("postie-sendmail-{tag}-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("postie")).unwrap();
+    std::fs::write(
+        dir.join("postie/config.toml"),
+        format!(
+            "default = \"local\"\n[accounts.local]\nhost = \"{}\"\nport = {}\ntls = \"none\"\n",
+            server.host, server.port
+        ),
+    )
+    .unwrap();
+    std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_postie"), dir.join("sendmail")).unwrap();
+    Some(Setup { dir, mail })
+}
+
+fn run(setup: &Setup, program: &Path, args: &[&str], stdin: &[u8]) -> Output {
+    let mut child = Command::new(program)
+        .args(args)
+        .env("XDG_CONFIG_HOME", &setup.dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // A usage error exits before reading: the pipe may be closed.
+    let _ = child.stdin.take().unwrap().write_all(stdin);
+    child.wait_with_output().unwrap()
+}
+
+fn sendmail(setup: &Setup, args: &[&str], stdin: &[u8]) -> Output {
+    run(setup, &setup.dir.join("sendmail"), args, stdin)
+}
+
+fn delivered(setup: &Setup, local: &str, token: &str) -> Option<String> {
+    let dir = setup.mail.join("example.org").join(local).join("new");
+    wait_for(Duration::from_secs(20), || {
+        std::fs::read_dir(&dir).ok()?.flatten().find_map(|e| {
+            let text = std::fs::read_to_string(e.path()).ok()?;
+            text.contains(token).then_some(text)
+        })
+    })
+}
+
+fn token() -> String {
+    postie_mime::new_message_id("x")
+        .unwrap()
+        .replace(['<', '>', '@', '-', '_', '.'], "")
+}
+
+fn ok(out: &Output) {
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn mail_1_pipes_a_message_with_recipients_after_dashes() {
+    let Some(s) = setup("mail") else { return };
+    let token = token();
+    let msg =
+        format!("Subject: from mail(1) {token}\nTo: kim@example.org\n\nhello\n.\nstill the body\n");
+    let out = sendmail(&s, &["-i", "--", "kim@example.org"], msg.as_bytes());
+    ok(&out);
+    let got = delivered(&s, "kim", &token).expect("delivered to kim");
+    // -i: the lone dot is data, the line after it arrived.
+    assert!(got.contains("\n.\nstill the body\n"), "{got}");
+    assert!(got.contains("From: "), "a From was added: {got}");
+}
+
+#[test]
+fn cron_gets_its_full_name_in_the_from_it_lacks() {
+    let Some(s) = setup("cron") else { return };
+    let token = token();
+    let msg = format!("Subject: Cron <root@host> run-parts {token}\nTo: lee\n\noutput\n");
+    let out = sendmail(
+        &s,
+        &[
+            "-FCronDaemon",
+            "-i",
+            "-B8BITMIME",
+            "-oem",
+            "lee@example.org",
+        ],
+        msg.as_bytes(),
+    );
+    ok(&out);
+    let got = delivered(&s, "lee", &token).expect("delivered to lee");
+    assert!(got.contains("From: \"CronDaemon\" <"), "{got}");
+}
+
+#[test]
+fn git_send_email_gives_the_sender_and_recipients() {
+    let Some(s) = setup("git") else { return };
+    let token = token();
+    let msg = format!(
+        "From: Ann <ann@example.org>\nTo: mo@example.org\nCc: nia@example.org\n\
+         Subject: [PATCH] fix {token}\n\n---\n.leading dot\n-- \n2.43.0\n"
+    );
+    let out = run(
+        &s,
+        Path::new(env!("CARGO_BIN_EXE_postie")),
+        &[
+            "sendmail",
+            "-i",
+            "-f",
+            "ann@example.org",
+            "mo@example.org",
+            "nia@example.org",
+        ],
+        msg.as_bytes(),
+    );
+    ok(&out);
+    for local in ["mo", "nia"] {
+        let got = delivered(&s, local, &token).expect("delivered");
+        assert!(got.contains("Return-Path: <ann@example.org>"), "{got}");
+        assert!(got.contains("\n.leading dot\n"), "{got}");
+    }
+}
+
+#[test]
+fn t_reads_the_recipients_from_the_message_and_drops_bcc() {
+    let Some(s) = setup("t") else { return };
+    let token = token();
+    let msg = format!(
+        "From: ann@example.org\nTo: oli@example.org\nBcc: pam@example.org\n\
+         Subject: -t {token}\n\nbody\n.\nnot sent: after the dot\n"
+    );
+    let out = sendmail(&s, &["-t"], msg.as_bytes());
+    ok(&out);
+    let to = delivered(&s, "oli", &token).expect("to oli");
+    let bcc = delivered(&s, "pam", &token).expect("bcc pam");
+    for got in [&to, &bcc] {
+        assert!(!got.contains("Bcc"), "{got}");
+        // Without -i a lone dot ends the message.
+        assert!(!got.contains("after the dot"), "{got}");
+    }
+}
+
+#[test]
+fn bad_flags_and_no_recipients_are_usage_errors() {
+    let Some(s) = setup("bad") else { return };
+    for args in [&["-bs"][..], &["-q"], &["-i"]] {
+        let out = sendmail(&s, args, b"Subject: x\n\nx\n");
+        assert_eq!(out.status.code(), Some(64), "{args:?}");
+    }
+}
