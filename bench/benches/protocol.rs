@@ -64,6 +64,7 @@ fn config() -> Config {
         ],
         ascii_forms: Vec::new(),
         size: Some(4096),
+        measure_on_demand: false,
         eight_bit: false,
         binary: false,
         repaired: false,

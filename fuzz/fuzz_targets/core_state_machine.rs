@@ -137,6 +137,8 @@ fn check_output(out: &[u8]) {
 }
 
 struct Setup {
+    /// The driver cannot read the message when asked to count it.
+    measure_fails: bool,
     config: Config,
     loopback: bool,
     tls_fail_bits: u8,
@@ -227,6 +229,7 @@ fn setup(h: &[u8; HEADER]) -> Setup {
             recipients,
             ascii_forms: Vec::new(),
             size: (c1 & 0x40 != 0).then_some(1000),
+            measure_on_demand: c1 & 0x40 == 0 && c2 & 0x20 != 0,
             eight_bit: c1 & 0x08 != 0,
             seven_bit_size: (c1 & 0x08 != 0).then_some(2048),
             at_least_one: c0 & 0x40 != 0,
@@ -255,6 +258,7 @@ fn setup(h: &[u8; HEADER]) -> Setup {
         chaos: c4 & 4 != 0,
         first_connect_fails: c4 & 8 != 0,
         body_write_fails: c4 & 0x10 != 0,
+        measure_fails: c2 & 0x10 != 0,
     }
 }
 
@@ -397,6 +401,13 @@ fuzz_target!(|data: &[u8]| {
                 } else {
                     body_written = true;
                     d.handle_body_written(now);
+                }
+            }
+            Step::Measure => {
+                if s.measure_fails {
+                    d.handle_measure_failed(now, std::io::Error::other("file changed"));
+                } else {
+                    d.handle_measured(now, 4321);
                 }
             }
             Step::Close => {}

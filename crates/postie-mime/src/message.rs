@@ -228,6 +228,23 @@ impl Message {
         }
     }
 
+    /// Whether what the writer writes for this message is 7-bit whatever
+    /// its content: no body anywhere in it is kept as it was read
+    /// ([`Body::Raw`], [`Body::RawFile`]), so every leaf is encoded by the
+    /// writer and every field was given as text (a field read from a
+    /// message only comes with such a body).
+    pub fn is_seven_bit_by_construction(&self) -> bool {
+        let mut stack = vec![self];
+        while let Some(entity) = stack.pop() {
+            match &entity.body {
+                Body::Raw(_) | Body::RawFile { .. } => return false,
+                Body::Multipart { parts, .. } => stack.extend(parts),
+                _ => {}
+            }
+        }
+        true
+    }
+
     /// The transfer encoding the writer will use for an in-memory leaf it
     /// encodes (`None` for files, multiparts and raw bodies).
     pub fn transfer_encoding(&self) -> Option<TransferEncoding> {

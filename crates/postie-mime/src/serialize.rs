@@ -512,19 +512,27 @@ fn is_7bit(data: &[u8]) -> bool {
     if control {
         return false;
     }
-    let mut line_start = 0;
-    for at in memchr::memchr2_iter(b'\r', b'\n', data) {
-        if at - line_start > MAX_7BIT_LINE {
-            return false;
-        }
-        line_start = at + 1;
-    }
-    if data.len() - line_start > MAX_7BIT_LINE {
+    if !lines_fit(data) {
         return false;
     }
     // A line that looks like a boundary of ours is encoded so it cannot
     // end a part early (rare: only checked where a '=' is).
     !contains_boundary_marker(data)
+}
+
+/// Whether no line is longer than 998 octets. Each step looks for the
+/// last line break within the next 999 bytes (searching backwards), so it
+/// jumps a window at a time rather than a line at a time.
+fn lines_fit(data: &[u8]) -> bool {
+    let mut start = 0;
+    while data.len() - start > MAX_7BIT_LINE {
+        let window = data.get(start..=start + MAX_7BIT_LINE).unwrap_or_default();
+        match memchr::memrchr2(b'\r', b'\n', window) {
+            Some(at) => start += at + 1,
+            None => return false,
+        }
+    }
+    true
 }
 
 fn contains_boundary_marker(data: &[u8]) -> bool {
@@ -560,10 +568,25 @@ pub(crate) fn choose_data_encoding(data: &[u8], content_type: &ContentType) -> T
 
 /// Whether every CR and LF in `data` is part of a CRLF pair.
 fn crlf_only(data: &[u8]) -> bool {
-    memchr::memchr2_iter(b'\r', b'\n', data).all(|at| match data.get(at) {
-        Some(b'\r') => data.get(at + 1) == Some(&b'\n'),
-        _ => at > 0 && data.get(at - 1) == Some(&b'\r'),
-    })
+    // Every LF has its CR before it, and there are as many CRs as LFs
+    // (counted in one vectorised pass): then no CR stands alone either.
+    let mut lfs = 0usize;
+    for at in memchr::memchr_iter(b'\n', data) {
+        if at == 0 || data.get(at - 1) != Some(&b'\r') {
+            return false;
+        }
+        lfs += 1;
+    }
+    let crs = data
+        .chunks(4096)
+        .map(|block| {
+            block
+                .iter()
+                .map(|&b| usize::from(b == b'\r'))
+                .sum::<usize>()
+        })
+        .sum::<usize>();
+    crs == lfs
 }
 
 /// Every line ending (CRLF, LF, or CR alone) as CRLF; runs between line

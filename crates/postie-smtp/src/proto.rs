@@ -54,6 +54,11 @@ pub struct Config {
     pub ascii_forms: Vec<(String, String)>,
     /// The message's size for the SIZE parameter, when known.
     pub size: Option<u64>,
+    /// The size is not known yet and can be had: the core asks for it
+    /// ([`Step::Measure`]) only where it needs it (the server offers SIZE,
+    /// or CHUNKING to be used), so a message is not read an extra time for
+    /// a server that would not use the number.
+    pub measure_on_demand: bool,
     /// Whether the message holds 8-bit data: declared with
     /// `BODY=8BITMIME` where the server offers it (RFC 6152).
     pub eight_bit: bool,
@@ -186,6 +191,12 @@ pub enum Step {
         /// The time left for the whole send, if it has a deadline.
         remaining: Option<Duration>,
     },
+    /// Count the message's octets as RFC 1870 does (a
+    /// [`crate::data::SizeCounter`] over what `WriteBody` would write),
+    /// then call [`Delivery::handle_measured`] (or
+    /// [`Delivery::handle_measure_failed`]). Only with
+    /// [`Config::measure_on_demand`].
+    Measure,
     /// Close the connection (without reading more), then poll again.
     Close,
     /// Finished: take the result with [`Delivery::into_result`].
@@ -272,6 +283,8 @@ enum State {
     SendingBody,
     Closing(After),
     Finished,
+    /// Waiting for the driver to count the message.
+    Measuring,
     /// Done with a message, the connection open and clean for the next.
     Idle,
     /// A next message on an idle connection: MAIL is due.
@@ -462,6 +475,7 @@ impl Delivery {
                     };
                 }
                 State::Finished | State::Idle => return Step::Done,
+                State::Measuring => return Step::Measure,
                 State::Ready => {
                     self.reused = true;
                     self.start_mail(now);
@@ -649,6 +663,24 @@ impl Delivery {
         self.fail(cause, now);
     }
 
+    /// The driver counted the message: MAIL goes now, with SIZE (and BDAT)
+    /// where offered.
+    pub fn handle_measured(&mut self, now: Instant, size: u64) {
+        if self.state == State::Measuring {
+            self.config.size = Some(size);
+            self.config.measure_on_demand = false;
+            self.start_mail(now);
+        }
+    }
+
+    /// The message could not be read to count it: nothing was sent.
+    pub fn handle_measure_failed(&mut self, now: Instant, error: std::io::Error) {
+        if self.state == State::Measuring {
+            self.config.measure_on_demand = false;
+            self.fail_transaction(Stage::Mail, Cause::Io(error), now);
+        }
+    }
+
     /// The message and its terminator were written.
     pub fn handle_body_written(&mut self, now: Instant) {
         if self.state == State::SendingBody {
@@ -705,6 +737,7 @@ impl Delivery {
         self.config.recipients = config.recipients;
         self.config.ascii_forms = config.ascii_forms;
         self.config.size = config.size;
+        self.config.measure_on_demand = config.measure_on_demand;
         self.config.eight_bit = config.eight_bit;
         self.config.seven_bit_size = config.seven_bit_size;
         self.config.at_least_one = config.at_least_one;
@@ -1110,7 +1143,7 @@ impl Delivery {
             State::Await(expect) => Some(expect.stage()),
             State::Handshake { .. } => Some(Stage::StartTls),
             State::SendingBody => Some(Stage::Data),
-            State::Ready => Some(Stage::Mail),
+            State::Ready | State::Measuring => Some(Stage::Mail),
             State::NextServer | State::Closing(_) | State::Finished | State::Idle => None,
         }
     }
@@ -1138,6 +1171,12 @@ impl Delivery {
 
     /// MAIL FROM, after the size and SMTPUTF8 checks.
     fn start_mail(&mut self, now: Instant) {
+        let wants_size = self.capabilities.size().is_some()
+            || (self.config.chunking && !self.config.lmtp && self.capabilities.has("CHUNKING"));
+        if self.config.size.is_none() && self.config.measure_on_demand && wants_size {
+            self.state = State::Measuring;
+            return;
+        }
         if self.config.require_tls && (self.tls.is_none() || !self.capabilities.has("REQUIRETLS")) {
             // RFC 8689 §4.1: such a server must not get the message.
             self.record_attempt(Stage::Mail, Cause::RequireTlsNotOffered);
@@ -1437,7 +1476,11 @@ impl Delivery {
                 self.handle_connect_failed(now, cause);
                 return;
             }
-            State::NextServer | State::Closing(_) | State::Finished | State::Ready => return,
+            State::NextServer
+            | State::Closing(_)
+            | State::Finished
+            | State::Ready
+            | State::Measuring => return,
             State::Idle => return,
         };
         self.result = Some(Err(Error::Transaction(ServerError::new(
@@ -1669,6 +1712,7 @@ mod tests {
             recipients: vec!["b@y.test".to_owned()],
             ascii_forms: Vec::new(),
             size: Some(10),
+            measure_on_demand: false,
             eight_bit: false,
             seven_bit_size: None,
             at_least_one: false,
@@ -1695,7 +1739,7 @@ mod tests {
         loop {
             match d.poll(now) {
                 Step::Write { .. } => out.extend(d.take_output()),
-                Step::Read { .. } => return String::from_utf8(out).unwrap(),
+                Step::Read { .. } | Step::Measure => return String::from_utf8(out).unwrap(),
                 other => panic!("unexpected {other:?}"),
             }
         }
@@ -2281,5 +2325,48 @@ mod tests {
             matches!(attempts[0].cause(), Cause::RequireTlsNotOffered),
             "{err}"
         );
+    }
+
+    // ------------------------------------------------- measuring on demand
+
+    fn on_demand() -> Config {
+        let mut c = config(1);
+        c.size = None;
+        c.measure_on_demand = true;
+        c
+    }
+
+    #[test]
+    fn the_size_is_asked_for_only_where_the_server_uses_it() {
+        let (mut d, next, t) = run_to_ehlo(on_demand(), true, b"250-mx\r\n250 SIZE 5000\r\n");
+        assert_eq!(next, "");
+        assert_eq!(d.poll(t), Step::Measure);
+        d.handle_measured(t, 1234);
+        assert_eq!(
+            written_until_read(&mut d, t),
+            "MAIL FROM:<a@x.test> SIZE=1234\r\n"
+        );
+
+        // Over the limit once counted: refused before MAIL.
+        let (mut d, _, t) = run_to_ehlo(on_demand(), true, b"250-mx\r\n250 SIZE 5000\r\n");
+        assert_eq!(d.poll(t), Step::Measure);
+        d.handle_measured(t, 9999);
+        assert_eq!(written_until_read(&mut d, t), "QUIT\r\n");
+
+        // Neither SIZE nor CHUNKING: never counted.
+        let (_, next, _) = run_to_ehlo(on_demand(), true, b"250 mx\r\n");
+        assert_eq!(next, "MAIL FROM:<a@x.test>\r\n");
+    }
+
+    #[test]
+    fn a_message_that_cannot_be_counted_is_not_sent() {
+        let (mut d, _, t) = run_to_ehlo(on_demand(), true, b"250-mx\r\n250 SIZE 5000\r\n");
+        assert_eq!(d.poll(t), Step::Measure);
+        d.handle_measure_failed(t, std::io::Error::other("the file went away"));
+        assert_eq!(written_until_read(&mut d, t), "QUIT\r\n");
+        d.handle_input(t, b"221 bye\r\n");
+        while !matches!(d.poll(t), Step::Done) {}
+        let err = d.into_result().unwrap_err();
+        assert_eq!(err.stage(), Some(Stage::Mail), "{err}");
     }
 }

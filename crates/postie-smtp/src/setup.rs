@@ -71,10 +71,19 @@ impl Setup {
         options: &SendOptions,
         keep_open: bool,
     ) -> Result<Self, Error> {
-        let measure = prepared.measure(message).map_err(InvalidInput::Message)?;
+        // What postie's writer encodes is 7-bit by construction: its size is
+        // counted only if the server will use it. A raw message is read
+        // now, since its 8-bit or binary data decides how it is sent.
+        let measure = if message.is_seven_bit_by_construction() {
+            None
+        } else {
+            Some(prepared.measure(message).map_err(InvalidInput::Message)?)
+        };
+        let eight_bit = measure.is_some_and(|m| m.eight_bit);
+        let binary = measure.is_some_and(|m| m.binary);
         // Made only for a message holding 8-bit or binary data (never one
         // postie's writer built), in case the server cannot take it.
-        let seven_bit = if measure.eight_bit || measure.binary {
+        let seven_bit = if eight_bit || binary {
             let rewritten = prepared.seven_bit(message).map_err(InvalidInput::Message)?;
             let mut counter = crate::data::SizeCounter::default();
             rewritten
@@ -108,10 +117,11 @@ impl Setup {
             reverse_path: prepared.reverse_path(),
             recipients: prepared.recipients(),
             ascii_forms: prepared.ascii_forms(),
-            size: Some(measure.size),
-            eight_bit: measure.eight_bit,
-            binary: measure.binary,
-            repaired: measure.repaired,
+            size: measure.map(|m| m.size),
+            measure_on_demand: measure.is_none(),
+            eight_bit,
+            binary,
+            repaired: measure.is_some_and(|m| m.repaired),
             chunking: options.chunking,
             seven_bit_size: seven_bit.as_ref().map(|(_, size)| *size),
             at_least_one: options.at_least_one,

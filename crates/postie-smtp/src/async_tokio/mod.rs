@@ -230,6 +230,22 @@ async fn run_step<'m>(
                 Err(e) => delivery.handle_tls_failed(Instant::now(), e),
             }
         }
+        Step::Measure => {
+            let measured = body(delivery.seven_bit_body()).and_then(|mut reader| {
+                let mut counter = crate::data::SizeCounter::default();
+                loop {
+                    let chunk = reader.next_chunk()?;
+                    if chunk.is_empty() {
+                        return Ok(counter.finish());
+                    }
+                    counter.add(chunk);
+                }
+            });
+            match measured {
+                Ok(size) => delivery.handle_measured(Instant::now(), size),
+                Err(e) => delivery.handle_measure_failed(Instant::now(), mime_io(e)),
+            }
+        }
         Step::Close => *conn = None,
         Step::Done => return true,
     }

@@ -209,9 +209,23 @@ fn drive(
                     Err(e) => delivery.handle_tls_failed(Instant::now(), e),
                 }
             }
+            Step::Measure => {
+                let mut counter = crate::data::SizeCounter::default();
+                match write_body(&mut counter, delivery.seven_bit_body()) {
+                    Ok(()) => delivery.handle_measured(Instant::now(), counter.finish()),
+                    Err(e) => delivery.handle_measure_failed(Instant::now(), mime_io(e)),
+                }
+            }
             Step::Close => *conn = None,
             Step::Done => return Ok(()),
         }
+    }
+}
+
+fn mime_io(e: postie_mime::Error) -> io::Error {
+    match e {
+        postie_mime::Error::Io(e) => e,
+        other => io::Error::other(other.to_string()),
     }
 }
 

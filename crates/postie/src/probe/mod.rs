@@ -1,0 +1,322 @@
+//! `postie probe`: what a server offers, without sending mail.
+//!
+//! msmtp's `--serverinfo` and swaks' quit-after in one command: connect,
+//! read the greeting, EHLO, STARTTLS (or implicit TLS), look at the
+//! certificate, EHLO again, QUIT.
+//!
+//! The dialogue is driven here rather than by `postie_smtp`'s send core
+//! because a probe must go on where a send stops (a certificate that does
+//! not verify is a finding to report, not the end) and stop where a send
+//! goes on (it never says MAIL). The reply parser, the capability reader and
+//! the TLS configuration are the library's, so the probe sees a server
+//! exactly as `postie send` would.
+
+mod certificate;
+mod connect;
+mod deadline;
+mod failure;
+mod report;
+mod session;
+mod steps;
+mod target;
+mod tls;
+
+use std::net::{SocketAddr, TcpStream};
+use std::sync::Arc;
+use std::time::Duration;
+
+use postie_smtp::{LocalEnv, TlsSettings};
+use rustls::pki_types::ServerName;
+use rustls::{CertificateError, ClientConfig};
+
+use crate::args::{ProbeArgs, TlsArg};
+use crate::exit;
+
+use self::certificate::CertReport;
+use self::connect::{connect_any, connect_one, resolve};
+use self::failure::Failure;
+use self::report::{capability_list, one_line, Report, TlsReport};
+use self::session::{Conn, Session};
+use self::target::{checked_client, Target};
+use self::tls::{handshake, HandshakeError, TlsStream};
+
+/// The port probed when the target names none and TLS is implicit.
+const IMPLICIT_TLS_PORT: u16 = 465;
+/// The port probed otherwise.
+const SMTP_PORT: u16 = 25;
+
+/// Runs `postie probe`; returns the exit code.
+pub(crate) fn run(args: &ProbeArgs) -> u8 {
+    let prober = match Prober::from_args(args) {
+        Ok(prober) => prober,
+        Err(failure) => {
+            eprintln!("postie probe: {}", failure.message);
+            return failure.code;
+        }
+    };
+    let mut report = Report {
+        server: prober.target.to_string(),
+        ..Report::default()
+    };
+    let code = match prober.probe(&mut report) {
+        Ok(()) => exit::OK,
+        Err(failure) => {
+            report.error = Some(failure.message);
+            if report.hint.is_none() {
+                report.hint = failure.hint;
+            }
+            failure.code
+        }
+    };
+    if args.json {
+        // to_string keeps the fields in the order of the dialogue.
+        match serde_json::to_string(&report) {
+            Ok(json) => println!("{json}"),
+            Err(e) => {
+                eprintln!("postie probe: cannot write JSON: {e}");
+                return exit::SOFTWARE;
+            }
+        }
+    } else {
+        print!("{}", report.text(&prober.target.host));
+        if let Some(error) = &report.error {
+            eprintln!("postie probe: {}", one_line(error));
+        }
+        if let Some(hint) = &report.hint {
+            eprintln!("postie probe: hint: {hint}");
+        }
+    }
+    code
+}
+
+/// Everything the probe needs, checked before anything touches the
+/// network.
+struct Prober {
+    target: Target,
+    name: ServerName<'static>,
+    mode: TlsArg,
+    client: String,
+    timeout: Duration,
+    /// Verifies against the system's roots and `--ca-file`, as `postie
+    /// send` does; `None` with `--tls none`.
+    verifying: Option<Arc<ClientConfig>>,
+}
+
+impl Prober {
+    fn from_args(args: &ProbeArgs) -> Result<Self, Failure> {
+        let usage = |message: String| Failure::new(exit::USAGE, message);
+        let default_port = match args.tls {
+            TlsArg::Implicit => IMPLICIT_TLS_PORT,
+            _ => SMTP_PORT,
+        };
+        let target = Target::parse(&args.target, default_port).map_err(usage)?;
+        let name = ServerName::try_from(target.host.clone())
+            .map_err(|_| usage(format!("{:?} is not a valid TLS name", target.host)))?;
+        let timeout = Some(args.timeout)
+            .filter(|t| t.is_finite() && *t > 0.0)
+            .and_then(|t| Duration::try_from_secs_f64(t).ok())
+            .ok_or_else(|| {
+                usage(format!(
+                    "bad --timeout {}: give seconds above 0",
+                    args.timeout
+                ))
+            })?;
+        let client = match &args.client {
+            Some(name) => checked_client(name).map_err(usage)?,
+            None => LocalEnv::from_system().hostname,
+        };
+        let verifying = match args.tls {
+            TlsArg::None => None,
+            _ => Some(
+                TlsSettings {
+                    ca_files: args.ca_file.clone(),
+                    ..TlsSettings::default()
+                }
+                .client_config()
+                .map_err(|e| usage(e.to_string()))?,
+            ),
+        };
+        Ok(Self {
+            target,
+            name,
+            mode: args.tls,
+            client,
+            timeout,
+            verifying,
+        })
+    }
+
+    /// Connects and walks through the dialogue, filling `report` as it
+    /// goes, so that a failure still shows what was learnt before it.
+    fn probe(&self, report: &mut Report) -> Result<(), Failure> {
+        let addrs = resolve(&self.target, self.timeout)?;
+        let (tcp, addr) = connect_any(&self.target, &addrs, self.timeout)?;
+        report.address = Some(addr.to_string());
+        match self.mode {
+            TlsArg::Implicit => self.implicit(tcp, addr, report),
+            _ => self.plain_first(tcp, addr, report),
+        }
+    }
+
+    /// `--tls none`, `starttls` and `required`: greeting and EHLO in clear,
+    /// then STARTTLS when asked for and offered.
+    fn plain_first(
+        &self,
+        tcp: TcpStream,
+        addr: SocketAddr,
+        report: &mut Report,
+    ) -> Result<(), Failure> {
+        let mut session = Session::new(Conn::Plain(tcp), self.timeout);
+        let caps = self.greet(&mut session, report)?;
+        report.auth_before_tls = Some(caps.auth_mechanisms().to_vec());
+        // `verifying` is there unless the command said --tls none.
+        let Some(verifying) = &self.verifying else {
+            session.quit();
+            return Ok(());
+        };
+        let required = self.mode == TlsArg::Required;
+        let offered = caps.has("STARTTLS");
+        let starttls = report.starttls.insert(TlsReport::offered(offered));
+        if !offered {
+            session.quit();
+            return if required {
+                Err(Failure::new(
+                    exit::UNAVAILABLE,
+                    format!("{} does not offer STARTTLS (--tls required)", self.target),
+                ))
+            } else {
+                Ok(())
+            };
+        }
+        let tcp = match self.start_tls(session) {
+            Ok(tcp) => tcp,
+            Err(failure) => {
+                starttls.error = Some(failure.message.clone());
+                // A refused STARTTLS is a finding unless TLS is required.
+                return if required { Err(failure) } else { Ok(()) };
+            }
+        };
+        let result = handshake(tcp, Arc::clone(verifying), &self.name, self.timeout);
+        self.after_handshake(result, addr, report, required)
+    }
+
+    /// `--tls implicit`: TLS from the first byte, then greeting and EHLO.
+    fn implicit(
+        &self,
+        tcp: TcpStream,
+        addr: SocketAddr,
+        report: &mut Report,
+    ) -> Result<(), Failure> {
+        report.implicit_tls = Some(TlsReport::offered(true));
+        // Nothing is said in clear on an implicit TLS port.
+        report.auth_before_tls = Some(Vec::new());
+        let Some(verifying) = &self.verifying else {
+            return Err(Failure::new(exit::SOFTWARE, "no TLS configuration"));
+        };
+        let result = handshake(tcp, Arc::clone(verifying), &self.name, self.timeout);
+        self.after_handshake(result, addr, report, true)
+    }
+
+    /// Records a verified handshake and goes on over it; after a
+    /// certificate that does not verify, records why and reads the
+    /// certificate over a second connection; after any other failure,
+    /// records it and stops (an error only when TLS was required).
+    fn after_handshake(
+        &self,
+        result: Result<TlsStream, HandshakeError>,
+        addr: SocketAddr,
+        report: &mut Report,
+        required: bool,
+    ) -> Result<(), Failure> {
+        match result {
+            Ok(stream) => {
+                report.tls_mut().record(&stream.conn);
+                report.certificate = Some(CertReport::of(&stream.conn, None, &self.target.host));
+                self.over_tls(stream, report)
+            }
+            Err(HandshakeError::Certificate(problem)) => {
+                // Recorded now, so that it is reported even if the second
+                // connection fails.
+                report.certificate = Some(CertReport::unread(&problem, &self.target.host));
+                let result = self.reread(problem, addr, report);
+                if let Err(failure) = &result {
+                    report.tls_mut().error =
+                        Some(format!("reading the certificate: {}", failure.message));
+                }
+                result
+            }
+            Err(other) => {
+                let failure = other.failure(&self.target, self.mode == TlsArg::Implicit);
+                let tls = report.tls_mut();
+                tls.ok = Some(false);
+                tls.error = Some(failure.message.clone());
+                if required {
+                    Err(failure)
+                } else {
+                    Ok(())
+                }
+            }
+        }
+    }
+
+    /// The certificate did not verify: the verifying handshake ended the
+    /// connection, so connect again and shake hands with a verifier that
+    /// accepts anything, only to read the certificate (and the EHLO reply
+    /// over TLS) for the report. Nothing but EHLO and QUIT goes over it.
+    fn reread(
+        &self,
+        problem: CertificateError,
+        addr: SocketAddr,
+        report: &mut Report,
+    ) -> Result<(), Failure> {
+        let accept_any = TlsSettings {
+            accept_invalid_certificates: true,
+            ..TlsSettings::default()
+        }
+        .client_config()
+        .map_err(|e| Failure::new(exit::SOFTWARE, e.to_string()))?;
+        let tcp = connect_one(addr, self.timeout).map_err(|e| {
+            Failure::new(
+                exit::TEMPFAIL,
+                format!("cannot connect again to {addr} to read the certificate: {e}"),
+            )
+        })?;
+        let tcp = match self.mode {
+            TlsArg::Implicit => tcp,
+            _ => {
+                let mut session = Session::new(Conn::Plain(tcp), self.timeout);
+                self.greet_quietly(&mut session)?;
+                self.start_tls(session)?
+            }
+        };
+        let result = handshake(tcp, accept_any, &self.name, self.timeout);
+        let stream = result.map_err(|e| e.failure(&self.target, self.mode == TlsArg::Implicit))?;
+        report.tls_mut().record(&stream.conn);
+        report.certificate = Some(CertReport::of(
+            &stream.conn,
+            Some(&problem),
+            &self.target.host,
+        ));
+        self.over_tls(stream, report)
+    }
+
+    /// EHLO over TLS (after the greeting, for implicit TLS), then QUIT.
+    fn over_tls(&self, stream: TlsStream, report: &mut Report) -> Result<(), Failure> {
+        let mut session = Session::new(Conn::Tls(Box::new(stream)), self.timeout);
+        let caps = if self.mode == TlsArg::Implicit {
+            self.greet(&mut session, report)?
+        } else {
+            let (esmtp, caps) = self.hello(&mut session)?;
+            if esmtp {
+                report.capabilities_after_tls = Some(capability_list(&caps));
+            }
+            caps
+        };
+        report.auth_after_tls = Some(caps.auth_mechanisms().to_vec());
+        if caps.size().is_some() {
+            report.size = caps.size();
+        }
+        session.quit();
+        Ok(())
+    }
+}
