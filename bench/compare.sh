@@ -55,6 +55,11 @@ if ! command -v smtp-sink >/dev/null 2>&1 || ! command -v smtp-source >/dev/null
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -q postfix >/dev/null
 fi
 
+if [ ! -x /usr/bin/time ]; then
+	echo "==> installing GNU time (for the peak RSS of each client)"
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -q time >/dev/null
+fi
+
 echo "==> building the clients (release)"
 (cd "$BENCH_DIR" && cargo build --release --bins -q)
 
