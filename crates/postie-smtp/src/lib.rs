@@ -43,6 +43,7 @@ mod outcome;
 pub mod proto;
 pub mod reply;
 pub mod sasl;
+pub mod security;
 mod setup;
 pub mod tls;
 pub mod trace;
