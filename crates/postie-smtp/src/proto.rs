@@ -1514,7 +1514,12 @@ impl Delivery {
             stage,
             cause,
         ))));
-        self.quit(now);
+        if stage == Stage::Auth {
+            // Never kept: the next message on it would go unauthenticated.
+            self.say_goodbye(now);
+        } else {
+            self.quit(now);
+        }
     }
 
     fn record_attempt(&mut self, stage: Stage, cause: Cause) {
@@ -2368,5 +2373,35 @@ mod tests {
         while !matches!(d.poll(t), Step::Done) {}
         let err = d.into_result().unwrap_err();
         assert_eq!(err.stage(), Some(Stage::Mail), "{err}");
+    }
+
+    /// Found by fuzzing: a kept connection whose authentication failed was
+    /// left idle, and the next message went out unauthenticated on it.
+    #[test]
+    fn a_connection_whose_auth_failed_is_never_kept() {
+        let mut c = kept("b@y.test");
+        c.auth = Some(AuthConfig {
+            credentials: crate::sasl::Credentials {
+                username: "user".into(),
+                secret: crate::sasl::Secret::new("pw"),
+                authzid: None,
+            },
+            token: false,
+            mechanisms: None,
+            allow_plaintext: true,
+        });
+        let (mut d, next, t) = run_to_ehlo(c, true, b"250-mx\r\n250 AUTH PLAIN\r\n");
+        assert!(next.starts_with("AUTH PLAIN"), "{next}");
+        d.handle_input(t, b"535 5.7.8 no\r\n");
+        assert_eq!(written_until_read(&mut d, t), "QUIT\r\n");
+        d.handle_input(t, b"221 bye\r\n");
+        assert_eq!(d.poll(t), Step::Close);
+        assert_eq!(d.poll(t), Step::Done);
+        assert!(!d.is_idle());
+        assert!(d.take_result().is_err());
+        assert!(matches!(
+            d.next_message(kept("c@y.test"), t),
+            Err(InvalidInput::NotIdle)
+        ));
     }
 }
