@@ -38,6 +38,7 @@ pub mod data;
 pub mod dsn;
 pub mod envelope;
 mod error;
+mod kept;
 mod options;
 mod outcome;
 pub mod proto;

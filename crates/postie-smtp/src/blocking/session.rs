@@ -5,12 +5,11 @@ use std::time::{Duration, Instant};
 use postie_mime::Message;
 
 use super::{drive, Conn};
-use crate::envelope::{self, LocalEnv};
+use crate::envelope::LocalEnv;
 use crate::error::Error;
+use crate::kept::Kept;
 use crate::options::SendOptions;
 use crate::outcome::Sent;
-use crate::proto::Delivery;
-use crate::setup::Setup;
 
 /// A connection kept open between messages: the first [`Session::send`]
 /// connects (with failover, TLS and authentication as [`super::send`]
@@ -39,24 +38,14 @@ use crate::setup::Setup;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct Session {
-    options: SendOptions,
-    env: LocalEnv,
-    link: Option<Link>,
-    idle_timeout: Option<Duration>,
-}
-
-/// The open connection and the core that drives it.
-struct Link {
-    delivery: Delivery,
-    conn: Option<Conn>,
-    idle_since: Instant,
+    kept: Kept<Conn>,
 }
 
 impl std::fmt::Debug for Session {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Session")
             .field("connected", &self.is_connected())
-            .field("idle_timeout", &self.idle_timeout)
+            .field("idle_timeout", &self.kept.idle_timeout())
             .finish_non_exhaustive()
     }
 }
@@ -72,10 +61,7 @@ impl Session {
     /// read from the system.
     pub fn with_env(options: SendOptions, env: LocalEnv) -> Self {
         Self {
-            options,
-            env,
-            link: None,
-            idle_timeout: None,
+            kept: Kept::new(options, env),
         }
     }
 
@@ -84,73 +70,50 @@ impl Session {
     /// a while (Postfix after 300 s), so a client that waits longer saves
     /// a failed attempt.
     pub fn idle_timeout(mut self, limit: Duration) -> Self {
-        self.idle_timeout = Some(limit);
+        self.kept.set_idle_timeout(limit);
         self
     }
 
     /// Whether a connection is open and idle.
     pub fn is_connected(&self) -> bool {
-        self.link.as_ref().is_some_and(|l| l.conn.is_some())
+        self.kept.is_connected()
     }
 
     /// How long the connection has been idle, if one is open.
     pub fn idle_for(&self) -> Option<Duration> {
-        self.link.as_ref().map(|l| l.idle_since.elapsed())
+        self.kept.idle_for()
     }
 
     /// Sends `message`, on the open connection when there is one.
     pub fn send(&mut self, message: &Message) -> Result<Sent, Error> {
         let span = tracing::info_span!("postie_smtp::session_send");
         let _entered = span.enter();
-        let prepared = envelope::prepare(message, &self.options, &self.env)?;
-        let setup = Setup::new(message, &prepared, &self.options, true)?;
-        let stale = self.link.as_ref().is_some_and(|link| {
-            self.idle_timeout
-                .is_some_and(|limit| link.idle_since.elapsed() > limit)
-        });
-        if stale {
+        let (prepared, setup) = self.kept.prepare(message)?;
+        if self.kept.is_stale() {
             self.close();
         }
-        let reusable = self.link.as_ref().is_some_and(|link| {
-            link.delivery.is_idle() && link.conn.as_ref().is_some_and(Conn::looks_alive)
-        });
-        let mut link = match self.link.take() {
-            Some(mut link) if reusable => {
-                link.delivery
-                    .next_message(setup.config.clone(), Instant::now())?;
-                link
-            }
-            // Gone or never there: a new connection (a dead one is dropped
-            // without QUIT; there is nobody to say it to).
-            _ => Link {
-                delivery: setup.delivery()?,
-                conn: None,
-                idle_since: Instant::now(),
-            },
-        };
+        let reusable = self.kept.idle_conn().is_some_and(|conn| conn.looks_alive());
+        let mut link = self.kept.link_for(&setup, reusable)?;
         let seven_bit = setup.seven_bit.as_ref();
         let driven = drive(
             &mut link.delivery,
             &mut link.conn,
             setup.tls_config.as_ref(),
-            self.options.on_trace.as_ref(),
+            self.kept.options.on_trace.as_ref(),
             |w, seven_bit_body| match (seven_bit, seven_bit_body) {
                 (Some(rewritten), true) => rewritten.write_to(w),
                 _ => prepared.write_message(message, w),
             },
         );
         let result = driven.and_then(|()| link.delivery.take_result());
-        if link.delivery.is_idle() && link.conn.is_some() {
-            link.idle_since = Instant::now();
-            self.link = Some(link);
-        }
+        self.kept.keep(link);
         result
     }
 
     /// Ends the connection politely (QUIT), if one is open. The session
     /// can still send: the next message connects again.
     pub fn close(&mut self) {
-        let Some(mut link) = self.link.take() else {
+        let Some(mut link) = self.kept.take() else {
             return;
         };
         link.delivery.close_idle(Instant::now());
@@ -158,7 +121,7 @@ impl Session {
             &mut link.delivery,
             &mut link.conn,
             None,
-            self.options.on_trace.as_ref(),
+            self.kept.options.on_trace.as_ref(),
             |_, _| Ok(()),
         );
     }

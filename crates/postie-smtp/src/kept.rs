@@ -1,0 +1,112 @@
+//! A connection kept between messages, whatever the driver: the part of a
+//! session that decides whether the open connection can take the next
+//! message, and keeps it afterwards. The drivers' `Session`s add only the
+//! I/O (the liveness check, driving the core, QUIT).
+
+use std::time::{Duration, Instant};
+
+use postie_mime::Message;
+
+use crate::envelope::{self, LocalEnv, Prepared};
+use crate::error::Error;
+use crate::options::SendOptions;
+use crate::proto::Delivery;
+use crate::setup::Setup;
+
+/// The open connection `C` and the core that drives it.
+pub(crate) struct Link<C> {
+    pub(crate) delivery: Delivery,
+    pub(crate) conn: Option<C>,
+    idle_since: Instant,
+}
+
+/// A session's state, for connections of type `C`.
+pub(crate) struct Kept<C> {
+    pub(crate) options: SendOptions,
+    env: LocalEnv,
+    link: Option<Link<C>>,
+    idle_timeout: Option<Duration>,
+}
+
+impl<C> Kept<C> {
+    pub(crate) fn new(options: SendOptions, env: LocalEnv) -> Self {
+        Self {
+            options,
+            env,
+            link: None,
+            idle_timeout: None,
+        }
+    }
+
+    pub(crate) fn set_idle_timeout(&mut self, limit: Duration) {
+        self.idle_timeout = Some(limit);
+    }
+
+    pub(crate) fn idle_timeout(&self) -> Option<Duration> {
+        self.idle_timeout
+    }
+
+    pub(crate) fn is_connected(&self) -> bool {
+        self.link.as_ref().is_some_and(|l| l.conn.is_some())
+    }
+
+    pub(crate) fn idle_for(&self) -> Option<Duration> {
+        self.link.as_ref().map(|l| l.idle_since.elapsed())
+    }
+
+    /// The envelope and the core's settings for `message`, the connection
+    /// kept open after it.
+    pub(crate) fn prepare(&self, message: &Message) -> Result<(Prepared, Setup), Error> {
+        let prepared = envelope::prepare(message, &self.options, &self.env)?;
+        let setup = Setup::new(message, &prepared, &self.options, true)?;
+        Ok((prepared, setup))
+    }
+
+    /// Whether the open connection has been idle longer than the limit
+    /// (servers close idle connections; better to say goodbye first).
+    pub(crate) fn is_stale(&self) -> bool {
+        match (&self.link, self.idle_timeout) {
+            (Some(link), Some(limit)) => link.idle_since.elapsed() > limit,
+            _ => false,
+        }
+    }
+
+    /// The open connection, for its owner to check or close.
+    pub(crate) fn take(&mut self) -> Option<Link<C>> {
+        self.link.take()
+    }
+
+    /// The connection of an idle link, for the liveness check.
+    pub(crate) fn idle_conn(&mut self) -> Option<&mut C> {
+        self.link
+            .as_mut()
+            .filter(|l| l.delivery.is_idle())
+            .and_then(|l| l.conn.as_mut())
+    }
+
+    /// The link to send `setup`'s message on: the kept one when the caller
+    /// found it `reusable`, else a new one (a dead connection is dropped
+    /// without QUIT: there is nobody to say it to).
+    pub(crate) fn link_for(&mut self, setup: &Setup, reusable: bool) -> Result<Link<C>, Error> {
+        match self.link.take() {
+            Some(mut link) if reusable => {
+                link.delivery
+                    .next_message(setup.config.clone(), Instant::now())?;
+                Ok(link)
+            }
+            _ => Ok(Link {
+                delivery: setup.delivery()?,
+                conn: None,
+                idle_since: Instant::now(),
+            }),
+        }
+    }
+
+    /// Keeps `link` when the core left it idle and open.
+    pub(crate) fn keep(&mut self, mut link: Link<C>) {
+        if link.delivery.is_idle() && link.conn.is_some() {
+            link.idle_since = Instant::now();
+            self.link = Some(link);
+        }
+    }
+}
