@@ -148,6 +148,46 @@ pub fn finish(sent: u64, failed: u64, start: Instant) -> ! {
     std::process::exit(0);
 }
 
+/// `--build-only`: builds and serializes `args.count` typical messages
+/// with `build` (each client's own builder), into `--out` or a sink, then
+/// prints the result and exits.
+pub fn build_only(bin: &str, args: &Args, build: impl Fn(crate::Inputs) -> Vec<u8>) -> ! {
+    use std::io::Write as _;
+    let inputs = crate::Inputs::typical();
+    let mut out: Box<dyn std::io::Write> = match &args.out {
+        Some(path) => match std::fs::File::create(path) {
+            Ok(file) => Box::new(std::io::BufWriter::new(file)),
+            Err(e) => {
+                eprintln!("{bin}: {}: {e}", path.display());
+                std::process::exit(EXIT_FAILED);
+            }
+        },
+        None => Box::new(std::io::sink()),
+    };
+    let start = Instant::now();
+    let mut failed = 0;
+    for _ in 0..args.count {
+        if out.write_all(&build(inputs.clone())).is_err() {
+            failed += 1;
+        }
+    }
+    if out.flush().is_err() {
+        failed += 1;
+    }
+    finish(args.count - failed.min(args.count), failed, start)
+}
+
+/// Reports the one message of `--attach` and exits.
+pub fn finish_one<E: std::fmt::Display>(bin: &str, result: Result<(), E>, start: Instant) -> ! {
+    match result {
+        Ok(()) => finish(1, 0, start),
+        Err(e) => {
+            eprintln!("{bin}: {e}");
+            finish(0, 1, start)
+        }
+    }
+}
+
 /// Exits 3: the binary does not do what was asked.
 pub fn unsupported(bin: &str, what: &str) -> ! {
     eprintln!("{bin}: unsupported: {what}");

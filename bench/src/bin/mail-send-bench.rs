@@ -11,7 +11,6 @@
 //! bench's). `--attach` reads the whole file (no streaming). No extra
 //! switches.
 
-use std::io::Write;
 use std::time::{Duration, Instant};
 
 use mail_send::mail_builder::MessageBuilder;
@@ -172,24 +171,5 @@ fn attach(args: &Args, runtime: &tokio::runtime::Runtime, file: &std::path::Path
 }
 
 fn build_only(args: &Args) -> ! {
-    let inputs = postie_bench::Inputs::typical();
-    let mut out: Box<dyn Write> = match &args.out {
-        Some(path) => match std::fs::File::create(path) {
-            Ok(file) => Box::new(std::io::BufWriter::new(file)),
-            Err(e) => fail(&format!("{}: {e}", path.display())),
-        },
-        None => Box::new(std::io::sink()),
-    };
-    let start = Instant::now();
-    let mut failed = 0;
-    for _ in 0..args.count {
-        let bytes = postie_bench::mail_builder(inputs.clone());
-        if out.write_all(&bytes).is_err() {
-            failed += 1;
-        }
-    }
-    if out.flush().is_err() {
-        failed += 1;
-    }
-    throughput::finish(args.count - failed.min(args.count), failed, start)
+    throughput::build_only(BIN, args, postie_bench::mail_builder)
 }

@@ -4,7 +4,6 @@
 //! Extra switches: `--no-chunking` (DATA even where CHUNKING is offered),
 //! `--no-pipelining`.
 
-use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -203,27 +202,5 @@ fn attach(args: &Args, options: SendOptions, file: &std::path::Path) -> ! {
 }
 
 fn build_only(args: &Args) -> ! {
-    let inputs = postie_bench::Inputs::typical();
-    let mut out: Box<dyn Write> = match &args.out {
-        Some(path) => match std::fs::File::create(path) {
-            Ok(file) => Box::new(std::io::BufWriter::new(file)),
-            Err(e) => {
-                eprintln!("{BIN}: {}: {e}", path.display());
-                std::process::exit(throughput::EXIT_FAILED);
-            }
-        },
-        None => Box::new(std::io::sink()),
-    };
-    let start = Instant::now();
-    let mut failed = 0;
-    for _ in 0..args.count {
-        let bytes = postie_bench::postie(inputs.clone());
-        if out.write_all(&bytes).is_err() {
-            failed += 1;
-        }
-    }
-    if out.flush().is_err() {
-        failed += 1;
-    }
-    throughput::finish(args.count - failed.min(args.count), failed, start)
+    throughput::build_only(BIN, args, postie_bench::postie)
 }
