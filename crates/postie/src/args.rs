@@ -42,7 +42,20 @@ pub(crate) enum Command {
     /// certificate, AUTH before and after TLS, SIZE. Sends no mail.
     #[command(after_help = PROBE_EXAMPLES)]
     Probe(ProbeArgs),
+    /// The messages `postie send --spool-on-failure` kept after a temporary
+    /// failure: list, show, remove, flush (send them again).
+    #[command(after_help = SPOOL_HELP)]
+    Spool(SpoolArgs),
 }
+
+const SPOOL_HELP: &str = "The spool: $POSTIE_SPOOL_DIR, else $XDG_STATE_HOME/postie/spool, else \
+~/.local/state/postie/spool. A message whose outcome is unknown (the connection ended after the \
+final dot: the server may have it) is only sent again by `flush --force`.
+
+Examples:
+  postie send --spool-on-failure --server mail.example.org message.eml
+  postie spool list
+  postie spool flush          # e.g. every 10 minutes from cron";
 
 const PROBE_EXAMPLES: &str = "Examples:
   postie probe mail.example.org
@@ -162,6 +175,10 @@ pub(crate) struct SendArgs {
     /// Print the SMTP dialogue on standard error (AUTH exchanges redacted).
     #[arg(short, long)]
     pub(crate) verbose: bool,
+    /// After a temporary failure, keep the message in the spool for
+    /// `postie spool flush` (also on with the account's spool_on_failure).
+    #[arg(long)]
+    pub(crate) spool_on_failure: bool,
     /// Use this account of the accounts file (default: the file's `default`).
     #[arg(long, value_name = "NAME")]
     pub(crate) account: Option<String>,
@@ -243,6 +260,67 @@ pub(crate) struct ProbeArgs {
     /// Print the findings as one JSON object.
     #[arg(long)]
     pub(crate) json: bool,
+}
+
+/// `postie spool`.
+#[derive(Debug, Args)]
+pub(crate) struct SpoolArgs {
+    #[command(subcommand)]
+    pub(crate) command: SpoolCommand,
+}
+
+/// What to do with the spool.
+#[derive(Debug, Subcommand)]
+pub(crate) enum SpoolCommand {
+    /// One line per message: id, state, age, attempts, next attempt,
+    /// recipients, last error.
+    List {
+        /// Print a JSON array of objects instead.
+        #[arg(long)]
+        json: bool,
+        /// Only the messages of this account.
+        #[arg(long, value_name = "NAME")]
+        account: Option<String>,
+    },
+    /// A message's record and its header.
+    Show {
+        /// The message's id (from `postie spool list`).
+        id: String,
+        /// Print one JSON object instead.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete messages from the spool, unsent.
+    Remove {
+        /// The messages' ids.
+        #[arg(required = true, value_name = "ID")]
+        ids: Vec<String>,
+    },
+    /// Send every queued message whose next attempt is due.
+    Flush(FlushArgs),
+}
+
+/// `postie spool flush`.
+#[derive(Debug, Args)]
+pub(crate) struct FlushArgs {
+    /// Ignore the waits between attempts, and send the messages whose
+    /// outcome is unknown again too (they may then arrive twice).
+    #[arg(long)]
+    pub(crate) force: bool,
+    /// Only the messages of this account.
+    #[arg(long, value_name = "NAME")]
+    pub(crate) account: Option<String>,
+    /// Give a message up (to dead/) when an attempt fails and it is older
+    /// than this: 5d, 36h, 90m, or seconds. Default: the account's
+    /// spool_max_age_days, else 5 days.
+    #[arg(long, value_name = "DURATION", value_parser = crate::spool::parse_duration)]
+    pub(crate) max_age: Option<std::time::Duration>,
+    /// No line per message, no summary: the exit code says it.
+    #[arg(short, long)]
+    pub(crate) quiet: bool,
+    /// Print each SMTP dialogue on standard error (AUTH exchanges redacted).
+    #[arg(short, long)]
+    pub(crate) verbose: bool,
 }
 
 /// `postie sink`.

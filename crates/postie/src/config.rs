@@ -18,6 +18,8 @@
 //! auth = ["SCRAM-SHA-256"]
 //! timeout = 30
 //! client = "laptop.example.org"
+//! spool_on_failure = true     # as --spool-on-failure
+//! spool_max_age_days = 3      # `postie spool flush` gives up after (default 5)
 //! ```
 //!
 //! A password is never written in the file itself (the key is refused), and
@@ -91,6 +93,8 @@ pub(crate) struct Account {
     pub(crate) timeout: Option<f64>,
     pub(crate) client: Option<String>,
     pub(crate) spool_on_failure: bool,
+    /// How long `postie spool flush` keeps trying this account's messages.
+    pub(crate) spool_max_age: Option<std::time::Duration>,
 }
 
 /// The file as written.
@@ -123,6 +127,7 @@ struct AccountSpec {
     timeout: Option<f64>,
     client: Option<String>,
     spool_on_failure: Option<bool>,
+    spool_max_age_days: Option<f64>,
 }
 
 impl AccountSpec {
@@ -146,6 +151,7 @@ impl AccountSpec {
             timeout: self.timeout.or(base.timeout),
             client: self.client.or(base.client),
             spool_on_failure: self.spool_on_failure.or(base.spool_on_failure),
+            spool_max_age_days: self.spool_max_age_days.or(base.spool_max_age_days),
         }
     }
 }
@@ -257,6 +263,14 @@ fn resolve(name: &str, spec: AccountSpec) -> Result<Account, String> {
             ));
         }
     }
+    let spool_max_age = spec
+        .spool_max_age_days
+        .map(|days| {
+            std::time::Duration::try_from_secs_f64(days * 86400.0).map_err(|_| {
+                format!("spool_max_age_days must be a number of days, 0 or more, not {days}")
+            })
+        })
+        .transpose()?;
     Ok(Account {
         name: name.to_owned(),
         hosts,
@@ -275,6 +289,7 @@ fn resolve(name: &str, spec: AccountSpec) -> Result<Account, String> {
         timeout: spec.timeout,
         client: spec.client,
         spool_on_failure: spec.spool_on_failure.unwrap_or(false),
+        spool_max_age,
     })
 }
 
@@ -342,7 +357,9 @@ mod tests {
             [defaults]
             tls = "required"
             timeout = 20
+            spool_max_age_days = 1.5
             [accounts.work]
+            spool_on_failure = true
             hosts = ["mx1.example.org", "mx2.example.org"]
             port = 587
             username = "alice"
@@ -358,6 +375,11 @@ mod tests {
         assert_eq!(work.tls, Some(TlsArg::Required));
         assert_eq!(work.timeout, Some(20.0));
         assert_eq!(work.secret, Some(SecretSource::Env("WORK_PASSWORD".into())));
+        assert!(work.spool_on_failure);
+        assert_eq!(
+            work.spool_max_age,
+            Some(std::time::Duration::from_secs(36 * 3600))
+        );
         let home = parse(text, Some("home")).unwrap().unwrap();
         assert_eq!(home.tls, Some(TlsArg::Implicit));
         assert!(home.secret.is_none());
@@ -393,6 +415,10 @@ mod tests {
                 "give one of",
             ),
             ("[accounts.a]\npassword_env = \"A\"\n", "needs a username"),
+            (
+                "[accounts.a]\nspool_max_age_days = -1\n",
+                "spool_max_age_days",
+            ),
         ] {
             let err = parse(text, Some("a")).unwrap_err();
             assert!(err.contains(want), "{text:?}: {err}");

@@ -11,6 +11,7 @@ mod report;
 mod send;
 mod sendmail;
 mod sink;
+mod spool;
 mod stdin_spool;
 
 use std::process::ExitCode;
@@ -49,6 +50,7 @@ fn main() -> ExitCode {
         Command::Demo => demo::run(),
         Command::Sink(args) => sink_command(&args),
         Command::Probe(args) => probe::run(&args),
+        Command::Spool(args) => spool::run(args),
     };
     ExitCode::from(code)
 }

@@ -30,11 +30,16 @@ pub(crate) fn run(args: SendArgs) -> u8 {
         Ok(account) => account,
         Err(text) => return fail_input(&args, exit::CONFIG, &text),
     };
+    let spool_on_failure = !args.dry_run
+        && (args.spool_on_failure || account.as_ref().is_some_and(|a| a.spool_on_failure));
+    // Taken before the account fills in the flags: a retry reads the
+    // account (and its secret) again.
+    let retry = spool_on_failure.then(|| crate::spool::Retry::new(&args, account.as_ref()));
     let mut args = args;
     if let Some(account) = &account {
         apply_account(&mut args, account);
     }
-    let options = match options(&args, account.as_ref()) {
+    let options = match options(&args, account.as_ref(), None) {
         Ok(options) => options,
         Err(text) => return fail_input(&args, exit::USAGE, &text),
     };
@@ -64,15 +69,64 @@ pub(crate) fn run(args: SendArgs) -> u8 {
             exit::OK
         }
         Err(error) => {
+            // Kept before anything is printed, so that the JSON can name it.
+            let kept = match retry {
+                Some(retry) if crate::spool::keeps(&error) => {
+                    Some(crate::spool::keep(retry, &message, &prepared, &error))
+                }
+                _ => None,
+            };
             if args.json {
-                println!("{}", report::error_json(&error));
+                let mut json = report::error_json(&error);
+                if let (Some(Ok(kept)), Some(object)) = (&kept, json.as_object_mut()) {
+                    object.insert("spooled".to_owned(), kept.id.clone().into());
+                }
+                println!("{json}");
             } else {
                 print!("{}", report::refusal_lines(error.refused()));
                 eprintln!("{}", report::error_line(&error));
             }
+            match kept {
+                Some(Ok(kept)) => eprintln!("{}", kept.notice()),
+                Some(Err(text)) => {
+                    eprintln!("postie: the message could not be kept in the spool: {text}")
+                }
+                None => {}
+            }
             exit::for_error(&error)
         }
     }
+}
+
+/// Why a message from the spool was not sent.
+pub(crate) enum Failure {
+    /// Before anything was sent: the exit code `postie send` would give,
+    /// and the reason.
+    Input(u8, String),
+    /// The send failed.
+    Send(postie_smtp::Error),
+}
+
+/// `postie send` once more for `postie spool flush`: `args` are the stored
+/// flags with the envelope and the kept message, `account` the account as
+/// it reads now. `on_trace` sees the dialogue as it happens.
+pub(crate) fn resend(
+    args: SendArgs,
+    account: Option<&crate::config::Account>,
+    on_trace: postie_smtp::TraceFn,
+) -> Result<postie_smtp::Sent, Failure> {
+    let mut spool = None;
+    let message =
+        load_message(&args, &mut spool).map_err(|(code, text)| Failure::Input(code, text))?;
+    let mut args = args;
+    if let Some(account) = account {
+        apply_account(&mut args, account);
+    }
+    let options = options(&args, account, Some(on_trace))
+        .map_err(|text| Failure::Input(exit::USAGE, text))?;
+    let prepared = envelope::prepare(&message, &options, &LocalEnv::from_system())
+        .map_err(|e| Failure::Input(exit::DATAERR, e.to_string()))?;
+    postie_smtp::blocking::send_prepared(&message, &prepared, &options).map_err(Failure::Send)
 }
 
 fn fail_input(args: &SendArgs, code: u8, text: &str) -> u8 {
@@ -270,9 +324,12 @@ fn credentials(
     }))
 }
 
+/// The send options from the flags; `extra_trace` also sees the dialogue
+/// (the spool records there when the data goes out).
 fn options(
     args: &SendArgs,
     account: Option<&crate::config::Account>,
+    extra_trace: Option<postie_smtp::TraceFn>,
 ) -> Result<SendOptions, String> {
     let mut options = SendOptions::new();
     if !args.servers.is_empty() {
@@ -345,9 +402,15 @@ fn options(
     if let Some(envid) = &args.envid {
         options = options.envid(envid);
     }
-    if args.verbose {
-        options = options.on_trace(|line| eprintln!("{line}"));
-    }
+    options = match (args.verbose, extra_trace) {
+        (true, Some(extra)) => options.on_trace(move |line| {
+            eprintln!("{line}");
+            extra(line);
+        }),
+        (true, None) => options.on_trace(|line| eprintln!("{line}")),
+        (false, Some(extra)) => options.on_trace(move |line| extra(line)),
+        (false, None) => options,
+    };
     let stage = seconds("--timeout", args.timeout.unwrap_or(60.0))?;
     let deadline = args
         .deadline

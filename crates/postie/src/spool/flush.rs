@@ -1,0 +1,458 @@
+//! `postie spool flush`: each due message is claimed, sent with the flags
+//! and account it was kept with, and then deleted, queued again, given up
+//! or marked unknown.
+
+use std::ffi::OsString;
+use std::io;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Parser;
+use postie_smtp::{Outcome, Trace, TraceKind};
+
+use super::backoff::{self, DEFAULT_MAX_AGE};
+use super::meta::Meta;
+use super::store::{self, Claim, Recovered, Spool, State};
+use crate::args::{Cli, Command, FlushArgs};
+use crate::config::Account;
+use crate::exit;
+use crate::send::Failure;
+
+/// How the messages went.
+#[derive(Default)]
+struct Tally {
+    sent: usize,
+    kept: usize,
+    dead: usize,
+    /// Queued, not due yet.
+    waiting: usize,
+    /// Left in unknown/ (without `--force`).
+    unknown: usize,
+    /// Spool operations that failed.
+    errors: usize,
+}
+
+/// What to do with a message after a failed attempt.
+enum Verdict {
+    /// Try again after a wait (or give up when it is too old).
+    Retry,
+    /// The server may have it.
+    Unknown,
+    /// Give up.
+    Dead,
+}
+
+struct Flush<'a> {
+    spool: &'a Spool,
+    args: &'a FlushArgs,
+    /// The time the flush started: a message queued again by this flush is
+    /// not due again in it.
+    now: u64,
+    tally: Tally,
+}
+
+/// Runs `postie spool flush`.
+pub(crate) fn run(args: &FlushArgs) -> u8 {
+    let root = match store::location() {
+        Ok(root) => root,
+        Err(text) => {
+            eprintln!("postie: {text}");
+            return exit::OS_ERR;
+        }
+    };
+    if !root.exists() {
+        return exit::OK;
+    }
+    let spool = match Spool::open(root.clone()) {
+        Ok(spool) => spool,
+        Err(e) => {
+            eprintln!("postie: {}: {e}", root.display());
+            return exit::OS_ERR;
+        }
+    };
+    let mut flush = Flush {
+        spool: &spool,
+        args,
+        now: backoff::now(),
+        tally: Tally::default(),
+    };
+    flush.run();
+    flush.summary();
+    let tally = &flush.tally;
+    if tally.errors > 0 {
+        exit::OS_ERR
+    } else if tally.dead > 0 {
+        exit::UNAVAILABLE
+    } else if tally.kept > 0 {
+        exit::TEMPFAIL
+    } else {
+        exit::OK
+    }
+}
+
+/// The line about an entry taken back from a dead process.
+pub(super) fn recovered_line(recovered: &Recovered) -> String {
+    match recovered.state {
+        State::Unknown => format!(
+            "{}: the flush sending it (process {}) stopped after the data went out: kept as unknown; `postie spool flush --force` sends it again",
+            recovered.id,
+            recovered.owner.pid()
+        ),
+        _ => format!(
+            "{}: the flush sending it (process {}) stopped before the data went out: back in the queue",
+            recovered.id,
+            recovered.owner.pid()
+        ),
+    }
+}
+
+impl Flush<'_> {
+    fn run(&mut self) {
+        match self.spool.recover() {
+            Ok(recovered) => {
+                for entry in recovered {
+                    if entry.state == State::Unknown {
+                        self.tally.kept += 1;
+                    }
+                    self.say(&recovered_line(&entry));
+                }
+            }
+            Err(e) => self.error(&e),
+        }
+        // Both listings before any attempt: a message that becomes unknown
+        // in this run must not be sent again by this same `--force` run.
+        let mut states = vec![State::Queued];
+        if self.args.force {
+            states.push(State::Unknown);
+        }
+        let mut work = Vec::new();
+        for state in states {
+            match self.spool.ids(state) {
+                Ok(ids) => work.extend(ids.into_iter().map(|id| (state, id))),
+                Err(e) => self.error(&e),
+            }
+        }
+        for (state, id) in work {
+            if let Err(e) = self.one(state, &id) {
+                self.error(&io::Error::new(e.kind(), format!("{id}: {e}")));
+            }
+        }
+        if !self.args.force {
+            self.tally.unknown = self
+                .spool
+                .ids(State::Unknown)
+                .map_or(0, |ids| self.wanted_count(State::Unknown, &ids));
+        }
+    }
+
+    fn wanted_count(&self, state: State, ids: &[String]) -> usize {
+        ids.iter()
+            .filter(|id| {
+                store::read_meta(&self.spool.entry(state, id)).is_ok_and(|m| self.wanted(&m))
+            })
+            .count()
+    }
+
+    /// `--account` picks the messages of one account.
+    fn wanted(&self, meta: &Meta) -> bool {
+        self.args.account.is_none() || meta.account == self.args.account
+    }
+
+    fn due(&self, state: State, meta: &Meta) -> bool {
+        match state {
+            State::Queued => self.args.force || meta.next_attempt <= self.now,
+            State::Unknown => self.args.force,
+            State::Dead => false,
+        }
+    }
+
+    fn one(&mut self, state: State, id: &str) -> io::Result<()> {
+        // A look before claiming, so that the entries left alone (not
+        // due, another account's) are not moved at all.
+        let meta = match store::read_meta(&self.spool.entry(state, id)) {
+            Ok(meta) => meta,
+            // Claimed or removed since the listing.
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        if !self.wanted(&meta) {
+            return Ok(());
+        }
+        if !self.due(state, &meta) {
+            self.tally.waiting += 1;
+            return Ok(());
+        }
+        let Some(claim) = self.spool.claim(state, id)? else {
+            return Ok(());
+        };
+        // Read again: another flush may have tried it since the look.
+        let meta = match claim.meta() {
+            Ok(meta) => meta,
+            Err(e) => {
+                claim.release(state)?;
+                return Err(e);
+            }
+        };
+        if !self.due(state, &meta) {
+            self.tally.waiting += 1;
+            return claim.release(state);
+        }
+        self.attempt(claim, meta)
+    }
+
+    fn attempt(&mut self, claim: Claim<'_>, mut meta: Meta) -> io::Result<()> {
+        let account = match &meta.account {
+            Some(name) => crate::config::load(meta.config.as_deref(), Some(name)),
+            None => Ok(None),
+        };
+        let max_age = self
+            .args
+            .max_age
+            .or_else(|| account.as_ref().ok()?.as_ref()?.spool_max_age)
+            .unwrap_or(DEFAULT_MAX_AGE);
+        let result = match account {
+            Ok(account) => self.send(&claim, &meta, account.as_ref()),
+            Err(text) => Err(Failure::Input(exit::CONFIG, text)),
+        };
+        let now = backoff::now();
+        meta.last_attempt = now;
+        let failure = match result {
+            Ok(sent) => {
+                // The rename in here is the moment it counts as sent.
+                claim.delete()?;
+                self.tally.sent += 1;
+                let refused: Vec<String> = sent
+                    .refused()
+                    .iter()
+                    .map(|r| format!("{} {} {}", r.address(), r.code(), r.text()))
+                    .collect();
+                let refused = if refused.is_empty() {
+                    String::new()
+                } else {
+                    format!("; refused: {}", refused.join("; "))
+                };
+                self.say(&format!(
+                    "{}: sent to {} ({}){refused}",
+                    meta.id,
+                    sent.server(),
+                    meta.recipients.join(", ")
+                ));
+                return Ok(());
+            }
+            Err(failure) => failure,
+        };
+        meta.attempts = meta.attempts.saturating_add(1);
+        meta.last_error = failure_text(&failure);
+        match verdict(&failure) {
+            Verdict::Unknown => {
+                // Recorded before the marker goes: a crash in between
+                // still finds it unknown.
+                meta.maybe_delivered = true;
+                meta.next_attempt = now;
+                claim.save(&meta)?;
+                claim.clear_data_sent()?;
+                claim.release(State::Unknown)?;
+                self.tally.kept += 1;
+                self.say(&format!(
+                    "{}: {}: kept as unknown (the server may have it); `postie spool flush --force` sends it again",
+                    meta.id, meta.last_error
+                ));
+            }
+            Verdict::Retry if !expired(meta.created, now, max_age) => {
+                // The outcome is known (not sent): the marker goes first,
+                // so a crash from here on finds it not sent.
+                claim.clear_data_sent()?;
+                meta.next_attempt = now + backoff::delay(meta.attempts);
+                claim.save(&meta)?;
+                let state = if meta.maybe_delivered {
+                    State::Unknown
+                } else {
+                    State::Queued
+                };
+                claim.release(state)?;
+                self.tally.kept += 1;
+                self.say(&format!(
+                    "{}: {}: kept{}; next attempt in {}",
+                    meta.id,
+                    meta.last_error,
+                    if meta.maybe_delivered {
+                        " as unknown"
+                    } else {
+                        ""
+                    },
+                    backoff::span(meta.next_attempt - now)
+                ));
+            }
+            Verdict::Retry => {
+                let reason = format!(
+                    "expired: kept for {} (the limit is {}), {} attempts; last error: {}",
+                    backoff::span(now.saturating_sub(meta.created)),
+                    backoff::span(max_age.as_secs()),
+                    meta.attempts,
+                    meta.last_error
+                );
+                self.bury(claim, meta, reason)?;
+            }
+            Verdict::Dead => {
+                let reason = meta.last_error.clone();
+                self.bury(claim, meta, reason)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Gives a message up: to dead/, with the reason.
+    fn bury(&mut self, claim: Claim<'_>, mut meta: Meta, reason: String) -> io::Result<()> {
+        claim.clear_data_sent()?;
+        meta.dead_reason = Some(reason);
+        claim.save(&meta)?;
+        claim.release(State::Dead)?;
+        self.tally.dead += 1;
+        self.say(&format!(
+            "{}: given up (in dead/): {}",
+            meta.id,
+            meta.dead_reason.unwrap_or_default()
+        ));
+        Ok(())
+    }
+
+    /// Sends the claimed message as `postie send` would, with the flags it
+    /// was kept with and its envelope.
+    fn send(
+        &self,
+        claim: &Claim<'_>,
+        meta: &Meta,
+        account: Option<&Account>,
+    ) -> Result<postie_smtp::Sent, Failure> {
+        let mut argv: Vec<OsString> = vec!["postie".into(), "send".into()];
+        argv.extend(meta.flags.iter().map(OsString::from));
+        argv.push(format!("--originator={}", meta.reverse_path).into());
+        argv.push(format!("--recipients={}", meta.recipients.join(", ")).into());
+        if self.args.verbose {
+            argv.push("--verbose".into());
+        }
+        argv.push("--".into());
+        argv.push(claim.message_path().into());
+        let args = match Cli::try_parse_from(argv) {
+            Ok(Cli {
+                command: Command::Send(args),
+            }) => *args,
+            Ok(_) => return Err(Failure::Input(exit::SOFTWARE, "not a send".to_owned())),
+            Err(e) => {
+                let text = e.to_string();
+                let first = text.lines().next().unwrap_or_default().to_owned();
+                return Err(Failure::Input(exit::USAGE, first));
+            }
+        };
+        crate::send::resend(args, account, data_marker(claim))
+    }
+
+    fn say(&self, line: &str) {
+        if !self.args.quiet {
+            eprintln!("postie: {line}");
+        }
+    }
+
+    fn error(&mut self, error: &io::Error) {
+        self.tally.errors += 1;
+        eprintln!("postie: spool: {error}");
+    }
+
+    fn summary(&self) {
+        let t = &self.tally;
+        if self.args.quiet || t.sent + t.kept + t.dead + t.waiting + t.unknown + t.errors == 0 {
+            return;
+        }
+        let mut line = format!(
+            "postie: spool flush: {} sent, {} kept, {} given up",
+            t.sent, t.kept, t.dead
+        );
+        if t.waiting > 0 {
+            line.push_str(&format!("; {} wait for their next attempt", t.waiting));
+        }
+        if t.unknown > 0 {
+            line.push_str(&format!(
+                "; {} unknown (sent again only with --force)",
+                t.unknown
+            ));
+        }
+        eprintln!("{line}");
+    }
+}
+
+/// The trace callback that records, durably, that the data is about to
+/// go out: the core reports DATA and BDAT to the callback before it
+/// writes them. Without the record a crash would look like "never
+/// offered" and the message could be sent twice, so when the record
+/// cannot be made the process stops here, before the data goes.
+fn data_marker(claim: &Claim<'_>) -> postie_smtp::TraceFn {
+    let marker = claim.data_marker();
+    let done = std::sync::atomic::AtomicBool::new(false);
+    Arc::new(move |line: &Trace| {
+        let data =
+            line.kind == TraceKind::Sent && (line.text == "DATA" || line.text.starts_with("BDAT "));
+        if data && !done.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            if let Err(e) = store::mark(&marker) {
+                eprintln!(
+                    "postie: cannot record in the spool that the data goes out ({e}): stopping before it does"
+                );
+                std::process::abort();
+            }
+        }
+    })
+}
+
+/// Where a failure leaves the message.
+fn verdict(failure: &Failure) -> Verdict {
+    let code = match failure {
+        Failure::Send(error) if error.outcome() == Outcome::Unknown => return Verdict::Unknown,
+        Failure::Send(error) => exit::for_error(error),
+        Failure::Input(code, _) => *code,
+    };
+    match code {
+        // Temporary, or a setup someone can fix (an account, a variable
+        // holding the password, a CA file): tried again until it expires.
+        exit::TEMPFAIL | exit::NOHOST | exit::CONFIG | exit::USAGE => Verdict::Retry,
+        // Refused for good: 5xx, recipients refused, authentication, a
+        // message the server cannot take.
+        _ => Verdict::Dead,
+    }
+}
+
+fn failure_text(failure: &Failure) -> String {
+    match failure {
+        Failure::Send(error) => super::error_text(error),
+        Failure::Input(_, text) => text.replace(['\r', '\n'], " "),
+    }
+}
+
+/// Whether a message kept since `created` is too old to try again at
+/// `now`. (Checked after a failed attempt: a message that waited long, say
+/// on a laptop that was offline, still gets one more try.)
+fn expired(created: u64, now: u64, max_age: Duration) -> bool {
+    now.saturating_sub(created) >= max_age.as_secs()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_setup_someone_can_fix_is_retried_and_a_bad_message_is_given_up() {
+        let input = |code| Failure::Input(code, String::new());
+        for code in [exit::CONFIG, exit::USAGE, exit::TEMPFAIL, exit::NOHOST] {
+            assert!(matches!(verdict(&input(code)), Verdict::Retry), "{code}");
+        }
+        for code in [exit::DATAERR, exit::NOINPUT, exit::SOFTWARE] {
+            assert!(matches!(verdict(&input(code)), Verdict::Dead), "{code}");
+        }
+    }
+
+    #[test]
+    fn a_message_expires_at_its_max_age() {
+        let day = Duration::from_secs(86400);
+        assert!(!expired(0, 86399, day));
+        assert!(expired(0, 86400, day));
+        assert!(expired(0, 0, Duration::ZERO));
+    }
+}

@@ -1,0 +1,449 @@
+//! The durable outbound spool: `postie send --spool-on-failure` keeps a
+//! message that failed temporarily, `postie spool flush` sends it again.
+//!
+//! [`store`] keeps the entries on disk (atomic renames, fsyncs, claims),
+//! [`flush`] retries them, [`meta`] is what is recorded of each, and
+//! [`backoff`] says when to try again. An entry moves like this:
+//!
+//! ```text
+//! send fails temporarily ──► queue/ ──flush claims──► active/ ──sent──► (deleted)
+//!                              ▲                        │ │ └─ 5xx, auth, expired ──► dead/
+//!                              └── temporary failure ───┘ └── no reply after the dot ─► unknown/
+//! send ends after the dot ────────────────────────────────────────────────────────────► unknown/
+//! unknown/ ──flush --force claims──► active/ (as above; a temporary failure goes back to unknown/)
+//! ```
+//!
+//! A flush that dies leaves its claim in `active/`; the next spool
+//! command gives it back to `queue/` when the DATA command had not gone
+//! out yet, else to `unknown/`.
+
+mod backoff;
+mod flush;
+mod meta;
+mod owner;
+mod store;
+
+use std::io::{self, BufRead};
+use std::path::PathBuf;
+
+use postie_mime::Message;
+use postie_smtp::{envelope, Error, LocalEnv, Outcome, Prepared, SendOptions};
+use serde_json::{json, Value};
+
+use crate::args::{SendArgs, SpoolArgs, SpoolCommand};
+use crate::exit;
+pub(crate) use backoff::parse_duration;
+use meta::Meta;
+use store::{Place, Spool, State};
+
+/// What a retry needs of the `postie send` command line: the transport
+/// flags, and the account by name.
+pub(crate) struct Retry {
+    flags: Vec<String>,
+    account: Option<String>,
+    config: Option<PathBuf>,
+}
+
+impl Retry {
+    /// From the flags as given (before the account fills them in) and the
+    /// account in use.
+    pub(crate) fn new(args: &SendArgs, account: Option<&crate::config::Account>) -> Self {
+        // The file the account came from, named outright: a retry must not
+        // find another file (or another default account) there.
+        let config = account
+            .and(args.config.clone().or_else(crate::config::default_path))
+            .map(|path| std::path::absolute(&path).unwrap_or(path));
+        Self {
+            flags: meta::transport_flags(args),
+            account: account.map(|a| a.name.clone()),
+            config,
+        }
+    }
+}
+
+/// Whether the contract keeps a message that failed with `error`: a
+/// temporary failure (exit 75), a name that does not resolve (68), and an
+/// unknown outcome (kept as unknown).
+pub(crate) fn keeps(error: &Error) -> bool {
+    error.outcome() == Outcome::Unknown
+        || matches!(exit::for_error(error), exit::TEMPFAIL | exit::NOHOST)
+}
+
+/// A message kept by `postie send`.
+pub(crate) struct Kept {
+    /// Its spool id.
+    pub(crate) id: String,
+    unknown: bool,
+}
+
+impl Kept {
+    /// The line `postie send` prints about it.
+    pub(crate) fn notice(&self) -> String {
+        if self.unknown {
+            format!(
+                "postie: kept in the spool as {}, marked unknown (the server may have it): only `postie spool flush --force` sends it again",
+                self.id
+            )
+        } else {
+            format!(
+                "postie: kept in the spool as {}; `postie spool flush` retries it",
+                self.id
+            )
+        }
+    }
+}
+
+/// Keeps the message `postie send` failed to send: the bytes exactly as
+/// prepared (so a retry has the same Date and Message-ID, and no Bcc), the
+/// envelope, and `retry`. Durable when this returns `Ok`.
+pub(crate) fn keep(
+    retry: Retry,
+    message: &Message,
+    prepared: &Prepared,
+    error: &Error,
+) -> Result<Kept, String> {
+    let root = store::location()?;
+    let at = |e: io::Error| format!("{}: {e}", root.display());
+    let spool = Spool::open(root.clone()).map_err(at)?;
+    let entry = spool.create().map_err(at)?;
+    let size = entry
+        .write_message(|w| {
+            prepared.write_message(message, w).map_err(|e| match e {
+                postie_mime::Error::Io(io) => io,
+                other => io::Error::other(other.to_string()),
+            })
+        })
+        .map_err(at)?;
+    if let Some(change) = retry_changes(&entry.message_path(), prepared) {
+        eprintln!("postie: warning: {change}");
+    }
+    let unknown = error.outcome() == Outcome::Unknown;
+    let now = backoff::now();
+    let id = entry.id().to_owned();
+    let meta = Meta {
+        version: meta::VERSION,
+        id: id.clone(),
+        created: now,
+        account: retry.account,
+        config: retry.config,
+        flags: retry.flags,
+        reverse_path: prepared.reverse_path(),
+        recipients: prepared.recipients(),
+        size,
+        attempts: 0,
+        // Due at once: someone who runs `postie spool flush` by hand wants
+        // it tried.
+        next_attempt: now,
+        last_attempt: now,
+        last_error: error_text(error),
+        maybe_delivered: unknown,
+        dead_reason: None,
+    };
+    let state = if unknown {
+        State::Unknown
+    } else {
+        State::Queued
+    };
+    entry.commit(&meta, state).map_err(at)?;
+    Ok(Kept { id, unknown })
+}
+
+/// A retry prepares the kept message again (with no header flags and the
+/// envelope fixed), which must leave its fields as they are. That holds
+/// for every message but a few in Resent mode (`--header Resent-*`): one
+/// without a Date, or whose From differs from the sender, gets Date or
+/// Sender added. Says what would change, if anything.
+fn retry_changes(path: &std::path::Path, prepared: &Prepared) -> Option<String> {
+    let again = Message::parse_file(path).ok()?;
+    let options = SendOptions::new()
+        .servers(["localhost"])
+        .client(prepared.client().to_owned())
+        .originator(prepared.reverse_path())
+        .recipients(prepared.recipients().join(", "));
+    let redone = match envelope::prepare(&again, &options, &LocalEnv::from_system()) {
+        Ok(redone) => redone,
+        Err(e) => return Some(format!("a retry from the spool will fail: {e}")),
+    };
+    if redone.headers() == again.headers() {
+        return None;
+    }
+    let added: Vec<String> = redone
+        .headers()
+        .iter()
+        .map(|h| h.name().to_string())
+        .filter(|name| !again.headers().contains(name))
+        .collect();
+    Some(format!(
+        "a retry from the spool will add {} to the header",
+        if added.is_empty() {
+            "fields".to_owned()
+        } else {
+            added.join(", ")
+        }
+    ))
+}
+
+/// An error as one line, without the `postie: ` prefix.
+fn error_text(error: &Error) -> String {
+    let line = crate::report::error_line(error);
+    line.strip_prefix("postie: ").unwrap_or(&line).to_owned()
+}
+
+/// `postie spool ...`.
+pub(crate) fn run(args: SpoolArgs) -> u8 {
+    match args.command {
+        SpoolCommand::List { json, account } => list(json, account.as_deref()),
+        SpoolCommand::Show { id, json } => show(&id, json),
+        SpoolCommand::Remove { ids } => remove(&ids),
+        SpoolCommand::Flush(flags) => flush::run(&flags),
+    }
+}
+
+/// Opens the spool when it exists (`Ok(None)` when it does not: nothing
+/// was ever kept), after cleaning up after dead processes.
+fn open_existing() -> Result<Option<Spool>, String> {
+    let root = store::location()?;
+    if !root.exists() {
+        return Ok(None);
+    }
+    let at = |e: io::Error| format!("{}: {e}", root.display());
+    let spool = Spool::open(root.clone()).map_err(at)?;
+    for recovered in spool.recover().map_err(at)? {
+        eprintln!("postie: {}", flush::recovered_line(&recovered));
+    }
+    Ok(Some(spool))
+}
+
+/// One entry as `list` and `show` see it.
+struct Row {
+    place: Place,
+    meta: Meta,
+}
+
+impl Row {
+    fn state(&self) -> &'static str {
+        match self.place {
+            Place::At(state) => state.name(),
+            Place::Claimed(_) => "sending",
+        }
+    }
+
+    /// When a flush tries it next, in words.
+    fn next(&self, now: u64) -> String {
+        match self.place {
+            Place::At(State::Queued) if self.meta.next_attempt <= now => "now".to_owned(),
+            Place::At(State::Queued) => {
+                format!("in {}", backoff::span(self.meta.next_attempt - now))
+            }
+            Place::At(State::Unknown) => "--force".to_owned(),
+            Place::At(State::Dead) => "never".to_owned(),
+            Place::Claimed(_) => "-".to_owned(),
+        }
+    }
+
+    fn line(&self, now: u64) -> String {
+        let fields = [
+            self.meta.id.clone(),
+            self.state().to_owned(),
+            backoff::span(now.saturating_sub(self.meta.created)),
+            self.meta.attempts.to_string(),
+            self.next(now),
+            self.meta.recipients.join(","),
+            self.meta
+                .dead_reason
+                .clone()
+                .unwrap_or_else(|| self.meta.last_error.clone()),
+        ];
+        fields
+            .map(|f| f.replace(['\t', '\r', '\n'], " "))
+            .join("\t")
+    }
+
+    fn json(&self, now: u64) -> Value {
+        let meta = &self.meta;
+        json!({
+            "id": meta.id,
+            "state": self.state(),
+            "pid": match self.place { Place::Claimed(owner) => Some(owner.pid()), Place::At(_) => None },
+            "created": meta.created,
+            "age": now.saturating_sub(meta.created),
+            "attempts": meta.attempts,
+            "next_attempt": matches!(self.place, Place::At(State::Queued)).then_some(meta.next_attempt),
+            "last_attempt": meta.last_attempt,
+            "account": meta.account,
+            "reverse_path": meta.reverse_path,
+            "recipients": meta.recipients,
+            "size": meta.size,
+            "maybe_delivered": meta.maybe_delivered,
+            "last_error": meta.last_error,
+            "dead_reason": meta.dead_reason,
+        })
+    }
+}
+
+/// Every entry, oldest first.
+fn rows(spool: &Spool) -> io::Result<Vec<Row>> {
+    let mut rows = Vec::new();
+    for state in State::ALL {
+        for id in spool.ids(state)? {
+            // One that moved since the listing is shown where it went,
+            // or not at all.
+            if let Ok(meta) = store::read_meta(&spool.entry(state, &id)) {
+                rows.push(Row {
+                    place: Place::At(state),
+                    meta,
+                });
+            }
+        }
+    }
+    for (_, owner, path) in spool.claimed()? {
+        if let Ok(meta) = store::read_meta(&path) {
+            rows.push(Row {
+                place: Place::Claimed(owner),
+                meta,
+            });
+        }
+    }
+    rows.sort_by(|a, b| (a.meta.created, &a.meta.id).cmp(&(b.meta.created, &b.meta.id)));
+    Ok(rows)
+}
+
+fn list(json: bool, account: Option<&str>) -> u8 {
+    let spool = match open_existing() {
+        Ok(spool) => spool,
+        Err(text) => return fail(exit::OS_ERR, &text),
+    };
+    let rows = match spool.as_ref().map(rows).transpose() {
+        Ok(rows) => rows.unwrap_or_default(),
+        Err(e) => return fail(exit::OS_ERR, &e.to_string()),
+    };
+    let rows = rows
+        .into_iter()
+        .filter(|row| account.is_none() || row.meta.account.as_deref() == account);
+    let now = backoff::now();
+    if json {
+        println!("{}", Value::Array(rows.map(|row| row.json(now)).collect()));
+    } else {
+        for row in rows {
+            println!("{}", row.line(now));
+        }
+    }
+    exit::OK
+}
+
+fn show(id: &str, json: bool) -> u8 {
+    let spool = match open_existing() {
+        Ok(Some(spool)) => spool,
+        Ok(None) => return fail(exit::NOINPUT, &format!("no message {id} in the spool")),
+        Err(text) => return fail(exit::OS_ERR, &text),
+    };
+    let (place, path) = match spool.find(id) {
+        Ok(Some(found)) => found,
+        Ok(None) => return fail(exit::NOINPUT, &format!("no message {id} in the spool")),
+        Err(e) => return fail(exit::OS_ERR, &e.to_string()),
+    };
+    let read =
+        store::read_meta(&path).and_then(|meta| Ok((meta, header(&path.join(store::MESSAGE))?)));
+    let (meta, header) = match read {
+        Ok(read) => read,
+        Err(e) => return fail(exit::OS_ERR, &e.to_string()),
+    };
+    let row = Row { place, meta };
+    let now = backoff::now();
+    if json {
+        let mut value = row.json(now);
+        if let Some(object) = value.as_object_mut() {
+            object.insert("flags".to_owned(), json!(row.meta.flags));
+            object.insert("header".to_owned(), json!(header));
+            object.insert("path".to_owned(), json!(path));
+        }
+        println!("{value}");
+        return exit::OK;
+    }
+    let meta = &row.meta;
+    let reverse_path = format!("<{}>", meta.reverse_path);
+    let lines = [
+        ("id", meta.id.clone()),
+        ("state", row.state().to_owned()),
+        (
+            "age",
+            backoff::span(now.saturating_sub(meta.created)).to_string(),
+        ),
+        ("attempts", meta.attempts.to_string()),
+        ("next attempt", row.next(now)),
+        (
+            "account",
+            meta.account.clone().unwrap_or_else(|| "-".into()),
+        ),
+        ("from", reverse_path),
+        ("to", meta.recipients.join(", ")),
+        ("size", format!("{} bytes", meta.size)),
+        ("flags", meta.flags.join(" ")),
+        ("last error", meta.last_error.clone()),
+        ("dead because", meta.dead_reason.clone().unwrap_or_default()),
+        ("path", path.display().to_string()),
+    ];
+    for (name, value) in lines {
+        if !value.is_empty() {
+            println!("{name}: {value}");
+        }
+    }
+    println!();
+    print!("{header}");
+    exit::OK
+}
+
+/// The message's header fields, as text.
+fn header(path: &std::path::Path) -> io::Result<String> {
+    let mut reader = io::BufReader::new(std::fs::File::open(path)?);
+    let mut text = String::new();
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        if reader.read_until(b'\n', &mut line)? == 0 {
+            break;
+        }
+        let content = String::from_utf8_lossy(&line);
+        let content = content.trim_end_matches(['\r', '\n']);
+        if content.is_empty() {
+            break;
+        }
+        text.push_str(content);
+        text.push('\n');
+    }
+    Ok(text)
+}
+
+fn remove(ids: &[String]) -> u8 {
+    let spool = match open_existing() {
+        Ok(spool) => spool,
+        Err(text) => return fail(exit::OS_ERR, &text),
+    };
+    let mut code = exit::OK;
+    for id in ids {
+        let removed = match &spool {
+            Some(spool) => spool.remove(id),
+            None => Ok(Err(None)),
+        };
+        match removed {
+            Ok(Ok(())) => {}
+            Ok(Err(None)) => code = fail(exit::NOINPUT, &format!("no message {id} in the spool")),
+            Ok(Err(Some(owner))) => {
+                code = fail(
+                    exit::TEMPFAIL,
+                    &format!(
+                        "{id} is being sent by a flush (process {}); remove it after that ends",
+                        owner.pid()
+                    ),
+                )
+            }
+            Err(e) => code = fail(exit::OS_ERR, &format!("{id}: {e}")),
+        }
+    }
+    code
+}
+
+fn fail(code: u8, text: &str) -> u8 {
+    eprintln!("postie: {text}");
+    code
+}

@@ -1,0 +1,689 @@
+//! The spool on disk.
+//!
+//! ```text
+//! SPOOL/                       mode 0700: it holds mail
+//!   tmp/<id>.<owner>/          being written by `postie send`, or being deleted
+//!   queue/<id>/                waiting for `postie spool flush`
+//!   active/<id>.<owner>/       claimed by a running flush
+//!   unknown/<id>/              the server may have it: only `flush --force` sends it
+//!   dead/<id>/                 given up; meta.json says why
+//! ```
+//!
+//! Each entry is a directory holding `message.eml` and `meta.json`. Every
+//! change of state is one `rename(2)` of that directory, which is atomic:
+//! an entry is always wholly in one place. Before a rename the files are
+//! fsynced, and after it the directories on both sides, so a crash (or a
+//! power cut) at any point leaves the entry where it was or where it went,
+//! complete. `<owner>` names the process (see [`Owner`]); an entry whose
+//! owner has died is taken back by [`Spool::recover`].
+
+use std::fs::{self, File};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use super::meta::Meta;
+use super::owner::Owner;
+
+/// The message, as prepared for the first attempt.
+pub(crate) const MESSAGE: &str = "message.eml";
+/// The record ([`Meta`]).
+pub(crate) const META: &str = "meta.json";
+/// Created in a claimed entry just before the DATA (or BDAT) command goes
+/// out, and removed once the attempt has a definite outcome. An entry
+/// found without it after its flush died was never offered to a server
+/// (a server takes a message only after its data), so it goes back to the
+/// queue; with it, the server may have the message: unknown.
+pub(crate) const DATA_SENT: &str = "data-sent";
+
+const TMP: &str = "tmp";
+const ACTIVE: &str = "active";
+
+/// Where an entry rests between flushes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum State {
+    /// Waiting for its next attempt.
+    Queued,
+    /// The last attempt ended after the final dot without a reply.
+    Unknown,
+    /// Given up: refused permanently, or expired.
+    Dead,
+}
+
+impl State {
+    /// Every resting state.
+    pub(crate) const ALL: [State; 3] = [State::Queued, State::Unknown, State::Dead];
+
+    fn dir(self) -> &'static str {
+        match self {
+            Self::Queued => "queue",
+            Self::Unknown => "unknown",
+            Self::Dead => "dead",
+        }
+    }
+
+    /// The name shown by `postie spool list`.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Self::Queued => "queued",
+            Self::Unknown => "unknown",
+            Self::Dead => "dead",
+        }
+    }
+}
+
+/// Where an entry is now.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Place {
+    /// Resting.
+    At(State),
+    /// Claimed by a live process.
+    Claimed(Owner),
+}
+
+/// The spool directory: `$POSTIE_SPOOL_DIR`, else
+/// `$XDG_STATE_HOME/postie/spool`, else `~/.local/state/postie/spool`.
+pub(crate) fn location() -> Result<PathBuf, String> {
+    let set = |var: &str| std::env::var_os(var).filter(|v| !v.is_empty());
+    if let Some(dir) = set("POSTIE_SPOOL_DIR") {
+        return Ok(PathBuf::from(dir));
+    }
+    // The XDG base directory spec ignores a relative path.
+    if let Some(state) = set("XDG_STATE_HOME").map(PathBuf::from) {
+        if state.is_absolute() {
+            return Ok(state.join("postie").join("spool"));
+        }
+    }
+    match set("HOME") {
+        Some(home) => Ok(PathBuf::from(home).join(".local/state/postie/spool")),
+        None => Err("no spool directory: set POSTIE_SPOOL_DIR (HOME is not set)".to_owned()),
+    }
+}
+
+/// An opened spool.
+pub(crate) struct Spool {
+    root: PathBuf,
+    me: Owner,
+}
+
+impl Spool {
+    /// Opens the spool at `root`, creating it (mode 0700) and its folders.
+    pub(crate) fn open(root: PathBuf) -> io::Result<Self> {
+        create_private_dir_all(&root)?;
+        for dir in [TMP, ACTIVE, "queue", "unknown", "dead"] {
+            let path = root.join(dir);
+            match create_private_dir(&path) {
+                Err(e) if e.kind() != io::ErrorKind::AlreadyExists => return Err(e),
+                _ => {}
+            }
+        }
+        Ok(Self {
+            root,
+            me: Owner::me(),
+        })
+    }
+
+    /// The spool directory.
+    #[cfg(test)]
+    pub(crate) fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn state_dir(&self, state: State) -> PathBuf {
+        self.root.join(state.dir())
+    }
+
+    /// The entry `id` resting in `state`.
+    pub(crate) fn entry(&self, state: State, id: &str) -> PathBuf {
+        self.state_dir(state).join(id)
+    }
+
+    /// Starts a new entry in `tmp/`: removed again unless committed.
+    pub(crate) fn create(&self) -> io::Result<NewEntry<'_>> {
+        let base = new_id();
+        for attempt in 0..100u32 {
+            let id = if attempt == 0 {
+                base.clone()
+            } else {
+                format!("{base}-{attempt}")
+            };
+            let path = self.root.join(TMP).join(format!("{id}.{}", self.me));
+            match create_private_dir(&path) {
+                Ok(()) => {
+                    return Ok(NewEntry {
+                        spool: self,
+                        id,
+                        path,
+                        committed: false,
+                    })
+                }
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Err(io::Error::other("cannot find a free spool id"))
+    }
+
+    /// The ids resting in `state`, oldest first.
+    pub(crate) fn ids(&self, state: State) -> io::Result<Vec<String>> {
+        let mut ids: Vec<String> = fs::read_dir(self.state_dir(state))?
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .filter(|name| is_id(name))
+            .collect();
+        ids.sort_by_key(|id| id_order(id));
+        Ok(ids)
+    }
+
+    /// The entries claimed now: (id, owner, path).
+    pub(crate) fn claimed(&self) -> io::Result<Vec<(String, Owner, PathBuf)>> {
+        let mut claims: Vec<_> = fs::read_dir(self.root.join(ACTIVE))?
+            .filter_map(|e| {
+                let e = e.ok()?;
+                let name = e.file_name().into_string().ok()?;
+                let (id, owner) = name.split_once('.')?;
+                Some((id.to_owned(), Owner::parse(owner)?, e.path()))
+            })
+            .collect();
+        claims.sort_by_key(|claim| id_order(&claim.0));
+        Ok(claims)
+    }
+
+    /// Where `id` is, and its directory.
+    pub(crate) fn find(&self, id: &str) -> io::Result<Option<(Place, PathBuf)>> {
+        if !is_id(id) {
+            return Ok(None);
+        }
+        for state in State::ALL {
+            let path = self.entry(state, id);
+            if path.is_dir() {
+                return Ok(Some((Place::At(state), path)));
+            }
+        }
+        Ok(self
+            .claimed()?
+            .into_iter()
+            .find(|(claimed, _, _)| claimed == id)
+            .map(|(_, owner, path)| (Place::Claimed(owner), path)))
+    }
+
+    /// Takes `id` out of `state` for this process: an atomic rename, so of
+    /// two flushes only one gets it. `None` when it is not there (any
+    /// more).
+    pub(crate) fn claim(&self, state: State, id: &str) -> io::Result<Option<Claim<'_>>> {
+        let from = self.entry(state, id);
+        let to = self.claim_path(id);
+        match fs::rename(&from, &to) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e),
+        }
+        sync_dir(&self.state_dir(state))?;
+        sync_dir(&self.root.join(ACTIVE))?;
+        Ok(Some(Claim {
+            spool: self,
+            id: id.to_owned(),
+            path: to,
+        }))
+    }
+
+    fn claim_path(&self, id: &str) -> PathBuf {
+        self.root.join(ACTIVE).join(format!("{id}.{}", self.me))
+    }
+
+    /// Deletes an entry that rests in `tmp/`, `queue/`, `unknown/` or
+    /// `dead/`. `Err(Some(owner))` when a live process has it claimed,
+    /// `Err(None)` when there is no such entry.
+    pub(crate) fn remove(&self, id: &str) -> io::Result<Result<(), Option<Owner>>> {
+        if !is_id(id) {
+            return Ok(Err(None));
+        }
+        for state in State::ALL {
+            let gone = self
+                .root
+                .join(TMP)
+                .join(format!("{id}.{}.removed", self.me));
+            match fs::rename(self.entry(state, id), &gone) {
+                Ok(()) => {
+                    sync_dir(&self.state_dir(state))?;
+                    self.discard(&gone)?;
+                    return Ok(Ok(()));
+                }
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(Err(self
+            .claimed()?
+            .into_iter()
+            .find(|(claimed, _, _)| claimed == id)
+            .map(|(_, owner, _)| owner)))
+    }
+
+    /// Deletes a directory already renamed into `tmp/` (so a crash halfway
+    /// leaves a leftover there, never half an entry in the spool).
+    fn discard(&self, path: &Path) -> io::Result<()> {
+        let tmp = self.root.join(TMP);
+        sync_dir(&tmp)?;
+        fs::remove_dir_all(path)?;
+        sync_dir(&tmp)
+    }
+
+    /// Cleans up after processes that died: deletes their leftovers in
+    /// `tmp/`, and takes back the entries they had claimed. An entry whose
+    /// data had gone out (or whose outcome was unknown already) goes to
+    /// `unknown/`; one that never reached the DATA command goes back to
+    /// where a flush takes it from.
+    pub(crate) fn recover(&self) -> io::Result<Vec<Recovered>> {
+        let tmp = self.root.join(TMP);
+        for entry in fs::read_dir(&tmp)?.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let owner = name.split('.').nth(1).and_then(Owner::parse);
+            if owner.is_some_and(|o| o != self.me && !o.is_alive()) {
+                let path = entry.path();
+                let removed = if path.is_dir() {
+                    fs::remove_dir_all(&path)
+                } else {
+                    fs::remove_file(&path)
+                };
+                match removed {
+                    Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+                    _ => {}
+                }
+            }
+        }
+        sync_dir(&tmp)?;
+        let mut recovered = Vec::new();
+        for (id, owner, path) in self.claimed()? {
+            if owner == self.me || owner.is_alive() {
+                continue;
+            }
+            // Taken over with a rename like any claim, so that of two
+            // processes recovering at once only one does it.
+            let to = self.claim_path(&id);
+            match fs::rename(&path, &to) {
+                Ok(()) => sync_dir(&self.root.join(ACTIVE))?,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(e),
+            }
+            let claim = Claim {
+                spool: self,
+                id: id.clone(),
+                path: to,
+            };
+            let state = match claim.meta() {
+                Ok(mut meta) if claim.data_sent() && !meta.maybe_delivered => {
+                    meta.maybe_delivered = true;
+                    meta.last_error = format!(
+                        "interrupted: the flush sending it (process {}) stopped after the data went out; the server may have it",
+                        owner.pid()
+                    );
+                    claim.save(&meta)?;
+                    State::Unknown
+                }
+                Ok(meta) if meta.maybe_delivered => State::Unknown,
+                Ok(_) => State::Queued,
+                // Unreadable: nothing can be known about it.
+                Err(_) => State::Unknown,
+            };
+            claim.release(state)?;
+            recovered.push(Recovered { id, owner, state });
+        }
+        Ok(recovered)
+    }
+}
+
+/// An entry [`Spool::recover`] took back from a dead process.
+#[derive(Clone, Debug)]
+pub(crate) struct Recovered {
+    /// Its id.
+    pub(crate) id: String,
+    /// The process that had it.
+    pub(crate) owner: Owner,
+    /// Where it went.
+    pub(crate) state: State,
+}
+
+/// An entry being written in `tmp/`.
+pub(crate) struct NewEntry<'a> {
+    spool: &'a Spool,
+    id: String,
+    path: PathBuf,
+    committed: bool,
+}
+
+impl NewEntry<'_> {
+    /// Its id.
+    pub(crate) fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// Where its message goes.
+    pub(crate) fn message_path(&self) -> PathBuf {
+        self.path.join(MESSAGE)
+    }
+
+    /// Writes the message with `write`, then fsyncs it; returns its size.
+    pub(crate) fn write_message(
+        &self,
+        write: impl FnOnce(&mut dyn Write) -> io::Result<()>,
+    ) -> io::Result<u64> {
+        let file = create_private_file(&self.message_path())?;
+        let mut out = io::BufWriter::new(file);
+        write(&mut out)?;
+        let file = out.into_inner().map_err(io::IntoInnerError::into_error)?;
+        file.sync_all()?;
+        Ok(file.metadata()?.len())
+    }
+
+    /// Writes `meta` and moves the entry into `state`: from then on it is
+    /// in the spool, durably.
+    pub(crate) fn commit(mut self, meta: &Meta, state: State) -> io::Result<()> {
+        let file = create_private_file(&self.path.join(META))?;
+        write_and_sync(file, &meta.to_json()?)?;
+        sync_dir(&self.path)?;
+        let target = self.spool.entry(state, &self.id);
+        // rename(2) would replace an empty directory there without a word.
+        if fs::symlink_metadata(&target).is_ok() {
+            return Err(io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                format!("{} exists", target.display()),
+            ));
+        }
+        fs::rename(&self.path, &target)?;
+        self.committed = true;
+        sync_dir(&self.spool.state_dir(state))?;
+        sync_dir(&self.spool.root.join(TMP))
+    }
+}
+
+impl Drop for NewEntry<'_> {
+    fn drop(&mut self) {
+        if !self.committed {
+            let _ = fs::remove_dir_all(&self.path);
+        }
+    }
+}
+
+/// An entry this process has claimed, in `active/`.
+pub(crate) struct Claim<'a> {
+    spool: &'a Spool,
+    id: String,
+    path: PathBuf,
+}
+
+impl Claim<'_> {
+    /// The message file.
+    pub(crate) fn message_path(&self) -> PathBuf {
+        self.path.join(MESSAGE)
+    }
+
+    /// The record.
+    pub(crate) fn meta(&self) -> io::Result<Meta> {
+        read_meta(&self.path)
+    }
+
+    /// Replaces the record atomically: a new file, fsynced, renamed over
+    /// the old one, and the directory fsynced.
+    pub(crate) fn save(&self, meta: &Meta) -> io::Result<()> {
+        let new = self.path.join(format!("{META}.new"));
+        let file = create_private_file(&new)?;
+        write_and_sync(file, &meta.to_json()?)?;
+        fs::rename(&new, self.path.join(META))?;
+        sync_dir(&self.path)
+    }
+
+    /// The path of the [`DATA_SENT`] marker.
+    pub(crate) fn data_marker(&self) -> PathBuf {
+        self.path.join(DATA_SENT)
+    }
+
+    /// Whether the marker is there.
+    pub(crate) fn data_sent(&self) -> bool {
+        self.data_marker().exists()
+    }
+
+    /// Removes the marker: the attempt's outcome is known and recorded.
+    pub(crate) fn clear_data_sent(&self) -> io::Result<()> {
+        match fs::remove_file(self.data_marker()) {
+            Ok(()) => sync_dir(&self.path),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Puts the entry to rest in `state`.
+    pub(crate) fn release(self, state: State) -> io::Result<()> {
+        fs::rename(&self.path, self.spool.entry(state, &self.id))?;
+        sync_dir(&self.spool.root.join(ACTIVE))?;
+        sync_dir(&self.spool.state_dir(state))
+    }
+
+    /// Deletes the entry: the message was delivered. The rename out of
+    /// `active/` is the moment that counts; the deletion after it may be
+    /// cut short, and [`Spool::recover`] finishes it.
+    pub(crate) fn delete(self) -> io::Result<()> {
+        let gone = self
+            .spool
+            .root
+            .join(TMP)
+            .join(format!("{}.{}.sent", self.id, self.spool.me));
+        fs::rename(&self.path, &gone)?;
+        sync_dir(&self.spool.root.join(ACTIVE))?;
+        self.spool.discard(&gone)
+    }
+}
+
+/// Creates the [`DATA_SENT`] marker at `path` durably: the file, then its
+/// directory fsynced.
+pub(crate) fn mark(path: &Path) -> io::Result<()> {
+    create_private_file(path)?.sync_all()?;
+    match path.parent() {
+        Some(dir) => sync_dir(dir),
+        None => Ok(()),
+    }
+}
+
+/// Reads an entry's record.
+pub(crate) fn read_meta(entry: &Path) -> io::Result<Meta> {
+    let bytes = fs::read(entry.join(META))?;
+    Meta::from_json(&bytes).map_err(|e| {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("{}: {e}", entry.join(META).display()),
+        )
+    })
+}
+
+/// Whether `text` can be a spool id (digits and dashes: no `/` or `..`
+/// can reach a path through it).
+pub(crate) fn is_id(text: &str) -> bool {
+    !text.is_empty()
+        && text.len() <= 64
+        && text.bytes().all(|b| b.is_ascii_digit() || b == b'-')
+        && text.bytes().next().is_some_and(|b| b.is_ascii_digit())
+}
+
+/// Ids sort by creation: `<seconds>-<microseconds>-<pid>[-<n>]`.
+fn id_order(id: &str) -> Vec<u64> {
+    id.split('-')
+        .map(|n| n.parse().unwrap_or(u64::MAX))
+        .collect()
+}
+
+fn new_id() -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    format!(
+        "{}-{:06}-{}",
+        now.as_secs(),
+        now.subsec_micros(),
+        std::process::id()
+    )
+}
+
+fn write_and_sync(mut file: File, bytes: &[u8]) -> io::Result<()> {
+    file.write_all(bytes)?;
+    file.sync_all()
+}
+
+/// fsync of a directory: makes the renames and creations in it durable.
+pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+#[cfg(unix)]
+fn create_private_file(path: &Path) -> io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+}
+
+#[cfg(not(unix))]
+fn create_private_file(path: &Path) -> io::Result<File> {
+    File::create(path)
+}
+
+#[cfg(unix)]
+fn create_private_dir(path: &Path) -> io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    fs::DirBuilder::new().mode(0o700).create(path)
+}
+
+#[cfg(not(unix))]
+fn create_private_dir(path: &Path) -> io::Result<()> {
+    fs::create_dir(path)
+}
+
+#[cfg(unix)]
+fn create_private_dir_all(path: &Path) -> io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(path)
+}
+
+#[cfg(not(unix))]
+fn create_private_dir_all(path: &Path) -> io::Result<()> {
+    fs::create_dir_all(path)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn temp_spool(name: &str) -> Spool {
+        let dir = std::env::temp_dir().join(format!("postie-store-{name}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        Spool::open(dir).unwrap()
+    }
+
+    fn meta(id: &str) -> Meta {
+        Meta {
+            version: super::super::meta::VERSION,
+            id: id.to_owned(),
+            created: 1,
+            account: None,
+            config: None,
+            flags: vec![],
+            reverse_path: "a@x.org".into(),
+            recipients: vec!["b@x.org".into()],
+            size: 5,
+            attempts: 0,
+            next_attempt: 1,
+            last_attempt: 1,
+            last_error: "e".into(),
+            maybe_delivered: false,
+            dead_reason: None,
+        }
+    }
+
+    fn add(spool: &Spool) -> String {
+        let entry = spool.create().unwrap();
+        let id = entry.id().to_owned();
+        entry.write_message(|w| w.write_all(b"hello")).unwrap();
+        entry.commit(&meta(&id), State::Queued).unwrap();
+        id
+    }
+
+    #[test]
+    fn a_claim_is_taken_once_and_released_where_asked() {
+        let spool = temp_spool("claim");
+        let id = add(&spool);
+        assert_eq!(spool.ids(State::Queued).unwrap(), std::slice::from_ref(&id));
+        let claim = spool.claim(State::Queued, &id).unwrap().unwrap();
+        assert!(spool.claim(State::Queued, &id).unwrap().is_none());
+        assert!(matches!(
+            spool.find(&id).unwrap(),
+            Some((Place::Claimed(_), _))
+        ));
+        assert_eq!(fs::read(claim.message_path()).unwrap(), b"hello");
+        claim.release(State::Dead).unwrap();
+        assert_eq!(spool.ids(State::Dead).unwrap(), std::slice::from_ref(&id));
+        assert_eq!(spool.remove(&id).unwrap(), Ok(()));
+        assert_eq!(spool.remove(&id).unwrap(), Err(None));
+        fs::remove_dir_all(spool.root()).unwrap();
+    }
+
+    #[test]
+    fn an_uncommitted_entry_leaves_nothing() {
+        let spool = temp_spool("uncommitted");
+        let entry = spool.create().unwrap();
+        entry.write_message(|w| w.write_all(b"x")).unwrap();
+        drop(entry);
+        assert_eq!(fs::read_dir(spool.root().join(TMP)).unwrap().count(), 0);
+        fs::remove_dir_all(spool.root()).unwrap();
+    }
+
+    #[test]
+    fn a_dead_owners_claims_come_back_by_whether_the_data_went_out() {
+        let spool = temp_spool("recover");
+        let before = add(&spool);
+        let after = add(&spool);
+        // A process that has ended.
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id();
+        child.wait().unwrap();
+        let dead = Owner::parse(&format!("{pid}-1")).unwrap();
+        for id in [&before, &after] {
+            let to = spool.root().join(ACTIVE).join(format!("{id}.{dead}"));
+            fs::rename(spool.entry(State::Queued, id), &to).unwrap();
+        }
+        mark(
+            &spool
+                .root()
+                .join(ACTIVE)
+                .join(format!("{after}.{dead}"))
+                .join(DATA_SENT),
+        )
+        .unwrap();
+        let recovered = spool.recover().unwrap();
+        assert_eq!(recovered.len(), 2);
+        assert_eq!(spool.ids(State::Queued).unwrap(), [before]);
+        assert_eq!(
+            spool.ids(State::Unknown).unwrap(),
+            std::slice::from_ref(&after)
+        );
+        let meta = read_meta(&spool.entry(State::Unknown, &after)).unwrap();
+        assert!(meta.maybe_delivered);
+        assert!(
+            meta.last_error.contains("interrupted"),
+            "{}",
+            meta.last_error
+        );
+        fs::remove_dir_all(spool.root()).unwrap();
+    }
+
+    #[test]
+    fn ids_cannot_name_paths() {
+        assert!(is_id("1732838400-123456-4242"));
+        for bad in ["", "..", "../x", "a", "1/2", "-1"] {
+            assert!(!is_id(bad), "{bad}");
+        }
+    }
+}
