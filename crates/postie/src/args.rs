@@ -42,6 +42,20 @@ pub(crate) enum Command {
     /// certificate, AUTH before and after TLS, SIZE. Sends no mail.
     #[command(after_help = PROBE_EXAMPLES)]
     Probe(ProbeArgs),
+    /// Print a completion script for a shell (e.g. `postie completions bash
+    /// > /etc/bash_completion.d/postie`).
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page postie(1); with --dir, write postie(1) and one
+    /// page per command (postie-send(1), ...) into that directory.
+    Man {
+        /// Write the pages here instead of printing postie(1).
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
     /// The messages `postie send --spool-on-failure` kept after a temporary
     /// failure: list, show, remove, flush (send them again).
     #[command(after_help = SPOOL_HELP)]

@@ -5,6 +5,7 @@
 mod args;
 mod config;
 mod demo;
+mod docs_gen;
 mod exit;
 mod probe;
 mod report;
@@ -50,6 +51,8 @@ fn main() -> ExitCode {
         Command::Demo => demo::run(),
         Command::Sink(args) => sink_command(&args),
         Command::Probe(args) => probe::run(&args),
+        Command::Completions { shell } => docs_gen::completions(shell),
+        Command::Man { dir } => docs_gen::man(dir.as_deref()),
         Command::Spool(args) => spool::run(args),
     };
     ExitCode::from(code)

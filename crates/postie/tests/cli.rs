@@ -926,3 +926,38 @@ fn an_account_from_the_accounts_file_submits_with_a_password_command() {
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Completions and man pages come from the clap definitions, so every
+/// flag is in them.
+#[test]
+fn completions_and_man_pages_know_every_command() {
+    for shell in ["bash", "zsh", "fish"] {
+        let out = postie(&["completions", shell]);
+        assert_eq!(out.status.code(), Some(0), "{shell}");
+        let script = stdout(&out);
+        for word in ["dsn-notify", "spool-on-failure", "probe", "spool"] {
+            assert!(script.contains(word), "{shell}: {word}");
+        }
+    }
+    assert_eq!(postie(&["completions", "tcsh"]).status.code(), Some(64));
+    let page = stdout(&postie(&["man"]));
+    assert!(
+        page.starts_with(".ie") || page.contains(".TH postie 1"),
+        "{page}"
+    );
+    let dir = std::env::temp_dir().join(format!("postie-man-{}", std::process::id()));
+    let out = postie(&["man", "--dir", dir.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let send = std::fs::read_to_string(dir.join("postie-send.1")).unwrap();
+    assert!(send.contains(".TH postie-send 1"), "{send}");
+    assert!(send.contains("requiretls"), "{send}");
+    for name in [
+        "postie.1",
+        "postie-probe.1",
+        "postie-spool.1",
+        "postie-sink.1",
+    ] {
+        assert!(dir.join(name).is_file(), "{name}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
