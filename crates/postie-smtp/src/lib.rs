@@ -54,7 +54,9 @@ pub use blocking::send;
 pub use capabilities::Capabilities;
 pub use envelope::{LocalEnv, Prepared};
 pub use error::{Cause, Error, InvalidInput, Outcome, ServerAddr, ServerError, Stage};
-pub use options::{SendOptions, Timeouts, TraceFn, DEFAULT_PORT, IMPLICIT_TLS_PORT};
+pub use options::{
+    Progress, ProgressFn, SendOptions, Timeouts, TraceFn, DEFAULT_PORT, IMPLICIT_TLS_PORT,
+};
 pub use outcome::{queue_id, Refusal, Sent};
 pub use proto::AuthProblem;
 pub use reply::{EnhancedCode, Reply};

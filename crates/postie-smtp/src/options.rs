@@ -70,6 +70,7 @@ pub struct SendOptions {
     pub(crate) auth: Option<crate::proto::AuthConfig>,
     pub(crate) queue: bool,
     pub(crate) on_trace: Option<TraceFn>,
+    pub(crate) on_progress: Option<ProgressFn>,
     pub(crate) pipelining: bool,
     pub(crate) dsn_notify: Option<crate::dsn::Notify>,
     pub(crate) dsn_notify_for: Vec<(String, crate::dsn::Notify)>,
@@ -83,6 +84,21 @@ pub struct SendOptions {
 
 /// Receives each transcript line as it happens.
 pub type TraceFn = Arc<dyn Fn(&crate::trace::Trace) + Send + Sync>;
+
+/// Receives the progress of the message's upload.
+pub type ProgressFn = Arc<dyn Fn(Progress) + Send + Sync>;
+
+/// How much of the message has gone to the server.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Progress {
+    /// Octets of the message written so far (after dot-stuffing).
+    pub sent: u64,
+    /// The message's size as RFC 1870 counts it, when it was counted (the
+    /// count does not include dot-stuffing, so `sent` may end a little
+    /// above it).
+    pub total: Option<u64>,
+}
 
 impl std::fmt::Debug for SendOptions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -101,6 +117,10 @@ impl std::fmt::Debug for SendOptions {
             .field("auth", &self.auth)
             .field("queue", &self.queue)
             .field("on_trace", &self.on_trace.as_ref().map(|_| "callback"))
+            .field(
+                "on_progress",
+                &self.on_progress.as_ref().map(|_| "callback"),
+            )
             .field("pipelining", &self.pipelining)
             .field("dsn_notify", &self.dsn_notify)
             .field("dsn_notify_for", &self.dsn_notify_for)
@@ -131,6 +151,7 @@ impl Default for SendOptions {
             auth: None,
             queue: false,
             on_trace: None,
+            on_progress: None,
             pipelining: true,
             dsn_notify: None,
             dsn_notify_for: Vec::new(),
@@ -401,6 +422,13 @@ impl SendOptions {
     /// socket, as LMTP servers often are.
     pub fn lmtp(mut self, yes: bool) -> Self {
         self.lmtp = yes;
+        self
+    }
+
+    /// Called as the message goes to the server, after each write of the
+    /// body (every 256 KiB or so, and once at the end): for a progress bar.
+    pub fn on_progress(mut self, callback: impl Fn(Progress) + Send + Sync + 'static) -> Self {
+        self.on_progress = Some(Arc::new(callback));
         self
     }
 

@@ -1148,6 +1148,16 @@ impl Delivery {
         }
     }
 
+    /// The size of the body to write at [`Step::WriteBody`], when it was
+    /// counted: for progress reports.
+    pub fn body_size(&self) -> Option<u64> {
+        if self.seven_bit_body {
+            self.config.seven_bit_size
+        } else {
+            self.config.size
+        }
+    }
+
     /// How to frame the body at [`Step::WriteBody`].
     pub fn body_framing(&self) -> Framing {
         match self.bdat_size {

@@ -628,3 +628,36 @@ fn binarymime_where_offered_and_a_rewrite_where_not() {
     assert_eq!(back.content_transfer_encoding().as_deref(), Some("base64"));
     assert_eq!(back.decoded_body(), b"\x00\x01\xff\r\n");
 }
+
+/// The upload reports its progress: increasing counts against the size
+/// announced, ending with everything written.
+#[test]
+fn the_upload_reports_its_progress() {
+    let server = ScriptedServer::start(vec![accept_all(
+        Script::new().greet(&["SIZE 100000000"]),
+        2,
+    )]);
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = std::sync::Arc::clone(&seen);
+    let opts = options(&[server.port()]).on_progress(move |p| sink.lock().unwrap().push(p));
+    let data: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
+    let msg = postie_mime::builder::MessageBuilder::new()
+        .to("alice@example.org")
+        .text("see attached")
+        .attach_bytes("big.bin", data, None)
+        .build()
+        .unwrap();
+    common::send_with_env(&msg, &opts, &env()).unwrap();
+    let session = &server.finish()[0];
+    let size: u64 = session.commands[1]
+        .split(" SIZE=")
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    let seen = seen.lock().unwrap();
+    assert!(seen.len() >= 3, "{} reports", seen.len());
+    assert!(seen.windows(2).all(|w| w[0].sent < w[1].sent));
+    assert!(seen.iter().all(|p| p.total == Some(size)));
+    assert_eq!(seen.last().unwrap().sent, session.data[0].len() as u64);
+}

@@ -189,6 +189,9 @@ pub(crate) struct SendArgs {
     /// Print the SMTP dialogue on standard error (AUTH exchanges redacted).
     #[arg(short, long)]
     pub(crate) verbose: bool,
+    /// No progress output (shown on a terminal for an upload of 1 MiB or more).
+    #[arg(short, long)]
+    pub(crate) quiet: bool,
     /// After a temporary failure, keep the message in the spool for
     /// `postie spool flush` (also on with the account's spool_on_failure).
     #[arg(long)]

@@ -8,6 +8,7 @@ mod demo;
 mod docs_gen;
 mod exit;
 mod probe;
+mod progress;
 mod report;
 mod send;
 mod sendmail;

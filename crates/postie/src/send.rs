@@ -402,6 +402,9 @@ fn options(
     if let Some(envid) = &args.envid {
         options = options.envid(envid);
     }
+    if let Some(callback) = crate::progress::upload(args.quiet) {
+        options = options.on_progress(callback);
+    }
     options = match (args.verbose, extra_trace) {
         (true, Some(extra)) => options.on_trace(move |line| {
             eprintln!("{line}");

@@ -127,7 +127,7 @@ async fn drive<'m>(
             server = %delivery.server().map(ToString::to_string).unwrap_or_default(),
             stage = delivery.stage().map(Stage::as_str).unwrap_or("none"),
         );
-        let done = run_step(step, delivery, conn, &mut buf, tls_config, &body)
+        let done = run_step(step, delivery, conn, &mut buf, (tls_config, options), &body)
             .instrument(span)
             .await;
         if done {
@@ -142,7 +142,7 @@ async fn run_step<'m>(
     delivery: &mut Delivery,
     conn: &mut Option<Conn>,
     buf: &mut [u8],
-    tls_config: Option<&Arc<ClientConfig>>,
+    (tls_config, options): (Option<&Arc<ClientConfig>>, &SendOptions),
     body: &impl Fn(bool) -> Result<MessageReader<'m>, postie_mime::Error>,
 ) -> bool {
     match step {
@@ -199,7 +199,12 @@ async fn run_step<'m>(
             let deadline = remaining.and_then(|r| Instant::now().checked_add(r));
             let result = match body(delivery.seven_bit_body()) {
                 Ok(reader) => {
-                    write_body(stream, reader, timeout, deadline, delivery.body_framing()).await
+                    let progress = options
+                        .on_progress
+                        .as_ref()
+                        .map(|callback| (callback, delivery.body_size()));
+                    let limits = (timeout, deadline);
+                    write_body(stream, reader, limits, delivery.body_framing(), progress).await
                 }
                 Err(e) => Err(mime_io(e)),
             };
@@ -257,12 +262,19 @@ async fn run_step<'m>(
 async fn write_body(
     stream: &mut Conn,
     mut reader: MessageReader<'_>,
-    timeout: Duration,
-    deadline: Option<Instant>,
+    (timeout, deadline): (Duration, Option<Instant>),
     framing: crate::proto::Framing,
+    progress: Option<(&crate::options::ProgressFn, Option<u64>)>,
 ) -> io::Result<()> {
     let mut out = Vec::with_capacity(BODY_BUFFER + BODY_BUFFER / 8);
     let mut framer = BodyFramer::new(framing, &mut out);
+    let mut sent = 0u64;
+    let mut report = |n: usize| {
+        sent += n as u64;
+        if let Some((callback, total)) = progress {
+            callback(crate::options::Progress { sent, total });
+        }
+    };
     loop {
         let chunk = reader.next_chunk().map_err(mime_io)?;
         if chunk.is_empty() {
@@ -271,11 +283,14 @@ async fn write_body(
         framer.encode(chunk, &mut out)?;
         if out.len() >= BODY_BUFFER {
             write_limited(stream, &out, timeout, deadline).await?;
+            report(out.len());
             out.clear();
         }
     }
     framer.finish(&mut out)?;
-    write_limited(stream, &out, timeout, deadline).await
+    write_limited(stream, &out, timeout, deadline).await?;
+    report(out.len());
+    Ok(())
 }
 
 async fn write_limited(

@@ -83,7 +83,7 @@ pub fn send_prepared(
         &mut delivery,
         &mut conn,
         setup.tls_config.as_ref(),
-        options.on_trace.as_ref(),
+        options,
         |w, seven_bit_body| match (&seven_bit, seven_bit_body) {
             (Some(rewritten), true) => rewritten.write_to(w),
             _ => prepared.write_message(message, w),
@@ -99,9 +99,10 @@ fn drive(
     delivery: &mut Delivery,
     conn: &mut Option<Conn>,
     tls_config: Option<&Arc<ClientConfig>>,
-    on_trace: Option<&crate::options::TraceFn>,
+    options: &SendOptions,
     mut write_body: impl FnMut(&mut dyn Write, bool) -> Result<(), postie_mime::Error>,
 ) -> Result<(), Error> {
+    let on_trace = options.on_trace.as_ref();
     let mut buf = vec![0u8; 16 * 1024];
     loop {
         let now = Instant::now();
@@ -177,6 +178,10 @@ fn drive(
                 let deadline = remaining.and_then(|r| Instant::now().checked_add(r));
                 let mut writer =
                     BodyWriter::new(stream, timeout, deadline, delivery.body_framing());
+                writer.progress = options
+                    .on_progress
+                    .as_ref()
+                    .map(|callback| (callback, delivery.body_size()));
                 let result = match write_body(&mut writer, delivery.seven_bit_body()) {
                     Ok(()) => writer.finish(),
                     Err(postie_mime::Error::Io(e)) => Err(e),
@@ -494,6 +499,9 @@ struct BodyWriter<'a> {
     buf: Vec<u8>,
     timeout: Duration,
     deadline: Option<Instant>,
+    /// Who hears of the progress, and the size to report against.
+    progress: Option<(&'a crate::options::ProgressFn, Option<u64>)>,
+    sent: u64,
 }
 
 impl<'a> BodyWriter<'a> {
@@ -511,6 +519,8 @@ impl<'a> BodyWriter<'a> {
             buf,
             timeout,
             deadline,
+            progress: None,
+            sent: 0,
         }
     }
 
@@ -526,7 +536,14 @@ impl<'a> BodyWriter<'a> {
             None => self.timeout,
         };
         write_all(self.stream, &self.buf, timeout)?;
+        self.sent += self.buf.len() as u64;
         self.buf.clear();
+        if let Some((callback, total)) = self.progress {
+            callback(crate::options::Progress {
+                sent: self.sent,
+                total,
+            });
+        }
         Ok(())
     }
 

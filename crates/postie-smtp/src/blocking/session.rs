@@ -99,7 +99,7 @@ impl Session {
             &mut link.delivery,
             &mut link.conn,
             setup.tls_config.as_ref(),
-            self.kept.options.on_trace.as_ref(),
+            &self.kept.options,
             |w, seven_bit_body| match (seven_bit, seven_bit_body) {
                 (Some(rewritten), true) => rewritten.write_to(w),
                 _ => prepared.write_message(message, w),
@@ -121,7 +121,7 @@ impl Session {
             &mut link.delivery,
             &mut link.conn,
             None,
-            self.kept.options.on_trace.as_ref(),
+            &self.kept.options,
             |_, _| Ok(()),
         );
     }

@@ -132,7 +132,12 @@ impl Flush<'_> {
                 Err(e) => self.error(&e),
             }
         }
-        for (state, id) in work {
+        let total = work.len();
+        let bar = crate::progress::enabled(self.args.quiet) && total > 1;
+        for (done, (state, id)) in work.into_iter().enumerate() {
+            if bar {
+                crate::progress::show(&format!("postie: flushing {} of {total}", done + 1));
+            }
             if let Err(e) = self.one(state, &id) {
                 self.error(&io::Error::new(e.kind(), format!("{id}: {e}")));
             }
@@ -349,6 +354,9 @@ impl Flush<'_> {
 
     fn say(&self, line: &str) {
         if !self.args.quiet {
+            if crate::progress::enabled(false) {
+                crate::progress::clear();
+            }
             eprintln!("postie: {line}");
         }
     }
