@@ -123,7 +123,24 @@ pub(crate) fn error_line(error: &Error) -> String {
             " (the message may have been delivered: the connection ended after the final dot)",
         );
     }
+    if let Some(hint) = wrong_port_hint(error) {
+        line.push_str(hint);
+    }
     one_line(&line)
+}
+
+/// A refused connection is most often the wrong port.
+fn wrong_port_hint(error: &Error) -> Option<&'static str> {
+    let Error::NoServer { attempts } = error else {
+        return None;
+    };
+    let refused = attempts.iter().any(|a| {
+        matches!(a.cause(), postie_smtp::Cause::Connect(e)
+            if e.kind() == std::io::ErrorKind::ConnectionRefused)
+    });
+    refused.then_some(
+        " (hint: nothing listens on that port: submission is usually 587 with STARTTLS, implicit TLS 465, relaying 25)",
+    )
 }
 
 /// The sink's log on standard error.

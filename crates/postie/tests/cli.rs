@@ -161,6 +161,23 @@ fn unreachable_server_is_a_temporary_failure_in_json() {
     assert_eq!(v["error"]["stage"], "connect");
     assert_eq!(v["error"]["temporary"], true);
     assert_eq!(v["error"]["server"], format!("127.0.0.1:{port}"));
+    // Without --json the one-line error names the likely mistake.
+    let out = postie(&[
+        "send",
+        "--server",
+        "127.0.0.1",
+        "--port",
+        &port,
+        "--to",
+        "a@x.org",
+    ]);
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!("127.0.0.1:{port}: connect:")),
+        "{err}"
+    );
+    assert!(err.contains("hint: nothing listens on that port"), "{err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
 }
 
 #[test]
@@ -959,5 +976,62 @@ fn completions_and_man_pages_know_every_command() {
     ] {
         assert!(dir.join(name).is_file(), "{name}");
     }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// On a terminal (a pty made by script(1)) a large upload shows its
+/// progress line; with --quiet it does not.
+#[test]
+fn a_large_upload_shows_progress_on_a_terminal_only() {
+    let Some(server) = real_server("POSTIE_TEST_AIOSMTPD") else {
+        return;
+    };
+    if std::process::Command::new("script")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "script(1) is needed under CI"
+        );
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("postie-progress-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let big = dir.join("big.bin");
+    std::fs::write(
+        &big,
+        (0..6_000_000u32)
+            .map(|i| (i % 251) as u8)
+            .collect::<Vec<u8>>(),
+    )
+    .unwrap();
+    let run = |quiet: bool| {
+        let command = format!(
+            "{} send --server {} --port {} --to progress@example.org --subject big --body x --attach {}{}",
+            env!("CARGO_BIN_EXE_postie"),
+            server.host,
+            server.port,
+            big.display(),
+            if quiet { " --quiet" } else { "" }
+        );
+        let out = Command::new("script")
+            .args(["-qefc", &command, "/dev/null"])
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let shown = run(false);
+    assert!(shown.contains("postie: sending "), "{shown:?}");
+    assert!(shown.contains(" MiB ("), "{shown:?}");
+    let quiet = run(true);
+    assert!(!quiet.contains("postie: sending"), "{quiet:?}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
