@@ -2,30 +2,13 @@
 //! through `format`, and pseudo-random garbage that must not panic.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod tables;
+
 use chrono::{DateTime, FixedOffset, NaiveDate, TimeZone};
 use postie_mime::date::{format, parse};
+use tables::unescape;
 
 const TABLE: &str = include_str!("data/dates.txt");
-
-/// Undoes the table's escapes: `\t`, `\r`, `\n` and `\\`.
-fn unescape(text: &str) -> Result<String, String> {
-    let mut out = String::with_capacity(text.len());
-    let mut chars = text.chars();
-    while let Some(c) = chars.next() {
-        if c != '\\' {
-            out.push(c);
-            continue;
-        }
-        match chars.next() {
-            Some('t') => out.push('\t'),
-            Some('r') => out.push('\r'),
-            Some('n') => out.push('\n'),
-            Some('\\') => out.push('\\'),
-            other => return Err(format!("bad escape \\{other:?}")),
-        }
-    }
-    Ok(out)
-}
 
 enum Expected {
     Date(DateTime<FixedOffset>),

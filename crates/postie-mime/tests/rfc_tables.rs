@@ -6,33 +6,16 @@
 //! (`data/rfc2231.txt`). Each file's header comment gives its format.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod tables;
+
 use postie_mime::address::{parse_address_list, Address, Mailbox};
 use postie_mime::content_type::{ContentDisposition, ContentType};
 use postie_mime::decode::decode_rfc2047;
+use tables::unescape;
 
 const ADDRESSES: &str = include_str!("data/rfc5322_addresses.txt");
 const RFC2047: &str = include_str!("data/rfc2047.txt");
 const RFC2231: &str = include_str!("data/rfc2231.txt");
-
-/// Undoes the tables' escapes: `\t`, `\r`, `\n` and `\\`.
-fn unescape(text: &str) -> Result<String, String> {
-    let mut out = String::with_capacity(text.len());
-    let mut chars = text.chars();
-    while let Some(c) = chars.next() {
-        if c != '\\' {
-            out.push(c);
-            continue;
-        }
-        match chars.next() {
-            Some('t') => out.push('\t'),
-            Some('r') => out.push('\r'),
-            Some('n') => out.push('\n'),
-            Some('\\') => out.push('\\'),
-            other => return Err(format!("bad escape \\{other:?}")),
-        }
-    }
-    Ok(out)
-}
 
 /// The cases of a table: line number and its `columns` tab-separated
 /// columns, unescaped. Empty lines and `#` comments are skipped; a line
