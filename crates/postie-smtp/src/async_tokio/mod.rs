@@ -56,7 +56,7 @@ pub use pool::Pool;
 pub use session::Session;
 
 /// Bytes gathered before a write while streaming the body.
-const BODY_BUFFER: usize = 64 * 1024;
+const BODY_BUFFER: usize = 16 * 1024;
 
 /// [`crate::blocking::send`] on tokio: returns what the server accepted
 /// (and the refused recipients, with the at-least-one option), or an error

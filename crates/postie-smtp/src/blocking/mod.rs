@@ -27,7 +27,7 @@ pub use pool::{Pool, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_SIZE};
 pub use session::Session;
 
 /// Bytes gathered before a write while streaming the body.
-const BODY_BUFFER: usize = 256 * 1024;
+const BODY_BUFFER: usize = 16 * 1024;
 
 /// Sends `message` as tcllib's `::smtp::sendmessage` does, with postie's
 /// fixes: returns what the server accepted (and, with the at-least-one
