@@ -153,6 +153,15 @@ impl Setup {
     }
 }
 
+/// A MIME writer's failure as the I/O error the drivers report: its own
+/// I/O error as it is, anything else in words.
+pub(crate) fn mime_io(e: postie_mime::Error) -> std::io::Error {
+    match e {
+        postie_mime::Error::Io(e) => e,
+        other => std::io::Error::other(other.to_string()),
+    }
+}
+
 #[cfg(feature = "tokio")]
 /// The bytes to send at the body step: the message under the prepared
 /// fields, or its 7-bit rewrite when the core asks for it.

@@ -135,10 +135,9 @@ impl FileTransport {
             Error::Transaction(ServerError::new(server.clone(), Stage::Data, Cause::Io(e)))
         };
         write_atomically(&eml, |w| {
-            prepared.write_message(message, w).map_err(|e| match e {
-                postie_mime::Error::Io(e) => e,
-                other => std::io::Error::other(other.to_string()),
-            })
+            prepared
+                .write_message(message, w)
+                .map_err(crate::setup::mime_io)
         })
         .map_err(failed)?;
         let envelope = envelope_json(&prepared);

@@ -46,7 +46,7 @@ use crate::error::{Cause, Error, ServerAddr, Stage};
 use crate::options::SendOptions;
 use crate::outcome::Sent;
 use crate::proto::{Delivery, Step};
-use crate::setup::{body_reader, Setup};
+use crate::setup::{body_reader, mime_io, Setup};
 use crate::tls::{self, TlsError, TlsErrorKind, TlsInfo};
 
 mod pool;
@@ -320,13 +320,6 @@ async fn within<T>(
     match tokio::time::timeout(limit.max(Duration::from_millis(1)), future).await {
         Ok(result) => result,
         Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, "timed out")),
-    }
-}
-
-fn mime_io(e: postie_mime::Error) -> io::Error {
-    match e {
-        postie_mime::Error::Io(e) => e,
-        other => io::Error::other(other.to_string()),
     }
 }
 

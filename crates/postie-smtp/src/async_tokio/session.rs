@@ -118,7 +118,12 @@ impl Session {
             &mut link.conn,
             None,
             &self.kept.options,
-            |_| Err(postie_mime::Error::Random("no message to send".to_owned())),
+            // Closing sends no message: the core never reaches the body.
+            |_| {
+                Err(postie_mime::Error::Io(std::io::Error::other(
+                    "no message: the connection is only being closed",
+                )))
+            },
         )
         .await;
     }

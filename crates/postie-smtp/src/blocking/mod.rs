@@ -18,6 +18,7 @@ use crate::error::{Cause, Error, ServerAddr, Stage};
 use crate::options::SendOptions;
 use crate::outcome::Sent;
 use crate::proto::{Delivery, Step};
+use crate::setup::mime_io;
 use crate::tls::{self, TlsError, TlsErrorKind, TlsInfo};
 
 mod pool;
@@ -184,8 +185,7 @@ fn drive(
                     .map(|callback| (callback, delivery.body_size()));
                 let result = match write_body(&mut writer, delivery.seven_bit_body()) {
                     Ok(()) => writer.finish(),
-                    Err(postie_mime::Error::Io(e)) => Err(e),
-                    Err(other) => Err(io::Error::other(other.to_string())),
+                    Err(e) => Err(mime_io(e)),
                 };
                 match result {
                     Ok(()) => delivery.handle_body_written(Instant::now()),
@@ -224,13 +224,6 @@ fn drive(
             Step::Close => *conn = None,
             Step::Done => return Ok(()),
         }
-    }
-}
-
-fn mime_io(e: postie_mime::Error) -> io::Error {
-    match e {
-        postie_mime::Error::Io(e) => e,
-        other => io::Error::other(other.to_string()),
     }
 }
 
