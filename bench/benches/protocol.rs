@@ -105,7 +105,7 @@ fn dialogue() -> usize {
             Step::Connect { .. } => d.handle_connected(now, true),
             Step::Write { .. } => written += d.take_output().len(),
             Step::Read { .. } => {
-                let reply = replies.get_mut(next).map(|r| std::mem::take(r));
+                let reply = replies.get_mut(next).map(std::mem::take);
                 next += 1;
                 match reply {
                     Some(bytes) => d.handle_input(now, bytes),

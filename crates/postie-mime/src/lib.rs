@@ -42,6 +42,7 @@ pub mod reader;
 pub mod rfc2231;
 mod serialize;
 pub mod seven_bit;
+mod text_class;
 mod write;
 
 pub use error::Error;

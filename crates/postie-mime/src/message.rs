@@ -12,7 +12,7 @@ use crate::content_type::ContentType;
 use crate::header::Headers;
 use crate::parse::{self, ParseError};
 use crate::pull::MessageReader;
-use crate::serialize::{self, choose_data_encoding, choose_text_encoding, Push};
+use crate::serialize::{self, LeafPlan, PlanCache, Push};
 use crate::Error;
 
 /// A message, or one entity (part) of a multipart.
@@ -22,10 +22,23 @@ use crate::Error;
 /// [`Message::multipart`], or read from RFC 5322 bytes with
 /// [`Message::parse`] or [`Message::parse_file`] (a file's body is read only
 /// while the message is written, never held in memory).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct Message {
     headers: Headers,
     body: Body,
+    /// How the writer encodes this leaf's body, decided at its first
+    /// writing: the body never changes, so a message written twice (sized,
+    /// then sent; sent again under other fields) is scanned once.
+    plan: PlanCache,
+}
+
+impl std::fmt::Debug for Message {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Message")
+            .field("headers", &self.headers)
+            .field("body", &self.body)
+            .finish()
+    }
 }
 
 /// A body.
@@ -177,7 +190,11 @@ impl Message {
 
     /// A message from its parts.
     pub fn from_parts(headers: Headers, body: Body) -> Self {
-        Self { headers, body }
+        Self {
+            headers,
+            body,
+            plan: PlanCache::default(),
+        }
     }
 
     /// Reads an RFC 5322 message: the header fields are parsed, the body is
@@ -249,10 +266,15 @@ impl Message {
     /// encodes (`None` for files, multiparts and raw bodies).
     pub fn transfer_encoding(&self) -> Option<TransferEncoding> {
         match &self.body {
-            Body::Text { text, .. } => Some(choose_text_encoding(text.as_bytes())),
-            Body::Data { data, content_type } => Some(choose_data_encoding(data, content_type)),
+            Body::Text { .. } | Body::Data { .. } => self.leaf_plan().map(|plan| plan.encoding),
             _ => None,
         }
+    }
+
+    /// The writer's plan for this leaf's in-memory body (`None` for other
+    /// bodies), made once.
+    pub(crate) fn leaf_plan(&self) -> Option<LeafPlan> {
+        self.plan.get_or_plan(&self.body)
     }
 
     /// Writes the message with CRLF line endings.
@@ -263,7 +285,7 @@ impl Message {
     /// Writes this message's body under `headers` instead of its own, so a
     /// sender can add and remove fields without touching the caller's message.
     pub fn write_with_headers(&self, headers: &Headers, w: &mut dyn Write) -> Result<(), Error> {
-        serialize::write_entity(headers, &self.body, &mut Push { w }, true)
+        serialize::write_entity(headers, self, &mut Push { w }, true)
     }
 
     /// The message as a reader: the same bytes [`Message::write_to`]
@@ -283,7 +305,7 @@ impl Message {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn reader(&self) -> Result<MessageReader<'_>, Error> {
-        MessageReader::new(&self.headers, &self.body)
+        MessageReader::new(&self.headers, self)
     }
 
     /// [`Message::reader`] with `headers` instead of the message's own, as
@@ -292,7 +314,7 @@ impl Message {
         &'a self,
         headers: &'a Headers,
     ) -> Result<MessageReader<'a>, Error> {
-        MessageReader::new(headers, &self.body)
+        MessageReader::new(headers, self)
     }
 
     /// The whole message as bytes.
@@ -336,6 +358,35 @@ fn new_boundary() -> Result<String, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_kept_plan_is_no_part_of_equality_and_follows_clones() {
+        let body = "caf\u{e9}\nline two\n";
+        let written = Message::text(body);
+        let fresh = Message::text(body);
+        let first = written.to_bytes().unwrap();
+        // Written once (plan kept) or never: still equal.
+        assert_eq!(written, fresh);
+        let clone = written.clone();
+        assert_eq!(clone.to_bytes().unwrap(), first);
+        assert_eq!(fresh.to_bytes().unwrap(), first);
+        assert_eq!(written.to_bytes().unwrap(), first);
+        assert_eq!(
+            written.transfer_encoding(),
+            Some(TransferEncoding::QuotedPrintable)
+        );
+        assert_eq!(format!("{written:?}"), format!("{fresh:?}"));
+    }
+
+    #[test]
+    fn text_data_keeps_its_charset_and_encoding_when_written_again() {
+        let ct = ContentType::parse("text/csv").unwrap();
+        let msg = Message::data(b"a,b\r\n\xff,c\r\n".to_vec(), ct);
+        let once = String::from_utf8_lossy(&msg.to_bytes().unwrap()).into_owned();
+        let twice = String::from_utf8_lossy(&msg.to_bytes().unwrap()).into_owned();
+        assert_eq!(once, twice);
+        assert!(once.contains("charset=unknown-8bit"), "{once}");
+    }
 
     fn text_of(msg: &Message) -> String {
         String::from_utf8(msg.to_bytes().unwrap()).unwrap()

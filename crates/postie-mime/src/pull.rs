@@ -15,10 +15,11 @@ use std::path::Path;
 
 use crate::base64_stream::Base64Writer;
 use crate::header::Headers;
-use crate::message::{Body, TransferEncoding};
+use crate::message::TransferEncoding;
 use crate::quoted_printable;
 use crate::serialize::{self, changed, LeafContent, Output, FILE_CHUNK};
 use crate::Error;
+use crate::Message;
 
 /// A message as a [`Read`]: the bytes [`crate::Message::write_to`] writes,
 /// encoded as they are asked for.
@@ -90,12 +91,12 @@ impl<'a> Output<'a> for Planner<'a> {
 }
 
 impl<'a> MessageReader<'a> {
-    pub(crate) fn new(headers: &'a Headers, body: &'a Body) -> Result<Self, Error> {
+    pub(crate) fn new(headers: &'a Headers, entity: &'a Message) -> Result<Self, Error> {
         let mut planner = Planner {
             segments: VecDeque::new(),
             pending: Vec::new(),
         };
-        serialize::write_entity(headers, body, &mut planner, true)?;
+        serialize::write_entity(headers, entity, &mut planner, true)?;
         if !planner.pending.is_empty() {
             planner.segments.push_back(Segment::Text(planner.pending));
         }

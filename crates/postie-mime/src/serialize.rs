@@ -16,6 +16,8 @@ use crate::base64_stream::Base64Writer;
 use crate::content_type::ContentType;
 use crate::header::{HeaderName, Headers};
 use crate::message::{Body, TransferEncoding};
+use crate::text_class::{self, TextClass};
+use crate::Message;
 use crate::{quoted_printable, write, Error};
 
 /// Longest line a 7bit body may have, CRLF aside (RFC 5322 §2.1.1).
@@ -153,10 +155,11 @@ fn is_mime_field(name: &HeaderName) -> bool {
 /// Writes one entity (the top one when `top`) to `out`.
 pub(crate) fn write_entity<'a>(
     headers: &'a Headers,
-    body: &'a Body,
+    entity: &'a Message,
     out: &mut dyn Output<'a>,
     top: bool,
 ) -> Result<(), Error> {
+    let body = entity.body();
     match body {
         Body::Raw(bytes) => {
             write_headers(headers, out.text())?;
@@ -183,32 +186,33 @@ pub(crate) fn write_entity<'a>(
     }
     match body {
         Body::Text { text, subtype } => {
-            let charset = if text.is_ascii() { "us-ascii" } else { "utf-8" };
-            let content_type = format!("text/{subtype}; charset={charset}");
+            let plan = entity
+                .leaf_plan()
+                .unwrap_or_else(|| plan_text(text.as_bytes()));
+            let content_type = format!("text/{subtype}; charset={}", plan.charset);
             write_leaf(
                 out,
                 &content_type,
                 text.as_bytes(),
-                choose_text_encoding(text.as_bytes()),
-                LineBreaks::Repair,
+                plan.encoding,
+                LineBreaks::Repair {
+                    crlf_only: plan.crlf_only,
+                },
             )
         }
         Body::Data { data, content_type } => {
-            let encoding = choose_data_encoding(data, content_type);
+            let plan = entity
+                .leaf_plan()
+                .unwrap_or_else(|| plan_data(data, content_type));
             let mut content_type = content_type.clone();
             if content_type.is_text() && content_type.param("charset").is_none() {
-                let charset = match std::str::from_utf8(data) {
-                    Ok(text) if text.is_ascii() => "us-ascii",
-                    Ok(_) => "utf-8",
-                    Err(_) => "unknown-8bit",
-                };
-                content_type = content_type.with_param("charset", charset);
+                content_type = content_type.with_param("charset", plan.charset);
             }
             write_leaf(
                 out,
                 &content_type.header_value(),
                 data,
-                encoding,
+                plan.encoding,
                 LineBreaks::Keep,
             )
         }
@@ -226,7 +230,7 @@ pub(crate) fn write_entity<'a>(
             write_field(out.text(), "Content-Type", &content_type.header_value())?;
             out.text().write_all(b"\r\n")?;
             for part in parts {
-                write_entity(part.headers(), part.body(), out, true)?;
+                write_entity(part.headers(), part, out, true)?;
             }
             Ok(())
         }
@@ -239,7 +243,7 @@ pub(crate) fn write_entity<'a>(
             out.text().write_all(b"\r\n")?;
             for part in parts {
                 write_delimiter(out.text(), boundary, b"\r\n")?;
-                write_entity(part.headers(), part.body(), out, false)?;
+                write_entity(part.headers(), part, out, false)?;
                 out.text().write_all(b"\r\n")?;
             }
             write_delimiter(out.text(), boundary, b"--\r\n")?;
@@ -259,8 +263,8 @@ fn write_delimiter(w: &mut dyn Write, boundary: &str, end: &[u8]) -> io::Result<
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum LineBreaks {
     /// Message text: every line break becomes CRLF, and the text ends with
-    /// one.
-    Repair,
+    /// one (`crlf_only`: the text is known to need no repair).
+    Repair { crlf_only: bool },
     /// An attachment: the bytes read back exactly (7bit was only chosen for
     /// CRLF-only content; quoted-printable keeps a lone CR or LF as data).
     Keep,
@@ -279,13 +283,15 @@ fn write_leaf<'a>(
     write_field(out.text(), "Content-Transfer-Encoding", encoding.as_str())?;
     out.text().write_all(b"\r\n")?;
     let content = match (encoding, breaks) {
-        (TransferEncoding::Base64, _) | (_, LineBreaks::Keep) => Cow::Borrowed(data),
-        (_, LineBreaks::Repair) => to_crlf(data),
+        (TransferEncoding::Base64, _)
+        | (_, LineBreaks::Keep)
+        | (_, LineBreaks::Repair { crlf_only: true }) => Cow::Borrowed(data),
+        (_, LineBreaks::Repair { crlf_only: false }) => to_crlf(data),
     };
     out.leaf(LeafContent::Memory {
         content,
         encoding,
-        end_line: breaks == LineBreaks::Repair,
+        end_line: matches!(breaks, LineBreaks::Repair { .. }),
     })
 }
 
@@ -485,39 +491,91 @@ fn write_field(w: &mut dyn Write, name: &str, value: &str) -> Result<(), Error> 
     write::write_text_field(name, value, w)
 }
 
-/// 7bit when the text allows it, else quoted-printable.
-pub(crate) fn choose_text_encoding(text: &[u8]) -> TransferEncoding {
-    if is_7bit(text) {
-        TransferEncoding::SevenBit
-    } else {
-        TransferEncoding::QuotedPrintable
+/// What the writer decides for an in-memory leaf before writing it; it
+/// depends on the content only, so a message keeps it ([`PlanCache`]).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct LeafPlan {
+    pub(crate) encoding: TransferEncoding,
+    /// The charset the content needs (used for text without one).
+    pub(crate) charset: &'static str,
+    /// Whether its line breaks are all CRLF already.
+    pub(crate) crlf_only: bool,
+}
+
+/// A message's [`LeafPlan`], made at its first writing and kept by its
+/// clones. A cache, not content: it takes no part in equality.
+#[derive(Clone, Default)]
+pub(crate) struct PlanCache(std::sync::OnceLock<LeafPlan>);
+
+impl PlanCache {
+    /// The plan for `body`, made now if this is the first time; `None`
+    /// for bodies the writer does not plan (files, parts, raw bytes).
+    pub(crate) fn get_or_plan(&self, body: &Body) -> Option<LeafPlan> {
+        if let Some(plan) = self.0.get() {
+            return Some(*plan);
+        }
+        let plan = match body {
+            Body::Text { text, .. } => plan_text(text.as_bytes()),
+            Body::Data { data, content_type } => plan_data(data, content_type),
+            _ => return None,
+        };
+        Some(*self.0.get_or_init(|| plan))
     }
 }
 
-fn is_7bit(data: &[u8]) -> bool {
-    // ASCII without NUL or controls other than CR, LF and TAB, lines of at
-    // most 998 octets. Written as whole-slice passes without early exits,
-    // which the compiler vectorises; a byte-by-byte state machine was the
-    // writer's hottest spot.
-    if !data.is_ascii() {
-        return false;
+impl PartialEq for PlanCache {
+    fn eq(&self, _: &Self) -> bool {
+        true
     }
-    let control = data.chunks(4096).any(|block| {
-        block.iter().fold(0u8, |found, &b| {
-            found
-                | u8::from((b < 32) & (b != b'\t') & (b != b'\n') & (b != b'\r'))
-                | u8::from(b == 127)
-        }) != 0
-    });
-    if control {
-        return false;
+}
+
+impl Eq for PlanCache {}
+
+/// 7bit when the text allows it, else quoted-printable; from one pass
+/// over the text (plus a search for line breaks and '=', which skip).
+pub(crate) fn plan_text(text: &[u8]) -> LeafPlan {
+    let class = text_class::classify(text);
+    let encoding = if seven_bit_given(text, class) {
+        TransferEncoding::SevenBit
+    } else {
+        TransferEncoding::QuotedPrintable
+    };
+    // Clean text is ASCII; only unclean text needs the second look.
+    let ascii = class.clean || text.is_ascii();
+    LeafPlan {
+        encoding,
+        charset: if ascii { "us-ascii" } else { "utf-8" },
+        crlf_only: class.crlf_only,
     }
-    if !lines_fit(data) {
-        return false;
+}
+
+/// [`choose_data_encoding`], and the charset of text data.
+fn plan_data(data: &[u8], content_type: &ContentType) -> LeafPlan {
+    let (encoding, crlf_only) = choose_data_encoding(data, content_type);
+    let charset = if !content_type.is_text() || content_type.param("charset").is_some() {
+        // Not used: the type has its own or takes none.
+        "us-ascii"
+    } else {
+        match std::str::from_utf8(data) {
+            Ok(text) if text.is_ascii() => "us-ascii",
+            Ok(_) => "utf-8",
+            Err(_) => "unknown-8bit",
+        }
+    };
+    LeafPlan {
+        encoding,
+        charset,
+        crlf_only,
     }
+}
+
+/// Whether `data`, classified as `class`, can go as 7bit: ASCII without
+/// NUL or controls other than CR, LF and TAB, lines of at most 998
+/// octets, and no line that looks like one of our boundaries.
+fn seven_bit_given(data: &[u8], class: TextClass) -> bool {
     // A line that looks like a boundary of ours is encoded so it cannot
     // end a part early (rare: only checked where a '=' is).
-    !contains_boundary_marker(data)
+    class.clean && lines_fit(data) && !contains_boundary_marker(data)
 }
 
 /// Whether no line is longer than 998 octets. Each step looks for the
@@ -548,43 +606,31 @@ fn contains_boundary_marker(data: &[u8]) -> bool {
 }
 
 /// Text types: 7bit if clean, else quoted-printable or base64, whichever
-/// is shorter; everything else base64.
-pub(crate) fn choose_data_encoding(data: &[u8], content_type: &ContentType) -> TransferEncoding {
+/// is shorter; everything else base64. With it, whether the data's line
+/// breaks are all CRLF.
+fn choose_data_encoding(data: &[u8], content_type: &ContentType) -> (TransferEncoding, bool) {
     if !content_type.is_text() {
-        return TransferEncoding::Base64;
+        return (TransferEncoding::Base64, false);
     }
-    if is_7bit(data) && crlf_only(data) {
-        return TransferEncoding::SevenBit;
+    let class = text_class::classify(data);
+    if class.crlf_only && seven_bit_given(data, class) {
+        return (TransferEncoding::SevenBit, true);
     }
     let mut qp = Vec::with_capacity(data.len() * 3 / 2);
     quoted_printable::encode(data, &mut qp);
     let base64_len = crate::base64_stream::encoded_len(data.len() as u64);
-    if (qp.len() as u64) <= base64_len {
+    let encoding = if (qp.len() as u64) <= base64_len {
         TransferEncoding::QuotedPrintable
     } else {
         TransferEncoding::Base64
-    }
-}
-
-/// Whether every CR and LF in `data` is part of a CRLF pair.
-fn crlf_only(data: &[u8]) -> bool {
-    // Pairwise in one pass the compiler vectorises (a search per line
-    // cost more than the whole check): every LF has its CR before it,
-    // every CR its LF after it, and neither stands at the wrong end.
-    if data.first() == Some(&b'\n') || data.last() == Some(&b'\r') {
-        return false;
-    }
-    let pairs = data.iter().zip(data.get(1..).unwrap_or_default());
-    let bad = pairs.fold(false, |found, (&a, &b)| {
-        found | ((b == b'\n') & (a != b'\r')) | ((a == b'\r') & (b != b'\n'))
-    });
-    !bad
+    };
+    (encoding, class.crlf_only)
 }
 
 /// Every line ending (CRLF, LF, or CR alone) as CRLF; runs between line
 /// breaks are copied in bulk. Borrows when the text needs no change.
 pub(crate) fn to_crlf(data: &[u8]) -> Cow<'_, [u8]> {
-    if crlf_only(data) {
+    if text_class::classify(data).crlf_only {
         return Cow::Borrowed(data);
     }
     let mut out = Vec::with_capacity(data.len() + data.len() / 32 + 2);

@@ -50,7 +50,7 @@ pub fn needs_rewrite(message: &Message) -> Result<bool, Error> {
 /// [`needs_rewrite`] for `message` written under `headers`.
 pub fn needs_rewrite_with_headers(message: &Message, headers: &Headers) -> Result<bool, Error> {
     let mut check = Check::default();
-    serialize::write_entity(headers, message.body(), &mut Push { w: &mut check }, true)?;
+    serialize::write_entity(headers, message, &mut Push { w: &mut check }, true)?;
     Ok(!check.clean())
 }
 
@@ -63,18 +63,18 @@ pub fn to_seven_bit(message: &Message) -> Result<Message, Error> {
 /// [`to_seven_bit`] for `message` written under `headers` (as a sender
 /// that added its own fields writes it).
 pub fn to_seven_bit_with_headers(message: &Message, headers: &Headers) -> Result<Message, Error> {
-    entity(headers, message.body(), true)
+    entity(headers, message, true)
 }
 
-fn entity(headers: &Headers, body: &Body, top: bool) -> Result<Message, Error> {
-    match body {
+fn entity(headers: &Headers, message: &Message, top: bool) -> Result<Message, Error> {
+    match message.body() {
         Body::Raw(_) | Body::RawFile { .. } => {
             // A body kept as it was: read its structure first.
             let mut bytes = Vec::new();
-            serialize::write_entity(headers, body, &mut Push { w: &mut bytes }, top)?;
+            serialize::write_entity(headers, message, &mut Push { w: &mut bytes }, top)?;
             let parsed = reader::parse(&bytes).message;
             match parsed.body() {
-                Body::Multipart { .. } => entity(parsed.headers(), parsed.body(), top),
+                Body::Multipart { .. } => entity(parsed.headers(), &parsed, top),
                 _ => leaf(&parsed),
             }
         }
@@ -84,7 +84,7 @@ fn entity(headers: &Headers, body: &Body, top: bool) -> Result<Message, Error> {
         } => {
             let parts = parts
                 .iter()
-                .map(|part| entity(part.headers(), part.body(), false))
+                .map(|part| entity(part.headers(), part, false))
                 .collect::<Result<Vec<_>, _>>()?;
             Ok(Message::from_parts(
                 seven_bit_headers(headers)?,

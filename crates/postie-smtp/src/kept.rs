@@ -11,7 +11,7 @@ use crate::envelope::{self, LocalEnv, Prepared};
 use crate::error::Error;
 use crate::options::SendOptions;
 use crate::proto::Delivery;
-use crate::setup::Setup;
+use crate::setup::{Setup, TlsCache};
 
 /// The open connection `C` and the core that drives it.
 pub(crate) struct Link<C> {
@@ -26,6 +26,7 @@ pub(crate) struct Kept<C> {
     env: LocalEnv,
     link: Option<Link<C>>,
     idle_timeout: Option<Duration>,
+    tls: TlsCache,
 }
 
 impl<C> Kept<C> {
@@ -35,6 +36,7 @@ impl<C> Kept<C> {
             env,
             link: None,
             idle_timeout: None,
+            tls: TlsCache::default(),
         }
     }
 
@@ -56,9 +58,9 @@ impl<C> Kept<C> {
 
     /// The envelope and the core's settings for `message`, the connection
     /// kept open after it.
-    pub(crate) fn prepare(&self, message: &Message) -> Result<(Prepared, Setup), Error> {
+    pub(crate) fn prepare(&mut self, message: &Message) -> Result<(Prepared, Setup), Error> {
         let prepared = envelope::prepare(message, &self.options, &self.env)?;
-        let setup = Setup::new(message, &prepared, &self.options, true)?;
+        let setup = Setup::new(message, &prepared, &self.options, true, &mut self.tls)?;
         Ok((prepared, setup))
     }
 

@@ -355,8 +355,9 @@ impl SendOptions {
     }
 
     /// PIPELINING (RFC 2920), on by default: MAIL and every RCPT go in one
-    /// write when the server offers it, and every reply is matched to its
-    /// command. Off: one command, then its reply.
+    /// write when the server offers it, DATA too with
+    /// [`SendOptions::at_least_one`] or a single recipient, and every reply
+    /// is matched to its command. Off: one command, then its reply.
     pub fn pipelining(mut self, yes: bool) -> Self {
         self.pipelining = yes;
         self

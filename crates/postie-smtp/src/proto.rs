@@ -1303,14 +1303,19 @@ impl Delivery {
         if self.config.pipelining && self.capabilities.has("PIPELINING") {
             // RFC 2920: MAIL and every RCPT in one write; DATA too when
             // partial delivery is allowed (all-or-nothing must see every
-            // RCPT reply before committing to DATA). Every reply is read
-            // and matched to its command, refusals included.
+            // RCPT reply before committing to DATA). With one recipient
+            // the two modes are the same, so DATA goes too: a refused
+            // recipient leaves no transaction for it (the server refuses
+            // DATA; one that says 354 anyway gets no data), and every
+            // message to one recipient saves a round trip. Every reply is
+            // read and matched to its command, refusals included.
             self.draining = false;
             for (index, address) in self.paths.clone().iter().enumerate() {
                 let command = format!("RCPT TO:<{address}>{}", self.rcpt_params(index));
                 self.queue_command(&command, Expect::Rcpt(index));
             }
-            if self.config.at_least_one && self.bdat_size.is_none() {
+            let partial_allowed = self.config.at_least_one || self.paths.len() == 1;
+            if partial_allowed && self.bdat_size.is_none() {
                 self.queue_command("DATA", Expect::Data);
             }
         }
@@ -1969,6 +1974,55 @@ mod tests {
     }
 
     #[test]
+    fn one_recipient_sends_data_with_the_batch_in_either_mode() {
+        for at_least_one in [false, true] {
+            let mut c = config(1);
+            c.at_least_one = at_least_one;
+            let (mut d, batch, t) = run_to_ehlo(c, true, b"250-mx\r\n250 PIPELINING\r\n");
+            assert_eq!(
+                batch,
+                "MAIL FROM:<a@x.test>\r\nRCPT TO:<b@y.test>\r\nDATA\r\n"
+            );
+            d.handle_input(t, b"250 ok\r\n250 ok\r\n354 go\r\n");
+            assert!(matches!(d.poll(t), Step::WriteBody { .. }));
+        }
+    }
+
+    /// The sole recipient refused with DATA already sent: no data goes,
+    /// whether the server refuses DATA (as RFC 2920 says it must) or,
+    /// broken, invites it.
+    #[test]
+    fn a_sole_refused_recipient_gets_no_data_whatever_the_server_says_to_data() {
+        for (data_reply, after) in [
+            (&b"554 5.5.1 no valid recipients\r\n"[..], "RSET\r\n"),
+            (b"354 go ahead\r\n", ""),
+        ] {
+            let (mut d, _, t) = run_to_ehlo(config(1), true, b"250-mx\r\n250 PIPELINING\r\n");
+            d.handle_input(t, b"250 ok\r\n550 5.1.1 no such user\r\n");
+            d.handle_input(t, data_reply);
+            let mut written = String::new();
+            loop {
+                match d.poll(t) {
+                    Step::Write { .. } => {
+                        written.push_str(&String::from_utf8_lossy(&d.take_output()));
+                    }
+                    Step::WriteBody { .. } => panic!("data sent to a refused recipient"),
+                    Step::Read { .. } if written == "RSET\r\n" => {
+                        d.handle_input(t, b"250 ok\r\n");
+                    }
+                    Step::Read { .. } => d.handle_input(t, b"221 bye\r\n"),
+                    Step::Done => break,
+                    _ => {}
+                }
+            }
+            assert!(written.starts_with(after), "{written:?}");
+            let err = d.into_result().unwrap_err();
+            assert_eq!(err.refused().len(), 1, "{err}");
+            assert_eq!(err.refused()[0].code(), 550);
+        }
+    }
+
+    #[test]
     fn a_refused_mail_in_a_batch_drains_every_reply_then_resets() {
         let (mut d, _, t) =
             run_to_ehlo(two_recipients(true), true, b"250-mx\r\n250 PIPELINING\r\n");
@@ -2032,13 +2086,12 @@ mod tests {
         c
     }
 
-    /// Sends one message on the connection as it stands (MAIL already
-    /// written as `batch`), pipelined, to its 250.
+    /// Sends one message to one recipient on the connection as it stands
+    /// (MAIL, RCPT and DATA already written as `batch`), to its 250.
     fn finish_pipelined(d: &mut Delivery, batch: &str, t: Instant) -> Result<Sent, Error> {
         assert!(batch.starts_with("MAIL FROM:"), "{batch}");
-        d.handle_input(t, b"250 ok\r\n250 ok\r\n");
-        assert_eq!(written_until_read(d, t), "DATA\r\n");
-        d.handle_input(t, b"354 go\r\n");
+        assert!(batch.ends_with("\r\nDATA\r\n"), "{batch}");
+        d.handle_input(t, b"250 ok\r\n250 ok\r\n354 go\r\n");
         assert!(matches!(d.poll(t), Step::WriteBody { .. }));
         d.handle_body_written(t);
         assert!(matches!(d.poll(t), Step::Read { .. }));
@@ -2058,7 +2111,10 @@ mod tests {
         d.next_message(kept("c@y.test"), t).unwrap();
         // No EHLO, no RSET: straight to MAIL on the same connection.
         let batch = written_until_read(&mut d, t);
-        assert_eq!(batch, "MAIL FROM:<a@x.test>\r\nRCPT TO:<c@y.test>\r\n");
+        assert_eq!(
+            batch,
+            "MAIL FROM:<a@x.test>\r\nRCPT TO:<c@y.test>\r\nDATA\r\n"
+        );
         let second = finish_pipelined(&mut d, &batch, t).unwrap();
         assert_eq!(second.accepted(), ["c@y.test"]);
 
@@ -2075,7 +2131,10 @@ mod tests {
         let (mut d, batch, t) =
             run_to_ehlo(kept("b@y.test"), true, b"250-mx\r\n250 PIPELINING\r\n");
         assert!(batch.starts_with("MAIL"));
-        d.handle_input(t, b"250 ok\r\n550 no such user\r\n");
+        d.handle_input(
+            t,
+            b"250 ok\r\n550 no such user\r\n554 5.5.1 no valid recipients\r\n",
+        );
         assert_eq!(written_until_read(&mut d, t), "RSET\r\n");
         d.handle_input(t, b"250 reset\r\n");
         assert_eq!(d.poll(t), Step::Done);

@@ -53,6 +53,26 @@ fn dsn(options: &SendOptions, recipients: &[String]) -> Result<Option<Dsn>, Inva
     }))
 }
 
+/// The TLS configuration the messages of a session share: built at the
+/// first message (the system's roots copied, the user's CA files read),
+/// not again for every one.
+#[derive(Default)]
+pub(crate) struct TlsCache(Option<Option<Arc<ClientConfig>>>);
+
+impl TlsCache {
+    fn get(&mut self, options: &SendOptions) -> Result<Option<Arc<ClientConfig>>, Error> {
+        if let Some(config) = &self.0 {
+            return Ok(config.clone());
+        }
+        let config = match options.tls_mode {
+            TlsMode::None => None,
+            _ => Some(options.tls.client_config().map_err(InvalidInput::Tls)?),
+        };
+        self.0 = Some(config.clone());
+        Ok(config)
+    }
+}
+
 /// A send, ready for a driver to run.
 pub(crate) struct Setup {
     /// What the core needs for this message.
@@ -70,6 +90,7 @@ impl Setup {
         prepared: &Prepared,
         options: &SendOptions,
         keep_open: bool,
+        tls: &mut TlsCache,
     ) -> Result<Self, Error> {
         // What postie's writer encodes is 7-bit by construction: its size is
         // counted only if the server will use it. A raw message is read
@@ -107,10 +128,7 @@ impl Setup {
                 return Err(InvalidInput::RequireTls("certificate checks are off").into());
             }
         }
-        let tls_config = match options.tls_mode {
-            TlsMode::None => None,
-            _ => Some(options.tls.client_config().map_err(InvalidInput::Tls)?),
-        };
+        let tls_config = tls.get(options)?;
         let config = Config {
             servers: prepared.servers().to_vec(),
             client: prepared.client().to_owned(),

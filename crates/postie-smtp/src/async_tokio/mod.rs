@@ -89,7 +89,13 @@ pub async fn send_prepared(
         recipients = prepared.recipients().len()
     );
     async {
-        let setup = Setup::new(message, prepared, options, false)?;
+        let setup = Setup::new(
+            message,
+            prepared,
+            options,
+            false,
+            &mut crate::setup::TlsCache::default(),
+        )?;
         let Setup {
             config: _,
             tls_config,
@@ -280,11 +286,15 @@ async fn write_body(
         if chunk.is_empty() {
             break;
         }
-        framer.encode(chunk, &mut out)?;
-        if out.len() >= BODY_BUFFER {
-            write_limited(stream, &out, timeout, deadline).await?;
-            report(out.len());
-            out.clear();
+        // A full buffer goes out only when more follows, so the last
+        // bytes of the message always leave with the end of data.
+        for slice in chunk.chunks(BODY_BUFFER) {
+            if out.len() >= BODY_BUFFER {
+                write_limited(stream, &out, timeout, deadline).await?;
+                report(out.len());
+                out.clear();
+            }
+            framer.encode(slice, &mut out)?;
         }
     }
     framer.finish(&mut out)?;

@@ -29,6 +29,11 @@ pub use session::Session;
 
 /// Bytes gathered before a write while streaming the body.
 const BODY_BUFFER: usize = 16 * 1024;
+/// How much longer than the time left a body write may wait as the
+/// deadline nears: the socket's limit is set again only when the time
+/// left falls this far below it (setting it before every 16 KiB write was
+/// a system call each).
+const TIMEOUT_SLACK: Duration = Duration::from_millis(10);
 
 /// Sends `message` as tcllib's `::smtp::sendmessage` does, with postie's
 /// fixes: returns what the server accepted (and, with the at-least-one
@@ -76,7 +81,13 @@ pub fn send_prepared(
         recipients = prepared.recipients().len()
     );
     let _entered = span.enter();
-    let setup = crate::setup::Setup::new(message, prepared, options, false)?;
+    let setup = crate::setup::Setup::new(
+        message,
+        prepared,
+        options,
+        false,
+        &mut crate::setup::TlsCache::default(),
+    )?;
     let mut delivery = setup.delivery()?;
     let seven_bit = setup.seven_bit;
     let mut conn = None;
@@ -495,6 +506,9 @@ struct BodyWriter<'a> {
     /// Who hears of the progress, and the size to report against.
     progress: Option<(&'a crate::options::ProgressFn, Option<u64>)>,
     sent: u64,
+    /// The write limit the socket has now, so it is set again only when
+    /// it must change.
+    applied: Option<Duration>,
 }
 
 impl<'a> BodyWriter<'a> {
@@ -514,6 +528,7 @@ impl<'a> BodyWriter<'a> {
             deadline,
             progress: None,
             sent: 0,
+            applied: None,
         }
     }
 
@@ -528,7 +543,15 @@ impl<'a> BodyWriter<'a> {
             }
             None => self.timeout,
         };
-        write_all(self.stream, &self.buf, timeout)?;
+        let stale = self
+            .applied
+            .is_none_or(|set| timeout > set || set - timeout > TIMEOUT_SLACK);
+        if stale {
+            self.stream.set_write_timeout(timeout)?;
+            self.applied = Some(timeout);
+        }
+        self.stream.write_all(&self.buf)?;
+        self.stream.flush()?;
         self.sent += self.buf.len() as u64;
         self.buf.clear();
         if let Some((callback, total)) = self.progress {
@@ -552,11 +575,13 @@ impl Write for BodyWriter<'_> {
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
         // A slice at a time, so the buffer stays bounded however large one
         // write is (an in-memory attachment comes in one piece).
-        for slice in data.chunks(crate::data::SLICE) {
-            self.framer.encode(slice, &mut self.buf)?;
+        // A full buffer goes out only when more follows, so the last bytes
+        // of the message always leave with the end of data.
+        for slice in data.chunks(BODY_BUFFER) {
             if self.buf.len() >= BODY_BUFFER {
                 self.flush_buf()?;
             }
+            self.framer.encode(slice, &mut self.buf)?;
         }
         Ok(data.len())
     }
