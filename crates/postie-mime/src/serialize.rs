@@ -286,7 +286,7 @@ fn write_leaf<'a>(
         (TransferEncoding::Base64, _)
         | (_, LineBreaks::Keep)
         | (_, LineBreaks::Repair { crlf_only: true }) => Cow::Borrowed(data),
-        (_, LineBreaks::Repair { crlf_only: false }) => to_crlf(data),
+        (_, LineBreaks::Repair { crlf_only: false }) => Cow::Owned(repair_line_breaks(data)),
     };
     out.leaf(LeafContent::Memory {
         content,
@@ -629,13 +629,19 @@ fn choose_data_encoding(data: &[u8], content_type: &ContentType) -> (TransferEnc
 
 /// Every line ending (CRLF, LF, or CR alone) as CRLF; runs between line
 /// breaks are copied in bulk. Borrows when the text needs no change.
+#[cfg(test)]
 pub(crate) fn to_crlf(data: &[u8]) -> Cow<'_, [u8]> {
     if text_class::classify(data).crlf_only {
         return Cow::Borrowed(data);
     }
+    Cow::Owned(repair_line_breaks(data))
+}
+
+/// [`to_crlf`] for text already known to need it.
+fn repair_line_breaks(data: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(data.len() + data.len() / 32 + 2);
     let mut rest = data;
-    while let Some(at) = rest.iter().position(|&b| b == b'\r' || b == b'\n') {
+    while let Some(at) = memchr::memchr2(b'\r', b'\n', rest) {
         out.extend_from_slice(rest.get(..at).unwrap_or_default());
         out.extend_from_slice(b"\r\n");
         let skip = if rest.get(at..at + 2) == Some(b"\r\n") {
@@ -646,5 +652,5 @@ pub(crate) fn to_crlf(data: &[u8]) -> Cow<'_, [u8]> {
         rest = rest.get(at + skip..).unwrap_or_default();
     }
     out.extend_from_slice(rest);
-    Cow::Owned(out)
+    out
 }

@@ -94,8 +94,8 @@ pub struct Config {
     pub queue: bool,
     /// Keep a transcript of the dialogue ([`Delivery::poll_trace`]).
     pub trace: bool,
-    /// Send MAIL and every RCPT (and DATA, with at-least-one) in one write
-    /// when the server offers PIPELINING (RFC 2920).
+    /// Send MAIL and every RCPT (and DATA, with at-least-one or a single
+    /// recipient) in one write when the server offers PIPELINING (RFC 2920).
     pub pipelining: bool,
     /// Keep the connection for more messages: after the message (sent or
     /// refused, the transaction reset), [`Step::Done`] comes with the
@@ -1469,6 +1469,28 @@ impl Delivery {
             self.state = State::Closing(After::Finish);
             return;
         }
+        if let State::Await(Expect::Rcpt(_) | Expect::Data) = self.state {
+            // A batch whose outcome the server already gave: MAIL refused
+            // (its replies were being drained), or every recipient refused
+            // with DATA still due. A server that hangs up then (as many do
+            // after 421 or 554) changes nothing: report its refusal, with
+            // its code, not the lost connection.
+            if self.draining && self.result.is_some() {
+                self.state = State::Closing(After::Finish);
+                return;
+            }
+            if self.state == State::Await(Expect::Data)
+                && self.accepted.is_empty()
+                && !self.refused.is_empty()
+            {
+                self.result = Some(Err(Error::Refused {
+                    server: self.current_server(),
+                    refused: std::mem::take(&mut self.refused),
+                }));
+                self.state = State::Closing(After::Finish);
+                return;
+            }
+        }
         let stage = match self.state {
             State::Await(Expect::Quit | Expect::Rset) => {
                 // The outcome is already known; the goodbye does not matter.
@@ -1988,6 +2010,35 @@ mod tests {
         }
     }
 
+    /// A server that hangs up after refusing (the sole recipient with DATA
+    /// still due, or MAIL with its batch being drained) leaves its refusal
+    /// as the result, not the lost connection.
+    #[test]
+    fn a_hang_up_after_a_refusal_keeps_the_refusal() {
+        for silent in [false, true] {
+            let (mut d, _, t) = run_to_ehlo(config(1), true, b"250-mx\r\n250 PIPELINING\r\n");
+            d.handle_input(t, b"250 ok\r\n550 5.1.1 no such user\r\n");
+            if silent {
+                d.handle_timeout(t + Duration::from_secs(3600));
+            } else {
+                d.handle_eof(t);
+            }
+            assert_eq!(d.poll(t), Step::Close);
+            let err = d.into_result().unwrap_err();
+            assert_eq!(err.refused().len(), 1, "{err}");
+            assert_eq!(err.refused()[0].code(), 550);
+            assert!(!err.is_temporary(), "{err}");
+        }
+        let (mut d, _, t) =
+            run_to_ehlo(two_recipients(true), true, b"250-mx\r\n250 PIPELINING\r\n");
+        d.handle_input(t, b"553 5.7.1 sender rejected\r\n");
+        d.handle_eof(t);
+        assert_eq!(d.poll(t), Step::Close);
+        let err = d.into_result().unwrap_err();
+        assert_eq!(err.stage(), Some(Stage::Mail));
+        assert_eq!(err.code(), Some(553));
+    }
+
     /// The sole recipient refused with DATA already sent: no data goes,
     /// whether the server refuses DATA (as RFC 2920 says it must) or,
     /// broken, invites it.
@@ -1995,6 +2046,7 @@ mod tests {
     fn a_sole_refused_recipient_gets_no_data_whatever_the_server_says_to_data() {
         for (data_reply, after) in [
             (&b"554 5.5.1 no valid recipients\r\n"[..], "RSET\r\n"),
+            // Invited to send data for nobody: it leaves instead.
             (b"354 go ahead\r\n", ""),
         ] {
             let (mut d, _, t) = run_to_ehlo(config(1), true, b"250-mx\r\n250 PIPELINING\r\n");
@@ -2015,7 +2067,11 @@ mod tests {
                     _ => {}
                 }
             }
-            assert!(written.starts_with(after), "{written:?}");
+            if after.is_empty() {
+                assert!(!written.contains("RSET"), "{written:?}");
+            } else {
+                assert!(written.starts_with(after), "{written:?}");
+            }
             let err = d.into_result().unwrap_err();
             assert_eq!(err.refused().len(), 1, "{err}");
             assert_eq!(err.refused()[0].code(), 550);

@@ -42,6 +42,7 @@
 //! | `reply_421_to_auth_fails_over` | `421` to AUTH | failover; auth, 421 (not a verdict on the credentials) |
 //! | `reply_421_to_mail_is_not_sent` | `421` to MAIL | not sent; mail, 421, temporary; no failover |
 //! | `reply_421_to_the_only_rcpt_is_a_temporary_refusal` | `421` to the one RCPT | not sent; refused (421), temporary; no failover |
+//! | `a_refusal_of_the_only_rcpt_then_a_hang_up_is_the_refusal` | `421` or `550` to the one RCPT, then closed, pipelined (DATA was in the batch) and not | not sent; refused with that code (550 stays permanent); no failover |
 //! | `reply_421_to_the_first_of_three_rcpts_is_not_sent` | `421` to the 1st of 3 RCPT, then closed, pipelined and not | not sent; rcpt, closed, temporary; no failover |
 //! | `reply_421_to_data_is_not_sent` | `421` to DATA | not sent; data, 421, temporary; no failover |
 //! | `reply_421_to_end_of_data_is_not_sent` | `421` to the final dot | not sent (a reply came); end of data, 421 |
@@ -694,6 +695,32 @@ fn reply_421_to_the_only_rcpt_is_a_temporary_refusal() {
     assert_eq!(err.outcome(), Outcome::NotSent);
     assert!(err.is_temporary(), "{err}");
     assert!(!ran.session.text().contains("DATA"));
+}
+
+#[test]
+fn a_refusal_of_the_only_rcpt_then_a_hang_up_is_the_refusal() {
+    for pipelining in [true, false] {
+        for (refusal, code) in [(BYE, 421), ("550 5.1.1 No such user\r\n", 550)] {
+            let caps: &[&str] = if pipelining { &["PIPELINING"] } else { &[] };
+            let script = Script::new()
+                .greet(caps)
+                .reply("250 2.1.0 Ok\r\n")
+                .reply(refusal)
+                .close();
+            let ran = run(&message(), script, |o| o.pipelining(pipelining));
+            let err = ran.err();
+            let Error::Refused { refused, .. } = err else {
+                panic!("{err:?}")
+            };
+            assert_eq!(refused.len(), 1);
+            assert_eq!(refused[0].code(), code, "{err}");
+            assert_eq!(err.stage(), Some(Stage::Rcpt));
+            assert_eq!(err.outcome(), Outcome::NotSent);
+            // A 550 stays permanent whatever the connection did after it.
+            assert_eq!(err.is_temporary(), code == 421, "{err}");
+            assert!(ran.session.data.is_empty());
+        }
+    }
 }
 
 #[test]

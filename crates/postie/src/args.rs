@@ -159,7 +159,7 @@ pub(crate) struct SendArgs {
     /// Allow PLAIN/LOGIN over an unencrypted connection to a non-loopback host.
     #[arg(long)]
     pub(crate) allow_plaintext_auth: bool,
-    /// Do not pipeline MAIL and RCPT even when the server offers PIPELINING.
+    /// Do not pipeline MAIL, RCPT and DATA even when the server offers PIPELINING.
     #[arg(long)]
     pub(crate) no_pipelining: bool,
     /// DSN: when to report on each recipient: never, or a comma list of
