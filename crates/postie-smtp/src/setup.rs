@@ -165,6 +165,16 @@ impl Setup {
         })
     }
 
+    /// The setup of a single send: the connection is not kept, and the TLS
+    /// configuration is built for it alone.
+    pub(crate) fn once(
+        message: &Message,
+        prepared: &Prepared,
+        options: &SendOptions,
+    ) -> Result<Self, Error> {
+        Self::new(message, prepared, options, false, &mut TlsCache::default())
+    }
+
     /// A delivery of this message on a new connection.
     pub(crate) fn delivery(&self) -> Result<Delivery, Error> {
         Ok(Delivery::new(self.config.clone(), Instant::now())?)

@@ -89,13 +89,7 @@ pub async fn send_prepared(
         recipients = prepared.recipients().len()
     );
     async {
-        let setup = Setup::new(
-            message,
-            prepared,
-            options,
-            false,
-            &mut crate::setup::TlsCache::default(),
-        )?;
+        let setup = Setup::once(message, prepared, options)?;
         let Setup {
             config: _,
             tls_config,

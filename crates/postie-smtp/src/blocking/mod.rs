@@ -81,13 +81,7 @@ pub fn send_prepared(
         recipients = prepared.recipients().len()
     );
     let _entered = span.enter();
-    let setup = crate::setup::Setup::new(
-        message,
-        prepared,
-        options,
-        false,
-        &mut crate::setup::TlsCache::default(),
-    )?;
+    let setup = crate::setup::Setup::once(message, prepared, options)?;
     let mut delivery = setup.delivery()?;
     let seven_bit = setup.seven_bit;
     let mut conn = None;
