@@ -400,11 +400,27 @@ fn play(stream: TcpStream, script: Script) -> Session {
 }
 
 /// A port on loopback where nothing listens (bound, then released).
+///
+/// It is taken below 32768, outside the range the kernel hands out for
+/// port 0: a port released from that range can be given at once to a
+/// server another test starts meanwhile, which then answers where the
+/// test expected a refused connection (seen in CI as a "connection
+/// reset" at the greeting of the "closed" port).
 pub fn closed_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let port = listener.local_addr().expect("addr").port();
-    drop(listener);
-    port
+    use std::sync::atomic::{AtomicU16, Ordering};
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    // Spread by process, so parallel test binaries rarely try the same
+    // ports (a clash would only mean two tests share a closed port).
+    let base = 20_000 + (std::process::id() % 4_000) as u16 * 2;
+    for _ in 0..4_000 {
+        let offset = NEXT.fetch_add(1, Ordering::Relaxed) % 12_000;
+        let port = 20_000 + (base - 20_000 + offset) % 12_000;
+        if let Ok(listener) = TcpListener::bind(("127.0.0.1", port)) {
+            drop(listener);
+            return port;
+        }
+    }
+    panic!("no free port below 32768 on loopback");
 }
 
 /// A real server started by `scripts/test.sh`, from its environment
