@@ -12,7 +12,7 @@ use crate::content_type::ContentType;
 use crate::header::Headers;
 use crate::parse::{self, ParseError};
 use crate::pull::MessageReader;
-use crate::serialize::{self, LeafPlan, PlanCache, Push};
+use crate::serialize::{self, PlanCache, Push};
 use crate::Error;
 
 /// A message, or one entity (part) of a multipart.
@@ -266,15 +266,23 @@ impl Message {
     /// encodes (`None` for files, multiparts and raw bodies).
     pub fn transfer_encoding(&self) -> Option<TransferEncoding> {
         match &self.body {
-            Body::Text { .. } | Body::Data { .. } => self.leaf_plan().map(|plan| plan.encoding),
+            Body::Text { text, .. } => Some(
+                self.plan
+                    .get_or(|| serialize::plan_text(text.as_bytes()))
+                    .encoding,
+            ),
+            Body::Data { data, content_type } => Some(
+                self.plan
+                    .get_or(|| serialize::plan_data(data, content_type))
+                    .encoding,
+            ),
             _ => None,
         }
     }
 
-    /// The writer's plan for this leaf's in-memory body (`None` for other
-    /// bodies), made once.
-    pub(crate) fn leaf_plan(&self) -> Option<LeafPlan> {
-        self.plan.get_or_plan(&self.body)
+    /// Where the writer keeps its plan for this leaf's body.
+    pub(crate) fn plan(&self) -> &PlanCache {
+        &self.plan
     }
 
     /// Writes the message with CRLF line endings.

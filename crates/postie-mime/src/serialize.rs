@@ -186,9 +186,7 @@ pub(crate) fn write_entity<'a>(
     }
     match body {
         Body::Text { text, subtype } => {
-            let plan = entity
-                .leaf_plan()
-                .unwrap_or_else(|| plan_text(text.as_bytes()));
+            let plan = entity.plan().get_or(|| plan_text(text.as_bytes()));
             let content_type = format!("text/{subtype}; charset={}", plan.charset);
             write_leaf(
                 out,
@@ -201,9 +199,7 @@ pub(crate) fn write_entity<'a>(
             )
         }
         Body::Data { data, content_type } => {
-            let plan = entity
-                .leaf_plan()
-                .unwrap_or_else(|| plan_data(data, content_type));
+            let plan = entity.plan().get_or(|| plan_data(data, content_type));
             let mut content_type = content_type.clone();
             if content_type.is_text() && content_type.param("charset").is_none() {
                 content_type = content_type.with_param("charset", plan.charset);
@@ -498,7 +494,8 @@ pub(crate) struct LeafPlan {
     pub(crate) encoding: TransferEncoding,
     /// The charset the content needs (used for text without one).
     pub(crate) charset: &'static str,
-    /// Whether its line breaks are all CRLF already.
+    /// Whether its line breaks are all CRLF already (text only: data keeps
+    /// its line breaks as they are).
     pub(crate) crlf_only: bool,
 }
 
@@ -508,18 +505,9 @@ pub(crate) struct LeafPlan {
 pub(crate) struct PlanCache(std::sync::OnceLock<LeafPlan>);
 
 impl PlanCache {
-    /// The plan for `body`, made now if this is the first time; `None`
-    /// for bodies the writer does not plan (files, parts, raw bytes).
-    pub(crate) fn get_or_plan(&self, body: &Body) -> Option<LeafPlan> {
-        if let Some(plan) = self.0.get() {
-            return Some(*plan);
-        }
-        let plan = match body {
-            Body::Text { text, .. } => plan_text(text.as_bytes()),
-            Body::Data { data, content_type } => plan_data(data, content_type),
-            _ => return None,
-        };
-        Some(*self.0.get_or_init(|| plan))
+    /// The kept plan, or `plan`'s, kept from now on.
+    pub(crate) fn get_or(&self, plan: impl FnOnce() -> LeafPlan) -> LeafPlan {
+        *self.0.get_or_init(plan)
     }
 }
 
@@ -550,8 +538,8 @@ pub(crate) fn plan_text(text: &[u8]) -> LeafPlan {
 }
 
 /// [`choose_data_encoding`], and the charset of text data.
-fn plan_data(data: &[u8], content_type: &ContentType) -> LeafPlan {
-    let (encoding, crlf_only) = choose_data_encoding(data, content_type);
+pub(crate) fn plan_data(data: &[u8], content_type: &ContentType) -> LeafPlan {
+    let encoding = choose_data_encoding(data, content_type);
     let charset = if !content_type.is_text() || content_type.param("charset").is_some() {
         // Not used: the type has its own or takes none.
         "us-ascii"
@@ -565,7 +553,7 @@ fn plan_data(data: &[u8], content_type: &ContentType) -> LeafPlan {
     LeafPlan {
         encoding,
         charset,
-        crlf_only,
+        crlf_only: false,
     }
 }
 
@@ -606,25 +594,23 @@ fn contains_boundary_marker(data: &[u8]) -> bool {
 }
 
 /// Text types: 7bit if clean, else quoted-printable or base64, whichever
-/// is shorter; everything else base64. With it, whether the data's line
-/// breaks are all CRLF.
-fn choose_data_encoding(data: &[u8], content_type: &ContentType) -> (TransferEncoding, bool) {
+/// is shorter; everything else base64.
+fn choose_data_encoding(data: &[u8], content_type: &ContentType) -> TransferEncoding {
     if !content_type.is_text() {
-        return (TransferEncoding::Base64, false);
+        return TransferEncoding::Base64;
     }
     let class = text_class::classify(data);
     if class.crlf_only && seven_bit_given(data, class) {
-        return (TransferEncoding::SevenBit, true);
+        return TransferEncoding::SevenBit;
     }
     let mut qp = Vec::with_capacity(data.len() * 3 / 2);
     quoted_printable::encode(data, &mut qp);
     let base64_len = crate::base64_stream::encoded_len(data.len() as u64);
-    let encoding = if (qp.len() as u64) <= base64_len {
+    if (qp.len() as u64) <= base64_len {
         TransferEncoding::QuotedPrintable
     } else {
         TransferEncoding::Base64
-    };
-    (encoding, class.crlf_only)
+    }
 }
 
 /// Every line ending (CRLF, LF, or CR alone) as CRLF; runs between line
