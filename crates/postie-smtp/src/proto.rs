@@ -733,14 +733,10 @@ impl Delivery {
         if self.state != State::Idle {
             return Err(InvalidInput::NotIdle);
         }
-        self.config.reverse_path = config.reverse_path;
-        self.config.recipients = config.recipients;
-        self.config.ascii_forms = config.ascii_forms;
-        self.config.size = config.size;
-        self.config.measure_on_demand = config.measure_on_demand;
-        self.config.eight_bit = config.eight_bit;
-        self.config.seven_bit_size = config.seven_bit_size;
-        self.config.at_least_one = config.at_least_one;
+        // All of it: what the session fixes (servers, TLS, AUTH) is the
+        // same in every message's config, and everything else (envelope,
+        // size, body type, DSN) belongs to this message alone.
+        self.config = config;
         self.started = now;
         self.accepted.clear();
         self.refused.clear();
@@ -2180,6 +2176,43 @@ mod tests {
         assert_eq!(d.poll(t), Step::Close);
         assert_eq!(d.poll(t), Step::Done);
         assert!(!d.is_idle());
+    }
+
+    /// Nothing of one message's settings carries over to the next on a
+    /// kept connection: DSN parameters here (and with them the per-
+    /// recipient NOTIFY list), the body type too.
+    #[test]
+    fn the_next_message_on_a_kept_connection_has_its_own_settings() {
+        use crate::dsn::{Dsn, Ret};
+        let caps = b"250-mx\r\n250-DSN\r\n250 PIPELINING\r\n";
+        let (mut d, batch, t) = run_to_ehlo(kept("b@y.test"), true, caps);
+        assert_eq!(
+            batch,
+            "MAIL FROM:<a@x.test>\r\nRCPT TO:<b@y.test>\r\nDATA\r\n"
+        );
+        finish_pipelined(&mut d, &batch, t).unwrap();
+
+        let mut with_dsn = kept("c@y.test");
+        with_dsn.dsn = Some(Dsn {
+            ret: Some(Ret::Headers),
+            envid: None,
+            notify: vec![None],
+            orcpt: false,
+        });
+        d.next_message(with_dsn, t).unwrap();
+        let batch = written_until_read(&mut d, t);
+        assert_eq!(
+            batch,
+            "MAIL FROM:<a@x.test> RET=HDRS\r\nRCPT TO:<c@y.test>\r\nDATA\r\n"
+        );
+        finish_pipelined(&mut d, &batch, t).unwrap();
+
+        d.next_message(kept("e@y.test"), t).unwrap();
+        let batch = written_until_read(&mut d, t);
+        assert_eq!(
+            batch,
+            "MAIL FROM:<a@x.test>\r\nRCPT TO:<e@y.test>\r\nDATA\r\n"
+        );
     }
 
     #[test]
