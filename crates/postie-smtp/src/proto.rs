@@ -1306,8 +1306,8 @@ impl Delivery {
             // message to one recipient saves a round trip. Every reply is
             // read and matched to its command, refusals included.
             self.draining = false;
-            for (index, address) in self.paths.clone().iter().enumerate() {
-                let command = format!("RCPT TO:<{address}>{}", self.rcpt_params(index));
+            for index in 0..self.paths.len() {
+                let command = self.rcpt_command(index);
                 self.queue_command(&command, Expect::Rcpt(index));
             }
             let partial_allowed = self.config.at_least_one || self.paths.len() == 1;
@@ -1334,9 +1334,14 @@ impl Delivery {
     }
 
     fn send_rcpt(&mut self, index: usize, now: Instant) {
-        let address = self.paths.get(index).cloned().unwrap_or_default();
-        let command = format!("RCPT TO:<{address}>{}", self.rcpt_params(index));
+        let command = self.rcpt_command(index);
         self.send(&command, Expect::Rcpt(index), now);
+    }
+
+    /// RCPT for recipient `index`, with its DSN parameters.
+    fn rcpt_command(&self, index: usize) -> String {
+        let address = self.paths.get(index).map_or("", String::as_str);
+        format!("RCPT TO:<{address}>{}", self.rcpt_params(index))
     }
 
     /// The EHLO command, or LHLO for LMTP.

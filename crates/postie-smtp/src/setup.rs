@@ -190,9 +190,23 @@ pub(crate) fn mime_io(e: postie_mime::Error) -> std::io::Error {
     }
 }
 
-#[cfg(feature = "tokio")]
-/// The bytes to send at the body step: the message under the prepared
+/// Writes what goes at the body step: the message under the prepared
 /// fields, or its 7-bit rewrite when the core asks for it.
+pub(crate) fn write_body(
+    message: &Message,
+    prepared: &Prepared,
+    seven_bit: Option<&Message>,
+    seven_bit_body: bool,
+    w: &mut dyn std::io::Write,
+) -> Result<(), postie_mime::Error> {
+    match (seven_bit, seven_bit_body) {
+        (Some(rewritten), true) => rewritten.write_to(w),
+        _ => prepared.write_message(message, w),
+    }
+}
+
+#[cfg(feature = "tokio")]
+/// [`write_body`] for a driver that pulls the bytes.
 pub(crate) fn body_reader<'a>(
     message: &'a Message,
     prepared: &'a Prepared,

@@ -83,16 +83,20 @@ pub fn send_prepared(
     let _entered = span.enter();
     let setup = crate::setup::Setup::once(message, prepared, options)?;
     let mut delivery = setup.delivery()?;
-    let seven_bit = setup.seven_bit;
     let mut conn = None;
     drive(
         &mut delivery,
         &mut conn,
         setup.tls_config.as_ref(),
         options,
-        |w, seven_bit_body| match (&seven_bit, seven_bit_body) {
-            (Some(rewritten), true) => rewritten.write_to(w),
-            _ => prepared.write_message(message, w),
+        |w, seven_bit_body| {
+            crate::setup::write_body(
+                message,
+                prepared,
+                setup.seven_bit.as_ref(),
+                seven_bit_body,
+                w,
+            )
         },
     )?;
     delivery.into_result()

@@ -139,14 +139,9 @@ impl Pool {
     fn checkout(&self) -> Session {
         let mut state = self.lock();
         loop {
-            if let Some(mut session) = state.idle.pop() {
-                drop(state);
-                if session
-                    .idle_for()
-                    .is_some_and(|idle| idle > self.idle_timeout)
-                {
-                    session.close();
-                }
+            // A session past its idle limit says goodbye itself at its
+            // next send (it was made with the pool's limit).
+            if let Some(session) = state.idle.pop() {
                 return session;
             }
             if state.open < self.max_size {

@@ -100,9 +100,8 @@ impl Session {
             &mut link.conn,
             setup.tls_config.as_ref(),
             &self.kept.options,
-            |w, seven_bit_body| match (seven_bit, seven_bit_body) {
-                (Some(rewritten), true) => rewritten.write_to(w),
-                _ => prepared.write_message(message, w),
+            |w, seven_bit_body| {
+                crate::setup::write_body(message, &prepared, seven_bit, seven_bit_body, w)
             },
         );
         let result = driven.and_then(|()| link.delivery.take_result());
