@@ -214,10 +214,9 @@ fn send_argv(
     path: &std::path::Path,
 ) -> Result<Vec<String>, String> {
     let mut argv = vec!["postie".to_owned(), "send".to_owned()];
-    let mut push = |flag: &str, value: &str| {
-        argv.push(flag.to_owned());
-        argv.push(value.to_owned());
-    };
+    // `--flag=value`, one argument: a value starting with `-` (an envid,
+    // a sender, a full name) is then never read as a flag.
+    let mut push = |flag: &str, value: &str| argv.push(format!("{flag}={value}"));
     if let Some(config) = &flags.config {
         push("--config", config);
     }
@@ -291,6 +290,21 @@ mod tests {
         assert_eq!(git.recipients.len(), 2);
         let t = parse(&args("-t -oi -odi -om -bm")).unwrap();
         assert!(t.from_headers && t.ignore_dots);
+    }
+
+    #[test]
+    fn values_that_start_with_a_dash_reach_postie_send_as_values() {
+        use clap::Parser as _;
+        let flags = parse(&args("-f -ann@example.org -V -odd -- -bob@example.org")).unwrap();
+        let message = Message::text("hello");
+        let argv = send_argv(&flags, &message, std::path::Path::new("/tmp/m.eml")).unwrap();
+        let cli = crate::args::Cli::try_parse_from(&argv).unwrap();
+        let crate::args::Command::Send(send) = cli.command else {
+            panic!("{argv:?}")
+        };
+        assert_eq!(send.originator.as_deref(), Some("-ann@example.org"));
+        assert_eq!(send.envid.as_deref(), Some("-odd"));
+        assert_eq!(send.recipients.as_deref(), Some("-bob@example.org"));
     }
 
     #[test]
