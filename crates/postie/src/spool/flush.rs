@@ -2,8 +2,10 @@
 //! and account it was kept with, and then deleted, queued again, given up
 //! or marked unknown.
 
+use std::collections::HashMap;
 use std::ffi::OsString;
 use std::io;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -49,6 +51,10 @@ struct Flush<'a> {
     /// not due again in it.
     now: u64,
     tally: Tally,
+    /// Accounts read so far, by config file and name: a flush of many
+    /// messages reads each accounts file once (a password command still
+    /// runs at each attempt).
+    accounts: HashMap<(Option<PathBuf>, String), Result<Option<Account>, String>>,
 }
 
 /// Runs `postie spool flush`.
@@ -75,6 +81,7 @@ pub(crate) fn run(args: &FlushArgs) -> u8 {
         args,
         now: backoff::now(),
         tally: Tally::default(),
+        accounts: HashMap::new(),
     };
     flush.run();
     flush.summary();
@@ -207,7 +214,11 @@ impl Flush<'_> {
 
     fn attempt(&mut self, claim: Claim<'_>, mut meta: Meta) -> io::Result<()> {
         let account = match &meta.account {
-            Some(name) => crate::config::load(meta.config.as_deref(), Some(name)),
+            Some(name) => self
+                .accounts
+                .entry((meta.config.clone(), name.clone()))
+                .or_insert_with(|| crate::config::load(meta.config.as_deref(), Some(name)))
+                .clone(),
             None => Ok(None),
         };
         let max_age = self
