@@ -605,19 +605,16 @@ impl PartExt for Message {
                 let mut file = crate::serialize::open_at(path, *offset)?;
                 let mut decoder =
                     decode::TransferDecoder::new(self.content_transfer_encoding().as_deref());
-                let mut buf = vec![0u8; 64 * 1024];
-                let mut out = Vec::with_capacity(64 * 1024);
-                loop {
-                    let n = match std::io::Read::read(&mut file, &mut buf) {
-                        Ok(0) => break,
-                        Ok(n) => n,
-                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                        Err(e) => return Err(e),
-                    };
-                    out.clear();
-                    decoder.push(buf.get(..n).unwrap_or_default(), &mut out);
-                    w.write_all(&out)?;
-                }
+                let mut out = Vec::with_capacity(crate::serialize::FILE_CHUNK);
+                crate::serialize::for_each_chunk(
+                    &mut file,
+                    crate::serialize::FILE_CHUNK,
+                    |chunk| {
+                        out.clear();
+                        decoder.push(chunk, &mut out);
+                        w.write_all(&out)
+                    },
+                )?;
                 out.clear();
                 decoder.finish(&mut out);
                 w.write_all(&out)

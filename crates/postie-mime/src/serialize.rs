@@ -124,16 +124,7 @@ impl<'a> Output<'a> for Push<'_> {
             LeafContent::Raw(bytes) => w.write_all(bytes)?,
             LeafContent::RawFile { path, offset } => {
                 let mut file = open_at(path, offset)?;
-                let mut buf = vec![0u8; 64 * 1024];
-                loop {
-                    let n = match file.read(&mut buf) {
-                        Ok(0) => break,
-                        Ok(n) => n,
-                        Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                        Err(e) => return Err(e.into()),
-                    };
-                    w.write_all(buf.get(..n).unwrap_or_default())?;
-                }
+                for_each_chunk(&mut file, FILE_CHUNK, |chunk| w.write_all(chunk))?;
             }
         }
         Ok(())
@@ -362,25 +353,9 @@ fn scan_text_file(path: &Path) -> Result<TextScan, Error> {
     let mut line = 0usize;
     let mut previous = 0u8;
     let mut file = File::open(path)?;
-    let mut buf = vec![0u8; FILE_CHUNK];
     // The start of a UTF-8 sequence cut by the chunk boundary.
     let mut carry: Vec<u8> = Vec::new();
-    loop {
-        let n = match file.read(&mut buf) {
-            Ok(0) => {
-                scan.utf8 &= carry.is_empty();
-                if previous == b'\r' {
-                    // A CR at the very end, without its LF.
-                    scan.seven_bit = false;
-                    scan.escaped += 1;
-                }
-                return Ok(scan);
-            }
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e.into()),
-        };
-        let chunk = buf.get(..n).unwrap_or_default();
+    for_each_chunk(&mut file, FILE_CHUNK, |chunk| {
         if scan.utf8 {
             carry.extend_from_slice(chunk);
             match std::str::from_utf8(&carry) {
@@ -422,19 +397,31 @@ fn scan_text_file(path: &Path) -> Result<TextScan, Error> {
                 }
             }
         }
+        Ok(())
+    })?;
+    scan.utf8 &= carry.is_empty();
+    if previous == b'\r' {
+        // A CR at the very end, without its LF.
+        scan.seven_bit = false;
+        scan.escaped += 1;
     }
+    Ok(scan)
 }
 
 /// The error for a file whose length is no longer the one it had when it
 /// was attached.
 pub(crate) fn changed(path: &Path, len: u64, total: u64) -> Error {
-    Error::Io(io::Error::new(
+    Error::Io(changed_io(path, len, total))
+}
+
+fn changed_io(path: &Path, len: u64, total: u64) -> io::Error {
+    io::Error::new(
         io::ErrorKind::InvalidData,
         format!(
             "{} changed after it was attached ({len} bytes then, at least {total} now)",
             path.display()
         ),
-    ))
+    )
 }
 
 /// Reads `path` in chunks into `each`, and fails if it does not hold
@@ -446,25 +433,35 @@ fn read_chunks(
     mut each: impl FnMut(&[u8]) -> io::Result<()>,
 ) -> Result<(), Error> {
     let mut file = File::open(path)?;
-    let mut buf = vec![0u8; FILE_CHUNK];
     let mut total: u64 = 0;
-    loop {
-        let n = match file.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e.into()),
-        };
-        total += n as u64;
+    for_each_chunk(&mut file, FILE_CHUNK, |chunk| {
+        total += chunk.len() as u64;
         if total > len {
-            break;
+            return Err(changed_io(path, len, total));
         }
-        each(buf.get(..n).unwrap_or_default())?;
-    }
+        each(chunk)
+    })?;
     if total != len {
         return Err(changed(path, len, total));
     }
     Ok(())
+}
+
+/// Reads `file` to its end, at most `size` bytes at a time, into `each`.
+pub(crate) fn for_each_chunk(
+    file: &mut impl Read,
+    size: usize,
+    mut each: impl FnMut(&[u8]) -> io::Result<()>,
+) -> io::Result<()> {
+    let mut buf = vec![0u8; size];
+    loop {
+        match file.read(&mut buf) {
+            Ok(0) => return Ok(()),
+            Ok(n) => each(buf.get(..n).unwrap_or_default())?,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 fn write_headers(headers: &Headers, w: &mut dyn Write) -> Result<(), Error> {
