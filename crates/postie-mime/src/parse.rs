@@ -60,6 +60,16 @@ pub(crate) fn header_block(reader: &mut dyn BufRead) -> Result<(Headers, usize),
             });
         }
         let content = strip_line_end(&line);
+        // The wire turns a bare CR into a line break (and a NUL is no text):
+        // a field that holds one would be read here as one field and by the
+        // server as two, so a hidden `Bcc:` or second `From:` could pass
+        // unseen. Such a header is refused rather than guessed at.
+        if let Some(reason) = control_in_line(content) {
+            return Err(ParseError::Malformed {
+                line: number,
+                reason,
+            });
+        }
         if content.is_empty() {
             break;
         }
@@ -106,9 +116,25 @@ pub(crate) fn header_block(reader: &mut dyn BufRead) -> Result<(Headers, usize),
     Ok((headers, consumed))
 }
 
+/// A line's content without its line break: LF or CRLF. A CR at the very
+/// end of the input, with no LF after it, stays (it is a bare CR).
 fn strip_line_end(line: &[u8]) -> &[u8] {
-    let line = line.strip_suffix(b"\n").unwrap_or(line);
-    line.strip_suffix(b"\r").unwrap_or(line)
+    match line.strip_suffix(b"\n") {
+        Some(line) => line.strip_suffix(b"\r").unwrap_or(line),
+        None => line,
+    }
+}
+
+/// Why a header line (without its line break) cannot be sent as it was
+/// read: it holds a CR that does not end the line, or a NUL.
+pub(crate) fn control_in_line(content: &[u8]) -> Option<&'static str> {
+    if memchr::memchr(b'\r', content).is_some() {
+        Some("a bare CR (a CR not followed by LF) in the header; the server would read it as a line break")
+    } else if memchr::memchr(0, content).is_some() {
+        Some("a NUL byte in the header")
+    } else {
+        None
+    }
 }
 
 #[cfg(test)]
@@ -140,6 +166,26 @@ mod tests {
         let err = parse(b"To: a@x\r\nnot a header\r\n\r\n").unwrap_err();
         assert!(err.to_string().contains("line 2"), "{err}");
         assert!(parse(b" leading continuation\r\n\r\n").is_err());
+    }
+
+    #[test]
+    fn bare_cr_and_nul_in_the_header_are_refused_with_their_line() {
+        for (input, line) in [
+            (&b"To: a@x\r\nSubject: x\rBcc: hidden@y\r\n\r\nbody"[..], 2),
+            (b"To: a@x\nSubject: x\r\r\nDate: later\n\nbody", 2),
+            (b"To: a@x\n\rFrom: b@y\n\nbody", 2),
+            (b"To: a@x\nSubject: a\n continued\rFrom: b@y\n\nbody", 3),
+            (b"To: a@x\nSubject: end\r", 2),
+        ] {
+            let err = parse(input).unwrap_err().to_string();
+            assert!(err.contains(&format!("line {line}: a bare CR")), "{err}");
+        }
+        let err = parse(b"To: a@x\r\nSubject: x\0y\r\n\r\n").unwrap_err();
+        assert!(err.to_string().contains("line 2: a NUL"), "{err}");
+        // The body is not the header: a bare CR there is the writer's to
+        // turn into CRLF.
+        let (headers, consumed) = parse(b"To: a@x\r\n\r\nbody\rmore").unwrap();
+        assert_eq!((headers.len(), consumed), (1, 11));
     }
 
     #[test]

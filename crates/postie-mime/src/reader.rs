@@ -101,6 +101,13 @@ pub enum DefectKind {
         /// What is wrong with it.
         reason: &'static str,
     },
+    /// A header line holding a bare CR (a CR not followed by LF) or a NUL.
+    /// Each such byte was read as a space, which is also what the message
+    /// gives a server when it is written again.
+    ControlInHeader {
+        /// 1-based line number within the entity's header block.
+        line: usize,
+    },
     /// A multipart without a `boundary` parameter, or with an empty one.
     /// The body was kept as a leaf.
     MissingBoundary,
@@ -136,6 +143,9 @@ impl fmt::Display for DefectKind {
         match self {
             Self::MalformedHeader { line, reason } => {
                 write!(f, "malformed header line {line}: {reason}")
+            }
+            Self::ControlInHeader { line } => {
+                write!(f, "header line {line}: a bare CR or NUL, read as a space")
             }
             Self::MissingBoundary => f.write_str("multipart without a boundary parameter"),
             Self::BoundaryNotFound => f.write_str("multipart boundary never found in the body"),
@@ -341,13 +351,31 @@ impl Reader {
                 break bytes.len();
             }
             let rest = bytes.get(pos..).unwrap_or_default();
+            // Only a CR right before the LF is part of the line break.
             let (line, next) = match rest.iter().position(|&b| b == b'\n') {
-                Some(lf) => (rest.get(..lf).unwrap_or_default(), pos + lf + 1),
+                Some(lf) => {
+                    let line = rest.get(..lf).unwrap_or_default();
+                    (line.strip_suffix(b"\r").unwrap_or(line), pos + lf + 1)
+                }
                 None => (rest, bytes.len()),
             };
-            let line = line.strip_suffix(b"\r").unwrap_or(line);
             pos = next;
             number += 1;
+            // A bare CR would be a line break on the wire and a NUL is no
+            // text: either is read as a space, so that the fields kept are
+            // the fields a server is given when the message is written.
+            let cleaned;
+            let line = match crate::parse::control_in_line(line) {
+                Some(_) => {
+                    self.flag(DefectKind::ControlInHeader { line: number });
+                    cleaned = line
+                        .iter()
+                        .map(|&b| if b == b'\r' || b == 0 { b' ' } else { b })
+                        .collect::<Vec<u8>>();
+                    &cleaned[..]
+                }
+                None => line,
+            };
             if line.is_empty() {
                 break next;
             }
@@ -596,7 +624,7 @@ impl PartExt for Message {
     fn write_decoded(&self, w: &mut dyn std::io::Write) -> std::io::Result<()> {
         match self.body() {
             Body::File { path, .. } => {
-                let mut file = std::fs::File::open(path)?;
+                let mut file = crate::regular_file::open(path)?;
                 std::io::copy(&mut file, w).map(|_| ())
             }
             Body::RawFile { path, offset } => {

@@ -1147,3 +1147,34 @@ fn decoders_never_panic_on_noise() {
         }
     }
 }
+
+/// A bare CR or NUL in a header line is a defect and reads as a space, in
+/// the root and in a part, so that what is kept is what a writer gives a
+/// server (where a bare CR would be a line break making another field).
+#[test]
+fn a_bare_cr_or_nul_in_a_header_reads_as_a_space() {
+    let raw = b"Subject: x\rBcc: hidden@y\r\nX-N: a\0b\r\n\
+        Content-Type: multipart/mixed; boundary=B\r\n\r\n\
+        --B\r\nX-P: p\rFrom: evil@y\r\n\r\npart\r\n--B--\r\n";
+    let parsed = reader::parse(raw);
+    assert_eq!(
+        kinds(&parsed),
+        [
+            DefectKind::ControlInHeader { line: 1 },
+            DefectKind::ControlInHeader { line: 2 },
+            DefectKind::ControlInHeader { line: 1 },
+        ]
+    );
+    let msg = &parsed.message;
+    assert_eq!(
+        msg.header_text("subject").as_deref(),
+        Some("x Bcc: hidden@y")
+    );
+    assert_eq!(msg.header_text("x-n").as_deref(), Some("a b"));
+    assert!(msg.headers().get("bcc").is_none());
+    let part = &msg.parts()[0];
+    assert_eq!(part.header_text("x-p").as_deref(), Some("p From: evil@y"));
+    let written = msg.to_bytes().unwrap();
+    assert!(!written.windows(2).any(|w| w[0] == b'\r' && w[1] != b'\n'));
+    assert!(!written.contains(&0));
+}

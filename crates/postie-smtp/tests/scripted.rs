@@ -332,6 +332,58 @@ fn the_deadline_bounds_the_whole_send() {
     server.finish();
 }
 
+/// A server that takes the data slowly (a little at a time, so each write
+/// makes some progress) cannot stretch the deadline by a stage timeout,
+/// in clear or over TLS: every system call that writes is bounded by what
+/// the deadline leaves.
+#[test]
+fn a_server_reading_the_data_slowly_cannot_stretch_the_deadline() {
+    let body = "x".repeat(76) + "\r\n";
+    let raw = format!(
+        "From: a@example.org\r\nTo: b@example.org\r\nSubject: big\r\n\r\n{}",
+        body.repeat(16 * 1024 * 1024 / body.len())
+    );
+    let msg = Message::parse(raw.as_bytes()).unwrap();
+    for tls in [false, true] {
+        let script = if tls {
+            Script::new()
+                .greet(&["STARTTLS"])
+                .reply("220 go ahead\r\n")
+                .start_tls(postie_testkit::Cert::Trusted)
+                .reply("250 localhost\r\n")
+        } else {
+            Script::new().greet(&[])
+        };
+        let server = ScriptedServer::start(vec![script
+            .reply("250 2.1.0 Ok\r\n")
+            .reply("250 2.1.5 Ok\r\n")
+            .reply("354 go on\r\n")
+            .read_slowly(256, Duration::from_millis(10), Duration::from_secs(3))]);
+        let opts = SendOptions::new()
+            .servers(["localhost"])
+            .ports([server.port()])
+            .tls_settings(postie_smtp::TlsSettings {
+                ca_files: vec![postie_testkit::ca_file()],
+                ..postie_smtp::TlsSettings::default()
+            })
+            .timeout(Duration::from_secs(20))
+            .deadline(Duration::from_millis(1500));
+        let started = Instant::now();
+        let err = common::send_with_env(&msg, &opts, &env()).unwrap_err();
+        let elapsed = started.elapsed();
+        assert!(
+            elapsed < Duration::from_millis(2500),
+            "tls {tls}: {elapsed:?}: {err}"
+        );
+        assert_eq!(err.server_error().unwrap().stage(), Stage::Data, "{err}");
+        assert!(
+            matches!(err.server_error().unwrap().cause(), Cause::Deadline),
+            "{err}"
+        );
+        server.finish();
+    }
+}
+
 #[test]
 fn a_reply_nobody_asked_for_fails_closed() {
     // Two replies in one segment after EHLO: the second must not be read as
@@ -408,6 +460,62 @@ fn bare_line_endings_in_a_raw_message_never_reach_the_wire() {
         text.contains("line one\r\nline two\r\n..\r\nlast\r\n.\r\n"),
         "{text}"
     );
+}
+
+/// A bare CR in a header would be a line break on the wire: the strict
+/// reader refuses the message, naming the line; a message the tolerant
+/// reader took (each bare CR read as a space) goes out over DATA and BDAT
+/// with exactly the fields it was read with: no hidden Bcc, no second From,
+/// postie's own Date still in the header.
+#[test]
+fn a_bare_cr_in_a_header_never_makes_a_field_on_the_wire() {
+    let raw = b"From: a@example.org\r\nTo: b@example.org\r\n\
+        Subject: x\rBcc: hidden@example.org\r\n\
+        X-A: y\r\rFrom: evil@example.org\r\n\r\nbody\r\n";
+    let err = Message::parse(raw).unwrap_err().to_string();
+    assert!(err.contains("line 3: a bare CR"), "{err}");
+    let parsed = postie_mime::reader::parse(raw);
+    assert_eq!(parsed.defects.len(), 2, "{:?}", parsed.defects);
+    for chunking in [false, true] {
+        let script = Script::new().greet(&["CHUNKING"]);
+        let script = if chunking {
+            script
+                .reply("250 2.1.0 Ok\r\n")
+                .reply("250 2.1.5 Ok\r\n")
+                .read_bdat()
+                .send("250 2.0.0 Ok\r\n")
+                .reply("221 Bye\r\n")
+        } else {
+            accept_all(script, 1)
+        };
+        let server = ScriptedServer::start(vec![script]);
+        let opts = SendOptions::new()
+            .servers(["127.0.0.1"])
+            .ports([server.port()])
+            .chunking(chunking)
+            .timeout(Duration::from_secs(5));
+        common::send_with_env(&parsed.message, &opts, &env()).unwrap();
+        let session = &server.finish()[0];
+        let rcpts: Vec<_> = session
+            .commands
+            .iter()
+            .filter(|c| c.starts_with("RCPT"))
+            .collect();
+        assert_eq!(rcpts, ["RCPT TO:<b@example.org>"]);
+        let data = String::from_utf8(session.data[0].clone()).unwrap();
+        let header = &data[..data.find("\r\n\r\n").unwrap()];
+        let names: Vec<_> = header
+            .split("\r\n")
+            .filter_map(|line| line.split_once(':').map(|(n, _)| n.to_ascii_lowercase()))
+            .collect();
+        assert!(!names.contains(&"bcc".to_owned()), "{header}");
+        assert_eq!(names.iter().filter(|n| *n == "from").count(), 1, "{header}");
+        assert!(names.contains(&"date".to_owned()), "{header}");
+        assert!(
+            header.contains("Subject: x Bcc: hidden@example.org"),
+            "{header}"
+        );
+    }
 }
 
 #[test]
