@@ -39,6 +39,7 @@ mod parse;
 mod pull;
 pub mod quoted_printable;
 pub mod reader;
+pub mod regular_file;
 pub mod rfc2231;
 mod serialize;
 pub mod seven_bit;

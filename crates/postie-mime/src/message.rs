@@ -2,7 +2,6 @@
 //! leaf (text, bytes, or a file read only while writing) or a multipart of
 //! entities, nested to any depth. A message is the top entity.
 
-use std::fs::File;
 use std::io::{BufReader, Write};
 use std::path::{Path, PathBuf};
 
@@ -155,11 +154,12 @@ impl Message {
     }
 
     /// A leaf of `content_type` read from `path` while the message is
-    /// written. The file must exist now; its length is remembered so that a
-    /// change before sending is noticed.
+    /// written. The file must exist now and be a regular file (see
+    /// [`regular_file`](crate::regular_file)); its length is remembered so
+    /// that a change before sending is noticed.
     pub fn file(path: impl AsRef<Path>, content_type: ContentType) -> Result<Self, Error> {
         let path = path.as_ref();
-        let len = std::fs::metadata(path)?.len();
+        let len = crate::regular_file::open(path)?.metadata()?.len();
         Ok(Self::from_parts(
             Headers::new(),
             Body::File {
@@ -210,7 +210,7 @@ impl Message {
     /// the file and is streamed from it while the message is written.
     pub fn parse_file(path: impl AsRef<Path>) -> Result<Self, ParseError> {
         let path = path.as_ref();
-        let file = File::open(path).map_err(ParseError::io)?;
+        let file = crate::regular_file::open(path).map_err(ParseError::io)?;
         let mut reader = BufReader::new(file);
         let (headers, consumed) = parse::header_block(&mut reader)?;
         Ok(Self::from_parts(

@@ -257,7 +257,7 @@ impl<'a> Active<'a> {
             } => (
                 Source::File {
                     path,
-                    file: File::open(path)?,
+                    file: crate::regular_file::open(path)?,
                     len,
                     total: 0,
                     buf: vec![0; FILE_CHUNK],

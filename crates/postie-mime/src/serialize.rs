@@ -133,7 +133,7 @@ impl<'a> Output<'a> for Push<'_> {
 
 /// Opens `path` positioned at `offset`.
 pub(crate) fn open_at(path: &Path, offset: u64) -> io::Result<File> {
-    let mut file = File::open(path)?;
+    let mut file = crate::regular_file::open(path)?;
     file.seek(SeekFrom::Start(offset))?;
     Ok(file)
 }
@@ -352,7 +352,7 @@ fn scan_text_file(path: &Path) -> Result<TextScan, Error> {
     };
     let mut line = 0usize;
     let mut previous = 0u8;
-    let mut file = File::open(path)?;
+    let mut file = crate::regular_file::open(path)?;
     // The start of a UTF-8 sequence cut by the chunk boundary.
     let mut carry: Vec<u8> = Vec::new();
     for_each_chunk(&mut file, FILE_CHUNK, |chunk| {
@@ -432,7 +432,7 @@ fn read_chunks(
     len: u64,
     mut each: impl FnMut(&[u8]) -> io::Result<()>,
 ) -> Result<(), Error> {
-    let mut file = File::open(path)?;
+    let mut file = crate::regular_file::open(path)?;
     let mut total: u64 = 0;
     for_each_chunk(&mut file, FILE_CHUNK, |chunk| {
         total += chunk.len() as u64;

@@ -33,6 +33,11 @@ enum Action {
     ReadBdat,
     Sleep(Duration),
     Trickle(Vec<u8>, Duration),
+    ReadSlowly {
+        chunk: usize,
+        delay: Duration,
+        limit: Duration,
+    },
     Close,
     Abort,
     StartTls(Cert),
@@ -47,6 +52,9 @@ pub enum Cert {
     WrongName,
     /// Self-signed, for `localhost` and `127.0.0.1`.
     SelfSigned,
+    /// Self-signed and marked as a CA (basicConstraints CA:TRUE), as
+    /// `openssl req -x509` makes by default; for `localhost` and `127.0.0.1`.
+    SelfSignedCa,
 }
 
 impl Cert {
@@ -55,6 +63,7 @@ impl Cert {
             Self::Trusted => "server",
             Self::WrongName => "wrongname",
             Self::SelfSigned => "selfsigned",
+            Self::SelfSignedCa => "selfsigned_ca",
         }
     }
 }
@@ -144,6 +153,18 @@ impl Script {
     /// slow server (slowloris in reverse), for the time limits.
     pub fn trickle(mut self, bytes: impl AsRef<[u8]>, delay: Duration) -> Self {
         self.0.push(Action::Trickle(bytes.as_ref().to_vec(), delay));
+        self
+    }
+
+    /// Reads at most `chunk` bytes every `delay`, for at most `limit` or
+    /// until the client closes: a server that takes the data slowly (the
+    /// client's writes block), for the deadline. What it reads is dropped.
+    pub fn read_slowly(mut self, chunk: usize, delay: Duration, limit: Duration) -> Self {
+        self.0.push(Action::ReadSlowly {
+            chunk,
+            delay,
+            limit,
+        });
         self
     }
 
@@ -366,6 +387,22 @@ fn play(stream: TcpStream, script: Script) -> Session {
                 });
                 if !sent {
                     break;
+                }
+            }
+            Action::ReadSlowly {
+                chunk,
+                delay,
+                limit,
+            } => {
+                let until = Instant::now() + limit;
+                let mut buf = vec![0; chunk];
+                while Instant::now() < until {
+                    match reader.read(&mut buf) {
+                        Ok(0) => break,
+                        Ok(_) => thread::sleep(delay),
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                        Err(_) => break,
+                    }
                 }
             }
             Action::Close => break,

@@ -130,8 +130,9 @@ pub(crate) fn resend(
 }
 
 fn fail_input(args: &SendArgs, code: u8, text: &str) -> u8 {
-    if args.json && code != exit::USAGE && code != exit::NOINPUT {
-        println!("{}", report::input_error_json(text));
+    // The contract: with --json, one object for every exit code.
+    if args.json {
+        println!("{}", report::input_error_json(code, text));
     }
     eprintln!("postie: {}", text.replace(['\r', '\n'], " "));
     code
@@ -149,9 +150,21 @@ fn load_message(args: &SendArgs, spool: &mut Option<Spooled>) -> Result<Message,
     }
     // A pipe or FIFO cannot be read twice (once to count, once to send):
     // those are spooled like standard input.
-    let regular = |path: &std::path::Path| std::fs::metadata(path).is_ok_and(|m| m.is_file());
+    // A directory or a device (`/dev/zero` never ends) is no message.
+    let kind = |path: &std::path::Path| std::fs::metadata(path).map(|m| m.file_type());
     let path = match args.message.as_deref() {
-        Some(path) if path.as_os_str() != "-" && regular(path) => path.to_owned(),
+        Some(path) if path.as_os_str() != "-" && kind(path).is_ok_and(|k| k.is_file()) => {
+            path.to_owned()
+        }
+        Some(path) if path.as_os_str() != "-" && kind(path).is_ok_and(|k| !is_pipe(k)) => {
+            return Err((
+                exit::NOINPUT,
+                format!(
+                    "cannot read {}: not a regular file (a directory or a device)",
+                    path.display()
+                ),
+            ));
+        }
         Some(path) if path.as_os_str() != "-" => {
             let file = std::fs::File::open(path).map_err(|e| {
                 (
@@ -192,6 +205,12 @@ fn load_message(args: &SendArgs, spool: &mut Option<Spooled>) -> Result<Message,
     })
 }
 
+/// A FIFO or socket: read once, to its end, like standard input.
+fn is_pipe(kind: std::fs::FileType) -> bool {
+    use std::os::unix::fs::FileTypeExt;
+    kind.is_fifo() || kind.is_socket()
+}
+
 fn build_message(args: &SendArgs) -> Result<Message, (u8, String)> {
     let data_error = |e: postie_mime::Error| (exit::DATAERR, e.to_string());
     let mut builder = MessageBuilder::new();
@@ -226,12 +245,11 @@ fn build_message(args: &SendArgs) -> Result<Message, (u8, String)> {
     if args.body.is_some() || args.html.is_none() {
         builder = builder.text(args.body.clone().unwrap_or_default());
     }
+    // Before connecting: a directory, device or FIFO is no attachment (a
+    // FIFO would even hang the open).
     for file in args.attach.iter().chain(&args.inline) {
-        if let Err(e) = std::fs::File::open(file) {
-            return Err((
-                exit::NOINPUT,
-                format!("cannot read {}: {e}", file.display()),
-            ));
+        if let Err(e) = postie_mime::regular_file::open(file) {
+            return Err((exit::NOINPUT, e.to_string()));
         }
     }
     for file in &args.attach {

@@ -339,6 +339,44 @@ impl Read for Conn {
     }
 }
 
+impl Conn {
+    /// Writes all of `bytes`, each system call that writes bounded by
+    /// `limit` (see [`WriteLimit`]). TLS records are written here rather
+    /// than by rustls's stream, whose write and flush may make several
+    /// socket calls (and a flush may wait to read) under one limit.
+    fn write_all_within(&mut self, bytes: &[u8], limit: &mut WriteLimit) -> io::Result<()> {
+        match self {
+            Self::Plain(tcp) => write_each(tcp, bytes, limit, |t, d| t.set_write_timeout(Some(d))),
+            #[cfg(unix)]
+            Self::Unix(unix) => write_each(unix, bytes, limit, |u, d| u.set_write_timeout(Some(d))),
+            Self::Tls(stream) => {
+                let StreamOwned { conn, sock } = &mut **stream;
+                let mut rest = bytes;
+                loop {
+                    while conn.wants_write() {
+                        limit.apply(|d| sock.set_write_timeout(Some(d)))?;
+                        match conn.write_tls(sock) {
+                            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                            Ok(_) => {}
+                            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                            Err(e) => return Err(e),
+                        }
+                    }
+                    if rest.is_empty() {
+                        return Ok(());
+                    }
+                    // rustls takes what fits in its buffer (the buffer is
+                    // empty here, so at least some).
+                    match conn.writer().write(rest)? {
+                        0 => return Err(io::ErrorKind::WriteZero.into()),
+                        n => rest = rest.get(n..).unwrap_or_default(),
+                    }
+                }
+            }
+        }
+    }
+}
+
 impl Write for Conn {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         match self {
@@ -499,14 +537,10 @@ struct BodyWriter<'a> {
     stream: &'a mut Conn,
     framer: BodyFramer,
     buf: Vec<u8>,
-    timeout: Duration,
-    deadline: Option<Instant>,
+    limit: WriteLimit,
     /// Who hears of the progress, and the size to report against.
     progress: Option<(&'a crate::options::ProgressFn, Option<u64>)>,
     sent: u64,
-    /// The write limit the socket has now, so it is set again only when
-    /// it must change.
-    applied: Option<Duration>,
 }
 
 impl<'a> BodyWriter<'a> {
@@ -522,34 +556,18 @@ impl<'a> BodyWriter<'a> {
             stream,
             framer,
             buf,
-            timeout,
-            deadline,
+            limit: WriteLimit {
+                timeout,
+                deadline,
+                applied: None,
+            },
             progress: None,
             sent: 0,
-            applied: None,
         }
     }
 
     fn flush_buf(&mut self) -> io::Result<()> {
-        let timeout = match self.deadline {
-            Some(deadline) => {
-                let left = deadline.saturating_duration_since(Instant::now());
-                if left.is_zero() {
-                    return Err(io::Error::new(io::ErrorKind::TimedOut, "deadline passed"));
-                }
-                self.timeout.min(left)
-            }
-            None => self.timeout,
-        };
-        let stale = self
-            .applied
-            .is_none_or(|set| timeout > set || set - timeout > TIMEOUT_SLACK);
-        if stale {
-            self.stream.set_write_timeout(timeout)?;
-            self.applied = Some(timeout);
-        }
-        self.stream.write_all(&self.buf)?;
-        self.stream.flush()?;
+        self.stream.write_all_within(&self.buf, &mut self.limit)?;
         self.sent += self.buf.len() as u64;
         self.buf.clear();
         if let Some((callback, total)) = self.progress {
@@ -567,6 +585,65 @@ impl<'a> BodyWriter<'a> {
         self.framer.finish(&mut self.buf)?;
         self.flush_buf()
     }
+}
+
+/// How long one socket write of the body may block: the stage's limit, cut
+/// to what the deadline leaves. It is applied before every system call
+/// that writes, not once per buffer: a server that takes a few bytes at a
+/// time lets each call make some progress, so a limit per buffer (or per
+/// `write_all`) would let it stretch the send far past the deadline.
+struct WriteLimit {
+    timeout: Duration,
+    deadline: Option<Instant>,
+    /// The write limit the socket has now, so it is set again only when
+    /// it must change.
+    applied: Option<Duration>,
+}
+
+impl WriteLimit {
+    /// Sets the socket's write limit (through `set`) when it must change;
+    /// an error once the deadline has passed.
+    fn apply(&mut self, set: impl FnOnce(Duration) -> io::Result<()>) -> io::Result<()> {
+        let timeout = match self.deadline {
+            Some(deadline) => {
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    return Err(io::Error::new(io::ErrorKind::TimedOut, "deadline passed"));
+                }
+                self.timeout.min(left)
+            }
+            None => self.timeout,
+        };
+        let stale = self
+            .applied
+            .is_none_or(|set| timeout > set || set - timeout > TIMEOUT_SLACK);
+        if stale {
+            set(timeout.max(Duration::from_millis(1)))?;
+            self.applied = Some(timeout);
+        }
+        Ok(())
+    }
+}
+
+/// Writes all of `bytes` to a socket, setting its write limit before each
+/// system call.
+fn write_each<S: Write>(
+    socket: &mut S,
+    bytes: &[u8],
+    limit: &mut WriteLimit,
+    set: impl Fn(&S, Duration) -> io::Result<()>,
+) -> io::Result<()> {
+    let mut rest = bytes;
+    while !rest.is_empty() {
+        limit.apply(|d| set(socket, d))?;
+        match socket.write(rest) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => rest = rest.get(n..).unwrap_or_default(),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 impl Write for BodyWriter<'_> {
