@@ -77,6 +77,10 @@ pub enum TlsErrorKind {
     UnknownIssuer,
     /// The certificate has expired or is not valid yet.
     Expired,
+    /// The certificate is self-signed (its issuer is its subject) and not
+    /// trusted, or trusted but marked as a CA, which a server's own
+    /// certificate may not be.
+    SelfSigned,
     /// Another certificate problem.
     Certificate,
     /// The server answered in plain text: the port does not speak TLS first.
@@ -157,13 +161,183 @@ impl TlsError {
                         format!("the certificate of {name} is not valid yet"),
                     )
                 }
+                CertificateError::Other(other) => match other.0.downcast_ref::<SelfSigned>() {
+                    Some(SelfSigned { ca_flag: false }) => Self::new(
+                        TlsErrorKind::SelfSigned,
+                        format!("the certificate of {name} is self-signed (its issuer is its subject), so no trusted CA vouches for it; if it is the right one, trust it with --ca-file"),
+                    ),
+                    Some(SelfSigned { ca_flag: true }) => Self::new(
+                        TlsErrorKind::SelfSigned,
+                        format!("the certificate of {name} is self-signed and marked as a CA (basicConstraints CA:TRUE), which a server's own certificate may not be, even when trusted with --ca-file; the server needs a certificate without CA:TRUE"),
+                    ),
+                    None => Self::new(
+                        TlsErrorKind::Certificate,
+                        format!(
+                            "the certificate of {name} was refused: {}",
+                            webpki_words(other.0.downcast_ref::<webpki::Error>())
+                        ),
+                    ),
+                },
                 other => Self::new(
                     TlsErrorKind::Certificate,
-                    format!("the certificate of {name} was refused: {other:?}"),
+                    format!("the certificate of {name} was refused: {}", certificate_words(other)),
                 ),
             },
             other => Self::new(TlsErrorKind::Handshake, format!("TLS handshake failed: {other}")),
         }
+    }
+}
+
+/// A certificate problem in words (the name and date problems are worded
+/// with their details by the caller).
+pub fn certificate_words(problem: &CertificateError) -> String {
+    use CertificateError as E;
+    match problem {
+        E::BadEncoding => "it cannot be parsed (bad encoding)".to_owned(),
+        E::Expired | E::ExpiredContext { .. } => "it has expired".to_owned(),
+        E::NotValidYet | E::NotValidYetContext { .. } => "it is not valid yet".to_owned(),
+        E::Revoked => "it has been revoked".to_owned(),
+        E::UnhandledCriticalExtension => {
+            "it has a critical extension that cannot be checked".to_owned()
+        }
+        E::UnknownIssuer => "it is not signed by a trusted CA".to_owned(),
+        E::UnknownRevocationStatus => "its revocation status is unknown".to_owned(),
+        E::ExpiredRevocationList | E::ExpiredRevocationListContext { .. } => {
+            "the revocation list has expired".to_owned()
+        }
+        E::BadSignature => "its signature does not check against its issuer".to_owned(),
+        E::NotValidForName | E::NotValidForNameContext { .. } => {
+            "it is for another name".to_owned()
+        }
+        E::InvalidPurpose | E::InvalidPurposeContext { .. } => {
+            "it is not for TLS servers (extended key usage)".to_owned()
+        }
+        E::ApplicationVerificationFailure => "the application refused it".to_owned(),
+        E::Other(other) => match other.0.downcast_ref::<SelfSigned>() {
+            Some(_) => "it is self-signed".to_owned(),
+            None => webpki_words(other.0.downcast_ref::<webpki::Error>()),
+        },
+        other => format!("{other}"),
+    }
+}
+
+/// webpki's errors that rustls passes on unnamed, in words.
+fn webpki_words(error: Option<&webpki::Error>) -> String {
+    use webpki::Error as W;
+    match error {
+        Some(W::CaUsedAsEndEntity) => {
+            "it is a CA certificate (CA:TRUE), not a server's own certificate".to_owned()
+        }
+        Some(W::EndEntityUsedAsCa) => {
+            "a server certificate in its chain is used as a CA".to_owned()
+        }
+        Some(W::PathLenConstraintViolated) => {
+            "its chain is longer than a CA in it allows".to_owned()
+        }
+        Some(W::MaximumPathDepthExceeded | W::MaximumPathBuildCallsExceeded) => {
+            "its chain is too long or too tangled to check".to_owned()
+        }
+        Some(W::NameConstraintViolation) => {
+            "a CA in its chain may not issue certificates for that name".to_owned()
+        }
+        Some(
+            W::SignatureAlgorithmMismatch
+            | W::UnsupportedSignatureAlgorithmContext(_)
+            | W::UnsupportedSignatureAlgorithmForPublicKeyContext(_),
+        ) => "it is signed with an algorithm that cannot be checked here".to_owned(),
+        Some(W::InvalidCertValidity) => "its validity dates are inconsistent".to_owned(),
+        Some(other) => format!("the check failed ({other})"),
+        None => "the check failed".to_owned(),
+    }
+}
+
+/// A refused certificate that is its own issuer; `ca_flag`: it is marked
+/// as a CA, so it fails even when trusted. Carried in the rustls error so
+/// that the failure can be named in words.
+#[derive(Debug)]
+struct SelfSigned {
+    ca_flag: bool,
+}
+
+impl fmt::Display for SelfSigned {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("the certificate is self-signed")
+    }
+}
+
+impl std::error::Error for SelfSigned {}
+
+/// Whether a DER certificate names itself as its issuer.
+fn is_self_signed(cert: &CertificateDer<'_>) -> bool {
+    webpki::EndEntityCert::try_from(cert).is_ok_and(|c| c.issuer() == c.subject())
+}
+
+/// The standard verifier, with one addition: when it refuses a certificate
+/// that is its own issuer for a reason a self-signed certificate causes
+/// (unknown issuer, a signature that does not check, a CA used as a
+/// server's certificate), the error says "self-signed".
+#[derive(Debug)]
+struct NamingVerifier {
+    inner: Arc<rustls::client::WebPkiServerVerifier>,
+}
+
+impl ServerCertVerifier for NamingVerifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        let result = self.inner.verify_server_cert(
+            end_entity,
+            intermediates,
+            server_name,
+            ocsp_response,
+            now,
+        );
+        let Err(rustls::Error::InvalidCertificate(problem)) = &result else {
+            return result;
+        };
+        let ca_flag = match problem {
+            CertificateError::UnknownIssuer | CertificateError::BadSignature => false,
+            CertificateError::Other(other)
+                if other.0.downcast_ref::<webpki::Error>()
+                    == Some(&webpki::Error::CaUsedAsEndEntity) =>
+            {
+                true
+            }
+            _ => return result,
+        };
+        if !is_self_signed(end_entity) {
+            return result;
+        }
+        Err(rustls::Error::InvalidCertificate(CertificateError::Other(
+            rustls::OtherError(Arc::new(SelfSigned { ca_flag })),
+        )))
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.inner.supported_verify_schemes()
     }
 }
 
@@ -246,7 +420,15 @@ impl TlsSettings {
                         .map_err(|e| setup_error("CA file", file, e))?;
                 }
             }
-            builder.with_root_certificates(roots)
+            let inner = rustls::client::WebPkiServerVerifier::builder_with_provider(
+                Arc::new(roots),
+                provider,
+            )
+            .build()
+            .map_err(|e| TlsError::new(TlsErrorKind::Setup, e.to_string()))?;
+            builder
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(NamingVerifier { inner }))
         };
         let config = match &self.client_certificate {
             Some((cert_file, key_file)) => {

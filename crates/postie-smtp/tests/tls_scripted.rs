@@ -123,14 +123,51 @@ fn an_untrusted_certificate_never_downgrades_by_default() {
     let Cause::Tls(tls) = failure.cause() else {
         panic!("{err}")
     };
-    assert_eq!(tls.kind(), TlsErrorKind::UnknownIssuer);
-    assert!(
-        tls.to_string().contains("not signed by a trusted CA"),
-        "{tls}"
-    );
+    assert_eq!(tls.kind(), TlsErrorKind::SelfSigned);
+    assert!(tls.to_string().contains("is self-signed"), "{tls}");
     assert!(!err.is_temporary());
     let session = &server.finish()[0];
     assert!(!session.text().contains("MAIL"), "nothing sent in clear");
+}
+
+/// A self-signed certificate is named so in words, also one marked as a CA
+/// (what `openssl req -x509` makes by default), which webpki refuses as a
+/// server's certificate whether or not it is trusted: no rustls or webpki
+/// identifier (`CaUsedAsEndEntity`) in the error.
+#[test]
+fn a_self_signed_certificate_is_named_in_words() {
+    for trusted in [false, true] {
+        let server = ScriptedServer::start(vec![starttls_offer()
+            .reply("220 go ahead\r\n")
+            .start_tls(Cert::SelfSignedCa)]);
+        let mut ca_files = vec![ca_file()];
+        if trusted {
+            ca_files.push(
+                std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join("../postie-testkit/certs/selfsigned_ca.pem"),
+            );
+        }
+        let opts = options(&[server.port()]).tls_settings(TlsSettings {
+            ca_files,
+            ..TlsSettings::default()
+        });
+        let err = send(&opts).unwrap_err();
+        let Cause::Tls(tls) = err.server_error().unwrap().cause() else {
+            panic!("{err}")
+        };
+        assert_eq!(tls.kind(), TlsErrorKind::SelfSigned, "{tls}");
+        let text = tls.to_string();
+        assert!(text.contains("is self-signed"), "{text}");
+        // Refused for its CA flag before its issuer is looked for, so the
+        // error says so whether or not it is trusted: trusting it would
+        // not help.
+        assert!(text.contains("marked as a CA"), "{text}");
+        assert!(
+            !text.contains("CaUsedAsEndEntity") && !text.contains("Other("),
+            "{text}"
+        );
+        server.finish();
+    }
 }
 
 #[test]

@@ -43,7 +43,15 @@ fn main() -> ExitCode {
                 | clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
                     ExitCode::SUCCESS
                 }
-                _ => ExitCode::from(exit::USAGE),
+                _ => {
+                    // The contract: with --json anywhere in the arguments,
+                    // one object for every exit code, flag errors included.
+                    if rest.iter().any(|a| a == "--json") {
+                        let text = first_error_line(&e);
+                        println!("{}", report::input_error_json(exit::USAGE, &text));
+                    }
+                    ExitCode::from(exit::USAGE)
+                }
             };
         }
     };
@@ -57,6 +65,13 @@ fn main() -> ExitCode {
         Command::Spool(args) => spool::run(args),
     };
     ExitCode::from(code)
+}
+
+/// clap's message without its `error: ` prefix, usage and tip lines.
+fn first_error_line(error: &clap::Error) -> String {
+    let rendered = error.render().to_string();
+    let line = rendered.lines().next().unwrap_or_default();
+    line.strip_prefix("error: ").unwrap_or(line).to_owned()
 }
 
 fn sink_command(args: &args::SinkArgs) -> u8 {

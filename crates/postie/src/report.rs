@@ -93,8 +93,21 @@ pub(crate) fn error_json(error: &Error) -> Value {
     })
 }
 
-/// A JSON object for a failure before any send (bad input or file).
-pub(crate) fn input_error_json(message: &str) -> Value {
+/// The contract's stage for a failure before any send, by its exit code:
+/// bad flags, an unreadable input file, a bad accounts file (a bad message
+/// has none: it is not a stage of the dialogue).
+fn stage_before_sending(code: u8) -> Option<&'static str> {
+    match code {
+        crate::exit::USAGE => Some("usage"),
+        crate::exit::NOINPUT => Some("input"),
+        crate::exit::CONFIG => Some("config"),
+        _ => None,
+    }
+}
+
+/// A JSON object for a failure before any send (bad flags, input or
+/// file), exiting with `code`.
+pub(crate) fn input_error_json(code: u8, message: &str) -> Value {
     json!({
         "outcome": "not_sent",
         "accepted": false,
@@ -106,7 +119,7 @@ pub(crate) fn input_error_json(message: &str) -> Value {
         "refused": [],
         "error": {
             "server": null,
-            "stage": null,
+            "stage": stage_before_sending(code),
             "code": null,
             "enhanced": null,
             "text": message,

@@ -126,6 +126,176 @@ fn injected_header_is_a_data_error_before_anything_is_sent() {
     assert_eq!(json(&out)["outcome"], "not_sent");
 }
 
+/// A bare CR (or a NUL) in a raw message's header would be a line break on
+/// the wire, making fields postie never saw (a Bcc that is not stripped, a
+/// second From); every entry point refuses it with exit 65 naming the line,
+/// before connecting.
+#[test]
+fn a_bare_cr_or_nul_in_a_raw_header_is_a_data_error_naming_the_line() {
+    let port = closed_port().to_string();
+    let dir = std::env::temp_dir().join(format!("postie-bare-cr-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for (raw, what) in [
+        (
+            &b"From: a@x.org\r\nTo: b@x.org\r\nSubject: x\rBcc: hidden@x.org\r\n\r\nbody\r\n"[..],
+            "line 3: a bare CR",
+        ),
+        (
+            b"From: a@x.org\nTo: b@x.org\nSubject: x\r\r\nMore: y\n\nbody\n",
+            "line 3: a bare CR",
+        ),
+        (
+            b"From: a@x.org\nTo: b@x.org\nSubject: x\0y\n\nbody\n",
+            "line 3: a NUL",
+        ),
+    ] {
+        let file = dir.join("message.eml");
+        std::fs::write(&file, raw).unwrap();
+        let file = file.to_str().unwrap();
+        let runs: [(&[&str], Option<&[u8]>); 5] = [
+            (
+                &["send", "--server", "127.0.0.1", "--port", &port, file],
+                None,
+            ),
+            (
+                &["send", "--server", "127.0.0.1", "--port", &port, "-"],
+                Some(raw),
+            ),
+            (&["send", "--dry-run", file], None),
+            (&["send", "--dry-run", "--json", file], None),
+            (
+                &["sendmail", "-t", "-i", "-C", "/nonexistent/postie.toml"],
+                Some(raw),
+            ),
+        ];
+        for (args, input) in runs {
+            let out = postie_with_stdin(args, input);
+            assert_eq!(out.status.code(), Some(65), "{args:?}: {}", stderr(&out));
+            let message = if args.contains(&"--json") {
+                json(&out)["error"]["text"].as_str().unwrap().to_owned()
+            } else {
+                stderr(&out)
+            };
+            assert!(message.contains(what), "{args:?}: {message}");
+            assert!(
+                out.stdout.is_empty() || args.contains(&"--json"),
+                "{args:?}"
+            );
+        }
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// With --json anywhere in the arguments, one object for every exit code:
+/// flag errors (64, stage `usage`), an unreadable input (66, `input`), a bad
+/// accounts file (78, `config`) and a bad message (65).
+#[test]
+fn json_is_printed_for_every_exit_code() {
+    let dir = std::env::temp_dir().join(format!("postie-json-codes-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("config.toml");
+    std::fs::write(&config, "this is not toml [").unwrap();
+    let config = config.to_str().unwrap();
+    let cases: [(&[&str], i32, serde_json::Value); 5] = [
+        (&["send", "--json", "--no-such-flag"], 64, "usage".into()),
+        (
+            &["send", "--json", "--timeout", "soon", "--to", "a@x.org"],
+            64,
+            "usage".into(),
+        ),
+        (
+            &["send", "--json", "/nonexistent/message.eml"],
+            66,
+            "input".into(),
+        ),
+        (
+            &[
+                "send",
+                "--json",
+                "--config",
+                config,
+                "--account",
+                "x",
+                "--to",
+                "a@x.org",
+                "--dry-run",
+            ],
+            78,
+            "config".into(),
+        ),
+        (
+            &["send", "--json", "--dry-run", "--subject", "no recipients"],
+            65,
+            serde_json::Value::Null,
+        ),
+    ];
+    for (args, code, stage) in cases {
+        let out = postie(args);
+        assert_eq!(out.status.code(), Some(code), "{args:?}: {}", stderr(&out));
+        let v = json(&out);
+        assert_eq!(v["outcome"], "not_sent", "{args:?}: {v}");
+        assert_eq!(v["accepted"], false);
+        assert_eq!(v["error"]["stage"], stage, "{args:?}: {v}");
+        assert_eq!(v["error"]["server"], serde_json::Value::Null);
+        assert_eq!(v["error"]["code"], serde_json::Value::Null);
+        assert!(!v["error"]["text"].as_str().unwrap().is_empty(), "{v}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// An attachment, inline part or message that is a directory, a device
+/// or a FIFO is exit 66 before connecting (a FIFO attachment used to hang
+/// the open, /dev/zero to fail as a connection error at MAIL).
+#[test]
+fn attachments_must_be_regular_files() {
+    let port = closed_port().to_string();
+    let dir = std::env::temp_dir().join(format!("postie-not-regular-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let fifo = dir.join("fifo");
+    assert!(Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    let fifo = fifo.to_str().unwrap();
+    let dir_name = dir.to_str().unwrap();
+    for (flag, file, what) in [
+        ("--attach", dir_name, "a directory"),
+        ("--attach", "/dev/zero", "a character device"),
+        ("--attach", fifo, "a FIFO"),
+        ("--inline", fifo, "a FIFO"),
+    ] {
+        let args = [
+            "send",
+            "--server",
+            "127.0.0.1",
+            "--port",
+            &port,
+            "--to",
+            "a@x.org",
+            "--html",
+            "<p>x</p>",
+            flag,
+            file,
+        ];
+        let started = std::time::Instant::now();
+        let out = postie(&args);
+        assert_eq!(out.status.code(), Some(66), "{args:?}: {}", stderr(&out));
+        assert!(stderr(&out).contains(what), "{args:?}: {}", stderr(&out));
+        assert!(started.elapsed() < Duration::from_secs(5), "{args:?}");
+    }
+    for message in [dir_name, "/dev/zero"] {
+        let out = postie(&["send", "--server", "127.0.0.1", "--port", &port, message]);
+        assert_eq!(out.status.code(), Some(66), "{message}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains("not a regular file"),
+            "{}",
+            stderr(&out)
+        );
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 #[test]
 fn exit_codes_for_input_and_usage() {
     assert_eq!(postie(&["send", "--no-such-flag"]).status.code(), Some(64));

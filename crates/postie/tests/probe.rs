@@ -438,3 +438,33 @@ fn bytes_after_the_starttls_reply_stop_the_probe() {
         "{report}"
     );
 }
+
+/// A self-signed certificate marked as a CA (what `openssl req -x509` makes
+/// by default) is named in words, not as webpki's `CaUsedAsEndEntity` or a
+/// bad signature.
+#[test]
+fn a_self_signed_ca_certificate_is_named_in_words() {
+    let session = || {
+        Script::new()
+            .greet(&["STARTTLS"])
+            .reply("220 go ahead\r\n")
+            .start_tls(postie_testkit::Cert::SelfSignedCa)
+            .reply("250-localhost\r\n250 SIZE 1000\r\n")
+            .reply("221 bye\r\n")
+            .close()
+    };
+    let server = ScriptedServer::start(vec![session(), session(), session()]);
+    let target = format!("localhost:{}", server.port());
+    let out = postie(&["probe", &target, "--json"]);
+    let report: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}{}", stdout(&out), stderr(&out)));
+    let cert = &report["certificate"];
+    assert_eq!(cert["verified"], false, "{report}");
+    assert_eq!(cert["error_kind"], "self_signed", "{report}");
+    let error = cert["error"].as_str().unwrap();
+    assert!(error.contains("self-signed and marked as a CA"), "{error}");
+    assert!(
+        !report.to_string().contains("CaUsedAsEndEntity"),
+        "{report}"
+    );
+}

@@ -8,7 +8,7 @@ use rustls::{CertificateError, ClientConnection};
 use serde::Serialize;
 use x509_cert::der::Decode;
 use x509_cert::ext::pkix::name::GeneralName;
-use x509_cert::ext::pkix::SubjectAltName;
+use x509_cert::ext::pkix::{BasicConstraints, SubjectAltName};
 
 /// What the leaf certificate says, and whether it verified.
 #[derive(Debug, Default, Serialize)]
@@ -22,6 +22,9 @@ pub(super) struct CertReport {
     /// Whole days until `not_after`; negative once expired.
     pub(super) days_left: Option<i64>,
     pub(super) verified: bool,
+    /// Marked as a CA (basicConstraints CA:TRUE).
+    #[serde(skip)]
+    ca: bool,
     /// A fixed word for scripts: `unknown_issuer`, `self_signed`,
     /// `wrong_name`, `expired`, `not_yet_valid`, `revoked`, `bad_signature`,
     /// `wrong_purpose`, `unreadable`, `invalid`.
@@ -79,6 +82,7 @@ impl CertReport {
             Ok(Some((_, san))) => san.0.iter().filter_map(general_name).collect(),
             _ => Vec::new(),
         };
+        let ca = matches!(tbs.get_extension::<BasicConstraints>(), Ok(Some((_, bc))) if bc.ca);
         let not_after = validity.not_after.to_unix_duration();
         Ok(Self {
             subject: Some(tbs.subject().to_string()),
@@ -87,6 +91,7 @@ impl CertReport {
             not_before: Some(validity.not_before.to_string()),
             not_after: Some(validity.not_after.to_string()),
             days_left: Some(days_until(not_after, SystemTime::now())),
+            ca,
             ..Self::default()
         })
     }
@@ -96,8 +101,21 @@ impl CertReport {
     fn explain(&self, problem: &CertificateError, host: &str) -> (&'static str, String) {
         use CertificateError as E;
         let self_signed = self.subject.is_some() && self.subject == self.issuer;
+        // A self-signed certificate fails as an unknown issuer, a signature
+        // that does not check (its issuer's name is a trusted CA's) or a CA
+        // used as a server's certificate (CA:TRUE): each is named for what
+        // it is.
+        let self_signed_failure =
+            matches!(problem, E::UnknownIssuer | E::BadSignature | E::Other(_));
         match problem {
-            E::UnknownIssuer if self_signed => (
+            E::Other(_) if self_signed && self.ca => (
+                "self_signed",
+                "self-signed and marked as a CA (basicConstraints CA:TRUE): a server's own \
+                 certificate may not be a CA certificate, even when trusted with --ca-file; \
+                 the server needs a certificate without CA:TRUE"
+                    .to_owned(),
+            ),
+            _ if self_signed && self_signed_failure => (
                 "self_signed",
                 "unknown issuer: the certificate is self-signed (its issuer is its subject); \
                  trust it with --ca-file if it is the right one"
@@ -145,7 +163,13 @@ impl CertReport {
                 "wrong_purpose",
                 "wrong purpose: the certificate is not for TLS servers".to_owned(),
             ),
-            other => ("invalid", format!("the certificate was refused: {other}")),
+            other => (
+                "invalid",
+                format!(
+                    "the certificate was refused: {}",
+                    postie_smtp::tls::certificate_words(other)
+                ),
+            ),
         }
     }
 
