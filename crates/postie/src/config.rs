@@ -630,6 +630,31 @@ mod tests {
         assert!(SecretSource::Command("exit 3".into()).read().is_err());
     }
 
+    /// The password read from a file or a command is handed over in a
+    /// buffer wiped when dropped: the CLI keeps no stray copy.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_secret_read_is_wiped_when_dropped() {
+        use postie_testkit::freed;
+        const PASSWORD: &str = "correct-horse-battery-staple-0123456789";
+        freed::check_control(PASSWORD.as_bytes());
+        let dir = scratch("wiped");
+        let file = dir.join("pw");
+        std::fs::write(&file, format!("{PASSWORD}\nsecond line\n")).unwrap();
+        private(&file, 0o600);
+        for source in [
+            SecretSource::File(file.clone()),
+            SecretSource::Command(format!("echo {PASSWORD}")),
+        ] {
+            let secret = source.read().unwrap();
+            assert_eq!(*secret, PASSWORD);
+            let (addr, len) = (secret.as_ptr(), secret.len());
+            let memory = freed::after_drop(secret, addr, len);
+            assert!(!freed::holds(&memory, PASSWORD.as_bytes()), "{source:?}");
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
     /// Each failure names the source as the accounts file writes it.
     #[test]
     fn an_unreadable_secret_names_its_source() {
