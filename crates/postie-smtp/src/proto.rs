@@ -1676,7 +1676,7 @@ fn base64_secret(prefix: &str, bytes: &[u8]) -> Zeroizing<String> {
         prefix.len() + bytes.len().div_ceil(3) * 4,
     ));
     line.push_str(prefix);
-    base64::engine::general_purpose::STANDARD.encode_string(bytes, &mut *line);
+    base64::engine::general_purpose::STANDARD.encode_string(bytes, &mut line);
     line
 }
 
