@@ -409,7 +409,7 @@ fn private_file_problem(path: &Path, meta: &std::fs::Metadata) -> Result<(), Str
         let mode = meta.mode();
         if mode & 0o077 != 0 {
             return Err(format!(
-                "{0} can be read by group or others (mode {1:03o}): run chmod 600 {0}",
+                "{0} is open to group or others (mode {1:03o}): run chmod 600 {0}",
                 path.display(),
                 mode & 0o777
             ));
@@ -546,7 +546,7 @@ mod tests {
         for mode in [0o644, 0o640, 0o604, 0o620] {
             private(&secret, mode);
             let err = parse(&text, Some("a")).unwrap_err();
-            assert!(err.contains("can be read by group or others"), "{err}");
+            assert!(err.contains("is open to group or others"), "{err}");
             assert!(
                 err.contains(&format!("chmod 600 {}", secret.display())),
                 "{err}"

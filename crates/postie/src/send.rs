@@ -316,16 +316,6 @@ fn credentials(
                 && args.password_file.is_none()
                 && args.oauth_token_env.is_none()
         });
-    if from_account.is_none()
-        && args.password_env.is_none()
-        && args.password_file.is_none()
-        && args.oauth_token_env.is_none()
-    {
-        return Err((
-            exit::USAGE,
-            "--username needs --password-env, --password-file or --oauth-token-env".to_owned(),
-        ));
-    }
     // Before the secret is in memory: no core file may hold it.
     crate::hardening::no_core_dumps();
     let config = |text: String| (exit::CONFIG, text);
@@ -341,7 +331,10 @@ fn credentials(
         crate::config::read_password_file(file)
             .map_err(|e| config(format!("--password-file {e}")))?
     } else {
-        return Ok(None);
+        return Err((
+            exit::USAGE,
+            "--username needs --password-env, --password-file or --oauth-token-env".to_owned(),
+        ));
     };
     Ok(Some(Credentials {
         username,

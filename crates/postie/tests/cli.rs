@@ -1087,7 +1087,7 @@ fn the_password_file_flag_follows_the_password_file_rule() {
         let text = stderr(&out);
         assert!(
             text.contains(&format!(
-                "--password-file {} can be read by group or others (mode 644): run chmod 600 {}",
+                "--password-file {} is open to group or others (mode 644): run chmod 600 {}",
                 file.display(),
                 file.display()
             )),
