@@ -27,7 +27,7 @@ use crate::error::{Cause, Error, InvalidInput, ServerAddr, ServerError, Stage};
 use crate::options::Timeouts;
 use crate::outcome::{Refusal, Sent};
 use crate::reply::{Reply, ReplyParser};
-use crate::sasl::{self, Credentials, Mechanism};
+use crate::sasl::{self, Credentials, Mechanism, Zeroizing};
 use crate::tls::{TlsDecision, TlsError, TlsErrorKind, TlsInfo, TlsMode, TlsPolicy, TlsProblem};
 use crate::trace::{Trace, TraceKind};
 
@@ -484,9 +484,10 @@ impl Delivery {
         }
     }
 
-    /// The bytes to write now.
-    pub fn take_output(&mut self) -> Vec<u8> {
-        std::mem::take(&mut self.out)
+    /// The bytes to write now, wiped when dropped: they may carry an AUTH
+    /// response (the password itself, with PLAIN and LOGIN).
+    pub fn take_output(&mut self) -> Zeroizing<Vec<u8>> {
+        Zeroizing::new(std::mem::take(&mut self.out))
     }
 
     /// The connection is open; `peer_is_loopback` tells whether it goes to
@@ -1030,10 +1031,14 @@ impl Delivery {
                     continue;
                 }
             };
+            // Wiped on drop, as the response it carries.
             let command = match mechanism.initial_response() {
-                Ok(Some(initial)) if initial.is_empty() => format!("AUTH {name} ="),
-                Ok(Some(initial)) => format!("AUTH {name} {}", base64_encode(&initial)),
-                Ok(None) => format!("AUTH {name}"),
+                Ok(Some(initial)) if initial.is_empty() => Zeroizing::new(format!("AUTH {name} =")),
+                Ok(Some(initial)) => {
+                    let prefix = format!("AUTH {name} ");
+                    base64_secret(&prefix, &initial)
+                }
+                Ok(None) => Zeroizing::new(format!("AUTH {name}")),
                 Err(e) => {
                     self.trace(TraceKind::Info, format!("{name} cannot be used: {e}"));
                     continue;
@@ -1043,7 +1048,7 @@ impl Delivery {
             let shown = if command.len() > "AUTH ".len() + name.len() {
                 format!("AUTH {name} [redacted]")
             } else {
-                command.clone()
+                command.to_string()
             };
             self.send_secret(&command, &shown, Expect::Auth, now);
             return;
@@ -1080,7 +1085,7 @@ impl Delivery {
                 };
                 match response {
                     Ok(answer) => {
-                        let line = base64_encode(&answer);
+                        let line = base64_secret("", &answer);
                         self.send_secret(&line, "[redacted]", Expect::Auth, now);
                     }
                     Err(e) => {
@@ -1442,9 +1447,12 @@ impl Delivery {
         self.send_secret(command, command, expect, now);
     }
 
-    /// Queues `command`; the transcript shows `shown` instead.
+    /// Queues `command`; the transcript shows `shown` instead. The space is
+    /// reserved first, so that the output buffer is not regrown once it
+    /// holds the command (a regrowth would free a copy without wiping it).
     fn send_secret(&mut self, command: &str, shown: &str, expect: Expect, now: Instant) {
         self.trace(TraceKind::Sent, shown.to_owned());
+        self.out.reserve(command.len() + 2);
         self.out.extend_from_slice(command.as_bytes());
         self.out.extend_from_slice(b"\r\n");
         self.expect(expect, now, self.config.timeouts.command);
@@ -1660,9 +1668,16 @@ pub enum AuthProblem {
     Mechanism(sasl::SaslError),
 }
 
-fn base64_encode(bytes: &[u8]) -> String {
+/// `prefix` then the base64 of `bytes` (a SASL response), in one buffer of
+/// the exact size, wiped on drop.
+fn base64_secret(prefix: &str, bytes: &[u8]) -> Zeroizing<String> {
     use base64::Engine as _;
-    base64::engine::general_purpose::STANDARD.encode(bytes)
+    let mut line = Zeroizing::new(String::with_capacity(
+        prefix.len() + bytes.len().div_ceil(3) * 4,
+    ));
+    line.push_str(prefix);
+    base64::engine::general_purpose::STANDARD.encode_string(bytes, &mut line);
+    line
 }
 
 fn base64_decode(text: &str) -> Option<Vec<u8>> {
@@ -1781,7 +1796,7 @@ mod tests {
         let mut out = Vec::new();
         loop {
             match d.poll(now) {
-                Step::Write { .. } => out.extend(d.take_output()),
+                Step::Write { .. } => out.extend_from_slice(&d.take_output()),
                 Step::Read { .. } | Step::Measure => return String::from_utf8(out).unwrap(),
                 other => panic!("unexpected {other:?}"),
             }
@@ -1921,6 +1936,34 @@ mod tests {
         // On loopback, or when explicitly allowed, PLAIN is fine.
         assert!(first_auth_command("PLAIN", true, false).starts_with("AUTH PLAIN "));
         assert!(first_auth_command("PLAIN", false, true).starts_with("AUTH PLAIN "));
+    }
+
+    /// The AUTH line the driver is handed (the password in base64, with
+    /// PLAIN) is wiped when the driver drops it.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn the_auth_line_is_wiped_when_the_driver_drops_it() {
+        use postie_testkit::freed;
+        let mut c = with_password_auth(false);
+        if let Some(auth) = c.auth.as_mut() {
+            auth.credentials.secret = sasl::Secret::new("correct-horse-battery-staple-0123456789");
+        }
+        let t = Instant::now();
+        let mut d = Delivery::new(c, t).unwrap();
+        assert!(matches!(d.poll(t), Step::Connect { .. }));
+        d.handle_connected(t, true);
+        written_until_read(&mut d, t);
+        d.handle_input(t, b"220 hi\r\n");
+        written_until_read(&mut d, t);
+        d.handle_input(t, b"250-mx\r\n250 AUTH PLAIN\r\n");
+        assert!(matches!(d.poll(t), Step::Write { .. }));
+        let out = d.take_output();
+        let copy = out.to_vec();
+        assert!(copy.starts_with(b"AUTH PLAIN "), "{copy:?}");
+        freed::check_control(&copy);
+        let (addr, len) = (out.as_ptr(), out.len());
+        let memory = freed::after_drop(out, addr, len);
+        assert!(!freed::holds(&memory, &copy), "{memory:?}");
     }
 
     #[test]
@@ -2361,7 +2404,7 @@ mod tests {
         assert!(matches!(d.poll(t), Step::Read { .. }));
         d.handle_input(t, after);
         if matches!(d.poll(t), Step::Write { .. }) {
-            assert_eq!(d.take_output(), b"QUIT\r\n");
+            assert_eq!(*d.take_output(), b"QUIT\r\n");
             d.handle_input(t, b"221 bye\r\n");
         }
         assert_eq!(d.poll(t), Step::Close);
@@ -2468,7 +2511,7 @@ mod tests {
         assert_eq!(written_until_read(&mut d, t), "EHLO client.test\r\n");
         d.handle_input(t, ehlo_after_tls);
         let next = match d.poll(t) {
-            Step::Write { .. } => String::from_utf8(d.take_output()).unwrap(),
+            Step::Write { .. } => String::from_utf8(d.take_output().to_vec()).unwrap(),
             other => format!("{other:?}"),
         };
         (d, next, t)

@@ -7,6 +7,8 @@
 //! - [`real_server`]: where the real servers that `scripts/test.sh` starts
 //!   are. When `CI` is set a missing server fails the test; elsewhere the
 //!   test is skipped with a note.
+//! - [`freed`] (Linux): what a dropped buffer left in the memory it freed,
+//!   for the tests that check that secrets are wiped.
 #![forbid(unsafe_code)]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -519,5 +521,49 @@ pub fn wait_for<T>(limit: Duration, mut check: impl FnMut() -> Option<T>) -> Opt
             return None;
         }
         thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// For the tests that check that memory holding a secret is wiped before
+/// it is freed: safe code reading `/proc/self/mem`.
+#[cfg(target_os = "linux")]
+pub mod freed {
+    use std::os::unix::fs::FileExt as _;
+
+    /// Drops `value`, then reads what the `len` bytes at `addr` (a buffer
+    /// `value` owned) hold, through `/proc/self/mem`: no unsafe code, and
+    /// nothing is allocated between the drop and the read, which could
+    /// reuse the freed block. Freed memory keeps its bytes unless they were
+    /// wiped (the allocator writes only its bookkeeping at the start).
+    pub fn after_drop<T>(value: T, addr: *const u8, len: usize) -> Vec<u8> {
+        let mem = std::fs::File::open("/proc/self/mem").unwrap();
+        let mut buf = vec![0xaa_u8; len];
+        drop(value);
+        let n = mem
+            .read_at(&mut buf, u64::try_from(addr.addr()).unwrap())
+            .unwrap();
+        buf.truncate(n);
+        buf
+    }
+
+    /// Whether `memory` still holds 8 bytes in a row of `secret`, past the
+    /// first 16 bytes, where the allocator keeps its free-list pointers.
+    pub fn holds(memory: &[u8], secret: &[u8]) -> bool {
+        let tail = memory.get(16..).unwrap_or_default();
+        secret.windows(8).any(|w| tail.windows(8).any(|m| m == w))
+    }
+
+    /// A control: a plain `Vec` dropped with `secret` in it is still found
+    /// by [`holds`], so that a test passing means the bytes were wiped, not
+    /// that this way of looking cannot see them.
+    pub fn check_control(secret: &[u8]) {
+        let mut plain = vec![0_u8; 16];
+        plain.extend_from_slice(secret);
+        let (addr, len) = (plain.as_ptr(), plain.len());
+        let memory = after_drop(plain, addr, len);
+        assert!(
+            holds(&memory, secret),
+            "freed memory is not readable here: the wipe tests would prove nothing"
+        );
     }
 }

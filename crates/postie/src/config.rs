@@ -23,14 +23,18 @@
 //! ```
 //!
 //! A password is never written in the file itself (the key is refused), and
-//! a `password_file` that others can read (group or world bits) is refused:
-//! a secret must not sit where another user can read it. Flags given on the
+//! a `password_file` that group or others have any permission on, or that
+//! belongs to another user, is refused: a secret must not sit where another
+//! user can read it (`--password-file` follows the same rule). The accounts
+//! file itself is refused when group or others can write it or another user
+//! owns it: its `password_command` runs as the user. Flags given on the
 //! command line win over the account, the account over `[defaults]`.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
+use zeroize::Zeroizing;
 
 use crate::args::TlsArg;
 
@@ -46,19 +50,15 @@ pub(crate) enum SecretSource {
 }
 
 impl SecretSource {
-    /// Reads the secret.
-    pub(crate) fn read(&self) -> Result<String, String> {
+    /// Reads the secret. The error names the source as the accounts file
+    /// does (`password_command "pass show work" exited 1`), never the
+    /// secret; the caller adds the account's name.
+    pub(crate) fn read(&self) -> Result<Zeroizing<String>, String> {
         match self {
-            Self::Env(var) => {
-                std::env::var(var).map_err(|_| format!("the environment variable {var} is not set"))
-            }
-            Self::File(path) => {
-                check_private(path)?;
-                let text = std::fs::read_to_string(path).map_err(|e| {
-                    format!("cannot read the password file {}: {e}", path.display())
-                })?;
-                Ok(text.lines().next().unwrap_or_default().to_owned())
-            }
+            Self::Env(var) => std::env::var(var)
+                .map(Zeroizing::new)
+                .map_err(|_| format!("password_env {var} is not set")),
+            Self::File(path) => read_password_file(path).map_err(|e| format!("password_file {e}")),
             Self::Command(command) => {
                 let out = std::process::Command::new("sh")
                     .arg("-c")
@@ -66,16 +66,47 @@ impl SecretSource {
                     .stdin(std::process::Stdio::null())
                     .stderr(std::process::Stdio::inherit())
                     .output()
-                    .map_err(|e| format!("cannot run the password command: {e}"))?;
+                    .map_err(|e| format!("cannot run password_command {command:?}: {e}"))?;
+                // Wiped whatever happens next: it holds the secret.
+                let stdout = Zeroizing::new(out.stdout);
                 if !out.status.success() {
-                    return Err(format!("the password command failed ({})", out.status));
+                    let how = match out.status.code() {
+                        Some(code) => format!("exited {code}"),
+                        None => format!("ended without an exit code ({})", out.status),
+                    };
+                    return Err(format!("password_command {command:?} {how}"));
                 }
-                let text = String::from_utf8(out.stdout)
-                    .map_err(|_| "the password command printed something that is not UTF-8")?;
-                Ok(text.lines().next().unwrap_or_default().to_owned())
+                let text = std::str::from_utf8(&stdout).map_err(|_| {
+                    format!("password_command {command:?} printed something that is not UTF-8")
+                })?;
+                Ok(first_line(text))
             }
         }
     }
+}
+
+/// The first line of `text`, in a buffer wiped on drop.
+fn first_line(text: &str) -> Zeroizing<String> {
+    Zeroizing::new(text.lines().next().unwrap_or_default().to_owned())
+}
+
+/// The first line of a password file, after [`private_file_problem`]: the one rule
+/// for `--password-file` and the accounts file's `password_file`. The file
+/// is checked through the handle it is read from, so it cannot be swapped
+/// in between. The error starts with the path and says what to do.
+pub(crate) fn read_password_file(path: &Path) -> Result<Zeroizing<String>, String> {
+    use std::io::Read as _;
+    let mut file = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let meta = file
+        .metadata()
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    private_file_problem(path, &meta)?;
+    // Sized up front, so that no smaller copy is left behind by a regrowth.
+    let size = usize::try_from(meta.len()).unwrap_or(0);
+    let mut text = Zeroizing::new(String::with_capacity(size.saturating_add(1)));
+    file.read_to_string(&mut text)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(first_line(&text))
 }
 
 /// One account, `[defaults]` applied.
@@ -180,17 +211,20 @@ pub(crate) fn load(
             None => return Ok(None),
         },
     };
-    let text = match std::fs::read_to_string(&path) {
+    let text = match read_accounts_file(&path) {
         Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit && account.is_none() => {
+        Err(Unreadable::Io(e))
+            if e.kind() == std::io::ErrorKind::NotFound && !explicit && account.is_none() =>
+        {
             return Ok(None)
         }
-        Err(e) => {
+        Err(Unreadable::Io(e)) => {
             return Err(format!(
                 "cannot read the accounts file {}: {e}",
                 path.display()
             ))
         }
+        Err(Unreadable::Unsafe(text)) => return Err(text),
     };
     let spec: FileSpec =
         basic_toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
@@ -238,7 +272,10 @@ fn resolve(name: &str, spec: AccountSpec) -> Result<Account, String> {
         return Err("give one of password_command, password_env and password_file".to_owned());
     }
     if let Some(SecretSource::File(path)) = &secret {
-        check_private(path)?;
+        // Refused now, before anything else is done, as well as when read.
+        let meta = std::fs::metadata(path)
+            .map_err(|e| format!("password_file {}: {e}", path.display()))?;
+        private_file_problem(path, &meta).map_err(|e| format!("password_file {e}"))?;
     }
     if secret.is_some() && spec.username.is_none() {
         return Err("a password source needs a username".to_owned());
@@ -313,22 +350,79 @@ fn expand_home(path: &Path) -> PathBuf {
     }
 }
 
-/// A file holding a secret must be readable by its owner only.
-fn check_private(path: &Path) -> Result<(), String> {
+/// Why the accounts file was not read.
+enum Unreadable {
+    Io(std::io::Error),
+    /// Others could change it: the whole message.
+    Unsafe(String),
+}
+
+/// The accounts file, if no one but its owner can change it and its owner
+/// is the user (or root): its `password_command` runs as the user, so
+/// whoever can write it can run anything as the user. Checked through the
+/// handle it is read from.
+fn read_accounts_file(path: &Path) -> Result<String, Unreadable> {
+    use std::io::Read as _;
+    let mut file = std::fs::File::open(path).map_err(Unreadable::Io)?;
+    let meta = file.metadata().map_err(Unreadable::Io)?;
     #[cfg(unix)]
     {
-        use std::os::unix::fs::PermissionsExt as _;
-        let meta = std::fs::metadata(path)
-            .map_err(|e| format!("cannot read the password file {}: {e}", path.display()))?;
-        let mode = meta.permissions().mode();
+        use std::os::unix::fs::MetadataExt as _;
+        let mode = meta.mode();
+        if mode & 0o022 != 0 {
+            return Err(Unreadable::Unsafe(format!(
+                "the accounts file {0} can be written by group or others (mode {1:03o}), and its password_command runs as you: run chmod go-w {0}",
+                path.display(),
+                mode & 0o777
+            )));
+        }
+        if let Some(problem) = foreign_owner(meta.uid()) {
+            return Err(Unreadable::Unsafe(format!(
+                "the accounts file {} {problem}: its owner could make password_command run anything as you; use a file of your own",
+                path.display()
+            )));
+        }
+    }
+    let mut text = String::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
+    file.read_to_string(&mut text).map_err(Unreadable::Io)?;
+    Ok(text)
+}
+
+/// Why `uid`, the owner of a file, may not hold the user's secrets or
+/// settings: `None` when it is the user (effective uid) or root, who can
+/// read and change anything anyway.
+#[cfg(unix)]
+fn foreign_owner(uid: u32) -> Option<String> {
+    let me = rustix::process::geteuid().as_raw();
+    (uid != me && uid != 0).then(|| format!("belongs to uid {uid}, not to you (uid {me})"))
+}
+
+/// The rule for a file holding a secret (`--password-file` and
+/// `password_file` alike): no group or other permission bits, and owned by
+/// the user or root. Symbolic links are followed: what counts is the file
+/// that is read, not the link (whose own mode is always 777). `Err` starts
+/// with the path and says what to run.
+fn private_file_problem(path: &Path, meta: &std::fs::Metadata) -> Result<(), String> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt as _;
+        let mode = meta.mode();
         if mode & 0o077 != 0 {
             return Err(format!(
-                "the password file {} can be read by others (mode {:o}): chmod 600 it",
+                "{0} is open to group or others (mode {1:03o}): run chmod 600 {0}",
                 path.display(),
                 mode & 0o777
             ));
         }
+        if let Some(problem) = foreign_owner(meta.uid()) {
+            return Err(format!(
+                "{} {problem}, who can read it: use a file of your own, mode 600",
+                path.display()
+            ));
+        }
     }
+    #[cfg(not(unix))]
+    let _ = (path, meta);
     Ok(())
 }
 
@@ -345,6 +439,8 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("config.toml");
         std::fs::write(&path, text).unwrap();
+        // Whatever the umask: a file group or others can write is refused.
+        private(&path, 0o600);
         let result = load(Some(&path), account);
         std::fs::remove_dir_all(&dir).unwrap();
         result
@@ -425,30 +521,155 @@ mod tests {
         }
     }
 
+    fn private(path: &Path, mode: u32) {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+
+    /// A fresh directory for one test.
+    fn scratch(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("postie-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
     #[test]
     fn a_password_file_others_can_read_is_refused() {
-        use std::os::unix::fs::PermissionsExt as _;
-        let dir = std::env::temp_dir().join(format!("postie-secret-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = scratch("secret");
         let secret = dir.join("pw");
         std::fs::write(&secret, "s3cret\n").unwrap();
-        std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o644)).unwrap();
         let text = format!(
             "[accounts.a]\nusername = \"u\"\npassword_file = \"{}\"\n",
             secret.display()
         );
-        let err = parse(&text, Some("a")).unwrap_err();
-        assert!(err.contains("can be read by others"), "{err}");
-        std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
+        for mode in [0o644, 0o640, 0o604, 0o620] {
+            private(&secret, mode);
+            let err = parse(&text, Some("a")).unwrap_err();
+            assert!(err.contains("is open to group or others"), "{err}");
+            assert!(
+                err.contains(&format!("chmod 600 {}", secret.display())),
+                "{err}"
+            );
+            // Also when it is read (the file may change after loading).
+            let err = SecretSource::File(secret.clone()).read().unwrap_err();
+            assert!(err.contains("chmod 600"), "{err}");
+        }
+        private(&secret, 0o600);
         let account = parse(&text, Some("a")).unwrap().unwrap();
-        assert_eq!(account.secret.unwrap().read().unwrap(), "s3cret");
+        assert_eq!(*account.secret.unwrap().read().unwrap(), "s3cret");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// Its password_command runs as the user: whoever can write the file
+    /// can run anything as the user.
+    #[test]
+    fn an_accounts_file_others_can_write_is_refused() {
+        let dir = scratch("accounts-mode");
+        let path = dir.join("config.toml");
+        std::fs::write(&path, "[accounts.a]\nhost = \"h\"\n").unwrap();
+        for mode in [0o664, 0o646, 0o666, 0o620] {
+            private(&path, mode);
+            let err = load(Some(&path), Some("a")).unwrap_err();
+            assert!(err.contains("can be written by group or others"), "{err}");
+            assert!(
+                err.contains(&format!("chmod go-w {}", path.display())),
+                "{err}"
+            );
+        }
+        // Read permission for others is fine: there is no secret in it.
+        private(&path, 0o644);
+        assert_eq!(load(Some(&path), Some("a")).unwrap().unwrap().hosts, ["h"]);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A file that belongs to another user (not root) is refused, as an
+    /// accounts file (its owner could rewrite the password command) and as
+    /// a password file (its owner can read it), whatever its mode. Only
+    /// root can give a file away, so elsewhere this checks nothing.
+    #[test]
+    fn files_of_another_user_are_refused() {
+        let dir = scratch("accounts-owner");
+        let secret = dir.join("pw");
+        std::fs::write(&secret, "s3cret\n").unwrap();
+        private(&secret, 0o600);
+        let path = dir.join("config.toml");
+        std::fs::write(
+            &path,
+            format!(
+                "[accounts.a]\nusername = \"u\"\npassword_file = \"{}\"\n",
+                secret.display()
+            ),
+        )
+        .unwrap();
+        private(&path, 0o600);
+        assert!(load(Some(&path), Some("a")).is_ok());
+        let nobody = 65534;
+        if std::os::unix::fs::chown(&secret, Some(nobody), None).is_err() {
+            eprintln!("not root: cannot give a file to another user; skipped");
+            std::fs::remove_dir_all(&dir).unwrap();
+            return;
+        }
+        let err = load(Some(&path), Some("a")).unwrap_err();
+        assert!(err.contains("belongs to uid 65534"), "{err}");
+        assert!(err.contains("use a file of your own"), "{err}");
+        let err = SecretSource::File(secret.clone()).read().unwrap_err();
+        assert!(err.contains("belongs to uid 65534"), "{err}");
+        std::os::unix::fs::chown(&secret, Some(0), None).unwrap();
+        std::os::unix::fs::chown(&path, Some(nobody), None).unwrap();
+        let err = load(Some(&path), Some("a")).unwrap_err();
+        assert!(err.contains("the accounts file"), "{err}");
+        assert!(err.contains("belongs to uid 65534"), "{err}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
     fn a_password_command_gives_its_first_line() {
         let source = SecretSource::Command("printf 'from-command\\nignored\\n'".into());
-        assert_eq!(source.read().unwrap(), "from-command");
+        assert_eq!(*source.read().unwrap(), "from-command");
         assert!(SecretSource::Command("exit 3".into()).read().is_err());
+    }
+
+    /// The password read from a file or a command is handed over in a
+    /// buffer wiped when dropped: the CLI keeps no stray copy.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_secret_read_is_wiped_when_dropped() {
+        use postie_testkit::freed;
+        const PASSWORD: &str = "correct-horse-battery-staple-0123456789";
+        freed::check_control(PASSWORD.as_bytes());
+        let dir = scratch("wiped");
+        let file = dir.join("pw");
+        std::fs::write(&file, format!("{PASSWORD}\nsecond line\n")).unwrap();
+        private(&file, 0o600);
+        for source in [
+            SecretSource::File(file.clone()),
+            SecretSource::Command(format!("echo {PASSWORD}")),
+        ] {
+            let secret = source.read().unwrap();
+            assert_eq!(*secret, PASSWORD);
+            let (addr, len) = (secret.as_ptr(), secret.len());
+            let memory = freed::after_drop(secret, addr, len);
+            assert!(!freed::holds(&memory, PASSWORD.as_bytes()), "{source:?}");
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// Each failure names the source as the accounts file writes it.
+    #[test]
+    fn an_unreadable_secret_names_its_source() {
+        let err = SecretSource::Command("exit 3".into()).read().unwrap_err();
+        assert_eq!(err, "password_command \"exit 3\" exited 3");
+        let err = SecretSource::Env("POSTIE_TEST_NEVER_SET".into())
+            .read()
+            .unwrap_err();
+        assert_eq!(err, "password_env POSTIE_TEST_NEVER_SET is not set");
+        let err = SecretSource::File("/nonexistent/pw".into())
+            .read()
+            .unwrap_err();
+        assert!(
+            err.starts_with("password_file /nonexistent/pw: No such file"),
+            "{err}"
+        );
     }
 }

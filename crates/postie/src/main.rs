@@ -7,6 +7,7 @@ mod config;
 mod demo;
 mod docs_gen;
 mod exit;
+mod hardening;
 mod probe;
 mod progress;
 mod report;

@@ -39,7 +39,11 @@ pub(crate) fn run(args: SendArgs) -> u8 {
     if let Some(account) = &account {
         apply_account(&mut args, account);
     }
-    let options = match options(&args, account.as_ref(), None) {
+    let credentials = match credentials(&args, account.as_ref()) {
+        Ok(credentials) => credentials,
+        Err((code, text)) => return fail_input(&args, code, &text),
+    };
+    let options = match options(&args, credentials, None) {
         Ok(options) => options,
         Err(text) => return fail_input(&args, exit::USAGE, &text),
     };
@@ -122,7 +126,9 @@ pub(crate) fn resend(
     if let Some(account) = account {
         apply_account(&mut args, account);
     }
-    let options = options(&args, account, Some(on_trace))
+    let credentials =
+        credentials(&args, account).map_err(|(code, text)| Failure::Input(code, text))?;
+    let options = options(&args, credentials, Some(on_trace))
         .map_err(|text| Failure::Input(exit::USAGE, text))?;
     let prepared = envelope::prepare(&message, &options, &LocalEnv::from_system())
         .map_err(|e| Failure::Input(exit::DATAERR, e.to_string()))?;
@@ -310,43 +316,65 @@ fn is_field(header: &str, name: &str) -> bool {
         .is_some_and(|(field, _)| field.trim().eq_ignore_ascii_case(name))
 }
 
+/// The credentials from --username and the secret's source (a flag, else
+/// the account). A source that cannot be read, or a password file others
+/// could read, is EX_CONFIG (78), named with the account; a username
+/// without any source is a usage error (64).
 fn credentials(
     args: &SendArgs,
     account: Option<&crate::config::Account>,
-) -> Result<Option<Credentials>, String> {
+) -> Result<Option<Credentials>, (u8, String)> {
     let Some(username) = args.username.clone() else {
         return Ok(None);
     };
-    let from_account = account.and_then(|a| a.secret.as_ref()).filter(|_| {
-        args.password_env.is_none()
-            && args.password_file.is_none()
-            && args.oauth_token_env.is_none()
-    });
-    let secret = if let Some(source) = from_account {
-        source.read()?
-    } else if let Some(var) = args.oauth_token_env.as_ref().or(args.password_env.as_ref()) {
-        std::env::var(var).map_err(|_| format!("the environment variable {var} is not set"))?
+    let from_account = account
+        .and_then(|a| Some((&a.name, a.secret.as_ref()?)))
+        .filter(|_| {
+            args.password_env.is_none()
+                && args.password_file.is_none()
+                && args.oauth_token_env.is_none()
+        });
+    // Before the secret is in memory: no core file may hold it.
+    crate::hardening::no_core_dumps();
+    let config = |text: String| (exit::CONFIG, text);
+    let secret = if let Some((name, source)) = from_account {
+        source
+            .read()
+            .map_err(|e| config(format!("account {name:?}: {e}")))?
+    } else if let Some(var) = &args.oauth_token_env {
+        env_secret(var).map_err(|e| config(format!("--oauth-token-env {e}")))?
+    } else if let Some(var) = &args.password_env {
+        env_secret(var).map_err(|e| config(format!("--password-env {e}")))?
     } else if let Some(file) = &args.password_file {
-        let text = std::fs::read_to_string(file)
-            .map_err(|e| format!("cannot read the password file {}: {e}", file.display()))?;
-        text.lines().next().unwrap_or_default().to_owned()
+        crate::config::read_password_file(file)
+            .map_err(|e| config(format!("--password-file {e}")))?
     } else {
-        return Err(
+        return Err((
+            exit::USAGE,
             "--username needs --password-env, --password-file or --oauth-token-env".to_owned(),
-        );
+        ));
     };
     Ok(Some(Credentials {
         username,
-        secret: Secret::new(secret),
+        // One copy, moved into the Secret, which wipes it when dropped;
+        // the buffer it came from is wiped now.
+        secret: Secret::new(secret.as_str()),
         authzid: None,
     }))
+}
+
+/// An environment variable's value, wiped on drop.
+fn env_secret(var: &str) -> Result<zeroize::Zeroizing<String>, String> {
+    std::env::var(var)
+        .map(zeroize::Zeroizing::new)
+        .map_err(|_| format!("{var} is not set"))
 }
 
 /// The send options from the flags; `extra_trace` also sees the dialogue
 /// (the spool records there when the data goes out).
 fn options(
     args: &SendArgs,
-    account: Option<&crate::config::Account>,
+    credentials: Option<Credentials>,
     extra_trace: Option<postie_smtp::TraceFn>,
 ) -> Result<SendOptions, String> {
     let mut options = SendOptions::new();
@@ -393,7 +421,7 @@ fn options(
         client_certificate: args.client_cert.clone().zip(args.client_key.clone()),
         client_config: None,
     });
-    if let Some(credentials) = credentials(args, account)? {
+    if let Some(credentials) = credentials {
         options = if args.oauth_token_env.is_some() {
             options.oauth_token(credentials)
         } else {

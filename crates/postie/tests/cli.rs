@@ -1209,3 +1209,212 @@ fn a_large_upload_shows_progress_on_a_terminal_only() {
     assert!(!quiet.contains("postie: sending"), "{quiet:?}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A fresh directory for one test.
+fn scratch(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("postie-cli-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn set_mode(path: &std::path::Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+/// `--password-file` follows the accounts file's `password_file` rule: a
+/// file group or others can read, directly or through a symbolic link, is
+/// refused with exit 78 (EX_CONFIG), the file and the chmod to run named;
+/// so is a missing one. Mode 600 is read.
+#[test]
+fn the_password_file_flag_follows_the_password_file_rule() {
+    let dir = scratch("password-file");
+    let secret = dir.join("pw");
+    std::fs::write(&secret, "s3cret\n").unwrap();
+    let link = dir.join("link");
+    std::os::unix::fs::symlink(&secret, &link).unwrap();
+    let send = |file: &std::path::Path| {
+        postie(&[
+            "send",
+            "--dry-run",
+            "--username",
+            "u",
+            "--password-file",
+            file.to_str().unwrap(),
+            "--from",
+            "a@x.org",
+            "--to",
+            "b@x.org",
+            "--body",
+            "x",
+        ])
+    };
+    set_mode(&secret, 0o644);
+    for file in [&secret, &link] {
+        let out = send(file);
+        assert_eq!(out.status.code(), Some(78), "{}", stderr(&out));
+        let text = stderr(&out);
+        assert!(
+            text.contains(&format!(
+                "--password-file {} is open to group or others (mode 644): run chmod 600 {}",
+                file.display(),
+                file.display()
+            )),
+            "{text}"
+        );
+    }
+    set_mode(&secret, 0o600);
+    let out = send(&link);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let out = send(&dir.join("missing"));
+    assert_eq!(out.status.code(), Some(78), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("missing: No such file"),
+        "{}",
+        stderr(&out)
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// An accounts file group or others can write is refused with exit 78 and
+/// the `chmod go-w FILE` to run: its password_command runs as the user.
+#[test]
+fn an_accounts_file_others_can_write_is_exit_78() {
+    let dir = scratch("accounts-writable");
+    let config = dir.join("config.toml");
+    std::fs::write(&config, "[accounts.a]\nhost = \"h.invalid\"\n").unwrap();
+    let send = || {
+        postie(&[
+            "send",
+            "--dry-run",
+            "--config",
+            config.to_str().unwrap(),
+            "--account",
+            "a",
+            "--from",
+            "a@x.org",
+            "--to",
+            "b@x.org",
+            "--body",
+            "x",
+        ])
+    };
+    set_mode(&config, 0o666);
+    let out = send();
+    assert_eq!(out.status.code(), Some(78), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(&format!("run chmod go-w {}", config.display())),
+        "{}",
+        stderr(&out)
+    );
+    set_mode(&config, 0o644);
+    let out = send();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// An account whose secret cannot be read (a failing password_command, a
+/// missing password_file, an unset password_env) exits 78, naming the
+/// account and the source; nothing is sent.
+#[test]
+fn an_unreadable_account_secret_is_exit_78_naming_the_account() {
+    let dir = scratch("account-secret");
+    let config = dir.join("config.toml");
+    let missing = dir.join("missing");
+    for (source, want) in [
+        (
+            "password_command = \"exit 3\"".to_owned(),
+            "account \"work\": password_command \"exit 3\" exited 3".to_owned(),
+        ),
+        (
+            format!("password_command = \"cat {}\"", missing.display()),
+            format!(
+                "account \"work\": password_command \"cat {}\" exited 1",
+                missing.display()
+            ),
+        ),
+        (
+            "password_env = \"POSTIE_TEST_NEVER_SET\"".to_owned(),
+            "account \"work\": password_env POSTIE_TEST_NEVER_SET is not set".to_owned(),
+        ),
+    ] {
+        std::fs::write(
+            &config,
+            format!("[accounts.work]\nhost = \"h.invalid\"\nusername = \"u\"\n{source}\n"),
+        )
+        .unwrap();
+        set_mode(&config, 0o600);
+        let out = postie(&[
+            "send",
+            "--dry-run",
+            "--config",
+            config.to_str().unwrap(),
+            "--account",
+            "work",
+            "--from",
+            "a@x.org",
+            "--to",
+            "b@x.org",
+            "--body",
+            "x",
+        ]);
+        assert_eq!(out.status.code(), Some(78), "{source}: {}", stderr(&out));
+        assert!(stderr(&out).contains(&want), "{want}: {}", stderr(&out));
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// The secret is read by a process that cannot dump core: the password
+/// command looks at its parent, postie. The kernel gives the `/proc` files
+/// of a non-dumpable process to root, and the core size limit (which the
+/// command inherits) is 0. Run as another user (65534) when the test runs
+/// as root, since root owns its `/proc` files either way; the command's
+/// own `/proc` entry is the control that shows the owner is observable.
+#[cfg(target_os = "linux")]
+#[test]
+fn the_secret_is_read_by_a_process_that_cannot_dump_core() {
+    use std::os::unix::process::CommandExt as _;
+    let dir = scratch("not-dumpable");
+    set_mode(&dir, 0o755);
+    // A copy every user can run: the build directory may be private.
+    let binary = dir.join("postie");
+    std::fs::copy(env!("CARGO_BIN_EXE_postie"), &binary).unwrap();
+    set_mode(&binary, 0o755);
+    let config = dir.join("config.toml");
+    std::fs::write(
+        &config,
+        "[accounts.a]\nhost = \"h.invalid\"\nusername = \"u\"\n\
+         password_command = \"echo parent=$(stat -c %u /proc/$PPID/environ) self=$(stat -c %u /proc/$$/environ) core=$(ulimit -S -c)/$(ulimit -H -c) >&2; echo pw\"\n",
+    )
+    .unwrap();
+    set_mode(&config, 0o644);
+    // The test's own effective uid: the owner of its /proc entry.
+    let euid = std::os::unix::fs::MetadataExt::uid(&std::fs::metadata("/proc/self").unwrap());
+    // A soft core limit above 0 to start from, as a shell might give.
+    let mut cmd = Command::new("sh");
+    cmd.args([
+        "-c",
+        "ulimit -S -c unlimited 2>/dev/null; exec \"$@\"",
+        "sh",
+    ])
+    .arg(&binary)
+    .args(["send", "--dry-run", "--config"])
+    .arg(&config)
+    .args(["--account", "a", "--from", "a@x.org", "--to", "b@x.org"])
+    .args(["--body", "x"])
+    .stdin(Stdio::null());
+    let me = if euid == 0 {
+        cmd.uid(65534).gid(65534);
+        65534
+    } else {
+        euid
+    };
+    let out = cmd.output().unwrap();
+    let text = stderr(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains(&format!("self={me} ")), "{text}");
+    assert!(text.contains("parent=0 "), "{text}");
+    assert!(text.contains("core=0/0"), "{text}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -2,7 +2,7 @@
 //! `username SP lowercase-hex(HMAC-MD5(password, challenge))`. The server
 //! does not prove anything, and there is no authorization identity.
 
-use super::{hex, hmac_parts, Credentials, Mechanism, SaslError, Secret};
+use super::{hex, hmac_parts, Credentials, Mechanism, SaslError, Secret, Zeroizing};
 
 const NAME: &str = "CRAM-MD5";
 
@@ -29,14 +29,14 @@ impl Mechanism for CramMd5 {
         NAME
     }
 
-    fn initial_response(&mut self) -> Result<Option<Vec<u8>>, SaslError> {
+    fn initial_response(&mut self) -> Result<Option<Zeroizing<Vec<u8>>>, SaslError> {
         Ok(None)
     }
 
     /// The challenge is used as it comes (RFC 2195 asks for a msg-id, but
     /// servers vary); an empty one is refused, since it would be a
     /// server-chosen constant to hash the password against.
-    fn respond(&mut self, challenge: &[u8]) -> Result<Vec<u8>, SaslError> {
+    fn respond(&mut self, challenge: &[u8]) -> Result<Zeroizing<Vec<u8>>, SaslError> {
         if self.answered {
             return Err(SaslError::UnexpectedChallenge { mechanism: NAME });
         }
@@ -48,9 +48,11 @@ impl Mechanism for CramMd5 {
         }
         self.answered = true;
         let digest = hmac_parts::<md5::Md5>(self.password.expose().as_bytes(), &[challenge]);
-        let mut answer = self.username.as_bytes().to_vec();
+        let digest = Zeroizing::new(hex(&digest));
+        let mut answer = Zeroizing::new(Vec::with_capacity(self.username.len() + 1 + digest.len()));
+        answer.extend_from_slice(self.username.as_bytes());
         answer.push(b' ');
-        answer.extend_from_slice(hex(&digest).as_bytes());
+        answer.extend_from_slice(digest.as_bytes());
         Ok(answer)
     }
 
@@ -70,7 +72,7 @@ mod tests {
         let answer = m
             .respond(b"<1896.697170952@postoffice.reston.mci.net>")
             .unwrap();
-        assert_eq!(answer, b"tim b913a602c7eda7a495b4e6e7334d3890");
+        assert_eq!(*answer, b"tim b913a602c7eda7a495b4e6e7334d3890");
         m.complete().unwrap();
     }
 

@@ -14,7 +14,9 @@
 
 use md5::{Digest as _, Md5};
 
-use super::{ct_eq, hex, printable, random_base64, Credentials, Mechanism, SaslError, Secret};
+use super::{
+    ct_eq, hex, printable, random_base64, Credentials, Mechanism, SaslError, Secret, Zeroizing,
+};
 
 const NAME: &str = "DIGEST-MD5";
 
@@ -37,7 +39,7 @@ enum State {
     Start,
     /// The response went out; waiting for `rspauth`, which must equal this
     /// (lowercase hex).
-    AwaitRspauth { expected: String },
+    AwaitRspauth { expected: Zeroizing<String> },
     /// The server's proof was verified.
     Verified,
     /// An error ended the run.
@@ -83,7 +85,11 @@ impl DigestMd5 {
 
     /// Answers the digest-challenge; returns the response and the rspauth
     /// to expect.
-    fn digest_response(&self, challenge: &[u8]) -> Result<(Vec<u8>, String), SaslError> {
+    #[allow(clippy::type_complexity)]
+    fn digest_response(
+        &self,
+        challenge: &[u8],
+    ) -> Result<(Zeroizing<Vec<u8>>, Zeroizing<String>), SaslError> {
         let directives = parse_directives(challenge).map_err(malformed)?;
         let mut realm: Option<&[u8]> = None;
         let mut nonce: Option<&[u8]> = None;
@@ -156,13 +162,15 @@ impl DigestMd5 {
             ))?;
             (user.clone(), user)
         };
-        let pass_hashed = if utf8 {
+        // The password again, and below the hashes that stand for it: all
+        // wiped on drop.
+        let pass_hashed = Zeroizing::new(if utf8 {
             latin1_if_possible(self.password.expose())
         } else {
             latin1(self.password.expose()).ok_or(invalid(
                 "the password cannot be sent in ISO 8859-1 (the server does not offer UTF-8)",
             ))?
-        };
+        });
         let realm_hashed = match realm {
             None => Vec::new(),
             Some(r) if utf8 => match std::str::from_utf8(r) {
@@ -176,12 +184,20 @@ impl DigestMd5 {
         digest_uri.extend_from_slice(realm.unwrap_or(self.host.as_bytes()));
 
         let cnonce = self.cnonce.as_bytes();
-        let secret = md5(&[&user_hashed, b":", &realm_hashed, b":", &pass_hashed]);
-        let mut a1: Vec<&[u8]> = vec![&secret, b":", nonce, b":", cnonce];
+        let secret = Zeroizing::new(md5(&[
+            &user_hashed,
+            b":",
+            &realm_hashed,
+            b":",
+            &pass_hashed,
+        ]));
+        let mut a1: Vec<&[u8]> = vec![&*secret, b":", nonce, b":", cnonce];
         if let Some(authzid) = &self.authzid {
             a1.extend([b":".as_slice(), authzid.as_bytes()]);
         }
-        let ha1 = hex(&md5(&a1));
+        let mut ha1_bytes = md5(&a1);
+        let ha1 = Zeroizing::new(hex(&ha1_bytes));
+        zeroize::Zeroize::zeroize(&mut ha1_bytes);
         let kd = |a2_prefix: &[u8]| {
             let ha2 = hex(&md5(&[a2_prefix, &digest_uri]));
             let digest = md5(&[
@@ -195,12 +211,21 @@ impl DigestMd5 {
                 b":auth:",
                 ha2.as_bytes(),
             ]);
-            hex(&digest)
+            Zeroizing::new(hex(&digest))
         };
         let response = kd(b"AUTHENTICATE:");
         let rspauth = kd(b":");
 
-        let mut out = Vec::new();
+        // Sized for the usual response, so that it is not regrown (each
+        // regrowth frees a copy without wiping it).
+        let quoted = user_wire.len()
+            + realm.map_or(0, <[u8]>::len)
+            + nonce.len()
+            + cnonce.len()
+            + digest_uri.len()
+            + self.authzid.as_ref().map_or(0, String::len);
+        // Twice the quoted strings: each byte may need a backslash.
+        let mut out = Zeroizing::new(Vec::with_capacity(160 + 2 * quoted));
         if utf8 {
             out.extend_from_slice(b"charset=utf-8,");
         }
@@ -234,11 +259,11 @@ impl Mechanism for DigestMd5 {
         NAME
     }
 
-    fn initial_response(&mut self) -> Result<Option<Vec<u8>>, SaslError> {
+    fn initial_response(&mut self) -> Result<Option<Zeroizing<Vec<u8>>>, SaslError> {
         Ok(None)
     }
 
-    fn respond(&mut self, challenge: &[u8]) -> Result<Vec<u8>, SaslError> {
+    fn respond(&mut self, challenge: &[u8]) -> Result<Zeroizing<Vec<u8>>, SaslError> {
         match std::mem::replace(&mut self.state, State::Failed) {
             State::Start => {
                 let (response, expected) = self.digest_response(challenge)?;
@@ -256,7 +281,7 @@ impl Mechanism for DigestMd5 {
                     return Err(SaslError::ServerProofMismatch { mechanism: NAME });
                 }
                 self.state = State::Verified;
-                Ok(Vec::new())
+                Ok(Zeroizing::new(Vec::new()))
             }
             State::Verified | State::Failed => {
                 Err(SaslError::UnexpectedChallenge { mechanism: NAME })
@@ -436,7 +461,7 @@ mod tests {
             )
             .unwrap();
         assert_eq!(
-            String::from_utf8(response).unwrap(),
+            String::from_utf8(response.to_vec()).unwrap(),
             "charset=utf-8,username=\"chris\",realm=\"elwood.innosoft.com\",\
              nonce=\"OA6MG9tEQGm2hh\",nc=00000001,cnonce=\"OA6MHXh6VqTrRk\",\
              digest-uri=\"imap/elwood.innosoft.com\",\
@@ -466,7 +491,7 @@ mod tests {
                   algorithm=md5-sess,charset=utf-8",
             )
             .unwrap();
-        let response = String::from_utf8(response).unwrap();
+        let response = String::from_utf8(response.to_vec()).unwrap();
         assert!(
             response.contains(",response=6084c6db3fede7352c551284490fd0fc,"),
             "{response}"
@@ -521,7 +546,7 @@ mod tests {
         let r = m
             .respond(b"realm=\"first.example\",realm=\"second.example\",nonce=\"n\",qop=\"auth,auth-int\",algorithm=md5-sess")
             .unwrap();
-        let r = String::from_utf8(r).unwrap();
+        let r = String::from_utf8(r.to_vec()).unwrap();
         assert!(r.contains("realm=\"first.example\""), "{r}");
         assert!(!r.contains("second"), "{r}");
         assert!(r.contains("digest-uri=\"smtp/first.example\""), "{r}");
@@ -529,7 +554,7 @@ mod tests {
 
         let mut m = DigestMd5::with_cnonce(&creds, "smtp", "mx.example.org", "cn".into()).unwrap();
         let r = m.respond(b"nonce=\"n\",algorithm=md5-sess").unwrap();
-        let r = String::from_utf8(r).unwrap();
+        let r = String::from_utf8(r.to_vec()).unwrap();
         assert!(!r.contains("realm="), "{r}");
         assert!(r.contains("digest-uri=\"smtp/mx.example.org\""), "{r}");
         assert!(r.contains("qop=auth"), "{r}");
@@ -540,7 +565,7 @@ mod tests {
         let creds = Credentials::new("a\"b\\c", "p").with_authzid("boss");
         let mut m = DigestMd5::with_cnonce(&creds, "smtp", "h", "cn".into()).unwrap();
         let r = m.respond(b"nonce=\"n\\\"x\",qop=auth").unwrap();
-        let r = String::from_utf8(r).unwrap();
+        let r = String::from_utf8(r.to_vec()).unwrap();
         assert!(r.starts_with("username=\"a\\\"b\\\\c\","), "{r}");
         assert!(r.contains("nonce=\"n\\\"x\""), "{r}");
         assert!(r.ends_with(",qop=auth,authzid=\"boss\""), "{r}");
@@ -655,7 +680,7 @@ mod tests {
                   algorithm=MD5-SESS, charset=utf-8, maxbuf=1024, cipher=\"rc4\", future=\"x,y\"",
             )
             .unwrap();
-        assert!(String::from_utf8(r)
+        assert!(String::from_utf8(r.to_vec())
             .unwrap()
             .contains("response=d388dad90d4bbd760a152321f2143af7"));
     }

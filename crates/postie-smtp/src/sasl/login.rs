@@ -3,7 +3,7 @@
 //! username, then the password. There is no initial response and no
 //! authorization identity.
 
-use super::{Credentials, Mechanism, SaslError, Secret};
+use super::{Credentials, Mechanism, SaslError, Secret, Zeroizing};
 
 const NAME: &str = "LOGIN";
 
@@ -30,15 +30,15 @@ impl Mechanism for Login {
         NAME
     }
 
-    fn initial_response(&mut self) -> Result<Option<Vec<u8>>, SaslError> {
+    fn initial_response(&mut self) -> Result<Option<Zeroizing<Vec<u8>>>, SaslError> {
         Ok(None)
     }
 
     /// The challenge text is not looked at: servers word it differently.
-    fn respond(&mut self, _challenge: &[u8]) -> Result<Vec<u8>, SaslError> {
+    fn respond(&mut self, _challenge: &[u8]) -> Result<Zeroizing<Vec<u8>>, SaslError> {
         let answer = match self.step {
-            0 => self.username.as_bytes().to_vec(),
-            1 => self.password.expose().as_bytes().to_vec(),
+            0 => Zeroizing::new(self.username.as_bytes().to_vec()),
+            1 => Zeroizing::new(self.password.expose().as_bytes().to_vec()),
             _ => return Err(SaslError::UnexpectedChallenge { mechanism: NAME }),
         };
         self.step += 1;
@@ -59,8 +59,8 @@ mod tests {
         let mut m = Login::new(&Credentials::new("tim", "tanstaaf"));
         assert_eq!(m.name(), "LOGIN");
         assert_eq!(m.initial_response().unwrap(), None);
-        assert_eq!(m.respond(b"Username:").unwrap(), b"tim");
-        assert_eq!(m.respond(b"Password:").unwrap(), b"tanstaaf");
+        assert_eq!(m.respond(b"Username:").unwrap().to_vec(), b"tim");
+        assert_eq!(m.respond(b"Password:").unwrap().to_vec(), b"tanstaaf");
         assert!(matches!(
             m.respond(b"Password:"),
             Err(SaslError::UnexpectedChallenge { .. })
@@ -71,7 +71,7 @@ mod tests {
     #[test]
     fn challenge_text_does_not_matter() {
         let mut m = Login::new(&Credentials::new("j\u{f6}rg", "p w"));
-        assert_eq!(m.respond(b"").unwrap(), "j\u{f6}rg".as_bytes());
-        assert_eq!(m.respond(b"\xff\x00 whatever").unwrap(), b"p w");
+        assert_eq!(m.respond(b"").unwrap().to_vec(), "j\u{f6}rg".as_bytes());
+        assert_eq!(m.respond(b"\xff\x00 whatever").unwrap().to_vec(), b"p w");
     }
 }

@@ -30,7 +30,7 @@
 //! assert_eq!(mech.name(), "CRAM-MD5");
 //! assert_eq!(mech.initial_response()?, None);
 //! let answer = mech.respond(b"<1896.697170952@postoffice.reston.mci.net>")?;
-//! assert_eq!(answer, b"tim b913a602c7eda7a495b4e6e7334d3890");
+//! assert_eq!(*answer, b"tim b913a602c7eda7a495b4e6e7334d3890");
 //! mech.complete()?;
 //! # Ok::<(), sasl::SaslError>(())
 //! ```
@@ -49,15 +49,24 @@ mod oauth;
 mod plain;
 mod scram;
 
+/// Wipes its buffer when dropped: what [`Mechanism`] answers with (the
+/// responses carry the password, or values derived from it), so that the
+/// memory it is freed to does not keep a copy. Re-exported from the
+/// `zeroize` crate for the implementations of [`Mechanism`].
+pub use zeroize::Zeroizing;
+
 /// A secret (password or OAuth token): `Debug` and `Display` print
-/// `[redacted]`, so it is never logged by accident.
+/// `[redacted]`, so it is never logged by accident, and its memory is
+/// wiped when it is dropped (clones included), so that no freed copy is
+/// left for a core file or a memory disclosure to show.
 #[derive(Clone)]
-pub struct Secret(String);
+pub struct Secret(Zeroizing<String>);
 
 impl Secret {
-    /// Wraps a password or token.
+    /// Wraps a password or token. The string is moved in, not copied: the
+    /// caller has no copy left to wipe.
     pub fn new(s: impl Into<String>) -> Self {
-        Self(s.into())
+        Self(Zeroizing::new(s.into()))
     }
 
     /// The secret itself, for the code that has to use it.
@@ -80,15 +89,18 @@ impl fmt::Display for Secret {
 
 impl From<String> for Secret {
     fn from(s: String) -> Self {
-        Self(s)
+        Self::new(s)
     }
 }
 
 impl From<&str> for Secret {
     fn from(s: &str) -> Self {
-        Self(s.to_owned())
+        Self::new(s)
     }
 }
+
+/// The inner [`Zeroizing`] wipes the string when a `Secret` is dropped.
+impl zeroize::ZeroizeOnDrop for Secret {}
 
 /// What the user gave.
 #[derive(Clone, Debug)]
@@ -205,10 +217,13 @@ pub trait Mechanism: Send {
     /// A core that does not send it (say, because the line would be too
     /// long) may skip this call: the mechanisms that have an initial
     /// response answer the server's empty `334` with it instead.
-    fn initial_response(&mut self) -> Result<Option<Vec<u8>>, SaslError>;
+    ///
+    /// Like every response, in a buffer wiped when dropped.
+    fn initial_response(&mut self) -> Result<Option<Zeroizing<Vec<u8>>>, SaslError>;
 
-    /// The answer to one decoded server challenge.
-    fn respond(&mut self, challenge: &[u8]) -> Result<Vec<u8>, SaslError>;
+    /// The answer to one decoded server challenge, in a buffer wiped when
+    /// dropped.
+    fn respond(&mut self, challenge: &[u8]) -> Result<Zeroizing<Vec<u8>>, SaslError>;
 
     /// Called when the server says 235: `Err` if the mechanism requires
     /// mutual authentication that did not happen (SCRAM: server signature
@@ -305,6 +320,17 @@ fn random_base64(n: usize) -> Result<String, SaslError> {
     Ok(base64::engine::general_purpose::STANDARD.encode(buf))
 }
 
+/// The concatenation of `parts`, in one buffer of the exact size (a
+/// regrowth would free a copy without wiping it), wiped on drop: for
+/// messages that carry a secret, where `format!` would leave copies.
+fn assemble(parts: &[&[u8]]) -> Zeroizing<Vec<u8>> {
+    let mut out = Zeroizing::new(Vec::with_capacity(parts.iter().map(|p| p.len()).sum()));
+    for part in parts {
+        out.extend_from_slice(part);
+    }
+    out
+}
+
 /// Server text made safe to show: invalid UTF-8 replaced, control
 /// characters escaped, at most 200 characters.
 fn printable(bytes: &[u8]) -> String {
@@ -347,8 +373,9 @@ fn hex(bytes: &[u8]) -> String {
 
 /// HMAC over the concatenation of `parts`. The key is brought to the block
 /// size the way HMAC does it (hashed when longer, zero-padded), which lets
-/// us use the infallible constructor.
-fn hmac_parts<D: Digest + BlockSizeUser>(key: &[u8], parts: &[&[u8]]) -> Vec<u8> {
+/// us use the infallible constructor. The result is wiped on drop: with a
+/// password for key it is a password equivalent.
+fn hmac_parts<D: Digest + BlockSizeUser>(key: &[u8], parts: &[&[u8]]) -> Zeroizing<Vec<u8>> {
     let mut block = hmac::digest::Key::<SimpleHmac<D>>::default();
     let hashed;
     let key = if key.len() > block.len() {
@@ -361,10 +388,12 @@ fn hmac_parts<D: Digest + BlockSizeUser>(key: &[u8], parts: &[&[u8]]) -> Vec<u8>
         *slot = *byte;
     }
     let mut mac = <SimpleHmac<D> as KeyInit>::new(&block);
+    // The block is the password (CRAM-MD5) or the salted password (SCRAM).
+    zeroize::Zeroize::zeroize(block.as_mut_slice());
     for part in parts {
         Mac::update(&mut mac, part);
     }
-    mac.finalize().into_bytes().to_vec()
+    Zeroizing::new(mac.finalize().into_bytes().to_vec())
 }
 
 /// SASLprep (RFC 4013), for SCRAM.
@@ -390,6 +419,84 @@ fn gs2_escape(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[cfg(target_os = "linux")]
+    use postie_testkit::freed;
+
+    /// A dropped [`Secret`], and a dropped clone of one, leave no copy of
+    /// the password in the memory they free.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_dropped_secret_leaves_no_copy() {
+        const PASSWORD: &str = "correct-horse-battery-staple-0123456789";
+        freed::check_control(PASSWORD.as_bytes());
+        let secret = Secret::new(PASSWORD);
+        let clone = secret.clone();
+        for s in [secret, clone] {
+            let (addr, len) = (s.expose().as_ptr(), s.expose().len());
+            let memory = freed::after_drop(s, addr, len);
+            assert!(!freed::holds(&memory, PASSWORD.as_bytes()), "{memory:?}");
+        }
+    }
+
+    /// Every response of every mechanism (the PLAIN and LOGIN ones carry
+    /// the password, XOAUTH2 and OAUTHBEARER the token, the others values
+    /// derived from the password) is wiped when dropped.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn every_response_is_wiped_when_dropped() {
+        const PASSWORD: &str = "correct-horse-battery-staple-0123456789";
+        freed::check_control(PASSWORD.as_bytes());
+        let c = Credentials::new("alice.longname@example.org", PASSWORD);
+        let mut checked = 0;
+        let mut check = |response: Zeroizing<Vec<u8>>| {
+            let copy = response.to_vec();
+            if copy.len() < 24 {
+                return;
+            }
+            let (addr, len) = (response.as_ptr(), response.len());
+            let memory = freed::after_drop(response, addr, len);
+            assert!(
+                !freed::holds(&memory, &copy),
+                "{}",
+                String::from_utf8_lossy(&copy)
+            );
+            checked += 1;
+        };
+        for name in ["PLAIN", "XOAUTH2", "OAUTHBEARER"] {
+            let mut m = mechanism(name, &c, "mx.example.org", 587).unwrap().unwrap();
+            check(m.initial_response().unwrap().unwrap());
+        }
+        let mut m = mechanism("LOGIN", &c, "h", 25).unwrap().unwrap();
+        check(m.respond(b"Username:").unwrap());
+        check(m.respond(b"Password:").unwrap());
+        let mut m = mechanism("CRAM-MD5", &c, "h", 25).unwrap().unwrap();
+        check(
+            m.respond(b"<1896.697170952@postoffice.reston.mci.net>")
+                .unwrap(),
+        );
+        let mut m = mechanism("DIGEST-MD5", &c, "h", 25).unwrap().unwrap();
+        check(
+            m.respond(b"realm=\"elwood.innosoft.com\",nonce=\"OA6MG9tEQGm2hh\",qop=\"auth\",algorithm=md5-sess,charset=utf-8")
+                .unwrap(),
+        );
+        for name in ["SCRAM-SHA-1", "SCRAM-SHA-256"] {
+            let mut m = mechanism(name, &c, "h", 25).unwrap().unwrap();
+            let first = m.initial_response().unwrap().unwrap();
+            let text = String::from_utf8(first.to_vec()).unwrap();
+            let nonce = text.split(",r=").nth(1).unwrap().to_owned();
+            check(first);
+            let server_first = format!("r={nonce}server,s=QSXCR+Q6sek8bf92,i=4096");
+            check(m.respond(server_first.as_bytes()).unwrap());
+        }
+        assert_eq!(checked, 11);
+    }
+
+    #[test]
+    fn assemble_concatenates_into_an_exact_buffer() {
+        let out = assemble(&[b"ab", b"", b"cde"]);
+        assert_eq!(*out, b"abcde");
+        assert_eq!(out.capacity(), 5);
+    }
 
     fn creds() -> Credentials {
         Credentials::new("user", "pencil-secret")

@@ -10,12 +10,13 @@
 //! core to show with that reply, and [`Mechanism::complete`] fails if the
 //! server said 235 anyway.
 
-use super::{gs2_escape, printable, Credentials, Mechanism, SaslError};
+use super::{assemble, gs2_escape, printable, Credentials, Mechanism, SaslError, Zeroizing};
 
 /// What the two mechanisms share: the message, and what the server said.
 struct Exchange {
     name: &'static str,
-    message: Vec<u8>,
+    /// Holds the token: wiped on drop.
+    message: Zeroizing<Vec<u8>>,
     /// The answer to the error challenge.
     error_answer: &'static [u8],
     sent: bool,
@@ -23,12 +24,12 @@ struct Exchange {
 }
 
 impl Exchange {
-    fn initial_response(&mut self) -> Option<Vec<u8>> {
+    fn initial_response(&mut self) -> Option<Zeroizing<Vec<u8>>> {
         self.sent = true;
         Some(self.message.clone())
     }
 
-    fn respond(&mut self, challenge: &[u8]) -> Result<Vec<u8>, SaslError> {
+    fn respond(&mut self, challenge: &[u8]) -> Result<Zeroizing<Vec<u8>>, SaslError> {
         if !self.sent {
             // AUTH went without an initial response: the server asks for it
             // with an empty challenge.
@@ -46,7 +47,7 @@ impl Exchange {
             });
         }
         self.server_error = Some(printable(challenge));
-        Ok(self.error_answer.to_vec())
+        Ok(Zeroizing::new(self.error_answer.to_vec()))
     }
 
     fn complete(&self) -> Result<(), SaslError> {
@@ -88,14 +89,16 @@ impl XOAuth2 {
     pub(crate) fn new(credentials: &Credentials) -> Result<Self, SaslError> {
         const NAME: &str = "XOAUTH2";
         check(NAME, credentials)?;
-        let message = format!(
-            "user={}\x01auth=Bearer {}\x01\x01",
-            credentials.username,
-            credentials.secret.expose()
-        );
+        let message = assemble(&[
+            b"user=",
+            credentials.username.as_bytes(),
+            b"\x01auth=Bearer ",
+            credentials.secret.expose().as_bytes(),
+            b"\x01\x01",
+        ]);
         Ok(Self(Exchange {
             name: NAME,
-            message: message.into_bytes(),
+            message,
             error_answer: b"",
             sent: false,
             server_error: None,
@@ -107,12 +110,12 @@ impl Mechanism for XOAuth2 {
     fn name(&self) -> &'static str {
         self.0.name
     }
-    fn initial_response(&mut self) -> Result<Option<Vec<u8>>, SaslError> {
+    fn initial_response(&mut self) -> Result<Option<Zeroizing<Vec<u8>>>, SaslError> {
         Ok(self.0.initial_response())
     }
     /// After the initial response, a challenge is the server's JSON error:
     /// it is kept and answered with an empty response.
-    fn respond(&mut self, challenge: &[u8]) -> Result<Vec<u8>, SaslError> {
+    fn respond(&mut self, challenge: &[u8]) -> Result<Zeroizing<Vec<u8>>, SaslError> {
         self.0.respond(challenge)
     }
     fn complete(&self) -> Result<(), SaslError> {
@@ -154,13 +157,19 @@ impl OAuthBearer {
         } else {
             format!("n,a={},", gs2_escape(user))
         };
-        let message = format!(
-            "{gs2}\x01host={host}\x01port={port}\x01auth=Bearer {}\x01\x01",
-            credentials.secret.expose()
-        );
+        let message = assemble(&[
+            gs2.as_bytes(),
+            b"\x01host=",
+            host.as_bytes(),
+            b"\x01port=",
+            port.to_string().as_bytes(),
+            b"\x01auth=Bearer ",
+            credentials.secret.expose().as_bytes(),
+            b"\x01\x01",
+        ]);
         Ok(Self(Exchange {
             name: NAME,
-            message: message.into_bytes(),
+            message,
             error_answer: b"\x01",
             sent: false,
             server_error: None,
@@ -172,12 +181,12 @@ impl Mechanism for OAuthBearer {
     fn name(&self) -> &'static str {
         self.0.name
     }
-    fn initial_response(&mut self) -> Result<Option<Vec<u8>>, SaslError> {
+    fn initial_response(&mut self) -> Result<Option<Zeroizing<Vec<u8>>>, SaslError> {
         Ok(self.0.initial_response())
     }
     /// After the initial response, a challenge is the server's JSON error
     /// (RFC 7628 §3.2.2): it is kept and answered with `\x01` (§3.2.3).
-    fn respond(&mut self, challenge: &[u8]) -> Result<Vec<u8>, SaslError> {
+    fn respond(&mut self, challenge: &[u8]) -> Result<Zeroizing<Vec<u8>>, SaslError> {
         self.0.respond(challenge)
     }
     fn complete(&self) -> Result<(), SaslError> {
@@ -205,18 +214,37 @@ mod tests {
         let mut m = XOAuth2::new(&c).unwrap();
         assert_eq!(m.name(), "XOAUTH2");
         assert_eq!(
-            m.initial_response().unwrap().unwrap(),
+            m.initial_response().unwrap().unwrap().to_vec(),
             b"user=someuser@example.com\x01auth=Bearer ya29.vF9dft4qmTc2Nvb3RlckBhdHRhdmlzdGEuY29tCg\x01\x01"
         );
         m.complete().unwrap();
         assert_eq!(m.server_error(), None);
     }
 
+    /// The message kept for an empty challenge holds the token: wiped
+    /// when the mechanism is dropped.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn the_kept_message_is_wiped_when_dropped() {
+        use postie_testkit::freed;
+        const TOKEN: &str = "ya29.correct-horse-battery-staple-0123456789";
+        freed::check_control(TOKEN.as_bytes());
+        let c = Credentials::new("someone.long@example.com", TOKEN);
+        let x = XOAuth2::new(&c).unwrap();
+        let (addr, len) = (x.0.message.as_ptr(), x.0.message.len());
+        let memory = freed::after_drop(x, addr, len);
+        assert!(!freed::holds(&memory, TOKEN.as_bytes()), "{memory:?}");
+        let o = OAuthBearer::new(&c, "mx.example.org", 587).unwrap();
+        let (addr, len) = (o.0.message.as_ptr(), o.0.message.len());
+        let memory = freed::after_drop(o, addr, len);
+        assert!(!freed::holds(&memory, TOKEN.as_bytes()), "{memory:?}");
+    }
+
     #[test]
     fn xoauth2_error_challenge() {
         let mut m = XOAuth2::new(&Credentials::new("u@example.com", "tok")).unwrap();
         m.initial_response().unwrap();
-        assert_eq!(m.respond(JSON).unwrap(), b"");
+        assert_eq!(m.respond(JSON).unwrap().to_vec(), b"");
         assert_eq!(m.server_error(), Some(std::str::from_utf8(JSON).unwrap()));
         match m.complete() {
             Err(SaslError::Server { message, .. }) => assert!(message.contains("invalid_token")),
@@ -238,7 +266,7 @@ mod tests {
         let mut m = OAuthBearer::new(&c, "server.example.com", 143).unwrap();
         assert_eq!(m.name(), "OAUTHBEARER");
         assert_eq!(
-            m.initial_response().unwrap().unwrap(),
+            m.initial_response().unwrap().unwrap().to_vec(),
             b"n,a=user@example.com,\x01host=server.example.com\x01port=143\x01\
               auth=Bearer vF9dft4qmTc2Nvb3RlckBhdHRhdmlzdGEuY29tCg==\x01\x01"
                 .as_slice()
@@ -251,7 +279,7 @@ mod tests {
         // RFC 7628 §4.3: the server's error, the client's %x01.
         let mut m = OAuthBearer::new(&Credentials::new("u", "tok"), "h", 587).unwrap();
         m.initial_response().unwrap();
-        assert_eq!(m.respond(JSON).unwrap(), b"\x01");
+        assert_eq!(m.respond(JSON).unwrap().to_vec(), b"\x01");
         assert!(m.server_error().unwrap().contains("invalid_token"));
         assert!(m.complete().is_err());
         assert!(m.respond(b"").is_err());

@@ -3,13 +3,14 @@
 //! The strings are sent as given, in UTF-8; the server applies SASLprep to
 //! what it receives, so preparing them here would only risk a mismatch.
 
-use super::{Credentials, Mechanism, SaslError};
+use super::{Credentials, Mechanism, SaslError, Zeroizing};
 
 const NAME: &str = "PLAIN";
 
 /// A run of PLAIN.
 pub(crate) struct Plain {
-    message: Vec<u8>,
+    /// Holds the password: wiped on drop.
+    message: Zeroizing<Vec<u8>>,
     sent: bool,
 }
 
@@ -36,7 +37,10 @@ impl Plain {
         if user.is_empty() {
             return Err(invalid("the username is empty"));
         }
-        let mut message = Vec::with_capacity(authzid.len() + user.len() + pass.len() + 2);
+        // Sized up front: a regrowth would free a copy without wiping it.
+        let mut message = Zeroizing::new(Vec::with_capacity(
+            authzid.len() + user.len() + pass.len() + 2,
+        ));
         message.extend_from_slice(authzid.as_bytes());
         message.push(0);
         message.extend_from_slice(user.as_bytes());
@@ -54,14 +58,14 @@ impl Mechanism for Plain {
         NAME
     }
 
-    fn initial_response(&mut self) -> Result<Option<Vec<u8>>, SaslError> {
+    fn initial_response(&mut self) -> Result<Option<Zeroizing<Vec<u8>>>, SaslError> {
         self.sent = true;
         Ok(Some(self.message.clone()))
     }
 
     /// The only challenge PLAIN accepts is the empty one a server sends
     /// when AUTH came without an initial response.
-    fn respond(&mut self, challenge: &[u8]) -> Result<Vec<u8>, SaslError> {
+    fn respond(&mut self, challenge: &[u8]) -> Result<Zeroizing<Vec<u8>>, SaslError> {
         if self.sent || !challenge.is_empty() {
             return Err(SaslError::UnexpectedChallenge { mechanism: NAME });
         }
@@ -85,7 +89,7 @@ mod tests {
         let c = Credentials::new("tim", "tanstaaftanstaaf");
         let mut m = Plain::new(&c).unwrap();
         assert_eq!(
-            m.initial_response().unwrap().unwrap(),
+            m.initial_response().unwrap().unwrap().to_vec(),
             b"\0tim\0tanstaaftanstaaf"
         );
         m.complete().unwrap();
@@ -93,7 +97,7 @@ mod tests {
         let c = Credentials::new("Kurt", "xipj3plmq").with_authzid("Ursel");
         let mut m = Plain::new(&c).unwrap();
         assert_eq!(
-            m.initial_response().unwrap().unwrap(),
+            m.initial_response().unwrap().unwrap().to_vec(),
             b"Ursel\0Kurt\0xipj3plmq"
         );
     }
@@ -103,9 +107,23 @@ mod tests {
         let c = Credentials::new("j\u{f6}rg", "p\u{e4}ss");
         let mut m = Plain::new(&c).unwrap();
         assert_eq!(
-            m.initial_response().unwrap().unwrap(),
+            m.initial_response().unwrap().unwrap().to_vec(),
             "\0j\u{f6}rg\0p\u{e4}ss".as_bytes()
         );
+    }
+
+    /// The message the mechanism keeps (for an empty challenge) holds the
+    /// password: wiped when the mechanism is dropped.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn the_kept_message_is_wiped_when_dropped() {
+        use postie_testkit::freed;
+        const PASSWORD: &str = "correct-horse-battery-staple-0123456789";
+        freed::check_control(PASSWORD.as_bytes());
+        let m = Plain::new(&Credentials::new("tim", PASSWORD)).unwrap();
+        let (addr, len) = (m.message.as_ptr(), m.message.len());
+        let memory = freed::after_drop(m, addr, len);
+        assert!(!freed::holds(&memory, PASSWORD.as_bytes()), "{memory:?}");
     }
 
     #[test]
@@ -119,7 +137,7 @@ mod tests {
     #[test]
     fn empty_challenge_without_initial_response() {
         let mut m = Plain::new(&Credentials::new("tim", "pw")).unwrap();
-        assert_eq!(m.respond(b"").unwrap(), b"\0tim\0pw");
+        assert_eq!(m.respond(b"").unwrap().to_vec(), b"\0tim\0pw");
         assert!(matches!(
             m.respond(b""),
             Err(SaslError::UnexpectedChallenge { .. })

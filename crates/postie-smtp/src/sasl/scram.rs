@@ -23,8 +23,8 @@ use base64::Engine as _;
 use sha2::Digest as _;
 
 use super::{
-    ct_eq, gs2_escape, hmac_parts, printable, random_base64, saslprep, Credentials, Mechanism,
-    SaslError, Secret,
+    assemble, ct_eq, gs2_escape, hmac_parts, printable, random_base64, saslprep, Credentials,
+    Mechanism, SaslError, Secret, Zeroizing,
 };
 
 /// Iteration counts above this are refused: a hostile server could
@@ -36,11 +36,12 @@ pub(crate) trait ScramHash: 'static {
     /// The mechanism's IANA name.
     const NAME: &'static str;
     /// `HMAC(key, concatenation of parts)`.
-    fn hmac(key: &[u8], parts: &[&[u8]]) -> Vec<u8>;
+    fn hmac(key: &[u8], parts: &[&[u8]]) -> Zeroizing<Vec<u8>>;
     /// `H(data)`.
-    fn hash(data: &[u8]) -> Vec<u8>;
-    /// `Hi(password, salt, i)`: PBKDF2 with HMAC of this hash.
-    fn hi(password: &[u8], salt: &[u8], iterations: u32) -> Vec<u8>;
+    fn hash(data: &[u8]) -> Zeroizing<Vec<u8>>;
+    /// `Hi(password, salt, i)`: PBKDF2 with HMAC of this hash. The salted
+    /// password, a password equivalent: wiped on drop.
+    fn hi(password: &[u8], salt: &[u8], iterations: u32) -> Zeroizing<Vec<u8>>;
 }
 
 /// SCRAM-SHA-1.
@@ -51,27 +52,33 @@ pub(crate) enum Sha256 {}
 
 impl ScramHash for Sha1 {
     const NAME: &'static str = "SCRAM-SHA-1";
-    fn hmac(key: &[u8], parts: &[&[u8]]) -> Vec<u8> {
+    fn hmac(key: &[u8], parts: &[&[u8]]) -> Zeroizing<Vec<u8>> {
         hmac_parts::<sha1::Sha1>(key, parts)
     }
-    fn hash(data: &[u8]) -> Vec<u8> {
-        sha1::Sha1::digest(data).to_vec()
+    fn hash(data: &[u8]) -> Zeroizing<Vec<u8>> {
+        Zeroizing::new(sha1::Sha1::digest(data).to_vec())
     }
-    fn hi(password: &[u8], salt: &[u8], iterations: u32) -> Vec<u8> {
-        pbkdf2::pbkdf2_hmac_array::<sha1::Sha1, 20>(password, salt, iterations).to_vec()
+    fn hi(password: &[u8], salt: &[u8], iterations: u32) -> Zeroizing<Vec<u8>> {
+        let mut salted = pbkdf2::pbkdf2_hmac_array::<sha1::Sha1, 20>(password, salt, iterations);
+        let out = Zeroizing::new(salted.to_vec());
+        zeroize::Zeroize::zeroize(&mut salted);
+        out
     }
 }
 
 impl ScramHash for Sha256 {
     const NAME: &'static str = "SCRAM-SHA-256";
-    fn hmac(key: &[u8], parts: &[&[u8]]) -> Vec<u8> {
+    fn hmac(key: &[u8], parts: &[&[u8]]) -> Zeroizing<Vec<u8>> {
         hmac_parts::<sha2::Sha256>(key, parts)
     }
-    fn hash(data: &[u8]) -> Vec<u8> {
-        sha2::Sha256::digest(data).to_vec()
+    fn hash(data: &[u8]) -> Zeroizing<Vec<u8>> {
+        Zeroizing::new(sha2::Sha256::digest(data).to_vec())
     }
-    fn hi(password: &[u8], salt: &[u8], iterations: u32) -> Vec<u8> {
-        pbkdf2::pbkdf2_hmac_array::<sha2::Sha256, 32>(password, salt, iterations).to_vec()
+    fn hi(password: &[u8], salt: &[u8], iterations: u32) -> Zeroizing<Vec<u8>> {
+        let mut salted = pbkdf2::pbkdf2_hmac_array::<sha2::Sha256, 32>(password, salt, iterations);
+        let out = Zeroizing::new(salted.to_vec());
+        zeroize::Zeroize::zeroize(&mut salted);
+        out
     }
 }
 
@@ -95,7 +102,9 @@ enum State {
     /// client-first sent; waiting for server-first.
     SentFirst,
     /// client-final sent; the server-final must carry this signature.
-    AwaitFinal { server_signature: Vec<u8> },
+    AwaitFinal {
+        server_signature: Zeroizing<Vec<u8>>,
+    },
     /// The server signature was verified.
     Verified,
     /// An error ended the run.
@@ -146,8 +155,11 @@ impl<H: ScramHash> Scram<H> {
         })
     }
 
-    fn client_first(&self) -> Vec<u8> {
-        format!("{}{}", self.gs2_header, self.client_first_bare).into_bytes()
+    fn client_first(&self) -> Zeroizing<Vec<u8>> {
+        assemble(&[
+            self.gs2_header.as_bytes(),
+            self.client_first_bare.as_bytes(),
+        ])
     }
 
     fn malformed(reason: impl Into<String>) -> SaslError {
@@ -166,7 +178,11 @@ impl<H: ScramHash> Scram<H> {
 
     /// Answers server-first with client-final; returns it and the server
     /// signature to expect.
-    fn client_final(&self, server_first: &[u8]) -> Result<(Vec<u8>, Vec<u8>), SaslError> {
+    #[allow(clippy::type_complexity)]
+    fn client_final(
+        &self,
+        server_first: &[u8],
+    ) -> Result<(Zeroizing<Vec<u8>>, Zeroizing<Vec<u8>>), SaslError> {
         let server_first = std::str::from_utf8(server_first)
             .map_err(|_| Self::malformed("server-first is not UTF-8"))?;
         let mut nonce = None;
@@ -233,16 +249,20 @@ impl<H: ScramHash> Scram<H> {
         let client_key = H::hmac(&salted, &[b"Client Key"]);
         let stored_key = H::hash(&client_key);
         let client_signature = H::hmac(&stored_key, &auth_message);
-        let proof: Vec<u8> = client_key
-            .iter()
-            .zip(&client_signature)
-            .map(|(k, s)| k ^ s)
-            .collect();
+        let proof: Zeroizing<Vec<u8>> = Zeroizing::new(
+            client_key
+                .iter()
+                .zip(client_signature.iter())
+                .map(|(k, s)| k ^ s)
+                .collect(),
+        );
         let server_key = H::hmac(&salted, &[b"Server Key"]);
         let server_signature = H::hmac(&server_key, &auth_message);
 
-        let client_final = format!("{without_proof},p={}", B64.encode(proof));
-        Ok((client_final.into_bytes(), server_signature))
+        let mut proof_b64 = Zeroizing::new(String::with_capacity(proof.len().div_ceil(3) * 4));
+        B64.encode_string(&*proof, &mut proof_b64);
+        let client_final = assemble(&[without_proof.as_bytes(), b",p=", proof_b64.as_bytes()]);
+        Ok((client_final, server_signature))
     }
 
     /// Checks server-final.
@@ -293,14 +313,14 @@ impl<H: ScramHash> Mechanism for Scram<H> {
         H::NAME
     }
 
-    fn initial_response(&mut self) -> Result<Option<Vec<u8>>, SaslError> {
+    fn initial_response(&mut self) -> Result<Option<Zeroizing<Vec<u8>>>, SaslError> {
         if let State::Initial = self.state {
             self.state = State::SentFirst;
         }
         Ok(Some(self.client_first()))
     }
 
-    fn respond(&mut self, challenge: &[u8]) -> Result<Vec<u8>, SaslError> {
+    fn respond(&mut self, challenge: &[u8]) -> Result<Zeroizing<Vec<u8>>, SaslError> {
         match std::mem::replace(&mut self.state, State::Failed) {
             // AUTH went without an initial response; the server asks for
             // client-first with an empty challenge.
@@ -316,7 +336,7 @@ impl<H: ScramHash> Mechanism for Scram<H> {
             State::AwaitFinal { server_signature } => {
                 self.verify(challenge, &server_signature)?;
                 self.state = State::Verified;
-                Ok(Vec::new())
+                Ok(Zeroizing::new(Vec::new()))
             }
             State::Initial | State::Verified | State::Failed => {
                 Err(SaslError::UnexpectedChallenge { mechanism: H::NAME })
@@ -374,15 +394,18 @@ mod tests {
         let mut m = sha1_user();
         assert_eq!(m.name(), "SCRAM-SHA-1");
         assert_eq!(
-            m.initial_response().unwrap().unwrap(),
+            m.initial_response().unwrap().unwrap().to_vec(),
             b"n,,n=user,r=fyko+d2lbbFgONRv9qkxdawL"
         );
-        assert_eq!(m.respond(SHA1_SERVER_FIRST).unwrap(), SHA1_CLIENT_FINAL);
+        assert_eq!(
+            m.respond(SHA1_SERVER_FIRST).unwrap().to_vec(),
+            SHA1_CLIENT_FINAL
+        );
         assert!(matches!(
             m.complete(),
             Err(SaslError::MutualAuthMissing { .. })
         ));
-        assert_eq!(m.respond(SHA1_SERVER_FINAL).unwrap(), b"");
+        assert_eq!(m.respond(SHA1_SERVER_FINAL).unwrap().to_vec(), b"");
         m.complete().unwrap();
         assert!(matches!(
             m.respond(b""),
@@ -395,18 +418,19 @@ mod tests {
         let mut m = sha256_user();
         assert_eq!(m.name(), "SCRAM-SHA-256");
         assert_eq!(
-            m.initial_response().unwrap().unwrap(),
+            m.initial_response().unwrap().unwrap().to_vec(),
             b"n,,n=user,r=rOprNGfwEbeRWgbNEkqO"
         );
         assert_eq!(
-            m.respond(SHA256_SERVER_FIRST).unwrap(),
+            m.respond(SHA256_SERVER_FIRST).unwrap().to_vec(),
             b"c=biws,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,\
               p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ="
                 .as_slice()
         );
         assert_eq!(
             m.respond(b"v=6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4=")
-                .unwrap(),
+                .unwrap()
+                .to_vec(),
             b""
         );
         m.complete().unwrap();
@@ -416,10 +440,13 @@ mod tests {
     fn without_initial_response_the_empty_challenge_gets_client_first() {
         let mut m = sha1_user();
         assert_eq!(
-            m.respond(b"").unwrap(),
+            m.respond(b"").unwrap().to_vec(),
             b"n,,n=user,r=fyko+d2lbbFgONRv9qkxdawL"
         );
-        assert_eq!(m.respond(SHA1_SERVER_FIRST).unwrap(), SHA1_CLIENT_FINAL);
+        assert_eq!(
+            m.respond(SHA1_SERVER_FIRST).unwrap().to_vec(),
+            SHA1_CLIENT_FINAL
+        );
         m.respond(SHA1_SERVER_FINAL).unwrap();
         m.complete().unwrap();
     }
@@ -548,7 +575,7 @@ mod tests {
         let c = Credentials::new("us,er=x", "pencil").with_authzid("ad=min,1");
         let mut m = Scram::<Sha256>::with_nonce(&c, "abc".into()).unwrap();
         assert_eq!(
-            m.initial_response().unwrap().unwrap(),
+            m.initial_response().unwrap().unwrap().to_vec(),
             b"n,a=ad=3Dmin=2C1,n=us=2Cer=3Dx,r=abc"
         );
         let r = m.respond(b"r=abcdef,s=QSXCR+Q6sek8bf92,i=1").unwrap();
@@ -590,7 +617,7 @@ mod tests {
     #[test]
     fn random_nonce_is_used() {
         let mut m = Scram::<Sha256>::new(&Credentials::new("user", "pencil")).unwrap();
-        let first = String::from_utf8(m.initial_response().unwrap().unwrap()).unwrap();
+        let first = String::from_utf8(m.initial_response().unwrap().unwrap().to_vec()).unwrap();
         let nonce = first.strip_prefix("n,,n=user,r=").unwrap();
         assert_eq!(nonce.len(), 32);
         assert!(nonce.bytes().all(is_printable));
