@@ -77,9 +77,16 @@ pub(crate) fn run(args: Vec<OsString>) -> u8 {
         Err(text) => return usage(&text),
     };
     match Cli::try_parse_from(argv) {
+        // Kept in the spool (written and fsynced: `keep` returns only
+        // then) is accepted, as a mail server that queued it: exit 0. Not
+        // kept, the failure's code, so the caller (mail(1)'s dead.letter,
+        // cron's log) still has the message.
         Ok(Cli {
             command: Command::Send(send),
-        }) => crate::send::run(*send),
+        }) => match crate::send::run_keeping(*send) {
+            ran if ran.kept => exit::OK,
+            ran => ran.code,
+        },
         Ok(_) => exit::SOFTWARE,
         Err(e) => usage(&e.to_string()),
     }

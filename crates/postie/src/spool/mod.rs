@@ -355,8 +355,16 @@ impl Row {
     }
 }
 
+/// Whether `list` and `show` check the message of an entry there against
+/// its record: not in `dead/`, whose messages are never sent again (and
+/// where a flush puts the ones that failed the check, with the reason).
+fn checks_message(place: &Place) -> bool {
+    !matches!(place, Place::At(State::Dead))
+}
+
 /// Every entry, oldest first, and the damaged ones (each checked as a
-/// flush would, the message's size and hash included).
+/// flush would, the message's size and hash included where it can still
+/// be sent).
 fn rows(spool: &Spool) -> io::Result<(Vec<Row>, Vec<Damaged>)> {
     let mut places: Vec<(String, Place, std::path::PathBuf)> = Vec::new();
     for state in State::ALL {
@@ -370,7 +378,7 @@ fn rows(spool: &Spool) -> io::Result<(Vec<Row>, Vec<Damaged>)> {
     let mut rows = Vec::new();
     let mut damaged = Vec::new();
     for (id, place, path) in places {
-        match inspect::inspect(&path, true) {
+        match inspect::inspect(&path, checks_message(&place)) {
             Ok(Ok(meta)) => rows.push(Row { place, meta }),
             Ok(Err(damage)) => damaged.push(Damaged {
                 id,
@@ -457,7 +465,7 @@ fn show(id: &str, json: bool) -> u8 {
     };
     // Checked before anything in it is read: a planted link is never
     // followed, so never printed.
-    let meta = match inspect::inspect(&path, true) {
+    let meta = match inspect::inspect(&path, checks_message(&place)) {
         Ok(Ok(meta)) if place != Place::Quarantined => meta,
         Ok(found) => {
             let reason = match found {
