@@ -13,6 +13,11 @@
 //! `-bm`, `-o*` (`-oem`, `-odi`, `-om`...), `-B TYPE`, `-h N`, `-L TAG`,
 //! `-O OPT`, `-X FILE`, `-n`, `-U`, `-G`. Other modes (`-bs`, `-bp`, `-q`,
 //! `-bv`...) are refused (exit 64). The message comes on standard input.
+//!
+//! Exit codes are `postie send`'s, but a failed message that was kept in
+//! the spool (written and fsynced) exits 0, as a mail server that queued
+//! it; one that could not be kept keeps the failure's code, so the caller
+//! (mail(1)'s dead.letter) still has it.
 
 use std::ffi::OsString;
 use std::io::{self, BufRead, Read};

@@ -841,6 +841,59 @@ mod tests {
     }
 
     #[test]
+    fn a_dead_owners_planted_claim_is_quarantined_never_written_into() {
+        let spool = temp_spool("planted-claim");
+        let id = add(&spool);
+        // The entry moves out of the spool; a link in active/, named as a
+        // dead flush's claim whose data went out, leads to it.
+        let victim = spool.root().with_extension("victim");
+        let _ = fs::remove_dir_all(&victim);
+        fs::rename(spool.entry(State::Queued, &id), &victim).unwrap();
+        trust::create_new(&victim.join(DATA_SENT)).unwrap();
+        let before: Vec<(std::ffi::OsString, Vec<u8>)> = fs::read_dir(&victim)
+            .unwrap()
+            .map(|e| {
+                let e = e.unwrap();
+                (e.file_name(), fs::read(e.path()).unwrap())
+            })
+            .collect();
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id();
+        child.wait().unwrap();
+        let dead = Owner::parse(&format!("{pid}-1")).unwrap();
+        let claim = spool.root().join(ACTIVE).join(format!("{id}.{dead}"));
+        std::os::unix::fs::symlink(&victim, &claim).unwrap();
+        let recovered = spool.recover().unwrap();
+        assert_eq!(recovered.len(), 1);
+        assert_eq!(recovered[0].state, None);
+        assert!(
+            recovered[0]
+                .reason
+                .as_deref()
+                .unwrap()
+                .contains("symbolic link"),
+            "{:?}",
+            recovered[0].reason
+        );
+        let after: Vec<(std::ffi::OsString, Vec<u8>)> = fs::read_dir(&victim)
+            .unwrap()
+            .map(|e| {
+                let e = e.unwrap();
+                (e.file_name(), fs::read(e.path()).unwrap())
+            })
+            .collect();
+        assert_eq!(before, after, "written into the link's target");
+        let moved = spool.quarantined().unwrap();
+        assert_eq!(moved.len(), 1);
+        assert!(fs::symlink_metadata(&moved[0].1)
+            .unwrap()
+            .file_type()
+            .is_symlink());
+        fs::remove_dir_all(spool.root()).unwrap();
+        fs::remove_dir_all(&victim).unwrap();
+    }
+
+    #[test]
     fn ids_cannot_name_paths() {
         assert!(is_id("1732838400-123456-4242"));
         for bad in ["", "..", "../x", "a", "1/2", "-1"] {
