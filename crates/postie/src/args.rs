@@ -64,7 +64,10 @@ pub(crate) enum Command {
 
 const SPOOL_HELP: &str = "The spool: $POSTIE_SPOOL_DIR, else $XDG_STATE_HOME/postie/spool, else \
 ~/.local/state/postie/spool. A message whose outcome is unknown (the connection ended after the \
-final dot: the server may have it) is only sent again by `flush --force`.
+final dot: the server may have it) is only sent again by `flush --force`. The spool must be yours \
+and writable by nobody else (else exit 78); an entry that is a link, holds one, is someone else's, \
+or whose record or message is damaged is listed as `damaged` (exit 74) and moved aside by flush \
+(to quarantine/, or dead/ for a message that is not the one kept).
 
 Examples:
   postie send --spool-on-failure --server mail.example.org message.eml
@@ -290,7 +293,7 @@ pub(crate) struct SpoolArgs {
 #[derive(Debug, Subcommand)]
 pub(crate) enum SpoolCommand {
     /// One line per message: id, state, age, attempts, next attempt,
-    /// recipients, last error.
+    /// recipients, last error (for a damaged entry: what is wrong; exit 74).
     List {
         /// Print a JSON array of objects instead.
         #[arg(long)]

@@ -12,6 +12,7 @@ pub(crate) const UNAVAILABLE: u8 = 69;
 pub(crate) const SOFTWARE: u8 = 70;
 pub(crate) const OS_ERR: u8 = 71;
 pub(crate) const CANTCREAT: u8 = 73;
+pub(crate) const IO_ERR: u8 = 74;
 pub(crate) const TEMPFAIL: u8 = 75;
 pub(crate) const NOPERM: u8 = 77;
 pub(crate) const CONFIG: u8 = 78;

@@ -20,15 +20,30 @@ use crate::{exit, report};
 const END_OF_DATA_MIN: Duration = Duration::from_secs(600);
 
 pub(crate) fn run(args: SendArgs) -> u8 {
+    run_keeping(args).code
+}
+
+/// How a send ended.
+pub(crate) struct Ran {
+    /// The exit code (the outcome's, also for a message kept in the spool).
+    pub(crate) code: u8,
+    /// The message failed and is kept in the spool, written and fsynced.
+    pub(crate) kept: bool,
+}
+
+/// `postie send`, telling whether a failed message was kept (sendmail
+/// mode exits 0 for one that was, as a mail server that queued it).
+pub(crate) fn run_keeping(args: SendArgs) -> Ran {
+    let code = |code| Ran { code, kept: false };
     // Keeps a spooled standard input alive while the message refers to it.
     let mut spool = None;
     let message = match load_message(&args, &mut spool) {
         Ok(message) => message,
-        Err((code, text)) => return fail_input(&args, code, &text),
+        Err((c, text)) => return code(fail_input(&args, c, &text)),
     };
     let account = match crate::config::load(args.config.as_deref(), args.account.as_deref()) {
         Ok(account) => account,
-        Err(text) => return fail_input(&args, exit::CONFIG, &text),
+        Err(text) => return code(fail_input(&args, exit::CONFIG, &text)),
     };
     let spool_on_failure = !args.dry_run
         && (args.spool_on_failure || account.as_ref().is_some_and(|a| a.spool_on_failure));
@@ -45,15 +60,15 @@ pub(crate) fn run(args: SendArgs) -> u8 {
     };
     let options = match options(&args, credentials, None) {
         Ok(options) => options,
-        Err(text) => return fail_input(&args, exit::USAGE, &text),
+        Err(text) => return code(fail_input(&args, exit::USAGE, &text)),
     };
     let env = LocalEnv::from_system();
     let prepared = match envelope::prepare(&message, &options, &env) {
         Ok(prepared) => prepared,
-        Err(e) => return fail_input(&args, exit::DATAERR, &e.to_string()),
+        Err(e) => return code(fail_input(&args, exit::DATAERR, &e.to_string())),
     };
     if args.dry_run {
-        return dry_run(&message, &prepared);
+        return code(dry_run(&message, &prepared));
     }
     match postie_smtp::blocking::send_prepared(&message, &prepared, &options) {
         Ok(sent) => {
@@ -70,7 +85,7 @@ pub(crate) fn run(args: SendArgs) -> u8 {
             } else {
                 print!("{}", report::refusal_lines(sent.refused()));
             }
-            exit::OK
+            code(exit::OK)
         }
         Err(error) => {
             // Kept before anything is printed, so that the JSON can name it.
@@ -90,6 +105,7 @@ pub(crate) fn run(args: SendArgs) -> u8 {
                 print!("{}", report::refusal_lines(error.refused()));
                 eprintln!("{}", report::error_line(&error));
             }
+            let is_kept = matches!(kept, Some(Ok(_)));
             match kept {
                 Some(Ok(kept)) => eprintln!("{}", kept.notice()),
                 Some(Err(text)) => {
@@ -97,7 +113,10 @@ pub(crate) fn run(args: SendArgs) -> u8 {
                 }
                 None => {}
             }
-            exit::for_error(&error)
+            Ran {
+                code: exit::for_error(&error),
+                kept: is_kept,
+            }
         }
     }
 }

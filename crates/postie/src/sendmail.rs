@@ -13,6 +13,11 @@
 //! `-bm`, `-o*` (`-oem`, `-odi`, `-om`...), `-B TYPE`, `-h N`, `-L TAG`,
 //! `-O OPT`, `-X FILE`, `-n`, `-U`, `-G`. Other modes (`-bs`, `-bp`, `-q`,
 //! `-bv`...) are refused (exit 64). The message comes on standard input.
+//!
+//! Exit codes are `postie send`'s, but a failed message that was kept in
+//! the spool (written and fsynced) exits 0, as a mail server that queued
+//! it; one that could not be kept keeps the failure's code, so the caller
+//! (mail(1)'s dead.letter) still has it.
 
 use std::ffi::OsString;
 use std::io::{self, BufRead, Read};
@@ -77,9 +82,16 @@ pub(crate) fn run(args: Vec<OsString>) -> u8 {
         Err(text) => return usage(&text),
     };
     match Cli::try_parse_from(argv) {
+        // Kept in the spool (written and fsynced: `keep` returns only
+        // then) is accepted, as a mail server that queued it: exit 0. Not
+        // kept, the failure's code, so the caller (mail(1)'s dead.letter,
+        // cron's log) still has the message.
         Ok(Cli {
             command: Command::Send(send),
-        }) => crate::send::run(*send),
+        }) => match crate::send::run_keeping(*send) {
+            ran if ran.kept => exit::OK,
+            ran => ran.code,
+        },
         Ok(_) => exit::SOFTWARE,
         Err(e) => usage(&e.to_string()),
     }

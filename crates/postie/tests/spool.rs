@@ -598,3 +598,620 @@ fn killed_flushes_lose_nothing_and_send_nothing_twice_but_unknowns() {
         started.elapsed()
     );
 }
+
+// ---------------------------------------------------------------------
+// Hostile and damaged spools: planted links, shared folders, someone
+// else's files, cut-short messages, damaged records, a full disk.
+// ---------------------------------------------------------------------
+
+/// Spools one message (to a port where nobody listens): its id, its
+/// folder in queue/, and the token in its subject.
+fn kept_one(env: &Env) -> (String, PathBuf, String) {
+    let tok = token();
+    let out = spool_one(env, closed_port(), &tok, &[]);
+    assert_eq!(out.status.code(), Some(75), "{}", text(&out));
+    let ids = env.ids_in("queue");
+    let id = ids
+        .iter()
+        .find(|id| {
+            std::fs::read_to_string(env.spool().join("queue").join(id).join("message.eml"))
+                .is_ok_and(|m| m.contains(&tok))
+        })
+        .unwrap()
+        .clone();
+    let entry = env.spool().join("queue").join(&id);
+    (id, entry, tok)
+}
+
+/// Makes the kept entry's flags name the server on `port` (a spooled
+/// message is sent where it was first sent; the tests' sinks start later).
+fn aim_at(entry: &Path, port: u16) {
+    let meta_path = entry.join("meta.json");
+    let mut meta: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&meta_path).unwrap()).unwrap();
+    meta["flags"] =
+        serde_json::json!(["--server=127.0.0.1", format!("--port={port}"), "--tls=none"]);
+    std::fs::write(&meta_path, serde_json::to_vec(&meta).unwrap()).unwrap();
+}
+
+fn chmod(path: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+/// Gives `path` to `nobody` (uid 65534); false where this process may
+/// not (not root).
+fn give_to_nobody(path: &Path) -> bool {
+    match std::os::unix::fs::chown(path, Some(65534), Some(65534)) {
+        Ok(()) => true,
+        Err(e) => {
+            eprintln!(
+                "cannot chown {} ({e}): that case is left out",
+                path.display()
+            );
+            false
+        }
+    }
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn a_shared_or_foreign_spool_root_is_refused_with_the_fix() {
+    let env = Env::new("root-mode");
+    let (_, _, _) = kept_one(&env);
+    // World-writable and sticky, as /tmp: anyone could plant entries.
+    chmod(&env.spool(), 0o1777);
+    let root = env.spool().display().to_string();
+    for args in [
+        &["spool", "list"][..],
+        &["spool", "flush"],
+        &["spool", "show", "1-1-1"],
+    ] {
+        let out = env.postie(args);
+        assert_eq!(out.status.code(), Some(78), "{args:?}: {}", text(&out));
+        let err = stderr(&out);
+        assert!(
+            err.contains(&format!("chmod go-w {root}")),
+            "{args:?}: {err}"
+        );
+    }
+    // postie send cannot keep a message there, and says so.
+    let out = spool_one(&env, closed_port(), &token(), &[]);
+    assert_eq!(out.status.code(), Some(75), "{}", text(&out));
+    assert!(
+        stderr(&out).contains("could not be kept") && stderr(&out).contains("chmod go-w"),
+        "{}",
+        text(&out)
+    );
+    // A folder inside, writable by others, is refused the same way.
+    chmod(&env.spool(), 0o700);
+    chmod(&env.spool().join("queue"), 0o777);
+    let out = env.postie(&["spool", "list"]);
+    assert_eq!(out.status.code(), Some(78), "{}", text(&out));
+    assert!(stderr(&out).contains("queue"), "{}", text(&out));
+    chmod(&env.spool().join("queue"), 0o700);
+    assert_eq!(env.postie(&["spool", "list"]).status.code(), Some(0));
+    // Someone else's spool.
+    if give_to_nobody(&env.spool()) {
+        let out = env.postie(&["spool", "flush"]);
+        assert_eq!(out.status.code(), Some(78), "{}", text(&out));
+        assert!(
+            stderr(&out).contains("owned by uid 65534") && stderr(&out).contains("chown"),
+            "{}",
+            text(&out)
+        );
+    }
+}
+
+/// A victim file outside the spool, with its content.
+fn victim(env: &Env, name: &str, content: &str) -> PathBuf {
+    let path = env.dir.join(name);
+    std::fs::write(&path, content).unwrap();
+    path
+}
+
+#[test]
+fn a_planted_data_sent_link_is_never_written_through() {
+    let env = Env::new("link-data-sent");
+    let (id, entry, tok) = kept_one(&env);
+    let target = victim(&env, "precious.txt", "precious data\n");
+    std::os::unix::fs::symlink(&target, entry.join("data-sent")).unwrap();
+    let maildir = env.dir.join("maildir");
+    let port = closed_port();
+    let _sink = Sink::start(port, &maildir);
+    // A server that takes the data: the marker would be made as the DATA
+    // command goes out.
+    aim_at(&entry, port);
+    let out = env.postie(&["spool", "flush"]);
+    assert_eq!(
+        std::fs::read_to_string(&target).unwrap(),
+        "precious data\n",
+        "the link's target was written: {}",
+        text(&out)
+    );
+    assert_eq!(out.status.code(), Some(69), "{}", text(&out));
+    assert!(stderr(&out).contains("symbolic link"), "{}", text(&out));
+    assert!(!delivered(&maildir).contains_key(&tok));
+    // Moved aside (the link with it, its target untouched), and listed.
+    assert!(env.ids_in("queue").is_empty());
+    assert_eq!(env.ids_in("quarantine"), std::slice::from_ref(&id));
+    assert!(
+        std::fs::symlink_metadata(env.spool().join("quarantine").join(&id).join("data-sent"))
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    let out = env.postie(&["spool", "list"]);
+    assert_eq!(out.status.code(), Some(74), "{}", text(&out));
+    let line = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(line.starts_with(&format!("{id}\tdamaged\t")), "{line}");
+    assert!(line.contains("symbolic link"), "{line}");
+    // And removable.
+    let out = env.postie(&["spool", "remove", &id]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(std::fs::read_to_string(&target).unwrap(), "precious data\n");
+    assert_eq!(env.postie(&["spool", "list"]).status.code(), Some(0));
+}
+
+#[test]
+fn a_planted_meta_json_new_link_is_never_written_through() {
+    let env = Env::new("link-meta-new");
+    let (id, entry, _) = kept_one(&env);
+    let target = victim(&env, "bashrc", "alias ls='ls -F'\n");
+    std::os::unix::fs::symlink(&target, entry.join("meta.json.new")).unwrap();
+    // Nobody listens: the attempt fails and its record would be saved
+    // through meta.json.new.
+    let out = env.postie(&["spool", "flush"]);
+    assert_eq!(
+        std::fs::read_to_string(&target).unwrap(),
+        "alias ls='ls -F'\n",
+        "the link's target was overwritten: {}",
+        text(&out)
+    );
+    assert_eq!(out.status.code(), Some(69), "{}", text(&out));
+    assert_eq!(env.ids_in("quarantine"), [id]);
+}
+
+#[test]
+fn a_planted_message_link_is_neither_mailed_nor_shown() {
+    let env = Env::new("link-message");
+    let (id, entry, tok) = kept_one(&env);
+    let secret = token();
+    let target = victim(
+        &env,
+        "id_ed25519",
+        &format!("Subject: spool test {tok}\nX-Key: {secret}\n\nPRIVATE KEY {secret}\n"),
+    );
+    std::fs::remove_file(entry.join("message.eml")).unwrap();
+    std::os::unix::fs::symlink(&target, entry.join("message.eml")).unwrap();
+    let out = env.postie(&["spool", "show", &id]);
+    assert_eq!(out.status.code(), Some(74), "{}", text(&out));
+    assert!(!text(&out).contains(&secret), "shown: {}", text(&out));
+    assert!(stderr(&out).is_empty() || !stderr(&out).contains(&secret));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("state: damaged"),
+        "{}",
+        text(&out)
+    );
+    let maildir = env.dir.join("maildir");
+    let port = closed_port();
+    let _sink = Sink::start(port, &maildir);
+    aim_at(&entry, port);
+    let out = env.postie(&["spool", "flush"]);
+    assert_eq!(out.status.code(), Some(69), "{}", text(&out));
+    assert!(
+        delivered(&maildir).is_empty(),
+        "mailed: {:?}",
+        delivered(&maildir)
+    );
+    assert_eq!(env.ids_in("quarantine"), [id]);
+}
+
+#[test]
+fn an_entry_that_is_a_link_is_never_written_into() {
+    let env = Env::new("link-entry");
+    let (id, entry, _) = kept_one(&env);
+    // The real entry moves out of the spool; a link takes its place.
+    let elsewhere = env.dir.join("elsewhere");
+    std::fs::rename(&entry, &elsewhere).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, &entry).unwrap();
+    let before: Vec<(String, Vec<u8>)> = files(&elsewhere);
+    let out = env.postie(&["spool", "flush"]);
+    assert_eq!(files(&elsewhere), before, "written into: {}", text(&out));
+    assert_eq!(out.status.code(), Some(69), "{}", text(&out));
+    let moved = env.spool().join("quarantine").join(&id);
+    assert!(std::fs::symlink_metadata(&moved)
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    let out = env.postie(&["spool", "list", "--json"]);
+    assert_eq!(out.status.code(), Some(74), "{}", text(&out));
+    let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(rows[0]["state"], "damaged", "{rows}");
+    assert!(
+        rows[0]["damage"]
+            .as_str()
+            .unwrap()
+            .contains("symbolic link"),
+        "{rows}"
+    );
+}
+
+/// The files in a folder with their bytes, by name.
+fn files(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut found: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| {
+            (
+                e.file_name().to_string_lossy().into_owned(),
+                std::fs::read(e.path()).unwrap(),
+            )
+        })
+        .collect();
+    found.sort();
+    found
+}
+
+#[test]
+fn a_spooled_record_never_runs_a_command_from_a_file_others_can_write() {
+    let env = Env::new("planted-config");
+    let (_, entry, _) = kept_one(&env);
+    let marker = env.dir.join("command-ran");
+    let accounts = env.dir.join("accounts.toml");
+    std::fs::write(
+        &accounts,
+        format!(
+            "[accounts.evil]\nhost = \"127.0.0.1\"\nport = {}\ntls = \"none\"\nusername = \"u\"\npassword_command = \"touch {}\"\n",
+            closed_port(),
+            marker.display()
+        ),
+    )
+    .unwrap();
+    // The record is this user's (the entry passes every check); it names
+    // an accounts file anyone can write.
+    let meta_path = entry.join("meta.json");
+    let mut meta: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&meta_path).unwrap()).unwrap();
+    meta["account"] = "evil".into();
+    meta["config"] = accounts.display().to_string().into();
+    std::fs::write(&meta_path, serde_json::to_vec(&meta).unwrap()).unwrap();
+    chmod(&accounts, 0o666);
+    let out = env.postie(&["spool", "flush"]);
+    assert!(!marker.exists(), "the password_command ran: {}", text(&out));
+    // A setting to fix: kept for a later attempt, the fix named.
+    assert_eq!(out.status.code(), Some(75), "{}", text(&out));
+    assert!(
+        stderr(&out).contains(&format!("chmod go-w {}", accounts.display())),
+        "{}",
+        text(&out)
+    );
+    // Through a link, the file it leads to is what is checked.
+    let link = env.dir.join("linked.toml");
+    std::os::unix::fs::symlink(&accounts, &link).unwrap();
+    meta["config"] = link.display().to_string().into();
+    std::fs::write(&meta_path, serde_json::to_vec(&meta).unwrap()).unwrap();
+    let out = env.postie(&["spool", "flush", "--force"]);
+    assert!(!marker.exists(), "the password_command ran: {}", text(&out));
+    assert_eq!(out.status.code(), Some(75), "{}", text(&out));
+    // Someone else's file, even one only they can write.
+    chmod(&accounts, 0o644);
+    if give_to_nobody(&accounts) {
+        let out = env.postie(&["spool", "flush", "--force"]);
+        assert!(!marker.exists(), "the password_command ran: {}", text(&out));
+        assert!(
+            stderr(&out).contains("owned by uid 65534"),
+            "{}",
+            text(&out)
+        );
+    }
+    // The user's own private file is read, and its command runs.
+    std::os::unix::fs::chown(&accounts, Some(current_uid()), None).unwrap();
+    chmod(&accounts, 0o600);
+    let out = env.postie(&["spool", "flush", "--force"]);
+    assert!(
+        marker.exists(),
+        "the user's own file was not used: {}",
+        text(&out)
+    );
+}
+
+fn current_uid() -> u32 {
+    use std::os::unix::fs::MetadataExt as _;
+    // A file this process just made is its effective user's.
+    let probe = std::env::temp_dir().join(format!("postie-uid-{}", std::process::id()));
+    std::fs::write(&probe, "").unwrap();
+    let uid = std::fs::metadata(&probe).unwrap().uid();
+    std::fs::remove_file(&probe).unwrap();
+    uid
+}
+
+#[test]
+fn a_cut_short_message_is_not_sent_but_given_up_with_the_reason() {
+    let env = Env::new("truncated");
+    let (id, entry, tok) = kept_one(&env);
+    let message = entry.join("message.eml");
+    let bytes = std::fs::read(&message).unwrap();
+    // Cut after the header and part of the body: still a message.
+    std::fs::write(&message, &bytes[..bytes.len() - 4]).unwrap();
+    let out = env.postie(&["spool", "list"]);
+    assert_eq!(out.status.code(), Some(74), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("damaged"),
+        "{}",
+        text(&out)
+    );
+    let maildir = env.dir.join("maildir");
+    let port = closed_port();
+    let _sink = Sink::start(port, &maildir);
+    aim_at(&entry, port);
+    let out = env.postie(&["spool", "flush"]);
+    assert!(
+        !delivered(&maildir).contains_key(&tok),
+        "sent: {}",
+        text(&out)
+    );
+    assert_eq!(out.status.code(), Some(69), "{}", text(&out));
+    assert_eq!(env.ids_in("dead"), std::slice::from_ref(&id));
+    let rows = env.list();
+    assert_eq!(rows[0]["state"], "dead", "{rows:?}");
+    let reason = rows[0]["dead_reason"].as_str().unwrap();
+    assert!(reason.contains("were kept"), "{reason}");
+    let out = env.postie(&["spool", "list"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "given up, not damaged: {}",
+        text(&out)
+    );
+    // As many bytes as were kept, one of them changed: the hash finds it.
+    let (changed_id, entry, _) = kept_one(&env);
+    let message = entry.join("message.eml");
+    let mut changed = std::fs::read(&message).unwrap();
+    let last = changed.len() - 3;
+    changed[last] ^= 0x20;
+    std::fs::write(&message, &changed).unwrap();
+    let out = env.postie(&["spool", "list"]);
+    assert_eq!(out.status.code(), Some(74), "{}", text(&out));
+    let listed = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        listed.contains(&format!("{changed_id}\tdamaged\t")) && listed.contains("SHA-256"),
+        "{listed}"
+    );
+    let out = env.postie(&["spool", "show", &changed_id]);
+    assert_eq!(out.status.code(), Some(74), "{}", text(&out));
+}
+
+#[test]
+fn damaged_and_newer_records_are_listed_with_exit_74_and_flush_goes_on() {
+    let env = Env::new("damaged-meta");
+    let (broken, broken_entry, _) = kept_one(&env);
+    let (newer, newer_entry, _) = kept_one(&env);
+    let (good, good_entry, good_tok) = kept_one(&env);
+    std::fs::write(broken_entry.join("meta.json"), "{\"version\": 1, \"id\": ").unwrap();
+    let meta_path = newer_entry.join("meta.json");
+    let mut meta: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&meta_path).unwrap()).unwrap();
+    meta["version"] = 99.into();
+    std::fs::write(&meta_path, serde_json::to_vec(&meta).unwrap()).unwrap();
+
+    let out = env.postie(&["spool", "list", "--json"]);
+    assert_eq!(out.status.code(), Some(74), "{}", text(&out));
+    let rows: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let state = |id: &str| {
+        rows.iter()
+            .find(|r| r["id"] == id)
+            .unwrap_or_else(|| panic!("{id} not listed: {rows:?}"))
+            .clone()
+    };
+    assert_eq!(state(&good)["state"], "queued");
+    assert_eq!(state(&broken)["state"], "damaged");
+    assert!(
+        state(&broken)["damage"]
+            .as_str()
+            .unwrap()
+            .contains("meta.json"),
+        "{rows:?}"
+    );
+    assert_eq!(state(&newer)["state"], "damaged");
+    assert!(
+        state(&newer)["damage"]
+            .as_str()
+            .unwrap()
+            .contains("newer postie"),
+        "{rows:?}"
+    );
+    let out = env.postie(&["spool", "list"]);
+    assert_eq!(out.status.code(), Some(74), "{}", text(&out));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).lines().count(),
+        3,
+        "{}",
+        text(&out)
+    );
+
+    let maildir = env.dir.join("maildir");
+    let port = closed_port();
+    let _sink = Sink::start(port, &maildir);
+    aim_at(&good_entry, port);
+    // The good one is sent; the damaged one is moved aside, the newer
+    // one left for its postie: not a failure of every flush.
+    let out = env.postie(&["spool", "flush"]);
+    assert_eq!(out.status.code(), Some(69), "{}", text(&out));
+    assert_eq!(delivered(&maildir).get(&good_tok), Some(&1));
+    assert_eq!(env.ids_in("quarantine"), std::slice::from_ref(&broken));
+    assert_eq!(env.ids_in("queue"), std::slice::from_ref(&newer));
+    let out = env.postie(&["spool", "flush"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(stderr(&out).contains("newer postie"), "{}", text(&out));
+}
+
+/// A tmpfs mounted for one test, unmounted when dropped.
+struct Mounted(PathBuf);
+
+impl Mounted {
+    /// A tiny tmpfs (few inodes) at `at`, mode 0700; `None` where this
+    /// process may not mount (not root, or in a container that forbids it).
+    fn tiny(at: &Path) -> Option<Self> {
+        std::fs::create_dir_all(at).unwrap();
+        let status = Command::new("mount")
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                "size=1m,nr_inodes=64,mode=0700",
+                "tmpfs",
+            ])
+            .arg(at)
+            .stderr(Stdio::null())
+            .status();
+        status
+            .is_ok_and(|s| s.success())
+            .then(|| Self(at.to_owned()))
+    }
+}
+
+impl Drop for Mounted {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn a_full_disk_at_the_data_marker_exits_71_and_loses_nothing() {
+    let env = Env::new("full-disk");
+    // The spool on a file system with 64 inodes, filled up after the
+    // message is kept; where no file system can be mounted, the debug
+    // build's fault switch makes the same write fail the same way.
+    let mounted = Mounted::tiny(&env.spool());
+    let (id, entry, tok) = kept_one(&env);
+    let maildir = env.dir.join("maildir");
+    let port = closed_port();
+    let _sink = Sink::start(port, &maildir);
+    aim_at(&entry, port);
+    let filler = env.spool().join("filler");
+    let mut flush = env.command(&["spool", "flush"]);
+    if mounted.is_some() {
+        eprintln!("a tmpfs with 64 inodes, filled up");
+        std::fs::create_dir(&filler).unwrap();
+        let full = (0..1000)
+            .map(|n| std::fs::write(filler.join(n.to_string()), ""))
+            .find_map(Result::err)
+            .expect("the tmpfs never filled up");
+        assert_eq!(full.kind(), std::io::ErrorKind::StorageFull, "{full}");
+    } else {
+        eprintln!("no tmpfs could be mounted: the fault switch stands in");
+        flush.env("POSTIE_TEST_SPOOL_FAULT", "marker");
+    }
+    let out = flush.output().unwrap();
+    assert_eq!(out.status.code(), Some(71), "{}", text(&out));
+    assert!(stderr(&out).contains("left queued"), "{}", text(&out));
+    assert!(delivered(&maildir).is_empty(), "sent: {}", text(&out));
+    assert_eq!(env.ids_in("queue"), std::slice::from_ref(&id));
+    assert!(env.ids_in("active").is_empty());
+
+    // The marker made ahead, the rename at the DATA command fails: the
+    // process stops before the data goes, and the message is back.
+    let _ = std::fs::remove_dir_all(&filler);
+    let out = env
+        .command(&["spool", "flush"])
+        .env("POSTIE_TEST_SPOOL_FAULT", "data-sent")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(71), "{}", text(&out));
+    assert!(
+        stderr(&out).contains("stopped before it did; it is back where it was"),
+        "{}",
+        text(&out)
+    );
+    assert!(delivered(&maildir).is_empty(), "sent: {}", text(&out));
+    assert_eq!(env.ids_in("queue"), std::slice::from_ref(&id));
+    let files = std::fs::read_dir(env.spool().join("queue").join(&id))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect::<Vec<_>>();
+    assert!(!files.contains(&"data-sent".to_owned()), "{files:?}");
+
+    // Space again: sent, once.
+    let out = env.postie(&["spool", "flush"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(delivered(&maildir), BTreeMap::from([(tok, 1)]));
+    drop(mounted);
+}
+
+#[test]
+fn sendmail_exits_0_only_when_the_message_is_kept() {
+    let env = Env::new("sendmail-kept");
+    let config = env.dir.join("config").join("postie").join("config.toml");
+    std::fs::create_dir_all(config.parent().unwrap()).unwrap();
+    std::fs::write(
+        &config,
+        format!(
+            "default = \"local\"\n[accounts.local]\nhost = \"127.0.0.1\"\nport = {}\ntls = \"none\"\nspool_on_failure = true\n",
+            closed_port()
+        ),
+    )
+    .unwrap();
+    let sendmail = |spool: &Path, fault: Option<&str>| {
+        let tok = token();
+        let mut cmd = env.command(&["sendmail", "-i", "bob@example.org"]);
+        cmd.env("POSTIE_SPOOL_DIR", spool).stdin(Stdio::piped());
+        if let Some(point) = fault {
+            cmd.env("POSTIE_TEST_SPOOL_FAULT", point);
+        }
+        let mut child = cmd.spawn().unwrap();
+        use std::io::Write as _;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(format!("Subject: spool test {tok}\n\nfrom cron\n").as_bytes())
+            .unwrap();
+        (child.wait_with_output().unwrap(), tok)
+    };
+    // Kept, durably: accepted, as a mail server that queued it.
+    let (out, tok) = sendmail(&env.spool(), None);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        stderr(&out).contains("kept in the spool as"),
+        "{}",
+        text(&out)
+    );
+    let rows = env.list();
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0]["state"], "queued");
+    let entry = env
+        .spool()
+        .join("queue")
+        .join(rows[0]["id"].as_str().unwrap());
+    let message = std::fs::read(entry.join("message.eml")).unwrap();
+    assert!(String::from_utf8_lossy(&message).contains(&tok));
+    let meta: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(entry.join("meta.json")).unwrap()).unwrap();
+    assert_eq!(meta["size"], message.len());
+    assert_eq!(meta["sha256"].as_str().map(str::len), Some(64), "{meta}");
+
+    // Not kept: the failure's code, so the caller keeps the message.
+    let not_a_folder = env.dir.join("a-file");
+    std::fs::write(&not_a_folder, "").unwrap();
+    let (out, _) = sendmail(&not_a_folder, None);
+    assert_eq!(out.status.code(), Some(75), "{}", text(&out));
+    assert!(stderr(&out).contains("could not be kept"), "{}", text(&out));
+    let shared = env.dir.join("shared-spool");
+    std::fs::create_dir(&shared).unwrap();
+    chmod(&shared, 0o1777);
+    let (out, _) = sendmail(&shared, None);
+    assert_eq!(out.status.code(), Some(75), "{}", text(&out));
+    assert!(stderr(&out).contains("chmod go-w"), "{}", text(&out));
+    // A full disk while the message or its record is written.
+    for point in ["message", "meta"] {
+        let (out, _) = sendmail(&env.spool(), Some(point));
+        assert_eq!(out.status.code(), Some(75), "{point}: {}", text(&out));
+        assert!(stderr(&out).contains("could not be kept"), "{}", text(&out));
+    }
+    assert_eq!(env.list().len(), 1);
+}

@@ -13,8 +13,10 @@ use clap::Parser;
 use postie_smtp::{Outcome, Trace, TraceKind};
 
 use super::backoff::{self, DEFAULT_MAX_AGE};
+use super::inspect::{inspect, Damage};
 use super::meta::Meta;
-use super::store::{self, Claim, Recovered, Spool, State};
+use super::store::{self, Claim, Marker, Recovered, Spool, State};
+use super::trust;
 use crate::args::{Cli, Command, FlushArgs};
 use crate::config::Account;
 use crate::exit;
@@ -32,6 +34,10 @@ struct Tally {
     unknown: usize,
     /// Spool operations that failed.
     errors: usize,
+    /// Damaged or planted entries moved to quarantine/ or dead/.
+    damaged: usize,
+    /// Entries of a newer postie, left alone.
+    newer: usize,
 }
 
 /// What to do with a message after a failed attempt.
@@ -72,8 +78,8 @@ pub(crate) fn run(args: &FlushArgs) -> u8 {
     let spool = match Spool::open(root.clone()) {
         Ok(spool) => spool,
         Err(e) => {
-            eprintln!("postie: {}: {e}", root.display());
-            return exit::OS_ERR;
+            eprintln!("postie: {}", super::opening_error(&root, &e));
+            return super::opening_code(&e);
         }
     };
     let mut flush = Flush {
@@ -88,7 +94,7 @@ pub(crate) fn run(args: &FlushArgs) -> u8 {
     let tally = &flush.tally;
     if tally.errors > 0 {
         exit::OS_ERR
-    } else if tally.dead > 0 {
+    } else if tally.dead + tally.damaged > 0 {
         exit::UNAVAILABLE
     } else if tally.kept > 0 {
         exit::TEMPFAIL
@@ -100,7 +106,13 @@ pub(crate) fn run(args: &FlushArgs) -> u8 {
 /// The line about an entry taken back from a dead process.
 pub(super) fn recovered_line(recovered: &Recovered) -> String {
     match recovered.state {
-        State::Unknown => format!(
+        None => format!(
+            "{}: the flush sending it (process {}) stopped, and it is damaged: moved to quarantine/: {}",
+            recovered.id,
+            recovered.owner.pid(),
+            recovered.reason.as_deref().unwrap_or_default()
+        ),
+        Some(State::Unknown) => format!(
             "{}: the flush sending it (process {}) stopped after the data went out: kept as unknown; `postie spool flush --force` sends it again",
             recovered.id,
             recovered.owner.pid()
@@ -118,8 +130,10 @@ impl Flush<'_> {
         match self.spool.recover() {
             Ok(recovered) => {
                 for entry in recovered {
-                    if entry.state == State::Unknown {
-                        self.tally.kept += 1;
+                    match entry.state {
+                        Some(State::Unknown) => self.tally.kept += 1,
+                        None => self.tally.damaged += 1,
+                        Some(_) => {}
                     }
                     self.say(&recovered_line(&entry));
                 }
@@ -160,7 +174,7 @@ impl Flush<'_> {
     fn wanted_count(&self, state: State, ids: &[String]) -> usize {
         ids.iter()
             .filter(|id| {
-                store::read_meta(&self.spool.entry(state, id)).is_ok_and(|m| self.wanted(&m))
+                matches!(inspect(&self.spool.entry(state, id), false), Ok(Ok(m)) if self.wanted(&m))
             })
             .count()
     }
@@ -181,8 +195,25 @@ impl Flush<'_> {
     fn one(&mut self, state: State, id: &str) -> io::Result<()> {
         // A look before claiming, so that the entries left alone (not
         // due, another account's) are not moved at all.
-        let meta = match store::read_meta(&self.spool.entry(state, id)) {
-            Ok(meta) => meta,
+        let path = self.spool.entry(state, id);
+        let meta = match inspect(&path, false) {
+            Ok(Ok(meta)) => meta,
+            Ok(Err(Damage::Newer(reason))) => {
+                self.tally.newer += 1;
+                self.say(&format!("{id}: {reason}"));
+                return Ok(());
+            }
+            // A planted link or someone else's entry: moved aside without
+            // being claimed, so nothing is ever written into it.
+            Ok(Err(damage)) => {
+                match self.spool.quarantine(&path, id) {
+                    Ok(to) => self.quarantined(id, &to, damage.reason()),
+                    // Taken by another flush meanwhile, which judges it.
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(e),
+                }
+                return Ok(());
+            }
             // Claimed or removed since the listing.
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
             Err(e) => return Err(e),
@@ -197,9 +228,22 @@ impl Flush<'_> {
         let Some(claim) = self.spool.claim(state, id)? else {
             return Ok(());
         };
-        // Read again: another flush may have tried it since the look.
-        let meta = match claim.meta() {
-            Ok(meta) => meta,
+        // Looked at again, now that it is this process's: another flush
+        // may have tried it since, and the message is checked against
+        // its record (size and hash) before it is sent.
+        let meta = match inspect(claim.path(), true) {
+            Ok(Ok(meta)) => meta,
+            Ok(Err(Damage::Newer(reason))) => {
+                self.tally.newer += 1;
+                self.say(&format!("{id}: {reason}"));
+                return claim.release(state);
+            }
+            Ok(Err(Damage::Mismatch(meta, reason))) => return self.bury(claim, *meta, reason),
+            Ok(Err(damage)) => {
+                let to = claim.quarantine()?;
+                self.quarantined(id, &to, damage.reason());
+                return Ok(());
+            }
             Err(e) => {
                 claim.release(state)?;
                 return Err(e);
@@ -209,25 +253,59 @@ impl Flush<'_> {
             self.tally.waiting += 1;
             return claim.release(state);
         }
-        self.attempt(claim, meta)
+        // Made before anything is sent: a full disk stops the attempt
+        // here, with the entry back where it was.
+        let marker = match claim.prepare_marker() {
+            Ok(marker) => marker,
+            Err(e) => {
+                claim.clear_data_sent()?;
+                claim.release(state)?;
+                return Err(io::Error::new(
+                    e.kind(),
+                    format!("cannot prepare the attempt, left {}: {e}", state.name()),
+                ));
+            }
+        };
+        self.attempt(claim, meta, marker)
     }
 
-    fn attempt(&mut self, claim: Claim<'_>, mut meta: Meta) -> io::Result<()> {
-        let account = match &meta.account {
-            Some(name) => self
-                .accounts
-                .entry((meta.config.clone(), name.clone()))
-                .or_insert_with(|| crate::config::load(meta.config.as_deref(), Some(name)))
-                .clone(),
-            None => Ok(None),
+    fn quarantined(&mut self, id: &str, to: &std::path::Path, reason: &str) {
+        self.tally.damaged += 1;
+        self.say(&format!(
+            "{id}: damaged, moved unread to {}: {reason}",
+            to.display()
+        ));
+    }
+
+    /// The account a message names, from the accounts file it names,
+    /// read only when that file is the user's (see [`trust::accounts_file`]).
+    fn account(&mut self, meta: &Meta) -> Result<Option<Account>, String> {
+        let Some(name) = &meta.account else {
+            return Ok(None);
         };
+        self.accounts
+            .entry((meta.config.clone(), name.clone()))
+            .or_insert_with(|| {
+                let named = meta
+                    .config
+                    .clone()
+                    .or_else(crate::config::default_path)
+                    .ok_or_else(|| "no accounts file: HOME is not set".to_owned())?;
+                let checked = trust::accounts_file(&named)?;
+                crate::config::load(Some(&checked), Some(name))
+            })
+            .clone()
+    }
+
+    fn attempt(&mut self, claim: Claim<'_>, mut meta: Meta, marker: Marker) -> io::Result<()> {
+        let account = self.account(&meta);
         let max_age = self
             .args
             .max_age
             .or_else(|| account.as_ref().ok()?.as_ref()?.spool_max_age)
             .unwrap_or(DEFAULT_MAX_AGE);
         let result = match account {
-            Ok(account) => self.send(&claim, &meta, account.as_ref()),
+            Ok(account) => self.send(&claim, &meta, account.as_ref(), marker),
             Err(text) => Err(Failure::Input(exit::CONFIG, text)),
         };
         let now = backoff::now();
@@ -339,6 +417,7 @@ impl Flush<'_> {
         claim: &Claim<'_>,
         meta: &Meta,
         account: Option<&Account>,
+        marker: Marker,
     ) -> Result<postie_smtp::Sent, Failure> {
         let mut argv: Vec<OsString> = vec!["postie".into(), "send".into()];
         argv.extend(meta.flags.iter().map(OsString::from));
@@ -360,7 +439,7 @@ impl Flush<'_> {
                 return Err(Failure::Input(exit::USAGE, first));
             }
         };
-        crate::send::resend(args, account, data_marker(claim))
+        crate::send::resend(args, account, data_marker(marker))
     }
 
     fn say(&self, line: &str) {
@@ -379,7 +458,8 @@ impl Flush<'_> {
 
     fn summary(&self) {
         let t = &self.tally;
-        if self.args.quiet || t.sent + t.kept + t.dead + t.waiting + t.unknown + t.errors == 0 {
+        let any = t.sent + t.kept + t.dead + t.waiting + t.unknown + t.errors + t.damaged + t.newer;
+        if self.args.quiet || any == 0 {
             return;
         }
         let mut line = format!(
@@ -395,6 +475,15 @@ impl Flush<'_> {
                 t.unknown
             ));
         }
+        if t.damaged > 0 {
+            line.push_str(&format!(
+                "; {} damaged (moved to quarantine/ or dead/)",
+                t.damaged
+            ));
+        }
+        if t.newer > 0 {
+            line.push_str(&format!("; {} left for a newer postie", t.newer));
+        }
         eprintln!("{line}");
     }
 }
@@ -404,18 +493,30 @@ impl Flush<'_> {
 /// writes them. Without the record a crash would look like "never
 /// offered" and the message could be sent twice, so when the record
 /// cannot be made the process stops here, before the data goes.
-fn data_marker(claim: &Claim<'_>) -> postie_smtp::TraceFn {
-    let marker = claim.data_marker();
+///
+/// The record is made ahead when the entry is claimed, and here only
+/// renamed, so a full disk (blocks or inodes) is found before the send
+/// starts and this rarely fails. When it does (an I/O error), the entry is
+/// put back where it rested and the process exits 71 (it used to abort,
+/// dumping core, exit 134): the callback cannot stop the send any other
+/// way, and an exit is safe where a crash is.
+fn data_marker(marker: Marker) -> postie_smtp::TraceFn {
     let done = std::sync::atomic::AtomicBool::new(false);
     Arc::new(move |line: &Trace| {
         let data =
             line.kind == TraceKind::Sent && (line.text == "DATA" || line.text.starts_with("BDAT "));
         if data && !done.swap(true, std::sync::atomic::Ordering::SeqCst) {
-            if let Err(e) = store::mark(&marker) {
+            if let Err(e) = marker.set() {
+                let back = match marker.give_back() {
+                    Ok(()) => "it is back where it was".to_owned(),
+                    Err(back) => format!(
+                        "it stays claimed ({back}) until the next spool command takes it back"
+                    ),
+                };
                 eprintln!(
-                    "postie: cannot record in the spool that the data goes out ({e}): stopping before it does"
+                    "postie: spool: cannot record that the data goes out ({e}): stopped before it did; {back}"
                 );
-                std::process::abort();
+                std::process::exit(i32::from(exit::OS_ERR));
             }
         }
     })

@@ -17,6 +17,11 @@ use serde::{Deserialize, Serialize};
 use crate::args::SendArgs;
 
 /// The format of `meta.json`; a newer postie refuses nothing older.
+///
+/// Still 1 with `sha256` added: the field is optional on read, and an
+/// older postie ignores it, so both read each other's records. (A new
+/// version would make an older postie show every message this one keeps
+/// as damaged.)
 pub(crate) const VERSION: u32 = 1;
 
 /// The record of one spooled message.
@@ -39,8 +44,12 @@ pub(crate) struct Meta {
     pub(crate) reverse_path: String,
     /// The envelope recipients.
     pub(crate) recipients: Vec<String>,
-    /// The message's size in bytes, as kept.
+    /// The message's size in bytes, as kept: checked before each attempt.
     pub(crate) size: u64,
+    /// SHA-256 of the message's bytes as kept (hex), checked before each
+    /// attempt; `None` in the records of postie versions before it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) sha256: Option<String>,
     /// Attempts made by `postie spool flush` (the first send not counted).
     pub(crate) attempts: u32,
     /// When a flush may try it next (seconds since the epoch).
@@ -66,16 +75,38 @@ impl Meta {
         Ok(bytes)
     }
 
-    /// Read back from the file.
-    pub(crate) fn from_json(bytes: &[u8]) -> Result<Self, String> {
-        let meta: Self = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
-        if meta.version > VERSION {
-            return Err(format!(
-                "written by a newer postie (format {}; this one reads {VERSION})",
-                meta.version
-            ));
+    /// Read back from the file. The version is looked at first: a newer
+    /// format may not parse as this one, and is not damaged for that.
+    pub(crate) fn from_json(bytes: &[u8]) -> Result<Self, Unreadable> {
+        let value: serde_json::Value =
+            serde_json::from_slice(bytes).map_err(|e| Unreadable::Damaged(e.to_string()))?;
+        if let Some(version) = value.get("version").and_then(serde_json::Value::as_u64) {
+            if version > u64::from(VERSION) {
+                return Err(Unreadable::Newer(version));
+            }
         }
-        Ok(meta)
+        serde_json::from_value(value).map_err(|e| Unreadable::Damaged(e.to_string()))
+    }
+}
+
+/// Why a `meta.json` cannot be read.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Unreadable {
+    /// Not JSON, or not a record.
+    Damaged(String),
+    /// Written by a newer postie, in this format.
+    Newer(u64),
+}
+
+impl std::fmt::Display for Unreadable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Damaged(e) => write!(f, "damaged: {e}"),
+            Self::Newer(version) => write!(
+                f,
+                "written by a newer postie (format {version}; this one reads {VERSION}): left for it"
+            ),
+        }
     }
 }
 
@@ -241,6 +272,25 @@ mod tests {
         for absent in ["b@x.org", "secret", "X-Tag", "a@x.org"] {
             assert!(!text.contains(absent), "{text}");
         }
+    }
+
+    #[test]
+    fn a_record_without_a_hash_still_reads_and_a_newer_one_is_named() {
+        // As postie wrote it before the hash was recorded.
+        let old = br#"{"version":1,"id":"1-2-3","created":1,"account":null,"config":null,
+            "flags":[],"reverse_path":"a@x.org","recipients":["b@x.org"],"size":5,
+            "attempts":0,"next_attempt":1,"last_attempt":1,"last_error":"e",
+            "maybe_delivered":false}"#;
+        let meta = Meta::from_json(old).unwrap();
+        assert_eq!((meta.size, meta.sha256), (5, None));
+        assert_eq!(
+            Meta::from_json(br#"{"version":2,"whatever":true}"#),
+            Err(Unreadable::Newer(2))
+        );
+        assert!(matches!(
+            Meta::from_json(b"{\"version\":1,"),
+            Err(Unreadable::Damaged(_))
+        ));
     }
 
     #[test]

@@ -16,12 +16,19 @@
 //! A flush that dies leaves its claim in `active/`; the next spool
 //! command gives it back to `queue/` when the DATA command had not gone
 //! out yet, else to `unknown/`.
+//!
+//! The spool trusts nothing on disk it has not checked ([`trust`],
+//! [`inspect`]): an entry that is damaged or planted is shown as
+//! `damaged` and moved out of the way, never followed or sent.
 
 mod backoff;
+mod digest;
 mod flush;
+mod inspect;
 mod meta;
 mod owner;
 mod store;
+mod trust;
 
 use std::io::{self, BufRead};
 use std::path::PathBuf;
@@ -103,10 +110,10 @@ pub(crate) fn keep(
     error: &Error,
 ) -> Result<Kept, String> {
     let root = store::location()?;
-    let at = |e: io::Error| format!("{}: {e}", root.display());
+    let at = |e: io::Error| opening_error(&root, &e);
     let spool = Spool::open(root.clone()).map_err(at)?;
     let entry = spool.create().map_err(at)?;
-    let size = entry
+    let digest = entry
         .write_message(|w| {
             prepared.write_message(message, w).map_err(|e| match e {
                 postie_mime::Error::Io(io) => io,
@@ -129,7 +136,8 @@ pub(crate) fn keep(
         flags: retry.flags,
         reverse_path: prepared.reverse_path(),
         recipients: prepared.recipients(),
-        size,
+        size: digest.size,
+        sha256: Some(digest.sha256),
         attempts: 0,
         // Due at once: someone who runs `postie spool flush` by hand wants
         // it tried.
@@ -199,14 +207,35 @@ pub(crate) fn run(args: SpoolArgs) -> u8 {
     }
 }
 
+/// The error of a spool that cannot be opened or used, naming its path:
+/// for one that is not to be trusted, what to fix.
+fn opening_error(root: &std::path::Path, error: &io::Error) -> String {
+    if trust::is_untrusted(error) {
+        format!("the spool is not used: {error}")
+    } else {
+        format!("{}: {error}", root.display())
+    }
+}
+
+/// The exit code for a spool that cannot be opened: 78 for one that is
+/// not to be trusted (a setting to fix), else 71.
+fn opening_code(error: &io::Error) -> u8 {
+    if trust::is_untrusted(error) {
+        exit::CONFIG
+    } else {
+        exit::OS_ERR
+    }
+}
+
 /// Opens the spool when it exists (`Ok(None)` when it does not: nothing
-/// was ever kept), after cleaning up after dead processes.
-fn open_existing() -> Result<Option<Spool>, String> {
-    let root = store::location()?;
-    if !root.exists() {
+/// was ever kept), after cleaning up after dead processes. `Err` has the
+/// exit code and the message.
+fn open_existing() -> Result<Option<Spool>, (u8, String)> {
+    let root = store::location().map_err(|text| (exit::OS_ERR, text))?;
+    if std::fs::symlink_metadata(&root).is_err() {
         return Ok(None);
     }
-    let at = |e: io::Error| format!("{}: {e}", root.display());
+    let at = |e: io::Error| (opening_code(&e), opening_error(&root, &e));
     let spool = Spool::open(root.clone()).map_err(at)?;
     for recovered in spool.recover().map_err(at)? {
         eprintln!("postie: {}", flush::recovered_line(&recovered));
@@ -220,11 +249,56 @@ struct Row {
     meta: Meta,
 }
 
+/// An entry found damaged, as `list` and `show` see it.
+struct Damaged {
+    /// Its name in its folder (the id, for all but planted names).
+    id: String,
+    place: Place,
+    reason: String,
+    path: std::path::PathBuf,
+}
+
+impl Damaged {
+    fn folder(&self) -> &'static str {
+        match self.place {
+            Place::At(state) => state.name(),
+            Place::Claimed(_) => "sending",
+            Place::Quarantined => "quarantine",
+        }
+    }
+
+    fn line(&self) -> String {
+        let fields = [
+            self.id.as_str(),
+            "damaged",
+            "-",
+            "-",
+            "never",
+            "-",
+            self.reason.as_str(),
+        ];
+        fields
+            .map(|f| f.replace(['\t', '\r', '\n'], " "))
+            .join("\t")
+    }
+
+    fn json(&self) -> Value {
+        json!({
+            "id": self.id,
+            "state": "damaged",
+            "folder": self.folder(),
+            "damage": self.reason,
+            "path": self.path,
+        })
+    }
+}
+
 impl Row {
     fn state(&self) -> &'static str {
         match self.place {
             Place::At(state) => state.name(),
             Place::Claimed(_) => "sending",
+            Place::Quarantined => "damaged",
         }
     }
 
@@ -236,7 +310,7 @@ impl Row {
                 format!("in {}", backoff::span(self.meta.next_attempt - now))
             }
             Place::At(State::Unknown) => "--force".to_owned(),
-            Place::At(State::Dead) => "never".to_owned(),
+            Place::At(State::Dead) | Place::Quarantined => "never".to_owned(),
             Place::Claimed(_) => "-".to_owned(),
         }
     }
@@ -264,7 +338,7 @@ impl Row {
         json!({
             "id": meta.id,
             "state": self.state(),
-            "pid": match self.place { Place::Claimed(owner) => Some(owner.pid()), Place::At(_) => None },
+            "pid": match self.place { Place::Claimed(owner) => Some(owner.pid()), _ => None },
             "created": meta.created,
             "age": now.saturating_sub(meta.created),
             "attempts": meta.attempts,
@@ -281,71 +355,143 @@ impl Row {
     }
 }
 
-/// Every entry, oldest first.
-fn rows(spool: &Spool) -> io::Result<Vec<Row>> {
-    let mut rows = Vec::new();
+/// Whether `list` and `show` check the message of an entry there against
+/// its record: not in `dead/`, whose messages are never sent again (and
+/// where a flush puts the ones that failed the check, with the reason).
+fn checks_message(place: &Place) -> bool {
+    !matches!(place, Place::At(State::Dead))
+}
+
+/// Every entry, oldest first, and the damaged ones (each checked as a
+/// flush would, the message's size and hash included where it can still
+/// be sent).
+fn rows(spool: &Spool) -> io::Result<(Vec<Row>, Vec<Damaged>)> {
+    let mut places: Vec<(String, Place, std::path::PathBuf)> = Vec::new();
     for state in State::ALL {
         for id in spool.ids(state)? {
-            // One that moved since the listing is shown where it went,
-            // or not at all.
-            if let Ok(meta) = store::read_meta(&spool.entry(state, &id)) {
-                rows.push(Row {
-                    place: Place::At(state),
-                    meta,
-                });
-            }
+            places.push((id.clone(), Place::At(state), spool.entry(state, &id)));
         }
     }
-    for (_, owner, path) in spool.claimed()? {
-        if let Ok(meta) = store::read_meta(&path) {
-            rows.push(Row {
-                place: Place::Claimed(owner),
-                meta,
-            });
+    for (id, owner, path) in spool.claimed()? {
+        places.push((id, Place::Claimed(owner), path));
+    }
+    let mut rows = Vec::new();
+    let mut damaged = Vec::new();
+    for (id, place, path) in places {
+        match inspect::inspect(&path, checks_message(&place)) {
+            Ok(Ok(meta)) => rows.push(Row { place, meta }),
+            Ok(Err(damage)) => damaged.push(Damaged {
+                id,
+                place,
+                reason: damage.reason().to_owned(),
+                path,
+            }),
+            // Moved since the listing: shown where it went, or not at all.
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
         }
+    }
+    for (name, path) in spool.quarantined()? {
+        let reason = match inspect::inspect(&path, true) {
+            Ok(Err(damage)) => damage.reason().to_owned(),
+            Ok(Ok(_)) => {
+                "quarantined (it reads well now: `postie spool remove` it, or move it back by hand)"
+                    .to_owned()
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            Err(e) => format!("{}: {e}", path.display()),
+        };
+        damaged.push(Damaged {
+            id: name,
+            place: Place::Quarantined,
+            reason,
+            path,
+        });
     }
     rows.sort_by(|a, b| (a.meta.created, &a.meta.id).cmp(&(b.meta.created, &b.meta.id)));
-    Ok(rows)
+    Ok((rows, damaged))
 }
 
 fn list(json: bool, account: Option<&str>) -> u8 {
     let spool = match open_existing() {
         Ok(spool) => spool,
-        Err(text) => return fail(exit::OS_ERR, &text),
+        Err((code, text)) => return fail(code, &text),
     };
-    let rows = match spool.as_ref().map(rows).transpose() {
-        Ok(rows) => rows.unwrap_or_default(),
+    let (rows, damaged) = match spool.as_ref().map(rows).transpose() {
+        Ok(found) => found.unwrap_or_default(),
         Err(e) => return fail(exit::OS_ERR, &e.to_string()),
     };
     let rows = rows
         .into_iter()
         .filter(|row| account.is_none() || row.meta.account.as_deref() == account);
+    // Damaged ones are shown whatever --account says: their record, if
+    // any, cannot be trusted to say whose they are.
     let now = backoff::now();
     if json {
-        println!("{}", Value::Array(rows.map(|row| row.json(now)).collect()));
+        let values = rows
+            .map(|row| row.json(now))
+            .chain(damaged.iter().map(Damaged::json));
+        println!("{}", Value::Array(values.collect()));
     } else {
         for row in rows {
             println!("{}", row.line(now));
         }
+        for entry in &damaged {
+            println!("{}", entry.line());
+        }
     }
-    exit::OK
+    if damaged.is_empty() {
+        exit::OK
+    } else {
+        eprintln!(
+            "postie: {} damaged spool {} (`postie spool flush` moves them to quarantine/ or dead/, `postie spool remove ID` deletes one)",
+            damaged.len(),
+            if damaged.len() == 1 { "entry" } else { "entries" }
+        );
+        exit::IO_ERR
+    }
 }
 
 fn show(id: &str, json: bool) -> u8 {
     let spool = match open_existing() {
         Ok(Some(spool)) => spool,
         Ok(None) => return fail(exit::NOINPUT, &format!("no message {id} in the spool")),
-        Err(text) => return fail(exit::OS_ERR, &text),
+        Err((code, text)) => return fail(code, &text),
     };
     let (place, path) = match spool.find(id) {
         Ok(Some(found)) => found,
         Ok(None) => return fail(exit::NOINPUT, &format!("no message {id} in the spool")),
         Err(e) => return fail(exit::OS_ERR, &e.to_string()),
     };
-    let read =
-        store::read_meta(&path).and_then(|meta| Ok((meta, header(&path.join(store::MESSAGE))?)));
-    let (meta, header) = match read {
-        Ok(read) => read,
+    // Checked before anything in it is read: a planted link is never
+    // followed, so never printed.
+    let meta = match inspect::inspect(&path, checks_message(&place)) {
+        Ok(Ok(meta)) if place != Place::Quarantined => meta,
+        Ok(found) => {
+            let reason = match found {
+                Err(damage) => damage.reason().to_owned(),
+                Ok(_) => "quarantined".to_owned(),
+            };
+            let damaged = Damaged {
+                id: id.to_owned(),
+                place,
+                reason,
+                path,
+            };
+            if json {
+                println!("{}", damaged.json());
+            } else {
+                println!("id: {}", damaged.id);
+                println!("state: damaged ({})", damaged.folder());
+                println!("damage: {}", damaged.reason);
+                println!("path: {}", damaged.path.display());
+            }
+            return exit::IO_ERR;
+        }
+        Err(e) => return fail(exit::OS_ERR, &format!("{}: {e}", path.display())),
+    };
+    let header = match header(&path.join(store::MESSAGE)) {
+        Ok(header) => header,
         Err(e) => return fail(exit::OS_ERR, &e.to_string()),
     };
     let row = Row { place, meta };
@@ -395,7 +541,7 @@ fn show(id: &str, json: bool) -> u8 {
 
 /// The message's header fields, as text.
 fn header(path: &std::path::Path) -> io::Result<String> {
-    let mut reader = io::BufReader::new(std::fs::File::open(path)?);
+    let mut reader = io::BufReader::new(trust::open_read(path)?);
     let mut text = String::new();
     let mut line = Vec::new();
     loop {
@@ -417,7 +563,7 @@ fn header(path: &std::path::Path) -> io::Result<String> {
 fn remove(ids: &[String]) -> u8 {
     let spool = match open_existing() {
         Ok(spool) => spool,
-        Err(text) => return fail(exit::OS_ERR, &text),
+        Err((code, text)) => return fail(code, &text),
     };
     let mut code = exit::OK;
     for id in ids {

@@ -7,6 +7,7 @@
 //!   active/<id>.<owner>/       claimed by a running flush
 //!   unknown/<id>/              the server may have it: only `flush --force` sends it
 //!   dead/<id>/                 given up; meta.json says why
+//!   quarantine/<id>[.<n>]      damaged or planted: moved aside unread (see below)
 //! ```
 //!
 //! Each entry is a directory holding `message.eml` and `meta.json`. Every
@@ -16,13 +17,23 @@
 //! power cut) at any point leaves the entry where it was or where it went,
 //! complete. `<owner>` names the process (see [`Owner`]); an entry whose
 //! owner has died is taken back by [`Spool::recover`].
+//!
+//! Nothing here follows a symbolic link or trusts what it did not make:
+//! the root and its folders are checked at every open, each entry before
+//! it is used ([`inspect`](super::inspect)), every file is opened with
+//! `O_NOFOLLOW`, and new ones are created with `O_EXCL`. An entry that is
+//! a link, or holds one, or is someone else's, is renamed into
+//! `quarantine/` (the link itself, never its target) and never read.
 
 use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
+use super::digest::{Digest, Digesting};
+use super::inspect::{self, Damage};
 use super::meta::Meta;
 use super::owner::Owner;
+use super::trust::{self, Kind};
 
 /// The message, as prepared for the first attempt.
 pub(crate) const MESSAGE: &str = "message.eml";
@@ -34,9 +45,15 @@ pub(crate) const META: &str = "meta.json";
 /// (a server takes a message only after its data), so it goes back to the
 /// queue; with it, the server may have the message: unknown.
 pub(crate) const DATA_SENT: &str = "data-sent";
+/// The [`DATA_SENT`] marker made ahead, when the entry is claimed: at the
+/// DATA command it only has to be renamed, which needs no new inode or
+/// block, so a full disk is found while nothing has been sent yet.
+const DATA_PENDING: &str = "data-sent.pending";
 
 const TMP: &str = "tmp";
 const ACTIVE: &str = "active";
+/// Entries that are damaged or not to be trusted, moved out of the way.
+const QUARANTINE: &str = "quarantine";
 
 /// Where an entry rests between flushes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -78,6 +95,8 @@ pub(crate) enum Place {
     At(State),
     /// Claimed by a live process.
     Claimed(Owner),
+    /// Moved aside as damaged or planted.
+    Quarantined,
 }
 
 /// The spool directory: `$POSTIE_SPOOL_DIR`, else
@@ -106,15 +125,20 @@ pub(crate) struct Spool {
 }
 
 impl Spool {
-    /// Opens the spool at `root`, creating it (mode 0700) and its folders.
+    /// Opens the spool at `root`, creating it (mode 0700) and its folders,
+    /// and checks that each is a directory (not a link) that is this
+    /// user's and writable by nobody else: an error that
+    /// [`trust::is_untrusted`] recognises when not.
     pub(crate) fn open(root: PathBuf) -> io::Result<Self> {
         create_private_dir_all(&root)?;
-        for dir in [TMP, ACTIVE, "queue", "unknown", "dead"] {
+        trust::check(&root, Kind::Dir)?.map_err(trust::untrusted)?;
+        for dir in [TMP, ACTIVE, "queue", "unknown", "dead", QUARANTINE] {
             let path = root.join(dir);
             match create_private_dir(&path) {
                 Err(e) if e.kind() != io::ErrorKind::AlreadyExists => return Err(e),
                 _ => {}
             }
+            trust::check(&path, Kind::Dir)?.map_err(trust::untrusted)?;
         }
         Ok(Self {
             root,
@@ -194,15 +218,61 @@ impl Spool {
         }
         for state in State::ALL {
             let path = self.entry(state, id);
-            if path.is_dir() {
+            // Not `is_dir`, which follows a link: a planted one is found
+            // (and then shown as damaged).
+            if fs::symlink_metadata(&path).is_ok() {
                 return Ok(Some((Place::At(state), path)));
             }
+        }
+        if let Some((_, path)) = self.quarantined()?.into_iter().find(|(name, _)| name == id) {
+            return Ok(Some((Place::Quarantined, path)));
         }
         Ok(self
             .claimed()?
             .into_iter()
             .find(|(claimed, _, _)| claimed == id)
             .map(|(_, owner, path)| (Place::Claimed(owner), path)))
+    }
+
+    /// What is in `quarantine/`: (name, path), by name.
+    pub(crate) fn quarantined(&self) -> io::Result<Vec<(String, PathBuf)>> {
+        let mut found: Vec<(String, PathBuf)> = fs::read_dir(self.root.join(QUARANTINE))?
+            .filter_map(|e| {
+                let e = e.ok()?;
+                Some((e.file_name().into_string().ok()?, e.path()))
+            })
+            .collect();
+        found.sort();
+        Ok(found)
+    }
+
+    /// Moves the entry at `path` (a link is moved itself, never followed)
+    /// to `quarantine/`, as `id`, or `id.N` when that is taken. Returns
+    /// its new path.
+    pub(crate) fn quarantine(&self, path: &Path, id: &str) -> io::Result<PathBuf> {
+        let dir = self.root.join(QUARANTINE);
+        for n in 0..1000u32 {
+            let name = if n == 0 {
+                id.to_owned()
+            } else {
+                format!("{id}.{n}")
+            };
+            let to = dir.join(name);
+            // rename(2) would replace an empty directory there.
+            if fs::symlink_metadata(&to).is_ok() {
+                continue;
+            }
+            fs::rename(path, &to)?;
+            if let Some(from) = path.parent() {
+                sync_dir(from)?;
+            }
+            sync_dir(&dir)?;
+            return Ok(to);
+        }
+        Err(io::Error::other(format!(
+            "{}: no free name for {id}",
+            dir.display()
+        )))
     }
 
     /// Takes `id` out of `state` for this process: an atomic rename, so of
@@ -222,6 +292,7 @@ impl Spool {
             spool: self,
             id: id.to_owned(),
             path: to,
+            from: state,
         }))
     }
 
@@ -229,21 +300,34 @@ impl Spool {
         self.root.join(ACTIVE).join(format!("{id}.{}", self.me))
     }
 
-    /// Deletes an entry that rests in `tmp/`, `queue/`, `unknown/` or
-    /// `dead/`. `Err(Some(owner))` when a live process has it claimed,
-    /// `Err(None)` when there is no such entry.
+    /// Deletes an entry that rests in `queue/`, `unknown/`, `dead/` or
+    /// `quarantine/` (there by its name in that folder).
+    /// `Err(Some(owner))` when a live process has it claimed, `Err(None)`
+    /// when there is no such entry.
     pub(crate) fn remove(&self, id: &str) -> io::Result<Result<(), Option<Owner>>> {
-        if !is_id(id) {
+        let quarantined = self
+            .quarantined()?
+            .into_iter()
+            .find(|(name, _)| name == id)
+            .map(|(_, path)| path);
+        if !is_id(id) && quarantined.is_none() {
             return Ok(Err(None));
         }
-        for state in State::ALL {
-            let gone = self
-                .root
-                .join(TMP)
-                .join(format!("{id}.{}.removed", self.me));
-            match fs::rename(self.entry(state, id), &gone) {
+        let places = State::ALL
+            .into_iter()
+            .filter(|_| is_id(id))
+            .map(|state| self.entry(state, id))
+            .chain(quarantined);
+        for path in places {
+            let gone =
+                self.root
+                    .join(TMP)
+                    .join(format!("{}.{}.removed", id.replace('.', "-"), self.me));
+            match fs::rename(&path, &gone) {
                 Ok(()) => {
-                    sync_dir(&self.state_dir(state))?;
+                    if let Some(dir) = path.parent() {
+                        sync_dir(dir)?;
+                    }
                     self.discard(&gone)?;
                     return Ok(Ok(()));
                 }
@@ -263,7 +347,7 @@ impl Spool {
     fn discard(&self, path: &Path) -> io::Result<()> {
         let tmp = self.root.join(TMP);
         sync_dir(&tmp)?;
-        fs::remove_dir_all(path)?;
+        remove_any(path)?;
         sync_dir(&tmp)
     }
 
@@ -278,13 +362,7 @@ impl Spool {
             let name = entry.file_name().to_string_lossy().into_owned();
             let owner = name.split('.').nth(1).and_then(Owner::parse);
             if owner.is_some_and(|o| o != self.me && !o.is_alive()) {
-                let path = entry.path();
-                let removed = if path.is_dir() {
-                    fs::remove_dir_all(&path)
-                } else {
-                    fs::remove_file(&path)
-                };
-                match removed {
+                match remove_any(&entry.path()) {
                     Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
                     _ => {}
                 }
@@ -308,8 +386,22 @@ impl Spool {
                 spool: self,
                 id: id.clone(),
                 path: to,
+                // Where it came from is not known; where it goes is
+                // decided below.
+                from: State::Unknown,
             };
-            let state = match claim.meta() {
+            let state = match inspect::inspect(&claim.path, false)? {
+                // Planted or someone else's: nothing in it is written to.
+                Err(Damage::Untrusted(reason) | Damage::Unreadable(reason)) => {
+                    self.quarantine(&claim.path, &id)?;
+                    recovered.push(Recovered {
+                        id,
+                        owner,
+                        state: None,
+                        reason: Some(reason),
+                    });
+                    continue;
+                }
                 Ok(mut meta) if claim.data_sent() && !meta.maybe_delivered => {
                     meta.maybe_delivered = true;
                     meta.last_error = format!(
@@ -321,11 +413,16 @@ impl Spool {
                 }
                 Ok(meta) if meta.maybe_delivered => State::Unknown,
                 Ok(_) => State::Queued,
-                // Unreadable: nothing can be known about it.
+                // A newer postie's: nothing can be known about it here.
                 Err(_) => State::Unknown,
             };
             claim.release(state)?;
-            recovered.push(Recovered { id, owner, state });
+            recovered.push(Recovered {
+                id,
+                owner,
+                state: Some(state),
+                reason: None,
+            });
         }
         Ok(recovered)
     }
@@ -338,8 +435,10 @@ pub(crate) struct Recovered {
     pub(crate) id: String,
     /// The process that had it.
     pub(crate) owner: Owner,
-    /// Where it went.
-    pub(crate) state: State,
+    /// Where it went; `None`: to `quarantine/`.
+    pub(crate) state: Option<State>,
+    /// Why it went to `quarantine/`.
+    pub(crate) reason: Option<String>,
 }
 
 /// An entry being written in `tmp/`.
@@ -361,23 +460,27 @@ impl NewEntry<'_> {
         self.path.join(MESSAGE)
     }
 
-    /// Writes the message with `write`, then fsyncs it; returns its size.
+    /// Writes the message with `write`, then fsyncs it; returns its size
+    /// and hash, for the record.
     pub(crate) fn write_message(
         &self,
         write: impl FnOnce(&mut dyn Write) -> io::Result<()>,
-    ) -> io::Result<u64> {
-        let file = create_private_file(&self.message_path())?;
-        let mut out = io::BufWriter::new(file);
+    ) -> io::Result<Digest> {
+        fault("message")?;
+        let file = trust::create_new(&self.message_path())?;
+        let mut out = Digesting::new(io::BufWriter::new(file));
         write(&mut out)?;
+        let (out, digest) = out.finish();
         let file = out.into_inner().map_err(io::IntoInnerError::into_error)?;
         file.sync_all()?;
-        Ok(file.metadata()?.len())
+        Ok(digest)
     }
 
     /// Writes `meta` and moves the entry into `state`: from then on it is
     /// in the spool, durably.
     pub(crate) fn commit(mut self, meta: &Meta, state: State) -> io::Result<()> {
-        let file = create_private_file(&self.path.join(META))?;
+        fault("meta")?;
+        let file = trust::create_new(&self.path.join(META))?;
         write_and_sync(file, &meta.to_json()?)?;
         sync_dir(&self.path)?;
         let target = self.spool.entry(state, &self.id);
@@ -408,46 +511,70 @@ pub(crate) struct Claim<'a> {
     spool: &'a Spool,
     id: String,
     path: PathBuf,
+    /// Where it was claimed from.
+    from: State,
 }
 
 impl Claim<'_> {
+    /// Its directory.
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
     /// The message file.
     pub(crate) fn message_path(&self) -> PathBuf {
         self.path.join(MESSAGE)
-    }
-
-    /// The record.
-    pub(crate) fn meta(&self) -> io::Result<Meta> {
-        read_meta(&self.path)
     }
 
     /// Replaces the record atomically: a new file, fsynced, renamed over
     /// the old one, and the directory fsynced.
     pub(crate) fn save(&self, meta: &Meta) -> io::Result<()> {
         let new = self.path.join(format!("{META}.new"));
-        let file = create_private_file(&new)?;
+        // A leftover of a crash (the entry was checked when claimed: a
+        // file, not a link); `create_new` below would refuse it.
+        remove_if_there(&new)?;
+        fault("meta")?;
+        let file = trust::create_new(&new)?;
         write_and_sync(file, &meta.to_json()?)?;
         fs::rename(&new, self.path.join(META))?;
         sync_dir(&self.path)
     }
 
-    /// The path of the [`DATA_SENT`] marker.
-    pub(crate) fn data_marker(&self) -> PathBuf {
-        self.path.join(DATA_SENT)
+    /// Makes the [`DATA_SENT`] marker ahead, as [`DATA_PENDING`]: where
+    /// the disk is full, this fails, before anything is sent.
+    pub(crate) fn prepare_marker(&self) -> io::Result<Marker> {
+        let pending = self.path.join(DATA_PENDING);
+        remove_if_there(&pending)?;
+        fault("marker")?;
+        trust::create_new(&pending)?.sync_all()?;
+        sync_dir(&self.path)?;
+        Ok(Marker {
+            pending,
+            sent: self.path.join(DATA_SENT),
+            entry: self.path.clone(),
+            rest: self.spool.entry(self.from, &self.id),
+        })
     }
 
     /// Whether the marker is there.
     pub(crate) fn data_sent(&self) -> bool {
-        self.data_marker().exists()
+        fs::symlink_metadata(self.path.join(DATA_SENT)).is_ok()
     }
 
-    /// Removes the marker: the attempt's outcome is known and recorded.
+    /// Removes the marker (and the one made ahead): the attempt's outcome
+    /// is known and recorded.
     pub(crate) fn clear_data_sent(&self) -> io::Result<()> {
-        match fs::remove_file(self.data_marker()) {
-            Ok(()) => sync_dir(&self.path),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(e),
+        let sent = remove_if_there(&self.path.join(DATA_SENT))?;
+        let pending = remove_if_there(&self.path.join(DATA_PENDING))?;
+        if sent || pending {
+            sync_dir(&self.path)?;
         }
+        Ok(())
+    }
+
+    /// Moves the claimed entry to `quarantine/`; returns its new path.
+    pub(crate) fn quarantine(self) -> io::Result<PathBuf> {
+        self.spool.quarantine(&self.path, &self.id)
     }
 
     /// Puts the entry to rest in `state`.
@@ -472,25 +599,79 @@ impl Claim<'_> {
     }
 }
 
-/// Creates the [`DATA_SENT`] marker at `path` durably: the file, then its
-/// directory fsynced.
-pub(crate) fn mark(path: &Path) -> io::Result<()> {
-    create_private_file(path)?.sync_all()?;
-    match path.parent() {
-        Some(dir) => sync_dir(dir),
-        None => Ok(()),
+/// The [`DATA_SENT`] marker of a claimed entry, made ahead (see
+/// [`Claim::prepare_marker`]): owned, so the trace callback can hold it.
+pub(crate) struct Marker {
+    pending: PathBuf,
+    sent: PathBuf,
+    entry: PathBuf,
+    /// Where the entry rested before its claim.
+    rest: PathBuf,
+}
+
+impl Marker {
+    /// Records, durably, that the data goes out: a rename (no new inode
+    /// or block needed), then the directory fsynced.
+    pub(crate) fn set(&self) -> io::Result<()> {
+        fault("data-sent")?;
+        fs::rename(&self.pending, &self.sent)?;
+        sync_dir(&self.entry)
+    }
+
+    /// After [`set`](Self::set) failed, before the data went out: takes
+    /// the marker away and puts the entry back where it rested, so no
+    /// server has it and the next flush sends it. Best effort: where this
+    /// fails too, the next spool command finds the claim of a process
+    /// that has ended and does the same.
+    pub(crate) fn give_back(&self) -> io::Result<()> {
+        remove_if_there(&self.sent)?;
+        sync_dir(&self.entry)?;
+        fs::rename(&self.entry, &self.rest)?;
+        for dir in [self.entry.parent(), self.rest.parent()]
+            .into_iter()
+            .flatten()
+        {
+            sync_dir(dir)?;
+        }
+        Ok(())
     }
 }
 
-/// Reads an entry's record.
-pub(crate) fn read_meta(entry: &Path) -> io::Result<Meta> {
-    let bytes = fs::read(entry.join(META))?;
-    Meta::from_json(&bytes).map_err(|e| {
-        io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!("{}: {e}", entry.join(META).display()),
-        )
-    })
+/// A fault made on purpose, for the tests of a full disk where no small
+/// file system can be mounted: `POSTIE_TEST_SPOOL_FAULT=POINT` makes the
+/// spool write at POINT (`message`, `meta`, `marker`, `data-sent`) fail
+/// as a full disk does. Only in debug builds: a release build has no such
+/// switch.
+fn fault(point: &str) -> io::Result<()> {
+    if cfg!(debug_assertions)
+        && std::env::var_os("POSTIE_TEST_SPOOL_FAULT").is_some_and(|p| p == point)
+    {
+        return Err(io::Error::new(
+            io::ErrorKind::StorageFull,
+            format!("no space left on device (POSTIE_TEST_SPOOL_FAULT={point})"),
+        ));
+    }
+    Ok(())
+}
+
+/// Removes the file at `path` if there is one (a link itself, never its
+/// target); whether there was.
+fn remove_if_there(path: &Path) -> io::Result<bool> {
+    match fs::remove_file(path) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// Removes what is at `path`: a directory with its contents, or a file or
+/// link (never following one).
+fn remove_any(path: &Path) -> io::Result<()> {
+    if fs::symlink_metadata(path)?.is_dir() {
+        fs::remove_dir_all(path)
+    } else {
+        fs::remove_file(path)
+    }
 }
 
 /// Whether `text` can be a spool id (digits and dashes: no `/` or `..`
@@ -528,48 +709,25 @@ fn write_and_sync(mut file: File, bytes: &[u8]) -> io::Result<()> {
 
 /// fsync of a directory: makes the renames and creations in it durable.
 pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
-    File::open(dir)?.sync_all()
-}
-
-#[cfg(unix)]
-fn create_private_file(path: &Path) -> io::Result<File> {
     use std::os::unix::fs::OpenOptionsExt;
     fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)
+        .read(true)
+        .custom_flags(libc::O_DIRECTORY | libc::O_NOFOLLOW)
+        .open(dir)?
+        .sync_all()
 }
 
-#[cfg(not(unix))]
-fn create_private_file(path: &Path) -> io::Result<File> {
-    File::create(path)
-}
-
-#[cfg(unix)]
 fn create_private_dir(path: &Path) -> io::Result<()> {
     use std::os::unix::fs::DirBuilderExt;
     fs::DirBuilder::new().mode(0o700).create(path)
 }
 
-#[cfg(not(unix))]
-fn create_private_dir(path: &Path) -> io::Result<()> {
-    fs::create_dir(path)
-}
-
-#[cfg(unix)]
 fn create_private_dir_all(path: &Path) -> io::Result<()> {
     use std::os::unix::fs::DirBuilderExt;
     fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)
         .create(path)
-}
-
-#[cfg(not(unix))]
-fn create_private_dir_all(path: &Path) -> io::Result<()> {
-    fs::create_dir_all(path)
 }
 
 #[cfg(test)]
@@ -594,6 +752,7 @@ mod tests {
             reverse_path: "a@x.org".into(),
             recipients: vec!["b@x.org".into()],
             size: 5,
+            sha256: None,
             attempts: 0,
             next_attempt: 1,
             last_attempt: 1,
@@ -654,7 +813,7 @@ mod tests {
             let to = spool.root().join(ACTIVE).join(format!("{id}.{dead}"));
             fs::rename(spool.entry(State::Queued, id), &to).unwrap();
         }
-        mark(
+        trust::create_new(
             &spool
                 .root()
                 .join(ACTIVE)
@@ -669,7 +828,9 @@ mod tests {
             spool.ids(State::Unknown).unwrap(),
             std::slice::from_ref(&after)
         );
-        let meta = read_meta(&spool.entry(State::Unknown, &after)).unwrap();
+        let meta = inspect::inspect(&spool.entry(State::Unknown, &after), true)
+            .unwrap()
+            .unwrap();
         assert!(meta.maybe_delivered);
         assert!(
             meta.last_error.contains("interrupted"),
@@ -677,6 +838,59 @@ mod tests {
             meta.last_error
         );
         fs::remove_dir_all(spool.root()).unwrap();
+    }
+
+    #[test]
+    fn a_dead_owners_planted_claim_is_quarantined_never_written_into() {
+        let spool = temp_spool("planted-claim");
+        let id = add(&spool);
+        // The entry moves out of the spool; a link in active/, named as a
+        // dead flush's claim whose data went out, leads to it.
+        let victim = spool.root().with_extension("victim");
+        let _ = fs::remove_dir_all(&victim);
+        fs::rename(spool.entry(State::Queued, &id), &victim).unwrap();
+        trust::create_new(&victim.join(DATA_SENT)).unwrap();
+        let before: Vec<(std::ffi::OsString, Vec<u8>)> = fs::read_dir(&victim)
+            .unwrap()
+            .map(|e| {
+                let e = e.unwrap();
+                (e.file_name(), fs::read(e.path()).unwrap())
+            })
+            .collect();
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id();
+        child.wait().unwrap();
+        let dead = Owner::parse(&format!("{pid}-1")).unwrap();
+        let claim = spool.root().join(ACTIVE).join(format!("{id}.{dead}"));
+        std::os::unix::fs::symlink(&victim, &claim).unwrap();
+        let recovered = spool.recover().unwrap();
+        assert_eq!(recovered.len(), 1);
+        assert_eq!(recovered[0].state, None);
+        assert!(
+            recovered[0]
+                .reason
+                .as_deref()
+                .unwrap()
+                .contains("symbolic link"),
+            "{:?}",
+            recovered[0].reason
+        );
+        let after: Vec<(std::ffi::OsString, Vec<u8>)> = fs::read_dir(&victim)
+            .unwrap()
+            .map(|e| {
+                let e = e.unwrap();
+                (e.file_name(), fs::read(e.path()).unwrap())
+            })
+            .collect();
+        assert_eq!(before, after, "written into the link's target");
+        let moved = spool.quarantined().unwrap();
+        assert_eq!(moved.len(), 1);
+        assert!(fs::symlink_metadata(&moved[0].1)
+            .unwrap()
+            .file_type()
+            .is_symlink());
+        fs::remove_dir_all(spool.root()).unwrap();
+        fs::remove_dir_all(&victim).unwrap();
     }
 
     #[test]

@@ -1,0 +1,137 @@
+//! The size and SHA-256 of a kept message: recorded in `meta.json` when it
+//! is kept, and checked before it is sent again, so a message cut short
+//! (a full disk, a crash of the file system, someone's editor) or changed
+//! is never sent and reported as sent.
+
+use std::io::{self, Read, Write};
+use std::path::Path;
+
+use sha2::{Digest as _, Sha256};
+
+use super::trust;
+
+/// What a message's bytes were.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Digest {
+    /// Its size in bytes.
+    pub(crate) size: u64,
+    /// SHA-256 of its bytes, in lower-case hex.
+    pub(crate) sha256: String,
+}
+
+/// A writer that passes everything on and digests it.
+pub(crate) struct Digesting<W> {
+    inner: W,
+    hasher: Sha256,
+    size: u64,
+}
+
+impl<W: Write> Digesting<W> {
+    /// Digests what goes to `inner`.
+    pub(crate) fn new(inner: W) -> Self {
+        Self {
+            inner,
+            hasher: Sha256::new(),
+            size: 0,
+        }
+    }
+
+    /// The writer back, and the digest of what went through.
+    pub(crate) fn finish(self) -> (W, Digest) {
+        let digest = Digest {
+            size: self.size,
+            sha256: hex(&self.hasher.finalize()),
+        };
+        (self.inner, digest)
+    }
+}
+
+impl<W: Write> Write for Digesting<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        let written = buf.get(..n).unwrap_or(buf);
+        self.hasher.update(written);
+        self.size += written.len() as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// The digest of the file at `path`, opened without following a link.
+pub(crate) fn of_file(path: &Path) -> io::Result<Digest> {
+    let mut file = trust::open_read(path)?;
+    let mut hasher = Sha256::new();
+    let mut size = 0u64;
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = match file.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        let chunk = buf.get(..n).unwrap_or_default();
+        hasher.update(chunk);
+        size += chunk.len() as u64;
+    }
+    Ok(Digest {
+        size,
+        sha256: hex(&hasher.finalize()),
+    })
+}
+
+/// Why the message at `path` is not what was kept (its size, and its hash
+/// where one was recorded: records of older postie versions have none),
+/// or `None` when it is.
+pub(crate) fn mismatch(path: &Path, size: u64, sha256: Option<&str>) -> io::Result<Option<String>> {
+    let found = of_file(path)?;
+    if found.size != size {
+        return Ok(Some(format!(
+            "{} is {} bytes but {size} were kept: damaged, not sent",
+            path.display(),
+            found.size
+        )));
+    }
+    match sha256 {
+        Some(kept) if !kept.eq_ignore_ascii_case(&found.sha256) => Ok(Some(format!(
+            "{} does not have the SHA-256 it was kept with: changed or damaged, not sent",
+            path.display()
+        ))),
+        _ => Ok(None),
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn written_and_read_back_agree_and_a_change_is_found() {
+        let path = std::env::temp_dir().join(format!("postie-digest-{}", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        let file = trust::create_new(&path).unwrap();
+        let mut out = Digesting::new(file);
+        out.write_all(b"hello").unwrap();
+        let (_, written) = out.finish();
+        assert_eq!(written.size, 5);
+        assert_eq!(
+            written.sha256,
+            "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"
+        );
+        assert_eq!(of_file(&path).unwrap(), written);
+        assert_eq!(mismatch(&path, 5, Some(&written.sha256)).unwrap(), None);
+        assert!(mismatch(&path, 6, None).unwrap().is_some());
+        std::fs::write(&path, "hallo").unwrap();
+        assert!(mismatch(&path, 5, Some(&written.sha256)).unwrap().is_some());
+        assert_eq!(mismatch(&path, 5, None).unwrap(), None);
+        std::fs::remove_file(&path).unwrap();
+    }
+}
