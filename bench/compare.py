@@ -124,7 +124,10 @@ def client_argv(args, binary, driver, target, spec, attach_file):
         if "attach_mib" in spec:
             return None
         return [
-            "smtp-source", "-l", str(spec["size"]), "-m", str(spec["count"]),
+            # -d: one connection per session for all its messages, as the
+            # spec's workloads say (without it smtp-source connects, says
+            # HELO and QUITs for every message, which is not the same work).
+            "smtp-source", "-d", "-l", str(spec["size"]), "-m", str(spec["count"]),
             "-s", str(spec["connections"]), "-f", FROM, "-t", TO, f"{host}:{port}",
         ]
     argv = [

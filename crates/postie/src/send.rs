@@ -56,7 +56,7 @@ pub(crate) fn run_keeping(args: SendArgs) -> Ran {
     }
     let credentials = match credentials(&args, account.as_ref()) {
         Ok(credentials) => credentials,
-        Err((code, text)) => return fail_input(&args, code, &text),
+        Err((c, text)) => return code(fail_input(&args, c, &text)),
     };
     let options = match options(&args, credentials, None) {
         Ok(options) => options,
