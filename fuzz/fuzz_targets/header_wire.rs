@@ -96,26 +96,28 @@ fuzz_target!(|data: &[u8]| {
     }
     let tolerant = reader::parse(data).message;
     if let Ok(written) = tolerant.to_bytes() {
-        let (mut fields, _) = server_fields(&wire(&written));
-        let parsed = parsed_fields(&tolerant);
-        // The writer adds MIME-Version to a MIME message that lacks it.
-        if !parsed.iter().any(|(name, _)| name == "mime-version") {
-            fields.retain(|(name, _)| name != "mime-version");
-        }
-        // The writer writes the MIME fields a body decides (Content-Type,
-        // Content-Transfer-Encoding) from what it parsed, after the others:
-        // the same fields, maybe in another order and spelling.
-        let decided = |list: &mut Vec<(String, String)>| {
-            for (name, value) in list.iter_mut() {
-                if name == "content-type" || name == "content-transfer-encoding" {
-                    value.clear();
-                }
-            }
+        // The writer writes the MIME fields a body decides (MIME-Version,
+        // Content-Type, Content-Transfer-Encoding) from what it parsed: once,
+        // after the others, in its own spelling. Every other field must come
+        // out as it was kept, none more, none less.
+        let others = |list: Vec<(String, String)>| {
+            let mut list: Vec<_> = list
+                .into_iter()
+                .filter(|(name, _)| {
+                    !matches!(
+                        name.as_str(),
+                        "mime-version" | "content-type" | "content-transfer-encoding"
+                    )
+                })
+                .collect();
             list.sort();
+            list
         };
-        let mut parsed = parsed;
-        decided(&mut fields);
-        decided(&mut parsed);
-        assert_eq!(fields, parsed, "the server reads other fields (tolerant)");
+        let (fields, _) = server_fields(&wire(&written));
+        assert_eq!(
+            others(fields),
+            others(parsed_fields(&tolerant)),
+            "the server reads other fields (tolerant)"
+        );
     }
 });
