@@ -176,12 +176,14 @@ fn load_message(args: &SendArgs, spool: &mut Option<Spooled>) -> Result<Message,
     // A pipe or FIFO cannot be read twice (once to count, once to send):
     // those are spooled like standard input.
     // A directory or a device (`/dev/zero` never ends) is no message.
-    let kind = |path: &std::path::Path| std::fs::metadata(path).map(|m| m.file_type());
-    let path = match args.message.as_deref() {
-        Some(path) if path.as_os_str() != "-" && kind(path).is_ok_and(|k| k.is_file()) => {
-            path.to_owned()
-        }
-        Some(path) if path.as_os_str() != "-" && kind(path).is_ok_and(|k| !is_pipe(k)) => {
+    let named = args
+        .message
+        .as_deref()
+        .filter(|path| path.as_os_str() != "-");
+    let kind = named.map(|path| std::fs::metadata(path).map(|m| m.file_type()));
+    let path = match (named, kind) {
+        (Some(path), Some(Ok(kind))) if kind.is_file() => path.to_owned(),
+        (Some(path), Some(Ok(kind))) if !is_pipe(kind) => {
             return Err((
                 exit::NOINPUT,
                 format!(
@@ -190,7 +192,7 @@ fn load_message(args: &SendArgs, spool: &mut Option<Spooled>) -> Result<Message,
                 ),
             ));
         }
-        Some(path) if path.as_os_str() != "-" => {
+        (Some(path), _) => {
             let file = std::fs::File::open(path).map_err(|e| {
                 (
                     exit::NOINPUT,
@@ -237,7 +239,13 @@ fn is_pipe(kind: std::fs::FileType) -> bool {
 }
 
 fn build_message(args: &SendArgs) -> Result<Message, (u8, String)> {
-    let data_error = |e: postie_mime::Error| (exit::DATAERR, e.to_string());
+    // An attachment that cannot be read, or is no regular file (a
+    // directory, a device, a FIFO: see postie_mime::regular_file), is an
+    // input error found here, before connecting; the rest is the data's.
+    let data_error = |e: postie_mime::Error| match e {
+        postie_mime::Error::Io(io) => (exit::NOINPUT, io.to_string()),
+        other => (exit::DATAERR, other.to_string()),
+    };
     let mut builder = MessageBuilder::new();
     if let Some(from) = &args.from {
         builder = builder.from(from);
@@ -269,13 +277,6 @@ fn build_message(args: &SendArgs) -> Result<Message, (u8, String)> {
     }
     if args.body.is_some() || args.html.is_none() {
         builder = builder.text(args.body.clone().unwrap_or_default());
-    }
-    // Before connecting: a directory, device or FIFO is no attachment (a
-    // FIFO would even hang the open).
-    for file in args.attach.iter().chain(&args.inline) {
-        if let Err(e) = postie_mime::regular_file::open(file) {
-            return Err((exit::NOINPUT, e.to_string()));
-        }
     }
     for file in &args.attach {
         builder = builder.attach_file(file);
@@ -375,8 +376,8 @@ fn credentials(
     };
     Ok(Some(Credentials {
         username,
-        // One copy, moved into the Secret, which wipes it when dropped;
-        // the buffer it came from is wiped now.
+        // Copied once into the Secret, which wipes it when dropped; the
+        // buffer it came from is wiped as it goes out of scope.
         secret: Secret::new(secret.as_str()),
         authzid: None,
     }))

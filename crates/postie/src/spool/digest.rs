@@ -3,7 +3,7 @@
 //! (a full disk, a crash of the file system, someone's editor) or changed
 //! is never sent and reported as sent.
 
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::path::Path;
 
 use sha2::{Digest as _, Sha256};
@@ -64,19 +64,7 @@ impl<W: Write> Write for Digesting<W> {
 pub(crate) fn of_file(path: &Path) -> io::Result<Digest> {
     let mut file = trust::open_read(path)?;
     let mut hasher = Sha256::new();
-    let mut size = 0u64;
-    let mut buf = vec![0u8; 64 * 1024];
-    loop {
-        let n = match file.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
-        let chunk = buf.get(..n).unwrap_or_default();
-        hasher.update(chunk);
-        size += chunk.len() as u64;
-    }
+    let size = io::copy(&mut file, &mut hasher)?;
     Ok(Digest {
         size,
         sha256: hex(&hasher.finalize()),
