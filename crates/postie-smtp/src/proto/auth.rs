@@ -1,0 +1,210 @@
+//! AUTH: choosing the mechanisms, the exchange, and what a reply to it means.
+
+use super::*;
+
+impl Delivery {
+    /// Chooses the mechanisms to try: the user's list or the strongest
+    /// first, among those offered, without the ones that expose the secret
+    /// when the connection is in clear to another host.
+    pub(super) fn start_auth(&mut self, now: Instant) {
+        let Some(auth) = self.config.auth.as_ref() else {
+            return;
+        };
+        let offered = self.capabilities.auth_mechanisms().to_vec();
+        if offered.is_empty() {
+            let hint = if self.tls.is_none() && self.capabilities.has("STARTTLS") {
+                " (it offers STARTTLS: many servers offer AUTH only after it)"
+            } else {
+                ""
+            };
+            let problem = AuthProblem::NotOffered(hint);
+            self.fail_transaction(Stage::Auth, Cause::Auth(problem), now);
+            return;
+        }
+        let wanted: Vec<String> = match &auth.mechanisms {
+            Some(list) => list.iter().map(|m| m.trim().to_ascii_uppercase()).collect(),
+            None if auth.token => sasl::TOKEN_ORDER.iter().map(|m| (*m).to_owned()).collect(),
+            None => sasl::PASSWORD_ORDER
+                .iter()
+                .map(|m| (*m).to_owned())
+                .collect(),
+        };
+        let mut candidates: Vec<String> = wanted
+            .iter()
+            .filter(|m| offered.contains(m))
+            .cloned()
+            .collect();
+        let in_clear = self.tls.is_none() && !self.peer_is_loopback && !auth.allow_plaintext;
+        if in_clear && candidates.iter().any(|m| sasl::is_plaintext_equivalent(m)) {
+            candidates.retain(|m| !sasl::is_plaintext_equivalent(m));
+            if candidates.is_empty() {
+                let cause = Cause::Auth(AuthProblem::PlaintextRefused);
+                self.fail_transaction(Stage::Auth, cause, now);
+                return;
+            }
+        }
+        if candidates.is_empty() {
+            let problem = AuthProblem::NoCommonMechanism { offered, wanted };
+            self.fail_transaction(Stage::Auth, Cause::Auth(problem), now);
+            return;
+        }
+        self.candidates = candidates;
+        self.next_candidate = 0;
+        self.last_auth_reply = None;
+        self.try_next_mechanism(now);
+    }
+
+    pub(super) fn try_next_mechanism(&mut self, now: Instant) {
+        self.mechanism = None;
+        let Some(auth) = self.config.auth.clone() else {
+            return;
+        };
+        let server = self.current_server();
+        while let Some(name) = self.candidates.get(self.next_candidate).cloned() {
+            self.next_candidate += 1;
+            let built = sasl::mechanism(&name, &auth.credentials, &server.host, server.port);
+            let mut mechanism = match built {
+                Ok(Some(m)) => m,
+                Ok(None) => continue,
+                Err(e) => {
+                    // The credentials cannot be carried by this mechanism
+                    // (SASLprep, a NUL...): nothing was sent, try the next.
+                    self.trace(TraceKind::Info, format!("{name} cannot be used: {e}"));
+                    continue;
+                }
+            };
+            // Wiped on drop, as the response it carries.
+            let command = match mechanism.initial_response() {
+                Ok(Some(initial)) if initial.is_empty() => Zeroizing::new(format!("AUTH {name} =")),
+                Ok(Some(initial)) => {
+                    let prefix = format!("AUTH {name} ");
+                    base64_secret(&prefix, &initial)
+                }
+                Ok(None) => Zeroizing::new(format!("AUTH {name}")),
+                Err(e) => {
+                    self.trace(TraceKind::Info, format!("{name} cannot be used: {e}"));
+                    continue;
+                }
+            };
+            self.mechanism = Some(mechanism);
+            let shown = if command.len() > "AUTH ".len() + name.len() {
+                format!("AUTH {name} [redacted]")
+            } else {
+                command.to_string()
+            };
+            self.send_secret(&command, &shown, Expect::Auth, now);
+            return;
+        }
+        let cause = match self.last_auth_reply.take() {
+            Some(reply) => Cause::Reply(reply),
+            None => Cause::Auth(AuthProblem::NoMechanismWorked),
+        };
+        self.fail_transaction(Stage::Auth, cause, now);
+    }
+
+    pub(super) fn on_auth_reply(&mut self, reply: Reply, now: Instant) {
+        let name = self.mechanism.as_ref().map_or("", |m| m.name());
+        if reply.code() == 421 {
+            // The server is closing: not a verdict on the credentials.
+            self.record_attempt(Stage::Auth, Cause::Reply(reply));
+            self.state = State::Closing(After::NextServer);
+            return;
+        }
+        match reply.code() {
+            334 => {
+                let challenge = reply
+                    .lines()
+                    .first()
+                    .map(String::as_str)
+                    .unwrap_or_default();
+                let response = match (base64_decode(challenge.trim()), self.mechanism.as_mut()) {
+                    (Some(bytes), Some(m)) => m.respond(&bytes),
+                    (None, _) => Err(sasl::SaslError::MalformedChallenge {
+                        mechanism: "AUTH",
+                        reason: "the challenge is not base64".to_owned(),
+                    }),
+                    (_, None) => Err(sasl::SaslError::UnexpectedChallenge { mechanism: "AUTH" }),
+                };
+                match response {
+                    Ok(answer) => {
+                        let line = base64_secret("", &answer);
+                        self.send_secret(&line, "[redacted]", Expect::Auth, now);
+                    }
+                    Err(e) => {
+                        // RFC 4954 §4: "*" cancels the exchange.
+                        self.trace(TraceKind::Info, format!("{name}: {e}; cancelling"));
+                        self.send("*", Expect::AuthCancel, now);
+                    }
+                }
+            }
+            235 => match self.mechanism.as_ref().map(|m| m.complete()) {
+                Some(Err(e)) => {
+                    // The server did not prove it knows the secret.
+                    let cause = Cause::Auth(AuthProblem::Mechanism(e));
+                    self.fail_transaction(Stage::Auth, cause, now);
+                }
+                _ => {
+                    self.authenticated = Some(name.to_owned());
+                    self.mechanism = None;
+                    self.start_mail(now);
+                }
+            },
+            // "This mechanism cannot be used here": try the next one.
+            504 | 534 | 538 | 454 => {
+                self.last_auth_reply = Some(reply);
+                self.try_next_mechanism(now);
+            }
+            // 535 and anything else: the credentials were refused. Never go
+            // on unauthenticated when credentials were given.
+            _ => self.fail_transaction(Stage::Auth, Cause::Reply(reply), now),
+        }
+    }
+}
+
+/// Why authentication could not start or finish, when no reply says it.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AuthProblem {
+    /// The server offers no AUTH at all.
+    #[error("credentials were given but the server offers no AUTH{0}")]
+    NotOffered(&'static str),
+    /// None of the wanted mechanisms is offered.
+    #[error("no usable SASL mechanism: the server offers {}, postie would use {}", .offered.join(" "), .wanted.join(" "))]
+    NoCommonMechanism {
+        /// What the server offers.
+        offered: Vec<String>,
+        /// What postie would use.
+        wanted: Vec<String>,
+    },
+    /// Only mechanisms that expose the secret are left, and the connection
+    /// is in clear to another host.
+    #[error("refusing to send the password in clear: the connection is not encrypted and the server is not this machine; use TLS (--tls required or implicit), or --allow-plaintext-auth to accept the risk")]
+    PlaintextRefused,
+    /// No mechanism could even start.
+    #[error("no SASL mechanism could be used with these credentials")]
+    NoMechanismWorked,
+    /// The mechanism failed (e.g. the server did not prove it knows the
+    /// password).
+    #[error("{0}")]
+    Mechanism(sasl::SaslError),
+}
+
+/// `prefix` then the base64 of `bytes` (a SASL response), in one buffer of
+/// the exact size, wiped on drop.
+pub(super) fn base64_secret(prefix: &str, bytes: &[u8]) -> Zeroizing<String> {
+    use base64::Engine as _;
+    let mut line = Zeroizing::new(String::with_capacity(
+        prefix.len() + bytes.len().div_ceil(3) * 4,
+    ));
+    line.push_str(prefix);
+    base64::engine::general_purpose::STANDARD.encode_string(bytes, &mut line);
+    line
+}
+
+pub(super) fn base64_decode(text: &str) -> Option<Vec<u8>> {
+    use base64::Engine as _;
+    if text.is_empty() || text == "=" {
+        return Some(Vec::new());
+    }
+    base64::engine::general_purpose::STANDARD.decode(text).ok()
+}
