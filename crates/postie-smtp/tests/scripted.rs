@@ -358,7 +358,7 @@ fn a_server_reading_the_data_slowly_cannot_stretch_the_deadline() {
             .reply("250 2.1.0 Ok\r\n")
             .reply("250 2.1.5 Ok\r\n")
             .reply("354 go on\r\n")
-            .read_slowly(256, Duration::from_millis(10), Duration::from_secs(3))]);
+            .read_slowly(64, Duration::from_millis(50), Duration::from_secs(3))]);
         let opts = SendOptions::new()
             .servers(["localhost"])
             .ports([server.port()])

@@ -158,9 +158,10 @@ impl Script {
         self
     }
 
-    /// Reads at most `chunk` bytes every `delay`, for at most `limit` or
-    /// until the client closes: a server that takes the data slowly (the
-    /// client's writes block), for the deadline. What it reads is dropped.
+    /// Reads at most `chunk` bytes from the connection every `delay`, for
+    /// at most `limit` or until the client closes: a server that takes the
+    /// data slowly, so each of the client's writes makes a little progress
+    /// and then blocks, for the deadline. What it reads is dropped.
     pub fn read_slowly(mut self, chunk: usize, delay: Duration, limit: Duration) -> Self {
         self.0.push(Action::ReadSlowly {
             chunk,
@@ -397,9 +398,16 @@ fn play(stream: TcpStream, script: Script) -> Session {
                 limit,
             } => {
                 let until = Instant::now() + limit;
+                // What the line reader already holds is dropped first; the
+                // rest is read from the connection itself, so the client's
+                // kernel sees a steady trickle rather than a buffer's worth
+                // taken at once now and then.
+                let held = reader.buffer().len();
+                reader.consume(held);
+                let io = reader.get_mut();
                 let mut buf = vec![0; chunk];
                 while Instant::now() < until {
-                    match reader.read(&mut buf) {
+                    match io.read(&mut buf) {
                         Ok(0) => break,
                         Ok(_) => thread::sleep(delay),
                         Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}

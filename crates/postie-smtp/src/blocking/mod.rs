@@ -665,3 +665,55 @@ impl Write for BodyWriter<'_> {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::Cell;
+
+    /// A socket whose every write blocks for the whole limit it was given
+    /// and then takes a few bytes, as a kernel's send does (SO_SNDTIMEO)
+    /// when the server reads a little at a time.
+    struct Trickle {
+        limit: Cell<Duration>,
+        taken: usize,
+    }
+
+    impl Write for Trickle {
+        fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+            std::thread::sleep(self.limit.get());
+            let n = bytes.len().min(4);
+            self.taken += n;
+            Ok(n)
+        }
+
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn each_write_call_is_bounded_by_what_the_deadline_leaves() {
+        let mut socket = Trickle {
+            limit: Cell::new(Duration::ZERO),
+            taken: 0,
+        };
+        let started = Instant::now();
+        let mut limit = WriteLimit {
+            timeout: Duration::from_secs(10),
+            deadline: started.checked_add(Duration::from_millis(300)),
+            applied: None,
+        };
+        let err = write_each(&mut socket, &[b'x'; 1024], &mut limit, |s, d| {
+            s.limit.set(d);
+            Ok(())
+        })
+        .unwrap_err();
+        let elapsed = started.elapsed();
+        assert_eq!(err.kind(), io::ErrorKind::TimedOut);
+        // A limit set once for the buffer would let each of its 256
+        // partial writes wait the 300 ms again.
+        assert!(elapsed < Duration::from_millis(900), "{elapsed:?}");
+        assert!(socket.taken < 1024);
+    }
+}
