@@ -12,7 +12,7 @@ use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughpu
 use postie_smtp::data::DataEncoder;
 use postie_smtp::proto::{Config, Delivery, Step};
 use postie_smtp::reply::ReplyParser;
-use postie_smtp::{ServerAddr, Timeouts, TlsMode};
+use postie_smtp::{ServerAddr, TlsMode, TransportSettings};
 
 const EHLO: &[u8] = b"250-postfix.test\r\n250-PIPELINING\r\n250-SIZE 10240000\r\n250-VRFY\r\n\
 250-ETRN\r\n250-STARTTLS\r\n250-AUTH PLAIN LOGIN CRAM-MD5 DIGEST-MD5 SCRAM-SHA-256\r\n\
@@ -50,39 +50,26 @@ fn replies(c: &mut Criterion) {
 }
 
 fn config() -> Config {
-    Config {
-        servers: vec![ServerAddr {
+    let mut settings = TransportSettings::default();
+    settings.chunking = false;
+    settings.at_least_one = true;
+    settings.tls = Some(TlsMode::None);
+    let mut config = Config::new(
+        vec![ServerAddr {
             host: "127.0.0.1".into(),
             port: 25,
         }],
-        client: "client.example.org".into(),
-        reverse_path: "ann@example.org".into(),
-        recipients: vec![
+        "client.example.org",
+        "ann@example.org",
+        vec![
             "bob@example.org".into(),
             "cy@example.org".into(),
             "x@example.org".into(),
         ],
-        ascii_forms: Vec::new(),
-        size: Some(4096),
-        measure_on_demand: false,
-        eight_bit: false,
-        binary: false,
-        repaired: false,
-        chunking: false,
-        seven_bit_size: None,
-        at_least_one: true,
-        timeouts: Timeouts::default(),
-        tls: TlsMode::None,
-        policy: Arc::new(postie_smtp::tls::default_policy),
-        auth: None,
-        queue: false,
-        trace: false,
-        pipelining: true,
-        keep_open: false,
-        dsn: None,
-        require_tls: false,
-        lmtp: false,
-    }
+        Arc::new(settings),
+    );
+    config.size = Some(4096);
+    config
 }
 
 /// The core from connect to the body step: greeting, EHLO, one pipelined

@@ -54,7 +54,7 @@ use libfuzzer_sys::fuzz_target;
 use postie_smtp::proto::{AuthConfig, Config, Delivery, Step};
 use postie_smtp::sasl::{Credentials, Secret};
 use postie_smtp::tls::{TlsDecision, TlsError, TlsInfo, TlsMode, TlsProblem, TlsSettings};
-use postie_smtp::{Cause, ServerAddr, Timeouts, TraceKind};
+use postie_smtp::{Cause, ServerAddr, Timeouts, TraceKind, TransportSettings};
 
 const HEADER: usize = 13;
 const MAX_STEPS: usize = 20_000;
@@ -221,38 +221,41 @@ fn setup(h: &[u8; HEADER]) -> Setup {
         deadline: (c1 & 0x20 != 0).then(|| Duration::from_secs(120)),
         ..Timeouts::default()
     };
+    let mut settings = TransportSettings::default();
+    settings.at_least_one = c0 & 0x40 != 0;
+    settings.queue = c0 & 0x80 != 0;
+    settings.pipelining = c4 & 0x20 != 0;
+    settings.chunking = c3 & 0x80 != 0;
+    settings.require_tls = c3 & 0x40 != 0 && c0 & 0x10 != 0;
+    settings.lmtp = c3 & 0x20 != 0 && c0 & 0x08 != 0;
+    let reverse_path = if c1 & 3 == 2 { "" } else { "a@x.test" };
+    let mut config = Config::new(
+        servers,
+        "client.test",
+        reverse_path,
+        recipients,
+        Arc::new(settings),
+    );
+    config.size = (c1 & 0x40 != 0).then_some(1000);
+    config.measure_on_demand = c1 & 0x40 == 0 && c2 & 0x20 != 0;
+    config.eight_bit = c1 & 0x08 != 0;
+    config.seven_bit_size = (c1 & 0x08 != 0).then_some(2048);
+    config.timeouts = timeouts;
+    config.tls = tls;
+    config.policy = policy;
+    config.auth = auth;
+    config.trace = c4 & 2 != 0;
+    config.keep_open = c4 & 0x40 != 0;
+    config.binary = c2 & 0x40 != 0;
+    config.repaired = c2 & 0x80 != 0;
+    config.dsn = (c4 & 0x80 != 0).then(|| postie_smtp::dsn::Dsn {
+        ret: Some(postie_smtp::dsn::Ret::Headers),
+        envid: Some("id+1=x".to_owned()),
+        notify: vec![postie_smtp::dsn::Notify::parse("success,delay").ok()],
+        orcpt: true,
+    });
     Setup {
-        config: Config {
-            servers,
-            client: "client.test".to_owned(),
-            reverse_path: if c1 & 3 == 2 { String::new() } else { "a@x.test".to_owned() },
-            recipients,
-            ascii_forms: Vec::new(),
-            size: (c1 & 0x40 != 0).then_some(1000),
-            measure_on_demand: c1 & 0x40 == 0 && c2 & 0x20 != 0,
-            eight_bit: c1 & 0x08 != 0,
-            seven_bit_size: (c1 & 0x08 != 0).then_some(2048),
-            at_least_one: c0 & 0x40 != 0,
-            timeouts,
-            tls,
-            policy,
-            auth,
-            queue: c0 & 0x80 != 0,
-            trace: c4 & 2 != 0,
-            pipelining: c4 & 0x20 != 0,
-            keep_open: c4 & 0x40 != 0,
-            binary: c2 & 0x40 != 0,
-            repaired: c2 & 0x80 != 0,
-            chunking: c3 & 0x80 != 0,
-            require_tls: c3 & 0x40 != 0 && c0 & 0x10 != 0,
-            lmtp: c3 & 0x20 != 0 && c0 & 0x08 != 0,
-            dsn: (c4 & 0x80 != 0).then(|| postie_smtp::dsn::Dsn {
-                ret: Some(postie_smtp::dsn::Ret::Headers),
-                envid: Some("id+1=x".to_owned()),
-                notify: vec![postie_smtp::dsn::Notify::parse("success,delay").ok()],
-                orcpt: true,
-            }),
-        },
+        config,
         loopback: c0 & 0x20 != 0,
         tls_fail_bits: c2,
         chaos: c4 & 4 != 0,

@@ -415,12 +415,16 @@ fn client_name(options: &SendOptions, env: &LocalEnv) -> Result<String, InvalidI
                     || (literal && matches!(b, b'[' | b']' | b':'))
             })
     };
-    match &options.client {
+    match &options.transport.client {
         Some(name) if valid(name.trim()) => Ok(name.trim().to_owned()),
         Some(name) => Err(InvalidInput::ClientName(name.clone())),
         None => {
-            let only_localhost =
-                matches!(options.servers.as_slice(), [one] if one.trim() == "localhost");
+            // No servers given means `localhost`.
+            let only_localhost = match options.transport.servers.as_slice() {
+                [] => true,
+                [one] => one.trim() == "localhost",
+                _ => false,
+            };
             if only_localhost || !valid(&env.hostname) {
                 Ok("localhost".to_owned())
             } else {

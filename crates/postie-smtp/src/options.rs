@@ -6,6 +6,8 @@ use std::time::Duration;
 use std::sync::Arc;
 
 use crate::error::ServerAddr;
+use crate::sasl::Credentials;
+use crate::settings::{SecretSource, TransportSettings};
 use crate::tls::{TlsDecision, TlsMode, TlsPolicy, TlsProblem, TlsSettings};
 
 /// The port used when a server has none.
@@ -56,30 +58,18 @@ impl Default for Timeouts {
 /// ```
 #[derive(Clone)]
 pub struct SendOptions {
-    pub(crate) servers: Vec<String>,
-    pub(crate) ports: Vec<u16>,
-    pub(crate) client: Option<String>,
+    /// How to send: everything that can be stored to send later.
+    pub(crate) transport: Arc<TransportSettings>,
     pub(crate) originator: Option<String>,
     pub(crate) recipients: Option<String>,
     pub(crate) headers: Vec<(String, String)>,
-    pub(crate) at_least_one: bool,
-    pub(crate) timeouts: Timeouts,
-    pub(crate) tls_mode: TlsMode,
     pub(crate) tls_policy: Option<TlsPolicy>,
-    pub(crate) tls: TlsSettings,
-    pub(crate) auth: Option<crate::proto::AuthConfig>,
-    pub(crate) queue: bool,
+    /// A ready rustls configuration, overriding the TLS settings.
+    pub(crate) client_config: Option<Arc<rustls::ClientConfig>>,
+    /// The secret itself, which the settings never hold.
+    pub(crate) credentials: Option<Credentials>,
     pub(crate) on_trace: Option<TraceFn>,
     pub(crate) on_progress: Option<ProgressFn>,
-    pub(crate) pipelining: bool,
-    pub(crate) dsn_notify: Option<crate::dsn::Notify>,
-    pub(crate) dsn_notify_for: Vec<(String, crate::dsn::Notify)>,
-    pub(crate) dsn_ret: Option<crate::dsn::Ret>,
-    pub(crate) envid: Option<String>,
-    pub(crate) orcpt: bool,
-    pub(crate) chunking: bool,
-    pub(crate) require_tls: bool,
-    pub(crate) lmtp: bool,
 }
 
 /// Receives each transcript line as it happens.
@@ -103,64 +93,45 @@ pub struct Progress {
 impl std::fmt::Debug for SendOptions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SendOptions")
-            .field("servers", &self.servers)
-            .field("ports", &self.ports)
-            .field("client", &self.client)
+            .field("transport", &self.transport)
             .field("originator", &self.originator)
             .field("recipients", &self.recipients)
             .field("headers", &self.headers)
-            .field("at_least_one", &self.at_least_one)
-            .field("timeouts", &self.timeouts)
-            .field("tls_mode", &self.tls_mode)
             .field("tls_policy", &self.tls_policy.as_ref().map(|_| "custom"))
-            .field("tls", &self.tls)
-            .field("auth", &self.auth)
-            .field("queue", &self.queue)
+            .field(
+                "client_config",
+                &self.client_config.as_ref().map(|_| "custom"),
+            )
+            .field("credentials", &self.credentials)
             .field("on_trace", &self.on_trace.as_ref().map(|_| "callback"))
             .field(
                 "on_progress",
                 &self.on_progress.as_ref().map(|_| "callback"),
             )
-            .field("pipelining", &self.pipelining)
-            .field("dsn_notify", &self.dsn_notify)
-            .field("dsn_notify_for", &self.dsn_notify_for)
-            .field("dsn_ret", &self.dsn_ret)
-            .field("envid", &self.envid)
-            .field("orcpt", &self.orcpt)
-            .field("chunking", &self.chunking)
-            .field("require_tls", &self.require_tls)
-            .field("lmtp", &self.lmtp)
             .finish()
     }
 }
 
 impl Default for SendOptions {
     fn default() -> Self {
+        Self::from(TransportSettings::default())
+    }
+}
+
+impl From<TransportSettings> for SendOptions {
+    /// Options that send as `settings` say, with no envelope, headers or
+    /// credentials yet.
+    fn from(settings: TransportSettings) -> Self {
         Self {
-            servers: vec!["localhost".to_owned()],
-            ports: Vec::new(),
-            client: None,
+            transport: Arc::new(settings),
             originator: None,
             recipients: None,
             headers: Vec::new(),
-            at_least_one: false,
-            timeouts: Timeouts::default(),
-            tls_mode: TlsMode::default(),
             tls_policy: None,
-            tls: TlsSettings::default(),
-            auth: None,
-            queue: false,
+            client_config: None,
+            credentials: None,
             on_trace: None,
             on_progress: None,
-            pipelining: true,
-            dsn_notify: None,
-            dsn_notify_for: Vec::new(),
-            dsn_ret: None,
-            envid: None,
-            orcpt: true,
-            chunking: true,
-            require_tls: false,
-            lmtp: false,
         }
     }
 }
@@ -178,21 +149,21 @@ impl SendOptions {
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        self.servers = servers.into_iter().map(Into::into).collect();
+        self.settings().servers = servers.into_iter().map(Into::into).collect();
         self
     }
 
     /// `-ports`: paired one-to-one with the servers; a server without a
     /// port gets 25.
     pub fn ports(mut self, ports: impl IntoIterator<Item = u16>) -> Self {
-        self.ports = ports.into_iter().collect();
+        self.settings().ports = ports.into_iter().collect();
         self
     }
 
     /// `-client`: the name sent in EHLO/HELO. Default: `localhost` when the
     /// only server is `localhost`, else this machine's host name.
     pub fn client(mut self, name: impl Into<String>) -> Self {
-        self.client = Some(name.into());
+        self.settings().client = Some(name.into());
         self
     }
 
@@ -225,39 +196,40 @@ impl SendOptions {
     /// `-atleastone`: send when at least one recipient is accepted. Off:
     /// all or nothing.
     pub fn at_least_one(mut self, yes: bool) -> Self {
-        self.at_least_one = yes;
+        self.settings().at_least_one = yes;
         self
     }
 
     /// All time limits at once.
     pub fn timeouts(mut self, timeouts: Timeouts) -> Self {
-        self.timeouts = timeouts;
+        self.settings().timeouts = timeouts.into();
         self
     }
 
     /// The limit for connecting and for each reply but the last.
     pub fn timeout(mut self, limit: Duration) -> Self {
-        self.timeouts.connect = limit;
-        self.timeouts.command = limit;
+        let timeouts = &mut self.settings().timeouts;
+        timeouts.connect = Some(limit);
+        timeouts.command = Some(limit);
         self
     }
 
     /// The limit for the reply to the end of data.
     pub fn end_of_data_timeout(mut self, limit: Duration) -> Self {
-        self.timeouts.end_of_data = limit;
+        self.settings().timeouts.end_of_data = Some(limit);
         self
     }
 
     /// A limit for the whole send.
     pub fn deadline(mut self, limit: Duration) -> Self {
-        self.timeouts.deadline = Some(limit);
+        self.settings().timeouts.deadline = Some(limit);
         self
     }
 
     /// `-usetls`, extended: STARTTLS when offered (the default), never,
     /// required, or implicit TLS from the first byte.
     pub fn tls_mode(mut self, mode: TlsMode) -> Self {
-        self.tls_mode = mode;
+        self.settings().tls = Some(mode);
         self
     }
 
@@ -282,7 +254,11 @@ impl SendOptions {
 
     /// Certificates and client identity.
     pub fn tls_settings(mut self, settings: TlsSettings) -> Self {
-        self.tls = settings;
+        let transport = self.settings();
+        transport.ca_files = settings.ca_files;
+        transport.accept_invalid_certificates = settings.accept_invalid_certificates;
+        transport.client_certificate = settings.client_certificate;
+        self.client_config = settings.client_config;
         self
     }
 
@@ -301,56 +277,45 @@ impl SendOptions {
     ///     authzid: None,
     /// });
     /// ```
-    pub fn credentials(mut self, credentials: crate::sasl::Credentials) -> Self {
-        self.auth = Some(self.auth_config(credentials, false));
+    pub fn credentials(mut self, credentials: Credentials) -> Self {
+        self.set_credentials(credentials, false);
         self
     }
 
     /// Authenticate with an OAuth 2.0 bearer token (OAUTHBEARER, then
     /// XOAUTH2).
-    pub fn oauth_token(mut self, credentials: crate::sasl::Credentials) -> Self {
-        self.auth = Some(self.auth_config(credentials, true));
+    pub fn oauth_token(mut self, credentials: Credentials) -> Self {
+        self.set_credentials(credentials, true);
         self
     }
 
-    fn auth_config(
-        &self,
-        credentials: crate::sasl::Credentials,
-        token: bool,
-    ) -> crate::proto::AuthConfig {
-        let (mechanisms, allow_plaintext) = self
-            .auth
-            .as_ref()
-            .map(|a| (a.mechanisms.clone(), a.allow_plaintext))
-            .unwrap_or_default();
-        crate::proto::AuthConfig {
-            credentials,
-            token,
-            mechanisms,
-            allow_plaintext,
+    /// The settings name the user; where the secret came from stays as the
+    /// settings say when they say it (it was read from there), else it was
+    /// given in memory.
+    fn set_credentials(&mut self, credentials: Credentials, token: bool) {
+        let auth = &mut self.settings().auth;
+        auth.username = Some(credentials.username.clone());
+        auth.token = token;
+        if auth.secret.is_none() {
+            auth.secret = Some(SecretSource::Given);
         }
+        self.credentials = Some(credentials);
     }
 
-    /// Only these SASL mechanisms, in this order (call after
-    /// [`SendOptions::credentials`]).
+    /// Only these SASL mechanisms, in this order.
     pub fn auth_mechanisms<I, S>(mut self, mechanisms: I) -> Self
     where
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        if let Some(auth) = self.auth.as_mut() {
-            auth.mechanisms = Some(mechanisms.into_iter().map(Into::into).collect());
-        }
+        self.settings().auth.mechanisms = mechanisms.into_iter().map(Into::into).collect();
         self
     }
 
     /// Allow PLAIN, LOGIN and the OAuth mechanisms over an unencrypted
-    /// connection to a host that is not this machine (call after
-    /// [`SendOptions::credentials`]).
+    /// connection to a host that is not this machine.
     pub fn allow_plaintext_auth(mut self, yes: bool) -> Self {
-        if let Some(auth) = self.auth.as_mut() {
-            auth.allow_plaintext = yes;
-        }
+        self.settings().auth.allow_plaintext = yes;
         self
     }
 
@@ -359,41 +324,44 @@ impl SendOptions {
     /// [`SendOptions::at_least_one`] or a single recipient, and every reply
     /// is matched to its command. Off: one command, then its reply.
     pub fn pipelining(mut self, yes: bool) -> Self {
-        self.pipelining = yes;
+        self.settings().pipelining = yes;
         self
     }
 
     /// DSN (RFC 3461): when the server should report on each recipient
     /// (`NOTIFY`); see [`crate::dsn`]. Sent only where DSN is offered.
     pub fn dsn_notify(mut self, notify: crate::dsn::Notify) -> Self {
-        self.dsn_notify = Some(notify);
+        self.settings().dsn.notify = Some(notify);
         self
     }
 
     /// DSN: `NOTIFY` for one recipient, instead of [`Self::dsn_notify`].
     /// The address must be one of the message's recipients.
     pub fn dsn_notify_for(mut self, address: &str, notify: crate::dsn::Notify) -> Self {
-        self.dsn_notify_for.push((address.to_owned(), notify));
+        self.settings()
+            .dsn
+            .notify_for
+            .push((address.to_owned(), notify));
         self
     }
 
     /// DSN: how much of the message a report returns (`RET`).
     pub fn dsn_ret(mut self, ret: crate::dsn::Ret) -> Self {
-        self.dsn_ret = Some(ret);
+        self.settings().dsn.ret = Some(ret);
         self
     }
 
     /// DSN: the envelope identifier reports quote (`ENVID`): 1 to 100
     /// printable ASCII characters, checked before sending.
     pub fn envid(mut self, id: &str) -> Self {
-        self.envid = Some(id.to_owned());
+        self.settings().dsn.envid = Some(id.to_owned());
         self
     }
 
     /// DSN: send each recipient's address as `ORCPT` with the other DSN
     /// parameters (on by default).
     pub fn dsn_orcpt(mut self, yes: bool) -> Self {
-        self.orcpt = yes;
+        self.settings().dsn.orcpt = yes;
         self
     }
 
@@ -402,7 +370,7 @@ impl SendOptions {
     /// DATA's 354); a binary message can then go as `BODY=BINARYMIME` where
     /// that is offered too. Off: always DATA.
     pub fn chunking(mut self, yes: bool) -> Self {
-        self.chunking = yes;
+        self.settings().chunking = yes;
         self
     }
 
@@ -412,7 +380,7 @@ impl SendOptions {
     /// skipped (the next one is tried), and the message is not sent there.
     /// Refused with `TlsMode::None` or with certificate checks off.
     pub fn require_tls(mut self, yes: bool) -> Self {
-        self.require_tls = yes;
+        self.settings().require_tls = yes;
         self
     }
 
@@ -422,7 +390,7 @@ impl SendOptions {
     /// send fails). A server given as a path starting with `/` is a Unix
     /// socket, as LMTP servers often are.
     pub fn lmtp(mut self, yes: bool) -> Self {
-        self.lmtp = yes;
+        self.settings().lmtp = yes;
         self
     }
 
@@ -436,7 +404,7 @@ impl SendOptions {
     /// `-queue`: ask the server to queue the message (`QUED` where the
     /// server offers `XQUE`).
     pub fn queue(mut self, yes: bool) -> Self {
-        self.queue = yes;
+        self.settings().queue = yes;
         self
     }
 
@@ -452,11 +420,16 @@ impl SendOptions {
 
     /// The servers and ports paired one-to-one, as they will be tried.
     pub fn server_list(&self) -> Vec<ServerAddr> {
-        let default_port = match self.tls_mode {
+        let default_port = match self.transport.tls_mode() {
             TlsMode::Implicit => IMPLICIT_TLS_PORT,
             _ => DEFAULT_PORT,
         };
-        self.servers
+        let localhost = ["localhost".to_owned()];
+        let servers = match self.transport.servers.as_slice() {
+            [] => &localhost[..],
+            given => given,
+        };
+        servers
             .iter()
             .enumerate()
             .filter_map(|(i, host)| {
@@ -467,14 +440,33 @@ impl SendOptions {
                     .unwrap_or(host);
                 (!host.is_empty()).then(|| ServerAddr {
                     host: host.to_owned(),
-                    port: self.ports.get(i).copied().unwrap_or(default_port),
+                    port: self.transport.ports.get(i).copied().unwrap_or(default_port),
                 })
             })
             .collect()
     }
 
-    /// The time limits.
+    /// The time limits, each unset one at its default.
     pub fn timeout_settings(&self) -> Timeouts {
-        self.timeouts
+        self.transport.timeouts.resolved()
+    }
+
+    /// Replaces how to send with `settings` whole (servers, TLS, the
+    /// secret's source, limits, extensions); the envelope, headers,
+    /// credentials and callbacks stay.
+    pub fn transport(mut self, settings: TransportSettings) -> Self {
+        self.transport = Arc::new(settings);
+        self
+    }
+
+    /// How to send: what a spool or outbox stores to send the message
+    /// later (never the secret).
+    pub fn transport_settings(&self) -> &TransportSettings {
+        &self.transport
+    }
+
+    /// The settings, to change one (copied first if a clone shares them).
+    fn settings(&mut self) -> &mut TransportSettings {
+        Arc::make_mut(&mut self.transport)
     }
 }

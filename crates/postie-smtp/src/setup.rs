@@ -14,23 +14,20 @@ use crate::dsn::Dsn;
 use crate::envelope::Prepared;
 use crate::error::{Error, InvalidInput};
 use crate::options::SendOptions;
-use crate::proto::{Config, Delivery};
-use crate::tls::{self, TlsMode};
+use crate::proto::{AuthConfig, Config, Delivery};
+use crate::settings::DsnSettings;
+use crate::tls::{self, TlsMode, TlsPolicy, TlsProblem, TlsSettings};
 
-/// The DSN parameters the options ask for, per recipient.
-fn dsn(options: &SendOptions, recipients: &[String]) -> Result<Option<Dsn>, InvalidInput> {
-    if options.dsn_notify.is_none()
-        && options.dsn_notify_for.is_empty()
-        && options.dsn_ret.is_none()
-        && options.envid.is_none()
-    {
+/// The DSN parameters the settings ask for, per recipient.
+fn dsn(settings: &DsnSettings, recipients: &[String]) -> Result<Option<Dsn>, InvalidInput> {
+    if !settings.is_asked() {
         return Ok(None);
     }
-    if let Some(envid) = &options.envid {
+    if let Some(envid) = &settings.envid {
         crate::dsn::check_envid(envid)?;
     }
-    let mut notify = vec![options.dsn_notify; recipients.len()];
-    for (given, value) in &options.dsn_notify_for {
+    let mut notify = vec![settings.notify; recipients.len()];
+    for (given, value) in &settings.notify_for {
         let address = postie_mime::address::parse_mailbox(given)
             .map(|m| m.addr_spec())
             .map_err(|_| InvalidInput::DsnNotRecipient(given.clone()))?;
@@ -46,11 +43,31 @@ fn dsn(options: &SendOptions, recipients: &[String]) -> Result<Option<Dsn>, Inva
         }
     }
     Ok(Some(Dsn {
-        ret: options.dsn_ret,
-        envid: options.envid.clone(),
+        ret: settings.ret,
+        envid: settings.envid.clone(),
         notify,
-        orcpt: options.orcpt,
+        orcpt: settings.orcpt,
     }))
+}
+
+/// The core's authentication: the credentials given, as the settings say.
+fn auth(options: &SendOptions) -> Option<AuthConfig> {
+    let settings = &options.transport.auth;
+    options.credentials.clone().map(|credentials| AuthConfig {
+        credentials,
+        token: settings.token,
+        mechanisms: (!settings.mechanisms.is_empty()).then(|| settings.mechanisms.clone()),
+        allow_plaintext: settings.allow_plaintext,
+    })
+}
+
+/// The policy callback, else the settings' fixed answer, else the default.
+fn policy(options: &SendOptions) -> TlsPolicy {
+    match (&options.tls_policy, options.transport.tls_policy) {
+        (Some(callback), _) => Arc::clone(callback),
+        (None, Some(decision)) => Arc::new(move |_: &TlsProblem<'_>| decision),
+        (None, None) => Arc::new(tls::default_policy),
+    }
 }
 
 /// The TLS configuration the messages of a session share: built at the
@@ -64,9 +81,18 @@ impl TlsCache {
         if let Some(config) = &self.0 {
             return Ok(config.clone());
         }
-        let config = match options.tls_mode {
+        let transport = &options.transport;
+        let config = match transport.tls_mode() {
             TlsMode::None => None,
-            _ => Some(options.tls.client_config().map_err(InvalidInput::Tls)?),
+            _ => {
+                let settings = TlsSettings {
+                    ca_files: transport.ca_files.clone(),
+                    accept_invalid_certificates: transport.accept_invalid_certificates,
+                    client_certificate: transport.client_certificate.clone(),
+                    client_config: options.client_config.clone(),
+                };
+                Some(settings.client_config().map_err(InvalidInput::Tls)?)
+            }
         };
         self.0 = Some(config.clone());
         Ok(config)
@@ -117,47 +143,39 @@ impl Setup {
         // Built before connecting, so that an unreadable CA or key file is
         // an error before anything is sent, not a reason to fall back to
         // clear.
-        let mut tls_mode = options.tls_mode;
-        if options.require_tls {
+        let settings = &options.transport;
+        let mut tls_mode = settings.tls_mode();
+        if settings.require_tls {
             match tls_mode {
                 TlsMode::None => return Err(InvalidInput::RequireTls("TLS is off").into()),
                 TlsMode::StartTls => tls_mode = TlsMode::Required,
                 _ => {}
             }
-            if options.tls.accept_invalid_certificates {
+            if settings.accept_invalid_certificates {
                 return Err(InvalidInput::RequireTls("certificate checks are off").into());
             }
         }
         let tls_config = tls.get(options)?;
-        let config = Config {
-            servers: prepared.servers().to_vec(),
-            client: prepared.client().to_owned(),
-            reverse_path: prepared.reverse_path(),
-            recipients: prepared.recipients(),
-            ascii_forms: prepared.ascii_forms(),
-            size: measure.map(|m| m.size),
-            measure_on_demand: measure.is_none(),
-            eight_bit,
-            binary,
-            repaired: measure.is_some_and(|m| m.repaired),
-            chunking: options.chunking,
-            seven_bit_size: seven_bit.as_ref().map(|(_, size)| *size),
-            at_least_one: options.at_least_one,
-            timeouts: options.timeouts,
-            tls: tls_mode,
-            policy: options
-                .tls_policy
-                .clone()
-                .unwrap_or_else(|| Arc::new(tls::default_policy)),
-            auth: options.auth.clone(),
-            queue: options.queue,
-            trace: options.on_trace.is_some(),
-            pipelining: options.pipelining,
-            keep_open,
-            require_tls: options.require_tls,
-            lmtp: options.lmtp,
-            dsn: dsn(options, &prepared.recipients())?,
-        };
+        let mut config = Config::new(
+            prepared.servers().to_vec(),
+            prepared.client(),
+            prepared.reverse_path(),
+            prepared.recipients(),
+            Arc::clone(settings),
+        );
+        config.ascii_forms = prepared.ascii_forms();
+        config.size = measure.map(|m| m.size);
+        config.measure_on_demand = measure.is_none();
+        config.eight_bit = eight_bit;
+        config.binary = binary;
+        config.repaired = measure.is_some_and(|m| m.repaired);
+        config.seven_bit_size = seven_bit.as_ref().map(|(_, size)| *size);
+        config.tls = tls_mode;
+        config.policy = policy(options);
+        config.auth = auth(options);
+        config.trace = options.on_trace.is_some();
+        config.keep_open = keep_open;
+        config.dsn = dsn(&settings.dsn, &config.recipients)?;
         Ok(Self {
             config,
             tls_config,

@@ -21,6 +21,11 @@ use crate::reply::Reply;
 
 /// How TLS is used: the seed's `-usetls`, plus implicit TLS.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(rename_all = "lowercase")
+)]
 #[non_exhaustive]
 pub enum TlsMode {
     /// Upgrade with STARTTLS when the server offers it (the seed's
@@ -47,6 +52,11 @@ pub enum TlsProblem<'a> {
 
 /// The policy's answer: the seed's `secure` or `insecure`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(rename_all = "lowercase")
+)]
 pub enum TlsDecision {
     /// Drop this server and try the next.
     Secure,

@@ -93,15 +93,9 @@ const SEND_EXAMPLES: &str = "Examples:
 /// `postie send`.
 #[derive(Debug, Args)]
 pub(crate) struct SendArgs {
-    /// Servers tried in order (repeatable, or a comma list). Default: localhost.
-    #[arg(long = "server", value_name = "HOST", value_delimiter = ',')]
-    pub(crate) servers: Vec<String>,
-    /// Ports paired one-to-one with --server (repeatable, or a comma list). Default: 25.
-    #[arg(long = "port", value_name = "N", value_delimiter = ',')]
-    pub(crate) ports: Vec<u16>,
-    /// The EHLO/HELO name. Default: localhost when the only server is localhost, else the host name.
-    #[arg(long, value_name = "NAME")]
-    pub(crate) client: Option<String>,
+    /// How to send: stored whole with a message kept in the spool.
+    #[command(flatten)]
+    pub(crate) transport: TransportArgs,
     /// Envelope sender; '' is the null sender <>.
     #[arg(long, value_name = "ADDR", allow_hyphen_values = true)]
     pub(crate) originator: Option<String>,
@@ -111,6 +105,78 @@ pub(crate) struct SendArgs {
     /// 'Name: value', added to the message and consulted first for originator and recipients (repeatable).
     #[arg(long = "header", value_name = "'Name: value'")]
     pub(crate) headers: Vec<String>,
+    /// Print the result as one JSON object.
+    #[arg(long)]
+    pub(crate) json: bool,
+    /// Connect to nothing: print the message as it would be sent, and the envelope on standard error.
+    #[arg(long)]
+    pub(crate) dry_run: bool,
+    /// Print the SMTP dialogue on standard error (AUTH exchanges redacted).
+    #[arg(short, long)]
+    pub(crate) verbose: bool,
+    /// No progress output (shown on a terminal for an upload of 1 MiB or more).
+    #[arg(short, long)]
+    pub(crate) quiet: bool,
+    /// After a temporary failure, keep the message in the spool for
+    /// `postie spool flush` (also on with the account's spool_on_failure).
+    #[arg(long)]
+    pub(crate) spool_on_failure: bool,
+    /// Use this account of the accounts file (default: the file's `default`).
+    #[arg(long, value_name = "NAME")]
+    pub(crate) account: Option<String>,
+    /// The accounts file. Default: $XDG_CONFIG_HOME/postie/config.toml.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) config: Option<PathBuf>,
+    /// Build the message: its From.
+    #[arg(long, value_name = "ADDR")]
+    pub(crate) from: Option<String>,
+    /// Build the message: To (repeatable, or a comma list).
+    #[arg(long, value_name = "ADDR")]
+    pub(crate) to: Vec<String>,
+    /// Build the message: Cc (repeatable, or a comma list).
+    #[arg(long, value_name = "ADDR")]
+    pub(crate) cc: Vec<String>,
+    /// Build the message: Bcc (repeatable, or a comma list); never sent as a header.
+    #[arg(long, value_name = "ADDR")]
+    pub(crate) bcc: Vec<String>,
+    /// Build the message: its Subject.
+    #[arg(long, value_name = "TEXT")]
+    pub(crate) subject: Option<String>,
+    /// Build the message: its text.
+    #[arg(long, value_name = "TEXT")]
+    pub(crate) body: Option<String>,
+    /// Build the message: an HTML alternative (a file's contents when FILE_OR_TEXT names a file, else the text itself).
+    #[arg(long, value_name = "FILE_OR_TEXT")]
+    pub(crate) html: Option<String>,
+    /// Build the message: attach this file (repeatable); its type is guessed from its name.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) attach: Vec<PathBuf>,
+    /// Build the message: an inline image (repeatable), shown by the HTML as cid:FILENAME.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) inline: Vec<PathBuf>,
+    /// Build the message: its Reply-To.
+    #[arg(long, value_name = "ADDR")]
+    pub(crate) reply_to: Option<String>,
+    /// The message file; '-' or nothing reads standard input.
+    #[arg(value_name = "MESSAGE")]
+    pub(crate) message: Option<PathBuf>,
+}
+
+/// The flags of `postie send` that say how to send (not what): they make
+/// one [`postie_smtp::TransportSettings`] ([`TransportArgs::settings`]),
+/// which the spool keeps whole, so a flag added here cannot be dropped
+/// when a kept message is sent again.
+#[derive(Clone, Debug, Args)]
+pub(crate) struct TransportArgs {
+    /// Servers tried in order (repeatable, or a comma list). Default: localhost.
+    #[arg(long = "server", value_name = "HOST", value_delimiter = ',')]
+    pub(crate) servers: Vec<String>,
+    /// Ports paired one-to-one with --server (repeatable, or a comma list). Default: 25.
+    #[arg(long = "port", value_name = "N", value_delimiter = ',')]
+    pub(crate) ports: Vec<u16>,
+    /// The EHLO/HELO name. Default: localhost when the only server is localhost, else the host name.
+    #[arg(long, value_name = "NAME")]
+    pub(crate) client: Option<String>,
     /// Send when at least one recipient is accepted (default: all or nothing).
     #[arg(long)]
     pub(crate) at_least_one: bool,
@@ -120,12 +186,6 @@ pub(crate) struct SendArgs {
     /// Limit in seconds for the whole send, every server included.
     #[arg(long, value_name = "SECS")]
     pub(crate) deadline: Option<f64>,
-    /// Print the result as one JSON object.
-    #[arg(long)]
-    pub(crate) json: bool,
-    /// Connect to nothing: print the message as it would be sent, and the envelope on standard error.
-    #[arg(long)]
-    pub(crate) dry_run: bool,
     /// TLS: starttls (upgrade when offered; the default), none, required (fail before MAIL without TLS), implicit (TLS from the first byte; port 465 by default).
     #[arg(long, value_enum)]
     pub(crate) tls: Option<TlsArg>,
@@ -189,55 +249,6 @@ pub(crate) struct SendArgs {
     /// Ask the server to queue the message (XQUE/QUED where offered).
     #[arg(long)]
     pub(crate) queue: bool,
-    /// Print the SMTP dialogue on standard error (AUTH exchanges redacted).
-    #[arg(short, long)]
-    pub(crate) verbose: bool,
-    /// No progress output (shown on a terminal for an upload of 1 MiB or more).
-    #[arg(short, long)]
-    pub(crate) quiet: bool,
-    /// After a temporary failure, keep the message in the spool for
-    /// `postie spool flush` (also on with the account's spool_on_failure).
-    #[arg(long)]
-    pub(crate) spool_on_failure: bool,
-    /// Use this account of the accounts file (default: the file's `default`).
-    #[arg(long, value_name = "NAME")]
-    pub(crate) account: Option<String>,
-    /// The accounts file. Default: $XDG_CONFIG_HOME/postie/config.toml.
-    #[arg(long, value_name = "FILE")]
-    pub(crate) config: Option<PathBuf>,
-    /// Build the message: its From.
-    #[arg(long, value_name = "ADDR")]
-    pub(crate) from: Option<String>,
-    /// Build the message: To (repeatable, or a comma list).
-    #[arg(long, value_name = "ADDR")]
-    pub(crate) to: Vec<String>,
-    /// Build the message: Cc (repeatable, or a comma list).
-    #[arg(long, value_name = "ADDR")]
-    pub(crate) cc: Vec<String>,
-    /// Build the message: Bcc (repeatable, or a comma list); never sent as a header.
-    #[arg(long, value_name = "ADDR")]
-    pub(crate) bcc: Vec<String>,
-    /// Build the message: its Subject.
-    #[arg(long, value_name = "TEXT")]
-    pub(crate) subject: Option<String>,
-    /// Build the message: its text.
-    #[arg(long, value_name = "TEXT")]
-    pub(crate) body: Option<String>,
-    /// Build the message: an HTML alternative (a file's contents when FILE_OR_TEXT names a file, else the text itself).
-    #[arg(long, value_name = "FILE_OR_TEXT")]
-    pub(crate) html: Option<String>,
-    /// Build the message: attach this file (repeatable); its type is guessed from its name.
-    #[arg(long, value_name = "FILE")]
-    pub(crate) attach: Vec<PathBuf>,
-    /// Build the message: an inline image (repeatable), shown by the HTML as cid:FILENAME.
-    #[arg(long, value_name = "FILE")]
-    pub(crate) inline: Vec<PathBuf>,
-    /// Build the message: its Reply-To.
-    #[arg(long, value_name = "ADDR")]
-    pub(crate) reply_to: Option<String>,
-    /// The message file; '-' or nothing reads standard input.
-    #[arg(value_name = "MESSAGE")]
-    pub(crate) message: Option<PathBuf>,
 }
 
 impl SendArgs {

@@ -36,52 +36,44 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use zeroize::Zeroizing;
 
+use postie_smtp::SecretSource;
+
 use crate::args::TlsArg;
 
-/// Where the secret of an account comes from.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) enum SecretSource {
-    /// The first line a shell command prints (`pass show mail`).
-    Command(String),
-    /// An environment variable.
-    Env(String),
-    /// The first line of a file only its owner can read.
-    File(PathBuf),
-}
-
-impl SecretSource {
-    /// Reads the secret. The error names the source as the accounts file
-    /// does (`password_command "pass show work" exited 1`), never the
-    /// secret; the caller adds the account's name.
-    pub(crate) fn read(&self) -> Result<Zeroizing<String>, String> {
-        match self {
-            Self::Env(var) => std::env::var(var)
-                .map(Zeroizing::new)
-                .map_err(|_| format!("password_env {var} is not set")),
-            Self::File(path) => read_password_file(path).map_err(|e| format!("password_file {e}")),
-            Self::Command(command) => {
-                let out = std::process::Command::new("sh")
-                    .arg("-c")
-                    .arg(command)
-                    .stdin(std::process::Stdio::null())
-                    .stderr(std::process::Stdio::inherit())
-                    .output()
-                    .map_err(|e| format!("cannot run password_command {command:?}: {e}"))?;
-                // Wiped whatever happens next: it holds the secret.
-                let stdout = Zeroizing::new(out.stdout);
-                if !out.status.success() {
-                    let how = match out.status.code() {
-                        Some(code) => format!("exited {code}"),
-                        None => format!("ended without an exit code ({})", out.status),
-                    };
-                    return Err(format!("password_command {command:?} {how}"));
-                }
-                let text = std::str::from_utf8(&stdout).map_err(|_| {
-                    format!("password_command {command:?} printed something that is not UTF-8")
-                })?;
-                Ok(first_line(text))
-            }
+/// Reads a secret from where an account says it comes from. The error
+/// names the source as the accounts file does (`password_command "pass show
+/// work" exited 1`), never the secret; the caller adds the account's name.
+pub(crate) fn read_secret(source: &SecretSource) -> Result<Zeroizing<String>, String> {
+    match source {
+        SecretSource::Env(var) => std::env::var(var)
+            .map(Zeroizing::new)
+            .map_err(|_| format!("password_env {var} is not set")),
+        SecretSource::File(path) => {
+            read_password_file(path).map_err(|e| format!("password_file {e}"))
         }
+        SecretSource::Command(command) => {
+            let out = std::process::Command::new("sh")
+                .arg("-c")
+                .arg(command)
+                .stdin(std::process::Stdio::null())
+                .stderr(std::process::Stdio::inherit())
+                .output()
+                .map_err(|e| format!("cannot run password_command {command:?}: {e}"))?;
+            // Wiped whatever happens next: it holds the secret.
+            let stdout = Zeroizing::new(out.stdout);
+            if !out.status.success() {
+                let how = match out.status.code() {
+                    Some(code) => format!("exited {code}"),
+                    None => format!("ended without an exit code ({})", out.status),
+                };
+                return Err(format!("password_command {command:?} {how}"));
+            }
+            let text = std::str::from_utf8(&stdout).map_err(|_| {
+                format!("password_command {command:?} printed something that is not UTF-8")
+            })?;
+            Ok(first_line(text))
+        }
+        other => Err(format!("{other:?} is not a source an account can name")),
     }
 }
 
@@ -552,12 +544,12 @@ mod tests {
                 "{err}"
             );
             // Also when it is read (the file may change after loading).
-            let err = SecretSource::File(secret.clone()).read().unwrap_err();
+            let err = read_secret(&SecretSource::File(secret.clone())).unwrap_err();
             assert!(err.contains("chmod 600"), "{err}");
         }
         private(&secret, 0o600);
         let account = parse(&text, Some("a")).unwrap().unwrap();
-        assert_eq!(*account.secret.unwrap().read().unwrap(), "s3cret");
+        assert_eq!(*read_secret(&account.secret.unwrap()).unwrap(), "s3cret");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
@@ -613,7 +605,7 @@ mod tests {
         let err = load(Some(&path), Some("a")).unwrap_err();
         assert!(err.contains("belongs to uid 65534"), "{err}");
         assert!(err.contains("use a file of your own"), "{err}");
-        let err = SecretSource::File(secret.clone()).read().unwrap_err();
+        let err = read_secret(&SecretSource::File(secret.clone())).unwrap_err();
         assert!(err.contains("belongs to uid 65534"), "{err}");
         std::os::unix::fs::chown(&secret, Some(0), None).unwrap();
         std::os::unix::fs::chown(&path, Some(nobody), None).unwrap();
@@ -626,8 +618,8 @@ mod tests {
     #[test]
     fn a_password_command_gives_its_first_line() {
         let source = SecretSource::Command("printf 'from-command\\nignored\\n'".into());
-        assert_eq!(*source.read().unwrap(), "from-command");
-        assert!(SecretSource::Command("exit 3".into()).read().is_err());
+        assert_eq!(*read_secret(&source).unwrap(), "from-command");
+        assert!(read_secret(&SecretSource::Command("exit 3".into())).is_err());
     }
 
     /// The password read from a file or a command is handed over in a
@@ -646,7 +638,7 @@ mod tests {
             SecretSource::File(file.clone()),
             SecretSource::Command(format!("echo {PASSWORD}")),
         ] {
-            let secret = source.read().unwrap();
+            let secret = read_secret(&source).unwrap();
             assert_eq!(*secret, PASSWORD);
             let (addr, len) = (secret.as_ptr(), secret.len());
             let memory = freed::after_drop(secret, addr, len);
@@ -658,15 +650,11 @@ mod tests {
     /// Each failure names the source as the accounts file writes it.
     #[test]
     fn an_unreadable_secret_names_its_source() {
-        let err = SecretSource::Command("exit 3".into()).read().unwrap_err();
+        let err = read_secret(&SecretSource::Command("exit 3".into())).unwrap_err();
         assert_eq!(err, "password_command \"exit 3\" exited 3");
-        let err = SecretSource::Env("POSTIE_TEST_NEVER_SET".into())
-            .read()
-            .unwrap_err();
+        let err = read_secret(&SecretSource::Env("POSTIE_TEST_NEVER_SET".into())).unwrap_err();
         assert_eq!(err, "password_env POSTIE_TEST_NEVER_SET is not set");
-        let err = SecretSource::File("/nonexistent/pw".into())
-            .read()
-            .unwrap_err();
+        let err = read_secret(&SecretSource::File("/nonexistent/pw".into())).unwrap_err();
         assert!(
             err.starts_with("password_file /nonexistent/pw: No such file"),
             "{err}"

@@ -13,6 +13,7 @@ mod progress;
 mod report;
 mod send;
 mod sendmail;
+mod settings;
 mod sink;
 mod spool;
 mod stdin_spool;

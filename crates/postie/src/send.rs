@@ -1,23 +1,15 @@
 //! `postie send`.
 
 use std::io::Write;
-use std::time::Duration;
 
 use postie_mime::builder::MessageBuilder;
 use postie_mime::Message;
 use postie_smtp::data::DataEncoder;
-use postie_smtp::{
-    envelope, Credentials, LocalEnv, Secret, SendOptions, Timeouts, TlsDecision, TlsMode,
-    TlsSettings,
-};
+use postie_smtp::{envelope, Credentials, LocalEnv, SendOptions};
 
-use crate::args::{PolicyArg, SendArgs, TlsArg};
+use crate::args::SendArgs;
 use crate::stdin_spool::Spooled;
 use crate::{exit, report};
-
-/// The reply to the end of data gets at least this long (RFC 5321
-/// §4.5.3.2.6 asks for 10 minutes): servers scan messages before they answer.
-const END_OF_DATA_MIN: Duration = Duration::from_secs(600);
 
 pub(crate) fn run(args: SendArgs) -> u8 {
     run_keeping(args).code
@@ -47,18 +39,24 @@ pub(crate) fn run_keeping(args: SendArgs) -> Ran {
     };
     let spool_on_failure = !args.dry_run
         && (args.spool_on_failure || account.as_ref().is_some_and(|a| a.spool_on_failure));
-    // Taken before the account fills in the flags: a retry reads the
-    // account (and its secret) again.
-    let retry = spool_on_failure.then(|| crate::spool::Retry::new(&args, account.as_ref()));
+    let mut settings = match args.transport.settings() {
+        Ok(settings) => settings,
+        Err(text) => return code(fail_input(&args, exit::USAGE, &text)),
+    };
+    // Kept as the flags made them, before the account fills them in: a
+    // retry reads the account (and its secret) again.
+    let retry =
+        spool_on_failure.then(|| crate::spool::Retry::new(&args, &settings, account.as_ref()));
     let mut args = args;
     if let Some(account) = &account {
+        crate::settings::fill_from_account(&mut settings, account);
         apply_account(&mut args, account);
     }
-    let credentials = match credentials(&args, account.as_ref()) {
+    let credentials = match crate::settings::credentials(&settings, account.as_ref()) {
         Ok(credentials) => credentials,
         Err((c, text)) => return code(fail_input(&args, c, &text)),
     };
-    let options = match options(&args, credentials, None) {
+    let options = match options(&args, settings, credentials, None) {
         Ok(options) => options,
         Err(text) => return code(fail_input(&args, exit::USAGE, &text)),
     };
@@ -72,9 +70,7 @@ pub(crate) fn run_keeping(args: SendArgs) -> Ran {
     }
     match postie_smtp::blocking::send_prepared(&message, &prepared, &options) {
         Ok(sent) => {
-            let dsn_asked =
-                args.dsn_notify.is_some() || args.dsn_ret.is_some() || args.envid.is_some();
-            if dsn_asked && !sent.dsn() {
+            if options.transport_settings().dsn.is_asked() && !sent.dsn() {
                 eprintln!(
                     "postie: warning: {} does not offer DSN: sent without --dsn-notify, --dsn-ret and --envid",
                     sent.server()
@@ -130,24 +126,28 @@ pub(crate) enum Failure {
     Send(postie_smtp::Error),
 }
 
-/// `postie send` once more for `postie spool flush`: `args` are the stored
-/// flags with the envelope and the kept message, `account` the account as
-/// it reads now. `on_trace` sees the dialogue as it happens.
+/// `postie send` once more for `postie spool flush`: `args` hold the kept
+/// message and its envelope, `settings` how it was to be sent (as the flags
+/// made them), `account` the account as it reads now. `on_trace` sees the
+/// dialogue as it happens.
 pub(crate) fn resend(
     args: SendArgs,
+    settings: postie_smtp::TransportSettings,
     account: Option<&crate::config::Account>,
     on_trace: postie_smtp::TraceFn,
 ) -> Result<postie_smtp::Sent, Failure> {
     let mut spool = None;
     let message =
         load_message(&args, &mut spool).map_err(|(code, text)| Failure::Input(code, text))?;
+    let mut settings = settings;
     let mut args = args;
     if let Some(account) = account {
+        crate::settings::fill_from_account(&mut settings, account);
         apply_account(&mut args, account);
     }
-    let credentials =
-        credentials(&args, account).map_err(|(code, text)| Failure::Input(code, text))?;
-    let options = options(&args, credentials, Some(on_trace))
+    let credentials = crate::settings::credentials(&settings, account)
+        .map_err(|(code, text)| Failure::Input(code, text))?;
+    let options = options(&args, settings, credentials, Some(on_trace))
         .map_err(|text| Failure::Input(exit::USAGE, text))?;
     let prepared = envelope::prepare(&message, &options, &LocalEnv::from_system())
         .map_err(|e| Failure::Input(exit::DATAERR, e.to_string()))?;
@@ -291,35 +291,10 @@ fn build_message(args: &SendArgs) -> Result<Message, (u8, String)> {
     builder.build().map_err(data_error)
 }
 
-fn seconds(flag: &str, secs: f64) -> Result<Duration, String> {
-    Duration::try_from_secs_f64(secs)
-        .ok()
-        .filter(|d| !d.is_zero())
-        .ok_or_else(|| format!("{flag} takes a positive number of seconds, not {secs}"))
-}
-
-/// The credentials from --username and the secret's source; the secret
-/// itself is never taken from the command line, where `ps` shows it.
-/// Fills what the flags left out from the account (flags win).
+/// Fills what the message flags left out from the account: its From, as
+/// the envelope sender and for a message built from flags. (How to send is
+/// filled in by [`crate::settings::fill_from_account`].)
 pub(crate) fn apply_account(args: &mut SendArgs, account: &crate::config::Account) {
-    if args.servers.is_empty() {
-        args.servers = account.hosts.clone();
-        if args.ports.is_empty() {
-            args.ports = account.ports.clone();
-        }
-    }
-    args.tls = args.tls.or(account.tls);
-    args.ca_file.extend(account.ca_files.iter().cloned());
-    if args.username.is_none() {
-        args.username = account.username.clone();
-    }
-    if args.auth.is_empty() {
-        args.auth = account.auth.clone();
-    }
-    args.timeout = args.timeout.or(account.timeout);
-    if args.client.is_none() {
-        args.client = account.client.clone();
-    }
     if let Some(from) = &account.from {
         if args.originator.is_none() && !args.headers.iter().any(|h| is_field(h, "from")) {
             args.originator = Some(from.clone());
@@ -336,75 +311,22 @@ fn is_field(header: &str, name: &str) -> bool {
         .is_some_and(|(field, _)| field.trim().eq_ignore_ascii_case(name))
 }
 
-/// The credentials from --username and the secret's source (a flag, else
-/// the account). A source that cannot be read, or a password file others
-/// could read, is EX_CONFIG (78), named with the account; a username
-/// without any source is a usage error (64).
-fn credentials(
-    args: &SendArgs,
-    account: Option<&crate::config::Account>,
-) -> Result<Option<Credentials>, (u8, String)> {
-    let Some(username) = args.username.clone() else {
-        return Ok(None);
-    };
-    let from_account = account
-        .and_then(|a| Some((&a.name, a.secret.as_ref()?)))
-        .filter(|_| {
-            args.password_env.is_none()
-                && args.password_file.is_none()
-                && args.oauth_token_env.is_none()
-        });
-    // Before the secret is in memory: no core file may hold it.
-    crate::hardening::no_core_dumps();
-    let config = |text: String| (exit::CONFIG, text);
-    let secret = if let Some((name, source)) = from_account {
-        source
-            .read()
-            .map_err(|e| config(format!("account {name:?}: {e}")))?
-    } else if let Some(var) = &args.oauth_token_env {
-        env_secret(var).map_err(|e| config(format!("--oauth-token-env {e}")))?
-    } else if let Some(var) = &args.password_env {
-        env_secret(var).map_err(|e| config(format!("--password-env {e}")))?
-    } else if let Some(file) = &args.password_file {
-        crate::config::read_password_file(file)
-            .map_err(|e| config(format!("--password-file {e}")))?
-    } else {
-        return Err((
-            exit::USAGE,
-            "--username needs --password-env, --password-file or --oauth-token-env".to_owned(),
-        ));
-    };
-    Ok(Some(Credentials {
-        username,
-        // Copied once into the Secret, which wipes it when dropped; the
-        // buffer it came from is wiped as it goes out of scope.
-        secret: Secret::new(secret.as_str()),
-        authzid: None,
-    }))
-}
-
-/// An environment variable's value, wiped on drop.
-fn env_secret(var: &str) -> Result<zeroize::Zeroizing<String>, String> {
-    std::env::var(var)
-        .map(zeroize::Zeroizing::new)
-        .map_err(|_| format!("{var} is not set"))
-}
-
-/// The send options from the flags; `extra_trace` also sees the dialogue
-/// (the spool records there when the data goes out).
+/// The send options: how to send as `settings` say, the envelope and
+/// header flags, the credentials and the callbacks; `extra_trace` also sees
+/// the dialogue (the spool records there when the data goes out).
 fn options(
     args: &SendArgs,
+    settings: postie_smtp::TransportSettings,
     credentials: Option<Credentials>,
     extra_trace: Option<postie_smtp::TraceFn>,
 ) -> Result<SendOptions, String> {
-    let mut options = SendOptions::new();
-    if !args.servers.is_empty() {
-        options = options.servers(args.servers.iter().map(|s| s.trim().to_owned()));
+    if settings.accept_invalid_certificates {
+        eprintln!(
+            "postie: warning: --insecure-skip-verify accepts any certificate: anyone on the path can read and change this mail"
+        );
     }
-    options = options.ports(args.ports.iter().copied());
-    if let Some(client) = &args.client {
-        options = options.client(client.clone());
-    }
+    let token = settings.auth.token;
+    let mut options = SendOptions::from(settings);
     if let Some(originator) = &args.originator {
         options = options.originator(originator.clone());
     }
@@ -417,61 +339,17 @@ fn options(
         };
         options = options.header(name.trim(), value.trim());
     }
-    options = options.tls_mode(match args.tls.unwrap_or(TlsArg::Starttls) {
-        TlsArg::Starttls => TlsMode::StartTls,
-        TlsArg::None => TlsMode::None,
-        TlsArg::Required => TlsMode::Required,
-        TlsArg::Implicit => TlsMode::Implicit,
-    });
-    if let Some(policy) = args.tls_policy {
-        let decision = match policy {
-            PolicyArg::Secure => TlsDecision::Secure,
-            PolicyArg::Insecure => TlsDecision::Insecure,
-        };
-        options = options.tls_policy(move |_| decision);
-    }
-    if args.insecure_skip_verify {
-        eprintln!(
-            "postie: warning: --insecure-skip-verify accepts any certificate: anyone on the path can read and change this mail"
-        );
-    }
-    options = options.tls_settings(TlsSettings {
-        ca_files: args.ca_file.clone(),
-        accept_invalid_certificates: args.insecure_skip_verify,
-        client_certificate: args.client_cert.clone().zip(args.client_key.clone()),
-        client_config: None,
-    });
     if let Some(credentials) = credentials {
-        options = if args.oauth_token_env.is_some() {
+        options = if token {
             options.oauth_token(credentials)
         } else {
             options.credentials(credentials)
         };
-        if !args.auth.is_empty() {
-            options = options.auth_mechanisms(args.auth.iter().map(|m| m.trim().to_owned()));
-        }
-        options = options.allow_plaintext_auth(args.allow_plaintext_auth);
-    } else if !args.auth.is_empty() || args.password_env.is_some() || args.password_file.is_some() {
-        return Err("--auth and the password flags need --username".to_owned());
-    }
-    options = options.queue(args.queue).pipelining(!args.no_pipelining);
-    options = options
-        .require_tls(args.requiretls)
-        .lmtp(args.lmtp)
-        .chunking(!args.no_chunking);
-    if let Some(notify) = args.dsn_notify {
-        options = options.dsn_notify(notify);
-    }
-    if let Some(ret) = args.dsn_ret {
-        options = options.dsn_ret(ret);
-    }
-    if let Some(envid) = &args.envid {
-        options = options.envid(envid);
     }
     if let Some(callback) = crate::progress::upload(args.quiet) {
         options = options.on_progress(callback);
     }
-    options = match (args.verbose, extra_trace) {
+    Ok(match (args.verbose, extra_trace) {
         (true, Some(extra)) => options.on_trace(move |line| {
             eprintln!("{line}");
             extra(line);
@@ -479,18 +357,7 @@ fn options(
         (true, None) => options.on_trace(|line| eprintln!("{line}")),
         (false, Some(extra)) => options.on_trace(move |line| extra(line)),
         (false, None) => options,
-    };
-    let stage = seconds("--timeout", args.timeout.unwrap_or(60.0))?;
-    let deadline = args
-        .deadline
-        .map(|d| seconds("--deadline", d))
-        .transpose()?;
-    Ok(options.at_least_one(args.at_least_one).timeouts(Timeouts {
-        connect: stage,
-        command: stage,
-        end_of_data: stage.max(END_OF_DATA_MIN),
-        deadline,
-    }))
+    })
 }
 
 fn dry_run(message: &Message, prepared: &postie_smtp::Prepared) -> u8 {

@@ -315,7 +315,7 @@ mod tests {
             panic!("{argv:?}")
         };
         assert_eq!(send.originator.as_deref(), Some("-ann@example.org"));
-        assert_eq!(send.envid.as_deref(), Some("-odd"));
+        assert_eq!(send.transport.envid.as_deref(), Some("-odd"));
         assert_eq!(send.recipients.as_deref(), Some("-bob@example.org"));
     }
 

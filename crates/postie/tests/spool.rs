@@ -623,14 +623,16 @@ fn kept_one(env: &Env) -> (String, PathBuf, String) {
     (id, entry, tok)
 }
 
-/// Makes the kept entry's flags name the server on `port` (a spooled
+/// Makes the kept entry's settings name the server on `port` (a spooled
 /// message is sent where it was first sent; the tests' sinks start later).
 fn aim_at(entry: &Path, port: u16) {
     let meta_path = entry.join("meta.json");
     let mut meta: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&meta_path).unwrap()).unwrap();
-    meta["flags"] =
-        serde_json::json!(["--server=127.0.0.1", format!("--port={port}"), "--tls=none"]);
+    let transport = &mut meta["transport"];
+    transport["servers"] = serde_json::json!(["127.0.0.1"]);
+    transport["ports"] = serde_json::json!([port]);
+    transport["tls"] = "none".into();
     std::fs::write(&meta_path, serde_json::to_vec(&meta).unwrap()).unwrap();
 }
 

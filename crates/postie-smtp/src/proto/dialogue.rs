@@ -17,7 +17,7 @@ impl Delivery {
             // RFC 5321 §4.1.4: an old server refuses EHLO with 5xx; HELO
             // may still work. A 4xx is a real refusal.
             // LMTP has no HELO (RFC 2033 §4.1).
-            Expect::Ehlo if reply.is_permanent() && !self.config.lmtp => {
+            Expect::Ehlo if reply.is_permanent() && !self.config.settings.lmtp => {
                 let command = format!("HELO {}", self.config.client);
                 self.send(&command, Expect::Helo, now);
             }
@@ -102,7 +102,7 @@ impl Delivery {
                     refused: std::mem::take(&mut self.refused),
                 }));
             }
-            Expect::EndOfData if self.config.lmtp => self.on_lmtp_reply(reply, now),
+            Expect::EndOfData if self.config.settings.lmtp => self.on_lmtp_reply(reply, now),
             Expect::EndOfData if reply.is_positive() => {
                 self.result = Some(Ok(Sent {
                     server: self.current_server(),
@@ -155,7 +155,7 @@ impl Delivery {
     pub(super) fn after_hello(&mut self, now: Instant) {
         // The seed's -queue: QUED where XQUE is offered, reply ignored;
         // again after a new EHLO.
-        if self.config.queue && !self.qued_sent && self.capabilities.has("XQUE") {
+        if self.config.settings.queue && !self.qued_sent && self.capabilities.has("XQUE") {
             self.qued_sent = true;
             self.send("QUED", Expect::Qued, now);
             return;

@@ -21,6 +21,7 @@
 //! `std::net::TcpStream`; the async driver and TLS plug into the same steps.
 
 mod auth;
+mod config;
 mod dialogue;
 mod failure;
 mod transaction;
@@ -29,131 +30,20 @@ use std::time::{Duration, Instant};
 
 use crate::capabilities::Capabilities;
 use crate::error::{Cause, Error, InvalidInput, ServerAddr, ServerError, Stage};
-use crate::options::Timeouts;
 use crate::outcome::{Refusal, Sent};
 use crate::reply::{Reply, ReplyParser};
-use crate::sasl::{self, Credentials, Mechanism, Zeroizing};
-use crate::tls::{TlsDecision, TlsError, TlsErrorKind, TlsInfo, TlsMode, TlsPolicy, TlsProblem};
+use crate::sasl::{self, Mechanism, Zeroizing};
+use crate::tls::{TlsDecision, TlsError, TlsErrorKind, TlsInfo, TlsMode, TlsProblem};
 use crate::trace::{Trace, TraceKind};
 
 pub use auth::AuthProblem;
+pub use config::{AuthConfig, Config};
 
 /// How long to wait for the reply to QUIT once the outcome is known.
 const QUIT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Longer limits are taken as this, so that `now + limit` cannot overflow
 /// (a caller may pass `Duration::MAX` for "no limit").
 const LONGEST_WAIT: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
-
-/// What the core needs for one send.
-#[derive(Clone)]
-pub struct Config {
-    /// Servers in the order to try them.
-    pub servers: Vec<ServerAddr>,
-    /// The EHLO/HELO name.
-    pub client: String,
-    /// The MAIL FROM address; empty for the null reverse-path.
-    pub reverse_path: String,
-    /// The RCPT TO addresses.
-    pub recipients: Vec<String>,
-    /// ASCII forms (IDN domains as punycode) of the non-ASCII paths above,
-    /// as (path, ASCII path), used when the server lacks SMTPUTF8. A path
-    /// whose local part is not ASCII has none.
-    pub ascii_forms: Vec<(String, String)>,
-    /// The message's size for the SIZE parameter, when known.
-    pub size: Option<u64>,
-    /// The size is not known yet and can be had: the core asks for it
-    /// ([`Step::Measure`]) only where it needs it (the server offers SIZE,
-    /// or CHUNKING to be used), so a message is not read an extra time for
-    /// a server that would not use the number.
-    pub measure_on_demand: bool,
-    /// Whether the message holds 8-bit data: declared with
-    /// `BODY=8BITMIME` where the server offers it (RFC 6152).
-    pub eight_bit: bool,
-    /// The message holds binary data (a NUL, or a line over 998 octets):
-    /// it goes as `BODY=BINARYMIME` over BDAT where the server offers both
-    /// and nothing was repaired on the way, else as its 7-bit rewrite.
-    pub binary: bool,
-    /// A bare CR or LF in the message was turned into CRLF (so its bytes
-    /// are not sent exactly as they are, which BINARYMIME needs).
-    pub repaired: bool,
-    /// Send the message with BDAT (RFC 3030) where the server offers
-    /// CHUNKING and the size is known: one `BDAT <size> LAST` with the data
-    /// unstuffed, which saves the round trip of DATA's 354.
-    pub chunking: bool,
-    /// For an 8-bit message, the size of its 7-bit rewrite
-    /// ([`postie_mime::seven_bit`]), sent instead where the server lacks
-    /// 8BITMIME ([`Delivery::seven_bit_body`] tells the driver). Without
-    /// it, the 8-bit data goes as it is.
-    pub seven_bit_size: Option<u64>,
-    /// Send when at least one recipient is accepted.
-    pub at_least_one: bool,
-    /// Time limits.
-    pub timeouts: Timeouts,
-    /// How TLS is used.
-    pub tls: TlsMode,
-    /// What to do when STARTTLS is refused or its handshake fails (the
-    /// seed's `-tlspolicy`); see [`crate::tls::default_policy`].
-    pub policy: TlsPolicy,
-    /// Authentication, when credentials were given.
-    pub auth: Option<AuthConfig>,
-    /// Ask the server to queue the message (the seed's `-queue`: `QUED`
-    /// after EHLO where `XQUE` is offered).
-    pub queue: bool,
-    /// Keep a transcript of the dialogue ([`Delivery::poll_trace`]).
-    pub trace: bool,
-    /// Send MAIL and every RCPT (and DATA, with at-least-one or a single
-    /// recipient) in one write when the server offers PIPELINING (RFC 2920).
-    pub pipelining: bool,
-    /// Keep the connection for more messages: after the message (sent or
-    /// refused, the transaction reset), [`Step::Done`] comes with the
-    /// connection still open and [`Delivery::is_idle`] true, instead of
-    /// QUIT; [`Delivery::next_message`] then starts the next one on it.
-    pub keep_open: bool,
-    /// Delivery status notifications to ask for (RFC 3461), where the
-    /// server offers DSN.
-    pub dsn: Option<crate::dsn::Dsn>,
-    /// REQUIRETLS (RFC 8689): the message may only travel over verified
-    /// TLS. MAIL carries `REQUIRETLS`; a server that is not reached over
-    /// TLS or does not offer it is skipped (the next one is tried).
-    pub require_tls: bool,
-    /// Speak LMTP (RFC 2033): LHLO instead of EHLO, no HELO, and one reply
-    /// per accepted recipient after the data.
-    pub lmtp: bool,
-}
-
-/// How to authenticate.
-#[derive(Clone, Debug)]
-pub struct AuthConfig {
-    /// Who, and the password or token.
-    pub credentials: Credentials,
-    /// Whether the secret is an OAuth 2.0 token (XOAUTH2, OAUTHBEARER)
-    /// rather than a password.
-    pub token: bool,
-    /// Only these mechanisms, in this order; `None`: the strongest first
-    /// ([`sasl::PASSWORD_ORDER`] or [`sasl::TOKEN_ORDER`]).
-    pub mechanisms: Option<Vec<String>>,
-    /// Allow mechanisms that expose the secret (PLAIN, LOGIN, the OAuth
-    /// ones) over an unencrypted connection to a host that is not this
-    /// machine.
-    pub allow_plaintext: bool,
-}
-
-impl std::fmt::Debug for Config {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Config")
-            .field("servers", &self.servers)
-            .field("client", &self.client)
-            .field("reverse_path", &self.reverse_path)
-            .field("recipients", &self.recipients)
-            .field("size", &self.size)
-            .field("at_least_one", &self.at_least_one)
-            .field("timeouts", &self.timeouts)
-            .field("tls", &self.tls)
-            .field("auth", &self.auth)
-            .field("queue", &self.queue)
-            .finish_non_exhaustive()
-    }
-}
 
 /// What the driver must do next.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -693,7 +583,7 @@ impl Delivery {
     pub fn handle_body_written(&mut self, now: Instant) {
         if self.state == State::SendingBody {
             self.trace(TraceKind::Sent, "(the message, then \".\")".to_owned());
-            if self.config.lmtp {
+            if self.config.settings.lmtp {
                 self.lmtp_pending = self.accepted.len();
                 self.lmtp_replies.clear();
             }
@@ -992,6 +882,7 @@ fn path_is_safe(path: &str, may_be_empty: bool) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sasl::Credentials;
 
     #[test]
     fn paths_that_could_change_a_command_are_refused() {
@@ -1006,37 +897,30 @@ mod tests {
     }
 
     fn config(servers: usize) -> Config {
-        Config {
-            servers: (0..servers)
-                .map(|i| ServerAddr {
-                    host: format!("mx{i}.test"),
-                    port: 25,
-                })
-                .collect(),
-            client: "client.test".to_owned(),
-            reverse_path: "a@x.test".to_owned(),
-            recipients: vec!["b@y.test".to_owned()],
-            ascii_forms: Vec::new(),
-            size: Some(10),
-            measure_on_demand: false,
-            eight_bit: false,
-            seven_bit_size: None,
-            at_least_one: false,
-            timeouts: Timeouts::default(),
-            tls: TlsMode::StartTls,
-            policy: std::sync::Arc::new(crate::tls::default_policy),
-            auth: None,
-            queue: false,
-            trace: false,
-            pipelining: true,
-            keep_open: false,
-            dsn: None,
-            require_tls: false,
-            lmtp: false,
-            binary: false,
-            repaired: false,
+        let servers = (0..servers)
+            .map(|i| ServerAddr {
+                host: format!("mx{i}.test"),
+                port: 25,
+            })
+            .collect();
+        let settings = crate::settings::TransportSettings {
             chunking: false,
-        }
+            ..Default::default()
+        };
+        let mut c = Config::new(
+            servers,
+            "client.test",
+            "a@x.test",
+            vec!["b@y.test".to_owned()],
+            std::sync::Arc::new(settings),
+        );
+        c.size = Some(10);
+        c
+    }
+
+    /// `c`'s settings, to change one.
+    fn settings(c: &mut Config) -> &mut crate::settings::TransportSettings {
+        std::sync::Arc::make_mut(&mut c.settings)
     }
 
     /// Polls until the core wants to read; returns what it wrote meanwhile.
@@ -1252,7 +1136,7 @@ mod tests {
     fn two_recipients(at_least_one: bool) -> Config {
         let mut c = config(1);
         c.recipients = vec!["b@y.test".into(), "c@y.test".into()];
-        c.at_least_one = at_least_one;
+        settings(&mut c).at_least_one = at_least_one;
         c
     }
 
@@ -1291,7 +1175,7 @@ mod tests {
     fn one_recipient_sends_data_with_the_batch_in_either_mode() {
         for at_least_one in [false, true] {
             let mut c = config(1);
-            c.at_least_one = at_least_one;
+            settings(&mut c).at_least_one = at_least_one;
             let (mut d, batch, t) = run_to_ehlo(c, true, b"250-mx\r\n250 PIPELINING\r\n");
             assert_eq!(
                 batch,
@@ -1392,7 +1276,7 @@ mod tests {
     #[test]
     fn pipelining_can_be_turned_off_and_needs_the_offer() {
         let mut c = two_recipients(false);
-        c.pipelining = false;
+        settings(&mut c).pipelining = false;
         let (_, batch, _) = run_to_ehlo(c, true, b"250-mx\r\n250 PIPELINING\r\n");
         assert_eq!(batch, "MAIL FROM:<a@x.test>\r\n");
         let (_, batch, _) = run_to_ehlo(two_recipients(false), true, b"250 mx\r\n");
@@ -1623,10 +1507,10 @@ mod tests {
 
     fn lmtp_config() -> Config {
         let mut c = config(1);
-        c.lmtp = true;
+        settings(&mut c).lmtp = true;
         c.tls = TlsMode::None;
         c.recipients = vec!["a@y.test".into(), "b@y.test".into(), "c@y.test".into()];
-        c.at_least_one = true;
+        settings(&mut c).at_least_one = true;
         c
     }
 
@@ -1737,7 +1621,7 @@ mod tests {
     fn tls_session(ehlo_after_tls: &[u8]) -> (Delivery, String, Instant) {
         let mut c = config(1);
         c.tls = TlsMode::Required;
-        c.require_tls = true;
+        settings(&mut c).require_tls = true;
         let t = Instant::now();
         let mut d = Delivery::new(c, t).unwrap();
         d.poll(t);

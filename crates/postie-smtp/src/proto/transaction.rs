@@ -6,19 +6,23 @@ impl Delivery {
     /// MAIL FROM, after the size and SMTPUTF8 checks.
     pub(super) fn start_mail(&mut self, now: Instant) {
         let wants_size = self.capabilities.size().is_some()
-            || (self.config.chunking && !self.config.lmtp && self.capabilities.has("CHUNKING"));
+            || (self.config.settings.chunking
+                && !self.config.settings.lmtp
+                && self.capabilities.has("CHUNKING"));
         if self.config.size.is_none() && self.config.measure_on_demand && wants_size {
             self.state = State::Measuring;
             return;
         }
-        if self.config.require_tls && (self.tls.is_none() || !self.capabilities.has("REQUIRETLS")) {
+        if self.config.settings.require_tls
+            && (self.tls.is_none() || !self.capabilities.has("REQUIRETLS"))
+        {
             // RFC 8689 §4.1: such a server must not get the message.
             self.record_attempt(Stage::Mail, Cause::RequireTlsNotOffered);
             self.state = State::Closing(After::NextServer);
             return;
         }
-        let bdat = self.config.chunking
-            && !self.config.lmtp
+        let bdat = self.config.settings.chunking
+            && !self.config.settings.lmtp
             && self.config.size.is_some()
             && self.capabilities.has("CHUNKING");
         let binary_mime = self.config.binary
@@ -105,7 +109,7 @@ impl Delivery {
         if needs_utf8 {
             command.push_str(" SMTPUTF8");
         }
-        if self.config.require_tls {
+        if self.config.settings.require_tls {
             command.push_str(" REQUIRETLS");
         }
         self.utf8_transaction = needs_utf8;
@@ -124,7 +128,7 @@ impl Delivery {
             }
         }
         self.send(&command, Expect::Mail, now);
-        if self.config.pipelining && self.capabilities.has("PIPELINING") {
+        if self.config.settings.pipelining && self.capabilities.has("PIPELINING") {
             // RFC 2920: MAIL and every RCPT in one write; DATA too when
             // partial delivery is allowed (all-or-nothing must see every
             // RCPT reply before committing to DATA). With one recipient
@@ -138,7 +142,7 @@ impl Delivery {
                 let command = self.rcpt_command(index);
                 self.queue_command(&command, Expect::Rcpt(index));
             }
-            let partial_allowed = self.config.at_least_one || self.paths.len() == 1;
+            let partial_allowed = self.config.settings.at_least_one || self.paths.len() == 1;
             if partial_allowed && self.bdat_size.is_none() {
                 self.queue_command("DATA", Expect::Data);
             }
@@ -174,7 +178,11 @@ impl Delivery {
 
     /// The EHLO command, or LHLO for LMTP.
     pub(super) fn hello(&self) -> String {
-        let verb = if self.config.lmtp { "LHLO" } else { "EHLO" };
+        let verb = if self.config.settings.lmtp {
+            "LHLO"
+        } else {
+            "EHLO"
+        };
         format!("{verb} {}", self.config.client)
     }
 
@@ -231,7 +239,8 @@ impl Delivery {
     /// The at-least-one decision (tcllib §1.7): DATA when some recipient
     /// was accepted and none refused, or when partial delivery is allowed.
     pub(super) fn after_recipients(&mut self, now: Instant) {
-        let go = !self.accepted.is_empty() && (self.refused.is_empty() || self.config.at_least_one);
+        let go = !self.accepted.is_empty()
+            && (self.refused.is_empty() || self.config.settings.at_least_one);
         if let (true, Some(size)) = (go, self.bdat_size) {
             // RFC 3030: the size up front, the data unstuffed, no 354 to
             // wait for; the driver writes the command with the data.

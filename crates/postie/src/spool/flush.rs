@@ -410,8 +410,8 @@ impl Flush<'_> {
         Ok(())
     }
 
-    /// Sends the claimed message as `postie send` would, with the flags it
-    /// was kept with and its envelope.
+    /// Sends the claimed message as `postie send` would, with the settings
+    /// it was kept with and its envelope.
     fn send(
         &self,
         claim: &Claim<'_>,
@@ -420,7 +420,6 @@ impl Flush<'_> {
         marker: Marker,
     ) -> Result<postie_smtp::Sent, Failure> {
         let mut argv: Vec<OsString> = vec!["postie".into(), "send".into()];
-        argv.extend(meta.flags.iter().map(OsString::from));
         argv.push(format!("--originator={}", meta.reverse_path).into());
         argv.push(format!("--recipients={}", meta.recipients.join(", ")).into());
         if self.args.verbose {
@@ -439,7 +438,7 @@ impl Flush<'_> {
                 return Err(Failure::Input(exit::USAGE, first));
             }
         };
-        crate::send::resend(args, account, data_marker(marker))
+        crate::send::resend(args, meta.transport.clone(), account, data_marker(marker))
     }
 
     fn say(&self, line: &str) {

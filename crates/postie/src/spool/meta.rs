@@ -11,18 +11,18 @@
 
 use std::path::PathBuf;
 
-use clap::ValueEnum;
+use clap::Parser as _;
+use postie_smtp::{SecretSource, TransportSettings};
 use serde::{Deserialize, Serialize};
 
-use crate::args::SendArgs;
+use crate::args::{Cli, Command};
 
 /// The format of `meta.json`; a newer postie refuses nothing older.
 ///
-/// Still 1 with `sha256` added: the field is optional on read, and an
-/// older postie ignores it, so both read each other's records. (A new
-/// version would make an older postie show every message this one keeps
-/// as damaged.)
-pub(crate) const VERSION: u32 = 1;
+/// 2: how to send is `transport`, the settings whole (format 1 kept a list
+/// of `postie send` flags, which is still read). `sha256` is optional in
+/// both (the records of postie versions before it have none).
+pub(crate) const VERSION: u32 = 2;
 
 /// The record of one spooled message.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -37,8 +37,13 @@ pub(crate) struct Meta {
     pub(crate) account: Option<String>,
     /// The accounts file that account is read from.
     pub(crate) config: Option<PathBuf>,
-    /// `postie send` flags saying how to send it (no message flags, no
-    /// envelope, no secrets).
+    /// How to send it, as the flags made it before the account filled it
+    /// in (no envelope, no secret: where the secret comes from). Read from
+    /// `flags` in a format 1 record.
+    #[serde(default)]
+    pub(crate) transport: TransportSettings,
+    /// Format 1: the `postie send` flags saying how to send it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub(crate) flags: Vec<String>,
     /// The envelope sender (empty: the null sender `<>`).
     pub(crate) reverse_path: String,
@@ -85,7 +90,20 @@ impl Meta {
                 return Err(Unreadable::Newer(version));
             }
         }
-        serde_json::from_value(value).map_err(|e| Unreadable::Damaged(e.to_string()))
+        let mut meta: Self =
+            serde_json::from_value(value).map_err(|e| Unreadable::Damaged(e.to_string()))?;
+        if meta.version < 2 {
+            meta.transport = settings_from_flags(&meta.flags).map_err(Unreadable::Damaged)?;
+        }
+        // The spool only keeps sources the flags name: a record that names a
+        // command to run (or a secret it cannot hold) was not written by
+        // postie, and nothing in it is run.
+        match &meta.transport.auth.secret {
+            None | Some(SecretSource::Env(_) | SecretSource::File(_)) => Ok(meta),
+            Some(other) => Err(Unreadable::Damaged(format!(
+                "names a password source a kept message may not have: {other:?}"
+            ))),
+        }
     }
 }
 
@@ -110,99 +128,21 @@ impl std::fmt::Display for Unreadable {
     }
 }
 
-/// The flags of `args` that say how to send (not what): as `postie send`
-/// arguments, paths made absolute (a flush may run in another directory).
-/// Called before the account fills in what the flags leave out, so the
-/// account is read again when the message is retried.
-pub(crate) fn transport_flags(args: &SendArgs) -> Vec<String> {
-    let mut flags = Flags::default();
-    for server in &args.servers {
-        flags.value("--server", server);
-    }
-    for port in &args.ports {
-        flags.value("--port", &port.to_string());
-    }
-    flags.option("--client", args.client.as_deref());
-    flags.switch("--at-least-one", args.at_least_one);
-    flags.option("--timeout", args.timeout.map(|t| t.to_string()).as_deref());
-    flags.option(
-        "--deadline",
-        args.deadline.map(|t| t.to_string()).as_deref(),
-    );
-    let name = |v: Option<clap::builder::PossibleValue>| v.map(|v| v.get_name().to_owned());
-    flags.option(
-        "--tls",
-        name(args.tls.and_then(|t| t.to_possible_value())).as_deref(),
-    );
-    flags.option(
-        "--tls-policy",
-        name(args.tls_policy.and_then(|p| p.to_possible_value())).as_deref(),
-    );
-    for file in &args.ca_file {
-        flags.path("--ca-file", file);
-    }
-    flags.switch("--insecure-skip-verify", args.insecure_skip_verify);
-    if let Some(cert) = &args.client_cert {
-        flags.path("--client-cert", cert);
-    }
-    if let Some(key) = &args.client_key {
-        flags.path("--client-key", key);
-    }
-    flags.option("--username", args.username.as_deref());
-    flags.option("--password-env", args.password_env.as_deref());
-    if let Some(file) = &args.password_file {
-        flags.path("--password-file", file);
-    }
-    flags.option("--oauth-token-env", args.oauth_token_env.as_deref());
-    for mechanism in &args.auth {
-        flags.value("--auth", mechanism);
-    }
-    flags.switch("--allow-plaintext-auth", args.allow_plaintext_auth);
-    flags.switch("--no-pipelining", args.no_pipelining);
-    flags.option(
-        "--dsn-notify",
-        args.dsn_notify.map(|n| n.to_string()).as_deref(),
-    );
-    flags.option(
-        "--dsn-ret",
-        args.dsn_ret.map(|r| match r {
-            postie_smtp::dsn::Ret::Full => "full",
-            postie_smtp::dsn::Ret::Headers => "hdrs",
-        }),
-    );
-    flags.option("--envid", args.envid.as_deref());
-    flags.switch("--requiretls", args.requiretls);
-    flags.switch("--lmtp", args.lmtp);
-    flags.switch("--no-chunking", args.no_chunking);
-    flags.switch("--queue", args.queue);
-    flags.0
-}
-
-#[derive(Default)]
-struct Flags(Vec<String>);
-
-impl Flags {
-    /// `--flag=value`: one argument, so a value that starts with `-`
-    /// cannot be read as a flag.
-    fn value(&mut self, flag: &str, value: &str) {
-        self.0.push(format!("{flag}={value}"));
-    }
-
-    fn option(&mut self, flag: &str, value: Option<&str>) {
-        if let Some(value) = value {
-            self.value(flag, value);
-        }
-    }
-
-    fn switch(&mut self, flag: &str, on: bool) {
-        if on {
-            self.0.push(flag.to_owned());
-        }
-    }
-
-    fn path(&mut self, flag: &str, path: &std::path::Path) {
-        let path = std::path::absolute(path).unwrap_or_else(|_| path.to_owned());
-        self.value(flag, &path.to_string_lossy());
+/// A format 1 record's flags, read as `postie send` reads them.
+fn settings_from_flags(flags: &[String]) -> Result<TransportSettings, String> {
+    let argv = ["postie", "send"]
+        .into_iter()
+        .map(str::to_owned)
+        .chain(flags.iter().cloned());
+    match Cli::try_parse_from(argv) {
+        Ok(Cli {
+            command: Command::Send(args),
+        }) => args.transport.settings(),
+        Ok(_) => Err("its flags are not those of postie send".to_owned()),
+        Err(e) => Err(format!(
+            "its flags do not parse: {}",
+            e.to_string().lines().next().unwrap_or_default()
+        )),
     }
 }
 
@@ -210,82 +150,160 @@ impl Flags {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::panic)]
     use super::*;
-    use crate::args::{Cli, Command};
-    use clap::Parser;
+    use crate::args::TransportArgs;
 
-    fn send_args(argv: &[&str]) -> SendArgs {
-        let full = ["postie", "send"].iter().chain(argv);
+    fn settings(argv: &[String]) -> TransportSettings {
+        let full = ["postie".to_owned(), "send".to_owned()]
+            .into_iter()
+            .chain(argv.iter().cloned());
         match Cli::try_parse_from(full).unwrap().command {
-            Command::Send(args) => *args,
+            Command::Send(args) => args.transport.settings().unwrap(),
             _ => panic!("not send"),
         }
     }
 
-    #[test]
-    fn the_flags_that_say_how_survive_and_the_message_flags_do_not() {
-        let args = send_args(&[
-            "--server",
-            "mx1,mx2",
-            "--port",
-            "2525,25",
-            "--tls",
-            "required",
-            "--tls-policy",
-            "insecure",
-            "--username",
-            "alice",
-            "--password-env",
-            "PW",
-            "--dsn-notify",
-            "success,delay",
-            "--dsn-ret",
-            "hdrs",
-            // A value that looks like a flag survives as `--envid=-odd`.
-            "--envid=-odd",
-            "--timeout",
-            "2.5",
-            "--at-least-one",
-            "--lmtp",
-            "--to",
-            "b@x.org",
-            "--subject",
-            "secret plans",
-            "--header",
-            "X-Tag: 1",
-            "--originator",
-            "a@x.org",
-        ]);
-        let flags = transport_flags(&args);
-        let again = send_args(&flags.iter().map(String::as_str).collect::<Vec<_>>());
-        assert_eq!(again.servers, ["mx1", "mx2"]);
-        assert_eq!(again.ports, [2525, 25]);
-        assert_eq!(again.tls, args.tls);
-        assert_eq!(again.tls_policy, args.tls_policy);
-        assert_eq!(again.username.as_deref(), Some("alice"));
-        assert_eq!(again.password_env.as_deref(), Some("PW"));
-        assert_eq!(again.dsn_notify, args.dsn_notify);
-        assert_eq!(again.dsn_ret, args.dsn_ret);
-        assert_eq!(again.envid.as_deref(), Some("-odd"));
-        assert_eq!(again.timeout, Some(2.5));
-        assert!(again.at_least_one && again.lmtp);
-        let text = flags.join(" ");
-        for absent in ["b@x.org", "secret", "X-Tag", "a@x.org"] {
-            assert!(!text.contains(absent), "{text}");
+    fn record(transport: TransportSettings) -> Meta {
+        Meta {
+            version: VERSION,
+            id: "1-2-3".into(),
+            created: 1,
+            account: None,
+            config: None,
+            transport,
+            flags: Vec::new(),
+            reverse_path: "a@x.org".into(),
+            recipients: vec!["b@x.org".into()],
+            size: 5,
+            sha256: None,
+            attempts: 0,
+            next_attempt: 1,
+            last_attempt: 1,
+            last_error: "e".into(),
+            maybe_delivered: false,
+            dead_reason: None,
         }
     }
 
+    /// A value for each flag that takes one (beyond clap's possible
+    /// values), and the flags it needs.
+    fn samples(id: &str) -> Option<Vec<&'static str>> {
+        Some(match id {
+            "servers" => vec!["--server=mx1.example.org"],
+            "ports" => vec!["--port=2525"],
+            "client" => vec!["--client=laptop.example.org"],
+            "timeout" => vec!["--timeout=2.5"],
+            "deadline" => vec!["--deadline=30"],
+            "ca_file" => vec!["--ca-file=ca.pem"],
+            "client_cert" | "client_key" => vec!["--client-cert=c.pem", "--client-key=k.pem"],
+            "username" => vec!["--username=alice"],
+            "password_env" => vec!["--password-env=PW"],
+            "password_file" => vec!["--password-file=pw"],
+            "oauth_token_env" => vec!["--oauth-token-env=TOKEN"],
+            "auth" => vec!["--auth=SCRAM-SHA-256,PLAIN"],
+            "dsn_notify" => vec!["--dsn-notify=success,delay"],
+            "dsn_ret" => vec!["--dsn-ret=hdrs"],
+            // A value that looks like a flag.
+            "envid" => vec!["--envid=-odd"],
+            _ => return None,
+        })
+    }
+
+    /// Every flag clap defines for how to send changes the settings, and
+    /// the settings come back whole from the record a kept message has
+    /// (keep) and are what its retry sends with (flush). A flag added to
+    /// `TransportArgs` without a way into the settings fails here.
     #[test]
-    fn a_record_without_a_hash_still_reads_and_a_newer_one_is_named() {
-        // As postie wrote it before the hash was recorded.
+    fn every_transport_flag_survives_keep_and_flush() {
+        let mut command = <TransportArgs as clap::Args>::augment_args(clap::Command::new("t"));
+        // Settles what each flag takes (clap fills it in when it builds).
+        command.build();
+        let mut checked = 0;
+        let flags = command.get_arguments().filter(|arg| {
+            // --help, which building adds.
+            !matches!(
+                arg.get_action(),
+                clap::ArgAction::Help | clap::ArgAction::HelpShort | clap::ArgAction::HelpLong
+            )
+        });
+        for arg in flags {
+            let id = arg.get_id().as_str();
+            let long = arg
+                .get_long()
+                .unwrap_or_else(|| panic!("{id} has no long name"));
+            let takes_value = arg.get_num_args().is_some_and(|n| n.takes_values());
+            let argvs: Vec<Vec<String>> = if !takes_value {
+                vec![vec![format!("--{long}")]]
+            } else if !arg.get_possible_values().is_empty() {
+                arg.get_possible_values()
+                    .iter()
+                    .map(|v| vec![format!("--{long}={}", v.get_name())])
+                    .collect()
+            } else {
+                let sample = samples(id)
+                    .unwrap_or_else(|| panic!("--{long}: add a sample value to this test"));
+                vec![sample.into_iter().map(str::to_owned).collect()]
+            };
+            for argv in argvs {
+                let made = settings(&argv);
+                assert_ne!(
+                    made,
+                    TransportSettings::default(),
+                    "{argv:?} changes nothing"
+                );
+                // Keep: what `postie send --spool-on-failure` records.
+                let kept = record(made.clone()).to_json().unwrap();
+                // Flush: what `postie spool flush` reads and sends with.
+                let read = Meta::from_json(&kept).unwrap();
+                assert_eq!(read.transport, made, "{argv:?}");
+                let options = postie_smtp::SendOptions::from(read.transport);
+                assert_eq!(options.transport_settings(), &made, "{argv:?}");
+                checked += 1;
+            }
+        }
+        assert!(checked >= 26, "{checked}");
+    }
+
+    #[test]
+    fn the_settings_hold_where_the_secret_comes_from_never_a_secret() {
+        std::env::set_var("POSTIE_TEST_META_PW", "hunter2-not-kept");
+        let made = settings(&[
+            "--username=alice".into(),
+            "--password-env=POSTIE_TEST_META_PW".into(),
+        ]);
+        let text = String::from_utf8(record(made).to_json().unwrap()).unwrap();
+        assert!(text.contains("POSTIE_TEST_META_PW"), "{text}");
+        assert!(!text.contains("hunter2"), "{text}");
+    }
+
+    #[test]
+    fn a_format_1_record_reads_its_flags() {
+        // As postie wrote it before the settings were kept whole (and
+        // before the hash was recorded).
         let old = br#"{"version":1,"id":"1-2-3","created":1,"account":null,"config":null,
-            "flags":[],"reverse_path":"a@x.org","recipients":["b@x.org"],"size":5,
+            "flags":["--server=mx1","--port=2525","--tls=required","--username=alice",
+                     "--password-env=PW","--envid=-odd","--timeout=2.5","--lmtp"],
+            "reverse_path":"a@x.org","recipients":["b@x.org"],"size":5,
             "attempts":0,"next_attempt":1,"last_attempt":1,"last_error":"e",
             "maybe_delivered":false}"#;
         let meta = Meta::from_json(old).unwrap();
-        assert_eq!((meta.size, meta.sha256), (5, None));
+        assert_eq!((meta.size, meta.sha256.as_deref()), (5, None));
+        let flags: Vec<String> = [
+            "--server=mx1",
+            "--port=2525",
+            "--tls=required",
+            "--username=alice",
+            "--password-env=PW",
+            "--envid=-odd",
+            "--timeout=2.5",
+            "--lmtp",
+        ]
+        .map(str::to_owned)
+        .to_vec();
+        assert_eq!(meta.transport, settings(&flags));
+        assert_eq!(meta.transport.dsn.envid.as_deref(), Some("-odd"));
         assert_eq!(
-            Meta::from_json(br#"{"version":2,"whatever":true}"#),
-            Err(Unreadable::Newer(2))
+            Meta::from_json(br#"{"version":3,"whatever":true}"#),
+            Err(Unreadable::Newer(3))
         );
         assert!(matches!(
             Meta::from_json(b"{\"version\":1,"),
@@ -294,16 +312,23 @@ mod tests {
     }
 
     #[test]
+    fn a_record_naming_a_command_is_damaged_and_nothing_runs() {
+        let mut transport = TransportSettings::default();
+        transport.auth.username = Some("alice".into());
+        transport.auth.secret = Some(SecretSource::Command("touch /tmp/postie-pwned".into()));
+        let bytes = record(transport).to_json().unwrap();
+        assert!(
+            matches!(Meta::from_json(&bytes), Err(Unreadable::Damaged(e)) if e.contains("Command"))
+        );
+    }
+
+    #[test]
     fn paths_become_absolute() {
-        let args = send_args(&["--ca-file", "ca.pem", "--password-file", "pw"]);
-        let flags = transport_flags(&args);
-        for name in ["--ca-file=", "--password-file="] {
-            let flag = flags.iter().find(|f| f.starts_with(name));
-            let path = flag.and_then(|f| f.strip_prefix(name));
-            assert!(
-                path.is_some_and(|p| std::path::Path::new(p).is_absolute()),
-                "{name} in {flags:?}"
-            );
-        }
+        let made = settings(&["--ca-file=ca.pem".into(), "--password-file=pw".into()]);
+        assert!(made.ca_files.iter().all(|p| p.is_absolute()), "{made:?}");
+        assert!(
+            matches!(&made.auth.secret, Some(SecretSource::File(p)) if p.is_absolute()),
+            "{made:?}"
+        );
     }
 }

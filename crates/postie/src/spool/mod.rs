@@ -43,25 +43,29 @@ pub(crate) use backoff::parse_duration;
 use meta::Meta;
 use store::{Place, Spool, State};
 
-/// What a retry needs of the `postie send` command line: the transport
-/// flags, and the account by name.
+/// What a retry needs of the `postie send` command line: how to send, as
+/// the flags made it, and the account by name.
 pub(crate) struct Retry {
-    flags: Vec<String>,
+    transport: postie_smtp::TransportSettings,
     account: Option<String>,
     config: Option<PathBuf>,
 }
 
 impl Retry {
-    /// From the flags as given (before the account fills them in) and the
-    /// account in use.
-    pub(crate) fn new(args: &SendArgs, account: Option<&crate::config::Account>) -> Self {
+    /// From the settings the flags made (before the account fills them in)
+    /// and the account in use.
+    pub(crate) fn new(
+        args: &SendArgs,
+        transport: &postie_smtp::TransportSettings,
+        account: Option<&crate::config::Account>,
+    ) -> Self {
         // The file the account came from, named outright: a retry must not
         // find another file (or another default account) there.
         let config = account
             .and(args.config.clone().or_else(crate::config::default_path))
             .map(|path| std::path::absolute(&path).unwrap_or(path));
         Self {
-            flags: meta::transport_flags(args),
+            transport: transport.clone(),
             account: account.map(|a| a.name.clone()),
             config,
         }
@@ -133,7 +137,8 @@ pub(crate) fn keep(
         created: now,
         account: retry.account,
         config: retry.config,
-        flags: retry.flags,
+        transport: retry.transport,
+        flags: Vec::new(),
         reverse_path: prepared.reverse_path(),
         recipients: prepared.recipients(),
         size: digest.size,
@@ -499,7 +504,7 @@ fn show(id: &str, json: bool) -> u8 {
     if json {
         let mut value = row.json(now);
         if let Some(object) = value.as_object_mut() {
-            object.insert("flags".to_owned(), json!(row.meta.flags));
+            object.insert("transport".to_owned(), json!(row.meta.transport));
             object.insert("header".to_owned(), json!(header));
             object.insert("path".to_owned(), json!(path));
         }
@@ -524,7 +529,10 @@ fn show(id: &str, json: bool) -> u8 {
         ("from", reverse_path),
         ("to", meta.recipients.join(", ")),
         ("size", format!("{} bytes", meta.size)),
-        ("flags", meta.flags.join(" ")),
+        (
+            "transport",
+            serde_json::to_string(&meta.transport).unwrap_or_default(),
+        ),
         ("last error", meta.last_error.clone()),
         ("dead because", meta.dead_reason.clone().unwrap_or_default()),
         ("path", path.display().to_string()),

@@ -748,6 +748,7 @@ mod tests {
             created: 1,
             account: None,
             config: None,
+            transport: postie_smtp::TransportSettings::default(),
             flags: vec![],
             reverse_path: "a@x.org".into(),
             recipients: vec!["b@x.org".into()],

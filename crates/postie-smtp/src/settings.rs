@@ -1,0 +1,284 @@
+//! How to send, as one value: the servers, TLS, authentication (where the
+//! secret comes from, never the secret), the time limits and the ESMTP
+//! extensions. [`crate::SendOptions`] holds one, the core's
+//! [`crate::proto::Config`] carries it whole, and what keeps a message to
+//! send later (postie's spool, an application's outbox) stores it whole,
+//! so a setting added here reaches every layer without being copied field
+//! by field.
+//!
+//! With the `serde` feature it serializes to a documented form (JSON shown;
+//! a field left out takes its default, an unknown field is refused so that
+//! nothing is silently dropped by an older reader):
+//!
+//! ```json
+//! {
+//!   "servers": ["mx1.example.org", "mx2.example.org"], "ports": [587],
+//!   "client": "laptop.example.org",
+//!   "tls": "required", "ca_files": ["/etc/ssl/my-ca.pem"],
+//!   "auth": {"username": "alice", "secret": {"env": "SMTP_PASSWORD"},
+//!            "mechanisms": ["SCRAM-SHA-256"]},
+//!   "timeouts": {"command": 30.0, "end_of_data": 600.0, "deadline": 300.0},
+//!   "pipelining": true, "chunking": true, "require_tls": false, "lmtp": false,
+//!   "dsn": {"notify": "SUCCESS,FAILURE", "ret": "hdrs", "envid": "order-4711"}
+//! }
+//! ```
+//!
+//! Settings that are unset (`None`, or an empty list) take the library's
+//! default when a message is sent; a layer above (postie's accounts file)
+//! may fill them in first.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::dsn::{Notify, Ret};
+use crate::options::Timeouts;
+use crate::tls::{TlsDecision, TlsMode};
+
+/// How to send: everything but the message, its envelope, the secret and
+/// the callbacks. See the [module documentation](self) for its stored form.
+#[derive(Clone, Debug, PartialEq)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(default, deny_unknown_fields)
+)]
+#[non_exhaustive]
+pub struct TransportSettings {
+    /// Servers in the order to try them; empty: `localhost`.
+    pub servers: Vec<String>,
+    /// Ports paired one-to-one with the servers; a server without one gets
+    /// 25 (465 with implicit TLS).
+    pub ports: Vec<u16>,
+    /// The EHLO/HELO name; `None`: `localhost` when the only server is
+    /// `localhost`, else this machine's host name.
+    pub client: Option<String>,
+    /// Send when at least one recipient is accepted (else all or nothing).
+    pub at_least_one: bool,
+    /// Time limits, each unset one at its default.
+    pub timeouts: TimeoutSettings,
+    /// How TLS is used; `None`: STARTTLS when offered.
+    pub tls: Option<TlsMode>,
+    /// A fixed answer for when STARTTLS is refused or its handshake fails;
+    /// `None`: [`crate::tls::default_policy`]. A policy callback given to
+    /// [`crate::SendOptions::tls_policy`] comes first.
+    pub tls_policy: Option<TlsDecision>,
+    /// Extra CA certificates (PEM files) trusted besides the system's.
+    pub ca_files: Vec<PathBuf>,
+    /// Accept any certificate (dangerous).
+    pub accept_invalid_certificates: bool,
+    /// A client certificate chain and its key (PEM files).
+    pub client_certificate: Option<(PathBuf, PathBuf)>,
+    /// Authentication: who, and where the secret comes from.
+    pub auth: AuthSettings,
+    /// PIPELINING (RFC 2920) where offered; on by default.
+    pub pipelining: bool,
+    /// CHUNKING (RFC 3030) where offered; on by default.
+    pub chunking: bool,
+    /// REQUIRETLS (RFC 8689).
+    pub require_tls: bool,
+    /// Speak LMTP (RFC 2033) instead of SMTP.
+    pub lmtp: bool,
+    /// Ask the server to queue the message (`XQUE`/`QUED`).
+    pub queue: bool,
+    /// Delivery status notifications (RFC 3461).
+    pub dsn: DsnSettings,
+}
+
+impl Default for TransportSettings {
+    fn default() -> Self {
+        Self {
+            servers: Vec::new(),
+            ports: Vec::new(),
+            client: None,
+            at_least_one: false,
+            timeouts: TimeoutSettings::default(),
+            tls: None,
+            tls_policy: None,
+            ca_files: Vec::new(),
+            accept_invalid_certificates: false,
+            client_certificate: None,
+            auth: AuthSettings::default(),
+            pipelining: true,
+            chunking: true,
+            require_tls: false,
+            lmtp: false,
+            queue: false,
+            dsn: DsnSettings::default(),
+        }
+    }
+}
+
+impl TransportSettings {
+    /// The defaults: `localhost`, port 25, STARTTLS when offered.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// How TLS is used, the default filled in.
+    pub fn tls_mode(&self) -> TlsMode {
+        self.tls.unwrap_or_default()
+    }
+}
+
+/// Time limits; an unset one takes its default (see [`Timeouts`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(default, deny_unknown_fields)
+)]
+pub struct TimeoutSettings {
+    /// Opening the connection, for each address of a host.
+    #[cfg_attr(feature = "serde", serde(with = "seconds"))]
+    pub connect: Option<Duration>,
+    /// Each reply, and each write making progress.
+    #[cfg_attr(feature = "serde", serde(with = "seconds"))]
+    pub command: Option<Duration>,
+    /// The reply to the end of data.
+    #[cfg_attr(feature = "serde", serde(with = "seconds"))]
+    pub end_of_data: Option<Duration>,
+    /// The whole send, every server included.
+    #[cfg_attr(feature = "serde", serde(with = "seconds"))]
+    pub deadline: Option<Duration>,
+}
+
+impl TimeoutSettings {
+    /// The limits to use: each unset one at its default.
+    pub fn resolved(&self) -> Timeouts {
+        let default = Timeouts::default();
+        Timeouts {
+            connect: self.connect.unwrap_or(default.connect),
+            command: self.command.unwrap_or(default.command),
+            end_of_data: self.end_of_data.unwrap_or(default.end_of_data),
+            deadline: self.deadline.or(default.deadline),
+        }
+    }
+}
+
+impl From<Timeouts> for TimeoutSettings {
+    fn from(t: Timeouts) -> Self {
+        Self {
+            connect: Some(t.connect),
+            command: Some(t.command),
+            end_of_data: Some(t.end_of_data),
+            deadline: t.deadline,
+        }
+    }
+}
+
+/// Authentication settings; nothing is sent without a username.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(default, deny_unknown_fields)
+)]
+pub struct AuthSettings {
+    /// Authenticate as this user.
+    pub username: Option<String>,
+    /// Where the password or token comes from.
+    pub secret: Option<SecretSource>,
+    /// The secret is an OAuth 2.0 token (OAUTHBEARER, XOAUTH2).
+    pub token: bool,
+    /// Only these SASL mechanisms, in this order; empty: the strongest
+    /// offered first.
+    pub mechanisms: Vec<String>,
+    /// Allow PLAIN, LOGIN and the OAuth mechanisms over an unencrypted
+    /// connection to a host that is not this machine.
+    pub allow_plaintext: bool,
+}
+
+/// Where a secret comes from. The settings hold this, never the secret:
+/// whoever sends reads it at that moment (postie's command and spool do,
+/// with their checks; an application reads it and gives the secret with
+/// [`crate::SendOptions::credentials`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(rename_all = "snake_case")
+)]
+#[non_exhaustive]
+pub enum SecretSource {
+    /// An environment variable.
+    Env(String),
+    /// The first line of a file only its owner can read.
+    File(PathBuf),
+    /// The first line a shell command prints.
+    Command(String),
+    /// The secret of an account of postie's accounts file, by name.
+    Account(String),
+    /// Given to [`crate::SendOptions::credentials`] in memory: not kept
+    /// anywhere, so settings holding this cannot be used to send later.
+    Given,
+}
+
+/// Delivery status notifications to ask for (RFC 3461), where the server
+/// offers DSN.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(default, deny_unknown_fields)
+)]
+pub struct DsnSettings {
+    /// When to report on each recipient.
+    pub notify: Option<Notify>,
+    /// `NOTIFY` for single recipients (each one of the message's), instead
+    /// of `notify`.
+    pub notify_for: Vec<(String, Notify)>,
+    /// How much of the message a report returns.
+    pub ret: Option<Ret>,
+    /// The envelope identifier reports quote.
+    pub envid: Option<String>,
+    /// Send each recipient's address as `ORCPT`; on by default.
+    pub orcpt: bool,
+}
+
+impl Default for DsnSettings {
+    fn default() -> Self {
+        Self {
+            notify: None,
+            notify_for: Vec::new(),
+            ret: None,
+            envid: None,
+            orcpt: true,
+        }
+    }
+}
+
+impl DsnSettings {
+    /// Whether any DSN parameter is asked for.
+    pub fn is_asked(&self) -> bool {
+        self.notify.is_some()
+            || !self.notify_for.is_empty()
+            || self.ret.is_some()
+            || self.envid.is_some()
+    }
+}
+
+/// Durations as seconds (a number, fractions allowed).
+#[cfg(feature = "serde")]
+mod seconds {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use std::time::Duration;
+
+    pub(super) fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+        match d {
+            Some(d) => s.serialize_some(&d.as_secs_f64()),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<Duration>, D::Error> {
+        Option::<f64>::deserialize(d)?
+            .map(|secs| {
+                Duration::try_from_secs_f64(secs).map_err(|_| {
+                    serde::de::Error::custom(format!("not a number of seconds: {secs}"))
+                })
+            })
+            .transpose()
+    }
+}
