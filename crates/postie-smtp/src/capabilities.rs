@@ -6,6 +6,58 @@
 
 use crate::reply::Reply;
 
+/// An ESMTP extension the client uses, so a lookup cannot be misspelt:
+/// [`Capabilities::offers`]. Adding one is adding its variant and keyword
+/// here.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Extension {
+    /// STARTTLS (RFC 3207).
+    StartTls,
+    /// PIPELINING (RFC 2920).
+    Pipelining,
+    /// SIZE (RFC 1870).
+    Size,
+    /// 8BITMIME (RFC 6152).
+    EightBitMime,
+    /// CHUNKING: BDAT (RFC 3030).
+    Chunking,
+    /// BINARYMIME (RFC 3030).
+    BinaryMime,
+    /// SMTPUTF8 (RFC 6531).
+    SmtpUtf8,
+    /// DSN (RFC 3461).
+    Dsn,
+    /// REQUIRETLS (RFC 8689).
+    RequireTls,
+    /// ENHANCEDSTATUSCODES (RFC 2034).
+    EnhancedStatusCodes,
+    /// AUTH (RFC 4954).
+    Auth,
+    /// XQUE: the server queues on `QUED` (tcllib's `-queue`).
+    Xque,
+}
+
+impl Extension {
+    /// The EHLO keyword, as the RFC spells it.
+    pub fn keyword(self) -> &'static str {
+        match self {
+            Self::StartTls => "STARTTLS",
+            Self::Pipelining => "PIPELINING",
+            Self::Size => "SIZE",
+            Self::EightBitMime => "8BITMIME",
+            Self::Chunking => "CHUNKING",
+            Self::BinaryMime => "BINARYMIME",
+            Self::SmtpUtf8 => "SMTPUTF8",
+            Self::Dsn => "DSN",
+            Self::RequireTls => "REQUIRETLS",
+            Self::EnhancedStatusCodes => "ENHANCEDSTATUSCODES",
+            Self::Auth => "AUTH",
+            Self::Xque => "XQUE",
+        }
+    }
+}
+
 /// The extensions named in an EHLO reply. A server greeted with HELO offers
 /// none.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -24,7 +76,7 @@ impl Capabilities {
     ///     "AUTH=LOGIN".into(), "AUTH PLAIN login CRAM-MD5".into(), "STARTTLS".into(),
     /// ]);
     /// let caps = Capabilities::from_ehlo(&reply);
-    /// assert!(caps.has("STARTTLS"));
+    /// assert!(caps.offers(postie_smtp::capabilities::Extension::StartTls));
     /// assert_eq!(caps.size(), Some(10240000));
     /// assert_eq!(caps.auth_mechanisms(), ["LOGIN", "PLAIN", "CRAM-MD5"]);
     /// ```
@@ -54,7 +106,13 @@ impl Capabilities {
         caps
     }
 
-    /// Whether the server names `keyword` (any case).
+    /// Whether the server offers `extension`.
+    pub fn offers(&self, extension: Extension) -> bool {
+        self.has(extension.keyword())
+    }
+
+    /// Whether the server names `keyword` (any case): for keywords postie
+    /// does not use (see [`Capabilities::offers`] for those it does).
     pub fn has(&self, keyword: &str) -> bool {
         self.entries
             .iter()
@@ -72,7 +130,7 @@ impl Capabilities {
     /// The SIZE limit (RFC 1870): `Some(0)` when SIZE is offered without a
     /// limit, `None` when SIZE is not offered.
     pub fn size(&self) -> Option<u64> {
-        let params = self.params("SIZE")?;
+        let params = self.params(Extension::Size.keyword())?;
         Some(params.first().and_then(|p| p.parse().ok()).unwrap_or(0))
     }
 

@@ -2,6 +2,26 @@
 
 use super::*;
 
+/// One AUTH exchange: the mechanisms left to try, the one under way, and
+/// the last refusal (reported if none works). Made anew when AUTH starts.
+#[derive(Default)]
+pub(super) struct AuthExchange {
+    candidates: std::collections::VecDeque<String>,
+    /// The mechanism whose exchange is under way.
+    pub(super) mechanism: Option<Box<dyn Mechanism>>,
+    last_refusal: Option<Reply>,
+}
+
+impl AuthExchange {
+    fn new(candidates: Vec<String>) -> Self {
+        Self {
+            candidates: candidates.into(),
+            mechanism: None,
+            last_refusal: None,
+        }
+    }
+}
+
 impl Delivery {
     /// Chooses the mechanisms to try: the user's list or the strongest
     /// first, among those offered, without the ones that expose the secret
@@ -12,7 +32,7 @@ impl Delivery {
         };
         let offered = self.capabilities.auth_mechanisms().to_vec();
         if offered.is_empty() {
-            let hint = if self.tls.is_none() && self.capabilities.has("STARTTLS") {
+            let hint = if self.tls.is_none() && self.capabilities.offers(Extension::StartTls) {
                 " (it offers STARTTLS: many servers offer AUTH only after it)"
             } else {
                 ""
@@ -48,20 +68,17 @@ impl Delivery {
             self.fail_transaction(Stage::Auth, Cause::Auth(problem), now);
             return;
         }
-        self.candidates = candidates;
-        self.next_candidate = 0;
-        self.last_auth_reply = None;
+        self.auth = AuthExchange::new(candidates);
         self.try_next_mechanism(now);
     }
 
     pub(super) fn try_next_mechanism(&mut self, now: Instant) {
-        self.mechanism = None;
+        self.auth.mechanism = None;
         let Some(auth) = self.config.auth.clone() else {
             return;
         };
         let server = self.current_server();
-        while let Some(name) = self.candidates.get(self.next_candidate).cloned() {
-            self.next_candidate += 1;
+        while let Some(name) = self.auth.candidates.pop_front() {
             let built = sasl::mechanism(&name, &auth.credentials, &server.host, server.port);
             let mut mechanism = match built {
                 Ok(Some(m)) => m,
@@ -86,7 +103,7 @@ impl Delivery {
                     continue;
                 }
             };
-            self.mechanism = Some(mechanism);
+            self.auth.mechanism = Some(mechanism);
             let shown = if command.len() > "AUTH ".len() + name.len() {
                 format!("AUTH {name} [redacted]")
             } else {
@@ -95,7 +112,7 @@ impl Delivery {
             self.send_secret(&command, &shown, Expect::Auth, now);
             return;
         }
-        let cause = match self.last_auth_reply.take() {
+        let cause = match self.auth.last_refusal.take() {
             Some(reply) => Cause::Reply(reply),
             None => Cause::Auth(AuthProblem::NoMechanismWorked),
         };
@@ -103,7 +120,7 @@ impl Delivery {
     }
 
     pub(super) fn on_auth_reply(&mut self, reply: Reply, now: Instant) {
-        let name = self.mechanism.as_ref().map_or("", |m| m.name());
+        let name = self.auth.mechanism.as_ref().map_or("", |m| m.name());
         if reply.code() == 421 {
             // The server is closing: not a verdict on the credentials.
             self.record_attempt(Stage::Auth, Cause::Reply(reply));
@@ -117,7 +134,10 @@ impl Delivery {
                     .first()
                     .map(String::as_str)
                     .unwrap_or_default();
-                let response = match (base64_decode(challenge.trim()), self.mechanism.as_mut()) {
+                let response = match (
+                    base64_decode(challenge.trim()),
+                    self.auth.mechanism.as_mut(),
+                ) {
                     (Some(bytes), Some(m)) => m.respond(&bytes),
                     (None, _) => Err(sasl::SaslError::MalformedChallenge {
                         mechanism: "AUTH",
@@ -137,7 +157,7 @@ impl Delivery {
                     }
                 }
             }
-            235 => match self.mechanism.as_ref().map(|m| m.complete()) {
+            235 => match self.auth.mechanism.as_ref().map(|m| m.complete()) {
                 Some(Err(e)) => {
                     // The server did not prove it knows the secret.
                     let cause = Cause::Auth(AuthProblem::Mechanism(e));
@@ -145,13 +165,13 @@ impl Delivery {
                 }
                 _ => {
                     self.authenticated = Some(name.to_owned());
-                    self.mechanism = None;
+                    self.auth = AuthExchange::default();
                     self.start_mail(now);
                 }
             },
             // "This mechanism cannot be used here": try the next one.
             504 | 534 | 538 | 454 => {
-                self.last_auth_reply = Some(reply);
+                self.auth.last_refusal = Some(reply);
                 self.try_next_mechanism(now);
             }
             // 535 and anything else: the credentials were refused. Never go

@@ -52,33 +52,33 @@ impl Delivery {
             Expect::AuthCancel => self.try_next_mechanism(now),
             Expect::Mail if reply.is_positive() => {
                 self.reused = false;
-                if self.due.is_empty() {
+                if self.tx.due.is_empty() {
                     self.send_rcpt(0, now);
                 } else {
                     self.next_due(now);
                 }
             }
             Expect::Rcpt(index) => {
-                let address = self.paths.get(index).cloned().unwrap_or_default();
-                if self.draining {
+                let address = self.tx.paths.get(index).cloned().unwrap_or_default();
+                if self.tx.draining {
                     // MAIL failed: these replies only keep the count.
                 } else if reply.is_positive() {
-                    self.accepted.push(address);
+                    self.tx.accepted.push(address);
                 } else {
-                    self.refused.push(Refusal::new(address, reply));
+                    self.tx.refused.push(Refusal::new(address, reply));
                 }
-                if !self.due.is_empty() {
+                if !self.tx.due.is_empty() {
                     self.next_due(now);
-                } else if index + 1 < self.paths.len() {
+                } else if index + 1 < self.tx.paths.len() {
                     self.send_rcpt(index + 1, now);
-                } else if self.draining {
+                } else if self.tx.draining {
                     self.send("RSET", Expect::Rset, now);
                 } else {
                     self.after_recipients(now);
                 }
             }
             // DATA went with the batch: its reply decides now.
-            Expect::Data if self.draining => {
+            Expect::Data if self.tx.draining => {
                 if reply.code() == 354 {
                     // The server would take data for a transaction that
                     // failed: leave without sending any.
@@ -87,10 +87,10 @@ impl Delivery {
                     self.send("RSET", Expect::Rset, now);
                 }
             }
-            Expect::Data if reply.code() == 354 && !self.accepted.is_empty() => {
+            Expect::Data if reply.code() == 354 && !self.tx.accepted.is_empty() => {
                 self.state = State::SendingBody;
             }
-            Expect::Data if self.accepted.is_empty() && !self.refused.is_empty() => {
+            Expect::Data if self.tx.accepted.is_empty() && !self.tx.refused.is_empty() => {
                 // Pipelined DATA after every recipient was refused.
                 if reply.code() == 354 {
                     self.state = State::Closing(After::Finish);
@@ -99,7 +99,7 @@ impl Delivery {
                 }
                 self.result = Some(Err(Error::Refused {
                     server: self.current_server(),
-                    refused: std::mem::take(&mut self.refused),
+                    refused: std::mem::take(&mut self.tx.refused),
                 }));
             }
             Expect::EndOfData if self.config.settings.lmtp => self.on_lmtp_reply(reply, now),
@@ -107,11 +107,11 @@ impl Delivery {
                 self.result = Some(Ok(Sent {
                     server: self.current_server(),
                     reply,
-                    refused: std::mem::take(&mut self.refused),
-                    accepted: std::mem::take(&mut self.accepted),
+                    refused: std::mem::take(&mut self.tx.refused),
+                    accepted: std::mem::take(&mut self.tx.accepted),
                     tls: self.tls.clone(),
                     auth: self.authenticated.clone(),
-                    dsn: self.dsn_sent,
+                    dsn: self.tx.dsn_sent,
                 }));
                 self.quit(now);
             }
@@ -136,14 +136,14 @@ impl Delivery {
                         other.stage(),
                         cause,
                     ))));
-                    if self.due.is_empty() {
+                    if self.tx.due.is_empty() {
                         // The transaction is abandoned: reset it before
                         // leaving (tcllib does the same).
                         self.send("RSET", Expect::Rset, now);
                     } else {
                         // Replies are still due for the batch: read them all
                         // first (RFC 2920 §3.1), then reset.
-                        self.draining = true;
+                        self.tx.draining = true;
                         self.next_due(now);
                     }
                 }
@@ -155,7 +155,10 @@ impl Delivery {
     pub(super) fn after_hello(&mut self, now: Instant) {
         // The seed's -queue: QUED where XQUE is offered, reply ignored;
         // again after a new EHLO.
-        if self.config.settings.queue && !self.qued_sent && self.capabilities.has("XQUE") {
+        if self.config.settings.queue
+            && !self.qued_sent
+            && self.capabilities.offers(Extension::Xque)
+        {
             self.qued_sent = true;
             self.send("QUED", Expect::Qued, now);
             return;
@@ -168,7 +171,7 @@ impl Delivery {
             _ => false,
         };
         if self.tls.is_none() && wants_tls && !self.skip_starttls {
-            if self.capabilities.has("STARTTLS") {
+            if self.capabilities.offers(Extension::StartTls) {
                 self.send("STARTTLS", Expect::StartTls, now);
                 return;
             }

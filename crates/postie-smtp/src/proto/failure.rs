@@ -6,7 +6,7 @@ impl Delivery {
     /// A failure of the connection itself (not a reply).
     pub(super) fn fail(&mut self, cause: Cause, now: Instant) {
         self.out.clear();
-        self.due.clear();
+        self.tx.due.clear();
         if self.reused && self.state == State::Await(Expect::Mail) {
             // The server closed the kept connection before it saw MAIL
             // (idle timeout): nothing was started, so start afresh.
@@ -23,17 +23,17 @@ impl Delivery {
             // with DATA still due. A server that hangs up then (as many do
             // after 421 or 554) changes nothing: report its refusal, with
             // its code, not the lost connection.
-            if self.draining && self.result.is_some() {
+            if self.tx.draining && self.result.is_some() {
                 self.state = State::Closing(After::Finish);
                 return;
             }
             if self.state == State::Await(Expect::Data)
-                && self.accepted.is_empty()
-                && !self.refused.is_empty()
+                && self.tx.accepted.is_empty()
+                && !self.tx.refused.is_empty()
             {
                 self.result = Some(Err(Error::Refused {
                     server: self.current_server(),
-                    refused: std::mem::take(&mut self.refused),
+                    refused: std::mem::take(&mut self.tx.refused),
                 }));
                 self.state = State::Closing(After::Finish);
                 return;
@@ -83,10 +83,7 @@ impl Delivery {
         tracing::info!(target: "postie_smtp", "{why}: reconnecting");
         self.reused = false;
         self.out.clear();
-        self.due.clear();
-        self.draining = false;
-        self.accepted.clear();
-        self.refused.clear();
+        self.tx = transaction::Transaction::default();
         self.result = None;
         self.next_server = 0;
         self.state = State::Closing(After::NextServer);

@@ -28,7 +28,7 @@ mod transaction;
 
 use std::time::{Duration, Instant};
 
-use crate::capabilities::Capabilities;
+use crate::capabilities::{Capabilities, Extension};
 use crate::error::{Cause, Error, InvalidInput, ServerAddr, ServerError, Stage};
 use crate::outcome::{Refusal, Sent};
 use crate::reply::{Reply, ReplyParser};
@@ -210,45 +210,22 @@ pub struct Delivery {
     started: Instant,
     stage_deadline: Instant,
     stage_timeout: Duration,
-    accepted: Vec<String>,
-    refused: Vec<Refusal>,
     attempts: Vec<ServerError>,
     result: Option<Result<Sent, Error>>,
     tls: Option<TlsInfo>,
     skip_starttls: bool,
     peer_is_loopback: bool,
     qued_sent: bool,
-    mechanism: Option<Box<dyn Mechanism>>,
-    candidates: Vec<String>,
-    next_candidate: usize,
-    last_auth_reply: Option<Reply>,
+    /// The AUTH exchange under way, made anew when AUTH starts.
+    auth: auth::AuthExchange,
     authenticated: Option<String>,
     traces: std::collections::VecDeque<Trace>,
-    /// Replies still due for commands already sent in a pipelined batch,
-    /// after the one awaited now.
-    due: std::collections::VecDeque<Expect>,
-    /// The transaction failed inside a pipelined batch: the replies still
-    /// due are read (and ignored) before RSET.
-    draining: bool,
-    /// The driver must send the 7-bit rewrite of the message.
-    seven_bit_body: bool,
-    /// DSN parameters went with this transaction.
-    dsn_sent: bool,
-    /// The body goes with `BDAT <size> LAST` in this transaction.
-    bdat_size: Option<u64>,
-    /// LMTP: replies still due after the data, and the replies so far.
-    lmtp_pending: usize,
-    lmtp_replies: Vec<Reply>,
-    /// This transaction declared SMTPUTF8.
-    utf8_transaction: bool,
+    /// The mail transaction under way, made anew for each MAIL.
+    tx: transaction::Transaction,
     /// MAIL went on a connection kept from an earlier message and has not
     /// been answered yet: if the server turns out to have closed it (EOF,
     /// a write error, 421), nothing was started, and the core reconnects.
     reused: bool,
-    /// The paths as sent in this transaction (ASCII forms where the server
-    /// lacks SMTPUTF8).
-    from_path: String,
-    paths: Vec<String>,
 }
 
 impl std::fmt::Debug for Delivery {
@@ -257,7 +234,7 @@ impl std::fmt::Debug for Delivery {
             .field("state", &self.state)
             .field("server", &self.server)
             .field("tls", &self.tls)
-            .field("mechanism", &self.mechanism.as_ref().map(|m| m.name()))
+            .field("mechanism", &self.auth.mechanism.as_ref().map(|m| m.name()))
             .field("authenticated", &self.authenticated)
             .finish_non_exhaustive()
     }
@@ -279,31 +256,17 @@ impl Delivery {
             started: now,
             stage_deadline: now,
             stage_timeout: Duration::ZERO,
-            accepted: Vec::new(),
-            refused: Vec::new(),
             attempts: Vec::new(),
             result: None,
             tls: None,
             skip_starttls: false,
             peer_is_loopback: false,
             qued_sent: false,
-            mechanism: None,
-            candidates: Vec::new(),
-            next_candidate: 0,
-            last_auth_reply: None,
+            auth: auth::AuthExchange::default(),
             authenticated: None,
             traces: std::collections::VecDeque::new(),
-            due: std::collections::VecDeque::new(),
-            draining: false,
-            seven_bit_body: false,
-            dsn_sent: false,
-            bdat_size: None,
-            lmtp_pending: 0,
-            lmtp_replies: Vec::new(),
-            utf8_transaction: false,
+            tx: transaction::Transaction::default(),
             reused: false,
-            from_path: String::new(),
-            paths: Vec::new(),
         })
     }
 
@@ -395,7 +358,7 @@ impl Delivery {
             self.parser.clear();
             self.tls = None;
             self.authenticated = None;
-            self.mechanism = None;
+            self.auth = auth::AuthExchange::default();
             self.peer_is_loopback = peer_is_loopback;
             if self.config.tls == TlsMode::Implicit {
                 self.state = State::Handshake { implicit: true };
@@ -511,7 +474,7 @@ impl Delivery {
             // only when more replies are due for a pipelined batch; the
             // reply to the end of data still counts (the message is in).
             let extra = self.parser.has_buffered();
-            if extra && self.due.is_empty() && expect != Expect::EndOfData {
+            if extra && self.tx.due.is_empty() && expect != Expect::EndOfData {
                 self.fail(Cause::Unexpected, now);
                 return;
             }
@@ -520,7 +483,7 @@ impl Delivery {
                 return;
             }
             // LMTP: the other recipients' replies may come in the same read.
-            if expect == Expect::EndOfData && self.lmtp_pending == 0 {
+            if expect == Expect::EndOfData && self.tx.lmtp_pending == 0 {
                 self.fail(Cause::Unexpected, now);
                 return;
             }
@@ -584,8 +547,8 @@ impl Delivery {
         if self.state == State::SendingBody {
             self.trace(TraceKind::Sent, "(the message, then \".\")".to_owned());
             if self.config.settings.lmtp {
-                self.lmtp_pending = self.accepted.len();
-                self.lmtp_replies.clear();
+                self.tx.lmtp_pending = self.tx.accepted.len();
+                self.tx.lmtp_replies.clear();
             }
             self.expect(Expect::EndOfData, now, self.config.timeouts.end_of_data);
         }
@@ -636,13 +599,9 @@ impl Delivery {
         // size, body type, DSN) belongs to this message alone.
         self.config = config;
         self.started = now;
-        self.accepted.clear();
-        self.refused.clear();
+        self.tx = transaction::Transaction::default();
         self.attempts.clear();
         self.result = None;
-        self.due.clear();
-        self.draining = false;
-        self.seven_bit_body = false;
         self.state = State::Ready;
         Ok(())
     }
@@ -700,7 +659,7 @@ impl Delivery {
     /// The size of the body to write at [`Step::WriteBody`], when it was
     /// counted: for progress reports.
     pub fn body_size(&self) -> Option<u64> {
-        if self.seven_bit_body {
+        if self.tx.seven_bit_body {
             self.config.seven_bit_size
         } else {
             self.config.size
@@ -709,7 +668,7 @@ impl Delivery {
 
     /// How to frame the body at [`Step::WriteBody`].
     pub fn body_framing(&self) -> Framing {
-        match self.bdat_size {
+        match self.tx.bdat_size {
             Some(size) => Framing::Bdat { size },
             None => Framing::Data,
         }
@@ -720,7 +679,7 @@ impl Delivery {
     /// [`Config::seven_bit_size`] was given), rather than the message as it
     /// is.
     pub fn seven_bit_body(&self) -> bool {
-        self.seven_bit_body
+        self.tx.seven_bit_body
     }
 
     /// The server being tried.
@@ -732,8 +691,7 @@ impl Delivery {
     /// connection kept for the next.
     fn quit(&mut self, now: Instant) {
         if self.config.keep_open {
-            self.due.clear();
-            self.draining = false;
+            self.tx = transaction::Transaction::default();
             self.state = State::Idle;
             return;
         }

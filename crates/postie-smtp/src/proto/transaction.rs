@@ -2,133 +2,225 @@
 
 use super::*;
 
-impl Delivery {
-    /// MAIL FROM, after the size and SMTPUTF8 checks.
-    pub(super) fn start_mail(&mut self, now: Instant) {
-        let wants_size = self.capabilities.size().is_some()
-            || (self.config.settings.chunking
-                && !self.config.settings.lmtp
-                && self.capabilities.has("CHUNKING"));
-        if self.config.size.is_none() && self.config.measure_on_demand && wants_size {
-            self.state = State::Measuring;
-            return;
+/// One mail transaction's state: created when MAIL is about to go out
+/// (from its [`MailPlan`]) and replaced by the next one's, so nothing is
+/// reset by hand between messages.
+#[derive(Debug, Default)]
+pub(super) struct Transaction {
+    /// Recipients accepted and refused so far.
+    pub(super) accepted: Vec<String>,
+    pub(super) refused: Vec<Refusal>,
+    /// Replies still due for commands already sent in a pipelined batch,
+    /// after the one awaited now.
+    pub(super) due: std::collections::VecDeque<Expect>,
+    /// The transaction failed inside a pipelined batch: the replies still
+    /// due are read (and ignored) before RSET.
+    pub(super) draining: bool,
+    /// The driver must send the 7-bit rewrite of the message.
+    pub(super) seven_bit_body: bool,
+    /// DSN parameters went with this transaction.
+    pub(super) dsn_sent: bool,
+    /// The body goes with `BDAT <size> LAST` in this transaction.
+    pub(super) bdat_size: Option<u64>,
+    /// LMTP: replies still due after the data, and the replies so far.
+    pub(super) lmtp_pending: usize,
+    pub(super) lmtp_replies: Vec<Reply>,
+    /// This transaction declared SMTPUTF8.
+    pub(super) utf8: bool,
+    /// The recipients' paths as sent (ASCII forms where the server lacks
+    /// SMTPUTF8).
+    pub(super) paths: Vec<String>,
+}
+
+impl Transaction {
+    fn new(plan: &MailPlan) -> Self {
+        Self {
+            seven_bit_body: plan.seven_bit_body,
+            dsn_sent: plan.dsn,
+            bdat_size: plan.bdat_size,
+            utf8: plan.utf8,
+            paths: plan.paths.clone(),
+            ..Self::default()
         }
-        if self.config.settings.require_tls
-            && (self.tls.is_none() || !self.capabilities.has("REQUIRETLS"))
-        {
-            // RFC 8689 §4.1: such a server must not get the message.
-            self.record_attempt(Stage::Mail, Cause::RequireTlsNotOffered);
-            self.state = State::Closing(After::NextServer);
-            return;
+    }
+}
+
+/// What MAIL will say and how the message will go, decided from the
+/// message, the settings and what this server offers.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) struct MailPlan {
+    /// `MAIL FROM:<...>` with its parameters.
+    pub(super) command: String,
+    pub(super) seven_bit_body: bool,
+    pub(super) bdat_size: Option<u64>,
+    /// The DSN parameters go (the server offers DSN).
+    pub(super) dsn: bool,
+    /// DSN was asked for and the server does not offer it.
+    pub(super) dsn_dropped: bool,
+    pub(super) utf8: bool,
+    pub(super) from_path: String,
+    pub(super) paths: Vec<String>,
+    /// What the transcript should say about the body, if anything.
+    pub(super) note: Option<&'static str>,
+}
+
+/// The decision before MAIL.
+#[derive(Debug)]
+pub(super) enum Planned {
+    /// The size is needed and not known: count the message first.
+    Measure,
+    /// This server must not get the message; try the next.
+    NextServer(Cause),
+    /// The message cannot go (to this server or any).
+    Fail(Cause),
+    /// Send MAIL.
+    Mail(MailPlan),
+}
+
+/// Plans MAIL: the size and SMTPUTF8 checks, BDAT or DATA, the body type,
+/// and the parameters. A pure function of what it is given.
+pub(super) fn plan_mail(config: &Config, caps: &Capabilities, over_tls: bool) -> Planned {
+    let settings = &config.settings;
+    let chunking = settings.chunking && !settings.lmtp && caps.offers(Extension::Chunking);
+    let wants_size = caps.size().is_some() || chunking;
+    if config.size.is_none() && config.measure_on_demand && wants_size {
+        return Planned::Measure;
+    }
+    if settings.require_tls && (!over_tls || !caps.offers(Extension::RequireTls)) {
+        // RFC 8689 §4.1: such a server must not get the message.
+        return Planned::NextServer(Cause::RequireTlsNotOffered);
+    }
+    let bdat = chunking && config.size.is_some();
+    let binary_mime =
+        config.binary && !config.repaired && bdat && caps.offers(Extension::BinaryMime);
+    let eight_bit_mime = caps.offers(Extension::EightBitMime);
+    let needs_rewrite =
+        (config.binary && !binary_mime) || (config.eight_bit && !binary_mime && !eight_bit_mime);
+    let seven_bit_body = needs_rewrite && config.seven_bit_size.is_some();
+    let size = if seven_bit_body {
+        config.seven_bit_size
+    } else {
+        config.size
+    };
+    if let (Some(size), Some(limit)) = (size, caps.size()) {
+        if limit > 0 && size > limit {
+            return Planned::Fail(Cause::TooLarge { size, limit });
         }
-        let bdat = self.config.settings.chunking
-            && !self.config.settings.lmtp
-            && self.config.size.is_some()
-            && self.capabilities.has("CHUNKING");
-        let binary_mime = self.config.binary
-            && !self.config.repaired
-            && bdat
-            && self.capabilities.has("BINARYMIME");
-        let needs_rewrite = (self.config.binary && !binary_mime)
-            || (self.config.eight_bit && !binary_mime && !self.capabilities.has("8BITMIME"));
-        self.seven_bit_body = needs_rewrite && self.config.seven_bit_size.is_some();
-        let size = if self.seven_bit_body {
-            self.config.seven_bit_size
-        } else {
-            self.config.size
+    }
+    let mut utf8 = std::iter::once(&config.reverse_path)
+        .chain(&config.recipients)
+        .any(|p| !p.is_ascii());
+    let mut from_path = config.reverse_path.clone();
+    let mut paths = config.recipients.clone();
+    if utf8 && !caps.offers(Extension::SmtpUtf8) {
+        // Without SMTPUTF8, IDN domains go as punycode; a non-ASCII local
+        // part cannot go at all (RFC 6531 §3.2).
+        let ascii = |path: &String| -> Result<String, String> {
+            if path.is_ascii() {
+                return Ok(path.clone());
+            }
+            config
+                .ascii_forms
+                .iter()
+                .find(|(unicode, _)| unicode == path)
+                .map(|(_, ascii)| ascii.clone())
+                .ok_or_else(|| path.clone())
         };
-        self.bdat_size = if bdat { size } else { None };
-        if let (Some(size), Some(limit)) = (size, self.capabilities.size()) {
-            if limit > 0 && size > limit {
-                self.fail_transaction(Stage::Mail, Cause::TooLarge { size, limit }, now);
+        let converted = ascii(&config.reverse_path).and_then(|from| {
+            let paths: Result<Vec<String>, String> = config.recipients.iter().map(ascii).collect();
+            paths.map(|paths| (from, paths))
+        });
+        match converted {
+            Ok((from, ascii_paths)) => {
+                from_path = from;
+                paths = ascii_paths;
+                utf8 = false;
+            }
+            Err(path) => return Planned::Fail(Cause::NeedsSmtpUtf8(path)),
+        }
+    }
+    let mut command = format!("MAIL FROM:<{from_path}>");
+    if let (Some(size), Some(_)) = (size, caps.size()) {
+        command.push_str(&format!(" SIZE={size}"));
+    }
+    let mut note = None;
+    if binary_mime {
+        command.push_str(" BODY=BINARYMIME");
+    } else if seven_bit_body {
+        note = Some("the server cannot take the message's 8-bit or binary data as it is: those parts go re-encoded");
+    } else if config.eight_bit && eight_bit_mime && !config.binary {
+        command.push_str(" BODY=8BITMIME");
+    } else if config.eight_bit || config.binary {
+        // No rewrite was given (a caller of the core that has none): the
+        // data goes as it is, as most clients send it.
+        if config.eight_bit && eight_bit_mime {
+            command.push_str(" BODY=8BITMIME");
+        }
+        note = Some("the message has 8-bit or binary data the server cannot take as it is");
+    }
+    if utf8 {
+        command.push_str(" SMTPUTF8");
+    }
+    if settings.require_tls {
+        command.push_str(" REQUIRETLS");
+    }
+    let mut dsn = false;
+    let mut dsn_dropped = false;
+    if let Some(params) = &config.dsn {
+        if caps.offers(Extension::Dsn) {
+            command.push_str(&params.mail_params());
+            dsn = true;
+        } else {
+            dsn_dropped = true;
+        }
+    }
+    Planned::Mail(MailPlan {
+        command,
+        seven_bit_body,
+        bdat_size: if bdat { size } else { None },
+        dsn,
+        dsn_dropped,
+        utf8,
+        from_path,
+        paths,
+        note,
+    })
+}
+
+impl Delivery {
+    /// MAIL FROM, as [`plan_mail`] decides; with PIPELINING every RCPT
+    /// (and DATA where it may) in the same write.
+    pub(super) fn start_mail(&mut self, now: Instant) {
+        let plan = match plan_mail(&self.config, &self.capabilities, self.tls.is_some()) {
+            Planned::Measure => {
+                self.state = State::Measuring;
                 return;
             }
-        }
-        let mut needs_utf8 = std::iter::once(&self.config.reverse_path)
-            .chain(&self.config.recipients)
-            .any(|p| !p.is_ascii());
-        self.from_path = self.config.reverse_path.clone();
-        self.paths = self.config.recipients.clone();
-        if needs_utf8 && !self.capabilities.has("SMTPUTF8") {
-            // Without SMTPUTF8, IDN domains go as punycode; a non-ASCII local
-            // part cannot go at all (RFC 6531 §3.2).
-            let ascii = |path: &String| -> Result<String, String> {
-                if path.is_ascii() {
-                    return Ok(path.clone());
-                }
-                self.config
-                    .ascii_forms
-                    .iter()
-                    .find(|(unicode, _)| unicode == path)
-                    .map(|(_, ascii)| ascii.clone())
-                    .ok_or_else(|| path.clone())
-            };
-            let converted = ascii(&self.config.reverse_path).and_then(|from| {
-                let paths: Result<Vec<String>, String> =
-                    self.config.recipients.iter().map(ascii).collect();
-                paths.map(|paths| (from, paths))
-            });
-            match converted {
-                Ok((from, paths)) => {
-                    self.from_path = from;
-                    self.paths = paths;
-                    needs_utf8 = false;
-                }
-                Err(path) => {
-                    self.fail_transaction(Stage::Mail, Cause::NeedsSmtpUtf8(path), now);
-                    return;
-                }
+            Planned::NextServer(cause) => {
+                self.record_attempt(Stage::Mail, cause);
+                self.state = State::Closing(After::NextServer);
+                return;
             }
+            Planned::Fail(cause) => {
+                self.fail_transaction(Stage::Mail, cause, now);
+                return;
+            }
+            Planned::Mail(plan) => plan,
+        };
+        if let Some(note) = plan.note {
+            self.trace(TraceKind::Info, note.to_owned());
         }
-        let mut command = format!("MAIL FROM:<{}>", self.from_path);
-        if let (Some(size), Some(_)) = (size, self.capabilities.size()) {
-            command.push_str(&format!(" SIZE={size}"));
-        }
-        if binary_mime {
-            command.push_str(" BODY=BINARYMIME");
-        } else if self.seven_bit_body {
+        if plan.dsn_dropped {
+            // A report is a request, not a condition of delivery.
             self.trace(
                 TraceKind::Info,
-                "the server cannot take the message's 8-bit or binary data as it is: those parts go re-encoded"
-                    .to_owned(),
+                "the server does not offer DSN: sent without the DSN parameters".to_owned(),
             );
-        } else if self.config.eight_bit && self.capabilities.has("8BITMIME") && !self.config.binary
-        {
-            command.push_str(" BODY=8BITMIME");
-        } else if self.config.eight_bit || self.config.binary {
-            // No rewrite was given (a caller of the core that has none):
-            // the data goes as it is, as most clients send it.
-            if self.config.eight_bit && self.capabilities.has("8BITMIME") {
-                command.push_str(" BODY=8BITMIME");
-            }
-            self.trace(
-                TraceKind::Info,
-                "the message has 8-bit or binary data the server cannot take as it is".to_owned(),
-            );
+            tracing::warn!(target: "postie_smtp", "the server does not offer DSN: sent without the DSN parameters");
         }
-        if needs_utf8 {
-            command.push_str(" SMTPUTF8");
-        }
-        if self.config.settings.require_tls {
-            command.push_str(" REQUIRETLS");
-        }
-        self.utf8_transaction = needs_utf8;
-        self.dsn_sent = false;
-        if let Some(dsn) = &self.config.dsn {
-            if self.capabilities.has("DSN") {
-                command.push_str(&dsn.mail_params());
-                self.dsn_sent = true;
-            } else {
-                // A report is a request, not a condition of delivery.
-                self.trace(
-                    TraceKind::Info,
-                    "the server does not offer DSN: sent without the DSN parameters".to_owned(),
-                );
-                tracing::warn!(target: "postie_smtp", "the server does not offer DSN: sent without the DSN parameters");
-            }
-        }
-        self.send(&command, Expect::Mail, now);
-        if self.config.settings.pipelining && self.capabilities.has("PIPELINING") {
+        self.tx = Transaction::new(&plan);
+        self.send(&plan.command, Expect::Mail, now);
+        if self.config.settings.pipelining && self.capabilities.offers(Extension::Pipelining) {
             // RFC 2920: MAIL and every RCPT in one write; DATA too when
             // partial delivery is allowed (all-or-nothing must see every
             // RCPT reply before committing to DATA). With one recipient
@@ -137,13 +229,12 @@ impl Delivery {
             // DATA; one that says 354 anyway gets no data), and every
             // message to one recipient saves a round trip. Every reply is
             // read and matched to its command, refusals included.
-            self.draining = false;
-            for index in 0..self.paths.len() {
+            for index in 0..self.tx.paths.len() {
                 let command = self.rcpt_command(index);
                 self.queue_command(&command, Expect::Rcpt(index));
             }
-            let partial_allowed = self.config.settings.at_least_one || self.paths.len() == 1;
-            if partial_allowed && self.bdat_size.is_none() {
+            let partial_allowed = self.config.settings.at_least_one || self.tx.paths.len() == 1;
+            if partial_allowed && self.tx.bdat_size.is_none() {
                 self.queue_command("DATA", Expect::Data);
             }
         }
@@ -155,12 +246,12 @@ impl Delivery {
         self.trace(TraceKind::Sent, command.to_owned());
         self.out.extend_from_slice(command.as_bytes());
         self.out.extend_from_slice(b"\r\n");
-        self.due.push_back(expect);
+        self.tx.due.push_back(expect);
     }
 
     /// Waits for the next reply due in a pipelined batch.
     pub(super) fn next_due(&mut self, now: Instant) {
-        if let Some(expect) = self.due.pop_front() {
+        if let Some(expect) = self.tx.due.pop_front() {
             self.expect(expect, now, self.config.timeouts.command);
         }
     }
@@ -172,7 +263,7 @@ impl Delivery {
 
     /// RCPT for recipient `index`, with its DSN parameters.
     pub(super) fn rcpt_command(&self, index: usize) -> String {
-        let address = self.paths.get(index).map_or("", String::as_str);
+        let address = self.tx.paths.get(index).map_or("", String::as_str);
         format!("RCPT TO:<{address}>{}", self.rcpt_params(index))
     }
 
@@ -190,36 +281,36 @@ impl Delivery {
     /// recipient, in order. Delivered to some: sent, the others refused;
     /// to none: refused.
     pub(super) fn on_lmtp_reply(&mut self, reply: Reply, now: Instant) {
-        self.lmtp_replies.push(reply);
-        self.lmtp_pending = self.lmtp_pending.saturating_sub(1);
-        if self.lmtp_pending > 0 {
+        self.tx.lmtp_replies.push(reply);
+        self.tx.lmtp_pending = self.tx.lmtp_pending.saturating_sub(1);
+        if self.tx.lmtp_pending > 0 {
             self.expect(Expect::EndOfData, now, self.config.timeouts.end_of_data);
             return;
         }
         let mut delivered = Vec::new();
         let mut last_ok = None;
-        let accepted = std::mem::take(&mut self.accepted);
-        for (address, reply) in accepted.into_iter().zip(self.lmtp_replies.drain(..)) {
+        let accepted = std::mem::take(&mut self.tx.accepted);
+        for (address, reply) in accepted.into_iter().zip(self.tx.lmtp_replies.drain(..)) {
             if reply.is_positive() {
                 delivered.push(address);
                 last_ok = Some(reply);
             } else {
-                self.refused.push(Refusal::new(address, reply));
+                self.tx.refused.push(Refusal::new(address, reply));
             }
         }
         self.result = Some(match last_ok {
             Some(reply) => Ok(Sent {
                 server: self.current_server(),
                 reply,
-                refused: std::mem::take(&mut self.refused),
+                refused: std::mem::take(&mut self.tx.refused),
                 accepted: delivered,
                 tls: self.tls.clone(),
                 auth: self.authenticated.clone(),
-                dsn: self.dsn_sent,
+                dsn: self.tx.dsn_sent,
             }),
             None => Err(Error::Refused {
                 server: self.current_server(),
-                refused: std::mem::take(&mut self.refused),
+                refused: std::mem::take(&mut self.tx.refused),
             }),
         });
         self.quit(now);
@@ -227,10 +318,10 @@ impl Delivery {
 
     /// NOTIFY and ORCPT for recipient `index`, when DSN is in use.
     pub(super) fn rcpt_params(&self, index: usize) -> String {
-        match (&self.config.dsn, self.dsn_sent) {
+        match (&self.config.dsn, self.tx.dsn_sent) {
             (Some(dsn), true) => {
                 let original = self.config.recipients.get(index).map_or("", String::as_str);
-                dsn.rcpt_params(index, original, self.utf8_transaction)
+                dsn.rcpt_params(index, original, self.tx.utf8)
             }
             _ => String::new(),
         }
@@ -239,9 +330,9 @@ impl Delivery {
     /// The at-least-one decision (tcllib §1.7): DATA when some recipient
     /// was accepted and none refused, or when partial delivery is allowed.
     pub(super) fn after_recipients(&mut self, now: Instant) {
-        let go = !self.accepted.is_empty()
-            && (self.refused.is_empty() || self.config.settings.at_least_one);
-        if let (true, Some(size)) = (go, self.bdat_size) {
+        let go = !self.tx.accepted.is_empty()
+            && (self.tx.refused.is_empty() || self.config.settings.at_least_one);
+        if let (true, Some(size)) = (go, self.tx.bdat_size) {
             // RFC 3030: the size up front, the data unstuffed, no 354 to
             // wait for; the driver writes the command with the data.
             self.trace(TraceKind::Sent, format!("BDAT {size} LAST"));
@@ -251,9 +342,124 @@ impl Delivery {
         } else {
             self.result = Some(Err(Error::Refused {
                 server: self.current_server(),
-                refused: std::mem::take(&mut self.refused),
+                refused: std::mem::take(&mut self.tx.refused),
             }));
             self.send("RSET", Expect::Rset, now);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::settings::TransportSettings;
+    use std::sync::Arc;
+
+    fn caps(keywords: &[&str]) -> Capabilities {
+        let mut lines = vec!["mx.test".to_owned()];
+        lines.extend(keywords.iter().map(|k| (*k).to_owned()));
+        Capabilities::from_ehlo(&Reply::new(250, None, lines))
+    }
+
+    fn config(change: impl FnOnce(&mut Config, &mut TransportSettings)) -> Config {
+        let mut settings = TransportSettings::default();
+        let mut c = Config::new(
+            Vec::new(),
+            "client.test",
+            "a@x.test",
+            vec!["b@y.test".to_owned()],
+            Arc::new(TransportSettings::default()),
+        );
+        change(&mut c, &mut settings);
+        c.settings = Arc::new(settings);
+        c
+    }
+
+    fn mail(planned: Planned) -> MailPlan {
+        match planned {
+            Planned::Mail(plan) => plan,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_parameters_follow_what_the_server_offers() {
+        let c = config(|c, _| {
+            c.size = Some(100);
+            c.eight_bit = true;
+        });
+        let plan = mail(plan_mail(&c, &caps(&["SIZE 1000", "8BITMIME"]), false));
+        assert_eq!(plan.command, "MAIL FROM:<a@x.test> SIZE=100 BODY=8BITMIME");
+        assert!(!plan.seven_bit_body && plan.bdat_size.is_none());
+        // No 8BITMIME, a rewrite at hand: the rewrite goes, with its size.
+        let c = config(|c, _| {
+            c.size = Some(100);
+            c.eight_bit = true;
+            c.seven_bit_size = Some(140);
+        });
+        let plan = mail(plan_mail(&c, &caps(&["SIZE"]), false));
+        assert_eq!(plan.command, "MAIL FROM:<a@x.test> SIZE=140");
+        assert!(plan.seven_bit_body && plan.note.is_some());
+    }
+
+    #[test]
+    fn bdat_needs_the_size_and_chunking_on_both_sides() {
+        let c = config(|c, _| c.size = Some(10));
+        let plan = mail(plan_mail(&c, &caps(&["CHUNKING"]), false));
+        assert_eq!(plan.bdat_size, Some(10));
+        let c = config(|c, s| {
+            c.size = Some(10);
+            s.chunking = false;
+        });
+        assert_eq!(
+            mail(plan_mail(&c, &caps(&["CHUNKING"]), false)).bdat_size,
+            None
+        );
+        // Size unknown but countable: count first.
+        let c = config(|c, _| c.measure_on_demand = true);
+        assert!(matches!(
+            plan_mail(&c, &caps(&["CHUNKING"]), false),
+            Planned::Measure
+        ));
+    }
+
+    #[test]
+    fn refusals_before_mail() {
+        let c = config(|_, s| s.require_tls = true);
+        assert!(matches!(
+            plan_mail(&c, &caps(&["REQUIRETLS"]), false),
+            Planned::NextServer(Cause::RequireTlsNotOffered)
+        ));
+        let plan = mail(plan_mail(&c, &caps(&["REQUIRETLS"]), true));
+        assert!(plan.command.ends_with(" REQUIRETLS"), "{}", plan.command);
+        let c = config(|c, _| c.size = Some(2000));
+        assert!(matches!(
+            plan_mail(&c, &caps(&["SIZE 1000"]), false),
+            Planned::Fail(Cause::TooLarge {
+                size: 2000,
+                limit: 1000
+            })
+        ));
+    }
+
+    #[test]
+    fn without_smtputf8_idn_goes_as_punycode_and_a_unicode_local_part_cannot_go() {
+        let c = config(|c, _| {
+            c.recipients = vec!["b@b\u{fc}cher.test".to_owned()];
+            c.ascii_forms = vec![(
+                "b@b\u{fc}cher.test".to_owned(),
+                "b@xn--bcher-kva.test".to_owned(),
+            )];
+        });
+        let plan = mail(plan_mail(&c, &caps(&[]), false));
+        assert_eq!(plan.paths, ["b@xn--bcher-kva.test"]);
+        assert!(!plan.utf8 && !plan.command.contains("SMTPUTF8"));
+        let plan = mail(plan_mail(&c, &caps(&["SMTPUTF8"]), false));
+        assert!(plan.utf8 && plan.command.ends_with(" SMTPUTF8"));
+        let c = config(|c, _| c.recipients = vec!["j\u{fc}rgen@x.test".to_owned()]);
+        assert!(matches!(
+            plan_mail(&c, &caps(&[]), false),
+            Planned::Fail(Cause::NeedsSmtpUtf8(_))
+        ));
     }
 }

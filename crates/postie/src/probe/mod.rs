@@ -175,7 +175,7 @@ impl Prober {
             return Ok(());
         };
         let required = self.mode == TlsArg::Required;
-        let offered = caps.has("STARTTLS");
+        let offered = caps.offers(postie_smtp::capabilities::Extension::StartTls);
         let starttls = report.starttls.insert(TlsReport::offered(offered));
         if !offered {
             session.quit();
