@@ -41,6 +41,7 @@ mod error;
 mod kept;
 mod options;
 mod outcome;
+mod pool_defaults;
 pub mod proto;
 pub mod reply;
 pub mod sasl;

@@ -52,6 +52,7 @@ use crate::tls::{self, TlsError, TlsErrorKind, TlsInfo};
 mod pool;
 mod session;
 
+pub use crate::pool_defaults::{DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_SIZE};
 pub use pool::Pool;
 pub use session::Session;
 

@@ -7,11 +7,11 @@ use postie_mime::Message;
 use tokio::sync::Semaphore;
 
 use super::Session;
-use crate::blocking::{DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_SIZE};
 use crate::envelope::LocalEnv;
 use crate::error::Error;
 use crate::options::SendOptions;
 use crate::outcome::Sent;
+use crate::pool_defaults::{DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_SIZE};
 
 /// [`crate::blocking::Pool`] on tokio: at most `max_size` connections,
 /// each reused for message after message, shared by any number of tasks.

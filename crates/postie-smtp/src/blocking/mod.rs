@@ -24,7 +24,8 @@ use crate::tls::{self, TlsError, TlsErrorKind, TlsInfo};
 mod pool;
 mod session;
 
-pub use pool::{Pool, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_SIZE};
+pub use crate::pool_defaults::{DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_SIZE};
+pub use pool::Pool;
 pub use session::Session;
 
 /// Bytes gathered before a write while streaming the body.

@@ -10,12 +10,7 @@ use crate::envelope::LocalEnv;
 use crate::error::Error;
 use crate::options::SendOptions;
 use crate::outcome::Sent;
-
-/// How many connections a pool opens at most, by default.
-pub const DEFAULT_MAX_SIZE: usize = 4;
-/// How long a pooled connection may stay idle before it is closed rather
-/// than reused, by default: under Postfix's 300 s.
-pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+use crate::pool_defaults::{DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_SIZE};
 
 /// A pool of [`Session`]s for sending from many threads: at most
 /// `max_size` connections, each reused for message after message.
