@@ -3,9 +3,11 @@
 //!
 //! - [`proto`] is a **sans-IO** protocol core: bytes in, bytes out, time
 //!   passed in, no sockets. Every rule of the dialogue lives there.
-//! - [`blocking`] is a thin driver over `std::net::TcpStream`;
-//!   `async_tokio` (feature `tokio`) is the same over tokio and
-//!   tokio-rustls. Both make the same calls into the same core.
+//! - [`blocking`] is a thin driver over std's sockets; `async_tokio`
+//!   (feature `tokio`) is the same over tokio and tokio-rustls. Both make
+//!   the same calls into the same core.
+//! - [`connector`] is how a driver opens a connection (TCP, a Unix socket,
+//!   or your own); [`net`] holds the I/O both drivers share.
 //! - [`envelope`] derives the envelope and the header fields to send from a
 //!   message and [`SendOptions`], before anything touches the network.
 //!
@@ -33,11 +35,12 @@
 #[cfg(feature = "tokio")]
 pub mod async_tokio;
 pub mod blocking;
+mod body_buffer;
 pub mod capabilities;
+pub mod connector;
 pub mod data;
 pub mod dsn;
 pub mod envelope;
-mod body_buffer;
 mod error;
 mod kept;
 pub mod net;

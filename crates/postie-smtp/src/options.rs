@@ -80,6 +80,7 @@ pub struct SendOptions {
     pub(crate) chunking: bool,
     pub(crate) require_tls: bool,
     pub(crate) lmtp: bool,
+    pub(crate) connectors: crate::connector::Connectors,
 }
 
 /// Receives each transcript line as it happens.
@@ -130,6 +131,7 @@ impl std::fmt::Debug for SendOptions {
             .field("chunking", &self.chunking)
             .field("require_tls", &self.require_tls)
             .field("lmtp", &self.lmtp)
+            .field("connectors", &self.connectors)
             .finish()
     }
 }
@@ -161,6 +163,7 @@ impl Default for SendOptions {
             chunking: true,
             require_tls: false,
             lmtp: false,
+            connectors: crate::connector::Connectors::default(),
         }
     }
 }
@@ -476,5 +479,13 @@ impl SendOptions {
     /// The time limits.
     pub fn timeout_settings(&self) -> Timeouts {
         self.timeouts
+    }
+
+    /// How connections are opened, for each driver: see
+    /// [`crate::connector`]. Default: TCP, or a Unix socket for a server
+    /// given as a path.
+    pub fn connectors(mut self, connectors: crate::connector::Connectors) -> Self {
+        self.connectors = connectors;
+        self
     }
 }

@@ -97,6 +97,14 @@ impl Pool {
         self
     }
 
+    /// Opens its connections with `connector` rather than as the
+    /// options say (see [`crate::connector`]).
+    pub fn connector(mut self, connector: impl super::Connector + 'static) -> Self {
+        let connectors = std::mem::take(&mut self.options.connectors);
+        self.options.connectors = connectors.blocking(connector);
+        self
+    }
+
     /// The host name, user and time to use rather than the system's.
     pub fn env(mut self, env: LocalEnv) -> Self {
         self.env = Some(env);
