@@ -56,6 +56,7 @@ pub(crate) fn handle_read(delivery: &mut Delivery, result: io::Result<usize>, bu
 
 /// How long a write may block: the stage's `timeout`, cut to what the
 /// `deadline` leaves; an error once the deadline has passed.
+#[inline]
 pub(crate) fn write_limit(timeout: Duration, deadline: Option<Instant>) -> io::Result<Duration> {
     match deadline {
         Some(deadline) => {
