@@ -5,8 +5,9 @@
 use std::io;
 use std::time::{Duration, Instant};
 
-use crate::error::Stage;
+use crate::error::{ServerAddr, Stage};
 use crate::proto::Delivery;
+use crate::tls::{TlsError, TlsErrorKind};
 
 /// The span a step runs in: the server and the stage, for `tracing`.
 pub(crate) fn step_span(delivery: &Delivery) -> tracing::Span {
@@ -52,6 +53,20 @@ pub(crate) fn handle_read(delivery: &mut Delivery, result: io::Result<usize>, bu
         Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
         Err(e) => report_io(delivery, e),
     }
+}
+
+/// Whether the open connection can take a TLS handshake: not one to a
+/// server given as a Unix socket's path, which no certificate can name.
+pub(crate) fn can_start_tls(delivery: &Delivery) -> bool {
+    !delivery.server().is_some_and(ServerAddr::is_unix)
+}
+
+/// The failure of a STARTTLS step on a connection that cannot take it.
+pub(crate) fn cannot_start_tls() -> TlsError {
+    TlsError::new(
+        TlsErrorKind::Setup,
+        "TLS was asked for on a connection that cannot start it",
+    )
 }
 
 /// How long a write may block: the stage's `timeout`, cut to what the

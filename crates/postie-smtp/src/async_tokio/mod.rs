@@ -40,13 +40,15 @@ use tracing::Instrument as _;
 
 use crate::body_buffer::{BodyBuffer, BODY_BUFFER};
 use crate::envelope::{self, LocalEnv, Prepared};
-use crate::error::{Error, ServerAddr};
+use crate::error::Error;
 use crate::options::SendOptions;
 use crate::outcome::Sent;
 use crate::proto::{Delivery, Step};
 use crate::setup::{body_reader, mime_io, Setup};
-use crate::step_io::{handle_read, not_connected, report_io, step_span, write_limit};
-use crate::tls::{TlsError, TlsErrorKind, TlsInfo};
+use crate::step_io::{
+    can_start_tls, cannot_start_tls, handle_read, not_connected, report_io, step_span, write_limit,
+};
+use crate::tls::TlsInfo;
 
 mod conn;
 mod connector;
@@ -203,17 +205,12 @@ async fn run_step<'m>(
             server_name,
             timeout,
         } => {
-            // A Unix socket's server has a path for a name, which no
-            // certificate can carry.
-            let unix = delivery.server().is_some_and(ServerAddr::is_unix);
+            let possible = can_start_tls(delivery);
             let result = match (conn.take(), tls_config) {
-                (Some(Conn::Plain(stream)), Some(config)) if !unix => {
+                (Some(Conn::Plain(stream)), Some(config)) if possible => {
                     conn::start_tls(stream, Arc::clone(config), &server_name, timeout).await
                 }
-                _ => Err(TlsError::new(
-                    TlsErrorKind::Setup,
-                    "TLS was asked for on a connection that cannot start it",
-                )),
+                _ => Err(cannot_start_tls()),
             };
             match result {
                 Ok(stream) => {

@@ -13,13 +13,15 @@ use postie_mime::Message;
 use rustls::ClientConfig;
 
 use crate::envelope::{self, LocalEnv, Prepared};
-use crate::error::{Error, ServerAddr};
+use crate::error::Error;
 use crate::options::SendOptions;
 use crate::outcome::Sent;
 use crate::proto::{Delivery, Step};
 use crate::setup::mime_io;
-use crate::step_io::{handle_read, not_connected, report_io, step_span};
-use crate::tls::{TlsError, TlsErrorKind, TlsInfo};
+use crate::step_io::{
+    can_start_tls, cannot_start_tls, handle_read, not_connected, report_io, step_span,
+};
+use crate::tls::TlsInfo;
 
 mod body;
 mod conn;
@@ -196,17 +198,12 @@ fn drive(
                 server_name,
                 timeout,
             } => {
-                // A Unix socket's server has a path for a name, which no
-                // certificate can carry.
-                let unix = delivery.server().is_some_and(ServerAddr::is_unix);
+                let possible = can_start_tls(delivery);
                 let result = match (conn.take(), tls_config) {
-                    (Some(Conn::Plain(stream)), Some(config)) if !unix => {
+                    (Some(Conn::Plain(stream)), Some(config)) if possible => {
                         handshake::start_tls(stream, Arc::clone(config), &server_name, timeout)
                     }
-                    _ => Err(TlsError::new(
-                        TlsErrorKind::Setup,
-                        "TLS was asked for on a connection that cannot start it",
-                    )),
+                    _ => Err(cannot_start_tls()),
                 };
                 match result {
                     Ok(stream) => {
