@@ -3,9 +3,11 @@
 //!
 //! - [`proto`] is a **sans-IO** protocol core: bytes in, bytes out, time
 //!   passed in, no sockets. Every rule of the dialogue lives there.
-//! - [`blocking`] is a thin driver over `std::net::TcpStream`;
-//!   `async_tokio` (feature `tokio`) is the same over tokio and
-//!   tokio-rustls. Both make the same calls into the same core.
+//! - [`blocking`] is a thin driver over std's sockets; `async_tokio`
+//!   (feature `tokio`) is the same over tokio and tokio-rustls. Both make
+//!   the same calls into the same core.
+//! - [`connector`] is how a driver opens a connection (TCP, a Unix socket,
+//!   or your own); [`net`] holds the I/O both drivers share.
 //! - [`envelope`] derives the envelope and the header fields to send from a
 //!   message and [`SendOptions`], before anything touches the network.
 //!
@@ -33,20 +35,25 @@
 #[cfg(feature = "tokio")]
 pub mod async_tokio;
 pub mod blocking;
+mod body_buffer;
 pub mod capabilities;
+pub mod connector;
 pub mod data;
 pub mod dsn;
 pub mod envelope;
 mod error;
 mod kept;
+pub mod net;
 mod options;
 mod outcome;
+mod pool_defaults;
 pub mod proto;
 pub mod reply;
 pub mod sasl;
 pub mod security;
 pub mod settings;
 mod setup;
+mod step_io;
 pub mod tls;
 pub mod trace;
 pub mod transport;

@@ -70,6 +70,8 @@ pub struct SendOptions {
     pub(crate) credentials: Option<Credentials>,
     pub(crate) on_trace: Option<TraceFn>,
     pub(crate) on_progress: Option<ProgressFn>,
+    /// How connections are opened, per driver.
+    pub(crate) connectors: crate::connector::Connectors,
 }
 
 /// Receives each transcript line as it happens.
@@ -108,6 +110,7 @@ impl std::fmt::Debug for SendOptions {
                 "on_progress",
                 &self.on_progress.as_ref().map(|_| "callback"),
             )
+            .field("connectors", &self.connectors)
             .finish()
     }
 }
@@ -132,6 +135,7 @@ impl From<TransportSettings> for SendOptions {
             credentials: None,
             on_trace: None,
             on_progress: None,
+            connectors: crate::connector::Connectors::default(),
         }
     }
 }
@@ -468,5 +472,13 @@ impl SendOptions {
     /// The settings, to change one (copied first if a clone shares them).
     fn settings(&mut self) -> &mut TransportSettings {
         Arc::make_mut(&mut self.transport)
+    }
+
+    /// How connections are opened, for each driver: see
+    /// [`crate::connector`]. Default: TCP, or a Unix socket for a server
+    /// given as a path.
+    pub fn connectors(mut self, connectors: crate::connector::Connectors) -> Self {
+        self.connectors = connectors;
+        self
     }
 }

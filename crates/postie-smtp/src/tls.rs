@@ -362,9 +362,50 @@ fn plain_name(presented: &str) -> &str {
     }
 }
 
-/// Whether bytes that came during a TLS handshake are an SMTP greeting.
-fn looks_like_smtp(first: &[u8]) -> bool {
+/// Whether bytes that came during a TLS handshake (see
+/// [`crate::net::FirstBytes`]) are an SMTP reply line: the server speaks
+/// plain SMTP on that port.
+///
+/// ```
+/// use postie_smtp::tls::looks_like_smtp;
+/// assert!(looks_like_smtp(b"220 mx.example ESMTP\r\n"));
+/// assert!(!looks_like_smtp(&[0x16, 0x03, 0x03, 0x00]));
+/// ```
+pub fn looks_like_smtp(first: &[u8]) -> bool {
     matches!(first, [a, b, c, d, ..] if a.is_ascii_digit() && b.is_ascii_digit() && c.is_ascii_digit() && matches!(d, b' ' | b'-'))
+}
+
+/// The rustls error inside an I/O error from a handshake, if that is what
+/// it carries (rustls's streams wrap their own errors in `io::Error`).
+pub fn rustls_error(error: &std::io::Error) -> Option<&rustls::Error> {
+    error
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+}
+
+impl TlsError {
+    /// A handshake with `host` that failed with `error` after the server
+    /// sent `first`, in words; both drivers word it so.
+    pub(crate) fn from_handshake(error: &std::io::Error, host: &str, first: &[u8]) -> Self {
+        if let Some(tls_error) = rustls_error(error) {
+            return Self::from_rustls(tls_error, host, first);
+        }
+        // A socket error: still a plain-text server if that is what it sent
+        // (it may have closed after its greeting).
+        match Self::from_rustls(&rustls::Error::General(error.to_string()), host, first) {
+            plain if plain.kind() == TlsErrorKind::PlaintextServer => plain,
+            _ => Self::new(TlsErrorKind::Io, format!("TLS handshake: {error}")),
+        }
+    }
+
+    /// The server said nothing TLS understood within the limit: most often
+    /// a port that waits for the client to speak SMTP first.
+    pub(crate) fn handshake_timed_out() -> Self {
+        Self::new(
+            TlsErrorKind::Io,
+            "TLS handshake timed out (does this port speak TLS?)",
+        )
+    }
 }
 
 /// How certificates are checked and what the client presents.
@@ -561,5 +602,36 @@ impl ServerCertVerifier for AcceptAnyCertificate {
         self.provider
             .signature_verification_algorithms
             .supported_schemes()
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn smtp_is_recognised_in_a_handshake() {
+        assert!(looks_like_smtp(b"220 mx ESMTP\r\n"));
+        assert!(looks_like_smtp(b"554-no\r\n"));
+        assert!(!looks_like_smtp(&[0x16, 0x03, 0x03, 0x00]));
+        assert!(!looks_like_smtp(b"220"));
+    }
+
+    #[test]
+    fn a_handshake_failure_is_named_from_what_the_server_sent() {
+        let closed = std::io::Error::from(std::io::ErrorKind::UnexpectedEof);
+        let plain = TlsError::from_handshake(&closed, "mx.test", b"220 mx.test ESMTP\r\n");
+        assert_eq!(plain.kind(), TlsErrorKind::PlaintextServer);
+        assert!(plain.to_string().contains("220 mx.test ESMTP"), "{plain}");
+        let io = TlsError::from_handshake(&closed, "mx.test", &[0x15, 0x03]);
+        assert_eq!(io.kind(), TlsErrorKind::Io);
+        assert!(io.to_string().starts_with("TLS handshake: "), "{io}");
+        let alert = std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            rustls::Error::AlertReceived(rustls::AlertDescription::HandshakeFailure),
+        );
+        let named = TlsError::from_handshake(&alert, "mx.test", &[]);
+        assert_eq!(named.kind(), TlsErrorKind::Handshake);
     }
 }

@@ -468,3 +468,47 @@ fn a_self_signed_ca_certificate_is_named_in_words() {
         "{report}"
     );
 }
+
+/// The handshake the probe shares with the blocking driver, over the
+/// scripted server: verified with the test CA, and EHLO again over TLS.
+#[test]
+fn starttls_verified_against_the_scripted_server() {
+    let server = ScriptedServer::start(vec![Script::new()
+        .greet(&["STARTTLS"])
+        .reply("220 go ahead\r\n")
+        .start_tls(postie_testkit::Cert::Trusted)
+        .reply("250-localhost\r\n250 SIZE 2000\r\n")
+        .reply("221 bye\r\n")
+        .close()]);
+    let target = format!("localhost:{}", server.port());
+    let ca = postie_testkit::ca_file().display().to_string();
+    let report = probe_json(&[&target, "--ca-file", &ca, "--client", "probe.test"], 0);
+    assert_eq!(report["starttls"]["ok"], true, "{report}");
+    assert_eq!(report["certificate"]["verified"], true, "{report}");
+    assert_eq!(report["size"], 2000);
+    let sessions = server.finish();
+    assert!(sessions[0].tls);
+    assert_eq!(
+        sessions[0].commands,
+        ["EHLO probe.test", "STARTTLS", "EHLO probe.test", "QUIT"]
+    );
+}
+
+/// A greeting where a ServerHello should be: the first bytes the shared
+/// handshake keeps are recognised as SMTP.
+#[test]
+fn implicit_tls_on_a_scripted_plain_port_is_named_plain_text() {
+    let server =
+        ScriptedServer::start(vec![Script::new().send("220 plain.test ESMTP\r\n").close()]);
+    let target = format!("localhost:{}", server.port());
+    let report = probe_json(&[&target, "--tls", "implicit", "--timeout", "5"], 69);
+    assert_eq!(report["implicit_tls"]["ok"], false, "{report}");
+    assert!(
+        report["error"].as_str().unwrap().contains("plain text"),
+        "{report}"
+    );
+    assert!(
+        report["hint"].as_str().unwrap().contains("--tls starttls"),
+        "{report}"
+    );
+}

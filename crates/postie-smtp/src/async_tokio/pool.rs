@@ -7,11 +7,11 @@ use postie_mime::Message;
 use tokio::sync::Semaphore;
 
 use super::Session;
-use crate::blocking::{DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_SIZE};
 use crate::envelope::LocalEnv;
 use crate::error::Error;
 use crate::options::SendOptions;
 use crate::outcome::Sent;
+use crate::pool_defaults::{DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_SIZE};
 
 /// [`crate::blocking::Pool`] on tokio: at most `max_size` connections,
 /// each reused for message after message, shared by any number of tasks.
@@ -74,6 +74,14 @@ impl Pool {
     /// Close rather than reuse a connection idle for longer than `limit`.
     pub fn idle_timeout(mut self, limit: Duration) -> Self {
         self.idle_timeout = limit;
+        self
+    }
+
+    /// Opens its connections with `connector` rather than as the
+    /// options say (see [`crate::connector`]).
+    pub fn connector(mut self, connector: impl super::Connector + 'static) -> Self {
+        let connectors = std::mem::take(&mut self.options.connectors);
+        self.options.connectors = connectors.tokio(connector);
         self
     }
 

@@ -69,6 +69,14 @@ impl Session {
         self
     }
 
+    /// Opens its connections with `connector` rather than as the
+    /// options say (see [`crate::connector`]).
+    pub fn connector(mut self, connector: impl super::Connector + 'static) -> Self {
+        let connectors = std::mem::take(&mut self.kept.options.connectors);
+        self.kept.options.connectors = connectors.tokio(connector);
+        self
+    }
+
     /// Whether a connection is open and idle.
     pub fn is_connected(&self) -> bool {
         self.kept.is_connected()

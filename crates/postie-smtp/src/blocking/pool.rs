@@ -10,12 +10,7 @@ use crate::envelope::LocalEnv;
 use crate::error::Error;
 use crate::options::SendOptions;
 use crate::outcome::Sent;
-
-/// How many connections a pool opens at most, by default.
-pub const DEFAULT_MAX_SIZE: usize = 4;
-/// How long a pooled connection may stay idle before it is closed rather
-/// than reused, by default: under Postfix's 300 s.
-pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+use crate::pool_defaults::{DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_SIZE};
 
 /// A pool of [`Session`]s for sending from many threads: at most
 /// `max_size` connections, each reused for message after message.
@@ -99,6 +94,14 @@ impl Pool {
     /// Close rather than reuse a connection idle for longer than `limit`.
     pub fn idle_timeout(mut self, limit: Duration) -> Self {
         self.idle_timeout = limit;
+        self
+    }
+
+    /// Opens its connections with `connector` rather than as the
+    /// options say (see [`crate::connector`]).
+    pub fn connector(mut self, connector: impl super::Connector + 'static) -> Self {
+        let connectors = std::mem::take(&mut self.options.connectors);
+        self.options.connectors = connectors.blocking(connector);
         self
     }
 

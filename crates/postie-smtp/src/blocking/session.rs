@@ -74,6 +74,14 @@ impl Session {
         self
     }
 
+    /// Opens its connections with `connector` rather than as the
+    /// options say (see [`crate::connector`]).
+    pub fn connector(mut self, connector: impl super::Connector + 'static) -> Self {
+        let connectors = std::mem::take(&mut self.kept.options.connectors);
+        self.kept.options.connectors = connectors.blocking(connector);
+        self
+    }
+
     /// Whether a connection is open and idle.
     pub fn is_connected(&self) -> bool {
         self.kept.is_connected()

@@ -1,17 +1,18 @@
 //! Resolving the target and connecting to it, each within the timeout.
 
 use std::io;
-use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
+
+use postie_smtp::net::{self, ResolveError};
 
 use crate::exit;
 
 use super::failure::Failure;
 use super::target::Target;
 
-/// Resolves the target within `timeout`. The system resolver blocks with
-/// no limit of its own, so it runs on a helper thread that is abandoned if
-/// it takes too long.
+/// Resolves the target within `timeout`, as the drivers do (see
+/// [`postie_smtp::net::resolve`]).
 pub(super) fn resolve(target: &Target, timeout: Duration) -> Result<Vec<SocketAddr>, Failure> {
     let not_found = |why: String| {
         Failure::new(
@@ -19,21 +20,13 @@ pub(super) fn resolve(target: &Target, timeout: Duration) -> Result<Vec<SocketAd
             format!("{} does not resolve: {why}", target.host),
         )
     };
-    let query = (target.host.clone(), target.port);
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::Builder::new()
-        .name("postie-resolve".to_owned())
-        .spawn(move || {
-            let result = query.to_socket_addrs().map(Iterator::collect::<Vec<_>>);
-            let _ = tx.send(result);
-        })
-        .map_err(|e| Failure::new(exit::OS_ERR, format!("cannot start the resolver: {e}")))?;
-    match rx.recv_timeout(timeout) {
-        Ok(Ok(addrs)) if !addrs.is_empty() => Ok(addrs),
-        Ok(Ok(_)) => Err(not_found("the name has no addresses".to_owned())),
-        Ok(Err(e)) => Err(not_found(e.to_string())),
-        Err(_) => Err(not_found(format!("no answer within {timeout:?}"))),
-    }
+    net::resolve(&target.host, target.port, timeout).map_err(|e| match e {
+        ResolveError::Spawn(e) => {
+            Failure::new(exit::OS_ERR, format!("cannot start the resolver: {e}"))
+        }
+        ResolveError::TimedOut => not_found(format!("no answer within {timeout:?}")),
+        other => not_found(other.to_string()),
+    })
 }
 
 /// Tries every address in the resolver's order, each within `timeout`, so

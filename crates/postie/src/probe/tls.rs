@@ -1,11 +1,15 @@
 //! The TLS handshake and why it failed, and the checks that tell a port
-//! speaking TLS from one speaking plain SMTP.
+//! speaking TLS from one speaking plain SMTP. The handshake itself, the
+//! capture of the first bytes and the test for an SMTP greeting are
+//! `postie_smtp`'s, shared with the blocking driver.
 
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
 use std::time::Duration;
 
+use postie_smtp::blocking::{tls_handshake, HandshakeFailure};
+use postie_smtp::tls::{looks_like_smtp, rustls_error};
 use postie_smtp::TlsSettings;
 use rustls::pki_types::ServerName;
 use rustls::{CertificateError, ClientConfig, ClientConnection, StreamOwned};
@@ -13,7 +17,6 @@ use rustls::{CertificateError, ClientConfig, ClientConnection, StreamOwned};
 use crate::exit;
 
 use super::connect::connect_one;
-use super::deadline::Deadline;
 use super::failure::Failure;
 use super::target::Target;
 
@@ -62,34 +65,23 @@ impl HandshakeError {
     }
 }
 
-/// Runs the TLS handshake on `tcp` within `timeout`, keeping the first
-/// bytes the server sent so that a plain-text answer can be named.
+/// Runs the TLS handshake on `tcp` within `timeout`, as the blocking
+/// driver does (keeping the first bytes the server sent, so that a
+/// plain-text answer can be named).
 pub(super) fn handshake(
     tcp: TcpStream,
     config: Arc<ClientConfig>,
     name: &ServerName<'static>,
     timeout: Duration,
 ) -> Result<TlsStream, HandshakeError> {
-    let mut conn = ClientConnection::new(config, name.clone())
+    let conn = ClientConnection::new(config, name.clone())
         .map_err(|e| HandshakeError::Other(e.to_string()))?;
-    let deadline = Deadline::after(timeout);
-    let mut recorder = FirstBytes {
-        tcp: &tcp,
-        first: Vec::new(),
-    };
-    while conn.is_handshaking() {
-        let left = deadline.left();
-        if left.is_zero() {
-            return Err(HandshakeError::Timeout);
-        }
-        tcp.set_read_timeout(Some(left))
-            .and_then(|()| tcp.set_write_timeout(Some(left)))
-            .map_err(|e| HandshakeError::Other(e.to_string()))?;
-        if let Err(e) = conn.complete_io(&mut recorder) {
-            return Err(classify(&e, &recorder.first));
-        }
-    }
-    Ok(StreamOwned::new(conn, tcp))
+    tls_handshake(tcp, conn, timeout).map_err(|failure| match failure {
+        HandshakeFailure::TimedOut => HandshakeError::Timeout,
+        HandshakeFailure::Limits(e) => HandshakeError::Other(e.to_string()),
+        HandshakeFailure::Failed { error, first } => classify(&error, &first),
+        other => HandshakeError::Other(format!("{other:?}")),
+    })
 }
 
 /// Names a failed handshake from the error and the first bytes received.
@@ -98,10 +90,7 @@ fn classify(error: &io::Error, first: &[u8]) -> HandshakeError {
         let shown = first.get(..first.len().min(60)).unwrap_or_default();
         return HandshakeError::Plaintext(String::from_utf8_lossy(shown).trim_end().to_owned());
     }
-    match error
-        .get_ref()
-        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
-    {
+    match rustls_error(error) {
         Some(rustls::Error::InvalidCertificate(problem)) => {
             HandshakeError::Certificate(problem.clone())
         }
@@ -135,50 +124,4 @@ pub(super) fn answers_tls(addr: SocketAddr, name: &ServerName<'static>, limit: D
         .and_then(|()| conn.write_tls(&mut tcp))
         .and_then(|_| tcp.read_exact(&mut first));
     answered.is_ok() && matches!(first, [0x15 | 0x16, 0x03])
-}
-
-/// Whether bytes received during a handshake are an SMTP reply line.
-fn looks_like_smtp(first: &[u8]) -> bool {
-    matches!(first, [a, b, c, d, ..]
-        if a.is_ascii_digit() && b.is_ascii_digit() && c.is_ascii_digit() && matches!(d, b' ' | b'-'))
-}
-
-/// Passes reads and writes through to the socket, keeping the first bytes
-/// read.
-struct FirstBytes<'a> {
-    tcp: &'a TcpStream,
-    first: Vec<u8>,
-}
-
-impl Read for FirstBytes<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = (&mut &*self.tcp).read(buf)?;
-        let take = n.min(64usize.saturating_sub(self.first.len()));
-        self.first
-            .extend_from_slice(buf.get(..take).unwrap_or_default());
-        Ok(n)
-    }
-}
-
-impl Write for FirstBytes<'_> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        (&mut &*self.tcp).write(buf)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        (&mut &*self.tcp).flush()
-    }
-}
-
-#[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn smtp_is_recognised_in_a_handshake() {
-        assert!(looks_like_smtp(b"220 mx ESMTP\r\n"));
-        assert!(looks_like_smtp(b"554-no\r\n"));
-        assert!(!looks_like_smtp(&[0x16, 0x03, 0x03, 0x00]));
-    }
 }

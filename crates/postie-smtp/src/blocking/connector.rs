@@ -1,0 +1,214 @@
+//! How the blocking driver opens a connection: the [`Connector`] trait,
+//! the [`Stream`] it returns, and the connectors postie brings (see
+//! [`crate::connector`] for the seam as a whole).
+
+use std::fmt;
+use std::io::{self, Read, Write};
+use std::net::TcpStream;
+#[cfg(unix)]
+use std::os::unix::net::UnixStream;
+use std::time::Duration;
+
+use crate::connector::{no_address_reached, ConnectError};
+use crate::error::ServerAddr;
+use crate::net;
+
+/// A connection the blocking driver can speak SMTP over, in clear or, after
+/// STARTTLS, under rustls.
+///
+/// Implemented for [`TcpStream`] and (on Unix) [`UnixStream`]; a connector
+/// that wraps a socket (a proxy's, say) implements it for its wrapper.
+pub trait Stream: Read + Write + Send {
+    /// Limits each read from now on to `limit` (never zero): a read that
+    /// waits longer fails with `WouldBlock` or `TimedOut`, as std's sockets
+    /// do with `set_read_timeout`. The driver sets it before every read.
+    fn set_read_timeout(&self, limit: Duration) -> io::Result<()>;
+
+    /// Limits each write from now on to `limit` (never zero), as
+    /// [`Stream::set_read_timeout`] does reads. While the body is written
+    /// it is set again as the send's deadline nears.
+    fn set_write_timeout(&self, limit: Duration) -> io::Result<()>;
+
+    /// Whether an idle connection still looks open before it is reused: a
+    /// server that closed it, or announced it would (421), has left
+    /// something to read. It must not block or cost a round trip. The
+    /// default, true, is always safe: a connection found closed when the
+    /// next message starts is replaced then.
+    fn looks_alive(&mut self) -> bool {
+        true
+    }
+}
+
+/// A boxed stream is a stream: the driver keeps its connection as
+/// `Box<dyn Stream>`, and a connector may return one it got boxed.
+impl<S: Stream + ?Sized> Stream for Box<S> {
+    fn set_read_timeout(&self, limit: Duration) -> io::Result<()> {
+        (**self).set_read_timeout(limit)
+    }
+
+    fn set_write_timeout(&self, limit: Duration) -> io::Result<()> {
+        (**self).set_write_timeout(limit)
+    }
+
+    fn looks_alive(&mut self) -> bool {
+        (**self).looks_alive()
+    }
+}
+
+impl Stream for TcpStream {
+    fn set_read_timeout(&self, limit: Duration) -> io::Result<()> {
+        TcpStream::set_read_timeout(self, Some(limit))
+    }
+
+    fn set_write_timeout(&self, limit: Duration) -> io::Result<()> {
+        TcpStream::set_write_timeout(self, Some(limit))
+    }
+
+    /// A non-blocking peek.
+    fn looks_alive(&mut self) -> bool {
+        let mut byte = [0u8; 1];
+        quiet(self, TcpStream::set_nonblocking, |t| {
+            would_block(t.peek(&mut byte))
+        })
+    }
+}
+
+#[cfg(unix)]
+impl Stream for UnixStream {
+    fn set_read_timeout(&self, limit: Duration) -> io::Result<()> {
+        UnixStream::set_read_timeout(self, Some(limit))
+    }
+
+    fn set_write_timeout(&self, limit: Duration) -> io::Result<()> {
+        UnixStream::set_write_timeout(self, Some(limit))
+    }
+
+    /// A non-blocking read: std has no peek on Unix sockets, and a byte
+    /// read here would only be the start of a goodbye (the connection is
+    /// dropped then).
+    fn looks_alive(&mut self) -> bool {
+        let mut byte = [0u8; 1];
+        quiet(self, UnixStream::set_nonblocking, |mut u| {
+            would_block(u.read(&mut byte))
+        })
+    }
+}
+
+fn would_block(r: io::Result<usize>) -> bool {
+    matches!(r, Err(ref e) if e.kind() == io::ErrorKind::WouldBlock)
+}
+
+/// Runs `check` on `socket` in non-blocking mode; false if the mode cannot
+/// be switched.
+fn quiet<S>(
+    socket: &S,
+    set_nonblocking: fn(&S, bool) -> io::Result<()>,
+    check: impl FnOnce(&S) -> bool,
+) -> bool {
+    if set_nonblocking(socket, true).is_err() {
+        return false;
+    }
+    let alive = check(socket);
+    set_nonblocking(socket, false).is_ok() && alive
+}
+
+/// An open connection, as a [`Connector`] returns it.
+pub struct Connection {
+    pub(super) stream: Box<dyn Stream>,
+    pub(super) local: bool,
+}
+
+impl Connection {
+    /// A connection over `stream`, not local (see [`Connection::local`]).
+    pub fn new(stream: impl Stream + 'static) -> Self {
+        Self {
+            stream: Box::new(stream),
+            local: false,
+        }
+    }
+
+    /// Whether the connection stays on this machine (loopback, a Unix
+    /// socket), where PLAIN and LOGIN may go without TLS. Say so only when
+    /// the server itself is here: a proxy on loopback does not make the
+    /// server local.
+    pub fn local(mut self, yes: bool) -> Self {
+        self.local = yes;
+        self
+    }
+}
+
+impl fmt::Debug for Connection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Connection")
+            .field("local", &self.local)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Opens the blocking driver's connections; see [`crate::connector`].
+pub trait Connector: Send + Sync {
+    /// Opens a connection to `server`. `timeout` is the limit for
+    /// connecting (already cut to what the send's deadline leaves); honour
+    /// it, for each step that can wait (resolving, each address tried).
+    fn connect(&self, server: &ServerAddr, timeout: Duration) -> Result<Connection, ConnectError>;
+}
+
+/// TCP: resolves the name within the limit (on a helper thread, see
+/// [`net::resolve`]), tries each address in the resolver's order (IPv6 and
+/// IPv4), each within the limit, so an address that swallows packets does
+/// not keep the others from being tried, and sets TCP_NODELAY. Local when
+/// the peer is a loopback address.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct TcpConnector;
+
+impl Connector for TcpConnector {
+    fn connect(&self, server: &ServerAddr, timeout: Duration) -> Result<Connection, ConnectError> {
+        let timeout = timeout.max(Duration::from_millis(1));
+        let addrs = net::resolve(&server.host, server.port, timeout)?;
+        let mut last_error = None;
+        for addr in addrs {
+            match TcpStream::connect_timeout(&addr, timeout) {
+                Ok(stream) => {
+                    // Commands and the end of data are small writes;
+                    // without NODELAY each waits for the server's delayed
+                    // ACK.
+                    stream.set_nodelay(true)?;
+                    let local = stream.peer_addr().is_ok_and(|a| a.ip().is_loopback());
+                    return Ok(Connection::new(stream).local(local));
+                }
+                Err(e) => last_error = Some(e),
+            }
+        }
+        Err(last_error.unwrap_or_else(no_address_reached).into())
+    }
+}
+
+/// A Unix socket at the server's host, a path (local LMTP servers listen
+/// on one). Always local. The connection is made without a limit: a local
+/// socket accepts or refuses at once.
+#[cfg(unix)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct UnixConnector;
+
+#[cfg(unix)]
+impl Connector for UnixConnector {
+    fn connect(&self, server: &ServerAddr, _timeout: Duration) -> Result<Connection, ConnectError> {
+        let stream = UnixStream::connect(&server.host)?;
+        Ok(Connection::new(stream).local(true))
+    }
+}
+
+/// The default: a Unix socket for a server given as a path
+/// ([`ServerAddr::is_unix`], on Unix), TCP otherwise.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct DirectConnector;
+
+impl Connector for DirectConnector {
+    fn connect(&self, server: &ServerAddr, timeout: Duration) -> Result<Connection, ConnectError> {
+        #[cfg(unix)]
+        if server.is_unix() {
+            return UnixConnector.connect(server, timeout);
+        }
+        TcpConnector.connect(server, timeout)
+    }
+}

@@ -1,0 +1,205 @@
+//! How a connection is opened: the connector seam.
+//!
+//! Each driver asks a connector for the connection to a server when the
+//! core says [`Step::Connect`](crate::proto::Step::Connect), and speaks
+//! SMTP over whatever stream it gets back: the greeting, STARTTLS (rustls
+//! runs over that stream), AUTH, the message. The blocking driver's
+//! connectors implement [`blocking::Connector`](crate::blocking::Connector)
+//! and return a [`blocking::Stream`](crate::blocking::Stream) (it reads,
+//! writes and takes time limits); the tokio driver's implement
+//! `async_tokio::Connector` and return an `async_tokio::Stream` (it is
+//! `AsyncRead` and `AsyncWrite`).
+//!
+//! Each driver comes with two connectors, and a third that picks between
+//! them:
+//!
+//! - `TcpConnector`: resolves the name (within the connect limit), then
+//!   tries each address in the resolver's order, each within the limit, and
+//!   sets TCP_NODELAY (commands and the end of data are small writes;
+//!   without it each waits for the server's delayed ACK);
+//! - `UnixConnector` (Unix): the server's host is the path of a Unix
+//!   socket, as local LMTP servers often are;
+//! - `DirectConnector`, the default: a Unix socket for a server given as a
+//!   path starting with `/`, TCP otherwise.
+//!
+//! Give your own through [`SendOptions::connectors`](crate::SendOptions::connectors)
+//! (the sessions and pools of both drivers take it from their options, and
+//! have a `connector` method of their own too). The next connector postie
+//! means to offer is SOCKS5 (RFC 1928): it would connect to the proxy and
+//! ask it for the server, and mark the connection as not local even when
+//! the proxy runs on this machine. It is not built yet.
+//!
+//! A connector also says whether the connection stays on this machine
+//! (loopback, or a Unix socket): only there may PLAIN and LOGIN go without
+//! TLS. It is false unless the connector says so.
+//!
+//! ```
+//! use std::sync::atomic::{AtomicUsize, Ordering};
+//! use std::sync::Arc;
+//! use std::time::Duration;
+//! use postie_smtp::blocking::{Connection, Connector, DirectConnector};
+//! use postie_smtp::connector::{ConnectError, Connectors};
+//! use postie_smtp::{SendOptions, ServerAddr};
+//!
+//! /// Counts the connections it opens.
+//! #[derive(Default)]
+//! struct Counting(Arc<AtomicUsize>);
+//!
+//! impl Connector for Counting {
+//!     fn connect(&self, server: &ServerAddr, timeout: Duration) -> Result<Connection, ConnectError> {
+//!         self.0.fetch_add(1, Ordering::Relaxed);
+//!         DirectConnector.connect(server, timeout)
+//!     }
+//! }
+//!
+//! let options = SendOptions::new().connectors(Connectors::new().blocking(Counting::default()));
+//! ```
+
+use std::fmt;
+use std::io;
+use std::sync::Arc;
+
+use crate::error::Cause;
+use crate::net::ResolveError;
+
+/// Why a connector opened no connection. The drivers report it as
+/// [`Cause::Resolve`] or [`Cause::Connect`], and failover moves to the next
+/// server either way.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConnectError {
+    /// The server's name does not resolve (or did not within the limit).
+    #[error("host name does not resolve: {0}")]
+    Resolve(#[source] io::Error),
+    /// No address of the server accepted a connection (or the connection
+    /// could not be set up).
+    #[error("cannot connect: {0}")]
+    Connect(#[source] io::Error),
+}
+
+impl From<io::Error> for ConnectError {
+    /// An I/O error while connecting: [`ConnectError::Connect`].
+    fn from(e: io::Error) -> Self {
+        Self::Connect(e)
+    }
+}
+
+impl From<ResolveError> for ConnectError {
+    fn from(e: ResolveError) -> Self {
+        Self::Resolve(e.into())
+    }
+}
+
+impl From<ConnectError> for Cause {
+    fn from(e: ConnectError) -> Self {
+        match e {
+            ConnectError::Resolve(e) => Cause::Resolve(e),
+            ConnectError::Connect(e) => Cause::Connect(e),
+        }
+    }
+}
+
+/// The connectors a send uses, one per driver, for
+/// [`SendOptions::connectors`](crate::SendOptions::connectors); a driver
+/// with none uses its `DirectConnector`.
+///
+/// When connectors are given for one driver only, the other driver refuses
+/// to connect (each server fails with [`Cause::Connect`]) rather than
+/// connect directly: a connector that goes through a proxy must not be
+/// bypassed because the options ended up with the other driver.
+#[derive(Clone, Default)]
+pub struct Connectors {
+    blocking: Option<Arc<dyn crate::blocking::Connector>>,
+    #[cfg(feature = "tokio")]
+    tokio: Option<Arc<dyn crate::async_tokio::Connector>>,
+}
+
+impl fmt::Debug for Connectors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut s = f.debug_struct("Connectors");
+        s.field("blocking", &self.blocking.as_ref().map(|_| "custom"));
+        #[cfg(feature = "tokio")]
+        s.field("tokio", &self.tokio.as_ref().map(|_| "custom"));
+        s.finish()
+    }
+}
+
+impl Connectors {
+    /// None given: each driver connects directly.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The blocking driver's connector.
+    pub fn blocking(mut self, connector: impl crate::blocking::Connector + 'static) -> Self {
+        self.blocking = Some(Arc::new(connector));
+        self
+    }
+
+    /// The tokio driver's connector.
+    #[cfg(feature = "tokio")]
+    pub fn tokio(mut self, connector: impl crate::async_tokio::Connector + 'static) -> Self {
+        self.tokio = Some(Arc::new(connector));
+        self
+    }
+
+    /// Whether any connector was given.
+    fn any(&self) -> bool {
+        #[cfg(feature = "tokio")]
+        let tokio = self.tokio.is_some();
+        #[cfg(not(feature = "tokio"))]
+        let tokio = false;
+        self.blocking.is_some() || tokio
+    }
+
+    /// The connector the blocking driver uses.
+    pub(crate) fn for_blocking(&self) -> Result<&dyn crate::blocking::Connector, ConnectError> {
+        match &self.blocking {
+            Some(connector) => Ok(connector.as_ref()),
+            None if self.any() => Err(only_for_the_other("tokio")),
+            None => Ok(&crate::blocking::DirectConnector),
+        }
+    }
+
+    /// The connector the tokio driver uses.
+    #[cfg(feature = "tokio")]
+    pub(crate) fn for_tokio(&self) -> Result<&dyn crate::async_tokio::Connector, ConnectError> {
+        match &self.tokio {
+            Some(connector) => Ok(connector.as_ref()),
+            None if self.any() => Err(only_for_the_other("blocking")),
+            None => Ok(&crate::async_tokio::DirectConnector),
+        }
+    }
+}
+
+/// The error of a TCP connector when a name had addresses and none was
+/// tried.
+pub(crate) fn no_address_reached() -> io::Error {
+    io::Error::new(io::ErrorKind::NotConnected, "no address could be reached")
+}
+
+/// The refusal of a driver that was given no connector while the other
+/// driver was.
+fn only_for_the_other(driver: &str) -> ConnectError {
+    ConnectError::Connect(io::Error::new(
+        io::ErrorKind::Unsupported,
+        format!("the options give a connector for the {driver} driver only"),
+    ))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connect_errors_become_the_causes_they_always_were() {
+        let resolve: Cause = ConnectError::from(ResolveError::NoAddresses).into();
+        assert!(matches!(resolve, Cause::Resolve(ref e) if e.kind() == io::ErrorKind::NotFound));
+        let refused = io::Error::from(io::ErrorKind::ConnectionRefused);
+        let connect: Cause = ConnectError::from(refused).into();
+        assert!(
+            matches!(connect, Cause::Connect(ref e) if e.kind() == io::ErrorKind::ConnectionRefused)
+        );
+    }
+}
