@@ -7,11 +7,11 @@ use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
 
-use crate::content_type::ContentType;
-use crate::header::Headers;
-use crate::parse::{self, ParseError};
-use crate::pull::MessageReader;
-use crate::serialize::{self, PlanCache, Push};
+use crate::fields::content_type::ContentType;
+use crate::fields::header::Headers;
+use crate::read::strict::{self, ParseError};
+use crate::write::serialize::{self, PlanCache, Push};
+use crate::write::stream::MessageReader;
 use crate::Error;
 
 /// A message, or one entity (part) of a multipart.
@@ -201,7 +201,7 @@ impl Message {
     /// kept as it is.
     pub fn parse(bytes: &[u8]) -> Result<Self, ParseError> {
         let mut reader = bytes;
-        let (headers, consumed) = parse::header_block(&mut reader)?;
+        let (headers, consumed) = strict::header_block(&mut reader)?;
         let body = bytes.get(consumed..).unwrap_or_default().to_vec();
         Ok(Self::from_parts(headers, Body::Raw(body)))
     }
@@ -212,7 +212,7 @@ impl Message {
         let path = path.as_ref();
         let file = crate::regular_file::open(path).map_err(ParseError::io)?;
         let mut reader = BufReader::new(file);
-        let (headers, consumed) = parse::header_block(&mut reader)?;
+        let (headers, consumed) = strict::header_block(&mut reader)?;
         Ok(Self::from_parts(
             headers,
             Body::RawFile {
@@ -333,7 +333,7 @@ impl Message {
     }
 }
 
-fn content_type_reason(_e: &crate::content_type::ContentTypeError) -> &'static str {
+fn content_type_reason(_e: &crate::fields::content_type::ContentTypeError) -> &'static str {
     "the MIME type is not a valid token"
 }
 
@@ -452,7 +452,7 @@ mod tests {
 
     #[test]
     fn line_endings_become_crlf() {
-        use crate::serialize::to_crlf;
+        use crate::write::serialize::to_crlf;
         assert_eq!(&*to_crlf(b"a\nb\rc\r\nd"), b"a\r\nb\r\nc\r\nd");
         assert_eq!(&*to_crlf(b"a\r\rb\r"), b"a\r\n\r\nb\r\n");
         assert!(matches!(to_crlf(b"ok\r\n"), std::borrow::Cow::Borrowed(_)));

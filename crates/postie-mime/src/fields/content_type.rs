@@ -6,7 +6,7 @@
 //! characters a token may not, missing or doubled `;` and RFC 2231
 //! parameters (continuations, charsets) are all understood. Writing is
 //! strict: values are quoted or RFC 2231-encoded as they need (see
-//! [`crate::rfc2231::param_pieces`]) and no written piece is longer than 76
+//! [`crate::fields::rfc2231::param_pieces`]) and no written piece is longer than 76
 //! characters, so a caller can fold the header between pieces.
 //!
 //! ```
@@ -22,7 +22,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use crate::rfc2231::{clean_name, decode_params, is_token, param_pieces};
+use crate::fields::rfc2231::{clean_name, decode_params, is_token, param_pieces};
 
 /// Why a `Content-Type` or `Content-Disposition` value could not be built or
 /// parsed.
@@ -170,7 +170,7 @@ impl ContentType {
     /// Sets parameter `name` (stored lowercase) to `value`, replacing any
     /// earlier value of that name. Characters that may not appear in a
     /// parameter name are dropped from `name` (see
-    /// [`crate::rfc2231::param_pieces`]); if none is left, nothing is set.
+    /// [`crate::fields::rfc2231::param_pieces`]); if none is left, nothing is set.
     ///
     /// ```
     /// use postie_mime::content_type::ContentType;

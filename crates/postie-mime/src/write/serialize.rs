@@ -8,23 +8,22 @@
 //! pull reader encodes chunk by chunk, with the same encoders.
 
 use std::borrow::Cow;
-use std::fs::File;
-use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::io::{self, Write};
 use std::path::Path;
 
-use crate::base64_stream::Base64Writer;
-use crate::content_type::ContentType;
-use crate::header::{HeaderName, Headers};
+use crate::fields::content_type::ContentType;
+use crate::fields::header::{HeaderName, Headers};
 use crate::message::{Body, TransferEncoding};
-use crate::text_class::{self, TextClass};
+use crate::regular_file::{for_each_chunk, open_at, FILE_CHUNK};
+use crate::transfer_encoding::base64_stream::Base64Writer;
+use crate::transfer_encoding::quoted_printable;
+use crate::write::headers as write;
+use crate::write::text_class::{self, TextClass};
+use crate::Error;
 use crate::Message;
-use crate::{quoted_printable, write, Error};
 
 /// Longest line a 7bit body may have, CRLF aside (RFC 5322 §2.1.1).
 const MAX_7BIT_LINE: usize = 998;
-/// How much of a file is read at a time while writing (a multiple of 57,
-/// so base64 lines come out whole).
-pub(crate) const FILE_CHUNK: usize = 57 * 1024;
 
 /// The content of a leaf, after the writer has written its fields.
 pub(crate) enum LeafContent<'a> {
@@ -129,13 +128,6 @@ impl<'a> Output<'a> for Push<'_> {
         }
         Ok(())
     }
-}
-
-/// Opens `path` positioned at `offset`.
-pub(crate) fn open_at(path: &Path, offset: u64) -> io::Result<File> {
-    let mut file = crate::regular_file::open(path)?;
-    file.seek(SeekFrom::Start(offset))?;
-    Ok(file)
 }
 
 /// The MIME fields a body decides for itself; a caller's would contradict.
@@ -336,7 +328,7 @@ impl TextScan {
         // three.
         let encoded = len + 2 * self.escaped;
         let qp = encoded + encoded / 75 * 3;
-        if qp <= crate::base64_stream::encoded_len(len) {
+        if qp <= crate::transfer_encoding::base64_stream::encoded_len(len) {
             TransferEncoding::QuotedPrintable
         } else {
             TransferEncoding::Base64
@@ -445,23 +437,6 @@ fn read_chunks(
         return Err(changed(path, len, total));
     }
     Ok(())
-}
-
-/// Reads `file` to its end, at most `size` bytes at a time, into `each`.
-pub(crate) fn for_each_chunk(
-    file: &mut impl Read,
-    size: usize,
-    mut each: impl FnMut(&[u8]) -> io::Result<()>,
-) -> io::Result<()> {
-    let mut buf = vec![0u8; size];
-    loop {
-        match file.read(&mut buf) {
-            Ok(0) => return Ok(()),
-            Ok(n) => each(buf.get(..n).unwrap_or_default())?,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
 }
 
 fn write_headers(headers: &Headers, w: &mut dyn Write) -> Result<(), Error> {
@@ -602,7 +577,7 @@ fn choose_data_encoding(data: &[u8], content_type: &ContentType) -> TransferEnco
     }
     let mut qp = Vec::with_capacity(data.len() * 3 / 2);
     quoted_printable::encode(data, &mut qp);
-    let base64_len = crate::base64_stream::encoded_len(data.len() as u64);
+    let base64_len = crate::transfer_encoding::base64_stream::encoded_len(data.len() as u64);
     if (qp.len() as u64) <= base64_len {
         TransferEncoding::QuotedPrintable
     } else {

@@ -6,7 +6,7 @@
 
 use std::io::{self, BufRead, Read};
 
-use crate::header::{HeaderName, HeaderValue, Headers};
+use crate::fields::header::{HeaderName, HeaderValue, Headers};
 
 /// A header block larger than this is refused rather than held in memory.
 const MAX_HEADER_BLOCK: usize = 4 * 1024 * 1024;

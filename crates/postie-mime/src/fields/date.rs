@@ -2,7 +2,7 @@
 //! reading one back, including the obsolete forms of §4.3 and what real mail
 //! has.
 
-use crate::excerpt::excerpt;
+use crate::fields::excerpt::excerpt;
 use std::fmt;
 
 use chrono::{DateTime, Datelike, FixedOffset, NaiveDate, NaiveTime, TimeZone, Weekday};

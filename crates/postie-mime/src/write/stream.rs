@@ -1,7 +1,7 @@
 //! Pulling a message out a chunk at a time: [`MessageReader`].
 //!
 //! The reader is planned by the same walk as the push writer
-//! ([`crate::serialize::write_entity`]): header fields, delimiters and
+//! ([`crate::write::serialize::write_entity`]): header fields, delimiters and
 //! every encoding decision come out of it as they do for
 //! [`crate::Message::write_to`], and each leaf's content is then encoded
 //! on demand with the same encoders. Memory is one chunk, whatever the
@@ -13,11 +13,12 @@ use std::fs::File;
 use std::io::{self, Read, Write};
 use std::path::Path;
 
-use crate::base64_stream::Base64Writer;
-use crate::header::Headers;
+use crate::fields::header::Headers;
 use crate::message::TransferEncoding;
-use crate::quoted_printable;
-use crate::serialize::{self, changed, LeafContent, Output, FILE_CHUNK};
+use crate::regular_file::{open_at, FILE_CHUNK};
+use crate::transfer_encoding::base64_stream::Base64Writer;
+use crate::transfer_encoding::quoted_printable;
+use crate::write::serialize::{self, changed, LeafContent, Output};
 use crate::Error;
 use crate::Message;
 
@@ -275,7 +276,7 @@ impl<'a> Active<'a> {
             ),
             LeafContent::RawFile { path, offset } => (
                 Source::RawFile {
-                    file: serialize::open_at(path, offset)?,
+                    file: open_at(path, offset)?,
                     buf: vec![0; FILE_CHUNK],
                 },
                 TransferEncoding::SevenBit,
