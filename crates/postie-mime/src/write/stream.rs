@@ -91,6 +91,38 @@ impl<'a> Output<'a> for Planner<'a> {
     }
 }
 
+/// Pulling the written bytes, as methods of the model.
+impl Message {
+    /// The message as a reader: the same bytes [`Message::write_to`]
+    /// writes, produced as they are read, so a caller that pulls (an async
+    /// driver) needs no more memory than a chunk. Decisions that need the
+    /// whole content (a text file's encoding) are made here, before the
+    /// first byte.
+    ///
+    /// ```
+    /// use std::io::Read;
+    /// use postie_mime::Message;
+    ///
+    /// let msg = Message::text("Hello");
+    /// let mut pulled = Vec::new();
+    /// msg.reader()?.read_to_end(&mut pulled)?;
+    /// assert_eq!(pulled, msg.to_bytes()?);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn reader(&self) -> Result<MessageReader<'_>, Error> {
+        MessageReader::new(self.headers(), self)
+    }
+
+    /// [`Message::reader`] with `headers` instead of the message's own, as
+    /// in [`Message::write_with_headers`].
+    pub fn reader_with_headers<'a>(
+        &'a self,
+        headers: &'a Headers,
+    ) -> Result<MessageReader<'a>, Error> {
+        MessageReader::new(headers, self)
+    }
+}
+
 impl<'a> MessageReader<'a> {
     pub(crate) fn new(headers: &'a Headers, entity: &'a Message) -> Result<Self, Error> {
         let mut planner = Planner {
