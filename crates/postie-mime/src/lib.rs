@@ -47,4 +47,4 @@ pub use fields::header::{HeaderName, HeaderValue, Headers};
 pub use fields::message_id::{new_content_id, new_message_id};
 pub use message::{Body, Message, TransferEncoding};
 pub use read::strict::ParseError;
-pub use write::stream::MessageReader;
+pub use write::stream::MessageStream;

@@ -3,7 +3,7 @@
 //! entities, nested to any depth. A message is the top entity.
 //!
 //! The model depends on the header fields and nothing else: writing
-//! (`write/`: [`Message::write_to`], [`Message::reader`],
+//! (`write/`: [`Message::write_to`], [`Message::stream`],
 //! [`Message::transfer_encoding`]) and reading (`read/`:
 //! [`Message::parse`], [`Message::parse_file`]) are methods of it defined
 //! on their own side, so that side depends on the model and never the

@@ -1,11 +1,11 @@
 //! The writer's decisions, made once for both ways of getting a message
 //! out: [`crate::Message::write_to`] pushes it into a `Write`, and
-//! [`crate::MessageReader`] lets a caller (an async driver) pull it.
+//! [`crate::MessageStream`] lets a caller (an async driver) pull it.
 //!
 //! [`write_entity`] walks the tree and writes every header field, delimiter
 //! and encoding choice to an [`Output`]; the content of each leaf is handed
 //! over as a [`LeafContent`], which the push writer encodes at once and the
-//! pull reader encodes chunk by chunk, with the same encoders.
+//! pull stream encodes chunk by chunk, with the same encoders.
 
 use std::borrow::Cow;
 use std::io::{self, Write};

@@ -20,7 +20,7 @@
 //! # }
 //! ```
 //!
-//! The message is pulled through [`postie_mime::MessageReader`], a chunk at
+//! The message is pulled through [`postie_mime::MessageStream`], a chunk at
 //! a time, so memory stays bounded whatever its size. A file attached to
 //! the message is read on the task between writes, in 57 KiB reads; that
 //! suits local files (the page cache answers at once), not a slow network
@@ -33,7 +33,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use postie_mime::{Message, MessageReader};
+use postie_mime::{Message, MessageStream};
 use rustls::ClientConfig;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
@@ -112,7 +112,7 @@ async fn drive<'m>(
     conn: &mut Option<Conn>,
     tls_config: Option<&Arc<ClientConfig>>,
     options: &SendOptions,
-    body: impl Fn(bool) -> Result<MessageReader<'m>, postie_mime::Error>,
+    body: impl Fn(bool) -> Result<MessageStream<'m>, postie_mime::Error>,
 ) {
     let mut buf = vec![0u8; 16 * 1024];
     loop {
@@ -143,7 +143,7 @@ async fn run_step<'m>(
     conn: &mut Option<Conn>,
     buf: &mut [u8],
     (tls_config, options): (Option<&Arc<ClientConfig>>, &SendOptions),
-    body: &impl Fn(bool) -> Result<MessageReader<'m>, postie_mime::Error>,
+    body: &impl Fn(bool) -> Result<MessageStream<'m>, postie_mime::Error>,
 ) -> bool {
     match step {
         #[cfg(unix)]
@@ -261,7 +261,7 @@ async fn run_step<'m>(
 /// buffer; the end of data goes out with the last bytes of the message.
 async fn write_body(
     stream: &mut Conn,
-    mut reader: MessageReader<'_>,
+    mut reader: MessageStream<'_>,
     (timeout, deadline): (Duration, Option<Instant>),
     framing: crate::proto::Framing,
     progress: Option<(&crate::options::ProgressFn, Option<u64>)>,
