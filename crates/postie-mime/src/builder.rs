@@ -33,11 +33,12 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::address;
-use crate::content_type::ContentType;
-use crate::header::Headers;
+use crate::fields::address;
+use crate::fields::content_type::ContentType;
+use crate::fields::header::Headers;
+use crate::fields::{mime_types, rfc2231};
 use crate::message::Message;
-use crate::{mime_types, rfc2231, Error};
+use crate::Error;
 
 /// Where an attachment's content comes from.
 #[derive(Clone, Debug)]

@@ -1,4 +1,4 @@
-use crate::address::AddressError;
+use crate::fields::address::AddressError;
 
 /// What can go wrong while building or writing a message.
 #[derive(Debug, thiserror::Error)]

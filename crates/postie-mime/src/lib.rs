@@ -22,33 +22,29 @@
 //! ```
 #![forbid(unsafe_code)]
 
-pub mod address;
-pub mod base64_stream;
-pub mod builder;
-pub mod content_type;
-pub mod date;
-pub mod decode;
-mod encoded_word;
-mod error;
-mod excerpt;
-pub mod header;
-mod message;
-mod message_id;
-pub mod mime_types;
-mod parse;
-mod pull;
-pub mod quoted_printable;
-pub mod reader;
-pub mod regular_file;
-pub mod rfc2231;
-mod serialize;
-pub mod seven_bit;
-mod text_class;
+// The source is grouped by concern: `fields` (header fields and their
+// values), `read` (bytes to message), `write` (message to bytes) and
+// `transfer_encoding` (base64 and quoted-printable, used by both sides),
+// around the message model (`message`, `builder`). The public paths stay
+// flat, as they were before the grouping, through the re-exports below.
+mod fields;
+mod read;
+mod transfer_encoding;
 mod write;
 
+pub mod builder;
+mod error;
+mod message;
+pub mod regular_file;
+
+pub use fields::{address, content_type, date, header, mime_types, rfc2231};
+pub use read::{decode, tolerant as reader};
+pub use transfer_encoding::{base64_stream, quoted_printable};
+pub use write::seven_bit;
+
 pub use error::Error;
-pub use header::{HeaderName, HeaderValue, Headers};
+pub use fields::header::{HeaderName, HeaderValue, Headers};
+pub use fields::message_id::{new_content_id, new_message_id};
 pub use message::{Body, Message, TransferEncoding};
-pub use message_id::{new_content_id, new_message_id};
-pub use parse::ParseError;
-pub use pull::MessageReader;
+pub use read::strict::ParseError;
+pub use write::stream::MessageStream;

@@ -1,17 +1,20 @@
 //! The message model: an entity is header fields and a body; a body is a
 //! leaf (text, bytes, or a file read only while writing) or a multipart of
 //! entities, nested to any depth. A message is the top entity.
+//!
+//! The model depends on the header fields and nothing else: writing
+//! (`write/`: [`Message::write_to`], [`Message::stream`],
+//! [`Message::transfer_encoding`]) and reading (`read/`:
+//! [`Message::parse`], [`Message::parse_file`]) are methods of it defined
+//! on their own side, so that side depends on the model and never the
+//! other way round.
 
-use std::io::{BufReader, Write};
 use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
 
-use crate::content_type::ContentType;
-use crate::header::Headers;
-use crate::parse::{self, ParseError};
-use crate::pull::MessageReader;
-use crate::serialize::{self, PlanCache, Push};
+use crate::fields::content_type::ContentType;
+use crate::fields::header::Headers;
 use crate::Error;
 
 /// A message, or one entity (part) of a multipart.
@@ -197,31 +200,6 @@ impl Message {
         }
     }
 
-    /// Reads an RFC 5322 message: the header fields are parsed, the body is
-    /// kept as it is.
-    pub fn parse(bytes: &[u8]) -> Result<Self, ParseError> {
-        let mut reader = bytes;
-        let (headers, consumed) = parse::header_block(&mut reader)?;
-        let body = bytes.get(consumed..).unwrap_or_default().to_vec();
-        Ok(Self::from_parts(headers, Body::Raw(body)))
-    }
-
-    /// Reads the header fields of the message in `path`; the body stays in
-    /// the file and is streamed from it while the message is written.
-    pub fn parse_file(path: impl AsRef<Path>) -> Result<Self, ParseError> {
-        let path = path.as_ref();
-        let file = crate::regular_file::open(path).map_err(ParseError::io)?;
-        let mut reader = BufReader::new(file);
-        let (headers, consumed) = parse::header_block(&mut reader)?;
-        Ok(Self::from_parts(
-            headers,
-            Body::RawFile {
-                path: path.to_owned(),
-                offset: consumed as u64,
-            },
-        ))
-    }
-
     /// The header fields.
     pub fn headers(&self) -> &Headers {
         &self.headers
@@ -262,78 +240,50 @@ impl Message {
         true
     }
 
-    /// The transfer encoding the writer will use for an in-memory leaf it
-    /// encodes (`None` for files, multiparts and raw bodies).
-    pub fn transfer_encoding(&self) -> Option<TransferEncoding> {
-        match &self.body {
-            Body::Text { text, .. } => Some(
-                self.plan
-                    .get_or(|| serialize::plan_text(text.as_bytes()))
-                    .encoding,
-            ),
-            Body::Data { data, content_type } => Some(
-                self.plan
-                    .get_or(|| serialize::plan_data(data, content_type))
-                    .encoding,
-            ),
-            _ => None,
-        }
-    }
-
     /// Where the writer keeps its plan for this leaf's body.
     pub(crate) fn plan(&self) -> &PlanCache {
         &self.plan
     }
+}
 
-    /// Writes the message with CRLF line endings.
-    pub fn write_to(&self, w: &mut dyn Write) -> Result<(), Error> {
-        self.write_with_headers(&self.headers, w)
-    }
+/// What the writer decides for an in-memory leaf before writing it: its
+/// transfer encoding, charset and whether its line breaks need repair.
+///
+/// The writer makes it (`write::serialize`, from the content alone); the
+/// model only holds it, in [`PlanCache`], so that a message written twice
+/// (sized, then sent) or cloned is scanned once. Plain data, so holding it
+/// here ties the model to no writer code.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct LeafPlan {
+    pub(crate) encoding: TransferEncoding,
+    /// The charset the content needs (used for text without one).
+    pub(crate) charset: &'static str,
+    /// Whether its line breaks are all CRLF already (text only: data keeps
+    /// its line breaks as they are).
+    pub(crate) crlf_only: bool,
+}
 
-    /// Writes this message's body under `headers` instead of its own, so a
-    /// sender can add and remove fields without touching the caller's message.
-    pub fn write_with_headers(&self, headers: &Headers, w: &mut dyn Write) -> Result<(), Error> {
-        serialize::write_entity(headers, self, &mut Push { w }, true)
-    }
+/// A message's [`LeafPlan`], made at its first writing and kept by its
+/// clones. A cache, not content: it takes no part in equality.
+#[derive(Clone, Default)]
+pub(crate) struct PlanCache(std::sync::OnceLock<LeafPlan>);
 
-    /// The message as a reader: the same bytes [`Message::write_to`]
-    /// writes, produced as they are read, so a caller that pulls (an async
-    /// driver) needs no more memory than a chunk. Decisions that need the
-    /// whole content (a text file's encoding) are made here, before the
-    /// first byte.
-    ///
-    /// ```
-    /// use std::io::Read;
-    /// use postie_mime::Message;
-    ///
-    /// let msg = Message::text("Hello");
-    /// let mut pulled = Vec::new();
-    /// msg.reader()?.read_to_end(&mut pulled)?;
-    /// assert_eq!(pulled, msg.to_bytes()?);
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn reader(&self) -> Result<MessageReader<'_>, Error> {
-        MessageReader::new(&self.headers, self)
-    }
-
-    /// [`Message::reader`] with `headers` instead of the message's own, as
-    /// in [`Message::write_with_headers`].
-    pub fn reader_with_headers<'a>(
-        &'a self,
-        headers: &'a Headers,
-    ) -> Result<MessageReader<'a>, Error> {
-        MessageReader::new(headers, self)
-    }
-
-    /// The whole message as bytes.
-    pub fn to_bytes(&self) -> Result<Vec<u8>, Error> {
-        let mut out = Vec::new();
-        self.write_to(&mut out)?;
-        Ok(out)
+impl PlanCache {
+    /// The kept plan, or `plan`'s, kept from now on.
+    pub(crate) fn get_or(&self, plan: impl FnOnce() -> LeafPlan) -> LeafPlan {
+        *self.0.get_or_init(plan)
     }
 }
 
-fn content_type_reason(_e: &crate::content_type::ContentTypeError) -> &'static str {
+impl PartialEq for PlanCache {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for PlanCache {}
+
+fn content_type_reason(_e: &crate::fields::content_type::ContentTypeError) -> &'static str {
     "the MIME type is not a valid token"
 }
 
@@ -361,148 +311,4 @@ fn new_boundary() -> Result<String, Error> {
     raw[12..].copy_from_slice(&count[2..]);
     let tail = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw);
     Ok(format!("=_postie_{tail}"))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_kept_plan_is_no_part_of_equality_and_follows_clones() {
-        let body = "caf\u{e9}\nline two\n";
-        let written = Message::text(body);
-        let fresh = Message::text(body);
-        let first = written.to_bytes().unwrap();
-        // Written once (plan kept) or never: still equal.
-        assert_eq!(written, fresh);
-        let clone = written.clone();
-        assert_eq!(clone.to_bytes().unwrap(), first);
-        assert_eq!(fresh.to_bytes().unwrap(), first);
-        assert_eq!(written.to_bytes().unwrap(), first);
-        assert_eq!(
-            written.transfer_encoding(),
-            Some(TransferEncoding::QuotedPrintable)
-        );
-        assert_eq!(format!("{written:?}"), format!("{fresh:?}"));
-    }
-
-    #[test]
-    fn text_data_keeps_its_charset_and_encoding_when_written_again() {
-        let ct = ContentType::parse("text/csv").unwrap();
-        let msg = Message::data(b"a,b\r\n\xff,c\r\n".to_vec(), ct);
-        let once = String::from_utf8_lossy(&msg.to_bytes().unwrap()).into_owned();
-        let twice = String::from_utf8_lossy(&msg.to_bytes().unwrap()).into_owned();
-        assert_eq!(once, twice);
-        assert!(once.contains("charset=unknown-8bit"), "{once}");
-    }
-
-    fn text_of(msg: &Message) -> String {
-        String::from_utf8(msg.to_bytes().unwrap()).unwrap()
-    }
-
-    #[test]
-    fn seed_example_is_7bit_with_crlf() {
-        let mut msg = Message::text("Hello from tcllib.\n.leading dot line\nlast line");
-        msg.headers_mut()
-            .set("Subject", "tcllib smtp seed test")
-            .unwrap();
-        assert_eq!(
-            text_of(&msg),
-            "Subject: tcllib smtp seed test\r\n\
-             MIME-Version: 1.0\r\n\
-             Content-Type: text/plain; charset=us-ascii\r\n\
-             Content-Transfer-Encoding: 7bit\r\n\
-             \r\n\
-             Hello from tcllib.\r\n.leading dot line\r\nlast line\r\n"
-        );
-    }
-
-    #[test]
-    fn non_ascii_text_is_quoted_printable_utf8() {
-        let msg = Message::text("caf\u{e9}\r\n");
-        let out = text_of(&msg);
-        assert!(out.contains("Content-Type: text/plain; charset=utf-8\r\n"));
-        assert!(out.contains("Content-Transfer-Encoding: quoted-printable\r\n"));
-        assert!(out.ends_with("\r\n\r\ncaf=C3=A9\r\n"));
-    }
-
-    #[test]
-    fn one_transfer_encoding_field_even_if_the_caller_set_one() {
-        let mut msg = Message::text("x");
-        msg.headers_mut()
-            .set("Content-Transfer-Encoding", "base64")
-            .unwrap();
-        msg.headers_mut().set("MIME-Version", "1.0").unwrap();
-        let out = text_of(&msg);
-        assert_eq!(out.matches("Content-Transfer-Encoding").count(), 1);
-        assert_eq!(out.matches("MIME-Version").count(), 1);
-    }
-
-    #[test]
-    fn long_lines_are_not_7bit() {
-        assert_eq!(
-            Message::text("x".repeat(999)).transfer_encoding(),
-            Some(TransferEncoding::QuotedPrintable)
-        );
-        assert_eq!(
-            Message::text("x".repeat(998)).transfer_encoding(),
-            Some(TransferEncoding::SevenBit)
-        );
-    }
-
-    #[test]
-    fn line_endings_become_crlf() {
-        use crate::serialize::to_crlf;
-        assert_eq!(&*to_crlf(b"a\nb\rc\r\nd"), b"a\r\nb\r\nc\r\nd");
-        assert_eq!(&*to_crlf(b"a\r\rb\r"), b"a\r\n\r\nb\r\n");
-        assert!(matches!(to_crlf(b"ok\r\n"), std::borrow::Cow::Borrowed(_)));
-    }
-
-    #[test]
-    fn parsed_message_is_written_back_unchanged() {
-        let raw = b"From: a@example.org\r\nSubject: folded\r\n  line\r\n\r\nbody\r\n";
-        let msg = Message::parse(raw).unwrap();
-        assert_eq!(
-            msg.headers().get("subject").unwrap().as_text(),
-            "folded  line"
-        );
-        assert_eq!(msg.to_bytes().unwrap(), raw);
-    }
-
-    #[test]
-    fn multipart_with_boundaries_and_one_mime_version() {
-        let msg = Message::multipart(
-            "alternative",
-            vec![Message::text("plain"), Message::html("<p>html</p>")],
-        )
-        .unwrap();
-        let out = text_of(&msg);
-        let Body::Multipart { content_type, .. } = msg.body() else {
-            panic!()
-        };
-        let boundary = content_type.param("boundary").unwrap();
-        assert!(boundary.starts_with("=_postie_"));
-        assert_eq!(out.matches("MIME-Version").count(), 1);
-        assert_eq!(out.matches(&format!("--{boundary}\r\n")).count(), 2);
-        assert!(out.ends_with(&format!("--{boundary}--\r\n")));
-        assert!(out.contains("Content-Type: text/html; charset=us-ascii\r\n"));
-    }
-
-    #[test]
-    fn binary_data_is_base64_and_text_data_picks_the_shorter() {
-        let png = ContentType::new("image", "png").unwrap();
-        assert_eq!(
-            Message::data(vec![0u8, 1, 2], png).transfer_encoding(),
-            Some(TransferEncoding::Base64)
-        );
-        let text = ContentType::new("text", "plain").unwrap();
-        assert_eq!(
-            Message::data("mostly ascii é".as_bytes().to_vec(), text.clone()).transfer_encoding(),
-            Some(TransferEncoding::QuotedPrintable)
-        );
-        assert_eq!(
-            Message::data("ééééééééééééééééééé".as_bytes().to_vec(), text).transfer_encoding(),
-            Some(TransferEncoding::Base64)
-        );
-    }
 }

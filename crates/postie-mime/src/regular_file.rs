@@ -9,7 +9,7 @@
 //! swapped in between.
 
 use std::fs::{File, FileType, OpenOptions};
-use std::io;
+use std::io::{self, Read, Seek, SeekFrom};
 use std::path::Path;
 
 /// Opens `path` for reading when it is a regular file (after following
@@ -66,6 +66,34 @@ fn describe(kind: FileType) -> &'static str {
         "a directory"
     } else {
         "not a regular file"
+    }
+}
+
+/// How much of a file is read at a time, by the writer and by the decoding
+/// reader alike (a multiple of 57, so base64 lines come out whole).
+pub(crate) const FILE_CHUNK: usize = 57 * 1024;
+
+/// Opens `path` positioned at `offset`.
+pub(crate) fn open_at(path: &Path, offset: u64) -> io::Result<File> {
+    let mut file = open(path)?;
+    file.seek(SeekFrom::Start(offset))?;
+    Ok(file)
+}
+
+/// Reads `file` to its end, at most `size` bytes at a time, into `each`.
+pub(crate) fn for_each_chunk(
+    file: &mut impl Read,
+    size: usize,
+    mut each: impl FnMut(&[u8]) -> io::Result<()>,
+) -> io::Result<()> {
+    let mut buf = vec![0u8; size];
+    loop {
+        match file.read(&mut buf) {
+            Ok(0) => return Ok(()),
+            Ok(n) => each(buf.get(..n).unwrap_or_default())?,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
     }
 }
 

@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use postie_mime::Message;
 #[cfg(feature = "tokio")]
-use postie_mime::MessageReader;
+use postie_mime::MessageStream;
 use rustls::ClientConfig;
 
 use crate::dsn::Dsn;
@@ -230,9 +230,9 @@ pub(crate) fn body_reader<'a>(
     prepared: &'a Prepared,
     seven_bit: Option<&'a Message>,
     seven_bit_body: bool,
-) -> Result<MessageReader<'a>, postie_mime::Error> {
+) -> Result<MessageStream<'a>, postie_mime::Error> {
     match (seven_bit, seven_bit_body) {
-        (Some(rewritten), true) => rewritten.reader(),
-        _ => message.reader_with_headers(prepared.headers()),
+        (Some(rewritten), true) => rewritten.stream(),
+        _ => message.stream_with_headers(prepared.headers()),
     }
 }

@@ -24,7 +24,7 @@
 //! # }
 //! ```
 //!
-//! The message is pulled through [`postie_mime::MessageReader`], a chunk at
+//! The message is pulled through [`postie_mime::MessageStream`], a chunk at
 //! a time, so memory stays bounded whatever its size. A file attached to
 //! the message is read on the task between writes, in 57 KiB reads; that
 //! suits local files (the page cache answers at once), not a slow network
@@ -34,7 +34,7 @@ use std::io;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use postie_mime::{Message, MessageReader};
+use postie_mime::{Message, MessageStream};
 use rustls::ClientConfig;
 use tracing::Instrument as _;
 
@@ -118,7 +118,7 @@ async fn drive<'m>(
     conn: &mut Option<Conn>,
     tls_config: Option<&Arc<ClientConfig>>,
     options: &SendOptions,
-    body: impl Fn(bool) -> Result<MessageReader<'m>, postie_mime::Error>,
+    body: impl Fn(bool) -> Result<MessageStream<'m>, postie_mime::Error>,
 ) {
     let mut buf = vec![0u8; 16 * 1024];
     loop {
@@ -145,7 +145,7 @@ async fn run_step<'m>(
     conn: &mut Option<Conn>,
     buf: &mut [u8],
     (tls_config, options): (Option<&Arc<ClientConfig>>, &SendOptions),
-    body: &impl Fn(bool) -> Result<MessageReader<'m>, postie_mime::Error>,
+    body: &impl Fn(bool) -> Result<MessageStream<'m>, postie_mime::Error>,
 ) -> bool {
     match step {
         Step::Connect { server, timeout } => {
@@ -247,7 +247,7 @@ async fn run_step<'m>(
 /// buffer; the end of data goes out with the last bytes of the message.
 async fn write_body(
     stream: &mut Conn,
-    mut reader: MessageReader<'_>,
+    mut reader: MessageStream<'_>,
     (timeout, deadline): (Duration, Option<Instant>),
     framing: crate::proto::Framing,
     progress: Option<(&crate::options::ProgressFn, Option<u64>)>,

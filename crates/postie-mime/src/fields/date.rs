@@ -2,7 +2,8 @@
 //! reading one back, including the obsolete forms of §4.3 and what real mail
 //! has.
 
-use crate::excerpt::excerpt;
+use crate::fields::excerpt::excerpt;
+use crate::fields::lexer::{LexErrorKind, Lexer, Strictness};
 use std::fmt;
 
 use chrono::{DateTime, Datelike, FixedOffset, NaiveDate, NaiveTime, TimeZone, Weekday};
@@ -221,9 +222,7 @@ impl fmt::Display for DateErrorKind {
 /// ```
 pub fn parse(input: &str) -> Result<DateTime<FixedOffset>, DateError> {
     let mut cur = Cursor {
-        input,
-        bytes: input.as_bytes(),
-        pos: 0,
+        lex: Lexer::new(input, Strictness::Folding),
     };
 
     // [ day-of-week "," ]
@@ -237,7 +236,7 @@ pub fn parse(input: &str) -> Result<DateTime<FixedOffset>, DateError> {
         weekday = Some((at, day));
         cur.cfws()?;
         if cur.peek() == Some(b',') {
-            cur.pos += 1;
+            cur.lex.bump();
             cur.cfws()?;
         }
     }
@@ -251,7 +250,7 @@ pub fn parse(input: &str) -> Result<DateTime<FixedOffset>, DateError> {
     };
     cur.cfws()?;
     let (year_at, year) = cur.number(2, 4, "a year of 4 digits (or 2 or 3, obsolete)")?;
-    let year = match cur.pos - year_at {
+    let year = match cur.lex.pos - year_at {
         2 if year < 50 => year + 2000,
         2 | 3 => year + 1900,
         _ => year,
@@ -267,7 +266,7 @@ pub fn parse(input: &str) -> Result<DateTime<FixedOffset>, DateError> {
     cur.cfws()?;
     let mut second = None;
     if cur.peek() == Some(b':') {
-        cur.pos += 1;
+        cur.lex.bump();
         cur.cfws()?;
         second = Some(cur.number(1, 2, "a second, 1 or 2 digits")?);
         cur.cfws()?;
@@ -276,8 +275,8 @@ pub fn parse(input: &str) -> Result<DateTime<FixedOffset>, DateError> {
     // zone, then nothing but CFWS
     let zone = cur.zone()?;
     cur.cfws()?;
-    if cur.pos < cur.bytes.len() {
-        return Err(cur.unexpected(cur.pos, "the end of the date after the zone"));
+    if cur.lex.pos < input.len() {
+        return Err(cur.unexpected(cur.lex.pos, "the end of the date after the zone"));
     }
 
     // The text has the right shape; now the values.
@@ -339,26 +338,25 @@ pub fn parse(input: &str) -> Result<DateTime<FixedOffset>, DateError> {
         .ok_or_else(|| out_of_range(year_at, "year", year.unsigned_abs(), "1900 to 9999"))
 }
 
-/// Where the parser stands in the text.
+/// Where the parser stands in the text: the shared [`Lexer`], reading
+/// line breaks as folding only ([`Strictness::Folding`]).
 struct Cursor<'a> {
-    input: &'a str,
-    bytes: &'a [u8],
-    pos: usize,
+    lex: Lexer<'a>,
 }
 
 impl Cursor<'_> {
     fn peek(&self) -> Option<u8> {
-        self.bytes.get(self.pos).copied()
+        self.lex.peek_byte()
     }
 
     fn error(&self, at: usize, reason: DateErrorKind) -> DateError {
-        DateError::new(self.input, at, reason)
+        DateError::new(self.lex.input(), at, reason)
     }
 
     /// `expected` was wanted at `at`: report what stands there instead (a
     /// whole word or number, else one character) or the end of the input.
     fn unexpected(&self, at: usize, expected: &'static str) -> DateError {
-        let rest = self.input.get(at..).unwrap_or_default();
+        let rest = self.lex.input().get(at..).unwrap_or_default();
         let token: String = rest
             .chars()
             .take_while(|c| c.is_alphanumeric())
@@ -375,61 +373,31 @@ impl Cursor<'_> {
         self.error(at, DateErrorKind::Unexpected { found, expected })
     }
 
-    /// Skips CFWS: spaces, tabs, folding line breaks and comments. A line
-    /// break must be followed by a space or tab, or end the input.
+    /// Skips CFWS: spaces, tabs, folding line breaks and comments (nested,
+    /// with quoted-pairs). A line break must be followed by a space or tab,
+    /// or end the input.
     fn cfws(&mut self) -> Result<(), DateError> {
-        loop {
-            match self.peek() {
-                Some(b' ' | b'\t') => self.pos += 1,
-                Some(b'\r' | b'\n') => {
-                    let len = match self.bytes.get(self.pos..self.pos + 2) {
-                        Some(b"\r\n") => 2,
-                        _ if self.peek() == Some(b'\n') => 1,
-                        _ => return Err(self.error(self.pos, DateErrorKind::BareLineBreak)),
-                    };
-                    match self.bytes.get(self.pos + len) {
-                        Some(b' ' | b'\t') | None => self.pos += len,
-                        Some(_) => return Err(self.error(self.pos, DateErrorKind::BareLineBreak)),
-                    }
-                }
-                Some(b'(') => self.comment()?,
-                _ => return Ok(()),
-            }
-        }
-    }
-
-    /// Skips a comment, nested comments and quoted-pairs included; the
-    /// cursor is on its `(`.
-    fn comment(&mut self) -> Result<(), DateError> {
-        let start = self.pos;
-        let mut depth = 0usize;
-        loop {
-            match self.peek() {
-                None => return Err(self.error(start, DateErrorKind::UnclosedComment)),
-                Some(b'(') => depth += 1,
-                Some(b')') => {
-                    depth -= 1;
-                    if depth == 0 {
-                        self.pos += 1;
-                        return Ok(());
-                    }
-                }
-                // A quoted-pair: the next byte is taken as it is. Comments
-                // end at an ASCII ')', so the cursor leaves on a char boundary.
-                Some(b'\\') => self.pos += 1,
-                Some(_) => {}
-            }
-            self.pos += 1;
+        match self.lex.cfws(None) {
+            Ok(_) => Ok(()),
+            Err(e) => Err(self.error(
+                e.at,
+                match e.kind {
+                    LexErrorKind::UnclosedComment => DateErrorKind::UnclosedComment,
+                    // The folding reader refuses nothing else; a date has
+                    // no quoted-strings, and a comment's content is not
+                    // looked at.
+                    LexErrorKind::BareLineBreak
+                    | LexErrorKind::UnclosedQuote
+                    | LexErrorKind::Control(_) => DateErrorKind::BareLineBreak,
+                },
+            )),
         }
     }
 
     /// A run of ASCII letters (maybe empty), with where it starts.
     fn word(&mut self) -> (usize, &str) {
-        let start = self.pos;
-        while self.peek().is_some_and(|b| b.is_ascii_alphabetic()) {
-            self.pos += 1;
-        }
-        (start, self.input.get(start..self.pos).unwrap_or_default())
+        let start = self.lex.pos;
+        (start, self.lex.run(|c| c.is_ascii_alphabetic()))
     }
 
     /// A run of `min..=max` ASCII digits, with where it starts.
@@ -439,11 +407,8 @@ impl Cursor<'_> {
         max: usize,
         expected: &'static str,
     ) -> Result<(usize, u32), DateError> {
-        let start = self.pos;
-        while self.peek().is_some_and(|b| b.is_ascii_digit()) {
-            self.pos += 1;
-        }
-        let digits = self.bytes.get(start..self.pos).unwrap_or_default();
+        let start = self.lex.pos;
+        let digits = self.lex.run(|c| c.is_ascii_digit()).as_bytes();
         if digits.len() < min || digits.len() > max {
             return Err(self.unexpected(start, expected));
         }
@@ -456,20 +421,20 @@ impl Cursor<'_> {
 
     fn literal(&mut self, byte: u8, expected: &'static str) -> Result<(), DateError> {
         if self.peek() == Some(byte) {
-            self.pos += 1;
+            self.lex.bump();
             Ok(())
         } else {
-            Err(self.unexpected(self.pos, expected))
+            Err(self.unexpected(self.lex.pos, expected))
         }
     }
 
     /// `zone = (FWS ("+" / "-") 4DIGIT) / obs-zone`.
     fn zone(&mut self) -> Result<Zone, DateError> {
         const EXPECTED: &str = "a zone: +hhmm, -hhmm or a zone name such as GMT";
-        let at = self.pos;
+        let at = self.lex.pos;
         match self.peek() {
             Some(sign @ (b'+' | b'-')) => {
-                self.pos += 1;
+                self.lex.bump();
                 let (_, hhmm) = self.number(4, 4, "four digits (hhmm) after the zone's sign")?;
                 Ok(Zone::Numeric {
                     at,

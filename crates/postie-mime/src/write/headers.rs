@@ -3,9 +3,9 @@
 
 use std::io::Write;
 
-use crate::address::{self, Address};
-use crate::encoded_word::{self, Context};
-use crate::header::{HeaderName, HeaderValue};
+use crate::fields::address::{self, Address};
+use crate::fields::encoded_word::{self, Context};
+use crate::fields::header::{HeaderName, HeaderValue};
 use crate::Error;
 
 /// Lines are folded to this length where white space allows (RFC 5322 §2.1.1).

@@ -31,10 +31,10 @@
 
 use std::io::Write;
 
-use crate::header::{HeaderValue, Headers};
+use crate::fields::header::{HeaderValue, Headers};
 use crate::message::{Body, Message};
-use crate::reader::{self, PartExt};
-use crate::serialize::{self, Push};
+use crate::read::tolerant::{self, PartExt};
+use crate::write::serialize::{self, Push};
 use crate::Error;
 
 /// Longest line, CRLF aside, that a 7-bit body may have.
@@ -72,7 +72,7 @@ fn entity(headers: &Headers, message: &Message, top: bool) -> Result<Message, Er
             // A body kept as it was: read its structure first.
             let mut bytes = Vec::new();
             serialize::write_entity(headers, message, &mut Push { w: &mut bytes }, top)?;
-            let parsed = reader::parse(&bytes).message;
+            let parsed = tolerant::parse(&bytes).message;
             match parsed.body() {
                 Body::Multipart { .. } => entity(parsed.headers(), &parsed, top),
                 _ => leaf(&parsed),
@@ -129,7 +129,7 @@ fn seven_bit_headers(headers: &Headers) -> Result<Headers, Error> {
         let value = field.value();
         let eight_bit = value.raw_bytes().is_some_and(|raw| !raw.is_ascii());
         let value = if eight_bit {
-            let text = crate::decode::decode_rfc2047(&reader::value_text(value));
+            let text = crate::read::decode::decode_rfc2047(&tolerant::value_text(value));
             HeaderValue::new(field.name().as_str(), &text).unwrap_or_else(|_| value.clone())
         } else {
             value.clone()
@@ -253,7 +253,7 @@ mod tests {
         assert!(out.contains("\r\n\r\nascii stays as it is\r\n--b1"));
         assert!(out.contains("Content-Transfer-Encoding: base64\r\n\r\nAAH//g==\r\n"));
 
-        let back = reader::parse(out.as_bytes());
+        let back = tolerant::parse(out.as_bytes());
         assert!(back.defects.is_empty(), "{:?}", back.defects);
         let parts = back.message.parts();
         assert_eq!(parts[0].text().unwrap(), "caf\u{e9}");
@@ -266,7 +266,7 @@ mod tests {
         let msg = Message::parse(raw.as_bytes()).unwrap();
         let out = written(&to_seven_bit(&msg).unwrap());
         assert!(out.contains("X-Plain: ok\r\n"));
-        let back = reader::parse(out.as_bytes()).message;
+        let back = tolerant::parse(out.as_bytes()).message;
         assert_eq!(back.header_text("Subject").unwrap(), "Grüße");
         assert!(back.header_text("From").unwrap().contains("Zoë"));
     }
@@ -277,7 +277,7 @@ mod tests {
         let msg = Message::parse(raw.as_bytes()).unwrap();
         assert!(needs_rewrite(&msg).unwrap());
         let out = written(&to_seven_bit(&msg).unwrap());
-        let back = reader::parse(out.as_bytes()).message;
+        let back = tolerant::parse(out.as_bytes()).message;
         assert_eq!(back.text().unwrap(), format!("{}\r\n", "a".repeat(1200)));
     }
 

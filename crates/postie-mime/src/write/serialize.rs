@@ -1,30 +1,29 @@
 //! The writer's decisions, made once for both ways of getting a message
 //! out: [`crate::Message::write_to`] pushes it into a `Write`, and
-//! [`crate::MessageReader`] lets a caller (an async driver) pull it.
+//! [`crate::MessageStream`] lets a caller (an async driver) pull it.
 //!
 //! [`write_entity`] walks the tree and writes every header field, delimiter
 //! and encoding choice to an [`Output`]; the content of each leaf is handed
 //! over as a [`LeafContent`], which the push writer encodes at once and the
-//! pull reader encodes chunk by chunk, with the same encoders.
+//! pull stream encodes chunk by chunk, with the same encoders.
 
 use std::borrow::Cow;
-use std::fs::File;
-use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::io::{self, Write};
 use std::path::Path;
 
-use crate::base64_stream::Base64Writer;
-use crate::content_type::ContentType;
-use crate::header::{HeaderName, Headers};
-use crate::message::{Body, TransferEncoding};
-use crate::text_class::{self, TextClass};
+use crate::fields::content_type::ContentType;
+use crate::fields::header::{HeaderName, Headers};
+use crate::message::{Body, LeafPlan, TransferEncoding};
+use crate::regular_file::{for_each_chunk, open_at, FILE_CHUNK};
+use crate::transfer_encoding::base64_stream::Base64Writer;
+use crate::transfer_encoding::quoted_printable;
+use crate::write::headers as write;
+use crate::write::text_class::{self, TextClass};
+use crate::Error;
 use crate::Message;
-use crate::{quoted_printable, write, Error};
 
 /// Longest line a 7bit body may have, CRLF aside (RFC 5322 §2.1.1).
 const MAX_7BIT_LINE: usize = 998;
-/// How much of a file is read at a time while writing (a multiple of 57,
-/// so base64 lines come out whole).
-pub(crate) const FILE_CHUNK: usize = 57 * 1024;
 
 /// The content of a leaf, after the writer has written its fields.
 pub(crate) enum LeafContent<'a> {
@@ -131,11 +130,41 @@ impl<'a> Output<'a> for Push<'_> {
     }
 }
 
-/// Opens `path` positioned at `offset`.
-pub(crate) fn open_at(path: &Path, offset: u64) -> io::Result<File> {
-    let mut file = crate::regular_file::open(path)?;
-    file.seek(SeekFrom::Start(offset))?;
-    Ok(file)
+/// Writing, and what the writer decides, as methods of the model.
+impl Message {
+    /// The transfer encoding the writer will use for an in-memory leaf it
+    /// encodes (`None` for files, multiparts and raw bodies).
+    pub fn transfer_encoding(&self) -> Option<TransferEncoding> {
+        match self.body() {
+            Body::Text { text, .. } => {
+                Some(self.plan().get_or(|| plan_text(text.as_bytes())).encoding)
+            }
+            Body::Data { data, content_type } => Some(
+                self.plan()
+                    .get_or(|| plan_data(data, content_type))
+                    .encoding,
+            ),
+            _ => None,
+        }
+    }
+
+    /// Writes the message with CRLF line endings.
+    pub fn write_to(&self, w: &mut dyn Write) -> Result<(), Error> {
+        self.write_with_headers(self.headers(), w)
+    }
+
+    /// Writes this message's body under `headers` instead of its own, so a
+    /// sender can add and remove fields without touching the caller's message.
+    pub fn write_with_headers(&self, headers: &Headers, w: &mut dyn Write) -> Result<(), Error> {
+        write_entity(headers, self, &mut Push { w }, true)
+    }
+
+    /// The whole message as bytes.
+    pub fn to_bytes(&self) -> Result<Vec<u8>, Error> {
+        let mut out = Vec::new();
+        self.write_to(&mut out)?;
+        Ok(out)
+    }
 }
 
 /// The MIME fields a body decides for itself; a caller's would contradict.
@@ -336,7 +365,7 @@ impl TextScan {
         // three.
         let encoded = len + 2 * self.escaped;
         let qp = encoded + encoded / 75 * 3;
-        if qp <= crate::base64_stream::encoded_len(len) {
+        if qp <= crate::transfer_encoding::base64_stream::encoded_len(len) {
             TransferEncoding::QuotedPrintable
         } else {
             TransferEncoding::Base64
@@ -447,23 +476,6 @@ fn read_chunks(
     Ok(())
 }
 
-/// Reads `file` to its end, at most `size` bytes at a time, into `each`.
-pub(crate) fn for_each_chunk(
-    file: &mut impl Read,
-    size: usize,
-    mut each: impl FnMut(&[u8]) -> io::Result<()>,
-) -> io::Result<()> {
-    let mut buf = vec![0u8; size];
-    loop {
-        match file.read(&mut buf) {
-            Ok(0) => return Ok(()),
-            Ok(n) => each(buf.get(..n).unwrap_or_default())?,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-}
-
 fn write_headers(headers: &Headers, w: &mut dyn Write) -> Result<(), Error> {
     for field in headers.iter() {
         write::write_header(field.name(), field.value(), w)?;
@@ -483,38 +495,6 @@ fn write_field(w: &mut dyn Write, name: &str, value: &str) -> Result<(), Error> 
     }
     write::write_text_field(name, value, w)
 }
-
-/// What the writer decides for an in-memory leaf before writing it; it
-/// depends on the content only, so a message keeps it ([`PlanCache`]).
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct LeafPlan {
-    pub(crate) encoding: TransferEncoding,
-    /// The charset the content needs (used for text without one).
-    pub(crate) charset: &'static str,
-    /// Whether its line breaks are all CRLF already (text only: data keeps
-    /// its line breaks as they are).
-    pub(crate) crlf_only: bool,
-}
-
-/// A message's [`LeafPlan`], made at its first writing and kept by its
-/// clones. A cache, not content: it takes no part in equality.
-#[derive(Clone, Default)]
-pub(crate) struct PlanCache(std::sync::OnceLock<LeafPlan>);
-
-impl PlanCache {
-    /// The kept plan, or `plan`'s, kept from now on.
-    pub(crate) fn get_or(&self, plan: impl FnOnce() -> LeafPlan) -> LeafPlan {
-        *self.0.get_or_init(plan)
-    }
-}
-
-impl PartialEq for PlanCache {
-    fn eq(&self, _: &Self) -> bool {
-        true
-    }
-}
-
-impl Eq for PlanCache {}
 
 /// 7bit when the text allows it, else quoted-printable; from one pass
 /// over the text (plus a search for line breaks and '=', which skip).
@@ -602,7 +582,7 @@ fn choose_data_encoding(data: &[u8], content_type: &ContentType) -> TransferEnco
     }
     let mut qp = Vec::with_capacity(data.len() * 3 / 2);
     quoted_printable::encode(data, &mut qp);
-    let base64_len = crate::base64_stream::encoded_len(data.len() as u64);
+    let base64_len = crate::transfer_encoding::base64_stream::encoded_len(data.len() as u64);
     if (qp.len() as u64) <= base64_len {
         TransferEncoding::QuotedPrintable
     } else {
@@ -636,4 +616,147 @@ fn repair_line_breaks(data: &[u8]) -> Vec<u8> {
     }
     out.extend_from_slice(rest);
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_kept_plan_is_no_part_of_equality_and_follows_clones() {
+        let body = "caf\u{e9}\nline two\n";
+        let written = Message::text(body);
+        let fresh = Message::text(body);
+        let first = written.to_bytes().unwrap();
+        // Written once (plan kept) or never: still equal.
+        assert_eq!(written, fresh);
+        let clone = written.clone();
+        assert_eq!(clone.to_bytes().unwrap(), first);
+        assert_eq!(fresh.to_bytes().unwrap(), first);
+        assert_eq!(written.to_bytes().unwrap(), first);
+        assert_eq!(
+            written.transfer_encoding(),
+            Some(TransferEncoding::QuotedPrintable)
+        );
+        assert_eq!(format!("{written:?}"), format!("{fresh:?}"));
+    }
+
+    #[test]
+    fn text_data_keeps_its_charset_and_encoding_when_written_again() {
+        let ct = ContentType::parse("text/csv").unwrap();
+        let msg = Message::data(b"a,b\r\n\xff,c\r\n".to_vec(), ct);
+        let once = String::from_utf8_lossy(&msg.to_bytes().unwrap()).into_owned();
+        let twice = String::from_utf8_lossy(&msg.to_bytes().unwrap()).into_owned();
+        assert_eq!(once, twice);
+        assert!(once.contains("charset=unknown-8bit"), "{once}");
+    }
+
+    fn text_of(msg: &Message) -> String {
+        String::from_utf8(msg.to_bytes().unwrap()).unwrap()
+    }
+
+    #[test]
+    fn seed_example_is_7bit_with_crlf() {
+        let mut msg = Message::text("Hello from tcllib.\n.leading dot line\nlast line");
+        msg.headers_mut()
+            .set("Subject", "tcllib smtp seed test")
+            .unwrap();
+        assert_eq!(
+            text_of(&msg),
+            "Subject: tcllib smtp seed test\r\n\
+             MIME-Version: 1.0\r\n\
+             Content-Type: text/plain; charset=us-ascii\r\n\
+             Content-Transfer-Encoding: 7bit\r\n\
+             \r\n\
+             Hello from tcllib.\r\n.leading dot line\r\nlast line\r\n"
+        );
+    }
+
+    #[test]
+    fn non_ascii_text_is_quoted_printable_utf8() {
+        let msg = Message::text("caf\u{e9}\r\n");
+        let out = text_of(&msg);
+        assert!(out.contains("Content-Type: text/plain; charset=utf-8\r\n"));
+        assert!(out.contains("Content-Transfer-Encoding: quoted-printable\r\n"));
+        assert!(out.ends_with("\r\n\r\ncaf=C3=A9\r\n"));
+    }
+
+    #[test]
+    fn one_transfer_encoding_field_even_if_the_caller_set_one() {
+        let mut msg = Message::text("x");
+        msg.headers_mut()
+            .set("Content-Transfer-Encoding", "base64")
+            .unwrap();
+        msg.headers_mut().set("MIME-Version", "1.0").unwrap();
+        let out = text_of(&msg);
+        assert_eq!(out.matches("Content-Transfer-Encoding").count(), 1);
+        assert_eq!(out.matches("MIME-Version").count(), 1);
+    }
+
+    #[test]
+    fn long_lines_are_not_7bit() {
+        assert_eq!(
+            Message::text("x".repeat(999)).transfer_encoding(),
+            Some(TransferEncoding::QuotedPrintable)
+        );
+        assert_eq!(
+            Message::text("x".repeat(998)).transfer_encoding(),
+            Some(TransferEncoding::SevenBit)
+        );
+    }
+
+    #[test]
+    fn line_endings_become_crlf() {
+        assert_eq!(&*to_crlf(b"a\nb\rc\r\nd"), b"a\r\nb\r\nc\r\nd");
+        assert_eq!(&*to_crlf(b"a\r\rb\r"), b"a\r\n\r\nb\r\n");
+        assert!(matches!(to_crlf(b"ok\r\n"), std::borrow::Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn parsed_message_is_written_back_unchanged() {
+        let raw = b"From: a@example.org\r\nSubject: folded\r\n  line\r\n\r\nbody\r\n";
+        let msg = Message::parse(raw).unwrap();
+        assert_eq!(
+            msg.headers().get("subject").unwrap().as_text(),
+            "folded  line"
+        );
+        assert_eq!(msg.to_bytes().unwrap(), raw);
+    }
+
+    #[test]
+    fn multipart_with_boundaries_and_one_mime_version() {
+        let msg = Message::multipart(
+            "alternative",
+            vec![Message::text("plain"), Message::html("<p>html</p>")],
+        )
+        .unwrap();
+        let out = text_of(&msg);
+        let Body::Multipart { content_type, .. } = msg.body() else {
+            panic!()
+        };
+        let boundary = content_type.param("boundary").unwrap();
+        assert!(boundary.starts_with("=_postie_"));
+        assert_eq!(out.matches("MIME-Version").count(), 1);
+        assert_eq!(out.matches(&format!("--{boundary}\r\n")).count(), 2);
+        assert!(out.ends_with(&format!("--{boundary}--\r\n")));
+        assert!(out.contains("Content-Type: text/html; charset=us-ascii\r\n"));
+    }
+
+    #[test]
+    fn binary_data_is_base64_and_text_data_picks_the_shorter() {
+        let png = ContentType::new("image", "png").unwrap();
+        assert_eq!(
+            Message::data(vec![0u8, 1, 2], png).transfer_encoding(),
+            Some(TransferEncoding::Base64)
+        );
+        let text = ContentType::new("text", "plain").unwrap();
+        assert_eq!(
+            Message::data("mostly ascii é".as_bytes().to_vec(), text.clone()).transfer_encoding(),
+            Some(TransferEncoding::QuotedPrintable)
+        );
+        assert_eq!(
+            Message::data("ééééééééééééééééééé".as_bytes().to_vec(), text).transfer_encoding(),
+            Some(TransferEncoding::Base64)
+        );
+    }
 }

@@ -1,6 +1,8 @@
-//! The parser: a byte-offset cursor plus one function per grammar rule.
+//! The parser: the shared lexer's cursor plus one function per grammar
+//! rule.
 
 use super::*;
+use crate::fields::lexer::{LexError, LexErrorKind, Lexer, Strictness};
 
 /// One word or dot of a phrase or local part, as lexed.
 pub(super) enum Item {
@@ -43,17 +45,15 @@ pub(super) struct Details {
     pub(super) phrase: Option<String>,
 }
 
-/// A cursor over the input. `pos` is a byte offset that only ever moves by
-/// whole characters, so it always sits on a char boundary; even so, every
-/// access goes through `str::get` so that a mistake cannot panic.
+/// A cursor over the input: the shared [`Lexer`], read strictly (an
+/// address is written back, and may go into an SMTP command), and what the
+/// detailed mode keeps.
 ///
-/// The parser sees the input up to `end` only (one member of a list, for
-/// [`parse_address_details`]), while positions in errors stay offsets into
-/// the whole input.
+/// The parser sees the input up to the lexer's bound only (one member of a
+/// list, for [`parse_address_details`]), while positions in errors stay
+/// offsets into the whole input.
 pub(super) struct Parser<'a> {
-    pub(super) input: &'a str,
-    pub(super) pos: usize,
-    pub(super) end: usize,
+    pub(super) lex: Lexer<'a>,
     /// `Some` in the detailed mode: comments, route and phrase are kept
     /// there as they are met.
     pub(super) details: Option<Details>,
@@ -62,9 +62,7 @@ pub(super) struct Parser<'a> {
 impl<'a> Parser<'a> {
     pub(super) fn new(input: &'a str) -> Parser<'a> {
         Parser {
-            input,
-            pos: 0,
-            end: input.len(),
+            lex: Lexer::new(input, Strictness::Strict),
             details: None,
         }
     }
@@ -72,49 +70,48 @@ impl<'a> Parser<'a> {
     /// A parser in the detailed mode over `range` of `input`.
     pub(super) fn detailed(input: &'a str, range: Range<usize>) -> Parser<'a> {
         Parser {
-            input,
-            pos: range.start,
-            end: range.end,
+            lex: Lexer::bounded(input, range, Strictness::Strict),
             details: Some(Details::default()),
         }
     }
 
-    pub(super) fn rest(&self) -> &'a str {
-        self.input.get(self.pos..self.end).unwrap_or_default()
-    }
-
     pub(super) fn peek(&self) -> Option<char> {
-        self.rest().chars().next()
+        self.lex.peek()
     }
 
     pub(super) fn bump(&mut self) -> Option<char> {
-        let c = self.peek()?;
-        self.pos += c.len_utf8();
-        Some(c)
+        self.lex.bump()
     }
 
     pub(super) fn eat(&mut self, expected: char) -> bool {
-        if self.peek() == Some(expected) {
-            self.pos += expected.len_utf8();
-            true
-        } else {
-            false
-        }
+        self.lex.eat(expected)
     }
 
     pub(super) fn char_at(&self, pos: usize) -> char {
-        self.input
+        self.lex
+            .input()
             .get(pos..)
             .and_then(|s| s.chars().next())
             .unwrap_or_default()
     }
 
     pub(super) fn error_at(&self, position: usize, reason: AddressErrorKind) -> AddressError {
-        AddressError::new(self.input, position, reason)
+        AddressError::new(self.lex.input(), position, reason)
     }
 
     pub(super) fn error_here(&self, reason: AddressErrorKind) -> AddressError {
-        self.error_at(self.pos, reason)
+        self.error_at(self.lex.pos, reason)
+    }
+
+    /// The error for what stopped the lexer.
+    fn lex_error(&self, e: LexError) -> AddressError {
+        let reason = match e.kind {
+            LexErrorKind::UnclosedComment => AddressErrorKind::UnclosedComment,
+            LexErrorKind::UnclosedQuote => AddressErrorKind::UnclosedQuote,
+            LexErrorKind::BareLineBreak => AddressErrorKind::BareLineBreak,
+            LexErrorKind::Control(c) => AddressErrorKind::ControlCharacter(c),
+        };
+        self.error_at(e.at, reason)
     }
 
     /// The error for whatever is at the cursor when `expected` should be.
@@ -123,11 +120,11 @@ impl<'a> Parser<'a> {
     pub(super) fn unexpected(&self, expected: &'static str) -> AddressError {
         let next = self
             .peek()
-            .or_else(|| self.input.get(self.pos..)?.chars().next());
+            .or_else(|| self.lex.input().get(self.lex.pos..)?.chars().next());
         match next {
             None => self.error_here(AddressErrorKind::UnexpectedEnd { expected }),
             Some('\r' | '\n') => self.error_here(AddressErrorKind::BareLineBreak),
-            Some(c) => bad_char(self.input, self.pos, c, expected),
+            Some(c) => bad_char(self.lex.input(), self.lex.pos, c, expected),
         }
     }
 
@@ -139,149 +136,39 @@ impl<'a> Parser<'a> {
         }
     }
 
-    /// Consumes one unit of folding white space if the cursor is on one: a
-    /// space, a tab, or a CRLF followed by a space or tab (the CRLF only;
-    /// the space or tab is left for the caller, who may keep it as content,
-    /// as inside a quoted-string). Any other CR or LF is an error: header
-    /// injection hides in bare line breaks.
+    /// Consumes one unit of folding white space if the cursor is on one (see
+    /// [`Strictness::Strict`]: a bare CR or LF is an error).
     pub(super) fn fws(&mut self) -> Result<bool, AddressError> {
-        match self.peek() {
-            Some(' ' | '\t') => {
-                self.bump();
-                Ok(true)
-            }
-            Some('\r') if self.rest().starts_with("\r\n ") || self.rest().starts_with("\r\n\t") => {
-                self.pos += 2;
-                Ok(true)
-            }
-            Some('\r' | '\n') => Err(self.error_here(AddressErrorKind::BareLineBreak)),
-            _ => Ok(false),
-        }
+        self.lex.fws().map_err(|e| self.lex_error(e))
     }
 
     /// Skips CFWS: white space, folding and comments, keeping the comments'
     /// text for the "trailing comment as display name" rule.
     pub(super) fn skip_cfws(&mut self) -> Result<Cfws, AddressError> {
-        let mut cfws = Cfws {
-            skipped: false,
-            comments: Vec::new(),
-        };
-        loop {
-            if self.peek() == Some('(') {
-                let comment = self.comment()?;
-                if let Some(details) = &mut self.details {
-                    details.comments.push(comment.clone());
-                }
-                cfws.comments.push(comment);
-            } else if !self.fws()? {
-                return Ok(cfws);
-            }
-            cfws.skipped = true;
+        let mut comments = Vec::new();
+        let skipped = self
+            .lex
+            .cfws(Some(&mut comments))
+            .map_err(|e| self.lex_error(e))?;
+        if let Some(details) = &mut self.details {
+            details.comments.extend_from_slice(&comments);
         }
-    }
-
-    /// A comment, cursor on its `(`; returns its text with quoted-pairs
-    /// unescaped and the parentheses of nested comments kept. Nesting is
-    /// counted rather than recursed into, so no input can overflow the
-    /// stack.
-    pub(super) fn comment(&mut self) -> Result<String, AddressError> {
-        let open = self.pos;
-        self.bump();
-        let mut depth: usize = 1;
-        let mut text = String::new();
-        loop {
-            let Some(c) = self.peek() else {
-                return Err(self.error_at(open, AddressErrorKind::UnclosedComment));
-            };
-            match c {
-                '(' => {
-                    depth += 1;
-                    text.push(c);
-                    self.bump();
-                }
-                ')' => {
-                    self.bump();
-                    depth -= 1;
-                    if depth == 0 {
-                        return Ok(text);
-                    }
-                    text.push(c);
-                }
-                '\\' => {
-                    self.bump();
-                    text.push(self.quoted_pair_char(open, AddressErrorKind::UnclosedComment)?);
-                }
-                '\r' | '\n' => {
-                    self.fws()?;
-                }
-                c if c.is_control() && c != '\t' => {
-                    return Err(self.error_here(AddressErrorKind::ControlCharacter(c)));
-                }
-                c => {
-                    text.push(c);
-                    self.bump();
-                }
-            }
-        }
-    }
-
-    /// The character after a `\` in a quoted-string or comment (that opened
-    /// at `open`): anything but a line break or control (TAB aside).
-    pub(super) fn quoted_pair_char(
-        &mut self,
-        open: usize,
-        unclosed: AddressErrorKind,
-    ) -> Result<char, AddressError> {
-        match self.peek() {
-            None => Err(self.error_at(open, unclosed)),
-            Some(c) if c.is_control() && c != '\t' => Err(self.unexpected("a quoted character")),
-            Some(c) => {
-                self.bump();
-                Ok(c)
-            }
-        }
+        Ok(Cfws { skipped, comments })
     }
 
     /// A quoted-string, cursor on its `"`; returns the contents with
     /// quoted-pairs unescaped and folding CRLFs removed.
     pub(super) fn quoted_string(&mut self) -> Result<String, AddressError> {
-        let open = self.pos;
-        self.bump();
         let mut text = String::new();
-        loop {
-            let Some(c) = self.peek() else {
-                return Err(self.error_at(open, AddressErrorKind::UnclosedQuote));
-            };
-            match c {
-                '"' => {
-                    self.bump();
-                    return Ok(text);
-                }
-                '\\' => {
-                    self.bump();
-                    text.push(self.quoted_pair_char(open, AddressErrorKind::UnclosedQuote)?);
-                }
-                '\r' | '\n' => {
-                    self.fws()?;
-                }
-                c if c.is_control() && c != '\t' => {
-                    return Err(self.error_here(AddressErrorKind::ControlCharacter(c)));
-                }
-                c => {
-                    text.push(c);
-                    self.bump();
-                }
-            }
-        }
+        self.lex
+            .quoted_string(&mut text)
+            .map_err(|e| self.lex_error(e))?;
+        Ok(text)
     }
 
     /// A run of atext (possibly empty).
     pub(super) fn atom(&mut self) -> &'a str {
-        let start = self.pos;
-        while self.peek().is_some_and(is_atext) {
-            self.bump();
-        }
-        self.input.get(start..self.pos).unwrap_or_default()
+        self.lex.run(is_atext)
     }
 
     /// Words (atoms, quoted-strings) and dots up to the first thing that is
@@ -293,7 +180,7 @@ impl<'a> Parser<'a> {
         loop {
             let cfws = self.skip_cfws()?;
             let space_before = cfws.skipped;
-            let pos = self.pos;
+            let pos = self.lex.pos;
             match self.peek() {
                 Some('"') => {
                     let text = self.quoted_string()?;
@@ -347,12 +234,12 @@ impl<'a> Parser<'a> {
 
     /// A group's name, the parser bounded to what comes before its `:`.
     pub(super) fn group_name(&mut self) -> Result<String, AddressError> {
-        let start = self.pos;
+        let start = self.lex.pos;
         let phrase = self.phrase()?;
         if self.peek().is_some() {
             // Not a phrase: report what the strict parser would, which reads
             // it as a mailbox followed by junk.
-            self.pos = start;
+            self.lex.pos = start;
             self.mailbox(AddressErrorKind::GroupNotAllowed)?;
             return Err(match self.peek() {
                 Some(_) => self.junk(),
@@ -499,7 +386,7 @@ impl<'a> Parser<'a> {
 
     /// angle-addr, cursor on the `<`: `< [route] local [@ domain] >`.
     pub(super) fn angle_addr(&mut self) -> Result<(String, Option<String>), AddressError> {
-        let open = self.pos;
+        let open = self.lex.pos;
         self.bump();
         self.skip_cfws()?;
         if matches!(self.peek(), Some('@' | ',')) {
@@ -571,7 +458,7 @@ impl<'a> Parser<'a> {
                     if after_word {
                         let found = self.char_at(*pos);
                         return Err(bad_char(
-                            self.input,
+                            self.lex.input(),
                             *pos,
                             found,
                             "'.' or '@' in a local part",
@@ -595,7 +482,7 @@ impl<'a> Parser<'a> {
         if !has_word || local.is_empty() {
             let at = match items.first() {
                 Some(Item::Word { pos, .. }) => *pos,
-                _ => self.pos,
+                _ => self.lex.pos,
             };
             return Err(self.error_at(at, AddressErrorKind::EmptyLocalPart));
         }
@@ -636,7 +523,7 @@ impl<'a> Parser<'a> {
     /// Quoted-pairs (obs-dtext) are refused: they cannot be written back in
     /// a form SMTP takes.
     pub(super) fn domain_literal(&mut self) -> Result<String, AddressError> {
-        let open = self.pos;
+        let open = self.lex.pos;
         self.bump();
         let mut literal = String::from("[");
         loop {

@@ -4,9 +4,11 @@
 //! through is written back as it came. The whole tolerant MIME parser is
 //! built on top of this later; for now the body is left as bytes.
 
-use std::io::{self, BufRead, Read};
+use std::io::{self, BufRead, BufReader, Read};
+use std::path::Path;
 
-use crate::header::{HeaderName, HeaderValue, Headers};
+use crate::fields::header::{HeaderName, HeaderValue, Headers};
+use crate::message::{Body, Message};
 
 /// A header block larger than this is refused rather than held in memory.
 const MAX_HEADER_BLOCK: usize = 4 * 1024 * 1024;
@@ -31,6 +33,34 @@ pub enum ParseError {
 impl ParseError {
     pub(crate) fn io(err: io::Error) -> Self {
         Self::Io(err)
+    }
+}
+
+/// Reading, as methods of the model.
+impl Message {
+    /// Reads an RFC 5322 message: the header fields are parsed, the body is
+    /// kept as it is.
+    pub fn parse(bytes: &[u8]) -> Result<Self, ParseError> {
+        let mut reader = bytes;
+        let (headers, consumed) = header_block(&mut reader)?;
+        let body = bytes.get(consumed..).unwrap_or_default().to_vec();
+        Ok(Self::from_parts(headers, Body::Raw(body)))
+    }
+
+    /// Reads the header fields of the message in `path`; the body stays in
+    /// the file and is streamed from it while the message is written.
+    pub fn parse_file(path: impl AsRef<Path>) -> Result<Self, ParseError> {
+        let path = path.as_ref();
+        let file = crate::regular_file::open(path).map_err(ParseError::io)?;
+        let mut reader = BufReader::new(file);
+        let (headers, consumed) = header_block(&mut reader)?;
+        Ok(Self::from_parts(
+            headers,
+            Body::RawFile {
+                path: path.to_owned(),
+                offset: consumed as u64,
+            },
+        ))
     }
 }
 

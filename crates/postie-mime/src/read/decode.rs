@@ -17,7 +17,7 @@
 
 use encoding_rs::Encoding;
 
-use crate::base64_stream;
+use crate::transfer_encoding::base64_stream;
 
 /// Decodes the RFC 2047 encoded-words in `text` (unfolded or not).
 ///

@@ -6,7 +6,7 @@
 //! characters a token may not, missing or doubled `;` and RFC 2231
 //! parameters (continuations, charsets) are all understood. Writing is
 //! strict: values are quoted or RFC 2231-encoded as they need (see
-//! [`crate::rfc2231::param_pieces`]) and no written piece is longer than 76
+//! [`crate::fields::rfc2231::param_pieces`]) and no written piece is longer than 76
 //! characters, so a caller can fold the header between pieces.
 //!
 //! ```
@@ -22,7 +22,8 @@
 use std::fmt;
 use std::str::FromStr;
 
-use crate::rfc2231::{clean_name, decode_params, is_token, param_pieces};
+use crate::fields::lexer::{Lexer, Strictness};
+use crate::fields::rfc2231::{clean_name, decode_params, is_token, param_pieces};
 
 /// Why a `Content-Type` or `Content-Disposition` value could not be built or
 /// parsed.
@@ -141,7 +142,7 @@ impl ContentType {
     pub fn parse(value: &str) -> Result<Self, ContentTypeError> {
         let mut cursor = Cursor::new(value);
         cursor.skip_cfws();
-        let type_start = cursor.pos;
+        let type_start = cursor.lex.pos;
         let type_ = cursor.token();
         if type_.is_empty() {
             return Err(ContentTypeError::MissingType {
@@ -150,13 +151,13 @@ impl ContentType {
             });
         }
         cursor.skip_cfws();
-        if !cursor.eat(b'/') {
+        if !cursor.lex.eat('/') {
             return Err(ContentTypeError::MissingSubtype {
-                position: cursor.pos,
+                position: cursor.lex.pos,
             });
         }
         cursor.skip_cfws();
-        let subtype_start = cursor.pos;
+        let subtype_start = cursor.lex.pos;
         let subtype = cursor.token();
         if subtype.is_empty() {
             return Err(ContentTypeError::MissingSubtype {
@@ -170,7 +171,7 @@ impl ContentType {
     /// Sets parameter `name` (stored lowercase) to `value`, replacing any
     /// earlier value of that name. Characters that may not appear in a
     /// parameter name are dropped from `name` (see
-    /// [`crate::rfc2231::param_pieces`]); if none is left, nothing is set.
+    /// [`crate::fields::rfc2231::param_pieces`]); if none is left, nothing is set.
     ///
     /// ```
     /// use postie_mime::content_type::ContentType;
@@ -358,7 +359,7 @@ impl ContentDisposition {
     pub fn parse(value: &str) -> Result<Self, ContentTypeError> {
         let mut cursor = Cursor::new(value);
         cursor.skip_cfws();
-        let start = cursor.pos;
+        let start = cursor.lex.pos;
         let kind = cursor.token();
         if kind.is_empty() {
             return Err(ContentTypeError::MissingType {
@@ -481,100 +482,44 @@ fn pieces_of(head: &str, params: &[(String, String)]) -> Vec<String> {
     pieces
 }
 
-/// A position in a header value being parsed. Positions only ever stop on
-/// ASCII bytes or the end when text is sliced, so slices fall on character
-/// boundaries; `str::get` keeps that a non-panicking guarantee anyway.
+/// A position in a header value being parsed: the shared [`Lexer`], read
+/// tolerantly ([`Strictness::Tolerant`]: nothing is an error, as mail from
+/// the wild needs), plus the MIME parameter syntax on top of it.
 struct Cursor<'a> {
-    s: &'a str,
-    pos: usize,
+    lex: Lexer<'a>,
 }
 
 impl<'a> Cursor<'a> {
     fn new(s: &'a str) -> Self {
-        Self { s, pos: 0 }
-    }
-
-    fn peek(&self) -> Option<u8> {
-        self.s.as_bytes().get(self.pos).copied()
-    }
-
-    /// Consumes `byte` if it is next.
-    fn eat(&mut self, byte: u8) -> bool {
-        if self.peek() == Some(byte) {
-            self.pos += 1;
-            true
-        } else {
-            false
+        Self {
+            lex: Lexer::new(s, Strictness::Tolerant),
         }
+    }
+
+    fn peek(&self) -> Option<char> {
+        self.lex.peek()
     }
 
     /// Skips white space (folding included) and comments, nested and with
-    /// `\` escapes; an unclosed comment runs to the end.
+    /// `\` escapes.
     fn skip_cfws(&mut self) {
-        while let Some(b) = self.peek() {
-            match b {
-                b' ' | b'\t' | b'\r' | b'\n' => self.pos += 1,
-                b'(' => self.skip_comment(),
-                _ => break,
-            }
-        }
-    }
-
-    fn skip_comment(&mut self) {
-        let mut depth = 0usize;
-        while let Some(b) = self.peek() {
-            self.pos += 1;
-            match b {
-                b'\\' => self.pos += 1,
-                b'(' => depth += 1,
-                b')' => {
-                    depth = depth.saturating_sub(1);
-                    if depth == 0 {
-                        break;
-                    }
-                }
-                _ => {}
-            }
-        }
-        self.pos = self.pos.min(self.s.len());
+        // Tolerant: the only error is an unclosed comment, which runs to
+        // the end of the value, where the lexer has left the cursor.
+        let _unclosed = self.lex.cfws(None);
     }
 
     /// Consumes a run of RFC 2045 token characters (possibly empty).
     fn token(&mut self) -> &'a str {
-        let start = self.pos;
-        while let Some(b) = self.peek() {
-            if b.is_ascii_graphic() && !is_tspecial_byte(b) {
-                self.pos += 1;
-            } else {
-                break;
-            }
-        }
-        self.s.get(start..self.pos).unwrap_or_default()
+        self.lex.run(|c| c.is_ascii_graphic() && !is_tspecial(c))
     }
 
     /// Consumes a quoted-string (the cursor is on its opening `"`), giving
-    /// its content with escapes resolved. An unclosed one runs to the end.
+    /// its content with escapes resolved.
     fn quoted_string(&mut self) -> String {
         let mut out = String::new();
-        let rest = self.s.get(self.pos + 1..).unwrap_or_default();
-        let mut chars = rest.char_indices();
-        let mut end = rest.len();
-        while let Some((i, c)) = chars.next() {
-            match c {
-                '"' => {
-                    end = i + 1;
-                    break;
-                }
-                '\\' => match chars.next() {
-                    Some((_, escaped)) => out.push(escaped),
-                    None => out.push('\\'),
-                },
-                // Folding inside a quoted-string is not part of the value.
-                '\r' | '\n' => {}
-                _ => out.push(c),
-            }
-        }
-        self.pos = (self.pos + 1 + end).min(self.s.len());
+        // Tolerant: the only error is an unclosed quoted-string, which runs
+        // to the end of the value and keeps what it holds.
+        let _unclosed = self.lex.quoted_string(&mut out);
         out
     }
 
@@ -582,31 +527,28 @@ impl<'a> Cursor<'a> {
     /// a comment (a `(` after white space), trimmed. Lenient on purpose:
     /// `name=My File.pdf` and `boundary=--=_x` are common in the wild.
     fn bare_value(&mut self) -> &'a str {
-        let start = self.pos;
         let mut prev_space = false;
-        while let Some(b) = self.peek() {
-            if b == b';' || (b == b'(' && prev_space) {
-                break;
-            }
-            prev_space = matches!(b, b' ' | b'\t' | b'\r' | b'\n');
-            self.pos += 1;
-        }
-        self.s
-            .get(start..self.pos)
-            .unwrap_or_default()
+        self.lex
+            .run(|c| {
+                let end = c == ';' || (c == '(' && prev_space);
+                prev_space = matches!(c, ' ' | '\t' | '\r' | '\n');
+                !end
+            })
             .trim_matches(|c| matches!(c, ' ' | '\t' | '\r' | '\n'))
     }
 
     /// Skips to the next `;` (not consumed) or the end, stepping over
     /// quoted-strings.
     fn skip_to_semicolon(&mut self) {
-        while let Some(b) = self.peek() {
-            match b {
-                b';' => break,
-                b'"' => {
+        while let Some(c) = self.peek() {
+            match c {
+                ';' => break,
+                '"' => {
                     self.quoted_string();
                 }
-                _ => self.pos += 1,
+                _ => {
+                    self.lex.bump();
+                }
             }
         }
     }
@@ -625,9 +567,9 @@ impl<'a> Cursor<'a> {
         let mut raw = Vec::new();
         loop {
             self.skip_cfws();
-            let Some(b) = self.peek() else { break };
-            if b == b';' {
-                self.pos += 1;
+            let Some(c) = self.peek() else { break };
+            if c == ';' {
+                self.lex.bump();
                 continue;
             }
             let name = self.token();
@@ -638,12 +580,12 @@ impl<'a> Cursor<'a> {
                 continue;
             }
             self.skip_cfws();
-            if !self.eat(b'=') {
+            if !self.lex.eat('=') {
                 self.skip_to_semicolon();
                 continue;
             }
             self.skip_cfws();
-            let value = if self.peek() == Some(b'"') {
+            let value = if self.peek() == Some('"') {
                 let value = self.quoted_string();
                 self.skip_cfws();
                 self.skip_to_semicolon();
@@ -657,23 +599,11 @@ impl<'a> Cursor<'a> {
     }
 }
 
-fn is_tspecial_byte(b: u8) -> bool {
+/// RFC 2045 `tspecials`: what a token may not hold.
+fn is_tspecial(c: char) -> bool {
     matches!(
-        b,
-        b'(' | b')'
-            | b'<'
-            | b'>'
-            | b'@'
-            | b','
-            | b';'
-            | b':'
-            | b'\\'
-            | b'"'
-            | b'/'
-            | b'['
-            | b']'
-            | b'?'
-            | b'='
+        c,
+        '(' | ')' | '<' | '>' | '@' | ',' | ';' | ':' | '\\' | '"' | '/' | '[' | ']' | '?' | '='
     )
 }
 

@@ -56,10 +56,10 @@
 use std::fmt;
 use std::io::Read;
 
-use crate::content_type::{ContentDisposition, ContentType};
-use crate::decode::{self, decode_charset, decode_rfc2047, decode_transfer};
-use crate::header::{HeaderName, HeaderValue, Headers};
+use crate::fields::content_type::{ContentDisposition, ContentType};
+use crate::fields::header::{HeaderName, HeaderValue, Headers};
 use crate::message::{Body, Message};
+use crate::read::decode::{self, decode_charset, decode_rfc2047, decode_transfer};
 
 /// How many levels multiparts and enclosed messages may nest: an entity
 /// this deep is kept as a leaf (and [`DefectKind::NestingTooDeep`] is
@@ -365,7 +365,7 @@ impl Reader {
             // text: either is read as a space, so that the fields kept are
             // the fields a server is given when the message is written.
             let cleaned;
-            let line = match crate::parse::control_in_line(line) {
+            let line = match crate::read::strict::control_in_line(line) {
                 Some(_) => {
                     self.flag(DefectKind::ControlInHeader { line: number });
                     cleaned = line
@@ -630,13 +630,13 @@ impl PartExt for Message {
             Body::RawFile { path, offset } => {
                 // Read and decoded a chunk at a time: a large body in a
                 // file is never held whole.
-                let mut file = crate::serialize::open_at(path, *offset)?;
+                let mut file = crate::regular_file::open_at(path, *offset)?;
                 let mut decoder =
                     decode::TransferDecoder::new(self.content_transfer_encoding().as_deref());
-                let mut out = Vec::with_capacity(crate::serialize::FILE_CHUNK);
-                crate::serialize::for_each_chunk(
+                let mut out = Vec::with_capacity(crate::regular_file::FILE_CHUNK);
+                crate::regular_file::for_each_chunk(
                     &mut file,
-                    crate::serialize::FILE_CHUNK,
+                    crate::regular_file::FILE_CHUNK,
                     |chunk| {
                         out.clear();
                         decoder.push(chunk, &mut out);

@@ -63,7 +63,7 @@ mod idn;
 mod parser;
 mod tcllib;
 
-use crate::excerpt::excerpt;
+use crate::fields::excerpt::excerpt;
 use std::borrow::Cow;
 use std::fmt;
 use std::ops::Range;

@@ -327,7 +327,7 @@ mod tests {
             assert!(!ext.contains('.'), "{ext}");
             let (t, s) = mime.split_once('/').unwrap();
             assert!(
-                crate::rfc2231::is_token(t) && crate::rfc2231::is_token(s),
+                crate::fields::rfc2231::is_token(t) && crate::fields::rfc2231::is_token(s),
                 "{mime}"
             );
             assert!(

@@ -1,7 +1,10 @@
-//! Pulling a message out a chunk at a time: [`MessageReader`].
+//! Pulling a message's bytes out a chunk at a time: [`MessageStream`], an
+//! [`io::Read`] over what [`crate::Message::write_to`] writes. ("Reader"
+//! in this crate means the other direction, bytes to message:
+//! [`crate::reader`].)
 //!
-//! The reader is planned by the same walk as the push writer
-//! ([`crate::serialize::write_entity`]): header fields, delimiters and
+//! The stream is planned by the same walk as the push writer
+//! ([`crate::write::serialize::write_entity`]): header fields, delimiters and
 //! every encoding decision come out of it as they do for
 //! [`crate::Message::write_to`], and each leaf's content is then encoded
 //! on demand with the same encoders. Memory is one chunk, whatever the
@@ -13,18 +16,19 @@ use std::fs::File;
 use std::io::{self, Read, Write};
 use std::path::Path;
 
-use crate::base64_stream::Base64Writer;
-use crate::header::Headers;
+use crate::fields::header::Headers;
 use crate::message::TransferEncoding;
-use crate::quoted_printable;
-use crate::serialize::{self, changed, LeafContent, Output, FILE_CHUNK};
+use crate::regular_file::{open_at, FILE_CHUNK};
+use crate::transfer_encoding::base64_stream::Base64Writer;
+use crate::transfer_encoding::quoted_printable;
+use crate::write::serialize::{self, changed, LeafContent, Output};
 use crate::Error;
 use crate::Message;
 
 /// A message as a [`Read`]: the bytes [`crate::Message::write_to`] writes,
 /// encoded as they are asked for.
 ///
-/// Made by [`crate::Message::reader`]. [`MessageReader::next_chunk`] hands
+/// Made by [`crate::Message::stream`]. [`MessageStream::next_chunk`] hands
 /// out the next encoded chunk without a copy; [`Read`] is there for
 /// everything else. A file attached to the message is read while the
 /// message is read, and a file whose length changed since it was attached
@@ -34,10 +38,10 @@ use crate::Message;
 /// use postie_mime::Message;
 ///
 /// let msg = Message::text("Hello\n");
-/// let mut reader = msg.reader()?;
+/// let mut stream = msg.stream()?;
 /// let mut all = Vec::new();
 /// loop {
-///     let chunk = reader.next_chunk()?;
+///     let chunk = stream.next_chunk()?;
 ///     if chunk.is_empty() {
 ///         break;
 ///     }
@@ -46,7 +50,7 @@ use crate::Message;
 /// assert_eq!(all, msg.to_bytes()?);
 /// # Ok::<(), postie_mime::Error>(())
 /// ```
-pub struct MessageReader<'a> {
+pub struct MessageStream<'a> {
     segments: VecDeque<Segment<'a>>,
     active: Option<Active<'a>>,
     /// Encoded bytes; `out[pos..]` is not yet handed out.
@@ -54,9 +58,9 @@ pub struct MessageReader<'a> {
     pos: usize,
 }
 
-impl std::fmt::Debug for MessageReader<'_> {
+impl std::fmt::Debug for MessageStream<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MessageReader")
+        f.debug_struct("MessageStream")
             .field("segments_left", &self.segments.len())
             .field("buffered", &(self.out.len() - self.pos))
             .finish_non_exhaustive()
@@ -90,7 +94,39 @@ impl<'a> Output<'a> for Planner<'a> {
     }
 }
 
-impl<'a> MessageReader<'a> {
+/// Pulling the written bytes, as methods of the model.
+impl Message {
+    /// The message as a byte stream: the same bytes [`Message::write_to`]
+    /// writes, produced as they are read, so a caller that pulls (an async
+    /// driver) needs no more memory than a chunk. Decisions that need the
+    /// whole content (a text file's encoding) are made here, before the
+    /// first byte.
+    ///
+    /// ```
+    /// use std::io::Read;
+    /// use postie_mime::Message;
+    ///
+    /// let msg = Message::text("Hello");
+    /// let mut pulled = Vec::new();
+    /// msg.stream()?.read_to_end(&mut pulled)?;
+    /// assert_eq!(pulled, msg.to_bytes()?);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn stream(&self) -> Result<MessageStream<'_>, Error> {
+        MessageStream::new(self.headers(), self)
+    }
+
+    /// [`Message::stream`] with `headers` instead of the message's own, as
+    /// in [`Message::write_with_headers`].
+    pub fn stream_with_headers<'a>(
+        &'a self,
+        headers: &'a Headers,
+    ) -> Result<MessageStream<'a>, Error> {
+        MessageStream::new(headers, self)
+    }
+}
+
+impl<'a> MessageStream<'a> {
     pub(crate) fn new(headers: &'a Headers, entity: &'a Message) -> Result<Self, Error> {
         let mut planner = Planner {
             segments: VecDeque::new(),
@@ -147,7 +183,7 @@ impl<'a> MessageReader<'a> {
     }
 }
 
-impl Read for MessageReader<'_> {
+impl Read for MessageStream<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         if self.pos >= self.out.len() {
             self.next_chunk().map_err(into_io)?;
@@ -275,7 +311,7 @@ impl<'a> Active<'a> {
             ),
             LeafContent::RawFile { path, offset } => (
                 Source::RawFile {
-                    file: serialize::open_at(path, offset)?,
+                    file: open_at(path, offset)?,
                     buf: vec![0; FILE_CHUNK],
                 },
                 TransferEncoding::SevenBit,

@@ -1,4 +1,4 @@
-//! The pull reader gives exactly the bytes the push writer writes, for any
+//! The pull stream gives exactly the bytes the push writer writes, for any
 //! message and however it is read (one byte at a time, odd sizes, whole
 //! chunks), and a file-backed leaf is read while the message is read.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -11,13 +11,13 @@ use postie_mime::content_type::ContentType;
 use postie_mime::{Headers, Message};
 use proptest::prelude::*;
 
-/// Reads the whole reader in reads of `size` bytes.
+/// Reads the whole stream in reads of `size` bytes.
 fn pull(message: &Message, size: usize) -> Vec<u8> {
-    let mut reader = message.reader().unwrap();
+    let mut stream = message.stream().unwrap();
     let mut out = Vec::new();
     let mut buf = vec![0u8; size];
     loop {
-        let n = reader.read(&mut buf).unwrap();
+        let n = stream.read(&mut buf).unwrap();
         if n == 0 {
             return out;
         }
@@ -26,10 +26,10 @@ fn pull(message: &Message, size: usize) -> Vec<u8> {
 }
 
 fn chunks(message: &Message) -> Vec<u8> {
-    let mut reader = message.reader().unwrap();
+    let mut stream = message.stream().unwrap();
     let mut out = Vec::new();
     loop {
-        let chunk = reader.next_chunk().unwrap();
+        let chunk = stream.next_chunk().unwrap();
         if chunk.is_empty() {
             return out;
         }
@@ -158,9 +158,9 @@ fn a_file_that_changed_after_it_was_attached_is_an_error() {
         .unwrap()
         .write_all(b"more")
         .unwrap();
-    let mut reader = message.reader().unwrap();
+    let mut stream = message.stream().unwrap();
     let mut sink = Vec::new();
-    let err = reader.read_to_end(&mut sink).unwrap_err();
+    let err = stream.read_to_end(&mut sink).unwrap_err();
     assert_eq!(err.kind(), std::io::ErrorKind::InvalidData);
     assert!(
         err.to_string().contains("changed after it was attached"),
@@ -168,9 +168,9 @@ fn a_file_that_changed_after_it_was_attached_is_an_error() {
     );
 
     std::fs::write(&path, [1u8; 10]).unwrap();
-    let mut reader = message.reader().unwrap();
+    let mut stream = message.stream().unwrap();
     assert!(
-        reader.read_to_end(&mut Vec::new()).is_err(),
+        stream.read_to_end(&mut Vec::new()).is_err(),
         "a shorter file too"
     );
 }
@@ -184,7 +184,7 @@ fn other_headers_are_used_when_given() {
     message.write_with_headers(&headers, &mut pushed).unwrap();
     let mut pulled = Vec::new();
     message
-        .reader_with_headers(&headers)
+        .stream_with_headers(&headers)
         .unwrap()
         .read_to_end(&mut pulled)
         .unwrap();
@@ -193,7 +193,7 @@ fn other_headers_are_used_when_given() {
 }
 
 #[test]
-fn the_reader_holds_one_chunk_not_the_file() {
+fn the_stream_holds_one_chunk_not_the_file() {
     let dir = TempDir::new("big");
     let path = dir.file("big.bin", &vec![7u8; 8 * 1024 * 1024]);
     let message = Message::file(
@@ -201,11 +201,11 @@ fn the_reader_holds_one_chunk_not_the_file() {
         ContentType::new("application", "octet-stream").unwrap(),
     )
     .unwrap();
-    let mut reader = message.reader().unwrap();
+    let mut stream = message.stream().unwrap();
     let mut largest = 0;
     let mut total = 0;
     loop {
-        let chunk = reader.next_chunk().unwrap();
+        let chunk = stream.next_chunk().unwrap();
         if chunk.is_empty() {
             break;
         }
