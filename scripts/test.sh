@@ -62,6 +62,8 @@ if [ "${POSTIE_SKIP_LINT:-0}" = 1 ]; then
 else
 	run_step fmt cargo fmt --all -- --check
 	run_step clippy cargo clippy --workspace --all-targets --all-features -- -D warnings
+	run_step import-cycles python3 scripts/import-cycles.py \
+		crates/postie-mime/src crates/postie-smtp/src crates/postie/src
 fi
 run_step test cargo test --workspace --all-features --no-fail-fast "$@"
 driver_tests=()

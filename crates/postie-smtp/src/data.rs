@@ -167,9 +167,9 @@ pub struct BodyFramer {
 
 impl BodyFramer {
     /// A framer for `framing`; for BDAT the command goes into `out` first.
-    pub fn new(framing: crate::proto::Framing, out: &mut Vec<u8>) -> Self {
+    pub fn new(framing: Framing, out: &mut Vec<u8>) -> Self {
         match framing {
-            crate::proto::Framing::Bdat { size } => {
+            Framing::Bdat { size } => {
                 out.extend_from_slice(format!("BDAT {size} LAST\r\n").as_bytes());
                 Self {
                     encoder: DataEncoder::line_endings_only(),
@@ -341,6 +341,25 @@ impl std::io::Write for SizeCounter {
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
     }
+}
+
+/// How the driver frames the message at [`crate::proto::Step::WriteBody`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Framing {
+    /// After DATA's 354: dot-stuffed through a
+    /// [`DataEncoder`], ending with `CRLF . CRLF`.
+    Data,
+    /// `BDAT <size> LAST` CRLF, then exactly `size` octets: the message
+    /// with its line endings made CRLF
+    /// ([`DataEncoder::line_endings_only`] and `finish_lines`),
+    /// not dot-stuffed. More or fewer octets than announced would leave the
+    /// server reading data as commands (or commands as data): the driver
+    /// must fail the body instead of sending them.
+    Bdat {
+        /// The octets announced.
+        size: u64,
+    },
 }
 
 #[cfg(test)]

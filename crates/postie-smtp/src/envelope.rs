@@ -10,8 +10,9 @@ use chrono::{DateTime, FixedOffset};
 use postie_mime::address::{self, Address, Mailbox};
 use postie_mime::{HeaderName, HeaderValue, Headers, Message};
 
-use crate::error::{InvalidInput, ServerAddr};
+use crate::error::InvalidInput;
 use crate::options::SendOptions;
+use crate::server::ServerAddr;
 
 /// Fields that may occur once: a header option replaces the message's own.
 const SINGLE_FIELDS: &[&str] = &[

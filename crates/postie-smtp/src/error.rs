@@ -7,35 +7,7 @@ use std::time::Duration;
 
 use crate::outcome::Refusal;
 use crate::reply::{EnhancedCode, Reply, ReplyError};
-
-/// A server and port, as tried.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct ServerAddr {
-    /// Host name or address.
-    pub host: String,
-    /// TCP port.
-    pub port: u16,
-}
-
-impl ServerAddr {
-    /// Whether this is a Unix socket (a path starting with `/`), as for a
-    /// local LMTP server; the port is then unused.
-    pub fn is_unix(&self) -> bool {
-        self.host.starts_with('/')
-    }
-}
-
-impl fmt::Display for ServerAddr {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.is_unix() {
-            write!(f, "{}", self.host)
-        } else if self.host.contains(':') {
-            write!(f, "[{}]:{}", self.host, self.port)
-        } else {
-            write!(f, "{}:{}", self.host, self.port)
-        }
-    }
-}
+use crate::server::ServerAddr;
 
 /// The stage of the SMTP dialogue.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -137,7 +109,7 @@ pub enum Cause {
     /// Authentication could not be done (no mechanism, clear text refused,
     /// the server did not prove itself).
     #[error("{0}")]
-    Auth(crate::proto::AuthProblem),
+    Auth(AuthProblem),
     /// TLS could not be set up, or the certificate was refused.
     #[error("{0}")]
     Tls(crate::tls::TlsError),
@@ -418,4 +390,32 @@ impl Error {
             _ => false,
         }
     }
+}
+
+/// Why authentication could not start or finish, when no reply says it.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AuthProblem {
+    /// The server offers no AUTH at all.
+    #[error("credentials were given but the server offers no AUTH{0}")]
+    NotOffered(&'static str),
+    /// None of the wanted mechanisms is offered.
+    #[error("no usable SASL mechanism: the server offers {}, postie would use {}", .offered.join(" "), .wanted.join(" "))]
+    NoCommonMechanism {
+        /// What the server offers.
+        offered: Vec<String>,
+        /// What postie would use.
+        wanted: Vec<String>,
+    },
+    /// Only mechanisms that expose the secret are left, and the connection
+    /// is in clear to another host.
+    #[error("refusing to send the password in clear: the connection is not encrypted and the server is not this machine; use TLS (--tls required or implicit), or --allow-plaintext-auth to accept the risk")]
+    PlaintextRefused,
+    /// No mechanism could even start.
+    #[error("no SASL mechanism could be used with these credentials")]
+    NoMechanismWorked,
+    /// The mechanism failed (e.g. the server did not prove it knows the
+    /// password).
+    #[error("{0}")]
+    Mechanism(crate::sasl::SaslError),
 }

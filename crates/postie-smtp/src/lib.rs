@@ -51,6 +51,7 @@ pub mod proto;
 pub mod reply;
 pub mod sasl;
 pub mod security;
+mod server;
 pub mod settings;
 mod setup;
 mod step_io;
@@ -61,7 +62,7 @@ pub mod transport;
 pub use blocking::send;
 pub use capabilities::Capabilities;
 pub use envelope::{LocalEnv, Prepared};
-pub use error::{Cause, Error, InvalidInput, Outcome, ServerAddr, ServerError, Stage};
+pub use error::{Cause, Error, InvalidInput, Outcome, ServerError, Stage};
 pub use options::{
     Progress, ProgressFn, SendOptions, Timeouts, TraceFn, DEFAULT_PORT, IMPLICIT_TLS_PORT,
 };
@@ -69,6 +70,7 @@ pub use outcome::{queue_id, Refusal, Sent};
 pub use proto::AuthProblem;
 pub use reply::{EnhancedCode, Reply};
 pub use sasl::{Credentials, Secret};
+pub use server::ServerAddr;
 pub use settings::{AuthSettings, DsnSettings, SecretSource, TimeoutSettings, TransportSettings};
 pub use tls::{TlsDecision, TlsMode, TlsPolicy, TlsProblem, TlsSettings};
 pub use trace::{Trace, TraceKind};

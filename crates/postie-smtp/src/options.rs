@@ -5,42 +5,12 @@ use std::time::Duration;
 
 use std::sync::Arc;
 
-use crate::error::ServerAddr;
 use crate::sasl::Credentials;
+use crate::server::ServerAddr;
+pub use crate::server::{DEFAULT_PORT, IMPLICIT_TLS_PORT};
+pub use crate::settings::Timeouts;
 use crate::settings::{SecretSource, TransportSettings};
 use crate::tls::{TlsDecision, TlsMode, TlsPolicy, TlsProblem, TlsSettings};
-
-/// The port used when a server has none.
-pub const DEFAULT_PORT: u16 = 25;
-/// The port used when a server has none and TLS is implicit (RFC 8314).
-pub const IMPLICIT_TLS_PORT: u16 = 465;
-
-/// Time limits. Each stage (connecting, each reply) has its own; the
-/// deadline, when set, bounds the whole send, every server included.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Timeouts {
-    /// Opening the TCP connection, for each address of a host. Default 60 s.
-    pub connect: Duration,
-    /// Waiting for each reply, and for each write to make progress.
-    /// Default 60 s.
-    pub command: Duration,
-    /// Waiting for the reply to the final `.`, while the server may be
-    /// scanning the message. Default 600 s (RFC 5321 §4.5.3.2.6).
-    pub end_of_data: Duration,
-    /// The whole send. Default: none.
-    pub deadline: Option<Duration>,
-}
-
-impl Default for Timeouts {
-    fn default() -> Self {
-        Self {
-            connect: Duration::from_secs(60),
-            command: Duration::from_secs(60),
-            end_of_data: Duration::from_secs(600),
-            deadline: None,
-        }
-    }
-}
 
 /// How to send a message: servers, envelope, headers and limits.
 ///

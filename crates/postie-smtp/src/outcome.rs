@@ -2,8 +2,8 @@
 
 use std::fmt;
 
-use crate::error::ServerAddr;
 use crate::reply::{EnhancedCode, Reply};
+use crate::server::ServerAddr;
 
 /// A recipient the server refused, with its reply: the seed's
 /// `{address code diagnostic}` triple, plus the enhanced code.

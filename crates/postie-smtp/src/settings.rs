@@ -31,7 +31,6 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::dsn::{Notify, Ret};
-use crate::options::Timeouts;
 use crate::tls::{TlsDecision, TlsMode};
 
 /// How to send: everything but the message, its envelope, the secret and
@@ -117,6 +116,33 @@ impl TransportSettings {
     /// How TLS is used, the default filled in.
     pub fn tls_mode(&self) -> TlsMode {
         self.tls.unwrap_or_default()
+    }
+}
+
+/// Time limits. Each stage (connecting, each reply) has its own; the
+/// deadline, when set, bounds the whole send, every server included.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Timeouts {
+    /// Opening the TCP connection, for each address of a host. Default 60 s.
+    pub connect: Duration,
+    /// Waiting for each reply, and for each write to make progress.
+    /// Default 60 s.
+    pub command: Duration,
+    /// Waiting for the reply to the final `.`, while the server may be
+    /// scanning the message. Default 600 s (RFC 5321 §4.5.3.2.6).
+    pub end_of_data: Duration,
+    /// The whole send. Default: none.
+    pub deadline: Option<Duration>,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Self {
+            connect: Duration::from_secs(60),
+            command: Duration::from_secs(60),
+            end_of_data: Duration::from_secs(600),
+            deadline: None,
+        }
     }
 }
 

@@ -5,8 +5,9 @@
 use std::io;
 use std::time::{Duration, Instant};
 
-use crate::error::{ServerAddr, Stage};
+use crate::error::Stage;
 use crate::proto::Delivery;
+use crate::server::ServerAddr;
 use crate::tls::{TlsError, TlsErrorKind};
 
 /// The span a step runs in: the server and the stage, for `tracing`.

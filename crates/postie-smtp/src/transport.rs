@@ -42,10 +42,11 @@ use std::sync::{Mutex, PoisonError};
 use postie_mime::Message;
 
 use crate::envelope::{self, LocalEnv, Prepared};
-use crate::error::{Cause, Error, InvalidInput, ServerAddr, ServerError, Stage};
+use crate::error::{Cause, Error, InvalidInput, ServerError, Stage};
 use crate::options::SendOptions;
 use crate::outcome::Sent;
 use crate::reply::{EnhancedCode, Reply};
+use crate::server::ServerAddr;
 
 /// Takes a message and reports what became of it, as [`crate::send`]
 /// does.

@@ -1,6 +1,7 @@
 //! The command line, as `shared/spec/cli-contract.md` fixes it.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
@@ -344,7 +345,7 @@ pub(crate) struct FlushArgs {
     /// Give a message up (to dead/) when an attempt fails and it is older
     /// than this: 5d, 36h, 90m, or seconds. Default: the account's
     /// spool_max_age_days, else 5 days.
-    #[arg(long, value_name = "DURATION", value_parser = crate::spool::parse_duration)]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub(crate) max_age: Option<std::time::Duration>,
     /// No line per message, no summary: the exit code says it.
     #[arg(short, long)]
@@ -380,4 +381,27 @@ fn parse_envid(text: &str) -> Result<String, String> {
     postie_smtp::dsn::check_envid(text)
         .map(|()| text.to_owned())
         .map_err(|e| e.to_string())
+}
+
+/// `--max-age`: a number with a unit, `s`, `m`, `h` or `d` (`5d`, `36h`),
+/// or a plain number of seconds.
+pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let (number, unit) = match text.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => (&text[..i], c.to_ascii_lowercase()),
+        _ => (text, 's'),
+    };
+    let scale = match unit {
+        's' => 1.0,
+        'm' => 60.0,
+        'h' => 3600.0,
+        'd' => 86400.0,
+        _ => return Err(format!("{text:?}: the unit must be s, m, h or d")),
+    };
+    number
+        .trim()
+        .parse::<f64>()
+        .ok()
+        .and_then(|n| Duration::try_from_secs_f64(n * scale).ok())
+        .ok_or_else(|| format!("{text:?} is not a duration like 5d, 36h, 90m or 3600"))
 }

@@ -4,6 +4,7 @@
 
 mod args;
 mod config;
+mod deliver;
 mod demo;
 mod docs_gen;
 mod exit;

@@ -10,7 +10,7 @@ use rustls::ClientConfig;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_rustls::client::TlsStream;
 
-use super::connector::Stream;
+use super::Stream;
 use crate::net::FirstBytes;
 use crate::tls::{self, TlsError};
 

@@ -31,6 +31,8 @@
 //! file system.
 
 use std::io;
+
+use crate::net::within;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -51,16 +53,17 @@ use crate::step_io::{
 use crate::tls::TlsInfo;
 
 mod conn;
-mod connector;
 mod pool;
 mod session;
 
 use conn::Conn;
 
-pub use crate::pool_defaults::{DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_SIZE};
 #[cfg(unix)]
-pub use connector::UnixConnector;
-pub use connector::{ConnectFuture, Connection, Connector, DirectConnector, Stream, TcpConnector};
+pub use crate::connector::tokio_io::UnixConnector;
+pub use crate::connector::tokio_io::{
+    ConnectFuture, Connection, Connector, DirectConnector, Stream, TcpConnector,
+};
+pub use crate::pool_defaults::{DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_SIZE};
 pub use pool::Pool;
 pub use session::Session;
 
@@ -282,17 +285,6 @@ async fn write_limited(
 ) -> io::Result<()> {
     let limit = write_limit(timeout, deadline)?;
     within(limit, stream.write_all_flush(bytes)).await
-}
-
-/// `future`, or a `TimedOut` error after `limit`.
-async fn within<T>(
-    limit: Duration,
-    future: impl std::future::Future<Output = io::Result<T>>,
-) -> io::Result<T> {
-    match tokio::time::timeout(limit.max(Duration::from_millis(1)), future).await {
-        Ok(result) => result,
-        Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, "timed out")),
-    }
 }
 
 #[cfg(test)]

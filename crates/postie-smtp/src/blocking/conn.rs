@@ -7,7 +7,7 @@ use std::time::Duration;
 use rustls::{ClientConnection, StreamOwned};
 
 use super::body::{write_each, WriteLimit};
-use super::connector::Stream;
+use super::Stream;
 
 /// A connection in clear, or in TLS over the same stream.
 pub(super) enum Conn {

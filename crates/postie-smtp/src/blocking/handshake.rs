@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use rustls::{ClientConfig, ClientConnection, StreamOwned};
 
-use super::connector::Stream;
+use super::Stream;
 use crate::net::FirstBytes;
 use crate::step_io::is_timeout;
 use crate::tls::{self, TlsError, TlsErrorKind};

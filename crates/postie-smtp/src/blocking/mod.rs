@@ -25,7 +25,6 @@ use crate::tls::TlsInfo;
 
 mod body;
 mod conn;
-mod connector;
 mod handshake;
 mod pool;
 mod session;
@@ -33,10 +32,12 @@ mod session;
 use body::BodyWriter;
 use conn::Conn;
 
-pub use crate::pool_defaults::{DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_SIZE};
 #[cfg(unix)]
-pub use connector::UnixConnector;
-pub use connector::{Connection, Connector, DirectConnector, Stream, TcpConnector};
+pub use crate::connector::blocking_io::UnixConnector;
+pub use crate::connector::blocking_io::{
+    Connection, Connector, DirectConnector, Stream, TcpConnector,
+};
+pub use crate::pool_defaults::{DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_SIZE};
 pub use handshake::{tls_handshake, HandshakeFailure};
 pub use pool::Pool;
 pub use session::Session;

@@ -12,3 +12,18 @@ mod resolve;
 
 pub use first_bytes::FirstBytes;
 pub use resolve::{resolve, ResolveError};
+
+#[cfg(feature = "tokio")]
+/// `future`, or a `TimedOut` error after `limit`.
+pub(crate) async fn within<T>(
+    limit: std::time::Duration,
+    future: impl std::future::Future<Output = std::io::Result<T>>,
+) -> std::io::Result<T> {
+    match tokio::time::timeout(limit.max(std::time::Duration::from_millis(1)), future).await {
+        Ok(result) => result,
+        Err(_) => Err(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            "timed out",
+        )),
+    }
+}

@@ -181,34 +181,6 @@ impl Delivery {
     }
 }
 
-/// Why authentication could not start or finish, when no reply says it.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum AuthProblem {
-    /// The server offers no AUTH at all.
-    #[error("credentials were given but the server offers no AUTH{0}")]
-    NotOffered(&'static str),
-    /// None of the wanted mechanisms is offered.
-    #[error("no usable SASL mechanism: the server offers {}, postie would use {}", .offered.join(" "), .wanted.join(" "))]
-    NoCommonMechanism {
-        /// What the server offers.
-        offered: Vec<String>,
-        /// What postie would use.
-        wanted: Vec<String>,
-    },
-    /// Only mechanisms that expose the secret are left, and the connection
-    /// is in clear to another host.
-    #[error("refusing to send the password in clear: the connection is not encrypted and the server is not this machine; use TLS (--tls required or implicit), or --allow-plaintext-auth to accept the risk")]
-    PlaintextRefused,
-    /// No mechanism could even start.
-    #[error("no SASL mechanism could be used with these credentials")]
-    NoMechanismWorked,
-    /// The mechanism failed (e.g. the server did not prove it knows the
-    /// password).
-    #[error("{0}")]
-    Mechanism(sasl::SaslError),
-}
-
 /// `prefix` then the base64 of `bytes` (a SASL response), in one buffer of
 /// the exact size, wiped on drop.
 pub(super) fn base64_secret(prefix: &str, bytes: &[u8]) -> Zeroizing<String> {

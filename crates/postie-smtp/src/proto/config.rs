@@ -3,9 +3,9 @@
 
 use std::sync::Arc;
 
-use crate::error::ServerAddr;
-use crate::options::Timeouts;
 use crate::sasl::Credentials;
+use crate::server::ServerAddr;
+use crate::settings::Timeouts;
 use crate::settings::TransportSettings;
 use crate::tls::{self, TlsMode, TlsPolicy};
 

@@ -29,14 +29,16 @@ mod transaction;
 use std::time::{Duration, Instant};
 
 use crate::capabilities::{Capabilities, Extension};
-use crate::error::{Cause, Error, InvalidInput, ServerAddr, ServerError, Stage};
+use crate::error::{Cause, Error, InvalidInput, ServerError, Stage};
 use crate::outcome::{Refusal, Sent};
 use crate::reply::{Reply, ReplyParser};
 use crate::sasl::{self, Mechanism, Zeroizing};
+use crate::server::ServerAddr;
 use crate::tls::{TlsDecision, TlsError, TlsErrorKind, TlsInfo, TlsMode, TlsProblem};
 use crate::trace::{Trace, TraceKind};
 
-pub use auth::AuthProblem;
+pub use crate::data::Framing;
+pub use crate::error::AuthProblem;
 pub use config::{AuthConfig, Config};
 
 /// How long to wait for the reply to QUIT once the outcome is known.
@@ -98,25 +100,6 @@ pub enum Step {
     Close,
     /// Finished: take the result with [`Delivery::into_result`].
     Done,
-}
-
-/// How the driver frames the message at [`Step::WriteBody`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Framing {
-    /// After DATA's 354: dot-stuffed through a
-    /// [`crate::data::DataEncoder`], ending with `CRLF . CRLF`.
-    Data,
-    /// `BDAT <size> LAST` CRLF, then exactly `size` octets: the message
-    /// with its line endings made CRLF
-    /// ([`crate::data::DataEncoder::line_endings_only`] and `finish_lines`),
-    /// not dot-stuffed. More or fewer octets than announced would leave the
-    /// server reading data as commands (or commands as data): the driver
-    /// must fail the body instead of sending them.
-    Bdat {
-        /// The octets announced.
-        size: u64,
-    },
 }
 
 /// The reply being waited for.
@@ -507,7 +490,7 @@ impl Delivery {
             && self
                 .server
                 .as_ref()
-                .is_some_and(|s| s.port == crate::options::IMPLICIT_TLS_PORT);
+                .is_some_and(|s| s.port == crate::server::IMPLICIT_TLS_PORT);
         let cause = if self.deadline_passed(now) {
             Cause::Deadline
         } else if silent_465 {

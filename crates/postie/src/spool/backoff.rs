@@ -25,29 +25,6 @@ pub(crate) fn now() -> u64 {
         .unwrap_or_default()
 }
 
-/// `--max-age`: a number with a unit, `s`, `m`, `h` or `d` (`5d`, `36h`),
-/// or a plain number of seconds.
-pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    let (number, unit) = match text.char_indices().last() {
-        Some((i, c)) if c.is_ascii_alphabetic() => (&text[..i], c.to_ascii_lowercase()),
-        _ => (text, 's'),
-    };
-    let scale = match unit {
-        's' => 1.0,
-        'm' => 60.0,
-        'h' => 3600.0,
-        'd' => 86400.0,
-        _ => return Err(format!("{text:?}: the unit must be s, m, h or d")),
-    };
-    number
-        .trim()
-        .parse::<f64>()
-        .ok()
-        .and_then(|n| Duration::try_from_secs_f64(n * scale).ok())
-        .ok_or_else(|| format!("{text:?} is not a duration like 5d, 36h, 90m or 3600"))
-}
-
 /// A span of seconds, roughly, in its largest unit: `42s`, `5m`, `3h`, `2d`.
 pub(crate) fn span(secs: u64) -> String {
     match secs {
@@ -76,6 +53,7 @@ mod tests {
 
     #[test]
     fn durations() {
+        use crate::args::parse_duration;
         assert_eq!(parse_duration("5d").unwrap(), DEFAULT_MAX_AGE);
         assert_eq!(parse_duration("36h").unwrap().as_secs(), 36 * 3600);
         assert_eq!(parse_duration("90m").unwrap().as_secs(), 5400);

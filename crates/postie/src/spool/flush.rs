@@ -19,8 +19,8 @@ use super::store::{self, Claim, Marker, Recovered, Spool, State};
 use super::trust;
 use crate::args::{Cli, Command, FlushArgs};
 use crate::config::Account;
+use crate::deliver::Failure;
 use crate::exit;
-use crate::send::Failure;
 
 /// How the messages went.
 #[derive(Default)]
@@ -438,7 +438,7 @@ impl Flush<'_> {
                 return Err(Failure::Input(exit::USAGE, first));
             }
         };
-        crate::send::resend(args, meta.transport.clone(), account, data_marker(marker))
+        crate::deliver::resend(args, meta.transport.clone(), account, data_marker(marker))
     }
 
     fn say(&self, line: &str) {

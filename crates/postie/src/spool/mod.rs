@@ -39,7 +39,6 @@ use serde_json::{json, Value};
 
 use crate::args::{SendArgs, SpoolArgs, SpoolCommand};
 use crate::exit;
-pub(crate) use backoff::parse_duration;
 use meta::Meta;
 use store::{Place, Spool, State};
 

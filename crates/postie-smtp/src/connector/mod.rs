@@ -4,7 +4,7 @@
 //! core says [`Step::Connect`](crate::proto::Step::Connect), and speaks
 //! SMTP over whatever stream it gets back: the greeting, STARTTLS (rustls
 //! runs over that stream), AUTH, the message. The blocking driver's
-//! connectors implement [`blocking::Connector`](crate::blocking::Connector)
+//! connectors implement [`blocking::Connector`](blocking_io::Connector)
 //! and return a [`blocking::Stream`](crate::blocking::Stream) (it reads,
 //! writes and takes time limits); the tokio driver's implement
 //! `async_tokio::Connector` and return an `async_tokio::Stream` (it is
@@ -54,6 +54,10 @@
 //!
 //! let options = SendOptions::new().connectors(Connectors::new().blocking(Counting::default()));
 //! ```
+
+pub(crate) mod blocking_io;
+#[cfg(feature = "tokio")]
+pub(crate) mod tokio_io;
 
 use std::fmt;
 use std::io;
@@ -109,9 +113,9 @@ impl From<ConnectError> for Cause {
 /// bypassed because the options ended up with the other driver.
 #[derive(Clone, Default)]
 pub struct Connectors {
-    blocking: Option<Arc<dyn crate::blocking::Connector>>,
+    blocking: Option<Arc<dyn blocking_io::Connector>>,
     #[cfg(feature = "tokio")]
-    tokio: Option<Arc<dyn crate::async_tokio::Connector>>,
+    tokio: Option<Arc<dyn tokio_io::Connector>>,
 }
 
 impl fmt::Debug for Connectors {
@@ -131,14 +135,14 @@ impl Connectors {
     }
 
     /// The blocking driver's connector.
-    pub fn blocking(mut self, connector: impl crate::blocking::Connector + 'static) -> Self {
+    pub fn blocking(mut self, connector: impl blocking_io::Connector + 'static) -> Self {
         self.blocking = Some(Arc::new(connector));
         self
     }
 
     /// The tokio driver's connector.
     #[cfg(feature = "tokio")]
-    pub fn tokio(mut self, connector: impl crate::async_tokio::Connector + 'static) -> Self {
+    pub fn tokio(mut self, connector: impl tokio_io::Connector + 'static) -> Self {
         self.tokio = Some(Arc::new(connector));
         self
     }
@@ -153,21 +157,21 @@ impl Connectors {
     }
 
     /// The connector the blocking driver uses.
-    pub(crate) fn for_blocking(&self) -> Result<&dyn crate::blocking::Connector, ConnectError> {
+    pub(crate) fn for_blocking(&self) -> Result<&dyn blocking_io::Connector, ConnectError> {
         match &self.blocking {
             Some(connector) => Ok(connector.as_ref()),
             None if self.any() => Err(only_for_the_other("tokio")),
-            None => Ok(&crate::blocking::DirectConnector),
+            None => Ok(&blocking_io::DirectConnector),
         }
     }
 
     /// The connector the tokio driver uses.
     #[cfg(feature = "tokio")]
-    pub(crate) fn for_tokio(&self) -> Result<&dyn crate::async_tokio::Connector, ConnectError> {
+    pub(crate) fn for_tokio(&self) -> Result<&dyn tokio_io::Connector, ConnectError> {
         match &self.tokio {
             Some(connector) => Ok(connector.as_ref()),
             None if self.any() => Err(only_for_the_other("blocking")),
-            None => Ok(&crate::async_tokio::DirectConnector),
+            None => Ok(&tokio_io::DirectConnector),
         }
     }
 }

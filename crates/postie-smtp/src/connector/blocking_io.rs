@@ -10,8 +10,8 @@ use std::os::unix::net::UnixStream;
 use std::time::Duration;
 
 use crate::connector::{no_address_reached, ConnectError};
-use crate::error::ServerAddr;
 use crate::net;
+use crate::server::ServerAddr;
 
 /// A connection the blocking driver can speak SMTP over, in clear or, after
 /// STARTTLS, under rustls.
@@ -114,8 +114,8 @@ fn quiet<S>(
 
 /// An open connection, as a [`Connector`] returns it.
 pub struct Connection {
-    pub(super) stream: Box<dyn Stream>,
-    pub(super) local: bool,
+    pub(crate) stream: Box<dyn Stream>,
+    pub(crate) local: bool,
 }
 
 impl Connection {

@@ -15,10 +15,10 @@ use tokio::net::TcpStream;
 #[cfg(unix)]
 use tokio::net::UnixStream;
 
-use super::within;
 use crate::connector::{no_address_reached, ConnectError};
-use crate::error::ServerAddr;
+use crate::net::within;
 use crate::net::ResolveError;
+use crate::server::ServerAddr;
 
 /// A connection the tokio driver can speak SMTP over, in clear or, after
 /// STARTTLS, under tokio-rustls. Time limits are the driver's (tokio's
@@ -67,8 +67,8 @@ impl Stream for UnixStream {
 
 /// An open connection, as a [`Connector`] returns it.
 pub struct Connection {
-    pub(super) stream: Box<dyn Stream>,
-    pub(super) local: bool,
+    pub(crate) stream: Box<dyn Stream>,
+    pub(crate) local: bool,
 }
 
 impl Connection {
