@@ -769,6 +769,15 @@ mod tests {
     }
 
     #[test]
+    fn the_criterion_fixture_checks_out_for_every_library() {
+        for inputs in [Inputs::typical(), Inputs::text_only()] {
+            check_output("postie", &postie(inputs.clone()), &inputs);
+            check_output("lettre", &lettre(inputs.clone()), &inputs);
+            check_output("mail-builder", &mail_builder(inputs.clone()), &inputs);
+        }
+    }
+
+    #[test]
     fn every_library_builds_the_w5_message() {
         check_w5("postie", postie_w5);
         check_w5("lettre", lettre_w5);
