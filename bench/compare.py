@@ -586,6 +586,9 @@ def print_table(plan, results, rounds, machine):
             if med and ref and name != REFERENCE:
                 ratio = f"postie x{(med / ref if wname == 'W4' else ref / med):.2f}"
             print(f"  {name:13} {text:64} {ratio}")
+        if "smtp-source" in meds:
+            print("  (smtp-source sends its own filler message of the size, not the spec's, "
+                  "and builds nothing)")
 
 
 def main():

@@ -30,9 +30,10 @@
 # and mail-send lose about 40 ms per message to Nagle's algorithm and the
 # server's delayed ACK (about 22 messages/s per connection), so the spec's
 # N costs each of their three clients about 15 minutes per run of W1 and of
-# W6-1 and about 4 of W2 and W6-4: about 2 hours per round, 10 hours for the
-# default 5 rounds. With --max-secs 60, about 20 minutes per round. --quick
-# takes about 15 minutes.
+# W6-1, about 4 of W2 and W6-4 and 1.5 of PF; Python's email package needs
+# about 4 minutes for W5. About 2 hours per round, 10 hours for the default
+# 5 rounds. With --max-secs 60 about 22 minutes per round (under 2 hours for
+# 5 rounds). --quick takes about 13 minutes.
 set -euo pipefail
 
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
