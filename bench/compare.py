@@ -66,6 +66,7 @@ import json
 import os
 import re
 import selectors
+import signal
 import socketserver
 import statistics
 import subprocess
@@ -79,6 +80,8 @@ sys.path.insert(0, HERE)
 import python_bench  # noqa: E402  (the spec's inputs, in Python)
 
 HARD_TIMEOUT = 3600
+# The client process running now, killed when this script is told to stop.
+RUNNING = []
 DRAIN_TIMEOUT = 900
 GNU_TIME = "/usr/bin/time"
 ENVELOPE_FROM = python_bench.ENVELOPE_FROM
@@ -115,6 +118,13 @@ def workloads(quick):
 # Running one client process
 # ---------------------------------------------------------------------------
 
+def kill_group(proc):
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except OSError:
+        pass
+
+
 def run_measured(argv, timeout=HARD_TIMEOUT):
     """Runs argv; returns (exit code, wall seconds, peak RSS KiB, stdout,
     stderr). The wall time is taken here, from just before the process is
@@ -125,8 +135,10 @@ def run_measured(argv, timeout=HARD_TIMEOUT):
     if timed:
         argv = [GNU_TIME, "-f", "POSTIE_BENCH_MAXRSS_KIB=%M"] + argv
     start = time.monotonic()
+    # A process group of its own: a kill reaches the client under GNU time.
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            stdin=subprocess.DEVNULL)
+                            stdin=subprocess.DEVNULL, start_new_session=True)
+    RUNNING.append(proc)
     out_chunks, err_chunks = [], []
     # Read both pipes to the end before wait4, so the child never blocks.
     sel = selectors.DefaultSelector()
@@ -138,7 +150,7 @@ def run_measured(argv, timeout=HARD_TIMEOUT):
     while open_pipes:
         left = deadline - time.monotonic()
         if left <= 0:
-            proc.kill()
+            kill_group(proc)
             killed = True
             break
         for key, _ in sel.select(timeout=left):
@@ -150,6 +162,8 @@ def run_measured(argv, timeout=HARD_TIMEOUT):
                 open_pipes -= 1
     _, status, rusage = os.wait4(proc.pid, 0)
     wall = time.monotonic() - start
+    RUNNING.remove(proc)
+    proc.returncode = os.waitstatus_to_exitcode(status)
     sel.close()
     proc.stdout.close()
     proc.stderr.close()
@@ -591,7 +605,17 @@ def print_table(plan, results, rounds, machine):
                   "and builds nothing)")
 
 
+def stop(signum, _frame):
+    """SIGTERM or SIGINT: no client outlives this script."""
+    for proc in RUNNING:
+        kill_group(proc)
+    print(f"compare.py: stopped by signal {signum}", file=sys.stderr)
+    sys.exit(128 + signum)
+
+
 def main():
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--bin-dir", required=True)
     parser.add_argument("--python-client", default=os.path.join(HERE, "python_bench.py"))

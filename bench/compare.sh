@@ -79,10 +79,16 @@ export POSTIE_POSTFIX_PORT=10125 POSTIE_AIOSMTPD_PORT=10126 POSTIE_POSTFIX_START
 
 work=$(mktemp -d)
 sink_pid=
+compare_pid=
 started_servers=0
 cleanup() {
 	local rc=$?
 	trap - EXIT INT TERM
+	if [ -n "$compare_pid" ]; then
+		# compare.py kills the client it is running when told to stop.
+		kill "$compare_pid" 2>/dev/null || true
+		wait "$compare_pid" 2>/dev/null || true
+	fi
 	if [ -n "$sink_pid" ]; then
 		kill "$sink_pid" 2>/dev/null || true
 		wait "$sink_pid" 2>/dev/null || true
@@ -149,6 +155,13 @@ fi
 echo "==> a 50 MiB attachment"
 head -c $((50 << 20)) /dev/urandom >"$work/attachment.bin"
 
+# In the background and waited for, so that a signal to this script is
+# handled at once (the cleanup stops compare.py, then the servers).
 python3 "$BENCH_DIR/compare.py" --bin-dir "$CARGO_TARGET_DIR/release" \
 	--sink "127.0.0.1:$SINK_PORT" "${postfix_args[@]}" --rounds "$rounds" "${quick[@]}" "${extra[@]}" \
-	--attach-file "$work/attachment.bin" --json "$CARGO_TARGET_DIR/compare-results.json"
+	--attach-file "$work/attachment.bin" --json "$CARGO_TARGET_DIR/compare-results.json" &
+compare_pid=$!
+rc=0
+wait "$compare_pid" || rc=$?
+compare_pid=
+exit "$rc"
