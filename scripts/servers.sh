@@ -58,6 +58,11 @@
 #       127.0.0.1:10035 (POSTIE_TEST_POSTFIX_SHORT_IDLE)  like 10025, but
 #           smtpd_timeout=2s: an idle connection is closed (421 4.4.2) after
 #           2 s, for the pool and session tests
+#       127.0.0.1:10037 (POSTIE_TEST_POSTFIX_SUBMISSION)  the benchmarks' W6
+#           submission listener: STARTTLS required (530 5.7.0 before it),
+#           then AUTH offering PLAIN alone (smtpd_sasl_mechanism_filter), so
+#           every client authenticates the same way; mail to @discard.test
+#           is queued and discarded as on every listener
 #     AUTH is Cyrus SASL with a sasldb (auxprop), mechanisms PLAIN LOGIN
 #     CRAM-MD5 DIGEST-MD5 SCRAM-SHA-1 SCRAM-SHA-256, realm postfix.test.
 #     Users: alice / wonderland-secret, bob / "b0b-p@ss wörd" (UTF-8, with a
@@ -117,6 +122,7 @@
 #   POSTIE_POSTFIX_WRONG_NAME_PORT [10029]       POSTIE_POSTFIX_SELF_SIGNED_PORT [10030]
 #   POSTIE_POSTFIX_CLIENTCERT_PORT [10033]      POSTIE_POSTFIX_BARE_PORT [10034]
 #   POSTIE_POSTFIX_SHORT_IDLE_PORT [10035]       POSTIE_LMTP_PORT [10036]
+#   POSTIE_POSTFIX_SUBMISSION_PORT [10037]
 #   POSTIE_POSTFIX_PLAIN_STARTTLS  1: port 10025 offers STARTTLS and AUTH after
 #                          it too (off by default: postie's default is
 #                          opportunistic STARTTLS with verification, so the
@@ -148,6 +154,7 @@ SELF_SIGNED_PORT=${POSTIE_POSTFIX_SELF_SIGNED_PORT:-10030}
 CLIENTCERT_PORT=${POSTIE_POSTFIX_CLIENTCERT_PORT:-10033}
 BARE_PORT=${POSTIE_POSTFIX_BARE_PORT:-10034}
 SHORT_IDLE_PORT=${POSTIE_POSTFIX_SHORT_IDLE_PORT:-10035}
+SUBMISSION_PORT=${POSTIE_POSTFIX_SUBMISSION_PORT:-10037}
 AIOSMTPD_OAUTH_PORT=${POSTIE_AIOSMTPD_OAUTH_PORT:-10031}
 LMTP_PORT=${POSTIE_LMTP_PORT:-10036}
 PLAIN_STARTTLS=${POSTIE_POSTFIX_PLAIN_STARTTLS:-0}
@@ -166,6 +173,7 @@ PORT_VARS=(
 	"$CLIENTCERT_PORT POSTIE_POSTFIX_CLIENTCERT_PORT Postfix client certificate required"
 	"$BARE_PORT POSTIE_POSTFIX_BARE_PORT Postfix without extensions"
 	"$SHORT_IDLE_PORT POSTIE_POSTFIX_SHORT_IDLE_PORT Postfix with a 2 s idle timeout"
+	"$SUBMISSION_PORT POSTIE_POSTFIX_SUBMISSION_PORT Postfix submission (benchmarks)"
 	"$AIOSMTPD_OAUTH_PORT POSTIE_AIOSMTPD_OAUTH_PORT aiosmtpd OAuth"
 	"$LMTP_PORT POSTIE_LMTP_PORT LMTP"
 )
@@ -668,6 +676,9 @@ master_cf_listeners() {
 	# Closes a connection idle for 2 s (421 4.4.2), for the pool tests.
 	master_cf_smtpd_listener "$h:$SHORT_IDLE_PORT" syslog_name=postfix-postie/short-idle \
 		smtpd_timeout=2s
+	# The benchmarks' W6: STARTTLS required, then AUTH PLAIN only.
+	master_cf_smtpd_listener "$h:$SUBMISSION_PORT" syslog_name=postfix-postie/submission \
+		smtpd_tls_security_level=encrypt smtpd_sasl_auth_enable=yes smtpd_sasl_mechanism_filter=plain
 }
 
 master_cf_services() {
@@ -976,7 +987,7 @@ start_aiosmtpd() {
 }
 
 postfix_plain_ports() {
-	echo "$POSTFIX_PORT $STARTTLS_PORT $STARTTLS_REQUIRED_PORT $AUTH_PLAIN_PORT $WRONG_NAME_PORT $SELF_SIGNED_PORT $CLIENTCERT_PORT $BARE_PORT $SHORT_IDLE_PORT"
+	echo "$POSTFIX_PORT $STARTTLS_PORT $STARTTLS_REQUIRED_PORT $AUTH_PLAIN_PORT $WRONG_NAME_PORT $SELF_SIGNED_PORT $CLIENTCERT_PORT $BARE_PORT $SHORT_IDLE_PORT $SUBMISSION_PORT"
 }
 
 wait_for_greetings() {
@@ -1050,6 +1061,9 @@ write_env_file() {
 		env_line POSTIE_TEST_POSTFIX_CLIENT_CERT "$h:$CLIENTCERT_PORT"
 		env_line POSTIE_TEST_POSTFIX_BARE "$h:$BARE_PORT"
 		env_line POSTIE_TEST_POSTFIX_SHORT_IDLE "$h:$SHORT_IDLE_PORT"
+		env_line POSTIE_TEST_POSTFIX_SUBMISSION "$h:$SUBMISSION_PORT"
+		# The queue, for a benchmark that waits until it is empty.
+		env_line POSTIE_TEST_POSTFIX_QUEUE "$PF_QUEUE"
 		env_line POSTIE_TEST_CLIENT_CERT "$TLS_DIR/client.pem"
 		env_line POSTIE_TEST_CLIENT_KEY "$TLS_DIR/client.key"
 		env_line POSTIE_TEST_AIOSMTPD_OAUTH "$h:$AIOSMTPD_OAUTH_PORT"
@@ -1130,7 +1144,8 @@ cmd_start() {
 	log "Postfix  on $LISTEN_HOST:$POSTFIX_PORT, Maildirs in $PF_MAIL/$MAIL_DOMAIN/<localpart>/"
 	log "         STARTTLS $STARTTLS_PORT, STARTTLS required $STARTTLS_REQUIRED_PORT, SMTPS $SMTPS_PORT,"
 	log "         AUTH in clear $AUTH_PLAIN_PORT, wrong-name cert $WRONG_NAME_PORT, self-signed cert $SELF_SIGNED_PORT,"
-	log "         client certificate required $CLIENTCERT_PORT, without extensions $BARE_PORT, 2 s idle timeout $SHORT_IDLE_PORT"
+	log "         client certificate required $CLIENTCERT_PORT, without extensions $BARE_PORT, 2 s idle timeout $SHORT_IDLE_PORT,"
+	log "         submission (STARTTLS required, AUTH PLAIN only; benchmarks) $SUBMISSION_PORT"
 	log "aiosmtpd on $LISTEN_HOST:$AIOSMTPD_PORT, messages in $AIO_MAIL"
 	log "aiosmtpd on $LISTEN_HOST:$AIOSMTPD_OAUTH_PORT (XOAUTH2/OAUTHBEARER required), messages in $AIO_OAUTH_MAIL"
 	log "LMTP     on $LISTEN_HOST:$LMTP_PORT and $LMTP_SOCKET, messages in $LMTP_MAIL/<localpart>/"

@@ -119,7 +119,7 @@ fn commands(c: &mut Criterion) {
 }
 
 fn data_path(c: &mut Criterion) {
-    let body: Vec<u8> = postie_bench::throughput::body_text(1 << 20, 3).into_bytes();
+    let body: Vec<u8> = postie_bench::text_body(1 << 20).into_bytes();
     let mut group = c.benchmark_group("data_path");
     group.throughput(Throughput::Bytes(body.len() as u64));
     group.bench_function("dot_stuff_crlf_1MiB", |b| {

@@ -1,33 +1,39 @@
-//! The throughput benchmark's command-line interface, shared by every
-//! client binary (postie-bench, lettre-bench, mail-send-bench), so that
-//! any harness can drive them alike:
+//! The benchmark client's interface (`bench-workloads.md`), shared by every
+//! client binary (postie-bench, lettre-bench, mail-send-bench; the Python
+//! client, bench/python_bench.py, speaks it too), so that a harness drives
+//! them alike:
 //!
 //! ```text
-//! BIN --host H --port P --count N --size S --connections C [--driver blocking|tokio]
-//!     [--max-secs T]
-//!     N messages (From, To, Subject, Date, Message-ID and a text body of
-//!     exactly S bytes) over C connections opened once and reused
-//! BIN --host H --port P --count 1 --size 1024 --connections 1 --attach FILE
-//!     one message with FILE as a streamed base64 attachment
-//! BIN --build-only --count N [--out FILE]
-//!     build and serialize N typical messages (multipart/alternative text +
-//!     HTML and one small attachment), no network
+//! BIN --host H --port P --count N --size S --connections C       W1 W2 W3 PF
+//!     N messages, each built fresh with the library's builder (the spec's
+//!     From, To, a Subject, a fresh Date and Message-ID, the text body of
+//!     exactly S bytes), over C connections opened once and reused (N
+//!     split evenly)
+//! BIN --host H --port P --count 1 --size 1024 --connections 1 --attach FILE   W4
+//!     one message: the text body of S bytes and FILE as a base64 attachment
+//! BIN --build-only --count N [--out FILE]                                W5
+//!     build and serialize N W5 messages, no network; FILE gets the last
+//!     message only, exactly as serialized
+//! W6 adds: --tls starttls --ca-file FILE --username U --password-env VAR
+//!     STARTTLS required, the server's certificate verified against FILE,
+//!     AUTH PLAIN as U with the password in the environment variable VAR
+//! [--driver blocking|tokio]
+//!     which of the library's clients (each binary has its default)
+//! [--max-secs T]
+//!     not in the spec, for a harness that caps slow peers: no message is
+//!     started after T seconds; `msgs` in the RESULT line then counts the
+//!     messages sent
 //! ```
 //!
-//! Exit 0 only when every message got its 250 (or was built); 1 when one
-//! failed; 2 for bad arguments; 3 for a mode the binary does not support.
-//! Prints `RESULT msgs=N secs=T msgs_per_s=R`. With `--max-secs T` no new
-//! message is started after T seconds (for slow peers); `msgs` then counts
-//! the messages sent.
+//! Exit 0 only when every message got its 2xx after the data (or was
+//! built): all N, or with `--max-secs` all that were started; 1 when one
+//! did not; 2 for bad arguments; 3 for a mode the binary does not support.
+//! Prints `RESULT msgs=N secs=T msgs_per_s=R`; the harness times the whole
+//! process and takes only `msgs` from it.
 
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
-
-/// The sender and recipient of every benchmark message.
-pub const FROM: &str = "bench@example.org";
-/// The recipient: discard.test, which the test Postfix (scripts/servers.sh)
-/// queues and throws away, and which smtp-sink takes like anything else.
-pub const TO: &str = "sink@discard.test";
+use std::sync::Arc;
+use std::time::Instant;
 
 /// What a run was asked to do.
 #[derive(Clone, Debug, Default)]
@@ -37,10 +43,17 @@ pub struct Args {
     pub count: u64,
     pub size: usize,
     pub connections: usize,
-    pub driver: String,
+    /// `--driver`; `None` for the binary's default.
+    pub driver: Option<String>,
     pub attach: Option<PathBuf>,
     pub build_only: bool,
     pub out: Option<PathBuf>,
+    /// `--tls`: only `starttls` is defined.
+    pub tls: Option<String>,
+    pub ca_file: Option<PathBuf>,
+    pub username: Option<String>,
+    pub password_env: Option<String>,
+    /// `--max-secs`: no message starts after this many seconds.
     pub max_secs: Option<f64>,
     /// Binary-specific switches (`--no-chunking`...), for the binary to
     /// accept or refuse.
@@ -52,9 +65,23 @@ pub const EXIT_FAILED: i32 = 1;
 pub const EXIT_USAGE: i32 = 2;
 pub const EXIT_UNSUPPORTED: i32 = 3;
 
+/// The login for W6: user name and password.
+#[derive(Clone, Debug)]
+pub struct Login {
+    pub username: String,
+    pub password: String,
+}
+
+/// What W6 asks for: STARTTLS with this CA, AUTH with this login.
+#[derive(Clone, Debug)]
+pub struct Tls {
+    pub ca_file: PathBuf,
+    pub login: Option<Login>,
+}
+
 impl Args {
     /// Parses the process's arguments; exits 2 with a message when they
-    /// are wrong.
+    /// are wrong, 3 for a `--tls` mode other than `starttls`.
     pub fn from_env(bin: &str) -> Self {
         match Self::parse(std::env::args().skip(1)) {
             Ok(args) => args,
@@ -72,7 +99,6 @@ impl Args {
             count: 1,
             size: 1024,
             connections: 1,
-            driver: "blocking".to_owned(),
             ..Args::default()
         };
         while let Some(flag) = it.next() {
@@ -83,9 +109,13 @@ impl Args {
                 "--count" => args.count = num(&value("--count")?)?,
                 "--size" => args.size = num(&value("--size")?)?,
                 "--connections" => args.connections = num(&value("--connections")?)?,
-                "--driver" => args.driver = value("--driver")?,
+                "--driver" => args.driver = Some(value("--driver")?),
                 "--attach" => args.attach = Some(value("--attach")?.into()),
                 "--out" => args.out = Some(value("--out")?.into()),
+                "--tls" => args.tls = Some(value("--tls")?),
+                "--ca-file" => args.ca_file = Some(value("--ca-file")?.into()),
+                "--username" => args.username = Some(value("--username")?),
+                "--password-env" => args.password_env = Some(value("--password-env")?),
                 "--max-secs" => args.max_secs = Some(num(&value("--max-secs")?)?),
                 "--build-only" => args.build_only = true,
                 other if other.starts_with("--") => args.extra.push(other.to_owned()),
@@ -95,13 +125,53 @@ impl Args {
         if args.connections == 0 {
             return Err("--connections must be at least 1".to_owned());
         }
+        if args.username.is_some() != args.password_env.is_some() {
+            return Err("--username and --password-env go together".to_owned());
+        }
+        if args.tls.is_some() && args.ca_file.is_none() {
+            return Err("--tls needs --ca-file".to_owned());
+        }
+        if args.tls.is_none() && (args.ca_file.is_some() || args.username.is_some()) {
+            return Err("--ca-file, --username and --password-env go with --tls".to_owned());
+        }
         Ok(args)
     }
 
-    /// The time after which no new message starts.
+    /// The driver asked for, or `default`.
+    pub fn driver_or<'a>(&'a self, default: &'a str) -> &'a str {
+        self.driver.as_deref().unwrap_or(default)
+    }
+
+    /// W6's settings: `None` without `--tls`; exits 3 for a mode other
+    /// than `starttls`, 1 when the password variable is not set.
+    pub fn tls(&self, bin: &str) -> Option<Tls> {
+        let mode = self.tls.as_deref()?;
+        if mode != "starttls" {
+            unsupported(bin, &format!("--tls {mode}"));
+        }
+        let login = match (&self.username, &self.password_env) {
+            (Some(username), Some(var)) => match std::env::var(var) {
+                Ok(password) => Some(Login {
+                    username: username.clone(),
+                    password,
+                }),
+                Err(_) => {
+                    eprintln!("{bin}: the variable {var} (--password-env) is not set");
+                    std::process::exit(EXIT_FAILED);
+                }
+            },
+            _ => None,
+        };
+        Some(Tls {
+            ca_file: self.ca_file.clone().expect("checked by parse"),
+            login,
+        })
+    }
+
+    /// The time after which no new message starts (`--max-secs`).
     pub fn stop_at(&self, start: Instant) -> Option<Instant> {
         self.max_secs
-            .map(|s| start + Duration::from_secs_f64(s.max(0.0)))
+            .map(|s| start + std::time::Duration::from_secs_f64(s.max(0.0)))
     }
 
     /// How many of the N messages connection `index` of C sends.
@@ -109,83 +179,61 @@ impl Args {
         let c = self.connections as u64;
         self.count / c + u64::from((index as u64) < self.count % c)
     }
+
+    /// The numbers (from 1) of the messages connection `index` sends: each
+    /// message of the run has its own.
+    pub fn numbers(&self, index: usize) -> std::ops::RangeInclusive<u64> {
+        let first = (0..index).map(|i| self.share(i)).sum::<u64>() + 1;
+        first..=first + self.share(index) - 1
+    }
 }
 
 fn num<T: std::str::FromStr>(text: &str) -> Result<T, String> {
     text.parse().map_err(|_| format!("not a number: {text:?}"))
 }
 
-/// A text body of exactly `size` bytes: lines of 70 characters and CRLF
-/// (the last one shorter), ASCII, no line starting with a dot.
-pub fn body_text(size: usize, seed: u64) -> String {
-    let mut out = String::with_capacity(size);
-    let mut n = seed;
-    while out.len() < size {
-        let left = size - out.len();
-        if left <= 2 {
-            out.push_str(&"x".repeat(left));
-            break;
-        }
-        let line = (left - 2).min(70);
-        for _ in 0..line {
-            n = n.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
-            out.push(char::from(b'a' + (n >> 59) as u8 % 26));
-        }
-        out.push_str("\r\n");
-    }
-    out
-}
-
-/// Prints the result line and exits: 0 when `failed` is 0.
-pub fn finish(sent: u64, failed: u64, start: Instant) -> ! {
+/// Prints the result line and exits: 0 only when none failed and all
+/// `count` messages were sent (with `--max-secs`: at least one).
+pub fn finish(args: &Args, sent: u64, failed: u64, count: u64, start: Instant) -> ! {
     let secs = start.elapsed().as_secs_f64();
     let rate = if secs > 0.0 { sent as f64 / secs } else { 0.0 };
     println!("RESULT msgs={sent} secs={secs:.3} msgs_per_s={rate:.1}");
-    if failed > 0 {
-        eprintln!("{failed} message(s) failed");
+    let complete = if args.max_secs.is_some() {
+        sent > 0 || count == 0
+    } else {
+        sent == count
+    };
+    if failed > 0 || !complete {
+        eprintln!("{failed} message(s) failed, {sent} of {count} sent");
         std::process::exit(EXIT_FAILED);
     }
     std::process::exit(0);
 }
 
-/// `--build-only`: builds and serializes `args.count` typical messages
-/// with `build` (each client's own builder), into `--out` or a sink, then
-/// prints the result and exits.
-pub fn build_only(bin: &str, args: &Args, build: impl Fn(crate::Inputs) -> Vec<u8>) -> ! {
-    use std::io::Write as _;
-    let inputs = crate::Inputs::typical();
-    let mut out: Box<dyn std::io::Write> = match &args.out {
-        Some(path) => match std::fs::File::create(path) {
-            Ok(file) => Box::new(std::io::BufWriter::new(file)),
-            Err(e) => {
-                eprintln!("{bin}: {}: {e}", path.display());
-                std::process::exit(EXIT_FAILED);
-            }
-        },
-        None => Box::new(std::io::sink()),
-    };
-    let start = Instant::now();
-    let mut failed = 0;
-    for _ in 0..args.count {
-        if out.write_all(&build(inputs.clone())).is_err() {
-            failed += 1;
-        }
+/// Counts a failure, printing the first one.
+pub fn failure(bin: &str, failed: &std::sync::atomic::AtomicU64, e: &dyn std::fmt::Display) {
+    if failed.fetch_add(1, std::sync::atomic::Ordering::Relaxed) == 0 {
+        eprintln!("{bin}: {e}");
     }
-    if out.flush().is_err() {
-        failed += 1;
-    }
-    finish(args.count - failed.min(args.count), failed, start)
 }
 
-/// Reports the one message of `--attach` and exits.
-pub fn finish_one<E: std::fmt::Display>(bin: &str, result: Result<(), E>, start: Instant) -> ! {
-    match result {
-        Ok(()) => finish(1, 0, start),
-        Err(e) => {
-            eprintln!("{bin}: {e}");
-            finish(0, 1, start)
+/// `--build-only`: builds and serializes `args.count` W5 messages with
+/// `build` (each client's own builder; message numbers from 1), writes the
+/// last one to `--out` when asked, prints the result and exits.
+pub fn build_only(bin: &str, args: &Args, build: fn(&crate::W5Inputs, u64) -> Vec<u8>) -> ! {
+    let inputs = crate::W5Inputs::new();
+    let start = Instant::now();
+    let mut last = Vec::new();
+    for n in 1..=args.count {
+        last = std::hint::black_box(build(&inputs, n));
+    }
+    if let Some(path) = &args.out {
+        if let Err(e) = std::fs::write(path, &last) {
+            eprintln!("{bin}: {}: {e}", path.display());
+            std::process::exit(EXIT_FAILED);
         }
     }
+    finish(args, args.count, 0, args.count, start)
 }
 
 /// Exits 3: the binary does not do what was asked.
@@ -194,26 +242,101 @@ pub fn unsupported(bin: &str, what: &str) -> ! {
     std::process::exit(EXIT_UNSUPPORTED);
 }
 
+/// Exits 1 with a message.
+pub fn fail(bin: &str, what: &str) -> ! {
+    eprintln!("{bin}: {what}");
+    std::process::exit(EXIT_FAILED);
+}
+
+/// A rustls client configuration (ring) that trusts the certificates of
+/// `ca_file` alone, for the peers whose TLS the bench sets up itself.
+pub fn rustls_config(ca_file: &std::path::Path) -> Result<Arc<rustls::ClientConfig>, String> {
+    use rustls::pki_types::pem::PemObject as _;
+    use rustls::pki_types::CertificateDer;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in
+        CertificateDer::pem_file_iter(ca_file).map_err(|e| format!("{}: {e}", ca_file.display()))?
+    {
+        let cert = cert.map_err(|e| format!("{}: {e}", ca_file.display()))?;
+        roots
+            .add(cert)
+            .map_err(|e| format!("{}: {e}", ca_file.display()))?;
+    }
+    if roots.is_empty() {
+        return Err(format!("{}: no certificate", ca_file.display()));
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(Arc::new(config))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn bodies_have_the_exact_size() {
-        for size in [0, 1, 2, 3, 71, 72, 73, 1024, 1 << 20] {
-            let body = body_text(size, 7);
-            assert_eq!(body.len(), size);
-            assert!(!body.contains("\r\n."));
-        }
+    fn parse(args: &[&str]) -> Result<Args, String> {
+        Args::parse(args.iter().map(|s| (*s).to_owned()))
     }
 
     #[test]
-    fn shares_add_up() {
+    fn shares_and_numbers_add_up() {
         let args = Args {
             count: 10,
             connections: 4,
             ..Args::default()
         };
         assert_eq!((0..4).map(|i| args.share(i)).sum::<u64>(), 10);
+        let numbers: Vec<u64> = (0..4).flat_map(|i| args.numbers(i)).collect();
+        assert_eq!(numbers, (1..=10).collect::<Vec<_>>());
+        let one = Args {
+            count: 3,
+            connections: 1,
+            ..Args::default()
+        };
+        assert_eq!(one.numbers(0), 1..=3);
+    }
+
+    #[test]
+    fn the_spec_interface_parses() {
+        let args = parse(&[
+            "--host",
+            "h",
+            "--port",
+            "2525",
+            "--count",
+            "7",
+            "--size",
+            "9",
+            "--connections",
+            "2",
+        ])
+        .unwrap();
+        assert_eq!(
+            (args.host.as_str(), args.port, args.count, args.size),
+            ("h", 2525, 7, 9)
+        );
+        assert_eq!(args.connections, 2);
+        assert_eq!(args.driver_or("tokio"), "tokio");
+        let w6 = parse(&[
+            "--tls",
+            "starttls",
+            "--ca-file",
+            "ca.pem",
+            "--username",
+            "u",
+            "--password-env",
+            "PW",
+        ])
+        .unwrap();
+        assert_eq!(w6.tls.as_deref(), Some("starttls"));
+        assert!(parse(&["--tls", "starttls"]).is_err());
+        assert!(parse(&["--username", "u"]).is_err());
+        assert!(parse(&["--connections", "0"]).is_err());
+        let w5 = parse(&["--build-only", "--count", "5", "--out", "f"]).unwrap();
+        assert!(w5.build_only && w5.out.is_some());
     }
 }

@@ -1,21 +1,31 @@
 //! mail-send's client for the throughput benchmark; the interface is in
 //! `postie_bench::throughput` (shared with postie-bench and lettre-bench).
 //!
-//! mail-send is tokio-only: `--driver tokio` is required (the default,
-//! `blocking`, exits 3). C tasks on a 2-worker runtime, each with one
-//! `SmtpClient` connected once (plain, no STARTTLS) and reused for its
-//! share: `send` runs MAIL, RCPT and DATA one command at a time (no
-//! pipelining) and a completed transaction needs no RSET; after a failure
-//! the task sends RSET before the next message. Messages are built with
-//! mail-builder (mail-send's own re-export, the same 0.4 crate as the
-//! bench's). `--attach` reads the whole file (no streaming). No extra
-//! switches.
+//! mail-send 0.7 is tokio-only: `--driver tokio` is the default and the
+//! only driver (`blocking` exits 3). C tasks on a 2-worker runtime, each
+//! with one `SmtpClient` connected once and reused for its share: `send`
+//! runs MAIL, RCPT and DATA one command at a time (no pipelining) and a
+//! completed transaction needs no RSET; after a failure the task sends RSET
+//! before the next message. Every message is built with mail-builder 2.x
+//! (mail-send's own re-export), which adds a fresh Date and Message-ID as
+//! it writes, and sent with the bench's envelope. `--attach` reads the
+//! whole file (no streaming). With `--tls starttls`: STARTTLS (mail-send
+//! requires it when TLS is not implicit), the CA file as the only root,
+//! then AUTH with the mechanisms the server offers (the W6 listener offers
+//! PLAIN alone). No extra switches.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use mail_send::mail_builder::MessageBuilder;
-use mail_send::SmtpClientBuilder;
-use postie_bench::throughput::{self, body_text, Args, FROM, TO};
+use mail_send::smtp::message::Message;
+use mail_send::{Credentials, SmtpClient, SmtpClientBuilder};
+use postie_bench::throughput::{self, Args};
+use postie_bench::{
+    text_body, text_subject, BENCH_FROM_ADDR, BENCH_FROM_NAME, BENCH_TO_ADDR, BENCH_TO_NAME,
+    ENVELOPE_FROM, ENVELOPE_TO,
+};
 use tokio::io::{AsyncRead, AsyncWrite};
 
 const BIN: &str = "mail-send-bench";
@@ -26,150 +36,222 @@ fn main() {
         throughput::unsupported(BIN, extra);
     }
     if args.build_only {
-        build_only(&args);
+        throughput::build_only(BIN, &args, postie_bench::mail_builder_w5);
     }
-    if args.driver != "tokio" {
+    let driver = args.driver_or("tokio");
+    if driver != "tokio" {
         throughput::unsupported(
             BIN,
-            &format!(
-                "--driver {} (mail-send has only a tokio client)",
-                args.driver
-            ),
+            &format!("--driver {driver} (mail-send has only a tokio client)"),
         );
     }
+    let tls = args.tls(BIN);
+    let config = match &tls {
+        Some(tls) => throughput::rustls_config(&tls.ca_file).unwrap_or_else(|e| fail(&e)),
+        // Never used: the plain runs call connect_plain.
+        None => no_roots(),
+    };
+    let mut builder = SmtpClientBuilder::new_with_tls_connector(
+        args.host.clone(),
+        args.port,
+        tokio_rustls::TlsConnector::from(config),
+    )
+    .implicit_tls(false)
+    .timeout(Duration::from_secs(60));
+    if let Some(login) = tls.as_ref().and_then(|t| t.login.clone()) {
+        builder = builder.credentials(Credentials::new(login.username, login.password));
+    }
+    let setup = Setup {
+        builder,
+        tls: tls.is_some(),
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .unwrap_or_else(|e| fail(&format!("tokio: {e}")));
     if let Some(file) = &args.attach {
-        attach(&args, &runtime, file);
+        attach(&args, &runtime, &setup, file);
     }
-    tokio_driver(&args, &runtime)
+    tokio_driver(&args, &runtime, Arc::new(setup))
 }
 
 fn fail(what: &str) -> ! {
-    eprintln!("{BIN}: {what}");
-    std::process::exit(throughput::EXIT_FAILED);
+    throughput::fail(BIN, what)
 }
 
-fn client_builder(args: &Args) -> SmtpClientBuilder<String> {
-    SmtpClientBuilder::new(args.host.clone(), args.port)
-        .implicit_tls(false)
-        .timeout(Duration::from_secs(60))
+fn no_roots() -> Arc<rustls::ClientConfig> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap_or_else(|e| fail(&e.to_string()))
+        .with_root_certificates(rustls::RootCertStore::empty())
+        .with_no_client_auth();
+    Arc::new(config)
 }
 
-/// Message `n`: From, To, Subject, Date, Message-ID and a text body of
-/// exactly `body` (mail-builder picks 7bit for it: ASCII, short lines).
-fn message(n: u64, body: &str) -> MessageBuilder<'_> {
-    MessageBuilder::new()
-        .from(FROM)
-        .to(TO)
-        .subject(format!("mail-send bench {n}"))
-        .date(postie_bench::DATE_UNIX)
-        .message_id(format!("{n}.bench@example.org"))
+struct Setup {
+    builder: SmtpClientBuilder<String>,
+    tls: bool,
+}
+
+/// Message `n`, built from scratch with mail-builder (the spec's From and
+/// To, Subject, the text body borrowed; Date and Message-ID added by
+/// mail-builder) and written out, with the bench's envelope.
+fn message(n: u64, body: &str) -> Result<Message<'static>, std::io::Error> {
+    let bytes = MessageBuilder::new()
+        .from((BENCH_FROM_NAME, BENCH_FROM_ADDR))
+        .to((BENCH_TO_NAME, BENCH_TO_ADDR))
+        .subject(text_subject(n))
         .text_body(body)
+        .write_to_vec()?;
+    Ok(Message::new(ENVELOPE_FROM, [ENVELOPE_TO], bytes))
 }
 
-/// Sends `share` messages on `client`: (sent, failed), printing the first
-/// failure when `first` is set.
+/// Sends messages `numbers` on `client`: (sent, failed), printing the
+/// first failure.
 async fn send_share<T: AsyncRead + AsyncWrite + Unpin>(
-    client: &mut mail_send::SmtpClient<T>,
-    share: u64,
+    client: &mut SmtpClient<T>,
+    numbers: std::ops::RangeInclusive<u64>,
     body: &str,
     stop: Option<Instant>,
-    first: &std::sync::atomic::AtomicBool,
-) -> (u64, u64) {
-    let (mut sent, mut failed) = (0u64, 0u64);
-    for n in 0..share {
+    failed: &AtomicU64,
+) -> u64 {
+    let mut sent = 0u64;
+    for n in numbers {
         if stop.is_some_and(|s| Instant::now() >= s) {
             break;
         }
-        match client.send(message(n, body)).await {
-            Ok(()) => sent += 1,
+        let result = match message(n, body) {
+            Ok(m) => client.send(m).await.map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        match result {
+            Ok(_) => sent += 1,
             Err(e) => {
-                if !first.swap(true, std::sync::atomic::Ordering::Relaxed) {
-                    eprintln!("{BIN}: {e}");
-                }
-                failed += 1;
+                throughput::failure(BIN, failed, &e);
                 // Leave the transaction the failure may have left open.
                 let _ = client.rset().await;
             }
         }
     }
-    (sent, failed)
+    sent
 }
 
-fn tokio_driver(args: &Args, runtime: &tokio::runtime::Runtime) -> ! {
-    let body = std::sync::Arc::new(body_text(args.size, 1));
-    let first = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+/// One connection's work: connect (plain, or STARTTLS and AUTH), send its
+/// share, QUIT.
+async fn connection(
+    setup: &Setup,
+    numbers: std::ops::RangeInclusive<u64>,
+    body: &str,
+    stop: Option<Instant>,
+    failed: &AtomicU64,
+) -> u64 {
+    let count = numbers.clone().count() as u64;
+    let refused = |e: &dyn std::fmt::Display| {
+        throughput::failure(BIN, failed, e);
+        failed.fetch_add(count.saturating_sub(1), Ordering::Relaxed);
+        0
+    };
+    if setup.tls {
+        match setup.builder.connect().await {
+            Ok(mut client) => {
+                let sent = send_share(&mut client, numbers, body, stop, failed).await;
+                let _ = client.quit().await;
+                sent
+            }
+            Err(e) => refused(&e),
+        }
+    } else {
+        match setup.builder.connect_plain().await {
+            Ok(mut client) => {
+                let sent = send_share(&mut client, numbers, body, stop, failed).await;
+                let _ = client.quit().await;
+                sent
+            }
+            Err(e) => refused(&e),
+        }
+    }
+}
+
+fn tokio_driver(args: &Args, runtime: &tokio::runtime::Runtime, setup: Arc<Setup>) -> ! {
+    let body = Arc::new(text_body(args.size));
+    let failed = Arc::new(AtomicU64::new(0));
     let start = Instant::now();
     let stop = args.stop_at(start);
-    let (sent, failed) = runtime.block_on(async {
+    let sent = runtime.block_on(async {
         let mut tasks = Vec::new();
         for index in 0..args.connections {
-            let share = args.share(index);
-            let (body, first) = (body.clone(), first.clone());
-            let builder = client_builder(args);
+            let (body, failed, setup) = (body.clone(), failed.clone(), setup.clone());
+            let numbers = args.numbers(index);
             tasks.push(tokio::spawn(async move {
-                let mut client = match builder.connect_plain().await {
-                    Ok(client) => client,
-                    Err(e) => {
-                        if !first.swap(true, std::sync::atomic::Ordering::Relaxed) {
-                            eprintln!("{BIN}: {e}");
-                        }
-                        return (0, share);
-                    }
-                };
-                let result = send_share(&mut client, share, &body, stop, &first).await;
-                let _ = client.quit().await;
-                result
+                connection(&setup, numbers, &body, stop, &failed).await
             }));
         }
-        let (mut sent, mut failed) = (0, 0);
+        let mut sent = 0;
         for task in tasks {
             match task.await {
-                Ok((s, f)) => {
-                    sent += s;
-                    failed += f;
-                }
-                Err(_) => failed += 1,
+                Ok(s) => sent += s,
+                Err(e) => throughput::failure(BIN, &failed, &e),
             }
         }
-        (sent, failed)
+        sent
     });
-    throughput::finish(sent, failed, start)
+    throughput::finish(
+        args,
+        sent,
+        failed.load(Ordering::Relaxed),
+        args.count,
+        start,
+    )
 }
 
-fn attach(args: &Args, runtime: &tokio::runtime::Runtime, file: &std::path::Path) -> ! {
+/// W4: the text body and FILE as a base64 attachment, one message.
+/// mail-builder takes the attachment as bytes in memory: no streaming.
+fn attach(
+    args: &Args,
+    runtime: &tokio::runtime::Runtime,
+    setup: &Setup,
+    file: &std::path::Path,
+) -> ! {
     let start = Instant::now();
-    // mail-builder takes the attachment as bytes in memory: no streaming.
     let bytes = std::fs::read(file).unwrap_or_else(|e| fail(&format!("{}: {e}", file.display())));
     let name = file.file_name().map_or_else(
         || "attachment".to_owned(),
         |n| n.to_string_lossy().into_owned(),
     );
-    let message = MessageBuilder::new()
-        .from(FROM)
-        .to(TO)
-        .subject("mail-send bench attachment")
-        .date(postie_bench::DATE_UNIX)
-        .text_body(body_text(args.size, 2))
-        .attachment("application/octet-stream", name, bytes);
-    let result = runtime.block_on(async {
-        let mut client = client_builder(args).connect_plain().await?;
-        client.send(message).await?;
-        client.quit().await
-    });
-    match result {
-        Ok(()) => throughput::finish(1, 0, start),
-        Err(e) => {
-            eprintln!("{BIN}: {e}");
-            throughput::finish(0, 1, start)
-        }
+    let text = text_body(args.size);
+    let built = MessageBuilder::new()
+        .from((BENCH_FROM_NAME, BENCH_FROM_ADDR))
+        .to((BENCH_TO_NAME, BENCH_TO_ADDR))
+        .subject(text_subject(1))
+        .text_body(text.as_str())
+        .attachment("application/octet-stream", name, bytes)
+        .write_to_vec()
+        .unwrap_or_else(|e| fail(&e.to_string()));
+    let message = Message::new(ENVELOPE_FROM, [ENVELOPE_TO], built);
+    let failed = AtomicU64::new(0);
+    if setup.tls {
+        throughput::unsupported(BIN, "--attach with --tls");
     }
-}
-
-fn build_only(args: &Args) -> ! {
-    throughput::build_only(BIN, args, postie_bench::mail_builder)
+    let sent = runtime.block_on(async {
+        match setup.builder.connect_plain().await {
+            Ok(mut client) => {
+                let result = client.send(message).await;
+                let _ = client.quit().await;
+                match result {
+                    Ok(_) => 1,
+                    Err(e) => {
+                        throughput::failure(BIN, &failed, &e);
+                        0
+                    }
+                }
+            }
+            Err(e) => {
+                throughput::failure(BIN, &failed, &e);
+                0
+            }
+        }
+    });
+    throughput::finish(args, sent, failed.load(Ordering::Relaxed), 1, start)
 }

@@ -1,17 +1,27 @@
 //! postie's client for the throughput benchmark; the interface is in
 //! `postie_bench::throughput` (shared with the peers' binaries).
 //!
+//! `--driver blocking` (the default): one `blocking::Session` per
+//! connection, each on its own thread; `--driver tokio`: one
+//! `async_tokio::Session` per connection, each a task on a 2-worker
+//! runtime. Every message is built with postie's `MessageBuilder` (a fresh
+//! Date and Message-ID from postie's own functions) and serialized by the
+//! session as it sends.
+//!
 //! Extra switches: `--no-chunking` (DATA even where CHUNKING is offered),
 //! `--no-pipelining`.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use postie_bench::throughput::{self, body_text, Args, FROM, TO};
+use postie_bench::throughput::{self, Args};
+use postie_bench::{
+    postie_date_now, postie_message_id, text_body, text_subject, BENCH_FROM, BENCH_TO,
+    ENVELOPE_FROM, ENVELOPE_TO,
+};
 use postie_mime::builder::MessageBuilder;
 use postie_mime::Message;
-use postie_smtp::SendOptions;
+use postie_smtp::{Credentials, SendOptions, TlsMode, TlsSettings};
 
 const BIN: &str = "postie-bench";
 
@@ -27,191 +37,189 @@ fn main() {
         }
     }
     if args.build_only {
-        build_only(&args);
+        throughput::build_only(BIN, &args, postie_bench::postie_w5);
     }
-    let options = SendOptions::new()
+    let driver = args.driver_or("blocking");
+    if driver != "blocking" && driver != "tokio" {
+        throughput::unsupported(BIN, &format!("--driver {driver}"));
+    }
+    let mut options = SendOptions::new()
         .servers([args.host.clone()])
         .ports([args.port])
-        .originator(FROM)
-        .recipients(TO)
+        .originator(ENVELOPE_FROM)
+        .recipients(ENVELOPE_TO)
         .timeout(Duration::from_secs(60))
         .chunking(chunking)
         .pipelining(pipelining);
+    options = match args.tls(BIN) {
+        // Plain SMTP, as the peers' plain clients.
+        None => options.tls_mode(TlsMode::None),
+        Some(tls) => {
+            let settings = TlsSettings {
+                ca_files: vec![tls.ca_file],
+                ..TlsSettings::default()
+            };
+            let options = options.tls_mode(TlsMode::Required).tls_settings(settings);
+            match tls.login {
+                Some(login) => options
+                    .credentials(Credentials::new(login.username, login.password))
+                    .auth_mechanisms(["PLAIN"]),
+                None => options,
+            }
+        }
+    };
     if let Some(file) = &args.attach {
-        attach(&args, options, file);
+        attach(&args, driver == "tokio", &options, file);
     }
-    match args.driver.as_str() {
-        "blocking" => blocking(&args, &options),
-        "tokio" => tokio_driver(&args, &options),
-        other => throughput::unsupported(BIN, &format!("--driver {other}")),
+    if driver == "tokio" {
+        tokio_driver(&args, &options)
+    } else {
+        blocking(&args, &options)
     }
 }
 
-/// The message every connection sends: From, To, Date and a text body of
-/// exactly `size` bytes; [`number`] gives each send its own Subject and
-/// Message-ID. One message, renumbered, as a program that sends one text
-/// to many would do (mail-send's bench borrows its body the same way),
-/// so the loop measures sending, not copying a body per message.
-fn message(body: String) -> Message {
-    let mut msg = Message::text(body);
-    let headers = msg.headers_mut();
-    let ok = headers.set("From", FROM).is_ok()
-        && headers.set("To", TO).is_ok()
-        && headers
-            .set("Date", "Tue, 01 Jul 2025 10:00:00 +0000")
-            .is_ok();
-    assert!(ok, "bench headers");
-    msg
-}
-
-/// Makes `msg` message number `n`.
-fn number(msg: &mut Message, n: u64) -> &Message {
-    let headers = msg.headers_mut();
-    let ok = headers.set("Subject", &format!("postie bench {n}")).is_ok()
-        && headers
-            .set("Message-ID", &format!("<{n}.bench@example.org>"))
-            .is_ok();
-    assert!(ok, "bench headers");
-    msg
+/// Message `n`, built from scratch: the spec's From and To, its Subject, a
+/// fresh Date and Message-ID, the text body (copied: the builder takes an
+/// owned String).
+fn message(body: &str, n: u64) -> Result<Message, postie_mime::Error> {
+    MessageBuilder::new()
+        .from(BENCH_FROM)
+        .to(BENCH_TO)
+        .subject(text_subject(n))
+        .header("Date", postie_date_now())
+        .header("Message-ID", postie_message_id())
+        .text(body.to_owned())
+        .build()
 }
 
 fn blocking(args: &Args, options: &SendOptions) -> ! {
-    let body = body_text(args.size, 1);
-    let sent = Arc::new(AtomicU64::new(0));
-    let failed = Arc::new(AtomicU64::new(0));
+    let body = text_body(args.size);
+    let sent = AtomicU64::new(0);
+    let failed = AtomicU64::new(0);
     let start = Instant::now();
     let stop = args.stop_at(start);
     std::thread::scope(|scope| {
         for index in 0..args.connections {
-            let share = args.share(index);
-            let (sent, failed) = (Arc::clone(&sent), Arc::clone(&failed));
-            let mut msg = message(body.clone());
+            let (body, sent, failed) = (&body, &sent, &failed);
             let mut session = postie_smtp::blocking::Session::new(options.clone());
+            let numbers = args.numbers(index);
             scope.spawn(move || {
-                for n in 0..share {
+                for n in numbers {
                     if stop.is_some_and(|s| Instant::now() >= s) {
                         break;
                     }
-                    match session.send(number(&mut msg, n)) {
-                        Ok(_) => sent.fetch_add(1, Ordering::Relaxed),
-                        Err(e) => {
-                            // The first failure says why; the rest only count.
-                            if failed.fetch_add(1, Ordering::Relaxed) == 0 {
-                                eprintln!("{BIN}: {e}");
-                            }
-                            1
+                    let result = message(body, n)
+                        .map_err(|e| e.to_string())
+                        .and_then(|msg| session.send(&msg).map_err(|e| e.to_string()));
+                    match result {
+                        Ok(_) => {
+                            sent.fetch_add(1, Ordering::Relaxed);
                         }
-                    };
+                        Err(e) => throughput::failure(BIN, failed, &e),
+                    }
                 }
                 session.close();
             });
         }
     });
     throughput::finish(
+        args,
         sent.load(Ordering::Relaxed),
         failed.load(Ordering::Relaxed),
+        args.count,
         start,
     )
 }
 
-fn tokio_driver(args: &Args, options: &SendOptions) -> ! {
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(e) => {
-            eprintln!("{BIN}: tokio: {e}");
-            std::process::exit(throughput::EXIT_FAILED);
-        }
+fn runtime(workers: usize) -> tokio::runtime::Runtime {
+    let built = if workers > 1 {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(workers)
+            .enable_all()
+            .build()
+    } else {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
     };
-    let body = body_text(args.size, 1);
+    built.unwrap_or_else(|e| throughput::fail(BIN, &format!("tokio: {e}")))
+}
+
+fn tokio_driver(args: &Args, options: &SendOptions) -> ! {
+    let runtime = runtime(2);
+    let body = std::sync::Arc::new(text_body(args.size));
+    let failed = std::sync::Arc::new(AtomicU64::new(0));
     let start = Instant::now();
     let stop = args.stop_at(start);
-    let (sent, failed) = runtime.block_on(async {
+    let sent = runtime.block_on(async {
         let mut tasks = Vec::new();
         for index in 0..args.connections {
-            let share = args.share(index);
-            let mut msg = message(body.clone());
+            let (body, failed) = (body.clone(), failed.clone());
             let mut session = postie_smtp::async_tokio::Session::new(options.clone());
+            let numbers = args.numbers(index);
             tasks.push(tokio::spawn(async move {
-                let (mut sent, mut failed) = (0u64, 0u64);
-                for n in 0..share {
+                let mut sent = 0u64;
+                for n in numbers {
                     if stop.is_some_and(|s| Instant::now() >= s) {
                         break;
                     }
-                    match session.send(number(&mut msg, n)).await {
+                    let result = match message(&body, n) {
+                        Ok(msg) => session.send(&msg).await.map_err(|e| e.to_string()),
+                        Err(e) => Err(e.to_string()),
+                    };
+                    match result {
                         Ok(_) => sent += 1,
-                        Err(e) => {
-                            if failed == 0 {
-                                eprintln!("{BIN}: {e}");
-                            }
-                            failed += 1;
-                        }
+                        Err(e) => throughput::failure(BIN, &failed, &e),
                     }
                 }
                 session.close().await;
-                (sent, failed)
+                sent
             }));
         }
-        let (mut sent, mut failed) = (0, 0);
+        let mut sent = 0;
         for task in tasks {
             match task.await {
-                Ok((s, f)) => {
-                    sent += s;
-                    failed += f;
-                }
-                Err(_) => failed += 1,
+                Ok(s) => sent += s,
+                Err(e) => throughput::failure(BIN, &failed, &e),
             }
         }
-        (sent, failed)
+        sent
     });
-    throughput::finish(sent, failed, start)
+    throughput::finish(
+        args,
+        sent,
+        failed.load(Ordering::Relaxed),
+        args.count,
+        start,
+    )
 }
 
-fn attach(args: &Args, options: SendOptions, file: &std::path::Path) -> ! {
-    if args.driver != "blocking" && args.driver != "tokio" {
-        throughput::unsupported(BIN, &format!("--driver {}", args.driver));
-    }
+/// W4: the text body and FILE as an attachment (streamed from the file
+/// while sending), one message.
+fn attach(args: &Args, tokio: bool, options: &SendOptions, file: &std::path::Path) -> ! {
     let start = Instant::now();
     let built = MessageBuilder::new()
-        .from(FROM)
-        .to(TO)
-        .subject("postie bench attachment")
-        .text(body_text(args.size, 2))
+        .from(BENCH_FROM)
+        .to(BENCH_TO)
+        .subject(text_subject(1))
+        .header("Date", postie_date_now())
+        .header("Message-ID", postie_message_id())
+        .text(text_body(args.size))
         .attach_file(file)
         .build();
-    let message = match built {
-        Ok(message) => message,
-        Err(e) => {
-            eprintln!("{BIN}: {e}");
-            std::process::exit(throughput::EXIT_FAILED);
-        }
-    };
-    let result = if args.driver == "tokio" {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| e.to_string());
-        match runtime {
-            Ok(runtime) => runtime
-                .block_on(postie_smtp::async_tokio::send(&message, &options))
-                .map_err(|e| e.to_string()),
-            Err(e) => Err(e),
-        }
+    let message = built.unwrap_or_else(|e| throughput::fail(BIN, &e.to_string()));
+    let result = if tokio {
+        runtime(1)
+            .block_on(postie_smtp::async_tokio::send(&message, options))
+            .map_err(|e| e.to_string())
     } else {
-        postie_smtp::send(&message, &options).map_err(|e| e.to_string())
+        postie_smtp::send(&message, options).map_err(|e| e.to_string())
     };
     match result {
-        Ok(_) => throughput::finish(1, 0, start),
+        Ok(_) => throughput::finish(args, 1, 0, 1, start),
         Err(e) => {
             eprintln!("{BIN}: {e}");
-            throughput::finish(0, 1, start)
+            throughput::finish(args, 0, 1, 1, start)
         }
     }
-}
-
-fn build_only(args: &Args) -> ! {
-    throughput::build_only(BIN, args, postie_bench::postie)
 }
