@@ -10,6 +10,7 @@ prints the table:
                [--postfix HOST:PORT --postfix-queue DIR]
                [--submission HOST:PORT --ca-file FILE --username U --password-env VAR]
                [--rounds N] [--quick] [--max-secs T] [--workloads W1,W2,...]
+               [--clients postie,smtp-source,...]
                [--skip-checks] [--json FILE]
 
 Workloads (the spec's table; --quick divides every N by 10 and uses a
@@ -630,6 +631,8 @@ def main():
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--max-secs", type=float)
     parser.add_argument("--workloads", help="comma-separated subset, e.g. W1,W5,PF")
+    parser.add_argument("--clients",
+                        help="comma-separated subset, e.g. postie,smtp-source (postie always runs)")
     parser.add_argument("--skip-checks", action="store_true")
     parser.add_argument("--json")
     parser.add_argument("--attach-file", required=True,
@@ -641,6 +644,13 @@ def main():
         parser.error("--submission needs --ca-file, --username and --password-env")
     if args.submission and not args.postfix_queue:
         parser.error("--submission needs --postfix-queue")
+
+    if args.clients:
+        wanted = set(args.clients.split(",")) | {REFERENCE}
+        unknown = wanted - {name for name, _, _ in CLIENTS}
+        if unknown:
+            parser.error(f"unknown clients: {sorted(unknown)}")
+        CLIENTS[:] = [c for c in CLIENTS if c[0] in wanted]
 
     setup = Setup(args)
     plan = []

@@ -8,7 +8,7 @@
 # runs bench/compare.py and prints its table. Stops every server it started,
 # whatever happens.
 #
-#   bench/compare.sh [--rounds N] [--quick] [--max-secs T] [--workloads LIST]
+#   bench/compare.sh [--rounds N] [--quick] [--max-secs T] [--workloads LIST] [--clients LIST]
 #                    [--no-postfix] [--skip-checks]
 #
 #   --rounds N        interleaved rounds (default 5)
@@ -18,6 +18,9 @@
 #                     seconds (the slow peers' rate over the process's wall
 #                     time, marked "capped")
 #   --workloads LIST  a subset, e.g. W1,W2,PF (W1 W2 W3 W4 W5 PF W6-1 W6-4)
+#   --clients LIST    a subset, e.g. postie,smtp-source (postie, postie-tokio,
+#                     lettre, lettre-tokio, mail-send, python, smtp-source;
+#                     postie always runs: the ratios are against it)
 #   --no-postfix      skip PF and W6 (no test Postfix needed)
 #   --skip-checks     skip the check of each client's messages
 #
@@ -51,10 +54,11 @@ while [ $# -gt 0 ]; do
 	--quick) quick=(--quick); rounds=1; shift ;;
 	--max-secs) extra+=(--max-secs "$2"); shift 2 ;;
 	--workloads) extra+=(--workloads "$2"); shift 2 ;;
+	--clients) extra+=(--clients "$2"); shift 2 ;;
 	--skip-checks) extra+=(--skip-checks); shift ;;
 	--no-postfix) postfix=0; shift ;;
 	*)
-		echo "usage: $0 [--rounds N] [--quick] [--max-secs T] [--workloads LIST] [--no-postfix] [--skip-checks]" >&2
+		echo "usage: $0 [--rounds N] [--quick] [--max-secs T] [--workloads LIST] [--clients LIST] [--no-postfix] [--skip-checks]" >&2
 		exit 2
 		;;
 	esac
