@@ -24,16 +24,20 @@ pub(crate) struct Link<C> {
 pub(crate) struct Kept<C> {
     pub(crate) options: SendOptions,
     env: LocalEnv,
+    /// The time in `env` is read again for each message (a session made
+    /// from the system's clock; one given a fixed time keeps it).
+    live_clock: bool,
     link: Option<Link<C>>,
     idle_timeout: Option<Duration>,
     tls: TlsCache,
 }
 
 impl<C> Kept<C> {
-    pub(crate) fn new(options: SendOptions, env: LocalEnv) -> Self {
+    pub(crate) fn new(options: SendOptions, env: LocalEnv, live_clock: bool) -> Self {
         Self {
             options,
             env,
+            live_clock,
             link: None,
             idle_timeout: None,
             tls: TlsCache::default(),
@@ -59,6 +63,9 @@ impl<C> Kept<C> {
     /// The envelope and the core's settings for `message`, the connection
     /// kept open after it.
     pub(crate) fn prepare(&mut self, message: &Message) -> Result<(Prepared, Setup), Error> {
+        if self.live_clock {
+            self.env.now = postie_mime::date::now();
+        }
         let prepared = envelope::prepare(message, &self.options, &self.env)?;
         let setup = Setup::new(message, &prepared, &self.options, true, &mut self.tls)?;
         Ok((prepared, setup))

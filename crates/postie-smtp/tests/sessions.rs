@@ -92,6 +92,35 @@ fn a_session_sends_many_messages_on_one_connection() {
     assert!(String::from_utf8_lossy(&sessions[0].data[2]).contains("message 3"));
 }
 
+/// A message without a Date gets the time it is sent, however old the
+/// session is (it once got the time the session was made).
+#[test]
+fn each_message_of_a_session_is_dated_when_it_is_sent() {
+    let script = transaction(
+        transaction(Script::new().greet(&["PIPELINING"]), "Q1"),
+        "Q2",
+    );
+    let server = ScriptedServer::start(vec![script.reply("221 2.0.0 Bye\r\n")]);
+    let mut session = common::Session::from_system(scripted_options(server.port()));
+    session.send(&message("alice@example.org", 1)).unwrap();
+    // Date has whole seconds.
+    std::thread::sleep(Duration::from_millis(1100));
+    session.send(&message("alice@example.org", 2)).unwrap();
+    session.close();
+    let data = &server.finish()[0].data;
+    let date = |bytes: &[u8]| {
+        let text = String::from_utf8_lossy(bytes).into_owned();
+        let line = text
+            .lines()
+            .find(|l| l.starts_with("Date: "))
+            .unwrap()
+            .to_owned();
+        DateTime::parse_from_rfc2822(line.trim_start_matches("Date: ")).unwrap()
+    };
+    let (first, second) = (date(&data[0]), date(&data[1]));
+    assert!(second > first, "{first} then {second}");
+}
+
 #[test]
 fn a_refused_message_leaves_the_session_reset_and_usable() {
     let script = Script::new()

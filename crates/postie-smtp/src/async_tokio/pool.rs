@@ -100,8 +100,11 @@ impl Pool {
         let mut session = match taken {
             Some(session) => session,
             None => {
-                let env = self.env.clone().unwrap_or_else(LocalEnv::from_system);
-                Session::with_env(self.options.clone(), env).idle_timeout(self.idle_timeout)
+                let session = match self.env.clone() {
+                    Some(env) => Session::with_env(self.options.clone(), env),
+                    None => Session::new(self.options.clone()),
+                };
+                session.idle_timeout(self.idle_timeout)
             }
         };
         let result = session.send(message).await;

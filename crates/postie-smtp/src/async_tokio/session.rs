@@ -51,14 +51,18 @@ impl std::fmt::Debug for Session {
 impl Session {
     /// A session that sends with `options`; it connects at the first
     /// message.
+    /// A message without a Date is dated when it is sent, not when the
+    /// session was made.
     pub fn new(options: SendOptions) -> Self {
-        Self::with_env(options, LocalEnv::from_system())
+        Self {
+            kept: Kept::new(options, LocalEnv::from_system(), true),
+        }
     }
 
     /// [`Session::new`] with the host name, user and time given.
     pub fn with_env(options: SendOptions, env: LocalEnv) -> Self {
         Self {
-            kept: Kept::new(options, env),
+            kept: Kept::new(options, env, false),
         }
     }
 

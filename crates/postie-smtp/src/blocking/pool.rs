@@ -150,9 +150,11 @@ impl Pool {
             if state.open < self.max_size {
                 state.open += 1;
                 drop(state);
-                let env = self.env.clone().unwrap_or_else(LocalEnv::from_system);
-                return Session::with_env(self.options.clone(), env)
-                    .idle_timeout(self.idle_timeout);
+                let session = match self.env.clone() {
+                    Some(env) => Session::with_env(self.options.clone(), env),
+                    None => Session::new(self.options.clone()),
+                };
+                return session.idle_timeout(self.idle_timeout);
             }
             state = self
                 .returned

@@ -99,6 +99,24 @@ impl Session {
         }
     }
 
+    /// A session that reads the host, user and clock from the system.
+    #[allow(dead_code)]
+    pub(crate) fn from_system(options: SendOptions) -> Self {
+        match driver() {
+            Driver::Blocking => Self::Blocking(postie_smtp::blocking::Session::new(options)),
+            #[cfg(feature = "tokio")]
+            Driver::Tokio => Self::Tokio(
+                postie_smtp::async_tokio::Session::new(options),
+                tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap(),
+            ),
+            #[cfg(not(feature = "tokio"))]
+            Driver::Tokio => block_on(async { unreachable!() }),
+        }
+    }
+
     pub(crate) fn send(&mut self, message: &Message) -> Result<Sent, Error> {
         match self {
             Self::Blocking(session) => session.send(message),
