@@ -33,19 +33,29 @@ pub(crate) fn resend(
     let mut spool = None;
     let message =
         load_message(&args, &mut spool).map_err(|(code, text)| Failure::Input(code, text))?;
-    let mut settings = settings;
     let mut args = args;
-    if let Some(account) = account {
-        crate::settings::fill_from_account(&mut settings, account);
-        apply_account(&mut args, account);
-    }
-    let credentials = crate::settings::credentials(&settings, account)
+    let options = options_with_account(&mut args, settings, account, Some(on_trace))
         .map_err(|(code, text)| Failure::Input(code, text))?;
-    let options = options(&args, settings, credentials, Some(on_trace))
-        .map_err(|text| Failure::Input(exit::USAGE, text))?;
     let prepared = envelope::prepare(&message, &options, &LocalEnv::from_system())
         .map_err(|e| Failure::Input(exit::DATAERR, e.to_string()))?;
     postie_smtp::blocking::send_prepared(&message, &prepared, &options).map_err(Failure::Send)
+}
+
+/// The send options once the account has filled in what the flags left
+/// out (of `settings` and of `args`' message flags), with the credentials
+/// read from the secret's source; an error is an exit code and its reason.
+pub(crate) fn options_with_account(
+    args: &mut SendArgs,
+    mut settings: postie_smtp::TransportSettings,
+    account: Option<&crate::config::Account>,
+    extra_trace: Option<postie_smtp::TraceFn>,
+) -> Result<SendOptions, (u8, String)> {
+    if let Some(account) = account {
+        crate::settings::fill_from_account(&mut settings, account);
+        apply_account(args, account);
+    }
+    let credentials = crate::settings::credentials(&settings, account)?;
+    options(args, settings, credentials, extra_trace).map_err(|text| (exit::USAGE, text))
 }
 
 pub(crate) fn load_message(
@@ -182,7 +192,7 @@ fn build_message(args: &SendArgs) -> Result<Message, (u8, String)> {
 /// Fills what the message flags left out from the account: its From, as
 /// the envelope sender and for a message built from flags. (How to send is
 /// filled in by [`crate::settings::fill_from_account`].)
-pub(crate) fn apply_account(args: &mut SendArgs, account: &crate::config::Account) {
+fn apply_account(args: &mut SendArgs, account: &crate::config::Account) {
     if let Some(from) = &account.from {
         if args.originator.is_none() && !args.headers.iter().any(|h| is_field(h, "from")) {
             args.originator = Some(from.clone());
@@ -202,7 +212,7 @@ fn is_field(header: &str, name: &str) -> bool {
 /// The send options: how to send as `settings` say, the envelope and
 /// header flags, the credentials and the callbacks; `extra_trace` also sees
 /// the dialogue (the spool records there when the data goes out).
-pub(crate) fn options(
+fn options(
     args: &SendArgs,
     settings: postie_smtp::TransportSettings,
     credentials: Option<Credentials>,

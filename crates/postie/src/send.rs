@@ -7,7 +7,7 @@ use postie_smtp::data::DataEncoder;
 use postie_smtp::{envelope, LocalEnv};
 
 use crate::args::SendArgs;
-use crate::deliver::{apply_account, load_message, options};
+use crate::deliver::{load_message, options_with_account};
 use crate::{exit, report};
 
 pub(crate) fn run(args: SendArgs) -> u8 {
@@ -38,7 +38,7 @@ pub(crate) fn run_keeping(args: SendArgs) -> Ran {
     };
     let spool_on_failure = !args.dry_run
         && (args.spool_on_failure || account.as_ref().is_some_and(|a| a.spool_on_failure));
-    let mut settings = match args.transport.settings() {
+    let settings = match args.transport.settings() {
         Ok(settings) => settings,
         Err(text) => return code(fail_input(&args, exit::USAGE, &text)),
     };
@@ -47,17 +47,9 @@ pub(crate) fn run_keeping(args: SendArgs) -> Ran {
     let retry =
         spool_on_failure.then(|| crate::spool::Retry::new(&args, &settings, account.as_ref()));
     let mut args = args;
-    if let Some(account) = &account {
-        crate::settings::fill_from_account(&mut settings, account);
-        apply_account(&mut args, account);
-    }
-    let credentials = match crate::settings::credentials(&settings, account.as_ref()) {
-        Ok(credentials) => credentials,
-        Err((c, text)) => return code(fail_input(&args, c, &text)),
-    };
-    let options = match options(&args, settings, credentials, None) {
+    let options = match options_with_account(&mut args, settings, account.as_ref(), None) {
         Ok(options) => options,
-        Err(text) => return code(fail_input(&args, exit::USAGE, &text)),
+        Err((c, text)) => return code(fail_input(&args, c, &text)),
     };
     let env = LocalEnv::from_system();
     let prepared = match envelope::prepare(&message, &options, &env) {

@@ -2,14 +2,13 @@
 //! the [`Stream`] it returns, and the connectors postie brings (see
 //! [`crate::connector`] for the seam as a whole).
 
-use std::fmt;
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
 #[cfg(unix)]
 use std::os::unix::net::UnixStream;
 use std::time::Duration;
 
-use crate::connector::{no_address_reached, ConnectError};
+use crate::connector::{no_address_reached, ConnectError, Opened};
 use crate::net;
 use crate::server::ServerAddr;
 
@@ -113,35 +112,15 @@ fn quiet<S>(
 }
 
 /// An open connection, as a [`Connector`] returns it.
-pub struct Connection {
-    pub(crate) stream: Box<dyn Stream>,
-    pub(crate) local: bool,
-}
+pub type Connection = Opened<dyn Stream>;
 
 impl Connection {
-    /// A connection over `stream`, not local (see [`Connection::local`]).
+    /// A connection over `stream`, not local (see [`Opened::local`]).
     pub fn new(stream: impl Stream + 'static) -> Self {
-        Self {
+        Opened {
             stream: Box::new(stream),
             local: false,
         }
-    }
-
-    /// Whether the connection stays on this machine (loopback, a Unix
-    /// socket), where PLAIN and LOGIN may go without TLS. Say so only when
-    /// the server itself is here: a proxy on loopback does not make the
-    /// server local.
-    pub fn local(mut self, yes: bool) -> Self {
-        self.local = yes;
-        self
-    }
-}
-
-impl fmt::Debug for Connection {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Connection")
-            .field("local", &self.local)
-            .finish_non_exhaustive()
     }
 }
 

@@ -191,6 +191,32 @@ fn only_for_the_other(driver: &str) -> ConnectError {
     ))
 }
 
+/// An open connection over a driver's stream type `S` (the drivers name
+/// theirs `Connection`): the stream, and whether it stays on this machine.
+pub struct Opened<S: ?Sized> {
+    pub(crate) stream: Box<S>,
+    pub(crate) local: bool,
+}
+
+impl<S: ?Sized> Opened<S> {
+    /// Whether the connection stays on this machine (loopback, a Unix
+    /// socket), where PLAIN and LOGIN may go without TLS. Say so only when
+    /// the server itself is here: a proxy on loopback does not make the
+    /// server local.
+    pub fn local(mut self, yes: bool) -> Self {
+        self.local = yes;
+        self
+    }
+}
+
+impl<S: ?Sized> fmt::Debug for Opened<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Connection")
+            .field("local", &self.local)
+            .finish_non_exhaustive()
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {

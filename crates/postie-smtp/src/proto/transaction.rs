@@ -58,7 +58,7 @@ pub(super) struct MailPlan {
     /// DSN was asked for and the server does not offer it.
     pub(super) dsn_dropped: bool,
     pub(super) utf8: bool,
-    pub(super) from_path: String,
+    /// The recipients' paths as sent.
     pub(super) paths: Vec<String>,
     /// What the transcript should say about the body, if anything.
     pub(super) note: Option<&'static str>,
@@ -181,7 +181,6 @@ pub(super) fn plan_mail(config: &Config, caps: &Capabilities, over_tls: bool) ->
         dsn,
         dsn_dropped,
         utf8,
-        from_path,
         paths,
         note,
     })
