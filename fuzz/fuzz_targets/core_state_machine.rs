@@ -51,7 +51,8 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use libfuzzer_sys::fuzz_target;
-use postie_smtp::proto::{AuthConfig, Config, Delivery, Step};
+use postie_smtp::proto::{AuthConfig, Config, Content, Delivery, Step, Wire};
+use postie_smtp::transform::TransformError;
 use postie_smtp::sasl::{Credentials, Secret};
 use postie_smtp::tls::{TlsDecision, TlsError, TlsInfo, TlsMode, TlsProblem, TlsSettings};
 use postie_smtp::{Cause, ServerAddr, Timeouts, TraceKind, TransportSettings};
@@ -239,7 +240,9 @@ fn setup(h: &[u8; HEADER]) -> Setup {
     config.size = (c1 & 0x40 != 0).then_some(1000);
     config.measure_on_demand = c1 & 0x40 == 0 && c2 & 0x20 != 0;
     config.eight_bit = c1 & 0x08 != 0;
-    config.seven_bit_size = (c1 & 0x08 != 0).then_some(2048);
+    // With 8-bit data, the harness plays a driver whose transforms make a
+    // 7-bit form (of unknown size) at every attempt.
+    config.transform = c1 & 0x08 != 0;
     config.timeouts = timeouts;
     config.tls = tls;
     config.policy = policy;
@@ -404,6 +407,24 @@ fuzz_target!(|data: &[u8]| {
                 } else {
                     body_written = true;
                     d.handle_body_written(now);
+                }
+            }
+            Step::Transform { .. } => {
+                let mut wire = Wire::new(
+                    next_config.reverse_path.clone(),
+                    next_config.recipients.clone(),
+                    Content::default(),
+                    None,
+                );
+                if s.measure_fails && s.chaos {
+                    d.handle_transform_failed(now, TransformError::new("fuzz", "key unreadable"));
+                } else {
+                    if s.chaos && s.body_write_fails {
+                        // A transform's unsafe path must fail the message,
+                        // never reach the wire.
+                        wire.reverse_path.push_str("\r\nRSET");
+                    }
+                    d.handle_transformed(now, wire);
                 }
             }
             Step::Measure => {

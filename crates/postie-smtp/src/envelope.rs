@@ -168,12 +168,6 @@ impl Prepared {
         message.write_with_headers(&self.headers, w)
     }
 
-    /// The message as it is written under these fields, rewritten for a
-    /// server without 8BITMIME ([`postie_mime::seven_bit`]).
-    pub fn seven_bit(&self, message: &Message) -> Result<Message, postie_mime::Error> {
-        postie_mime::seven_bit::to_seven_bit_with_headers(message, &self.headers)
-    }
-
     /// The message's size as RFC 1870 counts it (a counting pass: a body
     /// read from a file is read once for this and once to send it).
     pub fn size(&self, message: &Message) -> Result<u64, postie_mime::Error> {

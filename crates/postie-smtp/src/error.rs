@@ -120,6 +120,37 @@ pub enum Cause {
     /// or does not offer it (RFC 8689): it must not get the message.
     #[error("REQUIRETLS was asked for and the server does not offer it over TLS")]
     RequireTlsNotOffered,
+    /// A message transform could not make the message's form for this
+    /// server (nothing was sent).
+    #[error("{0}")]
+    Transform(TransformError),
+}
+
+/// A message transform's failure ([`crate::transform`]): which one, and why.
+#[derive(Debug, thiserror::Error)]
+#[error("the {name} transform failed: {source}")]
+pub struct TransformError {
+    name: String,
+    #[source]
+    source: Box<dyn std::error::Error + Send + Sync>,
+}
+
+impl TransformError {
+    /// `name` failed because of `source`.
+    pub fn new(
+        name: impl Into<String>,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Self {
+        Self {
+            name: name.into(),
+            source: source.into(),
+        }
+    }
+
+    /// The transform's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
 }
 
 impl Cause {
@@ -147,6 +178,9 @@ impl Cause {
             Self::Tls(e) => e.is_temporary(),
             Self::Auth(_) => false,
             Self::TooLarge { .. } | Self::NeedsSmtpUtf8(_) | Self::RequireTlsNotOffered => false,
+            // A local problem (a key file, a bug): trying later changes
+            // nothing until someone fixes it.
+            Self::Transform(_) => false,
         }
     }
 }

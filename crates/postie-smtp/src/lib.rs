@@ -8,6 +8,8 @@
 //!   the same calls into the same core.
 //! - [`connector`] is how a driver opens a connection (TCP, a Unix socket,
 //!   or your own); [`net`] holds the I/O both drivers share.
+//! - [`transform`] is where the message is given its form for each
+//!   server (the 7-bit rewrite, IDN paths as punycode; a signer next).
 //! - [`envelope`] derives the envelope and the header fields to send from a
 //!   message and [`SendOptions`], before anything touches the network.
 //!
@@ -57,6 +59,7 @@ mod setup;
 mod step_io;
 pub mod tls;
 pub mod trace;
+pub mod transform;
 pub mod transport;
 
 pub use blocking::send;

@@ -42,6 +42,8 @@ pub struct SendOptions {
     pub(crate) on_progress: Option<ProgressFn>,
     /// How connections are opened, per driver.
     pub(crate) connectors: crate::connector::Connectors,
+    /// The caller's message transforms, run among postie's own.
+    pub(crate) transforms: Vec<Arc<dyn crate::transform::MessageTransform>>,
 }
 
 /// Receives each transcript line as it happens.
@@ -81,6 +83,10 @@ impl std::fmt::Debug for SendOptions {
                 &self.on_progress.as_ref().map(|_| "callback"),
             )
             .field("connectors", &self.connectors)
+            .field(
+                "transforms",
+                &self.transforms.iter().map(|t| t.name()).collect::<Vec<_>>(),
+            )
             .finish()
     }
 }
@@ -106,6 +112,7 @@ impl From<TransportSettings> for SendOptions {
             on_trace: None,
             on_progress: None,
             connectors: crate::connector::Connectors::default(),
+            transforms: Vec::new(),
         }
     }
 }
@@ -449,6 +456,14 @@ impl SendOptions {
     /// given as a path.
     pub fn connectors(mut self, connectors: crate::connector::Connectors) -> Self {
         self.connectors = connectors;
+        self
+    }
+
+    /// Adds a message transform: it runs on each attempt, after EHLO,
+    /// where its [`crate::transform::Order`] puts it among postie's own
+    /// (see [`crate::transform`]).
+    pub fn transform(mut self, transform: Arc<dyn crate::transform::MessageTransform>) -> Self {
+        self.transforms.push(transform);
         self
     }
 }

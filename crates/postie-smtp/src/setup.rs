@@ -1,13 +1,11 @@
-//! What both drivers do before the first connection: measure the message,
-//! make its 7-bit rewrite when it holds 8-bit data, load the TLS
-//! configuration, and fill the core's [`Config`].
+//! What both drivers do before the first connection: measure the message
+//! when its data may not be 7-bit, load the TLS configuration, gather the
+//! message transforms, and fill the core's [`Config`].
 
 use std::sync::Arc;
 use std::time::Instant;
 
 use postie_mime::Message;
-#[cfg(feature = "tokio")]
-use postie_mime::MessageStream;
 use rustls::ClientConfig;
 
 use crate::dsn::Dsn;
@@ -17,6 +15,7 @@ use crate::options::SendOptions;
 use crate::proto::{AuthConfig, Config, Delivery};
 use crate::settings::DsnSettings;
 use crate::tls::{self, TlsMode, TlsPolicy, TlsProblem, TlsSettings};
+use crate::transform::Transforms;
 
 /// The DSN parameters the settings ask for, per recipient.
 fn dsn(settings: &DsnSettings, recipients: &[String]) -> Result<Option<Dsn>, InvalidInput> {
@@ -104,9 +103,11 @@ pub(crate) struct Setup {
     /// What the core needs for this message.
     pub(crate) config: Config,
     pub(crate) tls_config: Option<Arc<ClientConfig>>,
-    /// The message rewritten for a server without 8BITMIME, when it holds
-    /// 8-bit data.
-    pub(crate) seven_bit: Option<Message>,
+    /// The non-ASCII envelope paths' ASCII forms, for servers without
+    /// SMTPUTF8.
+    pub(crate) ascii_forms: Vec<(String, String)>,
+    /// What gives the message its form for each server.
+    pub(crate) transforms: Transforms,
 }
 
 impl Setup {
@@ -125,20 +126,6 @@ impl Setup {
             None
         } else {
             Some(prepared.measure(message).map_err(InvalidInput::Message)?)
-        };
-        let eight_bit = measure.is_some_and(|m| m.eight_bit);
-        let binary = measure.is_some_and(|m| m.binary);
-        // Made only for a message holding 8-bit or binary data (never one
-        // postie's writer built), in case the server cannot take it.
-        let seven_bit = if eight_bit || binary {
-            let rewritten = prepared.seven_bit(message).map_err(InvalidInput::Message)?;
-            let mut counter = crate::data::SizeCounter::default();
-            rewritten
-                .write_to(&mut counter)
-                .map_err(InvalidInput::Message)?;
-            Some((rewritten, counter.finish()))
-        } else {
-            None
         };
         // Built before connecting, so that an unreadable CA or key file is
         // an error before anything is sent, not a reason to fall back to
@@ -163,13 +150,14 @@ impl Setup {
             prepared.recipients(),
             Arc::clone(settings),
         );
-        config.ascii_forms = prepared.ascii_forms();
         config.size = measure.map(|m| m.size);
-        config.measure_on_demand = measure.is_none();
-        config.eight_bit = eight_bit;
-        config.binary = binary;
+        // A transform may change the message; its new form is counted
+        // where the server needs the number.
+        config.measure_on_demand = true;
+        config.transform = true;
+        config.eight_bit = measure.is_some_and(|m| m.eight_bit);
+        config.binary = measure.is_some_and(|m| m.binary);
         config.repaired = measure.is_some_and(|m| m.repaired);
-        config.seven_bit_size = seven_bit.as_ref().map(|(_, size)| *size);
         config.tls = tls_mode;
         config.policy = policy(options);
         config.auth = auth(options);
@@ -179,7 +167,8 @@ impl Setup {
         Ok(Self {
             config,
             tls_config,
-            seven_bit: seven_bit.map(|(message, _)| message),
+            ascii_forms: prepared.ascii_forms(),
+            transforms: Transforms::with(&options.transforms),
         })
     }
 
@@ -205,34 +194,5 @@ pub(crate) fn mime_io(e: postie_mime::Error) -> std::io::Error {
     match e {
         postie_mime::Error::Io(e) => e,
         other => std::io::Error::other(other.to_string()),
-    }
-}
-
-/// Writes what goes at the body step: the message under the prepared
-/// fields, or its 7-bit rewrite when the core asks for it.
-pub(crate) fn write_body(
-    message: &Message,
-    prepared: &Prepared,
-    seven_bit: Option<&Message>,
-    seven_bit_body: bool,
-    w: &mut dyn std::io::Write,
-) -> Result<(), postie_mime::Error> {
-    match (seven_bit, seven_bit_body) {
-        (Some(rewritten), true) => rewritten.write_to(w),
-        _ => prepared.write_message(message, w),
-    }
-}
-
-#[cfg(feature = "tokio")]
-/// [`write_body`] for a driver that pulls the bytes.
-pub(crate) fn body_reader<'a>(
-    message: &'a Message,
-    prepared: &'a Prepared,
-    seven_bit: Option<&'a Message>,
-    seven_bit_body: bool,
-) -> Result<MessageStream<'a>, postie_mime::Error> {
-    match (seven_bit, seven_bit_body) {
-        (Some(rewritten), true) => rewritten.stream(),
-        _ => message.stream_with_headers(prepared.headers()),
     }
 }

@@ -42,6 +42,12 @@ pub(crate) fn not_connected() -> io::Error {
     io::Error::new(io::ErrorKind::NotConnected, "no connection")
 }
 
+/// The core asked for the message where the driver has none (an idle
+/// connection being closed): never expected, but not a hang.
+pub(crate) fn no_message() -> io::Error {
+    io::Error::other("no message: the connection is only being closed")
+}
+
 /// A read's outcome for the core: what came, the end of the stream, a
 /// timeout, or an error. An interrupted read passes nothing: the core asks
 /// for the read again.

@@ -35,7 +35,7 @@ pub(crate) fn for_error(error: &Error) -> u8 {
         Error::NoServer { .. } if error.is_temporary() => TEMPFAIL,
         Error::NoServer { .. } => UNAVAILABLE,
         Error::Transaction(failure) => match failure.cause() {
-            Cause::TooLarge { .. } | Cause::NeedsSmtpUtf8(_) => DATAERR,
+            Cause::TooLarge { .. } | Cause::NeedsSmtpUtf8(_) | Cause::Transform(_) => DATAERR,
             _ if failure.stage() == postie_smtp::Stage::Auth => NOPERM,
             _ if failure.is_temporary() => TEMPFAIL,
             _ => UNAVAILABLE,

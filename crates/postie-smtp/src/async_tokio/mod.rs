@@ -46,11 +46,13 @@ use crate::error::Error;
 use crate::options::SendOptions;
 use crate::outcome::Sent;
 use crate::proto::{Delivery, Step};
-use crate::setup::{body_reader, mime_io, Setup};
+use crate::setup::{mime_io, Setup};
 use crate::step_io::{
-    can_start_tls, cannot_start_tls, handle_read, not_connected, report_io, step_span, write_limit,
+    can_start_tls, cannot_start_tls, handle_read, no_message, not_connected, report_io, step_span,
+    write_limit,
 };
 use crate::tls::TlsInfo;
+use crate::transform::Outbound;
 
 mod conn;
 mod pool;
@@ -99,29 +101,25 @@ pub async fn send_prepared(
     );
     async {
         let setup = Setup::once(message, prepared, options)?;
-        let Setup {
-            config: _,
-            tls_config,
-            seven_bit,
-        } = &setup;
         let mut delivery = setup.delivery()?;
-        let body =
-            |seven_bit_body| body_reader(message, prepared, seven_bit.as_ref(), seven_bit_body);
+        let outbound = Some(Outbound::new(message, prepared, &setup));
         let mut conn = None;
-        drive(&mut delivery, &mut conn, tls_config.as_ref(), options, body).await;
+        let tls_config = setup.tls_config.as_ref();
+        drive(&mut delivery, &mut conn, tls_config, options, outbound).await;
         delivery.into_result()
     }
     .instrument(span)
     .await
 }
 
-/// Runs the core to the end (or to an idle kept connection).
-async fn drive<'m>(
+/// Runs the core to the end (or to an idle kept connection). `outbound` is
+/// the message (none when an idle connection is only being closed).
+async fn drive(
     delivery: &mut Delivery,
     conn: &mut Option<Conn>,
     tls_config: Option<&Arc<ClientConfig>>,
     options: &SendOptions,
-    body: impl Fn(bool) -> Result<MessageStream<'m>, postie_mime::Error>,
+    mut outbound: Option<Outbound<'_>>,
 ) {
     let mut buf = vec![0u8; 16 * 1024];
     loop {
@@ -132,9 +130,16 @@ async fn drive<'m>(
             }
         }
         let span = step_span(delivery);
-        let done = run_step(step, delivery, conn, &mut buf, (tls_config, options), &body)
-            .instrument(span)
-            .await;
+        let done = run_step(
+            step,
+            delivery,
+            conn,
+            &mut buf,
+            (tls_config, options),
+            &mut outbound,
+        )
+        .instrument(span)
+        .await;
         if done {
             return;
         }
@@ -142,13 +147,13 @@ async fn drive<'m>(
 }
 
 /// Carries out one step; true at [`Step::Done`].
-async fn run_step<'m>(
+async fn run_step(
     step: Step,
     delivery: &mut Delivery,
     conn: &mut Option<Conn>,
     buf: &mut [u8],
     (tls_config, options): (Option<&Arc<ClientConfig>>, &SendOptions),
-    body: &impl Fn(bool) -> Result<MessageStream<'m>, postie_mime::Error>,
+    outbound: &mut Option<Outbound<'_>>,
 ) -> bool {
     match step {
         Step::Connect { server, timeout } => {
@@ -188,7 +193,11 @@ async fn run_step<'m>(
                 return false;
             };
             let deadline = remaining.and_then(|r| Instant::now().checked_add(r));
-            let result = match body(delivery.seven_bit_body()) {
+            let message = match outbound.as_ref() {
+                Some(outbound) => outbound.stream(),
+                None => Err(postie_mime::Error::Io(no_message())),
+            };
+            let result = match message {
                 Ok(reader) => {
                     let progress = options
                         .on_progress
@@ -224,8 +233,22 @@ async fn run_step<'m>(
                 Err(e) => delivery.handle_tls_failed(Instant::now(), e),
             }
         }
+        Step::Transform { offers } => match outbound.as_mut() {
+            Some(outbound) => match outbound.transform(&offers) {
+                Ok(wire) => delivery.handle_transformed(Instant::now(), wire),
+                Err(e) => delivery.handle_transform_failed(Instant::now(), e),
+            },
+            None => delivery.handle_transform_failed(
+                Instant::now(),
+                crate::error::TransformError::new("driver", no_message()),
+            ),
+        },
         Step::Measure => {
-            let measured = body(delivery.seven_bit_body()).and_then(|mut reader| {
+            let stream = match outbound.as_ref() {
+                Some(outbound) => outbound.stream(),
+                None => Err(postie_mime::Error::Io(no_message())),
+            };
+            let measured = stream.and_then(|mut reader| {
                 let mut counter = crate::data::SizeCounter::default();
                 loop {
                     let chunk = reader.next_chunk()?;

@@ -10,7 +10,7 @@ use crate::error::Error;
 use crate::kept::Kept;
 use crate::options::SendOptions;
 use crate::outcome::Sent;
-use crate::setup::body_reader;
+use crate::transform::Outbound;
 
 /// [`crate::blocking::Session`] on tokio: a connection kept open between
 /// messages, with the same rules (checked before reuse, replaced when the
@@ -102,15 +102,12 @@ impl Session {
             None => false,
         };
         let mut link = self.kept.link_for(&setup, reusable)?;
-        let body = |seven_bit_body| {
-            body_reader(message, &prepared, setup.seven_bit.as_ref(), seven_bit_body)
-        };
         drive(
             &mut link.delivery,
             &mut link.conn,
             setup.tls_config.as_ref(),
             &self.kept.options,
-            body,
+            Some(Outbound::new(message, &prepared, &setup)),
         )
         .await;
         let result = link.delivery.take_result();
@@ -131,11 +128,7 @@ impl Session {
             None,
             &self.kept.options,
             // Closing sends no message: the core never reaches the body.
-            |_| {
-                Err(postie_mime::Error::Io(std::io::Error::other(
-                    "no message: the connection is only being closed",
-                )))
-            },
+            None,
         )
         .await;
     }

@@ -19,9 +19,10 @@ use crate::outcome::Sent;
 use crate::proto::{Delivery, Step};
 use crate::setup::mime_io;
 use crate::step_io::{
-    can_start_tls, cannot_start_tls, handle_read, not_connected, report_io, step_span,
+    can_start_tls, cannot_start_tls, handle_read, no_message, not_connected, report_io, step_span,
 };
 use crate::tls::TlsInfo;
+use crate::transform::Outbound;
 
 mod body;
 mod conn;
@@ -91,33 +92,26 @@ pub fn send_prepared(
     let setup = crate::setup::Setup::once(message, prepared, options)?;
     let mut delivery = setup.delivery()?;
     let mut conn = None;
+    let outbound = Outbound::new(message, prepared, &setup);
     drive(
         &mut delivery,
         &mut conn,
         setup.tls_config.as_ref(),
         options,
-        |w, seven_bit_body| {
-            crate::setup::write_body(
-                message,
-                prepared,
-                setup.seven_bit.as_ref(),
-                seven_bit_body,
-                w,
-            )
-        },
+        Some(outbound),
     )?;
     delivery.into_result()
 }
 
-/// Runs the core to the end. `write_body` writes the message (before
-/// dot-stuffing) when the server is ready for it: its 7-bit rewrite when
-/// the flag says so.
+/// Runs the core to the end. `outbound` is the message, given its form for
+/// each server and written when the server is ready for it (none when an
+/// idle connection is only being closed).
 fn drive(
     delivery: &mut Delivery,
     conn: &mut Option<Conn>,
     tls_config: Option<&Arc<ClientConfig>>,
     options: &SendOptions,
-    mut write_body: impl FnMut(&mut dyn Write, bool) -> Result<(), postie_mime::Error>,
+    mut outbound: Option<Outbound<'_>>,
 ) -> Result<(), Error> {
     let on_trace = options.on_trace.as_ref();
     let mut buf = vec![0u8; 16 * 1024];
@@ -186,9 +180,10 @@ fn drive(
                     delivery.body_framing(),
                     progress,
                 );
-                let result = match write_body(&mut writer, delivery.seven_bit_body()) {
-                    Ok(()) => writer.finish(),
-                    Err(e) => Err(mime_io(e)),
+                let result = match outbound.as_ref().map(|o| o.write_to(&mut writer)) {
+                    Some(Ok(())) => writer.finish(),
+                    Some(Err(e)) => Err(mime_io(e)),
+                    None => Err(no_message()),
                 };
                 match result {
                     Ok(()) => delivery.handle_body_written(Instant::now()),
@@ -215,11 +210,22 @@ fn drive(
                     Err(e) => delivery.handle_tls_failed(Instant::now(), e),
                 }
             }
+            Step::Transform { offers } => match outbound.as_mut() {
+                Some(outbound) => match outbound.transform(&offers) {
+                    Ok(wire) => delivery.handle_transformed(Instant::now(), wire),
+                    Err(e) => delivery.handle_transform_failed(Instant::now(), e),
+                },
+                None => delivery.handle_transform_failed(
+                    Instant::now(),
+                    crate::error::TransformError::new("driver", no_message()),
+                ),
+            },
             Step::Measure => {
                 let mut counter = crate::data::SizeCounter::default();
-                match write_body(&mut counter, delivery.seven_bit_body()) {
-                    Ok(()) => delivery.handle_measured(Instant::now(), counter.finish()),
-                    Err(e) => delivery.handle_measure_failed(Instant::now(), mime_io(e)),
+                match outbound.as_ref().map(|o| o.write_to(&mut counter)) {
+                    Some(Ok(())) => delivery.handle_measured(Instant::now(), counter.finish()),
+                    Some(Err(e)) => delivery.handle_measure_failed(Instant::now(), mime_io(e)),
+                    None => delivery.handle_measure_failed(Instant::now(), no_message()),
                 }
             }
             Step::Close => *conn = None,

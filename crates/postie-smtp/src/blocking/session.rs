@@ -106,15 +106,12 @@ impl Session {
         }
         let reusable = self.kept.idle_conn().is_some_and(|conn| conn.looks_alive());
         let mut link = self.kept.link_for(&setup, reusable)?;
-        let seven_bit = setup.seven_bit.as_ref();
         let driven = drive(
             &mut link.delivery,
             &mut link.conn,
             setup.tls_config.as_ref(),
             &self.kept.options,
-            |w, seven_bit_body| {
-                crate::setup::write_body(message, &prepared, seven_bit, seven_bit_body, w)
-            },
+            Some(crate::transform::Outbound::new(message, &prepared, &setup)),
         );
         let result = driven.and_then(|()| link.delivery.take_result());
         self.kept.keep(link);
@@ -133,7 +130,7 @@ impl Session {
             &mut link.conn,
             None,
             &self.kept.options,
-            |_, _| Ok(()),
+            None,
         );
     }
 }

@@ -22,10 +22,6 @@ pub struct Config {
     pub reverse_path: String,
     /// The RCPT TO addresses.
     pub recipients: Vec<String>,
-    /// ASCII forms (IDN domains as punycode) of the non-ASCII paths above,
-    /// as (path, ASCII path), used when the server lacks SMTPUTF8. A path
-    /// whose local part is not ASCII has none.
-    pub ascii_forms: Vec<(String, String)>,
     /// The message's size for the SIZE parameter, when known.
     pub size: Option<u64>,
     /// The size is not known yet and can be had: the core asks for it
@@ -43,11 +39,12 @@ pub struct Config {
     /// A bare CR or LF in the message was turned into CRLF (so its bytes
     /// are not sent exactly as they are, which BINARYMIME needs).
     pub repaired: bool,
-    /// For an 8-bit message, the size of its 7-bit rewrite
-    /// ([`postie_mime::seven_bit`]), sent instead where the server lacks
-    /// 8BITMIME ([`super::Delivery::seven_bit_body`] tells the driver).
-    /// Without it, the 8-bit data goes as it is.
-    pub seven_bit_size: Option<u64>,
+    /// The driver makes the message's form for each attempt: before MAIL,
+    /// once the server's offers are known, the core asks for it
+    /// ([`super::Step::Transform`]) and sends what it is given (the paths,
+    /// content and size of [`super::Wire`]). Without it, the message goes
+    /// as the fields above describe it, 8-bit data as it is.
+    pub transform: bool,
     /// How to send, as the caller gave it: the core reads the extension
     /// settings (at-least-one, PIPELINING, CHUNKING, REQUIRETLS, LMTP,
     /// `-queue`) from here. What needs resolving first (time limits, the
@@ -91,13 +88,12 @@ impl Config {
             client: client.into(),
             reverse_path: reverse_path.into(),
             recipients,
-            ascii_forms: Vec::new(),
             size: None,
             measure_on_demand: false,
             eight_bit: false,
             binary: false,
             repaired: false,
-            seven_bit_size: None,
+            transform: false,
             timeouts: settings.timeouts.resolved(),
             tls: settings.tls_mode(),
             policy: Arc::new(tls::default_policy),
@@ -135,6 +131,7 @@ impl std::fmt::Debug for Config {
             .field("reverse_path", &self.reverse_path)
             .field("recipients", &self.recipients)
             .field("size", &self.size)
+            .field("transform", &self.transform)
             .field("settings", &self.settings)
             .field("timeouts", &self.timeouts)
             .field("tls", &self.tls)

@@ -65,7 +65,8 @@ impl Delivery {
             | State::Closing(_)
             | State::Finished
             | State::Ready
-            | State::Measuring => return,
+            | State::Measuring
+            | State::Transforming => return,
             State::Idle => return,
         };
         self.result = Some(Err(Error::Transaction(ServerError::new(

@@ -11,7 +11,9 @@
 //!       Step::Connect { server, timeout } => connect, then handle_connected / handle_connect_failed
 //!       Step::Write { timeout }           => write delivery.take_output() (error: handle_io_error)
 //!       Step::Read { timeout }            => read, then handle_input / handle_eof / handle_timeout / handle_io_error
-//!       Step::WriteBody { timeout }       => stream the message through a DataEncoder, then handle_body_written
+//!       Step::Transform { offers }        => make the message's form for this server, then handle_transformed
+//!       Step::Measure                     => count that form, then handle_measured
+//!       Step::WriteBody { timeout }       => stream that form through a DataEncoder, then handle_body_written
 //!       Step::Close                       => drop the connection
 //!       Step::Done                        => return delivery.into_result()
 //!   }
@@ -25,6 +27,7 @@ mod config;
 mod dialogue;
 mod failure;
 mod transaction;
+mod wire;
 
 use std::time::{Duration, Instant};
 
@@ -40,6 +43,7 @@ use crate::trace::{Trace, TraceKind};
 pub use crate::data::Framing;
 pub use crate::error::AuthProblem;
 pub use config::{AuthConfig, Config};
+pub use wire::{Content, ServerOffers, Wire};
 
 /// How long to wait for the reply to QUIT once the outcome is known.
 const QUIT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -89,6 +93,15 @@ pub enum Step {
         timeout: Duration,
         /// The time left for the whole send, if it has a deadline.
         remaining: Option<Duration>,
+    },
+    /// Make the message's form for this attempt from what the server
+    /// offers (the message transforms: [`crate::transform`]), then call
+    /// [`Delivery::handle_transformed`] (or
+    /// [`Delivery::handle_transform_failed`]). Once before each MAIL, and
+    /// only with [`Config::transform`].
+    Transform {
+        /// What the server offers that decides the form.
+        offers: ServerOffers,
     },
     /// Count the message's octets as RFC 1870 does (a
     /// [`crate::data::SizeCounter`] over what `WriteBody` would write),
@@ -165,6 +178,8 @@ enum State {
     Finished,
     /// Waiting for the driver to count the message.
     Measuring,
+    /// Waiting for the driver to make the message's form for this attempt.
+    Transforming,
     /// Done with a message, the connection open and clean for the next.
     Idle,
     /// A next message on an idle connection: MAIL is due.
@@ -205,6 +220,9 @@ pub struct Delivery {
     traces: std::collections::VecDeque<Trace>,
     /// The mail transaction under way, made anew for each MAIL.
     tx: transaction::Transaction,
+    /// The message as it goes on this attempt: made before MAIL, dropped
+    /// when the connection or the message changes.
+    wire: Option<Wire>,
     /// MAIL went on a connection kept from an earlier message and has not
     /// been answered yet: if the server turns out to have closed it (EOF,
     /// a write error, 421), nothing was started, and the core reconnects.
@@ -249,6 +267,7 @@ impl Delivery {
             authenticated: None,
             traces: std::collections::VecDeque::new(),
             tx: transaction::Transaction::default(),
+            wire: None,
             reused: false,
         })
     }
@@ -319,6 +338,11 @@ impl Delivery {
                 }
                 State::Finished | State::Idle => return Step::Done,
                 State::Measuring => return Step::Measure,
+                State::Transforming => {
+                    return Step::Transform {
+                        offers: transaction::server_offers(&self.config, &self.capabilities),
+                    }
+                }
                 State::Ready => {
                     self.reused = true;
                     self.start_mail(now);
@@ -338,6 +362,7 @@ impl Delivery {
     pub fn handle_connected(&mut self, now: Instant, peer_is_loopback: bool) {
         if self.state == State::Connecting {
             self.capabilities = Capabilities::default();
+            self.wire = None;
             self.parser.clear();
             self.tls = None;
             self.authenticated = None;
@@ -511,8 +536,13 @@ impl Delivery {
     /// where offered.
     pub fn handle_measured(&mut self, now: Instant, size: u64) {
         if self.state == State::Measuring {
-            self.config.size = Some(size);
-            self.config.measure_on_demand = false;
+            if let Some(wire) = &mut self.wire {
+                wire.size = Some(size);
+            }
+            if !self.config.transform {
+                // The same on every attempt: not counted again.
+                self.config.size = Some(size);
+            }
             self.start_mail(now);
         }
     }
@@ -520,8 +550,39 @@ impl Delivery {
     /// The message could not be read to count it: nothing was sent.
     pub fn handle_measure_failed(&mut self, now: Instant, error: std::io::Error) {
         if self.state == State::Measuring {
-            self.config.measure_on_demand = false;
             self.fail_transaction(Stage::Mail, Cause::Io(error), now);
+        }
+    }
+
+    /// The message's form for this attempt, made at [`Step::Transform`].
+    /// A form the core could not send safely (a path with CR, LF or NUL;
+    /// not one path per recipient) fails the message, as a failed
+    /// transform does.
+    pub fn handle_transformed(&mut self, now: Instant, wire: Wire) {
+        if self.state != State::Transforming {
+            return;
+        }
+        let paths_safe = path_is_safe(&wire.reverse_path, true)
+            && wire.recipients.iter().all(|p| path_is_safe(p, false));
+        if !paths_safe || wire.recipients.len() != self.config.recipients.len() {
+            let problem = crate::error::TransformError::new(
+                "envelope",
+                "a transform gave paths that cannot be sent (one per recipient, no control characters)",
+            );
+            self.fail_transaction(Stage::Mail, Cause::Transform(problem), now);
+            return;
+        }
+        for note in &wire.notes {
+            self.trace(TraceKind::Info, note.clone());
+        }
+        self.wire = Some(wire);
+        self.start_mail(now);
+    }
+
+    /// A transform failed: nothing was sent, and the message fails.
+    pub fn handle_transform_failed(&mut self, now: Instant, error: crate::error::TransformError) {
+        if self.state == State::Transforming {
+            self.fail_transaction(Stage::Mail, Cause::Transform(error), now);
         }
     }
 
@@ -583,6 +644,7 @@ impl Delivery {
         self.config = config;
         self.started = now;
         self.tx = transaction::Transaction::default();
+        self.wire = None;
         self.attempts.clear();
         self.result = None;
         self.state = State::Ready;
@@ -634,7 +696,7 @@ impl Delivery {
             State::Await(expect) => Some(expect.stage()),
             State::Handshake { .. } => Some(Stage::StartTls),
             State::SendingBody => Some(Stage::Data),
-            State::Ready | State::Measuring => Some(Stage::Mail),
+            State::Ready | State::Measuring | State::Transforming => Some(Stage::Mail),
             State::NextServer | State::Closing(_) | State::Finished | State::Idle => None,
         }
     }
@@ -642,11 +704,7 @@ impl Delivery {
     /// The size of the body to write at [`Step::WriteBody`], when it was
     /// counted: for progress reports.
     pub fn body_size(&self) -> Option<u64> {
-        if self.tx.seven_bit_body {
-            self.config.seven_bit_size
-        } else {
-            self.config.size
-        }
+        self.wire.as_ref().and_then(|wire| wire.size)
     }
 
     /// How to frame the body at [`Step::WriteBody`].
@@ -655,14 +713,6 @@ impl Delivery {
             Some(size) => Framing::Bdat { size },
             None => Framing::Data,
         }
-    }
-
-    /// Whether the body to write at [`Step::WriteBody`] is the 7-bit
-    /// rewrite of the message (the server lacks 8BITMIME and
-    /// [`Config::seven_bit_size`] was given), rather than the message as it
-    /// is.
-    pub fn seven_bit_body(&self) -> bool {
-        self.tx.seven_bit_body
     }
 
     /// The server being tried.
@@ -1057,6 +1107,75 @@ mod tests {
             text.contains("--allow-plaintext-auth") && text.contains("TLS"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn the_transform_step_comes_after_ehlo_and_mail_sends_the_form_it_made() {
+        let mut c = config(2);
+        c.transform = true;
+        c.measure_on_demand = true;
+        let t = Instant::now();
+        let mut d = Delivery::new(c, t).unwrap();
+        assert!(matches!(d.poll(t), Step::Connect { .. }));
+        d.handle_connected(t, false);
+        written_until_read(&mut d, t);
+        d.handle_input(t, b"220 hi\r\n");
+        written_until_read(&mut d, t);
+        d.handle_input(t, b"250-mx\r\n250-SIZE 100\r\n250 SMTPUTF8\r\n");
+        assert_eq!(
+            d.poll(t),
+            Step::Transform {
+                offers: ServerOffers::new(false, false, true)
+            }
+        );
+        assert_eq!(d.stage(), Some(Stage::Mail));
+        // The form's paths go in MAIL and RCPT; its size is unknown, so it
+        // is counted first (the server offers SIZE).
+        let mut wire = Wire::new(
+            "a@x.test".into(),
+            vec!["b@\u{fc}.test".into()],
+            Content::default(),
+            None,
+        );
+        wire.notes.push("changed".into());
+        d.handle_transformed(t, wire);
+        assert_eq!(d.poll(t), Step::Measure);
+        d.handle_measured(t, 42);
+        assert_eq!(
+            written_until_read(&mut d, t),
+            "MAIL FROM:<a@x.test> SIZE=42 SMTPUTF8\r\n"
+        );
+        d.handle_input(t, b"250 ok\r\n");
+        assert_eq!(written_until_read(&mut d, t), "RCPT TO:<b@\u{fc}.test>\r\n");
+        assert_eq!(d.body_size(), Some(42));
+    }
+
+    #[test]
+    fn a_form_with_unsafe_or_missing_paths_fails_the_message() {
+        for recipients in [vec!["b@y.test\r\nRSET".to_owned()], Vec::new()] {
+            let mut c = config(1);
+            c.transform = true;
+            let t = Instant::now();
+            let mut d = Delivery::new(c, t).unwrap();
+            assert!(matches!(d.poll(t), Step::Connect { .. }));
+            d.handle_connected(t, false);
+            written_until_read(&mut d, t);
+            d.handle_input(t, b"220 hi\r\n");
+            written_until_read(&mut d, t);
+            d.handle_input(t, b"250 mx\r\n");
+            assert!(matches!(d.poll(t), Step::Transform { .. }));
+            let wire = Wire::new("a@x.test".into(), recipients, Content::default(), Some(1));
+            d.handle_transformed(t, wire);
+            assert_eq!(written_until_read(&mut d, t), "QUIT\r\n");
+            d.handle_input(t, b"221 bye\r\n");
+            assert_eq!(d.poll(t), Step::Close);
+            assert_eq!(d.poll(t), Step::Done);
+            let err = d.into_result().unwrap_err();
+            assert!(
+                matches!(err.server_error().unwrap().cause(), Cause::Transform(_)),
+                "{err}"
+            );
+        }
     }
 
     /// Connects, greets, and answers EHLO with `ehlo`; what the client

@@ -16,8 +16,6 @@ pub(super) struct Transaction {
     /// The transaction failed inside a pipelined batch: the replies still
     /// due are read (and ignored) before RSET.
     pub(super) draining: bool,
-    /// The driver must send the 7-bit rewrite of the message.
-    pub(super) seven_bit_body: bool,
     /// DSN parameters went with this transaction.
     pub(super) dsn_sent: bool,
     /// The body goes with `BDAT <size> LAST` in this transaction.
@@ -35,7 +33,6 @@ pub(super) struct Transaction {
 impl Transaction {
     fn new(plan: &MailPlan) -> Self {
         Self {
-            seven_bit_body: plan.seven_bit_body,
             dsn_sent: plan.dsn,
             bdat_size: plan.bdat_size,
             utf8: plan.utf8,
@@ -51,7 +48,6 @@ impl Transaction {
 pub(super) struct MailPlan {
     /// `MAIL FROM:<...>` with its parameters.
     pub(super) command: String,
-    pub(super) seven_bit_body: bool,
     pub(super) bdat_size: Option<u64>,
     /// The DSN parameters go (the server offers DSN).
     pub(super) dsn: bool,
@@ -77,83 +73,60 @@ pub(super) enum Planned {
     Mail(MailPlan),
 }
 
-/// Plans MAIL: the size and SMTPUTF8 checks, BDAT or DATA, the body type,
-/// and the parameters. A pure function of what it is given.
-pub(super) fn plan_mail(config: &Config, caps: &Capabilities, over_tls: bool) -> Planned {
+/// Plans MAIL for `wire` (the message as it goes on this attempt): the
+/// size and SMTPUTF8 checks, BDAT or DATA, the body type, and the
+/// parameters. A pure function of what it is given.
+pub(super) fn plan_mail(
+    config: &Config,
+    wire: &Wire,
+    caps: &Capabilities,
+    over_tls: bool,
+) -> Planned {
     let settings = &config.settings;
-    let chunking = settings.chunking && !settings.lmtp && caps.offers(Extension::Chunking);
+    let chunking = chunking_used(config, caps);
     let wants_size = caps.size().is_some() || chunking;
-    if config.size.is_none() && config.measure_on_demand && wants_size {
+    if wire.size.is_none() && config.measure_on_demand && wants_size {
         return Planned::Measure;
     }
     if settings.require_tls && (!over_tls || !caps.offers(Extension::RequireTls)) {
         // RFC 8689 §4.1: such a server must not get the message.
         return Planned::NextServer(Cause::RequireTlsNotOffered);
     }
-    let bdat = chunking && config.size.is_some();
+    let size = wire.size;
+    let bdat = chunking && size.is_some();
+    let content = wire.content;
     let binary_mime =
-        config.binary && !config.repaired && bdat && caps.offers(Extension::BinaryMime);
+        content.binary && !content.repaired && bdat && caps.offers(Extension::BinaryMime);
     let eight_bit_mime = caps.offers(Extension::EightBitMime);
-    let needs_rewrite =
-        (config.binary && !binary_mime) || (config.eight_bit && !binary_mime && !eight_bit_mime);
-    let seven_bit_body = needs_rewrite && config.seven_bit_size.is_some();
-    let size = if seven_bit_body {
-        config.seven_bit_size
-    } else {
-        config.size
-    };
     if let (Some(size), Some(limit)) = (size, caps.size()) {
         if limit > 0 && size > limit {
             return Planned::Fail(Cause::TooLarge { size, limit });
         }
     }
-    let mut utf8 = std::iter::once(&config.reverse_path)
-        .chain(&config.recipients)
-        .any(|p| !p.is_ascii());
-    let mut from_path = config.reverse_path.clone();
-    let mut paths = config.recipients.clone();
-    if utf8 && !caps.offers(Extension::SmtpUtf8) {
-        // Without SMTPUTF8, IDN domains go as punycode; a non-ASCII local
-        // part cannot go at all (RFC 6531 §3.2).
-        let ascii = |path: &String| -> Result<String, String> {
-            if path.is_ascii() {
-                return Ok(path.clone());
-            }
-            config
-                .ascii_forms
-                .iter()
-                .find(|(unicode, _)| unicode == path)
-                .map(|(_, ascii)| ascii.clone())
-                .ok_or_else(|| path.clone())
-        };
-        let converted = ascii(&config.reverse_path).and_then(|from| {
-            let paths: Result<Vec<String>, String> = config.recipients.iter().map(ascii).collect();
-            paths.map(|paths| (from, paths))
-        });
-        match converted {
-            Ok((from, ascii_paths)) => {
-                from_path = from;
-                paths = ascii_paths;
-                utf8 = false;
-            }
-            Err(path) => return Planned::Fail(Cause::NeedsSmtpUtf8(path)),
+    // Without SMTPUTF8 a non-ASCII path cannot go (RFC 6531 §3.2); the
+    // transforms put the ASCII forms of IDN domains where they can.
+    let utf8 = std::iter::once(&wire.reverse_path)
+        .chain(&wire.recipients)
+        .find(|p| !p.is_ascii());
+    if let Some(path) = utf8 {
+        if !caps.offers(Extension::SmtpUtf8) {
+            return Planned::Fail(Cause::NeedsSmtpUtf8(path.clone()));
         }
     }
-    let mut command = format!("MAIL FROM:<{from_path}>");
+    let utf8 = utf8.is_some();
+    let mut command = format!("MAIL FROM:<{}>", wire.reverse_path);
     if let (Some(size), Some(_)) = (size, caps.size()) {
         command.push_str(&format!(" SIZE={size}"));
     }
     let mut note = None;
     if binary_mime {
         command.push_str(" BODY=BINARYMIME");
-    } else if seven_bit_body {
-        note = Some("the server cannot take the message's 8-bit or binary data as it is: those parts go re-encoded");
-    } else if config.eight_bit && eight_bit_mime && !config.binary {
+    } else if content.eight_bit && eight_bit_mime && !content.binary {
         command.push_str(" BODY=8BITMIME");
-    } else if config.eight_bit || config.binary {
-        // No rewrite was given (a caller of the core that has none): the
-        // data goes as it is, as most clients send it.
-        if config.eight_bit && eight_bit_mime {
+    } else if !content.is_seven_bit() {
+        // No transform made it fit (a caller of the core without one):
+        // the data goes as it is, as most clients send it.
+        if content.eight_bit && eight_bit_mime {
             command.push_str(" BODY=8BITMIME");
         }
         note = Some("the message has 8-bit or binary data the server cannot take as it is");
@@ -176,21 +149,43 @@ pub(super) fn plan_mail(config: &Config, caps: &Capabilities, over_tls: bool) ->
     }
     Planned::Mail(MailPlan {
         command,
-        seven_bit_body,
         bdat_size: if bdat { size } else { None },
         dsn,
         dsn_dropped,
         utf8,
-        paths,
+        paths: wire.recipients.clone(),
         note,
     })
+}
+
+/// Whether BDAT is to be used with this server (when the size is known).
+fn chunking_used(config: &Config, caps: &Capabilities) -> bool {
+    let settings = &config.settings;
+    settings.chunking && !settings.lmtp && caps.offers(Extension::Chunking)
+}
+
+/// What the server offers that decides the message's form.
+pub(super) fn server_offers(config: &Config, caps: &Capabilities) -> ServerOffers {
+    ServerOffers {
+        eight_bit_mime: caps.offers(Extension::EightBitMime),
+        binary_mime: chunking_used(config, caps) && caps.offers(Extension::BinaryMime),
+        smtputf8: caps.offers(Extension::SmtpUtf8),
+    }
 }
 
 impl Delivery {
     /// MAIL FROM, as [`plan_mail`] decides; with PIPELINING every RCPT
     /// (and DATA where it may) in the same write.
     pub(super) fn start_mail(&mut self, now: Instant) {
-        let plan = match plan_mail(&self.config, &self.capabilities, self.tls.is_some()) {
+        let wire = match &self.wire {
+            Some(wire) => wire,
+            None if self.config.transform => {
+                self.state = State::Transforming;
+                return;
+            }
+            None => self.wire.insert(Wire::from_config(&self.config)),
+        };
+        let plan = match plan_mail(&self.config, wire, &self.capabilities, self.tls.is_some()) {
             Planned::Measure => {
                 self.state = State::Measuring;
                 return;
@@ -374,6 +369,11 @@ mod tests {
         c
     }
 
+    /// Plans MAIL for the message as `c` describes it.
+    fn plan(c: &Config, caps: &Capabilities, over_tls: bool) -> Planned {
+        plan_mail(c, &Wire::from_config(c), caps, over_tls)
+    }
+
     fn mail(planned: Planned) -> MailPlan {
         match planned {
             Planned::Mail(plan) => plan,
@@ -387,37 +387,58 @@ mod tests {
             c.size = Some(100);
             c.eight_bit = true;
         });
-        let plan = mail(plan_mail(&c, &caps(&["SIZE 1000", "8BITMIME"]), false));
-        assert_eq!(plan.command, "MAIL FROM:<a@x.test> SIZE=100 BODY=8BITMIME");
-        assert!(!plan.seven_bit_body && plan.bdat_size.is_none());
-        // No 8BITMIME, a rewrite at hand: the rewrite goes, with its size.
+        let p = mail(plan(&c, &caps(&["SIZE 1000", "8BITMIME"]), false));
+        assert_eq!(p.command, "MAIL FROM:<a@x.test> SIZE=100 BODY=8BITMIME");
+        assert!(p.note.is_none() && p.bdat_size.is_none());
+        // No 8BITMIME and no transform made the data fit: it goes as it
+        // is, and the transcript says so.
+        let p = mail(plan(&c, &caps(&["SIZE"]), false));
+        assert_eq!(p.command, "MAIL FROM:<a@x.test> SIZE=100");
+        assert!(p.note.is_some());
+        // Binary data goes as BINARYMIME only over BDAT, unrepaired.
         let c = config(|c, _| {
             c.size = Some(100);
-            c.eight_bit = true;
-            c.seven_bit_size = Some(140);
+            c.binary = true;
         });
-        let plan = mail(plan_mail(&c, &caps(&["SIZE"]), false));
-        assert_eq!(plan.command, "MAIL FROM:<a@x.test> SIZE=140");
-        assert!(plan.seven_bit_body && plan.note.is_some());
+        let offers = ["CHUNKING", "BINARYMIME", "8BITMIME"];
+        let p = mail(plan(&c, &caps(&offers), false));
+        assert_eq!(p.command, "MAIL FROM:<a@x.test> BODY=BINARYMIME");
+        assert_eq!(p.bdat_size, Some(100));
+        let c = config(|c, _| {
+            c.size = Some(100);
+            c.binary = true;
+            c.repaired = true;
+        });
+        assert!(mail(plan(&c, &caps(&offers), false)).note.is_some());
+    }
+
+    #[test]
+    fn the_server_offers_follow_the_capabilities_and_settings() {
+        let c = config(|_, _| {});
+        assert_eq!(
+            server_offers(&c, &caps(&["8BITMIME", "SMTPUTF8", "BINARYMIME"])),
+            ServerOffers::new(true, false, true),
+            "BINARYMIME without CHUNKING cannot carry binary data"
+        );
+        assert!(server_offers(&c, &caps(&["CHUNKING", "BINARYMIME"])).binary_mime);
+        let c = config(|_, s| s.chunking = false);
+        assert!(!server_offers(&c, &caps(&["CHUNKING", "BINARYMIME"])).binary_mime);
     }
 
     #[test]
     fn bdat_needs_the_size_and_chunking_on_both_sides() {
         let c = config(|c, _| c.size = Some(10));
-        let plan = mail(plan_mail(&c, &caps(&["CHUNKING"]), false));
-        assert_eq!(plan.bdat_size, Some(10));
+        let p = mail(plan(&c, &caps(&["CHUNKING"]), false));
+        assert_eq!(p.bdat_size, Some(10));
         let c = config(|c, s| {
             c.size = Some(10);
             s.chunking = false;
         });
-        assert_eq!(
-            mail(plan_mail(&c, &caps(&["CHUNKING"]), false)).bdat_size,
-            None
-        );
+        assert_eq!(mail(plan(&c, &caps(&["CHUNKING"]), false)).bdat_size, None);
         // Size unknown but countable: count first.
         let c = config(|c, _| c.measure_on_demand = true);
         assert!(matches!(
-            plan_mail(&c, &caps(&["CHUNKING"]), false),
+            plan(&c, &caps(&["CHUNKING"]), false),
             Planned::Measure
         ));
     }
@@ -426,14 +447,14 @@ mod tests {
     fn refusals_before_mail() {
         let c = config(|_, s| s.require_tls = true);
         assert!(matches!(
-            plan_mail(&c, &caps(&["REQUIRETLS"]), false),
+            plan(&c, &caps(&["REQUIRETLS"]), false),
             Planned::NextServer(Cause::RequireTlsNotOffered)
         ));
-        let plan = mail(plan_mail(&c, &caps(&["REQUIRETLS"]), true));
-        assert!(plan.command.ends_with(" REQUIRETLS"), "{}", plan.command);
+        let p = mail(plan(&c, &caps(&["REQUIRETLS"]), true));
+        assert!(p.command.ends_with(" REQUIRETLS"), "{}", p.command);
         let c = config(|c, _| c.size = Some(2000));
         assert!(matches!(
-            plan_mail(&c, &caps(&["SIZE 1000"]), false),
+            plan(&c, &caps(&["SIZE 1000"]), false),
             Planned::Fail(Cause::TooLarge {
                 size: 2000,
                 limit: 1000
@@ -442,23 +463,19 @@ mod tests {
     }
 
     #[test]
-    fn without_smtputf8_idn_goes_as_punycode_and_a_unicode_local_part_cannot_go() {
-        let c = config(|c, _| {
-            c.recipients = vec!["b@b\u{fc}cher.test".to_owned()];
-            c.ascii_forms = vec![(
-                "b@b\u{fc}cher.test".to_owned(),
-                "b@xn--bcher-kva.test".to_owned(),
-            )];
-        });
-        let plan = mail(plan_mail(&c, &caps(&[]), false));
-        assert_eq!(plan.paths, ["b@xn--bcher-kva.test"]);
-        assert!(!plan.utf8 && !plan.command.contains("SMTPUTF8"));
-        let plan = mail(plan_mail(&c, &caps(&["SMTPUTF8"]), false));
-        assert!(plan.utf8 && plan.command.ends_with(" SMTPUTF8"));
-        let c = config(|c, _| c.recipients = vec!["j\u{fc}rgen@x.test".to_owned()]);
+    fn a_non_ascii_path_needs_smtputf8() {
+        let c = config(|c, _| c.recipients = vec!["b@b\u{fc}cher.test".to_owned()]);
+        let p = mail(plan(&c, &caps(&["SMTPUTF8"]), false));
+        assert!(p.utf8 && p.command.ends_with(" SMTPUTF8"));
         assert!(matches!(
-            plan_mail(&c, &caps(&[]), false),
-            Planned::Fail(Cause::NeedsSmtpUtf8(_))
+            plan(&c, &caps(&[]), false),
+            Planned::Fail(Cause::NeedsSmtpUtf8(path)) if path == "b@b\u{fc}cher.test"
         ));
+        // The paths sent are the wire's (a transform's ASCII forms).
+        let mut wire = Wire::from_config(&c);
+        wire.recipients = vec!["b@xn--bcher-kva.test".to_owned()];
+        let p = mail(plan_mail(&c, &wire, &caps(&[]), false));
+        assert_eq!(p.paths, ["b@xn--bcher-kva.test"]);
+        assert!(!p.utf8 && !p.command.contains("SMTPUTF8"));
     }
 }
