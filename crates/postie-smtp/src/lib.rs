@@ -47,6 +47,7 @@ mod error;
 mod kept;
 pub mod net;
 mod options;
+mod outbound;
 mod outcome;
 mod pool_defaults;
 pub mod proto;

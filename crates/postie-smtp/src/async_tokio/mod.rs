@@ -44,6 +44,7 @@ use crate::body_buffer::{BodyBuffer, BODY_BUFFER};
 use crate::envelope::{self, LocalEnv, Prepared};
 use crate::error::Error;
 use crate::options::SendOptions;
+use crate::outbound::Outbound;
 use crate::outcome::Sent;
 use crate::proto::{Delivery, Step};
 use crate::setup::{mime_io, Setup};
@@ -52,7 +53,6 @@ use crate::step_io::{
     write_limit,
 };
 use crate::tls::TlsInfo;
-use crate::transform::Outbound;
 
 mod conn;
 mod pool;

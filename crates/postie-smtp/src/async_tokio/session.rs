@@ -9,8 +9,8 @@ use crate::envelope::LocalEnv;
 use crate::error::Error;
 use crate::kept::Kept;
 use crate::options::SendOptions;
+use crate::outbound::Outbound;
 use crate::outcome::Sent;
-use crate::transform::Outbound;
 
 /// [`crate::blocking::Session`] on tokio: a connection kept open between
 /// messages, with the same rules (checked before reuse, replaced when the

@@ -15,6 +15,7 @@ use rustls::ClientConfig;
 use crate::envelope::{self, LocalEnv, Prepared};
 use crate::error::Error;
 use crate::options::SendOptions;
+use crate::outbound::Outbound;
 use crate::outcome::Sent;
 use crate::proto::{Delivery, Step};
 use crate::setup::mime_io;
@@ -22,7 +23,6 @@ use crate::step_io::{
     can_start_tls, cannot_start_tls, handle_read, no_message, not_connected, report_io, step_span,
 };
 use crate::tls::TlsInfo;
-use crate::transform::Outbound;
 
 mod body;
 mod conn;

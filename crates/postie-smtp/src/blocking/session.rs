@@ -111,7 +111,7 @@ impl Session {
             &mut link.conn,
             setup.tls_config.as_ref(),
             &self.kept.options,
-            Some(crate::transform::Outbound::new(message, &prepared, &setup)),
+            Some(crate::outbound::Outbound::new(message, &prepared, &setup)),
         );
         let result = driven.and_then(|()| link.delivery.take_result());
         self.kept.keep(link);

@@ -15,7 +15,6 @@
 //! binary data cannot go as it is: [`SevenBitRewrite`]), then signers
 //! (DKIM), which must come after every change.
 
-mod outbound;
 mod outgoing;
 mod seven_bit;
 mod smtputf8;
@@ -24,7 +23,6 @@ use std::sync::Arc;
 
 pub use crate::error::TransformError;
 pub use crate::proto::{Content, ServerOffers};
-pub(crate) use outbound::Outbound;
 pub use outgoing::Outgoing;
 pub use seven_bit::SevenBitRewrite;
 pub use smtputf8::SmtpUtf8Fallback;

@@ -13,9 +13,10 @@ use clap::Parser;
 use postie_smtp::{Outcome, Trace, TraceKind};
 
 use super::backoff::{self, DEFAULT_MAX_AGE};
-use super::inspect::{inspect, Damage};
+use super::folder::{self, Spool};
+use super::inspect::Damage;
 use super::meta::Meta;
-use super::store::{self, Claim, Marker, Recovered, Spool, State};
+use super::store::{Claimed, DataMarker, Place, Recovered, SpoolStore, State};
 use super::trust;
 use crate::args::{Cli, Command, FlushArgs};
 use crate::config::Account;
@@ -51,7 +52,7 @@ enum Verdict {
 }
 
 struct Flush<'a> {
-    spool: &'a Spool,
+    spool: &'a dyn SpoolStore,
     args: &'a FlushArgs,
     /// The time the flush started: a message queued again by this flush is
     /// not due again in it.
@@ -65,7 +66,7 @@ struct Flush<'a> {
 
 /// Runs `postie spool flush`.
 pub(crate) fn run(args: &FlushArgs) -> u8 {
-    let root = match store::location() {
+    let root = match folder::location() {
         Ok(root) => root,
         Err(text) => {
             eprintln!("postie: {text}");
@@ -83,7 +84,7 @@ pub(crate) fn run(args: &FlushArgs) -> u8 {
         }
     };
     let mut flush = Flush {
-        spool: &spool,
+        spool: &spool as &dyn SpoolStore,
         args,
         now: backoff::now(),
         tally: Tally::default(),
@@ -174,7 +175,7 @@ impl Flush<'_> {
     fn wanted_count(&self, state: State, ids: &[String]) -> usize {
         ids.iter()
             .filter(|id| {
-                matches!(inspect(&self.spool.entry(state, id), false), Ok(Ok(m)) if self.wanted(&m))
+                matches!(self.spool.look(id, &Place::At(state), false), Ok(Ok(m)) if self.wanted(&m))
             })
             .count()
     }
@@ -195,8 +196,7 @@ impl Flush<'_> {
     fn one(&mut self, state: State, id: &str) -> io::Result<()> {
         // A look before claiming, so that the entries left alone (not
         // due, another account's) are not moved at all.
-        let path = self.spool.entry(state, id);
-        let meta = match inspect(&path, false) {
+        let meta = match self.spool.look(id, &Place::At(state), false) {
             Ok(Ok(meta)) => meta,
             Ok(Err(Damage::Newer(reason))) => {
                 self.tally.newer += 1;
@@ -206,7 +206,7 @@ impl Flush<'_> {
             // A planted link or someone else's entry: moved aside without
             // being claimed, so nothing is ever written into it.
             Ok(Err(damage)) => {
-                match self.spool.quarantine(&path, id) {
+                match self.spool.quarantine(state, id) {
                     Ok(to) => self.quarantined(id, &to, damage.reason()),
                     // Taken by another flush meanwhile, which judges it.
                     Err(e) if e.kind() == io::ErrorKind::NotFound => {}
@@ -231,7 +231,7 @@ impl Flush<'_> {
         // Looked at again, now that it is this process's: another flush
         // may have tried it since, and the message is checked against
         // its record (size and hash) before it is sent.
-        let meta = match inspect(claim.path(), true) {
+        let meta = match claim.check() {
             Ok(Ok(meta)) => meta,
             Ok(Err(Damage::Newer(reason))) => {
                 self.tally.newer += 1;
@@ -269,12 +269,9 @@ impl Flush<'_> {
         self.attempt(claim, meta, marker)
     }
 
-    fn quarantined(&mut self, id: &str, to: &std::path::Path, reason: &str) {
+    fn quarantined(&mut self, id: &str, to: &str, reason: &str) {
         self.tally.damaged += 1;
-        self.say(&format!(
-            "{id}: damaged, moved unread to {}: {reason}",
-            to.display()
-        ));
+        self.say(&format!("{id}: damaged, moved unread to {to}: {reason}"));
     }
 
     /// The account a message names, from the accounts file it names,
@@ -297,7 +294,12 @@ impl Flush<'_> {
             .clone()
     }
 
-    fn attempt(&mut self, claim: Claim<'_>, mut meta: Meta, marker: Marker) -> io::Result<()> {
+    fn attempt(
+        &mut self,
+        claim: Box<dyn Claimed + '_>,
+        mut meta: Meta,
+        marker: Box<dyn DataMarker>,
+    ) -> io::Result<()> {
         let account = self.account(&meta);
         let max_age = self
             .args
@@ -305,7 +307,7 @@ impl Flush<'_> {
             .or_else(|| account.as_ref().ok()?.as_ref()?.spool_max_age)
             .unwrap_or(DEFAULT_MAX_AGE);
         let result = match account {
-            Ok(account) => self.send(&claim, &meta, account.as_ref(), marker),
+            Ok(account) => self.send(claim.as_ref(), &meta, account.as_ref(), marker),
             Err(text) => Err(Failure::Input(exit::CONFIG, text)),
         };
         let now = backoff::now();
@@ -396,7 +398,12 @@ impl Flush<'_> {
     }
 
     /// Gives a message up: to dead/, with the reason.
-    fn bury(&mut self, claim: Claim<'_>, mut meta: Meta, reason: String) -> io::Result<()> {
+    fn bury(
+        &mut self,
+        claim: Box<dyn Claimed + '_>,
+        mut meta: Meta,
+        reason: String,
+    ) -> io::Result<()> {
         claim.clear_data_sent()?;
         meta.dead_reason = Some(reason);
         claim.save(&meta)?;
@@ -414,10 +421,10 @@ impl Flush<'_> {
     /// it was kept with and its envelope.
     fn send(
         &self,
-        claim: &Claim<'_>,
+        claim: &dyn Claimed,
         meta: &Meta,
         account: Option<&Account>,
-        marker: Marker,
+        marker: Box<dyn DataMarker>,
     ) -> Result<postie_smtp::Sent, Failure> {
         let mut argv: Vec<OsString> = vec!["postie".into(), "send".into()];
         argv.push(format!("--originator={}", meta.reverse_path).into());
@@ -426,7 +433,7 @@ impl Flush<'_> {
             argv.push("--verbose".into());
         }
         argv.push("--".into());
-        argv.push(claim.message_path().into());
+        argv.push(claim.message_file().into());
         let args = match Cli::try_parse_from(argv) {
             Ok(Cli {
                 command: Command::Send(args),
@@ -499,7 +506,7 @@ impl Flush<'_> {
 /// put back where it rested and the process exits 71 (it used to abort,
 /// dumping core, exit 134): the callback cannot stop the send any other
 /// way, and an exit is safe where a crash is.
-fn data_marker(marker: Marker) -> postie_smtp::TraceFn {
+fn data_marker(marker: Box<dyn DataMarker>) -> postie_smtp::TraceFn {
     let done = std::sync::atomic::AtomicBool::new(false);
     Arc::new(move |line: &Trace| {
         let data =

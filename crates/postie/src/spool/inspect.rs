@@ -11,8 +11,8 @@ use std::io;
 use std::path::Path;
 
 use super::digest;
+use super::folder::{MESSAGE, META};
 use super::meta::{Meta, Unreadable};
-use super::store::{MESSAGE, META};
 use super::trust::{self, Kind};
 
 /// What is wrong with an entry.

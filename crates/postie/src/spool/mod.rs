@@ -1,8 +1,9 @@
 //! The durable outbound spool: `postie send --spool-on-failure` keeps a
 //! message that failed temporarily, `postie spool flush` sends it again.
 //!
-//! [`store`] keeps the entries on disk (atomic renames, fsyncs, claims),
-//! [`flush`] retries them, [`meta`] is what is recorded of each, and
+//! [`store`] is the seam: what the commands need of the place where
+//! entries wait; [`folder`] keeps them on disk behind it (atomic renames,
+//! fsyncs, claims). [`flush`] retries them, [`meta`] is what is recorded of each, and
 //! [`backoff`] says when to try again. An entry moves like this:
 //!
 //! ```text
@@ -24,13 +25,14 @@
 mod backoff;
 mod digest;
 mod flush;
+mod folder;
 mod inspect;
 mod meta;
 mod owner;
 mod store;
 mod trust;
 
-use std::io::{self, BufRead};
+use std::io;
 use std::path::PathBuf;
 
 use postie_mime::Message;
@@ -39,8 +41,9 @@ use serde_json::{json, Value};
 
 use crate::args::{SendArgs, SpoolArgs, SpoolCommand};
 use crate::exit;
+use folder::Spool;
 use meta::Meta;
-use store::{Place, Spool, State};
+use store::{Place, SpoolStore, State};
 
 /// What a retry needs of the `postie send` command line: how to send, as
 /// the flags made it, and the account by name.
@@ -112,19 +115,19 @@ pub(crate) fn keep(
     prepared: &Prepared,
     error: &Error,
 ) -> Result<Kept, String> {
-    let root = store::location()?;
+    let root = folder::location()?;
     let at = |e: io::Error| opening_error(&root, &e);
-    let spool = Spool::open(root.clone()).map_err(at)?;
-    let entry = spool.create().map_err(at)?;
+    let spool: Box<dyn SpoolStore> = Box::new(Spool::open(root.clone()).map_err(at)?);
+    let mut entry = spool.create().map_err(at)?;
     let digest = entry
-        .write_message(|w| {
+        .write_message(&mut |w| {
             prepared.write_message(message, w).map_err(|e| match e {
                 postie_mime::Error::Io(io) => io,
                 other => io::Error::other(other.to_string()),
             })
         })
         .map_err(at)?;
-    if let Some(change) = retry_changes(&entry.message_path(), prepared) {
+    if let Some(change) = retry_changes(entry.written(), prepared) {
         eprintln!("postie: warning: {change}");
     }
     let unknown = error.outcome() == Outcome::Unknown;
@@ -165,8 +168,8 @@ pub(crate) fn keep(
 /// for every message but a few in Resent mode (`--header Resent-*`): one
 /// without a Date, or whose From differs from the sender, gets Date or
 /// Sender added. Says what would change, if anything.
-fn retry_changes(path: &std::path::Path, prepared: &Prepared) -> Option<String> {
-    let again = Message::parse_file(path).ok()?;
+fn retry_changes(written: io::Result<Message>, prepared: &Prepared) -> Option<String> {
+    let again = written.ok()?;
     let options = SendOptions::new()
         .servers(["localhost"])
         .client(prepared.client().to_owned())
@@ -234,8 +237,8 @@ fn opening_code(error: &io::Error) -> u8 {
 /// Opens the spool when it exists (`Ok(None)` when it does not: nothing
 /// was ever kept), after cleaning up after dead processes. `Err` has the
 /// exit code and the message.
-fn open_existing() -> Result<Option<Spool>, (u8, String)> {
-    let root = store::location().map_err(|text| (exit::OS_ERR, text))?;
+fn open_existing() -> Result<Option<Box<dyn SpoolStore>>, (u8, String)> {
+    let root = folder::location().map_err(|text| (exit::OS_ERR, text))?;
     if std::fs::symlink_metadata(&root).is_err() {
         return Ok(None);
     }
@@ -244,7 +247,7 @@ fn open_existing() -> Result<Option<Spool>, (u8, String)> {
     for recovered in spool.recover().map_err(at)? {
         eprintln!("postie: {}", flush::recovered_line(&recovered));
     }
-    Ok(Some(spool))
+    Ok(Some(Box::new(spool)))
 }
 
 /// One entry as `list` and `show` see it.
@@ -259,7 +262,8 @@ struct Damaged {
     id: String,
     place: Place,
     reason: String,
-    path: std::path::PathBuf,
+    /// Where to find it ([`SpoolStore::locate`]).
+    location: String,
 }
 
 impl Damaged {
@@ -292,7 +296,7 @@ impl Damaged {
             "state": "damaged",
             "folder": self.folder(),
             "damage": self.reason,
-            "path": self.path,
+            "path": self.location,
         })
     }
 }
@@ -369,49 +373,36 @@ fn checks_message(place: &Place) -> bool {
 /// Every entry, oldest first, and the damaged ones (each checked as a
 /// flush would, the message's size and hash included where it can still
 /// be sent).
-fn rows(spool: &Spool) -> io::Result<(Vec<Row>, Vec<Damaged>)> {
-    let mut places: Vec<(String, Place, std::path::PathBuf)> = Vec::new();
-    for state in State::ALL {
-        for id in spool.ids(state)? {
-            places.push((id.clone(), Place::At(state), spool.entry(state, &id)));
-        }
-    }
-    for (id, owner, path) in spool.claimed()? {
-        places.push((id, Place::Claimed(owner), path));
-    }
+fn rows(spool: &dyn SpoolStore) -> io::Result<(Vec<Row>, Vec<Damaged>)> {
     let mut rows = Vec::new();
     let mut damaged = Vec::new();
-    for (id, place, path) in places {
-        match inspect::inspect(&path, checks_message(&place)) {
-            Ok(Ok(meta)) => rows.push(Row { place, meta }),
-            Ok(Err(damage)) => damaged.push(Damaged {
-                id,
-                place,
-                reason: damage.reason().to_owned(),
-                path,
-            }),
-            // Moved since the listing: shown where it went, or not at all.
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => return Err(e),
-        }
-    }
-    for (name, path) in spool.quarantined()? {
-        let reason = match inspect::inspect(&path, true) {
-            Ok(Err(damage)) => damage.reason().to_owned(),
+    for (id, place) in spool.entries()? {
+        let quarantined = place == Place::Quarantined;
+        let reason = match spool.look(&id, &place, checks_message(&place)) {
+            Ok(Ok(meta)) if !quarantined => {
+                rows.push(Row { place, meta });
+                continue;
+            }
             Ok(Ok(_)) => {
                 "quarantined (it reads well now: `postie spool remove` it, or move it back by hand)"
                     .to_owned()
             }
+            Ok(Err(damage)) => damage.reason().to_owned(),
+            // Moved since the listing: shown where it went, or not at all.
             Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-            Err(e) => format!("{}: {e}", path.display()),
+            Err(e) if quarantined => format!("{}: {e}", spool.locate(&id, &place)),
+            Err(e) => return Err(e),
         };
+        let location = spool.locate(&id, &place);
         damaged.push(Damaged {
-            id: name,
-            place: Place::Quarantined,
+            id,
+            place,
             reason,
-            path,
+            location,
         });
     }
+    // Quarantined ones last, as they were listed.
+    damaged.sort_by_key(|d| d.place == Place::Quarantined);
     rows.sort_by(|a, b| (a.meta.created, &a.meta.id).cmp(&(b.meta.created, &b.meta.id)));
     Ok((rows, damaged))
 }
@@ -421,7 +412,7 @@ fn list(json: bool, account: Option<&str>) -> u8 {
         Ok(spool) => spool,
         Err((code, text)) => return fail(code, &text),
     };
-    let (rows, damaged) = match spool.as_ref().map(rows).transpose() {
+    let (rows, damaged) = match spool.as_deref().map(rows).transpose() {
         Ok(found) => found.unwrap_or_default(),
         Err(e) => return fail(exit::OS_ERR, &e.to_string()),
     };
@@ -462,14 +453,15 @@ fn show(id: &str, json: bool) -> u8 {
         Ok(None) => return fail(exit::NOINPUT, &format!("no message {id} in the spool")),
         Err((code, text)) => return fail(code, &text),
     };
-    let (place, path) = match spool.find(id) {
+    let place = match spool.find(id) {
         Ok(Some(found)) => found,
         Ok(None) => return fail(exit::NOINPUT, &format!("no message {id} in the spool")),
         Err(e) => return fail(exit::OS_ERR, &e.to_string()),
     };
     // Checked before anything in it is read: a planted link is never
     // followed, so never printed.
-    let meta = match inspect::inspect(&path, checks_message(&place)) {
+    let location = spool.locate(id, &place);
+    let meta = match spool.look(id, &place, checks_message(&place)) {
         Ok(Ok(meta)) if place != Place::Quarantined => meta,
         Ok(found) => {
             let reason = match found {
@@ -480,7 +472,7 @@ fn show(id: &str, json: bool) -> u8 {
                 id: id.to_owned(),
                 place,
                 reason,
-                path,
+                location,
             };
             if json {
                 println!("{}", damaged.json());
@@ -488,13 +480,13 @@ fn show(id: &str, json: bool) -> u8 {
                 println!("id: {}", damaged.id);
                 println!("state: damaged ({})", damaged.folder());
                 println!("damage: {}", damaged.reason);
-                println!("path: {}", damaged.path.display());
+                println!("path: {}", damaged.location);
             }
             return exit::IO_ERR;
         }
-        Err(e) => return fail(exit::OS_ERR, &format!("{}: {e}", path.display())),
+        Err(e) => return fail(exit::OS_ERR, &format!("{location}: {e}")),
     };
-    let header = match header(&path.join(store::MESSAGE)) {
+    let header = match spool.header(id, &place) {
         Ok(header) => header,
         Err(e) => return fail(exit::OS_ERR, &e.to_string()),
     };
@@ -505,7 +497,7 @@ fn show(id: &str, json: bool) -> u8 {
         if let Some(object) = value.as_object_mut() {
             object.insert("transport".to_owned(), json!(row.meta.transport));
             object.insert("header".to_owned(), json!(header));
-            object.insert("path".to_owned(), json!(path));
+            object.insert("path".to_owned(), json!(location));
         }
         println!("{value}");
         return exit::OK;
@@ -534,7 +526,7 @@ fn show(id: &str, json: bool) -> u8 {
         ),
         ("last error", meta.last_error.clone()),
         ("dead because", meta.dead_reason.clone().unwrap_or_default()),
-        ("path", path.display().to_string()),
+        ("path", location),
     ];
     for (name, value) in lines {
         if !value.is_empty() {
@@ -544,27 +536,6 @@ fn show(id: &str, json: bool) -> u8 {
     println!();
     print!("{header}");
     exit::OK
-}
-
-/// The message's header fields, as text.
-fn header(path: &std::path::Path) -> io::Result<String> {
-    let mut reader = io::BufReader::new(trust::open_read(path)?);
-    let mut text = String::new();
-    let mut line = Vec::new();
-    loop {
-        line.clear();
-        if reader.read_until(b'\n', &mut line)? == 0 {
-            break;
-        }
-        let content = String::from_utf8_lossy(&line);
-        let content = content.trim_end_matches(['\r', '\n']);
-        if content.is_empty() {
-            break;
-        }
-        text.push_str(content);
-        text.push('\n');
-    }
-    Ok(text)
 }
 
 fn remove(ids: &[String]) -> u8 {

@@ -1,15 +1,16 @@
-//! The drivers' side of the stage: one send's message, the form each
-//! attempt gives it, and how that form is counted and written.
+//! The drivers' side of the message transform stage
+//! ([`crate::transform`]): one send's message, the form each attempt gives
+//! it, and how that form is counted and written.
 
 use postie_mime::Message;
 #[cfg(feature = "tokio")]
 use postie_mime::MessageStream;
 
-use super::Outgoing;
 use crate::envelope::Prepared;
 use crate::error::TransformError;
 use crate::proto::{Content, ServerOffers, Wire};
 use crate::setup::Setup;
+use crate::transform::Outgoing;
 
 /// One send's message and its form on the current attempt.
 pub(crate) struct Outbound<'m> {
