@@ -13,7 +13,6 @@ use clap::Parser;
 use postie_smtp::{Outcome, Trace, TraceKind};
 
 use super::backoff::{self, DEFAULT_MAX_AGE};
-use super::folder::{self, Spool};
 use super::inspect::Damage;
 use super::meta::Meta;
 use super::store::{Claimed, DataMarker, Place, Recovered, SpoolStore, State};
@@ -66,25 +65,16 @@ struct Flush<'a> {
 
 /// Runs `postie spool flush`.
 pub(crate) fn run(args: &FlushArgs) -> u8 {
-    let root = match folder::location() {
-        Ok(root) => root,
-        Err(text) => {
+    let spool = match super::open_store(false) {
+        Ok(Some((spool, _))) => spool,
+        Ok(None) => return exit::OK,
+        Err((code, text)) => {
             eprintln!("postie: {text}");
-            return exit::OS_ERR;
-        }
-    };
-    if !root.exists() {
-        return exit::OK;
-    }
-    let spool = match Spool::open(root.clone()) {
-        Ok(spool) => spool,
-        Err(e) => {
-            eprintln!("postie: {}", super::opening_error(&root, &e));
-            return super::opening_code(&e);
+            return code;
         }
     };
     let mut flush = Flush {
-        spool: &spool as &dyn SpoolStore,
+        spool: spool.as_ref(),
         args,
         now: backoff::now(),
         tally: Tally::default(),

@@ -115,9 +115,10 @@ pub(crate) fn keep(
     prepared: &Prepared,
     error: &Error,
 ) -> Result<Kept, String> {
-    let root = folder::location()?;
+    let (spool, root) = open_store(true)
+        .map_err(|(_, text)| text)?
+        .ok_or("the spool could not be made")?;
     let at = |e: io::Error| opening_error(&root, &e);
-    let spool: Box<dyn SpoolStore> = Box::new(Spool::open(root.clone()).map_err(at)?);
     let mut entry = spool.create().map_err(at)?;
     let digest = entry
         .write_message(&mut |w| {
@@ -238,16 +239,31 @@ fn opening_code(error: &io::Error) -> u8 {
 /// was ever kept), after cleaning up after dead processes. `Err` has the
 /// exit code and the message.
 fn open_existing() -> Result<Option<Box<dyn SpoolStore>>, (u8, String)> {
+    let Some((spool, root)) = open_store(false)? else {
+        return Ok(None);
+    };
+    let at = |e: io::Error| (opening_code(&e), opening_error(&root, &e));
+    for recovered in spool.recover().map_err(at)? {
+        eprintln!("postie: {}", flush::recovered_line(&recovered));
+    }
+    Ok(Some(spool))
+}
+
+/// An opened store, and where it is.
+type Opened = (Box<dyn SpoolStore>, PathBuf);
+
+/// The one place the store is chosen and opened (the folder store at
+/// [`folder::location`]), with where it is, for messages. Without
+/// `create`, `Ok(None)` when there is none yet. `Err` has the exit code
+/// and the message.
+fn open_store(create: bool) -> Result<Option<Opened>, (u8, String)> {
     let root = folder::location().map_err(|text| (exit::OS_ERR, text))?;
-    if std::fs::symlink_metadata(&root).is_err() {
+    if !create && std::fs::symlink_metadata(&root).is_err() {
         return Ok(None);
     }
     let at = |e: io::Error| (opening_code(&e), opening_error(&root, &e));
     let spool = Spool::open(root.clone()).map_err(at)?;
-    for recovered in spool.recover().map_err(at)? {
-        eprintln!("postie: {}", flush::recovered_line(&recovered));
-    }
-    Ok(Some(Box::new(spool)))
+    Ok(Some((Box::new(spool), root)))
 }
 
 /// One entry as `list` and `show` see it.
