@@ -205,6 +205,8 @@ class Setup:
         kind, binary, extra = how
         if kind == "python":
             return [sys.executable, self.args.python_client] + extra
+        if kind == "baseline":
+            return [os.path.join(self.args.baseline_bin, binary)] + extra
         return [os.path.join(self.args.bin_dir, binary)] + extra
 
     def argv(self, how, target_kind, spec, attach=None, out=None, target=None,
@@ -634,6 +636,9 @@ def main():
     parser.add_argument("--clients",
                         help="comma-separated subset, e.g. postie,smtp-source (postie always runs)")
     parser.add_argument("--skip-checks", action="store_true")
+    parser.add_argument("--baseline-bin",
+                        help="a directory holding an earlier postie-bench: adds the clients "
+                             "postie-base and postie-base-tokio, to compare builds in one run")
     parser.add_argument("--json")
     parser.add_argument("--attach-file", required=True,
                         help="a file of at least 50 MiB for W4 (its first N MiB are used)")
@@ -645,6 +650,11 @@ def main():
     if args.submission and not args.postfix_queue:
         parser.error("--submission needs --postfix-queue")
 
+    if args.baseline_bin:
+        CLIENTS.insert(2, ("postie-base", ("baseline", "postie-bench", ["--driver", "blocking"]),
+                           True))
+        CLIENTS.insert(3, ("postie-base-tokio",
+                           ("baseline", "postie-bench", ["--driver", "tokio"]), False))
     if args.clients:
         wanted = set(args.clients.split(",")) | {REFERENCE}
         unknown = wanted - {name for name, _, _ in CLIENTS}

@@ -9,7 +9,7 @@
 # whatever happens.
 #
 #   bench/compare.sh [--rounds N] [--quick] [--max-secs T] [--workloads LIST] [--clients LIST]
-#                    [--no-postfix] [--skip-checks]
+#                    [--no-postfix] [--skip-checks] [--baseline REV]
 #
 #   --rounds N        interleaved rounds (default 5)
 #   --quick           a tenth of every N, a 10 MiB attachment, 1 round: to
@@ -23,6 +23,10 @@
 #                     postie always runs: the ratios are against it)
 #   --no-postfix      skip PF and W6 (no test Postfix needed)
 #   --skip-checks     skip the check of each client's messages
+#   --baseline REV    also build postie-bench from the git revision REV (into
+#                     $CARGO_TARGET_DIR/baseline) and run it as the clients
+#                     postie-base and postie-base-tokio: a change's effect on
+#                     throughput, measured in the same interleaved run
 #
 # Needs: cargo, python3, Postfix's smtp-sink and smtp-source (apt install
 # postfix; scripts/servers.sh installs it), root (smtp-sink drops to nobody,
@@ -48,6 +52,7 @@ rounds=5
 quick=()
 extra=()
 postfix=1
+baseline=
 while [ $# -gt 0 ]; do
 	case $1 in
 	--rounds) rounds=$2; shift 2 ;;
@@ -57,8 +62,9 @@ while [ $# -gt 0 ]; do
 	--clients) extra+=(--clients "$2"); shift 2 ;;
 	--skip-checks) extra+=(--skip-checks); shift ;;
 	--no-postfix) postfix=0; shift ;;
+	--baseline) baseline=$2; shift 2 ;;
 	*)
-		echo "usage: $0 [--rounds N] [--quick] [--max-secs T] [--workloads LIST] [--clients LIST] [--no-postfix] [--skip-checks]" >&2
+		echo "usage: $0 [--rounds N] [--quick] [--max-secs T] [--workloads LIST] [--clients LIST] [--no-postfix] [--skip-checks] [--baseline REV]" >&2
 		exit 2
 		;;
 	esac
@@ -122,6 +128,18 @@ fi
 
 echo "==> building the clients (release)"
 (cd "$BENCH_DIR" && cargo build --release --bins -q)
+
+if [ -n "$baseline" ]; then
+	rev=$(git -C "$REPO_ROOT" rev-parse --verify "$baseline^{commit}")
+	echo "==> building postie-bench at $baseline ($rev) as the baseline"
+	mkdir -p "$work/baseline-src"
+	git -C "$REPO_ROOT" archive "$rev" | tar -x -C "$work/baseline-src"
+	# A target directory of its own, kept between runs: rebuilt only where
+	# the baseline's sources differ from the last one built there.
+	(cd "$work/baseline-src/bench" &&
+		CARGO_TARGET_DIR="$CARGO_TARGET_DIR/baseline" cargo build --release --bin postie-bench -q)
+	extra+=(--baseline-bin "$CARGO_TARGET_DIR/baseline/release")
+fi
 
 port_open() {
 	python3 -c "import socket, sys; socket.create_connection(('127.0.0.1', int(sys.argv[1])), 1).close()" "$1" 2>/dev/null

@@ -154,10 +154,17 @@ impl Setup {
         // A transform may change the message; its new form is counted
         // where the server needs the number.
         config.measure_on_demand = true;
-        config.transform = true;
         config.eight_bit = measure.is_some_and(|m| m.eight_bit);
         config.binary = measure.is_some_and(|m| m.binary);
         config.repaired = measure.is_some_and(|m| m.repaired);
+        let transforms = Transforms::with(&options.transforms);
+        // The stage is skipped where nothing in it could change the
+        // message (most sends: postie's own adaptations have nothing to do
+        // for 7-bit data and ASCII paths), which saves a step per message.
+        let ascii_paths =
+            config.reverse_path.is_ascii() && config.recipients.iter().all(|p| p.is_ascii());
+        let content = crate::proto::Content::new(config.eight_bit, config.binary, config.repaired);
+        config.transform = transforms.may_change(content, ascii_paths);
         config.tls = tls_mode;
         config.policy = policy(options);
         config.auth = auth(options);
@@ -168,7 +175,7 @@ impl Setup {
             config,
             tls_config,
             ascii_forms: prepared.ascii_forms(),
-            transforms: Transforms::with(&options.transforms),
+            transforms,
         })
     }
 

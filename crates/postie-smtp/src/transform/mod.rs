@@ -60,6 +60,9 @@ pub trait MessageTransform: Send + Sync {
     ) -> Result<(), Box<dyn std::error::Error + Send + Sync>>;
 }
 
+/// How many of postie's own adaptations [`Transforms::with`] adds.
+const BUILTIN: usize = 2;
+
 /// The transforms of a send, in the order they run: postie's own
 /// adaptations among the caller's, sorted by [`Order`] (stable, so
 /// transforms of the same order keep the order they were added in).
@@ -69,7 +72,7 @@ pub struct Transforms(Vec<Arc<dyn MessageTransform>>);
 impl Transforms {
     /// Postie's adaptations and `added`.
     pub fn with(added: &[Arc<dyn MessageTransform>]) -> Self {
-        let builtin: [Arc<dyn MessageTransform>; 2] =
+        let builtin: [Arc<dyn MessageTransform>; BUILTIN] =
             [Arc::new(SmtpUtf8Fallback), Arc::new(SevenBitRewrite)];
         let mut all: Vec<Arc<dyn MessageTransform>> =
             builtin.into_iter().chain(added.iter().cloned()).collect();
@@ -91,6 +94,14 @@ impl Transforms {
         Ok(())
     }
 
+    /// Whether running them could change a message holding `content`
+    /// whose envelope paths are ASCII or not: postie's adaptations act only
+    /// on 8-bit or binary data and non-ASCII paths; any other transform
+    /// always runs.
+    pub fn may_change(&self, content: Content, ascii_paths: bool) -> bool {
+        self.0.len() > BUILTIN || !content.is_seven_bit() || !ascii_paths
+    }
+
     /// The names, in the order they run.
     pub fn names(&self) -> impl Iterator<Item = &str> {
         self.0.iter().map(|t| t.name())
@@ -106,5 +117,59 @@ impl Default for Transforms {
 impl std::fmt::Debug for Transforms {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_list().entries(self.names()).finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Named(&'static str, Order);
+
+    impl MessageTransform for Named {
+        fn name(&self) -> &str {
+            self.0
+        }
+        fn order(&self) -> Order {
+            self.1
+        }
+        fn apply(
+            &self,
+            _: &mut Outgoing<'_>,
+            _: &ServerOffers,
+        ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn signers_run_last_and_each_order_keeps_the_callers_sequence() {
+        let added: [Arc<dyn MessageTransform>; 3] = [
+            Arc::new(Named("sign", Order::Sign)),
+            Arc::new(Named("first", Order::Rewrite)),
+            Arc::new(Named("second", Order::Rewrite)),
+        ];
+        let all = Transforms::with(&added);
+        assert_eq!(
+            all.names().collect::<Vec<_>>(),
+            [
+                "first",
+                "second",
+                "SMTPUTF8 fallback",
+                "7-bit rewrite",
+                "sign"
+            ]
+        );
+    }
+
+    #[test]
+    fn the_stage_is_skipped_only_where_nothing_in_it_could_act() {
+        let postie_only = Transforms::default();
+        let seven_bit = Content::default();
+        assert!(!postie_only.may_change(seven_bit, true));
+        assert!(postie_only.may_change(seven_bit, false));
+        assert!(postie_only.may_change(Content::new(true, false, false), true));
+        let added: [Arc<dyn MessageTransform>; 1] = [Arc::new(Named("x", Order::Rewrite))];
+        assert!(Transforms::with(&added).may_change(seven_bit, true));
     }
 }
