@@ -241,17 +241,29 @@ pub fn prepare(
     }
     let client = client_name(options, env)?;
     let given = given_fields(options)?;
-    let resent = given
+    let given_resent = given.iter().any(|(name, _)| is_resent(name.as_str()));
+    // A message resent before starts with its newest Resent block (RFC 5322
+    // §3.6.6): with nothing given for either mode's fields, that block
+    // names the sender and recipients, as the seed's "or Resent-From …"
+    // says.
+    let given_normal = given
         .iter()
-        .any(|(name, _)| name.as_str().to_ascii_lowercase().starts_with("resent-"));
+        .any(|(name, _)| is_one_of(name.as_str(), MODE_FIELDS));
+    let own_block = (!given_resent && !given_normal)
+        .then(|| topmost_resent_block(message.headers()))
+        .flatten();
+    let resent = given_resent || own_block.is_some();
     let names = if resent { &RESENT } else { &NORMAL };
 
     // The fields to send: the message's, with the header options merged in.
-    // In Resent mode the new Resent-* block goes on top (RFC 5322 §3.6.6).
-    let mut headers = message.headers().clone();
-    let mut block = Headers::new();
+    // In Resent mode the new Resent-* block goes on top (RFC 5322 §3.6.6);
+    // the message's own block stays where it is, under any trace fields.
+    let (mut headers, mut block, block_at) = match own_block {
+        Some(own) => (own.rest, own.block, own.at),
+        None => (message.headers().clone(), Headers::new(), 0),
+    };
     for (name, values) in &given {
-        let target = if resent && name.as_str().to_ascii_lowercase().starts_with("resent-") {
+        let target = if resent && is_resent(name.as_str()) {
             &mut block
         } else {
             &mut headers
@@ -346,8 +358,12 @@ pub fn prepare(
     }
 
     let headers = if resent {
-        let mut all = block;
-        for field in headers.iter() {
+        let mut all = Headers::new();
+        let mut rest = headers.iter();
+        for field in rest.by_ref().take(block_at) {
+            all.append_value(field.name().clone(), field.value().clone());
+        }
+        for field in block.iter().chain(rest) {
             all.append_value(field.name().clone(), field.value().clone());
         }
         all
@@ -362,6 +378,58 @@ pub fn prepare(
         client,
         servers,
     })
+}
+
+/// The fields that name the sender and recipients in the normal mode.
+const MODE_FIELDS: &[&str] = &["From", "Sender", "To", "Cc", "Bcc"];
+
+fn is_resent(name: &str) -> bool {
+    name.len() > 7
+        && name
+            .get(..7)
+            .is_some_and(|p| p.eq_ignore_ascii_case("resent-"))
+}
+
+/// A message's newest Resent block, taken out of its fields.
+struct OwnBlock {
+    /// The block's fields, in order.
+    block: Headers,
+    /// The other fields.
+    rest: Headers,
+    /// How many of `rest` come before the block (trace fields).
+    at: usize,
+}
+
+/// The Resent-* fields at the top of `headers`, under any trace fields
+/// (Return-Path, Received: RFC 5322 §3.6.7 puts them above), if the header
+/// starts with such a block.
+fn topmost_resent_block(headers: &Headers) -> Option<OwnBlock> {
+    let fields: Vec<_> = headers.iter().collect();
+    let is_trace = |name: &str| {
+        name.eq_ignore_ascii_case("Received") || name.eq_ignore_ascii_case("Return-Path")
+    };
+    let at = fields
+        .iter()
+        .take_while(|f| is_trace(f.name().as_str()))
+        .count();
+    let len = fields[at..]
+        .iter()
+        .take_while(|f| is_resent(f.name().as_str()))
+        .count();
+    if len == 0 {
+        return None;
+    }
+    let mut block = Headers::new();
+    let mut rest = Headers::new();
+    for (i, field) in fields.into_iter().enumerate() {
+        let target = if (at..at + len).contains(&i) {
+            &mut block
+        } else {
+            &mut rest
+        };
+        target.append_value(field.name().clone(), field.value().clone());
+    }
+    Some(OwnBlock { block, rest, at })
 }
 
 fn append(headers: &mut Headers, name: &str, value: &str) -> Result<(), InvalidInput> {

@@ -41,7 +41,8 @@ impl<'m> Outbound<'m> {
             (config.reverse_path.clone(), config.recipients.clone()),
             &self.setup.ascii_forms,
             (
-                Content::new(config.eight_bit, config.binary, config.repaired),
+                Content::new(config.eight_bit, config.binary, config.repaired)
+                    .with_utf8_header(config.utf8_header),
                 config.size,
             ),
         );

@@ -157,13 +157,23 @@ impl Setup {
         config.eight_bit = measure.is_some_and(|m| m.eight_bit);
         config.binary = measure.is_some_and(|m| m.binary);
         config.repaired = measure.is_some_and(|m| m.repaired);
+        // Raw fields holding UTF-8 (not other 8-bit bytes, whose charset
+        // nobody can tell: those go as they are, as before).
+        config.utf8_header = measure.is_some_and(|m| m.eight_bit)
+            && prepared.headers().iter().any(|field| {
+                field
+                    .value()
+                    .raw_bytes()
+                    .is_some_and(|raw| !raw.is_ascii() && std::str::from_utf8(raw).is_ok())
+            });
         let transforms = Transforms::with(&options.transforms);
         // The stage is skipped where nothing in it could change the
         // message (most sends: postie's own adaptations have nothing to do
         // for 7-bit data and ASCII paths), which saves a step per message.
         let ascii_paths =
             config.reverse_path.is_ascii() && config.recipients.iter().all(|p| p.is_ascii());
-        let content = crate::proto::Content::new(config.eight_bit, config.binary, config.repaired);
+        let content = crate::proto::Content::new(config.eight_bit, config.binary, config.repaired)
+            .with_utf8_header(config.utf8_header);
         config.transform = transforms.may_change(content, ascii_paths);
         config.tls = tls_mode;
         config.policy = policy(options);

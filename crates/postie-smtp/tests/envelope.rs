@@ -387,3 +387,59 @@ fn non_ascii_header_text_is_encoded_on_the_wire() {
     assert!(text.contains("Subject: =?utf-8?"), "{text}");
     assert!(text.is_ascii());
 }
+
+#[test]
+fn a_message_that_starts_with_a_resent_block_is_sent_as_that_block_says() {
+    let msg = message(&[
+        ("Received", "from a by b; Mon, 1 Jan 2024 00:00:00 +0000"),
+        ("Resent-From", "fwd@x.org"),
+        ("Resent-To", "second@x.org"),
+        ("Resent-Bcc", "hidden@x.org"),
+        ("Resent-Date", "Tue, 2 Jan 2024 00:00:00 +0000"),
+        ("From", "orig@x.org"),
+        ("To", "first@x.org"),
+        ("Date", "Mon, 1 Jan 2024 00:00:00 +0000"),
+        ("Message-ID", "<orig@x.org>"),
+    ]);
+    let p = prep(&msg, SendOptions::new());
+    assert_eq!(p.reverse_path(), "fwd@x.org");
+    assert_eq!(p.recipients(), ["second@x.org", "hidden@x.org"]);
+    // The block stays where it was, under the trace field, completed with
+    // its own Resent-Message-ID; no Resent-Bcc goes.
+    let names: Vec<String> = p.headers().iter().map(|h| h.name().to_string()).collect();
+    assert_eq!(
+        names,
+        [
+            "Received",
+            "Resent-From",
+            "Resent-To",
+            "Resent-Date",
+            "Resent-Message-ID",
+            "From",
+            "To",
+            "Date",
+            "Message-ID"
+        ]
+    );
+    assert_eq!(field(&p, "Resent-Date"), ["Tue, 2 Jan 2024 00:00:00 +0000"]);
+    // A Resent block further down is an old one: the normal fields count.
+    let old = message(&[
+        ("From", "orig@x.org"),
+        ("To", "first@x.org"),
+        ("Resent-From", "fwd@x.org"),
+        ("Resent-To", "second@x.org"),
+    ]);
+    let p = prep(&old, SendOptions::new());
+    assert_eq!(p.recipients(), ["first@x.org"]);
+    assert_eq!(p.reverse_path(), "orig@x.org");
+    // A header option for a normal field chooses the normal mode.
+    let p = prep(&msg, SendOptions::new().header("To", "other@x.org"));
+    assert_eq!(p.recipients(), ["other@x.org"]);
+    assert_eq!(p.reverse_path(), "orig@x.org");
+    // --recipients replaces only the recipients.
+    let p = prep(&msg, SendOptions::new().recipients("third@x.org"));
+    assert_eq!(
+        (p.reverse_path().as_str(), p.recipients()),
+        ("fwd@x.org", vec!["third@x.org".to_owned()])
+    );
+}

@@ -214,3 +214,75 @@ fn a_failing_transform_fails_the_message_before_mail() {
     let text = server.finish()[0].text();
     assert!(!text.contains("MAIL"), "{text}");
 }
+
+/// A raw message whose header holds UTF-8 (RFC 6532).
+fn utf8_header_message(from: &str) -> Message {
+    let raw = format!(
+        "From: {from}\r\nTo: b@example.org\r\nSubject: Gr\u{fc}\u{df}e aus K\u{f6}ln\r\n\
+         Message-ID: <1@example.org>\r\n\r\nplain body\r\n"
+    );
+    Message::parse(raw.as_bytes()).unwrap()
+}
+
+#[test]
+fn a_utf8_header_needs_smtputf8_or_goes_rewritten_in_ascii() {
+    let msg = utf8_header_message("J\u{f6}rg <j@b\u{fc}cher.example>");
+    // Offered: declared (RFC 6531 §3.4), and the header goes as it is.
+    let utf8 = ScriptedServer::start(vec![
+        accept(Script::new().greet(&["SMTPUTF8", "8BITMIME"])).reply("221 bye\r\n")
+    ]);
+    let opts = |port| options(port).recipients("b@example.org");
+    common::send_with_env(&msg, &opts(utf8.port()), &env()).unwrap();
+    let session = &utf8.finish()[0];
+    assert!(
+        session.commands[1].ends_with(" SMTPUTF8"),
+        "{}",
+        session.commands[1]
+    );
+    let data = String::from_utf8(session.data[0].clone()).unwrap();
+    assert!(
+        data.contains("Subject: Gr\u{fc}\u{df}e aus K\u{f6}ln\r\n"),
+        "{data}"
+    );
+
+    // Not offered: the fields go in ASCII, and read back the same.
+    let plain = ScriptedServer::start(vec![
+        accept(Script::new().greet(&["8BITMIME"])).reply("221 bye\r\n")
+    ]);
+    common::send_with_env(&msg, &opts(plain.port()), &env()).unwrap();
+    let session = &plain.finish()[0];
+    assert!(
+        !session.commands[1].contains("SMTPUTF8"),
+        "{}",
+        session.commands[1]
+    );
+    let sent = body(&session.data[0]);
+    assert!(sent.is_ascii(), "{}", String::from_utf8_lossy(sent));
+    let back = postie_mime::reader::parse(sent);
+    use postie_mime::reader::PartExt;
+    assert_eq!(
+        back.message.header_text("Subject").unwrap(),
+        "Gr\u{fc}\u{df}e aus K\u{f6}ln"
+    );
+    let from = back.message.header_text("From").unwrap();
+    assert!(from.contains("j@xn--bcher-kva.example"), "{from}");
+    assert!(from.starts_with("J\u{f6}rg"), "{from}");
+    assert_eq!(
+        back.message.header_text("Message-ID").unwrap(),
+        "<1@example.org>"
+    );
+
+    // A local part that is not ASCII cannot be rewritten: a clear error
+    // naming the field, and no MAIL.
+    let refusing = ScriptedServer::start(vec![Script::new()
+        .greet(&["8BITMIME"])
+        .reply("221 bye\r\n")]);
+    let msg = utf8_header_message("j\u{f6}rg@example.org");
+    let err = common::send_with_env(&msg, &opts(refusing.port()), &env()).unwrap_err();
+    assert!(
+        matches!(err.server_error().unwrap().cause(), Cause::Transform(_)),
+        "{err}"
+    );
+    assert!(err.to_string().contains("the From field"), "{err}");
+    assert!(!refusing.finish()[0].text().contains("MAIL"));
+}

@@ -117,8 +117,9 @@ impl HeaderValue {
         }
     }
 
-    /// The raw bytes when this value was read from a message.
-    pub(crate) fn raw_bytes(&self) -> Option<&[u8]> {
+    /// The bytes of a value read from a message, as they are written back
+    /// (`None` for text, which the writer folds and encodes).
+    pub fn raw_bytes(&self) -> Option<&[u8]> {
         match &self.0 {
             Repr::Raw(bytes) => Some(bytes),
             Repr::Text(_) => None,

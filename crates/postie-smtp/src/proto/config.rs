@@ -39,6 +39,9 @@ pub struct Config {
     /// A bare CR or LF in the message was turned into CRLF (so its bytes
     /// are not sent exactly as they are, which BINARYMIME needs).
     pub repaired: bool,
+    /// The message's header holds UTF-8 as it is: the transaction needs
+    /// SMTPUTF8 (RFC 6531 §3.4), or a transform that rewrites the fields.
+    pub utf8_header: bool,
     /// The driver makes the message's form for each attempt: before MAIL,
     /// once the server's offers are known, the core asks for it
     /// ([`super::Step::Transform`]) and sends what it is given (the paths,
@@ -93,6 +96,7 @@ impl Config {
             eight_bit: false,
             binary: false,
             repaired: false,
+            utf8_header: false,
             transform: false,
             timeouts: settings.timeouts.resolved(),
             tls: settings.tls_mode(),

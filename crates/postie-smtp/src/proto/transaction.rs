@@ -103,17 +103,17 @@ pub(super) fn plan_mail(
             return Planned::Fail(Cause::TooLarge { size, limit });
         }
     }
-    // Without SMTPUTF8 a non-ASCII path cannot go (RFC 6531 §3.2); the
-    // transforms put the ASCII forms of IDN domains where they can.
-    let utf8 = std::iter::once(&wire.reverse_path)
+    // Without SMTPUTF8 neither a non-ASCII path (RFC 6531 §3.2) nor a
+    // header holding UTF-8 (§3.4) can go; the transforms put ASCII forms
+    // where they can.
+    let utf8_path = std::iter::once(&wire.reverse_path)
         .chain(&wire.recipients)
         .find(|p| !p.is_ascii());
-    if let Some(path) = utf8 {
-        if !caps.offers(Extension::SmtpUtf8) {
-            return Planned::Fail(Cause::NeedsSmtpUtf8(path.clone()));
-        }
+    let utf8 = utf8_path.is_some() || content.utf8_header;
+    if utf8 && !caps.offers(Extension::SmtpUtf8) {
+        let what = utf8_path.map_or_else(|| "the message's header".to_owned(), Clone::clone);
+        return Planned::Fail(Cause::NeedsSmtpUtf8(what));
     }
-    let utf8 = utf8.is_some();
     let mut command = format!("MAIL FROM:<{}>", wire.reverse_path);
     if let (Some(size), Some(_)) = (size, caps.size()) {
         command.push_str(&format!(" SIZE={size}"));
@@ -471,7 +471,16 @@ mod tests {
             plan(&c, &caps(&[]), false),
             Planned::Fail(Cause::NeedsSmtpUtf8(path)) if path == "b@b\u{fc}cher.test"
         ));
+        // A header holding UTF-8 needs it too (RFC 6531 §3.4).
+        let c = config(|c, _| c.utf8_header = true);
+        let p = mail(plan(&c, &caps(&["SMTPUTF8"]), false));
+        assert!(p.command.ends_with(" SMTPUTF8"), "{}", p.command);
+        assert!(matches!(
+            plan(&c, &caps(&[]), false),
+            Planned::Fail(Cause::NeedsSmtpUtf8(what)) if what == "the message's header"
+        ));
         // The paths sent are the wire's (a transform's ASCII forms).
+        let c = config(|c, _| c.recipients = vec!["b@b\u{fc}cher.test".to_owned()]);
         let mut wire = Wire::from_config(&c);
         wire.recipients = vec!["b@xn--bcher-kva.test".to_owned()];
         let p = mail(plan_mail(&c, &wire, &caps(&[]), false));

@@ -17,6 +17,9 @@ pub struct Content {
     /// A bare CR or LF was turned into CRLF on the way, so the bytes are
     /// not sent exactly as they are (which BINARYMIME needs).
     pub repaired: bool,
+    /// The message's header holds UTF-8 as it is (a raw message's fields):
+    /// only a server offering SMTPUTF8 may get it so (RFC 6531 §3.4).
+    pub utf8_header: bool,
 }
 
 impl Content {
@@ -26,7 +29,14 @@ impl Content {
             eight_bit,
             binary,
             repaired,
+            utf8_header: false,
         }
+    }
+
+    /// The same, with a header holding UTF-8 or not.
+    pub fn with_utf8_header(mut self, yes: bool) -> Self {
+        self.utf8_header = yes;
+        self
     }
 
     /// Nothing but 7-bit lines: no `BODY` parameter is needed.
@@ -99,7 +109,8 @@ impl Wire {
         Self::new(
             config.reverse_path.clone(),
             config.recipients.clone(),
-            Content::new(config.eight_bit, config.binary, config.repaired),
+            Content::new(config.eight_bit, config.binary, config.repaired)
+                .with_utf8_header(config.utf8_header),
             config.size,
         )
     }

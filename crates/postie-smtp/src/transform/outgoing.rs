@@ -108,6 +108,18 @@ impl<'m> Outgoing<'m> {
         self.size = None;
     }
 
+    /// The top-level header fields, to change (the size is counted again
+    /// when needed).
+    pub fn headers_mut(&mut self) -> &mut Headers {
+        self.size = None;
+        self.headers.to_mut()
+    }
+
+    /// Says what the data holds now, after a change.
+    pub fn set_content(&mut self, content: Content) {
+        self.content = content;
+    }
+
     /// Adds a header field at the top (as a signer does). The size is
     /// counted again when needed (postie counts what it writes, so that
     /// BDAT and SIZE always match the bytes).
