@@ -29,6 +29,8 @@ pub(crate) struct Kept<C> {
     live_clock: bool,
     link: Option<Link<C>>,
     idle_timeout: Option<Duration>,
+    /// Messages after which a connection is closed rather than reused.
+    max_messages: Option<u32>,
     tls: TlsCache,
 }
 
@@ -40,6 +42,7 @@ impl<C> Kept<C> {
             live_clock,
             link: None,
             idle_timeout: None,
+            max_messages: None,
             tls: TlsCache::default(),
         }
     }
@@ -50,6 +53,14 @@ impl<C> Kept<C> {
 
     pub(crate) fn idle_timeout(&self) -> Option<Duration> {
         self.idle_timeout
+    }
+
+    pub(crate) fn set_max_messages(&mut self, n: u32) {
+        self.max_messages = Some(n.max(1));
+    }
+
+    pub(crate) fn max_messages(&self) -> Option<u32> {
+        self.max_messages
     }
 
     pub(crate) fn is_connected(&self) -> bool {
@@ -71,13 +82,21 @@ impl<C> Kept<C> {
         Ok((prepared, setup))
     }
 
-    /// Whether the open connection has been idle longer than the limit
-    /// (servers close idle connections; better to say goodbye first).
+    /// Whether the open connection is not to be reused: idle longer than
+    /// the limit (servers close idle connections; better to say goodbye
+    /// first), or it carried as many messages as allowed (servers limit
+    /// them too; better to rotate before their refusal).
     pub(crate) fn is_stale(&self) -> bool {
-        match (&self.link, self.idle_timeout) {
-            (Some(link), Some(limit)) => link.idle_since.elapsed() > limit,
-            _ => false,
-        }
+        let Some(link) = &self.link else {
+            return false;
+        };
+        let idle = self
+            .idle_timeout
+            .is_some_and(|limit| link.idle_since.elapsed() > limit);
+        let spent = self
+            .max_messages
+            .is_some_and(|max| link.delivery.messages_on_connection() >= max);
+        idle || spent
     }
 
     /// The open connection, for its owner to check or close.

@@ -321,3 +321,57 @@ fn a_pool_shares_at_most_max_size_connections_between_workers() {
         );
     }
 }
+
+/// A server's limit of messages per connection (OpenSMTPD answers MAIL
+/// with 452 4.5.3 after 100): the message goes once more on a new
+/// connection, and the kept one is said goodbye to.
+#[test]
+fn a_4xx_to_mail_on_a_kept_connection_sends_the_message_on_a_new_one() {
+    let first = transaction(Script::new().greet(&[]), "Q1")
+        .reply("452 4.5.3 Too many messages on this connection\r\n")
+        .read_line();
+    let second = transaction(Script::new().greet(&[]), "Q2").reply("221 Bye\r\n");
+    let server = ScriptedServer::start(vec![first, second]);
+    let mut session = common::Session::new(scripted_options(server.port()), env());
+    session.send(&message("alice@example.org", 1)).unwrap();
+    let sent = session.send(&message("alice@example.org", 2)).unwrap();
+    assert_eq!(sent.queue_id().as_deref(), Some("Q2"));
+    session.close();
+    let sessions = server.finish();
+    assert_eq!(sessions.len(), 2);
+    // The refused connection got QUIT.
+    assert_eq!(sessions[0].commands.last().unwrap(), "QUIT");
+    // On a new connection the same refusal is the outcome: no loop.
+    let refusing = Script::new()
+        .greet(&[])
+        .reply("452 4.5.3 Try later\r\n")
+        .reply("250 Ok\r\n")
+        .reply("221 Bye\r\n");
+    let server = ScriptedServer::start(vec![refusing]);
+    let mut session = common::Session::new(scripted_options(server.port()), env());
+    let err = session.send(&message("alice@example.org", 1)).unwrap_err();
+    assert!(err.is_temporary(), "{err}");
+    session.close();
+    assert_eq!(server.finish().len(), 1);
+}
+
+#[test]
+fn a_session_rotates_its_connection_at_its_message_limit() {
+    let first = transaction(transaction(Script::new().greet(&[]), "Q1"), "Q2").reply("221 Bye\r\n");
+    let second = transaction(Script::new().greet(&[]), "Q3").reply("221 Bye\r\n");
+    let server = ScriptedServer::start(vec![first, second]);
+    let mut session = common::Session::with_max_messages(scripted_options(server.port()), env(), 2);
+    for n in 1..=3 {
+        session.send(&message("alice@example.org", n)).unwrap();
+    }
+    session.close();
+    let sessions = server.finish();
+    assert_eq!(
+        sessions.len(),
+        2,
+        "two messages on the first connection, one on the second"
+    );
+    assert_eq!(sessions[0].commands.last().unwrap(), "QUIT");
+    assert_eq!(sessions[0].data.len(), 2);
+    assert_eq!(sessions[1].data.len(), 1);
+}

@@ -34,6 +34,7 @@ pub struct Pool {
     options: SendOptions,
     env: Option<LocalEnv>,
     idle_timeout: Duration,
+    max_messages: Option<u32>,
     max_size: usize,
     permits: Semaphore,
     /// Sessions not in use, the most recently used last.
@@ -45,6 +46,7 @@ impl std::fmt::Debug for Pool {
         f.debug_struct("Pool")
             .field("max_size", &self.max_size)
             .field("idle_timeout", &self.idle_timeout)
+            .field("max_messages", &self.max_messages)
             .field("idle", &self.lock().len())
             .finish_non_exhaustive()
     }
@@ -58,6 +60,7 @@ impl Pool {
             options,
             env: None,
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
+            max_messages: None,
             max_size: DEFAULT_MAX_SIZE,
             permits: Semaphore::new(DEFAULT_MAX_SIZE),
             idle: Mutex::new(Vec::new()),
@@ -74,6 +77,14 @@ impl Pool {
     /// Close rather than reuse a connection idle for longer than `limit`.
     pub fn idle_timeout(mut self, limit: Duration) -> Self {
         self.idle_timeout = limit;
+        self
+    }
+
+    /// Each connection carries at most `n` messages (at least 1), then is
+    /// closed and replaced; none by default. See
+    /// [`Session::max_messages_per_connection`].
+    pub fn max_messages_per_connection(mut self, n: u32) -> Self {
+        self.max_messages = Some(n.max(1));
         self
     }
 
@@ -104,7 +115,11 @@ impl Pool {
                     Some(env) => Session::with_env(self.options.clone(), env),
                     None => Session::new(self.options.clone()),
                 };
-                session.idle_timeout(self.idle_timeout)
+                let session = session.idle_timeout(self.idle_timeout);
+                match self.max_messages {
+                    Some(n) => session.max_messages_per_connection(n),
+                    None => session,
+                }
             }
         };
         let result = session.send(message).await;

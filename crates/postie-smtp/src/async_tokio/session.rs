@@ -44,6 +44,7 @@ impl std::fmt::Debug for Session {
         f.debug_struct("Session")
             .field("connected", &self.is_connected())
             .field("idle_timeout", &self.kept.idle_timeout())
+            .field("max_messages", &self.kept.max_messages())
             .finish_non_exhaustive()
     }
 }
@@ -70,6 +71,17 @@ impl Session {
     /// for longer than `limit`.
     pub fn idle_timeout(mut self, limit: Duration) -> Self {
         self.kept.set_idle_timeout(limit);
+        self
+    }
+
+    /// Closes the connection (QUIT) and opens a new one after `n` messages
+    /// (at least 1); none by default. Servers and providers limit the
+    /// messages per connection (OpenSMTPD to 100, some providers to a few
+    /// thousand), and a session that rotates first never meets their
+    /// refusal. (When it does meet one, a 4xx to MAIL on a kept
+    /// connection, it sends the message again on a new connection.)
+    pub fn max_messages_per_connection(mut self, n: u32) -> Self {
+        self.kept.set_max_messages(n);
         self
     }
 

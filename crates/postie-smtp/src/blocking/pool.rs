@@ -45,6 +45,7 @@ pub struct Pool {
     env: Option<LocalEnv>,
     max_size: usize,
     idle_timeout: Duration,
+    max_messages: Option<u32>,
     state: Mutex<State>,
     returned: Condvar,
 }
@@ -62,6 +63,7 @@ impl std::fmt::Debug for Pool {
         f.debug_struct("Pool")
             .field("max_size", &self.max_size)
             .field("idle_timeout", &self.idle_timeout)
+            .field("max_messages", &self.max_messages)
             .field("open", &state.open)
             .field("idle", &state.idle.len())
             .finish_non_exhaustive()
@@ -77,6 +79,7 @@ impl Pool {
             env: None,
             max_size: DEFAULT_MAX_SIZE,
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
+            max_messages: None,
             state: Mutex::new(State {
                 idle: Vec::new(),
                 open: 0,
@@ -94,6 +97,14 @@ impl Pool {
     /// Close rather than reuse a connection idle for longer than `limit`.
     pub fn idle_timeout(mut self, limit: Duration) -> Self {
         self.idle_timeout = limit;
+        self
+    }
+
+    /// Each connection carries at most `n` messages (at least 1), then is
+    /// closed and replaced; none by default. See
+    /// [`Session::max_messages_per_connection`].
+    pub fn max_messages_per_connection(mut self, n: u32) -> Self {
+        self.max_messages = Some(n.max(1));
         self
     }
 
@@ -154,7 +165,11 @@ impl Pool {
                     Some(env) => Session::with_env(self.options.clone(), env),
                     None => Session::new(self.options.clone()),
                 };
-                return session.idle_timeout(self.idle_timeout);
+                let session = session.idle_timeout(self.idle_timeout);
+                return match self.max_messages {
+                    Some(n) => session.max_messages_per_connection(n),
+                    None => session,
+                };
             }
             state = self
                 .returned

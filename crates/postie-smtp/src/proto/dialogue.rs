@@ -125,6 +125,23 @@ impl Delivery {
                     reply.code()
                 ));
             }
+            // A 4xx to MAIL opened no transaction (a server's limit of
+            // messages per connection: OpenSMTPD's 452 4.5.3 after 100):
+            // on a kept connection, the message goes once more on a new
+            // one. Never after a RCPT or DATA was answered.
+            Expect::Mail if self.reused && reply.is_transient() => {
+                let why = format!(
+                    "the server refused MAIL on the kept connection for now ({} {})",
+                    reply.code(),
+                    reply.text()
+                );
+                self.reconnect(why);
+                // Said, not waited for: the replies to a pipelined batch
+                // may still come first, and nothing here needs them.
+                self.trace(TraceKind::Sent, "QUIT".to_owned());
+                self.out.extend_from_slice(b"QUIT\r\n");
+                self.stage_timeout = self.config.timeouts.command.min(QUIT_TIMEOUT);
+            }
             other => {
                 let cause = Cause::Reply(reply);
                 if other.before_mail() {

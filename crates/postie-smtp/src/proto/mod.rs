@@ -225,8 +225,12 @@ pub struct Delivery {
     wire: Option<Wire>,
     /// MAIL went on a connection kept from an earlier message and has not
     /// been answered yet: if the server turns out to have closed it (EOF,
-    /// a write error, 421), nothing was started, and the core reconnects.
+    /// a write error, 421) or refuses MAIL for now (a 4xx: a server's limit
+    /// of messages per connection), nothing was started, and the core sends
+    /// the message again on a new connection.
     reused: bool,
+    /// Transactions started (MAIL sent) on the current connection.
+    messages_on_connection: u32,
 }
 
 impl std::fmt::Debug for Delivery {
@@ -269,6 +273,7 @@ impl Delivery {
             tx: transaction::Transaction::default(),
             wire: None,
             reused: false,
+            messages_on_connection: 0,
         })
     }
 
@@ -363,6 +368,7 @@ impl Delivery {
         if self.state == State::Connecting {
             self.capabilities = Capabilities::default();
             self.wire = None;
+            self.messages_on_connection = 0;
             self.parser.clear();
             self.tls = None;
             self.authenticated = None;
@@ -488,6 +494,12 @@ impl Delivery {
             }
             self.on_reply(expect, reply, now);
             if !extra {
+                return;
+            }
+            if let State::Closing(_) = self.state {
+                // Leaving this connection: what else it said (the rest of
+                // a pipelined batch's replies) changes nothing.
+                self.parser.clear();
                 return;
             }
             // LMTP: the other recipients' replies may come in the same read.
@@ -713,6 +725,13 @@ impl Delivery {
             Some(size) => Framing::Bdat { size },
             None => Framing::Data,
         }
+    }
+
+    /// How many messages were started (MAIL sent) on the current
+    /// connection: sessions close it at their limit
+    /// (`max_messages_per_connection`).
+    pub fn messages_on_connection(&self) -> u32 {
+        self.messages_on_connection
     }
 
     /// The server being tried.
@@ -1481,7 +1500,7 @@ mod tests {
     /// read MAIL: nothing was started, so the core reconnects and sends.
     #[test]
     fn a_kept_connection_closed_by_the_server_is_replaced_before_mail() {
-        for fault in ["eof", "421", "write"] {
+        for fault in ["eof", "421", "write", "452"] {
             let (mut d, batch, t) =
                 run_to_ehlo(kept("b@y.test"), true, b"250-mx\r\n250 PIPELINING\r\n");
             finish_pipelined(&mut d, &batch, t).unwrap();
@@ -1491,6 +1510,16 @@ mod tests {
                     assert!(matches!(d.poll(t), Step::Write { .. }));
                     d.take_output();
                     d.handle_io_error(t, std::io::Error::other("broken pipe"));
+                }
+                "452" => {
+                    written_until_read(&mut d, t);
+                    assert_eq!(d.messages_on_connection(), 2);
+                    // The whole pipelined batch answered at once: MAIL
+                    // refused for now (a per-connection limit), the rest
+                    // refused for want of it.
+                    d.handle_input(t, b"452 4.5.3 too many\r\n503 5.5.1 no\r\n503 5.5.1 no\r\n");
+                    assert!(matches!(d.poll(t), Step::Write { .. }));
+                    assert_eq!(&d.take_output()[..], b"QUIT\r\n");
                 }
                 _ => {
                     written_until_read(&mut d, t);
@@ -1511,6 +1540,7 @@ mod tests {
             let batch = written_until_read(&mut d, t);
             let sent = finish_pipelined(&mut d, &batch, t).unwrap();
             assert_eq!(sent.accepted(), ["c@y.test"], "{fault}");
+            assert_eq!(d.messages_on_connection(), 1, "{fault}");
         }
     }
 

@@ -213,6 +213,7 @@ impl Delivery {
             tracing::warn!(target: "postie_smtp", "the server does not offer DSN: sent without the DSN parameters");
         }
         self.tx = Transaction::new(&plan);
+        self.messages_on_connection = self.messages_on_connection.saturating_add(1);
         self.send(&plan.command, Expect::Mail, now);
         if self.config.settings.pipelining && self.capabilities.offers(Extension::Pipelining) {
             // RFC 2920: MAIL and every RCPT in one write; DATA too when

@@ -99,6 +99,17 @@ impl Session {
         }
     }
 
+    /// A session that rotates its connection after `n` messages.
+    pub(crate) fn with_max_messages(options: SendOptions, env: LocalEnv, n: u32) -> Self {
+        match Self::new(options, env) {
+            Self::Blocking(session) => Self::Blocking(session.max_messages_per_connection(n)),
+            #[cfg(feature = "tokio")]
+            Self::Tokio(session, runtime) => {
+                Self::Tokio(session.max_messages_per_connection(n), runtime)
+            }
+        }
+    }
+
     /// A session that reads the host, user and clock from the system.
     #[allow(dead_code)]
     pub(crate) fn from_system(options: SendOptions) -> Self {
