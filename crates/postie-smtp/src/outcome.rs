@@ -115,6 +115,21 @@ impl Sent {
     }
 }
 
+/// The first word of `text` when it names the message the way OpenSMTPD
+/// and sendmail do: an id of letters and digits (with a digit in it)
+/// followed by "Message accepted for delivery".
+fn leading_id(text: &str) -> Option<&str> {
+    let (first, rest) = text.split_once(' ')?;
+    let is_id = first.len() >= 6
+        && first.bytes().all(|b| b.is_ascii_alphanumeric())
+        && first.bytes().any(|b| b.is_ascii_digit());
+    (is_id
+        && rest
+            .trim()
+            .eq_ignore_ascii_case("Message accepted for delivery"))
+    .then_some(first)
+}
+
 /// The queue ID a server names in its reply to the end of data, if any.
 pub fn queue_id(reply: &Reply) -> Option<String> {
     let text = reply.text();
@@ -122,6 +137,10 @@ pub fn queue_id(reply: &Reply) -> Option<String> {
         &text[i + "queued as ".len()..]
     } else if let Some(i) = text.find("id=") {
         &text[i + "id=".len()..]
+    } else if let Some(id) = leading_id(&text) {
+        // OpenSMTPD (and sendmail): `250 2.0.0 4f254f31 Message accepted
+        // for delivery`, the id first.
+        id
     } else {
         return None;
     };
@@ -131,4 +150,34 @@ pub fn queue_id(reply: &Reply) -> Option<String> {
         .collect();
     let id = id.trim_end_matches('.').to_owned();
     (!id.is_empty()).then_some(id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(text: &str) -> Option<String> {
+        queue_id(&Reply::new(250, None, vec![text.to_owned()]))
+    }
+
+    #[test]
+    fn queue_ids_as_the_common_servers_name_them() {
+        assert_eq!(id("2.0.0 Ok: queued as 4XyZ").as_deref(), Some("4XyZ"));
+        assert_eq!(
+            id("OK id=1abc-0002Xy-9Z").as_deref(),
+            Some("1abc-0002Xy-9Z")
+        );
+        // OpenSMTPD.
+        assert_eq!(
+            id("4f254f31 Message accepted for delivery").as_deref(),
+            Some("4f254f31")
+        );
+        // Words that are not an id.
+        assert_eq!(id("Message accepted for delivery"), None);
+        assert_eq!(id("Thanks Message accepted for delivery"), None);
+        assert_eq!(
+            id("2.0.0 You ascend to the status of Demigod(dess)..."),
+            None
+        );
+    }
 }

@@ -601,7 +601,12 @@ impl Delivery {
     /// The message and its terminator were written.
     pub fn handle_body_written(&mut self, now: Instant) {
         if self.state == State::SendingBody {
-            self.trace(TraceKind::Sent, "(the message, then \".\")".to_owned());
+            // BDAT sends no terminating dot (RFC 3030).
+            let what = match self.tx.bdat_size {
+                Some(_) => "(the message)",
+                None => "(the message, then \".\")",
+            };
+            self.trace(TraceKind::Sent, what.to_owned());
             if self.config.settings.lmtp {
                 self.tx.lmtp_pending = self.tx.accepted.len();
                 self.tx.lmtp_replies.clear();
@@ -1194,6 +1199,32 @@ mod tests {
                 matches!(err.server_error().unwrap().cause(), Cause::Transform(_)),
                 "{err}"
             );
+        }
+    }
+
+    #[test]
+    fn the_transcript_shows_no_dot_after_bdat() {
+        for (chunking, shown) in [
+            (true, "(the message)"),
+            (false, "(the message, then \".\")"),
+        ] {
+            let mut c = config(1);
+            settings(&mut c).chunking = chunking;
+            c.trace = true;
+            let (mut d, _, t) = run_to_ehlo(c, true, b"250-mx\r\n250 CHUNKING\r\n");
+            d.handle_input(t, b"250 ok\r\n");
+            written_until_read(&mut d, t);
+            d.handle_input(t, b"250 ok\r\n");
+            if !chunking {
+                written_until_read(&mut d, t);
+                d.handle_input(t, b"354 go\r\n");
+            }
+            assert!(matches!(d.poll(t), Step::WriteBody { .. }));
+            d.handle_body_written(t);
+            let lines: Vec<String> = std::iter::from_fn(|| d.poll_trace())
+                .map(|line| line.text)
+                .collect();
+            assert_eq!(lines.last().map(String::as_str), Some(shown), "{lines:?}");
         }
     }
 
