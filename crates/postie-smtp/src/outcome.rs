@@ -137,12 +137,10 @@ pub fn queue_id(reply: &Reply) -> Option<String> {
         &text[i + "queued as ".len()..]
     } else if let Some(i) = text.find("id=") {
         &text[i + "id=".len()..]
-    } else if let Some(id) = leading_id(&text) {
+    } else {
         // OpenSMTPD (and sendmail): `250 2.0.0 4f254f31 Message accepted
         // for delivery`, the id first.
-        id
-    } else {
-        return None;
+        leading_id(&text)?
     };
     let id: String = after
         .chars()
