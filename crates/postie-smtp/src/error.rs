@@ -19,6 +19,8 @@ pub enum Stage {
     Greeting,
     /// EHLO, or HELO after a refused EHLO.
     Ehlo,
+    /// LHLO, LMTP's greeting (RFC 2033).
+    Lhlo,
     /// STARTTLS and the TLS handshake.
     StartTls,
     /// SASL authentication.
@@ -35,12 +37,13 @@ pub enum Stage {
 
 impl Stage {
     /// The name used in JSON output: `connect`, `greeting`, `ehlo`,
-    /// `starttls`, `auth`, `mail`, `rcpt`, `data`, `end_of_data`.
+    /// `lhlo`, `starttls`, `auth`, `mail`, `rcpt`, `data`, `end_of_data`.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Connect => "connect",
             Self::Greeting => "greeting",
             Self::Ehlo => "ehlo",
+            Self::Lhlo => "lhlo",
             Self::StartTls => "starttls",
             Self::Auth => "auth",
             Self::Mail => "mail",
@@ -57,6 +60,7 @@ impl fmt::Display for Stage {
             Self::Connect => "connect",
             Self::Greeting => "greeting",
             Self::Ehlo => "EHLO",
+            Self::Lhlo => "LHLO",
             Self::StartTls => "STARTTLS",
             Self::Auth => "AUTH",
             Self::Mail => "MAIL FROM",
@@ -302,9 +306,9 @@ pub enum Error {
     /// Bad input: nothing was sent, and sending again will not help.
     #[error(transparent)]
     Invalid(#[from] InvalidInput),
-    /// Every server failed before a transaction could start. The last
-    /// attempt is the one reported; all are kept.
-    #[error("no server could be used; last: {}", .attempts.last().map(|a| a.to_string()).unwrap_or_default())]
+    /// Every server failed before a transaction could start: each
+    /// server's failure is kept and shown, in the order tried.
+    #[error("no server could be used: {}", .attempts.iter().map(|a| a.to_string()).collect::<Vec<_>>().join("; "))]
     NoServer {
         /// Each server's failure, in the order tried.
         attempts: Vec<ServerError>,
@@ -320,6 +324,9 @@ pub enum Error {
         server: ServerAddr,
         /// Each refused recipient with the server's reply.
         refused: Vec<Refusal>,
+        /// Where they were refused: at RCPT, or with LMTP after the data
+        /// ([`Stage::EndOfData`]).
+        stage: Stage,
     },
 }
 
@@ -357,7 +364,7 @@ impl Error {
     /// The stage that failed, when a server was involved.
     pub fn stage(&self) -> Option<Stage> {
         match self {
-            Self::Refused { .. } => Some(Stage::Rcpt),
+            Self::Refused { stage, .. } => Some(*stage),
             _ => self.server_error().map(ServerError::stage),
         }
     }

@@ -90,6 +90,7 @@ pub(crate) fn error_json(error: &Error) -> Value {
             "text": text,
             "temporary": error.is_temporary(),
         },
+        "attempts": attempts_json(error),
     })
 }
 
@@ -125,6 +126,7 @@ pub(crate) fn input_error_json(code: u8, message: &str) -> Value {
             "text": message,
             "temporary": false,
         },
+        "attempts": [],
     })
 }
 
@@ -140,6 +142,39 @@ pub(crate) fn error_line(error: &Error) -> String {
         line.push_str(hint);
     }
     one_line(&line)
+}
+
+/// The error for a person at a terminal: [`error_line`], and where
+/// several servers were tried, each on a line of its own.
+pub(crate) fn error_lines(error: &Error) -> String {
+    let mut text = error_line(error);
+    if let Error::NoServer { attempts } = error {
+        if attempts.len() > 1 {
+            for attempt in attempts {
+                text.push_str("\npostie:   tried ");
+                text.push_str(&one_line(&attempt.to_string()));
+            }
+        }
+    }
+    text
+}
+
+/// Each server tried, for the JSON `attempts`.
+fn attempts_json(error: &Error) -> Value {
+    let Error::NoServer { attempts } = error else {
+        return Value::Array(Vec::new());
+    };
+    attempts
+        .iter()
+        .map(|a| {
+            json!({
+                "server": a.server().to_string(),
+                "stage": a.stage().as_str(),
+                "code": a.reply().map(|r| r.code()),
+                "text": a.reply().map_or_else(|| a.cause().to_string(), |r| r.text()),
+            })
+        })
+        .collect()
 }
 
 /// A refused connection is most often the wrong port.

@@ -90,7 +90,7 @@ pub(crate) fn run_keeping(args: SendArgs) -> Ran {
                 println!("{json}");
             } else {
                 print!("{}", report::refusal_lines(error.refused()));
-                eprintln!("{}", report::error_line(&error));
+                eprintln!("{}", report::error_lines(&error));
             }
             let is_kept = matches!(kept, Some(Ok(_)));
             match kept {

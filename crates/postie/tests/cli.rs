@@ -312,6 +312,49 @@ fn exit_codes_for_input_and_usage() {
 }
 
 #[test]
+fn a_failover_error_lists_every_server_tried() {
+    let closed = closed_port().to_string();
+    let turned_away = ScriptedServer::start(vec![Script::new().send("554 5.7.1 go away\r\n")]);
+    let ports = format!("{closed},{}", turned_away.port());
+    let args = [
+        "send",
+        "--server",
+        "127.0.0.1,127.0.0.1",
+        "--port",
+        &ports,
+        "--to",
+        "a@x.org",
+    ];
+    let out = postie(&args);
+    let err = stderr(&out);
+    let tried: Vec<&str> = err.lines().filter(|l| l.contains("tried ")).collect();
+    assert_eq!(tried.len(), 2, "{err}");
+    assert!(
+        tried[0].contains(&format!("127.0.0.1:{closed}: connect")),
+        "{err}"
+    );
+    assert!(
+        tried[1].contains("greeting") && tried[1].contains("go away"),
+        "{err}"
+    );
+    turned_away.finish();
+
+    let turned_away = ScriptedServer::start(vec![Script::new().send("554 5.7.1 go away\r\n")]);
+    let ports = format!("{closed},{}", turned_away.port());
+    let mut args = args.to_vec();
+    args[4] = &ports;
+    args.push("--json");
+    let v = json(&postie(&args));
+    let attempts = v["attempts"].as_array().unwrap();
+    assert_eq!(attempts.len(), 2, "{v}");
+    assert_eq!(attempts[0]["stage"], "connect");
+    assert_eq!(attempts[1]["stage"], "greeting");
+    assert_eq!(attempts[1]["code"], 554);
+    assert_eq!(attempts[1]["text"], "go away");
+    turned_away.finish();
+}
+
+#[test]
 fn unreachable_server_is_a_temporary_failure_in_json() {
     let port = closed_port().to_string();
     let out = postie(&[

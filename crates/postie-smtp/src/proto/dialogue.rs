@@ -100,6 +100,7 @@ impl Delivery {
                 self.result = Some(Err(Error::Refused {
                     server: self.current_server(),
                     refused: std::mem::take(&mut self.tx.refused),
+                    stage: Stage::Rcpt,
                 }));
             }
             Expect::EndOfData if self.config.settings.lmtp => self.on_lmtp_reply(reply, now),
@@ -145,12 +146,12 @@ impl Delivery {
             other => {
                 let cause = Cause::Reply(reply);
                 if other.before_mail() {
-                    self.record_attempt(other.stage(), cause);
+                    self.record_attempt(self.stage_of(other), cause);
                     self.state = State::Closing(After::NextServer);
                 } else {
                     self.result = Some(Err(Error::Transaction(ServerError::new(
                         self.current_server(),
-                        other.stage(),
+                        self.stage_of(other),
                         cause,
                     ))));
                     if self.tx.due.is_empty() {

@@ -33,6 +33,7 @@ impl Delivery {
             {
                 self.result = Some(Err(Error::Refused {
                     server: self.current_server(),
+                    stage: Stage::Rcpt,
                     refused: std::mem::take(&mut self.tx.refused),
                 }));
                 self.state = State::Closing(After::Finish);
@@ -46,11 +47,11 @@ impl Delivery {
                 return;
             }
             State::Await(expect) if expect.before_mail() => {
-                self.record_attempt(expect.stage(), cause);
+                self.record_attempt(self.stage_of(expect), cause);
                 self.state = State::Closing(After::NextServer);
                 return;
             }
-            State::Await(expect) => expect.stage(),
+            State::Await(expect) => self.stage_of(expect),
             State::Handshake { .. } => {
                 self.record_attempt(Stage::StartTls, cause);
                 self.state = State::Closing(After::NextServer);

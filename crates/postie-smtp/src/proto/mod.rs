@@ -710,11 +710,19 @@ impl Delivery {
     pub fn stage(&self) -> Option<Stage> {
         match self.state {
             State::Connecting => Some(Stage::Connect),
-            State::Await(expect) => Some(expect.stage()),
+            State::Await(expect) => Some(self.stage_of(expect)),
             State::Handshake { .. } => Some(Stage::StartTls),
             State::SendingBody => Some(Stage::Data),
             State::Ready | State::Measuring | State::Transforming => Some(Stage::Mail),
             State::NextServer | State::Closing(_) | State::Finished | State::Idle => None,
+        }
+    }
+
+    /// The stage of waiting for `expect`'s reply: LHLO is its own stage.
+    fn stage_of(&self, expect: Expect) -> Stage {
+        match expect.stage() {
+            Stage::Ehlo if self.config.settings.lmtp && expect == Expect::Ehlo => Stage::Lhlo,
+            stage => stage,
         }
     }
 
@@ -1681,6 +1689,7 @@ mod tests {
     #[test]
     fn lmtp_with_no_recipient_delivered_is_refused() {
         let err = lmtp_run(b"550 5.2.1 a unavailable\r\n450 4.2.1 b later\r\n").unwrap_err();
+        assert_eq!(err.stage(), Some(Stage::EndOfData), "refused after the data");
         let Error::Refused { refused, .. } = err else {
             panic!("{err}")
         };
@@ -1735,6 +1744,10 @@ mod tests {
         assert_eq!(written_until_read(&mut d, t), "LHLO client.test\r\n");
         d.handle_input(t, b"500 unknown command\r\n");
         assert_eq!(d.poll(t), Step::Close);
+        assert_eq!(d.poll(t), Step::Done);
+        let err = d.into_result().unwrap_err();
+        assert_eq!(err.stage(), Some(Stage::Lhlo), "{err}");
+        assert!(err.to_string().contains("LHLO"), "{err}");
     }
 
     // ---------------------------------------------------------- REQUIRETLS

@@ -306,6 +306,7 @@ impl Delivery {
             None => Err(Error::Refused {
                 server: self.current_server(),
                 refused: std::mem::take(&mut self.tx.refused),
+                stage: Stage::EndOfData,
             }),
         });
         self.quit(now);
@@ -338,6 +339,7 @@ impl Delivery {
             self.result = Some(Err(Error::Refused {
                 server: self.current_server(),
                 refused: std::mem::take(&mut self.tx.refused),
+                stage: Stage::Rcpt,
             }));
             self.send("RSET", Expect::Rset, now);
         }
