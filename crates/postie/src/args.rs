@@ -272,7 +272,7 @@ impl SendArgs {
 #[derive(Debug, Args)]
 pub(crate) struct ProbeArgs {
     /// The server: HOST or HOST:PORT ([IPv6]:PORT). Default port: 465 with
-    /// --tls implicit, else 25.
+    /// --tls implicit, 24 with --lmtp, else 25.
     #[arg(value_name = "HOST[:PORT]")]
     pub(crate) target: String,
     /// starttls (try STARTTLS when offered), none, required (fail without
@@ -292,6 +292,10 @@ pub(crate) struct ProbeArgs {
     /// Print the findings as one JSON object.
     #[arg(long)]
     pub(crate) json: bool,
+    /// Speak LMTP (RFC 2033): LHLO instead of EHLO, no HELO fallback, as an
+    /// LMTP server such as Dovecot's expects.
+    #[arg(long)]
+    pub(crate) lmtp: bool,
 }
 
 /// `postie spool`.

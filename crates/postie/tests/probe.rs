@@ -512,3 +512,52 @@ fn implicit_tls_on_a_scripted_plain_port_is_named_plain_text() {
         "{report}"
     );
 }
+
+#[test]
+fn lmtp_says_lhlo_and_never_falls_back_to_helo() {
+    let server = ScriptedServer::start(vec![Script::new()
+        .greet(&["PIPELINING", "ENHANCEDSTATUSCODES"])
+        .reply("221 bye\r\n")
+        .close()]);
+    let target = format!("127.0.0.1:{}", server.port());
+    let report = probe_json(
+        &[&target, "--client", "probe.test", "--lmtp", "--tls", "none"],
+        0,
+    );
+    assert_eq!(report["protocol"], "lmtp");
+    assert_eq!(report["esmtp"], true);
+    assert_eq!(server.finish()[0].commands, ["LHLO probe.test", "QUIT"]);
+
+    // A refused LHLO is the answer: LMTP has no HELO.
+    let server = ScriptedServer::start(vec![Script::new()
+        .send("220 lmtp.test LMTP\r\n")
+        .reply("500 5.5.1 unknown command\r\n")
+        .reply("221 bye\r\n")
+        .close()]);
+    let target = format!("127.0.0.1:{}", server.port());
+    let out = postie(&["probe", &target, "--lmtp", "--tls", "none"]);
+    assert_ne!(out.status.code(), Some(0));
+    assert!(
+        stderr(&out).contains("LHLO") || stdout(&out).contains("LHLO"),
+        "{}",
+        stderr(&out)
+    );
+    let commands = &server.finish()[0].commands;
+    assert!(commands[0].starts_with("LHLO "), "{commands:?}");
+    assert!(
+        !commands.iter().any(|c| c.starts_with("HELO")),
+        "{commands:?}"
+    );
+}
+
+#[test]
+fn the_test_lmtp_server_answers_a_probe() {
+    let Some(server) = real_server("POSTIE_TEST_LMTP") else {
+        return;
+    };
+    let target = format!("127.0.0.1:{}", server.port);
+    let report = probe_json(&[&target, "--lmtp", "--tls", "none"], 0);
+    assert_eq!(report["protocol"], "lmtp");
+    assert_eq!(report["greeting"]["code"], 220);
+    assert!(!strings(&report["capabilities"]).is_empty(), "{report}");
+}

@@ -1689,7 +1689,11 @@ mod tests {
     #[test]
     fn lmtp_with_no_recipient_delivered_is_refused() {
         let err = lmtp_run(b"550 5.2.1 a unavailable\r\n450 4.2.1 b later\r\n").unwrap_err();
-        assert_eq!(err.stage(), Some(Stage::EndOfData), "refused after the data");
+        assert_eq!(
+            err.stage(),
+            Some(Stage::EndOfData),
+            "refused after the data"
+        );
         let Error::Refused { refused, .. } = err else {
             panic!("{err}")
         };

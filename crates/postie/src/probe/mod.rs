@@ -44,6 +44,9 @@ use self::tls::{handshake, HandshakeError, TlsStream};
 const IMPLICIT_TLS_PORT: u16 = 465;
 /// The port probed otherwise.
 const SMTP_PORT: u16 = 25;
+/// LMTP has no port of its own (RFC 2033 §5 keeps it off 25); 24, "any
+/// private mail system", is where servers such as Dovecot put it.
+const LMTP_PORT: u16 = 24;
 
 /// Runs `postie probe`; returns the exit code.
 pub(crate) fn run(args: &ProbeArgs) -> u8 {
@@ -56,6 +59,7 @@ pub(crate) fn run(args: &ProbeArgs) -> u8 {
     };
     let mut report = Report {
         server: prober.target.to_string(),
+        protocol: if prober.lmtp { "lmtp" } else { "smtp" },
         ..Report::default()
     };
     let code = match prober.probe(&mut report) {
@@ -97,6 +101,8 @@ struct Prober {
     mode: TlsArg,
     client: String,
     timeout: Duration,
+    /// LHLO instead of EHLO (`--lmtp`).
+    lmtp: bool,
     /// Verifies against the system's roots and `--ca-file`, as `postie
     /// send` does; `None` with `--tls none`.
     verifying: Option<Arc<ClientConfig>>,
@@ -107,6 +113,7 @@ impl Prober {
         let usage = |message: String| Failure::new(exit::USAGE, message);
         let default_port = match args.tls {
             TlsArg::Implicit => IMPLICIT_TLS_PORT,
+            _ if args.lmtp => LMTP_PORT,
             _ => SMTP_PORT,
         };
         let target = Target::parse(&args.target, default_port).map_err(usage)?;
@@ -142,6 +149,7 @@ impl Prober {
             mode: args.tls,
             client,
             timeout,
+            lmtp: args.lmtp,
             verifying,
         })
     }

@@ -67,8 +67,11 @@ pub(super) struct Report {
     /// The address that answered.
     pub(super) address: Option<String>,
     pub(super) greeting: Option<ReplyReport>,
-    /// Whether EHLO was accepted (`false`: HELO was needed).
+    /// Whether EHLO (LHLO with `--lmtp`) was accepted (`false`: HELO was
+    /// needed).
     pub(super) esmtp: Option<bool>,
+    /// `smtp`, or `lmtp` with `--lmtp`.
+    pub(super) protocol: &'static str,
     /// The first EHLO reply's extensions, each `KEYWORD [params]`.
     pub(super) capabilities: Vec<String>,
     /// The SIZE limit of the last EHLO reply (0: SIZE without a limit).
@@ -113,10 +116,14 @@ impl Report {
             ));
         }
         if let Some(esmtp) = self.esmtp {
-            out.push(format!(
-                "ESMTP: {}",
-                if esmtp { "yes" } else { "no (HELO)" }
-            ));
+            if self.protocol == "lmtp" {
+                out.push("LMTP: yes (LHLO accepted)".to_owned());
+            } else {
+                out.push(format!(
+                    "ESMTP: {}",
+                    if esmtp { "yes" } else { "no (HELO)" }
+                ));
+            }
             out.push(format!(
                 "Capabilities: {}",
                 list_or_none(&self.capabilities, ", ")

@@ -96,18 +96,20 @@ impl Prober {
         ))
     }
 
-    /// EHLO, or HELO when EHLO gets a 5xx; whether the server speaks ESMTP
-    /// and what it offers.
+    /// EHLO, or HELO when EHLO gets a 5xx (LHLO with `--lmtp`, which has
+    /// no fallback); whether the server speaks ESMTP (or LMTP) and what it
+    /// offers.
     pub(super) fn hello(&self, session: &mut Session) -> Result<(bool, Capabilities), Failure> {
-        let stage_error = |e: ReadError| e.failure("EHLO", &self.target);
+        let verb = if self.lmtp { "LHLO" } else { "EHLO" };
+        let stage_error = |e: ReadError| e.failure(verb, &self.target);
         let ehlo = session
-            .command(&format!("EHLO {}", self.client))
+            .command(&format!("{verb} {}", self.client))
             .map_err(stage_error)?;
         if ehlo.code() == 250 {
             return Ok((true, Capabilities::from_ehlo(&ehlo)));
         }
-        if !ehlo.is_permanent() {
-            return Err(refused(&self.target, "EHLO", &ehlo));
+        if !ehlo.is_permanent() || self.lmtp {
+            return Err(refused(&self.target, verb, &ehlo));
         }
         let helo = session
             .command(&format!("HELO {}", self.client))
