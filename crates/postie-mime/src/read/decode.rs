@@ -17,7 +17,7 @@
 
 use encoding_rs::Encoding;
 
-use crate::transfer_encoding::base64_stream;
+use crate::transfer_encoding::{base64_stream, quoted_printable};
 
 /// Decodes the RFC 2047 encoded-words in `text` (unfolded or not).
 ///
@@ -292,11 +292,13 @@ pub(crate) fn normalize_encoding(value: &str) -> String {
 /// below); `7bit`, `8bit`, `binary`, an unknown encoding or none give the
 /// bytes as they are. The name is compared without regard to case.
 ///
-/// Quoted-printable: `=XX` in either case is a byte, `=` at a line end
-/// (white space after it allowed) is a soft line break, white space at the
-/// end of a line is transport padding and dropped (RFC 2045 §6.7 (3)), a
-/// `=` that starts none of these stays as it is, and line breaks (CRLF or
-/// LF alone) are kept as they are.
+/// Quoted-printable is decoded by
+/// [`quoted_printable::decode`](crate::quoted_printable::decode), the one
+/// decoder: `=XX` in either case is a byte, `=` at a line end (white space
+/// after it allowed) is a soft line break, white space at the end of a
+/// line is transport padding and dropped (RFC 2045 §6.7 (3)), a `=` that
+/// starts none of these stays as it is, and line breaks (CRLF or LF alone)
+/// are kept as they are.
 ///
 /// ```
 /// use postie_mime::decode::decode_transfer;
@@ -309,7 +311,7 @@ pub(crate) fn normalize_encoding(value: &str) -> String {
 pub fn decode_transfer(bytes: &[u8], encoding: Option<&str>) -> Vec<u8> {
     match encoding.map(normalize_encoding).as_deref() {
         Some("base64") => base64_stream::decode_lenient(bytes),
-        Some("quoted-printable") => decode_qp(bytes),
+        Some("quoted-printable") => quoted_printable::decode(bytes),
         _ => bytes.to_vec(),
     }
 }
@@ -363,7 +365,9 @@ impl TransferDecoder {
             DecoderKind::QuotedPrintable(carry) => {
                 carry.extend_from_slice(input);
                 if let Some(lf) = carry.iter().rposition(|&b| b == b'\n') {
-                    out.extend_from_slice(&decode_qp(carry.get(..=lf).unwrap_or_default()));
+                    out.extend_from_slice(&quoted_printable::decode(
+                        carry.get(..=lf).unwrap_or_default(),
+                    ));
                     carry.drain(..=lf);
                 }
             }
@@ -376,72 +380,11 @@ impl TransferDecoder {
             DecoderKind::Identity => {}
             DecoderKind::Base64(decoder) => decoder.finish(out),
             DecoderKind::QuotedPrintable(carry) => {
-                out.extend_from_slice(&decode_qp(carry));
+                out.extend_from_slice(&quoted_printable::decode(carry));
                 carry.clear();
             }
         }
     }
-}
-
-/// Tolerant quoted-printable decoding; see [`decode_transfer`].
-fn decode_qp(input: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(input.len());
-    for line in Lines::new(input) {
-        let (content, ending) = line;
-        // Transport padding: white space at the end of a line goes.
-        let content = trim_end_wsp(content);
-        let mut i = 0;
-        let mut soft = false;
-        while let Some(&b) = content.get(i) {
-            if b != b'=' {
-                out.push(b);
-                i += 1;
-                continue;
-            }
-            let hi = content.get(i + 1).and_then(|&h| hex(h));
-            let lo = content.get(i + 2).and_then(|&l| hex(l));
-            if let (Some(hi), Some(lo)) = (hi, lo) {
-                out.push(hi << 4 | lo);
-                i += 3;
-            } else if i + 1 == content.len() {
-                // `=` ends the line: a soft line break.
-                soft = true;
-                i += 1;
-            } else {
-                out.push(b'=');
-                i += 1;
-            }
-        }
-        if !soft {
-            out.extend_from_slice(ending);
-        }
-    }
-    out
-}
-
-/// Whether a quoted-printable body holds `=` sequences that are neither
-/// `=XX` nor a soft line break.
-pub(crate) fn qp_is_malformed(input: &[u8]) -> bool {
-    Lines::new(input).any(|(content, _)| {
-        let content = trim_end_wsp(content);
-        let mut i = 0;
-        while let Some(&b) = content.get(i) {
-            if b == b'=' {
-                let ok_hex = content
-                    .get(i + 1..i + 3)
-                    .is_some_and(|pair| pair.iter().all(|&h| hex(h).is_some()));
-                if ok_hex {
-                    i += 3;
-                    continue;
-                }
-                if i + 1 != content.len() {
-                    return true;
-                }
-            }
-            i += 1;
-        }
-        false
-    })
 }
 
 /// Whether a base64 body holds junk: bytes other than the alphabet, `=`
@@ -469,57 +412,6 @@ pub(crate) fn base64_is_malformed(input: &[u8]) -> bool {
         }
     }
     count % 4 == 1
-}
-
-fn trim_end_wsp(mut line: &[u8]) -> &[u8] {
-    while let Some((&last, rest)) = line.split_last() {
-        if last == b' ' || last == b'\t' {
-            line = rest;
-        } else {
-            break;
-        }
-    }
-    line
-}
-
-/// Lines with their endings (`\r\n`, `\n`, or nothing for the last).
-struct Lines<'a> {
-    rest: &'a [u8],
-}
-
-impl<'a> Lines<'a> {
-    fn new(input: &'a [u8]) -> Self {
-        Self { rest: input }
-    }
-}
-
-impl<'a> Iterator for Lines<'a> {
-    type Item = (&'a [u8], &'a [u8]);
-
-    fn next(&mut self) -> Option<Self::Item> {
-        if self.rest.is_empty() {
-            return None;
-        }
-        let rest = self.rest;
-        match rest.iter().position(|&b| b == b'\n') {
-            Some(lf) => {
-                let content_end = if lf > 0 && rest.get(lf - 1) == Some(&b'\r') {
-                    lf - 1
-                } else {
-                    lf
-                };
-                self.rest = rest.get(lf + 1..).unwrap_or_default();
-                Some((
-                    rest.get(..content_end).unwrap_or_default(),
-                    rest.get(content_end..=lf).unwrap_or_default(),
-                ))
-            }
-            None => {
-                self.rest = &[];
-                Some((rest, &[]))
-            }
-        }
-    }
 }
 
 #[cfg(test)]
@@ -568,13 +460,14 @@ mod tests {
 
     #[test]
     fn qp_details() {
-        assert_eq!(decode_qp(b"a=\nb"), b"ab");
-        assert_eq!(decode_qp(b"a= \t\r\nb"), b"ab");
-        assert_eq!(decode_qp(b"a=zz=4"), b"a=zz=4");
-        assert_eq!(decode_qp(b"a=4a=4A"), b"aJJ");
-        assert_eq!(decode_qp(b"x  \ny\t"), b"x\ny");
-        assert!(!qp_is_malformed(b"a=3D=\r\nb"));
-        assert!(qp_is_malformed(b"a=zz"));
+        let qp = |b: &[u8]| decode_transfer(b, Some("quoted-printable"));
+        assert_eq!(qp(b"a=\nb"), b"ab");
+        assert_eq!(qp(b"a= \t\r\nb"), b"ab");
+        assert_eq!(qp(b"a=zz=4"), b"a=zz=4");
+        assert_eq!(qp(b"a=4a=4A"), b"aJJ");
+        assert_eq!(qp(b"x  \ny\t"), b"x\ny");
+        assert!(!quoted_printable::is_malformed(b"a=3D=\r\nb"));
+        assert!(quoted_printable::is_malformed(b"a=zz"));
     }
 
     #[test]

@@ -325,7 +325,7 @@ impl Reader {
                 }
             }
             Some("quoted-printable") => {
-                if decode::qp_is_malformed(body) {
+                if crate::transfer_encoding::quoted_printable::is_malformed(body) {
                     self.flag(DefectKind::BadQuotedPrintable);
                 }
             }
