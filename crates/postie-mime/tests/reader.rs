@@ -205,6 +205,48 @@ fn decode_charset_fallbacks() {
     assert_eq!(decode_charset(b"h\0i\0", Some("utf-16le")).0, "hi");
 }
 
+/// UTF-7 (RFC 2152) is a registered charset that `encoding_rs` lacks; it is
+/// decoded wherever a charset applies: bodies, encoded-words, RFC 2231
+/// parameters.
+#[test]
+fn utf7_is_decoded_wherever_a_charset_applies() {
+    // RFC 2152's examples.
+    assert_eq!(
+        decode_charset(b"Hi Mom -+Jjo--!", Some("UTF-7")),
+        ("Hi Mom -\u{263a}-!".into(), false)
+    );
+    assert_eq!(
+        decode_charset(b"+ZeVnLIqe-", Some("utf-7")),
+        ("日本語".into(), false)
+    );
+    assert_eq!(
+        decode_charset(b"A+ImIDkQ.", Some("unicode-1-1-utf-7")).0,
+        "A\u{2262}\u{391}."
+    );
+    assert_eq!(
+        decode_charset(b"Item 3 is +AKM-1.", Some("utf-7")).0,
+        "Item 3 is \u{a3}1."
+    );
+    assert_eq!(
+        decode_rfc2047("=?utf-7?Q?+ZeVnLIqe-?= =?UTF-7?B?K1plVm5MSXFlLQ==?="),
+        "日本語日本語"
+    );
+    let raw = b"Subject: =?utf-7?q?Hi_Mom_-+Jjo--!?=\r\n\
+        Content-Type: text/plain; charset=utf-7\r\n\
+        Content-Disposition: attachment; filename*=utf-7''%2BZeVnLIqe-.txt\r\n\
+        \r\n\
+        1 +- 1 = 2, +2D3eAA-\r\n";
+    let parsed = reader::parse(raw);
+    assert!(parsed.defects.is_empty(), "{:?}", parsed.defects);
+    let msg = &parsed.message;
+    assert_eq!(
+        msg.header_text("subject").as_deref(),
+        Some("Hi Mom -\u{263a}-!")
+    );
+    assert_eq!(msg.text().as_deref(), Some("1 + 1 = 2, \u{1f600}\r\n"));
+    assert_eq!(msg.filename().as_deref(), Some("日本語.txt"));
+}
+
 #[test]
 fn decode_transfer_table() {
     let table: &[(&[u8], Option<&str>, &[u8])] = &[

@@ -15,17 +15,16 @@
 //! assert_eq!(decode_transfer(b"aGVsbG8=\r\n", Some("BASE64")), b"hello");
 //! ```
 
-use encoding_rs::Encoding;
-
+use crate::charset::{self, Charset};
 use crate::transfer_encoding::{base64_stream, quoted_printable};
 
 /// Decodes the RFC 2047 encoded-words in `text` (unfolded or not).
 ///
 /// * `=?charset?Q?...?=` and `=?charset?B?...?=`, in any case; the charset
 ///   may carry an RFC 2231 language suffix (`=?US-ASCII*EN?Q?...?=`) and is
-///   looked up with `encoding_rs` (WHATWG labels, plus a few common aliases
-///   such as `cp932`). An unknown charset decodes as UTF-8 when the bytes
-///   are valid UTF-8, else as windows-1252.
+///   looked up as in [`decode_charset`] (UTF-7 included). An unknown
+///   charset decodes as UTF-8 when the bytes are valid UTF-8, else as
+///   windows-1252.
 /// * White space (folding included) between two adjacent encoded-words is
 ///   dropped (RFC 2047 §6.2); white space next to ordinary text is kept.
 /// * Adjacent words in one charset are decoded together, so a character
@@ -49,7 +48,7 @@ pub fn decode_rfc2047(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     // Bytes of the run of adjacent encoded-words in one charset, not yet
     // decoded.
-    let mut pending: Option<(Option<&'static Encoding>, Vec<u8>)> = None;
+    let mut pending: Option<(Option<Charset>, Vec<u8>)> = None;
     // Whether the last thing seen was an encoded-word (so that white space
     // alone up to the next one is dropped).
     let mut after_word = false;
@@ -98,16 +97,16 @@ fn is_fws(c: char) -> bool {
     matches!(c, ' ' | '\t' | '\r' | '\n')
 }
 
-fn flush(pending: &mut Option<(Option<&'static Encoding>, Vec<u8>)>, out: &mut String) {
+fn flush(pending: &mut Option<(Option<Charset>, Vec<u8>)>, out: &mut String) {
     if let Some((encoding, bytes)) = pending.take() {
-        out.push_str(&decode_with(&bytes, encoding).0);
+        out.push_str(&charset::decode(&bytes, encoding).0);
     }
 }
 
 /// One decoded encoded-word.
 struct Word {
     /// The charset (`None` when unknown).
-    encoding: Option<&'static Encoding>,
+    encoding: Option<Charset>,
     /// The decoded bytes, in that charset.
     bytes: Vec<u8>,
     /// Where in the text the word ends (after its `?=`).
@@ -149,7 +148,7 @@ fn parse_word(text: &str, start: usize) -> Option<Word> {
     // RFC 2231 §5: `charset*language`.
     let label = charset.split('*').next().unwrap_or_default();
     Some(Word {
-        encoding: lookup(label),
+        encoding: Charset::for_label(label),
         bytes,
         end: after + 2,
     })
@@ -189,67 +188,14 @@ fn hex(b: u8) -> Option<u8> {
     }
 }
 
-/// The encoding a charset label names, if `encoding_rs` knows it (under its
-/// WHATWG label or one of a few aliases mail uses). `None` for unknown
-/// labels and for those WHATWG maps to the "replacement" encoding.
-fn lookup(label: &str) -> Option<&'static Encoding> {
-    let label = label.trim().trim_matches(|c| c == '"' || c == '\'');
-    let alias = match label.to_ascii_lowercase().as_str() {
-        "cp932" | "ms932" | "windows-932" | "x-sjis" => "shift_jis",
-        "cp936" | "ms936" | "windows-936" => "gbk",
-        "cp949" | "ms949" | "windows-949" | "ks_c_5601" | "ks_c_5601-1989" => "euc-kr",
-        "cp950" | "ms950" | "windows-950" => "big5",
-        "utf8" => "utf-8",
-        "latin-1" | "iso8859_1" | "iso_8859_1" => "iso-8859-1",
-        "ascii" | "ansi_x3.4-1968" => "us-ascii",
-        _ => "",
-    };
-    let label = if alias.is_empty() { label } else { alias };
-    Encoding::for_label(label.as_bytes()).filter(|e| *e != encoding_rs::REPLACEMENT)
-}
-
-/// Whether `label` names US-ASCII, which mail often uses for text that is in
-/// fact UTF-8.
-fn is_ascii_label(label: &str) -> bool {
-    matches!(
-        label
-            .trim()
-            .trim_matches(|c| c == '"' || c == '\'')
-            .to_ascii_lowercase()
-            .as_str(),
-        "us-ascii" | "ascii" | "ansi_x3.4-1968" | "iso-ir-6" | "us" | "iso646-us" | "csascii"
-    )
-}
-
-/// Decodes `bytes` in `encoding`, or by the fallback when it is unknown.
-fn decode_with(bytes: &[u8], encoding: Option<&'static Encoding>) -> (String, bool) {
-    match encoding {
-        Some(encoding) => {
-            let (text, had_errors) = encoding.decode_without_bom_handling(bytes);
-            (text.into_owned(), had_errors)
-        }
-        None => fallback(bytes),
-    }
-}
-
-/// UTF-8 if the bytes are valid UTF-8, else windows-1252 (which gives every
-/// byte a character, so nothing is replaced).
-fn fallback(bytes: &[u8]) -> (String, bool) {
-    match std::str::from_utf8(bytes) {
-        Ok(text) => (text.to_owned(), false),
-        Err(_) => {
-            let (text, had_errors) = encoding_rs::WINDOWS_1252.decode_without_bom_handling(bytes);
-            (text.into_owned(), had_errors)
-        }
-    }
-}
-
 /// Decodes `bytes` in `charset` to UTF-8; the flag tells whether some bytes
 /// were not valid in the charset and became U+FFFD.
 ///
 /// Charset labels are looked up with `encoding_rs` (WHATWG labels, so
 /// `iso-8859-1` reads as windows-1252, its superset, plus aliases such as
-/// `cp932`). With no charset, an unknown one (`unknown-8bit`, `x-user`...)
+/// `cp932`); UTF-7 (RFC 2152), which `encoding_rs` lacks, is decoded too
+/// (malformed UTF-7 is kept as written or replaced, and flagged). With no
+/// charset, an unknown one (`unknown-8bit`, `x-user`...)
 /// or `us-ascii` on bytes that are not ASCII, the bytes are read as UTF-8
 /// when they are valid UTF-8, else as windows-1252. A byte order mark is
 /// kept as a character.
@@ -261,12 +207,13 @@ fn fallback(bytes: &[u8]) -> (String, bool) {
 /// assert_eq!(decode_charset("é".as_bytes(), None), ("é".to_owned(), false));
 /// assert_eq!(decode_charset(b"\xe9", None), ("é".to_owned(), false));
 /// assert_eq!(decode_charset(b"a\xff", Some("utf-8")), ("a\u{fffd}".to_owned(), true));
+/// assert_eq!(decode_charset(b"Hi Mom -+Jjo--!", Some("utf-7")), ("Hi Mom -\u{263a}-!".to_owned(), false));
 /// ```
 pub fn decode_charset(bytes: &[u8], charset: Option<&str>) -> (String, bool) {
     match charset {
-        Some(label) if is_ascii_label(label) => fallback(bytes),
-        Some(label) => decode_with(bytes, lookup(label)),
-        None => fallback(bytes),
+        Some(label) if charset::is_ascii_label(label) => charset::fallback(bytes),
+        Some(label) => charset::decode(bytes, Charset::for_label(label)),
+        None => charset::fallback(bytes),
     }
 }
 
