@@ -304,6 +304,68 @@ fn encoded_header_fields_of_a_message() {
     }
 }
 
+/// Old mail puts raw 8-bit bytes inside encoded-words (`=?iso-8859-1?Q?Fr\xF6sche?=`
+/// with a raw 0xF6, not `=F6`). Such bytes are in the word's declared
+/// charset: decoded once, in it, never first as windows-1252 or UTF-8.
+#[test]
+fn raw_8bit_bytes_in_encoded_words_are_read_in_the_words_charset() {
+    let raw: &[u8] = b"Subject: =?iso-8859-1?Q?Fr\xF6sche?=\r\n\
+        From: =?koi8-r?q?\xf0\xd5\xdb\xcb\xc9\xce?= <p@example.ru>\r\n\
+        X-Mixed: caf\xe9 =?shift_jis?Q?\x93\xfa=96{?= =?shift_jis?q?\x95\\?=\r\n\
+        \r\n\
+        body\r\n";
+    let parsed = reader::parse(raw);
+    assert!(parsed.defects.is_empty(), "{:?}", parsed.defects);
+    let msg = &parsed.message;
+    let table = [
+        ("Subject", "Frösche"),
+        ("From", "Пушкин <p@example.ru>"),
+        // Outside the words the value still reads as windows-1252.
+        ("X-Mixed", "café 日本表"),
+    ];
+    for (name, expected) in table {
+        assert_eq!(msg.header_text(name).as_deref(), Some(expected), "{name}");
+    }
+    // `as_text` leaves encoded-words as they are, but spells the raw bytes
+    // so that decoding the word reads them in its own charset; the strict
+    // reader's fields say the same.
+    let strict = Message::parse(raw).unwrap();
+    for headers in [msg.headers(), strict.headers()] {
+        for (name, expected) in &table[..2] {
+            let text = headers.get(name).unwrap().as_text();
+            assert!(!text.contains('\u{fffd}'), "{name}: {text}");
+            assert_eq!(decode_rfc2047(&text), *expected, "{name}");
+        }
+        assert_eq!(
+            headers.get("Subject").unwrap().as_text(),
+            "=?iso-8859-1?Q?Fr=F6sche?="
+        );
+        // Outside the words, `as_text` shows bytes that are not UTF-8 as
+        // U+FFFD, as it always did.
+        assert_eq!(
+            headers.get("X-Mixed").unwrap().as_text(),
+            "caf\u{fffd} =?shift_jis?Q?=93=FA=96{?= =?shift_jis?q?=95\\?="
+        );
+    }
+}
+
+/// A raw value that is valid UTF-8 is UTF-8 (RFC 6532), inside encoded-words
+/// too: its characters are not decoded a second time.
+#[test]
+fn raw_utf8_header_text_stays_utf8() {
+    let raw = "Subject: Grüße =?utf-8?q?caf=C3=A9?= =?iso-8859-1?q?Fr\u{f6}sche?=\r\n\r\n";
+    let msg = reader::parse(raw.as_bytes()).message;
+    assert_eq!(
+        msg.header_text("subject").as_deref(),
+        Some("Grüße caféFrösche")
+    );
+    assert_eq!(
+        msg.headers().get("subject").unwrap().as_text(),
+        "Grüße =?utf-8?q?caf=C3=A9?= =?iso-8859-1?q?Fr\u{f6}sche?="
+    );
+    assert_eq!(decode_rfc2047("=?iso-8859-1?Q?Fr\u{f6}sche?="), "Frösche");
+}
+
 // ---------------------------------------------------------------- structure
 
 #[test]

@@ -99,11 +99,17 @@ pub(crate) fn decode(bytes: &[u8], charset: Option<Charset>) -> (String, bool) {
 pub(crate) fn fallback(bytes: &[u8]) -> (String, bool) {
     match std::str::from_utf8(bytes) {
         Ok(text) => (text.to_owned(), false),
-        Err(_) => {
-            let (text, had_errors) = encoding_rs::WINDOWS_1252.decode_without_bom_handling(bytes);
-            (text.into_owned(), had_errors)
-        }
+        Err(_) => (windows_1252(bytes), false),
     }
+}
+
+/// `bytes` as windows-1252, which has a character for every byte (WHATWG
+/// maps the five bytes it leaves undefined to the C1 controls).
+pub(crate) fn windows_1252(bytes: &[u8]) -> String {
+    encoding_rs::WINDOWS_1252
+        .decode_without_bom_handling(bytes)
+        .0
+        .into_owned()
 }
 
 #[cfg(test)]

@@ -33,6 +33,12 @@ use crate::transfer_encoding::{base64_stream, quoted_printable};
 ///   `B` text with characters outside base64) is kept literally.
 /// * Words not surrounded by white space (`a=?utf-8?q?b?=c`) are decoded
 ///   too, as most readers do.
+/// * A character that is not ASCII inside a Q word (raw 8-bit text, which
+///   RFC 2047 forbids but old mail has) is already text and is kept as it
+///   is, not decoded a second time. The bytes of a field read from a
+///   message come here through [`HeaderValue::as_text`] or
+///   [`PartExt::header_text`](crate::reader::PartExt::header_text), which
+///   read such bytes in the word's own charset.
 ///
 /// ```
 /// use postie_mime::decode::decode_rfc2047;
@@ -40,152 +46,12 @@ use crate::transfer_encoding::{base64_stream, quoted_printable};
 /// assert_eq!(decode_rfc2047("(=?ISO-8859-1?Q?a?= =?ISO-8859-1?Q?b?=)"), "(ab)");
 /// assert_eq!(decode_rfc2047("(=?ISO-8859-1?Q?a?= b)"), "(a b)");
 /// assert_eq!(decode_rfc2047("=?utf-8?x?oops?="), "=?utf-8?x?oops?=");
+/// assert_eq!(decode_rfc2047("=?ISO-8859-1?Q?Fr\u{f6}sche?="), "Frösche");
 /// ```
+///
+/// [`HeaderValue::as_text`]: crate::HeaderValue::as_text
 pub fn decode_rfc2047(text: &str) -> String {
-    if !text.contains("=?") {
-        return text.to_owned();
-    }
-    let mut out = String::with_capacity(text.len());
-    // Bytes of the run of adjacent encoded-words in one charset, not yet
-    // decoded.
-    let mut pending: Option<(Option<Charset>, Vec<u8>)> = None;
-    // Whether the last thing seen was an encoded-word (so that white space
-    // alone up to the next one is dropped).
-    let mut after_word = false;
-    let mut pos = 0;
-    while pos < text.len() {
-        let Some(found) = text.get(pos..).and_then(|rest| rest.find("=?")) else {
-            break;
-        };
-        let start = pos + found;
-        let between = text.get(pos..start).unwrap_or_default();
-        match parse_word(text, start) {
-            Some(word) => {
-                let joins = after_word && between.chars().all(is_fws);
-                if !joins {
-                    flush(&mut pending, &mut out);
-                    out.push_str(between);
-                }
-                match &mut pending {
-                    Some((encoding, bytes)) if *encoding == word.encoding => {
-                        bytes.extend_from_slice(&word.bytes);
-                    }
-                    _ => {
-                        flush(&mut pending, &mut out);
-                        pending = Some((word.encoding, word.bytes));
-                    }
-                }
-                after_word = true;
-                pos = word.end;
-            }
-            None => {
-                flush(&mut pending, &mut out);
-                out.push_str(between);
-                out.push_str("=?");
-                after_word = false;
-                pos = start + 2;
-            }
-        }
-    }
-    flush(&mut pending, &mut out);
-    out.push_str(text.get(pos..).unwrap_or_default());
-    out
-}
-
-/// Folding white space, as it may stand between two encoded-words.
-fn is_fws(c: char) -> bool {
-    matches!(c, ' ' | '\t' | '\r' | '\n')
-}
-
-fn flush(pending: &mut Option<(Option<Charset>, Vec<u8>)>, out: &mut String) {
-    if let Some((encoding, bytes)) = pending.take() {
-        out.push_str(&charset::decode(&bytes, encoding).0);
-    }
-}
-
-/// One decoded encoded-word.
-struct Word {
-    /// The charset (`None` when unknown).
-    encoding: Option<Charset>,
-    /// The decoded bytes, in that charset.
-    bytes: Vec<u8>,
-    /// Where in the text the word ends (after its `?=`).
-    end: usize,
-}
-
-/// Reads the encoded-word at `start` (where `=?` stands), if it is one.
-fn parse_word(text: &str, start: usize) -> Option<Word> {
-    let rest = text.get(start + 2..)?;
-    let (charset, rest) = rest.split_once('?')?;
-    if charset.is_empty()
-        || charset.len() > 64
-        || !charset
-            .bytes()
-            .all(|b| b.is_ascii_graphic() && !matches!(b, b'?' | b'=' | b'"' | b'(' | b')'))
-    {
-        return None;
-    }
-    let (kind, rest) = rest.split_once('?')?;
-    let (encoded, _) = rest.split_once('?')?;
-    // The encoded text ends at the first `?`, which must begin `?=`.
-    let after = start + 2 + charset.len() + 1 + kind.len() + 1 + encoded.len();
-    if text.as_bytes().get(after + 1) != Some(&b'=') {
-        return None;
-    }
-    let bytes = match kind {
-        "Q" | "q" => decode_q(encoded.as_bytes()),
-        "B" | "b" => {
-            let clean = encoded
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=' | b' '));
-            if !clean {
-                return None;
-            }
-            base64_stream::decode_lenient(encoded.as_bytes())
-        }
-        _ => return None,
-    };
-    // RFC 2231 §5: `charset*language`.
-    let label = charset.split('*').next().unwrap_or_default();
-    Some(Word {
-        encoding: Charset::for_label(label),
-        bytes,
-        end: after + 2,
-    })
-}
-
-/// The Q encoding (RFC 2047 §4.2): `_` is a space, `=XX` a byte; a `=`
-/// not followed by two hex digits stays as it is.
-fn decode_q(input: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(input.len());
-    let mut i = 0;
-    while let Some(&b) = input.get(i) {
-        match b {
-            b'_' => out.push(b' '),
-            b'=' => {
-                let hi = input.get(i + 1).and_then(|&h| hex(h));
-                let lo = input.get(i + 2).and_then(|&l| hex(l));
-                if let (Some(hi), Some(lo)) = (hi, lo) {
-                    out.push(hi << 4 | lo);
-                    i += 3;
-                    continue;
-                }
-                out.push(b'=');
-            }
-            other => out.push(other),
-        }
-        i += 1;
-    }
-    out
-}
-
-fn hex(b: u8) -> Option<u8> {
-    match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        b'A'..=b'F' => Some(b - b'A' + 10),
-        _ => None,
-    }
+    crate::fields::encoded_word::decode::decode(text)
 }
 
 /// Decodes `bytes` in `charset` to UTF-8; the flag tells whether some bytes

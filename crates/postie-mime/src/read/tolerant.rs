@@ -57,6 +57,7 @@ use std::fmt;
 use std::io::Read;
 
 use crate::fields::content_type::{ContentDisposition, ContentType};
+use crate::fields::encoded_word::decode::{raw_value_text, Outside};
 use crate::fields::header::{HeaderName, HeaderValue, Headers};
 use crate::message::{Body, Message};
 use crate::read::decode::{self, decode_charset, decode_rfc2047, decode_transfer};
@@ -530,27 +531,15 @@ fn message_rfc822() -> ContentType {
     ContentType::new("message", "rfc822").expect("message/rfc822 is a valid type")
 }
 
-/// A header value as text: unfolded, trimmed, and when read from a message,
-/// its bytes decoded as UTF-8, or windows-1252 when they are not UTF-8 (raw
-/// 8-bit header text in the wild is mostly one or the other).
+/// A header value as text: unfolded, trimmed, encoded-words left as they
+/// are. When read from a message, its bytes are UTF-8 when they are valid
+/// UTF-8; when not, 8-bit bytes inside an encoded-word are kept for the
+/// word's own charset (see [`HeaderValue::as_text`]) and the others read
+/// as windows-1252 (raw 8-bit header text in the wild is mostly one or the
+/// other).
 pub(crate) fn value_text(value: &HeaderValue) -> String {
     match value.raw_bytes() {
-        Some(bytes) => {
-            let mut unfolded = Vec::with_capacity(bytes.len());
-            let mut i = 0;
-            while let Some(&b) = bytes.get(i) {
-                if b == b'\r' && bytes.get(i + 1) == Some(&b'\n') {
-                    i += 2;
-                    continue;
-                }
-                if b != b'\n' {
-                    unfolded.push(b);
-                }
-                i += 1;
-            }
-            let (text, _) = decode_charset(&unfolded, None);
-            text.trim().to_owned()
-        }
+        Some(bytes) => raw_value_text(bytes, Outside::Windows1252),
         None => value.as_text().into_owned(),
     }
 }
@@ -595,7 +584,8 @@ pub trait PartExt {
 
     /// The first field `name` (any case), unfolded, trimmed and with
     /// RFC 2047 encoded-words decoded; raw 8-bit text is read as UTF-8, or
-    /// windows-1252 when it is not UTF-8.
+    /// when it is not UTF-8, inside an encoded-word in the word's charset
+    /// and elsewhere as windows-1252.
     fn header_text(&self, name: &str) -> Option<String>;
 
     /// Writes the decoded content to `w` in chunks: a built file leaf, and

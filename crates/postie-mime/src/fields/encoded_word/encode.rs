@@ -1,4 +1,4 @@
-//! RFC 2047 encoded-words for non-ASCII header text.
+//! Writing encoded-words for non-ASCII header text.
 //!
 //! Only the words that need it are encoded, so `Grüße from Ada` keeps `from
 //! Ada` readable. Each encoded-word stays within 75 characters and is never
