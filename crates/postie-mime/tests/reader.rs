@@ -475,6 +475,31 @@ fn message_rfc822_is_one_enclosed_entity() {
     assert!(paths.contains(&vec![1, 0, 1]), "{paths:?}");
 }
 
+/// A `message/rfc822` part whose body is prose, not a message: nothing of
+/// it may be lost. Its first line is not a header field, so the enclosed
+/// entity has no header section and the prose is its body.
+#[test]
+fn message_rfc822_holding_prose_keeps_the_prose() {
+    let prose = "This is not a message, only prose\r\n\
+                 that a mailer labelled message/rfc822.\r\n\
+                 \r\n\
+                 Second paragraph.";
+    let raw = format!(
+        "Content-Type: multipart/mixed; boundary=b\r\n\r\n\
+         --b\r\nContent-Type: message/rfc822\r\n\r\n{prose}\r\n--b--\r\n"
+    );
+    let parsed = reader::parse(raw.as_bytes());
+    let enclosed = &parsed.message.parts()[0];
+    assert_eq!(enclosed.content_type().essence(), "message/rfc822");
+    let inner = &enclosed.parts()[0];
+    assert!(inner.headers().is_empty());
+    assert_eq!(inner.text().as_deref(), Some(prose));
+    // Said once, at the enclosed entity.
+    assert_eq!(parsed.defects.len(), 1, "{:?}", parsed.defects);
+    assert_eq!(parsed.defects[0].part, [0, 0]);
+    assert!(parsed.defects[0].to_string().contains("not a header field"));
+}
+
 #[test]
 fn encoded_message_rfc822_is_decoded_first() {
     let inner = "Subject: inside\r\n\r\nhello\r\n";
