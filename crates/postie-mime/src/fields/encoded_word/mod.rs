@@ -5,4 +5,4 @@
 pub(crate) mod decode;
 mod encode;
 
-pub(crate) use encode::{encode_text, encode_words, text_needs_encoding, Context};
+pub(crate) use encode::{encode_text, encode_words_within, text_needs_encoding, Context, MAX_WORD};
