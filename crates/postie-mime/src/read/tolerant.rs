@@ -392,9 +392,11 @@ impl Reader {
     }
 
     /// Reads header fields up to the empty line that ends them (or the end
-    /// of `bytes`); gives them and where the body starts. Lines that are
-    /// not fields are reported and skipped, with their continuation lines.
-    /// On the root, a first line `From ` (an mbox separator) is skipped.
+    /// of `bytes`); gives them and where the body starts. A first line that
+    /// is not a field starts the body (there are no fields); later lines
+    /// that are not fields are reported and skipped, with their
+    /// continuation lines. On the root, a first line `From ` (an mbox
+    /// separator) is skipped.
     fn header_block(&mut self, bytes: &[u8], root: bool) -> (Headers, usize) {
         let mut headers = Headers::new();
         let mut current: Option<(HeaderName, Vec<u8>)> = None;
