@@ -25,8 +25,10 @@
 // The source is grouped by concern: `fields` (header fields and their
 // values), `read` (bytes to message), `write` (message to bytes) and
 // `transfer_encoding` (base64 and quoted-printable, used by both sides),
-// around the message model (`message`, `builder`). The public paths stay
+// around the message model (`message`, `builder`), with `charset` (labels
+// to decoders) under both reading and header fields. The public paths stay
 // flat, as they were before the grouping, through the re-exports below.
+mod charset;
 mod fields;
 mod read;
 mod transfer_encoding;

@@ -32,6 +32,9 @@ pub struct Message {
     /// writing: the body never changes, so a message written twice (sized,
     /// then sent; sent again under other fields) is scanned once.
     plan: PlanCache,
+    /// For an entity the tolerant reader read: the bytes read that the
+    /// fields, the parts and the body do not hold.
+    layout: Option<Box<ReadLayout>>,
 }
 
 impl std::fmt::Debug for Message {
@@ -197,7 +200,38 @@ impl Message {
             headers,
             body,
             plan: PlanCache::default(),
+            layout: None,
         }
+    }
+
+    /// For a multipart read from bytes ([`crate::reader::parse`]): its
+    /// preamble, the bytes before its first delimiter line (the line break
+    /// just before that line belongs to the delimiter, RFC 2046 §5.1.1).
+    /// `None` for other entities and for multiparts that were built.
+    pub fn preamble(&self) -> Option<&[u8]> {
+        self.multipart_layout().map(|m| m.preamble.as_slice())
+    }
+
+    /// For a multipart read from bytes: its epilogue, the bytes after the
+    /// line break that ends its closing delimiter line (empty when there
+    /// is no closing delimiter). `None` for other entities and for
+    /// multiparts that were built.
+    pub fn epilogue(&self) -> Option<&[u8]> {
+        self.multipart_layout().map(|m| m.epilogue.as_slice())
+    }
+
+    fn multipart_layout(&self) -> Option<&MultipartLayout> {
+        self.layout()?.multipart.as_ref()
+    }
+
+    /// What the reader recorded of the bytes it read this entity from.
+    pub(crate) fn layout(&self) -> Option<&ReadLayout> {
+        self.layout.as_deref()
+    }
+
+    /// The reader's record, made empty when there is none yet.
+    pub(crate) fn layout_mut(&mut self) -> &mut ReadLayout {
+        self.layout.get_or_insert_default()
     }
 
     /// The header fields.
@@ -244,6 +278,37 @@ impl Message {
     pub(crate) fn plan(&self) -> &PlanCache {
         &self.plan
     }
+}
+
+/// Where the bytes of an entity that the tolerant reader read went, beyond
+/// its fields, its parts and its raw body: with them, every byte read is
+/// accounted for. Plain data, which the reader fills in; it describes the
+/// bytes as read and is not updated when the entity is changed.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct ReadLayout {
+    /// The header section as read, from the entity's first byte to its
+    /// body: the fields as written (line breaks and folding included), the
+    /// lines that were not fields, a leading byte order mark or mbox `From `
+    /// line, and the empty line that ends the section.
+    pub(crate) header_section: Vec<u8>,
+    /// For a multipart, what stands around its parts.
+    pub(crate) multipart: Option<MultipartLayout>,
+    /// For an enclosed message whose transfer encoding was undone, its body
+    /// as it was, encoded; the enclosed entity accounts for the decoded
+    /// bytes.
+    pub(crate) encoded_body: Option<Vec<u8>>,
+}
+
+/// The bytes of a multipart body around its parts, as read.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct MultipartLayout {
+    /// Before the first delimiter line.
+    pub(crate) preamble: Vec<u8>,
+    /// Each delimiter line with the line break before it and its own: one
+    /// before each part, then the closing one when there is one.
+    pub(crate) delimiters: Vec<Vec<u8>>,
+    /// After the closing delimiter line.
+    pub(crate) epilogue: Vec<u8>,
 }
 
 /// What the writer decides for an in-memory leaf before writing it: its

@@ -205,6 +205,48 @@ fn decode_charset_fallbacks() {
     assert_eq!(decode_charset(b"h\0i\0", Some("utf-16le")).0, "hi");
 }
 
+/// UTF-7 (RFC 2152) is a registered charset that `encoding_rs` lacks; it is
+/// decoded wherever a charset applies: bodies, encoded-words, RFC 2231
+/// parameters.
+#[test]
+fn utf7_is_decoded_wherever_a_charset_applies() {
+    // RFC 2152's examples.
+    assert_eq!(
+        decode_charset(b"Hi Mom -+Jjo--!", Some("UTF-7")),
+        ("Hi Mom -\u{263a}-!".into(), false)
+    );
+    assert_eq!(
+        decode_charset(b"+ZeVnLIqe-", Some("utf-7")),
+        ("日本語".into(), false)
+    );
+    assert_eq!(
+        decode_charset(b"A+ImIDkQ.", Some("unicode-1-1-utf-7")).0,
+        "A\u{2262}\u{391}."
+    );
+    assert_eq!(
+        decode_charset(b"Item 3 is +AKM-1.", Some("utf-7")).0,
+        "Item 3 is \u{a3}1."
+    );
+    assert_eq!(
+        decode_rfc2047("=?utf-7?Q?+ZeVnLIqe-?= =?UTF-7?B?K1plVm5MSXFlLQ==?="),
+        "日本語日本語"
+    );
+    let raw = b"Subject: =?utf-7?q?Hi_Mom_-+Jjo--!?=\r\n\
+        Content-Type: text/plain; charset=utf-7\r\n\
+        Content-Disposition: attachment; filename*=utf-7''%2BZeVnLIqe-.txt\r\n\
+        \r\n\
+        1 +- 1 = 2, +2D3eAA-\r\n";
+    let parsed = reader::parse(raw);
+    assert!(parsed.defects.is_empty(), "{:?}", parsed.defects);
+    let msg = &parsed.message;
+    assert_eq!(
+        msg.header_text("subject").as_deref(),
+        Some("Hi Mom -\u{263a}-!")
+    );
+    assert_eq!(msg.text().as_deref(), Some("1 + 1 = 2, \u{1f600}\r\n"));
+    assert_eq!(msg.filename().as_deref(), Some("日本語.txt"));
+}
+
 #[test]
 fn decode_transfer_table() {
     let table: &[(&[u8], Option<&str>, &[u8])] = &[
@@ -260,6 +302,68 @@ fn encoded_header_fields_of_a_message() {
     for (name, expected) in table {
         assert_eq!(msg.header_text(name).as_deref(), Some(expected), "{name}");
     }
+}
+
+/// Old mail puts raw 8-bit bytes inside encoded-words (`=?iso-8859-1?Q?Fr\xF6sche?=`
+/// with a raw 0xF6, not `=F6`). Such bytes are in the word's declared
+/// charset: decoded once, in it, never first as windows-1252 or UTF-8.
+#[test]
+fn raw_8bit_bytes_in_encoded_words_are_read_in_the_words_charset() {
+    let raw: &[u8] = b"Subject: =?iso-8859-1?Q?Fr\xF6sche?=\r\n\
+        From: =?koi8-r?q?\xf0\xd5\xdb\xcb\xc9\xce?= <p@example.ru>\r\n\
+        X-Mixed: caf\xe9 =?shift_jis?Q?\x93\xfa=96{?= =?shift_jis?q?\x95\\?=\r\n\
+        \r\n\
+        body\r\n";
+    let parsed = reader::parse(raw);
+    assert!(parsed.defects.is_empty(), "{:?}", parsed.defects);
+    let msg = &parsed.message;
+    let table = [
+        ("Subject", "Frösche"),
+        ("From", "Пушкин <p@example.ru>"),
+        // Outside the words the value still reads as windows-1252.
+        ("X-Mixed", "café 日本表"),
+    ];
+    for (name, expected) in table {
+        assert_eq!(msg.header_text(name).as_deref(), Some(expected), "{name}");
+    }
+    // `as_text` leaves encoded-words as they are, but spells the raw bytes
+    // so that decoding the word reads them in its own charset; the strict
+    // reader's fields say the same.
+    let strict = Message::parse(raw).unwrap();
+    for headers in [msg.headers(), strict.headers()] {
+        for (name, expected) in &table[..2] {
+            let text = headers.get(name).unwrap().as_text();
+            assert!(!text.contains('\u{fffd}'), "{name}: {text}");
+            assert_eq!(decode_rfc2047(&text), *expected, "{name}");
+        }
+        assert_eq!(
+            headers.get("Subject").unwrap().as_text(),
+            "=?iso-8859-1?Q?Fr=F6sche?="
+        );
+        // Outside the words, `as_text` shows bytes that are not UTF-8 as
+        // U+FFFD, as it always did.
+        assert_eq!(
+            headers.get("X-Mixed").unwrap().as_text(),
+            "caf\u{fffd} =?shift_jis?Q?=93=FA=96{?= =?shift_jis?q?=95\\?="
+        );
+    }
+}
+
+/// A raw value that is valid UTF-8 is UTF-8 (RFC 6532), inside encoded-words
+/// too: its characters are not decoded a second time.
+#[test]
+fn raw_utf8_header_text_stays_utf8() {
+    let raw = "Subject: Grüße =?utf-8?q?caf=C3=A9?= =?iso-8859-1?q?Fr\u{f6}sche?=\r\n\r\n";
+    let msg = reader::parse(raw.as_bytes()).message;
+    assert_eq!(
+        msg.header_text("subject").as_deref(),
+        Some("Grüße caféFrösche")
+    );
+    assert_eq!(
+        msg.headers().get("subject").unwrap().as_text(),
+        "Grüße =?utf-8?q?caf=C3=A9?= =?iso-8859-1?q?Fr\u{f6}sche?="
+    );
+    assert_eq!(decode_rfc2047("=?iso-8859-1?Q?Fr\u{f6}sche?="), "Frösche");
 }
 
 // ---------------------------------------------------------------- structure
@@ -369,6 +473,31 @@ fn message_rfc822_is_one_enclosed_entity() {
     );
     let paths: Vec<Vec<usize>> = msg.walk().into_iter().map(|(p, _)| p).collect();
     assert!(paths.contains(&vec![1, 0, 1]), "{paths:?}");
+}
+
+/// A `message/rfc822` part whose body is prose, not a message: nothing of
+/// it may be lost. Its first line is not a header field, so the enclosed
+/// entity has no header section and the prose is its body.
+#[test]
+fn message_rfc822_holding_prose_keeps_the_prose() {
+    let prose = "This is not a message, only prose\r\n\
+                 that a mailer labelled message/rfc822.\r\n\
+                 \r\n\
+                 Second paragraph.";
+    let raw = format!(
+        "Content-Type: multipart/mixed; boundary=b\r\n\r\n\
+         --b\r\nContent-Type: message/rfc822\r\n\r\n{prose}\r\n--b--\r\n"
+    );
+    let parsed = reader::parse(raw.as_bytes());
+    let enclosed = &parsed.message.parts()[0];
+    assert_eq!(enclosed.content_type().essence(), "message/rfc822");
+    let inner = &enclosed.parts()[0];
+    assert!(inner.headers().is_empty());
+    assert_eq!(inner.text().as_deref(), Some(prose));
+    // Said once, at the enclosed entity.
+    assert_eq!(parsed.defects.len(), 1, "{:?}", parsed.defects);
+    assert_eq!(parsed.defects[0].part, [0, 0]);
+    assert!(parsed.defects[0].to_string().contains("not a header field"));
 }
 
 #[test]

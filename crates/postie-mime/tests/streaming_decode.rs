@@ -5,6 +5,7 @@
 use std::io::Write;
 
 use postie_mime::decode::{decode_transfer, TransferDecoder};
+use postie_mime::quoted_printable;
 use postie_mime::reader::PartExt;
 use postie_mime::Message;
 use proptest::prelude::*;
@@ -59,6 +60,37 @@ proptest! {
                 "{}", encoding
             );
         }
+    }
+
+    /// One quoted-printable decoder: the public one is the one the reader
+    /// uses, whole or streamed, padding and soft breaks included.
+    #[test]
+    fn quoted_printable_decode_is_the_readers(
+        input in soup(),
+        cuts in proptest::collection::vec(0usize..12, 0..12),
+    ) {
+        let public = quoted_printable::decode(&input);
+        prop_assert_eq!(&public, &decode_transfer(&input, Some("quoted-printable")));
+        prop_assert_eq!(&public, &streamed(&input, &cuts, "quoted-printable"));
+    }
+}
+
+#[test]
+fn quoted_printable_cases_read_alike_everywhere() {
+    let cases: &[(&[u8], &[u8])] = &[
+        (b"a= \t\r\nb", b"ab"),
+        (b"a=\t\nb", b"ab"),
+        (b"end  \r\nnext\t\n", b"end\r\nnext\n"),
+        (b"=41=4a=zz=", b"AJ=zz"),
+        (b"keep = this", b"keep = this"),
+    ];
+    for (input, expected) in cases {
+        assert_eq!(quoted_printable::decode(input), *expected, "{input:?}");
+        assert_eq!(
+            decode_transfer(input, Some("quoted-printable")),
+            *expected,
+            "{input:?}"
+        );
     }
 }
 

@@ -9,6 +9,7 @@
 use std::borrow::Cow;
 use std::fmt;
 
+use crate::fields::encoded_word::decode::{raw_value_text, Outside};
 use crate::Error;
 
 /// A header field name: printable US-ASCII except `:` (RFC 5322 §2.2).
@@ -104,16 +105,29 @@ impl HeaderValue {
         Self(Repr::Raw(bytes.into_boxed_slice()))
     }
 
-    /// The value as text, unfolded and trimmed. Bytes of a raw value that are
-    /// not UTF-8 are shown as U+FFFD.
+    /// The value as text, unfolded and trimmed, RFC 2047 encoded-words left
+    /// as they are written.
+    ///
+    /// A raw value (read from a message) that is valid UTF-8 is read as
+    /// UTF-8 (RFC 6532). In one that is not, an 8-bit byte inside a Q
+    /// encoded-word, which old mail has, is a byte of the word's charset:
+    /// it is written `=XX`, so that decoding the word
+    /// ([`decode_rfc2047`](crate::decode::decode_rfc2047)) reads it in that
+    /// charset. Other bytes that are not UTF-8 are shown as U+FFFD.
+    ///
+    /// ```
+    /// use postie_mime::{decode::decode_rfc2047, Message};
+    ///
+    /// let msg = Message::parse(b"Subject: =?iso-8859-1?Q?Fr\xF6sche?=\r\n\r\n")?;
+    /// let text = msg.headers().get("subject").unwrap().as_text();
+    /// assert_eq!(text, "=?iso-8859-1?Q?Fr=F6sche?=");
+    /// assert_eq!(decode_rfc2047(&text), "Frösche");
+    /// # Ok::<(), postie_mime::ParseError>(())
+    /// ```
     pub fn as_text(&self) -> Cow<'_, str> {
         match &self.0 {
             Repr::Text(text) => Cow::Borrowed(text),
-            Repr::Raw(bytes) => {
-                let text = String::from_utf8_lossy(bytes);
-                let unfolded: String = text.replace("\r\n", "").replace('\n', "");
-                Cow::Owned(unfolded.trim().to_owned())
-            }
+            Repr::Raw(bytes) => Cow::Owned(raw_value_text(bytes, Outside::Replacement)),
         }
     }
 

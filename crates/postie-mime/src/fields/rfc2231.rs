@@ -425,7 +425,8 @@ const CP1252_HIGH: [char; 32] = [
 
 /// Decodes `bytes` in `charset` (lowercase): UTF-8 (also for an empty or
 /// unknown charset, lossily), US-ASCII (read as UTF-8, since mislabelled
-/// UTF-8 is common), ISO-8859-1 and windows-1252.
+/// UTF-8 is common), ISO-8859-1, windows-1252 and UTF-7 (RFC 2152, by the
+/// crate's charset decoder).
 fn decode_charset(charset: &str, bytes: &[u8]) -> String {
     if bytes.is_empty() {
         return String::new();
@@ -445,7 +446,10 @@ fn decode_charset(charset: &str, bytes: &[u8]) -> String {
                 _ => char::from(b),
             })
             .collect(),
-        _ => String::from_utf8_lossy(bytes).into_owned(),
+        label => match crate::charset::Charset::for_label(label) {
+            Some(utf7 @ crate::charset::Charset::Utf7) => utf7.decode(bytes).0,
+            _ => String::from_utf8_lossy(bytes).into_owned(),
+        },
     }
 }
 
@@ -712,6 +716,7 @@ mod tests {
             ("e*", "utf-8''%FF"),
             ("f*", "''%C3%A9"),
             ("g*", "%C3%A9 no charset"),
+            ("h*", "UTF-7''%2BZeVnLIqe-%2B-"),
         ]);
         assert_eq!(
             decode_params(&raw),
@@ -723,6 +728,7 @@ mod tests {
                 ("e", "\u{fffd}"),
                 ("f", "é"),
                 ("g", "é no charset"),
+                ("h", "日本語+"),
             ])
         );
     }

@@ -15,17 +15,16 @@
 //! assert_eq!(decode_transfer(b"aGVsbG8=\r\n", Some("BASE64")), b"hello");
 //! ```
 
-use encoding_rs::Encoding;
-
-use crate::transfer_encoding::base64_stream;
+use crate::charset::{self, Charset};
+use crate::transfer_encoding::{base64_stream, quoted_printable};
 
 /// Decodes the RFC 2047 encoded-words in `text` (unfolded or not).
 ///
 /// * `=?charset?Q?...?=` and `=?charset?B?...?=`, in any case; the charset
 ///   may carry an RFC 2231 language suffix (`=?US-ASCII*EN?Q?...?=`) and is
-///   looked up with `encoding_rs` (WHATWG labels, plus a few common aliases
-///   such as `cp932`). An unknown charset decodes as UTF-8 when the bytes
-///   are valid UTF-8, else as windows-1252.
+///   looked up as in [`decode_charset`] (UTF-7 included). An unknown
+///   charset decodes as UTF-8 when the bytes are valid UTF-8, else as
+///   windows-1252.
 /// * White space (folding included) between two adjacent encoded-words is
 ///   dropped (RFC 2047 §6.2); white space next to ordinary text is kept.
 /// * Adjacent words in one charset are decoded together, so a character
@@ -34,6 +33,12 @@ use crate::transfer_encoding::base64_stream;
 ///   `B` text with characters outside base64) is kept literally.
 /// * Words not surrounded by white space (`a=?utf-8?q?b?=c`) are decoded
 ///   too, as most readers do.
+/// * A character that is not ASCII inside a Q word (raw 8-bit text, which
+///   RFC 2047 forbids but old mail has) is already text and is kept as it
+///   is, not decoded a second time. The bytes of a field read from a
+///   message come here through [`HeaderValue::as_text`] or
+///   [`PartExt::header_text`](crate::reader::PartExt::header_text), which
+///   read such bytes in the word's own charset.
 ///
 /// ```
 /// use postie_mime::decode::decode_rfc2047;
@@ -41,207 +46,12 @@ use crate::transfer_encoding::base64_stream;
 /// assert_eq!(decode_rfc2047("(=?ISO-8859-1?Q?a?= =?ISO-8859-1?Q?b?=)"), "(ab)");
 /// assert_eq!(decode_rfc2047("(=?ISO-8859-1?Q?a?= b)"), "(a b)");
 /// assert_eq!(decode_rfc2047("=?utf-8?x?oops?="), "=?utf-8?x?oops?=");
+/// assert_eq!(decode_rfc2047("=?ISO-8859-1?Q?Fr\u{f6}sche?="), "Frösche");
 /// ```
+///
+/// [`HeaderValue::as_text`]: crate::HeaderValue::as_text
 pub fn decode_rfc2047(text: &str) -> String {
-    if !text.contains("=?") {
-        return text.to_owned();
-    }
-    let mut out = String::with_capacity(text.len());
-    // Bytes of the run of adjacent encoded-words in one charset, not yet
-    // decoded.
-    let mut pending: Option<(Option<&'static Encoding>, Vec<u8>)> = None;
-    // Whether the last thing seen was an encoded-word (so that white space
-    // alone up to the next one is dropped).
-    let mut after_word = false;
-    let mut pos = 0;
-    while pos < text.len() {
-        let Some(found) = text.get(pos..).and_then(|rest| rest.find("=?")) else {
-            break;
-        };
-        let start = pos + found;
-        let between = text.get(pos..start).unwrap_or_default();
-        match parse_word(text, start) {
-            Some(word) => {
-                let joins = after_word && between.chars().all(is_fws);
-                if !joins {
-                    flush(&mut pending, &mut out);
-                    out.push_str(between);
-                }
-                match &mut pending {
-                    Some((encoding, bytes)) if *encoding == word.encoding => {
-                        bytes.extend_from_slice(&word.bytes);
-                    }
-                    _ => {
-                        flush(&mut pending, &mut out);
-                        pending = Some((word.encoding, word.bytes));
-                    }
-                }
-                after_word = true;
-                pos = word.end;
-            }
-            None => {
-                flush(&mut pending, &mut out);
-                out.push_str(between);
-                out.push_str("=?");
-                after_word = false;
-                pos = start + 2;
-            }
-        }
-    }
-    flush(&mut pending, &mut out);
-    out.push_str(text.get(pos..).unwrap_or_default());
-    out
-}
-
-/// Folding white space, as it may stand between two encoded-words.
-fn is_fws(c: char) -> bool {
-    matches!(c, ' ' | '\t' | '\r' | '\n')
-}
-
-fn flush(pending: &mut Option<(Option<&'static Encoding>, Vec<u8>)>, out: &mut String) {
-    if let Some((encoding, bytes)) = pending.take() {
-        out.push_str(&decode_with(&bytes, encoding).0);
-    }
-}
-
-/// One decoded encoded-word.
-struct Word {
-    /// The charset (`None` when unknown).
-    encoding: Option<&'static Encoding>,
-    /// The decoded bytes, in that charset.
-    bytes: Vec<u8>,
-    /// Where in the text the word ends (after its `?=`).
-    end: usize,
-}
-
-/// Reads the encoded-word at `start` (where `=?` stands), if it is one.
-fn parse_word(text: &str, start: usize) -> Option<Word> {
-    let rest = text.get(start + 2..)?;
-    let (charset, rest) = rest.split_once('?')?;
-    if charset.is_empty()
-        || charset.len() > 64
-        || !charset
-            .bytes()
-            .all(|b| b.is_ascii_graphic() && !matches!(b, b'?' | b'=' | b'"' | b'(' | b')'))
-    {
-        return None;
-    }
-    let (kind, rest) = rest.split_once('?')?;
-    let (encoded, _) = rest.split_once('?')?;
-    // The encoded text ends at the first `?`, which must begin `?=`.
-    let after = start + 2 + charset.len() + 1 + kind.len() + 1 + encoded.len();
-    if text.as_bytes().get(after + 1) != Some(&b'=') {
-        return None;
-    }
-    let bytes = match kind {
-        "Q" | "q" => decode_q(encoded.as_bytes()),
-        "B" | "b" => {
-            let clean = encoded
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=' | b' '));
-            if !clean {
-                return None;
-            }
-            base64_stream::decode_lenient(encoded.as_bytes())
-        }
-        _ => return None,
-    };
-    // RFC 2231 §5: `charset*language`.
-    let label = charset.split('*').next().unwrap_or_default();
-    Some(Word {
-        encoding: lookup(label),
-        bytes,
-        end: after + 2,
-    })
-}
-
-/// The Q encoding (RFC 2047 §4.2): `_` is a space, `=XX` a byte; a `=`
-/// not followed by two hex digits stays as it is.
-fn decode_q(input: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(input.len());
-    let mut i = 0;
-    while let Some(&b) = input.get(i) {
-        match b {
-            b'_' => out.push(b' '),
-            b'=' => {
-                let hi = input.get(i + 1).and_then(|&h| hex(h));
-                let lo = input.get(i + 2).and_then(|&l| hex(l));
-                if let (Some(hi), Some(lo)) = (hi, lo) {
-                    out.push(hi << 4 | lo);
-                    i += 3;
-                    continue;
-                }
-                out.push(b'=');
-            }
-            other => out.push(other),
-        }
-        i += 1;
-    }
-    out
-}
-
-fn hex(b: u8) -> Option<u8> {
-    match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        b'A'..=b'F' => Some(b - b'A' + 10),
-        _ => None,
-    }
-}
-
-/// The encoding a charset label names, if `encoding_rs` knows it (under its
-/// WHATWG label or one of a few aliases mail uses). `None` for unknown
-/// labels and for those WHATWG maps to the "replacement" encoding.
-fn lookup(label: &str) -> Option<&'static Encoding> {
-    let label = label.trim().trim_matches(|c| c == '"' || c == '\'');
-    let alias = match label.to_ascii_lowercase().as_str() {
-        "cp932" | "ms932" | "windows-932" | "x-sjis" => "shift_jis",
-        "cp936" | "ms936" | "windows-936" => "gbk",
-        "cp949" | "ms949" | "windows-949" | "ks_c_5601" | "ks_c_5601-1989" => "euc-kr",
-        "cp950" | "ms950" | "windows-950" => "big5",
-        "utf8" => "utf-8",
-        "latin-1" | "iso8859_1" | "iso_8859_1" => "iso-8859-1",
-        "ascii" | "ansi_x3.4-1968" => "us-ascii",
-        _ => "",
-    };
-    let label = if alias.is_empty() { label } else { alias };
-    Encoding::for_label(label.as_bytes()).filter(|e| *e != encoding_rs::REPLACEMENT)
-}
-
-/// Whether `label` names US-ASCII, which mail often uses for text that is in
-/// fact UTF-8.
-fn is_ascii_label(label: &str) -> bool {
-    matches!(
-        label
-            .trim()
-            .trim_matches(|c| c == '"' || c == '\'')
-            .to_ascii_lowercase()
-            .as_str(),
-        "us-ascii" | "ascii" | "ansi_x3.4-1968" | "iso-ir-6" | "us" | "iso646-us" | "csascii"
-    )
-}
-
-/// Decodes `bytes` in `encoding`, or by the fallback when it is unknown.
-fn decode_with(bytes: &[u8], encoding: Option<&'static Encoding>) -> (String, bool) {
-    match encoding {
-        Some(encoding) => {
-            let (text, had_errors) = encoding.decode_without_bom_handling(bytes);
-            (text.into_owned(), had_errors)
-        }
-        None => fallback(bytes),
-    }
-}
-
-/// UTF-8 if the bytes are valid UTF-8, else windows-1252 (which gives every
-/// byte a character, so nothing is replaced).
-fn fallback(bytes: &[u8]) -> (String, bool) {
-    match std::str::from_utf8(bytes) {
-        Ok(text) => (text.to_owned(), false),
-        Err(_) => {
-            let (text, had_errors) = encoding_rs::WINDOWS_1252.decode_without_bom_handling(bytes);
-            (text.into_owned(), had_errors)
-        }
-    }
+    crate::fields::encoded_word::decode::decode(text)
 }
 
 /// Decodes `bytes` in `charset` to UTF-8; the flag tells whether some bytes
@@ -249,7 +59,9 @@ fn fallback(bytes: &[u8]) -> (String, bool) {
 ///
 /// Charset labels are looked up with `encoding_rs` (WHATWG labels, so
 /// `iso-8859-1` reads as windows-1252, its superset, plus aliases such as
-/// `cp932`). With no charset, an unknown one (`unknown-8bit`, `x-user`...)
+/// `cp932`); UTF-7 (RFC 2152), which `encoding_rs` lacks, is decoded too
+/// (malformed UTF-7 is kept as written or replaced, and flagged). With no
+/// charset, an unknown one (`unknown-8bit`, `x-user`...)
 /// or `us-ascii` on bytes that are not ASCII, the bytes are read as UTF-8
 /// when they are valid UTF-8, else as windows-1252. A byte order mark is
 /// kept as a character.
@@ -261,12 +73,13 @@ fn fallback(bytes: &[u8]) -> (String, bool) {
 /// assert_eq!(decode_charset("é".as_bytes(), None), ("é".to_owned(), false));
 /// assert_eq!(decode_charset(b"\xe9", None), ("é".to_owned(), false));
 /// assert_eq!(decode_charset(b"a\xff", Some("utf-8")), ("a\u{fffd}".to_owned(), true));
+/// assert_eq!(decode_charset(b"Hi Mom -+Jjo--!", Some("utf-7")), ("Hi Mom -\u{263a}-!".to_owned(), false));
 /// ```
 pub fn decode_charset(bytes: &[u8], charset: Option<&str>) -> (String, bool) {
     match charset {
-        Some(label) if is_ascii_label(label) => fallback(bytes),
-        Some(label) => decode_with(bytes, lookup(label)),
-        None => fallback(bytes),
+        Some(label) if charset::is_ascii_label(label) => charset::fallback(bytes),
+        Some(label) => charset::decode(bytes, Charset::for_label(label)),
+        None => charset::fallback(bytes),
     }
 }
 
@@ -292,11 +105,13 @@ pub(crate) fn normalize_encoding(value: &str) -> String {
 /// below); `7bit`, `8bit`, `binary`, an unknown encoding or none give the
 /// bytes as they are. The name is compared without regard to case.
 ///
-/// Quoted-printable: `=XX` in either case is a byte, `=` at a line end
-/// (white space after it allowed) is a soft line break, white space at the
-/// end of a line is transport padding and dropped (RFC 2045 §6.7 (3)), a
-/// `=` that starts none of these stays as it is, and line breaks (CRLF or
-/// LF alone) are kept as they are.
+/// Quoted-printable is decoded by
+/// [`quoted_printable::decode`](crate::quoted_printable::decode), the one
+/// decoder: `=XX` in either case is a byte, `=` at a line end (white space
+/// after it allowed) is a soft line break, white space at the end of a
+/// line is transport padding and dropped (RFC 2045 §6.7 (3)), a `=` that
+/// starts none of these stays as it is, and line breaks (CRLF or LF alone)
+/// are kept as they are.
 ///
 /// ```
 /// use postie_mime::decode::decode_transfer;
@@ -309,7 +124,7 @@ pub(crate) fn normalize_encoding(value: &str) -> String {
 pub fn decode_transfer(bytes: &[u8], encoding: Option<&str>) -> Vec<u8> {
     match encoding.map(normalize_encoding).as_deref() {
         Some("base64") => base64_stream::decode_lenient(bytes),
-        Some("quoted-printable") => decode_qp(bytes),
+        Some("quoted-printable") => quoted_printable::decode(bytes),
         _ => bytes.to_vec(),
     }
 }
@@ -363,7 +178,9 @@ impl TransferDecoder {
             DecoderKind::QuotedPrintable(carry) => {
                 carry.extend_from_slice(input);
                 if let Some(lf) = carry.iter().rposition(|&b| b == b'\n') {
-                    out.extend_from_slice(&decode_qp(carry.get(..=lf).unwrap_or_default()));
+                    out.extend_from_slice(&quoted_printable::decode(
+                        carry.get(..=lf).unwrap_or_default(),
+                    ));
                     carry.drain(..=lf);
                 }
             }
@@ -376,72 +193,11 @@ impl TransferDecoder {
             DecoderKind::Identity => {}
             DecoderKind::Base64(decoder) => decoder.finish(out),
             DecoderKind::QuotedPrintable(carry) => {
-                out.extend_from_slice(&decode_qp(carry));
+                out.extend_from_slice(&quoted_printable::decode(carry));
                 carry.clear();
             }
         }
     }
-}
-
-/// Tolerant quoted-printable decoding; see [`decode_transfer`].
-fn decode_qp(input: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(input.len());
-    for line in Lines::new(input) {
-        let (content, ending) = line;
-        // Transport padding: white space at the end of a line goes.
-        let content = trim_end_wsp(content);
-        let mut i = 0;
-        let mut soft = false;
-        while let Some(&b) = content.get(i) {
-            if b != b'=' {
-                out.push(b);
-                i += 1;
-                continue;
-            }
-            let hi = content.get(i + 1).and_then(|&h| hex(h));
-            let lo = content.get(i + 2).and_then(|&l| hex(l));
-            if let (Some(hi), Some(lo)) = (hi, lo) {
-                out.push(hi << 4 | lo);
-                i += 3;
-            } else if i + 1 == content.len() {
-                // `=` ends the line: a soft line break.
-                soft = true;
-                i += 1;
-            } else {
-                out.push(b'=');
-                i += 1;
-            }
-        }
-        if !soft {
-            out.extend_from_slice(ending);
-        }
-    }
-    out
-}
-
-/// Whether a quoted-printable body holds `=` sequences that are neither
-/// `=XX` nor a soft line break.
-pub(crate) fn qp_is_malformed(input: &[u8]) -> bool {
-    Lines::new(input).any(|(content, _)| {
-        let content = trim_end_wsp(content);
-        let mut i = 0;
-        while let Some(&b) = content.get(i) {
-            if b == b'=' {
-                let ok_hex = content
-                    .get(i + 1..i + 3)
-                    .is_some_and(|pair| pair.iter().all(|&h| hex(h).is_some()));
-                if ok_hex {
-                    i += 3;
-                    continue;
-                }
-                if i + 1 != content.len() {
-                    return true;
-                }
-            }
-            i += 1;
-        }
-        false
-    })
 }
 
 /// Whether a base64 body holds junk: bytes other than the alphabet, `=`
@@ -469,57 +225,6 @@ pub(crate) fn base64_is_malformed(input: &[u8]) -> bool {
         }
     }
     count % 4 == 1
-}
-
-fn trim_end_wsp(mut line: &[u8]) -> &[u8] {
-    while let Some((&last, rest)) = line.split_last() {
-        if last == b' ' || last == b'\t' {
-            line = rest;
-        } else {
-            break;
-        }
-    }
-    line
-}
-
-/// Lines with their endings (`\r\n`, `\n`, or nothing for the last).
-struct Lines<'a> {
-    rest: &'a [u8],
-}
-
-impl<'a> Lines<'a> {
-    fn new(input: &'a [u8]) -> Self {
-        Self { rest: input }
-    }
-}
-
-impl<'a> Iterator for Lines<'a> {
-    type Item = (&'a [u8], &'a [u8]);
-
-    fn next(&mut self) -> Option<Self::Item> {
-        if self.rest.is_empty() {
-            return None;
-        }
-        let rest = self.rest;
-        match rest.iter().position(|&b| b == b'\n') {
-            Some(lf) => {
-                let content_end = if lf > 0 && rest.get(lf - 1) == Some(&b'\r') {
-                    lf - 1
-                } else {
-                    lf
-                };
-                self.rest = rest.get(lf + 1..).unwrap_or_default();
-                Some((
-                    rest.get(..content_end).unwrap_or_default(),
-                    rest.get(content_end..=lf).unwrap_or_default(),
-                ))
-            }
-            None => {
-                self.rest = &[];
-                Some((rest, &[]))
-            }
-        }
-    }
 }
 
 #[cfg(test)]
@@ -568,13 +273,14 @@ mod tests {
 
     #[test]
     fn qp_details() {
-        assert_eq!(decode_qp(b"a=\nb"), b"ab");
-        assert_eq!(decode_qp(b"a= \t\r\nb"), b"ab");
-        assert_eq!(decode_qp(b"a=zz=4"), b"a=zz=4");
-        assert_eq!(decode_qp(b"a=4a=4A"), b"aJJ");
-        assert_eq!(decode_qp(b"x  \ny\t"), b"x\ny");
-        assert!(!qp_is_malformed(b"a=3D=\r\nb"));
-        assert!(qp_is_malformed(b"a=zz"));
+        let qp = |b: &[u8]| decode_transfer(b, Some("quoted-printable"));
+        assert_eq!(qp(b"a=\nb"), b"ab");
+        assert_eq!(qp(b"a= \t\r\nb"), b"ab");
+        assert_eq!(qp(b"a=zz=4"), b"a=zz=4");
+        assert_eq!(qp(b"a=4a=4A"), b"aJJ");
+        assert_eq!(qp(b"x  \ny\t"), b"x\ny");
+        assert!(!quoted_printable::is_malformed(b"a=3D=\r\nb"));
+        assert!(quoted_printable::is_malformed(b"a=zz"));
     }
 
     #[test]

@@ -6,5 +6,7 @@
 //! the writer.
 
 pub mod decode;
+#[cfg(test)]
+mod lossless_tests;
 pub(crate) mod strict;
 pub mod tolerant;

@@ -3,7 +3,9 @@
 //!
 //! Reading never fails and never panics, whatever the bytes: what cannot be
 //! understood is kept as it is and reported as a [`Defect`]. Messages with
-//! CRLF or bare LF line endings are read alike.
+//! CRLF or bare LF line endings are read alike. No byte read is lost: each
+//! lands in an entity's header section or body, a multipart's preamble,
+//! delimiter lines or epilogue.
 //!
 //! # The tree
 //!
@@ -14,8 +16,14 @@
 //!   [`PartExt::decoded_body`] and [`PartExt::text`] decode it.
 //! * A multipart is [`Body::Multipart`] with the parsed parts, in order. Its
 //!   preamble and epilogue (the text before the first and after the last
-//!   delimiter) are dropped. The line break before each delimiter line
-//!   belongs to the delimiter, not to the part before it (RFC 2046 §5.1.1).
+//!   delimiter) are kept: [`Message::preamble`], [`Message::epilogue`]. The
+//!   line break before each delimiter line belongs to the delimiter, not to
+//!   the part before it (RFC 2046 §5.1.1).
+//! * An entity whose first line is not a header field (prose labelled
+//!   `message/rfc822`, a part missing the empty line that starts a part
+//!   without fields) has no fields: its body starts at that line
+//!   ([`DefectKind::NoHeaderSection`]). Lines that are not fields further
+//!   down a header section are reported and skipped.
 //! * A `message/rfc822` (or `message/global`) entity is
 //!   `Body::Multipart { content_type, parts }` where `content_type` is the
 //!   entity's own (`message/rfc822`) and `parts` holds exactly one entity:
@@ -51,14 +59,17 @@
 //! assert_eq!(msg.parts()[0].text().as_deref(), Some("café"));
 //! assert_eq!(msg.parts()[1].decoded_body(), [0, 1, 2]);
 //! assert_eq!(msg.parts()[1].filename().as_deref(), Some("a.bin"));
+//! assert_eq!(msg.preamble(), Some(&b""[..]));
 //! ```
 
 use std::fmt;
 use std::io::Read;
+use std::ops::Range;
 
 use crate::fields::content_type::{ContentDisposition, ContentType};
+use crate::fields::encoded_word::decode::{raw_value_text, Outside};
 use crate::fields::header::{HeaderName, HeaderValue, Headers};
-use crate::message::{Body, Message};
+use crate::message::{Body, Message, MultipartLayout, ReadLayout};
 use crate::read::decode::{self, decode_charset, decode_rfc2047, decode_transfer};
 
 /// How many levels multiparts and enclosed messages may nest: an entity
@@ -91,10 +102,12 @@ pub struct Defect {
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum DefectKind {
-    /// A line of a header block is neither a field nor the continuation of
-    /// one (no colon, a field name with forbidden characters, or a
-    /// continuation before any field). The line, and the continuation lines
-    /// that follow it, were skipped.
+    /// A line of a header block, after its first, is neither a field nor
+    /// the continuation of one (no colon, a field name with forbidden
+    /// characters, or a continuation before any field). The line, and the
+    /// continuation lines that follow it, were skipped as fields (their
+    /// bytes stay in the entity's header section as read). A first line
+    /// that is no field is [`DefectKind::NoHeaderSection`] instead.
     MalformedHeader {
         /// 1-based line number within the entity's header block.
         line: usize,
@@ -108,6 +121,12 @@ pub enum DefectKind {
         /// 1-based line number within the entity's header block.
         line: usize,
     },
+    /// An entity whose first line is neither a header field nor the empty
+    /// line that ends a header section: prose in a `message/rfc822` part,
+    /// a part that lacks the empty line a part without fields starts with
+    /// (RFC 2046 §5.1.1). It was read as having no fields, its body
+    /// starting at that line.
+    NoHeaderSection,
     /// A multipart without a `boundary` parameter, or with an empty one.
     /// The body was kept as a leaf.
     MissingBoundary,
@@ -147,6 +166,9 @@ impl fmt::Display for DefectKind {
             Self::ControlInHeader { line } => {
                 write!(f, "header line {line}: a bare CR or NUL, read as a space")
             }
+            Self::NoHeaderSection => {
+                f.write_str("the first line is not a header field: read as the start of the body")
+            }
             Self::MissingBoundary => f.write_str("multipart without a boundary parameter"),
             Self::BoundaryNotFound => f.write_str("multipart boundary never found in the body"),
             Self::UnterminatedMultipart => f.write_str("multipart without its closing delimiter"),
@@ -179,9 +201,18 @@ pub fn parse(bytes: &[u8]) -> Parsed {
         defects: Vec::new(),
         path: Vec::new(),
     };
-    // A UTF-8 byte order mark before the first field is not part of it.
-    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-    let message = reader.entity(bytes, 0, Fallback::Text, true);
+    // A UTF-8 byte order mark before the first field is not part of it; it
+    // is kept with the header section as read.
+    const BOM: &[u8] = b"\xEF\xBB\xBF";
+    let (bom, bytes) = match bytes.strip_prefix(BOM) {
+        Some(rest) => (BOM, rest),
+        None => (&[][..], bytes),
+    };
+    let mut message = reader.entity(bytes, 0, Fallback::Text, true);
+    message
+        .layout_mut()
+        .header_section
+        .splice(0..0, bom.iter().copied());
     Parsed {
         message,
         defects: reader.defects,
@@ -222,8 +253,28 @@ impl Reader {
     /// Recursion is bounded by `depth` < [`MAX_DEPTH`].
     fn entity(&mut self, bytes: &[u8], depth: usize, default: Fallback, root: bool) -> Message {
         let (headers, body_start) = self.header_block(bytes, root);
+        let mut layout = ReadLayout {
+            header_section: bytes.get(..body_start).unwrap_or_default().to_vec(),
+            ..ReadLayout::default()
+        };
         let body = bytes.get(body_start..).unwrap_or_default();
+        let body = self.body(&headers, body, depth, default, &mut layout);
+        let mut message = Message::from_parts(headers, body);
+        *message.layout_mut() = layout;
+        message
+    }
 
+    /// Reads an entity's body by its type; what the body holds besides its
+    /// parts (a multipart's preamble, delimiter lines and epilogue, an
+    /// enclosed message's encoded form) goes to `layout`.
+    fn body(
+        &mut self,
+        headers: &Headers,
+        body: &[u8],
+        depth: usize,
+        default: Fallback,
+        layout: &mut ReadLayout,
+    ) -> Body {
         let content_type = match headers.get("Content-Type") {
             Some(value) => match ContentType::parse(&value_text(value)) {
                 Ok(ct) => Some(ct),
@@ -251,7 +302,7 @@ impl Reader {
             }
             if depth >= MAX_DEPTH {
                 self.flag(DefectKind::NestingTooDeep);
-                return Message::from_parts(headers, Body::Raw(body.to_vec()));
+                return Body::Raw(body.to_vec());
             }
             let split = split_multipart(body, boundary.as_bytes());
             if !split.found {
@@ -261,59 +312,64 @@ impl Reader {
             if !split.closed {
                 self.flag(DefectKind::UnterminatedMultipart);
             }
+            let piece = |range: &Range<usize>| body.get(range.clone()).unwrap_or_default().to_vec();
+            layout.multipart = Some(MultipartLayout {
+                preamble: piece(&split.preamble),
+                delimiters: split.delimiters.iter().map(piece).collect(),
+                epilogue: piece(&split.epilogue),
+            });
             let child_default = if content_type.subtype() == "digest" {
                 Fallback::Message
             } else {
                 Fallback::Text
             };
             let mut parts = Vec::with_capacity(split.parts.len());
-            for (index, (start, end)) in split.parts.into_iter().enumerate() {
+            for (index, range) in split.parts.into_iter().enumerate() {
                 self.path.push(index);
-                let part_bytes = body.get(start..end).unwrap_or_default();
+                let part_bytes = body.get(range).unwrap_or_default();
                 parts.push(self.entity(part_bytes, depth + 1, child_default, false));
                 self.path.pop();
             }
-            return Message::from_parts(
-                headers,
-                Body::Multipart {
-                    content_type,
-                    parts,
-                },
-            );
+            return Body::Multipart {
+                content_type,
+                parts,
+            };
         }
 
         if is_message(&content_type) {
             if depth >= MAX_DEPTH {
                 self.flag(DefectKind::NestingTooDeep);
-                return Message::from_parts(headers, Body::Raw(body.to_vec()));
+                return Body::Raw(body.to_vec());
             }
             let encoding = headers
                 .get("Content-Transfer-Encoding")
                 .map(|v| decode::normalize_encoding(&value_text(v)));
             self.check_encoding(encoding.as_deref(), body);
             let inner_bytes = decode_transfer(body, encoding.as_deref());
+            if inner_bytes != body {
+                // The enclosed entity holds the decoded bytes; the ones read
+                // are kept here.
+                layout.encoded_body = Some(body.to_vec());
+            }
             self.path.push(0);
             let inner = self.entity(&inner_bytes, depth + 1, Fallback::Text, false);
             self.path.pop();
-            return Message::from_parts(
-                headers,
-                Body::Multipart {
-                    content_type,
-                    parts: vec![inner],
-                },
-            );
+            return Body::Multipart {
+                content_type,
+                parts: vec![inner],
+            };
         }
 
         self.leaf(headers, body)
     }
 
     /// A leaf: the body kept encoded, its encoding checked.
-    fn leaf(&mut self, headers: Headers, body: &[u8]) -> Message {
+    fn leaf(&mut self, headers: &Headers, body: &[u8]) -> Body {
         let encoding = headers
             .get("Content-Transfer-Encoding")
             .map(|v| decode::normalize_encoding(&value_text(v)));
         self.check_encoding(encoding.as_deref(), body);
-        Message::from_parts(headers, Body::Raw(body.to_vec()))
+        Body::Raw(body.to_vec())
     }
 
     fn check_encoding(&mut self, encoding: Option<&str>, body: &[u8]) {
@@ -325,7 +381,7 @@ impl Reader {
                 }
             }
             Some("quoted-printable") => {
-                if decode::qp_is_malformed(body) {
+                if crate::transfer_encoding::quoted_printable::is_malformed(body) {
                     self.flag(DefectKind::BadQuotedPrintable);
                 }
             }
@@ -336,20 +392,26 @@ impl Reader {
     }
 
     /// Reads header fields up to the empty line that ends them (or the end
-    /// of `bytes`); gives them and where the body starts. Lines that are
-    /// not fields are reported and skipped, with their continuation lines.
-    /// On the root, a first line `From ` (an mbox separator) is skipped.
+    /// of `bytes`); gives them and where the body starts. A first line that
+    /// is not a field starts the body (there are no fields); later lines
+    /// that are not fields are reported and skipped, with their
+    /// continuation lines. On the root, a first line `From ` (an mbox
+    /// separator) is skipped.
     fn header_block(&mut self, bytes: &[u8], root: bool) -> (Headers, usize) {
         let mut headers = Headers::new();
         let mut current: Option<(HeaderName, Vec<u8>)> = None;
         // After a malformed line, its continuation lines are skipped too.
         let mut skipping = false;
+        // Whether the next line is the first that may hold a field (the
+        // root's mbox `From ` line aside).
+        let mut first = true;
         let mut pos = 0;
         let mut number = 0;
         let body_start = loop {
             if pos >= bytes.len() {
                 break bytes.len();
             }
+            let line_start = pos;
             let rest = bytes.get(pos..).unwrap_or_default();
             // Only a CR right before the LF is part of the line break.
             let (line, next) = match rest.iter().position(|&b| b == b'\n') {
@@ -364,25 +426,39 @@ impl Reader {
             // A bare CR would be a line break on the wire and a NUL is no
             // text: either is read as a space, so that the fields kept are
             // the fields a server is given when the message is written.
+            let control = crate::read::strict::control_in_line(line).is_some();
             let cleaned;
-            let line = match crate::read::strict::control_in_line(line) {
-                Some(_) => {
-                    self.flag(DefectKind::ControlInHeader { line: number });
-                    cleaned = line
-                        .iter()
-                        .map(|&b| if b == b'\r' || b == 0 { b' ' } else { b })
-                        .collect::<Vec<u8>>();
-                    &cleaned[..]
-                }
-                None => line,
+            let line = if control {
+                cleaned = line
+                    .iter()
+                    .map(|&b| if b == b'\r' || b == 0 { b' ' } else { b })
+                    .collect::<Vec<u8>>();
+                &cleaned[..]
+            } else {
+                line
             };
             if line.is_empty() {
                 break next;
             }
-            if number == 1 && root && line.starts_with(b"From ") {
+            let continuation = matches!(line.first(), Some(b' ' | b'\t'));
+            let mbox = number == 1 && root && line.starts_with(b"From ");
+            if first && !mbox {
+                first = false;
+                // A first line that is no field (prose labelled
+                // message/rfc822, a part without its empty line) starts
+                // the body: skipping it would lose it.
+                if !continuation && field_name(line).is_err() {
+                    self.flag(DefectKind::NoHeaderSection);
+                    break line_start;
+                }
+            }
+            if control {
+                self.flag(DefectKind::ControlInHeader { line: number });
+            }
+            if mbox {
                 continue;
             }
-            if matches!(line.first(), Some(b' ' | b'\t')) {
+            if continuation {
                 match current.as_mut() {
                     Some((_, value)) => {
                         value.extend_from_slice(b"\r\n");
@@ -403,28 +479,15 @@ impl Reader {
                 headers.append_value(name, HeaderValue::raw(value));
             }
             skipping = false;
-            let Some(colon) = line.iter().position(|&b| b == b':') else {
-                self.flag(DefectKind::MalformedHeader {
-                    line: number,
-                    reason: "no ':' after the field name",
-                });
-                skipping = true;
-                continue;
-            };
-            let name = line.get(..colon).unwrap_or_default();
-            let name = std::str::from_utf8(name)
-                .ok()
-                .map(|n| n.trim_end_matches([' ', '\t']))
-                .and_then(|n| HeaderName::new(n).ok());
-            match name {
-                Some(name) => {
+            match field_name(line) {
+                Ok((name, colon)) => {
                     let value = line.get(colon + 1..).unwrap_or_default().to_vec();
                     current = Some((name, value));
                 }
-                None => {
+                Err(reason) => {
                     self.flag(DefectKind::MalformedHeader {
                         line: number,
-                        reason: "the field name is empty or holds characters RFC 5322 forbids",
+                        reason,
                     });
                     skipping = true;
                 }
@@ -437,55 +500,89 @@ impl Reader {
     }
 }
 
-/// Where the parts of a multipart body are.
+/// The name of the field a header line starts, and where its colon is; or
+/// why the line starts none.
+fn field_name(line: &[u8]) -> Result<(HeaderName, usize), &'static str> {
+    let colon = line
+        .iter()
+        .position(|&b| b == b':')
+        .ok_or("no ':' after the field name")?;
+    let name = line.get(..colon).unwrap_or_default();
+    std::str::from_utf8(name)
+        .ok()
+        .map(|n| n.trim_end_matches([' ', '\t']))
+        .and_then(|n| HeaderName::new(n).ok())
+        .map(|name| (name, colon))
+        .ok_or("the field name is empty or holds characters RFC 5322 forbids")
+}
+
+/// Where the pieces of a multipart body are. They follow one another
+/// with no gap and no overlap: the preamble, then each part after its
+/// delimiter line, then (when closed) the closing delimiter line and the
+/// epilogue.
 struct Split {
     /// Whether any delimiter line was found.
     found: bool,
     /// Whether the closing delimiter line was found.
     closed: bool,
-    /// Each part's byte range in the body.
-    parts: Vec<(usize, usize)>,
+    /// Before the first delimiter line.
+    preamble: Range<usize>,
+    /// Each delimiter line, with the line break before it and its own.
+    delimiters: Vec<Range<usize>>,
+    /// Each part.
+    parts: Vec<Range<usize>>,
+    /// After the closing delimiter line (empty when there is none).
+    epilogue: Range<usize>,
 }
 
 /// Finds the delimiter lines `--boundary` (and the closing
 /// `--boundary--`) of a multipart body: at the start of a line, followed by
 /// nothing but white space to the end of the line. The line break before a
-/// delimiter line belongs to it.
+/// delimiter line belongs to it, unless it is the line break of the
+/// delimiter line just before.
 fn split_multipart(body: &[u8], boundary: &[u8]) -> Split {
     let mut split = Split {
         found: false,
         closed: false,
+        preamble: 0..0,
+        delimiters: Vec::new(),
         parts: Vec::new(),
+        epilogue: body.len()..body.len(),
     };
-    let mut current: Option<usize> = None;
+    // Where the piece being read (the preamble, then a part) starts.
+    let mut piece_start = 0;
     let mut line_start = 0;
     while line_start < body.len() {
         let rest = body.get(line_start..).unwrap_or_default();
         let line_end = rest.iter().position(|&b| b == b'\n');
         let next = line_end.map_or(body.len(), |lf| line_start + lf + 1);
         if let Some(close) = delimiter(rest, boundary) {
-            split.found = true;
             // The CRLF (or LF) before the delimiter line is the delimiter's.
             let mut end = line_start;
-            if end > 0 && body.get(end - 1) == Some(&b'\n') {
+            if end > piece_start && body.get(end - 1) == Some(&b'\n') {
                 end -= 1;
-                if end > 0 && body.get(end - 1) == Some(&b'\r') {
+                if end > piece_start && body.get(end - 1) == Some(&b'\r') {
                     end -= 1;
                 }
             }
-            if let Some(start) = current.take() {
-                split.parts.push((start, end.max(start)));
+            if split.found {
+                split.parts.push(piece_start..end);
+            } else {
+                split.preamble = 0..end;
             }
+            split.found = true;
+            split.delimiters.push(end..next);
+            piece_start = next;
             if close {
                 split.closed = true;
+                split.epilogue = next..body.len();
                 return split;
             }
-            current = Some(next);
         }
         line_start = next;
     }
-    if let Some(start) = current {
-        split.parts.push((start, body.len()));
+    if split.found {
+        split.parts.push(piece_start..body.len());
     }
     split
 }
@@ -530,27 +627,15 @@ fn message_rfc822() -> ContentType {
     ContentType::new("message", "rfc822").expect("message/rfc822 is a valid type")
 }
 
-/// A header value as text: unfolded, trimmed, and when read from a message,
-/// its bytes decoded as UTF-8, or windows-1252 when they are not UTF-8 (raw
-/// 8-bit header text in the wild is mostly one or the other).
+/// A header value as text: unfolded, trimmed, encoded-words left as they
+/// are. When read from a message, its bytes are UTF-8 when they are valid
+/// UTF-8; when not, 8-bit bytes inside an encoded-word are kept for the
+/// word's own charset (see [`HeaderValue::as_text`]) and the others read
+/// as windows-1252 (raw 8-bit header text in the wild is mostly one or the
+/// other).
 pub(crate) fn value_text(value: &HeaderValue) -> String {
     match value.raw_bytes() {
-        Some(bytes) => {
-            let mut unfolded = Vec::with_capacity(bytes.len());
-            let mut i = 0;
-            while let Some(&b) = bytes.get(i) {
-                if b == b'\r' && bytes.get(i + 1) == Some(&b'\n') {
-                    i += 2;
-                    continue;
-                }
-                if b != b'\n' {
-                    unfolded.push(b);
-                }
-                i += 1;
-            }
-            let (text, _) = decode_charset(&unfolded, None);
-            text.trim().to_owned()
-        }
+        Some(bytes) => raw_value_text(bytes, Outside::Windows1252),
         None => value.as_text().into_owned(),
     }
 }
@@ -595,7 +680,8 @@ pub trait PartExt {
 
     /// The first field `name` (any case), unfolded, trimmed and with
     /// RFC 2047 encoded-words decoded; raw 8-bit text is read as UTF-8, or
-    /// windows-1252 when it is not UTF-8.
+    /// when it is not UTF-8, inside an encoded-word in the word's charset
+    /// and elsewhere as windows-1252.
     fn header_text(&self, name: &str) -> Option<String>;
 
     /// Writes the decoded content to `w` in chunks: a built file leaf, and
@@ -794,7 +880,20 @@ mod tests {
         let body = b"pre\r\n--b\r\none\r\n--b\nH: v\n\ntwo\n--b--\r\nepilogue";
         let split = split_multipart(body, b"b");
         assert!(split.found && split.closed);
-        let parts: Vec<&[u8]> = split.parts.iter().map(|&(s, e)| &body[s..e]).collect();
+        let parts: Vec<&[u8]> = split.parts.iter().map(|r| &body[r.clone()]).collect();
         assert_eq!(parts, [&b"one"[..], b"H: v\n\ntwo"]);
+        let delimiters: Vec<&[u8]> = split.delimiters.iter().map(|r| &body[r.clone()]).collect();
+        assert_eq!(
+            delimiters,
+            [&b"\r\n--b\r\n"[..], b"\r\n--b\n", b"\n--b--\r\n"]
+        );
+        assert_eq!(&body[split.preamble], b"pre");
+        assert_eq!(&body[split.epilogue], b"epilogue");
+        // A delimiter line right after another one: the line break between
+        // them ends the first, and the part between is empty.
+        let body = b"--b\n--b\nx\n--b--";
+        let split = split_multipart(body, b"b");
+        assert_eq!(split.delimiters, [0..4, 4..8, 9..15]);
+        assert_eq!(split.parts, [4..4, 8..9]);
     }
 }

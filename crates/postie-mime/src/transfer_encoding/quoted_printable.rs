@@ -1,4 +1,6 @@
-//! Quoted-printable (RFC 2045 §6.7) for bodies.
+//! Quoted-printable (RFC 2045 §6.7) for bodies: the encoder the writer
+//! uses and the one decoder behind [`decode`], `decode_transfer` and the
+//! streaming `TransferDecoder` (crate::decode).
 //!
 //! The encoder fixes what tcllib's gets wrong: a line holding only `.` stays a
 //! line of its own (and a leading `.` is written `=2E`, so even a transport
@@ -128,36 +130,77 @@ fn push_escaped(byte: u8, out: &mut Vec<u8>) {
     out.push(HEX[usize::from(byte & 0x0f)]);
 }
 
-/// Decodes quoted-printable, tolerating lower-case hex and LF-only line
-/// breaks; a malformed `=` sequence is kept as it is (RFC 2045 §6.7 (1)).
+/// Decodes quoted-printable by the rules of RFC 2045 §6.7, tolerantly:
+///
+/// 1. `=XY` with two hex digits is the byte XY (lower-case digits are read
+///    too); a `=` that starts neither this nor a soft line break is kept as
+///    it is written, as the RFC advises a robust decoder to do.
+/// 2. Other bytes stand for themselves.
+/// 3. White space (space, tab) at the end of a line is transport padding
+///    and deleted.
+/// 4. Line breaks, CRLF or LF alone, are kept as they are; a CR not
+///    followed by LF is data.
+/// 5. A `=` that ends a line (once the padding after it is deleted) is a
+///    soft line break: it and the line break go. A `=` that ends the data
+///    is one too.
+///
+/// The output is never longer than the input.
 ///
 /// ```
 /// use postie_mime::quoted_printable::decode;
 /// assert_eq!(decode(b"caf=C3=A9=\r\n!"), "caf\u{e9}!".as_bytes());
+/// assert_eq!(decode(b"soft = \r\nbreak  \r\n=zz"), b"soft break\r\n=zz");
 /// ```
 pub fn decode(input: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(input.len());
-    let mut i = 0;
-    while let Some(&byte) = input.get(i) {
-        if byte != b'=' {
-            out.push(byte);
-            i += 1;
-            continue;
+    for (content, ending) in Lines::new(input) {
+        let content = trim_end_white_space(content);
+        let mut i = 0;
+        let mut soft = false;
+        while let Some(&byte) = content.get(i) {
+            if byte != b'=' {
+                out.push(byte);
+                i += 1;
+                continue;
+            }
+            if let Some(value) = content.get(i + 1..i + 3).and_then(hex_pair) {
+                out.push(value);
+                i += 3;
+            } else if i + 1 == content.len() {
+                soft = true;
+                i += 1;
+            } else {
+                out.push(b'=');
+                i += 1;
+            }
         }
-        let rest = input.get(i + 1..).unwrap_or_default();
-        if rest.starts_with(b"\r\n") {
-            i += 3;
-        } else if rest.starts_with(b"\n") {
-            i += 2;
-        } else if let Some(value) = rest.get(..2).and_then(hex_pair) {
-            out.push(value);
-            i += 3;
-        } else {
-            out.push(b'=');
-            i += 1;
+        if !soft {
+            out.extend_from_slice(ending);
         }
     }
     out
+}
+
+/// Whether `input` holds a `=` that [`decode`] keeps as written: one that
+/// starts neither `=XY` nor a soft line break.
+pub(crate) fn is_malformed(input: &[u8]) -> bool {
+    Lines::new(input).any(|(content, _)| {
+        let content = trim_end_white_space(content);
+        let mut i = 0;
+        while let Some(&byte) = content.get(i) {
+            if byte == b'=' {
+                if content.get(i + 1..i + 3).and_then(hex_pair).is_some() {
+                    i += 3;
+                    continue;
+                }
+                if i + 1 != content.len() {
+                    return true;
+                }
+            }
+            i += 1;
+        }
+        false
+    })
 }
 
 fn hex_pair(pair: &[u8]) -> Option<u8> {
@@ -165,6 +208,58 @@ fn hex_pair(pair: &[u8]) -> Option<u8> {
     match pair {
         [hi, lo] => Some(u8::try_from(digit(*hi)? * 16 + digit(*lo)?).ok()?),
         _ => None,
+    }
+}
+
+fn trim_end_white_space(mut line: &[u8]) -> &[u8] {
+    while let Some((&last, rest)) = line.split_last() {
+        if last == b' ' || last == b'\t' {
+            line = rest;
+        } else {
+            break;
+        }
+    }
+    line
+}
+
+/// The lines of encoded data, each as its content and its line break
+/// (`\r\n`, `\n`, or nothing for a last line without one).
+struct Lines<'a> {
+    rest: &'a [u8],
+}
+
+impl<'a> Lines<'a> {
+    fn new(input: &'a [u8]) -> Self {
+        Self { rest: input }
+    }
+}
+
+impl<'a> Iterator for Lines<'a> {
+    type Item = (&'a [u8], &'a [u8]);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.rest.is_empty() {
+            return None;
+        }
+        let rest = self.rest;
+        match rest.iter().position(|&b| b == b'\n') {
+            Some(lf) => {
+                let content_end = if lf > 0 && rest.get(lf - 1) == Some(&b'\r') {
+                    lf - 1
+                } else {
+                    lf
+                };
+                self.rest = rest.get(lf + 1..).unwrap_or_default();
+                Some((
+                    rest.get(..content_end).unwrap_or_default(),
+                    rest.get(content_end..=lf).unwrap_or_default(),
+                ))
+            }
+            None => {
+                self.rest = &[];
+                Some((rest, &[]))
+            }
+        }
     }
 }
 
@@ -235,6 +330,37 @@ mod tests {
             encoder.finish(&mut streamed);
             assert_eq!(streamed, whole, "chunks of {size}");
         }
+    }
+
+    #[test]
+    fn soft_breaks_after_trailing_white_space() {
+        // RFC 2045 §6.7 (3): white space may stand between `=` and the
+        // line break; once it is deleted the `=` ends the line.
+        assert_eq!(decode(b"a= \t\r\nb"), b"ab");
+        assert_eq!(decode(b"a=  \nb"), b"ab");
+        assert_eq!(decode(b"a=\nb=\r\nc"), b"abc");
+    }
+
+    #[test]
+    fn trailing_white_space_is_transport_padding() {
+        // RFC 2045 §6.7 (3): deleted on decoding; `=20` and `=09` stay.
+        assert_eq!(decode(b"x  \r\ny\t"), b"x\r\ny");
+        assert_eq!(decode(b"x=20 \ny=09\t\r\n"), b"x \ny\t\r\n");
+        assert_eq!(decode(b"in the middle  stays"), b"in the middle  stays");
+    }
+
+    #[test]
+    fn malformed_equals_signs_stay_as_written() {
+        assert_eq!(decode(b"a=zz=4"), b"a=zz=4");
+        assert_eq!(decode(b"=4a=4A=3d"), b"JJ=");
+        assert_eq!(decode(b"1 =\x00 2 =G1"), b"1 =\x00 2 =G1");
+        // A `=` ending the data is a soft line break with nothing after it.
+        assert_eq!(decode(b"no final line break="), b"no final line break");
+    }
+
+    #[test]
+    fn line_breaks_are_kept_as_they_are() {
+        assert_eq!(decode(b"a\r\nb\nc\rd"), b"a\r\nb\nc\rd");
     }
 
     #[test]

@@ -95,7 +95,10 @@ fn encode_address_list(list: &[Address]) -> String {
             Address::Mailbox(mailbox) => encode_mailbox(mailbox),
             Address::Group { name, members } => {
                 let members: Vec<String> = members.iter().map(encode_mailbox).collect();
-                format!("{}: {};", encode_phrase(name), members.join(", "))
+                // The colon follows the name's last word on its line: one
+                // character less for each word.
+                let name = encode_phrase(name, encoded_word::MAX_WORD - 1);
+                format!("{name}: {};", members.join(", "))
             }
         })
         .collect();
@@ -105,22 +108,28 @@ fn encode_address_list(list: &[Address]) -> String {
 fn encode_mailbox(mailbox: &address::Mailbox) -> String {
     match mailbox.name() {
         Some(name) if encoded_word::text_needs_encoding(name) => {
-            format!("{} <{}>", encode_phrase(name), mailbox.addr_spec())
+            let name = encode_phrase(name, encoded_word::MAX_WORD);
+            format!("{name} <{}>", mailbox.addr_spec())
         }
         _ => mailbox.to_string(),
     }
 }
 
-fn encode_phrase(phrase: &str) -> String {
+/// A display name as encoded-words of at most `max_word` characters when
+/// it needs encoding, else as atoms or a quoted-string, as the address
+/// model writes it.
+fn encode_phrase(phrase: &str, max_word: usize) -> String {
     if encoded_word::text_needs_encoding(phrase) {
-        encoded_word::encode_words(phrase, Context::Phrase).join(" ")
+        encoded_word::encode_words_within(phrase, Context::Phrase, max_word).join(" ")
     } else {
-        phrase.to_owned()
+        address::phrase_form(phrase).into_owned()
     }
 }
 
 /// Folds `line` before white space so lines stay within 78 characters where
-/// possible; `None` when a line would still pass 998.
+/// possible, and a line that holds an encoded-word within 76 (RFC 2047 §2:
+/// the whole line, whatever else stands on it); `None` when a line would
+/// still pass 998.
 fn fold(line: &str) -> Option<String> {
     let mut pieces = Vec::new();
     let mut start = 0;
@@ -137,12 +146,17 @@ fn fold(line: &str) -> Option<String> {
 
     let mut out = String::with_capacity(line.len() + 16);
     let mut column = 0;
+    // Whether the line being filled holds an encoded-word already.
+    let mut line_has_word = false;
     for (i, piece) in pieces.iter().enumerate() {
         // Fold right after the field name only for an encoded-word, whose
         // line RFC 2047 §2 limits to 76: a first line holding only "Name:"
         // reads badly to some parsers otherwise.
         let may_fold = i > 1 || (i == 1 && piece.trim_start().starts_with("=?"));
-        let limit = if piece.contains("=?") {
+        let piece_has_word = piece.contains("=?");
+        // A plain piece after an encoded-word counts against the word's
+        // line as much as a word after plain text does.
+        let limit = if line_has_word || piece_has_word {
             ENCODED_LINE
         } else {
             FOLD_AT
@@ -150,9 +164,11 @@ fn fold(line: &str) -> Option<String> {
         if may_fold && column + piece.len() > limit {
             out.push_str("\r\n");
             column = 0;
+            line_has_word = false;
         }
         out.push_str(piece);
         column += piece.len();
+        line_has_word |= piece_has_word;
         if column > MAX_LINE {
             return None;
         }
@@ -199,6 +215,63 @@ mod tests {
         for line in out.trim_end().split("\r\n") {
             assert!(line.len() <= 76, "{} chars: {line}", line.len());
         }
+    }
+
+    /// Every line of `out` that holds an encoded-word, within 76 octets
+    /// (RFC 2047 §2).
+    fn assert_encoded_lines_within_76(out: &str) {
+        for line in out.trim_end().split("\r\n") {
+            if line.contains("=?") {
+                assert!(line.len() <= ENCODED_LINE, "{} octets: {line}", line.len());
+            }
+        }
+    }
+
+    #[test]
+    fn an_address_after_an_encoded_display_name_keeps_the_line_within_76() {
+        // The display name's word fills the line to 66 octets; with
+        // " <a@b.test>" after it the line would be 77.
+        let out = written("From", "Jörg Jörg Jörg Jörg Jörg Jörg <a@b.test>");
+        assert_encoded_lines_within_76(&out);
+        assert!(out.ends_with("\r\n <a@b.test>\r\n"), "{out}");
+        for name in ["Ünïcödé Ünïcödé Ünïcödé", &"é ".repeat(12)] {
+            let out = written("To", &format!("{} <a@b.test>, x@y.test", name.trim()));
+            assert_encoded_lines_within_76(&out);
+        }
+    }
+
+    #[test]
+    fn a_group_name_and_its_colon_stay_within_76() {
+        // A 75-octet word and the colon after it would make a 77-octet
+        // line even alone.
+        for n in 1..90 {
+            for name in [
+                "Grüppe ".repeat(n).trim().to_owned(),
+                // Mostly ASCII: Q words, which can fill all 75 octets.
+                format!("é{}", "x".repeat(n)),
+            ] {
+                let out = written("To", &format!("{name}: a@b.test;"));
+                assert_encoded_lines_within_76(&out);
+            }
+        }
+    }
+
+    #[test]
+    fn unstructured_text_after_an_encoded_word_keeps_the_line_within_76() {
+        for n in 1..30 {
+            let out = written("Subject", &format!("{} end", "Jörg ".repeat(n).trim()));
+            assert_encoded_lines_within_76(&out);
+        }
+    }
+
+    #[test]
+    fn an_ascii_group_name_keeps_its_quotes_when_a_member_is_encoded() {
+        // A member's name needs encoding, so the list is written again from
+        // its parts; the group's name must stay a quoted-string.
+        assert_eq!(
+            written("Cc", "\"Team: A, B\": Jörg Mueller <j@example.org>;"),
+            "Cc: \"Team: A, B\": =?utf-8?q?J=C3=B6rg_Mueller?= <j@example.org>;\r\n"
+        );
     }
 
     #[test]

@@ -272,6 +272,16 @@ mod tests {
     }
 
     #[test]
+    fn raw_8bit_bytes_in_encoded_words_keep_their_charset() {
+        let raw = b"Subject: =?iso-8859-1?Q?Fr\xF6sche?= und caf\xe9\r\n\r\nbody\r\n";
+        let msg = Message::parse(raw).unwrap();
+        let out = written(&to_seven_bit(&msg).unwrap());
+        assert!(out.is_ascii());
+        let back = tolerant::parse(out.as_bytes()).message;
+        assert_eq!(back.header_text("Subject").unwrap(), "Frösche und café");
+    }
+
+    #[test]
     fn long_lines_are_rewritten_too() {
         let raw = format!("Subject: x\r\n\r\n{}\r\n", "a".repeat(1200));
         let msg = Message::parse(raw.as_bytes()).unwrap();

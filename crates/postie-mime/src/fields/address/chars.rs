@@ -33,7 +33,7 @@ pub(super) fn is_atom_phrase(s: &str) -> bool {
 
 /// `s` as a display name or group name is written: as is when it is a phrase
 /// of atoms, else as a quoted-string.
-pub(super) fn phrase_form(s: &str) -> Cow<'_, str> {
+pub(crate) fn phrase_form(s: &str) -> Cow<'_, str> {
     if is_atom_phrase(s) {
         Cow::Borrowed(s)
     } else {

@@ -69,6 +69,7 @@ use std::fmt;
 use std::ops::Range;
 use std::str::FromStr;
 
+pub(crate) use chars::phrase_form;
 use chars::*;
 pub use error::*;
 use idn::*;

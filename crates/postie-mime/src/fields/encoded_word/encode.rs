@@ -1,4 +1,4 @@
-//! RFC 2047 encoded-words for non-ASCII header text.
+//! Writing encoded-words for non-ASCII header text.
 //!
 //! Only the words that need it are encoded, so `Grüße from Ada` keeps `from
 //! Ada` readable. Each encoded-word stays within 75 characters and is never
@@ -8,7 +8,7 @@
 use base64::Engine as _;
 
 /// Longest encoded-word (RFC 2047 §2).
-const MAX_WORD: usize = 75;
+pub(crate) const MAX_WORD: usize = 75;
 const Q_PREFIX: &str = "=?utf-8?q?";
 const B_PREFIX: &str = "=?utf-8?b?";
 const SUFFIX: &str = "?=";
@@ -79,29 +79,40 @@ pub(crate) fn encode_text(text: &str, context: Context) -> String {
 
 /// Encodes all of `run` as encoded-words.
 pub(crate) fn encode_words(run: &str, context: Context) -> Vec<String> {
+    encode_words_within(run, context, MAX_WORD)
+}
+
+/// Like [`encode_words`], each word at most `max_word` characters (fewer
+/// than 75 when something must follow a word on its line, as the `:` after
+/// a group's name does).
+pub(crate) fn encode_words_within(run: &str, context: Context, max_word: usize) -> Vec<String> {
+    // Room for at least one character of any kind (a 4-byte one is 12 in Q).
+    let max_word = max_word.clamp(Q_PREFIX.len() + SUFFIX.len() + 12, MAX_WORD);
     let q_len: usize = run.chars().map(|c| q_width(c, context)).sum();
     let b_len = run.len().div_ceil(3) * 4;
     if q_len <= b_len {
         chunk(
             run,
             Q_PREFIX,
+            max_word,
             |c| q_width(c, context),
             |s| q_encode(s, context),
         )
     } else {
         // Base64 of n bytes takes 4 * ceil(n / 3) characters; count bytes and
         // check the encoded length of the chunk as it grows.
-        chunk_b(run)
+        chunk_b(run, max_word)
     }
 }
 
 fn chunk(
     run: &str,
     prefix: &str,
+    max_word: usize,
     width: impl Fn(char) -> usize,
     encode: impl Fn(&str) -> String,
 ) -> Vec<String> {
-    let room = MAX_WORD - prefix.len() - SUFFIX.len();
+    let room = max_word - prefix.len() - SUFFIX.len();
     let mut words = Vec::new();
     let mut start = 0;
     let mut used = 0;
@@ -120,8 +131,8 @@ fn chunk(
     words
 }
 
-fn chunk_b(run: &str) -> Vec<String> {
-    let room = MAX_WORD - B_PREFIX.len() - SUFFIX.len();
+fn chunk_b(run: &str, max_word: usize) -> Vec<String> {
+    let room = max_word - B_PREFIX.len() - SUFFIX.len();
     let engine = base64::engine::general_purpose::STANDARD;
     let mut words = Vec::new();
     let mut start = 0;
@@ -247,6 +258,26 @@ mod tests {
             decoded.extend(bytes);
         }
         assert_eq!(decoded, text.as_bytes());
+    }
+
+    #[test]
+    fn words_can_leave_room_after_them() {
+        // Mostly ASCII: Q words that fill all 75 characters.
+        let text = format!("é{}", "x".repeat(200));
+        let full = encode_words(&text, Context::Phrase);
+        assert!(full.iter().any(|w| w.len() == MAX_WORD), "{full:?}");
+        for text in [text, "é".repeat(80), "日本語".repeat(30)] {
+            for max in [MAX_WORD - 1, 40, 0] {
+                let within = encode_words_within(&text, Context::Phrase, max);
+                let max = max.max(Q_PREFIX.len() + SUFFIX.len() + 12);
+                assert!(within.iter().all(|w| w.len() <= max), "{within:?}");
+                let decoded: String = within
+                    .iter()
+                    .map(|w| crate::fields::encoded_word::decode::decode(w))
+                    .collect();
+                assert_eq!(decoded, text);
+            }
+        }
     }
 
     #[test]
