@@ -69,11 +69,23 @@ fn server_fields(wire: &[u8]) -> (Vec<(String, String)>, usize) {
     (fields, end)
 }
 
+/// The fields as parsed, in the terms `server_fields` reads the wire in:
+/// a raw value's bytes (as they are written back), not its decoded text
+/// (`as_text` reads encoded-words' raw 8-bit bytes in their charset).
 fn parsed_fields(message: &Message) -> Vec<(String, String)> {
     message
         .headers()
         .iter()
-        .map(|f| (f.name().as_str().to_ascii_lowercase(), f.value().as_text().into_owned()))
+        .map(|f| {
+            let text = match f.value().raw_bytes() {
+                Some(raw) => {
+                    let text = String::from_utf8_lossy(raw);
+                    text.replace("\r\n", "").replace('\n', "").trim().to_owned()
+                }
+                None => f.value().as_text().into_owned(),
+            };
+            (f.name().as_str().to_ascii_lowercase(), text)
+        })
         .collect()
 }
 
