@@ -132,11 +132,17 @@ echo "==> building the clients (release)"
 if [ -n "$baseline" ]; then
 	rev=$(git -C "$REPO_ROOT" rev-parse --verify "$baseline^{commit}")
 	echo "==> building postie-bench at $baseline ($rev) as the baseline"
-	mkdir -p "$work/baseline-src"
-	git -C "$REPO_ROOT" archive "$rev" | tar -x -C "$work/baseline-src"
-	# A target directory of its own, kept between runs: rebuilt only where
-	# the baseline's sources differ from the last one built there.
-	(cd "$work/baseline-src/bench" &&
+	# Sources and target directory of their own, kept between runs: the
+	# same path and the files' commit times (git archive keeps them) let
+	# cargo reuse the last build of the same revision.
+	base_src="$CARGO_TARGET_DIR/baseline-src"
+	if [ "$(cat "$base_src/.rev" 2>/dev/null)" != "$rev" ]; then
+		rm -rf "$base_src"
+		mkdir -p "$base_src"
+		git -C "$REPO_ROOT" archive "$rev" | tar -x -C "$base_src"
+		echo "$rev" >"$base_src/.rev"
+	fi
+	(cd "$base_src/bench" &&
 		CARGO_TARGET_DIR="$CARGO_TARGET_DIR/baseline" cargo build --release --bin postie-bench -q)
 	extra+=(--baseline-bin "$CARGO_TARGET_DIR/baseline/release")
 fi

@@ -160,12 +160,10 @@ impl Setup {
         // Raw fields holding UTF-8 (not other 8-bit bytes, whose charset
         // nobody can tell: those go as they are, as before).
         config.utf8_header = measure.is_some_and(|m| m.eight_bit)
-            && prepared.headers().iter().any(|field| {
-                field
-                    .value()
-                    .raw_bytes()
-                    .is_some_and(|raw| !raw.is_ascii() && std::str::from_utf8(raw).is_ok())
-            });
+            && prepared
+                .headers()
+                .iter()
+                .any(|field| crate::transform::raw_utf8(field.value()).is_some());
         let transforms = Transforms::with(&options.transforms);
         // The stage is skipped where nothing in it could change the
         // message (most sends: postie's own adaptations have nothing to do

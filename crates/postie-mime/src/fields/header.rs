@@ -158,6 +158,27 @@ fn check_text(name: &str, value: &str) -> Result<(), Error> {
     Ok(())
 }
 
+const ADDRESS_FIELDS: &[&str] = &[
+    "From",
+    "Sender",
+    "Reply-To",
+    "To",
+    "Cc",
+    "Bcc",
+    "Resent-From",
+    "Resent-Sender",
+    "Resent-To",
+    "Resent-Cc",
+    "Resent-Bcc",
+];
+
+/// Whether `name` holds an address list (RFC 5322 §3.6.2–3.6.3, the
+/// Resent-* ones included), whose display names are encoded as phrases
+/// rather than as unstructured text.
+pub fn is_address_field(name: &str) -> bool {
+    ADDRESS_FIELDS.iter().any(|f| f.eq_ignore_ascii_case(name))
+}
+
 /// One header field.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Header {

@@ -5,7 +5,7 @@ use std::io::Write;
 
 use crate::fields::address::{self, Address};
 use crate::fields::encoded_word::{self, Context};
-use crate::fields::header::{HeaderName, HeaderValue};
+use crate::fields::header::{is_address_field, HeaderName, HeaderValue};
 use crate::Error;
 
 /// Lines are folded to this length where white space allows (RFC 5322 §2.1.1).
@@ -14,26 +14,6 @@ const FOLD_AT: usize = 78;
 const ENCODED_LINE: usize = 76;
 /// No line may be longer, CRLF aside (RFC 5322 §2.1.1).
 const MAX_LINE: usize = 998;
-
-const ADDRESS_FIELDS: &[&str] = &[
-    "From",
-    "Sender",
-    "Reply-To",
-    "To",
-    "Cc",
-    "Bcc",
-    "Resent-From",
-    "Resent-Sender",
-    "Resent-To",
-    "Resent-Cc",
-    "Resent-Bcc",
-];
-
-/// Whether `name` holds an address list, whose display names are encoded as
-/// phrases rather than as unstructured text.
-pub(crate) fn is_address_field(name: &str) -> bool {
-    ADDRESS_FIELDS.iter().any(|f| f.eq_ignore_ascii_case(name))
-}
 
 /// Writes one field and its CRLF.
 pub(crate) fn write_header(

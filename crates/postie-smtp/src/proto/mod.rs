@@ -1146,14 +1146,7 @@ mod tests {
         let mut c = config(2);
         c.transform = true;
         c.measure_on_demand = true;
-        let t = Instant::now();
-        let mut d = Delivery::new(c, t).unwrap();
-        assert!(matches!(d.poll(t), Step::Connect { .. }));
-        d.handle_connected(t, false);
-        written_until_read(&mut d, t);
-        d.handle_input(t, b"220 hi\r\n");
-        written_until_read(&mut d, t);
-        d.handle_input(t, b"250-mx\r\n250-SIZE 100\r\n250 SMTPUTF8\r\n");
+        let (mut d, t) = answer_ehlo(c, false, b"250-mx\r\n250-SIZE 100\r\n250 SMTPUTF8\r\n");
         assert_eq!(
             d.poll(t),
             Step::Transform {
@@ -1187,14 +1180,7 @@ mod tests {
         for recipients in [vec!["b@y.test\r\nRSET".to_owned()], Vec::new()] {
             let mut c = config(1);
             c.transform = true;
-            let t = Instant::now();
-            let mut d = Delivery::new(c, t).unwrap();
-            assert!(matches!(d.poll(t), Step::Connect { .. }));
-            d.handle_connected(t, false);
-            written_until_read(&mut d, t);
-            d.handle_input(t, b"220 hi\r\n");
-            written_until_read(&mut d, t);
-            d.handle_input(t, b"250 mx\r\n");
+            let (mut d, t) = answer_ehlo(c, false, b"250 mx\r\n");
             assert!(matches!(d.poll(t), Step::Transform { .. }));
             let wire = Wire::new("a@x.test".into(), recipients, Content::default(), Some(1));
             d.handle_transformed(t, wire);
@@ -1236,9 +1222,8 @@ mod tests {
         }
     }
 
-    /// Connects, greets, and answers EHLO with `ehlo`; what the client
-    /// writes next.
-    fn run_to_ehlo(c: Config, loopback: bool, ehlo: &[u8]) -> (Delivery, String, Instant) {
+    /// Connects, greets, and answers EHLO with `ehlo`, polling no further.
+    fn answer_ehlo(c: Config, loopback: bool, ehlo: &[u8]) -> (Delivery, Instant) {
         let t = Instant::now();
         let mut d = Delivery::new(c, t).unwrap();
         assert!(matches!(d.poll(t), Step::Connect { .. }));
@@ -1247,6 +1232,12 @@ mod tests {
         d.handle_input(t, b"220 hi\r\n");
         written_until_read(&mut d, t);
         d.handle_input(t, ehlo);
+        (d, t)
+    }
+
+    /// [`answer_ehlo`], and what the client writes next.
+    fn run_to_ehlo(c: Config, loopback: bool, ehlo: &[u8]) -> (Delivery, String, Instant) {
+        let (mut d, t) = answer_ehlo(c, loopback, ehlo);
         let next = written_until_read(&mut d, t);
         (d, next, t)
     }

@@ -25,6 +25,7 @@ pub use crate::error::TransformError;
 pub use crate::proto::{Content, ServerOffers};
 pub use outgoing::Outgoing;
 pub use seven_bit::SevenBitRewrite;
+pub(crate) use smtputf8::raw_utf8;
 pub use smtputf8::SmtpUtf8Fallback;
 
 /// Where a transform runs among the others.

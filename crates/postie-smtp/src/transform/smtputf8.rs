@@ -40,22 +40,18 @@ const NO_ENCODED_WORDS: &[&str] = &[
     "Content-ID",
 ];
 
-const ADDRESS_FIELDS: &[&str] = &[
-    "From",
-    "Sender",
-    "Reply-To",
-    "To",
-    "Cc",
-    "Bcc",
-    "Resent-From",
-    "Resent-Sender",
-    "Resent-To",
-    "Resent-Cc",
-    "Resent-Bcc",
-];
-
 fn one_of(name: &str, list: &[&str]) -> bool {
     list.iter().any(|f| f.eq_ignore_ascii_case(name))
+}
+
+/// The text of a value read from a message that holds UTF-8 as it is
+/// (RFC 6532); `None` for ASCII, for text the writer encodes, and for other
+/// 8-bit bytes, whose charset nobody can tell.
+pub(crate) fn raw_utf8(value: &HeaderValue) -> Option<&str> {
+    value
+        .raw_bytes()
+        .filter(|raw| !raw.is_ascii())
+        .and_then(|raw| std::str::from_utf8(raw).ok())
 }
 
 /// `headers` with every raw UTF-8 field rewritten in ASCII, or why one
@@ -64,17 +60,12 @@ fn ascii_header(headers: &Headers) -> Result<Headers, String> {
     let mut out = Headers::new();
     for field in headers.iter() {
         let name = field.name().as_str();
-        let utf8 = field
-            .value()
-            .raw_bytes()
-            .filter(|raw| !raw.is_ascii())
-            .and_then(|raw| std::str::from_utf8(raw).ok());
-        if utf8.is_none() {
+        if raw_utf8(field.value()).is_none() {
             out.append_value(field.name().clone(), field.value().clone());
             continue;
         }
         let text = field.value().as_text();
-        let rewritten = if one_of(name, ADDRESS_FIELDS) {
+        let rewritten = if postie_mime::header::is_address_field(name) {
             ascii_addresses(name, &text)?
         } else if one_of(name, NO_ENCODED_WORDS) {
             return Err(format!(
