@@ -105,7 +105,7 @@ cleanup() {
 	fi
 	if [ "$started_servers" = 1 ]; then
 		echo "==> stopping the test Postfix"
-		bash "$REPO_ROOT/scripts/servers.sh" stop >"$work/servers-stop.log" 2>&1 ||
+		bash "$REPO_ROOT/scripts/servers.sh" stop postfix >"$work/servers-stop.log" 2>&1 ||
 			{ echo "compare.sh: scripts/servers.sh stop failed:" >&2; cat "$work/servers-stop.log" >&2; }
 	fi
 	rm -rf "$work"
@@ -168,7 +168,7 @@ postfix_args=()
 if [ "$postfix" = 1 ]; then
 	echo "==> starting the test Postfix (scripts/servers.sh, state in $POSTIE_TEST_DIR)"
 	started_servers=1
-	if ! bash "$REPO_ROOT/scripts/servers.sh" start >"$work/servers.log" 2>&1; then
+	if ! bash "$REPO_ROOT/scripts/servers.sh" start postfix >"$work/servers.log" 2>&1; then
 		tail -n 30 "$work/servers.log" >&2
 		echo "compare.sh: scripts/servers.sh start failed" >&2
 		exit 1
