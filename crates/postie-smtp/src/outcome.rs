@@ -104,7 +104,8 @@ impl Sent {
     }
 
     /// The queue ID in the final reply, when the server names one the usual
-    /// ways (`queued as ID`, `id=ID`).
+    /// ways (`queued as ID`, `id=ID`, OpenSMTPD's leading id, Haraka's
+    /// `Message Queued (ID)`, Dovecot LMTP's `<rcpt> ID Saved`).
     ///
     /// ```
     /// # use postie_smtp::Reply;
@@ -130,9 +131,34 @@ fn leading_id(text: &str) -> Option<&str> {
     .then_some(first)
 }
 
+/// Haraka's `Message Queued (52C88A72-ED81-416B-886A-BDD5F278B761.1)`: the
+/// connection's UUID and the message's number within it.
+fn parenthesised_id(text: &str) -> Option<&str> {
+    let rest = text.strip_prefix("Message Queued (")?;
+    let (id, _) = rest.split_once(')')?;
+    Some(id)
+}
+
+/// Dovecot's LMTP `<alice@example.org> wKKEMYlrFWsFZQAAg+zDdQ Saved`: a
+/// base64 GUID (`+` and `/` included) after the recipient, with `:R2`...
+/// for later recipients of the same transaction.
+fn saved_id(text: &str) -> Option<&str> {
+    let rest = text.strip_prefix('<')?;
+    let (_, rest) = rest.split_once("> ")?;
+    let id = rest.strip_suffix(" Saved")?;
+    (!id.is_empty()
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b':')))
+    .then_some(id)
+}
+
 /// The queue ID a server names in its reply to the end of data, if any.
 pub fn queue_id(reply: &Reply) -> Option<String> {
     let text = reply.text();
+    if let Some(id) = parenthesised_id(&text).or_else(|| saved_id(&text)) {
+        return Some(id.to_owned());
+    }
     let after = if let Some(i) = text.find("queued as ") {
         &text[i + "queued as ".len()..]
     } else if let Some(i) = text.find("id=") {
@@ -170,7 +196,23 @@ mod tests {
             id("4f254f31 Message accepted for delivery").as_deref(),
             Some("4f254f31")
         );
+        // Haraka.
+        assert_eq!(
+            id("Message Queued (52C88A72-ED81-416B-886A-BDD5F278B761.1)").as_deref(),
+            Some("52C88A72-ED81-416B-886A-BDD5F278B761.1")
+        );
+        // Dovecot's LMTP, first and later recipients.
+        assert_eq!(
+            id("<alice@example.org> wKKEMYlrFWsFZQAAg+zDdQ Saved").as_deref(),
+            Some("wKKEMYlrFWsFZQAAg+zDdQ")
+        );
+        assert_eq!(
+            id("<Bob@Example.ORG> wKKEMYlrFWsFZQAAg+zDdQ:R4 Saved").as_deref(),
+            Some("wKKEMYlrFWsFZQAAg+zDdQ:R4")
+        );
         // Words that are not an id.
+        assert_eq!(id("<alice@example.org> Saved"), None);
+        assert_eq!(id("Message Queued"), None);
         assert_eq!(id("Message accepted for delivery"), None);
         assert_eq!(id("Thanks Message accepted for delivery"), None);
         assert_eq!(
