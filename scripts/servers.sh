@@ -45,7 +45,7 @@ umask 022
 
 SERVERS=()
 # The order servers start in: Dovecot's submission relays to Postfix.
-for server in postfix aiosmtpd; do
+for server in postfix aiosmtpd exim dovecot chasquid haraka opensmtpd; do
 	# shellcheck source=/dev/null
 	. "$SERVERS_DIR/$server.sh"
 done
@@ -146,7 +146,8 @@ on_start_exit() {
 
 # env.sh: the CA, and every server that runs now.
 write_env_file() {
-	local tmp=$ENV_FILE.tmp server
+	local tmp server
+	tmp=$(mktemp "$ENV_FILE.XXXXXX")
 	{
 		echo "# Written by scripts/servers.sh start. Source it before running the tests."
 		tls_env

@@ -3,10 +3,11 @@
 #
 #   scripts/test.sh [extra arguments for cargo test]
 #
-# 1. scripts/servers.sh start: installs what is missing (Postfix, Cyrus SASL,
-#    openssl, aiosmtpd), makes a test CA, starts the test SMTP servers (plain,
-#    STARTTLS, SMTPS, AUTH, OAuth) and writes $POSTIE_TEST_DIR/env.sh; they
-#    are stopped again when this script exits.
+# 1. scripts/servers.sh start: installs what is missing (Postfix with Cyrus
+#    SASL, aiosmtpd, Exim, Dovecot, chasquid, Haraka, OpenSMTPD, openssl),
+#    makes a test CA, starts every test server on loopback (one script each
+#    in scripts/servers/) and writes $POSTIE_TEST_DIR/env.sh; they are
+#    stopped again when this script exits.
 # 2. cargo fmt --check and cargo clippy -D warnings (skipped when
 #    POSTIE_SKIP_LINT=1).
 # 3. cargo test --workspace --all-features "$@", with the variables from

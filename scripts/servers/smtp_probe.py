@@ -12,7 +12,12 @@
         Exit 0 if nothing accepts connections at any of them, 1 if something
         does; the busy addresses are printed, one a line.
     smtp_probe.py send HOST:PORT --from ADDR --to ADDR [--subject S]
-        Send one small message; exit 1 if it is not accepted.
+                  [--lmtp] [--tls starttls|implicit --cafile CA]
+                  [--user USER --password PASSWORD]
+        Send one small message; exit 1 if it is not accepted. --lmtp: speak
+        LMTP (LHLO). --tls: STARTTLS first, or TLS from the start (server
+        verified against CA). --user: AUTH PLAIN first (UTF-8), which must
+        succeed (235).
     smtp_probe.py rcpt HOST:PORT --to ADDR --expect CODE
                   [--starttls --cafile CA [--cert PEM --key KEY]]
         MAIL FROM + RCPT TO only; print the RCPT reply, exit 0 if its code
@@ -20,10 +25,15 @@
         CA), presenting the client certificate PEM (key KEY) if given.
     smtp_probe.py auth HOST:PORT --tls starttls|implicit --cafile CA
                   --user USER --password PASSWORD [--mechanism PLAIN]
+                  [--no-quit]
         TLS (verified against CA) and AUTH; exit 0 if AUTH succeeds (235).
+        --no-quit: then hang up without QUIT, for a server that may close
+        the connection right after AUTH (Dovecot's submission whose relay
+        is down answers 421 instead of 221).
 """
 
 import argparse
+import base64
 import smtplib
 import socket
 import ssl
@@ -125,7 +135,24 @@ def cmd_send(args):
         "Probe message sent by postie's scripts/servers.sh.\r\n" % (args.sender, args.rcpt, args.subject)
     )
     try:
-        with smtplib.SMTP(host, port, local_hostname="probe.test", timeout=20) as smtp:
+        if args.lmtp:
+            smtp = smtplib.LMTP(host, port, local_hostname="probe.test", timeout=20)
+        elif args.tls == "implicit":
+            smtp = smtplib.SMTP_SSL(host, port, local_hostname="probe.test", timeout=20,
+                                    context=ssl.create_default_context(cafile=args.cafile))
+        else:
+            smtp = smtplib.SMTP(host, port, local_hostname="probe.test", timeout=20)
+        with smtp:
+            if args.tls == "starttls":
+                smtp.starttls(context=ssl.create_default_context(cafile=args.cafile))
+            if args.user is not None:
+                # By hand: smtplib encodes AUTH PLAIN's credentials as ASCII.
+                smtp.ehlo_or_helo_if_needed()
+                token = "\0%s\0%s" % (args.user, args.password)
+                code, text = smtp.docmd(
+                    "AUTH", "PLAIN " + base64.b64encode(token.encode("utf-8")).decode("ascii"))
+                if code != 235:
+                    raise smtplib.SMTPAuthenticationError(code, text)
             refused = smtp.sendmail(args.sender, [args.rcpt], message.encode("ascii"))
     except (smtplib.SMTPException, OSError) as exc:
         print("sending a probe to %s via %s:%d failed: %s" % (args.rcpt, host, port, exc),
@@ -177,6 +204,8 @@ def cmd_auth(args):
             mechanism = args.mechanism.lower().replace("-", "_")
             smtp.user, smtp.password = args.user, args.password
             code, text = smtp.auth(args.mechanism, getattr(smtp, "auth_" + mechanism))
+            if args.no_quit:
+                smtp.close()
     except (smtplib.SMTPException, OSError) as exc:
         print("AUTH %s as %s via %s:%d (%s) failed: %s"
               % (args.mechanism, args.user, host, port, args.tls, exc), file=sys.stderr)
@@ -208,6 +237,11 @@ def main(argv=None):
     p.add_argument("--from", dest="sender", required=True)
     p.add_argument("--to", dest="rcpt", required=True)
     p.add_argument("--subject", default="postie test-server probe")
+    p.add_argument("--lmtp", action="store_true")
+    p.add_argument("--tls", choices=["starttls", "implicit"])
+    p.add_argument("--cafile")
+    p.add_argument("--user")
+    p.add_argument("--password")
     p.set_defaults(func=cmd_send)
 
     p = sub.add_parser("rcpt")
@@ -228,6 +262,7 @@ def main(argv=None):
     p.add_argument("--user", required=True)
     p.add_argument("--password", required=True)
     p.add_argument("--mechanism", default="PLAIN", choices=["PLAIN", "LOGIN", "CRAM-MD5"])
+    p.add_argument("--no-quit", action="store_true")
     p.set_defaults(func=cmd_auth)
 
     args = parser.parse_args(argv)
@@ -235,6 +270,12 @@ def main(argv=None):
         parser.error("rcpt --starttls needs --cafile")
     if args.command == "rcpt" and bool(args.cert) != bool(args.key):
         parser.error("rcpt: --cert and --key go together")
+    if args.command == "send" and args.tls and not args.cafile:
+        parser.error("send --tls needs --cafile")
+    if args.command == "send" and args.lmtp and args.tls == "implicit":
+        parser.error("send --lmtp goes with --tls starttls only")
+    if args.command == "send" and (args.user is None) != (args.password is None):
+        parser.error("send: --user and --password go together")
     return args.func(args)
 
 
