@@ -135,7 +135,7 @@ EOF
 # Helpers
 # ---------------------------------------------------------------------------
 
-opensmtpd_pid() { pidfile_pid "$OS_PID" "$OS_SMTPD"; }
+opensmtpd_pid() { pidfile_pid "$OS_PID" "-d -f $OS_CONF"; }
 
 # An OpenSMTPD that is not ours (another POSTIE_TEST_DIR's, or a system one)
 # shares the compiled-in spool and control socket.
