@@ -48,5 +48,5 @@ pub use error::Error;
 pub use fields::header::{HeaderName, HeaderValue, Headers};
 pub use fields::message_id::{new_content_id, new_message_id};
 pub use message::{Body, Message, TransferEncoding};
-pub use read::strict::ParseError;
+pub use read::strict::{header_line, HeaderLine, ParseError};
 pub use write::stream::MessageStream;

@@ -9,6 +9,7 @@ mod demo;
 mod docs_gen;
 mod exit;
 mod hardening;
+mod header_end;
 mod probe;
 mod progress;
 mod report;

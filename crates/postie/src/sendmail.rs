@@ -27,6 +27,7 @@ use postie_mime::Message;
 
 use crate::args::{Cli, Command};
 use crate::exit;
+use crate::header_end::HeaderEnded;
 use crate::stdin_spool::Spooled;
 
 /// What the flags asked for.
@@ -170,17 +171,19 @@ fn parse(args: &[String]) -> Result<Flags, String> {
 
 /// Copies the message into a private temporary file; without `-i`, a line
 /// holding only `.` ends it (traditional sendmail), and the rest is read and
-/// dropped so the writer does not fail on a closed pipe.
+/// dropped so the writer does not fail on a closed pipe. A header that
+/// stops short (or is missing) ends at its first line that is no field
+/// ([`HeaderEnded`]).
 fn spool(input: impl BufRead, ignore_dots: bool) -> io::Result<Spooled> {
     if ignore_dots {
-        return Spooled::from_reader(input);
+        return Spooled::from_reader(HeaderEnded::new(input));
     }
-    Spooled::from_reader(DotTerminated {
+    Spooled::from_reader(HeaderEnded::new(io::BufReader::new(DotTerminated {
         input,
         pending: Vec::new(),
         at: 0,
         done: false,
-    })
+    })))
 }
 
 /// Reads lines until one is exactly `.` (LF or CRLF).

@@ -120,6 +120,46 @@ fn cron_gets_its_full_name_in_the_from_it_lacks() {
     assert!(got.contains("From: \"CronDaemon\" <"), "{got}");
 }
 
+/// `echo "disk full" | sendmail admin@…`: no header at all, or one that
+/// stops short, is delivered as Postfix's cleanup would: the header ends
+/// at the first line that is no field, and the missing fields are made.
+#[test]
+fn a_message_without_a_header_or_with_one_that_stops_short_is_delivered() {
+    let Some(s) = setup("noheader") else { return };
+    let token = token();
+    let out = sendmail(
+        &s,
+        &["ada@example.org"],
+        format!("disk full {token}\n").as_bytes(),
+    );
+    ok(&out);
+    let got = delivered(&s, "ada", &token).expect("delivered to ada");
+    let (header, body) = got.split_once("\n\n").expect("a header and a body");
+    assert_eq!(body, format!("disk full {token}\n"));
+    for field in ["From: ", "Date: ", "Message-ID: "] {
+        assert!(header.contains(field), "{field} made: {got}");
+    }
+
+    // The same with cron's exact command, and a header that stops short.
+    let msg = format!("Subject: df {token}\nFilesystem  Use%\n/dev/sda1: 99%\n");
+    let out = sendmail(
+        &s,
+        &[
+            "-FCronDaemon",
+            "-i",
+            "-B8BITMIME",
+            "-oem",
+            "bea@example.org",
+        ],
+        msg.as_bytes(),
+    );
+    ok(&out);
+    let got = delivered(&s, "bea", &token).expect("delivered to bea");
+    let (header, body) = got.split_once("\n\n").expect("a header and a body");
+    assert!(header.contains(&format!("Subject: df {token}")), "{got}");
+    assert_eq!(body, "Filesystem  Use%\n/dev/sda1: 99%\n");
+}
+
 #[test]
 fn git_send_email_gives_the_sender_and_recipients() {
     let Some(s) = setup("git") else { return };

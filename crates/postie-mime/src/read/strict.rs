@@ -64,6 +64,65 @@ impl Message {
     }
 }
 
+/// What one line at the top of a message is, by the rules [`Message::parse`]
+/// reads a header with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum HeaderLine {
+    /// A field: a name (printable ASCII, no colon), maybe white space,
+    /// then `:`.
+    Field,
+    /// White space first, after a field: more of that field.
+    Continuation,
+    /// `From ` on the first line: an mbox separator, skipped.
+    MboxFrom,
+    /// The empty line that ends the header.
+    Empty,
+    /// Anything else: not part of a header (a continuation before any
+    /// field, no colon, a bad name, a bare CR or a NUL).
+    NotHeader,
+}
+
+/// Classifies `line` (its line break included or not), the `number`th
+/// (from 1) of a message, `after_field` when a field came before it. A
+/// sendmail that is given a message whose header stops short (or that has
+/// none) ends the header at the first [`HeaderLine::NotHeader`] line, as
+/// Postfix's cleanup does.
+pub fn header_line(line: &[u8], number: usize, after_field: bool) -> HeaderLine {
+    let content = strip_line_end(line);
+    if control_in_line(content).is_some() {
+        return HeaderLine::NotHeader;
+    }
+    if content.is_empty() {
+        return HeaderLine::Empty;
+    }
+    if number == 1 && content.starts_with(b"From ") {
+        return HeaderLine::MboxFrom;
+    }
+    if matches!(content.first(), Some(b' ' | b'\t')) {
+        return if after_field {
+            HeaderLine::Continuation
+        } else {
+            HeaderLine::NotHeader
+        };
+    }
+    match field_name(content) {
+        Some(_) => HeaderLine::Field,
+        None => HeaderLine::NotHeader,
+    }
+}
+
+/// The name of the field on `content` (a line without its break) and the
+/// value after the colon, when it is a field line.
+fn field_name(content: &[u8]) -> Option<(HeaderName, &[u8])> {
+    let colon = content.iter().position(|&b| b == b':')?;
+    let (name, value) = content.split_at(colon);
+    // RFC 822 allowed white space before the colon; drop it.
+    let name = std::str::from_utf8(name).ok()?.trim_end();
+    let name = HeaderName::new(name).ok()?;
+    Some((name, value.get(1..).unwrap_or_default()))
+}
+
 /// Reads header fields up to and including the empty line that ends them;
 /// returns them and the number of bytes consumed. A message with no empty
 /// line is all header. A leading mbox `From ` line is skipped.
@@ -121,24 +180,18 @@ pub(crate) fn header_block(reader: &mut dyn BufRead) -> Result<(Headers, usize),
             }
             continue;
         }
-        let colon = content
-            .iter()
-            .position(|&b| b == b':')
-            .ok_or(ParseError::Malformed {
-                line: number,
-                reason: "no ':' after the field name",
-            })?;
-        let (name, value) = content.split_at(colon);
-        // RFC 822 allowed white space before the colon; drop it.
-        let name = std::str::from_utf8(name).unwrap_or_default().trim_end();
-        let name = HeaderName::new(name).map_err(|_| ParseError::Malformed {
+        let (name, value) = field_name(content).ok_or(ParseError::Malformed {
             line: number,
-            reason: "the field name is empty or holds characters RFC 5322 forbids",
+            reason: if content.contains(&b':') {
+                "the field name is empty or holds characters RFC 5322 forbids"
+            } else {
+                "no ':' after the field name"
+            },
         })?;
         if let Some((name, value)) = current.take() {
             headers.append_value(name, HeaderValue::raw(value));
         }
-        current = Some((name, value.get(1..).unwrap_or_default().to_vec()));
+        current = Some((name, value.to_vec()));
     }
     if let Some((name, value)) = current.take() {
         headers.append_value(name, HeaderValue::raw(value));
@@ -189,6 +242,43 @@ mod tests {
     fn mbox_from_line_is_skipped() {
         let (headers, _) = parse(b"From a@x Sat Nov 28 00:00:00 2026\r\nTo: b@y\r\n\r\n").unwrap();
         assert_eq!(headers.len(), 1);
+    }
+
+    #[test]
+    fn each_line_is_classified_as_the_reader_reads_it() {
+        use HeaderLine::*;
+        let cases: &[(&[u8], usize, bool, HeaderLine)] = &[
+            (b"To: a@x\r\n", 1, false, Field),
+            (b"Subject : old style\n", 2, true, Field),
+            (b"  more\r\n", 2, true, Continuation),
+            (b"  more\r\n", 1, false, NotHeader),
+            (b"From a@x Sat Nov 28 00:00:00 2026\n", 1, false, MboxFrom),
+            (b"From a@x Sat Nov 28 00:00:00 2026\n", 2, true, NotHeader),
+            (b"\r\n", 3, true, Empty),
+            (b"disk full\n", 1, false, NotHeader),
+            (b"a b: c\n", 1, false, NotHeader),
+            (b": c\n", 1, false, NotHeader),
+            (b"To: a\rb\n", 1, false, NotHeader),
+        ];
+        for &(line, number, after, kind) in cases {
+            assert_eq!(
+                header_line(line, number, after),
+                kind,
+                "{:?}",
+                String::from_utf8_lossy(line)
+            );
+            // The reader agrees: a NotHeader line is the one it refuses.
+            assert_eq!(after, number > 1);
+            let mut message = b"X-First: 1\r\n".repeat(usize::from(after));
+            message.extend_from_slice(line);
+            message.extend_from_slice(b"\r\n");
+            assert_eq!(
+                parse(&message).is_err(),
+                kind == NotHeader,
+                "{:?}",
+                String::from_utf8_lossy(line)
+            );
+        }
     }
 
     #[test]
