@@ -78,7 +78,8 @@ Examples:
 const PROBE_EXAMPLES: &str = "Examples:
   postie probe mail.example.org
   postie probe mail.example.org:465 --tls implicit --json
-  postie probe localhost:2525 --tls none";
+  postie probe localhost:2525 --tls none
+  postie probe --lmtp /run/dovecot/lmtp";
 
 const SENDMAIL_HELP: &str =
     "Also: `postie sendmail [-t] [-i] [-f ADDR] [-F NAME] [--] [RECIPIENT...]`, \
@@ -272,7 +273,8 @@ impl SendArgs {
 #[derive(Debug, Args)]
 pub(crate) struct ProbeArgs {
     /// The server: HOST or HOST:PORT ([IPv6]:PORT). Default port: 465 with
-    /// --tls implicit, 24 with --lmtp, else 25.
+    /// --tls implicit, 24 with --lmtp, else 25. A path starting with / is a
+    /// Unix socket (as for send --server; STARTTLS is not tried there).
     #[arg(value_name = "HOST[:PORT]")]
     pub(crate) target: String,
     /// starttls (try STARTTLS when offered), none, required (fail without
@@ -293,7 +295,8 @@ pub(crate) struct ProbeArgs {
     #[arg(long)]
     pub(crate) json: bool,
     /// Speak LMTP (RFC 2033): LHLO instead of EHLO, no HELO fallback, as an
-    /// LMTP server such as Dovecot's expects.
+    /// LMTP server such as Dovecot's expects; a target that is a path
+    /// starting with / is a Unix socket.
     #[arg(long)]
     pub(crate) lmtp: bool,
 }

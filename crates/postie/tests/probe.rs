@@ -561,3 +561,228 @@ fn the_test_lmtp_server_answers_a_probe() {
     assert_eq!(report["greeting"]["code"], 220);
     assert!(!strings(&report["capabilities"]).is_empty(), "{report}");
 }
+
+/// A directory of its own for a test's socket paths, empty.
+fn scratch(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("postie-probe-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// The test LMTP server's Unix socket: a path is a socket, with no
+/// address, no DNS and no TLS; everything else as over TCP.
+#[test]
+fn the_test_lmtp_server_answers_a_probe_over_its_unix_socket() {
+    let Some(socket) = real_path("POSTIE_TEST_LMTP_SOCKET") else {
+        return;
+    };
+    let path = socket.to_str().unwrap();
+    let report = probe_json(&[path, "--lmtp", "--client", "probe.test"], 0);
+    assert_eq!(report["server"], path);
+    assert_eq!(report["address"], Value::Null);
+    assert_eq!(report["protocol"], "lmtp");
+    assert_eq!(report["greeting"]["code"], 220);
+    assert!(
+        report["greeting"]["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("lmtp.test"),
+        "{report}"
+    );
+    assert_eq!(report["esmtp"], true);
+    let caps = strings(&report["capabilities"]);
+    for keyword in [
+        "SIZE 33554432",
+        "8BITMIME",
+        "SMTPUTF8",
+        "PIPELINING",
+        "ENHANCEDSTATUSCODES",
+    ] {
+        assert!(caps.iter().any(|c| c == keyword), "{keyword}: {caps:?}");
+    }
+    assert_eq!(report["size"], 33554432);
+    assert_eq!(report["auth_before_tls"], serde_json::json!([]));
+    // Looked at, not tried: the server does not offer it anyway.
+    assert_eq!(report["starttls"]["offered"], false);
+    assert_eq!(report["starttls"]["ok"], Value::Null);
+    assert_eq!(report["implicit_tls"], Value::Null);
+    assert_eq!(report["certificate"], Value::Null);
+    assert_eq!(report["error"], Value::Null);
+    assert_eq!(report["hint"], Value::Null);
+}
+
+#[test]
+fn the_test_lmtp_socket_in_words() {
+    let Some(socket) = real_path("POSTIE_TEST_LMTP_SOCKET") else {
+        return;
+    };
+    let path = socket.to_str().unwrap();
+    let out = postie(&["probe", "--lmtp", path]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.starts_with(&format!("Server: {path}\n")), "{text}");
+    assert!(text.contains("Greeting: 220 lmtp.test"), "{text}");
+    assert!(text.contains("LMTP: yes (LHLO accepted)\n"), "{text}");
+    assert!(text.contains("SIZE: 33554432\n"), "{text}");
+    assert!(text.contains("STARTTLS: not offered\n"), "{text}");
+    assert!(stderr(&out).is_empty(), "{}", stderr(&out));
+}
+
+/// Without --lmtp a path is still a socket, as for `postie send
+/// --server`: EHLO and HELO go to the LMTP server, which refuses both.
+#[test]
+fn a_socket_without_lmtp_speaks_smtp_and_the_lmtp_server_refuses_it() {
+    let Some(socket) = real_path("POSTIE_TEST_LMTP_SOCKET") else {
+        return;
+    };
+    let path = socket.to_str().unwrap();
+    let report = probe_json(&[path], 69);
+    assert_eq!(report["protocol"], "smtp");
+    assert_eq!(report["greeting"]["code"], 220);
+    let error = report["error"].as_str().unwrap();
+    assert!(
+        error.starts_with(&format!("{path} refused HELO: 500")),
+        "{report}"
+    );
+}
+
+/// A path where nothing is, a socket nobody listens on, a regular file and
+/// a directory: one line naming the path, exit 75 as for a refused TCP
+/// connection (and as `postie send` exits for each of them).
+#[test]
+fn nothing_listening_on_a_socket_path_is_75() {
+    let dir = scratch("nothing");
+    let none = dir.join("none.sock");
+    let dead = dir.join("dead.sock");
+    drop(std::os::unix::net::UnixListener::bind(&dead).unwrap());
+    let file = dir.join("file");
+    std::fs::write(&file, "not a socket").unwrap();
+    for (path, words) in [
+        (&none, "no such file"),
+        (&dead, "connection refused"),
+        (&file, "not a socket but a regular file"),
+        (&dir, "not a socket but a directory"),
+    ] {
+        let path = path.to_str().unwrap();
+        let report = probe_json(&[path, "--lmtp"], 75);
+        assert_eq!(report["server"], path);
+        assert_eq!(report["greeting"], Value::Null);
+        let error = report["error"].as_str().unwrap();
+        assert!(
+            error.starts_with(&format!("cannot connect to {path}: {words}")),
+            "{report}"
+        );
+
+        let out = postie(&["probe", path, "--lmtp"]);
+        assert_eq!(out.status.code(), Some(75), "{}", stderr(&out));
+        let err = stderr(&out);
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(err.starts_with("postie probe: cannot connect to "), "{err}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A path that is a regular file, on its own: it is not a socket, and is
+/// never read as one.
+#[test]
+fn a_regular_file_is_not_a_socket() {
+    let dir = scratch("file");
+    let file = dir.join("lmtp");
+    std::fs::write(&file, "220 not a server\r\n").unwrap();
+    let path = file.to_str().unwrap();
+    let out = postie(&["probe", "--lmtp", path]);
+    assert_eq!(out.status.code(), Some(75), "{}", stderr(&out));
+    assert_eq!(
+        stderr(&out),
+        format!("postie probe: cannot connect to {path}: not a socket but a regular file\n")
+    );
+    assert!(!stdout(&out).contains("Greeting"), "{}", stdout(&out));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// --tls required and implicit cannot be met on a socket: a usage error
+/// before connecting (the path does not exist, which would be 75).
+#[test]
+fn tls_required_or_implicit_on_a_socket_is_64() {
+    let dir = scratch("tls");
+    let path = dir.join("lmtp.sock");
+    let path = path.to_str().unwrap();
+    for mode in ["required", "implicit"] {
+        let out = postie(&["probe", path, "--lmtp", "--tls", mode]);
+        assert_eq!(out.status.code(), Some(64), "{mode}: {}", stderr(&out));
+        let err = stderr(&out);
+        assert!(
+            err.starts_with(&format!(
+                "postie probe: --tls {mode} cannot be met on a Unix socket ({path})"
+            )),
+            "{err}"
+        );
+        assert!(stdout(&out).is_empty(), "{}", stdout(&out));
+    }
+    // A relative path is neither a socket nor a host, and says why.
+    let out = postie(&["probe", "run/lmtp", "--lmtp"]);
+    assert_eq!(out.status.code(), Some(64), "{}", stderr(&out));
+    assert!(stderr(&out).contains("starting with /"), "{}", stderr(&out));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A server on a Unix socket that offers STARTTLS: it is reported as
+/// offered and not tried, as `postie send` does not try it there.
+#[test]
+fn starttls_is_not_tried_on_a_socket() {
+    let dir = scratch("starttls");
+    let path = dir.join("lmtp.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
+    // Two probes: JSON, then words.
+    let server = std::thread::spawn(move || {
+        (0..2)
+            .map(|_| offer_starttls(listener.accept().unwrap().0))
+            .collect::<Vec<_>>()
+    });
+    let socket = path.to_str().unwrap();
+    let report = probe_json(&[socket, "--lmtp", "--client", "probe.test"], 0);
+    assert_eq!(report["starttls"]["offered"], true);
+    assert_eq!(report["starttls"]["ok"], Value::Null);
+    assert_eq!(report["certificate"], Value::Null);
+    let out = postie(&["probe", socket, "--lmtp"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains("STARTTLS: offered, not tried on a Unix socket\n"),
+        "{text}"
+    );
+    let sessions = server.join().unwrap();
+    assert_eq!(sessions[0], ["LHLO probe.test", "QUIT"]);
+    assert!(!sessions[1].iter().any(|c| c == "STARTTLS"), "{sessions:?}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// One LMTP session that offers STARTTLS after LHLO; the commands it got.
+fn offer_starttls(stream: std::os::unix::net::UnixStream) -> Vec<String> {
+    use std::io::{BufRead, BufReader, Write};
+
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    let mut writer = stream;
+    writer.write_all(b"220 lmtp.test LMTP\r\n").unwrap();
+    let mut commands = Vec::new();
+    let mut line = String::new();
+    while reader.read_line(&mut line).unwrap() > 0 {
+        let command = line.trim_end().to_owned();
+        line.clear();
+        let reply: &[u8] = if command.starts_with("LHLO ") {
+            b"250-lmtp.test\r\n250-STARTTLS\r\n250 PIPELINING\r\n"
+        } else if command == "QUIT" {
+            b"221 bye\r\n"
+        } else {
+            b"500 5.5.1 not expected\r\n"
+        };
+        writer.write_all(reply).unwrap();
+        let quit = command == "QUIT";
+        commands.push(command);
+        if quit {
+            break;
+        }
+    }
+    commands
+}

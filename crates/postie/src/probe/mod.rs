@@ -2,7 +2,9 @@
 //!
 //! msmtp's `--serverinfo` and swaks' quit-after in one command: connect,
 //! read the greeting, EHLO, STARTTLS (or implicit TLS), look at the
-//! certificate, EHLO again, QUIT.
+//! certificate, EHLO again, QUIT. A target that is a path starting with
+//! `/` is a Unix socket, as for `postie send --server`: greeting, EHLO (or
+//! LHLO) and QUIT there, without TLS.
 //!
 //! The dialogue is driven here rather than by `postie_smtp`'s send core
 //! because a probe must go on where a send stops (a certificate that does
@@ -17,14 +19,17 @@ mod deadline;
 mod failure;
 mod report;
 mod session;
+mod socket;
 mod steps;
 mod target;
 mod tls;
 
 use std::net::{SocketAddr, TcpStream};
+use std::os::unix::net::UnixStream;
 use std::sync::Arc;
 use std::time::Duration;
 
+use postie_smtp::capabilities::Extension;
 use postie_smtp::{LocalEnv, TlsSettings};
 use rustls::pki_types::ServerName;
 use rustls::{CertificateError, ClientConfig};
@@ -93,11 +98,29 @@ pub(crate) fn run(args: &ProbeArgs) -> u8 {
     code
 }
 
+/// `--tls` on a Unix socket: `starttls` (the default) and `none` are
+/// fine, STARTTLS not being tried there as `postie send` does not try it;
+/// `required` and `implicit` cannot be met, so they are refused before
+/// connecting (`send` fails on them only once connected).
+fn unix_tls(target: &Target, mode: TlsArg) -> Result<(), String> {
+    let flag = match mode {
+        TlsArg::Required => "required",
+        TlsArg::Implicit => "implicit",
+        TlsArg::Starttls | TlsArg::None => return Ok(()),
+    };
+    Err(format!(
+        "--tls {flag} cannot be met on a Unix socket ({target}): TLS is not used there \
+         (no certificate names a path); leave --tls out or give --tls none"
+    ))
+}
+
 /// Everything the probe needs, checked before anything touches the
 /// network.
 struct Prober {
     target: Target,
-    name: ServerName<'static>,
+    /// The TLS server name: the host; `None` for a Unix socket, where TLS
+    /// is not tried.
+    name: Option<ServerName<'static>>,
     mode: TlsArg,
     client: String,
     timeout: Duration,
@@ -116,9 +139,16 @@ impl Prober {
             _ if args.lmtp => LMTP_PORT,
             _ => SMTP_PORT,
         };
-        let target = Target::parse(&args.target, default_port).map_err(usage)?;
-        let name = ServerName::try_from(target.host.clone())
-            .map_err(|_| usage(format!("{:?} is not a valid TLS name", target.host)))?;
+        let target = target::parse(&args.target, default_port).map_err(usage)?;
+        let name = if target.is_unix() {
+            unix_tls(&target, args.tls).map_err(usage)?;
+            None
+        } else {
+            Some(
+                ServerName::try_from(target.host.clone())
+                    .map_err(|_| usage(format!("{:?} is not a valid TLS name", target.host)))?,
+            )
+        };
         let timeout = Some(args.timeout)
             .filter(|t| t.is_finite() && *t > 0.0)
             .and_then(|t| Duration::try_from_secs_f64(t).ok())
@@ -154,9 +184,21 @@ impl Prober {
         })
     }
 
+    /// The TLS server name, for a handshake: there is none for a Unix
+    /// socket, which never comes to one.
+    fn tls_name(&self) -> Result<&ServerName<'static>, Failure> {
+        self.name
+            .as_ref()
+            .ok_or_else(|| Failure::new(exit::SOFTWARE, "no TLS name for a Unix socket"))
+    }
+
     /// Connects and walks through the dialogue, filling `report` as it
     /// goes, so that a failure still shows what was learnt before it.
     fn probe(&self, report: &mut Report) -> Result<(), Failure> {
+        if self.target.is_unix() {
+            let unix = socket::connect(&self.target.host)?;
+            return self.over_socket(unix, report);
+        }
         let addrs = resolve(&self.target, self.timeout)?;
         let (tcp, addr) = connect_any(&self.target, &addrs, self.timeout)?;
         report.address = Some(addr.to_string());
@@ -164,6 +206,25 @@ impl Prober {
             TlsArg::Implicit => self.implicit(tcp, addr, report),
             _ => self.plain_first(tcp, addr, report),
         }
+    }
+
+    /// A Unix socket: greeting and EHLO (LHLO) in clear, then QUIT.
+    /// Opportunistic STARTTLS is not tried there, as `postie send` does not
+    /// try it (the socket is local, and no certificate names a path);
+    /// whether the server offers it is still reported.
+    fn over_socket(&self, unix: UnixStream, report: &mut Report) -> Result<(), Failure> {
+        let mut session = Session::new(Conn::Unix(unix), self.timeout);
+        let caps = self.greet(&mut session, report)?;
+        report.auth_before_tls = Some(caps.auth_mechanisms().to_vec());
+        // --tls none asks for no STARTTLS at all, as over TCP.
+        if self.mode == TlsArg::Starttls {
+            report.starttls = Some(TlsReport::not_tried(
+                caps.offers(Extension::StartTls),
+                "on a Unix socket",
+            ));
+        }
+        session.quit();
+        Ok(())
     }
 
     /// `--tls none`, `starttls` and `required`: greeting and EHLO in clear,
@@ -183,7 +244,7 @@ impl Prober {
             return Ok(());
         };
         let required = self.mode == TlsArg::Required;
-        let offered = caps.offers(postie_smtp::capabilities::Extension::StartTls);
+        let offered = caps.offers(Extension::StartTls);
         let starttls = report.starttls.insert(TlsReport::offered(offered));
         if !offered {
             session.quit();
@@ -204,7 +265,7 @@ impl Prober {
                 return if required { Err(failure) } else { Ok(()) };
             }
         };
-        let result = handshake(tcp, Arc::clone(verifying), &self.name, self.timeout);
+        let result = handshake(tcp, Arc::clone(verifying), self.tls_name()?, self.timeout);
         self.after_handshake(result, addr, report, required)
     }
 
@@ -221,7 +282,7 @@ impl Prober {
         let Some(verifying) = &self.verifying else {
             return Err(Failure::new(exit::SOFTWARE, "no TLS configuration"));
         };
-        let result = handshake(tcp, Arc::clone(verifying), &self.name, self.timeout);
+        let result = handshake(tcp, Arc::clone(verifying), self.tls_name()?, self.timeout);
         self.after_handshake(result, addr, report, true)
     }
 
@@ -297,7 +358,7 @@ impl Prober {
                 self.start_tls(session)?
             }
         };
-        let result = handshake(tcp, accept_any, &self.name, self.timeout);
+        let result = handshake(tcp, accept_any, self.tls_name()?, self.timeout);
         let stream = result.map_err(|e| e.failure(&self.target, self.mode == TlsArg::Implicit))?;
         report.tls_mut().record(&stream.conn);
         report.certificate = Some(CertReport::of(

@@ -33,12 +33,25 @@ pub(super) struct TlsReport {
     version: Option<String>,
     cipher: Option<String>,
     pub(super) error: Option<String>,
+    /// Why no handshake was tried although STARTTLS was offered, for the
+    /// text, after "not tried" (JSON says it with `ok: null`).
+    #[serde(skip)]
+    not_tried: Option<&'static str>,
 }
 
 impl TlsReport {
     pub(super) fn offered(offered: bool) -> Self {
         Self {
             offered,
+            ..Self::default()
+        }
+    }
+
+    /// Whether STARTTLS is offered, where it is not tried, and why not.
+    pub(super) fn not_tried(offered: bool, why: &'static str) -> Self {
+        Self {
+            offered,
+            not_tried: Some(why),
             ..Self::default()
         }
     }
@@ -62,9 +75,10 @@ impl TlsReport {
 /// Everything the probe found; `--json` prints it as it is.
 #[derive(Debug, Default, Serialize)]
 pub(super) struct Report {
-    /// `host:port` as probed.
+    /// `host:port` as probed, or the path of a Unix socket.
     pub(super) server: String,
-    /// The address that answered.
+    /// The address that answered (`None` over a Unix socket, which has
+    /// no other address than its path).
     pub(super) address: Option<String>,
     pub(super) greeting: Option<ReplyReport>,
     /// Whether EHLO (LHLO with `--lmtp`) was accepted (`false`: HELO was
@@ -159,6 +173,7 @@ impl Report {
     }
 }
 
+/// What became of STARTTLS or implicit TLS, in a few words.
 fn tls_line(tls: &TlsReport) -> String {
     if !tls.offered {
         return "not offered".to_owned();
@@ -170,7 +185,10 @@ fn tls_line(tls: &TlsReport) -> String {
             tls.cipher.as_deref().unwrap_or("?")
         ),
         (_, Some(error)) => format!("failed: {}", one_line(error)),
-        _ => "offered, not tried".to_owned(),
+        _ => match tls.not_tried {
+            Some(why) => format!("offered, not tried {why}"),
+            None => "offered, not tried".to_owned(),
+        },
     }
 }
 

@@ -1,7 +1,9 @@
-//! One SMTP connection, in clear or over TLS: commands out, replies in.
+//! One SMTP connection, in clear or over TLS, over TCP or a Unix socket:
+//! commands out, replies in.
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::os::unix::net::UnixStream;
 use std::time::Duration;
 
 use postie_smtp::reply::ReplyParser;
@@ -16,15 +18,39 @@ use super::tls::TlsStream;
 
 /// A connection in clear or over TLS.
 pub(super) enum Conn {
+    /// TCP, in clear.
     Plain(TcpStream),
+    /// TCP, after the TLS handshake.
     Tls(Box<TlsStream>),
+    /// A Unix socket, always in clear: TLS is not tried on one.
+    Unix(UnixStream),
 }
 
 impl Conn {
-    fn tcp(&self) -> &TcpStream {
+    /// The TCP connection under it, if any.
+    fn tcp(&self) -> Option<&TcpStream> {
         match self {
-            Self::Plain(tcp) => tcp,
-            Self::Tls(stream) => &stream.sock,
+            Self::Plain(tcp) => Some(tcp),
+            Self::Tls(stream) => Some(&stream.sock),
+            Self::Unix(_) => None,
+        }
+    }
+
+    /// How long the next read may wait.
+    fn set_read_timeout(&self, limit: Duration) -> io::Result<()> {
+        match self {
+            Self::Plain(tcp) => tcp.set_read_timeout(Some(limit)),
+            Self::Tls(stream) => stream.sock.set_read_timeout(Some(limit)),
+            Self::Unix(unix) => unix.set_read_timeout(Some(limit)),
+        }
+    }
+
+    /// How long the next write may wait.
+    fn set_write_timeout(&self, limit: Duration) -> io::Result<()> {
+        match self {
+            Self::Plain(tcp) => tcp.set_write_timeout(Some(limit)),
+            Self::Tls(stream) => stream.sock.set_write_timeout(Some(limit)),
+            Self::Unix(unix) => unix.set_write_timeout(Some(limit)),
         }
     }
 }
@@ -34,6 +60,7 @@ impl Read for Conn {
         match self {
             Self::Plain(tcp) => tcp.read(buf),
             Self::Tls(stream) => stream.read(buf),
+            Self::Unix(unix) => unix.read(buf),
         }
     }
 }
@@ -43,6 +70,7 @@ impl Write for Conn {
         match self {
             Self::Plain(tcp) => tcp.write(buf),
             Self::Tls(stream) => stream.write(buf),
+            Self::Unix(unix) => unix.write(buf),
         }
     }
 
@@ -50,6 +78,7 @@ impl Write for Conn {
         match self {
             Self::Plain(tcp) => tcp.flush(),
             Self::Tls(stream) => stream.flush(),
+            Self::Unix(unix) => unix.flush(),
         }
     }
 }
@@ -122,8 +151,7 @@ impl Session {
     /// Sends one command line and reads its reply.
     pub(super) fn command(&mut self, line: &str) -> Result<Reply, ReadError> {
         self.conn
-            .tcp()
-            .set_write_timeout(Some(self.timeout))
+            .set_write_timeout(self.timeout)
             .map_err(ReadError::Io)?;
         self.conn
             .write_all(format!("{line}\r\n").as_bytes())
@@ -145,10 +173,7 @@ impl Session {
             if left.is_zero() {
                 return Err(ReadError::Timeout);
             }
-            self.conn
-                .tcp()
-                .set_read_timeout(Some(left))
-                .map_err(ReadError::Io)?;
+            self.conn.set_read_timeout(left).map_err(ReadError::Io)?;
             let n = self.conn.read(&mut buf).map_err(ReadError::from_io)?;
             let bytes = buf.get(..n).unwrap_or_default();
             if bytes.is_empty() {
@@ -172,9 +197,10 @@ impl Session {
         }
     }
 
-    /// The server's address, to connect to it again.
+    /// The server's address, to connect to it again; `None` over a Unix
+    /// socket.
     pub(super) fn peer_addr(&self) -> Option<SocketAddr> {
-        self.conn.tcp().peer_addr().ok()
+        self.conn.tcp().and_then(|tcp| tcp.peer_addr().ok())
     }
 
     /// QUIT, politely: the reply is read but whatever happens is ignored,

@@ -50,14 +50,21 @@ impl Prober {
     /// greeting should be, silence on the implicit TLS port.
     fn read_greeting(&self, session: &mut Session) -> Result<Reply, Failure> {
         session.read_reply().map_err(|e| match e {
-            ReadError::TlsRecord => Failure::new(
-                exit::UNAVAILABLE,
-                format!(
-                    "{} answered with TLS where a greeting should be",
-                    self.target
-                ),
-            )
-            .with_hint("this port speaks implicit TLS: use --tls implicit"),
+            ReadError::TlsRecord => {
+                let failure = Failure::new(
+                    exit::UNAVAILABLE,
+                    format!(
+                        "{} answered with TLS where a greeting should be",
+                        self.target
+                    ),
+                );
+                // TLS is not tried on a Unix socket: no flag would help.
+                if self.target.is_unix() {
+                    failure
+                } else {
+                    failure.with_hint("this port speaks implicit TLS: use --tls implicit")
+                }
+            }
             ReadError::Timeout if self.mode != TlsArg::Implicit => self.silent(session.peer_addr()),
             other => other.failure("greeting", &self.target),
         })
@@ -69,7 +76,9 @@ impl Prober {
     fn silent(&self, peer: Option<SocketAddr>) -> Failure {
         let message = format!("no greeting from {} within {:?}", self.target, self.timeout);
         let limit = self.timeout.min(TLS_CHECK_LIMIT);
-        if peer.is_some_and(|addr| answers_tls(addr, &self.name, limit)) {
+        // There is neither an address nor a TLS name for a Unix socket.
+        let peer = peer.zip(self.name.as_ref());
+        if peer.is_some_and(|(addr, name)| answers_tls(addr, name, limit)) {
             Failure::new(exit::UNAVAILABLE, message)
                 .with_hint("this port speaks implicit TLS: use --tls implicit")
         } else if self.target.port == IMPLICIT_TLS_PORT {

@@ -1,72 +1,84 @@
-//! The target, `HOST[:PORT]`, and the EHLO name, as the command line
-//! gives them.
+//! The target, `HOST[:PORT]` or a Unix socket's path, and the EHLO name,
+//! as the command line gives them.
 
 use rustls::pki_types::ServerName;
 
-/// A host and port to probe.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(super) struct Target {
-    /// A name or an IP address, without brackets.
-    pub(super) host: String,
-    pub(super) port: u16,
+/// A host and port to probe, or the path of a Unix socket. It is the
+/// library's own type so that a path is told from a host by the rule of
+/// `postie send --server` ([`postie_smtp::ServerAddr::is_unix`]: a path
+/// starting with `/`) and shown the way `send` shows it.
+pub(super) type Target = postie_smtp::ServerAddr;
+
+/// Reads `HOST`, `HOST:PORT`, `[IPv6]`, `[IPv6]:PORT`, a bare IPv6 address
+/// (a missing port is `default_port`), or a path starting with `/`: a
+/// Unix socket, whose port is unused (0).
+pub(super) fn parse(text: &str, default_port: u16) -> Result<Target, String> {
+    let text = text.trim();
+    if text.starts_with('/') {
+        return socket(text);
+    }
+    let (host, port) = if let Some(rest) = text.strip_prefix('[') {
+        let (host, after) = rest
+            .split_once(']')
+            .ok_or_else(|| format!("bad target {text:?}: '[' without ']'"))?;
+        match after {
+            "" => (host, None),
+            _ => match after.strip_prefix(':') {
+                Some(port) => (host, Some(port)),
+                None => return Err(format!("bad target {text:?}: text after ']'")),
+            },
+        }
+    } else if text.matches(':').count() > 1 {
+        // More than one colon and no brackets: a bare IPv6 address.
+        (text, None)
+    } else {
+        match text.split_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (text, None),
+        }
+    };
+    let port = match port {
+        None => default_port,
+        Some(port) => port
+            .parse::<u16>()
+            .ok()
+            .filter(|p| *p != 0)
+            .ok_or_else(|| format!("bad port {port:?} in {text:?}: give 1 to 65535"))?,
+    };
+    // The host doubles as the TLS server name, so it must be a DNS name
+    // or an IP address; this also keeps spaces and control characters
+    // out of every message that quotes it.
+    if host.is_empty() || ServerName::try_from(host).is_err() {
+        // A relative path would otherwise be called a bad host name.
+        let relative = if host.contains('/') {
+            " (a Unix socket is given by its full path, starting with /)"
+        } else {
+            ""
+        };
+        return Err(format!(
+            "bad target {text:?}: {host:?} is not a host name or IP address{relative}"
+        ));
+    }
+    Ok(Target {
+        host: host.to_owned(),
+        port,
+    })
 }
 
-impl Target {
-    /// Reads `HOST`, `HOST:PORT`, `[IPv6]`, `[IPv6]:PORT` or a bare IPv6
-    /// address; a missing port is `default_port`.
-    pub(super) fn parse(text: &str, default_port: u16) -> Result<Self, String> {
-        let text = text.trim();
-        let (host, port) = if let Some(rest) = text.strip_prefix('[') {
-            let (host, after) = rest
-                .split_once(']')
-                .ok_or_else(|| format!("bad target {text:?}: '[' without ']'"))?;
-            match after {
-                "" => (host, None),
-                _ => match after.strip_prefix(':') {
-                    Some(port) => (host, Some(port)),
-                    None => return Err(format!("bad target {text:?}: text after ']'")),
-                },
-            }
-        } else if text.matches(':').count() > 1 {
-            // More than one colon and no brackets: a bare IPv6 address.
-            (text, None)
-        } else {
-            match text.split_once(':') {
-                Some((host, port)) => (host, Some(port)),
-                None => (text, None),
-            }
-        };
-        let port = match port {
-            None => default_port,
-            Some(port) => port
-                .parse::<u16>()
-                .ok()
-                .filter(|p| *p != 0)
-                .ok_or_else(|| format!("bad port {port:?} in {text:?}: give 1 to 65535"))?,
-        };
-        // The host doubles as the TLS server name, so it must be a DNS name
-        // or an IP address; this also keeps spaces and control characters
-        // out of every message that quotes it.
-        if host.is_empty() || ServerName::try_from(host).is_err() {
-            return Err(format!(
-                "bad target {text:?}: {host:?} is not a host name or IP address"
-            ));
-        }
-        Ok(Self {
-            host: host.to_owned(),
-            port,
-        })
+/// A Unix socket's path, taken whole: a colon in it is part of the name,
+/// not a port.
+fn socket(path: &str) -> Result<Target, String> {
+    // The path is quoted in every message and report line, which must
+    // stay one line each.
+    if path.chars().any(char::is_control) {
+        return Err(format!(
+            "bad target {path:?}: a socket path without control characters"
+        ));
     }
-}
-
-impl std::fmt::Display for Target {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        if self.host.contains(':') {
-            write!(f, "[{}]:{}", self.host, self.port)
-        } else {
-            write!(f, "{}:{}", self.host, self.port)
-        }
-    }
+    Ok(Target {
+        host: path.to_owned(),
+        port: 0,
+    })
 }
 
 /// The EHLO name goes into a command line, so it must be one word of
@@ -88,7 +100,7 @@ mod tests {
 
     #[test]
     fn targets_with_and_without_ports() {
-        let t = |text: &str| Target::parse(text, 25);
+        let t = |text: &str| parse(text, 25);
         assert_eq!(
             t("mail.example.org").unwrap(),
             Target {
@@ -102,10 +114,7 @@ mod tests {
         assert_eq!(t("[::1]").unwrap().port, 25);
         assert_eq!(t("::1").unwrap().host, "::1");
         assert_eq!(t("[::1]:587").unwrap().to_string(), "[::1]:587");
-        assert_eq!(
-            Target::parse("x.org", 465).unwrap().to_string(),
-            "x.org:465"
-        );
+        assert_eq!(parse("x.org", 465).unwrap().to_string(), "x.org:465");
     }
 
     #[test]
@@ -122,8 +131,22 @@ mod tests {
             "two words",
             "a\r\nb",
         ] {
-            assert!(Target::parse(bad, 25).is_err(), "{bad:?}");
+            assert!(parse(bad, 25).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn a_path_is_a_unix_socket_and_shown_as_it_is() {
+        let target = parse(" /run/dovecot/lmtp ", 24).unwrap();
+        assert!(target.is_unix());
+        assert_eq!(target.host, "/run/dovecot/lmtp");
+        assert_eq!(target.to_string(), "/run/dovecot/lmtp");
+        // A colon in a path is part of its name.
+        assert_eq!(parse("/tmp/a:24", 24).unwrap().host, "/tmp/a:24");
+        assert!(!parse("localhost:24", 24).unwrap().is_unix());
+        assert!(parse("/tmp/a\nb", 24).is_err());
+        let relative = parse("run/lmtp", 24).unwrap_err();
+        assert!(relative.contains("starting with /"), "{relative}");
     }
 
     #[test]
