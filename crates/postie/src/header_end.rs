@@ -48,7 +48,9 @@ impl<R: BufRead> HeaderEnded<R> {
                 self.after_field = true;
                 self.line = Some(number + 1);
             }
-            HeaderLine::MboxFrom => self.line = Some(number + 1),
+            // A bare CR or NUL stays where it is, for the reader to refuse:
+            // moved to the body it would pass unseen.
+            HeaderLine::MboxFrom | HeaderLine::Unsafe => self.line = Some(number + 1),
             HeaderLine::Empty => self.line = None,
             _ => {
                 let line_break: &[u8] = if self.pending.ends_with(b"\r\n") {
@@ -127,6 +129,7 @@ mod tests {
             b"From a@x Sat Nov 28 00:00:00 2026\nTo: a@x\n\nbody\n",
             b"To: a@x\n",
             b"",
+            b"To: a@x\rBcc: b@y\n\nbody\n",
         ] {
             assert_eq!(ended(message), message);
         }

@@ -177,14 +177,16 @@ fn attempts_json(error: &Error) -> Value {
         .collect()
 }
 
-/// A refused connection is most often the wrong port.
+/// A refused TCP connection is most often the wrong port (a refused Unix
+/// socket has no port to blame).
 fn wrong_port_hint(error: &Error) -> Option<&'static str> {
     let Error::NoServer { attempts } = error else {
         return None;
     };
     let refused = attempts.iter().any(|a| {
-        matches!(a.cause(), postie_smtp::Cause::Connect(e)
-            if e.kind() == std::io::ErrorKind::ConnectionRefused)
+        !a.server().is_unix()
+            && matches!(a.cause(), postie_smtp::Cause::Connect(e)
+                if e.kind() == std::io::ErrorKind::ConnectionRefused)
     });
     refused.then_some(
         " (hint: nothing listens on that port: submission is usually 587 with STARTTLS, implicit TLS 465, relaying 25)",

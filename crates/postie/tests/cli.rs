@@ -391,6 +391,25 @@ fn unreachable_server_is_a_temporary_failure_in_json() {
     );
     assert!(err.contains("hint: nothing listens on that port"), "{err}");
     assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+
+    // A Unix socket nobody listens on has no port to blame.
+    let dir = std::env::temp_dir().join(format!("postie-cli-dead-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let socket = dir.join("dead.sock");
+    drop(std::os::unix::net::UnixListener::bind(&socket).unwrap());
+    let out = postie(&[
+        "send",
+        "--lmtp",
+        "--server",
+        socket.to_str().unwrap(),
+        "--to",
+        "a@x.org",
+    ]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(75), "{err}");
+    assert!(err.contains("connect:"), "{err}");
+    assert!(!err.contains("hint"), "{err}");
+    std::fs::remove_dir_all(dir).unwrap();
 }
 
 #[test]

@@ -78,8 +78,11 @@ pub enum HeaderLine {
     MboxFrom,
     /// The empty line that ends the header.
     Empty,
+    /// A bare CR or a NUL: the reader refuses the message rather than
+    /// guess where the line ends (a server would see two lines).
+    Unsafe,
     /// Anything else: not part of a header (a continuation before any
-    /// field, no colon, a bad name, a bare CR or a NUL).
+    /// field, no colon, a bad name).
     NotHeader,
 }
 
@@ -91,7 +94,7 @@ pub enum HeaderLine {
 pub fn header_line(line: &[u8], number: usize, after_field: bool) -> HeaderLine {
     let content = strip_line_end(line);
     if control_in_line(content).is_some() {
-        return HeaderLine::NotHeader;
+        return HeaderLine::Unsafe;
     }
     if content.is_empty() {
         return HeaderLine::Empty;
@@ -258,7 +261,8 @@ mod tests {
             (b"disk full\n", 1, false, NotHeader),
             (b"a b: c\n", 1, false, NotHeader),
             (b": c\n", 1, false, NotHeader),
-            (b"To: a\rb\n", 1, false, NotHeader),
+            (b"To: a\rb\n", 1, false, Unsafe),
+            (b"not\0a field\n", 1, false, Unsafe),
         ];
         for &(line, number, after, kind) in cases {
             assert_eq!(
@@ -274,7 +278,7 @@ mod tests {
             message.extend_from_slice(b"\r\n");
             assert_eq!(
                 parse(&message).is_err(),
-                kind == NotHeader,
+                matches!(kind, NotHeader | Unsafe),
                 "{:?}",
                 String::from_utf8_lossy(line)
             );
