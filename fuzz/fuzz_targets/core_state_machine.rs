@@ -434,6 +434,12 @@ fuzz_target!(|data: &[u8]| {
                     d.handle_measured(now, 4321);
                 }
             }
+            Step::ProbeTls { timeout, .. } => {
+                // A silent greeting: the side connection answers TLS or
+                // not, after some of its time.
+                now += timeout / 2;
+                d.handle_tls_probed(now, s.tls_fail_bits & 0x80 != 0);
+            }
             Step::Close => {}
             Step::Done => {
                 // A kept connection: take this message's result and send

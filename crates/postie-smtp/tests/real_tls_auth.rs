@@ -203,6 +203,40 @@ fn implicit_tls_on_the_smtps_port() {
     assert!(delivered(&s.mail, "relay.test", "smtps-relay", &token));
 }
 
+/// STARTTLS (the default) aimed at a port that speaks implicit TLS: the
+/// greeting never comes, so after a few seconds TLS is offered on a second
+/// connection, answered, and the send fails at once and for good, saying
+/// what to do, instead of waiting out its minute and being retried.
+#[test]
+fn starttls_aimed_at_an_implicit_tls_port_fails_at_once_with_the_fix() {
+    let Some(s) = setup() else { return };
+    let server = real_server("POSTIE_TEST_POSTFIX_SMTPS").unwrap();
+    for mode in [TlsMode::StartTls, TlsMode::Required, TlsMode::None] {
+        let started = std::time::Instant::now();
+        let err = common::send(
+            &message(&token()),
+            &options(&server, &s.ca)
+                .tls_mode(mode)
+                .timeout(Duration::from_secs(60))
+                .recipients("x@example.org"),
+        )
+        .unwrap_err();
+        let waited = started.elapsed();
+        let text = err.to_string();
+        assert!(text.contains("use --tls implicit"), "{mode:?}: {text}");
+        assert!(!err.is_temporary(), "{mode:?}: {text}");
+        let Error::NoServer { attempts } = &err else {
+            panic!("{mode:?}: {err:?}");
+        };
+        assert_eq!(attempts[0].stage(), Stage::Greeting, "{text}");
+        // Well short of the minute the greeting had.
+        assert!(
+            waited < Duration::from_secs(30),
+            "{mode:?}: waited {waited:?}"
+        );
+    }
+}
+
 #[test]
 fn challenge_response_mechanisms_work_without_tls_on_loopback() {
     let Some(s) = setup() else { return };

@@ -804,6 +804,47 @@ fn a_wrong_password_is_exit_77() {
     assert!(!stdout(&out).contains("definitely-wrong"));
 }
 
+/// The default STARTTLS aimed at an implicit-TLS port: not "no reply
+/// within 60s" and exit 75 (spooled, retried for days), but a permanent
+/// failure at once that says what to do; nothing is kept in the spool.
+#[test]
+fn starttls_at_an_implicit_tls_port_is_a_permanent_failure_with_the_fix() {
+    let Some(server) = real_server("POSTIE_TEST_POSTFIX_SMTPS") else {
+        return;
+    };
+    let spool = std::env::temp_dir().join(format!("postie-cli-implicit-{}", std::process::id()));
+    let port = server.port.to_string();
+    let out = postie_env(
+        &[
+            "send",
+            "--server",
+            &server.host,
+            "--port",
+            &port,
+            "--to",
+            "a@example.org",
+            "--body",
+            "b",
+            "--spool-on-failure",
+            "--json",
+        ],
+        &[("POSTIE_SPOOL_DIR", spool.to_str().unwrap())],
+    );
+    assert_eq!(out.status.code(), Some(69), "{}", stderr(&out));
+    let v = json(&out);
+    assert_eq!(v["error"]["stage"], "greeting", "{v}");
+    assert_eq!(v["error"]["temporary"], false, "{v}");
+    assert!(
+        v["error"]["text"]
+            .as_str()
+            .unwrap()
+            .contains("use --tls implicit"),
+        "{v}"
+    );
+    assert!(v["spooled"].is_null(), "{v}");
+    let _ = std::fs::remove_dir_all(spool);
+}
+
 #[test]
 fn tls_flags_reach_the_library() {
     let Some(server) = real_server("POSTIE_TEST_POSTFIX_SMTPS") else {

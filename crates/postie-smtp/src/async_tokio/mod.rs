@@ -263,6 +263,22 @@ async fn run_step(
                 Err(e) => delivery.handle_measure_failed(Instant::now(), mime_io(e)),
             }
         }
+        Step::ProbeTls {
+            server,
+            server_name,
+            timeout,
+        } => {
+            // A second connection, opened the same way as the first; the
+            // first stays open.
+            let answered = match options.connectors.for_tokio() {
+                Ok(connector) => match connector.connect(&server, timeout).await {
+                    Ok(mut side) => answers_tls(&mut *side.stream, &server_name, timeout).await,
+                    Err(_) => false,
+                },
+                Err(_) => false,
+            };
+            delivery.handle_tls_probed(Instant::now(), answered);
+        }
         Step::Close => *conn = None,
         Step::Done => return true,
     }
@@ -308,6 +324,26 @@ async fn write_limited(
 ) -> io::Result<()> {
     let limit = write_limit(timeout, deadline)?;
     within(limit, stream.write_all_flush(bytes)).await
+}
+
+/// The tokio form of the check behind [`Step::ProbeTls`]: send a
+/// ClientHello on `stream`, read two bytes, each within `limit`.
+async fn answers_tls(
+    stream: &mut dyn crate::connector::tokio_io::Stream,
+    server_name: &str,
+    limit: std::time::Duration,
+) -> bool {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let Some(hello) = crate::net::client_hello(server_name) else {
+        return false;
+    };
+    let mut first = [0u8; 2];
+    let exchange = async {
+        stream.write_all(&hello).await?;
+        stream.flush().await?;
+        stream.read_exact(&mut first).await
+    };
+    within(limit, exchange).await.is_ok() && crate::net::is_tls_record(&first)
 }
 
 #[cfg(test)]

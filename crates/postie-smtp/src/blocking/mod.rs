@@ -228,6 +228,22 @@ fn drive(
                     None => delivery.handle_measure_failed(Instant::now(), no_message()),
                 }
             }
+            Step::ProbeTls {
+                server,
+                server_name,
+                timeout,
+            } => {
+                // A second connection, opened the same way as the first
+                // (through the same proxy, say); the first stays open.
+                let answered = options
+                    .connectors
+                    .for_blocking()
+                    .and_then(|connector| connector.connect(&server, timeout))
+                    .is_ok_and(|mut side| {
+                        crate::net::answers_tls_blocking(&mut *side.stream, &server_name, timeout)
+                    });
+                delivery.handle_tls_probed(Instant::now(), answered);
+            }
             Step::Close => *conn = None,
             Step::Done => return Ok(()),
         }

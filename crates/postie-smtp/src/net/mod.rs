@@ -1,5 +1,6 @@
 //! Network I/O that does not depend on a driver: name resolution with a
-//! time limit, and the first bytes a server sends during a TLS handshake.
+//! time limit, the first bytes a server sends during a TLS handshake, and
+//! offering TLS to a silent server.
 //!
 //! The blocking driver, the tokio driver and `postie probe` all use these,
 //! so a name that does not resolve, or a plain-text answer to a
@@ -9,9 +10,12 @@
 
 mod first_bytes;
 mod resolve;
+mod tls_probe;
 
 pub use first_bytes::FirstBytes;
 pub use resolve::{resolve, ResolveError};
+pub(crate) use tls_probe::answers_tls_blocking;
+pub use tls_probe::{client_hello, is_tls_record};
 
 #[cfg(feature = "tokio")]
 /// `future`, or a `TimedOut` error after `limit`.

@@ -52,6 +52,11 @@ impl Delivery {
                 return;
             }
             State::Await(expect) => self.stage_of(expect),
+            State::ProbingTls => {
+                self.record_attempt(Stage::Greeting, cause);
+                self.state = State::Closing(After::NextServer);
+                return;
+            }
             State::Handshake { .. } => {
                 self.record_attempt(Stage::StartTls, cause);
                 self.state = State::Closing(After::NextServer);

@@ -26,6 +26,7 @@ mod auth;
 mod config;
 mod dialogue;
 mod failure;
+mod silence;
 mod transaction;
 mod wire;
 
@@ -109,6 +110,21 @@ pub enum Step {
     /// [`Delivery::handle_measure_failed`]). Only with
     /// [`Config::measure_on_demand`].
     Measure,
+    /// The greeting has been silent for a while: open a second connection
+    /// to `server` the way [`Step::Connect`] does (the same connector),
+    /// send a TLS ClientHello for `server_name` on it, and call
+    /// [`Delivery::handle_tls_probed`] with whether a TLS record came back
+    /// within `timeout`. The first connection stays open meanwhile. Asked
+    /// at most once a connection, never on port 25 nor with implicit TLS
+    /// (see `proto/silence.rs`).
+    ProbeTls {
+        /// The server, as for [`Step::Connect`].
+        server: ServerAddr,
+        /// The name for the ClientHello (SNI).
+        server_name: String,
+        /// The limit for connecting and for the answer.
+        timeout: Duration,
+    },
     /// Close the connection (without reading more), then poll again.
     Close,
     /// Finished: take the result with [`Delivery::into_result`].
@@ -180,6 +196,9 @@ enum State {
     Measuring,
     /// Waiting for the driver to make the message's form for this attempt.
     Transforming,
+    /// Waiting for the driver to offer TLS on a second connection, the
+    /// greeting having been silent ([`Step::ProbeTls`]).
+    ProbingTls,
     /// Done with a message, the connection open and clean for the next.
     Idle,
     /// A next message on an idle connection: MAIL is due.
@@ -231,6 +250,8 @@ pub struct Delivery {
     reused: bool,
     /// Transactions started (MAIL sent) on the current connection.
     messages_on_connection: u32,
+    /// Whether a silent greeting gets TLS offered on the side.
+    sniff: silence::Sniff,
 }
 
 impl std::fmt::Debug for Delivery {
@@ -274,6 +295,7 @@ impl Delivery {
             wire: None,
             reused: false,
             messages_on_connection: 0,
+            sniff: silence::Sniff::Off,
         })
     }
 
@@ -310,13 +332,35 @@ impl Delivery {
                     }
                     self.state = State::NextServer;
                 }
-                State::Await(_) => {
+                State::Await(expect) => {
                     if now >= self.stage_deadline {
                         self.handle_timeout(now);
                         continue;
                     }
+                    let sniff_at = match expect {
+                        Expect::Greeting => self.sniff.due(self.stage_deadline),
+                        _ => None,
+                    };
+                    if let Some(at) = sniff_at {
+                        if now >= at {
+                            self.sniff = silence::Sniff::Asked;
+                            self.state = State::ProbingTls;
+                            continue;
+                        }
+                        return Step::Read { timeout: at - now };
+                    }
                     return Step::Read {
                         timeout: self.stage_deadline - now,
+                    };
+                }
+                State::ProbingTls => {
+                    let server = self.current_server();
+                    return Step::ProbeTls {
+                        server_name: server.host.clone(),
+                        server,
+                        timeout: self
+                            .time_left(now, silence::LIMIT)
+                            .min(self.stage_deadline.saturating_duration_since(now)),
                     };
                 }
                 State::SendingBody => {
@@ -376,9 +420,34 @@ impl Delivery {
             self.peer_is_loopback = peer_is_loopback;
             if self.config.tls == TlsMode::Implicit {
                 self.state = State::Handshake { implicit: true };
+                self.sniff = silence::Sniff::Off;
             } else {
                 self.expect(Expect::Greeting, now, self.config.timeouts.command);
+                self.sniff =
+                    silence::Sniff::on_connect(&self.current_server(), self.config.tls, now);
             }
+        }
+    }
+
+    /// The answer to [`Step::ProbeTls`]: whether the second connection got
+    /// a TLS record back. If it did, the port speaks implicit TLS and the
+    /// greeting will never come: the attempt fails at once, permanently.
+    /// If not, the greeting is awaited for the rest of its time.
+    pub fn handle_tls_probed(&mut self, now: Instant, answered_tls: bool) {
+        if self.state != State::ProbingTls {
+            return;
+        }
+        self.sniff = silence::Sniff::Done;
+        self.state = State::Await(Expect::Greeting);
+        if answered_tls {
+            let error = TlsError::new(
+                TlsErrorKind::TlsServer,
+                format!(
+                    "no greeting within {:?}, and a second connection answered TLS: this port speaks implicit TLS; use --tls implicit",
+                    silence::AFTER
+                ),
+            );
+            self.fail(Cause::Tls(error), now);
         }
     }
 
@@ -452,7 +521,7 @@ impl Delivery {
         };
         if self.state == State::Await(Expect::Greeting)
             && !self.parser.has_buffered()
-            && matches!(bytes, [0x15 | 0x16, 0x03, ..])
+            && crate::net::is_tls_record(bytes)
         {
             // A TLS record where a greeting should be.
             let error = TlsError::new(
@@ -522,6 +591,15 @@ impl Delivery {
 
     /// The time limit of the current step passed.
     pub fn handle_timeout(&mut self, now: Instant) {
+        // The greeting's read stopped early to offer TLS on the side: not
+        // a timeout yet (poll asks for the check).
+        if self.state == State::Await(Expect::Greeting)
+            && now < self.stage_deadline
+            && !self.deadline_passed(now)
+            && self.sniff.due(self.stage_deadline).is_some()
+        {
+            return;
+        }
         let silent_465 = self.state == State::Await(Expect::Greeting)
             && self.config.tls != TlsMode::Implicit
             && self
@@ -711,6 +789,7 @@ impl Delivery {
         match self.state {
             State::Connecting => Some(Stage::Connect),
             State::Await(expect) => Some(self.stage_of(expect)),
+            State::ProbingTls => Some(Stage::Greeting),
             State::Handshake { .. } => Some(Stage::StartTls),
             State::SendingBody => Some(Stage::Data),
             State::Ready | State::Measuring | State::Transforming => Some(Stage::Mail),
@@ -992,6 +1071,112 @@ mod tests {
         assert_eq!(d.poll(t), Step::Done);
         let sent = d.into_result().unwrap();
         assert_eq!(sent.queue_id().as_deref(), Some("Q1"));
+    }
+
+    /// A config for one server on `port`, with STARTTLS as the default.
+    fn config_on_port(port: u16) -> Config {
+        let mut c = config(1);
+        c.servers[0].port = port;
+        c
+    }
+
+    #[test]
+    fn a_silent_greeting_gets_tls_offered_on_the_side_and_a_tls_answer_fails_at_once() {
+        let t = Instant::now();
+        let mut d = Delivery::new(config_on_port(587), t).unwrap();
+        assert!(matches!(d.poll(t), Step::Connect { .. }));
+        d.handle_connected(t, false);
+        // The greeting's read stops after a few seconds of silence...
+        assert_eq!(
+            d.poll(t),
+            Step::Read {
+                timeout: silence::AFTER
+            }
+        );
+        let t1 = t + silence::AFTER;
+        d.handle_timeout(t1);
+        // ...for a check on a second connection, the first kept open.
+        let Step::ProbeTls {
+            server,
+            server_name,
+            timeout,
+        } = d.poll(t1)
+        else {
+            panic!("no TLS check");
+        };
+        assert_eq!(
+            (server.host.as_str(), server.port, server_name.as_str()),
+            ("mx0.test", 587, "mx0.test")
+        );
+        assert_eq!(timeout, silence::LIMIT);
+        d.handle_tls_probed(t1, true);
+        assert_eq!(d.poll(t1), Step::Close);
+        assert_eq!(d.poll(t1), Step::Done);
+        let err = d.into_result().unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains("speaks implicit TLS; use --tls implicit"),
+            "{text}"
+        );
+        assert!(!err.is_temporary(), "{text}");
+    }
+
+    #[test]
+    fn a_silent_greeting_that_is_no_tls_port_is_awaited_to_its_limit() {
+        let t = Instant::now();
+        let mut d = Delivery::new(config_on_port(587), t).unwrap();
+        assert!(matches!(d.poll(t), Step::Connect { .. }));
+        d.handle_connected(t, false);
+        let t1 = t + silence::AFTER;
+        d.handle_timeout(t1);
+        assert!(matches!(d.poll(t1), Step::ProbeTls { .. }));
+        d.handle_tls_probed(t1 + Duration::from_secs(1), false);
+        // The rest of the greeting's minute, and no second check.
+        let t2 = t1 + Duration::from_secs(1);
+        assert_eq!(
+            d.poll(t2),
+            Step::Read {
+                timeout: Duration::from_secs(60) - silence::AFTER - Duration::from_secs(1)
+            }
+        );
+        d.handle_input(t2, b"220 slow but here\r\n");
+        assert_eq!(written_until_read(&mut d, t2), "EHLO client.test\r\n");
+    }
+
+    #[test]
+    fn port_25_and_implicit_tls_never_get_the_side_check() {
+        let t = Instant::now();
+        let mut d = Delivery::new(config_on_port(25), t).unwrap();
+        assert!(matches!(d.poll(t), Step::Connect { .. }));
+        d.handle_connected(t, false);
+        assert_eq!(
+            d.poll(t),
+            Step::Read {
+                timeout: Duration::from_secs(60)
+            }
+        );
+        d.handle_timeout(t + Duration::from_secs(60));
+        assert!(matches!(d.poll(t + Duration::from_secs(60)), Step::Close));
+
+        let mut c = config_on_port(2465);
+        c.tls = TlsMode::Implicit;
+        let mut d = Delivery::new(c, t).unwrap();
+        assert!(matches!(d.poll(t), Step::Connect { .. }));
+        d.handle_connected(t, false);
+        assert!(matches!(d.poll(t), Step::StartTls { .. }));
+        d.handle_tls_established(
+            t,
+            TlsInfo {
+                version: "TLSv1.3".into(),
+                cipher: "x".into(),
+            },
+        );
+        assert_eq!(
+            d.poll(t),
+            Step::Read {
+                timeout: Duration::from_secs(60)
+            }
+        );
     }
 
     #[test]

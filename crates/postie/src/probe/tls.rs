@@ -3,14 +3,13 @@
 //! capture of the first bytes and the test for an SMTP greeting are
 //! `postie_smtp`'s, shared with the blocking driver.
 
-use std::io::{self, Read};
+use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
 use std::time::Duration;
 
 use postie_smtp::blocking::{tls_handshake, HandshakeFailure};
 use postie_smtp::tls::{looks_like_smtp, rustls_error};
-use postie_smtp::TlsSettings;
 use rustls::pki_types::ServerName;
 use rustls::{CertificateError, ClientConfig, ClientConnection, StreamOwned};
 
@@ -106,12 +105,10 @@ fn classify(error: &io::Error, first: &[u8]) -> HandshakeError {
 }
 
 /// Whether the server at `addr` answers a ClientHello with a TLS record
-/// within `limit`. Only the first bytes of its answer are read.
+/// within `limit` (the drivers' check, over a TCP connection of the
+/// probe's own). Only the first bytes of its answer are read.
 pub(super) fn answers_tls(addr: SocketAddr, name: &ServerName<'static>, limit: Duration) -> bool {
-    let Ok(config) = TlsSettings::default().client_config() else {
-        return false;
-    };
-    let Ok(mut conn) = ClientConnection::new(config, name.clone()) else {
+    let Some(hello) = postie_smtp::net::client_hello(&name.to_str()) else {
         return false;
     };
     let Ok(mut tcp) = connect_one(addr, limit) else {
@@ -121,7 +118,7 @@ pub(super) fn answers_tls(addr: SocketAddr, name: &ServerName<'static>, limit: D
     let answered = tcp
         .set_read_timeout(Some(limit))
         .and_then(|()| tcp.set_write_timeout(Some(limit)))
-        .and_then(|()| conn.write_tls(&mut tcp))
-        .and_then(|_| tcp.read_exact(&mut first));
-    answered.is_ok() && matches!(first, [0x15 | 0x16, 0x03])
+        .and_then(|()| tcp.write_all(&hello))
+        .and_then(|()| tcp.read_exact(&mut first));
+    answered.is_ok() && postie_smtp::net::is_tls_record(&first)
 }
