@@ -240,7 +240,10 @@ fn drive(
                     .for_blocking()
                     .and_then(|connector| connector.connect(&server, timeout))
                     .is_ok_and(|mut side| {
-                        crate::net::answers_tls_blocking(&mut *side.stream, &server_name, timeout)
+                        let stream = &mut *side.stream;
+                        stream.set_read_timeout(timeout).is_ok()
+                            && stream.set_write_timeout(timeout).is_ok()
+                            && crate::net::answers_tls_blocking(stream, &server_name)
                     });
                 delivery.handle_tls_probed(Instant::now(), answered);
             }

@@ -24,21 +24,18 @@ pub fn is_tls_record(first: &[u8]) -> bool {
     matches!(first, [0x15 | 0x16, 0x03, ..])
 }
 
-/// The blocking check on an open `stream`: send the ClientHello, read two
-/// bytes, each within `limit`.
-pub(crate) fn answers_tls_blocking(
-    stream: &mut dyn crate::connector::blocking_io::Stream,
+/// The blocking check on an open `stream` (its time limits set by the
+/// caller): send the ClientHello, read two bytes.
+pub(crate) fn answers_tls_blocking<S: std::io::Read + std::io::Write + ?Sized>(
+    stream: &mut S,
     server_name: &str,
-    limit: std::time::Duration,
 ) -> bool {
     let Some(hello) = client_hello(server_name) else {
         return false;
     };
     let mut first = [0u8; 2];
     stream
-        .set_read_timeout(limit)
-        .and_then(|()| stream.set_write_timeout(limit))
-        .and_then(|()| stream.write_all(&hello))
+        .write_all(&hello)
         .and_then(|()| stream.flush())
         .and_then(|()| stream.read_exact(&mut first))
         .is_ok_and(|()| is_tls_record(&first))
