@@ -290,7 +290,9 @@ fn read_data(conn: &mut Conn<'_>) -> io::Result<Option<Option<Vec<u8>>>> {
     Ok(Some((!too_big).then_some(data)))
 }
 
-/// Writes a Maildir message: to `tmp`, then renamed into `new`.
+/// Writes a Maildir message: to `tmp`, then renamed into `new`. Maildir
+/// files end their lines in LF, as mail readers (mutt, Dovecot) expect: the
+/// CRLF of the wire is turned into LF (a bare CR stays).
 fn store(dir: &Path, message: &Received, id: u64) -> io::Result<()> {
     let secs = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -299,17 +301,37 @@ fn store(dir: &Path, message: &Received, id: u64) -> io::Result<()> {
     let name = format!("{secs}.{}_{id}.postie-sink", std::process::id());
     let tmp = dir.join("tmp").join(&name);
     let mut file = fs::File::create(&tmp)?;
-    write!(file, "Return-Path: <{}>\r\n", message.mail_from)?;
+    write!(file, "Return-Path: <{}>\n", message.mail_from)?;
     let rcpts: Vec<String> = message.rcpt_to.iter().map(|r| format!("<{r}>")).collect();
-    write!(file, "X-Postie-Envelope-To: {}\r\n", rcpts.join(", "))?;
-    file.write_all(&message.data)?;
+    write!(file, "X-Postie-Envelope-To: {}\n", rcpts.join(", "))?;
+    file.write_all(&crlf_to_lf(&message.data))?;
     file.sync_all()?;
     fs::rename(&tmp, dir.join("new").join(&name))
+}
+
+/// `data` with each CRLF turned into LF.
+fn crlf_to_lf(data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(data.len());
+    let mut bytes = data.iter().peekable();
+    while let Some(&b) = bytes.next() {
+        if b == b'\r' && bytes.peek() == Some(&&b'\n') {
+            continue;
+        }
+        out.push(b);
+    }
+    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn maildir_lines_end_in_lf() {
+        assert_eq!(crlf_to_lf(b"a\r\nb\r\n\r\nc"), b"a\nb\n\nc");
+        assert_eq!(crlf_to_lf(b"bare\rcr\r\n"), b"bare\rcr\n");
+        assert_eq!(crlf_to_lf(b""), b"");
+    }
 
     #[test]
     fn path_arguments() {

@@ -654,12 +654,13 @@ fn sink_keeps_messages_in_a_maildir() {
     let text = std::fs::read_to_string(entries[0].path()).unwrap();
     assert!(text.starts_with("Return-Path: <"), "{text}");
     assert!(
-        text.contains("X-Postie-Envelope-To: <a@x.org>, <b@x.org>\r\n"),
+        text.contains("X-Postie-Envelope-To: <a@x.org>, <b@x.org>\n"),
         "{text}"
     );
-    assert!(text.contains("Subject: captured\r\n"));
-    // Dot-stuffing undone by the sink.
-    assert!(text.ends_with("\r\n\r\nhello\r\n.dot\r\n"), "{text:?}");
+    assert!(text.contains("Subject: captured\n"));
+    // Dot-stuffing undone by the sink; lines end in LF, as in any Maildir.
+    assert!(text.ends_with("\n\nhello\n.dot\n"), "{text:?}");
+    assert!(!text.contains('\r'), "{text:?}");
     assert!(String::from_utf8_lossy(&sink_out.stderr).contains("message 1"));
     let _ = std::fs::remove_dir_all(&dir);
 }
