@@ -147,9 +147,12 @@ pub(crate) struct SendArgs {
     /// Build the message: its text.
     #[arg(long, value_name = "TEXT")]
     pub(crate) body: Option<String>,
-    /// Build the message: an HTML alternative (a file's contents when FILE_OR_TEXT names a file, else the text itself).
-    #[arg(long, value_name = "FILE_OR_TEXT")]
+    /// Build the message: an HTML alternative (a file's contents when FILE_OR_TEXT names a file, else the text itself; one word ending in .html or .htm that names no file is an error).
+    #[arg(long, value_name = "FILE_OR_TEXT", conflicts_with = "html_file")]
     pub(crate) html: Option<String>,
+    /// Build the message: an HTML alternative read from this file.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) html_file: Option<PathBuf>,
     /// Build the message: attach this file (repeatable); its type is guessed from its name.
     #[arg(long, value_name = "FILE")]
     pub(crate) attach: Vec<PathBuf>,
@@ -263,6 +266,7 @@ impl SendArgs {
             || self.subject.is_some()
             || self.body.is_some()
             || self.html.is_some()
+            || self.html_file.is_some()
             || !self.attach.is_empty()
             || !self.inline.is_empty()
             || self.reply_to.is_some()

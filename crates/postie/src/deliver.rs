@@ -163,17 +163,12 @@ fn build_message(args: &SendArgs) -> Result<Message, (u8, String)> {
     if let Some(subject) = &args.subject {
         builder = builder.subject(subject);
     }
-    if let Some(html) = &args.html {
-        let path = std::path::Path::new(html);
-        let html = if path.is_file() {
-            std::fs::read_to_string(path)
-                .map_err(|e| (exit::NOINPUT, format!("cannot read {html}: {e}")))?
-        } else {
-            html.clone()
-        };
+    let html = html_content(args)?;
+    let has_html = html.is_some();
+    if let Some(html) = html {
         builder = builder.html(html);
     }
-    if args.body.is_some() || args.html.is_none() {
+    if args.body.is_some() || !has_html {
         builder = builder.text(args.body.clone().unwrap_or_default());
     }
     for file in &args.attach {
@@ -256,4 +251,45 @@ fn options(
         (false, Some(extra)) => options.on_trace(move |line| extra(line)),
         (false, None) => options,
     })
+}
+
+/// The HTML alternative: `--html-file`'s contents, or `--html`'s (a file's
+/// contents when it names one, else the text). A value of one word ending
+/// in `.html` or `.htm` that names no file is a mistyped file name, not
+/// HTML: sending the name as the message would be wrong, so it is an error.
+fn html_content(args: &SendArgs) -> Result<Option<String>, (u8, String)> {
+    let read = |path: &std::path::Path| {
+        std::fs::read_to_string(path).map_err(|e| {
+            (
+                exit::NOINPUT,
+                format!("cannot read {}: {e}", path.display()),
+            )
+        })
+    };
+    if let Some(path) = &args.html_file {
+        return read(path).map(Some);
+    }
+    let Some(html) = &args.html else {
+        return Ok(None);
+    };
+    let path = std::path::Path::new(html);
+    if path.is_file() {
+        return read(path).map(Some);
+    }
+    if looks_like_a_file_name(html) {
+        return Err((
+            exit::NOINPUT,
+            format!("--html {html}: no such file (for HTML text give the markup; for a file, --html-file FILE)"),
+        ));
+    }
+    Ok(Some(html.clone()))
+}
+
+/// One word ending in `.html` or `.htm`.
+fn looks_like_a_file_name(value: &str) -> bool {
+    let lower = value.to_ascii_lowercase();
+    !value.is_empty()
+        && !value.contains(char::is_whitespace)
+        && !value.contains('<')
+        && (lower.ends_with(".html") || lower.ends_with(".htm"))
 }

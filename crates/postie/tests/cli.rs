@@ -1522,3 +1522,57 @@ fn the_secret_is_read_by_a_process_that_cannot_dump_core() {
     assert!(text.contains("core=0/0"), "{text}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// `--html-file` reads a file; `--html` with a mistyped file name is an
+/// error (exit 66), never the name sent as the HTML.
+#[test]
+fn html_from_a_file_and_a_mistyped_file_name() {
+    let dir = std::env::temp_dir().join(format!("postie-cli-html-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let page = dir.join("page.html");
+    std::fs::write(&page, "<p>from the file</p>").unwrap();
+    let out = postie(&[
+        "send",
+        "--dry-run",
+        "--to",
+        "a@x.org",
+        "--html-file",
+        page.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("Content-Type: text/html"), "{text}");
+    assert!(text.contains("from the file"), "{text}");
+
+    let typo = dir.join("pgae.html");
+    for value in [typo.to_str().unwrap(), "bodyy.html", "Report.HTM"] {
+        let out = postie(&["send", "--dry-run", "--to", "a@x.org", "--html", value]);
+        assert_eq!(out.status.code(), Some(66), "{value}: {}", stderr(&out));
+        assert!(stderr(&out).contains("no such file"), "{}", stderr(&out));
+        assert!(out.stdout.is_empty());
+    }
+    // HTML text, even ending in ".html", is text.
+    let out = postie(&[
+        "send",
+        "--dry-run",
+        "--to",
+        "a@x.org",
+        "--html",
+        "<a href=\"x.html\">see x.html</a>",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("see x.html"));
+    // Not both.
+    let out = postie(&[
+        "send",
+        "--dry-run",
+        "--to",
+        "a@x.org",
+        "--html",
+        "<p>x</p>",
+        "--html-file",
+        page.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(64), "{}", stderr(&out));
+    std::fs::remove_dir_all(dir).unwrap();
+}
