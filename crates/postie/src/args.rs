@@ -23,7 +23,13 @@ pub(crate) enum PolicyArg {
 
 /// Send mail over SMTP: tcllib's sendmessage as a command.
 #[derive(Debug, Parser)]
-#[command(name = "postie", version, about, long_about = None, after_help = SENDMAIL_HELP)]
+#[command(
+    name = "postie",
+    version,
+    about = "Send mail over SMTP: tcllib's sendmessage as a command, a sendmail, a spool, a probe and a capture sink",
+    long_about = None,
+    after_help = SENDMAIL_HELP
+)]
 pub(crate) struct Cli {
     #[command(subcommand)]
     pub(crate) command: Command,
@@ -36,8 +42,10 @@ pub(crate) enum Command {
     Send(Box<SendArgs>),
     /// Send the seed example to a capture server inside this process, and
     /// show the dialogue and what the server received.
+    #[command(after_help = "Examples:\n  postie demo")]
     Demo,
     /// Run a capture SMTP server that accepts and keeps every message.
+    #[command(after_help = SINK_EXAMPLES)]
     Sink(SinkArgs),
     /// Ask a server what it offers: greeting, capabilities, STARTTLS and its
     /// certificate, AUTH before and after TLS, SIZE. Sends no mail.
@@ -45,6 +53,7 @@ pub(crate) enum Command {
     Probe(ProbeArgs),
     /// Print a completion script for a shell (e.g. `postie completions bash
     /// > /etc/bash_completion.d/postie`).
+    #[command(after_help = COMPLETIONS_EXAMPLES)]
     Completions {
         /// bash, zsh, fish, elvish or powershell.
         #[arg(value_enum)]
@@ -52,6 +61,7 @@ pub(crate) enum Command {
     },
     /// Print the man page postie(1); with --dir, write postie(1) and one
     /// page per command (postie-send(1), ...) into that directory.
+    #[command(after_help = MAN_EXAMPLES)]
     Man {
         /// Write the pages here instead of printing postie(1).
         #[arg(long, value_name = "DIR")]
@@ -75,6 +85,18 @@ Examples:
   postie spool list
   postie spool flush          # e.g. every 10 minutes from cron";
 
+const SINK_EXAMPLES: &str = "Examples:
+  postie sink --listen 127.0.0.1:2525 --maildir ./captured -v
+  postie send --server 127.0.0.1 --port 2525 --tls none --to a@example.org --body hi";
+
+const COMPLETIONS_EXAMPLES: &str = "Examples:
+  postie completions bash > /etc/bash_completion.d/postie
+  postie completions zsh > \"${fpath[1]}/_postie\"";
+
+const MAN_EXAMPLES: &str = "Examples:
+  postie man --dir /usr/local/share/man/man1 && mandb
+  postie man | man -l -";
+
 const PROBE_EXAMPLES: &str = "Examples:
   postie probe mail.example.org
   postie probe mail.example.org:465 --tls implicit --json
@@ -84,7 +106,13 @@ const PROBE_EXAMPLES: &str = "Examples:
 const SENDMAIL_HELP: &str =
     "Also: `postie sendmail [-t] [-i] [-f ADDR] [-F NAME] [--] [RECIPIENT...]`, \
 and the same when postie is called as `sendmail` (ln -s $(command -v postie) /usr/sbin/sendmail): \
-the message on standard input, sent with the accounts file's default account.";
+the message on standard input, sent with the accounts file's default account.
+
+Examples:
+  postie send --server mail.example.org --to someone@example.org --subject hi --body hello
+  postie probe mail.example.org:587
+  printf 'Subject: hi\\n\\nhello\\n' | postie sendmail someone@example.org
+  postie spool flush";
 
 const SEND_EXAMPLES: &str = "Examples:
   postie send --server mail.example.org --to someone@example.org \\
@@ -317,6 +345,9 @@ pub(crate) struct SpoolArgs {
 pub(crate) enum SpoolCommand {
     /// One line per message: id, state, age, attempts, next attempt,
     /// recipients, last error (for a damaged entry: what is wrong; exit 74).
+    #[command(
+        after_help = "Examples:\n  postie spool list\n  postie spool list --json --account work"
+    )]
     List {
         /// Print a JSON array of objects instead.
         #[arg(long)]
@@ -326,6 +357,7 @@ pub(crate) enum SpoolCommand {
         account: Option<String>,
     },
     /// A message's record and its header.
+    #[command(after_help = "Examples:\n  postie spool show 1796654482-118204-4711")]
     Show {
         /// The message's id (from `postie spool list`).
         id: String,
@@ -334,12 +366,16 @@ pub(crate) enum SpoolCommand {
         json: bool,
     },
     /// Delete messages from the spool, unsent.
+    #[command(after_help = "Examples:\n  postie spool remove 1796654482-118204-4711")]
     Remove {
         /// The messages' ids.
         #[arg(required = true, value_name = "ID")]
         ids: Vec<String>,
     },
     /// Send every queued message whose next attempt is due.
+    #[command(
+        after_help = "Examples:\n  postie spool flush\n  postie spool flush --force --account work -v"
+    )]
     Flush(FlushArgs),
 }
 

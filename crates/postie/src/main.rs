@@ -10,6 +10,7 @@ mod docs_gen;
 mod exit;
 mod hardening;
 mod header_end;
+mod man_sections;
 mod probe;
 mod progress;
 mod report;

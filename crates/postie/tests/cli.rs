@@ -1246,13 +1246,55 @@ fn completions_and_man_pages_know_every_command() {
     let send = std::fs::read_to_string(dir.join("postie-send.1")).unwrap();
     assert!(send.contains(".TH postie-send 1"), "{send}");
     assert!(send.contains("requiretls"), "{send}");
+    // A page for every command, nested ones included (postie-spool(1)
+    // lists postie-spool-flush(1): it must exist), each with the sections
+    // a user looks for, rendered by man(1) without a warning.
     for name in [
-        "postie.1",
-        "postie-probe.1",
-        "postie-spool.1",
-        "postie-sink.1",
+        "postie",
+        "postie-send",
+        "postie-probe",
+        "postie-spool",
+        "postie-spool-list",
+        "postie-spool-show",
+        "postie-spool-remove",
+        "postie-spool-flush",
+        "postie-sink",
+        "postie-demo",
+        "postie-completions",
+        "postie-man",
     ] {
-        assert!(dir.join(name).is_file(), "{name}");
+        let page = std::fs::read_to_string(dir.join(format!("{name}.1")))
+            .unwrap_or_else(|e| panic!("{name}.1: {e}"));
+        for section in [
+            ".SH NAME",
+            ".SH SYNOPSIS",
+            ".SH EXAMPLES",
+            ".SH \"EXIT STATUS\"",
+            ".SH ENVIRONMENT",
+            ".SH FILES",
+            ".SH \"SEE ALSO\"",
+        ] {
+            assert!(page.contains(section), "{name}.1 lacks {section}");
+        }
+        // NAME is "postie-send - what it does", never "postie - postie: ...".
+        assert!(!page.contains("postie: "), "{name}.1 repeats its name");
+    }
+    assert!(!dir.join("postie-spool-help.1").exists());
+    if let Ok(out) = std::process::Command::new("man")
+        .args(["--warnings", "-l"])
+        .arg(dir.join("postie-spool-flush.1"))
+        .output()
+    {
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            text.contains("EXIT STATUS") && text.contains("postie spool flush"),
+            "{text}"
+        );
+        assert!(
+            out.stderr.is_empty(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }

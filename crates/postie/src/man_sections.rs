@@ -1,0 +1,173 @@
+//! The man-page sections clap cannot make from the flags: EXAMPLES, EXIT
+//! STATUS, ENVIRONMENT, FILES and SEE ALSO, written as roff. Every page
+//! gets them, so `man postie-spool-flush` answers "what does exit 75 mean"
+//! and "where is the spool" as well as postie(1) does.
+
+use std::io::{self, Write};
+
+/// The exit codes (sendmail's sysexits, as the command contract has them).
+const EXIT_STATUS: &[(&str, &str)] = &[
+    ("0", "Sent (with --at-least-one, some recipients may have been refused); for sendmail, also a message kept in the spool."),
+    ("64", "Bad flags (EX_USAGE)."),
+    ("65", "Bad message, address or header: CR or LF where none may be, an unparseable header, no recipients, larger than the server's SIZE (EX_DATAERR)."),
+    ("66", "An input file cannot be read (EX_NOINPUT)."),
+    ("67", "Not sent: recipients refused, at least one of them permanently (EX_NOUSER)."),
+    ("68", "The host name does not resolve (EX_NOHOST)."),
+    ("69", "Permanent failure: a 5xx at MAIL, DATA or the end of data, TLS required but impossible, a certificate refused, a port that speaks implicit TLS reached without --tls implicit (EX_UNAVAILABLE)."),
+    ("70", "An internal error (EX_SOFTWARE)."),
+    ("71", "A system error, e.g. a thread or the resolver could not start (EX_OSERR)."),
+    ("73", "An output file cannot be written (EX_CANTCREAT)."),
+    ("74", "An I/O error, e.g. a damaged spool entry (EX_IOERR)."),
+    ("75", "Temporary failure: no server reachable, a 4xx, a timeout; or the connection was lost after the final dot, so the outcome is unknown (EX_TEMPFAIL). With --spool-on-failure the message is kept and sent again by `postie spool flush`."),
+    ("77", "Authentication failed, or no usable mechanism (EX_NOPERM)."),
+    ("78", "A bad accounts file (EX_CONFIG)."),
+];
+
+/// The environment variables postie reads.
+const ENVIRONMENT: &[(&str, &str)] = &[
+    ("XDG_CONFIG_HOME", "Where the accounts file is looked for: $XDG_CONFIG_HOME/postie/config.toml (default ~/.config)."),
+    ("XDG_STATE_HOME", "Where the spool is: $XDG_STATE_HOME/postie/spool (default ~/.local/state)."),
+    ("POSTIE_SPOOL_DIR", "The spool directory, instead of the one under XDG_STATE_HOME."),
+    ("HOME", "The base of the default locations above."),
+    ("USER, LOGNAME", "The local part of the default envelope sender ($USER@ the host name)."),
+    ("(any name)", "The variable named by --password-env or --oauth-token-env holds the secret; secrets never come from the command line."),
+];
+
+/// The files postie reads and writes.
+const FILES: &[(&str, &str)] = &[
+    ("~/.config/postie/config.toml", "The accounts file (TOML; --config FILE for another). It must belong to you and be writable by no one else; a file holding secrets must be readable by you alone."),
+    ("~/.local/state/postie/spool/", "The spool: messages kept after a temporary failure, one directory each. It must belong to you, with mode 0700."),
+];
+
+/// The other pages, for SEE ALSO.
+const PAGES: &[&str] = &[
+    "postie(1)",
+    "postie-send(1)",
+    "postie-probe(1)",
+    "postie-spool(1)",
+    "postie-sink(1)",
+    "postie-demo(1)",
+    "postie-completions(1)",
+    "postie-man(1)",
+];
+
+/// Writes the sections after clap's own for the page of `command`:
+/// EXAMPLES when its after-help text is examples, then EXIT STATUS,
+/// ENVIRONMENT, FILES and SEE ALSO.
+pub(crate) fn write(command: &clap::Command, page: &str, out: &mut dyn Write) -> io::Result<()> {
+    let (notes, examples) = after_help(command);
+    if let Some(notes) = notes {
+        writeln!(out, ".SH NOTES")?;
+        for paragraph in notes.split("\n\n") {
+            writeln!(out, ".PP")?;
+            writeln!(out, "{}", escape(&paragraph.replace('\n', " ")))?;
+        }
+    }
+    if let Some(examples) = examples {
+        writeln!(out, ".SH EXAMPLES")?;
+        writeln!(out, ".nf")?;
+        for line in examples.lines() {
+            writeln!(out, "{}", escape(line))?;
+        }
+        writeln!(out, ".fi")?;
+    }
+    tagged(out, "EXIT STATUS", EXIT_STATUS)?;
+    tagged(out, "ENVIRONMENT", ENVIRONMENT)?;
+    tagged(out, "FILES", FILES)?;
+    writeln!(out, ".SH \"SEE ALSO\"")?;
+    let others: Vec<String> = PAGES
+        .iter()
+        .filter(|p| p.trim_end_matches("(1)") != page)
+        .map(|p| format!("\\fB{}\\fR{}", escape(p.trim_end_matches("(1)")), "(1)"))
+        .collect();
+    writeln!(out, "{}", others.join(", "))
+}
+
+/// The command's after-help text, split into its notes and its examples
+/// (what follows a line "Examples:", without that line and the indent).
+fn after_help(command: &clap::Command) -> (Option<String>, Option<String>) {
+    let Some(text) = command.get_after_help().map(|t| t.to_string()) else {
+        return (None, None);
+    };
+    let (notes, examples) = match text.split_once("Examples:") {
+        Some((notes, examples)) => (notes.trim(), Some(examples)),
+        None => (text.trim(), None),
+    };
+    let examples = examples.map(|body| {
+        body.lines()
+            .skip_while(|l| l.trim().is_empty())
+            .map(|l| l.strip_prefix("  ").unwrap_or(l))
+            .collect::<Vec<_>>()
+            .join("\n")
+    });
+    ((!notes.is_empty()).then(|| notes.to_owned()), examples)
+}
+
+/// A section of `.TP` paragraphs: the tag in bold, then its text.
+fn tagged(out: &mut dyn Write, title: &str, items: &[(&str, &str)]) -> io::Result<()> {
+    if title.contains(' ') {
+        writeln!(out, ".SH \"{title}\"")?;
+    } else {
+        writeln!(out, ".SH {title}")?;
+    }
+    for (tag, text) in items {
+        writeln!(out, ".TP")?;
+        writeln!(out, "\\fB{}\\fR", escape(tag))?;
+        writeln!(out, "{}", escape(text))?;
+    }
+    Ok(())
+}
+
+/// `text` safe as a roff line: backslashes doubled (as `\e`), and a line
+/// that would start with a control character (`.` or `'`) or a hyphen
+/// protected with `\&`.
+fn escape(text: &str) -> String {
+    let text = text.replace('\\', "\\e").replace('-', "\\-");
+    if text.starts_with(['.', '\'']) {
+        format!("\\&{text}")
+    } else {
+        text
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roff_control_characters_are_escaped() {
+        assert_eq!(escape(".dot first"), "\\&.dot first");
+        assert_eq!(escape("'quote first"), "\\&'quote first");
+        assert_eq!(escape("a \\ b --tls"), "a \\e b \\-\\-tls");
+    }
+
+    #[test]
+    fn every_exit_code_of_the_command_is_described() {
+        let described: Vec<u8> = EXIT_STATUS
+            .iter()
+            .map(|(c, _)| c.parse().unwrap())
+            .collect();
+        for code in [
+            crate::exit::OK,
+            crate::exit::USAGE,
+            crate::exit::DATAERR,
+            crate::exit::NOINPUT,
+            crate::exit::NOUSER,
+            crate::exit::NOHOST,
+            crate::exit::UNAVAILABLE,
+            crate::exit::SOFTWARE,
+            crate::exit::OS_ERR,
+            crate::exit::CANTCREAT,
+            crate::exit::IO_ERR,
+            crate::exit::TEMPFAIL,
+            crate::exit::NOPERM,
+            crate::exit::CONFIG,
+        ] {
+            assert!(
+                described.contains(&code),
+                "exit {code} is not in EXIT STATUS"
+            );
+        }
+    }
+}
