@@ -301,9 +301,9 @@ fn store(dir: &Path, message: &Received, id: u64) -> io::Result<()> {
     let name = format!("{secs}.{}_{id}.postie-sink", std::process::id());
     let tmp = dir.join("tmp").join(&name);
     let mut file = fs::File::create(&tmp)?;
-    write!(file, "Return-Path: <{}>\n", message.mail_from)?;
+    writeln!(file, "Return-Path: <{}>", message.mail_from)?;
     let rcpts: Vec<String> = message.rcpt_to.iter().map(|r| format!("<{r}>")).collect();
-    write!(file, "X-Postie-Envelope-To: {}\n", rcpts.join(", "))?;
+    writeln!(file, "X-Postie-Envelope-To: {}", rcpts.join(", "))?;
     file.write_all(&crlf_to_lf(&message.data))?;
     file.sync_all()?;
     fs::rename(&tmp, dir.join("new").join(&name))
