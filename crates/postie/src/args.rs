@@ -319,6 +319,13 @@ pub(crate) struct ProbeArgs {
     /// starting with / is a Unix socket.
     #[arg(long)]
     pub(crate) lmtp: bool,
+    /// The dialogue on standard error (every AUTH payload redacted).
+    #[arg(short, long)]
+    pub(crate) verbose: bool,
+    // With --username: AUTH is tested after TLS (after the last EHLO),
+    // reported, and followed by QUIT (never MAIL).
+    #[command(flatten)]
+    pub(crate) credentials: CredentialArgs,
 }
 
 /// `postie spool`.
