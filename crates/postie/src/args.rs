@@ -40,7 +40,8 @@ pub(crate) enum Command {
     /// Run a capture SMTP server that accepts and keeps every message.
     Sink(SinkArgs),
     /// Ask a server what it offers: greeting, capabilities, STARTTLS and its
-    /// certificate, AUTH before and after TLS, SIZE. Sends no mail.
+    /// certificate (with its SHA-256 fingerprint), AUTH before and after
+    /// TLS, SIZE; with --username, whether AUTH succeeds. Sends no mail.
     #[command(after_help = PROBE_EXAMPLES)]
     Probe(ProbeArgs),
     /// Print a completion script for a shell (e.g. `postie completions bash
@@ -79,7 +80,8 @@ const PROBE_EXAMPLES: &str = "Examples:
   postie probe mail.example.org
   postie probe mail.example.org:465 --tls implicit --json
   postie probe localhost:2525 --tls none
-  postie probe --lmtp /run/dovecot/lmtp";
+  postie probe --lmtp /run/dovecot/lmtp
+  SMTP_PASSWORD=... postie probe mail.example.org:587 --username alice --password-env SMTP_PASSWORD";
 
 const SENDMAIL_HELP: &str =
     "Also: `postie sendmail [-t] [-i] [-f ADDR] [-F NAME] [--] [RECIPIENT...]`, \
