@@ -471,6 +471,20 @@ fn requiretls_without_tls_or_without_checks_is_refused_before_connecting() {
         err.to_string().contains("certificate checks are off"),
         "{err}"
     );
+    // A pin alone does not check the chain against a CA, which RFC 8689
+    // asks for; with a CA file (both checks) it may go.
+    let pinned = options(&[port])
+        .require_tls(true)
+        .tls_settings(TlsSettings::default())
+        .tls_fingerprint(fingerprint("server"));
+    let err = send(&pinned).unwrap_err();
+    assert!(matches!(err, Error::Invalid(_)), "{err}");
+    assert!(err.to_string().contains("pinned fingerprint"), "{err}");
+    let both = options(&[port])
+        .require_tls(true)
+        .tls_fingerprint(fingerprint("server"));
+    let err = send(&both).unwrap_err();
+    assert!(!matches!(err, Error::Invalid(_)), "{err}");
 }
 
 /// A server that offers no STARTTLS at all cannot take a REQUIRETLS

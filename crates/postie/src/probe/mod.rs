@@ -442,8 +442,9 @@ impl Prober {
     }
 }
 
-/// The credentials `--username` and its secret's flag name, read now (a
-/// missing or unreadable secret is named before anything is sent).
+/// The credentials the flags name (`--username` and where its secret
+/// comes from), the secret read now: one that is missing or cannot be read
+/// is an error before anything is sent.
 fn auth_request(args: &ProbeArgs) -> Result<Option<AuthRequest>, Failure> {
     let mut settings = TransportSettings::default();
     settings.auth = args.credentials.auth_settings();
