@@ -238,8 +238,31 @@ impl SendOptions {
         let transport = self.settings();
         transport.ca_files = settings.ca_files;
         transport.accept_invalid_certificates = settings.accept_invalid_certificates;
+        transport.tls_fingerprints = settings.fingerprints;
         transport.client_certificate = settings.client_certificate;
         self.client_config = settings.client_config;
+        self
+    }
+
+    /// Pins the server's certificate by its SHA-256 fingerprint (more than
+    /// one call: any of them): with no CA file given, the fingerprint alone
+    /// decides, as msmtp's `tls_fingerprint` does (for a self-signed
+    /// server); with CA files (see [`Self::tls_settings`]), the CA check
+    /// must pass too. See [`crate::tls::pin`]. A certificate that is not
+    /// the pinned one fails with [`crate::tls::TlsErrorKind::FingerprintMismatch`],
+    /// never as a temporary failure.
+    ///
+    /// ```
+    /// use postie_smtp::tls::Fingerprint;
+    /// use postie_smtp::SendOptions;
+    /// let pin: Fingerprint = "sha256:9F:86:D0:81:88:4C:7D:65:9A:2F:EA:A0:C5:5A:D0:15:\
+    ///     A3:BF:4F:1B:2B:0B:82:2C:D1:5D:6C:15:B0:F0:0A:08".replace(' ', "").parse()?;
+    /// let options = SendOptions::new().servers(["mx.example.org"]).tls_fingerprint(pin);
+    /// assert_eq!(options.transport_settings().tls_fingerprints, [pin]);
+    /// # Ok::<(), postie_smtp::tls::FingerprintError>(())
+    /// ```
+    pub fn tls_fingerprint(mut self, fingerprint: crate::tls::Fingerprint) -> Self {
+        self.settings().tls_fingerprints.push(fingerprint);
         self
     }
 

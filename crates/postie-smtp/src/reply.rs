@@ -66,6 +66,24 @@ impl Reply {
     pub fn is_permanent(&self) -> bool {
         (500..600).contains(&self.code)
     }
+
+    /// The reply's lines as the server wrote them, without line endings
+    /// (`250-first`, ..., `250 last`, the enhanced code on the first): for
+    /// a transcript.
+    pub fn transcript_lines(&self) -> Vec<String> {
+        let count = self.lines.len();
+        self.lines
+            .iter()
+            .enumerate()
+            .map(|(i, text)| {
+                let sep = if i + 1 == count { ' ' } else { '-' };
+                match self.enhanced {
+                    Some(e) if i == 0 => format!("{}{sep}{e} {text}", self.code),
+                    _ => format!("{}{sep}{text}", self.code),
+                }
+            })
+            .collect()
+    }
 }
 
 impl fmt::Display for Reply {

@@ -15,6 +15,7 @@
 //!   "servers": ["mx1.example.org", "mx2.example.org"], "ports": [587],
 //!   "client": "laptop.example.org",
 //!   "tls": "required", "ca_files": ["/etc/ssl/my-ca.pem"],
+//!   "tls_fingerprints": ["sha256:9F:86:D0:81:88:4C:7D:65:9A:2F:EA:A0:C5:5A:D0:15:A3:BF:4F:1B:2B:0B:82:2C:D1:5D:6C:15:B0:F0:0A:08"],
 //!   "auth": {"username": "alice", "secret": {"env": "SMTP_PASSWORD"},
 //!            "mechanisms": ["SCRAM-SHA-256"]},
 //!   "timeouts": {"command": 30.0, "end_of_data": 600.0, "deadline": 300.0},
@@ -31,7 +32,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::dsn::{Notify, Ret};
-use crate::tls::{TlsDecision, TlsMode};
+use crate::tls::{Fingerprint, TlsDecision, TlsMode};
 
 /// How to send: everything but the message, its envelope, the secret and
 /// the callbacks. See the [module documentation](self) for its stored form.
@@ -65,6 +66,10 @@ pub struct TransportSettings {
     pub ca_files: Vec<PathBuf>,
     /// Accept any certificate (dangerous).
     pub accept_invalid_certificates: bool,
+    /// Pinned certificates (SHA-256 of the server's own certificate, stored
+    /// as `"sha256:AB:CD:..."`): with no `ca_files` the fingerprint alone
+    /// decides, with them both must pass; see [`crate::tls::pin`].
+    pub tls_fingerprints: Vec<Fingerprint>,
     /// A client certificate chain and its key (PEM files).
     pub client_certificate: Option<(PathBuf, PathBuf)>,
     /// Authentication: who, and where the secret comes from.
@@ -95,6 +100,7 @@ impl Default for TransportSettings {
             tls_policy: None,
             ca_files: Vec::new(),
             accept_invalid_certificates: false,
+            tls_fingerprints: Vec::new(),
             client_certificate: None,
             auth: AuthSettings::default(),
             pipelining: true,

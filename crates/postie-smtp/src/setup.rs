@@ -87,6 +87,7 @@ impl TlsCache {
                 let settings = TlsSettings {
                     ca_files: transport.ca_files.clone(),
                     accept_invalid_certificates: transport.accept_invalid_certificates,
+                    fingerprints: transport.tls_fingerprints.clone(),
                     client_certificate: transport.client_certificate.clone(),
                     client_config: options.client_config.clone(),
                 };
@@ -140,6 +141,14 @@ impl Setup {
             }
             if settings.accept_invalid_certificates {
                 return Err(InvalidInput::RequireTls("certificate checks are off").into());
+            }
+            // RFC 8689 §4.2.1 asks for the chain checked against a trust
+            // anchor (PKIX) or DANE; a fingerprint alone checks neither.
+            if !settings.tls_fingerprints.is_empty() && settings.ca_files.is_empty() {
+                return Err(InvalidInput::RequireTls(
+                    "a pinned fingerprint without a CA file does not check the certificate's chain (add --ca-file)",
+                )
+                .into());
             }
         }
         let tls_config = tls.get(options)?;

@@ -2,8 +2,10 @@
 //!
 //! postie uses rustls with the `ring` provider. Certificates are verified by
 //! default against the system's roots (Debian's ca-certificates) plus any CA
-//! the user adds, and the server name is sent (SNI). Accepting any
-//! certificate takes an explicit, loudly named switch.
+//! the user adds, and the server name is sent (SNI). A certificate may be
+//! pinned by its fingerprint instead of, or as well as, that ([`pin`] says
+//! which check decides when). Accepting any certificate takes an explicit,
+//! loudly named switch.
 
 use std::fmt;
 use std::path::PathBuf;
@@ -18,6 +20,10 @@ use rustls::{
 };
 
 use crate::reply::Reply;
+
+pub mod pin;
+
+pub use pin::{Fingerprint, FingerprintError, PinMismatch};
 
 /// How TLS is used: the seed's `-usetls`, plus implicit TLS.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -91,6 +97,9 @@ pub enum TlsErrorKind {
     /// trusted, or trusted but marked as a CA, which a server's own
     /// certificate may not be.
     SelfSigned,
+    /// The certificate is not the one pinned: its fingerprint is none of
+    /// [`TlsSettings::fingerprints`].
+    FingerprintMismatch,
     /// Another certificate problem.
     Certificate,
     /// The server answered in plain text: the port does not speak TLS first.
@@ -171,10 +180,40 @@ impl TlsError {
                         format!("the certificate of {name} is not valid yet"),
                     )
                 }
-                CertificateError::Other(other) => match other.0.downcast_ref::<SelfSigned>() {
+                CertificateError::Other(other) => {
+                    if let Some(mismatch) = other.0.downcast_ref::<PinMismatch>() {
+                        return Self::pin_mismatch(mismatch, name);
+                    }
+                    Self::other_certificate_error(other, name)
+                }
+                other => Self::new(
+                    TlsErrorKind::Certificate,
+                    format!("the certificate of {name} was refused: {}", certificate_words(other)),
+                ),
+            },
+            other => Self::new(TlsErrorKind::Handshake, format!("TLS handshake failed: {other}")),
+        }
+    }
+
+    /// A certificate that is not the pinned one.
+    fn pin_mismatch(mismatch: &PinMismatch, name: &str) -> Self {
+        Self::new(
+            TlsErrorKind::FingerprintMismatch,
+            format!(
+                "the certificate of {name} is not the pinned one: its fingerprint is {}, expected {} (--tls-fingerprint); if the server's certificate was replaced on purpose, pin the new one",
+                mismatch.presented,
+                mismatch.expected_words()
+            ),
+        )
+    }
+
+    /// A refusal rustls carries unnamed: a self-signed certificate, or one
+    /// of webpki's errors.
+    fn other_certificate_error(other: &rustls::OtherError, name: &str) -> Self {
+        match other.0.downcast_ref::<SelfSigned>() {
                     Some(SelfSigned { ca_flag: false }) => Self::new(
                         TlsErrorKind::SelfSigned,
-                        format!("the certificate of {name} is self-signed (its issuer is its subject), so no trusted CA vouches for it; if it is the right one, trust it with --ca-file"),
+                        format!("the certificate of {name} is self-signed (its issuer is its subject), so no trusted CA vouches for it; if it is the right one, trust it with --ca-file or pin its fingerprint with --tls-fingerprint (`postie probe` shows it)"),
                     ),
                     Some(SelfSigned { ca_flag: true }) => Self::new(
                         TlsErrorKind::SelfSigned,
@@ -187,13 +226,6 @@ impl TlsError {
                             webpki_words(other.0.downcast_ref::<webpki::Error>())
                         ),
                     ),
-                },
-                other => Self::new(
-                    TlsErrorKind::Certificate,
-                    format!("the certificate of {name} was refused: {}", certificate_words(other)),
-                ),
-            },
-            other => Self::new(TlsErrorKind::Handshake, format!("TLS handshake failed: {other}")),
         }
     }
 }
@@ -223,9 +255,13 @@ pub fn certificate_words(problem: &CertificateError) -> String {
             "it is not for TLS servers (extended key usage)".to_owned()
         }
         E::ApplicationVerificationFailure => "the application refused it".to_owned(),
-        E::Other(other) => match other.0.downcast_ref::<SelfSigned>() {
-            Some(_) => "it is self-signed".to_owned(),
-            None => webpki_words(other.0.downcast_ref::<webpki::Error>()),
+        E::Other(other) => match (
+            other.0.downcast_ref::<SelfSigned>(),
+            other.0.downcast_ref::<PinMismatch>(),
+        ) {
+            (Some(_), _) => "it is self-signed".to_owned(),
+            (None, Some(mismatch)) => mismatch.to_string(),
+            (None, None) => webpki_words(other.0.downcast_ref::<webpki::Error>()),
         },
         other => format!("{other}"),
     }
@@ -416,6 +452,12 @@ pub struct TlsSettings {
     /// Accept any certificate. Dangerous: anyone on the path can read and
     /// change the mail. The command prints a warning on every use.
     pub accept_invalid_certificates: bool,
+    /// Pinned certificates: the server's own certificate must have one of
+    /// these fingerprints. Without `ca_files` the fingerprint alone
+    /// decides (the chain, the name and the dates are not checked, as
+    /// msmtp's `tls_fingerprint` does); with them, both checks must pass.
+    /// See [`pin`].
+    pub fingerprints: Vec<Fingerprint>,
     /// A client certificate chain and its key (PEM files).
     pub client_certificate: Option<(PathBuf, PathBuf)>,
     /// A ready rustls configuration; overrides everything above.
@@ -430,6 +472,7 @@ impl fmt::Debug for TlsSettings {
                 "accept_invalid_certificates",
                 &self.accept_invalid_certificates,
             )
+            .field("fingerprints", &self.fingerprints)
             .field("client_certificate", &self.client_certificate)
             .field(
                 "client_config",
@@ -449,38 +492,10 @@ impl TlsSettings {
         let builder = ClientConfig::builder_with_provider(Arc::clone(&provider))
             .with_safe_default_protocol_versions()
             .map_err(|e| TlsError::new(TlsErrorKind::Setup, e.to_string()))?;
-        let builder = if self.accept_invalid_certificates {
-            builder
-                .dangerous()
-                .with_custom_certificate_verifier(Arc::new(AcceptAnyCertificate { provider }))
-        } else {
-            let mut roots = (*system_roots()).clone();
-            for file in &self.ca_files {
-                let certs = CertificateDer::pem_file_iter(file)
-                    .and_then(|iter| iter.collect::<Result<Vec<_>, _>>())
-                    .map_err(|e| setup_error("CA file", file, e))?;
-                if certs.is_empty() {
-                    return Err(TlsError::new(
-                        TlsErrorKind::Setup,
-                        format!("the CA file {} holds no certificate", file.display()),
-                    ));
-                }
-                for cert in certs {
-                    roots
-                        .add(cert)
-                        .map_err(|e| setup_error("CA file", file, e))?;
-                }
-            }
-            let inner = rustls::client::WebPkiServerVerifier::builder_with_provider(
-                Arc::new(roots),
-                provider,
-            )
-            .build()
-            .map_err(|e| TlsError::new(TlsErrorKind::Setup, e.to_string()))?;
-            builder
-                .dangerous()
-                .with_custom_certificate_verifier(Arc::new(NamingVerifier { inner }))
-        };
+        let verifier = self.verifier(provider)?;
+        let builder = builder
+            .dangerous()
+            .with_custom_certificate_verifier(verifier);
         let config = match &self.client_certificate {
             Some((cert_file, key_file)) => {
                 let chain = CertificateDer::pem_file_iter(cert_file)
@@ -495,6 +510,69 @@ impl TlsSettings {
             None => builder.with_no_client_auth(),
         };
         Ok(Arc::new(config))
+    }
+
+    /// What checks the server's certificate: anything (the explicit
+    /// switch), the pin (and the CA files when given), or the CAs.
+    fn verifier(
+        &self,
+        provider: Arc<CryptoProvider>,
+    ) -> Result<Arc<dyn ServerCertVerifier>, TlsError> {
+        if self.accept_invalid_certificates && !self.fingerprints.is_empty() {
+            return Err(TlsError::new(
+                TlsErrorKind::Setup,
+                "a pinned fingerprint and accepting any certificate contradict each other: \
+                 give one or the other",
+            ));
+        }
+        Ok(if self.accept_invalid_certificates {
+            Arc::new(AcceptAnyCertificate { provider })
+        } else if self.fingerprints.is_empty() {
+            self.ca_verifier(provider)?
+        } else {
+            // The user's CA files ask for the CA check as well; without
+            // them the pin replaces it, system roots included.
+            let chain = if self.ca_files.is_empty() {
+                None
+            } else {
+                Some(self.ca_verifier(Arc::clone(&provider))?)
+            };
+            Arc::new(pin::PinningVerifier {
+                pins: self.fingerprints.clone(),
+                chain,
+                provider,
+            })
+        })
+    }
+
+    /// The standard check: the system's roots and the CA files, for the
+    /// name, with self-signed certificates named as such.
+    fn ca_verifier(
+        &self,
+        provider: Arc<CryptoProvider>,
+    ) -> Result<Arc<dyn ServerCertVerifier>, TlsError> {
+        let mut roots = (*system_roots()).clone();
+        for file in &self.ca_files {
+            let certs = CertificateDer::pem_file_iter(file)
+                .and_then(|iter| iter.collect::<Result<Vec<_>, _>>())
+                .map_err(|e| setup_error("CA file", file, e))?;
+            if certs.is_empty() {
+                return Err(TlsError::new(
+                    TlsErrorKind::Setup,
+                    format!("the CA file {} holds no certificate", file.display()),
+                ));
+            }
+            for cert in certs {
+                roots
+                    .add(cert)
+                    .map_err(|e| setup_error("CA file", file, e))?;
+            }
+        }
+        let inner =
+            rustls::client::WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider)
+                .build()
+                .map_err(|e| TlsError::new(TlsErrorKind::Setup, e.to_string()))?;
+        Ok(Arc::new(NamingVerifier { inner }))
     }
 }
 

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use postie_mime::Message;
-use postie_smtp::tls::TlsErrorKind;
+use postie_smtp::tls::{Fingerprint, TlsErrorKind};
 use postie_smtp::{
     Cause, Credentials, Error, Secret, SendOptions, Sent, Stage, TlsMode, TlsSettings,
 };
@@ -369,4 +369,104 @@ fn a_client_certificate_is_presented_and_verified() {
     .unwrap_err();
     assert_eq!(err.code(), Some(421), "{err}");
     assert!(err.to_string().contains("No client certificate"), "{err}");
+}
+
+/// The fingerprint of a certificate of the test servers' TLS directory
+/// (`server`: the test CA's, which the STARTTLS port presents;
+/// `selfsigned`: the self-signed port's), read from its PEM file.
+fn fingerprint(stem: &str) -> Fingerprint {
+    use rustls::pki_types::pem::PemObject;
+    let dir = real_path("POSTIE_TEST_TLS_DIR").unwrap();
+    let der = rustls::pki_types::CertificateDer::from_pem_file(dir.join(format!("{stem}.pem")))
+        .unwrap_or_else(|e| panic!("{stem}.pem: {e}"));
+    Fingerprint::of(der.as_ref())
+}
+
+/// The STARTTLS failure of a send with `options`, which must not be a
+/// temporary one.
+fn refused_certificate(options: SendOptions) -> postie_smtp::tls::TlsError {
+    let err =
+        common::send(&message(&token()), &options.recipients("never@example.org")).unwrap_err();
+    assert!(!err.is_temporary(), "{err}");
+    let failure = err.server_error().unwrap();
+    assert_eq!(failure.stage(), Stage::StartTls, "{err}");
+    match failure.cause() {
+        Cause::Tls(tls) => tls.clone(),
+        other => panic!("{other}"),
+    }
+}
+
+#[test]
+fn a_self_signed_server_is_trusted_by_its_pinned_fingerprint_alone() {
+    let Some(s) = setup() else { return };
+    let server = real_server("POSTIE_TEST_POSTFIX_SELF_SIGNED").unwrap();
+    let pinned = || {
+        SendOptions::new()
+            .servers([server.host.clone()])
+            .ports([server.port])
+            .timeout(Duration::from_secs(20))
+            .tls_mode(TlsMode::Required)
+            .tls_fingerprint(fingerprint("selfsigned"))
+    };
+    // No CA file: the fingerprint decides, as msmtp's tls_fingerprint.
+    let token = token();
+    let sent = common::send(&message(&token), &pinned().recipients("pinned@example.org")).unwrap();
+    assert!(sent.tls().is_some());
+    assert!(delivered(&s.mail, "example.org", "pinned", &token));
+    // With a CA file both must pass, and no CA vouches for this one.
+    let both = pinned().tls_settings(TlsSettings {
+        ca_files: vec![s.ca.clone()],
+        fingerprints: vec![fingerprint("selfsigned")],
+        ..TlsSettings::default()
+    });
+    let refused = refused_certificate(both);
+    assert_eq!(refused.kind(), TlsErrorKind::SelfSigned, "{refused}");
+}
+
+#[test]
+fn a_pin_with_the_ca_needs_both_and_a_wrong_pin_names_both_fingerprints() {
+    let Some(s) = setup() else { return };
+    let server = real_server("POSTIE_TEST_POSTFIX_STARTTLS").unwrap();
+    // The test CA vouches for the certificate, and it is the pinned one.
+    let token = token();
+    let sent = common::send(
+        &message(&token),
+        &options(&server, &s.ca)
+            .tls_mode(TlsMode::Required)
+            .tls_fingerprint(fingerprint("server"))
+            .recipients("pinned-ca@example.org"),
+    )
+    .unwrap();
+    assert!(sent.tls().is_some());
+    assert!(delivered(&s.mail, "example.org", "pinned-ca", &token));
+    // The CA vouches for it, but another certificate is pinned: refused,
+    // for good, naming what was presented and what was expected.
+    for with_ca in [true, false] {
+        let ca_files = if with_ca {
+            vec![s.ca.clone()]
+        } else {
+            Vec::new()
+        };
+        let options = SendOptions::new()
+            .servers([server.host.clone()])
+            .ports([server.port])
+            .timeout(Duration::from_secs(20))
+            .tls_settings(TlsSettings {
+                ca_files,
+                fingerprints: vec![fingerprint("selfsigned")],
+                ..TlsSettings::default()
+            });
+        let refused = refused_certificate(options);
+        assert_eq!(
+            refused.kind(),
+            TlsErrorKind::FingerprintMismatch,
+            "{refused}"
+        );
+        let text = refused.to_string();
+        assert!(text.contains(&fingerprint("server").to_string()), "{text}");
+        assert!(
+            text.contains(&fingerprint("selfsigned").to_string()),
+            "{text}"
+        );
+    }
 }

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use chrono::DateTime;
 use postie_mime::Message;
-use postie_smtp::tls::TlsErrorKind;
+use postie_smtp::tls::{Fingerprint, TlsErrorKind};
 use postie_smtp::{
     Cause, Error, LocalEnv, SendOptions, Stage, TlsDecision, TlsMode, TlsProblem, TlsSettings,
 };
@@ -230,6 +230,64 @@ fn accept_any_certificate_is_an_explicit_switch() {
     server.finish();
 }
 
+/// The fingerprint of a test kit certificate (`server`, `selfsigned`).
+fn fingerprint(stem: &str) -> Fingerprint {
+    use rustls::pki_types::pem::PemObject;
+    let file = ca_file().with_file_name(format!("{stem}.pem"));
+    Fingerprint::of(
+        rustls::pki_types::CertificateDer::from_pem_file(file)
+            .unwrap()
+            .as_ref(),
+    )
+}
+
+#[test]
+fn a_pinned_self_signed_certificate_is_accepted_without_a_ca() {
+    let server = ScriptedServer::start(vec![after_tls(
+        starttls_offer()
+            .reply("220 go ahead\r\n")
+            .start_tls(Cert::SelfSigned),
+    )]);
+    // No CA file: the pin alone decides, and nothing vouches for this
+    // certificate but its fingerprint.
+    let opts = options(&[server.port()])
+        .tls_settings(TlsSettings::default())
+        .tls_fingerprint(fingerprint("selfsigned"));
+    let sent = send(&opts).unwrap();
+    assert!(sent.tls().is_some());
+    server.finish();
+}
+
+#[test]
+fn a_certificate_other_than_the_pinned_one_is_refused_for_good() {
+    let server = ScriptedServer::start(vec![starttls_offer()
+        .reply("220 go ahead\r\n")
+        .start_tls(Cert::Trusted)]);
+    // The test CA vouches for this one, but it is not the one pinned (and
+    // with the CA file both checks must pass).
+    let opts = options(&[server.port()]).tls_fingerprint(fingerprint("selfsigned"));
+    let err = send(&opts).unwrap_err();
+    assert!(!err.is_temporary(), "{err}");
+    let failure = err.server_error().unwrap();
+    assert_eq!(failure.stage(), Stage::StartTls, "{err}");
+    let Cause::Tls(tls) = failure.cause() else {
+        panic!("{err}")
+    };
+    assert_eq!(tls.kind(), TlsErrorKind::FingerprintMismatch, "{tls}");
+    let text = tls.to_string();
+    assert!(text.contains(&fingerprint("server").to_string()), "{text}");
+    assert!(
+        text.contains(&fingerprint("selfsigned").to_string()),
+        "{text}"
+    );
+    let sessions = server.finish();
+    assert!(
+        !sessions[0].text().contains("MAIL FROM"),
+        "{}",
+        sessions[0].text()
+    );
+}
+
 fn refused_starttls() -> Script {
     starttls_offer().reply("454 4.7.0 TLS not available due to local problem\r\n")
 }
@@ -413,6 +471,20 @@ fn requiretls_without_tls_or_without_checks_is_refused_before_connecting() {
         err.to_string().contains("certificate checks are off"),
         "{err}"
     );
+    // A pin alone does not check the chain against a CA, which RFC 8689
+    // asks for; with a CA file (both checks) it may go.
+    let pinned = options(&[port])
+        .require_tls(true)
+        .tls_settings(TlsSettings::default())
+        .tls_fingerprint(fingerprint("server"));
+    let err = send(&pinned).unwrap_err();
+    assert!(matches!(err, Error::Invalid(_)), "{err}");
+    assert!(err.to_string().contains("pinned fingerprint"), "{err}");
+    let both = options(&[port])
+        .require_tls(true)
+        .tls_fingerprint(fingerprint("server"));
+    let err = send(&both).unwrap_err();
+    assert!(!matches!(err, Error::Invalid(_)), "{err}");
 }
 
 /// A server that offers no STARTTLS at all cannot take a REQUIRETLS

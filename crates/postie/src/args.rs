@@ -48,7 +48,8 @@ pub(crate) enum Command {
     #[command(after_help = SINK_EXAMPLES)]
     Sink(SinkArgs),
     /// Ask a server what it offers: greeting, capabilities, STARTTLS and its
-    /// certificate, AUTH before and after TLS, SIZE. Sends no mail.
+    /// certificate (with its SHA-256 fingerprint), AUTH before and after
+    /// TLS, SIZE; with --username, whether AUTH succeeds. Sends no mail.
     #[command(after_help = PROBE_EXAMPLES)]
     Probe(ProbeArgs),
     /// Print a completion script for a shell (e.g. `postie completions bash
@@ -101,7 +102,8 @@ const PROBE_EXAMPLES: &str = "Examples:
   postie probe mail.example.org
   postie probe mail.example.org:465 --tls implicit --json
   postie probe localhost:2525 --tls none
-  postie probe --lmtp /run/dovecot/lmtp";
+  postie probe --lmtp /run/dovecot/lmtp
+  SMTP_PASSWORD=... postie probe mail.example.org:587 --username alice --password-env SMTP_PASSWORD";
 
 const SENDMAIL_HELP: &str =
     "Also: `postie sendmail [-t] [-i] [-f ADDR] [-F NAME] [--] [RECIPIENT...]`, \
@@ -231,30 +233,26 @@ pub(crate) struct TransportArgs {
     /// Accept any certificate (dangerous: warns on every use).
     #[arg(long)]
     pub(crate) insecure_skip_verify: bool,
+    /// Pin the server's certificate by its SHA-256 fingerprint, as `postie
+    /// probe` prints it (sha256:AB:CD:...; repeatable: any of them). Without
+    /// --ca-file the fingerprint alone decides (chain, name and dates are
+    /// not checked, as msmtp's tls_fingerprint); with --ca-file both must pass.
+    #[arg(
+        long = "tls-fingerprint",
+        value_name = "sha256:HEX",
+        value_parser = parse_fingerprint,
+        conflicts_with = "insecure_skip_verify"
+    )]
+    pub(crate) tls_fingerprint: Vec<postie_smtp::tls::Fingerprint>,
     /// TLS client certificate chain (PEM); needs --client-key.
     #[arg(long, value_name = "PEM", requires = "client_key")]
     pub(crate) client_cert: Option<PathBuf>,
     /// TLS client private key (PEM); needs --client-cert.
     #[arg(long, value_name = "PEM", requires = "client_cert")]
     pub(crate) client_key: Option<PathBuf>,
-    /// AUTH as this user (the secret comes from --password-env, --password-file or --oauth-token-env, never the command line).
-    #[arg(long, value_name = "USER")]
-    pub(crate) username: Option<String>,
-    /// Read the password from this environment variable.
-    #[arg(long, value_name = "VAR", conflicts_with_all = ["password_file", "oauth_token_env"])]
-    pub(crate) password_env: Option<String>,
-    /// Read the password from this file (its first line).
-    #[arg(long, value_name = "FILE", conflicts_with = "oauth_token_env")]
-    pub(crate) password_file: Option<PathBuf>,
-    /// Read an OAuth 2.0 token from this environment variable (OAUTHBEARER, XOAUTH2).
-    #[arg(long, value_name = "VAR")]
-    pub(crate) oauth_token_env: Option<String>,
-    /// Only these SASL mechanisms, in this order (comma list).
-    #[arg(long, value_name = "MECH,...", value_delimiter = ',')]
-    pub(crate) auth: Vec<String>,
-    /// Allow PLAIN/LOGIN over an unencrypted connection to a non-loopback host.
-    #[arg(long)]
-    pub(crate) allow_plaintext_auth: bool,
+    // The user, where the secret comes from, and the mechanisms.
+    #[command(flatten)]
+    pub(crate) credentials: CredentialArgs,
     /// Do not pipeline MAIL, RCPT and DATA even when the server offers PIPELINING.
     #[arg(long)]
     pub(crate) no_pipelining: bool,
@@ -282,6 +280,30 @@ pub(crate) struct TransportArgs {
     /// Ask the server to queue the message (XQUE/QUED where offered).
     #[arg(long)]
     pub(crate) queue: bool,
+}
+
+/// Who authenticates and with what secret: `postie send`'s flags, which
+/// `postie probe` shares to test AUTH.
+#[derive(Clone, Debug, Args)]
+pub(crate) struct CredentialArgs {
+    /// AUTH as this user (the secret comes from --password-env, --password-file or --oauth-token-env, never the command line).
+    #[arg(long, value_name = "USER")]
+    pub(crate) username: Option<String>,
+    /// Read the password from this environment variable.
+    #[arg(long, value_name = "VAR", conflicts_with_all = ["password_file", "oauth_token_env"])]
+    pub(crate) password_env: Option<String>,
+    /// Read the password from this file (its first line).
+    #[arg(long, value_name = "FILE", conflicts_with = "oauth_token_env")]
+    pub(crate) password_file: Option<PathBuf>,
+    /// Read an OAuth 2.0 token from this environment variable (OAUTHBEARER, XOAUTH2).
+    #[arg(long, value_name = "VAR")]
+    pub(crate) oauth_token_env: Option<String>,
+    /// Only these SASL mechanisms, in this order (comma list).
+    #[arg(long, value_name = "MECH,...", value_delimiter = ',')]
+    pub(crate) auth: Vec<String>,
+    /// Allow PLAIN/LOGIN over an unencrypted connection to a non-loopback host.
+    #[arg(long)]
+    pub(crate) allow_plaintext_auth: bool,
 }
 
 impl SendArgs {
@@ -331,6 +353,13 @@ pub(crate) struct ProbeArgs {
     /// starting with / is a Unix socket.
     #[arg(long)]
     pub(crate) lmtp: bool,
+    /// The dialogue on standard error (every AUTH payload redacted).
+    #[arg(short, long)]
+    pub(crate) verbose: bool,
+    // With --username: AUTH is tested after TLS (after the last EHLO),
+    // reported, and followed by QUIT (never MAIL).
+    #[command(flatten)]
+    pub(crate) credentials: CredentialArgs,
 }
 
 /// `postie spool`.
@@ -418,6 +447,12 @@ pub(crate) struct SinkArgs {
 
 fn parse_notify(text: &str) -> Result<postie_smtp::dsn::Notify, String> {
     postie_smtp::dsn::Notify::parse(text).map_err(|e| e.to_string())
+}
+
+/// `--tls-fingerprint`: see [`postie_smtp::tls::Fingerprint`]'s forms.
+fn parse_fingerprint(text: &str) -> Result<postie_smtp::tls::Fingerprint, String> {
+    text.parse()
+        .map_err(|e: postie_smtp::tls::FingerprintError| e.to_string())
 }
 
 fn parse_ret(text: &str) -> Result<postie_smtp::dsn::Ret, String> {

@@ -9,10 +9,12 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use postie_smtp::{Credentials, SecretSource, TlsDecision, TlsMode, TransportSettings};
+use postie_smtp::{
+    AuthSettings, Credentials, SecretSource, TlsDecision, TlsMode, TransportSettings,
+};
 use zeroize::Zeroizing;
 
-use crate::args::{PolicyArg, TlsArg, TransportArgs};
+use crate::args::{CredentialArgs, PolicyArg, TlsArg, TransportArgs};
 use crate::config::Account;
 use crate::exit;
 
@@ -49,19 +51,8 @@ impl TransportArgs {
             .as_deref()
             .map(absolute)
             .zip(self.client_key.as_deref().map(absolute));
-        s.auth.username.clone_from(&self.username);
-        s.auth.secret = if let Some(var) = &self.oauth_token_env {
-            s.auth.token = true;
-            Some(SecretSource::Env(var.clone()))
-        } else if let Some(var) = &self.password_env {
-            Some(SecretSource::Env(var.clone()))
-        } else {
-            self.password_file
-                .as_deref()
-                .map(|p| SecretSource::File(absolute(p)))
-        };
-        s.auth.mechanisms = self.auth.iter().map(|m| m.trim().to_owned()).collect();
-        s.auth.allow_plaintext = self.allow_plaintext_auth;
+        s.tls_fingerprints.clone_from(&self.tls_fingerprint);
+        s.auth = self.credentials.auth_settings();
         s.pipelining = !self.no_pipelining;
         s.chunking = !self.no_chunking;
         s.require_tls = self.requiretls;
@@ -71,6 +62,28 @@ impl TransportArgs {
         s.dsn.ret = self.dsn_ret;
         s.dsn.envid.clone_from(&self.envid);
         Ok(s)
+    }
+}
+
+impl CredentialArgs {
+    /// The authentication settings these flags make: the user, where the
+    /// secret comes from (never the secret), the mechanisms.
+    pub(crate) fn auth_settings(&self) -> AuthSettings {
+        let mut auth = AuthSettings::default();
+        auth.username.clone_from(&self.username);
+        auth.secret = if let Some(var) = &self.oauth_token_env {
+            auth.token = true;
+            Some(SecretSource::Env(var.clone()))
+        } else if let Some(var) = &self.password_env {
+            Some(SecretSource::Env(var.clone()))
+        } else {
+            self.password_file
+                .as_deref()
+                .map(|p| SecretSource::File(absolute(p)))
+        };
+        auth.mechanisms = self.auth.iter().map(|m| m.trim().to_owned()).collect();
+        auth.allow_plaintext = self.allow_plaintext_auth;
+        auth
     }
 }
 

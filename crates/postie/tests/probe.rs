@@ -786,3 +786,330 @@ fn offer_starttls(stream: std::os::unix::net::UnixStream) -> Vec<String> {
     }
     commands
 }
+
+/// The SHA-256 fingerprint of a certificate of the test servers' TLS
+/// directory (`selfsigned`, `server`), as openssl computes it, in the form
+/// postie prints it (`sha256:` and upper-case pairs).
+fn openssl_fingerprint(stem: &str) -> String {
+    let dir = real_path("POSTIE_TEST_TLS_DIR").unwrap();
+    let out = Command::new("openssl")
+        .args(["x509", "-noout", "-fingerprint", "-sha256", "-in"])
+        .arg(dir.join(format!("{stem}.pem")))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    // `sha256 Fingerprint=AB:CD:...`
+    let text = String::from_utf8(out.stdout).unwrap();
+    let hex = text.trim().split_once('=').unwrap().1;
+    format!("sha256:{}", hex.to_ascii_uppercase())
+}
+
+/// The fingerprint is printed (text and JSON) for a certificate that
+/// verifies and for one that does not, in the form `send
+/// --tls-fingerprint` takes: copied from the probe's line, it is what the
+/// self-signed server is then trusted by.
+#[test]
+fn the_certificate_fingerprint_is_shown_ready_to_pin() {
+    let (Some(self_signed), Some(starttls)) = (
+        real_server("POSTIE_TEST_POSTFIX_SELF_SIGNED"),
+        real_server("POSTIE_TEST_POSTFIX_STARTTLS"),
+    ) else {
+        return;
+    };
+    let ca = ca();
+    let report = probe_json(&[&localhost(&starttls), "--ca-file", &ca], 0);
+    assert_eq!(report["certificate"]["verified"], true);
+    assert_eq!(
+        report["certificate"]["fingerprint"],
+        openssl_fingerprint("server").as_str()
+    );
+    let expected = openssl_fingerprint("selfsigned");
+    let report = probe_json(&[&localhost(&self_signed)], 0);
+    assert_eq!(report["certificate"]["verified"], false);
+    assert_eq!(report["certificate"]["fingerprint"], expected.as_str());
+    let out = postie(&["probe", &localhost(&self_signed)]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    let copied = text
+        .lines()
+        .find_map(|line| line.strip_prefix("Certificate fingerprint: "))
+        .unwrap_or_else(|| panic!("no fingerprint line: {text}"));
+    assert_eq!(copied, expected);
+    assert!(text.contains("--tls-fingerprint"), "{text}");
+    let token = format!("pinned-from-probe-{}", std::process::id());
+    let port = self_signed.port.to_string();
+    let out = postie(&[
+        "send",
+        "--server",
+        &self_signed.host,
+        "--port",
+        &port,
+        "--tls",
+        "required",
+        "--tls-fingerprint",
+        copied,
+        "--to",
+        "probe-pinned@example.org",
+        "--body",
+        &token,
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let new = real_path("POSTIE_TEST_POSTFIX_MAIL")
+        .unwrap()
+        .join("example.org/probe-pinned/new");
+    let delivered = postie_testkit::wait_for(std::time::Duration::from_secs(20), || {
+        std::fs::read_dir(&new)
+            .ok()?
+            .flatten()
+            .find(|e| std::fs::read_to_string(e.path()).is_ok_and(|text| text.contains(&token)))
+    });
+    assert!(delivered.is_some(), "not delivered to {}", new.display());
+}
+
+/// `postie probe ARGS` with `PROBE_PW` set to `password`.
+fn probe_with_password(args: &[&str], password: &str) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_postie"))
+        .arg("probe")
+        .args(args)
+        .env("PROBE_PW", password)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+fn sasl_user() -> (String, String) {
+    let var = |name: &str| std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set"));
+    (
+        var("POSTIE_TEST_SASL_USER"),
+        var("POSTIE_TEST_SASL_PASSWORD"),
+    )
+}
+
+#[test]
+fn auth_is_tested_after_tls_with_scram_and_plain() {
+    let Some(server) = real_server("POSTIE_TEST_POSTFIX_STARTTLS") else {
+        return;
+    };
+    let (user, password) = sasl_user();
+    let (target, ca) = (localhost(&server), ca());
+    for mechanism in ["SCRAM-SHA-256", "PLAIN"] {
+        let base = [
+            target.as_str(),
+            "--ca-file",
+            &ca,
+            "--username",
+            &user,
+            "--password-env",
+            "PROBE_PW",
+            "--auth",
+            mechanism,
+        ];
+        let out = probe_with_password(&base, &password);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        let text = stdout(&out);
+        assert!(
+            text.contains(&format!("\nAUTH {mechanism}: accepted\n")),
+            "{text}"
+        );
+        let mut json_args = base.to_vec();
+        json_args.push("--json");
+        let out = probe_with_password(&json_args, &password);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let auth = &report["auth"];
+        assert_eq!(auth["mechanism"], mechanism, "{auth}");
+        assert_eq!(auth["ok"], true, "{auth}");
+        assert_eq!(auth["outcome"], "accepted", "{auth}");
+        assert_eq!(auth["code"], 235, "{auth}");
+        assert_eq!(report["error"], Value::Null);
+        assert!(!stdout(&out).contains(&password) && !stderr(&out).contains(&password));
+    }
+    // The password from a file (send's flag), the mechanism chosen as send
+    // chooses it: the strongest offered.
+    let dir = scratch("auth-file");
+    let file = dir.join("password");
+    std::fs::write(&file, format!("{password}\n")).unwrap();
+    std::fs::set_permissions(&file, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    let out = postie(&[
+        "probe",
+        &target,
+        "--ca-file",
+        &ca,
+        "--username",
+        &user,
+        "--password-file",
+        file.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("\nAUTH SCRAM-SHA-256: accepted\n"),
+        "{}",
+        stdout(&out)
+    );
+}
+
+#[test]
+fn a_wrong_password_at_probe_auth_is_77_and_never_shown() {
+    let Some(server) = real_server("POSTIE_TEST_POSTFIX_STARTTLS") else {
+        return;
+    };
+    let (user, _) = sasl_user();
+    let wrong = "definitely-wrong-secret";
+    let (target, ca) = (localhost(&server), ca());
+    let args = [
+        target.as_str(),
+        "--ca-file",
+        &ca,
+        "--username",
+        &user,
+        "--password-env",
+        "PROBE_PW",
+    ];
+    let mut json_args = args.to_vec();
+    json_args.push("--json");
+    let out = probe_with_password(&json_args, wrong);
+    assert_eq!(out.status.code(), Some(77), "{}", stderr(&out));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let auth = &report["auth"];
+    assert_eq!(auth["mechanism"], "SCRAM-SHA-256", "{auth}");
+    assert_eq!(auth["ok"], false, "{auth}");
+    assert_eq!(auth["outcome"], "refused", "{auth}");
+    assert_eq!(auth["code"], 535, "{auth}");
+    assert!(
+        report["error"].as_str().unwrap().contains("535"),
+        "{report}"
+    );
+    // In words, with the dialogue: AUTH redacted, then QUIT and no MAIL.
+    for mechanism in ["SCRAM-SHA-256", "PLAIN"] {
+        let mut verbose = args.to_vec();
+        verbose.extend(["-v", "--auth", mechanism]);
+        let out = probe_with_password(&verbose, wrong);
+        assert_eq!(out.status.code(), Some(77), "{}", stderr(&out));
+        let text = stdout(&out);
+        assert!(
+            text.contains(&format!("\nAUTH {mechanism}: refused: 535 5.7.8 ")),
+            "{text}"
+        );
+        let transcript = stderr(&out);
+        assert!(
+            transcript.contains(&format!("C: AUTH {mechanism} [redacted]\n")),
+            "{transcript}"
+        );
+        assert!(transcript.contains("C: QUIT\n"), "{transcript}");
+        // Every line the client sent is one of these: no MAIL, and no AUTH
+        // payload (the password, or its base64 in PLAIN) shown.
+        for line in transcript.lines().filter(|l| l.starts_with("C: ")) {
+            assert!(
+                line.starts_with("C: EHLO ")
+                    || ["C: STARTTLS", "C: [redacted]", "C: QUIT"].contains(&line)
+                    || line == format!("C: AUTH {mechanism} [redacted]"),
+                "{line}"
+            );
+        }
+        assert!(!stdout(&out).contains(wrong) && !transcript.contains(wrong));
+    }
+}
+
+#[test]
+fn credentials_are_never_sent_over_an_unverified_certificate() {
+    let Some(server) = real_server("POSTIE_TEST_POSTFIX_SELF_SIGNED") else {
+        return;
+    };
+    let (user, password) = sasl_user();
+    let out = probe_with_password(
+        &[
+            &localhost(&server),
+            "--username",
+            &user,
+            "--password-env",
+            "PROBE_PW",
+            "--json",
+            "-v",
+        ],
+        &password,
+    );
+    assert_eq!(out.status.code(), Some(69), "{}", stderr(&out));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["certificate"]["verified"], false);
+    assert_eq!(report["auth"]["outcome"], "not_tried", "{report}");
+    assert_eq!(report["auth"]["ok"], false, "{report}");
+    assert!(
+        report["auth"]["text"]
+            .as_str()
+            .unwrap()
+            .contains("did not verify"),
+        "{report}"
+    );
+    assert!(!stderr(&out).contains("C: AUTH"), "{}", stderr(&out));
+}
+
+/// Against the scripted server, in clear on loopback: EHLO, the AUTH
+/// command with its initial response, QUIT; never MAIL.
+#[test]
+fn probe_auth_says_auth_then_quit_and_never_mail() {
+    let server = ScriptedServer::start(vec![Script::new()
+        .greet(&["AUTH PLAIN"])
+        .reply("235 2.7.0 Authentication successful\r\n")
+        .reply("221 bye\r\n")
+        .close()]);
+    let target = format!("127.0.0.1:{}", server.port());
+    let out = probe_with_password(
+        &[
+            &target,
+            "--tls",
+            "none",
+            "--client",
+            "probe.test",
+            "--username",
+            "alice",
+            "--password-env",
+            "PROBE_PW",
+        ],
+        "s3cret",
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("\nAUTH PLAIN: accepted\n"),
+        "{}",
+        stdout(&out)
+    );
+    let sessions = server.finish();
+    // PLAIN: authzid, user and password, NUL-separated, in base64.
+    assert_eq!(
+        sessions[0].commands,
+        ["EHLO probe.test", "AUTH PLAIN AGFsaWNlAHMzY3JldA==", "QUIT"]
+    );
+}
+
+#[test]
+fn credential_flags_are_checked_before_connecting() {
+    // Nothing listens there: a check made after connecting would be 75.
+    let target = format!("127.0.0.1:{}", closed_port());
+    let dir = scratch("auth-flags");
+    let readable = dir.join("password");
+    std::fs::write(&readable, "pw\n").unwrap();
+    std::fs::set_permissions(
+        &readable,
+        std::os::unix::fs::PermissionsExt::from_mode(0o644),
+    )
+    .unwrap();
+    let readable = readable.display().to_string();
+    for (args, code) in [
+        (vec!["--password-env", "PROBE_PW"], 64),
+        (vec!["--auth", "PLAIN"], 64),
+        (vec!["--username", "alice"], 64),
+        (
+            vec!["--username", "alice", "--password-env", "POSTIE_UNSET_VAR"],
+            78,
+        ),
+        (
+            vec!["--username", "alice", "--password-file", &readable],
+            78,
+        ),
+    ] {
+        let mut all = vec![target.as_str()];
+        all.extend(&args);
+        let out = probe_with_password(&all, "pw");
+        assert_eq!(out.status.code(), Some(code), "{args:?}: {}", stderr(&out));
+    }
+}

@@ -41,14 +41,7 @@ impl Delivery {
             self.fail_transaction(Stage::Auth, Cause::Auth(problem), now);
             return;
         }
-        let wanted: Vec<String> = match &auth.mechanisms {
-            Some(list) => list.iter().map(|m| m.trim().to_ascii_uppercase()).collect(),
-            None if auth.token => sasl::TOKEN_ORDER.iter().map(|m| (*m).to_owned()).collect(),
-            None => sasl::PASSWORD_ORDER
-                .iter()
-                .map(|m| (*m).to_owned())
-                .collect(),
-        };
+        let wanted = sasl::preference(auth.mechanisms.as_deref().unwrap_or_default(), auth.token);
         let mut candidates: Vec<String> = wanted
             .iter()
             .filter(|m| offered.contains(m))
@@ -95,7 +88,7 @@ impl Delivery {
                 Ok(Some(initial)) if initial.is_empty() => Zeroizing::new(format!("AUTH {name} =")),
                 Ok(Some(initial)) => {
                     let prefix = format!("AUTH {name} ");
-                    base64_secret(&prefix, &initial)
+                    sasl::response_line(&prefix, &initial)
                 }
                 Ok(None) => Zeroizing::new(format!("AUTH {name}")),
                 Err(e) => {
@@ -135,7 +128,7 @@ impl Delivery {
                     .map(String::as_str)
                     .unwrap_or_default();
                 let response = match (
-                    base64_decode(challenge.trim()),
+                    sasl::decode_challenge(challenge.trim()),
                     self.auth.mechanism.as_mut(),
                 ) {
                     (Some(bytes), Some(m)) => m.respond(&bytes),
@@ -147,7 +140,7 @@ impl Delivery {
                 };
                 match response {
                     Ok(answer) => {
-                        let line = base64_secret("", &answer);
+                        let line = sasl::response_line("", &answer);
                         self.send_secret(&line, "[redacted]", Expect::Auth, now);
                     }
                     Err(e) => {
@@ -179,24 +172,4 @@ impl Delivery {
             _ => self.fail_transaction(Stage::Auth, Cause::Reply(reply), now),
         }
     }
-}
-
-/// `prefix` then the base64 of `bytes` (a SASL response), in one buffer of
-/// the exact size, wiped on drop.
-pub(super) fn base64_secret(prefix: &str, bytes: &[u8]) -> Zeroizing<String> {
-    use base64::Engine as _;
-    let mut line = Zeroizing::new(String::with_capacity(
-        prefix.len() + bytes.len().div_ceil(3) * 4,
-    ));
-    line.push_str(prefix);
-    base64::engine::general_purpose::STANDARD.encode_string(bytes, &mut line);
-    line
-}
-
-pub(super) fn base64_decode(text: &str) -> Option<Vec<u8>> {
-    use base64::Engine as _;
-    if text.is_empty() || text == "=" {
-        return Some(Vec::new());
-    }
-    base64::engine::general_purpose::STANDARD.decode(text).ok()
 }

@@ -547,7 +547,7 @@ impl Delivery {
                 return;
             };
             if self.config.trace {
-                for line in reply_lines(&reply) {
+                for line in reply.transcript_lines() {
                     self.trace(TraceKind::Received, line);
                 }
             }
@@ -926,23 +926,6 @@ fn check(config: &Config) -> Result<(), InvalidInput> {
         }
     }
     Ok(())
-}
-
-/// A reply as the lines it came in, for the transcript.
-fn reply_lines(reply: &Reply) -> Vec<String> {
-    let count = reply.lines().len();
-    reply
-        .lines()
-        .iter()
-        .enumerate()
-        .map(|(i, text)| {
-            let sep = if i + 1 == count { ' ' } else { '-' };
-            match reply.enhanced() {
-                Some(e) if i == 0 => format!("{}{sep}{e} {text}", reply.code()),
-                _ => format!("{}{sep}{text}", reply.code()),
-            }
-        })
-        .collect()
 }
 
 /// Whether `path` can stand between `<` and `>` in MAIL or RCPT without

@@ -309,6 +309,42 @@ pub fn mechanism(
     Ok(Some(mech))
 }
 
+/// The mechanisms to try, in order, before they are matched with those the
+/// server offers: the user's list (`wanted`, upper-cased) when there is
+/// one, else [`TOKEN_ORDER`] for an OAuth token or [`PASSWORD_ORDER`].
+pub fn preference(wanted: &[String], token: bool) -> Vec<String> {
+    if !wanted.is_empty() {
+        return wanted
+            .iter()
+            .map(|m| m.trim().to_ascii_uppercase())
+            .collect();
+    }
+    let order = if token { TOKEN_ORDER } else { PASSWORD_ORDER };
+    order.iter().map(|m| (*m).to_owned()).collect()
+}
+
+/// `prefix` and then the base64 of a mechanism's response: the line that
+/// carries it (`AUTH NAME <initial>`, or the answer to a challenge with an
+/// empty prefix). In one buffer of the exact size, wiped on drop, as the
+/// response is.
+pub fn response_line(prefix: &str, response: &[u8]) -> Zeroizing<String> {
+    let mut line = Zeroizing::new(String::with_capacity(
+        prefix.len() + response.len().div_ceil(3) * 4,
+    ));
+    line.push_str(prefix);
+    base64::engine::general_purpose::STANDARD.encode_string(response, &mut line);
+    line
+}
+
+/// The bytes of a `334` challenge's text (base64; empty or `=` is an empty
+/// challenge); `None` when it is not base64.
+pub fn decode_challenge(text: &str) -> Option<Vec<u8>> {
+    if text.is_empty() || text == "=" {
+        return Some(Vec::new());
+    }
+    base64::engine::general_purpose::STANDARD.decode(text).ok()
+}
+
 // ---------------------------------------------------------------------------
 // Helpers shared by the mechanisms.
 

@@ -4,6 +4,7 @@
 use std::net::IpAddr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use postie_smtp::tls::Fingerprint;
 use rustls::{CertificateError, ClientConnection};
 use serde::Serialize;
 use x509_cert::der::Decode;
@@ -21,6 +22,9 @@ pub(super) struct CertReport {
     pub(super) not_after: Option<String>,
     /// Whole days until `not_after`; negative once expired.
     pub(super) days_left: Option<i64>,
+    /// The SHA-256 of the certificate's DER bytes, `sha256:AB:CD:...`: the
+    /// form `--tls-fingerprint` takes, to be copied from here.
+    pub(super) fingerprint: Option<String>,
     pub(super) verified: bool,
     /// Marked as a CA (basicConstraints CA:TRUE).
     #[serde(skip)]
@@ -55,6 +59,7 @@ impl CertReport {
                 ..Self::default()
             },
         };
+        report.fingerprint = leaf.map(|der| Fingerprint::of(der.as_ref()).to_string());
         report.verified = problem.is_none();
         if let Some(problem) = problem {
             let (kind, words) = report.explain(problem, host);
@@ -118,7 +123,8 @@ impl CertReport {
             _ if self_signed && self_signed_failure => (
                 "self_signed",
                 "unknown issuer: the certificate is self-signed (its issuer is its subject); \
-                 trust it with --ca-file if it is the right one"
+                 if it is the right one, trust it with --ca-file or pin its fingerprint \
+                 with --tls-fingerprint"
                     .to_owned(),
             ),
             E::UnknownIssuer => (

@@ -2,7 +2,8 @@
 //!
 //! msmtp's `--serverinfo` and swaks' quit-after in one command: connect,
 //! read the greeting, EHLO, STARTTLS (or implicit TLS), look at the
-//! certificate, EHLO again, QUIT. A target that is a path starting with
+//! certificate, EHLO again, and with credentials AUTH (swaks'
+//! quit-after AUTH), then QUIT. A target that is a path starting with
 //! `/` is a Unix socket, as for `postie send --server`: greeting, EHLO (or
 //! LHLO) and QUIT there, without TLS.
 //!
@@ -13,6 +14,7 @@
 //! the TLS configuration are the library's, so the probe sees a server
 //! exactly as `postie send` would.
 
+mod auth;
 mod certificate;
 mod connect;
 mod deadline;
@@ -30,13 +32,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use postie_smtp::capabilities::Extension;
-use postie_smtp::{LocalEnv, TlsSettings};
+use postie_smtp::{LocalEnv, TlsSettings, TransportSettings};
 use rustls::pki_types::ServerName;
 use rustls::{CertificateError, ClientConfig};
 
 use crate::args::{ProbeArgs, TlsArg};
 use crate::exit;
 
+use self::auth::{AuthReport, AuthRequest};
 use self::certificate::CertReport;
 use self::connect::{connect_any, connect_one, resolve};
 use self::failure::Failure;
@@ -129,6 +132,10 @@ struct Prober {
     /// Verifies against the system's roots and `--ca-file`, as `postie
     /// send` does; `None` with `--tls none`.
     verifying: Option<Arc<ClientConfig>>,
+    /// The credentials to test AUTH with (`--username` and a secret).
+    auth: Option<AuthRequest>,
+    /// `-v`: the dialogue on standard error.
+    verbose: bool,
 }
 
 impl Prober {
@@ -181,7 +188,26 @@ impl Prober {
             timeout,
             lmtp: args.lmtp,
             verifying,
+            auth: auth_request(args)?,
+            verbose: args.verbose,
         })
+    }
+
+    /// With credentials asked for, the probe cannot test AUTH for `why`
+    /// (a TLS failure): recorded, and exit 69 as `postie send` exits when
+    /// it cannot have TLS; without them, nothing to do.
+    fn auth_not_tried(&self, report: &mut Report, why: String) -> Result<(), Failure> {
+        if self.auth.is_none() {
+            return Ok(());
+        }
+        let failure = Failure::new(exit::UNAVAILABLE, format!("AUTH not tried: {why}"));
+        report.auth = Some(AuthReport::not_tried(why));
+        Err(failure)
+    }
+
+    /// A session over `conn`, with the transcript when `-v` asks for it.
+    fn session(&self, conn: Conn) -> Session {
+        Session::new(conn, self.timeout).verbose(self.verbose)
     }
 
     /// The TLS server name, for a handshake: there is none for a Unix
@@ -213,7 +239,7 @@ impl Prober {
     /// try it (the socket is local, and no certificate names a path);
     /// whether the server offers it is still reported.
     fn over_socket(&self, unix: UnixStream, report: &mut Report) -> Result<(), Failure> {
-        let mut session = Session::new(Conn::Unix(unix), self.timeout);
+        let mut session = self.session(Conn::Unix(unix));
         let caps = self.greet(&mut session, report)?;
         report.auth_before_tls = Some(caps.auth_mechanisms().to_vec());
         // --tls none asks for no STARTTLS at all, as over TCP.
@@ -223,8 +249,9 @@ impl Prober {
                 "on a Unix socket",
             ));
         }
+        let result = self.authenticate(&mut session, &caps, false, report);
         session.quit();
-        Ok(())
+        result
     }
 
     /// `--tls none`, `starttls` and `required`: greeting and EHLO in clear,
@@ -235,34 +262,42 @@ impl Prober {
         addr: SocketAddr,
         report: &mut Report,
     ) -> Result<(), Failure> {
-        let mut session = Session::new(Conn::Plain(tcp), self.timeout);
+        let mut session = self.session(Conn::Plain(tcp));
         let caps = self.greet(&mut session, report)?;
         report.auth_before_tls = Some(caps.auth_mechanisms().to_vec());
         // `verifying` is there unless the command said --tls none.
         let Some(verifying) = &self.verifying else {
+            let result = self.authenticate(&mut session, &caps, false, report);
             session.quit();
-            return Ok(());
+            return result;
         };
         let required = self.mode == TlsArg::Required;
         let offered = caps.offers(Extension::StartTls);
         let starttls = report.starttls.insert(TlsReport::offered(offered));
         if !offered {
-            session.quit();
-            return if required {
-                Err(Failure::new(
+            if required {
+                session.quit();
+                return Err(Failure::new(
                     exit::UNAVAILABLE,
                     format!("{} does not offer STARTTLS (--tls required)", self.target),
-                ))
-            } else {
-                Ok(())
-            };
+                ));
+            }
+            // As `postie send` goes on in clear without STARTTLS.
+            let result = self.authenticate(&mut session, &caps, false, report);
+            session.quit();
+            return result;
         }
         let tcp = match self.start_tls(session) {
             Ok(tcp) => tcp,
             Err(failure) => {
                 starttls.error = Some(failure.message.clone());
                 // A refused STARTTLS is a finding unless TLS is required.
-                return if required { Err(failure) } else { Ok(()) };
+                return if required {
+                    Err(failure)
+                } else {
+                    let why = format!("STARTTLS failed ({})", failure.message);
+                    self.auth_not_tried(report, why)
+                };
             }
         };
         let result = handshake(tcp, Arc::clone(verifying), self.tls_name()?, self.timeout);
@@ -301,7 +336,7 @@ impl Prober {
             Ok(stream) => {
                 report.tls_mut().record(&stream.conn);
                 report.certificate = Some(CertReport::of(&stream.conn, None, &self.target.host));
-                self.over_tls(stream, report)
+                self.over_tls(stream, report, true)
             }
             Err(HandshakeError::Certificate(problem)) => {
                 // Recorded now, so that it is reported even if the second
@@ -322,7 +357,8 @@ impl Prober {
                 if required {
                     Err(failure)
                 } else {
-                    Ok(())
+                    let why = format!("the TLS handshake failed ({})", failure.message);
+                    self.auth_not_tried(report, why)
                 }
             }
         }
@@ -353,7 +389,7 @@ impl Prober {
         let tcp = match self.mode {
             TlsArg::Implicit => tcp,
             _ => {
-                let mut session = Session::new(Conn::Plain(tcp), self.timeout);
+                let mut session = self.session(Conn::Plain(tcp));
                 self.greet_quietly(&mut session)?;
                 self.start_tls(session)?
             }
@@ -366,12 +402,19 @@ impl Prober {
             Some(&problem),
             &self.target.host,
         ));
-        self.over_tls(stream, report)
+        self.over_tls(stream, report, false)
     }
 
-    /// EHLO over TLS (after the greeting, for implicit TLS), then QUIT.
-    fn over_tls(&self, stream: TlsStream, report: &mut Report) -> Result<(), Failure> {
-        let mut session = Session::new(Conn::Tls(Box::new(stream)), self.timeout);
+    /// EHLO over TLS (after the greeting, for implicit TLS), AUTH when
+    /// asked for, then QUIT. `verified`: the certificate verified; over a
+    /// connection whose certificate did not, credentials are never sent.
+    fn over_tls(
+        &self,
+        stream: TlsStream,
+        report: &mut Report,
+        verified: bool,
+    ) -> Result<(), Failure> {
+        let mut session = self.session(Conn::Tls(Box::new(stream)));
         let caps = if self.mode == TlsArg::Implicit {
             self.greet(&mut session, report)?
         } else {
@@ -385,7 +428,32 @@ impl Prober {
         if caps.size().is_some() {
             report.size = caps.size();
         }
+        let result = if verified {
+            self.authenticate(&mut session, &caps, true, report)
+        } else {
+            let why = format!(
+                "the certificate of {} did not verify, and credentials are never sent over such a connection",
+                self.target
+            );
+            self.auth_not_tried(report, why)
+        };
         session.quit();
-        Ok(())
+        result
     }
+}
+
+/// The credentials the flags name (`--username` and where its secret
+/// comes from), the secret read now: one that is missing or cannot be read
+/// is an error before anything is sent.
+fn auth_request(args: &ProbeArgs) -> Result<Option<AuthRequest>, Failure> {
+    let mut settings = TransportSettings::default();
+    settings.auth = args.credentials.auth_settings();
+    let credentials = crate::settings::credentials(&settings, None)
+        .map_err(|(code, message)| Failure::new(code, message))?;
+    Ok(credentials.map(|credentials| AuthRequest {
+        credentials,
+        token: settings.auth.token,
+        mechanisms: settings.auth.mechanisms.clone(),
+        allow_plaintext: settings.auth.allow_plaintext,
+    }))
 }

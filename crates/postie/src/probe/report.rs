@@ -5,6 +5,7 @@ use postie_smtp::{Capabilities, Reply};
 use rustls::ClientConnection;
 use serde::Serialize;
 
+use super::auth::AuthReport;
 use super::certificate::CertReport;
 
 /// A reply as the report shows it.
@@ -99,6 +100,8 @@ pub(super) struct Report {
     pub(super) capabilities_after_tls: Option<Vec<String>>,
     /// AUTH mechanisms offered over TLS.
     pub(super) auth_after_tls: Option<Vec<String>>,
+    /// AUTH tested with the credentials given (`None` without them).
+    pub(super) auth: Option<AuthReport>,
     pub(super) hint: Option<String>,
     pub(super) error: Option<String>,
 }
@@ -169,6 +172,9 @@ impl Report {
         if let Some(auth) = &self.auth_after_tls {
             out.push(format!("AUTH after TLS: {}", list_or_none(auth, " ")));
         }
+        if let Some(auth) = &self.auth {
+            out.push(auth.line());
+        }
         out.iter().map(|line| format!("{line}\n")).collect()
     }
 }
@@ -211,6 +217,9 @@ fn cert_lines(cert: &CertReport, host: &str, out: &mut Vec<String>) {
             format!("{days} day{} left", plural(days.unsigned_abs()))
         };
         out.push(format!("Certificate valid: {from} to {until} ({left})"));
+    }
+    if let Some(fingerprint) = &cert.fingerprint {
+        out.push(format!("Certificate fingerprint: {fingerprint}"));
     }
     let verdict = match (cert.verified, &cert.error) {
         (true, _) => "yes".to_owned(),

@@ -7,7 +7,8 @@ use std::os::unix::net::UnixStream;
 use std::time::Duration;
 
 use postie_smtp::reply::ReplyParser;
-use postie_smtp::Reply;
+use postie_smtp::{Reply, Trace, TraceKind};
+use zeroize::Zeroizing;
 
 use crate::exit;
 
@@ -136,6 +137,8 @@ pub(super) struct Session {
     /// Whether anything was received yet (to recognise TLS at the
     /// greeting).
     received: bool,
+    /// `-v`: the dialogue on standard error, as `postie send -v` shows it.
+    verbose: bool,
 }
 
 impl Session {
@@ -145,16 +148,50 @@ impl Session {
             parser: ReplyParser::default(),
             timeout,
             received: false,
+            verbose: false,
+        }
+    }
+
+    /// With `verbose`, the dialogue goes to standard error (secrets
+    /// redacted).
+    pub(super) fn verbose(mut self, verbose: bool) -> Self {
+        self.verbose = verbose;
+        self
+    }
+
+    /// A line of the transcript, with `-v`.
+    pub(super) fn trace(&self, kind: TraceKind, text: &str) {
+        if self.verbose {
+            let text = text.to_owned();
+            eprintln!("{}", Trace { kind, text });
         }
     }
 
     /// Sends one command line and reads its reply.
     pub(super) fn command(&mut self, line: &str) -> Result<Reply, ReadError> {
+        self.trace(TraceKind::Sent, line);
+        self.exchange(format!("{line}\r\n").as_bytes())
+    }
+
+    /// Sends a line that carries a secret (an AUTH response) and reads its
+    /// reply: the line and its CRLF go out of one buffer of the exact size,
+    /// wiped on drop, so that no copy of the secret is left behind. The
+    /// transcript shows `shown` instead.
+    pub(super) fn command_secret(&mut self, line: &str, shown: &str) -> Result<Reply, ReadError> {
+        self.trace(TraceKind::Sent, shown);
+        let mut wire = Zeroizing::new(Vec::with_capacity(line.len() + 2));
+        wire.extend_from_slice(line.as_bytes());
+        wire.extend_from_slice(b"\r\n");
+        self.exchange(&wire)
+    }
+
+    /// Writes `wire` (whole lines) and reads the reply.
+    fn exchange(&mut self, wire: &[u8]) -> Result<Reply, ReadError> {
         self.conn
             .set_write_timeout(self.timeout)
             .map_err(ReadError::Io)?;
         self.conn
-            .write_all(format!("{line}\r\n").as_bytes())
+            .write_all(wire)
             .and_then(|()| self.conn.flush())
             .map_err(ReadError::from_io)?;
         self.read_reply()
@@ -167,6 +204,9 @@ impl Session {
         let mut buf = [0u8; 4096];
         loop {
             if let Some(reply) = self.parser.next_reply().map_err(ReadError::Protocol)? {
+                for line in reply.transcript_lines() {
+                    self.trace(TraceKind::Received, &line);
+                }
                 return Ok(reply);
             }
             let left = deadline.left();

@@ -194,6 +194,10 @@ mod tests {
             "timeout" => vec!["--timeout=2.5"],
             "deadline" => vec!["--deadline=30"],
             "ca_file" => vec!["--ca-file=ca.pem"],
+            "tls_fingerprint" => vec![
+                "--tls-fingerprint=sha256:9F:86:D0:81:88:4C:7D:65:9A:2F:EA:A0:C5:5A:D0:15:A3:BF:4F:1B:2B:0B:82:2C:D1:5D:6C:15:B0:F0:0A:08",
+                "--tls-fingerprint=0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+            ],
             "client_cert" | "client_key" => vec!["--client-cert=c.pem", "--client-key=k.pem"],
             "username" => vec!["--username=alice"],
             "password_env" => vec!["--password-env=PW"],
