@@ -151,6 +151,22 @@ impl Setup {
                 .into());
             }
         }
+        // A pinned certificate names the one server the user trusts: mail
+        // must not go to it in clear because it (or a man in the middle)
+        // did not offer STARTTLS.
+        if !settings.tls_fingerprints.is_empty() {
+            match tls_mode {
+                TlsMode::None => {
+                    return Err(InvalidInput::Tls(crate::tls::TlsError::new(
+                        crate::tls::TlsErrorKind::Setup,
+                        "a pinned certificate (--tls-fingerprint) with TLS off (--tls none)",
+                    ))
+                    .into())
+                }
+                TlsMode::StartTls => tls_mode = TlsMode::Required,
+                _ => {}
+            }
+        }
         let tls_config = tls.get(options)?;
         let mut config = Config::new(
             prepared.servers().to_vec(),

@@ -206,3 +206,28 @@ fn fingerprint_values_postie_cannot_pin_are_usage_errors() {
         assert!(stderr(&out).contains(says), "{value}: {}", stderr(&out));
     }
 }
+
+/// A pin names the one server trusted: with the default STARTTLS, a server
+/// that does not offer it (or a man in the middle that strips it) does not
+/// get the mail in clear; with TLS off the flags contradict each other.
+#[test]
+fn a_pin_never_lets_mail_go_in_clear() {
+    let Some(server) = real_server("POSTIE_TEST_POSTFIX") else {
+        return;
+    };
+    let spool = scratch("clear");
+    let port = server.port.to_string();
+    let pin = format!("sha256:{}", openssl_pairs("server"));
+    let mut args = send_args(&server, &port, "pinned-clear@example.org");
+    args.extend(["never in clear", "--tls-fingerprint", &pin, "--json"]);
+    let out = postie(&args, &spool);
+    assert_eq!(out.status.code(), Some(69), "{}", stderr(&out));
+    assert_eq!(json(&out)["error"]["stage"], "starttls", "{}", stderr(&out));
+
+    args.extend(["--tls", "none"]);
+    let out = postie(&args, &spool);
+    assert_eq!(out.status.code(), Some(64), "{}", stderr(&out));
+    let error = json(&out)["error"]["text"].to_string();
+    assert!(error.contains("--tls-fingerprint"), "{error}");
+    let _ = std::fs::remove_dir_all(spool);
+}
