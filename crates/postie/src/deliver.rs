@@ -50,9 +50,19 @@ pub(crate) fn options_with_account(
     account: Option<&crate::config::Account>,
     extra_trace: Option<postie_smtp::TraceFn>,
 ) -> Result<SendOptions, (u8, String)> {
+    let by_flag = settings.accept_invalid_certificates;
     if let Some(account) = account {
         crate::settings::fill_from_account(&mut settings, account);
         apply_account(args, account);
+    }
+    if by_flag {
+        eprintln!(
+            "postie: warning: --insecure-skip-verify accepts any certificate: anyone on the path can read and change this mail"
+        );
+    } else if settings.accept_invalid_certificates {
+        eprintln!(
+            "postie: warning: the account's tls_certcheck off accepts any certificate: anyone on the path can read and change this mail"
+        );
     }
     let credentials = crate::settings::credentials(&settings, account)?;
     options(args, settings, credentials, extra_trace).map_err(|text| (exit::USAGE, text))
@@ -190,7 +200,8 @@ fn build_message(args: &SendArgs) -> Result<Message, (u8, String)> {
 }
 
 /// Fills what the message flags left out from the account: its From, as
-/// the envelope sender and for a message built from flags. (How to send is
+/// the envelope sender and for a message built from flags, and as the
+/// message's From with msmtp's `set_from_header on`. (How to send is
 /// filled in by [`crate::settings::fill_from_account`].)
 fn apply_account(args: &mut SendArgs, account: &crate::config::Account) {
     if let Some(from) = &account.from {
@@ -199,6 +210,14 @@ fn apply_account(args: &mut SendArgs, account: &crate::config::Account) {
         }
         if args.from.is_none() && args.builds_message() {
             args.from = Some(from.clone());
+        }
+    }
+    // msmtp's set_from_header on: From is the envelope sender, whatever
+    // the message says (a From given by a flag still wins).
+    if account.from_header_always && args.from.is_none() {
+        let sender = args.originator.as_deref().filter(|o| !o.trim().is_empty());
+        if let (Some(sender), false) = (sender, args.headers.iter().any(|h| is_field(h, "from"))) {
+            args.headers.push(format!("From: {sender}"));
         }
     }
 }
@@ -218,11 +237,6 @@ fn options(
     credentials: Option<Credentials>,
     extra_trace: Option<postie_smtp::TraceFn>,
 ) -> Result<SendOptions, String> {
-    if settings.accept_invalid_certificates {
-        eprintln!(
-            "postie: warning: --insecure-skip-verify accepts any certificate: anyone on the path can read and change this mail"
-        );
-    }
     let token = settings.auth.token;
     let mut options = SendOptions::from(settings);
     if let Some(originator) = &args.originator {
