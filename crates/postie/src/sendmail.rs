@@ -361,6 +361,57 @@ mod tests {
         assert_eq!(send.recipients.as_deref(), Some("-bob@example.org"));
     }
 
+    /// msmtp's long names, and `--flag=value`.
+    #[test]
+    fn msmtp_s_flags_are_understood() {
+        let flags = parse(&args("--read-recipients --account=work --config=/x/rc")).unwrap();
+        assert!(flags.from_headers && !flags.sender_from_header);
+        assert_eq!(flags.account.as_deref(), Some("work"));
+        assert_eq!(flags.config.as_deref(), Some("/x/rc"));
+        let flags = parse(&args("--read-envelope-from -a home -- bob@example.org")).unwrap();
+        assert!(flags.sender_from_header && !flags.from_headers);
+        assert_eq!(flags.account.as_deref(), Some("home"));
+        assert!(parse(&args("--read-recipients=yes")).is_err());
+    }
+
+    #[test]
+    fn read_envelope_from_takes_the_from_s_address() {
+        use clap::Parser as _;
+        let sender = |flags: &Flags, fields: &[(&str, &str)]| {
+            let mut message = Message::text("x");
+            for (name, value) in fields {
+                message.headers_mut().append(*name, *value).unwrap();
+            }
+            let argv = send_argv(flags, &message, std::path::Path::new("/tmp/m.eml"))?;
+            let cli = crate::args::Cli::try_parse_from(&argv).unwrap();
+            let crate::args::Command::Send(send) = cli.command else {
+                panic!("{argv:?}")
+            };
+            Ok::<_, String>(send.originator)
+        };
+        let flags = parse(&args("--read-envelope-from bob@example.org")).unwrap();
+        let from: &[(&str, &str)] = &[
+            ("From", "\"Ann A.\" <ann@example.org>, cy@example.org"),
+            ("Sender", "cy@example.org"),
+        ];
+        assert_eq!(
+            sender(&flags, from).unwrap().as_deref(),
+            Some("ann@example.org")
+        );
+        let err = sender(&flags, &[("Subject", "none")]).unwrap_err();
+        assert!(err.contains("the message has no From"), "{err}");
+        // -f wins.
+        let flags = parse(&args("--read-envelope-from -f dee@example.org bob@example.org")).unwrap();
+        assert_eq!(
+            sender(&flags, from).unwrap().as_deref(),
+            Some("dee@example.org")
+        );
+        // Without the flag, no envelope sender is given: postie's rules
+        // (the account's from, else the From) decide.
+        let flags = parse(&args("bob@example.org")).unwrap();
+        assert_eq!(sender(&flags, from).unwrap(), None);
+    }
+
     #[test]
     fn other_modes_and_unknown_flags_are_refused() {
         for line in ["-bs", "-bp", "-q", "-Z x@y", "", "-t --bogus"] {

@@ -254,10 +254,11 @@ fn convert(
     account.token = matches!(mechanism.as_deref(), Some("OAUTHBEARER" | "XOAUTH2"));
     account.auth = mechanism.into_iter().collect();
     account.username = Some(user);
-    match (eval, password) {
-        // msmtp evaluates passwordeval over a password also given.
-        (Some(command), _) => account.secret = Some(SecretSource::Command(command)),
-        (None, Some((password, entry))) => {
+    match (password, eval) {
+        // msmtp runs passwordeval only when no password is written
+        // (checked with msmtp 1.8.23 against a server).
+        (None, Some(command)) => account.secret = Some(SecretSource::Command(command)),
+        (Some((password, entry)), _) => {
             written_password_allowed(path, meta).map_err(|e| format!("{}: {e}", at(entry)))?;
             warnings.push(format!(
                 "{}: the password is written in the file; passwordeval is safer (a command that prints it, e.g. passwordeval \"pass show mail\")",

@@ -218,14 +218,14 @@ fn auth_is_msmtp_s() {
         assert!(err.contains(want), "{text:?}: {err}");
         assert!(err.contains("account default: "), "{err}");
     }
-    // passwordeval wins over a password also given, as in msmtp.
+    // A written password wins over passwordeval, as in msmtp.
     let a = account(
         "both",
-        "account default\nhost h\nauth plain\nuser u\npassword written\npasswordeval echo evaluated\n",
+        "account default\nhost h\nauth plain\nuser u\npasswordeval echo evaluated\npassword written\n",
         None,
     )
     .account;
-    assert_eq!(*a.read_secret().unwrap(), "evaluated");
+    assert_eq!(*a.read_secret().unwrap(), "written");
     assert_eq!(a.auth, ["PLAIN"]);
 }
 
