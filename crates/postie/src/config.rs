@@ -253,7 +253,7 @@ pub(crate) fn default_path() -> Option<PathBuf> {
 /// What the lookup gave for `postie send`.
 pub(crate) enum Chosen {
     /// The account to use.
-    Account(Account),
+    Account(Box<Account>),
     /// A file, which names no default account (and none was asked for).
     NoDefault(PathBuf),
     /// No accounts file: the places looked at, in order.
@@ -335,7 +335,7 @@ pub(crate) fn find(
         }
     };
     Ok(match chosen {
-        Some(account) => Chosen::Account(account),
+        Some(account) => Chosen::Account(Box::new(account)),
         None => Chosen::NoDefault(found.path),
     })
 }
@@ -347,7 +347,7 @@ pub(crate) fn load(
     account: Option<&str>,
 ) -> Result<Option<Account>, String> {
     Ok(match find(config, account, None)? {
-        Chosen::Account(account) => Some(account),
+        Chosen::Account(account) => Some(*account),
         Chosen::NoDefault(_) | Chosen::NoFile(_) => None,
     })
 }

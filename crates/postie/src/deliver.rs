@@ -55,6 +55,10 @@ pub(crate) fn options_with_account(
         crate::settings::fill_from_account(&mut settings, account);
         apply_account(args, account);
     }
+    name_the_sender(args);
+    if account.is_some_and(|a| a.from_header_always) {
+        set_from_header(args);
+    }
     if by_flag {
         eprintln!(
             "postie: warning: --insecure-skip-verify accepts any certificate: anyone on the path can read and change this mail"
@@ -200,8 +204,7 @@ fn build_message(args: &SendArgs) -> Result<Message, (u8, String)> {
 }
 
 /// Fills what the message flags left out from the account: its From, as
-/// the envelope sender and for a message built from flags, and as the
-/// message's From with msmtp's `set_from_header on`. (How to send is
+/// the envelope sender and for a message built from flags. (How to send is
 /// filled in by [`crate::settings::fill_from_account`].)
 fn apply_account(args: &mut SendArgs, account: &crate::config::Account) {
     if let Some(from) = &account.from {
@@ -212,13 +215,38 @@ fn apply_account(args: &mut SendArgs, account: &crate::config::Account) {
             args.from = Some(from.clone());
         }
     }
-    // msmtp's set_from_header on: From is the envelope sender, whatever
-    // the message says (a From given by a flag still wins).
-    if account.from_header_always && args.from.is_none() {
-        let sender = args.originator.as_deref().filter(|o| !o.trim().is_empty());
-        if let (Some(sender), false) = (sender, args.headers.iter().any(|h| is_field(h, "from"))) {
-            args.headers.push(format!("From: {sender}"));
+}
+
+/// sendmail's `-F NAME`: the envelope sender (`-f`, else the account's
+/// `from`, else `$USER@host`) with that name, which `postie send` writes
+/// as the From of a message that lacks one; the envelope keeps the bare
+/// address. The null sender stays as it is.
+fn name_the_sender(args: &mut SendArgs) {
+    let Some(name) = args.full_name.take() else {
+        return;
+    };
+    let address = match args.originator.as_deref() {
+        Some(given) if given.trim().is_empty() => return,
+        Some(given) => match postie_mime::address::parse_mailbox(given) {
+            Ok(mailbox) => mailbox.addr_spec(),
+            Err(_) => return,
+        },
+        None => {
+            let env = LocalEnv::from_system();
+            format!("{}@{}", env.user, env.hostname)
         }
+    };
+    let name = name.replace(['\\', '"'], "");
+    args.originator = Some(format!("\"{name}\" <{address}>"));
+}
+
+/// msmtp's `set_from_header on`: From is the envelope sender, whatever the
+/// message says (a From given by a flag still wins).
+fn set_from_header(args: &mut SendArgs) {
+    let sender = args.originator.as_deref().filter(|o| !o.trim().is_empty());
+    let given = args.from.is_some() || args.headers.iter().any(|h| is_field(h, "from"));
+    if let (Some(sender), false) = (sender, given) {
+        args.headers.push(format!("From: {sender}"));
     }
 }
 

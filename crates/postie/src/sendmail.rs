@@ -276,10 +276,9 @@ fn send_argv(
         }
     }
     push("--recipients", &recipients.join(", "));
+    // The From is made by `postie send`, which knows the account's address.
     if let (Some(name), false) = (&flags.full_name, message.headers().contains("From")) {
-        let address = sender.clone().unwrap_or_else(default_sender);
-        let name = name.replace(['\\', '"'], "");
-        push("--header", &format!("From: \"{name}\" <{address}>"));
+        push("--full-name", name);
     }
     if let Some(notify) = &flags.notify {
         push("--dsn-notify", notify);
@@ -312,11 +311,6 @@ fn sender_from_header(message: &Message) -> Result<String, String> {
         .first()
         .map(|mailbox| mailbox.addr_spec())
         .ok_or_else(|| format!("--read-envelope-from: the From {from:?} holds no address"))
-}
-
-fn default_sender() -> String {
-    let env = postie_smtp::LocalEnv::from_system();
-    format!("{}@{}", env.user, env.hostname)
 }
 
 #[cfg(test)]
@@ -380,7 +374,7 @@ mod tests {
         let sender = |flags: &Flags, fields: &[(&str, &str)]| {
             let mut message = Message::text("x");
             for (name, value) in fields {
-                message.headers_mut().append(*name, *value).unwrap();
+                message.headers_mut().append(name, value).unwrap();
             }
             let argv = send_argv(flags, &message, std::path::Path::new("/tmp/m.eml"))?;
             let cli = crate::args::Cli::try_parse_from(&argv).unwrap();
@@ -401,7 +395,10 @@ mod tests {
         let err = sender(&flags, &[("Subject", "none")]).unwrap_err();
         assert!(err.contains("the message has no From"), "{err}");
         // -f wins.
-        let flags = parse(&args("--read-envelope-from -f dee@example.org bob@example.org")).unwrap();
+        let flags = parse(&args(
+            "--read-envelope-from -f dee@example.org bob@example.org",
+        ))
+        .unwrap();
         assert_eq!(
             sender(&flags, from).unwrap().as_deref(),
             Some("dee@example.org")

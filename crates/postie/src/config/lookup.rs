@@ -287,7 +287,7 @@ mod tests {
         let places = if root { &places[..] } else { &places[..3] };
         for (i, p) in places.iter().enumerate().rev() {
             write(&p.path, &format!("# {i}\n"), 0o644);
-            let found = first_found(&places).unwrap().unwrap();
+            let found = first_found(places).unwrap().unwrap();
             assert_eq!(found.path, p.path);
             assert_eq!(found.format, p.format.unwrap());
             assert_eq!(found.text, format!("# {i}\n"));

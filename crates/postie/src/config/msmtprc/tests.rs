@@ -337,3 +337,111 @@ fn the_account_is_named_else_found_by_sender_else_default() {
     let f = file("nodefault", "account work\nhost h\n", 0o600);
     assert!(pick(&f, None, None).unwrap().is_none());
 }
+
+/// The file `tests/msmtprc.rs` also gives msmtp itself (`msmtp --pretend`),
+/// which reads it the same way: this is the table both check.
+#[test]
+fn the_inheritance_file_reads_as_msmtp_reads_it() {
+    let text = include_str!("../../../tests/msmtprc/inheritance.msmtprc");
+    let f = file("manual", text, 0o600);
+    let gpg = "gpg2 --no-tty -q -d ~/.msmtp-password.gpg";
+    // account, host, port, tls, from, user, mechanisms, passwordeval
+    for (name, host, port, tls, from, user, auth, eval) in [
+        (
+            "freemail",
+            "smtp.freemail.example",
+            587,
+            TlsArg::Required,
+            "joe_smith@freemail.example",
+            "joe.smith",
+            "",
+            gpg,
+        ),
+        (
+            "freemail2",
+            "smtp.freemail.example",
+            587,
+            TlsArg::Required,
+            "joey@freemail.example",
+            "joe.smith",
+            "",
+            gpg,
+        ),
+        (
+            "isp",
+            "mail.isp.example",
+            465,
+            TlsArg::Implicit,
+            "smithjoe@isp.example",
+            "12345",
+            "SCRAM-SHA-256",
+            "pass show isp",
+        ),
+        (
+            "work",
+            "mail.isp.example",
+            465,
+            TlsArg::Implicit,
+            "joe@work.example",
+            "12345",
+            "SCRAM-SHA-256",
+            "pass show isp",
+        ),
+        (
+            "default",
+            "smtp.freemail.example",
+            587,
+            TlsArg::Required,
+            "joey@freemail.example",
+            "joe.smith",
+            "",
+            gpg,
+        ),
+    ] {
+        let chosen = pick(&f, Some(name), None).unwrap().unwrap();
+        let a = chosen.account;
+        assert_eq!(a.hosts, [host], "{name}");
+        assert_eq!(a.ports, [port], "{name}");
+        assert_eq!(a.tls, Some(tls), "{name}");
+        assert_eq!(a.from.as_deref(), Some(from), "{name}");
+        assert_eq!(a.username.as_deref(), Some(user), "{name}");
+        assert_eq!(a.auth.join(","), auth, "{name}");
+        assert_eq!(a.secret, Some(SecretSource::Command(eval.into())), "{name}");
+        assert_eq!(a.timeout, Some(30.0), "{name}");
+        assert!(a.ca_files.is_empty(), "tls_trust_file system: {name}");
+        assert!(chosen.warnings.is_empty(), "{name}: {:?}", chosen.warnings);
+        let dsn = (name == "work").then(|| Notify::parse("failure,delay").unwrap());
+        assert_eq!(a.dsn_notify, dsn, "{name}");
+        assert_eq!(
+            a.dsn_ret,
+            (name == "work").then_some(Ret::Headers),
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn the_system_file_warns_of_what_postie_does_not_do_yet() {
+    let text = include_str!("../../../tests/msmtprc/system.msmtprc")
+        .replace("{HOST}", "relay.example.org")
+        .replace("{PORT}", "25");
+    let chosen = account("system", &text, None);
+    let a = &chosen.account;
+    assert_eq!((a.hosts[0].as_str(), a.ports[0]), ("relay.example.org", 25));
+    assert_eq!(a.tls, Some(TlsArg::None));
+    assert_eq!(a.client.as_deref(), Some("client.example.org"));
+    assert!(a.username.is_none() && !a.from_header_always);
+    let lines: Vec<&str> = chosen
+        .warnings
+        .iter()
+        .map(|w| w.split_once("msmtprc:").unwrap().1)
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            "6: aliases is not supported by postie; ignored",
+            "5: syslog is not supported by postie; ignored"
+        ]
+    );
+    assert_eq!(chosen.pending.syslog.as_deref(), Some("LOG_MAIL"));
+}
