@@ -144,6 +144,9 @@ pub(crate) struct Account {
     /// From is always the envelope sender, replacing the message's own
     /// (msmtp's `set_from_header on`).
     pub(crate) from_header_always: bool,
+    /// The recipients are not shown: To is `undisclosed-recipients:;`
+    /// (msmtp's `undisclosed_recipients on`).
+    pub(crate) undisclosed_recipients: bool,
     /// The file the account was read from: a retry reads this one again.
     pub(crate) file: Option<PathBuf>,
 }

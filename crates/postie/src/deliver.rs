@@ -217,6 +217,34 @@ fn apply_account(args: &mut SendArgs, account: &crate::config::Account) {
     }
 }
 
+/// msmtp's `undisclosed_recipients on`: the envelope recipients are fixed
+/// first (by postie's usual rules: `--recipients`, else the To, Cc and Bcc
+/// given and the message's), then To becomes `undisclosed-recipients:;`,
+/// and so does a Cc (postie replaces fields, it does not remove them; Bcc
+/// is never sent). A message kept in the spool is kept as sent, hidden.
+pub(crate) fn hide_recipients(args: &mut SendArgs, message: &Message) -> Result<(), (u8, String)> {
+    let mut probe = SendOptions::new();
+    if let Some(recipients) = &args.recipients {
+        probe = probe.recipients(recipients.clone());
+    }
+    for header in &args.headers {
+        if let Some((name, value)) = header.split_once(':') {
+            probe = probe.header(name.trim(), value.trim());
+        }
+    }
+    let prepared = envelope::prepare(message, &probe, &LocalEnv::from_system())
+        .map_err(|e| (exit::DATAERR, e.to_string()))?;
+    args.recipients = Some(prepared.recipients().join(", "));
+    let had_cc = message.headers().contains("Cc") || args.headers.iter().any(|h| is_field(h, "cc"));
+    args.headers
+        .retain(|h| !is_field(h, "to") && !is_field(h, "cc"));
+    args.headers.push("To: undisclosed-recipients:;".to_owned());
+    if had_cc {
+        args.headers.push("Cc: undisclosed-recipients:;".to_owned());
+    }
+    Ok(())
+}
+
 /// sendmail's `-F NAME`: the envelope sender (`-f`, else the account's
 /// `from`, else `$USER@host`) with that name, which `postie send` writes
 /// as the From of a message that lacks one; the envelope keeps the bare

@@ -59,6 +59,11 @@ pub(crate) fn run_keeping(args: SendArgs) -> Ran {
     let retry =
         spool_on_failure.then(|| crate::spool::Retry::new(&args, &settings, account.as_ref()));
     let mut args = args;
+    if account.as_ref().is_some_and(|a| a.undisclosed_recipients) {
+        if let Err((c, text)) = crate::deliver::hide_recipients(&mut args, &message) {
+            return code(fail_input(&args, c, &text));
+        }
+    }
     let options = match options_with_account(&mut args, settings, account.as_ref(), None) {
         Ok(options) => options,
         Err((c, text)) => return code(fail_input(&args, c, &text)),

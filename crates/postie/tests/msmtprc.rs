@@ -305,11 +305,6 @@ fn unsafe_or_wrong_files_are_refused_with_exit_78() {
             0o600,
             format!("{}: line 3: tls: on or off, not \"maybe\"", rc.display()),
         ),
-        (
-            "account default\nhost h.example\nundisclosed_recipients on\n",
-            0o600,
-            "undisclosed_recipients on is not supported by postie".to_owned(),
-        ),
     ] {
         user.write(&rc, text, mode);
         let out = user.sendmail(&["ivy@example.org"], "Subject: x\n\nx\n");
@@ -332,6 +327,39 @@ fn unsafe_or_wrong_files_are_refused_with_exit_78() {
         "{err}"
     );
     assert!(!err.contains("hunter2"), "{err}");
+}
+
+/// msmtp's `undisclosed_recipients on`: every recipient gets the mail, and
+/// none of their addresses is in it.
+#[test]
+fn undisclosed_recipients_hides_to_and_cc() {
+    let Some(server) = real_server("POSTIE_TEST_POSTFIX") else {
+        return;
+    };
+    let user = User::new("undisclosed");
+    let text = format!(
+        "account default\nhost {}\nport {}\nfrom list@example.org\nundisclosed_recipients on\n",
+        server.host, server.port
+    );
+    user.write(&user.home().join(".msmtprc"), &text, 0o600);
+    let token = token();
+    let msg = format!(
+        "To: Lou <lou@example.org>\nCc: max@example.org\nBcc: ned@example.org\nSubject: {token}\n\nhi\n"
+    );
+    let out = user.sendmail(&["-t", "-i", "oda@example.org"], &msg);
+    ok(&out);
+    for local in ["lou", "max", "ned", "oda"] {
+        let got = delivered(local, &token).unwrap_or_else(|| panic!("delivered to {local}"));
+        let header = got.split_once("\n\n").unwrap().0;
+        assert!(header.contains("To: undisclosed-recipients:;"), "{got}");
+        for other in ["lou@", "max@", "ned@", "oda@"] {
+            let shown = header
+                .lines()
+                .filter(|l| !l.starts_with("Delivered-To:") && !l.starts_with("\tfor <"))
+                .any(|l| l.contains(other));
+            assert!(!shown, "{other} shown to {local}: {got}");
+        }
+    }
 }
 
 /// No accounts file anywhere: sent to the contract's default server

@@ -173,15 +173,7 @@ fn convert(
                     ));
                 }
             }
-            Value::Undisclosed(true) => {
-                // Sending the addresses it was told to hide would be worse
-                // than not sending.
-                return Err(format!(
-                    "{}: undisclosed_recipients on is not supported by postie, which would send the To and Cc as they are: remove it, or write To: undisclosed-recipients:; in the message",
-                    at(entry)
-                ));
-            }
-            Value::Undisclosed(false) => {}
+            Value::Undisclosed(yes) => account.undisclosed_recipients = *yes,
             Value::Logfile(v) => keep(&mut pending.logfile, v, not_supported(entry), &mut warnings),
             Value::Syslog(v) => keep(&mut pending.syslog, v, not_supported(entry), &mut warnings),
             Value::Aliases(v) => keep(&mut pending.aliases, v, not_supported(entry), &mut warnings),

@@ -142,7 +142,7 @@ fn the_other_settings_map_too() {
                 auth xoauth2\nuser ann@example.org\npasswordeval oauth-token ann\n";
     let a = account("other", text, None).account;
     assert_eq!(a.timeout, Some(45.0));
-    assert!(a.lmtp && a.from_header_always && a.token);
+    assert!(a.lmtp && a.from_header_always && a.token && !a.undisclosed_recipients);
     assert_eq!(a.client.as_deref(), Some("client.example.org"));
     assert_eq!(
         a.dsn_notify,
@@ -154,6 +154,13 @@ fn the_other_settings_map_too() {
         Some((PathBuf::from("/k/cert.pem"), PathBuf::from("/k/key.pem")))
     );
     assert_eq!(a.auth, ["XOAUTH2"]);
+    let a = account(
+        "undisclosed",
+        "account default\nhost h\nundisclosed_recipients\n",
+        None,
+    )
+    .account;
+    assert!(a.undisclosed_recipients);
     // A socket overrides host and port, as in msmtp.
     let a = account(
         "socket",
@@ -207,10 +214,6 @@ fn auth_is_msmtp_s() {
         (
             "account default\nhost h\ntls_cert_file /c.pem\n",
             "tls_cert_file needs tls_key_file",
-        ),
-        (
-            "account default\nhost h\nundisclosed_recipients\n",
-            "msmtprc:3: undisclosed_recipients on is not supported",
         ),
     ] {
         let f = file("auth-bad", text, 0o600);
