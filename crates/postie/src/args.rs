@@ -156,7 +156,14 @@ pub(crate) struct SendArgs {
     /// Use this account of the accounts file (default: the file's `default`).
     #[arg(long, value_name = "NAME")]
     pub(crate) account: Option<String>,
-    /// The accounts file. Default: $XDG_CONFIG_HOME/postie/config.toml.
+    /// sendmail's -F: the full name in the From made for a message that
+    /// lacks one (with the envelope sender's address). Hidden: `postie
+    /// sendmail` passes it.
+    #[arg(long, value_name = "NAME", hide = true)]
+    pub(crate) full_name: Option<String>,
+    /// The accounts file. Default: the first found of
+    /// $XDG_CONFIG_HOME/postie/config.toml, ~/.msmtprc,
+    /// $XDG_CONFIG_HOME/msmtp/config, /etc/postie/config.toml, /etc/msmtprc.
     #[arg(long, value_name = "FILE")]
     pub(crate) config: Option<PathBuf>,
     /// Build the message: its From.

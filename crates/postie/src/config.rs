@@ -29,6 +29,10 @@
 //! file itself is refused when group or others can write it or another user
 //! owns it: its `password_command` runs as the user. Flags given on the
 //! command line win over the account, the account over `[defaults]`.
+//!
+//! Without `--config`, the file is the first found of postie's user file,
+//! msmtp's user files, `/etc/postie/config.toml` and `/etc/msmtprc`
+//! ([`lookup`]); an msmtp file is read by [`msmtprc`].
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -39,6 +43,9 @@ use zeroize::Zeroizing;
 use postie_smtp::SecretSource;
 
 use crate::args::TlsArg;
+
+mod lookup;
+mod msmtprc;
 
 /// Reads a secret from where an account says it comes from. The error
 /// names the source as the accounts file does (`password_command "pass show
@@ -118,6 +125,64 @@ pub(crate) struct Account {
     pub(crate) spool_on_failure: bool,
     /// How long `postie spool flush` keeps trying this account's messages.
     pub(crate) spool_max_age: Option<std::time::Duration>,
+    /// A password written in the file: msmtp's `password`, taken only from
+    /// a file no one else can read (postie's own file refuses it).
+    pub(crate) password: Option<WrittenPassword>,
+    /// The secret is an OAuth 2.0 token (msmtp's `auth oauthbearer`).
+    pub(crate) token: bool,
+    /// Accept any certificate (msmtp's `tls_certcheck off`): warned about
+    /// on every use, as `--insecure-skip-verify`.
+    pub(crate) accept_invalid_certificates: bool,
+    /// A TLS client certificate chain and its key (PEM files).
+    pub(crate) client_certificate: Option<(PathBuf, PathBuf)>,
+    /// Speak LMTP (msmtp's `protocol lmtp`).
+    pub(crate) lmtp: bool,
+    /// DSN: when to report (msmtp's `dsn_notify`).
+    pub(crate) dsn_notify: Option<postie_smtp::dsn::Notify>,
+    /// DSN: what a report returns (msmtp's `dsn_return`).
+    pub(crate) dsn_ret: Option<postie_smtp::dsn::Ret>,
+    /// From is always the envelope sender, replacing the message's own
+    /// (msmtp's `set_from_header on`).
+    pub(crate) from_header_always: bool,
+    /// The recipients are not shown: To is `undisclosed-recipients:;`
+    /// (msmtp's `undisclosed_recipients on`).
+    pub(crate) undisclosed_recipients: bool,
+    /// The file the account was read from: a retry reads this one again.
+    pub(crate) file: Option<PathBuf>,
+}
+
+impl Account {
+    /// Whether the account says where its secret comes from.
+    pub(crate) fn has_secret(&self) -> bool {
+        self.secret.is_some() || self.password.is_some()
+    }
+
+    /// The account's secret, read now from its source. The error names the
+    /// source, never the secret.
+    pub(crate) fn read_secret(&self) -> Result<Zeroizing<String>, String> {
+        match (&self.secret, &self.password) {
+            (Some(source), _) => read_secret(source),
+            (None, Some(written)) => Ok(written.0.clone()),
+            (None, None) => Err("no password source".to_owned()),
+        }
+    }
+}
+
+/// A password written in an accounts file: wiped on drop, and never shown
+/// by `Debug`.
+#[derive(Clone, PartialEq, Eq)]
+pub(crate) struct WrittenPassword(Zeroizing<String>);
+
+impl WrittenPassword {
+    pub(crate) fn new(text: String) -> Self {
+        Self(Zeroizing::new(text))
+    }
+}
+
+impl std::fmt::Debug for WrittenPassword {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("WrittenPassword([redacted])")
+    }
 }
 
 /// The file as written.
@@ -188,38 +253,112 @@ pub(crate) fn default_path() -> Option<PathBuf> {
     Some(base.join("postie").join("config.toml"))
 }
 
-/// The account to use: `--account NAME`, else the file's `default`. `Ok(None)`
-/// when there is no accounts file (and none was asked for) or it names no
-/// default. Every problem with the file is an error (exit 78).
+/// What the lookup gave for `postie send`.
+pub(crate) enum Chosen {
+    /// The account to use.
+    Account(Box<Account>),
+    /// A file, which names no default account (and none was asked for).
+    NoDefault(PathBuf),
+    /// No accounts file: the places looked at, in order.
+    NoFile(Vec<PathBuf>),
+}
+
+impl Chosen {
+    /// The account, if there is one.
+    pub(crate) fn account(&self) -> Option<&Account> {
+        match self {
+            Self::Account(account) => Some(account),
+            _ => None,
+        }
+    }
+
+    /// Why no account was used, for the error of a send that failed
+    /// without one (at the contract's default server, localhost).
+    pub(crate) fn why_none(&self) -> Option<String> {
+        match self {
+            Self::Account(_) => None,
+            Self::NoDefault(path) => Some(format!(
+                "{} names no default account (postie: default = \"NAME\"; msmtp: account default : NAME), so none was used",
+                path.display()
+            )),
+            Self::NoFile(looked) => Some(format!(
+                "no accounts file was found, so none was used (looked for {})",
+                looked
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
+        }
+    }
+}
+
+/// The account to use: `--account NAME`, else the file's `default` (in an
+/// msmtp file, the first account whose `from` matches `sender`, else
+/// `default`), from the file `config` names or else the first found of the
+/// places [`lookup`] lists. Every problem with the file is an error (exit
+/// 78); a warning about an msmtp file's lines is printed on standard error.
+pub(crate) fn find(
+    config: Option<&Path>,
+    account: Option<&str>,
+    sender: Option<&str>,
+) -> Result<Chosen, String> {
+    let places = lookup::places(config);
+    let Some(found) = lookup::first_found(&places)? else {
+        let looked: Vec<PathBuf> = places.into_iter().map(|p| p.path).collect();
+        if let Some(name) = account {
+            let home = if std::env::var_os("HOME").is_some() {
+                ""
+            } else {
+                "; HOME is not set"
+            };
+            return Err(format!(
+                "no account {name:?}: no accounts file was found (looked for {}{home})",
+                looked
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+        return Ok(Chosen::NoFile(looked));
+    };
+    let chosen = match found.format {
+        lookup::Format::Toml => from_toml(&found.path, &found.text, account)?,
+        lookup::Format::Msmtp => {
+            match msmtprc::choose(&found.path, &found.meta, &found.text, account, sender)? {
+                Some(chosen) => {
+                    for warning in &chosen.warnings {
+                        eprintln!("postie: warning: {warning}");
+                    }
+                    Some(chosen.account)
+                }
+                None => None,
+            }
+        }
+    };
+    Ok(match chosen {
+        Some(account) => Chosen::Account(Box::new(account)),
+        None => Chosen::NoDefault(found.path),
+    })
+}
+
+/// [`find`] for an account by name, or the default one; `Ok(None)` when
+/// there is none.
 pub(crate) fn load(
     config: Option<&Path>,
     account: Option<&str>,
 ) -> Result<Option<Account>, String> {
-    let (path, explicit) = match config {
-        Some(path) => (path.to_owned(), true),
-        None => match default_path() {
-            Some(path) => (path, false),
-            None if account.is_some() => return Err("no accounts file: HOME is not set".to_owned()),
-            None => return Ok(None),
-        },
-    };
-    let text = match read_accounts_file(&path) {
-        Ok(text) => text,
-        Err(Unreadable::Io(e))
-            if e.kind() == std::io::ErrorKind::NotFound && !explicit && account.is_none() =>
-        {
-            return Ok(None)
-        }
-        Err(Unreadable::Io(e)) => {
-            return Err(format!(
-                "cannot read the accounts file {}: {e}",
-                path.display()
-            ))
-        }
-        Err(Unreadable::Unsafe(text)) => return Err(text),
-    };
+    Ok(match find(config, account, None)? {
+        Chosen::Account(account) => Some(*account),
+        Chosen::NoDefault(_) | Chosen::NoFile(_) => None,
+    })
+}
+
+/// The account of postie's TOML file at `path`.
+fn from_toml(path: &Path, text: &str, account: Option<&str>) -> Result<Option<Account>, String> {
     let spec: FileSpec =
-        basic_toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+        basic_toml::from_str(text).map_err(|e| format!("{}: {e}", path.display()))?;
     let Some(name) = account.map(str::to_owned).or(spec.default.clone()) else {
         return Ok(None);
     };
@@ -240,7 +379,12 @@ pub(crate) fn load(
         None => chosen,
     };
     resolve(&name, merged)
-        .map(Some)
+        .map(|account| {
+            Some(Account {
+                file: Some(path.to_owned()),
+                ..account
+            })
+        })
         .map_err(|e| format!("{}: account {name}: {e}", path.display()))
 }
 
@@ -319,6 +463,7 @@ fn resolve(name: &str, spec: AccountSpec) -> Result<Account, String> {
         client: spec.client,
         spool_on_failure: spec.spool_on_failure.unwrap_or(false),
         spool_max_age,
+        ..Account::default()
     })
 }
 
@@ -342,42 +487,33 @@ fn expand_home(path: &Path) -> PathBuf {
     }
 }
 
-/// Why the accounts file was not read.
-enum Unreadable {
-    Io(std::io::Error),
-    /// Others could change it: the whole message.
-    Unsafe(String),
-}
-
-/// The accounts file, if no one but its owner can change it and its owner
-/// is the user (or root): its `password_command` runs as the user, so
-/// whoever can write it can run anything as the user. Checked through the
-/// handle it is read from.
-fn read_accounts_file(path: &Path) -> Result<String, Unreadable> {
-    use std::io::Read as _;
-    let mut file = std::fs::File::open(path).map_err(Unreadable::Io)?;
-    let meta = file.metadata().map_err(Unreadable::Io)?;
+/// The rule for an accounts file in the user's care (postie's or msmtp's,
+/// and one `--config` names): no one but its owner can change it, and its
+/// owner is the user (or root): its `password_command` runs as the user, so
+/// whoever can write it can run anything as the user. `meta` is the open
+/// file's, so what was checked is what is read.
+fn owner_problem(path: &Path, meta: &std::fs::Metadata) -> Result<(), String> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::MetadataExt as _;
         let mode = meta.mode();
         if mode & 0o022 != 0 {
-            return Err(Unreadable::Unsafe(format!(
+            return Err(format!(
                 "the accounts file {0} can be written by group or others (mode {1:03o}), and its password_command runs as you: run chmod go-w {0}",
                 path.display(),
                 mode & 0o777
-            )));
+            ));
         }
         if let Some(problem) = foreign_owner(meta.uid()) {
-            return Err(Unreadable::Unsafe(format!(
+            return Err(format!(
                 "the accounts file {} {problem}: its owner could make password_command run anything as you; use a file of your own",
                 path.display()
-            )));
+            ));
         }
     }
-    let mut text = String::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
-    file.read_to_string(&mut text).map_err(Unreadable::Io)?;
-    Ok(text)
+    #[cfg(not(unix))]
+    let _ = (path, meta);
+    Ok(())
 }
 
 /// Why `uid`, the owner of a file, may not hold the user's secrets or

@@ -50,9 +50,23 @@ pub(crate) fn options_with_account(
     account: Option<&crate::config::Account>,
     extra_trace: Option<postie_smtp::TraceFn>,
 ) -> Result<SendOptions, (u8, String)> {
+    let by_flag = settings.accept_invalid_certificates;
     if let Some(account) = account {
         crate::settings::fill_from_account(&mut settings, account);
         apply_account(args, account);
+    }
+    name_the_sender(args);
+    if account.is_some_and(|a| a.from_header_always) {
+        set_from_header(args);
+    }
+    if by_flag {
+        eprintln!(
+            "postie: warning: --insecure-skip-verify accepts any certificate: anyone on the path can read and change this mail"
+        );
+    } else if settings.accept_invalid_certificates {
+        eprintln!(
+            "postie: warning: the account's tls_certcheck off accepts any certificate: anyone on the path can read and change this mail"
+        );
     }
     let credentials = crate::settings::credentials(&settings, account)?;
     options(args, settings, credentials, extra_trace).map_err(|text| (exit::USAGE, text))
@@ -198,6 +212,67 @@ fn apply_account(args: &mut SendArgs, account: &crate::config::Account) {
     }
 }
 
+/// msmtp's `undisclosed_recipients on`: the envelope recipients are fixed
+/// first (by postie's usual rules: `--recipients`, else the To, Cc and Bcc
+/// given and the message's), then To becomes `undisclosed-recipients:;`,
+/// and so does a Cc (postie replaces fields, it does not remove them; Bcc
+/// is never sent). A message kept in the spool is kept as sent, hidden.
+pub(crate) fn hide_recipients(args: &mut SendArgs, message: &Message) -> Result<(), (u8, String)> {
+    let mut probe = SendOptions::new();
+    if let Some(recipients) = &args.recipients {
+        probe = probe.recipients(recipients.clone());
+    }
+    for header in &args.headers {
+        if let Some((name, value)) = header.split_once(':') {
+            probe = probe.header(name.trim(), value.trim());
+        }
+    }
+    let prepared = envelope::prepare(message, &probe, &LocalEnv::from_system())
+        .map_err(|e| (exit::DATAERR, e.to_string()))?;
+    args.recipients = Some(prepared.recipients().join(", "));
+    let had_cc = message.headers().contains("Cc") || args.headers.iter().any(|h| is_field(h, "cc"));
+    args.headers
+        .retain(|h| !is_field(h, "to") && !is_field(h, "cc"));
+    args.headers.push("To: undisclosed-recipients:;".to_owned());
+    if had_cc {
+        args.headers.push("Cc: undisclosed-recipients:;".to_owned());
+    }
+    Ok(())
+}
+
+/// sendmail's `-F NAME`: the envelope sender (`-f`, else the account's
+/// `from`, else `$USER@host`) with that name, which `postie send` writes
+/// as the From of a message that lacks one; the envelope keeps the bare
+/// address. The null sender stays as it is.
+fn name_the_sender(args: &mut SendArgs) {
+    let Some(name) = args.full_name.take() else {
+        return;
+    };
+    let address = match args.originator.as_deref() {
+        Some(given) if given.trim().is_empty() => return,
+        Some(given) => match postie_mime::address::parse_mailbox(given) {
+            Ok(mailbox) => mailbox.addr_spec(),
+            Err(_) => return,
+        },
+        None => {
+            let env = LocalEnv::from_system();
+            format!("{}@{}", env.user, env.hostname)
+        }
+    };
+    let name = name.replace(['\\', '"'], "");
+    args.originator = Some(format!("\"{name}\" <{address}>"));
+}
+
+/// msmtp's `set_from_header on`: From is the envelope sender, whatever the
+/// message says (a From given by a flag still wins).
+fn set_from_header(args: &mut SendArgs) {
+    let sender = args.originator.as_deref().filter(|o| !o.trim().is_empty());
+    let given = args.from.is_some() || args.headers.iter().any(|h| is_field(h, "from"));
+    if let (Some(sender), false) = (sender, given) {
+        args.headers.push(format!("From: {sender}"));
+    }
+}
+
 fn is_field(header: &str, name: &str) -> bool {
     header
         .split_once(':')
@@ -213,11 +288,6 @@ fn options(
     credentials: Option<Credentials>,
     extra_trace: Option<postie_smtp::TraceFn>,
 ) -> Result<SendOptions, String> {
-    if settings.accept_invalid_certificates {
-        eprintln!(
-            "postie: warning: --insecure-skip-verify accepts any certificate: anyone on the path can read and change this mail"
-        );
-    }
     let token = settings.auth.token;
     let mut options = SendOptions::from(settings);
     if let Some(originator) = &args.originator {

@@ -32,21 +32,38 @@ pub(crate) fn run_keeping(args: SendArgs) -> Ran {
         Ok(message) => message,
         Err((c, text)) => return code(fail_input(&args, c, &text)),
     };
-    let account = match crate::config::load(args.config.as_deref(), args.account.as_deref()) {
-        Ok(account) => account,
+    let chosen = match crate::config::find(
+        args.config.as_deref(),
+        args.account.as_deref(),
+        args.originator.as_deref(),
+    ) {
+        Ok(chosen) => chosen,
         Err(text) => return code(fail_input(&args, exit::CONFIG, &text)),
     };
+    let account = chosen.account().cloned();
     let spool_on_failure = !args.dry_run
         && (args.spool_on_failure || account.as_ref().is_some_and(|a| a.spool_on_failure));
     let settings = match args.transport.settings() {
         Ok(settings) => settings,
         Err(text) => return code(fail_input(&args, exit::USAGE, &text)),
     };
+    // Sent without an account to the contract's default server: a failure
+    // then says why no account was used, and where postie looked.
+    let no_account = settings
+        .servers
+        .is_empty()
+        .then(|| chosen.why_none())
+        .flatten();
     // Kept as the flags made them, before the account fills them in: a
     // retry reads the account (and its secret) again.
     let retry =
         spool_on_failure.then(|| crate::spool::Retry::new(&args, &settings, account.as_ref()));
     let mut args = args;
+    if account.as_ref().is_some_and(|a| a.undisclosed_recipients) {
+        if let Err((c, text)) = crate::deliver::hide_recipients(&mut args, &message) {
+            return code(fail_input(&args, c, &text));
+        }
+    }
     let options = match options_with_account(&mut args, settings, account.as_ref(), None) {
         Ok(options) => options,
         Err((c, text)) => return code(fail_input(&args, c, &text)),
@@ -91,6 +108,9 @@ pub(crate) fn run_keeping(args: SendArgs) -> Ran {
             } else {
                 print!("{}", report::refusal_lines(error.refused()));
                 eprintln!("{}", report::error_lines(&error));
+            }
+            if let Some(why) = &no_account {
+                eprintln!("postie: {why}");
             }
             let is_kept = matches!(kept, Some(Ok(_)));
             match kept {

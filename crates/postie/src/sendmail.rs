@@ -4,12 +4,15 @@
 //! send` and sent with the accounts file's default account (or the one
 //! `--account` names).
 //!
-//! Accepted: `-t` (recipients from To, Cc and Bcc, added to those given),
-//! `-i` / `-oi` (a line holding only `.` does not end the message), `-f
-//! ADDR` / `-r ADDR` (envelope sender), `-F NAME` (full name, for a From
-//! the message lacks), `-v`, `-N LIST` (DSN notify), `-R full|hdrs`, `-V
-//! ID` (envelope id), `-C FILE` (the accounts file), `--account NAME`,
-//! `--config FILE`, `--`, and, accepted and ignored as meaningless here:
+//! Accepted: `-t` / `--read-recipients` (recipients from To, Cc and Bcc,
+//! added to those given), `--read-envelope-from` (msmtp's: the envelope
+//! sender from the message's From), `-i` / `-oi` (a line holding only `.`
+//! does not end the message), `-f ADDR` / `-r ADDR` (envelope sender), `-F
+//! NAME` (full name, for a From the message lacks), `-v`, `-N LIST` (DSN
+//! notify), `-R full|hdrs`, `-V ID` (envelope id), `-C FILE` (the accounts
+//! file), `--account NAME` / `-a NAME` (msmtp's), `--config FILE` (a long
+//! flag also as `--flag=VALUE`), `--`, and, accepted and ignored as
+//! meaningless here:
 //! `-bm`, `-o*` (`-oem`, `-odi`, `-om`...), `-B TYPE`, `-h N`, `-L TAG`,
 //! `-O OPT`, `-X FILE`, `-n`, `-U`, `-G`. Other modes (`-bs`, `-bp`, `-q`,
 //! `-bv`...) are refused (exit 64). The message comes on standard input.
@@ -34,6 +37,8 @@ use crate::stdin_spool::Spooled;
 #[derive(Debug, Default, PartialEq, Eq)]
 struct Flags {
     from_headers: bool,
+    /// msmtp's `--read-envelope-from`.
+    sender_from_header: bool,
     ignore_dots: bool,
     sender: Option<String>,
     full_name: Option<String>,
@@ -126,9 +131,20 @@ fn parse(args: &[String]) -> Result<Flags, String> {
             break;
         }
         if let Some(long) = arg.strip_prefix("--") {
-            match long {
-                "account" => flags.account = Some(value("", &mut it, "--account")?),
-                "config" => flags.config = Some(value("", &mut it, "--config")?),
+            // `--flag VALUE` or `--flag=VALUE`.
+            let (name, attached) = match long.split_once('=') {
+                Some((name, value)) => (name, Some(value.to_owned())),
+                None => (long, None),
+            };
+            let mut value_of = |flag: &str| match attached.clone() {
+                Some(value) => Ok(value),
+                None => value("", &mut it, flag),
+            };
+            match name {
+                "account" => flags.account = Some(value_of("--account")?),
+                "config" => flags.config = Some(value_of("--config")?),
+                "read-recipients" if attached.is_none() => flags.from_headers = true,
+                "read-envelope-from" if attached.is_none() => flags.sender_from_header = true,
                 other => return Err(format!("unknown option --{other}")),
             }
             continue;
@@ -148,6 +164,7 @@ fn parse(args: &[String]) -> Result<Flags, String> {
             "R" => flags.ret = Some(value(rest, &mut it, "-R")?),
             "V" => flags.envid = Some(value(rest, &mut it, "-V")?),
             "C" => flags.config = Some(value(rest, &mut it, "-C")?),
+            "a" => flags.account = Some(value(rest, &mut it, "-a")?),
             "o" if rest == "i" => flags.ignore_dots = true,
             // Delivery and error modes, queue options: this client sends
             // at once and reports by exit code.
@@ -238,7 +255,12 @@ fn send_argv(
     if let Some(account) = &flags.account {
         push("--account", account);
     }
-    if let Some(sender) = &flags.sender {
+    let sender = match (&flags.sender, flags.sender_from_header) {
+        (Some(sender), _) => Some(sender.clone()),
+        (None, true) => Some(sender_from_header(message)?),
+        (None, false) => None,
+    };
+    if let Some(sender) = &sender {
         push("--originator", sender);
     }
     let mut recipients = flags.recipients.clone();
@@ -254,10 +276,9 @@ fn send_argv(
         }
     }
     push("--recipients", &recipients.join(", "));
+    // The From is made by `postie send`, which knows the account's address.
     if let (Some(name), false) = (&flags.full_name, message.headers().contains("From")) {
-        let address = flags.sender.clone().unwrap_or_else(default_sender);
-        let name = name.replace(['\\', '"'], "");
-        push("--header", &format!("From: \"{name}\" <{address}>"));
+        push("--full-name", name);
     }
     if let Some(notify) = &flags.notify {
         push("--dsn-notify", notify);
@@ -275,9 +296,21 @@ fn send_argv(
     Ok(argv)
 }
 
-fn default_sender() -> String {
-    let env = postie_smtp::LocalEnv::from_system();
-    format!("{}@{}", env.user, env.hostname)
+/// `--read-envelope-from`: the address of the message's From (its first,
+/// when it names several authors).
+fn sender_from_header(message: &Message) -> Result<String, String> {
+    let from = message
+        .headers()
+        .get("From")
+        .ok_or("--read-envelope-from: the message has no From")?
+        .as_text()
+        .into_owned();
+    let list = postie_mime::address::parse_address_list(&from)
+        .map_err(|e| format!("--read-envelope-from: the From {from:?}: {e}"))?;
+    postie_mime::address::mailboxes(&list)
+        .first()
+        .map(|mailbox| mailbox.addr_spec())
+        .ok_or_else(|| format!("--read-envelope-from: the From {from:?} holds no address"))
 }
 
 #[cfg(test)]
@@ -320,6 +353,60 @@ mod tests {
         assert_eq!(send.originator.as_deref(), Some("-ann@example.org"));
         assert_eq!(send.transport.envid.as_deref(), Some("-odd"));
         assert_eq!(send.recipients.as_deref(), Some("-bob@example.org"));
+    }
+
+    /// msmtp's long names, and `--flag=value`.
+    #[test]
+    fn msmtp_s_flags_are_understood() {
+        let flags = parse(&args("--read-recipients --account=work --config=/x/rc")).unwrap();
+        assert!(flags.from_headers && !flags.sender_from_header);
+        assert_eq!(flags.account.as_deref(), Some("work"));
+        assert_eq!(flags.config.as_deref(), Some("/x/rc"));
+        let flags = parse(&args("--read-envelope-from -a home -- bob@example.org")).unwrap();
+        assert!(flags.sender_from_header && !flags.from_headers);
+        assert_eq!(flags.account.as_deref(), Some("home"));
+        assert!(parse(&args("--read-recipients=yes")).is_err());
+    }
+
+    #[test]
+    fn read_envelope_from_takes_the_from_s_address() {
+        use clap::Parser as _;
+        let sender = |flags: &Flags, fields: &[(&str, &str)]| {
+            let mut message = Message::text("x");
+            for (name, value) in fields {
+                message.headers_mut().append(name, value).unwrap();
+            }
+            let argv = send_argv(flags, &message, std::path::Path::new("/tmp/m.eml"))?;
+            let cli = crate::args::Cli::try_parse_from(&argv).unwrap();
+            let crate::args::Command::Send(send) = cli.command else {
+                panic!("{argv:?}")
+            };
+            Ok::<_, String>(send.originator)
+        };
+        let flags = parse(&args("--read-envelope-from bob@example.org")).unwrap();
+        let from: &[(&str, &str)] = &[
+            ("From", "\"Ann A.\" <ann@example.org>, cy@example.org"),
+            ("Sender", "cy@example.org"),
+        ];
+        assert_eq!(
+            sender(&flags, from).unwrap().as_deref(),
+            Some("ann@example.org")
+        );
+        let err = sender(&flags, &[("Subject", "none")]).unwrap_err();
+        assert!(err.contains("the message has no From"), "{err}");
+        // -f wins.
+        let flags = parse(&args(
+            "--read-envelope-from -f dee@example.org bob@example.org",
+        ))
+        .unwrap();
+        assert_eq!(
+            sender(&flags, from).unwrap().as_deref(),
+            Some("dee@example.org")
+        );
+        // Without the flag, no envelope sender is given: postie's rules
+        // (the account's from, else the From) decide.
+        let flags = parse(&args("bob@example.org")).unwrap();
+        assert_eq!(sender(&flags, from).unwrap(), None);
     }
 
     #[test]

@@ -120,7 +120,8 @@ fn absolute(path: &Path) -> PathBuf {
 
 /// Fills what the flags left out from the account (flags win): servers
 /// (and their ports), TLS, CA files (added), user, mechanisms, time
-/// limit, client name, and the secret's source.
+/// limit, client name, the secret's source, and what an msmtp file can
+/// also say: certificate checks off, a client certificate, LMTP, DSN.
 pub(crate) fn fill_from_account(s: &mut TransportSettings, account: &Account) {
     if s.servers.is_empty() {
         s.servers.clone_from(&account.hosts);
@@ -133,8 +134,9 @@ pub(crate) fn fill_from_account(s: &mut TransportSettings, account: &Account) {
     if s.auth.username.is_none() {
         s.auth.username.clone_from(&account.username);
     }
-    if s.auth.secret.is_none() && account.secret.is_some() {
+    if s.auth.secret.is_none() && account.has_secret() {
         s.auth.secret = Some(SecretSource::Account(account.name.clone()));
+        s.auth.token = account.token;
     }
     if s.auth.mechanisms.is_empty() {
         s.auth.mechanisms.clone_from(&account.auth);
@@ -150,6 +152,13 @@ pub(crate) fn fill_from_account(s: &mut TransportSettings, account: &Account) {
     if s.client.is_none() {
         s.client.clone_from(&account.client);
     }
+    s.accept_invalid_certificates |= account.accept_invalid_certificates;
+    if s.client_certificate.is_none() {
+        s.client_certificate.clone_from(&account.client_certificate);
+    }
+    s.lmtp |= account.lmtp;
+    s.dsn.notify = s.dsn.notify.or(account.dsn_notify);
+    s.dsn.ret = s.dsn.ret.or(account.dsn_ret);
 }
 
 /// The credentials the settings name: the user, and the secret read from
@@ -181,13 +190,11 @@ pub(crate) fn credentials(
     let config = |text: String| (exit::CONFIG, text);
     let secret = match source {
         SecretSource::Account(name) => {
-            let own = account
-                .filter(|a| &a.name == name)
-                .and_then(|a| a.secret.as_ref());
-            let Some(own) = own else {
+            let Some(own) = account.filter(|a| &a.name == name) else {
                 return Err(config(format!("account {name:?}: no password source")));
             };
-            crate::config::read_secret(own).map_err(|e| config(format!("account {name:?}: {e}")))?
+            own.read_secret()
+                .map_err(|e| config(format!("account {name:?}: {e}")))?
         }
         SecretSource::Env(var) => {
             let flag = if s.auth.token {

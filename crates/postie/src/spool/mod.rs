@@ -64,7 +64,7 @@ impl Retry {
         // The file the account came from, named outright: a retry must not
         // find another file (or another default account) there.
         let config = account
-            .and(args.config.clone().or_else(crate::config::default_path))
+            .and_then(|a| a.file.clone().or_else(|| args.config.clone()))
             .map(|path| std::path::absolute(&path).unwrap_or(path));
         Self {
             transport: transport.clone(),

@@ -124,7 +124,7 @@ pub(crate) fn create_new(path: &Path) -> io::Result<File> {
 
 /// The accounts file a spooled message names, checked before it is read:
 /// its `password_command` runs as this user, so it must be a file this
-/// user owns and nobody else can write, in a folder nobody else can write
+/// user (or root) owns and nobody else can write, in a folder nobody else can write
 /// (who could put another file in its place). Returns the path to read.
 ///
 /// A link is resolved and the file it leads to is checked, and that path
@@ -150,11 +150,14 @@ pub(crate) fn accounts_file(named: &Path) -> Result<std::path::PathBuf, String> 
     if !meta.is_file() {
         return Err(refuse(named, format!("{shown} is not a regular file")));
     }
-    if meta.uid() != me {
+    // Root's is allowed too: a system file (/etc/postie/config.toml,
+    // /etc/msmtprc) may be where the account came from, and root can
+    // change any of the user's files anyway.
+    if meta.uid() != me && meta.uid() != 0 {
         return Err(refuse(
             named,
             format!(
-                "{shown} is owned by uid {}, not by you (uid {me}), and its password_command would run as you: chown {me} {shown} if it is yours",
+                "{shown} is owned by uid {}, not by you (uid {me}) or root, and its password_command would run as you: chown {me} {shown} if it is yours",
                 meta.uid()
             ),
         ));
