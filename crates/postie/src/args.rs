@@ -153,6 +153,15 @@ pub(crate) struct SendArgs {
     /// `postie spool flush` (also on with the account's spool_on_failure).
     #[arg(long)]
     pub(crate) spool_on_failure: bool,
+    /// Log each message's outcome to this file, one line (time, account, server, TLS, AUTH, envelope, size, reply, queue id, exit status; never a secret). Also the account's log_file.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) log_file: Option<PathBuf>,
+    /// Log each message's outcome to syslog (/dev/log): --syslog (LOG_USER) or --syslog=LOG_MAIL, LOG_LOCAL0 ... Also the account's syslog.
+    #[arg(long, value_name = "FACILITY", num_args = 0..=1, require_equals = true, default_missing_value = "on")]
+    pub(crate) syslog: Option<String>,
+    /// Replace each recipient without a domain (cron's `root`) by its alias from this file, in /etc/aliases form ('root: admin@example.org'; 'default:' for any other). Also the account's aliases.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) aliases: Option<PathBuf>,
     /// Use this account of the accounts file (default: the file's `default`).
     #[arg(long, value_name = "NAME")]
     pub(crate) account: Option<String>,

@@ -149,6 +149,14 @@ pub(crate) struct Account {
     pub(crate) undisclosed_recipients: bool,
     /// The file the account was read from: a retry reads this one again.
     pub(crate) file: Option<PathBuf>,
+    /// Where each message's outcome is logged (`log_file`, `syslog`;
+    /// msmtp's `logfile`, `syslog`).
+    pub(crate) log: crate::sent_log::LogTarget,
+    /// The aliases file for recipients without a domain (msmtp's
+    /// `aliases`).
+    pub(crate) aliases: Option<PathBuf>,
+    /// Pinned certificates (`tls_fingerprint`).
+    pub(crate) tls_fingerprints: Vec<postie_smtp::tls::Fingerprint>,
 }
 
 impl Account {
@@ -216,6 +224,27 @@ struct AccountSpec {
     client: Option<String>,
     spool_on_failure: Option<bool>,
     spool_max_age_days: Option<f64>,
+    log_file: Option<PathBuf>,
+    syslog: Option<SyslogSpec>,
+    syslog_socket: Option<PathBuf>,
+    aliases: Option<PathBuf>,
+    tls_fingerprint: Option<OneOrMany>,
+}
+
+/// `syslog = true` (LOG_USER, as msmtp) or `syslog = "LOG_MAIL"`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(untagged)]
+enum SyslogSpec {
+    On(bool),
+    Facility(String),
+}
+
+/// A key that takes one value or a list.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(untagged)]
+enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
 }
 
 impl AccountSpec {
@@ -240,6 +269,11 @@ impl AccountSpec {
             client: self.client.or(base.client),
             spool_on_failure: self.spool_on_failure.or(base.spool_on_failure),
             spool_max_age_days: self.spool_max_age_days.or(base.spool_max_age_days),
+            log_file: self.log_file.or(base.log_file),
+            syslog: self.syslog.or(base.syslog),
+            syslog_socket: self.syslog_socket.or(base.syslog_socket),
+            aliases: self.aliases.or(base.aliases),
+            tls_fingerprint: self.tls_fingerprint.or(base.tls_fingerprint),
         }
     }
 }
@@ -444,8 +478,33 @@ fn resolve(name: &str, spec: AccountSpec) -> Result<Account, String> {
             })
         })
         .transpose()?;
+    let syslog = match spec.syslog {
+        None | Some(SyslogSpec::On(false)) => None,
+        Some(SyslogSpec::On(true)) => Some("on".to_owned()),
+        Some(SyslogSpec::Facility(name)) => Some(name),
+    };
+    let log = crate::sent_log::LogTarget {
+        file: spec.log_file.as_deref().map(expand_home),
+        syslog: syslog
+            .map(|v| crate::sent_log::Syslog::parse(&v, spec.syslog_socket.as_deref()))
+            .transpose()?,
+    };
+    let tls_fingerprints = match spec.tls_fingerprint {
+        None => Vec::new(),
+        Some(OneOrMany::One(one)) => vec![one],
+        Some(OneOrMany::Many(many)) => many,
+    }
+    .iter()
+    .map(|f| {
+        f.parse::<postie_smtp::tls::Fingerprint>()
+            .map_err(|e| format!("tls_fingerprint: {e}"))
+    })
+    .collect::<Result<Vec<_>, _>>()?;
     Ok(Account {
         name: name.to_owned(),
+        log,
+        aliases: spec.aliases.as_deref().map(expand_home),
+        tls_fingerprints,
         hosts,
         ports,
         tls,

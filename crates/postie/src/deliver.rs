@@ -38,7 +38,10 @@ pub(crate) fn resend(
         .map_err(|(code, text)| Failure::Input(code, text))?;
     let prepared = envelope::prepare(&message, &options, &LocalEnv::from_system())
         .map_err(|e| Failure::Input(exit::DATAERR, e.to_string()))?;
-    postie_smtp::blocking::send_prepared(&message, &prepared, &options).map_err(Failure::Send)
+    let log = log_target(&args, account).map_err(|(code, text)| Failure::Input(code, text))?;
+    let result = postie_smtp::blocking::send_prepared(&message, &prepared, &options);
+    log_outcome(&log, account, &message, &prepared, result.as_ref());
+    result.map_err(Failure::Send)
 }
 
 /// The send options once the account has filled in what the flags left
@@ -55,6 +58,7 @@ pub(crate) fn options_with_account(
         crate::settings::fill_from_account(&mut settings, account);
         apply_account(args, account);
     }
+    apply_aliases(args, account)?;
     name_the_sender(args);
     if account.is_some_and(|a| a.from_header_always) {
         set_from_header(args);
@@ -210,6 +214,74 @@ fn apply_account(args: &mut SendArgs, account: &crate::config::Account) {
             args.from = Some(from.clone());
         }
     }
+}
+
+/// Recipients without a domain replaced by their aliases, from the file
+/// `--aliases` or the account names (none by default, as msmtp). They are
+/// the envelope recipients given (`--recipients`, sendmail's arguments and
+/// `-t`); a message's own To, Cc and Bcc are addresses with a domain.
+fn apply_aliases(
+    args: &mut SendArgs,
+    account: Option<&crate::config::Account>,
+) -> Result<(), (u8, String)> {
+    let Some(path) = args
+        .aliases
+        .clone()
+        .or_else(|| account.and_then(|a| a.aliases.clone()))
+    else {
+        return Ok(());
+    };
+    let aliases = crate::aliases::Aliases::load(&path).map_err(|e| (exit::CONFIG, e))?;
+    if let Some(recipients) = &args.recipients {
+        // Split at commas and joined the same way: a piece that is no
+        // alias (half of a quoted name with a comma, say) comes back as it
+        // was.
+        let pieces: Vec<String> = recipients.split(',').map(str::to_owned).collect();
+        args.recipients = Some(aliases.apply(&pieces).join(","));
+    }
+    Ok(())
+}
+
+/// Where this send's outcome is logged: the flags, else the account.
+pub(crate) fn log_target(
+    args: &SendArgs,
+    account: Option<&crate::config::Account>,
+) -> Result<crate::sent_log::LogTarget, (u8, String)> {
+    let mut target = account.map(|a| a.log.clone()).unwrap_or_default();
+    if let Some(file) = &args.log_file {
+        target.file = Some(file.clone());
+    }
+    if let Some(facility) = &args.syslog {
+        target.syslog =
+            Some(crate::sent_log::Syslog::parse(facility, None).map_err(|e| (exit::USAGE, e))?);
+    }
+    Ok(target)
+}
+
+/// Logs the outcome of sending `message` as `prepared` says.
+pub(crate) fn log_outcome(
+    target: &crate::sent_log::LogTarget,
+    account: Option<&crate::config::Account>,
+    message: &Message,
+    prepared: &postie_smtp::Prepared,
+    outcome: Result<&postie_smtp::Sent, &postie_smtp::Error>,
+) {
+    if !target.is_on() {
+        return;
+    }
+    let recipients = prepared.recipients();
+    let from = prepared.reverse_path();
+    target.record(&crate::sent_log::Entry {
+        account: account.map(|a| a.name.as_str()),
+        from: &from,
+        recipients: &recipients,
+        size: prepared.size(message).ok(),
+        outcome,
+        exit: match outcome {
+            Ok(_) => exit::OK,
+            Err(error) => exit::for_error(error),
+        },
+    });
 }
 
 /// msmtp's `undisclosed_recipients on`: the envelope recipients are fixed

@@ -73,7 +73,10 @@ fn write_pages(dir: &Path) -> io::Result<()> {
     for sub in command.get_subcommands() {
         write_tree(dir, sub, "postie")?;
     }
-    Ok(())
+    // sendmail's flags are not clap's: its page is written by hand.
+    let mut page = std::fs::File::create(dir.join("postie-sendmail.1"))?;
+    crate::sendmail_help::write_man(&mut page)?;
+    page.flush()
 }
 
 /// The page of `sub` (named `PARENT-SUB`, as man(1) expects for `man

@@ -2,6 +2,7 @@
 //! `::smtp::sendmessage` as a command; plus a capture sink and a demo.
 #![forbid(unsafe_code)]
 
+mod aliases;
 mod args;
 mod config;
 mod deliver;
@@ -16,6 +17,8 @@ mod progress;
 mod report;
 mod send;
 mod sendmail;
+mod sendmail_help;
+mod sent_log;
 mod settings;
 mod sink;
 mod spool;

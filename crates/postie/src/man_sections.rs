@@ -43,6 +43,7 @@ const FILES: &[(&str, &str)] = &[
 const PAGES: &[&str] = &[
     "postie(1)",
     "postie-send(1)",
+    "postie-sendmail(1)",
     "postie-probe(1)",
     "postie-spool(1)",
     "postie-sink(1)",
@@ -55,7 +56,17 @@ const PAGES: &[&str] = &[
 /// EXAMPLES when its after-help text is examples, then EXIT STATUS,
 /// ENVIRONMENT, FILES and SEE ALSO.
 pub(crate) fn write(command: &clap::Command, page: &str, out: &mut dyn Write) -> io::Result<()> {
-    let (notes, examples) = after_help(command);
+    let text = command
+        .get_after_help()
+        .map(|t| t.to_string())
+        .unwrap_or_default();
+    write_after_help(&text, page, out)
+}
+
+/// The same from an after-help text: its notes and examples, then the
+/// sections every page has.
+pub(crate) fn write_after_help(text: &str, page: &str, out: &mut dyn Write) -> io::Result<()> {
+    let (notes, examples) = after_help(text);
     if let Some(notes) = notes {
         writeln!(out, ".SH NOTES")?;
         for paragraph in notes.split("\n\n") {
@@ -83,12 +94,9 @@ pub(crate) fn write(command: &clap::Command, page: &str, out: &mut dyn Write) ->
     writeln!(out, "{}", others.join(", "))
 }
 
-/// The command's after-help text, split into its notes and its examples
-/// (what follows a line "Examples:", without that line and the indent).
-fn after_help(command: &clap::Command) -> (Option<String>, Option<String>) {
-    let Some(text) = command.get_after_help().map(|t| t.to_string()) else {
-        return (None, None);
-    };
+/// An after-help text, split into its notes and its examples (what
+/// follows a line "Examples:", without that line and the indent).
+fn after_help(text: &str) -> (Option<String>, Option<String>) {
     let (notes, examples) = match text.split_once("Examples:") {
         Some((notes, examples)) => (notes.trim(), Some(examples)),
         None => (text.trim(), None),
@@ -121,7 +129,7 @@ fn tagged(out: &mut dyn Write, title: &str, items: &[(&str, &str)]) -> io::Resul
 /// `text` safe as a roff line: backslashes doubled (as `\e`), and a line
 /// that would start with a control character (`.` or `'`) or a hyphen
 /// protected with `\&`.
-fn escape(text: &str) -> String {
+pub(crate) fn escape(text: &str) -> String {
     let text = text.replace('\\', "\\e").replace('-', "\\-");
     if text.starts_with(['.', '\'']) {
         format!("\\&{text}")

@@ -76,7 +76,13 @@ pub(crate) fn run_keeping(args: SendArgs) -> Ran {
     if args.dry_run {
         return code(dry_run(&message, &prepared));
     }
-    match postie_smtp::blocking::send_prepared(&message, &prepared, &options) {
+    let log = match crate::deliver::log_target(&args, account.as_ref()) {
+        Ok(log) => log,
+        Err((c, text)) => return code(fail_input(&args, c, &text)),
+    };
+    let result = postie_smtp::blocking::send_prepared(&message, &prepared, &options);
+    crate::deliver::log_outcome(&log, account.as_ref(), &message, &prepared, result.as_ref());
+    match result {
         Ok(sent) => {
             if options.transport_settings().dsn.is_asked() && !sent.dsn() {
                 eprintln!(

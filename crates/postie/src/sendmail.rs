@@ -48,6 +48,12 @@ struct Flags {
     envid: Option<String>,
     config: Option<String>,
     account: Option<String>,
+    /// `--help`: the flags, and nothing sent.
+    help: bool,
+    /// msmtp's `--logfile`, `--syslog[=FACILITY]` and `--aliases`.
+    log_file: Option<String>,
+    syslog: Option<String>,
+    aliases: Option<String>,
     recipients: Vec<String>,
 }
 
@@ -68,6 +74,10 @@ pub(crate) fn run(args: Vec<OsString>) -> u8 {
         Ok(flags) => flags,
         Err(text) => return usage(&text),
     };
+    if flags.help {
+        crate::sendmail_help::print();
+        return exit::OK;
+    }
     let input = io::stdin().lock();
     let spooled = match spool(input, flags.ignore_dots) {
         Ok(spooled) => spooled,
@@ -143,6 +153,13 @@ fn parse(args: &[String]) -> Result<Flags, String> {
             match name {
                 "account" => flags.account = Some(value_of("--account")?),
                 "config" => flags.config = Some(value_of("--config")?),
+                "logfile" => flags.log_file = Some(value_of("--logfile")?),
+                "aliases" => flags.aliases = Some(value_of("--aliases")?),
+                // An optional value, attached only (as msmtp's).
+                "syslog" => {
+                    flags.syslog = Some(attached.clone().unwrap_or_else(|| "on".to_owned()))
+                }
+                "help" if attached.is_none() => flags.help = true,
                 "read-recipients" if attached.is_none() => flags.from_headers = true,
                 "read-envelope-from" if attached.is_none() => flags.sender_from_header = true,
                 other => return Err(format!("unknown option --{other}")),
@@ -178,7 +195,7 @@ fn parse(args: &[String]) -> Result<Flags, String> {
             _ => return Err(format!("unknown option {arg}")),
         }
     }
-    if flags.recipients.is_empty() && !flags.from_headers {
+    if flags.recipients.is_empty() && !flags.from_headers && !flags.help {
         return Err(
             "no recipients: give them as arguments, or -t to read To, Cc and Bcc".to_owned(),
         );
@@ -254,6 +271,16 @@ fn send_argv(
     }
     if let Some(account) = &flags.account {
         push("--account", account);
+    }
+    if let Some(file) = &flags.log_file {
+        push("--log-file", file);
+    }
+    if let Some(file) = &flags.aliases {
+        push("--aliases", file);
+    }
+    match flags.syslog.as_deref() {
+        None | Some("off") => {}
+        Some(facility) => push("--syslog", facility),
     }
     let sender = match (&flags.sender, flags.sender_from_header) {
         (Some(sender), _) => Some(sender.clone()),
@@ -407,6 +434,22 @@ mod tests {
         // (the account's from, else the From) decide.
         let flags = parse(&args("bob@example.org")).unwrap();
         assert_eq!(sender(&flags, from).unwrap(), None);
+    }
+
+    #[test]
+    fn every_flag_the_help_lists_is_one_the_parser_takes() {
+        for &(names, value, _) in crate::sendmail_help::FLAGS {
+            for name in names.split(", ") {
+                let name = name.trim_end_matches("[=FACILITY]");
+                let mut line = vec![name.to_owned()];
+                if value.is_some() {
+                    line.push("x@example.org".to_owned());
+                }
+                line.push("rcpt@example.org".to_owned());
+                assert!(parse(&line).is_ok(), "{line:?}: {:?}", parse(&line).err());
+            }
+        }
+        assert!(parse(&args("--help")).unwrap().help);
     }
 
     #[test]

@@ -157,6 +157,9 @@ pub(crate) fn fill_from_account(s: &mut TransportSettings, account: &Account) {
         s.client_certificate.clone_from(&account.client_certificate);
     }
     s.lmtp |= account.lmtp;
+    if s.tls_fingerprints.is_empty() {
+        s.tls_fingerprints.clone_from(&account.tls_fingerprints);
+    }
     s.dsn.notify = s.dsn.notify.or(account.dsn_notify);
     s.dsn.ret = s.dsn.ret.or(account.dsn_ret);
 }

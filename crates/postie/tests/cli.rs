@@ -1252,6 +1252,7 @@ fn completions_and_man_pages_know_every_command() {
     for name in [
         "postie",
         "postie-send",
+        "postie-sendmail",
         "postie-probe",
         "postie-spool",
         "postie-spool-list",
@@ -1616,5 +1617,49 @@ fn html_from_a_file_and_a_mistyped_file_name() {
         page.to_str().unwrap(),
     ]);
     assert_eq!(out.status.code(), Some(64), "{}", stderr(&out));
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// `--log-file` over STARTTLS and AUTH: the line names the TLS version and
+/// the mechanism, and holds neither the password nor the AUTH exchange.
+#[test]
+fn the_sent_log_names_tls_and_auth_but_never_the_secret() {
+    let Some((server, ca, user, password)) = tls_auth_env() else {
+        return;
+    };
+    let dir = std::env::temp_dir().join(format!("postie-cli-log-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let log = dir.join("sent.log");
+    let port = server.port.to_string();
+    let out = postie_env(
+        &[
+            "send",
+            "--server",
+            &server.host,
+            "--port",
+            &port,
+            "--ca-file",
+            &ca,
+            "--username",
+            &user,
+            "--password-env",
+            "SMTP_PASSWORD",
+            "--auth",
+            "PLAIN",
+            "--to",
+            "logged@relay.test",
+            "--body",
+            "b",
+            "--log-file",
+            log.to_str().unwrap(),
+        ],
+        &[("SMTP_PASSWORD", &password)],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let line = std::fs::read_to_string(&log).unwrap();
+    assert!(line.contains("tls=TLSv1."), "{line}");
+    assert!(line.contains("auth=PLAIN"), "{line}");
+    assert!(line.contains("recipients=logged@relay.test"), "{line}");
+    assert!(!line.contains(&password), "{line}");
     std::fs::remove_dir_all(dir).unwrap();
 }

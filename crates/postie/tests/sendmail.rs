@@ -25,6 +25,11 @@ impl Drop for Setup {
 /// A config home whose default account is the plain test Postfix, and a
 /// `sendmail` symlink to the postie binary.
 fn setup(tag: &str) -> Option<Setup> {
+    setup_with(tag, "")
+}
+
+/// The same, with `extra` lines added to the account.
+fn setup_with(tag: &str, extra: &str) -> Option<Setup> {
     let server: RealServer = real_server("POSTIE_TEST_POSTFIX")?;
     let mail = real_path("POSTIE_TEST_POSTFIX_MAIL")?;
     let dir = std::env::temp_dir().join(format!("postie-sendmail-{tag}-{}", std::process::id()));
@@ -32,7 +37,7 @@ fn setup(tag: &str) -> Option<Setup> {
     std::fs::write(
         dir.join("postie/config.toml"),
         format!(
-            "default = \"local\"\n[accounts.local]\nhost = \"{}\"\nport = {}\ntls = \"none\"\n",
+            "default = \"local\"\n[accounts.local]\nhost = \"{}\"\nport = {}\ntls = \"none\"\n{extra}",
             server.host, server.port
         ),
     )
@@ -219,4 +224,126 @@ fn bad_flags_and_no_recipients_are_usage_errors() {
         let out = sendmail(&s, args, b"Subject: x\n\nx\n");
         assert_eq!(out.status.code(), Some(64), "{args:?}");
     }
+}
+
+/// `sendmail --help` (through the link, as a user types it) lists the
+/// flags, exits 0 and reads nothing.
+#[test]
+fn sendmail_help_lists_the_flags() {
+    let Some(s) = setup("help") else { return };
+    let out = sendmail(&s, &["--help"], b"");
+    ok(&out);
+    let text = String::from_utf8_lossy(&out.stdout);
+    for flag in [
+        "Usage: sendmail",
+        "-t, --read-recipients",
+        "--read-envelope-from",
+        "-f, -r",
+        "--logfile",
+        "Examples:",
+    ] {
+        assert!(text.contains(flag), "{flag}: {text}");
+    }
+}
+
+/// cron mails `root`: with the account's aliases file that becomes the
+/// admin's address; without one it would go to root@ this host.
+#[test]
+fn cron_mail_to_root_follows_the_accounts_aliases() {
+    let dir = std::env::temp_dir().join(format!("postie-aliases-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let aliases = dir.join("aliases");
+    std::fs::write(&aliases, "# as /etc/aliases\nroot: cleo@example.org\n").unwrap();
+    let Some(s) = setup_with(
+        "aliases",
+        &format!("aliases = {:?}\n", aliases.display().to_string()),
+    ) else {
+        return;
+    };
+    let token = token();
+    let msg = format!("Subject: Cron <root@host> job {token}\nTo: root\n\noutput\n");
+    let out = sendmail(
+        &s,
+        &["-FCronDaemon", "-i", "-B8BITMIME", "-oem", "root"],
+        msg.as_bytes(),
+    );
+    ok(&out);
+    let got = delivered(&s, "cleo", &token).expect("root's mail reached cleo");
+    assert!(got.contains("output"), "{got}");
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// One line per message in the account's log, never the password; and the
+/// same line to syslog, on a socket the test binds in place of /dev/log.
+#[test]
+fn each_message_is_logged_to_the_file_and_to_syslog_without_secrets() {
+    let dir = std::env::temp_dir().join(format!("postie-sentlog-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let log = dir.join("sent.log");
+    let socket = dir.join("log.sock");
+    let syslog = std::os::unix::net::UnixDatagram::bind(&socket).unwrap();
+    syslog
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let extra = format!(
+        "log_file = {:?}\nsyslog = \"LOG_MAIL\"\nsyslog_socket = {:?}\n",
+        log.display().to_string(),
+        socket.display().to_string()
+    );
+    let Some(s) = setup_with("sentlog", &extra) else {
+        return;
+    };
+    let token = token();
+    let msg = format!("Subject: logged {token}\n\nbody\n");
+    ok(&sendmail(
+        &s,
+        &["-i", "-f", "dina@example.org", "dora@example.org"],
+        msg.as_bytes(),
+    ));
+    delivered(&s, "dora", &token).expect("delivered");
+    let text = std::fs::read_to_string(&log).unwrap();
+    let line = text.lines().last().unwrap();
+    for part in [
+        "account=local",
+        "tls=off",
+        "auth=off",
+        "from=dina@example.org",
+        "recipients=dora@example.org",
+        "code=250",
+        "exit=0",
+    ] {
+        assert!(line.contains(part), "{part}: {line}");
+    }
+    assert!(
+        line.contains("queue_id=") && !line.contains("queue_id=-"),
+        "{line}"
+    );
+    use std::os::unix::fs::PermissionsExt as _;
+    assert_eq!(
+        std::fs::metadata(&log).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let mut buf = [0u8; 2048];
+    let n = syslog.recv(&mut buf).unwrap();
+    let datagram = String::from_utf8_lossy(&buf[..n]);
+    // LOG_MAIL (2) * 8 + LOG_INFO (6).
+    assert!(datagram.starts_with("<22>"), "{datagram}");
+    assert!(datagram.contains(" postie["), "{datagram}");
+    assert!(
+        datagram.contains("recipients=dora@example.org"),
+        "{datagram}"
+    );
+
+    // A refused recipient is logged too, as an error (LOG_ERR: <19>).
+    let out = sendmail(&s, &["-i", "nobody@example.org"], msg.as_bytes());
+    assert_eq!(out.status.code(), Some(67));
+    let text = std::fs::read_to_string(&log).unwrap();
+    let line = text.lines().last().unwrap();
+    assert!(
+        line.contains("recipients=nobody@example.org") && line.contains("exit=67"),
+        "{line}"
+    );
+    let n = syslog.recv(&mut buf).unwrap();
+    assert!(String::from_utf8_lossy(&buf[..n]).starts_with("<19>"));
+    std::fs::remove_dir_all(dir).unwrap();
 }

@@ -174,9 +174,22 @@ fn convert(
                 }
             }
             Value::Undisclosed(yes) => account.undisclosed_recipients = *yes,
-            Value::Logfile(v) => keep(&mut pending.logfile, v, not_supported(entry), &mut warnings),
-            Value::Syslog(v) => keep(&mut pending.syslog, v, not_supported(entry), &mut warnings),
-            Value::Aliases(v) => keep(&mut pending.aliases, v, not_supported(entry), &mut warnings),
+            Value::Logfile(v) => {
+                pending.logfile.clone_from(v);
+                account.log.file.clone_from(v);
+            }
+            Value::Syslog(v) => {
+                pending.syslog.clone_from(v);
+                account.log.syslog = v
+                    .as_deref()
+                    .map(|facility| crate::sent_log::Syslog::parse(facility, None))
+                    .transpose()
+                    .map_err(|e| format!("{}: {e}", at(entry)))?;
+            }
+            Value::Aliases(v) => {
+                pending.aliases.clone_from(v);
+                account.aliases.clone_from(v);
+            }
             Value::ProxyHost(v) => keep(
                 &mut pending.proxy_host,
                 v,
@@ -195,12 +208,21 @@ fn convert(
                 not_supported(entry),
                 &mut warnings,
             ),
-            Value::Fingerprint(v) => keep(
-                &mut pending.tls_fingerprint,
-                v,
-                not_supported(entry),
-                &mut warnings,
-            ),
+            Value::Fingerprint(v) => {
+                pending.tls_fingerprint.clone_from(v);
+                // postie's own parser decides (a SHA-1 or MD5 value is
+                // refused there, saying why).
+                account.tls_fingerprints = v
+                    .iter()
+                    .map(|f| {
+                        let hex: Vec<String> =
+                            f.digest.iter().map(|b| format!("{b:02X}")).collect();
+                        hex.join(":")
+                            .parse::<postie_smtp::tls::Fingerprint>()
+                            .map_err(|e| format!("{}: {e}", at(entry)))
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
+            }
             Value::Ignored(true) => warnings.push(not_supported(entry)),
             Value::Ignored(false) | Value::Unknown => {}
         }
@@ -222,6 +244,11 @@ fn convert(
     });
     // Without TLS there is no certificate to check (nor a warning to give).
     account.accept_invalid_certificates = tls && !certcheck;
+    // msmtp: with tls_fingerprint, tls_trust_file is not used (postie would
+    // check both when both are given).
+    if !account.tls_fingerprints.is_empty() {
+        account.ca_files.clear();
+    }
     account.client_certificate = match (cert, key) {
         (Some(cert), Some(key)) => Some((cert, key)),
         (None, None) => None,

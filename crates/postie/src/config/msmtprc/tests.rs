@@ -85,18 +85,13 @@ fn a_gmail_file_maps_onto_postie_s_account() {
     );
     assert!(a.password.is_none() && !a.token && !a.accept_invalid_certificates);
     assert!(a.file.as_deref().is_some_and(|p| p.ends_with("msmtprc")));
-    // The log file is kept for when postie writes one, and named meanwhile.
+    // The log file is postie's log file.
     let home = std::env::var("HOME").unwrap_or_default();
     assert_eq!(
-        chosen.pending.logfile,
+        a.log.file,
         Some(PathBuf::from(format!("{home}/.msmtp.log")))
     );
-    assert_eq!(chosen.warnings.len(), 1, "{:?}", chosen.warnings);
-    assert!(
-        chosen.warnings[0].ends_with("msmtprc:6: logfile is not supported by postie; ignored"),
-        "{:?}",
-        chosen.warnings
-    );
+    assert!(chosen.warnings.is_empty(), "{:?}", chosen.warnings);
     let ssl = account("gmail-ssl", GMAIL, Some("gmail-ssl")).account;
     assert_eq!(ssl.tls, Some(TlsArg::Implicit));
     assert_eq!(ssl.ports, [465]);
@@ -281,14 +276,11 @@ fn unknown_and_unsupported_keys_are_warnings_naming_the_line() {
         .collect();
     let mut want = vec![
         "3: unknown key bogus_key; ignored",
-        "9: aliases is not supported by postie; ignored",
         "6: proxy_host is not supported by postie; ignored",
         "7: proxy_port is not supported by postie; ignored",
         "11: set_date_header is not supported by postie; ignored",
         "14: set_from_header off is not supported by postie (a message without From gets one, as RFC 5322 asks); ignored",
         "8: source_ip is not supported by postie; ignored",
-        "2: syslog is not supported by postie; ignored",
-        "10: tls_fingerprint is not supported by postie; ignored",
         "15: tls_priorities is not supported by postie; ignored",
     ];
     let mut got = lines.clone();
@@ -299,6 +291,14 @@ fn unknown_and_unsupported_keys_are_warnings_naming_the_line() {
     assert_eq!(got, want, "{:?}", chosen.warnings);
     let p = &chosen.pending;
     assert_eq!(p.syslog.as_deref(), Some("LOG_MAIL"));
+    let a = &chosen.account;
+    assert_eq!(a.log.syslog.as_ref().map(|s| s.facility), Some(2));
+    assert_eq!(a.aliases, Some(PathBuf::from("/etc/aliases")));
+    assert_eq!(a.tls_fingerprints.len(), 1);
+    assert!(
+        a.ca_files.is_empty(),
+        "msmtp: a fingerprint replaces tls_trust_file"
+    );
     assert_eq!(p.proxy_host.as_deref(), Some("127.0.0.1"));
     assert_eq!(p.proxy_port, Some(9050));
     assert_eq!(p.source_ip, Some("192.0.2.7".parse().unwrap()));
@@ -424,7 +424,7 @@ fn the_inheritance_file_reads_as_msmtp_reads_it() {
 }
 
 #[test]
-fn the_system_file_warns_of_what_postie_does_not_do_yet() {
+fn the_system_file_logs_to_syslog_and_reads_aliases() {
     let text = include_str!("../../../tests/msmtprc/system.msmtprc")
         .replace("{HOST}", "relay.example.org")
         .replace("{PORT}", "25");
@@ -439,12 +439,7 @@ fn the_system_file_warns_of_what_postie_does_not_do_yet() {
         .iter()
         .map(|w| w.split_once("msmtprc:").unwrap().1)
         .collect();
-    assert_eq!(
-        lines,
-        [
-            "6: aliases is not supported by postie; ignored",
-            "5: syslog is not supported by postie; ignored"
-        ]
-    );
-    assert_eq!(chosen.pending.syslog.as_deref(), Some("LOG_MAIL"));
+    assert!(lines.is_empty(), "{lines:?}");
+    assert_eq!(a.log.syslog.as_ref().map(|s| s.facility), Some(2));
+    assert_eq!(a.aliases, Some(PathBuf::from("/etc/aliases")));
 }
