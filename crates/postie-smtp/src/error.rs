@@ -291,6 +291,10 @@ pub enum InvalidInput {
     /// recipient.
     #[error("DSN notify for {0}: not one of the recipients")]
     DsnNotRecipient(String),
+    /// The proxy settings cannot be used (a user without a password, a
+    /// Unix socket as a server, connectors of one's own besides).
+    #[error("{0}")]
+    Proxy(crate::connector::socks5::ProxyError),
     /// A next message was started on a connection that is not idle.
     #[error("the connection is not idle: finish the last message first")]
     NotIdle,

@@ -62,6 +62,7 @@ use conn::Conn;
 
 #[cfg(unix)]
 pub use crate::connector::tokio_io::UnixConnector;
+pub use crate::connector::socks5::tokio_io::Socks5Connector;
 pub use crate::connector::tokio_io::{
     ConnectFuture, Connection, Connector, DirectConnector, Stream, TcpConnector,
 };
@@ -157,7 +158,7 @@ async fn run_step(
 ) -> bool {
     match step {
         Step::Connect { server, timeout } => {
-            let opened = match options.connectors.for_tokio() {
+            let opened = match options.tokio_connector() {
                 Ok(connector) => connector.connect(&server, timeout).await,
                 Err(e) => Err(e),
             };

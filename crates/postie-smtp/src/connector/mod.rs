@@ -10,8 +10,7 @@
 //! `async_tokio::Connector` and return an `async_tokio::Stream` (it is
 //! `AsyncRead` and `AsyncWrite`).
 //!
-//! Each driver comes with two connectors, and a third that picks between
-//! them:
+//! Each driver comes with these connectors:
 //!
 //! - `TcpConnector`: resolves the name (within the connect limit), then
 //!   tries each address in the resolver's order, each within the limit, and
@@ -20,14 +19,16 @@
 //! - `UnixConnector` (Unix): the server's host is the path of a Unix
 //!   socket, as local LMTP servers often are;
 //! - `DirectConnector`, the default: a Unix socket for a server given as a
-//!   path starting with `/`, TCP otherwise.
+//!   path starting with `/`, TCP otherwise;
+//! - `Socks5Connector`: through a SOCKS5 proxy ([`socks5`]), which resolves
+//!   the server's name and connects to it; used in place of the default
+//!   when the settings name a proxy ([`SendOptions::proxy`](crate::SendOptions::proxy)).
 //!
 //! Give your own through [`SendOptions::connectors`](crate::SendOptions::connectors)
 //! (the sessions and pools of both drivers take it from their options, and
-//! have a `connector` method of their own too). The next connector postie
-//! means to offer is SOCKS5 (RFC 1928): it would connect to the proxy and
-//! ask it for the server, and mark the connection as not local even when
-//! the proxy runs on this machine. It is not built yet.
+//! have a `connector` method of their own too). Settings that name a proxy
+//! and connectors of one's own do not go together: the send is refused
+//! before it connects, rather than bypass the proxy.
 //!
 //! A connector also says whether the connection stays on this machine
 //! (loopback, or a Unix socket): only there may PLAIN and LOGIN go without
@@ -56,6 +57,7 @@
 //! ```
 
 pub(crate) mod blocking_io;
+pub mod socks5;
 #[cfg(feature = "tokio")]
 pub(crate) mod tokio_io;
 
@@ -65,6 +67,7 @@ use std::sync::Arc;
 
 use crate::error::Cause;
 use crate::net::ResolveError;
+use socks5::{Failure, Socks5Proxy};
 
 /// Why a connector opened no connection. The drivers report it as
 /// [`Cause::Resolve`] or [`Cause::Connect`], and failover moves to the next
@@ -156,23 +159,41 @@ impl Connectors {
         self.blocking.is_some() || tokio
     }
 
-    /// The connector the blocking driver uses.
-    pub(crate) fn for_blocking(&self) -> Result<&dyn blocking_io::Connector, ConnectError> {
-        match &self.blocking {
-            Some(connector) => Ok(connector.as_ref()),
-            None if self.any() => Err(only_for_the_other("tokio")),
-            None => Ok(&blocking_io::DirectConnector),
+    /// The connector the blocking driver uses: through `proxy` when the
+    /// settings name one.
+    pub(crate) fn for_blocking(
+        &self,
+        proxy: Option<Socks5Proxy>,
+    ) -> Result<Arc<dyn blocking_io::Connector>, ConnectError> {
+        match (&self.blocking, proxy) {
+            (_, Some(proxy)) if self.any() => Err(proxy.error(Failure::WithConnectors).into()),
+            (_, Some(proxy)) => Ok(Arc::new(socks5::blocking_io::Socks5Connector::new(proxy))),
+            (Some(connector), None) => Ok(Arc::clone(connector)),
+            (None, None) if self.any() => Err(only_for_the_other("tokio")),
+            (None, None) => Ok(Arc::new(blocking_io::DirectConnector)),
         }
     }
 
-    /// The connector the tokio driver uses.
+    /// The connector the tokio driver uses: through `proxy` when the
+    /// settings name one.
     #[cfg(feature = "tokio")]
-    pub(crate) fn for_tokio(&self) -> Result<&dyn tokio_io::Connector, ConnectError> {
-        match &self.tokio {
-            Some(connector) => Ok(connector.as_ref()),
-            None if self.any() => Err(only_for_the_other("blocking")),
-            None => Ok(&tokio_io::DirectConnector),
+    pub(crate) fn for_tokio(
+        &self,
+        proxy: Option<Socks5Proxy>,
+    ) -> Result<Arc<dyn tokio_io::Connector>, ConnectError> {
+        match (&self.tokio, proxy) {
+            (_, Some(proxy)) if self.any() => Err(proxy.error(Failure::WithConnectors).into()),
+            (_, Some(proxy)) => Ok(Arc::new(socks5::tokio_io::Socks5Connector::new(proxy))),
+            (Some(connector), None) => Ok(Arc::clone(connector)),
+            (None, None) if self.any() => Err(only_for_the_other("blocking")),
+            (None, None) => Ok(Arc::new(tokio_io::DirectConnector)),
         }
+    }
+
+    /// Whether connectors of one's own were given (which a proxy in the
+    /// settings does not go with).
+    pub(crate) fn given(&self) -> bool {
+        self.any()
     }
 }
 
