@@ -459,8 +459,10 @@ impl SendOptions {
     /// The connector the blocking driver opens connections with.
     pub(crate) fn blocking_connector(
         &self,
-    ) -> Result<std::sync::Arc<dyn crate::connector::blocking_io::Connector>, crate::connector::ConnectError>
-    {
+    ) -> Result<
+        std::sync::Arc<dyn crate::connector::blocking_io::Connector>,
+        crate::connector::ConnectError,
+    > {
         self.connectors.for_blocking(self.socks5_proxy()?)
     }
 
@@ -468,8 +470,10 @@ impl SendOptions {
     #[cfg(feature = "tokio")]
     pub(crate) fn tokio_connector(
         &self,
-    ) -> Result<std::sync::Arc<dyn crate::connector::tokio_io::Connector>, crate::connector::ConnectError>
-    {
+    ) -> Result<
+        std::sync::Arc<dyn crate::connector::tokio_io::Connector>,
+        crate::connector::ConnectError,
+    > {
         self.connectors.for_tokio(self.socks5_proxy()?)
     }
 

@@ -69,7 +69,7 @@ fn check_proxy(options: &SendOptions, servers: &[ServerAddr]) -> Result<(), Inva
     let Some(proxy) = options.socks5_proxy().map_err(InvalidInput::Proxy)? else {
         return Ok(());
     };
-    if options.connectors.given() {
+    if options.connectors.any() {
         return Err(InvalidInput::Proxy(
             proxy.error(crate::connector::socks5::Failure::WithConnectors),
         ));

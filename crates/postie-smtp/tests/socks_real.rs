@@ -176,14 +176,19 @@ fn starttls_through_the_proxy_checks_the_servers_name() {
 fn implicit_tls_and_auth_through_the_proxy() {
     let Some(s) = setup() else { return };
     let token = token();
-    let options = options(&s, "POSTIE_TEST_POSTFIX_SMTPS", "localhost", proxy(&s.proxy))
-        .tls_mode(TlsMode::Implicit)
-        .credentials(Credentials {
-            username: var("POSTIE_TEST_SASL_USER"),
-            secret: Secret::new(var("POSTIE_TEST_SASL_PASSWORD")),
-            authzid: None,
-        })
-        .recipients("socks-smtps@example.org");
+    let options = options(
+        &s,
+        "POSTIE_TEST_POSTFIX_SMTPS",
+        "localhost",
+        proxy(&s.proxy),
+    )
+    .tls_mode(TlsMode::Implicit)
+    .credentials(Credentials {
+        username: var("POSTIE_TEST_SASL_USER"),
+        secret: Secret::new(var("POSTIE_TEST_SASL_PASSWORD")),
+        authzid: None,
+    })
+    .recipients("socks-smtps@example.org");
     let sent = common::send(&message(&token), &options).unwrap();
     assert!(sent.tls().is_some());
     assert!(sent.auth().is_some());
@@ -222,13 +227,8 @@ fn the_proxys_user_and_password_open_the_way() {
     assert!(!text.contains("not-the-password"), "{text}");
 
     // No user at all: the proxy takes no method offered.
-    let options = self::options(
-        &s,
-        "POSTIE_TEST_POSTFIX",
-        "localhost",
-        proxy(&s.auth_proxy),
-    )
-    .recipients("never@example.org");
+    let options = self::options(&s, "POSTIE_TEST_POSTFIX", "localhost", proxy(&s.auth_proxy))
+        .recipients("never@example.org");
     let err = common::send(&message(&token), &options).unwrap_err();
     assert!(
         matches!(

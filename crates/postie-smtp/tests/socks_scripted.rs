@@ -198,7 +198,10 @@ fn each_failure_reply_is_an_error_naming_proxy_and_code() {
         (3, "the network is unreachable from the proxy"),
         (4, "the destination is unreachable from the proxy"),
         (5, "connection refused by the destination"),
-        (6, "the destination did not answer the proxy in time (TTL expired)"),
+        (
+            6,
+            "the destination did not answer the proxy in time (TTL expired)",
+        ),
         (7, "the proxy does not support CONNECT"),
         (8, "the proxy does not support this address type"),
         (9, "a reply code RFC 1928 does not define"),
@@ -305,8 +308,7 @@ fn every_method_refused_is_an_error_that_suggests_a_user() {
     let settings = proxy.settings().user("bob", None);
     let err = send(&options(settings).proxy_password(Secret::new("pw"))).unwrap_err();
     assert!(
-        err.to_string()
-            .contains("(none, username/password)"),
+        err.to_string().contains("(none, username/password)"),
         "{err}"
     );
     assert_eq!(proxy.finish(), [5, 2, 0, 2]);
@@ -343,7 +345,7 @@ fn a_proxy_that_is_not_there_is_named() {
     assert!(!e.is_from_the_destination());
     assert!(
         err.to_string()
-            .contains(&format!("SOCKS5 proxy 127.0.0.1:{port}: cannot connect")),
+            .contains(&format!("SOCKS5 proxy 127.0.0.1:{port}: cannot reach it: ")),
         "{err}"
     );
 }
@@ -411,8 +413,8 @@ fn the_transcript_names_the_proxy() {
     let port = proxy.addr.port();
     let lines = Arc::new(Mutex::new(Vec::new()));
     let seen = Arc::clone(&lines);
-    let options = options(proxy.settings())
-        .on_trace(move |line| seen.lock().unwrap().push(line.to_string()));
+    let options =
+        options(proxy.settings()).on_trace(move |line| seen.lock().unwrap().push(line.to_string()));
     send(&options).unwrap();
     let lines = lines.lock().unwrap();
     assert_eq!(
@@ -447,9 +449,7 @@ fn settings_that_cannot_work_are_refused_before_connecting() {
             "SOCKS5 carries at most 255",
         ),
         (
-            options(nowhere.clone()).connectors(
-                Connectors::new().blocking(blocking::TcpConnector),
-            ),
+            options(nowhere.clone()).connectors(Connectors::new().blocking(blocking::TcpConnector)),
             "connectors of their own",
         ),
     ];

@@ -60,9 +60,9 @@ mod session;
 
 use conn::Conn;
 
+pub use crate::connector::socks5::tokio_io::Socks5Connector;
 #[cfg(unix)]
 pub use crate::connector::tokio_io::UnixConnector;
-pub use crate::connector::socks5::tokio_io::Socks5Connector;
 pub use crate::connector::tokio_io::{
     ConnectFuture, Connection, Connector, DirectConnector, Stream, TcpConnector,
 };

@@ -65,12 +65,11 @@ use std::fmt;
 use std::io;
 use std::sync::Arc;
 
-use crate::error::Cause;
 use crate::net::ResolveError;
 use socks5::{Failure, Socks5Proxy};
 
 /// Why a connector opened no connection. The drivers report it as
-/// [`Cause::Resolve`] or [`Cause::Connect`], and failover moves to the next
+/// [`Cause::Resolve`](crate::Cause::Resolve) or [`Cause::Connect`](crate::Cause::Connect), and failover moves to the next
 /// server either way.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -97,21 +96,12 @@ impl From<ResolveError> for ConnectError {
     }
 }
 
-impl From<ConnectError> for Cause {
-    fn from(e: ConnectError) -> Self {
-        match e {
-            ConnectError::Resolve(e) => Cause::Resolve(e),
-            ConnectError::Connect(e) => Cause::Connect(e),
-        }
-    }
-}
-
 /// The connectors a send uses, one per driver, for
 /// [`SendOptions::connectors`](crate::SendOptions::connectors); a driver
 /// with none uses its `DirectConnector`.
 ///
 /// When connectors are given for one driver only, the other driver refuses
-/// to connect (each server fails with [`Cause::Connect`]) rather than
+/// to connect (each server fails with [`Cause::Connect`](crate::Cause::Connect)) rather than
 /// connect directly: a connector that goes through a proxy must not be
 /// bypassed because the options ended up with the other driver.
 #[derive(Clone, Default)]
@@ -150,8 +140,9 @@ impl Connectors {
         self
     }
 
-    /// Whether any connector was given.
-    fn any(&self) -> bool {
+    /// Whether any connector was given (a proxy in the settings does not
+    /// go with one).
+    pub(crate) fn any(&self) -> bool {
         #[cfg(feature = "tokio")]
         let tokio = self.tokio.is_some();
         #[cfg(not(feature = "tokio"))]
@@ -188,12 +179,6 @@ impl Connectors {
             (None, None) if self.any() => Err(only_for_the_other("blocking")),
             (None, None) => Ok(Arc::new(tokio_io::DirectConnector)),
         }
-    }
-
-    /// Whether connectors of one's own were given (which a proxy in the
-    /// settings does not go with).
-    pub(crate) fn given(&self) -> bool {
-        self.any()
     }
 }
 
@@ -235,22 +220,5 @@ impl<S: ?Sized> fmt::Debug for Opened<S> {
         f.debug_struct("Connection")
             .field("local", &self.local)
             .finish_non_exhaustive()
-    }
-}
-
-#[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn connect_errors_become_the_causes_they_always_were() {
-        let resolve: Cause = ConnectError::from(ResolveError::NoAddresses).into();
-        assert!(matches!(resolve, Cause::Resolve(ref e) if e.kind() == io::ErrorKind::NotFound));
-        let refused = io::Error::from(io::ErrorKind::ConnectionRefused);
-        let connect: Cause = ConnectError::from(refused).into();
-        assert!(
-            matches!(connect, Cause::Connect(ref e) if e.kind() == io::ErrorKind::ConnectionRefused)
-        );
     }
 }

@@ -60,7 +60,7 @@ fn run(
     let io = |e: io::Error| io_failure(e, timeout);
     let mut buf = [0u8; 255 + 2];
     loop {
-        match handshake.next() {
+        match handshake.poll() {
             Next::Write(bytes) => {
                 stream.set_write_timeout(left()?).map_err(io)?;
                 stream.write_all(&bytes).map_err(io)?;

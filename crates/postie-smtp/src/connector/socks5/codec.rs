@@ -82,16 +82,16 @@ enum State {
 /// use postie_smtp::connector::socks5::{Handshake, Next};
 ///
 /// let mut h = Handshake::new("mx.example.org", 25, None)?;
-/// assert_eq!(h.next(), Next::Write(vec![5, 1, 0].into()));
-/// assert_eq!(h.next(), Next::Read(2));
+/// assert_eq!(h.poll(), Next::Write(vec![5, 1, 0].into()));
+/// assert_eq!(h.poll(), Next::Read(2));
 /// h.received(&[5, 0])?; // no authentication
-/// let Next::Write(request) = h.next() else { unreachable!() };
+/// let Next::Write(request) = h.poll() else { unreachable!() };
 /// assert_eq!(request[..5], [5, 1, 0, 3, 14]); // CONNECT, a name of 14 bytes
-/// assert_eq!(h.next(), Next::Read(5));
+/// assert_eq!(h.poll(), Next::Read(5));
 /// h.received(&[5, 0, 0, 1, 10])?; // succeeded, bound to an IPv4 address
-/// assert_eq!(h.next(), Next::Read(5));
+/// assert_eq!(h.poll(), Next::Read(5));
 /// h.received(&[0, 0, 1, 0x04, 0x38])?;
-/// assert_eq!(h.next(), Next::Done);
+/// assert_eq!(h.poll(), Next::Done);
 /// # Ok::<(), postie_smtp::connector::socks5::Failure>(())
 /// ```
 pub struct Handshake {
@@ -138,7 +138,7 @@ impl Handshake {
     /// What to do now. A [`Next::Write`] is handed out once (the
     /// handshake then waits for the reply); a [`Next::Read`] is asked for
     /// until [`Handshake::received`] is given the bytes.
-    pub fn next(&mut self) -> Next {
+    pub fn poll(&mut self) -> Next {
         match self.state {
             State::SendGreeting => {
                 self.state = State::AwaitMethod;
@@ -362,13 +362,13 @@ mod tests {
         let mut writes = Vec::new();
         let mut replies = replies.iter();
         loop {
-            match h.next() {
+            match h.poll() {
                 Next::Write(bytes) => writes.push(bytes.to_vec()),
                 Next::Read(n) => {
                     let reply = replies.next().expect("the handshake read more");
                     assert_eq!(reply.len(), n, "asked for {n} bytes");
                     if let Err(e) = h.received(reply) {
-                        assert_eq!(h.next(), Next::Failed);
+                        assert_eq!(h.poll(), Next::Failed);
                         return (writes, Err(e));
                     }
                 }
@@ -404,7 +404,10 @@ mod tests {
         assert_eq!(v6[..4], [5, 1, 0, 4]);
         assert_eq!(
             v6[4..20],
-            "2001:db8::1".parse::<std::net::Ipv6Addr>().unwrap().octets()
+            "2001:db8::1"
+                .parse::<std::net::Ipv6Addr>()
+                .unwrap()
+                .octets()
         );
         assert_eq!(v6[20..], [0x01, 0xD1]);
     }
@@ -479,10 +482,7 @@ mod tests {
     #[test]
     fn method_choices_are_checked() {
         let h = || Handshake::new("h", 1, None).unwrap();
-        assert!(matches!(
-            run(h(), &[&[4, 0]]).1,
-            Err(Failure::Version(4))
-        ));
+        assert!(matches!(run(h(), &[&[4, 0]]).1, Err(Failure::Version(4))));
         assert!(matches!(
             run(h(), &[&[5, 0xFF]]).1,
             Err(Failure::NoAcceptableMethod {
@@ -577,9 +577,9 @@ mod tests {
         let mut h = Handshake::new("h", 1, None).unwrap();
         assert!(matches!(h.received(&[5, 0]), Err(Failure::Unasked)));
         let mut h = Handshake::new("h", 1, None).unwrap();
-        let _ = h.next();
+        let _ = h.poll();
         assert!(matches!(h.received(&[5, 0, 0]), Err(Failure::Unasked)));
-        assert_eq!(h.next(), Next::Failed);
+        assert_eq!(h.poll(), Next::Failed);
     }
 
     #[test]
@@ -587,11 +587,14 @@ mod tests {
         let secret = Secret::new("hunter2");
         let h = Handshake::new("h", 1, Some(("bob", &secret))).unwrap();
         let shown = format!("{h:?}");
-        assert!(shown.contains("bob") && !shown.contains("hunter2"), "{shown}");
+        assert!(
+            shown.contains("bob") && !shown.contains("hunter2"),
+            "{shown}"
+        );
         let mut h = h;
-        let _ = h.next();
+        let _ = h.poll();
         h.received(&[5, 2]).unwrap();
-        let request = h.next();
+        let request = h.poll();
         let shown = format!("{request:?}");
         assert_eq!(shown, "Write(14 bytes)");
         assert!(matches!(request, Next::Write(ref b) if b.ends_with(b"hunter2")));

@@ -46,8 +46,8 @@ use std::io;
 use std::time::Duration;
 
 pub use codec::{
-    auth_reply, auth_request, connect_request, greeting, method_choice, reply_head,
-    reply_meaning, Handshake, Next,
+    auth_reply, auth_request, connect_request, greeting, method_choice, reply_head, reply_meaning,
+    Handshake, Next,
 };
 pub use url::{ProxyUrlError, DEFAULT_PROXY_PORT};
 
@@ -61,7 +61,7 @@ use crate::settings::ProxySettings;
 #[non_exhaustive]
 pub enum Failure {
     /// The proxy itself could not be reached.
-    #[error("{0}")]
+    #[error("{}", unreachable(.0))]
     Unreachable(#[source] ConnectError),
     /// Reading or writing failed during the handshake.
     #[error("the connection failed during the handshake: {0}")]
@@ -137,6 +137,15 @@ pub enum Failure {
     WithConnectors,
 }
 
+/// Why the proxy could not be reached, in words that do not repeat the
+/// "cannot connect" the driver's error puts first.
+fn unreachable(e: &ConnectError) -> String {
+    match e {
+        ConnectError::Resolve(e) => format!("its name does not resolve: {e}"),
+        ConnectError::Connect(e) => format!("cannot reach it: {e}"),
+    }
+}
+
 impl Failure {
     /// The kind of I/O error this is, for callers that look at kinds: a
     /// destination that refused is `ConnectionRefused`, a handshake out of
@@ -146,9 +155,8 @@ impl Failure {
     pub fn kind(&self) -> io::ErrorKind {
         use io::ErrorKind as K;
         match self {
-            Self::Unreachable(ConnectError::Resolve(e) | ConnectError::Connect(e)) | Self::Io(e) => {
-                e.kind()
-            }
+            Self::Unreachable(ConnectError::Resolve(e) | ConnectError::Connect(e))
+            | Self::Io(e) => e.kind(),
             Self::Closed => K::UnexpectedEof,
             Self::TimedOut(_) | Self::Reply(6) => K::TimedOut,
             Self::Reply(3) => K::NetworkUnreachable,
@@ -332,7 +340,10 @@ mod tests {
         let io: io::Error = e.into();
         assert_eq!(io.kind(), io::ErrorKind::ConnectionRefused);
         let inner = io.get_ref().and_then(|e| e.downcast_ref::<ProxyError>());
-        assert!(matches!(inner.map(ProxyError::failure), Some(Failure::Reply(5))));
+        assert!(matches!(
+            inner.map(ProxyError::failure),
+            Some(Failure::Reply(5))
+        ));
         let v6 = Socks5Proxy::new("::1", 1080).error(Failure::Closed);
         assert_eq!(
             v6.to_string(),
@@ -356,6 +367,9 @@ mod tests {
         ));
         let proxy = Socks5Proxy::from_settings(&user, Some(&password)).unwrap();
         let shown = format!("{proxy:?}");
-        assert!(shown.contains("bob") && !shown.contains("hunter2"), "{shown}");
+        assert!(
+            shown.contains("bob") && !shown.contains("hunter2"),
+            "{shown}"
+        );
     }
 }

@@ -70,7 +70,7 @@ async fn run(
     let io = |e| io_failure(e, timeout);
     let mut buf = [0u8; 255 + 2];
     loop {
-        match handshake.next() {
+        match handshake.poll() {
             Next::Write(bytes) => {
                 stream.write_all(&bytes).await.map_err(io)?;
                 stream.flush().await.map_err(io)?;

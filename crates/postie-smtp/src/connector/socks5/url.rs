@@ -66,7 +66,7 @@ impl ProxySettings {
         let username = match user {
             Some(user) if user.contains(':') => {
                 return Err(err(
-                    "the password does not go in the URL; give it separately (postie: --proxy-password-env)",
+                    "the password does not go in the URL (process lists and shell histories show it); give it separately",
                 ))
             }
             Some(user) => {
