@@ -596,7 +596,7 @@ mod tests {
         h.received(&[5, 2]).unwrap();
         let request = h.poll();
         let shown = format!("{request:?}");
-        assert_eq!(shown, "Write(14 bytes)");
+        assert_eq!(shown, "Write(13 bytes)");
         assert!(matches!(request, Next::Write(ref b) if b.ends_with(b"hunter2")));
     }
 }
