@@ -8,8 +8,8 @@
 #     No authentication: offered only "no authentication" it accepts.
 #   127.0.0.1:10063 (POSTIE_TEST_SOCKS_AUTH; port: POSTIE_SOCKS_AUTH_PORT)
 #     Username/password only (POSTIE_TEST_SOCKS_USER / POSTIE_TEST_SOCKS_PASSWORD,
-#     carol / tunnel-secret; on microsocks' command line, so anyone on
-#     this machine can read them in ps: test credentials only). A client
+#     carol / tunnel-secret, given on microsocks' command line, which it
+#     blanks once read: test credentials only). A client
 #     offering only "no authentication" gets method 0xFF; a wrong password
 #     gets RFC 1929 status 1 and the connection closed.
 # Both connect anywhere they are asked (the tests only ask for loopback
