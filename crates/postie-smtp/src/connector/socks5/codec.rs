@@ -212,7 +212,7 @@ impl Handshake {
 }
 
 /// RFC 1929 allows 1 to 255 bytes for each.
-fn check_credential_lengths(user: &str, password: &Secret) -> Result<(), Failure> {
+pub(super) fn check_credential_lengths(user: &str, password: &Secret) -> Result<(), Failure> {
     if user.is_empty() || user.len() > 255 {
         return Err(Failure::UserLength(user.len()));
     }

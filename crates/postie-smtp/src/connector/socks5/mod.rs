@@ -287,7 +287,7 @@ impl Socks5Proxy {
     ) -> Result<Self, ProxyError> {
         let user = user.into();
         // Checked now rather than at the first connection.
-        Handshake::new("h", 1, Some((&user, &password))).map_err(|e| self.error(e))?;
+        codec::check_credential_lengths(&user, &password).map_err(|e| self.error(e))?;
         self.credentials = Some((user, password));
         Ok(self)
     }
