@@ -4,9 +4,9 @@
 #   scripts/test.sh [extra arguments for cargo test]
 #
 # 1. scripts/servers.sh start: installs what is missing (Postfix with Cyrus
-#    SASL, aiosmtpd, Exim, Dovecot, chasquid, Haraka, OpenSMTPD, openssl),
-#    makes a test CA, starts every test server on loopback (one script each
-#    in scripts/servers/) and writes $POSTIE_TEST_DIR/env.sh; they are
+#    SASL, aiosmtpd, Exim, Dovecot, chasquid, Haraka, OpenSMTPD, microsocks,
+#    openssl), makes a test CA, starts every test server on loopback (one
+#    script each in scripts/servers/) and writes $POSTIE_TEST_DIR/env.sh; they are
 #    stopped again when this script exits.
 # 2. cargo fmt --check and cargo clippy -D warnings (skipped when
 #    POSTIE_SKIP_LINT=1).

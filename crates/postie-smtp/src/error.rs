@@ -5,6 +5,7 @@ use std::fmt;
 use std::io;
 use std::time::Duration;
 
+use crate::connector::ConnectError;
 use crate::outcome::Refusal;
 use crate::reply::{EnhancedCode, Reply, ReplyError};
 use crate::server::ServerAddr;
@@ -291,6 +292,10 @@ pub enum InvalidInput {
     /// recipient.
     #[error("DSN notify for {0}: not one of the recipients")]
     DsnNotRecipient(String),
+    /// The proxy settings cannot be used (a user without a password, a
+    /// Unix socket as a server, connectors of one's own besides).
+    #[error("{0}")]
+    Proxy(crate::connector::socks5::ProxyError),
     /// A next message was started on a connection that is not idle.
     #[error("the connection is not idle: finish the last message first")]
     NotIdle,
@@ -459,4 +464,32 @@ pub enum AuthProblem {
     /// password).
     #[error("{0}")]
     Mechanism(crate::sasl::SaslError),
+}
+
+impl From<ConnectError> for Cause {
+    /// As the drivers report a connector's failure.
+    fn from(e: ConnectError) -> Self {
+        match e {
+            ConnectError::Resolve(e) => Cause::Resolve(e),
+            ConnectError::Connect(e) => Cause::Connect(e),
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+    use crate::net::ResolveError;
+
+    #[test]
+    fn connect_errors_become_the_causes_they_always_were() {
+        let resolve: Cause = ConnectError::from(ResolveError::NoAddresses).into();
+        assert!(matches!(resolve, Cause::Resolve(ref e) if e.kind() == io::ErrorKind::NotFound));
+        let refused = io::Error::from(io::ErrorKind::ConnectionRefused);
+        let connect: Cause = ConnectError::from(refused).into();
+        assert!(
+            matches!(connect, Cause::Connect(ref e) if e.kind() == io::ErrorKind::ConnectionRefused)
+        );
+    }
 }

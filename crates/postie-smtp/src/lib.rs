@@ -75,6 +75,8 @@ pub use proto::AuthProblem;
 pub use reply::{EnhancedCode, Reply};
 pub use sasl::{Credentials, Secret};
 pub use server::ServerAddr;
-pub use settings::{AuthSettings, DsnSettings, SecretSource, TimeoutSettings, TransportSettings};
+pub use settings::{
+    AuthSettings, DsnSettings, ProxySettings, SecretSource, TimeoutSettings, TransportSettings,
+};
 pub use tls::{TlsDecision, TlsMode, TlsPolicy, TlsProblem, TlsSettings};
 pub use trace::{Trace, TraceKind};

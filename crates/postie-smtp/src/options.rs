@@ -38,6 +38,8 @@ pub struct SendOptions {
     pub(crate) client_config: Option<Arc<rustls::ClientConfig>>,
     /// The secret itself, which the settings never hold.
     pub(crate) credentials: Option<Credentials>,
+    /// The proxy user's password, which the settings never hold either.
+    pub(crate) proxy_password: Option<crate::sasl::Secret>,
     pub(crate) on_trace: Option<TraceFn>,
     pub(crate) on_progress: Option<ProgressFn>,
     /// How connections are opened, per driver.
@@ -77,6 +79,7 @@ impl std::fmt::Debug for SendOptions {
                 &self.client_config.as_ref().map(|_| "custom"),
             )
             .field("credentials", &self.credentials)
+            .field("proxy_password", &self.proxy_password)
             .field("on_trace", &self.on_trace.as_ref().map(|_| "callback"))
             .field(
                 "on_progress",
@@ -109,6 +112,7 @@ impl From<TransportSettings> for SendOptions {
             tls_policy: None,
             client_config: None,
             credentials: None,
+            proxy_password: None,
             on_trace: None,
             on_progress: None,
             connectors: crate::connector::Connectors::default(),
@@ -420,6 +424,80 @@ impl SendOptions {
     ) -> Self {
         self.on_trace = Some(Arc::new(callback));
         self
+    }
+
+    /// Connects to every server through this SOCKS5 proxy (RFC 1928; see
+    /// [`crate::connector::socks5`]): the proxy resolves the servers'
+    /// names, and TLS runs through it with each server's certificate
+    /// checked against the server's name. A proxy user needs
+    /// [`SendOptions::proxy_password`].
+    ///
+    /// ```
+    /// use postie_smtp::{ProxySettings, SendOptions};
+    /// let options = SendOptions::new()
+    ///     .servers(["smtp.example.org"])
+    ///     .proxy(ProxySettings::from_url("socks5://127.0.0.1:1080")?);
+    /// # Ok::<(), postie_smtp::connector::socks5::ProxyUrlError>(())
+    /// ```
+    pub fn proxy(mut self, proxy: crate::settings::ProxySettings) -> Self {
+        let proxy = match (proxy.secret.is_none(), &self.proxy_password) {
+            (true, Some(_)) => crate::settings::ProxySettings {
+                secret: Some(SecretSource::Given),
+                ..proxy
+            },
+            _ => proxy,
+        };
+        self.settings().proxy = Some(proxy);
+        self
+    }
+
+    /// The proxy user's password (RFC 1929), given when the proxy asks for
+    /// one. The settings record where it came from as their proxy says,
+    /// else as given in memory.
+    pub fn proxy_password(mut self, password: crate::sasl::Secret) -> Self {
+        if let Some(proxy) = &mut self.settings().proxy {
+            proxy.secret.get_or_insert(SecretSource::Given);
+        }
+        self.proxy_password = Some(password);
+        self
+    }
+
+    /// The SOCKS5 proxy the settings name, with its password.
+    pub(crate) fn socks5_proxy(
+        &self,
+    ) -> Result<Option<crate::connector::socks5::Socks5Proxy>, crate::connector::socks5::ProxyError>
+    {
+        self.transport
+            .proxy
+            .as_ref()
+            .map(|proxy| {
+                crate::connector::socks5::Socks5Proxy::from_settings(
+                    proxy,
+                    self.proxy_password.as_ref(),
+                )
+            })
+            .transpose()
+    }
+
+    /// The connector the blocking driver opens connections with.
+    pub(crate) fn blocking_connector(
+        &self,
+    ) -> Result<
+        std::sync::Arc<dyn crate::connector::blocking_io::Connector>,
+        crate::connector::ConnectError,
+    > {
+        self.connectors.for_blocking(self.socks5_proxy()?)
+    }
+
+    /// The connector the tokio driver opens connections with.
+    #[cfg(feature = "tokio")]
+    pub(crate) fn tokio_connector(
+        &self,
+    ) -> Result<
+        std::sync::Arc<dyn crate::connector::tokio_io::Connector>,
+        crate::connector::ConnectError,
+    > {
+        self.connectors.for_tokio(self.socks5_proxy()?)
     }
 
     /// The servers and ports paired one-to-one, as they will be tried.

@@ -20,7 +20,9 @@
 //!            "mechanisms": ["SCRAM-SHA-256"]},
 //!   "timeouts": {"command": 30.0, "end_of_data": 600.0, "deadline": 300.0},
 //!   "pipelining": true, "chunking": true, "require_tls": false, "lmtp": false,
-//!   "dsn": {"notify": "SUCCESS,FAILURE", "ret": "hdrs", "envid": "order-4711"}
+//!   "dsn": {"notify": "SUCCESS,FAILURE", "ret": "hdrs", "envid": "order-4711"},
+//!   "proxy": {"host": "127.0.0.1", "port": 1080, "username": "bob",
+//!             "secret": {"env": "PROXY_PASSWORD"}}
 //! }
 //! ```
 //!
@@ -86,6 +88,9 @@ pub struct TransportSettings {
     pub queue: bool,
     /// Delivery status notifications (RFC 3461).
     pub dsn: DsnSettings,
+    /// A SOCKS5 proxy every connection goes through; `None`: connect
+    /// directly.
+    pub proxy: Option<ProxySettings>,
 }
 
 impl Default for TransportSettings {
@@ -109,6 +114,7 @@ impl Default for TransportSettings {
             lmtp: false,
             queue: false,
             dsn: DsnSettings::default(),
+            proxy: None,
         }
     }
 }
@@ -218,6 +224,64 @@ pub struct AuthSettings {
     /// Allow PLAIN, LOGIN and the OAuth mechanisms over an unencrypted
     /// connection to a host that is not this machine.
     pub allow_plaintext: bool,
+}
+
+/// A SOCKS5 proxy (RFC 1928) to connect through: the proxy opens the
+/// connection to each server, and resolves the servers' names itself, so
+/// no name is looked up on this machine. A proxy user authenticates with
+/// a username and password (RFC 1929); the settings say where the password
+/// comes from, never the password.
+///
+/// [`ProxySettings::from_url`] reads `socks5://[user@]host[:port]`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(deny_unknown_fields)
+)]
+#[non_exhaustive]
+pub struct ProxySettings {
+    /// The proxy's host name or address (an IPv6 address without
+    /// brackets).
+    pub host: String,
+    /// The proxy's port (1080 when a URL leaves it out).
+    pub port: u16,
+    /// The proxy user, when the proxy asks for one.
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub username: Option<String>,
+    /// Where the proxy user's password comes from.
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub secret: Option<SecretSource>,
+}
+
+impl ProxySettings {
+    /// The proxy at `host` and `port`, without a user.
+    pub fn new(host: impl Into<String>, port: u16) -> Self {
+        Self {
+            host: host.into(),
+            port,
+            username: None,
+            secret: None,
+        }
+    }
+
+    /// The same proxy, authenticating as `username` with the password
+    /// from `secret`.
+    #[must_use]
+    pub fn user(mut self, username: impl Into<String>, secret: Option<SecretSource>) -> Self {
+        self.username = Some(username.into());
+        self.secret = secret;
+        self
+    }
+
+    /// The proxy as `HOST:PORT` (`[ADDR]:PORT` for IPv6), as the
+    /// transcript and errors name it.
+    pub fn addr(&self) -> crate::ServerAddr {
+        crate::ServerAddr {
+            host: self.host.clone(),
+            port: self.port,
+        }
+    }
 }
 
 /// Where a secret comes from. The settings hold this, never the secret:

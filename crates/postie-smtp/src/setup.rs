@@ -13,6 +13,7 @@ use crate::envelope::Prepared;
 use crate::error::{Error, InvalidInput};
 use crate::options::SendOptions;
 use crate::proto::{AuthConfig, Config, Delivery};
+use crate::server::ServerAddr;
 use crate::settings::DsnSettings;
 use crate::tls::{self, TlsMode, TlsPolicy, TlsProblem, TlsSettings};
 use crate::transform::Transforms;
@@ -58,6 +59,25 @@ fn auth(options: &SendOptions) -> Option<AuthConfig> {
         mechanisms: (!settings.mechanisms.is_empty()).then(|| settings.mechanisms.clone()),
         allow_plaintext: settings.allow_plaintext,
     })
+}
+
+/// A proxy that cannot be used is an error before anything is sent: a
+/// user without a password (or the reverse), a server no proxy can reach
+/// (a Unix socket, a name SOCKS5 cannot carry), or connectors of one's own
+/// that would bypass it.
+fn check_proxy(options: &SendOptions, servers: &[ServerAddr]) -> Result<(), InvalidInput> {
+    let Some(proxy) = options.socks5_proxy().map_err(InvalidInput::Proxy)? else {
+        return Ok(());
+    };
+    if options.connectors.any() {
+        return Err(InvalidInput::Proxy(
+            proxy.error(crate::connector::socks5::Failure::WithConnectors),
+        ));
+    }
+    for server in servers {
+        proxy.handshake(server).map_err(InvalidInput::Proxy)?;
+    }
+    Ok(())
 }
 
 /// The policy callback, else the settings' fixed answer, else the default.
@@ -167,6 +187,7 @@ impl Setup {
                 _ => {}
             }
         }
+        check_proxy(options, prepared.servers())?;
         let tls_config = tls.get(options)?;
         let mut config = Config::new(
             prepared.servers().to_vec(),

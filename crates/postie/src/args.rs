@@ -296,6 +296,15 @@ pub(crate) struct TransportArgs {
     /// Ask the server to queue the message (XQUE/QUED where offered).
     #[arg(long)]
     pub(crate) queue: bool,
+    /// Connect through this SOCKS5 proxy: socks5://[USER@]HOST[:PORT] (port
+    /// 1080 by default). The proxy resolves the server names; TLS is checked
+    /// against the server's name. A USER's password comes from
+    /// --proxy-password-env, never the URL.
+    #[arg(long, value_name = "URL")]
+    pub(crate) proxy: Option<String>,
+    /// Read the proxy user's password from this environment variable.
+    #[arg(long, value_name = "VAR", requires = "proxy")]
+    pub(crate) proxy_password_env: Option<String>,
 }
 
 /// Who authenticates and with what secret: `postie send`'s flags, which

@@ -157,6 +157,9 @@ pub(crate) struct Account {
     pub(crate) aliases: Option<PathBuf>,
     /// Pinned certificates (`tls_fingerprint`).
     pub(crate) tls_fingerprints: Vec<postie_smtp::tls::Fingerprint>,
+    /// A SOCKS5 proxy (`proxy`, with `proxy_password_env`; msmtp's
+    /// `proxy_host` and `proxy_port`).
+    pub(crate) proxy: Option<postie_smtp::ProxySettings>,
 }
 
 impl Account {
@@ -229,6 +232,8 @@ struct AccountSpec {
     syslog_socket: Option<PathBuf>,
     aliases: Option<PathBuf>,
     tls_fingerprint: Option<OneOrMany>,
+    proxy: Option<String>,
+    proxy_password_env: Option<String>,
 }
 
 /// `syslog = true` (LOG_USER, as msmtp) or `syslog = "LOG_MAIL"`.
@@ -274,6 +279,8 @@ impl AccountSpec {
             syslog_socket: self.syslog_socket.or(base.syslog_socket),
             aliases: self.aliases.or(base.aliases),
             tls_fingerprint: self.tls_fingerprint.or(base.tls_fingerprint),
+            proxy: self.proxy.or(base.proxy),
+            proxy_password_env: self.proxy_password_env.or(base.proxy_password_env),
         }
     }
 }
@@ -500,8 +507,23 @@ fn resolve(name: &str, spec: AccountSpec) -> Result<Account, String> {
             .map_err(|e| format!("tls_fingerprint: {e}"))
     })
     .collect::<Result<Vec<_>, _>>()?;
+    let proxy = spec
+        .proxy
+        .as_deref()
+        .map(|url| {
+            postie_smtp::ProxySettings::from_url(url).map(|mut proxy| {
+                proxy.secret = spec.proxy_password_env.clone().map(SecretSource::Env);
+                proxy
+            })
+        })
+        .transpose()
+        .map_err(|e| format!("proxy: {e}"))?;
+    if proxy.is_none() && spec.proxy_password_env.is_some() {
+        return Err("proxy_password_env without a proxy".to_owned());
+    }
     Ok(Account {
         name: name.to_owned(),
+        proxy,
         log,
         aliases: spec.aliases.as_deref().map(expand_home),
         tls_fingerprints,
@@ -685,6 +707,20 @@ mod tests {
     }
 
     #[test]
+    fn logging_aliases_pins_and_a_proxy_are_account_settings() {
+        let text = "default = \"a\"\n[defaults]\nlog_file = \"/var/log/x.log\"\n[accounts.a]\nhost = \"h\"\n\
+            syslog = true\naliases = \"/etc/aliases\"\nproxy = \"socks5://carol@127.0.0.1:1080\"\n\
+            proxy_password_env = \"PROXY_PW\"\ntls_fingerprint = [\"sha256:00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF:00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF\"]\n";
+        let a = parse(text, None).unwrap().unwrap();
+        assert_eq!(a.log.file.as_deref(), Some(Path::new("/var/log/x.log")));
+        assert_eq!(a.log.syslog.as_ref().map(|s| s.facility), Some(1));
+        assert_eq!(a.aliases.as_deref(), Some(Path::new("/etc/aliases")));
+        assert_eq!(a.tls_fingerprints.len(), 1);
+        let proxy = a.proxy.unwrap();
+        assert_eq!(proxy.secret, Some(SecretSource::Env("PROXY_PW".to_owned())));
+    }
+
+    #[test]
     fn mistakes_are_named() {
         for (text, want) in [
             ("[accounts.a]\nhots = \"h\"\n", "unknown field"),
@@ -701,6 +737,16 @@ mod tests {
             (
                 "[accounts.a]\nspool_max_age_days = -1\n",
                 "spool_max_age_days",
+            ),
+            ("[accounts.a]\nproxy = \"http://p:8080\"\n", "proxy:"),
+            (
+                "[accounts.a]\nproxy_password_env = \"P\"\n",
+                "without a proxy",
+            ),
+            ("[accounts.a]\nsyslog = \"LOG_KERN\"\n", "syslog"),
+            (
+                "[accounts.a]\ntls_fingerprint = \"AB:CD\"\n",
+                "tls_fingerprint",
             ),
         ] {
             let err = parse(text, Some("a")).unwrap_err();

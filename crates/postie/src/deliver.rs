@@ -73,7 +73,13 @@ pub(crate) fn options_with_account(
         );
     }
     let credentials = crate::settings::credentials(&settings, account)?;
-    options(args, settings, credentials, extra_trace).map_err(|text| (exit::USAGE, text))
+    let proxy_password = crate::settings::proxy_password(&settings)?;
+    let options =
+        options(args, settings, credentials, extra_trace).map_err(|text| (exit::USAGE, text))?;
+    Ok(match proxy_password {
+        Some(password) => options.proxy_password(password),
+        None => options,
+    })
 }
 
 pub(crate) fn load_message(

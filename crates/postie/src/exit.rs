@@ -17,11 +17,30 @@ pub(crate) const TEMPFAIL: u8 = 75;
 pub(crate) const NOPERM: u8 = 77;
 pub(crate) const CONFIG: u8 = 78;
 
+/// Whether the SOCKS5 proxy refused this client (its user and password,
+/// or the want of them): like a refused AUTH, trying again will not help.
+fn proxy_refused_us(attempt: &postie_smtp::ServerError) -> bool {
+    use postie_smtp::connector::socks5::{Failure, ProxyError};
+    let Cause::Connect(e) = attempt.cause() else {
+        return false;
+    };
+    e.get_ref()
+        .and_then(|inner| inner.downcast_ref::<ProxyError>())
+        .is_some_and(|p| {
+            matches!(
+                p.failure(),
+                Failure::AuthRefused(_) | Failure::NoAcceptableMethod { .. }
+            )
+        })
+}
+
 /// The exit code for a send that failed.
 pub(crate) fn for_error(error: &Error) -> u8 {
     match error {
         Error::Invalid(
-            postie_smtp::InvalidInput::Tls(_) | postie_smtp::InvalidInput::NoServers,
+            postie_smtp::InvalidInput::Tls(_)
+            | postie_smtp::InvalidInput::NoServers
+            | postie_smtp::InvalidInput::Proxy(_),
         ) => USAGE,
         Error::Invalid(_) => DATAERR,
         Error::Refused { refused, .. } => {
@@ -30,6 +49,11 @@ pub(crate) fn for_error(error: &Error) -> u8 {
             } else {
                 TEMPFAIL
             }
+        }
+        Error::NoServer { attempts }
+            if !attempts.is_empty() && attempts.iter().all(proxy_refused_us) =>
+        {
+            NOPERM
         }
         Error::NoServer { .. } if error.is_unresolved() => NOHOST,
         Error::NoServer { .. } if error.is_temporary() => TEMPFAIL,

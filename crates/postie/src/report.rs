@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use postie_smtp::connector::socks5::ProxyError;
 use postie_smtp::{Error, Outcome, Refusal, Reply, Sent};
 use serde_json::{json, Value};
 
@@ -178,7 +179,8 @@ fn attempts_json(error: &Error) -> Value {
 }
 
 /// A refused TCP connection is most often the wrong port (a refused Unix
-/// socket has no port to blame).
+/// socket has no port to blame, nor does a SOCKS5 proxy that refused: its
+/// own port is not the server's).
 fn wrong_port_hint(error: &Error) -> Option<&'static str> {
     let Error::NoServer { attempts } = error else {
         return None;
@@ -186,7 +188,10 @@ fn wrong_port_hint(error: &Error) -> Option<&'static str> {
     let refused = attempts.iter().any(|a| {
         !a.server().is_unix()
             && matches!(a.cause(), postie_smtp::Cause::Connect(e)
-                if e.kind() == std::io::ErrorKind::ConnectionRefused)
+                if e.kind() == std::io::ErrorKind::ConnectionRefused
+                    && e.get_ref()
+                        .and_then(|inner| inner.downcast_ref::<ProxyError>())
+                        .is_none_or(ProxyError::is_from_the_destination))
     });
     refused.then_some(
         " (hint: nothing listens on that port: submission is usually 587 with STARTTLS, implicit TLS 465, relaying 25)",

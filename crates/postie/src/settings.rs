@@ -10,7 +10,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use postie_smtp::{
-    AuthSettings, Credentials, SecretSource, TlsDecision, TlsMode, TransportSettings,
+    AuthSettings, Credentials, ProxySettings, Secret, SecretSource, TlsDecision, TlsMode,
+    TransportSettings,
 };
 use zeroize::Zeroizing;
 
@@ -61,6 +62,17 @@ impl TransportArgs {
         s.dsn.notify = self.dsn_notify;
         s.dsn.ret = self.dsn_ret;
         s.dsn.envid.clone_from(&self.envid);
+        // Read here rather than by clap, whose error would repeat the URL
+        // with a password someone put in it.
+        s.proxy = self
+            .proxy
+            .as_deref()
+            .map(|url| ProxySettings::from_url(url).map_err(|e| proxy_url_error(&e)))
+            .transpose()?
+            .map(|mut proxy| {
+                proxy.secret = self.proxy_password_env.clone().map(SecretSource::Env);
+                proxy
+            });
         Ok(s)
     }
 }
@@ -84,6 +96,16 @@ impl CredentialArgs {
         auth.mechanisms = self.auth.iter().map(|m| m.trim().to_owned()).collect();
         auth.allow_plaintext = self.allow_plaintext_auth;
         auth
+    }
+}
+
+/// `--proxy`'s error, naming the flag that takes the password where the
+/// URL held one.
+fn proxy_url_error(e: &postie_smtp::connector::socks5::ProxyUrlError) -> String {
+    if e.reason().contains("password") {
+        format!("--proxy: {e}: with --proxy-password-env VAR")
+    } else {
+        format!("--proxy: {e}")
     }
 }
 
@@ -160,8 +182,56 @@ pub(crate) fn fill_from_account(s: &mut TransportSettings, account: &Account) {
     if s.tls_fingerprints.is_empty() {
         s.tls_fingerprints.clone_from(&account.tls_fingerprints);
     }
+    if s.proxy.is_none() {
+        s.proxy.clone_from(&account.proxy);
+    }
     s.dsn.notify = s.dsn.notify.or(account.dsn_notify);
     s.dsn.ret = s.dsn.ret.or(account.dsn_ret);
+}
+
+/// The proxy user's password, read now from where the settings' proxy
+/// says (the password flags' rules: a source that cannot be read is
+/// EX_CONFIG, 78). A user without a source, or a source without a user, is
+/// a usage error (64).
+pub(crate) fn proxy_password(s: &TransportSettings) -> Result<Option<Secret>, (u8, String)> {
+    let Some(proxy) = &s.proxy else {
+        return Ok(None);
+    };
+    let source = match (&proxy.username, &proxy.secret) {
+        (None, None) => return Ok(None),
+        (Some(user), None) => {
+            return Err((
+                exit::USAGE,
+                format!(
+                    "--proxy names the user {user:?}: give the password with --proxy-password-env"
+                ),
+            ))
+        }
+        (None, Some(_)) => {
+            return Err((
+                exit::USAGE,
+                "--proxy-password-env needs a user in --proxy (socks5://USER@HOST:PORT)".to_owned(),
+            ))
+        }
+        (Some(_), Some(source)) => source,
+    };
+    // Before the secret is in memory: no core file may hold it.
+    crate::hardening::no_core_dumps();
+    let config = |text: String| (exit::CONFIG, text);
+    let password = match source {
+        SecretSource::Env(var) => std::env::var(var)
+            .map(Zeroizing::new)
+            .map_err(|_| config(format!("--proxy-password-env {var} is not set")))?,
+        SecretSource::File(path) => crate::config::read_password_file(path)
+            .map_err(|e| config(format!("the proxy's password file {e}")))?,
+        other => {
+            return Err(config(format!(
+                "the proxy password source {other:?} is not one postie's command reads"
+            )))
+        }
+    };
+    // Copied once into the Secret, which wipes it when dropped.
+    Ok(Some(Secret::new(password.as_str())))
 }
 
 /// The credentials the settings name: the user, and the secret read from

@@ -60,6 +60,7 @@ mod session;
 
 use conn::Conn;
 
+pub use crate::connector::socks5::tokio_io::Socks5Connector;
 #[cfg(unix)]
 pub use crate::connector::tokio_io::UnixConnector;
 pub use crate::connector::tokio_io::{
@@ -157,7 +158,7 @@ async fn run_step(
 ) -> bool {
     match step {
         Step::Connect { server, timeout } => {
-            let opened = match options.connectors.for_tokio() {
+            let opened = match options.tokio_connector() {
                 Ok(connector) => connector.connect(&server, timeout).await,
                 Err(e) => Err(e),
             };
@@ -270,7 +271,7 @@ async fn run_step(
         } => {
             // A second connection, opened the same way as the first; the
             // first stays open.
-            let answered = match options.connectors.for_tokio() {
+            let answered = match options.tokio_connector() {
                 Ok(connector) => match connector.connect(&server, timeout).await {
                     Ok(mut side) => answers_tls(&mut *side.stream, &server_name, timeout).await,
                     Err(_) => false,

@@ -38,6 +38,7 @@ pub use crate::connector::blocking_io::UnixConnector;
 pub use crate::connector::blocking_io::{
     Connection, Connector, DirectConnector, Stream, TcpConnector,
 };
+pub use crate::connector::socks5::blocking_io::Socks5Connector;
 pub use crate::pool_defaults::{DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_SIZE};
 pub use handshake::{tls_handshake, HandshakeFailure};
 pub use pool::Pool;
@@ -128,8 +129,7 @@ fn drive(
         match step {
             Step::Connect { server, timeout } => {
                 let opened = options
-                    .connectors
-                    .for_blocking()
+                    .blocking_connector()
                     .and_then(|connector| connector.connect(&server, timeout));
                 match opened {
                     Ok(connection) => {
@@ -236,8 +236,7 @@ fn drive(
                 // A second connection, opened the same way as the first
                 // (through the same proxy, say); the first stays open.
                 let answered = options
-                    .connectors
-                    .for_blocking()
+                    .blocking_connector()
                     .and_then(|connector| connector.connect(&server, timeout))
                     .is_ok_and(|mut side| {
                         let stream = &mut *side.stream;

@@ -10,8 +10,7 @@
 //! `async_tokio::Connector` and return an `async_tokio::Stream` (it is
 //! `AsyncRead` and `AsyncWrite`).
 //!
-//! Each driver comes with two connectors, and a third that picks between
-//! them:
+//! Each driver comes with these connectors:
 //!
 //! - `TcpConnector`: resolves the name (within the connect limit), then
 //!   tries each address in the resolver's order, each within the limit, and
@@ -20,14 +19,16 @@
 //! - `UnixConnector` (Unix): the server's host is the path of a Unix
 //!   socket, as local LMTP servers often are;
 //! - `DirectConnector`, the default: a Unix socket for a server given as a
-//!   path starting with `/`, TCP otherwise.
+//!   path starting with `/`, TCP otherwise;
+//! - `Socks5Connector`: through a SOCKS5 proxy ([`socks5`]), which resolves
+//!   the server's name and connects to it; used in place of the default
+//!   when the settings name a proxy ([`SendOptions::proxy`](crate::SendOptions::proxy)).
 //!
 //! Give your own through [`SendOptions::connectors`](crate::SendOptions::connectors)
 //! (the sessions and pools of both drivers take it from their options, and
-//! have a `connector` method of their own too). The next connector postie
-//! means to offer is SOCKS5 (RFC 1928): it would connect to the proxy and
-//! ask it for the server, and mark the connection as not local even when
-//! the proxy runs on this machine. It is not built yet.
+//! have a `connector` method of their own too). Settings that name a proxy
+//! and connectors of one's own do not go together: the send is refused
+//! before it connects, rather than bypass the proxy.
 //!
 //! A connector also says whether the connection stays on this machine
 //! (loopback, or a Unix socket): only there may PLAIN and LOGIN go without
@@ -56,6 +57,7 @@
 //! ```
 
 pub(crate) mod blocking_io;
+pub mod socks5;
 #[cfg(feature = "tokio")]
 pub(crate) mod tokio_io;
 
@@ -63,11 +65,11 @@ use std::fmt;
 use std::io;
 use std::sync::Arc;
 
-use crate::error::Cause;
 use crate::net::ResolveError;
+use socks5::{Failure, Socks5Proxy};
 
 /// Why a connector opened no connection. The drivers report it as
-/// [`Cause::Resolve`] or [`Cause::Connect`], and failover moves to the next
+/// [`Cause::Resolve`](crate::Cause::Resolve) or [`Cause::Connect`](crate::Cause::Connect), and failover moves to the next
 /// server either way.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -94,21 +96,12 @@ impl From<ResolveError> for ConnectError {
     }
 }
 
-impl From<ConnectError> for Cause {
-    fn from(e: ConnectError) -> Self {
-        match e {
-            ConnectError::Resolve(e) => Cause::Resolve(e),
-            ConnectError::Connect(e) => Cause::Connect(e),
-        }
-    }
-}
-
 /// The connectors a send uses, one per driver, for
 /// [`SendOptions::connectors`](crate::SendOptions::connectors); a driver
 /// with none uses its `DirectConnector`.
 ///
 /// When connectors are given for one driver only, the other driver refuses
-/// to connect (each server fails with [`Cause::Connect`]) rather than
+/// to connect (each server fails with [`Cause::Connect`](crate::Cause::Connect)) rather than
 /// connect directly: a connector that goes through a proxy must not be
 /// bypassed because the options ended up with the other driver.
 #[derive(Clone, Default)]
@@ -147,8 +140,9 @@ impl Connectors {
         self
     }
 
-    /// Whether any connector was given.
-    fn any(&self) -> bool {
+    /// Whether any connector was given (a proxy in the settings does not
+    /// go with one).
+    pub(crate) fn any(&self) -> bool {
         #[cfg(feature = "tokio")]
         let tokio = self.tokio.is_some();
         #[cfg(not(feature = "tokio"))]
@@ -156,22 +150,34 @@ impl Connectors {
         self.blocking.is_some() || tokio
     }
 
-    /// The connector the blocking driver uses.
-    pub(crate) fn for_blocking(&self) -> Result<&dyn blocking_io::Connector, ConnectError> {
-        match &self.blocking {
-            Some(connector) => Ok(connector.as_ref()),
-            None if self.any() => Err(only_for_the_other("tokio")),
-            None => Ok(&blocking_io::DirectConnector),
+    /// The connector the blocking driver uses: through `proxy` when the
+    /// settings name one.
+    pub(crate) fn for_blocking(
+        &self,
+        proxy: Option<Socks5Proxy>,
+    ) -> Result<Arc<dyn blocking_io::Connector>, ConnectError> {
+        match (&self.blocking, proxy) {
+            (_, Some(proxy)) if self.any() => Err(proxy.error(Failure::WithConnectors).into()),
+            (_, Some(proxy)) => Ok(Arc::new(socks5::blocking_io::Socks5Connector::new(proxy))),
+            (Some(connector), None) => Ok(Arc::clone(connector)),
+            (None, None) if self.any() => Err(only_for_the_other("tokio")),
+            (None, None) => Ok(Arc::new(blocking_io::DirectConnector)),
         }
     }
 
-    /// The connector the tokio driver uses.
+    /// The connector the tokio driver uses: through `proxy` when the
+    /// settings name one.
     #[cfg(feature = "tokio")]
-    pub(crate) fn for_tokio(&self) -> Result<&dyn tokio_io::Connector, ConnectError> {
-        match &self.tokio {
-            Some(connector) => Ok(connector.as_ref()),
-            None if self.any() => Err(only_for_the_other("blocking")),
-            None => Ok(&tokio_io::DirectConnector),
+    pub(crate) fn for_tokio(
+        &self,
+        proxy: Option<Socks5Proxy>,
+    ) -> Result<Arc<dyn tokio_io::Connector>, ConnectError> {
+        match (&self.tokio, proxy) {
+            (_, Some(proxy)) if self.any() => Err(proxy.error(Failure::WithConnectors).into()),
+            (_, Some(proxy)) => Ok(Arc::new(socks5::tokio_io::Socks5Connector::new(proxy))),
+            (Some(connector), None) => Ok(Arc::clone(connector)),
+            (None, None) if self.any() => Err(only_for_the_other("blocking")),
+            (None, None) => Ok(Arc::new(tokio_io::DirectConnector)),
         }
     }
 }
@@ -214,22 +220,5 @@ impl<S: ?Sized> fmt::Debug for Opened<S> {
         f.debug_struct("Connection")
             .field("local", &self.local)
             .finish_non_exhaustive()
-    }
-}
-
-#[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn connect_errors_become_the_causes_they_always_were() {
-        let resolve: Cause = ConnectError::from(ResolveError::NoAddresses).into();
-        assert!(matches!(resolve, Cause::Resolve(ref e) if e.kind() == io::ErrorKind::NotFound));
-        let refused = io::Error::from(io::ErrorKind::ConnectionRefused);
-        let connect: Cause = ConnectError::from(refused).into();
-        assert!(
-            matches!(connect, Cause::Connect(ref e) if e.kind() == io::ErrorKind::ConnectionRefused)
-        );
     }
 }

@@ -318,7 +318,11 @@ impl Delivery {
                         continue;
                     };
                     self.next_server += 1;
-                    self.trace(TraceKind::Info, format!("connecting to {server}"));
+                    let via = match &self.config.settings.proxy {
+                        Some(proxy) => format!(" via SOCKS5 proxy {}", proxy.addr()),
+                        None => String::new(),
+                    };
+                    self.trace(TraceKind::Info, format!("connecting to {server}{via}"));
                     self.server = Some(server);
                     self.skip_starttls = false;
                     self.state = State::Connecting;

@@ -98,12 +98,22 @@ impl Meta {
         // The spool only keeps sources the flags name: a record that names a
         // command to run (or a secret it cannot hold) was not written by
         // postie, and nothing in it is run.
-        match &meta.transport.auth.secret {
-            None | Some(SecretSource::Env(_) | SecretSource::File(_)) => Ok(meta),
-            Some(other) => Err(Unreadable::Damaged(format!(
-                "names a password source a kept message may not have: {other:?}"
-            ))),
+        let proxy_secret = meta
+            .transport
+            .proxy
+            .as_ref()
+            .and_then(|p| p.secret.as_ref());
+        for secret in [meta.transport.auth.secret.as_ref(), proxy_secret] {
+            match secret {
+                None | Some(SecretSource::Env(_) | SecretSource::File(_)) => {}
+                Some(other) => {
+                    return Err(Unreadable::Damaged(format!(
+                        "names a password source a kept message may not have: {other:?}"
+                    )))
+                }
+            }
         }
+        Ok(meta)
     }
 }
 
@@ -208,6 +218,11 @@ mod tests {
             "dsn_ret" => vec!["--dsn-ret=hdrs"],
             // A value that looks like a flag.
             "envid" => vec!["--envid=-odd"],
+            "proxy" => vec!["--proxy=socks5://proxy.example:1081"],
+            "proxy_password_env" => vec![
+                "--proxy=socks5://bob@proxy.example",
+                "--proxy-password-env=PROXY_PW",
+            ],
             _ => return None,
         })
     }
@@ -264,7 +279,7 @@ mod tests {
                 checked += 1;
             }
         }
-        assert!(checked >= 26, "{checked}");
+        assert!(checked >= 28, "{checked}");
     }
 
     #[test]
@@ -320,6 +335,19 @@ mod tests {
         let mut transport = TransportSettings::default();
         transport.auth.username = Some("alice".into());
         transport.auth.secret = Some(SecretSource::Command("touch /tmp/postie-pwned".into()));
+        let bytes = record(transport).to_json().unwrap();
+        assert!(
+            matches!(Meta::from_json(&bytes), Err(Unreadable::Damaged(e)) if e.contains("Command"))
+        );
+    }
+
+    #[test]
+    fn a_record_naming_a_command_for_the_proxy_is_damaged_too() {
+        let mut transport = TransportSettings::default();
+        transport.proxy = Some(postie_smtp::ProxySettings::new("proxy.example", 1080).user(
+            "bob",
+            Some(SecretSource::Command("touch /tmp/postie-pwned".into())),
+        ));
         let bytes = record(transport).to_json().unwrap();
         assert!(
             matches!(Meta::from_json(&bytes), Err(Unreadable::Damaged(e)) if e.contains("Command"))

@@ -190,18 +190,8 @@ fn convert(
                 pending.aliases.clone_from(v);
                 account.aliases.clone_from(v);
             }
-            Value::ProxyHost(v) => keep(
-                &mut pending.proxy_host,
-                v,
-                not_supported(entry),
-                &mut warnings,
-            ),
-            Value::ProxyPort(v) => keep(
-                &mut pending.proxy_port,
-                v,
-                not_supported(entry),
-                &mut warnings,
-            ),
+            Value::ProxyHost(v) => pending.proxy_host.clone_from(v),
+            Value::ProxyPort(v) => pending.proxy_port = *v,
             Value::SourceIp(v) => keep(
                 &mut pending.source_ip,
                 v,
@@ -244,6 +234,13 @@ fn convert(
     });
     // Without TLS there is no certificate to check (nor a warning to give).
     account.accept_invalid_certificates = tls && !certcheck;
+    // msmtp: a SOCKS proxy at proxy_host, on proxy_port (default 1080).
+    if let Some(host) = &pending.proxy_host {
+        account.proxy = Some(postie_smtp::ProxySettings::new(
+            host.clone(),
+            pending.proxy_port.unwrap_or(1080),
+        ));
+    }
     // msmtp: with tls_fingerprint, tls_trust_file is not used (postie would
     // check both when both are given).
     if !account.tls_fingerprints.is_empty() {

@@ -276,8 +276,6 @@ fn unknown_and_unsupported_keys_are_warnings_naming_the_line() {
         .collect();
     let mut want = vec![
         "3: unknown key bogus_key; ignored",
-        "6: proxy_host is not supported by postie; ignored",
-        "7: proxy_port is not supported by postie; ignored",
         "11: set_date_header is not supported by postie; ignored",
         "14: set_from_header off is not supported by postie (a message without From gets one, as RFC 5322 asks); ignored",
         "8: source_ip is not supported by postie; ignored",
