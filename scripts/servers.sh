@@ -109,6 +109,12 @@ install_common() {
 	command -v openssl >/dev/null 2>&1 || apt_install openssl
 	command -v python3 >/dev/null 2>&1 || apt_install python3
 	command -v setpriv >/dev/null 2>&1 || apt_install util-linux
+	# Not servers, but what the tests compare with or drive: msmtp (its
+	# reading of the same msmtprc files), mail(1) and git send-email (as
+	# sendmail's callers).
+	command -v msmtp >/dev/null 2>&1 || apt_install msmtp
+	command -v mail >/dev/null 2>&1 || apt_install bsd-mailx
+	[ -x "$(git --exec-path 2>/dev/null)/git-send-email" ] || apt_install git git-email
 	# The interpreter itself, not a wrapper such as pyenv's shim (saves ~0.1 s
 	# per call).
 	PYTHON=$(python3 -c 'import sys; print(sys.executable)')
