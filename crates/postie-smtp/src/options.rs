@@ -426,6 +426,16 @@ impl SendOptions {
         self
     }
 
+    /// Makes every connection from this local address (msmtp's
+    /// `source_ip`), for a host with several; with a proxy, the connection
+    /// to the proxy. Only the server's addresses of the same family (IPv4
+    /// or IPv6) are tried. Honoured by postie's own connectors; with an
+    /// application's connectors the send fails before connecting.
+    pub fn source_ip(mut self, source: std::net::IpAddr) -> Self {
+        self.settings().source_ip = Some(source);
+        self
+    }
+
     /// Connects to every server through this SOCKS5 proxy (RFC 1928; see
     /// [`crate::connector::socks5`]): the proxy resolves the servers'
     /// names, and TLS runs through it with each server's certificate
@@ -486,7 +496,8 @@ impl SendOptions {
         std::sync::Arc<dyn crate::connector::blocking_io::Connector>,
         crate::connector::ConnectError,
     > {
-        self.connectors.for_blocking(self.socks5_proxy()?)
+        self.connectors
+            .for_blocking(self.socks5_proxy()?, self.transport.source_ip)
     }
 
     /// The connector the tokio driver opens connections with.
@@ -497,7 +508,8 @@ impl SendOptions {
         std::sync::Arc<dyn crate::connector::tokio_io::Connector>,
         crate::connector::ConnectError,
     > {
-        self.connectors.for_tokio(self.socks5_proxy()?)
+        self.connectors
+            .for_tokio(self.socks5_proxy()?, self.transport.source_ip)
     }
 
     /// The servers and ports paired one-to-one, as they will be tried.

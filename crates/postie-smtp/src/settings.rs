@@ -91,6 +91,11 @@ pub struct TransportSettings {
     /// A SOCKS5 proxy every connection goes through; `None`: connect
     /// directly.
     pub proxy: Option<ProxySettings>,
+    /// The local address every connection is made from (msmtp's
+    /// `source_ip`), for a host with several; `None`: the system chooses.
+    /// With a proxy, the connection to the proxy.
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub source_ip: Option<std::net::IpAddr>,
 }
 
 impl Default for TransportSettings {
@@ -115,6 +120,7 @@ impl Default for TransportSettings {
             queue: false,
             dsn: DsnSettings::default(),
             proxy: None,
+            source_ip: None,
         }
     }
 }

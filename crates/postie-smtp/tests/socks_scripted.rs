@@ -449,7 +449,8 @@ fn settings_that_cannot_work_are_refused_before_connecting() {
             "SOCKS5 carries at most 255",
         ),
         (
-            options(nowhere.clone()).connectors(Connectors::new().blocking(blocking::TcpConnector)),
+            options(nowhere.clone())
+                .connectors(Connectors::new().blocking(blocking::TcpConnector::default())),
             "connectors of their own",
         ),
     ];

@@ -305,6 +305,11 @@ pub(crate) struct TransportArgs {
     /// Read the proxy user's password from this environment variable.
     #[arg(long, value_name = "VAR", requires = "proxy")]
     pub(crate) proxy_password_env: Option<String>,
+    /// Connect from this local address (for a host with several; with
+    /// --proxy, the connection to the proxy). Only the server's addresses of
+    /// its family are tried.
+    #[arg(long, value_name = "ADDR")]
+    pub(crate) source_ip: Option<std::net::IpAddr>,
 }
 
 /// Who authenticates and with what secret: `postie send`'s flags, which

@@ -160,6 +160,8 @@ pub(crate) struct Account {
     /// A SOCKS5 proxy (`proxy`, with `proxy_password_env`; msmtp's
     /// `proxy_host` and `proxy_port`).
     pub(crate) proxy: Option<postie_smtp::ProxySettings>,
+    /// The local address connections come from (`source_ip`).
+    pub(crate) source_ip: Option<std::net::IpAddr>,
 }
 
 impl Account {
@@ -234,6 +236,7 @@ struct AccountSpec {
     tls_fingerprint: Option<OneOrMany>,
     proxy: Option<String>,
     proxy_password_env: Option<String>,
+    source_ip: Option<std::net::IpAddr>,
 }
 
 /// `syslog = true` (LOG_USER, as msmtp) or `syslog = "LOG_MAIL"`.
@@ -281,6 +284,7 @@ impl AccountSpec {
             tls_fingerprint: self.tls_fingerprint.or(base.tls_fingerprint),
             proxy: self.proxy.or(base.proxy),
             proxy_password_env: self.proxy_password_env.or(base.proxy_password_env),
+            source_ip: self.source_ip.or(base.source_ip),
         }
     }
 }
@@ -524,6 +528,7 @@ fn resolve(name: &str, spec: AccountSpec) -> Result<Account, String> {
     Ok(Account {
         name: name.to_owned(),
         proxy,
+        source_ip: spec.source_ip,
         log,
         aliases: spec.aliases.as_deref().map(expand_home),
         tls_fingerprints,

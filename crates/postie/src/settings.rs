@@ -62,6 +62,7 @@ impl TransportArgs {
         s.dsn.notify = self.dsn_notify;
         s.dsn.ret = self.dsn_ret;
         s.dsn.envid.clone_from(&self.envid);
+        s.source_ip = self.source_ip;
         // Read here rather than by clap, whose error would repeat the URL
         // with a password someone put in it.
         s.proxy = self
@@ -185,6 +186,7 @@ pub(crate) fn fill_from_account(s: &mut TransportSettings, account: &Account) {
     if s.proxy.is_none() {
         s.proxy.clone_from(&account.proxy);
     }
+    s.source_ip = s.source_ip.or(account.source_ip);
     s.dsn.notify = s.dsn.notify.or(account.dsn_notify);
     s.dsn.ret = s.dsn.ret.or(account.dsn_ret);
 }

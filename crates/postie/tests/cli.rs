@@ -1663,3 +1663,29 @@ fn the_sent_log_names_tls_and_auth_but_never_the_secret() {
     assert!(!line.contains(&password), "{line}");
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+/// `--source-ip` reaches the connection: an address this host does not
+/// have fails, naming it.
+#[test]
+fn the_source_ip_flag_reaches_the_connection() {
+    let port = closed_port().to_string();
+    let out = postie(&[
+        "send",
+        "--server",
+        "127.0.0.1",
+        "--port",
+        &port,
+        "--source-ip",
+        "192.0.2.1",
+        "--to",
+        "a@example.org",
+        "--body",
+        "b",
+    ]);
+    assert_eq!(out.status.code(), Some(75), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("cannot connect from the source address 192.0.2.1"),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -3,7 +3,7 @@
 //! [`crate::connector`] for the seam as a whole).
 
 use std::io::{self, Read, Write};
-use std::net::TcpStream;
+use std::net::{IpAddr, SocketAddr, TcpStream};
 #[cfg(unix)]
 use std::os::unix::net::UnixStream;
 use std::time::Duration;
@@ -136,17 +136,34 @@ pub trait Connector: Send + Sync {
 /// [`net::resolve`]), tries each address in the resolver's order (IPv6 and
 /// IPv4), each within the limit, so an address that swallows packets does
 /// not keep the others from being tried, and sets TCP_NODELAY. Local when
-/// the peer is a loopback address.
+/// the peer is a loopback address. With a source address
+/// ([`TcpConnector::source`]) each connection is made from it, and only
+/// the server's addresses of its family are tried.
 #[derive(Clone, Copy, Debug, Default)]
-pub struct TcpConnector;
+pub struct TcpConnector {
+    source: Option<IpAddr>,
+}
+
+impl TcpConnector {
+    /// Connections from `source` (`None`: the system chooses).
+    pub fn source(mut self, source: Option<IpAddr>) -> Self {
+        self.source = source;
+        self
+    }
+}
 
 impl Connector for TcpConnector {
     fn connect(&self, server: &ServerAddr, timeout: Duration) -> Result<Connection, ConnectError> {
         let timeout = timeout.max(Duration::from_millis(1));
         let addrs = net::resolve(&server.host, server.port, timeout)?;
+        let addrs = crate::connector::of_the_source_family(addrs, self.source, server)?;
         let mut last_error = None;
         for addr in addrs {
-            match TcpStream::connect_timeout(&addr, timeout) {
+            let connected = match self.source {
+                None => TcpStream::connect_timeout(&addr, timeout),
+                Some(source) => connect_from(source, addr, timeout),
+            };
+            match connected {
                 Ok(stream) => {
                     // Commands and the end of data are small writes;
                     // without NODELAY each waits for the server's delayed
@@ -160,6 +177,17 @@ impl Connector for TcpConnector {
         }
         Err(last_error.unwrap_or_else(no_address_reached).into())
     }
+}
+
+/// A connection to `addr` from `source` (any port), within `timeout`.
+fn connect_from(source: IpAddr, addr: SocketAddr, timeout: Duration) -> io::Result<TcpStream> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    socket
+        .bind(&SocketAddr::new(source, 0).into())
+        .map_err(|e| crate::connector::bind_error(source, e))?;
+    socket.connect_timeout(&addr.into(), timeout)?;
+    Ok(socket.into())
 }
 
 /// A Unix socket at the server's host, a path (local LMTP servers listen
@@ -178,9 +206,20 @@ impl Connector for UnixConnector {
 }
 
 /// The default: a Unix socket for a server given as a path
-/// ([`ServerAddr::is_unix`], on Unix), TCP otherwise.
+/// ([`ServerAddr::is_unix`], on Unix), TCP otherwise (from the source
+/// address, if one is set).
 #[derive(Clone, Copy, Debug, Default)]
-pub struct DirectConnector;
+pub struct DirectConnector {
+    tcp: TcpConnector,
+}
+
+impl DirectConnector {
+    /// TCP connections from `source` (`None`: the system chooses).
+    pub fn source(mut self, source: Option<IpAddr>) -> Self {
+        self.tcp = self.tcp.source(source);
+        self
+    }
+}
 
 impl Connector for DirectConnector {
     fn connect(&self, server: &ServerAddr, timeout: Duration) -> Result<Connection, ConnectError> {
@@ -188,6 +227,6 @@ impl Connector for DirectConnector {
         if server.is_unix() {
             return UnixConnector.connect(server, timeout);
         }
-        TcpConnector.connect(server, timeout)
+        self.tcp.connect(server, timeout)
     }
 }

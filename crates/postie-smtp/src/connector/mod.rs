@@ -49,7 +49,7 @@
 //! impl Connector for Counting {
 //!     fn connect(&self, server: &ServerAddr, timeout: Duration) -> Result<Connection, ConnectError> {
 //!         self.0.fetch_add(1, Ordering::Relaxed);
-//!         DirectConnector.connect(server, timeout)
+//!         DirectConnector::default().connect(server, timeout)
 //!     }
 //! }
 //!
@@ -63,6 +63,7 @@ pub(crate) mod tokio_io;
 
 use std::fmt;
 use std::io;
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use crate::net::ResolveError;
@@ -155,13 +156,21 @@ impl Connectors {
     pub(crate) fn for_blocking(
         &self,
         proxy: Option<Socks5Proxy>,
+        source: Option<IpAddr>,
     ) -> Result<Arc<dyn blocking_io::Connector>, ConnectError> {
+        if source.is_some() && self.any() {
+            return Err(source_with_connectors());
+        }
         match (&self.blocking, proxy) {
             (_, Some(proxy)) if self.any() => Err(proxy.error(Failure::WithConnectors).into()),
-            (_, Some(proxy)) => Ok(Arc::new(socks5::blocking_io::Socks5Connector::new(proxy))),
+            (_, Some(proxy)) => Ok(Arc::new(
+                socks5::blocking_io::Socks5Connector::new(proxy).source(source),
+            )),
             (Some(connector), None) => Ok(Arc::clone(connector)),
             (None, None) if self.any() => Err(only_for_the_other("tokio")),
-            (None, None) => Ok(Arc::new(blocking_io::DirectConnector)),
+            (None, None) => Ok(Arc::new(
+                blocking_io::DirectConnector::default().source(source),
+            )),
         }
     }
 
@@ -171,15 +180,69 @@ impl Connectors {
     pub(crate) fn for_tokio(
         &self,
         proxy: Option<Socks5Proxy>,
+        source: Option<IpAddr>,
     ) -> Result<Arc<dyn tokio_io::Connector>, ConnectError> {
+        if source.is_some() && self.any() {
+            return Err(source_with_connectors());
+        }
         match (&self.tokio, proxy) {
             (_, Some(proxy)) if self.any() => Err(proxy.error(Failure::WithConnectors).into()),
-            (_, Some(proxy)) => Ok(Arc::new(socks5::tokio_io::Socks5Connector::new(proxy))),
+            (_, Some(proxy)) => Ok(Arc::new(
+                socks5::tokio_io::Socks5Connector::new(proxy).source(source),
+            )),
             (Some(connector), None) => Ok(Arc::clone(connector)),
             (None, None) if self.any() => Err(only_for_the_other("blocking")),
-            (None, None) => Ok(Arc::new(tokio_io::DirectConnector)),
+            (None, None) => Ok(Arc::new(
+                tokio_io::DirectConnector::default().source(source),
+            )),
         }
     }
+}
+
+/// A source address with the application's own connectors: they open
+/// connections as they will, so the setting could not be honoured.
+fn source_with_connectors() -> ConnectError {
+    ConnectError::Connect(io::Error::new(
+        io::ErrorKind::Unsupported,
+        "a source address (source_ip) is honoured by postie's own connectors only, and the options give others",
+    ))
+}
+
+/// `addrs` of the source address's family (all of them without one): an
+/// IPv4 source cannot reach an IPv6 address. None left is an error naming
+/// both.
+pub(crate) fn of_the_source_family(
+    addrs: Vec<std::net::SocketAddr>,
+    source: Option<IpAddr>,
+    server: &crate::server::ServerAddr,
+) -> Result<Vec<std::net::SocketAddr>, ConnectError> {
+    let Some(source) = source else {
+        return Ok(addrs);
+    };
+    let kept: Vec<_> = addrs
+        .into_iter()
+        .filter(|a| a.is_ipv4() == source.is_ipv4())
+        .collect();
+    if kept.is_empty() {
+        let family = if source.is_ipv4() { "IPv4" } else { "IPv6" };
+        return Err(ConnectError::Connect(io::Error::new(
+            io::ErrorKind::AddrNotAvailable,
+            format!(
+                "{} has no {family} address, and the source address {source} is {family}",
+                server.host
+            ),
+        )));
+    }
+    Ok(kept)
+}
+
+/// Binding to `source` failed: say which address (usually one this host
+/// does not have).
+pub(crate) fn bind_error(source: IpAddr, error: io::Error) -> io::Error {
+    io::Error::new(
+        error.kind(),
+        format!("cannot connect from the source address {source}: {error}"),
+    )
 }
 
 /// The error of a TCP connector when a name had addresses and none was

@@ -114,15 +114,46 @@ pub trait Connector: Send + Sync {
 /// [`TcpConnector`](crate::blocking::TcpConnector) does. Local when the
 /// peer is a loopback address.
 #[derive(Clone, Copy, Debug, Default)]
-pub struct TcpConnector;
+pub struct TcpConnector {
+    source: Option<std::net::IpAddr>,
+}
 
-impl Connector for TcpConnector {
-    fn connect<'a>(&'a self, server: &'a ServerAddr, timeout: Duration) -> ConnectFuture<'a> {
-        Box::pin(connect_tcp(server, timeout))
+impl TcpConnector {
+    /// Connections from `source` (`None`: the system chooses), as the
+    /// blocking driver's [`TcpConnector::source`](crate::blocking::TcpConnector::source).
+    pub fn source(mut self, source: Option<std::net::IpAddr>) -> Self {
+        self.source = source;
+        self
     }
 }
 
-async fn connect_tcp(server: &ServerAddr, timeout: Duration) -> Result<Connection, ConnectError> {
+impl Connector for TcpConnector {
+    fn connect<'a>(&'a self, server: &'a ServerAddr, timeout: Duration) -> ConnectFuture<'a> {
+        Box::pin(connect_tcp(server, timeout, self.source))
+    }
+}
+
+/// A connection to `addr`, from `source` when one is given.
+async fn open(addr: SocketAddr, source: Option<std::net::IpAddr>) -> io::Result<TcpStream> {
+    let Some(source) = source else {
+        return TcpStream::connect(addr).await;
+    };
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket
+        .bind(SocketAddr::new(source, 0))
+        .map_err(|e| crate::connector::bind_error(source, e))?;
+    socket.connect(addr).await
+}
+
+async fn connect_tcp(
+    server: &ServerAddr,
+    timeout: Duration,
+    source: Option<std::net::IpAddr>,
+) -> Result<Connection, ConnectError> {
     let timeout = timeout.max(Duration::from_millis(1));
     let lookup = tokio::net::lookup_host((server.host.as_str(), server.port));
     let addrs: Vec<SocketAddr> = match tokio::time::timeout(timeout, lookup).await {
@@ -133,9 +164,10 @@ async fn connect_tcp(server: &ServerAddr, timeout: Duration) -> Result<Connectio
     if addrs.is_empty() {
         return Err(ResolveError::NoAddresses.into());
     }
+    let addrs = crate::connector::of_the_source_family(addrs, source, server)?;
     let mut last_error = None;
     for addr in addrs {
-        match tokio::time::timeout(timeout, TcpStream::connect(addr)).await {
+        match tokio::time::timeout(timeout, open(addr, source)).await {
             Ok(Ok(stream)) => {
                 // Commands and the end of data are small writes; without
                 // NODELAY each waits for the server's delayed ACK.
@@ -172,9 +204,20 @@ impl Connector for UnixConnector {
 }
 
 /// The default: a Unix socket for a server given as a path
-/// ([`ServerAddr::is_unix`], on Unix), TCP otherwise.
+/// ([`ServerAddr::is_unix`], on Unix), TCP otherwise (from the source
+/// address, if one is set).
 #[derive(Clone, Copy, Debug, Default)]
-pub struct DirectConnector;
+pub struct DirectConnector {
+    tcp: TcpConnector,
+}
+
+impl DirectConnector {
+    /// TCP connections from `source` (`None`: the system chooses).
+    pub fn source(mut self, source: Option<std::net::IpAddr>) -> Self {
+        self.tcp = self.tcp.source(source);
+        self
+    }
+}
 
 impl Connector for DirectConnector {
     fn connect<'a>(&'a self, server: &'a ServerAddr, timeout: Duration) -> ConnectFuture<'a> {
@@ -182,6 +225,6 @@ impl Connector for DirectConnector {
         if server.is_unix() {
             return UnixConnector.connect(server, timeout);
         }
-        TcpConnector.connect(server, timeout)
+        self.tcp.connect(server, timeout)
     }
 }

@@ -223,6 +223,7 @@ mod tests {
                 "--proxy=socks5://bob@proxy.example",
                 "--proxy-password-env=PROXY_PW",
             ],
+            "source_ip" => vec!["--source-ip=192.0.2.7"],
             _ => return None,
         })
     }

@@ -15,12 +15,24 @@ use crate::server::ServerAddr;
 #[derive(Clone, Debug)]
 pub struct Socks5Connector {
     proxy: Socks5Proxy,
+    /// The local address the connection to the proxy is made from.
+    source: Option<std::net::IpAddr>,
 }
 
 impl Socks5Connector {
+    /// The connection to the proxy from `source` (`None`: the system
+    /// chooses).
+    pub fn source(mut self, source: Option<std::net::IpAddr>) -> Self {
+        self.source = source;
+        self
+    }
+
     /// A connector through `proxy`.
     pub fn new(proxy: Socks5Proxy) -> Self {
-        Self { proxy }
+        Self {
+            proxy,
+            source: None,
+        }
     }
 }
 
@@ -31,7 +43,8 @@ impl Connector for Socks5Connector {
         // proxy is reached.
         let handshake = self.proxy.handshake(server)?;
         let started = Instant::now();
-        let opened = TcpConnector
+        let opened = TcpConnector::default()
+            .source(self.source)
             .connect(self.proxy.addr(), timeout)
             .map_err(|e| self.proxy.error(Failure::Unreachable(e)))?;
         let mut stream = opened.stream;

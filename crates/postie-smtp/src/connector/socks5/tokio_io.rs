@@ -17,23 +17,36 @@ use crate::server::ServerAddr;
 #[derive(Clone, Debug)]
 pub struct Socks5Connector {
     proxy: Socks5Proxy,
+    /// The local address the connection to the proxy is made from.
+    source: Option<std::net::IpAddr>,
 }
 
 impl Socks5Connector {
+    /// The connection to the proxy from `source` (`None`: the system
+    /// chooses).
+    pub fn source(mut self, source: Option<std::net::IpAddr>) -> Self {
+        self.source = source;
+        self
+    }
+
     /// A connector through `proxy`.
     pub fn new(proxy: Socks5Proxy) -> Self {
-        Self { proxy }
+        Self {
+            proxy,
+            source: None,
+        }
     }
 }
 
 impl Connector for Socks5Connector {
     fn connect<'a>(&'a self, server: &'a ServerAddr, timeout: Duration) -> ConnectFuture<'a> {
-        Box::pin(connect(&self.proxy, server, timeout))
+        Box::pin(connect(&self.proxy, self.source, server, timeout))
     }
 }
 
 async fn connect(
     proxy: &Socks5Proxy,
+    source: Option<std::net::IpAddr>,
     server: &ServerAddr,
     timeout: Duration,
 ) -> Result<Connection, ConnectError> {
@@ -42,7 +55,8 @@ async fn connect(
     // is reached.
     let handshake = proxy.handshake(server)?;
     let whole = async {
-        let opened = TcpConnector
+        let opened = TcpConnector::default()
+            .source(source)
             .connect(proxy.addr(), timeout)
             .await
             .map_err(Failure::Unreachable)?;

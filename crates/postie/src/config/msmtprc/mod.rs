@@ -16,7 +16,7 @@
 mod glob;
 mod syntax;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use postie_smtp::SecretSource;
 
@@ -24,32 +24,9 @@ use super::Account;
 use crate::args::TlsArg;
 use syntax::{Auth, Effective, Entry, FromHeader, Trust, Value};
 
-pub(crate) use syntax::Fingerprint;
-
-/// The settings of msmtp's that other parts of postie will take (the log,
-/// syslog, aliases, the SOCKS proxy, the source address, certificate
-/// pinning): read and checked, kept typed for when they are wired, and
-/// until then named in a warning.
-#[derive(Clone, Debug, Default, PartialEq)]
-// Read by the tests only until those parts of postie take them.
-#[allow(dead_code)]
-pub(crate) struct Pending {
-    pub(crate) logfile: Option<PathBuf>,
-    /// The syslog facility (`LOG_USER` for `syslog on`).
-    pub(crate) syslog: Option<String>,
-    pub(crate) aliases: Option<PathBuf>,
-    pub(crate) proxy_host: Option<String>,
-    pub(crate) proxy_port: Option<u16>,
-    pub(crate) source_ip: Option<std::net::IpAddr>,
-    pub(crate) tls_fingerprint: Option<Fingerprint>,
-}
-
 /// The account of an msmtp file, as postie uses it.
 pub(crate) struct Chosen {
     pub(crate) account: Account,
-    /// What postie does not take yet.
-    #[allow(dead_code)]
-    pub(crate) pending: Pending,
     /// The lines left out, each `FILE:LINE: ...`.
     pub(crate) warnings: Vec<String>,
 }
@@ -128,7 +105,7 @@ fn convert(
         file: Some(path.to_owned()),
         ..Account::default()
     };
-    let mut pending = Pending::default();
+    let (mut proxy_host, mut proxy_port) = (None, None);
     let (mut host, mut port, mut socket) = (None, None, None);
     let (mut tls, mut starttls, mut certcheck) = (false, true, true);
     let (mut auth, mut user, mut password, mut eval) = (Auth::Off, None, None, None);
@@ -174,32 +151,19 @@ fn convert(
                 }
             }
             Value::Undisclosed(yes) => account.undisclosed_recipients = *yes,
-            Value::Logfile(v) => {
-                pending.logfile.clone_from(v);
-                account.log.file.clone_from(v);
-            }
+            Value::Logfile(v) => account.log.file.clone_from(v),
             Value::Syslog(v) => {
-                pending.syslog.clone_from(v);
                 account.log.syslog = v
                     .as_deref()
                     .map(|facility| crate::sent_log::Syslog::parse(facility, None))
                     .transpose()
                     .map_err(|e| format!("{}: {e}", at(entry)))?;
             }
-            Value::Aliases(v) => {
-                pending.aliases.clone_from(v);
-                account.aliases.clone_from(v);
-            }
-            Value::ProxyHost(v) => pending.proxy_host.clone_from(v),
-            Value::ProxyPort(v) => pending.proxy_port = *v,
-            Value::SourceIp(v) => keep(
-                &mut pending.source_ip,
-                v,
-                not_supported(entry),
-                &mut warnings,
-            ),
+            Value::Aliases(v) => account.aliases.clone_from(v),
+            Value::ProxyHost(v) => proxy_host.clone_from(v),
+            Value::ProxyPort(v) => proxy_port = *v,
+            Value::SourceIp(v) => account.source_ip = *v,
             Value::Fingerprint(v) => {
-                pending.tls_fingerprint.clone_from(v);
                 // postie's own parser decides (a SHA-1 or MD5 value is
                 // refused there, saying why).
                 account.tls_fingerprints = v
@@ -235,10 +199,10 @@ fn convert(
     // Without TLS there is no certificate to check (nor a warning to give).
     account.accept_invalid_certificates = tls && !certcheck;
     // msmtp: a SOCKS proxy at proxy_host, on proxy_port (default 1080).
-    if let Some(host) = &pending.proxy_host {
+    if let Some(host) = proxy_host {
         account.proxy = Some(postie_smtp::ProxySettings::new(
-            host.clone(),
-            pending.proxy_port.unwrap_or(1080),
+            host,
+            proxy_port.unwrap_or(1080),
         ));
     }
     // msmtp: with tls_fingerprint, tls_trust_file is not used (postie would
@@ -254,13 +218,7 @@ fn convert(
     };
     let mechanism = match auth {
         // msmtp's default: no AUTH, whatever user says.
-        Auth::Off => {
-            return Ok(Chosen {
-                account,
-                pending,
-                warnings,
-            })
-        }
+        Auth::Off => return Ok(Chosen { account, warnings }),
         Auth::Auto => None,
         Auth::Method(m) => Some(m),
     };
@@ -289,25 +247,7 @@ fn convert(
             )
         }
     }
-    Ok(Chosen {
-        account,
-        pending,
-        warnings,
-    })
-}
-
-/// A pending setting: kept, and `warning` given when it asks for
-/// something (its `off` or empty value asks for nothing).
-fn keep<T: Clone>(
-    slot: &mut Option<T>,
-    value: &Option<T>,
-    warning: String,
-    warnings: &mut Vec<String>,
-) {
-    slot.clone_from(value);
-    if value.is_some() {
-        warnings.push(warning);
-    }
+    Ok(Chosen { account, warnings })
 }
 
 /// msmtp's rule for a password in the file, made strict: the file is the
