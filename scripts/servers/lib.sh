@@ -97,9 +97,15 @@ CACHE_DIR=${POSTIE_TEST_CACHE:-/var/cache/postie-test}
 # installed; nothing else they depend on is. Fetched once; DIR/.unpacked
 # names what is there.
 unpack_debs() {
-	local dir=$1 want
+	local dir=$1 want pkg
 	shift
-	want="$*"
+	# The packages with the versions apt would fetch now: a security update
+	# unpacks again.
+	want=
+	for pkg in "$@"; do
+		want="$want $pkg=$(apt-cache policy "$pkg" 2>/dev/null | awk '/Candidate:/ { print $2 }')"
+	done
+	want=${want# }
 	if [ -f "$dir/.unpacked" ] && [ "$(cat "$dir/.unpacked")" = "$want" ]; then
 		return 0
 	fi
@@ -121,6 +127,10 @@ unpack_debs() {
 		done
 	done
 	[ "${#libs[@]}" -eq 0 ] || apt_install "${libs[@]}"
+	# dpkg-deb -x as root keeps setuid and setgid bits (exim4 is setuid
+	# root): files no package manager tracks must not carry them. The test
+	# instances are started by root (or as the test user) and need none.
+	find "$dir" -type f -perm /6000 -exec chmod ug-s {} +
 	rm -rf "$tmp"
 	echo "$want" >"$dir/.unpacked"
 }

@@ -121,19 +121,81 @@ impl Aliases {
     pub(crate) fn apply(&self, recipients: &[String]) -> Vec<String> {
         let mut out = Vec::with_capacity(recipients.len());
         for recipient in recipients {
-            let address = recipient.trim();
-            if address.contains('@') {
-                out.push(recipient.clone());
-                continue;
-            }
-            let local = address.to_ascii_lowercase();
-            match self.map.get(&local).or_else(|| self.map.get("default")) {
+            let targets = bare_local_part(recipient).and_then(|local| {
+                self.map
+                    .get(&local.to_ascii_lowercase())
+                    .or_else(|| self.map.get("default"))
+            });
+            match targets {
                 Some(targets) => out.extend(targets.iter().cloned()),
                 None => out.push(recipient.clone()),
             }
         }
         out
     }
+
+    /// A recipient list as given (`--recipients`, sendmail's arguments and
+    /// `-t`'s To, Cc and Bcc, names and all) with its addresses that have
+    /// no domain replaced; the rest, names, groups and quoted commas
+    /// included, as it was.
+    pub(crate) fn apply_to_list(&self, list: &str) -> String {
+        let pieces: Vec<String> = split_list(list).into_iter().map(str::to_owned).collect();
+        self.apply(&pieces).join(",")
+    }
+}
+
+/// `list` cut at the commas that separate addresses: not those inside a
+/// quoted string, an angle-bracketed address, a comment or a group.
+fn split_list(list: &str) -> Vec<&str> {
+    let mut pieces = Vec::new();
+    let (mut quoted, mut escaped) = (false, false);
+    let (mut angle, mut comment, mut group) = (0u32, 0u32, false);
+    let mut start = 0;
+    for (i, c) in list.char_indices() {
+        if escaped {
+            escaped = false;
+            continue;
+        }
+        match c {
+            '\\' if quoted || comment > 0 => escaped = true,
+            '"' if comment == 0 => quoted = !quoted,
+            _ if quoted => {}
+            '(' => comment += 1,
+            ')' => comment = comment.saturating_sub(1),
+            _ if comment > 0 => {}
+            '<' => angle += 1,
+            '>' => angle = angle.saturating_sub(1),
+            ':' if angle == 0 => group = true,
+            ';' if angle == 0 => group = false,
+            ',' if angle == 0 && !group => {
+                pieces.push(&list[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    pieces.push(&list[start..]);
+    pieces
+}
+
+/// The local part of `recipient` when it is an address without a domain:
+/// `root`, `Root <root>`, `root (Cron)`. `None` for an address with a
+/// domain, a group (`undisclosed-recipients:;`), or anything else.
+fn bare_local_part(recipient: &str) -> Option<&str> {
+    let mut text = recipient.trim();
+    // A trailing comment: `root (Cron)`.
+    if let Some(open) = text.find('(') {
+        if text.ends_with(')') {
+            text = text[..open].trim_end();
+        }
+    }
+    // `Name <addr>`: the address.
+    if let (Some(open), true) = (text.rfind('<'), text.ends_with('>')) {
+        text = text[open + 1..text.len() - 1].trim();
+    }
+    let plain =
+        !text.is_empty() && !text.contains(|c: char| c.is_whitespace() || "@:;<>\"(),".contains(c));
+    plain.then_some(text)
 }
 
 #[cfg(test)]
@@ -160,6 +222,22 @@ mod tests {
                 "bob",
                 "root@elsewhere.org"
             ])
+        );
+    }
+
+    #[test]
+    fn a_list_as_written_keeps_its_names_groups_and_quoted_commas() {
+        let aliases =
+            Aliases::parse("root: admin@example.org\ndefault: all@example.org\n").unwrap();
+        assert_eq!(
+            aliases.apply_to_list(
+                "\"Doe, John\" <j@x.org>, Root <root>, cron (daemon), undisclosed-recipients:;"
+            ),
+            "\"Doe, John\" <j@x.org>,admin@example.org,all@example.org, undisclosed-recipients:;"
+        );
+        assert_eq!(
+            aliases.apply_to_list("team: a@x.org, b@x.org;, bob"),
+            "team: a@x.org, b@x.org;,all@example.org"
         );
     }
 

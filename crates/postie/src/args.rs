@@ -162,6 +162,9 @@ pub(crate) struct SendArgs {
     /// Replace each recipient without a domain (cron's `root`) by its alias from this file, in /etc/aliases form ('root: admin@example.org'; 'default:' for any other). Also the account's aliases.
     #[arg(long, value_name = "FILE")]
     pub(crate) aliases: Option<PathBuf>,
+    /// The aliases were applied to the recipients (they are applied once).
+    #[arg(skip)]
+    pub(crate) aliases_applied: bool,
     /// Use this account of the accounts file (default: the file's `default`).
     #[arg(long, value_name = "NAME")]
     pub(crate) account: Option<String>,

@@ -496,9 +496,10 @@ fn resolve(name: &str, spec: AccountSpec) -> Result<Account, String> {
     };
     let log = crate::sent_log::LogTarget {
         file: spec.log_file.as_deref().map(expand_home),
-        syslog: syslog
-            .map(|v| crate::sent_log::Syslog::parse(&v, spec.syslog_socket.as_deref()))
-            .transpose()?,
+        syslog: match syslog {
+            Some(v) => crate::sent_log::Syslog::parse_switch(&v, spec.syslog_socket.as_deref())?,
+            None => None,
+        },
     };
     let tls_fingerprints = match spec.tls_fingerprint {
         None => Vec::new(),

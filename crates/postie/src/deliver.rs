@@ -223,13 +223,17 @@ fn apply_account(args: &mut SendArgs, account: &crate::config::Account) {
 }
 
 /// Recipients without a domain replaced by their aliases, from the file
-/// `--aliases` or the account names (none by default, as msmtp). They are
-/// the envelope recipients given (`--recipients`, sendmail's arguments and
-/// `-t`); a message's own To, Cc and Bcc are addresses with a domain.
-fn apply_aliases(
+/// `--aliases` or the account names (none by default, as msmtp): in the
+/// envelope recipients given (`--recipients`: sendmail's arguments and
+/// `-t`'s To, Cc and Bcc). Once only: a second call changes nothing, so
+/// an alias's own targets are never looked up again.
+pub(crate) fn apply_aliases(
     args: &mut SendArgs,
     account: Option<&crate::config::Account>,
 ) -> Result<(), (u8, String)> {
+    if args.aliases_applied {
+        return Ok(());
+    }
     let Some(path) = args
         .aliases
         .clone()
@@ -239,12 +243,9 @@ fn apply_aliases(
     };
     let aliases = crate::aliases::Aliases::load(&path).map_err(|e| (exit::CONFIG, e))?;
     if let Some(recipients) = &args.recipients {
-        // Split at commas and joined the same way: a piece that is no
-        // alias (half of a quoted name with a comma, say) comes back as it
-        // was.
-        let pieces: Vec<String> = recipients.split(',').map(str::to_owned).collect();
-        args.recipients = Some(aliases.apply(&pieces).join(","));
+        args.recipients = Some(aliases.apply_to_list(recipients));
     }
+    args.aliases_applied = true;
     Ok(())
 }
 

@@ -11,6 +11,11 @@ use std::io::{self, BufRead, Read};
 
 use postie_mime::{header_line, HeaderLine};
 
+/// The longest header line looked at: the reader refuses a header block
+/// larger than this anyway, and a message that is one endless line must
+/// not be held in memory. Past it the rest passes straight through.
+const LONGEST_LINE: u64 = 4 * 1024 * 1024;
+
 /// Passes `input` through, with an empty line before the first line that
 /// cannot belong to the header (in that line's own line-break style).
 pub(crate) struct HeaderEnded<R> {
@@ -39,7 +44,16 @@ impl<R: BufRead> HeaderEnded<R> {
     fn next_header_line(&mut self, number: usize) -> io::Result<()> {
         self.pending.clear();
         self.at = 0;
-        if self.input.read_until(b'\n', &mut self.pending)? == 0 {
+        let n = (&mut self.input)
+            .take(LONGEST_LINE)
+            .read_until(b'\n', &mut self.pending)?;
+        if n == 0 {
+            self.line = None;
+            return Ok(());
+        }
+        if n as u64 == LONGEST_LINE && !self.pending.ends_with(b"\n") {
+            // No header line is this long: leave it, and what follows, as
+            // they are, for the reader to judge.
             self.line = None;
             return Ok(());
         }
@@ -120,6 +134,18 @@ mod tests {
             ended(b"Subject: df\n folded\nFilesystem  Size\n/dev/sda1: 99%\n"),
             b"Subject: df\n folded\n\nFilesystem  Size\n/dev/sda1: 99%\n"
         );
+    }
+
+    #[test]
+    fn an_endless_first_line_passes_through_unheld() {
+        // Longer than any header line may be: read in bounded pieces and
+        // passed on unchanged, for the reader to refuse.
+        let long = vec![b'x'; LONGEST_LINE as usize + 10];
+        let mut reader = HeaderEnded::new(io::BufReader::new(&long[..]));
+        let mut out = Vec::new();
+        reader.read_to_end(&mut out).unwrap();
+        assert_eq!(out, long);
+        assert!(reader.pending.capacity() <= LONGEST_LINE as usize * 2);
     }
 
     #[test]

@@ -60,6 +60,10 @@ pub(crate) fn run_keeping(args: SendArgs) -> Ran {
         spool_on_failure.then(|| crate::spool::Retry::new(&args, &settings, account.as_ref()));
     let mut args = args;
     if account.as_ref().is_some_and(|a| a.undisclosed_recipients) {
+        // The recipients are fixed (and qualified) there: aliases first.
+        if let Err((c, text)) = crate::deliver::apply_aliases(&mut args, account.as_ref()) {
+            return code(fail_input(&args, c, &text));
+        }
         if let Err((c, text)) = crate::deliver::hide_recipients(&mut args, &message) {
             return code(fail_input(&args, c, &text));
         }

@@ -278,9 +278,8 @@ fn send_argv(
     if let Some(file) = &flags.aliases {
         push("--aliases", file);
     }
-    match flags.syslog.as_deref() {
-        None | Some("off") => {}
-        Some(facility) => push("--syslog", facility),
+    if let Some(facility) = &flags.syslog {
+        push("--syslog", facility);
     }
     let sender = match (&flags.sender, flags.sender_from_header) {
         (Some(sender), _) => Some(sender.clone()),

@@ -50,6 +50,15 @@ pub(crate) struct Syslog {
 }
 
 impl Syslog {
+    /// `off`: none; `on` (LOG_USER, as msmtp) or a facility name
+    /// (`LOG_MAIL`...): on `socket`.
+    pub(crate) fn parse_switch(value: &str, socket: Option<&Path>) -> Result<Option<Self>, String> {
+        if value.eq_ignore_ascii_case("off") || value.eq_ignore_ascii_case("false") {
+            return Ok(None);
+        }
+        Self::parse(value, socket).map(Some)
+    }
+
     /// `on` (LOG_USER, as msmtp) or a facility name (`LOG_MAIL`...), on
     /// `socket`.
     pub(crate) fn parse(value: &str, socket: Option<&Path>) -> Result<Self, String> {
@@ -195,22 +204,36 @@ fn clean(text: &str) -> String {
 }
 
 /// Appends `bytes` to the log at `path` in one write (lines of several
-/// postie processes do not mix), creating it private (0600). A symbolic
-/// link is refused (`O_NOFOLLOW`), and so is a file of someone else or one
-/// that is no regular file: the log holds addresses.
+/// postie processes do not mix), creating it private (0600); `-` is
+/// standard output (msmtp's `logfile -`). A symbolic link is refused
+/// (`O_NOFOLLOW`), a FIFO planted at the path cannot block (`O_NONBLOCK`,
+/// then refused), and so is a file of someone else or one group or others
+/// can write (they could forge lines). One others can read is the user's
+/// choice (msmtp makes its log 0644).
 fn append(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::os::unix::fs::{MetadataExt as _, OpenOptionsExt as _};
+    if path == Path::new("-") {
+        let mut out = std::io::stdout().lock();
+        return out.write_all(bytes).and_then(|()| out.flush());
+    }
     let mut file = std::fs::OpenOptions::new()
         .append(true)
         .create(true)
         .mode(0o600)
-        .custom_flags(libc::O_NOFOLLOW)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY)
         .open(path)?;
     let meta = file.metadata()?;
     let me = rustix::process::geteuid().as_raw();
     if !meta.is_file() || meta.uid() != me {
         return Err(std::io::Error::other(format!(
             "not a regular file of yours (uid {me})"
+        )));
+    }
+    if meta.mode() & 0o022 != 0 {
+        return Err(std::io::Error::other(format!(
+            "group or others can write it (mode {:03o}): run chmod go-w {}",
+            meta.mode() & 0o777,
+            path.display()
         )));
     }
     file.write_all(bytes)
@@ -271,6 +294,17 @@ mod tests {
         std::os::unix::fs::symlink(&target, &link).unwrap();
         assert!(append(&link, b"x\n").is_err());
         assert_eq!(std::fs::read_to_string(&target).unwrap(), "");
+        // One others could write, or a FIFO someone planted: refused, and
+        // the FIFO does not block.
+        std::fs::set_permissions(&log, std::fs::Permissions::from_mode(0o622)).unwrap();
+        assert!(append(&log, b"forged?\n").is_err());
+        let fifo = dir.join("fifo.log");
+        assert!(std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success());
+        assert!(append(&fifo, b"x\n").is_err());
         std::fs::remove_dir_all(dir).unwrap();
     }
 }

@@ -96,7 +96,7 @@ pub type ConnectFuture<'a> =
 ///     fn connect<'a>(&'a self, server: &'a ServerAddr, timeout: Duration) -> ConnectFuture<'a> {
 ///         Box::pin(async move {
 ///             let server = ServerAddr { host: server.host.clone(), port: 2525 };
-///             TcpConnector.connect(&server, timeout).await
+///             TcpConnector::default().connect(&server, timeout).await
 ///         })
 ///     }
 /// }

@@ -523,6 +523,11 @@ impl Delivery {
             }
             return;
         };
+        // Any byte of a greeting ends the wait for it to be silent: a
+        // server that sends `220-` and pauses is no implicit-TLS port.
+        if self.state == State::Await(Expect::Greeting) && !bytes.is_empty() {
+            self.sniff = silence::Sniff::Done;
+        }
         if self.state == State::Await(Expect::Greeting)
             && !self.parser.has_buffered()
             && crate::net::is_tls_record(bytes)
@@ -1128,6 +1133,25 @@ mod tests {
         );
         d.handle_input(t2, b"220 slow but here\r\n");
         assert_eq!(written_until_read(&mut d, t2), "EHLO client.test\r\n");
+    }
+
+    #[test]
+    fn a_greeting_that_has_begun_is_never_taken_for_silence() {
+        let t = Instant::now();
+        let mut d = Delivery::new(config_on_port(587), t).unwrap();
+        assert!(matches!(d.poll(t), Step::Connect { .. }));
+        d.handle_connected(t, false);
+        d.handle_input(t, b"220-mx.example greets you\r\n");
+        // The rest comes late: no side check, the greeting's minute.
+        let t1 = t + silence::AFTER;
+        assert_eq!(
+            d.poll(t1),
+            Step::Read {
+                timeout: Duration::from_secs(60) - silence::AFTER
+            }
+        );
+        d.handle_input(t1, b"220 and goes on\r\n");
+        assert_eq!(written_until_read(&mut d, t1), "EHLO client.test\r\n");
     }
 
     #[test]

@@ -153,11 +153,11 @@ fn convert(
             Value::Undisclosed(yes) => account.undisclosed_recipients = *yes,
             Value::Logfile(v) => account.log.file.clone_from(v),
             Value::Syslog(v) => {
-                account.log.syslog = v
-                    .as_deref()
-                    .map(|facility| crate::sent_log::Syslog::parse(facility, None))
-                    .transpose()
-                    .map_err(|e| format!("{}: {e}", at(entry)))?;
+                account.log.syslog = match v.as_deref() {
+                    Some(facility) => crate::sent_log::Syslog::parse_switch(facility, None)
+                        .map_err(|e| format!("{}: {e}", at(entry)))?,
+                    None => None,
+                };
             }
             Value::Aliases(v) => account.aliases.clone_from(v),
             Value::ProxyHost(v) => proxy_host.clone_from(v),
