@@ -33,10 +33,14 @@ const ENVIRONMENT: &[(&str, &str)] = &[
     ("(any name)", "The variable named by --password-env or --oauth-token-env holds the secret; secrets never come from the command line."),
 ];
 
-/// The files postie reads and writes.
+/// The files postie reads and writes. The accounts files are looked for in
+/// this order; the first found is the only one read.
 const FILES: &[(&str, &str)] = &[
-    ("~/.config/postie/config.toml", "The accounts file (TOML; --config FILE for another). It must belong to you and be writable by no one else; a file holding secrets must be readable by you alone."),
+    ("~/.config/postie/config.toml", "The accounts file (postie's TOML; --config FILE for another). It must belong to you or root and be writable by no one else."),
+    ("~/.msmtprc, ~/.config/msmtp/config", "msmtp's files, read when postie has none of its own: a user of msmtp switches by a link alone."),
+    ("/etc/postie/config.toml, /etc/msmtprc", "The system's accounts files, read when the user has none (or HOME is not set); they must belong to root and be writable by no one else."),
     ("~/.local/state/postie/spool/", "The spool: messages kept after a temporary failure, one directory each. It must belong to you, with mode 0700."),
+    ("the account's log_file, aliases", "The sent-mail log (created 0600, one line per message, never a secret) and the aliases file (/etc/aliases form), only where the account or a flag names them."),
 ];
 
 /// The other pages, for SEE ALSO.
