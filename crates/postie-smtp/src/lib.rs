@@ -41,6 +41,7 @@ mod body_buffer;
 pub mod capabilities;
 pub mod connector;
 pub mod data;
+pub mod dkim;
 pub mod dsn;
 pub mod envelope;
 mod error;

@@ -579,4 +579,12 @@ impl SendOptions {
         self.transforms.push(transform);
         self
     }
+
+    /// Signs every message with DKIM (see [`crate::dkim`]): on each
+    /// attempt, after every rewrite the server calls for, so the signature
+    /// covers exactly what the server gets. Call it again to sign twice
+    /// (an RSA and an Ed25519 signature, as RFC 8463 suggests).
+    pub fn dkim(self, signer: crate::dkim::Signer) -> Self {
+        self.transform(Arc::new(signer))
+    }
 }

@@ -99,6 +99,40 @@ impl HeaderValue {
         Ok(Self(Repr::Text(value.trim().to_owned())))
     }
 
+    /// A value the caller folded itself, written byte for byte after the
+    /// colon (a signer's field, whose bytes are signed as they will go):
+    /// lines joined by CRLF, each continuation starting with a space or a
+    /// tab, no other CR or LF, no NUL, no line over 998 octets with the
+    /// name, and ASCII only.
+    ///
+    /// ```
+    /// use postie_mime::HeaderValue;
+    /// assert!(HeaderValue::folded(b" v=1; a=ed25519-sha256;\r\n\tb=abc".to_vec()).is_ok());
+    /// assert!(HeaderValue::folded(b" v=1\r\nBcc: x@y".to_vec()).is_err());
+    /// ```
+    pub fn folded(bytes: Vec<u8>) -> Result<Self, Error> {
+        let bad = |reason: &'static str| Error::InvalidHeaderValue {
+            name: "(folded)".to_owned(),
+            reason,
+        };
+        if !bytes.is_ascii() || bytes.contains(&0) {
+            return Err(bad("a folded value must be ASCII without NUL"));
+        }
+        let text = std::str::from_utf8(&bytes).map_err(|_| bad("not ASCII"))?;
+        for (i, line) in text.split("\r\n").enumerate() {
+            if line.contains(['\r', '\n']) {
+                return Err(bad("a folded value may break lines with CRLF only"));
+            }
+            if i > 0 && !line.starts_with([' ', '\t']) {
+                return Err(bad("each continuation line must start with white space"));
+            }
+            if line.len() > 900 {
+                return Err(bad("a line of a folded value is too long for a header"));
+            }
+        }
+        Ok(Self::raw(bytes))
+    }
+
     /// A value read from a message: the bytes after the colon, with
     /// continuation lines joined by CRLF. Kept as they are.
     pub(crate) fn raw(bytes: Vec<u8>) -> Self {

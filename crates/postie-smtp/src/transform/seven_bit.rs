@@ -39,6 +39,15 @@ impl MessageTransform for SevenBitRewrite {
         if !Self::needed(outgoing.content(), offers) {
             return Ok(());
         }
+        // A message signed before postie got it: re-encoding its 8-bit
+        // parts would break that signature, and postie cannot sign in its
+        // place. It is refused rather than delivered broken.
+        if outgoing.headers().contains("DKIM-Signature") {
+            return Err(
+                "the message carries a DKIM-Signature and the server cannot take its 8-bit data as it is: re-encoding it would break the signature (send it to a server that offers 8BITMIME, or sign after postie)"
+                    .into(),
+            );
+        }
         let rewritten = postie_mime::seven_bit::to_seven_bit_with_headers(
             outgoing.message(),
             outgoing.headers(),

@@ -1,0 +1,412 @@
+//! DKIM signing (RFC 6376) with `rsa-sha256` and `ed25519-sha256` (RFC
+//! 8463), on the bytes the server receives.
+//!
+//! A [`Signer`] is a [message transform](crate::transform) of the last
+//! order: it runs at each attempt after every rewrite that depends on the
+//! server (7-bit, SMTPUTF8 fallback), so what it signs is what goes, with
+//! DATA or BDAT, to a server with or without 8BITMIME. It reads the message
+//! once, as a stream: the header section is kept (it is small), the body is
+//! canonicalized and hashed as it passes, so a 50 MiB attachment is signed
+//! in bounded memory. It can also sign bytes on its own
+//! ([`Signer::sign_bytes`]), for those who send otherwise.
+//!
+//! ```
+//! use std::time::{Duration, UNIX_EPOCH};
+//! use postie_smtp::dkim::{Signer, SigningKey};
+//!
+//! let key = SigningKey::ed25519_from_seed(&[7u8; 32])?;
+//! let signer = Signer::new(key, "example.org", "mail")?;
+//! let message = b"From: a@example.org\r\nTo: b@example.net\r\nSubject: hi\r\n\r\nhello\r\n";
+//! let field = signer.sign_bytes(message, UNIX_EPOCH + Duration::from_secs(1_700_000_000))?;
+//! assert!(field.starts_with(" v=1; a=ed25519-sha256; c=relaxed/relaxed; d=example.org;"));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod canon;
+mod key;
+
+use std::io::Read;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use base64::Engine as _;
+
+pub use canon::Canonicalization;
+pub use key::{Algorithm, KeyError, SigningKey};
+
+use crate::transform::{MessageTransform, Order, Outgoing, ServerOffers};
+
+/// The fields signed by default, when the message has them (RFC 6376
+/// §5.4.1's advice), and every `List-*` field. From is signed once more
+/// than it appears (over-signed), so a From added later breaks the
+/// signature.
+const DEFAULT_HEADERS: &[&str] = &[
+    "from",
+    "to",
+    "cc",
+    "subject",
+    "date",
+    "message-id",
+    "reply-to",
+    "in-reply-to",
+    "references",
+    "mime-version",
+    "content-type",
+    "content-transfer-encoding",
+];
+
+/// The longest header section the signer keeps (the reader's limit).
+const MAX_HEADER: usize = 4 * 1024 * 1024;
+
+/// Why a message could not be signed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DkimError {
+    /// The key could not sign.
+    #[error(transparent)]
+    Key(#[from] KeyError),
+    /// A domain or selector that cannot be one.
+    #[error("{what} {value:?} is not a domain name")]
+    Name {
+        /// `d=` or `s=`.
+        what: &'static str,
+        /// As given.
+        value: String,
+    },
+    /// The message has no From field, which every signature must cover.
+    #[error("the message has no From field, which a DKIM signature must cover")]
+    NoFrom,
+    /// The header section never ends, or is larger than 4 MiB.
+    #[error("the message's header section is larger than 4 MiB or never ends")]
+    Header,
+    /// Reading the message failed.
+    #[error("reading the message to sign: {0}")]
+    Io(#[from] std::io::Error),
+    /// Writing the message failed.
+    #[error("reading the message to sign: {0}")]
+    Mime(#[from] postie_mime::Error),
+}
+
+/// Signs messages with one key for one domain and selector.
+#[derive(Clone, Debug)]
+pub struct Signer {
+    key: Arc<SigningKey>,
+    domain: String,
+    selector: String,
+    header_canon: Canonicalization,
+    body_canon: Canonicalization,
+    headers: Option<Vec<String>>,
+    expire_after: Option<Duration>,
+}
+
+impl Signer {
+    /// Signs with `key` as `domain` (`d=`), whose DNS publishes the public
+    /// key at `selector._domainkey.domain`.
+    pub fn new(
+        key: SigningKey,
+        domain: impl Into<String>,
+        selector: impl Into<String>,
+    ) -> Result<Self, DkimError> {
+        let (domain, selector) = (domain.into(), selector.into());
+        check_name("d=", &domain)?;
+        check_name("s=", &selector)?;
+        Ok(Self {
+            key: Arc::new(key),
+            domain: domain.to_ascii_lowercase(),
+            selector,
+            header_canon: Canonicalization::Relaxed,
+            body_canon: Canonicalization::Relaxed,
+            headers: None,
+            expire_after: None,
+        })
+    }
+
+    /// The canonicalizations (`c=`): relaxed/relaxed by default.
+    pub fn canonicalization(mut self, header: Canonicalization, body: Canonicalization) -> Self {
+        self.header_canon = header;
+        self.body_canon = body;
+        self
+    }
+
+    /// The fields to sign instead of the default list (From is added when
+    /// missing, and over-signed either way).
+    pub fn headers<I, S>(mut self, names: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.headers = Some(
+            names
+                .into_iter()
+                .map(|n| n.into().trim().to_ascii_lowercase())
+                .filter(|n| !n.is_empty())
+                .collect(),
+        );
+        self
+    }
+
+    /// Signatures expire this long after they are made (`x=`); none by
+    /// default.
+    pub fn expires_after(mut self, after: Duration) -> Self {
+        self.expire_after = Some(after);
+        self
+    }
+
+    /// The algorithm the key signs with.
+    pub fn algorithm(&self) -> Algorithm {
+        self.key.algorithm()
+    }
+
+    /// The DKIM-Signature value for `message`, as it goes on the wire
+    /// (CRLF line ends, before dot-stuffing), signed at `now`: to be
+    /// written after `DKIM-Signature:` at the top of the message.
+    pub fn sign_bytes(&self, message: &[u8], now: SystemTime) -> Result<String, DkimError> {
+        let mut state = Signing::new(self);
+        state.update(message)?;
+        state.finish(now)
+    }
+
+    /// The same, reading the message from `reader`.
+    pub fn sign_reader(&self, mut reader: impl Read, now: SystemTime) -> Result<String, DkimError> {
+        let mut state = Signing::new(self);
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            let n = reader.read(&mut buf)?;
+            if n == 0 {
+                break;
+            }
+            state.update(&buf[..n])?;
+        }
+        state.finish(now)
+    }
+
+    /// The field names to sign for a header section holding `fields`.
+    fn names(&self, fields: &[canon::Field<'_>]) -> Vec<String> {
+        let has = |name: &str| fields.iter().any(|f| f.name.eq_ignore_ascii_case(name));
+        let mut names: Vec<String> = match &self.headers {
+            Some(list) => list.clone(),
+            None => {
+                let mut names: Vec<String> = Vec::new();
+                for &name in DEFAULT_HEADERS {
+                    for field in fields.iter().filter(|f| f.name.eq_ignore_ascii_case(name)) {
+                        let _ = field;
+                        names.push(name.to_owned());
+                    }
+                }
+                for field in fields {
+                    let lower = field.name.to_ascii_lowercase();
+                    if lower.starts_with("list-") {
+                        names.push(lower);
+                    }
+                }
+                names
+            }
+        };
+        if !names.iter().any(|n| n == "from") && has("from") {
+            names.insert(0, "from".to_owned());
+        }
+        // Over-signing: one more "from" than there are From fields.
+        names.push("from".to_owned());
+        names
+    }
+}
+
+/// A domain or selector: dot-separated labels of letters, digits and
+/// hyphens (A-labels for a name that is not ASCII).
+fn check_name(what: &'static str, value: &str) -> Result<(), DkimError> {
+    let good = !value.is_empty()
+        && value.len() <= 253
+        && value.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        });
+    if good {
+        Ok(())
+    } else {
+        Err(DkimError::Name {
+            what,
+            value: value.to_owned(),
+        })
+    }
+}
+
+/// One message being signed: its header section kept until it ends, then
+/// its body hashed as it passes.
+struct Signing<'s> {
+    signer: &'s Signer,
+    header: Vec<u8>,
+    body: Option<canon::BodyHasher>,
+}
+
+impl<'s> Signing<'s> {
+    fn new(signer: &'s Signer) -> Self {
+        Self {
+            signer,
+            header: Vec::new(),
+            body: None,
+        }
+    }
+
+    fn update(&mut self, bytes: &[u8]) -> Result<(), DkimError> {
+        if let Some(body) = &mut self.body {
+            body.update(bytes);
+            return Ok(());
+        }
+        let before = self.header.len();
+        self.header.extend_from_slice(bytes);
+        // The empty line may straddle the chunks: look from a little back.
+        let from = before.saturating_sub(3);
+        if let Some(at) = memchr::memmem::find(&self.header[from..], b"\r\n\r\n") {
+            let end = from + at + 4;
+            let mut body = canon::BodyHasher::new(self.signer.body_canon);
+            body.update(&self.header[end..]);
+            self.header.truncate(end - 2);
+            self.body = Some(body);
+        } else if self.header.starts_with(b"\r\n") {
+            // No header at all.
+            let mut body = canon::BodyHasher::new(self.signer.body_canon);
+            body.update(&self.header[2..]);
+            self.header.clear();
+            self.body = Some(body);
+        } else if self.header.len() > MAX_HEADER {
+            return Err(DkimError::Header);
+        }
+        Ok(())
+    }
+
+    fn finish(self, now: SystemTime) -> Result<String, DkimError> {
+        let signer = self.signer;
+        let (header, body) = match self.body {
+            Some(body) => (self.header, body),
+            // A message that is all header: its body is empty.
+            None => {
+                let mut header = self.header;
+                if !header.ends_with(b"\r\n") {
+                    header.extend_from_slice(b"\r\n");
+                }
+                (header, canon::BodyHasher::new(signer.body_canon))
+            }
+        };
+        let fields = canon::fields(&header);
+        if !fields.iter().any(|f| f.name.eq_ignore_ascii_case("from")) {
+            return Err(DkimError::NoFrom);
+        }
+        let names = signer.names(&fields);
+        let body_hash = body.finish();
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let time = now
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let mut value = format!(
+            " v=1; a={}; c={}/{}; d={};\r\n\ts={}; t={time};",
+            signer.key.algorithm().as_str(),
+            signer.header_canon.as_str(),
+            signer.body_canon.as_str(),
+            signer.domain,
+            signer.selector,
+        );
+        if let Some(after) = signer.expire_after {
+            value.push_str(&format!(" x={};", time + after.as_secs().max(1)));
+        }
+        value.push_str(&fold_list("h=", &names));
+        value.push_str(&format!(
+            "\r\n\tbh={};\r\n\tb=",
+            b64.encode(body_hash.as_ref())
+        ));
+        // What is signed: the selected fields, then this field with an
+        // empty b= and no CRLF after it (RFC 6376 §3.7).
+        let mut data = canon::selected(&fields, &names, signer.header_canon);
+        let field = format!("DKIM-Signature:{value}\r\n");
+        canon::header(field.as_bytes(), signer.header_canon, &mut data);
+        data.truncate(data.len() - 2);
+        let signature = signer.key.sign(&data)?;
+        value.push_str(&fold_base64(&b64.encode(signature)));
+        Ok(value)
+    }
+}
+
+/// `\r\n\th=a:b:...;`, folded so that no line is long.
+fn fold_list(tag: &str, names: &[String]) -> String {
+    let mut out = format!("\r\n\t{tag}");
+    let mut line = 1 + tag.len();
+    for (i, name) in names.iter().enumerate() {
+        let piece = if i == 0 {
+            name.clone()
+        } else {
+            format!(":{name}")
+        };
+        if line + piece.len() > 72 {
+            out.push_str("\r\n\t");
+            line = 1;
+        }
+        out.push_str(&piece);
+        line += piece.len();
+    }
+    out.push(';');
+    out
+}
+
+/// A base64 value folded into lines of 72 characters.
+fn fold_base64(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + text.len() / 24);
+    for (i, chunk) in text.as_bytes().chunks(72).enumerate() {
+        if i > 0 {
+            out.push_str("\r\n\t");
+        }
+        out.push_str(std::str::from_utf8(chunk).unwrap_or_default());
+    }
+    out
+}
+
+impl MessageTransform for Signer {
+    fn name(&self) -> &str {
+        "DKIM"
+    }
+
+    fn order(&self) -> Order {
+        Order::Sign
+    }
+
+    fn apply(
+        &self,
+        outgoing: &mut Outgoing<'_>,
+        _offers: &ServerOffers,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        // The bytes as the wire has them: line ends repaired as the data
+        // encoder repairs them (dot-stuffing is undone by the server).
+        let mut stream = outgoing.stream()?;
+        let mut encoder = crate::data::DataEncoder::line_endings_only();
+        let mut state = Signing::new(self);
+        let mut out = Vec::new();
+        loop {
+            let chunk = stream.next_chunk()?;
+            if chunk.is_empty() {
+                break;
+            }
+            out.clear();
+            encoder.encode(chunk, &mut out);
+            state.update(&out)?;
+        }
+        out.clear();
+        encoder.finish_lines(&mut out);
+        state.update(&out)?;
+        drop(stream);
+        let value = state.finish(SystemTime::now())?;
+        let name = postie_mime::HeaderName::new("DKIM-Signature")?;
+        let value = postie_mime::HeaderValue::folded(value.into_bytes())?;
+        outgoing.prepend_field(name, value);
+        outgoing.note(format!(
+            "signed with DKIM ({}, d={}, s={})",
+            self.key.algorithm().as_str(),
+            self.domain,
+            self.selector
+        ));
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,262 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use super::*;
+use std::time::UNIX_EPOCH;
+
+use ring::signature::{UnparsedPublicKey, ED25519, RSA_PKCS1_2048_8192_SHA256};
+
+fn b64(text: &str) -> Vec<u8> {
+    let clean: String = text.chars().filter(|c| !c.is_whitespace()).collect();
+    base64::engine::general_purpose::STANDARD
+        .decode(clean)
+        .unwrap()
+}
+
+/// RFC 8463 Appendix A: the message, with its two signatures.
+const RFC8463: &str = concat!(
+    "DKIM-Signature: v=1; a=ed25519-sha256; c=relaxed/relaxed;\r\n",
+    " d=football.example.com; i=@football.example.com;\r\n",
+    " q=dns/txt; s=brisbane; t=1528637909; h=from : to :\r\n",
+    " subject : date : message-id : from : subject : date;\r\n",
+    " bh=2jUSOH9NhtVGCQWNr9BrIAPreKQjO6Sn7XIkfJVOzv8=;\r\n",
+    " b=/gCrinpcQOoIfuHNQIbq4pgh9kyIK3AQUdt9OdqQehSwhEIug4D11Bus\r\n",
+    " Fa3bT3FY5OsU7ZbnKELq+eXdp1Q1Dw==\r\n",
+    "DKIM-Signature: v=1; a=rsa-sha256; c=relaxed/relaxed;\r\n",
+    " d=football.example.com; i=@football.example.com;\r\n",
+    " q=dns/txt; s=test; t=1528637909; h=from : to : subject :\r\n",
+    " date : message-id : from : subject : date;\r\n",
+    " bh=2jUSOH9NhtVGCQWNr9BrIAPreKQjO6Sn7XIkfJVOzv8=;\r\n",
+    " b=F45dVWDfMbQDGHJFlXUNB2HKfbCeLRyhDXgFpEL8GwpsRe0IeIixNTe3\r\n",
+    " DhCVlUrSjV4BwcVcOF6+FF3Zo9Rpo1tFOeS9mPYQTnGdaSGsgeefOsk2Jz\r\n",
+    " dA+L10TeYt9BgDfQNZtKdN1WO//KgIqXP7OdEFE4LjFYNcUxZQ4FADY+8=\r\n",
+    "From: Joe SixPack <joe@football.example.com>\r\n",
+    "To: Suzie Q <suzie@shopping.example.net>\r\n",
+    "Subject: Is dinner ready?\r\n",
+    "Date: Fri, 11 Jul 2003 21:00:37 -0700 (PDT)\r\n",
+    "Message-ID: <20030712040037.46341.5F8J@football.example.com>\r\n",
+    "\r\n",
+    "Hi.\r\n",
+    "\r\n",
+    "We lost the game.  Are you hungry yet?\r\n",
+    "\r\n",
+    "Joe.\r\n",
+);
+
+/// RFC 8463 Appendix A's Ed25519 private key (the seed) and public key.
+const RFC8463_SEED: &str = "nWGxne/9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A=";
+const RFC8463_PUBLIC: &str = "11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=";
+
+/// A tag's value in a DKIM-Signature field (white space removed).
+fn tag(field: &str, name: &str) -> String {
+    let value = field.split_once(':').unwrap().1;
+    value
+        .split(';')
+        .find_map(|t| {
+            let (k, v) = t.split_once('=')?;
+            (k.trim() == name).then(|| v.chars().filter(|c| !c.is_whitespace()).collect())
+        })
+        .unwrap_or_default()
+}
+
+/// What a verifier hashes for the signature in `field` over `header`: the
+/// fields `h=` names, then the field with its `b=` value removed.
+fn signed_data(header: &[u8], field: &str, canon: Canonicalization) -> Vec<u8> {
+    let fields = canon::fields(header);
+    let names: Vec<String> = tag(field, "h").split(':').map(str::to_owned).collect();
+    let mut data = canon::selected(&fields, &names, canon);
+    // The b= tag is the last one in these fields: cut its value.
+    let at = field.rfind("b=").unwrap();
+    let without = format!("{}\r\n", &field[..at + 2]);
+    canon::header(without.as_bytes(), canon, &mut data);
+    data.truncate(data.len() - 2);
+    data
+}
+
+#[test]
+fn the_rfc_8463_example_is_reproduced_bit_for_bit() {
+    let (header, body) = RFC8463.split_once("\r\n\r\n").unwrap();
+    // The body hash both signatures carry.
+    let mut hasher = canon::BodyHasher::new(Canonicalization::Relaxed);
+    hasher.update(body.as_bytes());
+    assert_eq!(
+        hasher.finish().as_ref(),
+        b64("2jUSOH9NhtVGCQWNr9BrIAPreKQjO6Sn7XIkfJVOzv8=").as_slice()
+    );
+    let header = format!("{header}\r\n");
+    let fields = canon::fields(header.as_bytes());
+    let ed_field = std::str::from_utf8(fields[0].raw).unwrap().trim_end();
+    let data = signed_data(header.as_bytes(), ed_field, Canonicalization::Relaxed);
+    // Ed25519 is deterministic: the same key signs the same data to the
+    // same bytes.
+    let key = SigningKey::ed25519_from_seed(&b64(RFC8463_SEED)).unwrap();
+    assert_eq!(key.public_key_record(), b64(RFC8463_PUBLIC));
+    assert_eq!(key.sign(&data).unwrap(), b64(&tag(ed_field, "b")));
+}
+
+/// Parses a signed message back and checks its signature with ring's
+/// verifiers: what a receiver does, for the round trips below.
+fn verify(message: &[u8], field_value: &str, public_key: &[u8]) -> bool {
+    let field = format!("DKIM-Signature:{field_value}");
+    let (header, body) = {
+        let text = message;
+        let at = memchr::memmem::find(text, b"\r\n\r\n").unwrap();
+        (&text[..at + 2], &text[at + 4..])
+    };
+    let c = tag(&field, "c");
+    let (hc, bc) = c.split_once('/').unwrap();
+    let canon = |s: &str| {
+        if s == "simple" {
+            Canonicalization::Simple
+        } else {
+            Canonicalization::Relaxed
+        }
+    };
+    let mut hasher = canon::BodyHasher::new(canon(bc));
+    hasher.update(body);
+    if hasher.finish().as_ref() != b64(&tag(&field, "bh")).as_slice() {
+        return false;
+    }
+    // The field goes on top, as the transform puts it.
+    let mut full = format!("{field}\r\n").into_bytes();
+    full.extend_from_slice(header);
+    let data = signed_data(&full, &field, canon(hc));
+    let signature = b64(&tag(&field, "b"));
+    match tag(&field, "a").as_str() {
+        "ed25519-sha256" => {
+            let hash = ring::digest::digest(&ring::digest::SHA256, &data);
+            UnparsedPublicKey::new(&ED25519, public_key)
+                .verify(hash.as_ref(), &signature)
+                .is_ok()
+        }
+        _ => UnparsedPublicKey::new(&RSA_PKCS1_2048_8192_SHA256, public_key)
+            .verify(&data, &signature)
+            .is_ok(),
+    }
+}
+
+const MESSAGE: &[u8] = b"From: Ann <ann@example.org>\r\nTo: bob@example.net\r\nSubject: the  report\r\n\tfor May\r\nDate: Sat, 05 Dec 2026 10:00:00 +0000\r\nMessage-ID: <1@example.org>\r\nMIME-Version: 1.0\r\nList-Id: <news.example.org>\r\n\r\nHello,  Bob.\r\n\r\nSee you.\r\n\r\n\r\n";
+
+/// The RSA key's public key as ring verifies with it (PKCS#1).
+fn rsa_public(pem: &[u8]) -> Vec<u8> {
+    use rustls::pki_types::pem::PemObject as _;
+    let der = rustls::pki_types::PrivateKeyDer::from_pem_slice(pem).unwrap();
+    let pair = ring::signature::RsaKeyPair::from_pkcs8(der.secret_der()).unwrap();
+    ring::signature::KeyPair::public_key(&pair)
+        .as_ref()
+        .to_vec()
+}
+
+#[test]
+fn signatures_verify_for_each_algorithm_and_canonicalization() {
+    let now = UNIX_EPOCH + Duration::from_secs(1_796_000_000);
+    let rsa_pem = include_bytes!("testdata/rsa2048.pem");
+    let ed = SigningKey::from_bytes(include_bytes!("testdata/ed25519.pem")).unwrap();
+    let ed_public = ed.public_key_record();
+    let keys: Vec<(SigningKey, Vec<u8>)> = vec![
+        (
+            SigningKey::from_bytes(rsa_pem).unwrap(),
+            rsa_public(rsa_pem),
+        ),
+        (ed, ed_public),
+    ];
+    use Canonicalization::{Relaxed, Simple};
+    for (key, public) in keys {
+        let signer = Signer::new(key, "example.org", "sel").unwrap();
+        for (hc, bc) in [
+            (Relaxed, Relaxed),
+            (Simple, Simple),
+            (Relaxed, Simple),
+            (Simple, Relaxed),
+        ] {
+            let signer = signer.clone().canonicalization(hc, bc);
+            let value = signer.sign_bytes(MESSAGE, now).unwrap();
+            assert!(verify(MESSAGE, &value, &public), "{value}");
+            // From is over-signed, List-Id signed, the time given.
+            let h = tag(&format!("x:{value}"), "h");
+            assert_eq!(
+                h, "from:to:subject:date:message-id:mime-version:list-id:from",
+                "{value}"
+            );
+            assert_eq!(tag(&format!("x:{value}"), "t"), "1796000000");
+            // Every line of the field fits.
+            assert!(value.split("\r\n").all(|l| l.len() < 80), "{value}");
+            // Changed after signing: fails.
+            let body_changed = [&MESSAGE[..MESSAGE.len() - 8], b"See me.\r\n"].concat();
+            assert!(!verify(&body_changed, &value, &public));
+            let second_from = [b"From: mallory@example.com\r\n".as_slice(), MESSAGE].concat();
+            assert!(!verify(&second_from, &value, &public));
+        }
+    }
+}
+
+#[test]
+fn keys_are_read_from_pem_and_der_and_small_or_other_keys_refused() {
+    assert_eq!(
+        SigningKey::from_bytes(include_bytes!("testdata/rsa2048-pkcs1.pem"))
+            .unwrap()
+            .algorithm(),
+        Algorithm::RsaSha256
+    );
+    assert_eq!(
+        SigningKey::from_bytes(include_bytes!("testdata/ed25519.der"))
+            .unwrap()
+            .algorithm(),
+        Algorithm::Ed25519Sha256
+    );
+    let small = SigningKey::from_bytes(include_bytes!("testdata/rsa1024.pem")).unwrap_err();
+    assert!(
+        small.to_string().contains("smaller than 2048 bits"),
+        "{small}"
+    );
+    let other = SigningKey::from_bytes(include_bytes!("testdata/p256.pem")).unwrap_err();
+    assert!(
+        other.to_string().contains("RSA") && other.to_string().contains("Ed25519"),
+        "{other}"
+    );
+    assert!(SigningKey::from_bytes(b"not a key").is_err());
+}
+
+#[test]
+fn the_public_key_record_of_rsa_is_a_subject_public_key_info() {
+    // openssl's own SPKI for the same key, as `openssl pkey -pubout` gives.
+    let key = SigningKey::from_bytes(include_bytes!("testdata/rsa2048.pem")).unwrap();
+    let spki = key.public_key_record();
+    assert_eq!(spki[0], 0x30);
+    // rsaEncryption's OID inside.
+    assert!(memchr::memmem::find(
+        &spki,
+        &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01]
+    )
+    .is_some());
+}
+
+#[test]
+fn a_message_without_from_and_bad_names_are_refused() {
+    let key = || SigningKey::ed25519_from_seed(&[1u8; 32]).unwrap();
+    let signer = Signer::new(key(), "example.org", "s").unwrap();
+    assert!(matches!(
+        signer.sign_bytes(b"To: b@x\r\n\r\nbody\r\n", UNIX_EPOCH),
+        Err(DkimError::NoFrom)
+    ));
+    assert!(Signer::new(key(), "exa mple.org", "s").is_err());
+    assert!(Signer::new(key(), "example.org", "s;x=1").is_err());
+}
+
+#[test]
+fn the_body_is_hashed_however_the_chunks_fall() {
+    let signer = Signer::new(
+        SigningKey::ed25519_from_seed(&[2u8; 32]).unwrap(),
+        "example.org",
+        "s",
+    )
+    .unwrap();
+    let now = UNIX_EPOCH;
+    let whole = signer.sign_bytes(MESSAGE, now).unwrap();
+    for size in [1, 2, 3, 7, 64] {
+        let mut state = Signing::new(&signer);
+        for chunk in MESSAGE.chunks(size) {
+            state.update(chunk).unwrap();
+        }
+        assert_eq!(state.finish(now).unwrap(), whole, "chunks of {size}");
+    }
+}
