@@ -185,7 +185,7 @@ fn signed_messages_verify_in_dkimpy_and_opendkim_through_every_kind_of_server() 
         path
     };
     let text = String::from_utf8_lossy(&original).into_owned();
-    let tampered = vec![
+    let tampered = [
         changed(
             "subject",
             text.replacen("Subject: signed", "Subject: Signed", 1)
