@@ -296,6 +296,10 @@ pub enum InvalidInput {
     /// Unix socket as a server, connectors of one's own besides).
     #[error("{0}")]
     Proxy(crate::connector::socks5::ProxyError),
+    /// A DKIM signature cannot be made: its key file is unreadable, not a
+    /// key, or open to others; a domain or selector that cannot be one.
+    #[error("DKIM: {0}")]
+    Dkim(crate::dkim::DkimError),
     /// A next message was started on a connection that is not idle.
     #[error("the connection is not idle: finish the last message first")]
     NotIdle,

@@ -96,6 +96,56 @@ pub struct TransportSettings {
     /// With a proxy, the connection to the proxy.
     #[cfg_attr(feature = "serde", serde(default))]
     pub source_ip: Option<std::net::IpAddr>,
+    /// DKIM signatures to add, each with its key's file (never the key:
+    /// it is read at each send, so a kept message is signed when it goes).
+    pub dkim: Vec<DkimSettings>,
+}
+
+/// One DKIM signature to add at each send: where its key is, and how to
+/// sign. See [`crate::dkim`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(deny_unknown_fields)
+)]
+pub struct DkimSettings {
+    /// The private key (PEM or DER; RSA or Ed25519). It must be readable by
+    /// its owner alone, as a password file.
+    pub key_file: PathBuf,
+    /// `s=`.
+    pub selector: String,
+    /// `d=`; `None`: the domain of each message's From address.
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub domain: Option<String>,
+    /// `c=` for the header.
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub header_canonicalization: crate::dkim::Canonicalization,
+    /// `c=` for the body.
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub body_canonicalization: crate::dkim::Canonicalization,
+    /// The fields to sign; `None`: the default list.
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub headers: Option<Vec<String>>,
+    /// Seconds after signing when the signature expires (`x=`).
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub expire_after_secs: Option<u64>,
+}
+
+impl DkimSettings {
+    /// Signs with the key in `key_file` at `selector`, as the From's domain,
+    /// relaxed/relaxed.
+    pub fn new(key_file: impl Into<PathBuf>, selector: impl Into<String>) -> Self {
+        Self {
+            key_file: key_file.into(),
+            selector: selector.into(),
+            domain: None,
+            header_canonicalization: crate::dkim::Canonicalization::Relaxed,
+            body_canonicalization: crate::dkim::Canonicalization::Relaxed,
+            headers: None,
+            expire_after_secs: None,
+        }
+    }
 }
 
 impl Default for TransportSettings {
@@ -121,6 +171,7 @@ impl Default for TransportSettings {
             dsn: DsnSettings::default(),
             proxy: None,
             source_ip: None,
+            dkim: Vec::new(),
         }
     }
 }

@@ -210,7 +210,14 @@ impl Setup {
                 .headers()
                 .iter()
                 .any(|field| crate::transform::raw_utf8(field.value()).is_some());
-        let transforms = Transforms::with(&options.transforms);
+        // DKIM from the settings: each key read now, from its file, so a
+        // kept message is signed with the key as it is when it goes.
+        let mut added = options.transforms.clone();
+        for dkim in &settings.dkim {
+            let signer = crate::dkim::Signer::from_settings(dkim).map_err(InvalidInput::Dkim)?;
+            added.push(Arc::new(signer));
+        }
+        let transforms = Transforms::with(&added);
         // The stage is skipped where nothing in it could change the
         // message (most sends: postie's own adaptations have nothing to do
         // for 7-bit data and ASCII paths), which saves a step per message.

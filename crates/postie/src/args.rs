@@ -313,6 +313,29 @@ pub(crate) struct TransportArgs {
     /// its family are tried.
     #[arg(long, value_name = "ADDR")]
     pub(crate) source_ip: Option<std::net::IpAddr>,
+    /// Sign with DKIM using the private key in FILE (PEM or DER, RSA of
+    /// 2048-4096 bits or Ed25519; mode 600). Repeatable: two keys, two
+    /// signatures (RSA and Ed25519, as RFC 8463 suggests).
+    #[arg(long, value_name = "FILE", requires = "dkim_selector")]
+    pub(crate) dkim_key: Vec<PathBuf>,
+    /// The selector of each --dkim-key, in order (s=: the key is published at
+    /// SELECTOR._domainkey.DOMAIN).
+    #[arg(long, value_name = "SELECTOR", requires = "dkim_key")]
+    pub(crate) dkim_selector: Vec<String>,
+    /// The signing domain (d=): one for every key, or one per key. Default:
+    /// the domain of the message's From address.
+    #[arg(long, value_name = "DOMAIN", requires = "dkim_key")]
+    pub(crate) dkim_domain: Vec<String>,
+    /// DKIM canonicalization, HEADER/BODY: relaxed/relaxed (the default),
+    /// simple/simple, relaxed/simple or simple/relaxed.
+    #[arg(long, value_name = "HEADER/BODY", requires = "dkim_key")]
+    pub(crate) dkim_canon: Option<String>,
+    /// The fields to sign, colon-separated (From is always signed, and
+    /// over-signed). Default: From, To, Cc, Subject, Date, Message-ID,
+    /// Reply-To, In-Reply-To, References, MIME-Version, Content-Type,
+    /// Content-Transfer-Encoding and List-* where present.
+    #[arg(long, value_name = "NAME:NAME...", requires = "dkim_key")]
+    pub(crate) dkim_headers: Option<String>,
 }
 
 /// Who authenticates and with what secret: `postie send`'s flags, which

@@ -162,6 +162,8 @@ pub(crate) struct Account {
     pub(crate) proxy: Option<postie_smtp::ProxySettings>,
     /// The local address connections come from (`source_ip`).
     pub(crate) source_ip: Option<std::net::IpAddr>,
+    /// DKIM signatures to add (`[[accounts.NAME.dkim]]`).
+    pub(crate) dkim: Vec<postie_smtp::settings::DkimSettings>,
 }
 
 impl Account {
@@ -237,6 +239,19 @@ struct AccountSpec {
     proxy: Option<String>,
     proxy_password_env: Option<String>,
     source_ip: Option<std::net::IpAddr>,
+    dkim: Option<Vec<DkimSpec>>,
+}
+
+/// One `[[accounts.NAME.dkim]]` table.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DkimSpec {
+    key_file: PathBuf,
+    selector: String,
+    domain: Option<String>,
+    canon: Option<String>,
+    headers: Option<Vec<String>>,
+    expire_after_days: Option<f64>,
 }
 
 /// `syslog = true` (LOG_USER, as msmtp) or `syslog = "LOG_MAIL"`.
@@ -285,6 +300,7 @@ impl AccountSpec {
             proxy: self.proxy.or(base.proxy),
             proxy_password_env: self.proxy_password_env.or(base.proxy_password_env),
             source_ip: self.source_ip.or(base.source_ip),
+            dkim: self.dkim.or(base.dkim),
         }
     }
 }
@@ -530,6 +546,7 @@ fn resolve(name: &str, spec: AccountSpec) -> Result<Account, String> {
         name: name.to_owned(),
         proxy,
         source_ip: spec.source_ip,
+        dkim: dkim_settings(spec.dkim.unwrap_or_default())?,
         log,
         aliases: spec.aliases.as_deref().map(expand_home),
         tls_fingerprints,
@@ -552,6 +569,38 @@ fn resolve(name: &str, spec: AccountSpec) -> Result<Account, String> {
         spool_max_age,
         ..Account::default()
     })
+}
+
+/// The account's DKIM tables as settings; a key's file is read (and its
+/// mode checked) when a message is signed.
+fn dkim_settings(specs: Vec<DkimSpec>) -> Result<Vec<postie_smtp::settings::DkimSettings>, String> {
+    specs
+        .into_iter()
+        .map(|spec| {
+            let mut settings = postie_smtp::settings::DkimSettings::new(
+                expand_home(&spec.key_file),
+                spec.selector,
+            );
+            settings.domain = spec.domain;
+            if let Some(canon) = &spec.canon {
+                let (header, body) = crate::settings::parse_dkim_canon(canon)?;
+                settings.header_canonicalization = header;
+                settings.body_canonicalization = body;
+            }
+            settings.headers = spec.headers;
+            settings.expire_after_secs = spec
+                .expire_after_days
+                .map(|days| {
+                    std::time::Duration::try_from_secs_f64(days * 86400.0)
+                        .map(|d| d.as_secs())
+                        .map_err(|_| {
+                            format!("dkim expire_after_days must be 0 or more, not {days}")
+                        })
+                })
+                .transpose()?;
+            Ok(settings)
+        })
+        .collect()
 }
 
 fn parse_tls(text: &str) -> Result<TlsArg, String> {

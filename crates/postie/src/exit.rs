@@ -42,6 +42,9 @@ pub(crate) fn for_error(error: &Error) -> u8 {
             | postie_smtp::InvalidInput::NoServers
             | postie_smtp::InvalidInput::Proxy(_),
         ) => USAGE,
+        // A DKIM key file unreadable, open to others or no key: as a
+        // password file would be.
+        Error::Invalid(postie_smtp::InvalidInput::Dkim(_)) => CONFIG,
         Error::Invalid(_) => DATAERR,
         Error::Refused { refused, .. } => {
             if refused.iter().any(|r| r.reply().is_permanent()) {

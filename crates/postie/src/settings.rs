@@ -9,6 +9,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use postie_smtp::dkim::Canonicalization;
 use postie_smtp::{
     AuthSettings, Credentials, ProxySettings, Secret, SecretSource, TlsDecision, TlsMode,
     TransportSettings,
@@ -63,6 +64,13 @@ impl TransportArgs {
         s.dsn.ret = self.dsn_ret;
         s.dsn.envid.clone_from(&self.envid);
         s.source_ip = self.source_ip;
+        s.dkim = dkim_settings(
+            &self.dkim_key,
+            &self.dkim_selector,
+            &self.dkim_domain,
+            self.dkim_canon.as_deref(),
+            self.dkim_headers.as_deref(),
+        )?;
         // Read here rather than by clap, whose error would repeat the URL
         // with a password someone put in it.
         s.proxy = self
@@ -187,6 +195,9 @@ pub(crate) fn fill_from_account(s: &mut TransportSettings, account: &Account) {
         s.proxy.clone_from(&account.proxy);
     }
     s.source_ip = s.source_ip.or(account.source_ip);
+    if s.dkim.is_empty() {
+        s.dkim.clone_from(&account.dkim);
+    }
     s.dsn.notify = s.dsn.notify.or(account.dsn_notify);
     s.dsn.ret = s.dsn.ret.or(account.dsn_ret);
 }
@@ -296,4 +307,72 @@ pub(crate) fn credentials(
         secret: postie_smtp::Secret::new(secret.as_str()),
         authzid: None,
     }))
+}
+
+/// The DKIM signatures the flags (or an account's `dkim` entries) ask
+/// for: keys paired with selectors, and domains one for all or one each.
+pub(crate) fn dkim_settings(
+    keys: &[PathBuf],
+    selectors: &[String],
+    domains: &[String],
+    canon: Option<&str>,
+    headers: Option<&str>,
+) -> Result<Vec<postie_smtp::settings::DkimSettings>, String> {
+    if keys.len() != selectors.len() {
+        return Err(format!(
+            "--dkim-key and --dkim-selector go in pairs: {} keys, {} selectors",
+            keys.len(),
+            selectors.len()
+        ));
+    }
+    if domains.len() > 1 && domains.len() != keys.len() {
+        return Err(format!(
+            "--dkim-domain: give one for every key, or one each ({} keys, {} domains)",
+            keys.len(),
+            domains.len()
+        ));
+    }
+    let (header_canon, body_canon) = match canon {
+        None => (Canonicalization::Relaxed, Canonicalization::Relaxed),
+        Some(text) => parse_dkim_canon(text)?,
+    };
+    let headers = headers.map(|list| {
+        list.split(':')
+            .map(|n| n.trim().to_owned())
+            .filter(|n| !n.is_empty())
+            .collect::<Vec<_>>()
+    });
+    Ok(keys
+        .iter()
+        .zip(selectors)
+        .enumerate()
+        .map(|(i, (key, selector))| {
+            let mut settings =
+                postie_smtp::settings::DkimSettings::new(absolute(key), selector.clone());
+            settings.domain = domains.get(i).or(domains.first()).cloned();
+            settings.header_canonicalization = header_canon;
+            settings.body_canonicalization = body_canon;
+            settings.headers.clone_from(&headers);
+            settings
+        })
+        .collect())
+}
+
+/// `relaxed/simple` and the like; one word is the header's and the
+/// body's (`simple` = `simple/simple`, as RFC 6376's `c=simple`).
+pub(crate) fn parse_dkim_canon(text: &str) -> Result<(Canonicalization, Canonicalization), String> {
+    let one = |word: &str| match word.trim() {
+        "relaxed" => Ok(Canonicalization::Relaxed),
+        "simple" => Ok(Canonicalization::Simple),
+        other => Err(format!(
+            "DKIM canonicalization {other:?}: relaxed or simple (HEADER/BODY, e.g. relaxed/simple)"
+        )),
+    };
+    match text.split_once('/') {
+        Some((header, body)) => Ok((one(header)?, one(body)?)),
+        None => {
+            let both = one(text)?;
+            Ok((both, both))
+        }
+    }
 }

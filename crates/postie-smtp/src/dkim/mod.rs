@@ -76,6 +76,13 @@ pub enum DkimError {
     /// The message has no From field, which every signature must cover.
     #[error("the message has no From field, which a DKIM signature must cover")]
     NoFrom,
+    /// No domain was given and the From address has none to take.
+    #[error("no DKIM domain was given, and the From field {0:?} names no address with a domain to sign as")]
+    NoDomain(String),
+    /// The key file cannot be used: unreadable, or open to group or
+    /// others, or someone else's.
+    #[error("the key file {0}")]
+    KeyFile(String),
     /// The header section never ends, or is larger than 4 MiB.
     #[error("the message's header section is larger than 4 MiB or never ends")]
     Header,
@@ -91,7 +98,8 @@ pub enum DkimError {
 #[derive(Clone, Debug)]
 pub struct Signer {
     key: Arc<SigningKey>,
-    domain: String,
+    /// `d=`; `None`: the domain of the message's From address.
+    domain: Option<String>,
     selector: String,
     header_canon: Canonicalization,
     body_canon: Canonicalization,
@@ -112,12 +120,57 @@ impl Signer {
         check_name("s=", &selector)?;
         Ok(Self {
             key: Arc::new(key),
-            domain: domain.to_ascii_lowercase(),
+            domain: Some(domain.to_ascii_lowercase()),
             selector,
             header_canon: Canonicalization::Relaxed,
             body_canon: Canonicalization::Relaxed,
             headers: None,
             expire_after: None,
+        })
+    }
+
+    /// Signs with `key` as the domain of each message's From address (in
+    /// its A-label form), at `selector`: for a sender whose key is
+    /// published under the domain it mails from.
+    pub fn for_from_domain(
+        key: SigningKey,
+        selector: impl Into<String>,
+    ) -> Result<Self, DkimError> {
+        let selector = selector.into();
+        check_name("s=", &selector)?;
+        Ok(Self {
+            key: Arc::new(key),
+            domain: None,
+            selector,
+            header_canon: Canonicalization::Relaxed,
+            body_canon: Canonicalization::Relaxed,
+            headers: None,
+            expire_after: None,
+        })
+    }
+
+    /// The signer `settings` describe, its key read now from its file. The
+    /// file must be the user's (effective uid) or root's and give group and
+    /// others no permission at all, as a password file (the key is a
+    /// secret: whoever reads it signs as the domain); a link is followed
+    /// and the file it leads to is checked, on the open file.
+    pub fn from_settings(settings: &crate::settings::DkimSettings) -> Result<Self, DkimError> {
+        let key = SigningKey::from_bytes(&read_key_file(&settings.key_file)?)?;
+        let signer = match &settings.domain {
+            Some(domain) => Self::new(key, domain.clone(), settings.selector.clone())?,
+            None => Self::for_from_domain(key, settings.selector.clone())?,
+        }
+        .canonicalization(
+            settings.header_canonicalization,
+            settings.body_canonicalization,
+        );
+        let signer = match &settings.headers {
+            Some(headers) => signer.headers(headers.clone()),
+            None => signer,
+        };
+        Ok(match settings.expire_after_secs {
+            Some(secs) => signer.expires_after(Duration::from_secs(secs)),
+            None => signer,
         })
     }
 
@@ -211,6 +264,44 @@ impl Signer {
     }
 }
 
+/// The key file's bytes (wiped when dropped), after the owner and mode
+/// checks of [`Signer::from_settings`].
+fn read_key_file(path: &std::path::Path) -> Result<zeroize::Zeroizing<Vec<u8>>, DkimError> {
+    let shown = path.display();
+    let problem = |what: String| DkimError::KeyFile(format!("{shown} {what}"));
+    let mut file =
+        std::fs::File::open(path).map_err(|e| problem(format!("cannot be read: {e}")))?;
+    let meta = file
+        .metadata()
+        .map_err(|e| problem(format!("cannot be read: {e}")))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt as _;
+        if !meta.is_file() {
+            return Err(problem("is not a regular file".to_owned()));
+        }
+        let mode = meta.mode() & 0o777;
+        if mode & 0o077 != 0 {
+            return Err(problem(format!(
+                "is open to group or others (mode {mode:03o}), and whoever reads it signs as your domain: run chmod 600 {shown}"
+            )));
+        }
+        let me = rustix::process::geteuid().as_raw();
+        if meta.uid() != me && meta.uid() != 0 {
+            return Err(problem(format!(
+                "belongs to uid {}, not to you (uid {me}), who can read it: use a key file of your own, mode 600",
+                meta.uid()
+            )));
+        }
+    }
+    let mut bytes = zeroize::Zeroizing::new(Vec::with_capacity(
+        usize::try_from(meta.len()).unwrap_or(0).saturating_add(1),
+    ));
+    file.read_to_end(&mut bytes)
+        .map_err(|e| problem(format!("cannot be read: {e}")))?;
+    Ok(bytes)
+}
+
 /// A domain or selector: dot-separated labels of letters, digits and
 /// hyphens (A-labels for a name that is not ASCII).
 fn check_name(what: &'static str, value: &str) -> Result<(), DkimError> {
@@ -295,6 +386,10 @@ impl<'s> Signing<'s> {
             return Err(DkimError::NoFrom);
         }
         let names = signer.names(&fields);
+        let domain = match &signer.domain {
+            Some(domain) => domain.clone(),
+            None => from_domain(&fields)?,
+        };
         let body_hash = body.finish();
         let b64 = base64::engine::general_purpose::STANDARD;
         let time = now
@@ -305,7 +400,7 @@ impl<'s> Signing<'s> {
             signer.key.algorithm().as_str(),
             signer.header_canon.as_str(),
             signer.body_canon.as_str(),
-            signer.domain,
+            domain,
             signer.selector,
         );
         if let Some(after) = signer.expire_after {
@@ -325,6 +420,27 @@ impl<'s> Signing<'s> {
         let signature = signer.key.sign(&data)?;
         value.push_str(&fold_base64(&b64.encode(signature)));
         Ok(value)
+    }
+}
+
+/// The domain of the (last, as signed) From field's first address, in
+/// its A-label form.
+fn from_domain(fields: &[canon::Field<'_>]) -> Result<String, DkimError> {
+    let field = fields
+        .iter()
+        .rev()
+        .find(|f| f.name.eq_ignore_ascii_case("from"))
+        .ok_or(DkimError::NoFrom)?;
+    let value =
+        String::from_utf8_lossy(&field.raw[field.name.len() + 1..]).replace(['\r', '\n'], "");
+    let value = value.trim().to_owned();
+    let domain = postie_mime::address::parse_address_list(&value)
+        .ok()
+        .and_then(|list| postie_mime::address::mailboxes(&list).into_iter().next())
+        .and_then(|mailbox| mailbox.domain_ascii().ok().flatten());
+    match domain {
+        Some(domain) if check_name("d=", &domain).is_ok() => Ok(domain.to_ascii_lowercase()),
+        _ => Err(DkimError::NoDomain(value)),
     }
 }
 
@@ -399,9 +515,8 @@ impl MessageTransform for Signer {
         let value = postie_mime::HeaderValue::folded(value.into_bytes())?;
         outgoing.prepend_field(name, value);
         outgoing.note(format!(
-            "signed with DKIM ({}, d={}, s={})",
+            "signed with DKIM ({}, s={})",
             self.key.algorithm().as_str(),
-            self.domain,
             self.selector
         ));
         Ok(())

@@ -260,3 +260,18 @@ fn the_body_is_hashed_however_the_chunks_fall() {
         assert_eq!(state.finish(now).unwrap(), whole, "chunks of {size}");
     }
 }
+
+#[test]
+fn without_a_domain_the_from_addresses_domain_signs() {
+    let signer =
+        Signer::for_from_domain(SigningKey::ed25519_from_seed(&[3u8; 32]).unwrap(), "s").unwrap();
+    let value = signer.sign_bytes(MESSAGE, UNIX_EPOCH).unwrap();
+    assert!(value.contains(" d=example.org;"), "{value}");
+    let idn = b"From: =?utf-8?q?J=C3=B6rg?= <j@b\xc3\xbccher.example>\r\n\r\nx\r\n";
+    let value = signer.sign_bytes(idn, UNIX_EPOCH).unwrap();
+    assert!(value.contains(" d=xn--bcher-kva.example;"), "{value}");
+    assert!(matches!(
+        signer.sign_bytes(b"From: undisclosed:;\r\n\r\nx\r\n", UNIX_EPOCH),
+        Err(DkimError::NoDomain(_))
+    ));
+}

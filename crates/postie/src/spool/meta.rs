@@ -224,6 +224,24 @@ mod tests {
                 "--proxy-password-env=PROXY_PW",
             ],
             "source_ip" => vec!["--source-ip=192.0.2.7"],
+            "dkim_key" | "dkim_selector" => {
+                vec!["--dkim-key=/keys/mail.pem", "--dkim-selector=mail"]
+            }
+            "dkim_domain" => vec![
+                "--dkim-key=/keys/mail.pem",
+                "--dkim-selector=mail",
+                "--dkim-domain=example.org",
+            ],
+            "dkim_canon" => vec![
+                "--dkim-key=/keys/mail.pem",
+                "--dkim-selector=mail",
+                "--dkim-canon=simple/relaxed",
+            ],
+            "dkim_headers" => vec![
+                "--dkim-key=/keys/mail.pem",
+                "--dkim-selector=mail",
+                "--dkim-headers=from:subject",
+            ],
             _ => return None,
         })
     }
