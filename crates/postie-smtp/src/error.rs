@@ -299,7 +299,7 @@ pub enum InvalidInput {
     /// A DKIM signature cannot be made: its key file is unreadable, not a
     /// key, or open to others; a domain or selector that cannot be one.
     #[error("DKIM: {0}")]
-    Dkim(crate::dkim::DkimError),
+    Dkim(String),
     /// A next message was started on a connection that is not idle.
     #[error("the connection is not idle: finish the last message first")]
     NotIdle,

@@ -101,6 +101,50 @@ pub struct TransportSettings {
     pub dkim: Vec<DkimSettings>,
 }
 
+/// `simple` or `relaxed` (RFC 6376 §3.4).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "lowercase"))]
+pub enum Canonicalization {
+    /// The bytes as they are (trailing empty lines of the body aside).
+    Simple,
+    /// White space folded, header names in lower case: survives the
+    /// re-folding and re-spacing relays do. The default.
+    #[default]
+    Relaxed,
+}
+
+impl Canonicalization {
+    /// `relaxed/simple` and the like, as the `c=` tag writes it (header,
+    /// then body); one word is both (RFC 6376's `c=simple`).
+    pub fn parse_pair(text: &str) -> Result<(Self, Self), String> {
+        let one = |word: &str| {
+            match word.trim() {
+            "relaxed" => Ok(Self::Relaxed),
+            "simple" => Ok(Self::Simple),
+            other => Err(format!(
+                "DKIM canonicalization {other:?}: relaxed or simple (HEADER/BODY, e.g. relaxed/simple)"
+            )),
+        }
+        };
+        match text.split_once('/') {
+            Some((header, body)) => Ok((one(header)?, one(body)?)),
+            None => {
+                let both = one(text)?;
+                Ok((both, both))
+            }
+        }
+    }
+
+    /// Its name in the `c=` tag.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Simple => "simple",
+            Self::Relaxed => "relaxed",
+        }
+    }
+}
+
 /// One DKIM signature to add at each send: where its key is, and how to
 /// sign. See [`crate::dkim`].
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -120,10 +164,10 @@ pub struct DkimSettings {
     pub domain: Option<String>,
     /// `c=` for the header.
     #[cfg_attr(feature = "serde", serde(default))]
-    pub header_canonicalization: crate::dkim::Canonicalization,
+    pub header_canonicalization: Canonicalization,
     /// `c=` for the body.
     #[cfg_attr(feature = "serde", serde(default))]
-    pub body_canonicalization: crate::dkim::Canonicalization,
+    pub body_canonicalization: Canonicalization,
     /// The fields to sign; `None`: the default list.
     #[cfg_attr(feature = "serde", serde(default))]
     pub headers: Option<Vec<String>>,
@@ -140,8 +184,8 @@ impl DkimSettings {
             key_file: key_file.into(),
             selector: selector.into(),
             domain: None,
-            header_canonicalization: crate::dkim::Canonicalization::Relaxed,
-            body_canonicalization: crate::dkim::Canonicalization::Relaxed,
+            header_canonicalization: Canonicalization::Relaxed,
+            body_canonicalization: Canonicalization::Relaxed,
             headers: None,
             expire_after_secs: None,
         }

@@ -214,7 +214,8 @@ impl Setup {
         // kept message is signed with the key as it is when it goes.
         let mut added = options.transforms.clone();
         for dkim in &settings.dkim {
-            let signer = crate::dkim::Signer::from_settings(dkim).map_err(InvalidInput::Dkim)?;
+            let signer = crate::dkim::Signer::from_settings(dkim)
+                .map_err(|e| InvalidInput::Dkim(e.to_string()))?;
             added.push(Arc::new(signer));
         }
         let transforms = Transforms::with(&added);

@@ -583,7 +583,7 @@ fn dkim_settings(specs: Vec<DkimSpec>) -> Result<Vec<postie_smtp::settings::Dkim
             );
             settings.domain = spec.domain;
             if let Some(canon) = &spec.canon {
-                let (header, body) = crate::settings::parse_dkim_canon(canon)?;
+                let (header, body) = postie_smtp::dkim::Canonicalization::parse_pair(canon)?;
                 settings.header_canonicalization = header;
                 settings.body_canonicalization = body;
             }

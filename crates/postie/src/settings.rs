@@ -334,7 +334,7 @@ pub(crate) fn dkim_settings(
     }
     let (header_canon, body_canon) = match canon {
         None => (Canonicalization::Relaxed, Canonicalization::Relaxed),
-        Some(text) => parse_dkim_canon(text)?,
+        Some(text) => Canonicalization::parse_pair(text)?,
     };
     let headers = headers.map(|list| {
         list.split(':')
@@ -356,23 +356,4 @@ pub(crate) fn dkim_settings(
             settings
         })
         .collect())
-}
-
-/// `relaxed/simple` and the like; one word is the header's and the
-/// body's (`simple` = `simple/simple`, as RFC 6376's `c=simple`).
-pub(crate) fn parse_dkim_canon(text: &str) -> Result<(Canonicalization, Canonicalization), String> {
-    let one = |word: &str| match word.trim() {
-        "relaxed" => Ok(Canonicalization::Relaxed),
-        "simple" => Ok(Canonicalization::Simple),
-        other => Err(format!(
-            "DKIM canonicalization {other:?}: relaxed or simple (HEADER/BODY, e.g. relaxed/simple)"
-        )),
-    };
-    match text.split_once('/') {
-        Some((header, body)) => Ok((one(header)?, one(body)?)),
-        None => {
-            let both = one(text)?;
-            Ok((both, both))
-        }
-    }
 }

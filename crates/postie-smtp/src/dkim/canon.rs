@@ -7,28 +7,7 @@
 
 use ring::digest;
 
-/// `simple` or `relaxed` (RFC 6376 §3.4).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[cfg_attr(feature = "serde", serde(rename_all = "lowercase"))]
-pub enum Canonicalization {
-    /// The bytes as they are (trailing empty lines of the body aside).
-    Simple,
-    /// White space folded, header names in lower case: survives the
-    /// re-folding and re-spacing relays do. The default.
-    #[default]
-    Relaxed,
-}
-
-impl Canonicalization {
-    /// Its name in the `c=` tag.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Simple => "simple",
-            Self::Relaxed => "relaxed",
-        }
-    }
-}
+pub use crate::settings::Canonicalization;
 
 /// One header field as written: its name, and the whole field (name,
 /// colon, value, folding) with its closing CRLF.
