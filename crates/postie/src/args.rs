@@ -72,6 +72,10 @@ pub(crate) enum Command {
     /// failure: list, show, remove, flush (send them again).
     #[command(after_help = SPOOL_HELP)]
     Spool(SpoolArgs),
+    /// DKIM: make a signing key and the DNS record to publish, print a
+    /// key's record, verify a message's signatures.
+    #[command(after_help = DKIM_HELP)]
+    Dkim(DkimArgs),
 }
 
 const SPOOL_HELP: &str = "The spool: $POSTIE_SPOOL_DIR, else $XDG_STATE_HOME/postie/spool, else \
@@ -542,4 +546,120 @@ pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
         .ok()
         .and_then(|n| Duration::try_from_secs_f64(n * scale).ok())
         .ok_or_else(|| format!("{text:?} is not a duration like 5d, 36h, 90m or 3600"))
+}
+
+const DKIM_HELP: &str =
+    "A DKIM key is a private key postie signs with (--dkim-key) and a public key \
+published as a TXT record at SELECTOR._domainkey.DOMAIN, where receivers fetch it. Ed25519 keys \
+are made by postie; RSA keys by openssl (ring, postie's crypto library, cannot make them), and \
+`postie dkim record` prints their record.
+
+Examples:
+  postie dkim keygen --domain example.org --selector mail2026
+  postie dkim record --key rsa.pem --domain example.org --selector rsa2026
+  dig +short TXT mail2026._domainkey.example.org > keys.txt
+  postie dkim verify message.eml --txt keys.txt";
+
+/// `postie dkim`.
+#[derive(Debug, Args)]
+pub(crate) struct DkimArgs {
+    #[command(subcommand)]
+    pub(crate) command: DkimCommand,
+}
+
+/// What to do with DKIM keys and signatures.
+#[derive(Debug, Subcommand)]
+pub(crate) enum DkimCommand {
+    /// Make a signing key (Ed25519; for RSA, print the openssl command), write
+    /// it with mode 600, and print the DNS TXT record to publish.
+    #[command(after_help = DKIM_KEYGEN_HELP)]
+    Keygen(DkimKeygenArgs),
+    /// Print the DNS TXT record that publishes a private key's public half.
+    #[command(
+        after_help = "The key must be yours and readable by you alone (chmod 600), as for --dkim-key.\n\nExamples:\n  postie dkim record --key rsa.pem --domain example.org --selector rsa2026"
+    )]
+    Record(DkimRecordArgs),
+    /// Verify every DKIM signature of a message, one line each; exit 0 when
+    /// all pass.
+    #[command(after_help = DKIM_VERIFY_HELP)]
+    Verify(DkimVerifyArgs),
+}
+
+const DKIM_KEYGEN_HELP: &str = "The key file is created new (an existing file or link is never \
+overwritten: exit 73) with mode 600, as PKCS#8 PEM. The record goes to standard output, so it can \
+be kept as a --txt file for `postie dkim verify`; TXT strings are at most 255 bytes, so an RSA \
+record is split into several, which DNS joins. With --algorithm rsa2048 no key is written (exit 69): \
+the openssl command that makes one is printed instead.
+
+Examples:
+  postie dkim keygen --domain example.org --selector mail2026 --out /etc/postie/dkim.pem
+  postie dkim keygen --domain example.org --selector rsa2026 --algorithm rsa2048";
+
+const DKIM_VERIFY_HELP: &str = "One line per signature: `pass d=DOMAIN s=SELECTOR a=ALGORITHM`, with \
+warnings in parentheses (a 1024-bit RSA key, l= leaving part of the body unsigned), or `fail ...: \
+REASON`, or `temperror ...`. Exit 0: every signature passed; 65: one failed; 75: a key could not be \
+looked up; 1: the message has no DKIM-Signature. postie looks up no DNS yet: the key records come \
+from --txt FILE, whose lines are `NAME VALUE`, zone-file records (`NAME [TTL] [IN] TXT \"...\" \
+\"...\"`, as `dig +noall +answer` and `postie dkim keygen` print them), or quoted strings alone \
+(as `dig +short` prints them), which answer for any name.
+
+Examples:
+  dig +short TXT mail2026._domainkey.example.org > keys.txt
+  postie dkim verify message.eml --txt keys.txt
+  postie dkim verify message.eml --txt keys.txt --json";
+
+/// `--algorithm` of `postie dkim keygen`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub(crate) enum DkimAlgorithmArg {
+    /// Ed25519 (RFC 8463): small keys and signatures; made by postie.
+    Ed25519,
+    /// RSA of 2048 bits (rsa-sha256), which every verifier knows: made by
+    /// openssl.
+    Rsa2048,
+}
+
+/// `postie dkim keygen`.
+#[derive(Debug, Args)]
+pub(crate) struct DkimKeygenArgs {
+    /// The signing domain (d=), whose DNS publishes the key.
+    #[arg(long, value_name = "DOMAIN")]
+    pub(crate) domain: String,
+    /// The selector (s=): the key's name under DOMAIN (e.g. mail2026).
+    #[arg(long, value_name = "SELECTOR")]
+    pub(crate) selector: String,
+    /// ed25519 (the default) or rsa2048.
+    #[arg(long, value_enum, default_value = "ed25519")]
+    pub(crate) algorithm: DkimAlgorithmArg,
+    /// Write the private key here (never over an existing file). Default:
+    /// SELECTOR._domainkey.DOMAIN.pem in the current directory.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) out: Option<PathBuf>,
+}
+
+/// `postie dkim record`.
+#[derive(Debug, Args)]
+pub(crate) struct DkimRecordArgs {
+    /// The private key (PEM or DER: PKCS#8 or PKCS#1 RSA, PKCS#8 Ed25519).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) key: PathBuf,
+    /// The signing domain (d=).
+    #[arg(long, value_name = "DOMAIN")]
+    pub(crate) domain: String,
+    /// The selector (s=).
+    #[arg(long, value_name = "SELECTOR")]
+    pub(crate) selector: String,
+}
+
+/// `postie dkim verify`.
+#[derive(Debug, Args)]
+pub(crate) struct DkimVerifyArgs {
+    /// The message file; '-' reads standard input.
+    #[arg(value_name = "MESSAGE")]
+    pub(crate) message: PathBuf,
+    /// The key records, from this file (postie does not look up DNS yet).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) txt: Option<PathBuf>,
+    /// Print one JSON object instead of lines.
+    #[arg(long)]
+    pub(crate) json: bool,
 }

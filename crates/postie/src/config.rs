@@ -666,7 +666,7 @@ fn foreign_owner(uid: u32) -> Option<String> {
 /// the user or root. Symbolic links are followed: what counts is the file
 /// that is read, not the link (whose own mode is always 777). `Err` starts
 /// with the path and says what to run.
-fn private_file_problem(path: &Path, meta: &std::fs::Metadata) -> Result<(), String> {
+pub(crate) fn private_file_problem(path: &Path, meta: &std::fs::Metadata) -> Result<(), String> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::MetadataExt as _;

@@ -3,6 +3,9 @@
 use postie_smtp::{Cause, Error};
 
 pub(crate) const OK: u8 = 0;
+/// `postie dkim verify` of a message without any DKIM-Signature: neither a
+/// pass nor a failed signature (as grep's 1: nothing found).
+pub(crate) const UNSIGNED: u8 = 1;
 pub(crate) const USAGE: u8 = 64;
 pub(crate) const DATAERR: u8 = 65;
 pub(crate) const NOINPUT: u8 = 66;

@@ -7,6 +7,7 @@ mod args;
 mod config;
 mod deliver;
 mod demo;
+mod dkim_cmd;
 mod docs_gen;
 mod exit;
 mod hardening;
@@ -71,6 +72,7 @@ fn main() -> ExitCode {
         Command::Completions { shell } => docs_gen::completions(shell),
         Command::Man { dir } => docs_gen::man(dir.as_deref()),
         Command::Spool(args) => spool::run(args),
+        Command::Dkim(args) => dkim_cmd::run(args),
     };
     ExitCode::from(code)
 }

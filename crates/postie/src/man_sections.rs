@@ -7,13 +7,14 @@ use std::io::{self, Write};
 
 /// The exit codes (sendmail's sysexits, as the command contract has them).
 const EXIT_STATUS: &[(&str, &str)] = &[
-    ("0", "Sent (with --at-least-one, some recipients may have been refused); for sendmail, also a message kept in the spool."),
+    ("0", "Sent (with --at-least-one, some recipients may have been refused); for sendmail, also a message kept in the spool; for postie dkim verify, every signature passed."),
+    ("1", "postie dkim verify: the message has no DKIM-Signature."),
     ("64", "Bad flags (EX_USAGE)."),
-    ("65", "Bad message, address or header: CR or LF where none may be, an unparseable header, no recipients, larger than the server's SIZE (EX_DATAERR)."),
+    ("65", "Bad message, address or header: CR or LF where none may be, an unparseable header, no recipients, larger than the server's SIZE (EX_DATAERR); for postie dkim verify, a signature that fails."),
     ("66", "An input file cannot be read (EX_NOINPUT)."),
     ("67", "Not sent: recipients refused, at least one of them permanently (EX_NOUSER)."),
     ("68", "The host name does not resolve (EX_NOHOST)."),
-    ("69", "Permanent failure: a 5xx at MAIL, DATA or the end of data, TLS required but impossible, a certificate refused, a port that speaks implicit TLS reached without --tls implicit (EX_UNAVAILABLE)."),
+    ("69", "Permanent failure: a 5xx at MAIL, DATA or the end of data, TLS required but impossible, a certificate refused, a port that speaks implicit TLS reached without --tls implicit (EX_UNAVAILABLE); postie dkim keygen --algorithm rsa2048, which prints the openssl command instead of writing a key."),
     ("70", "An internal error (EX_SOFTWARE)."),
     ("71", "A system error, e.g. a thread or the resolver could not start (EX_OSERR)."),
     ("73", "An output file cannot be written (EX_CANTCREAT)."),
@@ -50,6 +51,7 @@ const PAGES: &[&str] = &[
     "postie-sendmail(1)",
     "postie-probe(1)",
     "postie-spool(1)",
+    "postie-dkim(1)",
     "postie-sink(1)",
     "postie-demo(1)",
     "postie-completions(1)",
@@ -162,6 +164,7 @@ mod tests {
             .collect();
         for code in [
             crate::exit::OK,
+            crate::exit::UNSIGNED,
             crate::exit::USAGE,
             crate::exit::DATAERR,
             crate::exit::NOINPUT,

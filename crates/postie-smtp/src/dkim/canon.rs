@@ -119,6 +119,10 @@ pub(crate) struct BodyHasher {
     /// Whether anything at all was hashed.
     any: bool,
     buf: Vec<u8>,
+    /// How many canonical bytes to hash at most (a verifier's `l=`).
+    limit: Option<u64>,
+    /// How many canonical bytes there were (hashed or not).
+    length: u64,
 }
 
 impl BodyHasher {
@@ -132,6 +136,17 @@ impl BodyHasher {
             line_has_content: false,
             any: false,
             buf: Vec::with_capacity(8 * 1024),
+            limit: None,
+            length: 0,
+        }
+    }
+
+    /// A hasher of only the first `limit` canonical bytes (a signature's
+    /// `l=`); [`BodyHasher::finish_counted`] still counts them all.
+    pub(crate) fn with_limit(canon: Canonicalization, limit: Option<u64>) -> Self {
+        Self {
+            limit,
+            ..Self::new(canon)
         }
     }
 
@@ -180,14 +195,28 @@ impl BodyHasher {
     }
 
     fn flush(&mut self) {
-        self.hash.update(&self.buf);
+        let take = match self.limit {
+            Some(limit) => {
+                let left = limit.saturating_sub(self.length);
+                usize::try_from(left).map_or(self.buf.len(), |left| left.min(self.buf.len()))
+            }
+            None => self.buf.len(),
+        };
+        self.hash.update(&self.buf[..take]);
+        self.length += self.buf.len() as u64;
         self.buf.clear();
     }
 
     /// The body hash (`bh=`). A last line without its CRLF gets one; the
     /// body's trailing empty lines are dropped; an empty body is "" with
     /// relaxed and one CRLF with simple.
-    pub(crate) fn finish(mut self) -> digest::Digest {
+    pub(crate) fn finish(self) -> digest::Digest {
+        self.finish_counted().0
+    }
+
+    /// The body hash, and the length of the whole canonical body (which
+    /// is more than was hashed when a limit cut it).
+    pub(crate) fn finish_counted(mut self) -> (digest::Digest, u64) {
         if self.pending_cr {
             self.pending_cr = false;
             self.content(b'\r');
@@ -200,7 +229,7 @@ impl BodyHasher {
             self.buf.extend_from_slice(b"\r\n");
         }
         self.flush();
-        self.hash.finish()
+        (self.hash.finish(), self.length)
     }
 }
 
@@ -280,6 +309,27 @@ mod tests {
                 body(Canonicalization::Relaxed, b"a\r\n\r\nb\r\n", chunk),
                 sha(b"a\r\n\r\nb\r\n")
             );
+        }
+    }
+
+    #[test]
+    fn a_limit_hashes_only_the_first_bytes_and_counts_them_all() {
+        let input = b" C \r\nD \t E\r\n\r\n\r\n";
+        for chunk in [1, 2, 3, 100] {
+            for (limit, hashed) in [
+                (0, &b""[..]),
+                (5, b" C\r\nD"),
+                (9, b" C\r\nD E\r\n"),
+                (50, b" C\r\nD E\r\n"),
+            ] {
+                let mut hasher = BodyHasher::with_limit(Canonicalization::Relaxed, Some(limit));
+                for piece in input.chunks(chunk) {
+                    hasher.update(piece);
+                }
+                let (hash, length) = hasher.finish_counted();
+                assert_eq!(hash.as_ref(), sha(hashed).as_slice(), "l={limit}");
+                assert_eq!(length, 9);
+            }
         }
     }
 

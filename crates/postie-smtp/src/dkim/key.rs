@@ -5,6 +5,8 @@
 
 use std::fmt;
 
+use base64::Engine as _;
+
 use ring::signature::{Ed25519KeyPair, KeyPair as _, RsaKeyPair};
 use rustls::pki_types::pem::PemObject as _;
 use rustls::pki_types::PrivateKeyDer;
@@ -145,6 +147,38 @@ impl SigningKey {
             Inner::Rsa(pair) => rsa_spki(pair.public_key().as_ref()),
             Inner::Ed25519(pair) => pair.public_key().as_ref().to_vec(),
         }
+    }
+
+    /// The text of the DNS TXT record that publishes this key at
+    /// `selector._domainkey.domain`: `v=DKIM1; k=ed25519; p=BASE64` (or
+    /// `k=rsa`), before it is split into strings of 255 bytes.
+    pub fn dns_record(&self) -> String {
+        format!(
+            "v=DKIM1; k={}; p={}",
+            self.algorithm().key_type(),
+            base64::engine::general_purpose::STANDARD.encode(self.public_key_record())
+        )
+    }
+
+    /// A new Ed25519 key from the system's random source, and its PKCS#8
+    /// document as PEM (`-----BEGIN PRIVATE KEY-----`) to store, in a
+    /// buffer wiped on drop. (ring makes no RSA keys: `openssl genpkey`
+    /// does.)
+    pub fn generate_ed25519() -> Result<(Self, Zeroizing<String>), KeyError> {
+        let rng = ring::rand::SystemRandom::new();
+        let document = Ed25519KeyPair::generate_pkcs8(&rng)
+            .map_err(|_| KeyError::Ed25519("the system's random source failed".to_owned()))?;
+        let key = Self::from_pkcs8(document.as_ref())?;
+        let der = Zeroizing::new(document.as_ref().to_vec());
+        let text = Zeroizing::new(base64::engine::general_purpose::STANDARD.encode(&*der));
+        let mut pem = Zeroizing::new(String::with_capacity(text.len() + 80));
+        pem.push_str("-----BEGIN PRIVATE KEY-----\n");
+        for line in text.as_bytes().chunks(64) {
+            pem.push_str(std::str::from_utf8(line).unwrap_or_default());
+            pem.push('\n');
+        }
+        pem.push_str("-----END PRIVATE KEY-----\n");
+        Ok((key, pem))
     }
 
     /// The signature of `data`, the header hash input: RSASSA-PKCS1-v1_5

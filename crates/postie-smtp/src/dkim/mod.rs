@@ -24,6 +24,7 @@
 
 mod canon;
 mod key;
+mod verify;
 
 use std::io::Read;
 use std::sync::Arc;
@@ -33,6 +34,7 @@ use base64::Engine as _;
 
 pub use canon::Canonicalization;
 pub use key::{Algorithm, KeyError, SigningKey};
+pub use verify::{verify, verify_at, Failure, Verdict, Verification, Warning};
 
 use crate::transform::{MessageTransform, Order, Outgoing, ServerOffers};
 
