@@ -65,6 +65,17 @@ pub(crate) fn for_error(error: &Error) -> u8 {
         Error::NoServer { .. } if error.is_temporary() => TEMPFAIL,
         Error::NoServer { .. } => UNAVAILABLE,
         Error::Transaction(failure) => match failure.cause() {
+            // A signed message the server would need re-encoded: this
+            // server will never take it as it is.
+            Cause::Transform(e)
+                if std::error::Error::source(e).is_some_and(|inner| {
+                    inner
+                        .downcast_ref::<postie_smtp::transform::SignedMessage>()
+                        .is_some()
+                }) =>
+            {
+                UNAVAILABLE
+            }
             Cause::TooLarge { .. } | Cause::NeedsSmtpUtf8(_) | Cause::Transform(_) => DATAERR,
             _ if failure.stage() == postie_smtp::Stage::Auth => NOPERM,
             _ if failure.is_temporary() => TEMPFAIL,

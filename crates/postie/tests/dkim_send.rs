@@ -322,3 +322,56 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
     }
     out
 }
+
+/// A message that arrives already signed, with 8-bit data, at a server
+/// without 8BITMIME: re-encoding it would break its signature, so it is
+/// refused (exit 69) and nothing is sent; with 8BITMIME it goes as it is.
+#[test]
+fn an_already_signed_message_is_never_re_encoded() {
+    let (Some(bare), Some(plain)) = (
+        real_server("POSTIE_TEST_POSTFIX_BARE"),
+        real_server("POSTIE_TEST_POSTFIX"),
+    ) else {
+        return;
+    };
+    let scratch = Scratch::new("signed");
+    let token = token();
+    let message = scratch.dir.join("signed.eml");
+    std::fs::write(
+        &message,
+        format!(
+            "DKIM-Signature: v=1; a=rsa-sha256; d=example.org; s=x; h=from; bh=AA==; b=AA==\r\n\
+             From: ann@example.org\r\nTo: already-signed@example.org\r\nSubject: {token}\r\n\
+             MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\
+             Content-Transfer-Encoding: 8bit\r\n\r\nGrüße\r\n"
+        ),
+    )
+    .unwrap();
+    let no_config = scratch.dir.join("no-config");
+    let send = |server: &postie_testkit::RealServer| {
+        let port = server.port.to_string();
+        postie(
+            &[
+                "send",
+                "--server",
+                &server.host,
+                "--port",
+                &port,
+                "--tls",
+                "none",
+                "--json",
+                message.to_str().unwrap(),
+            ],
+            &[("XDG_CONFIG_HOME", &no_config)],
+        )
+    };
+    let out = send(&bare);
+    assert_eq!(out.status.code(), Some(69), "{}", shown(&out));
+    assert!(
+        shown(&out).contains("would break the signature"),
+        "{}",
+        shown(&out)
+    );
+    let out = send(&plain);
+    assert_eq!(out.status.code(), Some(0), "{}", shown(&out));
+}

@@ -24,7 +24,7 @@ use std::sync::Arc;
 pub use crate::error::TransformError;
 pub use crate::proto::{Content, ServerOffers};
 pub use outgoing::Outgoing;
-pub use seven_bit::SevenBitRewrite;
+pub use seven_bit::{SevenBitRewrite, SignedMessage};
 pub(crate) use smtputf8::raw_utf8;
 pub use smtputf8::SmtpUtf8Fallback;
 

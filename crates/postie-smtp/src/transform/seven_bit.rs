@@ -43,10 +43,7 @@ impl MessageTransform for SevenBitRewrite {
         // parts would break that signature, and postie cannot sign in its
         // place. It is refused rather than delivered broken.
         if outgoing.headers().contains("DKIM-Signature") {
-            return Err(
-                "the message carries a DKIM-Signature and the server cannot take its 8-bit data as it is: re-encoding it would break the signature (send it to a server that offers 8BITMIME, or sign after postie)"
-                    .into(),
-            );
+            return Err(Box::new(SignedMessage));
         }
         let rewritten = postie_mime::seven_bit::to_seven_bit_with_headers(
             outgoing.message(),
@@ -59,6 +56,22 @@ impl MessageTransform for SevenBitRewrite {
         Ok(())
     }
 }
+
+/// A message that arrived signed cannot go to this server as it is, and
+/// re-encoding it would break its signature: a permanent refusal (the
+/// same server will never take it), not a problem of the message.
+#[derive(Debug)]
+pub struct SignedMessage;
+
+impl std::fmt::Display for SignedMessage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(
+            "the message carries a DKIM-Signature and the server cannot take its 8-bit data as it is: re-encoding it would break the signature (send it to a server that offers 8BITMIME, or sign after postie)",
+        )
+    }
+}
+
+impl std::error::Error for SignedMessage {}
 
 #[cfg(test)]
 mod tests {
