@@ -101,10 +101,9 @@ choose_chasquid_dir() {
 		[ ! -L "$CQ_LINK" ] || rm -f "$CQ_LINK"
 		dir=$CQ_LINK
 	else
-		dir=/var/tmp/postie-test-$(printf '%s' "$TEST_DIR" | md5sum | cut -c1-12)/chasquid
+		fallback_dir chasquid
+		dir=$FALLBACK_DIR
 		log "$VMAIL_USER cannot reach $TEST_DIR; the chasquid instance lives in $dir"
-		mkdir -p "$dir"
-		chmod 755 "${dir%/chasquid}" "$dir"
 		if [ "$(readlink "$CQ_LINK" 2>/dev/null || true)" != "$dir" ]; then
 			rm -rf "$CQ_LINK"
 			ln -s "$dir" "$CQ_LINK"

@@ -102,10 +102,9 @@ choose_dovecot_dir() {
 	if reachable_by dovecot "$TEST_DIR" && reachable_by "$VMAIL_USER" "$TEST_DIR"; then
 		[ ! -L "$DV_LINK" ] || rm -f "$DV_LINK"
 	else
-		dir=/var/tmp/postie-test-$(printf '%s' "$TEST_DIR" | md5sum | cut -c1-12)/dovecot
+		fallback_dir dovecot
+		dir=$FALLBACK_DIR
 		log "the dovecot and $VMAIL_USER users cannot reach $TEST_DIR; Dovecot lives in $dir"
-		mkdir -p "$dir"
-		chmod 755 "${dir%/dovecot}"
 		if [ "$(readlink "$DV_LINK" 2>/dev/null || true)" != "$dir" ]; then
 			rm -rf "$DV_LINK"
 			ln -s "$dir" "$DV_LINK"

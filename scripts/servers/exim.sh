@@ -102,10 +102,9 @@ choose_exim_dir() {
 		[ ! -L "$EXIM_LINK" ] || rm -f "$EXIM_LINK"
 		dir=$EXIM_LINK
 	else
-		dir=/var/tmp/postie-test-$(printf '%s' "$TEST_DIR" | md5sum | cut -c1-12)/exim
+		fallback_dir exim
+		dir=$FALLBACK_DIR
 		log "$VMAIL_USER cannot reach $TEST_DIR; the Exim instance lives in $dir"
-		mkdir -p "${dir%/exim}"
-		chmod 755 "${dir%/exim}"
 		if [ "$(readlink "$EXIM_LINK" 2>/dev/null || true)" != "$dir" ]; then
 			rm -rf "$EXIM_LINK"
 			ln -s "$dir" "$EXIM_LINK"

@@ -148,10 +148,9 @@ choose_haraka_dir() {
 		[ ! -L "$HK_LINK" ] || rm -f "$HK_LINK"
 		dir=$HK_LINK
 	else
-		dir=/var/tmp/postie-test-$(printf '%s' "$TEST_DIR" | md5sum | cut -c1-12)/haraka
+		fallback_dir haraka
+		dir=$FALLBACK_DIR
 		log "$VMAIL_USER cannot reach $TEST_DIR; the Haraka instance lives in $dir"
-		mkdir -p "${dir%/haraka}"
-		chmod 755 "${dir%/haraka}"
 		if [ "$(readlink "$HK_LINK" 2>/dev/null || true)" != "$dir" ]; then
 			rm -rf "$HK_LINK"
 			ln -s "$dir" "$HK_LINK"

@@ -152,6 +152,24 @@ ensure_vmail_user() {
 	VMAIL_GID=$(id -g "$VMAIL_USER")
 }
 
+# fallback_dir NAME: sets FALLBACK_DIR to /var/tmp/postie-test-<hash of
+# $TEST_DIR>/NAME, made if missing, for a server whose users cannot reach
+# $TEST_DIR. The path is predictable and root works through it, so the
+# base and NAME must be real directories (no links) that root owns and
+# no one else can write: one another user made first is refused.
+fallback_dir() {
+	local base d
+	base=/var/tmp/postie-test-$(printf '%s' "$TEST_DIR" | md5sum | cut -c1-12)
+	for d in "$base" "$base/$1"; do
+		[ -e "$d" ] || [ -L "$d" ] || mkdir -m 755 "$d" || die "cannot make $d"
+		if [ -L "$d" ] || [ ! -d "$d" ] || [ "$(stat -c %u "$d")" != 0 ] ||
+			[ $((0$(stat -c %a "$d") & 022)) -ne 0 ]; then
+			die "$d is not a directory of root's that only root can write (a link, or made by someone else): remove it"
+		fi
+	done
+	FALLBACK_DIR=$base/$1
+}
+
 # reachable_by USER DIR: USER can search DIR (and so every directory above it).
 reachable_by() {
 	setpriv --reuid="$(id -u "$1")" --regid="$(id -g "$1")" --clear-groups test -x "$2" 2>/dev/null

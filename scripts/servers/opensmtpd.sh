@@ -160,11 +160,10 @@ prepare_opensmtpd_mail() {
 	if reachable_by "$VMAIL_USER" "$TEST_DIR"; then
 		set_opensmtpd_real_dir "$OS_DIR"
 	else
-		real=/var/tmp/postie-test-$(printf '%s' "$TEST_DIR" | md5sum | cut -c1-12)/opensmtpd
+		fallback_dir opensmtpd
+		real=$FALLBACK_DIR
 		log "$VMAIL_USER cannot reach $TEST_DIR; the OpenSMTPD Maildirs live in $real/mail"
-		rm -rf "$real"
-		mkdir -p "$real"
-		chmod 755 "${real%/opensmtpd}" "$real"
+		rm -rf "${real:?}/mail"
 		set_opensmtpd_real_dir "$real"
 		ln -s "$OS_REAL_MAIL" "$OS_MAIL"
 	fi

@@ -411,10 +411,9 @@ choose_postfix_dir() {
 		[ ! -L "$PF_LINK" ] || rm -f "$PF_LINK"
 		dir=$PF_LINK
 	else
-		dir=/var/tmp/postie-test-$(printf '%s' "$TEST_DIR" | md5sum | cut -c1-12)/postfix
+		fallback_dir postfix
+		dir=$FALLBACK_DIR
 		log "the postfix and $VMAIL_USER users cannot reach $TEST_DIR; the instance lives in $dir"
-		mkdir -p "$dir"
-		chmod 755 "${dir%/postfix}" "$dir"
 		if [ "$(readlink "$PF_LINK" 2>/dev/null || true)" != "$dir" ]; then
 			rm -rf "$PF_LINK"
 			ln -s "$dir" "$PF_LINK"
