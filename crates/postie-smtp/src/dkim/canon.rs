@@ -150,30 +150,45 @@ impl BodyHasher {
         }
     }
 
-    /// More of the body.
+    /// More of the body. Runs of ordinary bytes (no CR, and under relaxed
+    /// no space or tab) are copied whole; only the bytes that canonicalize
+    /// differently are looked at one by one.
     pub(crate) fn update(&mut self, bytes: &[u8]) {
-        for &b in bytes {
+        let mut rest = bytes;
+        while !rest.is_empty() {
             if self.pending_cr {
                 self.pending_cr = false;
-                if b == b'\n' {
+                if rest[0] == b'\n' {
                     self.end_line();
+                    rest = &rest[1..];
                     continue;
                 }
                 // A CR alone is data.
-                self.content(b'\r');
+                self.content(b"\r");
             }
-            match b {
-                b'\r' => self.pending_cr = true,
-                b' ' | b'\t' if self.canon == Canonicalization::Relaxed => self.pending_wsp = true,
-                _ => self.content(b),
+            let special = match self.canon {
+                Canonicalization::Relaxed => memchr::memchr3(b'\r', b' ', b'\t', rest),
+                Canonicalization::Simple => memchr::memchr(b'\r', rest),
+            };
+            let run = special.unwrap_or(rest.len());
+            if run > 0 {
+                self.content(&rest[..run]);
             }
+            match rest.get(run) {
+                Some(b'\r') => self.pending_cr = true,
+                Some(_) => self.pending_wsp = true,
+                None => {}
+            }
+            rest = rest.get(run + 1..).unwrap_or_default();
             if self.buf.len() >= 8 * 1024 {
                 self.flush();
             }
         }
     }
 
-    fn content(&mut self, b: u8) {
+    /// `run`, bytes of content (none of them special to this
+    /// canonicalization), after the line breaks and the space it is owed.
+    fn content(&mut self, run: &[u8]) {
         for _ in 0..self.owed_crlf {
             self.buf.extend_from_slice(b"\r\n");
         }
@@ -182,7 +197,7 @@ impl BodyHasher {
             self.buf.push(b' ');
             self.pending_wsp = false;
         }
-        self.buf.push(b);
+        self.buf.extend_from_slice(run);
         self.line_has_content = true;
         self.any = true;
     }
@@ -219,7 +234,7 @@ impl BodyHasher {
     pub(crate) fn finish_counted(mut self) -> (digest::Digest, u64) {
         if self.pending_cr {
             self.pending_cr = false;
-            self.content(b'\r');
+            self.content(b"\r");
         }
         // A last line (with or without its CRLF) ends in one CRLF; so does
         // an empty body under simple, and nothing else is added.

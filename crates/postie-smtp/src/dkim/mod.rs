@@ -348,24 +348,48 @@ impl<'s> Signing<'s> {
             body.update(bytes);
             return Ok(());
         }
-        let before = self.header.len();
-        self.header.extend_from_slice(bytes);
-        // The empty line may straddle the chunks: look from a little back.
-        let from = before.saturating_sub(3);
-        if let Some(at) = memchr::memmem::find(&self.header[from..], b"\r\n\r\n") {
-            let end = from + at + 4;
+        if self.header.is_empty() && bytes.starts_with(b"\r\n") {
+            // No header at all: the body starts after the empty line.
             let mut body = canon::BodyHasher::new(self.signer.body_canon);
-            body.update(&self.header[end..]);
-            self.header.truncate(end - 2);
+            body.update(&bytes[2..]);
             self.body = Some(body);
-        } else if self.header.starts_with(b"\r\n") {
-            // No header at all.
-            let mut body = canon::BodyHasher::new(self.signer.body_canon);
-            body.update(&self.header[2..]);
-            self.header.clear();
-            self.body = Some(body);
-        } else if self.header.len() > MAX_HEADER {
-            return Err(DkimError::Header);
+            return Ok(());
+        }
+        // Where the empty line ends, in `bytes`: it may straddle the
+        // header kept so far and these bytes (the kept part is at most 3
+        // of its 4 bytes), else it lies in `bytes`. Only the header is
+        // kept; the body goes straight to the hash.
+        let keep = self.header.len().min(3);
+        let mut joint = [0u8; 6];
+        let tail = &self.header[self.header.len() - keep..];
+        let head = &bytes[..bytes.len().min(3)];
+        joint[..keep].copy_from_slice(tail);
+        joint[keep..keep + head.len()].copy_from_slice(head);
+        let end = match memchr::memmem::find(&joint[..keep + head.len()], b"\r\n\r\n") {
+            Some(at) => Some(at + 4 - keep),
+            None => memchr::memmem::find(bytes, b"\r\n\r\n").map(|at| at + 4),
+        };
+        match end {
+            Some(end) => {
+                self.header.extend_from_slice(&bytes[..end]);
+                // The empty line's CRLF is no part of the fields.
+                self.header.truncate(self.header.len() - 2);
+                let mut body = canon::BodyHasher::new(self.signer.body_canon);
+                body.update(&bytes[end..]);
+                self.body = Some(body);
+            }
+            None => {
+                self.header.extend_from_slice(bytes);
+                if self.header.starts_with(b"\r\n") {
+                    // No header, its empty line split across the chunks.
+                    let mut body = canon::BodyHasher::new(self.signer.body_canon);
+                    body.update(&self.header[2..]);
+                    self.header.clear();
+                    self.body = Some(body);
+                } else if self.header.len() > MAX_HEADER {
+                    return Err(DkimError::Header);
+                }
+            }
         }
         Ok(())
     }

@@ -275,3 +275,23 @@ fn without_a_domain_the_from_addresses_domain_signs() {
         Err(DkimError::NoDomain(_))
     ));
 }
+
+#[test]
+fn a_message_without_a_header_is_a_body_however_it_is_cut() {
+    let signer = Signer::new(
+        SigningKey::ed25519_from_seed(&[4u8; 32]).unwrap(),
+        "example.org",
+        "s",
+    )
+    .unwrap();
+    let mut whole = Signing::new(&signer);
+    whole.update(b"\r\nbody\r\n").unwrap();
+    let mut cut = Signing::new(&signer);
+    for piece in [&b"\r"[..], b"\nbo", b"dy\r\n"] {
+        cut.update(piece).unwrap();
+    }
+    assert!(whole.header.is_empty() && cut.header.is_empty());
+    // Both refuse the same way (no From): nothing was taken for a field.
+    assert!(matches!(whole.finish(UNIX_EPOCH), Err(DkimError::NoFrom)));
+    assert!(matches!(cut.finish(UNIX_EPOCH), Err(DkimError::NoFrom)));
+}
