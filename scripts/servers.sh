@@ -172,6 +172,7 @@ cmd_start() {
 	local t0 server
 	t0=$(now)
 	require_root
+	remove_stale_policy
 	check_ports
 	install_common
 	for server in "${SELECTED[@]}"; do

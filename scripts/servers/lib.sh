@@ -64,15 +64,29 @@ apt_update_once() {
 	fi
 }
 
+# The policy that keeps apt from starting services during our installs,
+# marked as ours.
+POLICY_RC=/usr/sbin/policy-rc.d
+POLICY_MARK="# postie test servers: no service starts during this install"
+
+# One an interrupted run of ours left behind would keep every later upgrade
+# from restarting services: removed (only ours, by its mark).
+remove_stale_policy() {
+	if [ -f "$POLICY_RC" ] && grep -qxF "$POLICY_MARK" "$POLICY_RC"; then
+		rm -f "$POLICY_RC"
+	fi
+}
+
 # apt_install PACKAGE...: installed without starting any service (there is no
 # init system here, and the tests run their own instances with their own
 # configuration).
 apt_install() {
 	apt_update_once
 	log "apt-get install $*"
-	local policy=/usr/sbin/policy-rc.d made=
+	local policy=$POLICY_RC made=
+	remove_stale_policy
 	if [ ! -e "$policy" ]; then
-		printf '#!/bin/sh\nexit 101\n' >"$policy"
+		printf '#!/bin/sh\n%s\nexit 101\n' "$POLICY_MARK" >"$policy"
 		chmod 755 "$policy"
 		made=1
 	fi
