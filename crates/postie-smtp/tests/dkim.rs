@@ -89,11 +89,18 @@ fn options(server: &RealServer, signers: Vec<Signer>) -> SendOptions {
     options
 }
 
-/// The file holding `token` in `dir` (recursively), once it is there.
+/// The file holding `token` in `dir` (recursively), once it is there and
+/// whole: a Maildir's `tmp/` and aiosmtpd's `.tmp-*.part` files are being
+/// written, and only renamed into place when complete.
 fn stored(dir: &Path, token: &str) -> PathBuf {
     fn find(dir: &Path, token: &str) -> Option<PathBuf> {
         for entry in std::fs::read_dir(dir).ok()?.flatten() {
             let path = entry.path();
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if name == "tmp" || name.starts_with('.') {
+                continue;
+            }
             if path.is_dir() {
                 if let Some(found) = find(&path, token) {
                     return Some(found);
