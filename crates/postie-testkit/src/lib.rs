@@ -9,6 +9,7 @@
 //!   test is skipped with a note.
 //! - [`freed`] (Linux): what a dropped buffer left in the memory it freed,
 //!   for the tests that check that secrets are wiped.
+//! - [`dkim`]: the DKIM verifiers (dkimpy, OpenDKIM) over stored messages.
 #![forbid(unsafe_code)]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -18,6 +19,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
+
+pub mod dkim;
 
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};

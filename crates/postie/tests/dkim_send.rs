@@ -11,8 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-use postie_testkit::{closed_port, real_path, real_server, wait_for};
-use serde_json::{json, Value};
+use postie_testkit::{closed_port, dkim, real_path, real_server, wait_for};
 
 fn var(name: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set"))
@@ -22,18 +21,6 @@ fn token() -> String {
     postie_mime::new_message_id("x")
         .unwrap()
         .replace(['<', '>', '@', '-', '_', '.'], "")
-}
-
-/// The verifiers are set up, or (outside CI) the test is skipped.
-fn verifiers() -> bool {
-    if std::env::var("POSTIE_TEST_DKIM_VERIFY").is_ok() {
-        return true;
-    }
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "POSTIE_TEST_DKIM_VERIFY is not set: scripts/servers.sh starts the DKIM verifiers, and CI must not skip"
-    );
-    false
 }
 
 /// A scratch directory holding private copies (mode 600) of the test keys.
@@ -97,50 +84,12 @@ fn stored(token: &str) -> PathBuf {
     .unwrap_or_else(|| panic!("no message {token}"))
 }
 
-/// dkimpy's and OpenDKIM's verdicts on `messages`, in one batch.
-fn verify(messages: &[PathBuf]) -> Vec<Value> {
-    let domain = var("POSTIE_TEST_DKIM_DOMAIN");
-    let mut keys = serde_json::Map::new();
-    for kind in ["RSA", "ED25519"] {
-        let selector = var(&format!("POSTIE_TEST_DKIM_{kind}_SELECTOR"));
-        keys.insert(
-            format!("{selector}._domainkey.{domain}"),
-            var(&format!("POSTIE_TEST_DKIM_{kind}_TXT")).into(),
-        );
-    }
-    let keys = Value::Object(keys);
-    let batch: Vec<Value> = messages
-        .iter()
-        .map(|m| json!({"message": m, "keys": keys}))
-        .collect();
-    let file = std::env::temp_dir().join(format!("postie-cli-dkim-{}.json", std::process::id()));
-    std::fs::write(&file, serde_json::to_vec(&batch).unwrap()).unwrap();
-    let command = var("POSTIE_TEST_DKIM_VERIFY");
-    let mut words = command.split_whitespace();
-    let out = Command::new(words.next().unwrap())
-        .args(words)
-        .arg(&file)
-        .output()
-        .unwrap();
-    let _ = std::fs::remove_file(&file);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
-}
-
-fn passes(result: &Value) -> bool {
-    result["dkimpy"]["ok"] == true && result["opendkim"]["ok"] == true
-}
-
 #[test]
 fn send_signs_with_both_keys_and_a_key_others_can_read_is_refused() {
     let Some(server) = real_server("POSTIE_TEST_AIOSMTPD") else {
         return;
     };
-    if !verifiers() {
+    if !dkim::available() {
         return;
     }
     let scratch = Scratch::new("send");
@@ -192,8 +141,8 @@ fn send_signs_with_both_keys_and_a_key_others_can_read_is_refused() {
         text.contains(" d=example.org;") && text.contains("c=relaxed/simple"),
         "{text}"
     );
-    let results = verify(&[message]);
-    assert!(passes(&results[0]), "{:#}", results[0]);
+    let results = dkim::verify(&[message]);
+    assert!(dkim::both_pass(&results[0]), "{:#}", results[0]);
 
     // A key others can read: refused before connecting, exit 78.
     std::fs::set_permissions(&ed, std::fs::Permissions::from_mode(0o644)).unwrap();
@@ -249,7 +198,7 @@ fn the_spool_keeps_the_message_unsigned_and_the_flush_signs_it() {
     let Some(server) = real_server("POSTIE_TEST_AIOSMTPD") else {
         return;
     };
-    if !verifiers() {
+    if !dkim::available() {
         return;
     }
     let scratch = Scratch::new("spool");
@@ -305,8 +254,8 @@ fn the_spool_keeps_the_message_unsigned_and_the_flush_signs_it() {
     let out = postie(&["spool", "flush", "--force"], &env);
     assert_eq!(out.status.code(), Some(0), "{}", shown(&out));
     let message = stored(&token);
-    let results = verify(&[message]);
-    assert!(passes(&results[0]), "{:#}", results[0]);
+    let results = dkim::verify(&[message]);
+    assert!(dkim::both_pass(&results[0]), "{:#}", results[0]);
 }
 
 /// Every file under `dir`.
