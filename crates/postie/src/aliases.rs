@@ -45,11 +45,9 @@ impl Aliases {
                     meta.mode() & 0o777
                 ));
             }
-            let me = rustix::process::geteuid().as_raw();
-            if meta.uid() != me && meta.uid() != 0 {
+            if let Some(problem) = crate::config::foreign_owner(meta.uid()) {
                 return Err(format!(
-                    "the aliases file {shown} belongs to uid {}, not to you (uid {me}) nor root, and its owner could redirect your mail",
-                    meta.uid()
+                    "the aliases file {shown} {problem}, and its owner could redirect your mail"
                 ));
             }
         }

@@ -656,7 +656,7 @@ fn owner_problem(path: &Path, meta: &std::fs::Metadata) -> Result<(), String> {
 /// settings: `None` when it is the user (effective uid) or root, who can
 /// read and change anything anyway.
 #[cfg(unix)]
-fn foreign_owner(uid: u32) -> Option<String> {
+pub(crate) fn foreign_owner(uid: u32) -> Option<String> {
     let me = rustix::process::geteuid().as_raw();
     (uid != me && uid != 0).then(|| format!("belongs to uid {uid}, not to you (uid {me})"))
 }

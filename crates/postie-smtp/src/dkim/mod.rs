@@ -240,22 +240,22 @@ impl Signer {
         let has = |name: &str| fields.iter().any(|f| f.name.eq_ignore_ascii_case(name));
         let mut names: Vec<String> = match &self.headers {
             Some(list) => list.clone(),
-            None => {
-                let mut names: Vec<String> = Vec::new();
-                for &name in DEFAULT_HEADERS {
-                    for field in fields.iter().filter(|f| f.name.eq_ignore_ascii_case(name)) {
-                        let _ = field;
-                        names.push(name.to_owned());
-                    }
-                }
-                for field in fields {
-                    let lower = field.name.to_ascii_lowercase();
-                    if lower.starts_with("list-") {
-                        names.push(lower);
-                    }
-                }
-                names
-            }
+            // Each listed name once per field of that name, then List-*.
+            None => DEFAULT_HEADERS
+                .iter()
+                .flat_map(|&name| {
+                    fields
+                        .iter()
+                        .filter(move |f| f.name.eq_ignore_ascii_case(name))
+                        .map(move |_| name.to_owned())
+                })
+                .chain(
+                    fields
+                        .iter()
+                        .map(|f| f.name.to_ascii_lowercase())
+                        .filter(|n| n.starts_with("list-")),
+                )
+                .collect(),
         };
         if !names.iter().any(|n| n == "from") && has("from") {
             names.insert(0, "from".to_owned());
