@@ -1,6 +1,6 @@
 //! TLS settings, and errors that say what is wrong in words.
 //!
-//! postie uses rustls with the `ring` provider. Certificates are verified by
+//! postie uses rustls with the `aws-lc-rs` provider. Certificates are verified by
 //! default against the system's roots (Debian's ca-certificates) plus any CA
 //! the user adds, and the server name is sent (SNI). A certificate may be
 //! pinned by its fingerprint instead of, or as well as, that ([`pin`] says
@@ -488,7 +488,7 @@ impl TlsSettings {
         if let Some(config) = &self.client_config {
             return Ok(Arc::clone(config));
         }
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
         let builder = ClientConfig::builder_with_provider(Arc::clone(&provider))
             .with_safe_default_protocol_versions()
             .map_err(|e| TlsError::new(TlsErrorKind::Setup, e.to_string()))?;

@@ -90,7 +90,7 @@ fn server_config(cert: Cert) -> Arc<rustls::ServerConfig> {
             .collect::<Result<_, _>>()
             .expect("cert");
     let key = PrivateKeyDer::from_pem_file(dir.join(format!("{}.key", cert.stem()))).expect("key");
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .expect("versions")

@@ -548,11 +548,23 @@ pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
         .ok_or_else(|| format!("{text:?} is not a duration like 5d, 36h, 90m or 3600"))
 }
 
+/// `--dns-server`: an IP address, with a port or not (53).
+fn parse_dns_server(text: &str) -> Result<std::net::SocketAddr, String> {
+    text.parse::<std::net::SocketAddr>()
+        .or_else(|_| {
+            text.trim_start_matches('[')
+                .trim_end_matches(']')
+                .parse::<std::net::IpAddr>()
+                .map(|ip| std::net::SocketAddr::new(ip, 53))
+        })
+        .map_err(|_| format!("{text:?} is not an IP address (with an optional :PORT)"))
+}
+
 const DKIM_HELP: &str =
     "A DKIM key is a private key postie signs with (--dkim-key) and a public key \
-published as a TXT record at SELECTOR._domainkey.DOMAIN, where receivers fetch it. Ed25519 keys \
-are made by postie; RSA keys by openssl (ring, postie's crypto library, cannot make them), and \
-`postie dkim record` prints their record.
+published as a TXT record at SELECTOR._domainkey.DOMAIN, where receivers fetch it. `postie dkim \
+keygen` makes Ed25519 and RSA keys; `postie dkim record` prints the record of a key made elsewhere \
+(openssl).
 
 Examples:
   postie dkim keygen --domain example.org --selector mail2026
@@ -570,8 +582,8 @@ pub(crate) struct DkimArgs {
 /// What to do with DKIM keys and signatures.
 #[derive(Debug, Subcommand)]
 pub(crate) enum DkimCommand {
-    /// Make a signing key (Ed25519; for RSA, print the openssl command), write
-    /// it with mode 600, and print the DNS TXT record to publish.
+    /// Make a signing key (Ed25519 or RSA), write it with mode 600, and
+    /// print the DNS TXT record to publish.
     #[command(after_help = DKIM_KEYGEN_HELP)]
     Keygen(DkimKeygenArgs),
     /// Print the DNS TXT record that publishes a private key's public half.
@@ -588,8 +600,8 @@ pub(crate) enum DkimCommand {
 const DKIM_KEYGEN_HELP: &str = "The key file is created new (an existing file or link is never \
 overwritten: exit 73) with mode 600, as PKCS#8 PEM. The record goes to standard output, so it can \
 be kept as a --txt file for `postie dkim verify`; TXT strings are at most 255 bytes, so an RSA \
-record is split into several, which DNS joins. With --algorithm rsa2048 no key is written (exit 69): \
-the openssl command that makes one is printed instead.
+record is split into several, which DNS joins. Ed25519 (RFC 8463) is not yet known to every \
+verifier: sign with both (--dkim-key twice) during the transition.
 
 Examples:
   postie dkim keygen --domain example.org --selector mail2026 --out /etc/postie/dkim.pem
@@ -598,13 +610,16 @@ Examples:
 const DKIM_VERIFY_HELP: &str = "One line per signature: `pass d=DOMAIN s=SELECTOR a=ALGORITHM`, with \
 warnings in parentheses (a 1024-bit RSA key, l= leaving part of the body unsigned), or `fail ...: \
 REASON`, or `temperror ...`. Exit 0: every signature passed; 65: one failed; 75: a key could not be \
-looked up; 1: the message has no DKIM-Signature. postie looks up no DNS yet: the key records come \
-from --txt FILE, whose lines are `NAME VALUE`, zone-file records (`NAME [TTL] [IN] TXT \"...\" \
-\"...\"`, as `dig +noall +answer` and `postie dkim keygen` print them), or quoted strings alone \
-(as `dig +short` prints them), which answer for any name.
+looked up; 1: the message has no DKIM-Signature. The keys are looked up in DNS (the resolvers of \
+/etc/resolv.conf, or --dns-server), or come from --txt FILE, whose lines are `NAME VALUE`, \
+zone-file records (`NAME [TTL] [IN] TXT \"...\" \"...\"`, as `dig +noall +answer` and `postie dkim \
+keygen` print them), or quoted strings alone (as `dig +short` prints them), which answer for any \
+name: a key not yet published can be checked.
 
 Examples:
-  dig +short TXT mail2026._domainkey.example.org > keys.txt
+  postie dkim verify message.eml
+  postie dkim verify message.eml --dns-server 9.9.9.9
+  postie dkim keygen --domain example.org --selector mail2026 > keys.txt
   postie dkim verify message.eml --txt keys.txt
   postie dkim verify message.eml --txt keys.txt --json";
 
@@ -613,8 +628,7 @@ Examples:
 pub(crate) enum DkimAlgorithmArg {
     /// Ed25519 (RFC 8463): small keys and signatures; made by postie.
     Ed25519,
-    /// RSA of 2048 bits (rsa-sha256), which every verifier knows: made by
-    /// openssl.
+    /// RSA of 2048 bits (rsa-sha256), which every verifier knows.
     Rsa2048,
 }
 
@@ -656,9 +670,12 @@ pub(crate) struct DkimVerifyArgs {
     /// The message file; '-' reads standard input.
     #[arg(value_name = "MESSAGE")]
     pub(crate) message: PathBuf,
-    /// The key records, from this file (postie does not look up DNS yet).
-    #[arg(long, value_name = "FILE")]
+    /// The key records, from this file instead of DNS.
+    #[arg(long, value_name = "FILE", conflicts_with = "dns_server")]
     pub(crate) txt: Option<PathBuf>,
+    /// Ask this DNS resolver (IP[:PORT]) instead of /etc/resolv.conf's.
+    #[arg(long, value_name = "IP[:PORT]", value_parser = parse_dns_server)]
+    pub(crate) dns_server: Option<std::net::SocketAddr>,
     /// Print one JSON object instead of lines.
     #[arg(long)]
     pub(crate) json: bool,

@@ -1,13 +1,11 @@
 //! `postie dkim keygen|record|verify`: the keys a sender signs with, the
 //! DNS records that publish them, and a check of what was signed.
 //!
-//! RSA keys are not made here: ring, the crypto library postie signs
-//! with, cannot generate them, and taking a second RSA implementation
-//! (the `rsa` crate) only for key generation would add a large dependency
-//! whose code paths nothing else exercises. `openssl genpkey` is on every
-//! system that runs a mail server; `keygen --algorithm rsa2048` prints the
-//! command, and `postie dkim record` prints the record of the key it makes.
+//! Keys of both algorithms are made by AWS-LC, the crypto library postie
+//! signs with; `postie dkim record` prints the record of a key made
+//! elsewhere (`openssl genpkey`).
 
+mod dns;
 mod txt_file;
 
 use std::io::{self, Read as _, Write as _};
@@ -101,20 +99,6 @@ pub(crate) fn zone_line(selector: &str, domain: &str, text: &str) -> String {
     )
 }
 
-/// `path` as a shell word, quoted when it needs to be.
-fn shell_word(path: &Path) -> String {
-    let text = path.display().to_string();
-    let plain = !text.is_empty()
-        && text
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"/._-+=:,@%".contains(&b));
-    if plain {
-        text
-    } else {
-        format!("'{}'", text.replace('\'', "'\\''"))
-    }
-}
-
 fn keygen(args: &DkimKeygenArgs) -> u8 {
     finish("keygen", keygen_inner(args))
 }
@@ -130,31 +114,19 @@ fn keygen_inner(args: &DkimKeygenArgs) -> Result<u8, Failed> {
     if std::fs::symlink_metadata(&out).is_ok() {
         return Err(exists(&out));
     }
-    match args.algorithm {
-        DkimAlgorithmArg::Rsa2048 => {
-            let file = shell_word(&out);
-            Err(Failed::new(
-                exit::UNAVAILABLE,
-                format!(
-                    "no key written: postie does not make RSA keys (ring, its crypto library, cannot). Make one with OpenSSL:\n\n  \
-                     openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out {file} && chmod 600 {file}\n\n\
-                     then print the record to publish with:\n\n  \
-                     postie dkim record --key {file} --domain {domain} --selector {selector}"
-                ),
-            ))
-        }
-        DkimAlgorithmArg::Ed25519 => {
-            let (key, pem) = SigningKey::generate_ed25519()
-                .map_err(|e| Failed::new(exit::SOFTWARE, e.to_string()))?;
-            write_private(&out, pem.as_bytes())?;
-            eprintln!(
-                "postie dkim keygen: wrote the private key to {} (Ed25519, PKCS#8 PEM, mode 600); publish this TXT record in the DNS of {domain}:",
-                out.display()
-            );
-            println!("{}", zone_line(&selector, &domain, &key.dns_record()));
-            Ok(exit::OK)
-        }
-    }
+    let (algorithm, name) = match args.algorithm {
+        DkimAlgorithmArg::Rsa2048 => (dkim::Algorithm::RsaSha256, "RSA, 2048 bits"),
+        DkimAlgorithmArg::Ed25519 => (dkim::Algorithm::Ed25519Sha256, "Ed25519"),
+    };
+    let (key, pem) =
+        SigningKey::generate(algorithm).map_err(|e| Failed::new(exit::SOFTWARE, e.to_string()))?;
+    write_private(&out, pem.as_bytes())?;
+    eprintln!(
+        "postie dkim keygen: wrote the private key to {} ({name}, PKCS#8 PEM, mode 600); publish this TXT record in the DNS of {domain}:",
+        out.display()
+    );
+    println!("{}", zone_line(&selector, &domain, &key.dns_record()));
+    Ok(exit::OK)
 }
 
 fn exists(path: &Path) -> Failed {
@@ -322,12 +294,11 @@ fn verify_inner(args: &DkimVerifyArgs) -> Result<u8, Failed> {
             dkim::verify(&message, |name: &str| Ok(keys.lookup(name)))
         }
         None => {
-            // Which records the signatures need, for the error's advice.
-            let results = dkim::verify(&message, |_: &str| Err(String::new()));
-            if !results.is_empty() {
-                return Err(Failed::new(exit::USAGE, no_dns_advice(&results)));
-            }
-            results
+            let resolver = match args.dns_server {
+                Some(server) => dns::Resolver::with_server(server),
+                None => dns::Resolver::system(),
+            };
+            dkim::verify(&message, |name: &str| resolver.txt(name))
         }
     };
     let summary = Summary::of(&results);
@@ -348,28 +319,6 @@ fn verify_inner(args: &DkimVerifyArgs) -> Result<u8, Failed> {
 }
 
 /// The error for a verify without --txt: how to fetch the records it needs.
-fn no_dns_advice(results: &[Verification]) -> String {
-    let mut names: Vec<String> = Vec::new();
-    for name in results.iter().map(Verification::key_name) {
-        if !names.contains(&name) {
-            names.push(name);
-        }
-    }
-    let fetch = if let [name] = names.as_slice() {
-        format!("  dig +short TXT {name} > keys.txt")
-    } else {
-        names
-            .iter()
-            .map(|name| format!("  dig +noall +answer TXT {name} >> keys.txt"))
-            .collect::<Vec<_>>()
-            .join("\n")
-    };
-    format!(
-        "postie does not look up DNS yet: pass the key records with --txt FILE. The signatures need {}; fetch them with\n{fetch}\nthen run postie dkim verify MESSAGE --txt keys.txt",
-        names.join(" and ")
-    )
-}
-
 /// The message file's bytes, or standard input's for `-`.
 fn read_message(path: &Path) -> Result<Vec<u8>, Failed> {
     let mut bytes = Vec::new();
@@ -455,12 +404,5 @@ mod tests {
         for bad in ["", "a b.org", "a..org", "x;y", "é.org", &"a".repeat(64)] {
             assert!(dns_name("domain", bad).is_err(), "{bad:?}");
         }
-    }
-
-    #[test]
-    fn paths_are_quoted_for_the_shell_when_needed() {
-        assert_eq!(shell_word(Path::new("/etc/dkim/k.pem")), "/etc/dkim/k.pem");
-        assert_eq!(shell_word(Path::new("my key.pem")), "'my key.pem'");
-        assert_eq!(shell_word(Path::new("it's")), "'it'\\''s'");
     }
 }

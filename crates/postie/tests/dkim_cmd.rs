@@ -178,7 +178,7 @@ fn keygen_writes_a_private_pkcs8_key_and_prints_its_record() {
 }
 
 #[test]
-fn keygen_of_rsa_prints_the_openssl_command_and_writes_nothing() {
+fn keygen_of_rsa_writes_a_2048_bit_key_that_openssl_reads() {
     let dir = scratch("keygen-rsa");
     let (code, out, err) = run(
         &dir,
@@ -195,17 +195,35 @@ fn keygen_of_rsa_prints_the_openssl_command_and_writes_nothing() {
             "my key.pem",
         ],
     );
-    assert_eq!(code, 69, "{err}");
-    assert!(out.is_empty(), "{out}");
-    assert!(
-        err.contains("openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out 'my key.pem' && chmod 600 'my key.pem'"),
-        "{err}"
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("RSA, 2048 bits"), "{err}");
+    let path = dir.join("my key.pem");
+    assert_eq!(
+        std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+        0o600
     );
+    let pem = std::fs::read(&path).unwrap();
+    assert!(pem.starts_with(b"-----BEGIN PRIVATE KEY-----\n"));
+    let key = SigningKey::from_bytes(&pem).unwrap();
+    assert_eq!(key.algorithm().as_str(), "rsa-sha256");
+    let line = out.trim_end();
     assert!(
-        err.contains("postie dkim record --key 'my key.pem' --domain example.org --selector rsa1"),
-        "{err}"
+        line.starts_with("rsa1._domainkey.example.org. IN TXT \"v=DKIM1; k=rsa; p=MIIB"),
+        "{line}"
     );
-    assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0);
+    assert_eq!(record_text(line), key.dns_record());
+    // Another tool reads the key as the RSA key of 2048 bits it is.
+    let openssl = Command::new("openssl")
+        .args(["pkey", "-noout", "-text", "-in"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(openssl.status.success(), "{}", text(&openssl.stderr));
+    assert!(
+        text(&openssl.stdout).contains("Private-Key: (2048 bit"),
+        "{}",
+        text(&openssl.stdout)
+    );
 }
 
 #[test]
@@ -298,35 +316,42 @@ fn record_prints_an_rsa_keys_record_in_strings_of_255_bytes() {
 
 #[test]
 fn a_key_from_keygen_signs_and_verifies_with_its_printed_record() {
-    let dir = scratch("roundtrip");
-    let (code, record, err) = run(
-        &dir,
-        &[
-            "dkim",
-            "keygen",
-            "--domain",
-            "example.org",
-            "--selector",
-            "sel",
-            "--out",
-            "k.pem",
-        ],
-    );
-    assert_eq!(code, 0, "{err}");
-    // keygen's output is itself a --txt file.
-    std::fs::write(dir.join("keys.txt"), &record).unwrap();
-    let key = SigningKey::from_bytes(&std::fs::read(dir.join("k.pem")).unwrap()).unwrap();
-    std::fs::write(
-        dir.join("signed.eml"),
-        sign(key, "example.org", "sel", MESSAGE),
-    )
-    .unwrap();
-    let (code, out, err) = run(&dir, &["dkim", "verify", "signed.eml", "--txt", "keys.txt"]);
-    assert_eq!(
-        (code, out.as_str()),
-        (0, "pass d=example.org s=sel a=ed25519-sha256\n"),
-        "{err}"
-    );
+    for (algorithm, signed_as) in [("ed25519", "ed25519-sha256"), ("rsa2048", "rsa-sha256")] {
+        let dir = scratch(&format!("roundtrip-{algorithm}"));
+        let (code, record, err) = run(
+            &dir,
+            &[
+                "dkim",
+                "keygen",
+                "--domain",
+                "example.org",
+                "--selector",
+                "sel",
+                "--algorithm",
+                algorithm,
+                "--out",
+                "k.pem",
+            ],
+        );
+        assert_eq!(code, 0, "{err}");
+        // keygen's output is itself a --txt file.
+        std::fs::write(dir.join("keys.txt"), &record).unwrap();
+        let key = SigningKey::from_bytes(&std::fs::read(dir.join("k.pem")).unwrap()).unwrap();
+        std::fs::write(
+            dir.join("signed.eml"),
+            sign(key, "example.org", "sel", MESSAGE),
+        )
+        .unwrap();
+        let (code, out, err) = run(&dir, &["dkim", "verify", "signed.eml", "--txt", "keys.txt"]);
+        assert_eq!(
+            (code, out.as_str()),
+            (
+                0,
+                format!("pass d=example.org s=sel a={signed_as}\n").as_str()
+            ),
+            "{err}"
+        );
+    }
 }
 
 /// A message signed twice (RSA and Ed25519), its records, and a scratch dir.
@@ -505,37 +530,61 @@ fn the_rfc_8463_example_passes_with_a_warning_for_its_1024_bit_key() {
 }
 
 #[test]
-fn verify_without_txt_says_how_to_fetch_the_records() {
+fn verify_without_a_dns_answer_is_a_temporary_error_and_bad_inputs_fail() {
     let (dir, _, _) = dual_signed("verify-usage");
-    let (code, out, err) = run(&dir, &["dkim", "verify", "signed.eml"]);
-    assert_eq!(code, 64, "{out}");
-    assert!(err.contains("--txt FILE"), "{err}");
-    assert!(
-        err.contains("dig +noall +answer TXT ed1._domainkey.example.org >> keys.txt"),
-        "{err}"
+    // A resolver that is not there: each key is a temporary error (75).
+    let nobody = format!("127.0.0.1:{}", postie_testkit::closed_port());
+    let (code, out, err) = run(
+        &dir,
+        &["dkim", "verify", "signed.eml", "--dns-server", &nobody],
     );
+    assert_eq!(code, 75, "{out}{err}");
     assert!(
-        err.contains("dig +noall +answer TXT rsa1._domainkey.example.org >> keys.txt"),
-        "{err}"
+        out.contains("temperror d=example.org s=ed1 a=ed25519-sha256")
+            && out.contains(&format!("the DNS server {nobody}"))
+            && out.contains("ed1._domainkey.example.org"),
+        "{out}"
     );
-    let (code, out, _) = run(&dir, &["dkim", "verify", "signed.eml", "--json"]);
-    assert_eq!(code, 64);
+    let (code, out, _) = run(
+        &dir,
+        &[
+            "dkim",
+            "verify",
+            "signed.eml",
+            "--dns-server",
+            &nobody,
+            "--json",
+        ],
+    );
+    assert_eq!(code, 75);
     let json: serde_json::Value = serde_json::from_str(&out).unwrap();
-    assert_eq!(json["outcome"], "error");
-    assert_eq!(json["error"]["stage"], "usage");
-    // One signature: dig +short is enough.
-    let once = sign(
-        SigningKey::ed25519_from_seed(&[1u8; 32]).unwrap(),
-        "example.org",
-        "one",
-        MESSAGE,
+    assert_eq!(json["outcome"], "temperror");
+    // --dns-server is an address; --txt and --dns-server do not go together.
+    let (code, _, err) = run(
+        &dir,
+        &[
+            "dkim",
+            "verify",
+            "signed.eml",
+            "--dns-server",
+            "dns.example",
+        ],
     );
-    std::fs::write(dir.join("once.eml"), once).unwrap();
-    let (_, _, err) = run(&dir, &["dkim", "verify", "once.eml"]);
-    assert!(
-        err.contains("dig +short TXT one._domainkey.example.org > keys.txt"),
-        "{err}"
+    assert_eq!(code, 64, "{err}");
+    assert!(err.contains("is not an IP address"), "{err}");
+    let (code, _, _) = run(
+        &dir,
+        &[
+            "dkim",
+            "verify",
+            "signed.eml",
+            "--dns-server",
+            "127.0.0.1",
+            "--txt",
+            "k",
+        ],
     );
+    assert_eq!(code, 64);
     // No signature: nothing to fetch; its own outcome.
     let (code, out, _) = run(&dir, &["dkim", "verify", "unsigned.eml"]);
     assert_eq!(
@@ -644,3 +693,95 @@ fn a_message_signed_by_dkimpy_verifies_and_its_changed_copy_fails() {
         "{out}"
     );
 }
+
+/// The keys of the repository's test data, served by the test DNS server
+/// (scripts/servers/dns.sh) under example.org.
+fn dns_server() -> Option<String> {
+    postie_testkit::real_server("POSTIE_TEST_DNS").map(|s| format!("{}:{}", s.host, s.port))
+}
+
+#[test]
+fn verify_looks_the_keys_up_in_dns() {
+    let Some(server) = dns_server() else { return };
+    let dir = scratch("verify-dns");
+    let rsa = SigningKey::from_bytes(RSA_PEM).unwrap();
+    let ed = || SigningKey::from_bytes(ED25519_PEM).unwrap();
+    let signed = sign(
+        ed(),
+        "example.org",
+        "ed25519",
+        &sign(rsa, "example.org", "rsa2048", MESSAGE),
+    );
+    std::fs::write(dir.join("signed.eml"), &signed).unwrap();
+    let (code, out, err) = run(
+        &dir,
+        &["dkim", "verify", "signed.eml", "--dns-server", &server],
+    );
+    assert_eq!(
+        (code, out.as_str()),
+        (
+            0,
+            "pass d=example.org s=ed25519 a=ed25519-sha256\npass d=example.org s=rsa2048 a=rsa-sha256\n"
+        ),
+        "{err}"
+    );
+    // Changed after signing: both fail, the keys found.
+    let changed = text(&signed).replace("the figures are in.", "the figures are out.");
+    std::fs::write(dir.join("changed.eml"), changed).unwrap();
+    let (code, out, _) = run(
+        &dir,
+        &["dkim", "verify", "changed.eml", "--dns-server", &server],
+    );
+    assert_eq!(code, 65, "{out}");
+    assert_eq!(out.matches("body hash mismatch").count(), 2, "{out}");
+    // A record too big for a UDP answer comes over TCP.
+    std::fs::write(
+        dir.join("big.eml"),
+        sign(ed(), "example.org", "big", MESSAGE),
+    )
+    .unwrap();
+    let (code, out, err) = run(
+        &dir,
+        &["dkim", "verify", "big.eml", "--dns-server", &server],
+    );
+    assert_eq!(
+        (code, out.as_str()),
+        (0, "pass d=example.org s=big a=ed25519-sha256\n"),
+        "{err}"
+    );
+    // No such name (NXDOMAIN) fails the signature: the key does not exist.
+    std::fs::write(
+        dir.join("nokey.eml"),
+        sign(ed(), "example.org", "gone", MESSAGE),
+    )
+    .unwrap();
+    let (code, out, _) = run(
+        &dir,
+        &["dkim", "verify", "nokey.eml", "--dns-server", &server],
+    );
+    assert_eq!(code, 65, "{out}");
+    assert!(
+        out.contains("fail d=example.org s=gone")
+            && out.contains("no key record at gone._domainkey.example.org"),
+        "{out}"
+    );
+    // An empty p= is a revoked key.
+    std::fs::write(
+        dir.join("revoked.eml"),
+        sign(
+            SigningKey::from_bytes(RSA_PEM).unwrap(),
+            "example.org",
+            "revoked",
+            MESSAGE,
+        ),
+    )
+    .unwrap();
+    let (code, out, _) = run(
+        &dir,
+        &["dkim", "verify", "revoked.eml", "--dns-server", &server],
+    );
+    assert_eq!(code, 65, "{out}");
+    assert!(out.contains("revoked"), "{out}");
+}
+
+const ED25519_PEM: &[u8] = include_bytes!("../../postie-smtp/src/dkim/testdata/ed25519.pem");

@@ -49,7 +49,7 @@
 //! (outside the time). Any failure ends the run with exit 1.
 //!
 //! `--parts` adds a second table, timed in the same rounds: the crypto
-//! under postie (ring) and under mail-auth (aws-lc-rs) alone, and postie's
+//! under postie and under mail-auth (aws-lc-rs for both) alone, and postie's
 //! signer on the header section alone (see `parts.rs`).
 
 mod parts;

@@ -1,6 +1,6 @@
 //! `--parts`: where a signature's time goes. The crypto under postie's
-//! signer (ring) and under mail-auth's (aws-lc-rs), each timed alone on the
-//! same inputs, and postie's signer on the message's header section alone
+//! signer and under mail-auth's (both aws-lc-rs), timed alone on the same
+//! inputs, and postie's signer on the message's header section alone
 //! (an empty body), so that the body's share (canonicalization and
 //! SHA-256) shows as the difference.
 
@@ -57,29 +57,12 @@ pub fn parts(algorithms: &[&str], keys: &Keys, message: &[u8]) -> Vec<Part> {
         ));
         let der = pem_body(&pem);
         if algorithm == "rsa" {
-            let ring_key = ring::signature::RsaKeyPair::from_der(&der)
-                .unwrap_or_else(|e| fail(&format!("ring RSA: {e}")));
-            let d = data.clone();
-            out.push(Part::new(
-                format!(
-                    "ring RSA-2048 PKCS#1 SHA-256 sign of {} B (postie)",
-                    d.len()
-                ),
-                move || {
-                    let rng = ring::rand::SystemRandom::new();
-                    let mut sig = vec![0u8; ring_key.public().modulus_len()];
-                    ring_key
-                        .sign(&ring::signature::RSA_PKCS1_SHA256, &rng, &d, &mut sig)
-                        .unwrap_or_else(|e| fail(&format!("ring: {e}")));
-                    black_box(sig);
-                },
-            ));
             let aws_key = aws_lc_rs::signature::RsaKeyPair::from_der(&der)
                 .unwrap_or_else(|e| fail(&format!("aws-lc RSA: {e}")));
             let d = data.clone();
             out.push(Part::new(
                 format!(
-                    "aws-lc RSA-2048 PKCS#1 SHA-256 sign of {} B (mail-auth)",
+                    "aws-lc RSA-2048 PKCS#1 SHA-256 sign of {} B (postie and mail-auth)",
                     d.len()
                 ),
                 move || {
@@ -92,21 +75,11 @@ pub fn parts(algorithms: &[&str], keys: &Keys, message: &[u8]) -> Vec<Part> {
                 },
             ));
         } else {
-            let ring_key = ring::signature::Ed25519KeyPair::from_pkcs8_maybe_unchecked(&der)
-                .unwrap_or_else(|e| fail(&format!("ring Ed25519: {e}")));
-            let d = data.clone();
-            out.push(Part::new(
-                format!("ring SHA-256 of {} B + Ed25519 sign (postie)", d.len()),
-                move || {
-                    let hash = ring::digest::digest(&ring::digest::SHA256, &d);
-                    black_box(ring_key.sign(hash.as_ref()));
-                },
-            ));
             let aws_key = aws_lc_rs::signature::Ed25519KeyPair::from_pkcs8_maybe_unchecked(&der)
                 .unwrap_or_else(|e| fail(&format!("aws-lc Ed25519: {e}")));
             let d = data.clone();
             out.push(Part::new(
-                format!("aws-lc SHA-256 of {} B + Ed25519 sign (mail-auth)", d.len()),
+                format!("aws-lc SHA-256 of {} B + Ed25519 sign (postie and mail-auth)", d.len()),
                 move || {
                     let hash = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &d);
                     black_box(aws_key.sign(hash.as_ref()));
@@ -114,13 +87,6 @@ pub fn parts(algorithms: &[&str], keys: &Keys, message: &[u8]) -> Vec<Part> {
             ));
         }
     }
-    let b = body.clone();
-    out.push(Part::new(
-        format!("ring SHA-256 of the body as it is ({} B)", b.len()),
-        move || {
-            black_box(ring::digest::digest(&ring::digest::SHA256, black_box(&b)));
-        },
-    ));
     let b = body;
     out.push(Part::new(
         format!("aws-lc SHA-256 of the body as it is ({} B)", b.len()),

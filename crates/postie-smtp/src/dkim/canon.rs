@@ -5,7 +5,7 @@
 //! hashed in one pass and bounded memory, whatever its line lengths and
 //! however the chunks fall.
 
-use ring::digest;
+use aws_lc_rs::digest;
 
 pub use crate::settings::Canonicalization;
 
@@ -50,29 +50,41 @@ pub(crate) fn header(field: &[u8], canon: Canonicalization, out: &mut Vec<u8>) {
         Canonicalization::Simple => out.extend_from_slice(field),
         Canonicalization::Relaxed => {
             let colon = memchr::memchr(b':', field).unwrap_or(field.len());
-            let name = &field[..colon];
-            let name = trim_wsp_end(name);
+            let name = trim_wsp_end(&field[..colon]);
             out.extend(name.iter().map(u8::to_ascii_lowercase));
             out.push(b':');
-            let value = field.get(colon + 1..).unwrap_or_default();
-            let mut pending_space = false;
-            let mut started = false;
-            for &b in value {
-                match b {
-                    b'\r' | b'\n' => {}
-                    b' ' | b'\t' => pending_space = started,
-                    _ => {
-                        if pending_space {
-                            out.push(b' ');
-                            pending_space = false;
-                        }
-                        started = true;
-                        out.push(b);
-                    }
-                }
-            }
+            relaxed_value(field.get(colon + 1..).unwrap_or_default(), out);
             out.extend_from_slice(b"\r\n");
         }
+    }
+}
+
+/// A field's value under relaxed canonicalization: unfolded (CR and LF
+/// dropped), each run of white space one space, none at either end.
+/// Copied a word at a time.
+pub(crate) fn relaxed_value(value: &[u8], out: &mut Vec<u8>) {
+    let mut pending_space = false;
+    let mut started = false;
+    let mut rest = value;
+    while !rest.is_empty() {
+        let run = rest
+            .iter()
+            .position(|b| matches!(b, b' ' | b'\t' | b'\r' | b'\n'))
+            .unwrap_or(rest.len());
+        if run > 0 {
+            if pending_space {
+                out.push(b' ');
+                pending_space = false;
+            }
+            started = true;
+            out.extend_from_slice(&rest[..run]);
+        }
+        match rest.get(run) {
+            Some(b' ' | b'\t') => pending_space = started,
+            Some(_) => {}
+            None => break,
+        }
+        rest = &rest[run + 1..];
     }
 }
 
@@ -88,13 +100,17 @@ fn trim_wsp_end(bytes: &[u8]) -> &[u8] {
 /// last instance not yet taken, from the bottom up; a name with none left
 /// selects nothing (which is how over-signing works). Canonicalized, each
 /// with its CRLF, in `names`' order.
-pub(crate) fn selected(fields: &[Field<'_>], names: &[String], canon: Canonicalization) -> Vec<u8> {
+pub(crate) fn selected(
+    fields: &[Field<'_>],
+    names: &[impl AsRef<str>],
+    canon: Canonicalization,
+) -> Vec<u8> {
     let mut taken = vec![false; fields.len()];
-    let mut out = Vec::new();
+    let mut out = Vec::with_capacity(1024);
     for name in names {
         let found = (0..fields.len())
             .rev()
-            .find(|&i| !taken[i] && fields[i].name.eq_ignore_ascii_case(name));
+            .find(|&i| !taken[i] && fields[i].name.eq_ignore_ascii_case(name.as_ref()));
         if let Some(i) = found {
             taken[i] = true;
             header(fields[i].raw, canon, &mut out);
@@ -102,6 +118,10 @@ pub(crate) fn selected(fields: &[Field<'_>], names: &[String], canon: Canonicali
     }
     out
 }
+
+/// How much canonical body is gathered before it is hashed: one call into
+/// the hash per line would cost more than the hashing.
+const BUF_SIZE: usize = 8 * 1024;
 
 /// The body, canonicalized as it streams by and hashed with SHA-256.
 pub(crate) struct BodyHasher {
@@ -135,7 +155,7 @@ impl BodyHasher {
             owed_crlf: 0,
             line_has_content: false,
             any: false,
-            buf: Vec::with_capacity(8 * 1024),
+            buf: Vec::with_capacity(BUF_SIZE),
             limit: None,
             length: 0,
         }
@@ -150,15 +170,17 @@ impl BodyHasher {
         }
     }
 
-    /// More of the body. Runs of ordinary bytes (no CR, and under relaxed
-    /// no space or tab) are copied whole; only the bytes that canonicalize
-    /// differently are looked at one by one.
+    /// More of the body. The canonical body differs from the body only
+    /// where white space is reduced (relaxed) and at its end (trailing
+    /// empty lines), so runs free of such white space are copied whole,
+    /// line breaks and all; only the bytes around them are looked at one
+    /// by one.
     pub(crate) fn update(&mut self, bytes: &[u8]) {
         let mut rest = bytes;
-        while !rest.is_empty() {
+        while let Some(&first) = rest.first() {
             if self.pending_cr {
                 self.pending_cr = false;
-                if rest[0] == b'\n' {
+                if first == b'\n' {
                     self.end_line();
                     rest = &rest[1..];
                     continue;
@@ -166,28 +188,60 @@ impl BodyHasher {
                 // A CR alone is data.
                 self.content(b"\r");
             }
-            let special = match self.canon {
-                Canonicalization::Relaxed => memchr::memchr3(b'\r', b' ', b'\t', rest),
-                Canonicalization::Simple => memchr::memchr(b'\r', rest),
+            if self.pending_wsp {
+                // Relaxed: white space waits to learn whether its line ends.
+                match first {
+                    b' ' | b'\t' => {
+                        rest = &rest[1..];
+                        continue;
+                    }
+                    b'\r' => {
+                        self.pending_cr = true;
+                        rest = &rest[1..];
+                        continue;
+                    }
+                    _ => {}
+                }
+            }
+            let run = match self.canon {
+                Canonicalization::Simple => rest.len(),
+                Canonicalization::Relaxed => ordinary_run(rest),
             };
-            let run = special.unwrap_or(rest.len());
             if run > 0 {
-                self.content(&rest[..run]);
-            }
-            match rest.get(run) {
-                Some(b'\r') => self.pending_cr = true,
-                Some(_) => self.pending_wsp = true,
-                None => {}
-            }
-            rest = rest.get(run + 1..).unwrap_or_default();
-            if self.buf.len() >= 8 * 1024 {
-                self.flush();
+                self.lines(&rest[..run]);
+                rest = &rest[run..];
+            } else {
+                // White space that relaxed canonicalization changes.
+                self.pending_wsp = true;
+                rest = &rest[1..];
             }
         }
     }
 
-    /// `run`, bytes of content (none of them special to this
-    /// canonicalization), after the line breaks and the space it is owed.
+    /// `run`, bytes whose canonical form is themselves except for line
+    /// breaks at its end, which are owed until more content comes.
+    fn lines(&mut self, run: &[u8]) {
+        let mut end = run.len();
+        let cr_at_end = run.ends_with(b"\r");
+        if cr_at_end {
+            end -= 1;
+        }
+        let mut breaks = 0;
+        while run[..end].ends_with(b"\r\n") {
+            end -= 2;
+            breaks += 1;
+        }
+        if end > 0 {
+            self.content(&run[..end]);
+        }
+        for _ in 0..breaks {
+            self.end_line();
+        }
+        self.pending_cr = cr_at_end;
+    }
+
+    /// `run`, content (ending in none of the line breaks it may hold),
+    /// after the line breaks and the space it is owed.
     fn content(&mut self, run: &[u8]) {
         for _ in 0..self.owed_crlf {
             self.buf.extend_from_slice(b"\r\n");
@@ -197,7 +251,16 @@ impl BodyHasher {
             self.buf.push(b' ');
             self.pending_wsp = false;
         }
-        self.buf.extend_from_slice(run);
+        if run.len() >= BUF_SIZE / 2 {
+            // A long run goes to the hash without a copy.
+            self.flush();
+            self.hash(run);
+        } else {
+            self.buf.extend_from_slice(run);
+            if self.buf.len() >= BUF_SIZE {
+                self.flush();
+            }
+        }
         self.line_has_content = true;
         self.any = true;
     }
@@ -210,16 +273,23 @@ impl BodyHasher {
     }
 
     fn flush(&mut self) {
+        let buf = std::mem::take(&mut self.buf);
+        self.hash(&buf);
+        self.buf = buf;
+        self.buf.clear();
+    }
+
+    /// Canonical bytes, hashed up to the limit and counted.
+    fn hash(&mut self, bytes: &[u8]) {
         let take = match self.limit {
             Some(limit) => {
                 let left = limit.saturating_sub(self.length);
-                usize::try_from(left).map_or(self.buf.len(), |left| left.min(self.buf.len()))
+                usize::try_from(left).map_or(bytes.len(), |left| left.min(bytes.len()))
             }
-            None => self.buf.len(),
+            None => bytes.len(),
         };
-        self.hash.update(&self.buf[..take]);
-        self.length += self.buf.len() as u64;
-        self.buf.clear();
+        self.hash.update(&bytes[..take]);
+        self.length += bytes.len() as u64;
     }
 
     /// The body hash (`bh=`). A last line without its CRLF gets one; the
@@ -245,6 +315,33 @@ impl BodyHasher {
         }
         self.flush();
         (self.hash.finish(), self.length)
+    }
+}
+
+/// Two spaces in a row, searched once per line: the searcher is built
+/// once (building it per search cost more than the search).
+static DOUBLE_SPACE: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
+    std::sync::LazyLock::new(|| memchr::memmem::Finder::new(b"  "));
+
+/// How long a prefix of `bytes` relaxed canonicalization leaves as it
+/// is: up to a tab, two spaces in a row, or a space that is last or before
+/// a CR (it may end its line). Single spaces between words and line breaks
+/// are ordinary, so the search goes a line at a time, not a word.
+fn ordinary_run(bytes: &[u8]) -> usize {
+    let mut from = 0;
+    loop {
+        let stop = memchr::memchr2(b'\t', b'\r', &bytes[from..]).map_or(bytes.len(), |i| from + i);
+        if let Some(i) = DOUBLE_SPACE.find(&bytes[from..stop]) {
+            return from + i;
+        }
+        // (bytes[from - 1], when there is one, is a CR.)
+        if stop > from && bytes[stop - 1] == b' ' {
+            return stop - 1;
+        }
+        if bytes.get(stop) != Some(&b'\r') {
+            return stop;
+        }
+        from = stop + 1;
     }
 }
 
@@ -344,6 +441,76 @@ mod tests {
                 let (hash, length) = hasher.finish_counted();
                 assert_eq!(hash.as_ref(), sha(hashed).as_slice(), "l={limit}");
                 assert_eq!(length, 9);
+            }
+        }
+    }
+
+    /// RFC 6376 §3.4.3 and §3.4.4 read as plainly as possible, over the
+    /// whole body at once: the reference the streaming hasher must match.
+    fn reference(canon: Canonicalization, input: &[u8]) -> Vec<u8> {
+        let mut lines: Vec<Vec<u8>> = Vec::new();
+        let mut rest = input;
+        while let Some(at) = rest.windows(2).position(|w| w == b"\r\n") {
+            lines.push(rest[..at].to_vec());
+            rest = &rest[at + 2..];
+        }
+        if !rest.is_empty() {
+            lines.push(rest.to_vec());
+        }
+        if canon == Canonicalization::Relaxed {
+            for line in &mut lines {
+                let mut out = Vec::new();
+                let mut wsp = false;
+                for &b in line.iter() {
+                    if b == b' ' || b == b'\t' {
+                        wsp = true;
+                    } else {
+                        if wsp {
+                            out.push(b' ');
+                        }
+                        wsp = false;
+                        out.push(b);
+                    }
+                }
+                *line = out;
+            }
+        }
+        while lines.last().is_some_and(Vec::is_empty) {
+            lines.pop();
+        }
+        if lines.is_empty() && canon == Canonicalization::Simple {
+            return b"\r\n".to_vec();
+        }
+        lines
+            .iter()
+            .flat_map(|l| [l.as_slice(), b"\r\n"])
+            .flatten()
+            .copied()
+            .collect()
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn the_streaming_hasher_matches_the_plain_reading(
+            input in proptest::collection::vec(
+                proptest::sample::select(vec![b'a', b'b', b' ', b'\t', b'\r', b'\n']),
+                0..80,
+            ),
+            chunk in 1usize..20,
+            long in proptest::bool::ANY,
+        ) {
+            // Long runs too, which go to the hash without a copy.
+            let input = if long {
+                input.iter().flat_map(|&b| if b == b'a' { vec![b'a'; 5000] } else { vec![b] }).collect()
+            } else {
+                input
+            };
+            for canon in [Canonicalization::Relaxed, Canonicalization::Simple] {
+                proptest::prop_assert_eq!(
+                    body(canon, &input, chunk),
+                    sha(&reference(canon, &input)),
+                    "{:?} {:?}", canon, String::from_utf8_lossy(&input)
+                );
             }
         }
     }

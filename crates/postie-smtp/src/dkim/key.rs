@@ -1,13 +1,14 @@
 //! The signing keys: RSA (2048 to 4096 bits, `rsa-sha256`) and Ed25519
 //! (`ed25519-sha256`, RFC 8463), read from PEM or DER (PKCS#1 and PKCS#8
-//! RSA, PKCS#8 Ed25519). The crypto is ring's; nothing here is
+//! RSA, PKCS#8 Ed25519). The crypto is AWS-LC's (aws-lc-rs); nothing here is
 //! hand-written. The key bytes are wiped when dropped.
 
 use std::fmt;
 
 use base64::Engine as _;
 
-use ring::signature::{Ed25519KeyPair, KeyPair as _, RsaKeyPair};
+use aws_lc_rs::encoding::{AsDer as _, Pkcs8V1Der};
+use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair as _, RsaKeyPair};
 use rustls::pki_types::pem::PemObject as _;
 use rustls::pki_types::PrivateKeyDer;
 use zeroize::Zeroizing;
@@ -48,10 +49,10 @@ pub enum KeyError {
         "not a private key postie can sign with (PEM or DER: PKCS#1 or PKCS#8 RSA, PKCS#8 Ed25519)"
     )]
     Unreadable,
-    /// An RSA key outside 2048–4096 bits, or one ring refused.
+    /// An RSA key outside 2048–4096 bits, or one AWS-LC refused.
     #[error("the RSA key was refused: {0} (postie signs with RSA keys of 2048 to 4096 bits)")]
     Rsa(String),
-    /// An Ed25519 key ring refused.
+    /// An Ed25519 key AWS-LC refused.
     #[error("the Ed25519 key was refused: {0}")]
     Ed25519(String),
     /// An elliptic-curve key of another curve (SEC1).
@@ -89,19 +90,15 @@ impl SigningKey {
                     return Ok(key);
                 }
                 return RsaKeyPair::from_der(&der)
-                    .map(|pair| Self {
-                        inner: Inner::Rsa(pair),
-                    })
-                    .map_err(|_| KeyError::Unreadable);
+                    .map_err(|_| KeyError::Unreadable)
+                    .and_then(Self::rsa);
             }
         };
         match der {
             PrivateKeyDer::Pkcs8(pkcs8) => Self::from_pkcs8(pkcs8.secret_pkcs8_der()),
             PrivateKeyDer::Pkcs1(pkcs1) => RsaKeyPair::from_der(pkcs1.secret_pkcs1_der())
-                .map(|pair| Self {
-                    inner: Inner::Rsa(pair),
-                })
-                .map_err(rsa_refused),
+                .map_err(rsa_refused)
+                .and_then(Self::rsa),
             PrivateKeyDer::Sec1(_) => Err(KeyError::OtherCurve),
             _ => Err(KeyError::Unreadable),
         }
@@ -119,17 +116,27 @@ impl SigningKey {
 
     fn from_pkcs8(der: &[u8]) -> Result<Self, KeyError> {
         // OpenSSL writes Ed25519 keys as PKCS#8 v1 (no public key), which
-        // ring checks only in its "maybe unchecked" form.
+        // AWS-LC checks only in its "maybe unchecked" form.
         if let Ok(pair) = Ed25519KeyPair::from_pkcs8_maybe_unchecked(der) {
             return Ok(Self {
                 inner: Inner::Ed25519(pair),
             });
         }
         RsaKeyPair::from_pkcs8(der)
-            .map(|pair| Self {
-                inner: Inner::Rsa(pair),
-            })
             .map_err(rsa_refused)
+            .and_then(Self::rsa)
+    }
+
+    /// An RSA key of 2048 to 4096 bits: AWS-LC itself refuses keys under
+    /// 2048 bits but signs with up to 8192, which some verifiers refuse
+    /// (RFC 8301 asks verifiers to accept only up to 4096).
+    fn rsa(pair: RsaKeyPair) -> Result<Self, KeyError> {
+        match pair.public_modulus_len() * 8 {
+            2048..=4096 => Ok(Self {
+                inner: Inner::Rsa(pair),
+            }),
+            bits => Err(KeyError::Rsa(format!("it has {bits} bits"))),
+        }
     }
 
     /// The algorithm this key signs with.
@@ -160,18 +167,30 @@ impl SigningKey {
         )
     }
 
-    /// A new Ed25519 key from the system's random source, and its PKCS#8
-    /// document as PEM (`-----BEGIN PRIVATE KEY-----`) to store, in a
-    /// buffer wiped on drop. (ring makes no RSA keys: `openssl genpkey`
-    /// does.)
-    pub fn generate_ed25519() -> Result<(Self, Zeroizing<String>), KeyError> {
-        let rng = ring::rand::SystemRandom::new();
-        let document = Ed25519KeyPair::generate_pkcs8(&rng)
-            .map_err(|_| KeyError::Ed25519("the system's random source failed".to_owned()))?;
-        let key = Self::from_pkcs8(document.as_ref())?;
-        let der = Zeroizing::new(document.as_ref().to_vec());
+    /// A new key from the system's random source (RSA: 2048 bits), and its
+    /// PKCS#8 document as PEM (`-----BEGIN PRIVATE KEY-----`) to store, in
+    /// a buffer wiped on drop.
+    pub fn generate(algorithm: Algorithm) -> Result<(Self, Zeroizing<String>), KeyError> {
+        let der = match algorithm {
+            Algorithm::Ed25519Sha256 => {
+                let rng = aws_lc_rs::rand::SystemRandom::new();
+                let document = Ed25519KeyPair::generate_pkcs8(&rng).map_err(|_| {
+                    KeyError::Ed25519("the system's random source failed".to_owned())
+                })?;
+                Zeroizing::new(document.as_ref().to_vec())
+            }
+            Algorithm::RsaSha256 => {
+                let pair = RsaKeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048)
+                    .map_err(|_| KeyError::Rsa("key generation failed".to_owned()))?;
+                let document: Pkcs8V1Der<'static> = pair
+                    .as_der()
+                    .map_err(|_| KeyError::Rsa("the new key could not be encoded".to_owned()))?;
+                Zeroizing::new(document.as_ref().to_vec())
+            }
+        };
+        let key = Self::from_pkcs8(&der)?;
         let text = Zeroizing::new(base64::engine::general_purpose::STANDARD.encode(&*der));
-        let mut pem = Zeroizing::new(String::with_capacity(text.len() + 80));
+        let mut pem = Zeroizing::new(String::with_capacity(text.len() + text.len() / 64 + 60));
         pem.push_str("-----BEGIN PRIVATE KEY-----\n");
         for line in text.as_bytes().chunks(64) {
             pem.push_str(std::str::from_utf8(line).unwrap_or_default());
@@ -186,10 +205,10 @@ impl SigningKey {
     pub(crate) fn sign(&self, data: &[u8]) -> Result<Vec<u8>, KeyError> {
         match &self.inner {
             Inner::Rsa(pair) => {
-                let rng = ring::rand::SystemRandom::new();
-                let mut signature = vec![0u8; pair.public().modulus_len()];
+                let rng = aws_lc_rs::rand::SystemRandom::new();
+                let mut signature = vec![0u8; pair.public_modulus_len()];
                 pair.sign(
-                    &ring::signature::RSA_PKCS1_SHA256,
+                    &aws_lc_rs::signature::RSA_PKCS1_SHA256,
                     &rng,
                     data,
                     &mut signature,
@@ -198,15 +217,15 @@ impl SigningKey {
                 Ok(signature)
             }
             Inner::Ed25519(pair) => {
-                let hash = ring::digest::digest(&ring::digest::SHA256, data);
+                let hash = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, data);
                 Ok(pair.sign(hash.as_ref()).as_ref().to_vec())
             }
         }
     }
 }
 
-/// ring's refusal of an RSA key, in words.
-fn rsa_refused(e: ring::error::KeyRejected) -> KeyError {
+/// AWS-LC's refusal of an RSA key, in words.
+fn rsa_refused(e: aws_lc_rs::error::KeyRejected) -> KeyError {
     match e.to_string().as_str() {
         "WrongAlgorithm" => KeyError::Unreadable,
         "TooSmall" => KeyError::Rsa("it is smaller than 2048 bits".to_owned()),
@@ -215,7 +234,7 @@ fn rsa_refused(e: ring::error::KeyRejected) -> KeyError {
     }
 }
 
-/// The RSA public key (PKCS#1 RSAPublicKey DER, as ring gives it) wrapped
+/// The RSA public key (PKCS#1 RSAPublicKey DER, as AWS-LC gives it) wrapped
 /// in a SubjectPublicKeyInfo, which DKIM's `p=` holds (RFC 6376 §3.6.1).
 fn rsa_spki(pkcs1: &[u8]) -> Vec<u8> {
     // AlgorithmIdentifier: rsaEncryption with NULL parameters.

@@ -26,6 +26,8 @@ mod canon;
 mod key;
 mod verify;
 
+use std::borrow::Cow;
+use std::fmt::Write as _;
 use std::io::Read;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -236,10 +238,10 @@ impl Signer {
     }
 
     /// The field names to sign for a header section holding `fields`.
-    fn names(&self, fields: &[canon::Field<'_>]) -> Vec<String> {
+    fn names<'a>(&'a self, fields: &[canon::Field<'a>]) -> Vec<Cow<'a, str>> {
         let has = |name: &str| fields.iter().any(|f| f.name.eq_ignore_ascii_case(name));
-        let mut names: Vec<String> = match &self.headers {
-            Some(list) => list.clone(),
+        let mut names: Vec<Cow<'a, str>> = match &self.headers {
+            Some(list) => list.iter().map(|n| Cow::Borrowed(n.as_str())).collect(),
             // Each listed name once per field of that name, then List-*.
             None => DEFAULT_HEADERS
                 .iter()
@@ -247,21 +249,19 @@ impl Signer {
                     fields
                         .iter()
                         .filter(move |f| f.name.eq_ignore_ascii_case(name))
-                        .map(move |_| name.to_owned())
+                        .map(move |_| Cow::Borrowed(name))
                 })
-                .chain(
-                    fields
-                        .iter()
-                        .map(|f| f.name.to_ascii_lowercase())
-                        .filter(|n| n.starts_with("list-")),
-                )
+                .chain(fields.iter().filter_map(|f| {
+                    let list = f.name.len() > 5 && f.name[..5].eq_ignore_ascii_case("list-");
+                    list.then(|| Cow::Owned(f.name.to_ascii_lowercase()))
+                }))
                 .collect(),
         };
         if !names.iter().any(|n| n == "from") && has("from") {
-            names.insert(0, "from".to_owned());
+            names.insert(0, Cow::Borrowed("from"));
         }
         // Over-signing: one more "from" than there are From fields.
-        names.push("from".to_owned());
+        names.push(Cow::Borrowed("from"));
         names
     }
 }
@@ -421,30 +421,38 @@ impl<'s> Signing<'s> {
         let time = now
             .duration_since(SystemTime::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
-        let mut value = format!(
-            " v=1; a={}; c={}/{}; d={};\r\n\ts={}; t={time};",
+        // (Writing to a String cannot fail.)
+        let mut value = String::with_capacity(768);
+        let _ = write!(
+            value,
+            " v=1; a={}; c={}/{}; d={domain};\r\n\ts={}; t={time};",
             signer.key.algorithm().as_str(),
             signer.header_canon.as_str(),
             signer.body_canon.as_str(),
-            domain,
             signer.selector,
         );
         if let Some(after) = signer.expire_after {
-            value.push_str(&format!(" x={};", time + after.as_secs().max(1)));
+            let _ = write!(value, " x={};", time + after.as_secs().max(1));
         }
-        value.push_str(&fold_list("h=", &names));
-        value.push_str(&format!(
-            "\r\n\tbh={};\r\n\tb=",
-            b64.encode(body_hash.as_ref())
-        ));
+        fold_list(&mut value, "h=", &names);
+        value.push_str("\r\n\tbh=");
+        b64.encode_string(body_hash.as_ref(), &mut value);
+        value.push_str(";\r\n\tb=");
         // What is signed: the selected fields, then this field with an
         // empty b= and no CRLF after it (RFC 6376 §3.7).
         let mut data = canon::selected(&fields, &names, signer.header_canon);
-        let field = format!("DKIM-Signature:{value}\r\n");
-        canon::header(field.as_bytes(), signer.header_canon, &mut data);
-        data.truncate(data.len() - 2);
+        match signer.header_canon {
+            Canonicalization::Simple => {
+                data.extend_from_slice(b"DKIM-Signature:");
+                data.extend_from_slice(value.as_bytes());
+            }
+            Canonicalization::Relaxed => {
+                data.extend_from_slice(b"dkim-signature:");
+                canon::relaxed_value(value.as_bytes(), &mut data);
+            }
+        }
         let signature = signer.key.sign(&data)?;
-        value.push_str(&fold_base64(&b64.encode(signature)));
+        fold_base64(&mut value, &b64.encode(signature));
         Ok(value)
     }
 }
@@ -470,37 +478,35 @@ fn from_domain(fields: &[canon::Field<'_>]) -> Result<String, DkimError> {
     }
 }
 
-/// `\r\n\th=a:b:...;`, folded so that no line is long.
-fn fold_list(tag: &str, names: &[String]) -> String {
-    let mut out = format!("\r\n\t{tag}");
+/// `\r\n\th=a:b:...;` added to `out`, folded so that no line is long.
+fn fold_list(out: &mut String, tag: &str, names: &[impl AsRef<str>]) {
+    out.push_str("\r\n\t");
+    out.push_str(tag);
     let mut line = 1 + tag.len();
     for (i, name) in names.iter().enumerate() {
-        let piece = if i == 0 {
-            name.clone()
-        } else {
-            format!(":{name}")
-        };
-        if line + piece.len() > 72 {
+        let name = name.as_ref();
+        let width = name.len() + usize::from(i > 0);
+        if line + width > 72 {
             out.push_str("\r\n\t");
             line = 1;
         }
-        out.push_str(&piece);
-        line += piece.len();
+        if i > 0 {
+            out.push(':');
+        }
+        out.push_str(name);
+        line += width;
     }
     out.push(';');
-    out
 }
 
-/// A base64 value folded into lines of 72 characters.
-fn fold_base64(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() + text.len() / 24);
+/// A base64 value added to `out`, folded into lines of 72 characters.
+fn fold_base64(out: &mut String, text: &str) {
     for (i, chunk) in text.as_bytes().chunks(72).enumerate() {
         if i > 0 {
             out.push_str("\r\n\t");
         }
         out.push_str(std::str::from_utf8(chunk).unwrap_or_default());
     }
-    out
 }
 
 impl MessageTransform for Signer {

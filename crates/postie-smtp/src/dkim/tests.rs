@@ -132,6 +132,12 @@ fn keys_are_read_from_pem_and_der_and_small_or_other_keys_refused() {
         small.to_string().contains("smaller than 2048 bits"),
         "{small}"
     );
+    // AWS-LC would sign with it; RFC 8301's verifiers need not accept it.
+    let large = SigningKey::from_bytes(include_bytes!("testdata/rsa6144.pem")).unwrap_err();
+    assert!(
+        large.to_string().contains("6144 bits") && large.to_string().contains("2048 to 4096"),
+        "{large}"
+    );
     let other = SigningKey::from_bytes(include_bytes!("testdata/p256.pem")).unwrap_err();
     assert!(
         other.to_string().contains("RSA") && other.to_string().contains("Ed25519"),

@@ -9,7 +9,7 @@
 //! within `d=`; `x=` not past), the key record (`k=`, `h=`, `s=`, `t=`;
 //! an empty `p=` is a revoked key), the body hash (honouring `l=`, with a
 //! warning that the rest of the body is unsigned) and the signature, with
-//! ring: RSASSA-PKCS1-v1_5 with SHA-256, and Ed25519 over the SHA-256 of
+//! AWS-LC: RSASSA-PKCS1-v1_5 with SHA-256, and Ed25519 over the SHA-256 of
 //! the signed data (RFC 8463). RSA keys of 1024 bits and more are accepted
 //! as RFC 8301 requires of verifiers, those under 2048 bits with a
 //! warning; smaller ones fail.
@@ -43,8 +43,8 @@ mod tags;
 use std::fmt;
 use std::time::SystemTime;
 
+use aws_lc_rs::signature::{self, RsaPublicKeyComponents, UnparsedPublicKey};
 use base64::Engine as _;
-use ring::signature::{self, RsaPublicKeyComponents, UnparsedPublicKey};
 
 use super::canon::{self, BodyHasher, Canonicalization};
 use super::Algorithm;
@@ -450,7 +450,7 @@ impl<L: Fn(&str) -> Result<Option<String>, String>> Check<'_, '_, L> {
         data.truncate(data.len().saturating_sub(2));
         let good = match &key.public {
             record::Public::Ed25519(public) => {
-                let digest = ring::digest::digest(&ring::digest::SHA256, &data);
+                let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &data);
                 UnparsedPublicKey::new(&signature::ED25519, public)
                     .verify(digest.as_ref(), &signature.signature)
                     .is_ok()

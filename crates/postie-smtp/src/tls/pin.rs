@@ -399,7 +399,7 @@ mod tests {
     /// What the settings' verifier says of certificate `stem` for
     /// localhost, now.
     fn verify(settings: &TlsSettings, stem: &str) -> Result<ServerCertVerified, rustls::Error> {
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
         let verifier = settings.verifier(provider).unwrap();
         let name = ServerName::try_from("localhost").unwrap();
         verifier.verify_server_cert(&cert(stem), &[], &name, &[], UnixTime::now())
