@@ -9,7 +9,9 @@
 //! session as it sends.
 //!
 //! Extra switches: `--no-chunking` (DATA even where CHUNKING is offered),
-//! `--no-pipelining`.
+//! `--no-pipelining`, and for servers that take mail only for their own
+//! domain (bench/pipelining.sh's interop servers) `--mail-from=ADDR` and
+//! `--rcpt-to=ADDR`, the envelope instead of the spec's.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -29,11 +31,20 @@ fn main() {
     let args = Args::from_env(BIN);
     let mut chunking = true;
     let mut pipelining = true;
+    let mut mail_from = ENVELOPE_FROM.to_owned();
+    let mut rcpt_to = ENVELOPE_TO.to_owned();
     for extra in &args.extra {
         match extra.as_str() {
             "--no-chunking" => chunking = false,
             "--no-pipelining" => pipelining = false,
-            other => throughput::unsupported(BIN, other),
+            other => match (
+                other.strip_prefix("--mail-from="),
+                other.strip_prefix("--rcpt-to="),
+            ) {
+                (Some(from), _) => mail_from = from.to_owned(),
+                (_, Some(to)) => rcpt_to = to.to_owned(),
+                _ => throughput::unsupported(BIN, other),
+            },
         }
     }
     if args.build_only {
@@ -46,8 +57,8 @@ fn main() {
     let mut options = SendOptions::new()
         .servers([args.host.clone()])
         .ports([args.port])
-        .originator(ENVELOPE_FROM)
-        .recipients(ENVELOPE_TO)
+        .originator(mail_from)
+        .recipients(rcpt_to)
         .timeout(Duration::from_secs(60))
         .chunking(chunking)
         .pipelining(pipelining);

@@ -79,7 +79,10 @@ pub fn parts(algorithms: &[&str], keys: &Keys, message: &[u8]) -> Vec<Part> {
                 .unwrap_or_else(|e| fail(&format!("aws-lc Ed25519: {e}")));
             let d = data.clone();
             out.push(Part::new(
-                format!("aws-lc SHA-256 of {} B + Ed25519 sign (postie and mail-auth)", d.len()),
+                format!(
+                    "aws-lc SHA-256 of {} B + Ed25519 sign (postie and mail-auth)",
+                    d.len()
+                ),
                 move || {
                     let hash = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &d);
                     black_box(aws_key.sign(hash.as_ref()));

@@ -36,11 +36,20 @@ impl Conn {
         .await
     }
 
+    /// Reads replies, acknowledging them at once (see
+    /// [`Stream::acknowledge`]).
     pub(super) async fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        match self {
+        let n = match self {
             Self::Plain(stream) => stream.read(buf).await,
             Self::Tls(tls) => tls.read(buf).await,
+        }?;
+        if n > 0 {
+            match self {
+                Self::Plain(stream) => stream.acknowledge(),
+                Self::Tls(tls) => tls.get_ref().0.get_ref().acknowledge(),
+            }
         }
+        Ok(n)
     }
 
     pub(super) async fn write_all_flush(&mut self, bytes: &[u8]) -> io::Result<()> {

@@ -85,11 +85,17 @@ impl Conn {
 }
 
 impl Read for Conn {
+    /// Reads replies, acknowledging them at once (see
+    /// [`Stream::acknowledge`]).
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        match self {
+        let n = match self {
             Self::Plain(stream) => stream.read(buf),
             Self::Tls(tls) => tls.read(buf),
+        }?;
+        if n > 0 {
+            self.stream().acknowledge();
         }
+        Ok(n)
     }
 }
 

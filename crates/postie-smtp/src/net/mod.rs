@@ -31,3 +31,19 @@ pub(crate) async fn within<T>(
         )),
     }
 }
+
+/// Asks the kernel to acknowledge received data at once (TCP_QUICKACK) on
+/// Linux, where the delayed ACK otherwise holds it up to 40 ms; a no-op
+/// elsewhere. Linux clears the flag as it sees fit, so it is set again
+/// after every read; setting it also sends an ACK that is owed. A failure
+/// only leaves the delayed ACK in place.
+pub(crate) fn quick_ack(socket: socket2::SockRef<'_>) {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    {
+        let _ = socket.set_tcp_quickack(true);
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    {
+        let _ = socket;
+    }
+}
