@@ -11,7 +11,9 @@
 //! Extra switches: `--no-chunking` (DATA even where CHUNKING is offered),
 //! `--no-pipelining`, and for servers that take mail only for their own
 //! domain (bench/pipelining.sh's interop servers) `--mail-from=ADDR` and
-//! `--rcpt-to=ADDR`, the envelope instead of the spec's.
+//! `--rcpt-to=ADDR`, the envelope instead of the spec's; `--pool-rate=R`
+//! (bench/rate_limit.sh): one `blocking::Pool` of C connections shared by C
+//! threads, limited to R messages a second.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -33,18 +35,24 @@ fn main() {
     let mut pipelining = true;
     let mut mail_from = ENVELOPE_FROM.to_owned();
     let mut rcpt_to = ENVELOPE_TO.to_owned();
+    let mut pool_rate: Option<u32> = None;
     for extra in &args.extra {
         match extra.as_str() {
             "--no-chunking" => chunking = false,
             "--no-pipelining" => pipelining = false,
-            other => match (
-                other.strip_prefix("--mail-from="),
-                other.strip_prefix("--rcpt-to="),
-            ) {
-                (Some(from), _) => mail_from = from.to_owned(),
-                (_, Some(to)) => rcpt_to = to.to_owned(),
-                _ => throughput::unsupported(BIN, other),
-            },
+            other => {
+                if let Some(from) = other.strip_prefix("--mail-from=") {
+                    mail_from = from.to_owned();
+                } else if let Some(to) = other.strip_prefix("--rcpt-to=") {
+                    rcpt_to = to.to_owned();
+                } else if let Some(rate) = other.strip_prefix("--pool-rate=") {
+                    pool_rate = Some(rate.parse().unwrap_or_else(|_| {
+                        throughput::fail(BIN, &format!("--pool-rate={rate}: not a number"))
+                    }));
+                } else {
+                    throughput::unsupported(BIN, other);
+                }
+            }
         }
     }
     if args.build_only {
@@ -82,7 +90,9 @@ fn main() {
     if let Some(file) = &args.attach {
         attach(&args, driver == "tokio", &options, file);
     }
-    if driver == "tokio" {
+    if let Some(rate) = pool_rate {
+        pooled(&args, options, rate)
+    } else if driver == "tokio" {
         tokio_driver(&args, &options)
     } else {
         blocking(&args, &options)
@@ -133,6 +143,48 @@ fn blocking(args: &Args, options: &SendOptions) -> ! {
             });
         }
     });
+    throughput::finish(
+        args,
+        sent.load(Ordering::Relaxed),
+        failed.load(Ordering::Relaxed),
+        args.count,
+        start,
+    )
+}
+
+/// `--pool-rate=R`: C threads share one pool of C connections limited to
+/// R messages a second.
+fn pooled(args: &Args, options: SendOptions, rate: u32) -> ! {
+    let body = text_body(args.size);
+    let pool = postie_smtp::blocking::Pool::new(options)
+        .max_size(args.connections)
+        .rate_limit(postie_smtp::blocking::RateLimit::new(
+            rate,
+            Duration::from_secs(1),
+        ));
+    let sent = AtomicU64::new(0);
+    let failed = AtomicU64::new(0);
+    let start = Instant::now();
+    std::thread::scope(|scope| {
+        for index in 0..args.connections {
+            let (body, pool, sent, failed) = (&body, &pool, &sent, &failed);
+            let numbers = args.numbers(index);
+            scope.spawn(move || {
+                for n in numbers {
+                    let result = message(body, n)
+                        .map_err(|e| e.to_string())
+                        .and_then(|msg| pool.send(&msg).map_err(|e| e.to_string()));
+                    match result {
+                        Ok(_) => {
+                            sent.fetch_add(1, Ordering::Relaxed);
+                        }
+                        Err(e) => throughput::failure(BIN, failed, &e),
+                    }
+                }
+            });
+        }
+    });
+    pool.close_idle();
     throughput::finish(
         args,
         sent.load(Ordering::Relaxed),

@@ -51,6 +51,7 @@ mod options;
 mod outbound;
 mod outcome;
 mod pool_defaults;
+mod pool_rate;
 pub mod proto;
 pub mod reply;
 pub mod sasl;

@@ -308,7 +308,7 @@ fn a_pool_shares_at_most_max_size_connections_between_workers() {
             msg
         })
         .collect();
-    let results = common::send_pooled(options, LocalEnv::from_system(), 2, 4, messages);
+    let results = common::send_pooled(options, LocalEnv::from_system(), (2, None), 4, messages);
     for (n, result) in results.iter().enumerate() {
         assert!(result.is_ok(), "message {n}: {:?}", result.as_ref().err());
     }
@@ -320,6 +320,48 @@ fn a_pool_shares_at_most_max_size_connections_between_workers() {
             "message {n}"
         );
     }
+}
+
+/// A rate limit holds across every worker sharing the pool: 12 messages
+/// from 4 workers at 20 a second start at least 50 ms apart, so they take
+/// at least 11 intervals (a lower bound only: how fast a send is is for the
+/// benchmarks, bench/rate_limit.sh).
+#[test]
+fn a_pool_keeps_to_its_rate_limit_across_workers() {
+    let Some(server) = real_server("POSTIE_TEST_POSTFIX") else {
+        return;
+    };
+    let options = SendOptions::new()
+        .servers([server.host.clone()])
+        .ports([server.port])
+        .timeout(Duration::from_secs(20));
+    let token = token();
+    let messages: Vec<Message> = (0..12)
+        .map(|n| {
+            let mut msg = message("mona@example.org", n);
+            msg.headers_mut()
+                .set("Subject", &format!("{token} rate {n}"))
+                .unwrap();
+            msg
+        })
+        .collect();
+    let rate = postie_smtp::blocking::RateLimit::new(20, Duration::from_secs(1));
+    let start = std::time::Instant::now();
+    let results = common::send_pooled(
+        options,
+        LocalEnv::from_system(),
+        (2, Some(rate)),
+        4,
+        messages,
+    );
+    let elapsed = start.elapsed();
+    for (n, result) in results.iter().enumerate() {
+        assert!(result.is_ok(), "message {n}: {:?}", result.as_ref().err());
+    }
+    assert!(
+        elapsed >= Duration::from_millis(550),
+        "12 messages at 20/s in {elapsed:?}"
+    );
 }
 
 /// A server's limit of messages per connection (OpenSMTPD answers MAIL

@@ -67,6 +67,7 @@ pub use crate::connector::tokio_io::{
     ConnectFuture, Connection, Connector, DirectConnector, Stream, TcpConnector,
 };
 pub use crate::pool_defaults::{DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_SIZE};
+pub use crate::pool_rate::RateLimit;
 pub use pool::Pool;
 pub use session::Session;
 

@@ -12,9 +12,11 @@ use crate::error::Error;
 use crate::options::SendOptions;
 use crate::outcome::Sent;
 use crate::pool_defaults::{DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_SIZE};
+use crate::pool_rate::{Pacer, RateLimit};
 
 /// [`crate::blocking::Pool`] on tokio: at most `max_size` connections,
-/// each reused for message after message, shared by any number of tasks.
+/// each reused for message after message, shared by any number of tasks,
+/// with the same limit per server and the same [`Pool::rate_limit`].
 ///
 /// ```no_run
 /// # async fn example() -> Result<(), Box<dyn std::error::Error>> {
@@ -36,6 +38,7 @@ pub struct Pool {
     idle_timeout: Duration,
     max_messages: Option<u32>,
     max_size: usize,
+    pacer: Option<Pacer>,
     permits: Semaphore,
     /// Sessions not in use, the most recently used last.
     idle: Mutex<Vec<Session>>,
@@ -62,6 +65,7 @@ impl Pool {
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
             max_messages: None,
             max_size: DEFAULT_MAX_SIZE,
+            pacer: None,
             permits: Semaphore::new(DEFAULT_MAX_SIZE),
             idle: Mutex::new(Vec::new()),
         }
@@ -88,6 +92,14 @@ impl Pool {
         self
     }
 
+    /// Starts at most `limit.messages` sends per `limit.period`, evenly
+    /// spaced, across every task using the pool: [`Pool::send`] waits for
+    /// its turn before it takes a connection. None by default.
+    pub fn rate_limit(mut self, limit: RateLimit) -> Self {
+        self.pacer = Some(Pacer::new(limit));
+        self
+    }
+
     /// Opens its connections with `connector` rather than as the
     /// options say (see [`crate::connector`]).
     pub fn connector(mut self, connector: impl super::Connector + 'static) -> Self {
@@ -105,6 +117,12 @@ impl Pool {
     /// Sends `message` on a pooled connection, waiting while `max_size`
     /// are in use.
     pub async fn send(&self, message: &Message) -> Result<Sent, Error> {
+        if let Some(pacer) = &self.pacer {
+            let wait = pacer.reserve(std::time::Instant::now());
+            if !wait.is_zero() {
+                tokio::time::sleep(wait).await;
+            }
+        }
         // The semaphore is never closed, so acquiring only waits.
         let permit = self.permits.acquire().await;
         let taken = self.lock().pop();

@@ -40,6 +40,7 @@ pub use crate::connector::blocking_io::{
 };
 pub use crate::connector::socks5::blocking_io::Socks5Connector;
 pub use crate::pool_defaults::{DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_SIZE};
+pub use crate::pool_rate::RateLimit;
 pub use handshake::{tls_handshake, HandshakeFailure};
 pub use pool::Pool;
 pub use session::Session;

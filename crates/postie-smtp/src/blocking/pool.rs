@@ -11,6 +11,7 @@ use crate::error::Error;
 use crate::options::SendOptions;
 use crate::outcome::Sent;
 use crate::pool_defaults::{DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_SIZE};
+use crate::pool_rate::{Pacer, RateLimit};
 
 /// A pool of [`Session`]s for sending from many threads: at most
 /// `max_size` connections, each reused for message after message.
@@ -23,6 +24,12 @@ use crate::pool_defaults::{DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_SIZE};
 /// timeout; if the server closed it anyway before MAIL was answered, the
 /// message goes on a new connection. Once MAIL was answered, a failure is
 /// reported, never retried: the message might have been taken.
+///
+/// `max_size` is also the pool's limit per server: its connections all go
+/// to the first server of the list that answers (the others only take
+/// over when it fails). With [`Pool::rate_limit`] the pool starts at most
+/// so many messages per period, however many threads share it, spaced
+/// evenly (a provider's "100 messages a minute").
 ///
 /// ```no_run
 /// use postie_mime::Message;
@@ -46,6 +53,7 @@ pub struct Pool {
     max_size: usize,
     idle_timeout: Duration,
     max_messages: Option<u32>,
+    pacer: Option<Pacer>,
     state: Mutex<State>,
     returned: Condvar,
 }
@@ -80,6 +88,7 @@ impl Pool {
             max_size: DEFAULT_MAX_SIZE,
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
             max_messages: None,
+            pacer: None,
             state: Mutex::new(State {
                 idle: Vec::new(),
                 open: 0,
@@ -108,6 +117,14 @@ impl Pool {
         self
     }
 
+    /// Starts at most `limit.messages` sends per `limit.period`, evenly
+    /// spaced, across every thread using the pool: [`Pool::send`] waits
+    /// for its turn before it takes a connection. None by default.
+    pub fn rate_limit(mut self, limit: RateLimit) -> Self {
+        self.pacer = Some(Pacer::new(limit));
+        self
+    }
+
     /// Opens its connections with `connector` rather than as the
     /// options say (see [`crate::connector`]).
     pub fn connector(mut self, connector: impl super::Connector + 'static) -> Self {
@@ -130,6 +147,9 @@ impl Pool {
     /// Sends `message` on a pooled connection; see the [type's
     /// documentation](Pool).
     pub fn send(&self, message: &Message) -> Result<Sent, Error> {
+        if let Some(pacer) = &self.pacer {
+            std::thread::sleep(pacer.reserve(std::time::Instant::now()));
+        }
         let mut session = self.checkout();
         let result = session.send(message);
         self.checkin(session);

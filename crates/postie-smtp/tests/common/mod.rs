@@ -159,7 +159,7 @@ impl Session {
 pub(crate) fn send_pooled(
     options: SendOptions,
     env: LocalEnv,
-    max_size: usize,
+    (max_size, rate): (usize, Option<postie_smtp::blocking::RateLimit>),
     workers: usize,
     messages: Vec<Message>,
 ) -> Vec<Result<Sent, Error>> {
@@ -177,9 +177,12 @@ pub(crate) fn send_pooled(
     let mut results: Vec<Option<Result<Sent, Error>>> = (0..count).map(|_| None).collect();
     match driver() {
         Driver::Blocking => {
-            let pool = postie_smtp::blocking::Pool::new(options)
+            let mut pool = postie_smtp::blocking::Pool::new(options)
                 .max_size(max_size)
                 .env(env);
+            if let Some(rate) = rate {
+                pool = pool.rate_limit(rate);
+            }
             let done: Vec<(usize, Result<Sent, Error>)> = std::thread::scope(|scope| {
                 let handles: Vec<_> = shares
                     .into_iter()
@@ -210,11 +213,13 @@ pub(crate) fn send_pooled(
                 .enable_all()
                 .build()
                 .unwrap();
-            let pool = std::sync::Arc::new(
-                postie_smtp::async_tokio::Pool::new(options)
-                    .max_size(max_size)
-                    .env(env),
-            );
+            let mut pool = postie_smtp::async_tokio::Pool::new(options)
+                .max_size(max_size)
+                .env(env);
+            if let Some(rate) = rate {
+                pool = pool.rate_limit(rate);
+            }
+            let pool = std::sync::Arc::new(pool);
             let done = runtime.block_on(async {
                 let handles: Vec<_> = shares
                     .into_iter()
