@@ -119,6 +119,20 @@ impl TlsCache {
     }
 }
 
+/// `options` with the TLS configuration built once, for a pool whose
+/// sessions then share it: rustls keeps its session tickets there, so a
+/// connection any of them opens resumes a session another one made. When
+/// the configuration cannot be built, `options` are left as they are (each
+/// send reports the error).
+pub(crate) fn share_tls_config(mut options: SendOptions) -> SendOptions {
+    if options.client_config.is_none() {
+        if let Ok(Some(config)) = TlsCache::default().get(&options) {
+            options.client_config = Some(config);
+        }
+    }
+    options
+}
+
 /// A send, ready for a driver to run.
 pub(crate) struct Setup {
     /// What the core needs for this message.

@@ -611,6 +611,10 @@ pub struct TlsInfo {
     pub version: String,
     /// The cipher suite.
     pub cipher: String,
+    /// Whether the session was resumed (a ticket or session id from an
+    /// earlier connection of the same session or pool: no certificate
+    /// exchange, one round trip less).
+    pub resumed: bool,
 }
 
 impl TlsInfo {
@@ -625,7 +629,12 @@ impl TlsInfo {
             .negotiated_cipher_suite()
             .map(|s| format!("{:?}", s.suite()))
             .unwrap_or_default();
-        Self { version, cipher }
+        let resumed = conn.handshake_kind() == Some(rustls::HandshakeKind::Resumed);
+        Self {
+            version,
+            cipher,
+            resumed,
+        }
     }
 }
 

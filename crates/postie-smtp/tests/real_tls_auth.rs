@@ -470,3 +470,29 @@ fn a_pin_with_the_ca_needs_both_and_a_wrong_pin_names_both_fingerprints() {
         );
     }
 }
+
+/// A connection that follows another one to the same server resumes its
+/// TLS session (the ticket rustls kept from the first): no certificate
+/// exchange the second time. One message per connection, so each send
+/// opens a new one. This Postfix (OpenSSL) issues one ticket after a full
+/// handshake and none after a resumed one (`openssl s_client -sess_in`
+/// shows the same), so every other connection resumes.
+#[test]
+fn a_new_connection_of_a_session_resumes_tls() {
+    let Some(s) = setup() else { return };
+    let server = real_server("POSTIE_TEST_POSTFIX_STARTTLS").unwrap();
+    let token = token();
+    let mut session = common::Session::with_max_messages(
+        options(&server, &s.ca).recipients("tls-user@example.org"),
+        postie_smtp::LocalEnv::from_system(),
+        1,
+    );
+    let resumed: Vec<bool> = (0..4)
+        .map(|_| {
+            let sent = session.send(&message(&token)).unwrap();
+            sent.tls().expect("STARTTLS was used").resumed
+        })
+        .collect();
+    session.close();
+    assert_eq!(resumed, [false, true, false, true]);
+}

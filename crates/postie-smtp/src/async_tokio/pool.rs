@@ -60,7 +60,9 @@ impl Pool {
     /// connections.
     pub fn new(options: SendOptions) -> Self {
         Self {
-            options,
+            // One TLS configuration for all the pool's connections: a new
+            // one resumes a TLS session an earlier one made.
+            options: crate::setup::share_tls_config(options),
             env: None,
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
             max_messages: None,

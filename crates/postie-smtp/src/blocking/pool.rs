@@ -83,7 +83,9 @@ impl Pool {
     /// them.
     pub fn new(options: SendOptions) -> Self {
         Self {
-            options,
+            // One TLS configuration for all the pool's connections: a new
+            // one resumes a TLS session an earlier one made.
+            options: crate::setup::share_tls_config(options),
             env: None,
             max_size: DEFAULT_MAX_SIZE,
             idle_timeout: DEFAULT_IDLE_TIMEOUT,

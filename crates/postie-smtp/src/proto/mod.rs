@@ -462,7 +462,12 @@ impl Delivery {
         };
         self.trace(
             TraceKind::Info,
-            format!("TLS established: {} {}", info.version, info.cipher),
+            format!(
+                "TLS established: {} {}{}",
+                info.version,
+                info.cipher,
+                if info.resumed { " (resumed)" } else { "" }
+            ),
         );
         self.tls = Some(info);
         if implicit {
@@ -1180,6 +1185,7 @@ mod tests {
             TlsInfo {
                 version: "TLSv1.3".into(),
                 cipher: "x".into(),
+                resumed: false,
             },
         );
         assert_eq!(
@@ -1963,6 +1969,7 @@ mod tests {
             TlsInfo {
                 version: "TLSv1.3".into(),
                 cipher: "TLS13_AES_128_GCM_SHA256".into(),
+                resumed: false,
             },
         );
         assert_eq!(written_until_read(&mut d, t), "EHLO client.test\r\n");
