@@ -457,6 +457,54 @@ fn idn_domain_to_ascii() {
     );
 }
 
+/// The hard cases of UTS #46 as idna 1.x does it (non-transitional, joiners
+/// and bidi checked). They pin the Unicode back end down: postie-mime holds
+/// `idna_adapter` at 1.1 (unicode-rs rather than ICU4X, see its
+/// Cargo.toml), and these give the same answers with both.
+#[test]
+fn idn_hard_cases() {
+    for (domain, ascii) in [
+        // Non-transitional: ß and final sigma are kept (IDNA2008), not
+        // mapped to "ss" and "σ" as IDNA2003 did.
+        ("straße.de", "xn--strae-oqa.de"),
+        ("Straße.DE", "xn--strae-oqa.de"),
+        ("βόλος.com", "xn--nxasmm1c.com"),
+        // Upper case in two scripts in one label, lowercased.
+        (
+            "München-Москва.Example",
+            "xn--mnchen--n2a005eta1gxa0a6b.example",
+        ),
+        // Full-width Latin is mapped to ASCII.
+        ("ＥＸＡＭＰＬＥ.com", "example.com"),
+        // A right-to-left label; a zero-width joiner after a virama.
+        ("\u{5D0}\u{5D1}.example", "xn--4dbc.example"),
+        ("\u{915}\u{94D}\u{200D}.example", "xn--11b6iy14e.example"),
+    ] {
+        let m = parse_mailbox(&format!("user@{domain}")).unwrap();
+        assert_eq!(
+            m.domain_ascii().unwrap().as_deref(),
+            Some(ascii),
+            "{domain:?}"
+        );
+    }
+    // ß comes back from its A-label.
+    let m = parse_mailbox("user@xn--strae-oqa.de").unwrap();
+    assert_eq!(m.domain_unicode().as_deref(), Some("straße.de"));
+    for (domain, position) in [
+        // Bidi rule: a right-to-left label cannot hold a left-to-right letter.
+        ("ok.\u{5D0}a.example", 3),
+        // A zero-width joiner outside its context (CONTEXTJ).
+        ("bücher.a\u{200D}b.example", 8),
+        // Arabic-Indic and extended Arabic-Indic digits mixed.
+        ("\u{660}\u{6F0}.example", 0),
+    ] {
+        let m = parse_mailbox(&format!("user@{domain}")).unwrap();
+        let err = m.domain_ascii().unwrap_err();
+        assert_eq!(err.reason(), &AddressErrorKind::InvalidIdn, "{domain:?}");
+        assert_eq!(err.position(), position, "{domain:?}");
+    }
+}
+
 #[test]
 fn ascii_addresses_are_unchanged() {
     let m = parse_mailbox("user@EXAMPLE.ORG").unwrap();

@@ -266,7 +266,7 @@ fn aiosmtpd_refusals_come_back_with_code_and_text() {
 
 #[test]
 fn postfix_delivers_a_built_message_with_attachments_intact() {
-    use sha2::{Digest, Sha256};
+    use aws_lc_rs::digest::{digest, SHA256};
     let Some(server) = real_server("POSTIE_TEST_POSTFIX") else {
         return;
     };
@@ -312,7 +312,8 @@ for part in msg.walk():
         .unwrap();
     let out = String::from_utf8(child.wait_with_output().unwrap().stdout).unwrap();
     let hex = |d: &[u8]| {
-        Sha256::digest(d)
+        digest(&SHA256, d)
+            .as_ref()
             .iter()
             .map(|b| format!("{b:02x}"))
             .collect::<String>()

@@ -2,7 +2,7 @@
 //! `username SP lowercase-hex(HMAC-MD5(password, challenge))`. The server
 //! does not prove anything, and there is no authorization identity.
 
-use super::{hex, hmac_parts, Credentials, Mechanism, SaslError, Secret, Zeroizing};
+use super::{hex, hmac_md5, Credentials, Mechanism, SaslError, Secret, Zeroizing};
 
 const NAME: &str = "CRAM-MD5";
 
@@ -47,7 +47,7 @@ impl Mechanism for CramMd5 {
             });
         }
         self.answered = true;
-        let digest = hmac_parts::<md5::Md5>(self.password.expose().as_bytes(), &[challenge]);
+        let digest = hmac_md5(self.password.expose().as_bytes(), &[challenge]);
         let digest = Zeroizing::new(hex(&digest));
         let mut answer = Zeroizing::new(Vec::with_capacity(self.username.len() + 1 + digest.len()));
         answer.extend_from_slice(self.username.as_bytes());

@@ -38,7 +38,6 @@
 use std::fmt;
 
 use base64::Engine as _;
-use hmac::digest::core_api::BlockSizeUser;
 use hmac::digest::{Digest, KeyInit};
 use hmac::{Mac, SimpleHmac};
 
@@ -407,15 +406,17 @@ fn hex(bytes: &[u8]) -> String {
     out
 }
 
-/// HMAC over the concatenation of `parts`. The key is brought to the block
-/// size the way HMAC does it (hashed when longer, zero-padded), which lets
-/// us use the infallible constructor. The result is wiped on drop: with a
-/// password for key it is a password equivalent.
-fn hmac_parts<D: Digest + BlockSizeUser>(key: &[u8], parts: &[&[u8]]) -> Zeroizing<Vec<u8>> {
-    let mut block = hmac::digest::Key::<SimpleHmac<D>>::default();
+/// HMAC-MD5 over the concatenation of `parts`, for CRAM-MD5. AWS-LC, the
+/// crate's crypto library (SCRAM's HMAC is there), has no MD5, so this one
+/// is RustCrypto's `hmac` over `md-5`. The key is brought to the block size
+/// the way HMAC does it (hashed when longer, zero-padded), which lets us use
+/// the infallible constructor. The result is wiped on drop: with a password
+/// for key it is a password equivalent.
+fn hmac_md5(key: &[u8], parts: &[&[u8]]) -> Zeroizing<Vec<u8>> {
+    let mut block = hmac::digest::Key::<SimpleHmac<md5::Md5>>::default();
     let hashed;
     let key = if key.len() > block.len() {
-        hashed = D::digest(key);
+        hashed = md5::Md5::digest(key);
         hashed.as_slice()
     } else {
         key
@@ -423,8 +424,8 @@ fn hmac_parts<D: Digest + BlockSizeUser>(key: &[u8], parts: &[&[u8]]) -> Zeroizi
     for (slot, byte) in block.iter_mut().zip(key) {
         *slot = *byte;
     }
-    let mut mac = <SimpleHmac<D> as KeyInit>::new(&block);
-    // The block is the password (CRAM-MD5) or the salted password (SCRAM).
+    let mut mac = <SimpleHmac<md5::Md5> as KeyInit>::new(&block);
+    // The block is the password.
     zeroize::Zeroize::zeroize(block.as_mut_slice());
     for part in parts {
         Mac::update(&mut mac, part);
@@ -652,25 +653,39 @@ mod tests {
     fn hmac_md5_rfc2202() {
         // RFC 2202 test cases 2 and 6 (a key longer than the block).
         assert_eq!(
-            hex(&hmac_parts::<md5::Md5>(
-                b"Jefe",
-                &[b"what do ya want ", b"for nothing?"]
-            )),
+            hex(&hmac_md5(b"Jefe", &[b"what do ya want ", b"for nothing?"])),
             "750c783e6ab0b503eaa86e310a5db738"
         );
         assert_eq!(
-            hex(&hmac_parts::<md5::Md5>(
+            hex(&hmac_md5(
                 &[0xaa; 80],
                 &[b"Test Using Larger Than Block-Size Key - Hash Key First"]
             )),
             "6b1ab7fe4bd7bf8f0b62e6ce61b9d0cd"
         );
+    }
+
+    #[test]
+    fn hmac_sha_rfc2202_rfc4231() {
+        use scram::ScramHash as _;
+        // RFC 2202 test case 6 for HMAC-SHA1 (a key longer than the block),
+        // split into parts; RFC 4231 test case 2 for HMAC-SHA-256.
         assert_eq!(
-            hex(&hmac_parts::<sha1::Sha1>(
+            hex(&scram::Sha1::hmac(
                 &[0xaa; 80],
-                &[b"Test Using Larger Than Block-Size Key - Hash Key First"]
+                &[
+                    b"Test Using Larger Than ",
+                    b"Block-Size Key - Hash Key First"
+                ]
             )),
             "aa4ae5e15272d00e95705637ce8a3b55ed402112"
+        );
+        assert_eq!(
+            hex(&scram::Sha256::hmac(
+                b"Jefe",
+                &[b"what do ya want ", b"for nothing?"]
+            )),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
         );
     }
 

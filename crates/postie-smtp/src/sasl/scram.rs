@@ -17,31 +17,59 @@
 //! [`Mechanism::complete`] fails until it has been verified.
 
 use std::marker::PhantomData;
+use std::num::NonZeroU32;
 
+use aws_lc_rs::{digest, hmac, pbkdf2};
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
-use sha2::Digest as _;
 
 use super::{
-    assemble, ct_eq, gs2_escape, hmac_parts, printable, random_base64, saslprep, Credentials,
-    Mechanism, SaslError, Secret, Zeroizing,
+    assemble, ct_eq, gs2_escape, printable, random_base64, saslprep, Credentials, Mechanism,
+    SaslError, Secret, Zeroizing,
 };
 
 /// Iteration counts above this are refused: a hostile server could
 /// otherwise make the client spin for minutes.
 pub(crate) const MAX_ITERATIONS: u32 = 1_000_000;
 
-/// The hash a SCRAM variant is built on.
+/// The hash a SCRAM variant is built on: its HMAC, digest and PBKDF2
+/// (RFC 5802's `Hi`), all from AWS-LC, the crate's one crypto library.
 pub(crate) trait ScramHash: 'static {
     /// The mechanism's IANA name.
     const NAME: &'static str;
-    /// `HMAC(key, concatenation of parts)`.
-    fn hmac(key: &[u8], parts: &[&[u8]]) -> Zeroizing<Vec<u8>>;
+    /// `H`.
+    const DIGEST: &'static digest::Algorithm;
+    /// `HMAC` over `H`.
+    const HMAC: hmac::Algorithm;
+    /// PBKDF2 with `HMAC` over `H`.
+    const PBKDF2: pbkdf2::Algorithm;
+
+    /// `HMAC(key, concatenation of parts)`. AWS-LC brings the key to the
+    /// block size as RFC 2104 says and zeroes its context on drop; the
+    /// result is wiped on drop too (keyed with the salted password it is a
+    /// password equivalent).
+    fn hmac(key: &[u8], parts: &[&[u8]]) -> Zeroizing<Vec<u8>> {
+        let key = hmac::Key::new(Self::HMAC, key);
+        let mut context = hmac::Context::with_key(&key);
+        for part in parts {
+            context.update(part);
+        }
+        Zeroizing::new(context.sign().as_ref().to_vec())
+    }
+
     /// `H(data)`.
-    fn hash(data: &[u8]) -> Zeroizing<Vec<u8>>;
-    /// `Hi(password, salt, i)`: PBKDF2 with HMAC of this hash. The salted
-    /// password, a password equivalent: wiped on drop.
-    fn hi(password: &[u8], salt: &[u8], iterations: u32) -> Zeroizing<Vec<u8>>;
+    fn hash(data: &[u8]) -> Zeroizing<Vec<u8>> {
+        Zeroizing::new(digest::digest(Self::DIGEST, data).as_ref().to_vec())
+    }
+
+    /// `Hi(password, salt, i)`: PBKDF2 with HMAC of this hash, as long as
+    /// the hash's output. The salted password, a password equivalent: wiped
+    /// on drop.
+    fn hi(password: &[u8], salt: &[u8], iterations: NonZeroU32) -> Zeroizing<Vec<u8>> {
+        let mut salted = Zeroizing::new(vec![0; Self::DIGEST.output_len()]);
+        pbkdf2::derive(Self::PBKDF2, iterations, salt, password, &mut salted);
+        salted
+    }
 }
 
 /// SCRAM-SHA-1.
@@ -52,34 +80,18 @@ pub(crate) enum Sha256 {}
 
 impl ScramHash for Sha1 {
     const NAME: &'static str = "SCRAM-SHA-1";
-    fn hmac(key: &[u8], parts: &[&[u8]]) -> Zeroizing<Vec<u8>> {
-        hmac_parts::<sha1::Sha1>(key, parts)
-    }
-    fn hash(data: &[u8]) -> Zeroizing<Vec<u8>> {
-        Zeroizing::new(sha1::Sha1::digest(data).to_vec())
-    }
-    fn hi(password: &[u8], salt: &[u8], iterations: u32) -> Zeroizing<Vec<u8>> {
-        let mut salted = pbkdf2::pbkdf2_hmac_array::<sha1::Sha1, 20>(password, salt, iterations);
-        let out = Zeroizing::new(salted.to_vec());
-        zeroize::Zeroize::zeroize(&mut salted);
-        out
-    }
+    // SHA-1 is what RFC 5802 specifies for this mechanism; AWS-LC names it
+    // "for legacy use only", which this is.
+    const DIGEST: &'static digest::Algorithm = &digest::SHA1_FOR_LEGACY_USE_ONLY;
+    const HMAC: hmac::Algorithm = hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY;
+    const PBKDF2: pbkdf2::Algorithm = pbkdf2::PBKDF2_HMAC_SHA1;
 }
 
 impl ScramHash for Sha256 {
     const NAME: &'static str = "SCRAM-SHA-256";
-    fn hmac(key: &[u8], parts: &[&[u8]]) -> Zeroizing<Vec<u8>> {
-        hmac_parts::<sha2::Sha256>(key, parts)
-    }
-    fn hash(data: &[u8]) -> Zeroizing<Vec<u8>> {
-        Zeroizing::new(sha2::Sha256::digest(data).to_vec())
-    }
-    fn hi(password: &[u8], salt: &[u8], iterations: u32) -> Zeroizing<Vec<u8>> {
-        let mut salted = pbkdf2::pbkdf2_hmac_array::<sha2::Sha256, 32>(password, salt, iterations);
-        let out = Zeroizing::new(salted.to_vec());
-        zeroize::Zeroize::zeroize(&mut salted);
-        out
-    }
+    const DIGEST: &'static digest::Algorithm = &digest::SHA256;
+    const HMAC: hmac::Algorithm = hmac::HMAC_SHA256;
+    const PBKDF2: pbkdf2::Algorithm = pbkdf2::PBKDF2_HMAC_SHA256;
 }
 
 /// A run of SCRAM over hash `H`.
@@ -227,8 +239,8 @@ impl<H: ScramHash> Scram<H> {
                 printable(iterations.as_bytes())
             )));
         }
-        let iterations: u32 = match iterations.parse() {
-            Ok(i) if (1..=MAX_ITERATIONS).contains(&i) => i,
+        let iterations = match iterations.parse::<NonZeroU32>() {
+            Ok(i) if i.get() <= MAX_ITERATIONS => i,
             _ => {
                 return Err(Self::unsupported(format!(
                     "iteration count {} (accepted: 1 to {MAX_ITERATIONS})",
@@ -388,6 +400,37 @@ mod tests {
 
     const SHA256_SERVER_FIRST: &[u8] =
         b"r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096";
+
+    /// `Hi` is PBKDF2: RFC 6070's vectors for SHA-1, RFC 7914's (first 32
+    /// bytes) for SHA-256, and an empty password and salt, which a server
+    /// can make us use (`s=` is an empty salt), agreeing with Python's
+    /// hashlib.pbkdf2_hmac.
+    #[test]
+    fn hi_is_pbkdf2() {
+        fn hi<H: ScramHash>(password: &[u8], salt: &[u8], i: u32) -> String {
+            super::super::hex(&H::hi(password, salt, NonZeroU32::new(i).unwrap()))
+        }
+        assert_eq!(
+            hi::<Sha1>(b"password", b"salt", 1),
+            "0c60c80f961f0e71f3a9b524af6012062fe037a6"
+        );
+        assert_eq!(
+            hi::<Sha1>(b"password", b"salt", 4096),
+            "4b007901b765489abead49d926f721d065a429c1"
+        );
+        assert_eq!(
+            hi::<Sha256>(b"passwd", b"salt", 1),
+            "55ac046e56e3089fec1691c22544b605f94185216dde0465e68b9d57c20dacbc"
+        );
+        assert_eq!(
+            hi::<Sha1>(b"", b"", 1),
+            "1e437a1c79d75be61e91141dae20affc4892cc99"
+        );
+        assert_eq!(
+            hi::<Sha256>(b"", b"salt", 2),
+            "62384466264daadc4144018c6bd864648272b34da8980d31521ffcce92ae003b"
+        );
+    }
 
     #[test]
     fn rfc5802_sha1_exchange() {

@@ -17,11 +17,11 @@ use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
 
+use aws_lc_rs::digest;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::{verify_tls12_signature, verify_tls13_signature, CryptoProvider};
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{CertificateError, DigitallySignedStruct, SignatureScheme};
-use sha2::{Digest, Sha256};
 
 /// The SHA-256 of a certificate's DER bytes, written `sha256:AB:CD:...`
 /// (what `postie probe` prints and `--tls-fingerprint` takes).
@@ -48,7 +48,10 @@ pub struct Fingerprint([u8; 32]);
 impl Fingerprint {
     /// The fingerprint of a certificate given as DER bytes.
     pub fn of(der: &[u8]) -> Self {
-        Self(Sha256::digest(der).into())
+        let mut bytes = [0; 32];
+        // SHA-256's output is 32 bytes.
+        bytes.copy_from_slice(digest::digest(&digest::SHA256, der).as_ref());
+        Self(bytes)
     }
 
     /// The 32 bytes of the digest.

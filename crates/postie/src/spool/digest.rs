@@ -6,7 +6,7 @@
 use std::io::{self, Write};
 use std::path::Path;
 
-use sha2::{Digest as _, Sha256};
+use aws_lc_rs::digest::{Context, SHA256};
 
 use super::trust;
 
@@ -22,7 +22,7 @@ pub(crate) struct Digest {
 /// A writer that passes everything on and digests it.
 pub(crate) struct Digesting<W> {
     inner: W,
-    hasher: Sha256,
+    hasher: Context,
     size: u64,
 }
 
@@ -31,7 +31,7 @@ impl<W: Write> Digesting<W> {
     pub(crate) fn new(inner: W) -> Self {
         Self {
             inner,
-            hasher: Sha256::new(),
+            hasher: Context::new(&SHA256),
             size: 0,
         }
     }
@@ -40,7 +40,7 @@ impl<W: Write> Digesting<W> {
     pub(crate) fn finish(self) -> (W, Digest) {
         let digest = Digest {
             size: self.size,
-            sha256: hex(&self.hasher.finalize()),
+            sha256: hex(self.hasher.finish().as_ref()),
         };
         (self.inner, digest)
     }
@@ -63,12 +63,9 @@ impl<W: Write> Write for Digesting<W> {
 /// The digest of the file at `path`, opened without following a link.
 pub(crate) fn of_file(path: &Path) -> io::Result<Digest> {
     let mut file = trust::open_read(path)?;
-    let mut hasher = Sha256::new();
-    let size = io::copy(&mut file, &mut hasher)?;
-    Ok(Digest {
-        size,
-        sha256: hex(&hasher.finalize()),
-    })
+    let mut digesting = Digesting::new(io::sink());
+    io::copy(&mut file, &mut digesting)?;
+    Ok(digesting.finish().1)
 }
 
 /// Why the message at `path` is not what was kept (its size, and its hash
