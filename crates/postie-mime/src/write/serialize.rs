@@ -15,7 +15,7 @@ use crate::fields::content_type::ContentType;
 use crate::fields::header::{HeaderName, Headers};
 use crate::message::{Body, LeafPlan, TransferEncoding};
 use crate::regular_file::{for_each_chunk, open_at, FILE_CHUNK};
-use crate::transfer_encoding::base64_stream::Base64Writer;
+use crate::transfer_encoding::base64_stream::{self, Base64Writer};
 use crate::transfer_encoding::quoted_printable;
 use crate::write::headers as write;
 use crate::write::text_class::{self, TextClass};
@@ -130,6 +130,88 @@ impl<'a> Output<'a> for Push<'_> {
     }
 }
 
+/// The push writer for a message serialized into memory: the same walk and
+/// the same encoders as [`Push`], with the in-memory leaves encoded
+/// straight into the vector rather than through an encoder's own buffer.
+struct PushVec<'v> {
+    out: &'v mut Vec<u8>,
+}
+
+impl<'a> Output<'a> for PushVec<'_> {
+    fn text(&mut self) -> &mut dyn Write {
+        &mut *self.out
+    }
+
+    fn leaf(&mut self, leaf: LeafContent<'a>) -> Result<(), Error> {
+        let out = &mut *self.out;
+        match leaf {
+            LeafContent::Memory {
+                content,
+                encoding: TransferEncoding::Base64,
+                ..
+            } => {
+                base64_stream::encode_append(&content, out);
+                Ok(())
+            }
+            LeafContent::Memory {
+                content,
+                encoding: TransferEncoding::QuotedPrintable,
+                end_line,
+            } => {
+                let start = out.len();
+                quoted_printable::encode(&content, out);
+                if end_line && !out.get(start..).unwrap_or_default().ends_with(b"\r\n") {
+                    out.extend_from_slice(b"\r\n");
+                }
+                Ok(())
+            }
+            // 7bit, files and raw bodies: as the push writer does.
+            other => Push { w: out }.leaf(other),
+        }
+    }
+}
+
+/// About how many bytes `entity` under `headers` serializes to, for sizing
+/// the output once: exact for base64, a little over for the rest.
+fn size_hint(headers: &Headers, entity: &Message) -> usize {
+    // Generous room for the fields the writer adds to each entity.
+    const WRITER_FIELDS: usize = 160;
+    let fields: usize = headers
+        .iter()
+        .map(|f| {
+            // Text values are borrowed here; only raw ones have bytes.
+            let value = f
+                .value()
+                .raw_bytes()
+                .map_or_else(|| f.value().as_text().len(), <[u8]>::len);
+            f.name().as_str().len() + value + 8
+        })
+        .sum();
+    let base64 =
+        |len: usize| usize::try_from(base64_stream::encoded_len(len as u64)).unwrap_or(usize::MAX);
+    let body = match entity.body() {
+        // Line breaks may double and quoted-printable may grow text; a
+        // sixteenth covers the common cases, and the vector grows past it.
+        Body::Text { text, .. } => text.len() + text.len() / 16 + 2,
+        Body::Data { data, content_type } if !content_type.is_text() => base64(data.len()),
+        Body::Data { data, .. } => data.len() + data.len() / 16 + 2,
+        Body::File { len, .. } => base64(usize::try_from(*len).unwrap_or(usize::MAX)),
+        Body::Raw(bytes) => bytes.len(),
+        Body::RawFile { .. } => 0,
+        Body::Multipart {
+            content_type,
+            parts,
+        } => {
+            let delimiter = content_type.param("boundary").map_or(0, str::len) + 8;
+            parts
+                .iter()
+                .map(|p| size_hint(p.headers(), p).saturating_add(delimiter))
+                .fold(delimiter, usize::saturating_add)
+        }
+    };
+    fields.saturating_add(WRITER_FIELDS).saturating_add(body)
+}
+
 /// Writing, and what the writer decides, as methods of the model.
 impl Message {
     /// The transfer encoding the writer will use for an in-memory leaf it
@@ -161,8 +243,8 @@ impl Message {
 
     /// The whole message as bytes.
     pub fn to_bytes(&self) -> Result<Vec<u8>, Error> {
-        let mut out = Vec::new();
-        self.write_to(&mut out)?;
+        let mut out = Vec::with_capacity(size_hint(self.headers(), self));
+        write_entity(self.headers(), self, &mut PushVec { out: &mut out }, true)?;
         Ok(out)
     }
 }
