@@ -198,7 +198,7 @@ impl MessageBuilder {
         let mut headers = Headers::new();
         for (name, value) in &self.headers {
             if ADDRESS_FIELDS.iter().any(|f| f.eq_ignore_ascii_case(name)) {
-                address::parse_address_list(value)?;
+                address::check_address_list(value)?;
             }
             headers.append(name, value)?;
         }
