@@ -1,8 +1,6 @@
 //! The strict header writer: folding at 78, never past 998, encoded-words
 //! for non-ASCII text.
 
-use std::io::Write;
-
 use crate::fields::address::{self, Address};
 use crate::fields::encoded_word::{self, Context};
 use crate::fields::header::{is_address_field, HeaderName, HeaderValue};
@@ -19,13 +17,13 @@ const MAX_LINE: usize = 998;
 pub(crate) fn write_header(
     name: &HeaderName,
     value: &HeaderValue,
-    w: &mut dyn Write,
+    w: &mut Vec<u8>,
 ) -> Result<(), Error> {
     if let Some(raw) = value.raw_bytes() {
-        w.write_all(name.as_str().as_bytes())?;
-        w.write_all(b":")?;
-        w.write_all(raw)?;
-        w.write_all(b"\r\n")?;
+        w.extend_from_slice(name.as_str().as_bytes());
+        w.push(b':');
+        w.extend_from_slice(raw);
+        w.extend_from_slice(b"\r\n");
         return Ok(());
     }
     let text = value.as_text();
@@ -35,13 +33,13 @@ pub(crate) fn write_header(
 /// Writes `name: text` with the writer's rules: encoded-words where the
 /// text is not ASCII, folded at white space. A short ASCII line (the common
 /// case) goes out as it is, without building anything.
-pub(crate) fn write_text_field(name: &str, text: &str, w: &mut dyn Write) -> Result<(), Error> {
+pub(crate) fn write_text_field(name: &str, text: &str, w: &mut Vec<u8>) -> Result<(), Error> {
     let fits = name.len() + 2 + text.len() <= FOLD_AT;
-    if fits && text.is_ascii() && !(text.contains("=?") && text.contains("?=")) {
-        w.write_all(name.as_bytes())?;
-        w.write_all(if text.is_empty() { b":" } else { b": " })?;
-        w.write_all(text.as_bytes())?;
-        w.write_all(b"\r\n")?;
+    if fits && text.is_ascii() && !looks_encoded(text.as_bytes()) {
+        w.extend_from_slice(name.as_bytes());
+        w.extend_from_slice(if text.is_empty() { b":" } else { b": " });
+        w.extend_from_slice(text.as_bytes());
+        w.extend_from_slice(b"\r\n");
         return Ok(());
     }
     let encoded = if !encoded_word::text_needs_encoding(text) {
@@ -63,9 +61,19 @@ pub(crate) fn write_text_field(name: &str, text: &str, w: &mut dyn Write) -> Res
         name: name.to_string(),
         reason: "it has a word too long to fit a 998-character line",
     })?;
-    w.write_all(folded.as_bytes())?;
-    w.write_all(b"\r\n")?;
+    w.extend_from_slice(folded.as_bytes());
+    w.extend_from_slice(b"\r\n");
     Ok(())
+}
+
+/// Whether `text` holds both `=?` and `?=`, so that a reader could take
+/// part of it for an encoded-word. (A search per pair: `str::contains`
+/// sets up a substring searcher, which costs more than these short values.)
+fn looks_encoded(text: &[u8]) -> bool {
+    let has = |first: u8, second: u8| {
+        memchr::memchr_iter(first, text).any(|at| text.get(at + 1) == Some(&second))
+    };
+    has(b'=', b'?') && has(b'?', b'=')
 }
 
 fn encode_address_list(list: &[Address]) -> String {

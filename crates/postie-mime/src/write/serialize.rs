@@ -49,23 +49,56 @@ pub(crate) enum LeafContent<'a> {
 
 /// Where [`write_entity`] puts what it writes.
 pub(crate) trait Output<'a> {
-    /// Header fields, blank lines and delimiters go here.
-    fn text(&mut self) -> &mut dyn Write;
+    /// Header fields, blank lines and delimiters go here, in memory: they
+    /// are small, and written piece by piece. An output passes them on
+    /// before the next leaf's content (and, for the push writer, at the
+    /// end: [`push_entity`]).
+    fn text(&mut self) -> &mut Vec<u8>;
     /// The content of a leaf.
     fn leaf(&mut self, leaf: LeafContent<'a>) -> Result<(), Error>;
 }
 
-/// The push writer: everything goes straight into `w`.
-pub(crate) struct Push<'w> {
-    pub(crate) w: &'w mut dyn Write,
+/// The push writer: everything goes into `w` as it is written, the text
+/// between two leaves in one piece.
+struct Push<'w> {
+    w: &'w mut dyn Write,
+    /// Text not yet with `w`.
+    pending: Vec<u8>,
+}
+
+impl Push<'_> {
+    fn flush_text(&mut self) -> io::Result<()> {
+        if !self.pending.is_empty() {
+            self.w.write_all(&self.pending)?;
+            self.pending.clear();
+        }
+        Ok(())
+    }
+}
+
+/// Writes one entity (the top one when `top`) into `w`.
+pub(crate) fn push_entity(
+    headers: &Headers,
+    entity: &Message,
+    w: &mut dyn Write,
+    top: bool,
+) -> Result<(), Error> {
+    let mut push = Push {
+        w,
+        pending: Vec::with_capacity(1024),
+    };
+    write_entity(headers, entity, &mut push, top)?;
+    push.flush_text()?;
+    Ok(())
 }
 
 impl<'a> Output<'a> for Push<'_> {
-    fn text(&mut self) -> &mut dyn Write {
-        &mut *self.w
+    fn text(&mut self) -> &mut Vec<u8> {
+        &mut self.pending
     }
 
     fn leaf(&mut self, leaf: LeafContent<'a>) -> Result<(), Error> {
+        self.flush_text()?;
         let w = &mut *self.w;
         match leaf {
             LeafContent::Memory {
@@ -138,8 +171,8 @@ struct PushVec<'v> {
 }
 
 impl<'a> Output<'a> for PushVec<'_> {
-    fn text(&mut self) -> &mut dyn Write {
-        &mut *self.out
+    fn text(&mut self) -> &mut Vec<u8> {
+        self.out
     }
 
     fn leaf(&mut self, leaf: LeafContent<'a>) -> Result<(), Error> {
@@ -166,7 +199,11 @@ impl<'a> Output<'a> for PushVec<'_> {
                 Ok(())
             }
             // 7bit, files and raw bodies: as the push writer does.
-            other => Push { w: out }.leaf(other),
+            other => Push {
+                w: out,
+                pending: Vec::new(),
+            }
+            .leaf(other),
         }
     }
 }
@@ -238,7 +275,7 @@ impl Message {
     /// Writes this message's body under `headers` instead of its own, so a
     /// sender can add and remove fields without touching the caller's message.
     pub fn write_with_headers(&self, headers: &Headers, w: &mut dyn Write) -> Result<(), Error> {
-        write_entity(headers, self, &mut Push { w }, true)
+        push_entity(headers, self, w, true)
     }
 
     /// The whole message as bytes.
@@ -265,12 +302,12 @@ pub(crate) fn write_entity<'a>(
     match body {
         Body::Raw(bytes) => {
             write_headers(headers, out.text())?;
-            out.text().write_all(b"\r\n")?;
+            out.text().extend_from_slice(b"\r\n");
             return out.leaf(LeafContent::Raw(bytes));
         }
         Body::RawFile { path, offset } => {
             write_headers(headers, out.text())?;
-            out.text().write_all(b"\r\n")?;
+            out.text().extend_from_slice(b"\r\n");
             return out.leaf(LeafContent::RawFile {
                 path,
                 offset: *offset,
@@ -302,17 +339,15 @@ pub(crate) fn write_entity<'a>(
         }
         Body::Data { data, content_type } => {
             let plan = entity.plan().get_or(|| plan_data(data, content_type));
-            let mut content_type = content_type.clone();
-            if content_type.is_text() && content_type.param("charset").is_none() {
-                content_type = content_type.with_param("charset", plan.charset);
-            }
-            write_leaf(
-                out,
-                &content_type.header_value(),
-                data,
-                plan.encoding,
-                LineBreaks::Keep,
-            )
+            let value = if content_type.is_text() && content_type.param("charset").is_none() {
+                content_type
+                    .clone()
+                    .with_param("charset", plan.charset)
+                    .header_value()
+            } else {
+                content_type.header_value()
+            };
+            write_leaf(out, &value, data, plan.encoding, LineBreaks::Keep)
         }
         Body::File {
             path,
@@ -326,7 +361,7 @@ pub(crate) fn write_entity<'a>(
             // An encapsulated message (message/rfc822): one entity, no
             // delimiters, written as the message it is.
             write_field(out.text(), "Content-Type", &content_type.header_value())?;
-            out.text().write_all(b"\r\n")?;
+            out.text().extend_from_slice(b"\r\n");
             for part in parts {
                 write_entity(part.headers(), part, out, true)?;
             }
@@ -338,23 +373,23 @@ pub(crate) fn write_entity<'a>(
         } => {
             let boundary = content_type.param("boundary").unwrap_or_default();
             write_field(out.text(), "Content-Type", &content_type.header_value())?;
-            out.text().write_all(b"\r\n")?;
+            out.text().extend_from_slice(b"\r\n");
             for part in parts {
-                write_delimiter(out.text(), boundary, b"\r\n")?;
+                write_delimiter(out.text(), boundary, b"\r\n");
                 write_entity(part.headers(), part, out, false)?;
-                out.text().write_all(b"\r\n")?;
+                out.text().extend_from_slice(b"\r\n");
             }
-            write_delimiter(out.text(), boundary, b"--\r\n")?;
+            write_delimiter(out.text(), boundary, b"--\r\n");
             Ok(())
         }
         Body::Raw(_) | Body::RawFile { .. } => Ok(()),
     }
 }
 
-fn write_delimiter(w: &mut dyn Write, boundary: &str, end: &[u8]) -> io::Result<()> {
-    w.write_all(b"--")?;
-    w.write_all(boundary.as_bytes())?;
-    w.write_all(end)
+fn write_delimiter(out: &mut Vec<u8>, boundary: &str, end: &[u8]) {
+    out.extend_from_slice(b"--");
+    out.extend_from_slice(boundary.as_bytes());
+    out.extend_from_slice(end);
 }
 
 /// What the writer does with the line breaks of an in-memory leaf.
@@ -379,7 +414,7 @@ fn write_leaf<'a>(
 ) -> Result<(), Error> {
     write_field(out.text(), "Content-Type", content_type)?;
     write_field(out.text(), "Content-Transfer-Encoding", encoding.as_str())?;
-    out.text().write_all(b"\r\n")?;
+    out.text().extend_from_slice(b"\r\n");
     let content = match (encoding, breaks) {
         (TransferEncoding::Base64, _)
         | (_, LineBreaks::Keep)
@@ -421,7 +456,7 @@ fn write_file<'a>(
     }
     write_field(out.text(), "Content-Type", &content_type.header_value())?;
     write_field(out.text(), "Content-Transfer-Encoding", encoding.as_str())?;
-    out.text().write_all(b"\r\n")?;
+    out.text().extend_from_slice(b"\r\n");
     out.leaf(LeafContent::File {
         path,
         len,
@@ -558,7 +593,7 @@ fn read_chunks(
     Ok(())
 }
 
-fn write_headers(headers: &Headers, w: &mut dyn Write) -> Result<(), Error> {
+fn write_headers(headers: &Headers, w: &mut Vec<u8>) -> Result<(), Error> {
     for field in headers.iter() {
         write::write_header(field.name(), field.value(), w)?;
     }
@@ -568,7 +603,7 @@ fn write_headers(headers: &Headers, w: &mut dyn Write) -> Result<(), Error> {
 /// Writes a field the writer makes itself (MIME-Version, Content-Type,
 /// Content-Transfer-Encoding): names are constants and values are built
 /// from checked parts, so only a last check for line breaks is needed.
-fn write_field(w: &mut dyn Write, name: &str, value: &str) -> Result<(), Error> {
+fn write_field(w: &mut Vec<u8>, name: &str, value: &str) -> Result<(), Error> {
     if value.contains(['\r', '\n', '\0']) {
         return Err(Error::InvalidHeaderValue {
             name: name.to_owned(),
