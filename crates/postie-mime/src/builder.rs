@@ -196,11 +196,11 @@ impl MessageBuilder {
     /// must parse) and that each attached file exists.
     pub fn build(self) -> Result<Message, Error> {
         let mut headers = Headers::new();
-        for (name, value) in &self.headers {
-            if ADDRESS_FIELDS.iter().any(|f| f.eq_ignore_ascii_case(name)) {
-                address::check_address_list(value)?;
+        for (name, value) in self.headers {
+            if ADDRESS_FIELDS.iter().any(|f| f.eq_ignore_ascii_case(&name)) {
+                address::check_address_list(&value)?;
             }
-            headers.append(name, value)?;
+            headers.append_string(&name, value)?;
         }
 
         let text = self.text.map(Message::text);
@@ -295,7 +295,8 @@ fn attachment_part(attachment: Attachment, disposition: &str) -> Result<Message,
     let mut value = String::with_capacity(attachment.file_name.len() + 24);
     value.push_str(disposition);
     rfc2231::write_param("filename", &attachment.file_name, &mut value);
-    part.headers_mut().append("Content-Disposition", &value)?;
+    part.headers_mut()
+        .append_string("Content-Disposition", value)?;
     if let Some(id) = attachment.content_id {
         let valid = !id.is_empty()
             && id
