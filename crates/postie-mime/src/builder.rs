@@ -196,11 +196,11 @@ impl MessageBuilder {
     /// must parse) and that each attached file exists.
     pub fn build(self) -> Result<Message, Error> {
         let mut headers = Headers::new();
-        for (name, value) in &self.headers {
-            if ADDRESS_FIELDS.iter().any(|f| f.eq_ignore_ascii_case(name)) {
-                address::parse_address_list(value)?;
+        for (name, value) in self.headers {
+            if ADDRESS_FIELDS.iter().any(|f| f.eq_ignore_ascii_case(&name)) {
+                address::check_address_list(&value)?;
             }
-            headers.append(name, value)?;
+            headers.append_string(&name, value)?;
         }
 
         let text = self.text.map(Message::text);
@@ -274,7 +274,14 @@ fn attachment_part(attachment: Attachment, disposition: &str) -> Result<Message,
         Some(ct) => ct.clone(),
         None => {
             let guessed = mime_types::guess(&attachment.file_name);
-            ContentType::parse(guessed).map_err(|_| Error::InvalidHeaderValue {
+            // The table's types are bare `type/subtype`: no parsing needed.
+            let parsed = match guessed.split_once('/') {
+                Some((type_, subtype)) => {
+                    ContentType::new(type_, subtype).or_else(|_| ContentType::parse(guessed))
+                }
+                None => ContentType::parse(guessed),
+            };
+            parsed.map_err(|_| Error::InvalidHeaderValue {
                 name: "Content-Type".to_owned(),
                 reason: "the guessed MIME type is not valid",
             })?
@@ -285,12 +292,11 @@ fn attachment_part(attachment: Attachment, disposition: &str) -> Result<Message,
         Source::Bytes(data) => Message::data(data, content_type),
         Source::File(path) => Message::file(path, content_type)?,
     };
-    let mut value = disposition.to_owned();
-    for piece in rfc2231::param_pieces("filename", &attachment.file_name) {
-        value.push_str("; ");
-        value.push_str(&piece);
-    }
-    part.headers_mut().append("Content-Disposition", &value)?;
+    let mut value = String::with_capacity(attachment.file_name.len() + 24);
+    value.push_str(disposition);
+    rfc2231::write_param("filename", &attachment.file_name, &mut value);
+    part.headers_mut()
+        .append_string("Content-Disposition", value)?;
     if let Some(id) = attachment.content_id {
         let valid = !id.is_empty()
             && id

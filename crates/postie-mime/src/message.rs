@@ -361,19 +361,23 @@ fn new_boundary() -> Result<String, Error> {
     use std::sync::OnceLock;
     static SEED: OnceLock<Result<[u8; 12], String>> = OnceLock::new();
     static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let seed = SEED
-        .get_or_init(|| {
-            let mut seed = [0u8; 12];
-            getrandom::fill(&mut seed)
-                .map(|()| seed)
-                .map_err(|e| e.to_string())
-        })
-        .clone()
-        .map_err(Error::Random)?;
+    let seed = SEED.get_or_init(|| {
+        let mut seed = [0u8; 12];
+        getrandom::fill(&mut seed)
+            .map(|()| seed)
+            .map_err(|e| e.to_string())
+    });
+    let seed = seed.as_ref().map_err(|e| Error::Random(e.clone()))?;
     let count = COUNTER.fetch_add(1, Ordering::Relaxed).to_be_bytes();
     let mut raw = [0u8; 18];
-    raw[..12].copy_from_slice(&seed);
+    raw[..12].copy_from_slice(seed);
     raw[12..].copy_from_slice(&count[2..]);
-    let tail = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw);
-    Ok(format!("=_postie_{tail}"))
+    // 18 bytes are 24 characters.
+    let mut boundary = String::with_capacity(BOUNDARY_PREFIX.len() + 24);
+    boundary.push_str(BOUNDARY_PREFIX);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode_string(raw, &mut boundary);
+    Ok(boundary)
 }
+
+/// How every boundary of ours starts (see [`new_boundary`]).
+const BOUNDARY_PREFIX: &str = "=_postie_";

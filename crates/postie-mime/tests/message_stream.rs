@@ -37,8 +37,17 @@ fn chunks(message: &Message) -> Vec<u8> {
     }
 }
 
+/// The bytes written into a `Write` (the streaming writer), which
+/// `to_bytes` must equal (it encodes into its vector directly).
+fn written(message: &Message) -> Vec<u8> {
+    let mut out = Vec::new();
+    message.write_to(&mut out).unwrap();
+    out
+}
+
 fn assert_same(message: &Message) {
     let pushed = message.to_bytes().unwrap();
+    assert_eq!(written(message), pushed);
     for size in [1, 7, 76, 4096, 200_000] {
         assert_eq!(pull(message, size), pushed, "reads of {size} bytes");
     }
@@ -247,6 +256,7 @@ proptest! {
         }
         let message = builder.build().unwrap();
         let pushed = message.to_bytes().unwrap();
+        prop_assert_eq!(&written(&message), &pushed);
         prop_assert_eq!(pull(&message, read_size), pushed);
     }
 }

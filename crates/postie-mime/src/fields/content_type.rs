@@ -263,7 +263,7 @@ impl ContentType {
     /// The whole value on one line: [`ContentType::pieces`] joined with
     /// `"; "`. The caller folds it.
     pub fn header_value(&self) -> String {
-        self.pieces().join("; ")
+        value_of(&self.mime_type, &self.params)
     }
 }
 
@@ -431,7 +431,7 @@ impl ContentDisposition {
     /// The whole value on one line: [`ContentDisposition::pieces`] joined
     /// with `"; "`. The caller folds it.
     pub fn header_value(&self) -> String {
-        self.pieces().join("; ")
+        value_of(&self.kind, &self.params)
     }
 }
 
@@ -472,6 +472,16 @@ fn find_param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str>
         .iter()
         .find(|(n, _)| n.eq_ignore_ascii_case(name))
         .map(|(_, v)| v.as_str())
+}
+
+/// [`pieces_of`] joined with `"; "`, written into one string.
+fn value_of(head: &str, params: &[(String, String)]) -> String {
+    let mut value = String::with_capacity(head.len() + 48);
+    value.push_str(head);
+    for (name, param) in params {
+        crate::fields::rfc2231::write_param(name, param, &mut value);
+    }
+    value
 }
 
 fn pieces_of(head: &str, params: &[(String, String)]) -> Vec<String> {

@@ -6,7 +6,7 @@ use crate::fields::excerpt::excerpt;
 use crate::fields::lexer::{LexErrorKind, Lexer, Strictness};
 use std::fmt;
 
-use chrono::{DateTime, Datelike, FixedOffset, NaiveDate, NaiveTime, TimeZone, Weekday};
+use chrono::{DateTime, Datelike, FixedOffset, NaiveDate, NaiveTime, TimeZone, Timelike, Weekday};
 
 /// Writes `when` as an RFC 5322 date-time, e.g. `Sat, 28 Nov 2026 18:41:39 +0000`,
 /// in the zone `when` carries.
@@ -17,7 +17,58 @@ use chrono::{DateTime, Datelike, FixedOffset, NaiveDate, NaiveTime, TimeZone, We
 /// assert_eq!(postie_mime::date::format(&when), "Sat, 28 Nov 2026 18:41:39 -0500");
 /// ```
 pub fn format(when: &DateTime<FixedOffset>) -> String {
-    when.format("%a, %d %b %Y %H:%M:%S %z").to_string()
+    let mut out = String::with_capacity(31);
+    if !write_common(when, &mut out) {
+        out = when.format(STRFTIME).to_string();
+    }
+    out
+}
+
+/// What [`format`] writes, in chrono's terms; used as it is for the dates
+/// [`write_common`] leaves to it.
+const STRFTIME: &str = "%a, %d %b %Y %H:%M:%S %z";
+
+/// Writes `when` as [`STRFTIME`] would, digit by digit, for every date a
+/// message gets (years 0 to 9999, no leap second, an offset of whole
+/// minutes): a Date field per message should not parse a format string
+/// each time. False, with `out` untouched, for the rest.
+fn write_common(when: &DateTime<FixedOffset>, out: &mut String) -> bool {
+    let local = when.naive_local();
+    let offset = when.offset().local_minus_utc();
+    let year = local.year();
+    let (Some(day), Some(month)) = (
+        DAYS.get(local.weekday().num_days_from_monday() as usize),
+        month_index(local.month()).and_then(|i| MONTHS.get(i)),
+    ) else {
+        return false;
+    };
+    if !(0..=9999).contains(&year) || local.nanosecond() >= 1_000_000_000 || offset % 60 != 0 {
+        return false;
+    }
+    let push_two = |out: &mut String, n: u32| {
+        out.push(char::from(b'0' + (n / 10 % 10) as u8));
+        out.push(char::from(b'0' + (n % 10) as u8));
+    };
+    let year = year.unsigned_abs();
+    let minutes = offset.unsigned_abs() / 60;
+    out.push_str(day.0);
+    out.push_str(", ");
+    push_two(out, local.day());
+    out.push(' ');
+    out.push_str(month.0);
+    out.push(' ');
+    push_two(out, year / 100);
+    push_two(out, year % 100);
+    out.push(' ');
+    push_two(out, local.hour());
+    out.push(':');
+    push_two(out, local.minute());
+    out.push(':');
+    push_two(out, local.second());
+    out.push_str(if offset < 0 { " -" } else { " +" });
+    push_two(out, minutes / 60);
+    push_two(out, minutes % 60);
+    true
 }
 
 /// The current time in the local zone (the `TZ` variable or `/etc/localtime`).
@@ -589,6 +640,82 @@ fn zone_name(word: &str) -> Option<i32> {
     match word.as_bytes() {
         [b] if b.is_ascii_alphabetic() && !b.eq_ignore_ascii_case(&b'J') => Some(0),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod format_tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// [`format`] as it was: chrono's strftime.
+    fn strftime(when: &DateTime<FixedOffset>) -> String {
+        when.format(STRFTIME).to_string()
+    }
+
+    fn at(seconds: i64, nanos: u32, offset: i32) -> Option<DateTime<FixedOffset>> {
+        let utc = DateTime::from_timestamp(seconds, nanos)?;
+        Some(utc.with_timezone(&FixedOffset::east_opt(offset)?))
+    }
+
+    #[test]
+    fn edges_write_what_strftime_writes() {
+        // Year 0 and 9999 at both ends, years past them (left to chrono),
+        // zones of whole hours, minutes and seconds, a leap second.
+        let seconds = [
+            -62_167_219_200, // 0000-01-01T00:00:00Z
+            -62_167_219_201,
+            253_402_300_799, // 9999-12-31T23:59:59Z
+            253_402_300_800,
+            0,
+            1_751_364_000,
+            -1,
+            951_782_400, // 2000-02-29
+        ];
+        for s in seconds {
+            for offset in [
+                0,
+                3600,
+                -3600,
+                -5 * 3600,
+                5 * 3600 + 45 * 60,
+                -(9 * 3600 + 30 * 60),
+                86_399,
+                -86_399,
+                61,
+                -59,
+            ] {
+                for nanos in [0, 999_999_999, 1_500_000_000] {
+                    if let Some(when) = at(s, nanos, offset) {
+                        assert_eq!(format(&when), strftime(&when), "{s} {nanos} {offset}");
+                    }
+                }
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        #[test]
+        fn any_date_writes_what_strftime_writes(
+            seconds in -8_334_601_228_800i64..8_210_266_876_799,
+            nanos in prop_oneof![Just(0u32), 0u32..2_000_000_000],
+            offset in prop_oneof![(-23i32..=23).prop_map(|h| h * 3600), (-1439i32..=1439).prop_map(|m| m * 60), -86_399i32..86_399],
+        ) {
+            if let Some(when) = at(seconds, nanos, offset) {
+                prop_assert_eq!(format(&when), strftime(&when));
+            }
+        }
+
+        #[test]
+        fn dates_of_this_era_write_what_strftime_writes(
+            seconds in 0i64..4_102_444_800,
+            offset in (-1439i32..=1439).prop_map(|m| m * 60),
+        ) {
+            let when = at(seconds, 0, offset).unwrap();
+            prop_assert_eq!(format(&when), strftime(&when));
+        }
     }
 }
 

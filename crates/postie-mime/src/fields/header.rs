@@ -41,7 +41,13 @@ impl HeaderName {
                 name: name.escape_debug().to_string(),
                 reason,
             }),
-            None => Ok(Self(Cow::Owned(name.to_owned()))),
+            None => Ok(Self(
+                match KNOWN_NAMES.iter().find(|known| **known == name) {
+                    // The fields every message has need no copy of their name.
+                    Some(known) => Cow::Borrowed(known),
+                    None => Cow::Owned(name.to_owned()),
+                },
+            )),
         }
     }
 
@@ -55,6 +61,23 @@ impl HeaderName {
         self.0.eq_ignore_ascii_case(other)
     }
 }
+
+/// Names written as they are here are kept without a copy.
+const KNOWN_NAMES: &[&str] = &[
+    "From",
+    "To",
+    "Cc",
+    "Bcc",
+    "Reply-To",
+    "Sender",
+    "Subject",
+    "Date",
+    "Message-ID",
+    "In-Reply-To",
+    "References",
+    "Content-Disposition",
+    "Content-ID",
+];
 
 impl PartialEq for HeaderName {
     fn eq(&self, other: &Self) -> bool {
@@ -97,6 +120,17 @@ impl HeaderValue {
     pub fn new(name: &str, value: &str) -> Result<Self, Error> {
         check_text(name, value)?;
         Ok(Self(Repr::Text(value.trim().to_owned())))
+    }
+
+    /// [`HeaderValue::new`] for a string the caller gives away: kept
+    /// without a copy when it needs no trimming.
+    pub(crate) fn from_string(name: &str, value: String) -> Result<Self, Error> {
+        check_text(name, &value)?;
+        let trimmed = value.trim();
+        if trimmed.len() == value.len() {
+            return Ok(Self(Repr::Text(value)));
+        }
+        Ok(Self(Repr::Text(trimmed.to_owned())))
     }
 
     /// A value the caller folded itself, written byte for byte after the
@@ -176,6 +210,13 @@ impl HeaderValue {
 }
 
 fn check_text(name: &str, value: &str) -> Result<(), Error> {
+    // Printable ASCII and TAB, the common case, in one quick pass.
+    if value
+        .bytes()
+        .all(|b| (b' '..=b'~').contains(&b) || b == b'\t')
+    {
+        return Ok(());
+    }
     let bad = |reason| Error::InvalidHeaderValue {
         name: name.to_owned(),
         reason,
@@ -281,6 +322,13 @@ impl Headers {
     /// Adds a field at the end, after checking name and value.
     pub fn append(&mut self, name: &str, value: &str) -> Result<(), Error> {
         let value = HeaderValue::new(name, value)?;
+        self.append_value(HeaderName::new(name)?, value);
+        Ok(())
+    }
+
+    /// [`Headers::append`] for a value the caller gives away.
+    pub(crate) fn append_string(&mut self, name: &str, value: String) -> Result<(), Error> {
+        let value = HeaderValue::from_string(name, value)?;
         self.append_value(HeaderName::new(name)?, value);
         Ok(())
     }

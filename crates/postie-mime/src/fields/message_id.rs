@@ -1,5 +1,6 @@
 use base64::Engine as _;
 
+use crate::fields::random_pool;
 use crate::Error;
 
 /// A new Message-ID (RFC 5322 §3.6.4) in angle brackets: 128 random bits,
@@ -13,15 +14,20 @@ use crate::Error;
 /// # Ok::<(), postie_mime::Error>(())
 /// ```
 pub fn new_message_id(domain: &str) -> Result<String, Error> {
-    let mut random = [0u8; 16];
-    getrandom::fill(&mut random).map_err(|e| Error::Random(e.to_string()))?;
-    let left = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(random);
+    let random = random_pool::take16()?;
     let domain = if is_dot_atom(domain) {
         domain
     } else {
         "postie.invalid"
     };
-    Ok(format!("<{left}@{domain}>"))
+    // 16 bytes are 22 base64 characters.
+    let mut id = String::with_capacity(domain.len() + 25);
+    id.push('<');
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode_string(random, &mut id);
+    id.push('@');
+    id.push_str(domain);
+    id.push('>');
+    Ok(id)
 }
 
 fn is_dot_atom(domain: &str) -> bool {

@@ -17,4 +17,5 @@ pub mod header;
 mod lexer;
 pub(crate) mod message_id;
 pub mod mime_types;
+mod random_pool;
 pub mod rfc2231;

@@ -141,6 +141,22 @@ pub fn param_pieces(name: &str, value: &str) -> Vec<String> {
 /// assert_eq!(header, r#"attachment; filename="a b.txt""#);
 /// ```
 pub fn write_param(name: &str, value: &str, out: &mut String) {
+    // The common case, a clean name and a short printable ASCII value, is
+    // written in place, as the one piece `param_pieces` would make of it.
+    if !name.is_empty()
+        && name.chars().all(is_name_char)
+        && value.bytes().all(|b| (0x20..0x7f).contains(&b))
+    {
+        let start = out.len();
+        out.push_str("; ");
+        out.push_str(name);
+        out.push('=');
+        push_ascii_value(out, value, is_token(value));
+        if out.len() - start - 2 <= MAX_PIECE || value.is_empty() {
+            return;
+        }
+        out.truncate(start);
+    }
     for piece in param_pieces(name, value) {
         out.push_str("; ");
         out.push_str(&piece);

@@ -21,8 +21,12 @@
 
 use std::io::{self, Write};
 
-use base64::engine::general_purpose::STANDARD;
-use base64::Engine as _;
+use encodify::base64::{Base64, LineEnding, STANDARD};
+
+/// The body engine: standard alphabet, padded, lines of 76 characters each
+/// ended by CRLF, the last one too. Its kernels wrap the lines as they
+/// encode, so whole lines need no second pass to insert the CRLFs.
+const BODY: Base64 = STANDARD.wrapped(LINE_OUT, LineEnding::CrLf);
 
 /// Input bytes per full output line: 57 bytes make 76 characters.
 const LINE_IN: usize = 57;
@@ -223,27 +227,15 @@ impl<W: Write> Base64Writer<W> {
             }
             data = rest;
         }
-        // Whole lines: one engine call for all of them (its fast loop
-        // then runs almost throughout), encoded into the far end of their
-        // space in the buffer; each line is then moved down to its place,
-        // which is never past the start of the next one, and gets its CRLF.
-        // (`column` is 0 here, or `data` is shorter than a quantum.)
+        // Whole lines: one engine call for all of them, CRLFs included.
+        // (`column` is 0 here, or `data` is shorter than a line.)
         let lines = data.len() / LINE_IN;
         if lines > 0 {
             let (whole, rest) = data.split_at(lines * LINE_IN);
-            let start = self.filled;
-            let text_start = start + 2 * lines;
-            let end = start + lines * LINE_WITH_CRLF;
-            let text = self.buf.get_mut(text_start..end).ok_or_else(overflow)?;
-            STANDARD.encode_slice(whole, text).map_err(|_| overflow())?;
-            let region = self.buf.get_mut(start..end).ok_or_else(overflow)?;
-            for line in 0..lines {
-                let from = 2 * lines + line * LINE_OUT;
-                let to = line * LINE_WITH_CRLF;
-                region.copy_within(from..from + LINE_OUT, to);
-                if let Some(crlf) = region.get_mut(to + LINE_OUT..to + LINE_WITH_CRLF) {
-                    crlf.copy_from_slice(b"\r\n");
-                }
+            let end = self.filled + lines * LINE_WITH_CRLF;
+            let dst = self.buf.get_mut(self.filled..end).ok_or_else(overflow)?;
+            if BODY.encode_slice(whole, dst).map_err(|_| overflow())? != dst.len() {
+                return Err(overflow());
             }
             self.filled = end;
             data = rest;
@@ -292,6 +284,13 @@ impl<W: Write> Write for Base64Writer<W> {
         self.flush_buf()?;
         self.inner.flush()
     }
+}
+
+/// Appends to `out` what [`Base64Writer`] writes for `data` written whole
+/// and finished: the same lines, from the same engine, without the writer's
+/// intermediate buffer (for a message serialized into memory).
+pub(crate) fn encode_append(data: &[u8], out: &mut Vec<u8>) {
+    BODY.encode_append(data, out);
 }
 
 /// The exact size, CRLFs included, of what [`Base64Writer`] writes for
@@ -417,6 +416,9 @@ fn flush_partial(out: &mut Vec<u8>, acc: u32, count: u8) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    // The reference is another crate's engine, not the one under test.
+    use base64::engine::general_purpose::STANDARD;
+    use base64::Engine as _;
 
     fn sample(len: usize) -> Vec<u8> {
         // A cheap deterministic byte soup covering all byte values.
@@ -477,6 +479,17 @@ mod tests {
             assert_eq!(out, reference(&data), "len {len}");
             check_lines(&out);
             assert_eq!(out.len() as u64, encoded_len(len as u64), "len {len}");
+        }
+    }
+
+    #[test]
+    fn the_one_shot_encoding_is_the_writers() {
+        for len in (0..400).chain([4_096, 5_700, 57_000, CHUNK_IN * 2 + 7]) {
+            let data = sample(len);
+            let mut appended = b"before".to_vec();
+            encode_append(&data, &mut appended);
+            assert_eq!(&appended[..6], b"before");
+            assert_eq!(&appended[6..], encode_all(&data), "len {len}");
         }
     }
 

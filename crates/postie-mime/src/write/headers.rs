@@ -1,7 +1,7 @@
 //! The strict header writer: folding at 78, never past 998, encoded-words
 //! for non-ASCII text.
 
-use std::io::Write;
+use std::borrow::Cow;
 
 use crate::fields::address::{self, Address};
 use crate::fields::encoded_word::{self, Context};
@@ -19,13 +19,13 @@ const MAX_LINE: usize = 998;
 pub(crate) fn write_header(
     name: &HeaderName,
     value: &HeaderValue,
-    w: &mut dyn Write,
+    w: &mut Vec<u8>,
 ) -> Result<(), Error> {
     if let Some(raw) = value.raw_bytes() {
-        w.write_all(name.as_str().as_bytes())?;
-        w.write_all(b":")?;
-        w.write_all(raw)?;
-        w.write_all(b"\r\n")?;
+        w.extend_from_slice(name.as_str().as_bytes());
+        w.push(b':');
+        w.extend_from_slice(raw);
+        w.extend_from_slice(b"\r\n");
         return Ok(());
     }
     let text = value.as_text();
@@ -35,37 +35,52 @@ pub(crate) fn write_header(
 /// Writes `name: text` with the writer's rules: encoded-words where the
 /// text is not ASCII, folded at white space. A short ASCII line (the common
 /// case) goes out as it is, without building anything.
-pub(crate) fn write_text_field(name: &str, text: &str, w: &mut dyn Write) -> Result<(), Error> {
+pub(crate) fn write_text_field(name: &str, text: &str, w: &mut Vec<u8>) -> Result<(), Error> {
     let fits = name.len() + 2 + text.len() <= FOLD_AT;
-    if fits && text.is_ascii() && !(text.contains("=?") && text.contains("?=")) {
-        w.write_all(name.as_bytes())?;
-        w.write_all(if text.is_empty() { b":" } else { b": " })?;
-        w.write_all(text.as_bytes())?;
-        w.write_all(b"\r\n")?;
+    if fits && text.is_ascii() && !looks_encoded(text.as_bytes()) {
+        w.extend_from_slice(name.as_bytes());
+        w.extend_from_slice(if text.is_empty() { b":" } else { b": " });
+        w.extend_from_slice(text.as_bytes());
+        w.extend_from_slice(b"\r\n");
         return Ok(());
     }
-    let encoded = if !encoded_word::text_needs_encoding(text) {
-        text.to_owned()
+    let encoded: Cow<'_, str> = if !encoded_word::text_needs_encoding(text) {
+        Cow::Borrowed(text)
     } else if is_address_field(name) {
         match address::parse_address_list(text) {
-            Ok(list) => encode_address_list(&list),
-            Err(_) => encoded_word::encode_text(text, Context::Unstructured),
+            Ok(list) => Cow::Owned(encode_address_list(&list)),
+            Err(_) => Cow::Owned(encoded_word::encode_text(text, Context::Unstructured)),
         }
     } else {
-        encoded_word::encode_text(text, Context::Unstructured)
+        Cow::Owned(encoded_word::encode_text(text, Context::Unstructured))
     };
-    let line = if encoded.is_empty() {
-        format!("{name}:")
-    } else {
-        format!("{name}: {encoded}")
-    };
-    let folded = fold(&line).ok_or_else(|| Error::InvalidHeaderValue {
-        name: name.to_string(),
-        reason: "it has a word too long to fit a 998-character line",
-    })?;
-    w.write_all(folded.as_bytes())?;
-    w.write_all(b"\r\n")?;
+    let mut line = String::with_capacity(name.len() + 2 + encoded.len());
+    line.push_str(name);
+    line.push(':');
+    if !encoded.is_empty() {
+        line.push(' ');
+        line.push_str(&encoded);
+    }
+    if !fold_into(&line, w) {
+        return Err(Error::InvalidHeaderValue {
+            name: name.to_string(),
+            reason: "it has a word too long to fit a 998-character line",
+        });
+    }
+    w.extend_from_slice(b"\r\n");
     Ok(())
+}
+
+/// Whether `text` holds both `=?` and `?=`, so that a reader could take
+/// part of it for an encoded-word. (A search per pair: `str::contains`
+/// sets up a substring searcher, which costs more than these short values.)
+fn looks_encoded(text: &[u8]) -> bool {
+    has_pair(text, b'=', b'?') && has_pair(text, b'?', b'=')
+}
+
+/// Whether `first` is directly followed by `second` somewhere in `text`.
+fn has_pair(text: &[u8], first: u8, second: u8) -> bool {
+    memchr::memchr_iter(first, text).any(|at| text.get(at + 1) == Some(&second))
 }
 
 fn encode_address_list(list: &[Address]) -> String {
@@ -108,52 +123,71 @@ fn encode_phrase(phrase: &str, max_word: usize) -> String {
 
 /// Folds `line` before white space so lines stay within 78 characters where
 /// possible, and a line that holds an encoded-word within 76 (RFC 2047 §2:
-/// the whole line, whatever else stands on it); `None` when a line would
-/// still pass 998.
-fn fold(line: &str) -> Option<String> {
-    let mut pieces = Vec::new();
+/// the whole line, whatever else stands on it), writing it into `out`;
+/// false, with `out` as it was, when a line would still pass 998.
+fn fold_into(line: &str, out: &mut Vec<u8>) -> bool {
+    let before = out.len();
+    let mut folder = Folder {
+        out,
+        column: 0,
+        line_has_word: false,
+    };
+    // Pieces start where a run of white space does; only ASCII bytes are
+    // cut at, so every piece is whole characters.
     let mut start = 0;
+    let mut index = 0;
     let mut previous_was_space = false;
-    for (index, c) in line.char_indices() {
-        let is_space = c == ' ' || c == '\t';
-        if is_space && !previous_was_space && index > start {
-            pieces.push(&line[start..index]);
-            start = index;
+    let mut fits = true;
+    for (at, b) in line.bytes().enumerate() {
+        let is_space = b == b' ' || b == b'\t';
+        if is_space && !previous_was_space && at > start {
+            fits &= folder.piece(index, line.get(start..at).unwrap_or_default());
+            index += 1;
+            start = at;
         }
         previous_was_space = is_space;
     }
-    pieces.push(&line[start..]);
+    fits &= folder.piece(index, line.get(start..).unwrap_or_default());
+    if !fits {
+        out.truncate(before);
+    }
+    fits
+}
 
-    let mut out = String::with_capacity(line.len() + 16);
-    let mut column = 0;
-    // Whether the line being filled holds an encoded-word already.
-    let mut line_has_word = false;
-    for (i, piece) in pieces.iter().enumerate() {
+/// The state of [`fold_into`] between pieces.
+struct Folder<'o> {
+    out: &'o mut Vec<u8>,
+    column: usize,
+    /// Whether the line being filled holds an encoded-word already.
+    line_has_word: bool,
+}
+
+impl Folder<'_> {
+    /// Writes piece number `index`, after a fold when it would not fit;
+    /// false when the line passes 998.
+    fn piece(&mut self, index: usize, piece: &str) -> bool {
         // Fold right after the field name only for an encoded-word, whose
         // line RFC 2047 §2 limits to 76: a first line holding only "Name:"
         // reads badly to some parsers otherwise.
-        let may_fold = i > 1 || (i == 1 && piece.trim_start().starts_with("=?"));
-        let piece_has_word = piece.contains("=?");
+        let may_fold = index > 1 || (index == 1 && piece.trim_start().starts_with("=?"));
+        let piece_has_word = has_pair(piece.as_bytes(), b'=', b'?');
         // A plain piece after an encoded-word counts against the word's
         // line as much as a word after plain text does.
-        let limit = if line_has_word || piece_has_word {
+        let limit = if self.line_has_word || piece_has_word {
             ENCODED_LINE
         } else {
             FOLD_AT
         };
-        if may_fold && column + piece.len() > limit {
-            out.push_str("\r\n");
-            column = 0;
-            line_has_word = false;
+        if may_fold && self.column + piece.len() > limit {
+            self.out.extend_from_slice(b"\r\n");
+            self.column = 0;
+            self.line_has_word = false;
         }
-        out.push_str(piece);
-        column += piece.len();
-        line_has_word |= piece_has_word;
-        if column > MAX_LINE {
-            return None;
-        }
+        self.out.extend_from_slice(piece.as_bytes());
+        self.column += piece.len();
+        self.line_has_word |= piece_has_word;
+        self.column <= MAX_LINE
     }
-    Some(out)
 }
 
 #[cfg(test)]

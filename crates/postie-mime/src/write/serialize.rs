@@ -15,7 +15,7 @@ use crate::fields::content_type::ContentType;
 use crate::fields::header::{HeaderName, Headers};
 use crate::message::{Body, LeafPlan, TransferEncoding};
 use crate::regular_file::{for_each_chunk, open_at, FILE_CHUNK};
-use crate::transfer_encoding::base64_stream::Base64Writer;
+use crate::transfer_encoding::base64_stream::{self, Base64Writer};
 use crate::transfer_encoding::quoted_printable;
 use crate::write::headers as write;
 use crate::write::text_class::{self, TextClass};
@@ -49,23 +49,56 @@ pub(crate) enum LeafContent<'a> {
 
 /// Where [`write_entity`] puts what it writes.
 pub(crate) trait Output<'a> {
-    /// Header fields, blank lines and delimiters go here.
-    fn text(&mut self) -> &mut dyn Write;
+    /// Header fields, blank lines and delimiters go here, in memory: they
+    /// are small, and written piece by piece. An output passes them on
+    /// before the next leaf's content (and, for the push writer, at the
+    /// end: [`push_entity`]).
+    fn text(&mut self) -> &mut Vec<u8>;
     /// The content of a leaf.
     fn leaf(&mut self, leaf: LeafContent<'a>) -> Result<(), Error>;
 }
 
-/// The push writer: everything goes straight into `w`.
-pub(crate) struct Push<'w> {
-    pub(crate) w: &'w mut dyn Write,
+/// The push writer: everything goes into `w` as it is written, the text
+/// between two leaves in one piece.
+struct Push<'w> {
+    w: &'w mut dyn Write,
+    /// Text not yet with `w`.
+    pending: Vec<u8>,
+}
+
+impl Push<'_> {
+    fn flush_text(&mut self) -> io::Result<()> {
+        if !self.pending.is_empty() {
+            self.w.write_all(&self.pending)?;
+            self.pending.clear();
+        }
+        Ok(())
+    }
+}
+
+/// Writes one entity (the top one when `top`) into `w`.
+pub(crate) fn push_entity(
+    headers: &Headers,
+    entity: &Message,
+    w: &mut dyn Write,
+    top: bool,
+) -> Result<(), Error> {
+    let mut push = Push {
+        w,
+        pending: Vec::with_capacity(1024),
+    };
+    write_entity(headers, entity, &mut push, top)?;
+    push.flush_text()?;
+    Ok(())
 }
 
 impl<'a> Output<'a> for Push<'_> {
-    fn text(&mut self) -> &mut dyn Write {
-        &mut *self.w
+    fn text(&mut self) -> &mut Vec<u8> {
+        &mut self.pending
     }
 
     fn leaf(&mut self, leaf: LeafContent<'a>) -> Result<(), Error> {
+        self.flush_text()?;
         let w = &mut *self.w;
         match leaf {
             LeafContent::Memory {
@@ -130,6 +163,92 @@ impl<'a> Output<'a> for Push<'_> {
     }
 }
 
+/// The push writer for a message serialized into memory: the same walk and
+/// the same encoders as [`Push`], with the in-memory leaves encoded
+/// straight into the vector rather than through an encoder's own buffer.
+struct PushVec<'v> {
+    out: &'v mut Vec<u8>,
+}
+
+impl<'a> Output<'a> for PushVec<'_> {
+    fn text(&mut self) -> &mut Vec<u8> {
+        self.out
+    }
+
+    fn leaf(&mut self, leaf: LeafContent<'a>) -> Result<(), Error> {
+        let out = &mut *self.out;
+        match leaf {
+            LeafContent::Memory {
+                content,
+                encoding: TransferEncoding::Base64,
+                ..
+            } => {
+                base64_stream::encode_append(&content, out);
+                Ok(())
+            }
+            LeafContent::Memory {
+                content,
+                encoding: TransferEncoding::QuotedPrintable,
+                end_line,
+            } => {
+                let start = out.len();
+                quoted_printable::encode(&content, out);
+                if end_line && !out.get(start..).unwrap_or_default().ends_with(b"\r\n") {
+                    out.extend_from_slice(b"\r\n");
+                }
+                Ok(())
+            }
+            // 7bit, files and raw bodies: as the push writer does.
+            other => Push {
+                w: out,
+                pending: Vec::new(),
+            }
+            .leaf(other),
+        }
+    }
+}
+
+/// About how many bytes `entity` under `headers` serializes to, for sizing
+/// the output once: exact for base64, a little over for the rest.
+fn size_hint(headers: &Headers, entity: &Message) -> usize {
+    // Generous room for the fields the writer adds to each entity.
+    const WRITER_FIELDS: usize = 160;
+    let fields: usize = headers
+        .iter()
+        .map(|f| {
+            // Text values are borrowed here; only raw ones have bytes.
+            let value = f
+                .value()
+                .raw_bytes()
+                .map_or_else(|| f.value().as_text().len(), <[u8]>::len);
+            f.name().as_str().len() + value + 8
+        })
+        .sum();
+    let base64 =
+        |len: usize| usize::try_from(base64_stream::encoded_len(len as u64)).unwrap_or(usize::MAX);
+    let body = match entity.body() {
+        // Line breaks may double and quoted-printable may grow text; a
+        // sixteenth covers the common cases, and the vector grows past it.
+        Body::Text { text, .. } => text.len() + text.len() / 16 + 2,
+        Body::Data { data, content_type } if !content_type.is_text() => base64(data.len()),
+        Body::Data { data, .. } => data.len() + data.len() / 16 + 2,
+        Body::File { len, .. } => base64(usize::try_from(*len).unwrap_or(usize::MAX)),
+        Body::Raw(bytes) => bytes.len(),
+        Body::RawFile { .. } => 0,
+        Body::Multipart {
+            content_type,
+            parts,
+        } => {
+            let delimiter = content_type.param("boundary").map_or(0, str::len) + 8;
+            parts
+                .iter()
+                .map(|p| size_hint(p.headers(), p).saturating_add(delimiter))
+                .fold(delimiter, usize::saturating_add)
+        }
+    };
+    fields.saturating_add(WRITER_FIELDS).saturating_add(body)
+}
+
 /// Writing, and what the writer decides, as methods of the model.
 impl Message {
     /// The transfer encoding the writer will use for an in-memory leaf it
@@ -156,13 +275,13 @@ impl Message {
     /// Writes this message's body under `headers` instead of its own, so a
     /// sender can add and remove fields without touching the caller's message.
     pub fn write_with_headers(&self, headers: &Headers, w: &mut dyn Write) -> Result<(), Error> {
-        write_entity(headers, self, &mut Push { w }, true)
+        push_entity(headers, self, w, true)
     }
 
     /// The whole message as bytes.
     pub fn to_bytes(&self) -> Result<Vec<u8>, Error> {
-        let mut out = Vec::new();
-        self.write_to(&mut out)?;
+        let mut out = Vec::with_capacity(size_hint(self.headers(), self));
+        write_entity(self.headers(), self, &mut PushVec { out: &mut out }, true)?;
         Ok(out)
     }
 }
@@ -183,12 +302,12 @@ pub(crate) fn write_entity<'a>(
     match body {
         Body::Raw(bytes) => {
             write_headers(headers, out.text())?;
-            out.text().write_all(b"\r\n")?;
+            out.text().extend_from_slice(b"\r\n");
             return out.leaf(LeafContent::Raw(bytes));
         }
         Body::RawFile { path, offset } => {
             write_headers(headers, out.text())?;
-            out.text().write_all(b"\r\n")?;
+            out.text().extend_from_slice(b"\r\n");
             return out.leaf(LeafContent::RawFile {
                 path,
                 offset: *offset,
@@ -220,17 +339,15 @@ pub(crate) fn write_entity<'a>(
         }
         Body::Data { data, content_type } => {
             let plan = entity.plan().get_or(|| plan_data(data, content_type));
-            let mut content_type = content_type.clone();
-            if content_type.is_text() && content_type.param("charset").is_none() {
-                content_type = content_type.with_param("charset", plan.charset);
-            }
-            write_leaf(
-                out,
-                &content_type.header_value(),
-                data,
-                plan.encoding,
-                LineBreaks::Keep,
-            )
+            let value = if content_type.is_text() && content_type.param("charset").is_none() {
+                content_type
+                    .clone()
+                    .with_param("charset", plan.charset)
+                    .header_value()
+            } else {
+                content_type.header_value()
+            };
+            write_leaf(out, &value, data, plan.encoding, LineBreaks::Keep)
         }
         Body::File {
             path,
@@ -244,7 +361,7 @@ pub(crate) fn write_entity<'a>(
             // An encapsulated message (message/rfc822): one entity, no
             // delimiters, written as the message it is.
             write_field(out.text(), "Content-Type", &content_type.header_value())?;
-            out.text().write_all(b"\r\n")?;
+            out.text().extend_from_slice(b"\r\n");
             for part in parts {
                 write_entity(part.headers(), part, out, true)?;
             }
@@ -256,23 +373,23 @@ pub(crate) fn write_entity<'a>(
         } => {
             let boundary = content_type.param("boundary").unwrap_or_default();
             write_field(out.text(), "Content-Type", &content_type.header_value())?;
-            out.text().write_all(b"\r\n")?;
+            out.text().extend_from_slice(b"\r\n");
             for part in parts {
-                write_delimiter(out.text(), boundary, b"\r\n")?;
+                write_delimiter(out.text(), boundary, b"\r\n");
                 write_entity(part.headers(), part, out, false)?;
-                out.text().write_all(b"\r\n")?;
+                out.text().extend_from_slice(b"\r\n");
             }
-            write_delimiter(out.text(), boundary, b"--\r\n")?;
+            write_delimiter(out.text(), boundary, b"--\r\n");
             Ok(())
         }
         Body::Raw(_) | Body::RawFile { .. } => Ok(()),
     }
 }
 
-fn write_delimiter(w: &mut dyn Write, boundary: &str, end: &[u8]) -> io::Result<()> {
-    w.write_all(b"--")?;
-    w.write_all(boundary.as_bytes())?;
-    w.write_all(end)
+fn write_delimiter(out: &mut Vec<u8>, boundary: &str, end: &[u8]) {
+    out.extend_from_slice(b"--");
+    out.extend_from_slice(boundary.as_bytes());
+    out.extend_from_slice(end);
 }
 
 /// What the writer does with the line breaks of an in-memory leaf.
@@ -297,7 +414,7 @@ fn write_leaf<'a>(
 ) -> Result<(), Error> {
     write_field(out.text(), "Content-Type", content_type)?;
     write_field(out.text(), "Content-Transfer-Encoding", encoding.as_str())?;
-    out.text().write_all(b"\r\n")?;
+    out.text().extend_from_slice(b"\r\n");
     let content = match (encoding, breaks) {
         (TransferEncoding::Base64, _)
         | (_, LineBreaks::Keep)
@@ -339,7 +456,7 @@ fn write_file<'a>(
     }
     write_field(out.text(), "Content-Type", &content_type.header_value())?;
     write_field(out.text(), "Content-Transfer-Encoding", encoding.as_str())?;
-    out.text().write_all(b"\r\n")?;
+    out.text().extend_from_slice(b"\r\n");
     out.leaf(LeafContent::File {
         path,
         len,
@@ -476,7 +593,7 @@ fn read_chunks(
     Ok(())
 }
 
-fn write_headers(headers: &Headers, w: &mut dyn Write) -> Result<(), Error> {
+fn write_headers(headers: &Headers, w: &mut Vec<u8>) -> Result<(), Error> {
     for field in headers.iter() {
         write::write_header(field.name(), field.value(), w)?;
     }
@@ -486,7 +603,7 @@ fn write_headers(headers: &Headers, w: &mut dyn Write) -> Result<(), Error> {
 /// Writes a field the writer makes itself (MIME-Version, Content-Type,
 /// Content-Transfer-Encoding): names are constants and values are built
 /// from checked parts, so only a last check for line breaks is needed.
-fn write_field(w: &mut dyn Write, name: &str, value: &str) -> Result<(), Error> {
+fn write_field(w: &mut Vec<u8>, name: &str, value: &str) -> Result<(), Error> {
     if value.contains(['\r', '\n', '\0']) {
         return Err(Error::InvalidHeaderValue {
             name: name.to_owned(),

@@ -34,7 +34,7 @@ use std::io::Write;
 use crate::fields::header::{HeaderValue, Headers};
 use crate::message::{Body, Message};
 use crate::read::tolerant::{self, PartExt};
-use crate::write::serialize::{self, Push};
+use crate::write::serialize;
 use crate::Error;
 
 /// Longest line, CRLF aside, that a 7-bit body may have.
@@ -50,7 +50,7 @@ pub fn needs_rewrite(message: &Message) -> Result<bool, Error> {
 /// [`needs_rewrite`] for `message` written under `headers`.
 pub fn needs_rewrite_with_headers(message: &Message, headers: &Headers) -> Result<bool, Error> {
     let mut check = Check::default();
-    serialize::write_entity(headers, message, &mut Push { w: &mut check }, true)?;
+    serialize::push_entity(headers, message, &mut check, true)?;
     Ok(!check.clean())
 }
 
@@ -71,7 +71,7 @@ fn entity(headers: &Headers, message: &Message, top: bool) -> Result<Message, Er
         Body::Raw(_) | Body::RawFile { .. } => {
             // A body kept as it was: read its structure first.
             let mut bytes = Vec::new();
-            serialize::write_entity(headers, message, &mut Push { w: &mut bytes }, top)?;
+            serialize::push_entity(headers, message, &mut bytes, top)?;
             let parsed = tolerant::parse(&bytes).message;
             match parsed.body() {
                 Body::Multipart { .. } => entity(parsed.headers(), &parsed, top),

@@ -80,7 +80,7 @@ struct Planner<'a> {
 }
 
 impl<'a> Output<'a> for Planner<'a> {
-    fn text(&mut self) -> &mut dyn Write {
+    fn text(&mut self) -> &mut Vec<u8> {
         &mut self.pending
     }
 

@@ -61,6 +61,7 @@ mod chars;
 mod error;
 mod idn;
 mod parser;
+mod plain;
 mod tcllib;
 
 use crate::fields::excerpt::excerpt;
@@ -479,7 +480,19 @@ impl fmt::Display for Address {
 /// # Ok::<(), postie_mime::address::AddressError>(())
 /// ```
 pub fn parse_address_list(input: &str) -> Result<Vec<Address>, AddressError> {
-    Parser::new(input).address_list()
+    match plain::address_list(input) {
+        Some(list) => Ok(list),
+        None => Parser::new(input).address_list(),
+    }
+}
+
+/// Whether [`parse_address_list`] takes `input`, without building the list
+/// when it is plain (`local@domain`, `Name <local@domain>` and the like).
+pub(crate) fn check_address_list(input: &str) -> Result<(), AddressError> {
+    if plain::scan(input, |_| {}) {
+        return Ok(());
+    }
+    Parser::new(input).address_list().map(drop)
 }
 
 /// Parses exactly one mailbox. A group, or a comma and a second address, is
