@@ -70,7 +70,11 @@ pub struct LocalEnv {
 impl LocalEnv {
     /// Reads the host name, `$USER` (or `$LOGNAME`) and the local time.
     pub fn from_system() -> Self {
-        let hostname = gethostname::gethostname().to_string_lossy().into_owned();
+        // uname(2)'s node name, as gethostname(2) gives it on Linux.
+        let hostname = rustix::system::uname()
+            .nodename()
+            .to_string_lossy()
+            .into_owned();
         let hostname = if hostname.trim().is_empty() {
             "localhost".to_owned()
         } else {
