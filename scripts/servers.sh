@@ -115,6 +115,8 @@ install_common() {
 	# reading of the same msmtprc files), mail(1) and git send-email (as
 	# sendmail's callers).
 	command -v msmtp >/dev/null 2>&1 || apt_install msmtp
+	# scripts/deps.sh (a CI step) reads cargo metadata with jq.
+	command -v jq >/dev/null 2>&1 || apt_install jq
 	command -v mail >/dev/null 2>&1 || apt_install bsd-mailx
 	[ -x "$(git --exec-path 2>/dev/null)/git-send-email" ] || apt_install git git-email
 	# The interpreter itself, not a wrapper such as pyenv's shim (saves ~0.1 s

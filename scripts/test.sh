@@ -8,8 +8,8 @@
 #    dkimpy and OpenDKIM, dnsmasq, openssl), makes a test CA, starts every test server on loopback (one
 #    script each in scripts/servers/) and writes $POSTIE_TEST_DIR/env.sh; they are
 #    stopped again when this script exits.
-# 2. cargo fmt --check and cargo clippy -D warnings (skipped when
-#    POSTIE_SKIP_LINT=1).
+# 2. cargo fmt --check, cargo clippy -D warnings, the import-cycle check and
+#    scripts/deps.sh --check 60 (skipped when POSTIE_SKIP_LINT=1).
 # 3. cargo test --workspace --all-features "$@", with the variables from
 #    env.sh exported (the integration tests send with the blocking driver),
 #    then postie-smtp's integration tests again with POSTIE_TEST_DRIVER=tokio
@@ -65,6 +65,8 @@ else
 	run_step clippy cargo clippy --workspace --all-targets --all-features -- -D warnings
 	run_step import-cycles python3 scripts/import-cycles.py \
 		crates/postie-mime/src crates/postie-smtp/src crates/postie/src
+	# The default tree stays lean (the issue on performance: at most 60).
+	run_step deps bash scripts/deps.sh --check 60
 fi
 run_step test cargo test --workspace --all-features --no-fail-fast "$@"
 driver_tests=()
