@@ -17,10 +17,9 @@ use postgres::Client;
 use super::super::inspect::Damage;
 use super::super::meta::Meta;
 use super::super::store::{Claimed, DataMarker, State};
-use super::store::{
-    db_error, gone, lock, mismatch, random_u64, read_meta, record_assignments, state_name, Columns,
-    PgStore, META_JSON,
-};
+use super::connect::{db_error, lock, random_u64};
+use super::record::{mismatch, read_meta, record_assignments, Columns, META_JSON};
+use super::store::{gone, state_name, PgStore};
 
 /// A row this process has claimed.
 pub(crate) struct PgClaim<'a> {

@@ -7,7 +7,9 @@ use std::io::{self, Write};
 use super::super::digest::{Digest, Digesting};
 use super::super::meta::Meta;
 use super::super::store::{NewEntry, State};
-use super::store::{db_error, random_u64, record_insert, state_name, Columns, PgStore};
+use super::connect::{db_error, random_u64};
+use super::record::{record_insert, Columns};
+use super::store::{state_name, PgStore};
 
 /// An entry being written.
 pub(crate) struct PgEntry<'a> {

@@ -38,8 +38,10 @@
 #![forbid(unsafe_code)]
 
 mod claim;
+mod connect;
 mod entry;
 mod passfile;
+mod record;
 mod schema;
 mod store;
 #[cfg(test)]

@@ -14,7 +14,7 @@ use std::io;
 
 use postgres::Client;
 
-use super::store::db_error;
+use super::connect::db_error;
 
 /// One step of the schema: its number (from 1, no gaps), what it does,
 /// and its SQL.

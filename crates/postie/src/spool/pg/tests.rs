@@ -12,7 +12,8 @@ use super::super::inspect::Damage;
 use super::super::meta::{self, Meta};
 use super::super::owner::Owner;
 use super::super::store::{contract, Place, SpoolStore, State};
-use super::store::{open_client, PgStore, Target, DEFAULT_LEASE};
+use super::connect::{open_client, Target};
+use super::store::{PgStore, DEFAULT_LEASE};
 use super::{passfile, schema};
 
 /// A schema of its own for one test, dropped with everything in it when
