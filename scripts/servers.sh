@@ -45,7 +45,7 @@ umask 022
 
 SERVERS=()
 # The order servers start in: Dovecot's submission relays to Postfix.
-for server in postfix aiosmtpd exim dovecot chasquid haraka opensmtpd socks dkim dns; do
+for server in postfix aiosmtpd exim dovecot chasquid haraka opensmtpd socks dkim dns postgres; do
 	# shellcheck source=/dev/null
 	. "$SERVERS_DIR/$server.sh"
 done

@@ -5,7 +5,7 @@
 #
 # 1. scripts/servers.sh start: installs what is missing (Postfix with Cyrus
 #    SASL, aiosmtpd, Exim, Dovecot, chasquid, Haraka, OpenSMTPD, microsocks,
-#    dkimpy and OpenDKIM, dnsmasq, openssl), makes a test CA, starts every test server on loopback (one
+#    dkimpy and OpenDKIM, dnsmasq, PostgreSQL, openssl), makes a test CA, starts every test server on loopback (one
 #    script each in scripts/servers/) and writes $POSTIE_TEST_DIR/env.sh; they are
 #    stopped again when this script exits.
 # 2. cargo fmt --check, cargo clippy -D warnings, the import-cycle check and

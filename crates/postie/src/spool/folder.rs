@@ -839,8 +839,14 @@ impl DataMarker for Marker {
 
 /// The message's header fields, as text.
 fn header(path: &Path) -> io::Result<String> {
+    header_text(trust::open_read(path)?)
+}
+
+/// The header fields of the message `message` reads, as text (shared with
+/// the database store, whose messages are bytes).
+pub(crate) fn header_text(message: impl io::Read) -> io::Result<String> {
     use io::BufRead;
-    let mut reader = io::BufReader::new(trust::open_read(path)?);
+    let mut reader = io::BufReader::new(message);
     let mut text = String::new();
     let mut line = Vec::new();
     loop {

@@ -1,0 +1,299 @@
+//! [`PgStore`]: the seam's operations on whole rows ([`SpoolStore`]);
+//! claims are in [`super::claim`], new entries in [`super::entry`].
+
+use std::io;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use postgres::Client;
+
+use super::super::inspect::Damage;
+use super::super::meta::Meta;
+use super::super::owner::Owner;
+use super::super::store::{Claimed, NewEntry, Place, Recovered, SpoolStore, State};
+use super::connect::{db_error, lock, open_client, owner_of, relayer, Target};
+use super::record::{mismatch, read_meta, META_JSON};
+use super::{claim, entry, schema};
+
+/// How long a claim holds a row before [`SpoolStore::recover`] may take it
+/// back, unless renewed: longer than any one send (the lease is renewed
+/// when the data mark is made ready, just before sending).
+pub(crate) const DEFAULT_LEASE: Duration = Duration::from_secs(600);
+
+/// The spool in a PostgreSQL database.
+pub(crate) struct PgStore {
+    /// One connection, shared with the data markers (which the send's
+    /// trace callback holds on another thread).
+    pub(super) client: Arc<Mutex<Client>>,
+    /// Who claims: `<host>/<pid>-<start>` ([`Owner`]), in `relayer`.
+    pub(super) relayer: String,
+    /// How long a claim's lease lasts.
+    pub(super) lease: Duration,
+    /// Where the table is, for messages (no password).
+    pub(super) location: String,
+}
+
+impl PgStore {
+    /// Connects to `target` and brings its schema up to date. A claim
+    /// holds a row for `lease` at a time.
+    pub(crate) fn connect(target: &Target, lease: Duration) -> io::Result<Self> {
+        let mut client = open_client(target)?;
+        schema::migrate(&mut client)?;
+        let table = target.schema.as_deref().map_or_else(
+            || "postie_spool".to_owned(),
+            |s| format!("{s}.postie_spool"),
+        );
+        Ok(Self {
+            client: Arc::new(Mutex::new(client)),
+            relayer: relayer(),
+            lease,
+            location: format!(
+                "postgres://{}@{}:{}/{} table {table}",
+                target.user, target.host, target.port, target.database
+            ),
+        })
+    }
+
+    /// The connection, for one statement or transaction.
+    pub(super) fn client(&self) -> io::Result<MutexGuard<'_, Client>> {
+        lock(&self.client)
+    }
+
+    /// Deletes the rows of messages sent longer than `kept` ago; returns
+    /// how many. Sent rows are kept meanwhile so that what was sent can be
+    /// looked up (they hold no message bytes).
+    pub(crate) fn purge_sent(&self, kept: Duration) -> io::Result<u64> {
+        let millis = i64::try_from(kept.as_millis()).unwrap_or(i64::MAX);
+        self.client()?
+            .execute(
+                "DELETE FROM postie_spool WHERE state = 'sent' \
+                 AND sent_at < now() - $1::bigint * interval '1 millisecond'",
+                &[&millis],
+            )
+            .map_err(db_error)
+    }
+
+    /// The record and message check of the row `id` in `state`.
+    fn look_at(&self, id: &str, state: &str, message: bool) -> io::Result<Result<Meta, Damage>> {
+        let query = format!(
+            "SELECT {META_JSON}, octet_length(message), encode(sha256(message), 'hex') \
+             FROM postie_spool WHERE id = $1 AND state = $2"
+        );
+        let row = self
+            .client()?
+            .query_opt(&query, &[&id, &state])
+            .map_err(db_error)?
+            .ok_or_else(|| gone(id))?;
+        let meta = match read_meta(row.get(0), &self.locate_id(id)) {
+            Ok(meta) => meta,
+            Err(damage) => return Ok(Err(damage)),
+        };
+        if !message {
+            return Ok(Ok(meta));
+        }
+        let size: Option<i32> = row.get(1);
+        let sha256: Option<String> = row.get(2);
+        let Some(size) = size else {
+            return Ok(Err(Damage::Unreadable(format!(
+                "{}: the message is missing",
+                self.locate_id(id)
+            ))));
+        };
+        Ok(
+            match mismatch(&meta, u64::try_from(size).unwrap_or(0), sha256.as_deref()) {
+                None => Ok(meta),
+                Some(reason) => Err(Damage::Mismatch(
+                    Box::new(meta),
+                    format!("{}: {reason}", self.locate_id(id)),
+                )),
+            },
+        )
+    }
+
+    /// Where a person finds the row `id`.
+    pub(super) fn locate_id(&self, id: &str) -> String {
+        format!("{} id {id}", self.location)
+    }
+}
+
+/// `id` is not (any more) where it was asked for.
+pub(super) fn gone(id: &str) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::NotFound,
+        format!("{id} is not in the spool there (any more)"),
+    )
+}
+
+/// A state's name in the `state` column.
+pub(super) fn state_name(state: State) -> &'static str {
+    state.name()
+}
+
+/// A `state` column's value as a place, with the claim's holder.
+fn place(state: &str, relayer: Option<&str>) -> Option<Place> {
+    Some(match state {
+        "queued" => Place::At(State::Queued),
+        "unknown" => Place::At(State::Unknown),
+        "dead" => Place::At(State::Dead),
+        "sending" => Place::Claimed(owner_of(relayer)),
+        "damaged" => Place::Quarantined,
+        _ => return None,
+    })
+}
+
+/// The `state` column a place is.
+fn state_of(place: &Place) -> &'static str {
+    match place {
+        Place::At(state) => state_name(*state),
+        Place::Claimed(_) => "sending",
+        Place::Quarantined => "damaged",
+    }
+}
+
+impl SpoolStore for PgStore {
+    fn create(&self) -> io::Result<Box<dyn NewEntry + '_>> {
+        Ok(Box::new(entry::PgEntry::new(self)?))
+    }
+
+    fn recover(&self) -> io::Result<Vec<Recovered>> {
+        // One statement: the expired claims, locked (skipping any another
+        // process is taking back now), put to rest by their data mark.
+        let rows = self
+            .client()?
+            .query(
+                "UPDATE postie_spool s SET \
+                   state = CASE WHEN s.data_sent_at IS NOT NULL OR s.maybe_delivered \
+                           THEN 'unknown' ELSE 'queued' END, \
+                   last_error = CASE WHEN s.data_sent_at IS NOT NULL AND NOT s.maybe_delivered \
+                           THEN 'interrupted: the relayer sending it (' || s.relayer || \
+                                ') stopped after the data went out; the server may have it' \
+                           ELSE s.last_error END, \
+                   maybe_delivered = s.maybe_delivered OR s.data_sent_at IS NOT NULL, \
+                   claimed_from = NULL, relayer = NULL, claim = NULL, lease_until = NULL, \
+                   data_sent_at = NULL \
+                 FROM (SELECT id, relayer FROM postie_spool \
+                       WHERE state = 'sending' AND lease_until < now() \
+                       ORDER BY created, id FOR UPDATE SKIP LOCKED) expired \
+                 WHERE s.id = expired.id \
+                 RETURNING s.id, expired.relayer, s.state",
+                &[],
+            )
+            .map_err(db_error)?;
+        Ok(rows
+            .iter()
+            .map(|row| {
+                let relayer: Option<&str> = row.get(1);
+                let state: &str = row.get(2);
+                Recovered {
+                    id: row.get(0),
+                    owner: owner_of(relayer),
+                    state: Some(if state == "unknown" {
+                        State::Unknown
+                    } else {
+                        State::Queued
+                    }),
+                    reason: None,
+                }
+            })
+            .collect())
+    }
+
+    fn ids(&self, state: State) -> io::Result<Vec<String>> {
+        let rows = self
+            .client()?
+            .query(
+                "SELECT id FROM postie_spool WHERE state = $1 ORDER BY created, id",
+                &[&state_name(state)],
+            )
+            .map_err(db_error)?;
+        Ok(rows.iter().map(|row| row.get(0)).collect())
+    }
+
+    fn entries(&self) -> io::Result<Vec<(String, Place)>> {
+        let rows = self
+            .client()?
+            .query(
+                "SELECT id, state, relayer FROM postie_spool WHERE state <> 'sent' \
+                 ORDER BY created, id",
+                &[],
+            )
+            .map_err(db_error)?;
+        Ok(rows
+            .iter()
+            .filter_map(|row| Some((row.get(0), place(row.get(1), row.get(2))?)))
+            .collect())
+    }
+
+    fn find(&self, id: &str) -> io::Result<Option<Place>> {
+        let row = self
+            .client()?
+            .query_opt(
+                "SELECT state, relayer FROM postie_spool WHERE id = $1",
+                &[&id],
+            )
+            .map_err(db_error)?;
+        Ok(row.and_then(|row| place(row.get(0), row.get(1))))
+    }
+
+    fn look(&self, id: &str, place: &Place, message: bool) -> io::Result<Result<Meta, Damage>> {
+        self.look_at(id, state_of(place), message)
+    }
+
+    fn header(&self, id: &str, place: &Place) -> io::Result<String> {
+        let row = self
+            .client()?
+            .query_opt(
+                "SELECT message FROM postie_spool WHERE id = $1 AND state = $2",
+                &[&id, &state_of(place)],
+            )
+            .map_err(db_error)?
+            .ok_or_else(|| gone(id))?;
+        let message: Option<&[u8]> = row.get(0);
+        super::super::folder::header_text(message.unwrap_or_default())
+    }
+
+    fn locate(&self, id: &str, _place: &Place) -> String {
+        self.locate_id(id)
+    }
+
+    fn quarantine(&self, state: State, id: &str) -> io::Result<String> {
+        let moved = self
+            .client()?
+            .execute(
+                "UPDATE postie_spool SET state = 'damaged', \
+                 damage = 'moved aside from ' || state || ' as damaged' \
+                 WHERE id = $1 AND state = $2",
+                &[&id, &state_name(state)],
+            )
+            .map_err(db_error)?;
+        if moved == 0 {
+            return Err(gone(id));
+        }
+        Ok(self.locate_id(id))
+    }
+
+    fn claim(&self, state: State, id: &str) -> io::Result<Option<Box<dyn Claimed + '_>>> {
+        Ok(claim::PgClaim::take(self, state, id)?.map(|claim| Box::new(claim) as Box<dyn Claimed>))
+    }
+
+    fn remove(&self, id: &str) -> io::Result<Result<(), Option<Owner>>> {
+        let mut client = self.client()?;
+        let deleted = client
+            .execute(
+                "DELETE FROM postie_spool WHERE id = $1 \
+                 AND state IN ('queued', 'unknown', 'dead', 'damaged')",
+                &[&id],
+            )
+            .map_err(db_error)?;
+        if deleted > 0 {
+            return Ok(Ok(()));
+        }
+        let holder = client
+            .query_opt(
+                "SELECT relayer FROM postie_spool WHERE id = $1 AND state = 'sending'",
+                &[&id],
+            )
+            .map_err(db_error)?;
+        Ok(Err(holder.map(|row| owner_of(row.get(0)))))
+    }
+}

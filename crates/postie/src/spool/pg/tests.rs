@@ -1,0 +1,467 @@
+//! The database store against a real PostgreSQL (`scripts/servers.sh
+//! start postgres`): each test works in a schema of its own, made fresh
+//! and dropped after, so the tests run side by side on one database.
+#![allow(clippy::unwrap_used, clippy::panic, clippy::expect_used)]
+
+use std::io::Write;
+use std::time::Duration;
+
+use postgres::Client;
+
+use super::super::inspect::Damage;
+use super::super::meta::{self, Meta};
+use super::super::owner::Owner;
+use super::super::store::{contract, Place, SpoolStore, State};
+use super::connect::{open_client, Target};
+use super::store::{PgStore, DEFAULT_LEASE};
+use super::{passfile, schema};
+
+/// A schema of its own for one test, dropped with everything in it when
+/// the test ends (passed or not).
+struct Scratch {
+    target: Target,
+    name: String,
+}
+
+impl Scratch {
+    /// A new schema; `None` when the server's variables are not set
+    /// (outside CI: the test is skipped).
+    fn new(test: &str) -> Option<Self> {
+        let server = postie_testkit::real_server("POSTIE_TEST_POSTGRES")?;
+        let var = |name: &str| {
+            std::env::var(name).unwrap_or_else(|_| {
+                panic!("{name} is not set (scripts/servers.sh sets it with POSTIE_TEST_POSTGRES)")
+            })
+        };
+        let name = format!(
+            "postie_t_{test}_{}_{:08x}",
+            std::process::id(),
+            getrandom::u32().unwrap()
+        );
+        let mut target = Target {
+            host: server.host,
+            port: server.port,
+            database: var("POSTIE_TEST_POSTGRES_DB"),
+            user: var("POSTIE_TEST_POSTGRES_USER"),
+            passfile: Some(var("POSTIE_TEST_POSTGRES_PASSFILE").into()),
+            schema: None,
+        };
+        open_client(&target)
+            .unwrap()
+            .execute(&format!("CREATE SCHEMA {name}"), &[])
+            .unwrap();
+        target.schema = Some(name.clone());
+        Some(Self { target, name })
+    }
+
+    fn store(&self) -> PgStore {
+        PgStore::connect(&self.target, DEFAULT_LEASE).unwrap()
+    }
+
+    /// A connection of the test's own, on the schema.
+    fn sql(&self) -> Client {
+        open_client(&self.target).unwrap()
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let mut target = self.target.clone();
+        target.schema = None;
+        if let Ok(mut client) = open_client(&target) {
+            let _ = client.execute(&format!("DROP SCHEMA {} CASCADE", self.name), &[]);
+        }
+    }
+}
+
+fn meta(id: &str) -> Meta {
+    Meta {
+        version: meta::VERSION,
+        id: id.to_owned(),
+        created: 1_700_000_000,
+        account: Some("work".into()),
+        config: Some("/home/a/.config/postie/config.toml".into()),
+        transport: postie_smtp::TransportSettings::default(),
+        flags: vec![],
+        reverse_path: "a@x.org".into(),
+        recipients: vec!["b@x.org".into(), "c@x.org".into()],
+        size: 5,
+        sha256: None,
+        attempts: 0,
+        next_attempt: 1_700_000_000,
+        last_attempt: 1_700_000_000,
+        last_error: "450 try later".into(),
+        maybe_delivered: false,
+        dead_reason: None,
+    }
+}
+
+const MESSAGE: &[u8] = b"Subject: pg\r\n\r\nhello\r\n";
+
+/// A message committed to `state`; its id.
+fn add(store: &PgStore, state: State) -> String {
+    let mut entry = store.create().unwrap();
+    let id = entry.id().to_owned();
+    let digest = entry.write_message(&mut |w| w.write_all(MESSAGE)).unwrap();
+    let mut record = meta(&id);
+    record.size = digest.size;
+    record.sha256 = Some(digest.sha256);
+    entry.commit(&record, state).unwrap();
+    id
+}
+
+/// The row's state and whether each claim column is set.
+fn row(sql: &mut Client, id: &str) -> (String, bool, bool, bool) {
+    let row = sql
+        .query_one(
+            "SELECT state, lease_until IS NOT NULL, data_sent_at IS NOT NULL, message IS NOT NULL \
+             FROM postie_spool WHERE id = $1",
+            &[&id],
+        )
+        .unwrap();
+    (row.get(0), row.get(1), row.get(2), row.get(3))
+}
+
+#[test]
+fn the_database_store_keeps_the_stores_contract() {
+    let Some(scratch) = Scratch::new("contract") else {
+        return;
+    };
+    contract::holds(&scratch.store(), &meta);
+}
+
+#[test]
+fn migrations_apply_once_and_a_newer_schema_is_refused() {
+    let Some(scratch) = Scratch::new("migrate") else {
+        return;
+    };
+    drop(scratch.store());
+    let mut sql = scratch.sql();
+    assert!(schema::migrate(&mut sql).unwrap().is_empty());
+    let versions: Vec<i32> = sql
+        .query("SELECT version FROM postie_schema_version ORDER BY 1", &[])
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(versions, (1..=schema::latest()).collect::<Vec<_>>());
+    // Two processes starting at once: each migration applied once.
+    let fresh = Scratch::new("migrate2").unwrap();
+    std::thread::scope(|s| {
+        let a = s.spawn(|| fresh.store());
+        let b = s.spawn(|| fresh.store());
+        a.join().unwrap();
+        b.join().unwrap();
+    });
+    sql.execute(
+        "INSERT INTO postie_schema_version (version, description) VALUES (1000, 'from the future')",
+        &[],
+    )
+    .unwrap();
+    let error = PgStore::connect(&scratch.target, DEFAULT_LEASE)
+        .err()
+        .unwrap();
+    assert!(error.to_string().contains("newer"), "{error}");
+}
+
+#[test]
+fn every_state_transition_is_one_row_changing_state() {
+    let Some(scratch) = Scratch::new("states") else {
+        return;
+    };
+    let store = scratch.store();
+    let mut sql = scratch.sql();
+
+    // queued -> sending -> queued: the claim's columns set, then cleared.
+    let id = add(&store, State::Queued);
+    assert_eq!(row(&mut sql, &id), ("queued".into(), false, false, true));
+    let claim = store.claim(State::Queued, &id).unwrap().unwrap();
+    assert_eq!(row(&mut sql, &id), ("sending".into(), true, false, true));
+    let relayer: String = sql
+        .query_one("SELECT relayer FROM postie_spool WHERE id = $1", &[&id])
+        .unwrap()
+        .get(0);
+    assert!(relayer.ends_with(&format!("/{}", Owner::me())), "{relayer}");
+    assert_eq!(store.find(&id).unwrap(), Some(Place::Claimed(Owner::me())));
+    let file = claim.message_file();
+    assert_eq!(std::fs::read(&file).unwrap(), MESSAGE);
+    claim.release(State::Queued).unwrap();
+    assert!(!file.exists(), "the claim's file outlived it");
+    assert_eq!(row(&mut sql, &id), ("queued".into(), false, false, true));
+
+    // sending -> dead, the record saved with the reason.
+    let claim = store.claim(State::Queued, &id).unwrap().unwrap();
+    let mut record = claim.check().unwrap().unwrap();
+    record.attempts = 3;
+    record.last_attempt = 1_800_000_000;
+    record.dead_reason = Some("550 no such user".into());
+    claim.save(&record).unwrap();
+    claim.release(State::Dead).unwrap();
+    let dead = store
+        .look(&id, &Place::At(State::Dead), true)
+        .unwrap()
+        .unwrap();
+    assert_eq!(dead, record);
+
+    // dead -> sending -> unknown; unknown -> sending, the data mark set
+    // and cleared, -> sent: kept without its bytes, seen by no listing,
+    // until purged.
+    store
+        .claim(State::Dead, &id)
+        .unwrap()
+        .unwrap()
+        .release(State::Unknown)
+        .unwrap();
+    assert_eq!(
+        store.ids(State::Unknown).unwrap(),
+        std::slice::from_ref(&id)
+    );
+    let claim = store.claim(State::Unknown, &id).unwrap().unwrap();
+    let marker = claim.prepare_marker().unwrap();
+    assert_eq!(row(&mut sql, &id), ("sending".into(), true, false, true));
+    marker.set().unwrap();
+    assert_eq!(row(&mut sql, &id), ("sending".into(), true, true, true));
+    claim.clear_data_sent().unwrap();
+    assert_eq!(row(&mut sql, &id), ("sending".into(), true, false, true));
+    claim.delete().unwrap();
+    assert_eq!(row(&mut sql, &id), ("sent".into(), false, false, false));
+    assert_eq!(store.find(&id).unwrap(), None);
+    assert!(store.entries().unwrap().is_empty());
+    assert_eq!(store.remove(&id).unwrap(), Err(None));
+    assert_eq!(store.purge_sent(Duration::from_secs(3600)).unwrap(), 0);
+    assert_eq!(store.purge_sent(Duration::ZERO).unwrap(), 1);
+
+    // The mark given back (it could not be set): to where it rested.
+    let id = add(&store, State::Unknown);
+    let claim = store.claim(State::Unknown, &id).unwrap().unwrap();
+    claim.prepare_marker().unwrap().give_back().unwrap();
+    assert_eq!(row(&mut sql, &id), ("unknown".into(), false, false, true));
+    // The claim is over: it writes nothing more.
+    assert!(claim.release(State::Queued).is_err());
+    assert_eq!(store.find(&id).unwrap(), Some(Place::At(State::Unknown)));
+
+    // Damaged: resting or claimed, moved aside with why.
+    store.quarantine(State::Unknown, &id).unwrap();
+    assert_eq!(store.find(&id).unwrap(), Some(Place::Quarantined));
+    let other = add(&store, State::Queued);
+    let to = store
+        .claim(State::Queued, &other)
+        .unwrap()
+        .unwrap()
+        .quarantine()
+        .unwrap();
+    assert!(to.contains(&other) && !to.contains("password"), "{to}");
+    let damage: String = sql
+        .query_one("SELECT damage FROM postie_spool WHERE id = $1", &[&other])
+        .unwrap()
+        .get(0);
+    assert_eq!(damage, "moved aside from queued as damaged");
+    assert!(store.quarantine(State::Queued, &other).is_err());
+    assert_eq!(store.remove(&other).unwrap(), Ok(()));
+}
+
+#[test]
+fn an_expired_lease_comes_back_by_its_data_mark_and_its_holder_is_locked_out() {
+    let Some(scratch) = Scratch::new("lease") else {
+        return;
+    };
+    let store = scratch.store();
+    let mut sql = scratch.sql();
+    let before = add(&store, State::Queued);
+    let after = add(&store, State::Queued);
+    let live = add(&store, State::Queued);
+    let claim_before = store.claim(State::Queued, &before).unwrap().unwrap();
+    let claim_after = store.claim(State::Queued, &after).unwrap().unwrap();
+    let _claim_live = store.claim(State::Queued, &live).unwrap().unwrap();
+    let marker_before = claim_before.prepare_marker().unwrap();
+    claim_after.prepare_marker().unwrap().set().unwrap();
+    // Not expired yet: nothing is taken back.
+    assert!(store.recover().unwrap().is_empty());
+    sql.execute(
+        "UPDATE postie_spool SET lease_until = now() - interval '1 second' WHERE id <> $1",
+        &[&live],
+    )
+    .unwrap();
+    // Expired: the mark can no longer be set (another may send it now).
+    assert!(marker_before.set().is_err());
+    let mut recovered = store.recover().unwrap();
+    recovered.sort_by(|a, b| a.id.cmp(&b.id));
+    let mut expected = vec![
+        (before.clone(), State::Queued),
+        (after.clone(), State::Unknown),
+    ];
+    expected.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(
+        recovered
+            .iter()
+            .map(|r| (r.id.clone(), r.state.unwrap()))
+            .collect::<Vec<_>>(),
+        expected
+    );
+    assert!(recovered.iter().all(|r| r.owner == Owner::me()));
+    let unknown = store
+        .look(&after, &Place::At(State::Unknown), true)
+        .unwrap()
+        .unwrap();
+    assert!(unknown.maybe_delivered);
+    assert!(
+        unknown.last_error.starts_with("interrupted"),
+        "{}",
+        unknown.last_error
+    );
+    assert_eq!(
+        row(&mut sql, &before),
+        ("queued".into(), false, false, true)
+    );
+    // The old holders change nothing any more.
+    assert!(claim_before.clear_data_sent().is_err());
+    assert!(claim_after.release(State::Queued).is_err());
+    assert_eq!(store.find(&after).unwrap(), Some(Place::At(State::Unknown)));
+    // Recovered once only.
+    assert!(store.recover().unwrap().is_empty());
+    // A live claim cannot be removed; its holder is named.
+    assert_eq!(store.remove(&live).unwrap(), Err(Some(Owner::me())));
+}
+
+#[test]
+fn two_connections_never_both_claim_one_message() {
+    let Some(scratch) = Scratch::new("race") else {
+        return;
+    };
+    let stores = [scratch.store(), scratch.store()];
+    let ids: Vec<String> = (0..100).map(|_| add(&stores[0], State::Queued)).collect();
+    let barrier = std::sync::Barrier::new(2);
+    let won: Vec<Vec<String>> = std::thread::scope(|s| {
+        let runs: Vec<_> = stores
+            .iter()
+            .enumerate()
+            .map(|(n, store)| {
+                let ids = &ids;
+                let barrier = &barrier;
+                s.spawn(move || {
+                    barrier.wait();
+                    let mut mine = Vec::new();
+                    // One from the front, the other from the back, so
+                    // they meet in the middle.
+                    let order: Vec<&String> = if n == 0 {
+                        ids.iter().collect()
+                    } else {
+                        ids.iter().rev().collect()
+                    };
+                    for id in order {
+                        if let Some(claim) = store.claim(State::Queued, id).unwrap() {
+                            mine.push(id.clone());
+                            drop(claim);
+                        }
+                    }
+                    mine
+                })
+            })
+            .collect();
+        runs.into_iter().map(|r| r.join().unwrap()).collect()
+    });
+    let mut all: Vec<String> = won.concat();
+    all.sort();
+    let mut expected = ids.clone();
+    expected.sort();
+    assert_eq!(all, expected, "each message claimed exactly once");
+
+    // A row another transaction holds locked is skipped, not waited for.
+    let id = add(&stores[0], State::Queued);
+    let mut sql = scratch.sql();
+    let mut tx = sql.transaction().unwrap();
+    tx.query(
+        "SELECT 1 FROM postie_spool WHERE id = $1 FOR UPDATE",
+        &[&id],
+    )
+    .unwrap();
+    let started = std::time::Instant::now();
+    assert!(stores[1].claim(State::Queued, &id).unwrap().is_none());
+    assert!(started.elapsed() < Duration::from_secs(5));
+    tx.rollback().unwrap();
+    assert!(stores[1].claim(State::Queued, &id).unwrap().is_some());
+}
+
+#[test]
+fn a_damaged_row_is_found_before_it_is_sent() {
+    let Some(scratch) = Scratch::new("damage") else {
+        return;
+    };
+    let store = scratch.store();
+    let mut sql = scratch.sql();
+    let queued = Place::At(State::Queued);
+
+    // Other bytes than were kept: found by a look and by the claim.
+    let changed = add(&store, State::Queued);
+    sql.execute(
+        "UPDATE postie_spool SET message = 'Subject: pg\r\n\r\nHELLO\r\n' WHERE id = $1",
+        &[&changed],
+    )
+    .unwrap();
+    assert!(matches!(
+        store.look(&changed, &queued, true).unwrap(),
+        Err(Damage::Mismatch(..))
+    ));
+    assert!(store.look(&changed, &queued, false).unwrap().is_ok());
+    let claim = store.claim(State::Queued, &changed).unwrap().unwrap();
+    assert!(matches!(claim.check().unwrap(), Err(Damage::Mismatch(..))));
+    claim.release(State::Queued).unwrap();
+
+    // A password source a kept message may not name, and a newer format.
+    let command = add(&store, State::Queued);
+    sql.execute(
+        "UPDATE postie_spool SET transport = jsonb_set(transport, '{auth,secret}', \
+         '{\"Command\": \"cat /etc/shadow\"}') WHERE id = $1",
+        &[&command],
+    )
+    .unwrap();
+    let found = store.look(&command, &queued, false).unwrap();
+    assert!(matches!(found, Err(Damage::Unreadable(_))), "{found:?}");
+    let newer = add(&store, State::Queued);
+    sql.execute(
+        "UPDATE postie_spool SET format = 3 WHERE id = $1",
+        &[&newer],
+    )
+    .unwrap();
+    assert!(matches!(
+        store.look(&newer, &queued, false).unwrap(),
+        Err(Damage::Newer(_))
+    ));
+    // A row gone since the listing is "not found", as a moved entry is.
+    let error = store.look("1-2-3", &queued, false).unwrap_err();
+    assert_eq!(error.kind(), std::io::ErrorKind::NotFound);
+}
+
+#[test]
+fn the_password_comes_from_the_file_and_a_wrong_one_is_refused() {
+    let Some(scratch) = Scratch::new("password") else {
+        return;
+    };
+    let path = scratch.target.passfile.clone().unwrap();
+    let lookup = passfile::Lookup {
+        host: &scratch.target.host,
+        port: scratch.target.port,
+        database: &scratch.target.database,
+        user: &scratch.target.user,
+    };
+    assert!(passfile::password(&path, &lookup).unwrap().is_some());
+    let wrong = std::env::temp_dir().join(format!("postie-pgpass-wrong-{}", std::process::id()));
+    let _ = std::fs::remove_file(&wrong);
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&wrong)
+            .unwrap();
+        file.write_all(b"*:*:*:*:not-the-password\n").unwrap();
+    }
+    let target = Target {
+        passfile: Some(wrong.clone()),
+        ..scratch.target.clone()
+    };
+    let error = PgStore::connect(&target, DEFAULT_LEASE).err().unwrap();
+    std::fs::remove_file(&wrong).unwrap();
+    assert!(error.to_string().contains("password"), "{error}");
+}
