@@ -8,6 +8,10 @@
 #
 #   bench/pipelining.sh [--rounds N] [--count N] [--servers LIST]
 #
+# A server that does not offer PIPELINING (aiosmtpd, OpenSMTPD) gets the
+# same commands in both modes; it is listed, but only the servers that
+# offer it are compared.
+#
 # Servers (scripts/servers.sh starts the missing ones; each takes mail for
 # example.org without authentication on its SMTP port, in clear):
 #   postfix (the queueing test Postfix), aiosmtpd, exim, chasquid, haraka,
@@ -75,11 +79,33 @@ rate() {
 	awk -v n="$count" -v a="$start" -v b="$end" 'BEGIN { printf "%.1f", n / (b - a) }'
 }
 
+# offers NAME: whether the server's EHLO reply offers PIPELINING.
+offers() {
+	local addr
+	addr=$(address "$1")
+	python3 - "${addr%:*}" "${addr##*:}" <<'PY'
+import smtplib, sys
+s = smtplib.SMTP(sys.argv[1], int(sys.argv[2]), timeout=10)
+s.ehlo("bench.test")
+offered = s.has_extn("pipelining")
+s.quit()
+sys.exit(0 if offered else 1)
+PY
+}
+
 median() { tr ' ' '\n' | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
 declare -A on off
+compared=()
+for name in "${names[@]}"; do
+	if offers "$name"; then
+		compared+=("$name")
+	else
+		echo "$name does not offer PIPELINING: both modes send the same commands, not compared"
+	fi
+done
 for ((r = 1; r <= rounds; r++)); do
-	for name in "${names[@]}"; do
+	for name in "${compared[@]}"; do
 		on[$name]+="$(rate "$name" on) "
 		off[$name]+="$(rate "$name" off) "
 	done
@@ -90,7 +116,7 @@ echo
 echo "$rounds interleaved round(s) of $count messages (1 KiB, one connection) per server and mode; 2 cores"
 printf '  %-10s %14s %16s %8s\n' server pipelined/s unpipelined/s ratio
 fail=0
-for name in "${names[@]}"; do
+for name in "${compared[@]}"; do
 	p=$(median <<<"${on[$name]}") u=$(median <<<"${off[$name]}")
 	ratio=$(awk -v p="$p" -v u="$u" 'BEGIN { printf "%.2f", p / u }')
 	printf '  %-10s %14s %16s %8s\n' "$name" "$p" "$u" "$ratio"
