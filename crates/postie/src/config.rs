@@ -733,6 +733,7 @@ mod tests {
             tls = "required"
             timeout = 20
             spool_max_age_days = 1.5
+            spool_store = "postgres://postie@db.example.org/mail"
             [accounts.work]
             spool_on_failure = true
             hosts = ["mx1.example.org", "mx2.example.org"]
@@ -754,6 +755,10 @@ mod tests {
         assert_eq!(
             work.spool_max_age,
             Some(std::time::Duration::from_secs(36 * 3600))
+        );
+        assert_eq!(
+            work.spool_store.as_deref(),
+            Some("postgres://postie@db.example.org/mail")
         );
         let home = parse(text, Some("home")).unwrap().unwrap();
         assert_eq!(home.tls, Some(TlsArg::Implicit));
