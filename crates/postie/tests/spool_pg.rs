@@ -556,3 +556,67 @@ fn a_store_url_with_a_password_is_refused_wherever_it_is_given() {
     );
     assert!(!stderr(&out).contains("not-the-password"), "{}", text(&out));
 }
+
+/// The full run's flush to a real MTA: kept in the database while the
+/// account points nowhere, then flushed to the test Postfix
+/// (POSTIE_TEST_POSTFIX, delivering into POSTIE_TEST_POSTFIX_MAIL) once
+/// the account points there; a flush reads the account again.
+#[test]
+fn a_kept_message_is_flushed_from_the_database_to_postfix() {
+    let Some(db) = Db::new("postfix") else {
+        return;
+    };
+    let Some(postfix) = real_server("POSTIE_TEST_POSTFIX") else {
+        return;
+    };
+    let mail = postie_testkit::real_path("POSTIE_TEST_POSTFIX_MAIL").unwrap();
+    let config = db.dir.join("config").join("postie").join("config.toml");
+    std::fs::create_dir_all(config.parent().unwrap()).unwrap();
+    let account = |host: &str, port: u16| {
+        format!(
+            "default = \"pg\"\n[accounts.pg]\nhost = \"{host}\"\nport = {port}\n\
+             tls = \"none\"\nspool_on_failure = true\n"
+        )
+    };
+    std::fs::write(&config, account("127.0.0.1", closed_port())).unwrap();
+    let token = postie_mime::new_message_id("x")
+        .unwrap()
+        .replace(['<', '>', '@', '-', '_', '.'], "");
+    let subject = format!("pg spool postfix {token}");
+    let out = db.postie(&[
+        "send",
+        "--to",
+        "frank@example.org",
+        "--subject",
+        &subject,
+        "--body",
+        "via the database",
+        "--json",
+    ]);
+    assert_eq!(out.status.code(), Some(75), "{}", text(&out));
+    let id = kept_id(&out);
+    assert_eq!(db.state(&id), "queued");
+
+    std::fs::write(&config, account(&postfix.host, postfix.port)).unwrap();
+    let out = db.postie(&["spool", "flush", "--force"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(db.state(&id), "sent");
+    let dir = mail.join("example.org/frank/new");
+    let until = Instant::now() + Duration::from_secs(20);
+    loop {
+        let found = std::fs::read_dir(&dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|e| std::fs::read_to_string(e.path()).is_ok_and(|t| t.contains(&token)));
+        if found {
+            break;
+        }
+        assert!(
+            Instant::now() < until,
+            "not delivered to frank in {}",
+            dir.display()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
