@@ -78,9 +78,12 @@ pub(crate) enum Command {
     Dkim(DkimArgs),
 }
 
-const SPOOL_HELP: &str = "The spool: $POSTIE_SPOOL_DIR, else $XDG_STATE_HOME/postie/spool, else \
-~/.local/state/postie/spool. A message whose outcome is unknown (the connection ended after the \
-final dot: the server may have it) is only sent again by `flush --force`. The spool must be yours \
+const SPOOL_HELP: &str = "The spool: --store PATH|URL, else $POSTIE_SPOOL_STORE (or $POSTIE_SPOOL_DIR), \
+else the account's spool_store, else $XDG_STATE_HOME/postie/spool or ~/.local/state/postie/spool. \
+A folder, or a PostgreSQL database (postgres://ROLE@HOST[:PORT]/DB, its tables made by `postie spool \
+init`; the password from PGPASSFILE, ~/.pgpass or PGPASSWORD, never in the URL: exit 78). A \
+message whose outcome is unknown (the connection ended after the final dot: the server may have \
+it) is only sent again by `flush --force`. The spool must be yours \
 and writable by nobody else (else exit 78); an entry that is a link, holds one, is someone else's, \
 or whose record or message is damaged is listed as `damaged` (exit 74) and moved aside by flush \
 (to quarantine/, or dead/ for a message that is not the one kept).
@@ -88,7 +91,8 @@ or whose record or message is damaged is listed as `damaged` (exit 74) and moved
 Examples:
   postie send --spool-on-failure --server mail.example.org message.eml
   postie spool list
-  postie spool flush          # e.g. every 10 minutes from cron";
+  postie spool flush          # e.g. every 10 minutes from cron
+  postie spool --store postgres://postie@db.example.org/mail list";
 
 const SINK_EXAMPLES: &str = "Examples:
   postie sink --listen 127.0.0.1:2525 --maildir ./captured -v
@@ -157,6 +161,9 @@ pub(crate) struct SendArgs {
     /// `postie spool flush` (also on with the account's spool_on_failure).
     #[arg(long)]
     pub(crate) spool_on_failure: bool,
+    /// Where --spool-on-failure keeps the message.
+    #[command(flatten)]
+    pub(crate) store: StoreArgs,
     /// Log each message's outcome to this file, one line (time, account, server, TLS, AUTH, envelope, size, reply, queue id, exit status; never a secret). Also the account's log_file.
     #[arg(long, value_name = "FILE")]
     pub(crate) log_file: Option<PathBuf>,
@@ -425,8 +432,20 @@ pub(crate) struct ProbeArgs {
 /// `postie spool`.
 #[derive(Debug, Args)]
 pub(crate) struct SpoolArgs {
+    /// Which spool.
+    #[command(flatten)]
+    pub(crate) store: StoreArgs,
     #[command(subcommand)]
     pub(crate) command: SpoolCommand,
+}
+
+/// `--store`: which spool, for `postie spool` (before or after its
+/// command) and `postie send --spool-on-failure`.
+#[derive(Clone, Debug, Default, Args)]
+pub(crate) struct StoreArgs {
+    /// The spool: a folder's path, or postgres://ROLE@HOST[:PORT]/DB[?PARAM=VALUE...] (no password in it: PGPASSFILE, ~/.pgpass or PGPASSWORD). Default: $POSTIE_SPOOL_STORE, else $POSTIE_SPOOL_DIR, else the account's spool_store, else ~/.local/state/postie/spool.
+    #[arg(long = "store", value_name = "PATH|URL", global = true)]
+    pub(crate) store: Option<String>,
 }
 
 /// What to do with the spool.
@@ -460,6 +479,16 @@ pub(crate) enum SpoolCommand {
         /// The messages' ids.
         #[arg(required = true, value_name = "ID")]
         ids: Vec<String>,
+    },
+    /// Make the store's tables, or bring them up to date (PostgreSQL's
+    /// schema migrations); a folder store needs nothing.
+    #[command(
+        after_help = "Safe to run at any time, from any number of hosts at once: each migration is applied once, in one transaction, and a schema newer than this postie is refused (exit 78).\n\nExamples:\n  postie spool init --store postgres://postie@db.example.org/mail\n  POSTIE_SPOOL_STORE=postgres://postie@db.example.org/mail postie spool init --json"
+    )]
+    Init {
+        /// Print one JSON object instead.
+        #[arg(long)]
+        json: bool,
     },
     /// Send every queued message whose next attempt is due.
     #[command(

@@ -20,6 +20,7 @@
 //! client = "laptop.example.org"
 //! spool_on_failure = true     # as --spool-on-failure
 //! spool_max_age_days = 3      # `postie spool flush` gives up after (default 5)
+//! spool_store = "postgres://postie@db.example.org/mail"   # or a folder's path
 //! ```
 //!
 //! A password is never written in the file itself (the key is refused), and
@@ -125,6 +126,10 @@ pub(crate) struct Account {
     pub(crate) spool_on_failure: bool,
     /// How long `postie spool flush` keeps trying this account's messages.
     pub(crate) spool_max_age: Option<std::time::Duration>,
+    /// The spool its messages are kept in, and the spool commands use
+    /// with this account (a folder's path or a postgres:// URL), unless
+    /// `--store` or the environment says otherwise; checked when used.
+    pub(crate) spool_store: Option<String>,
     /// A password written in the file: msmtp's `password`, taken only from
     /// a file no one else can read (postie's own file refuses it).
     pub(crate) password: Option<WrittenPassword>,
@@ -231,6 +236,7 @@ struct AccountSpec {
     client: Option<String>,
     spool_on_failure: Option<bool>,
     spool_max_age_days: Option<f64>,
+    spool_store: Option<String>,
     log_file: Option<PathBuf>,
     syslog: Option<SyslogSpec>,
     syslog_socket: Option<PathBuf>,
@@ -292,6 +298,7 @@ impl AccountSpec {
             client: self.client.or(base.client),
             spool_on_failure: self.spool_on_failure.or(base.spool_on_failure),
             spool_max_age_days: self.spool_max_age_days.or(base.spool_max_age_days),
+            spool_store: self.spool_store.or(base.spool_store),
             log_file: self.log_file.or(base.log_file),
             syslog: self.syslog.or(base.syslog),
             syslog_socket: self.syslog_socket.or(base.syslog_socket),
@@ -567,6 +574,14 @@ fn resolve(name: &str, spec: AccountSpec) -> Result<Account, String> {
         client: spec.client,
         spool_on_failure: spec.spool_on_failure.unwrap_or(false),
         spool_max_age,
+        // A folder's path may start with ~, as the other paths here.
+        spool_store: spec.spool_store.map(|store| {
+            if store.contains("://") {
+                store
+            } else {
+                expand_home(Path::new(&store)).display().to_string()
+            }
+        }),
         ..Account::default()
     })
 }
@@ -718,6 +733,7 @@ mod tests {
             tls = "required"
             timeout = 20
             spool_max_age_days = 1.5
+            spool_store = "postgres://postie@db.example.org/mail"
             [accounts.work]
             spool_on_failure = true
             hosts = ["mx1.example.org", "mx2.example.org"]
@@ -739,6 +755,10 @@ mod tests {
         assert_eq!(
             work.spool_max_age,
             Some(std::time::Duration::from_secs(36 * 3600))
+        );
+        assert_eq!(
+            work.spool_store.as_deref(),
+            Some("postgres://postie@db.example.org/mail")
         );
         let home = parse(text, Some("home")).unwrap().unwrap();
         assert_eq!(home.tls, Some(TlsArg::Implicit));

@@ -21,14 +21,16 @@ const EXIT_STATUS: &[(&str, &str)] = &[
     ("74", "An I/O error, e.g. a damaged spool entry (EX_IOERR)."),
     ("75", "Temporary failure: no server reachable, a 4xx, a timeout; or the connection was lost after the final dot, so the outcome is unknown (EX_TEMPFAIL). With --spool-on-failure the message is kept and sent again by `postie spool flush`."),
     ("77", "Authentication failed, or no usable mechanism (EX_NOPERM)."),
-    ("78", "A bad accounts file (EX_CONFIG)."),
+    ("78", "A bad accounts file; a spool store named wrongly: a password in its URL, another scheme, a PostgreSQL store in a postie built without it, a login the database refuses (EX_CONFIG)."),
 ];
 
 /// The environment variables postie reads.
 const ENVIRONMENT: &[(&str, &str)] = &[
     ("XDG_CONFIG_HOME", "Where the accounts file is looked for: $XDG_CONFIG_HOME/postie/config.toml (default ~/.config)."),
     ("XDG_STATE_HOME", "Where the spool is: $XDG_STATE_HOME/postie/spool (default ~/.local/state)."),
-    ("POSTIE_SPOOL_DIR", "The spool directory, instead of the one under XDG_STATE_HOME."),
+    ("POSTIE_SPOOL_STORE", "The spool when --store does not name one: a folder's path or postgres://ROLE@HOST[:PORT]/DB (no password in it)."),
+    ("POSTIE_SPOOL_DIR", "The spool folder, when neither --store nor POSTIE_SPOOL_STORE names a spool; else the account's spool_store, else the folder under XDG_STATE_HOME."),
+    ("PGPASSWORD, PGPASSFILE", "A PostgreSQL spool's password: PGPASSWORD, else the password file PGPASSFILE, else ~/.pgpass (libpq's format; readable by you alone)."),
     ("HOME", "The base of the default locations above."),
     ("USER, LOGNAME", "The local part of the default envelope sender ($USER@ the host name)."),
     ("(any name)", "The variable named by --password-env or --oauth-token-env holds the secret; secrets never come from the command line."),

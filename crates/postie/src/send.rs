@@ -58,6 +58,16 @@ pub(crate) fn run_keeping(args: SendArgs) -> Ran {
     // retry reads the account (and its secret) again.
     let retry =
         spool_on_failure.then(|| crate::spool::Retry::new(&args, &settings, account.as_ref()));
+    // Where a failed message goes, chosen before it is sent: a store named
+    // wrongly (even by a `--store` alone) stops here, exit 78.
+    let store = if spool_on_failure || args.store.store.is_some() {
+        match crate::spool::store_for_send(args.store.store.as_deref(), account.as_ref()) {
+            Ok(store) => Some(store),
+            Err((c, text)) => return code(fail_input(&args, c, &text)),
+        }
+    } else {
+        None
+    };
     let mut args = args;
     if account.as_ref().is_some_and(|a| a.undisclosed_recipients) {
         // The recipients are fixed (and qualified) there: aliases first.
@@ -103,10 +113,10 @@ pub(crate) fn run_keeping(args: SendArgs) -> Ran {
         }
         Err(error) => {
             // Kept before anything is printed, so that the JSON can name it.
-            let kept = match retry {
-                Some(retry) if crate::spool::keeps(&error) => {
-                    Some(crate::spool::keep(retry, &message, &prepared, &error))
-                }
+            let kept = match (retry, &store) {
+                (Some(retry), Some(store)) if crate::spool::keeps(&error) => Some(
+                    crate::spool::keep(retry, store, &message, &prepared, &error),
+                ),
                 _ => None,
             };
             if args.json {

@@ -1259,6 +1259,7 @@ fn completions_and_man_pages_know_every_command() {
         "postie-spool-show",
         "postie-spool-remove",
         "postie-spool-flush",
+        "postie-spool-init",
         "postie-sink",
         "postie-demo",
         "postie-completions",

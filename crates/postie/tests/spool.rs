@@ -1213,3 +1213,64 @@ fn sendmail_exits_0_only_when_the_message_is_kept() {
     }
     assert_eq!(env.list().len(), 1);
 }
+
+#[test]
+fn the_store_is_chosen_by_flag_then_variable_and_a_folder_needs_no_init() {
+    let env = Env::new("choice");
+    // --store wins over POSTIE_SPOOL_DIR; POSTIE_SPOOL_STORE over it too.
+    let flagged = env.dir.join("flagged");
+    let port = closed_port();
+    let out = spool_one(
+        &env,
+        port,
+        &token(),
+        &["--store", flagged.to_str().unwrap()],
+    );
+    assert_eq!(out.status.code(), Some(75), "{}", text(&out));
+    assert_eq!(std::fs::read_dir(flagged.join("queue")).unwrap().count(), 1);
+    assert!(env.list().is_empty());
+    let out = env
+        .command(&["spool", "list"])
+        .env("POSTIE_SPOOL_STORE", &flagged)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("\tqueued\t"),
+        "{}",
+        text(&out)
+    );
+    // init on a folder: nothing to do, exit 0.
+    let out = env.postie(&["spool", "init"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("nothing to do"),
+        "{}",
+        text(&out)
+    );
+    // Another scheme is not a store.
+    let out = env.postie(&["spool", "list", "--store", "mysql://u@h/db"]);
+    assert_eq!(out.status.code(), Some(78), "{}", text(&out));
+}
+
+/// Without the `postgres` feature a database store is a setting this
+/// postie cannot serve: exit 78, saying so, before anything is sent.
+#[cfg(not(feature = "postgres"))]
+#[test]
+fn a_postgres_store_without_the_feature_is_refused() {
+    let env = Env::new("nofeature");
+    let url = "postgres://postie@127.0.0.1:1/mail";
+    let out = spool_one(&env, closed_port(), &token(), &["--store", url]);
+    assert_eq!(out.status.code(), Some(78), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("without its `postgres` feature"),
+        "{}",
+        text(&out)
+    );
+    let out = env
+        .command(&["spool", "list"])
+        .env("POSTIE_SPOOL_STORE", url)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(78), "{}", text(&out));
+}

@@ -63,9 +63,9 @@ struct Flush<'a> {
     accounts: HashMap<(Option<PathBuf>, String), Result<Option<Account>, String>>,
 }
 
-/// Runs `postie spool flush`.
-pub(crate) fn run(args: &FlushArgs) -> u8 {
-    let spool = match super::open_store(false) {
+/// Runs `postie spool flush` on `store`.
+pub(crate) fn run(args: &FlushArgs, store: &super::Store) -> u8 {
+    let spool = match super::open_store(store, false) {
         Ok(Some((spool, _))) => spool,
         Ok(None) => return exit::OK,
         Err((code, text)) => {

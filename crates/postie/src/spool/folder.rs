@@ -56,13 +56,11 @@ const ACTIVE: &str = "active";
 /// Entries that are damaged or not to be trusted, moved out of the way.
 const QUARANTINE: &str = "quarantine";
 
-/// The spool directory: `$POSTIE_SPOOL_DIR`, else
-/// `$XDG_STATE_HOME/postie/spool`, else `~/.local/state/postie/spool`.
+/// The default spool directory, when nothing chose a store
+/// ([`super::choice`]): `$XDG_STATE_HOME/postie/spool`, else
+/// `~/.local/state/postie/spool`.
 pub(crate) fn location() -> Result<PathBuf, String> {
     let set = |var: &str| std::env::var_os(var).filter(|v| !v.is_empty());
-    if let Some(dir) = set("POSTIE_SPOOL_DIR") {
-        return Ok(PathBuf::from(dir));
-    }
     // The XDG base directory spec ignores a relative path.
     if let Some(state) = set("XDG_STATE_HOME").map(PathBuf::from) {
         if state.is_absolute() {
@@ -71,7 +69,10 @@ pub(crate) fn location() -> Result<PathBuf, String> {
     }
     match set("HOME") {
         Some(home) => Ok(PathBuf::from(home).join(".local/state/postie/spool")),
-        None => Err("no spool directory: set POSTIE_SPOOL_DIR (HOME is not set)".to_owned()),
+        None => Err(
+            "no spool directory: give --store, or set POSTIE_SPOOL_STORE (HOME is not set)"
+                .to_owned(),
+        ),
     }
 }
 

@@ -18,21 +18,23 @@
 //! command gives it back to `queue/` when the DATA command had not gone
 //! out yet, else to `unknown/`.
 //!
+//! Which store, and where, is chosen once per command ([`choice`]): a
+//! folder, or (feature `postgres`) a PostgreSQL database ([`pg`]), opened
+//! in [`open_store`] alone.
+//!
 //! The spool trusts nothing on disk it has not checked ([`trust`],
 //! [`inspect`]): an entry that is damaged or planted is shown as
 //! `damaged` and moved out of the way, never followed or sent.
 
 mod backoff;
+mod choice;
 mod digest;
 mod flush;
 mod folder;
 mod inspect;
 mod meta;
 mod owner;
-// The database store: only its tests use it until the commands choose a
-// store by URL (`--store postgres://...`, the next step of issue 18).
 #[cfg(feature = "postgres")]
-#[cfg_attr(not(test), allow(dead_code))]
 mod pg;
 mod store;
 mod trust;
@@ -46,6 +48,7 @@ use serde_json::{json, Value};
 
 use crate::args::{SendArgs, SpoolArgs, SpoolCommand};
 use crate::exit;
+pub(crate) use choice::Store;
 use folder::Spool;
 use meta::Meta;
 use store::{Place, SpoolStore, State};
@@ -111,16 +114,32 @@ impl Kept {
     }
 }
 
-/// Keeps the message `postie send` failed to send: the bytes exactly as
-/// prepared (so a retry has the same Date and Message-ID, and no Bcc), the
-/// envelope, and `retry`. Durable when this returns `Ok`.
+/// The store `postie send --spool-on-failure` keeps a message in:
+/// `--store` (`flag`), else the environment, else `account`'s
+/// `spool_store`, else the default folder. Chosen before the message is
+/// sent, so that a store named wrongly stops the send (exit 78) rather
+/// than the keeping of a message that failed. `Err` has the exit code and
+/// the message.
+pub(crate) fn store_for_send(
+    flag: Option<&str>,
+    account: Option<&crate::config::Account>,
+) -> Result<Store, (u8, String)> {
+    choice::choose(flag, &|| {
+        Ok(account.and_then(|a| Some((a.name.clone(), a.spool_store.clone()?))))
+    })
+}
+
+/// Keeps the message `postie send` failed to send in `store`: the bytes
+/// exactly as prepared (so a retry has the same Date and Message-ID, and
+/// no Bcc), the envelope, and `retry`. Durable when this returns `Ok`.
 pub(crate) fn keep(
     retry: Retry,
+    store: &Store,
     message: &Message,
     prepared: &Prepared,
     error: &Error,
 ) -> Result<Kept, String> {
-    let (spool, root) = open_store(true)
+    let (spool, root) = open_store(store, true)
         .map_err(|(_, text)| text)?
         .ok_or("the spool could not be made")?;
     let at = |e: io::Error| opening_error(&root, &e);
@@ -212,21 +231,94 @@ fn error_text(error: &Error) -> String {
 
 /// `postie spool ...`.
 pub(crate) fn run(args: SpoolArgs) -> u8 {
+    // The account whose spool_store counts: the one `--account` names
+    // (list, flush), else the accounts file's default.
+    let account = match &args.command {
+        SpoolCommand::List { account, .. } => account.clone(),
+        SpoolCommand::Flush(flags) => flags.account.clone(),
+        _ => None,
+    };
+    let lookup = || {
+        let account = crate::config::load(None, account.as_deref())?;
+        Ok(account.and_then(|a| Some((a.name, a.spool_store?))))
+    };
+    let store = match choice::choose(args.store.store.as_deref(), &lookup) {
+        Ok(store) => store,
+        Err((code, text)) => return fail(code, &text),
+    };
     match args.command {
-        SpoolCommand::List { json, account } => list(json, account.as_deref()),
-        SpoolCommand::Show { id, json } => show(&id, json),
-        SpoolCommand::Remove { ids } => remove(&ids),
-        SpoolCommand::Flush(flags) => flush::run(&flags),
+        SpoolCommand::List { json, account } => list(&store, json, account.as_deref()),
+        SpoolCommand::Show { id, json } => show(&store, &id, json),
+        SpoolCommand::Remove { ids } => remove(&store, &ids),
+        SpoolCommand::Init { json } => init(&store, json),
+        SpoolCommand::Flush(flags) => flush::run(&flags, &store),
     }
 }
 
-/// The error of a spool that cannot be opened or used, naming its path:
-/// for one that is not to be trusted, what to fix.
-fn opening_error(root: &std::path::Path, error: &io::Error) -> String {
+/// `postie spool init`: the database store's migrations; a folder store
+/// has nothing to do (it is made when a message is first kept).
+fn init(store: &Store, json: bool) -> u8 {
+    let (kind, applied, version) = match store {
+        Store::Folder(_) => ("folder", Vec::<i32>::new(), None::<i32>),
+        #[cfg(feature = "postgres")]
+        Store::Postgres(target) => match pg::PgStore::init(target) {
+            Ok((applied, version)) => ("postgres", applied, Some(version)),
+            Err(e) => {
+                return fail(database_code(&e), &format!("{}: {e}", target.display()));
+            }
+        },
+    };
+    let location = store.describe();
+    if json {
+        println!(
+            "{}",
+            json!({
+                "store": kind,
+                "location": location,
+                "applied": applied,
+                "schema_version": version,
+            })
+        );
+        return exit::OK;
+    }
+    match version {
+        None => println!(
+            "postie: the spool is a folder ({location}): nothing to do; it is made when a message is first kept"
+        ),
+        Some(version) if applied.is_empty() => {
+            println!("postie: {location}: the schema is at version {version}: nothing to do");
+        }
+        Some(version) => println!(
+            "postie: {location}: applied migration{} {}; the schema is at version {version}",
+            if applied.len() == 1 { "" } else { "s" },
+            applied
+                .iter()
+                .map(i32::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+    exit::OK
+}
+
+/// The exit code for a database store that cannot be opened or used: 78
+/// for what a setting fixes (a login refused, a password file others may
+/// read, a schema newer than this postie), else 71.
+#[cfg(feature = "postgres")]
+fn database_code(error: &io::Error) -> u8 {
+    match error.kind() {
+        io::ErrorKind::PermissionDenied | io::ErrorKind::Unsupported => exit::CONFIG,
+        _ => exit::OS_ERR,
+    }
+}
+
+/// The error of a spool that cannot be opened or used, naming where it
+/// is: for one that is not to be trusted, what to fix.
+fn opening_error(root: &str, error: &io::Error) -> String {
     if trust::is_untrusted(error) {
         format!("the spool is not used: {error}")
     } else {
-        format!("{}: {error}", root.display())
+        format!("{root}: {error}")
     }
 }
 
@@ -243,8 +335,8 @@ fn opening_code(error: &io::Error) -> u8 {
 /// Opens the spool when it exists (`Ok(None)` when it does not: nothing
 /// was ever kept), after cleaning up after dead processes. `Err` has the
 /// exit code and the message.
-fn open_existing() -> Result<Option<Box<dyn SpoolStore>>, (u8, String)> {
-    let Some((spool, root)) = open_store(false)? else {
+fn open_existing(store: &Store) -> Result<Option<Box<dyn SpoolStore>>, (u8, String)> {
+    let Some((spool, root)) = open_store(store, false)? else {
         return Ok(None);
     };
     let at = |e: io::Error| (opening_code(&e), opening_error(&root, &e));
@@ -254,21 +346,32 @@ fn open_existing() -> Result<Option<Box<dyn SpoolStore>>, (u8, String)> {
     Ok(Some(spool))
 }
 
-/// An opened store, and where it is.
-type Opened = (Box<dyn SpoolStore>, PathBuf);
+/// An opened store, and where it is, for messages.
+type Opened = (Box<dyn SpoolStore>, String);
 
-/// The one place the store is chosen and opened (the folder store at
-/// [`folder::location`]), with where it is, for messages. Without
-/// `create`, `Ok(None)` when there is none yet. `Err` has the exit code
-/// and the message.
-fn open_store(create: bool) -> Result<Option<Opened>, (u8, String)> {
-    let root = folder::location().map_err(|text| (exit::OS_ERR, text))?;
-    if !create && std::fs::symlink_metadata(&root).is_err() {
-        return Ok(None);
+/// The one place a store is opened, with where it is, for messages.
+/// Without `create`, `Ok(None)` when a folder store is not there yet (a
+/// database store is always there: opening it makes its tables, as
+/// `postie spool init` does). `Err` has the exit code and the message.
+fn open_store(store: &Store, create: bool) -> Result<Option<Opened>, (u8, String)> {
+    match store {
+        Store::Folder(root) => {
+            if !create && std::fs::symlink_metadata(root).is_err() {
+                return Ok(None);
+            }
+            let shown = root.display().to_string();
+            let at = |e: io::Error| (opening_code(&e), opening_error(&shown, &e));
+            let spool = Spool::open(root.clone()).map_err(at)?;
+            Ok(Some((Box::new(spool), shown)))
+        }
+        #[cfg(feature = "postgres")]
+        Store::Postgres(target) => {
+            let shown = target.display();
+            let spool = pg::PgStore::connect(target, pg::DEFAULT_LEASE)
+                .map_err(|e| (database_code(&e), opening_error(&shown, &e)))?;
+            Ok(Some((Box::new(spool), shown)))
+        }
     }
-    let at = |e: io::Error| (opening_code(&e), opening_error(&root, &e));
-    let spool = Spool::open(root.clone()).map_err(at)?;
-    Ok(Some((Box::new(spool), root)))
 }
 
 /// One entry as `list` and `show` see it.
@@ -428,8 +531,8 @@ fn rows(spool: &dyn SpoolStore) -> io::Result<(Vec<Row>, Vec<Damaged>)> {
     Ok((rows, damaged))
 }
 
-fn list(json: bool, account: Option<&str>) -> u8 {
-    let spool = match open_existing() {
+fn list(store: &Store, json: bool, account: Option<&str>) -> u8 {
+    let spool = match open_existing(store) {
         Ok(spool) => spool,
         Err((code, text)) => return fail(code, &text),
     };
@@ -468,8 +571,8 @@ fn list(json: bool, account: Option<&str>) -> u8 {
     }
 }
 
-fn show(id: &str, json: bool) -> u8 {
-    let spool = match open_existing() {
+fn show(store: &Store, id: &str, json: bool) -> u8 {
+    let spool = match open_existing(store) {
         Ok(Some(spool)) => spool,
         Ok(None) => return fail(exit::NOINPUT, &format!("no message {id} in the spool")),
         Err((code, text)) => return fail(code, &text),
@@ -559,8 +662,8 @@ fn show(id: &str, json: bool) -> u8 {
     exit::OK
 }
 
-fn remove(ids: &[String]) -> u8 {
-    let spool = match open_existing() {
+fn remove(store: &Store, ids: &[String]) -> u8 {
+    let spool = match open_existing(store) {
         Ok(spool) => spool,
         Err((code, text)) => return fail(code, &text),
     };

@@ -4,7 +4,8 @@
 //! keeps them.
 //!
 //! The folder store ([`super::folder`]) keeps each entry as a directory and
-//! every change of state as one `rename(2)`; a database store comes next.
+//! every change of state as one `rename(2)`; the PostgreSQL store
+//! (`super::pg`, feature `postgres`) keeps each as a row.
 //! Whatever the store, its contract is the same:
 //!
 //! - an entry is in exactly one place at a time (resting in a [`State`],
@@ -178,7 +179,7 @@ pub(crate) trait DataMarker: Send + Sync {
 }
 
 /// The contract above as a test any store must pass, through the seam
-/// alone (the folder store runs it; a database store will too).
+/// alone (the folder store and the PostgreSQL store both run it).
 #[cfg(test)]
 pub(crate) mod contract {
     #![allow(clippy::unwrap_used, clippy::panic)]

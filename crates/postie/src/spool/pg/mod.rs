@@ -33,8 +33,9 @@
 //!
 //! The connection is plain TCP for now (loopback in the tests): TLS
 //! through rustls is the next step (see the report of issue 18's first
-//! step). Passwords come from a password file ([`passfile`]), never from
-//! a URL or a command line.
+//! step). Passwords come from `PGPASSWORD` or a password file
+//! ([`passfile`]), never from a URL or a command line:
+//! [`Target::from_url`] refuses a URL holding one.
 #![forbid(unsafe_code)]
 
 mod claim;
@@ -46,3 +47,6 @@ mod schema;
 mod store;
 #[cfg(test)]
 mod tests;
+
+pub(crate) use connect::Target;
+pub(crate) use store::{PgStore, DEFAULT_LEASE};

@@ -45,6 +45,7 @@ impl Scratch {
             user: var("POSTIE_TEST_POSTGRES_USER"),
             passfile: Some(var("POSTIE_TEST_POSTGRES_PASSFILE").into()),
             schema: None,
+            url: None,
         };
         open_client(&target)
             .unwrap()
