@@ -4,7 +4,10 @@
 # to the test Postfix, which queues each and then discards it, while this
 # script stops Postfix every --every seconds (default 30) for --down seconds
 # (default 3) and starts it again. Then it checks, from Postfix's own log
-# (cleanup's `message-id=` line, one per message Postfix queued):
+# (a message counts as queued when its queue id, which cleanup's
+# `message-id=` line names, reached the queue manager: `(queue active)`;
+# a cleanup interrupted by the stop logs the message-id of a message that
+# was never queued):
 #   * every message the pool reported accepted was queued exactly once;
 #   * no message was queued twice: the client sends a message again only
 #     when the pool said it was not sent, so a duplicate would mean postie
@@ -69,6 +72,9 @@ pf_stop() {
 }
 pf_start() {
 	pf_running && return 0
+	# A cleanup killed by the stop leaves an empty file in incoming/, which
+	# fails the start's integrity check (scripts/servers.sh clears them too).
+	find "$pf_dir/queue/incoming" -type f -empty -delete 2>/dev/null || true
 	for _ in $(seq 20); do
 		postfix -c "$pf_etc" start >/dev/null 2>&1 && return 0
 		sleep 0.5
@@ -100,9 +106,19 @@ elapsed=$(($(date +%s) - start))
 # Postfix's log is written by its own daemon: give it a moment.
 sleep 2
 
-tail -c +"$((log_start + 1))" "$pf_log" |
-	sed -n "s/.*message-id=<soak-\([0-9]*\)-$run@postie.bench>.*/\1/p" | sort -n | uniq -c |
-	awk '{ print $2, $1 }' >"$work/queued"
+tail -c +"$((log_start + 1))" "$pf_log" | awk -v run="$run" '
+	# QUEUEID: message-id=<soak-N-RUN@postie.bench>   (cleanup)
+	match($0, /: message-id=<soak-[0-9]+-/) {
+		split($6, q, ":"); id = $0
+		sub(/.*message-id=<soak-/, "", id); split(id, parts, "-")
+		if (index($0, "-" run "@postie.bench>")) msg[q[1]] = parts[1]
+	}
+	# QUEUEID: from=<...>, size=..., nrcpt=1 (queue active)   (qmgr)
+	# (Postfix reuses a queue id within seconds: each cleanup line pairs
+	# with the next queue-active line of its id.)
+	/\(queue active\)/ { split($6, q, ":"); if (q[1] in msg) { count[msg[q[1]]]++; delete msg[q[1]] } }
+	END { for (n in count) print n, count[n] }
+' >"$work/queued"
 python3 - "$work/outcomes" "$work/queued" "$work/summary" "$restarts" "$elapsed" <<'PY'
 import sys, collections
 outcomes, queued_file, summary_file, restarts, elapsed = sys.argv[1:6]
@@ -131,8 +147,8 @@ print(f"  sent again after a 'not sent'          {fields['retries']}")
 print(f"  unknown or failed (reported)           {len(failed)}, of which Postfix queued {len(failed_but_queued)}")
 for reason, n in reasons.most_common(5):
     print(f"      {n:8}  {reason}")
-print(f"  accepted but not queued exactly once   {len(lost)}")
-print(f"  queued twice or more                   {len(twice)}")
+print(f"  accepted but not queued exactly once   {len(lost)}" + (f" (e.g. {sorted(lost)[:5]})" if lost else ""))
+print(f"  queued twice or more                   {len(twice)}" + (f" (e.g. {sorted(twice)[:5]})" if twice else ""))
 print(f"  not reported at all                    {unreported}")
 print(f"  client RSS: {warm} KiB after warm-up, peak {peak} KiB after it ({growth:+.1f}%)")
 ok = not lost and not twice and unreported == 0 and growth <= 10
