@@ -43,6 +43,18 @@ fn is_token_char(c: char) -> bool {
     c.is_ascii_graphic() && !is_tspecial(c)
 }
 
+/// [`is_token_char`] for a byte: a byte of a multi-byte character is never
+/// printable ASCII, so a string's bytes pass exactly when its characters do
+/// (and bytes are cheaper to walk than characters).
+fn is_token_byte(b: u8) -> bool {
+    is_token_char(char::from(b))
+}
+
+/// [`is_name_char`] for a byte; see [`is_token_byte`].
+fn is_name_byte(b: u8) -> bool {
+    is_name_char(char::from(b))
+}
+
 /// Is `s` a non-empty RFC 2045 token, which may stand bare as a parameter
 /// value (or as a media type or subtype)?
 ///
@@ -54,7 +66,7 @@ fn is_token_char(c: char) -> bool {
 /// assert!(!is_token(""));
 /// ```
 pub fn is_token(s: &str) -> bool {
-    !s.is_empty() && s.chars().all(is_token_char)
+    !s.is_empty() && s.bytes().all(is_token_byte)
 }
 
 /// Is `c` allowed in a parameter name: a token character other than the
@@ -143,23 +155,73 @@ pub fn param_pieces(name: &str, value: &str) -> Vec<String> {
 pub fn write_param(name: &str, value: &str, out: &mut String) {
     // The common case, a clean name and a short printable ASCII value, is
     // written in place, as the one piece `param_pieces` would make of it.
-    if !name.is_empty()
-        && name.chars().all(is_name_char)
-        && value.bytes().all(|b| (0x20..0x7f).contains(&b))
-    {
-        let start = out.len();
+    if let Some(piece) = PlainPiece::of(name, value) {
         out.push_str("; ");
         out.push_str(name);
         out.push('=');
-        push_ascii_value(out, value, is_token(value));
-        if out.len() - start - 2 <= MAX_PIECE || value.is_empty() {
-            return;
-        }
-        out.truncate(start);
+        push_ascii_value(out, value, piece.token);
+        return;
     }
     for piece in param_pieces(name, value) {
         out.push_str("; ");
         out.push_str(&piece);
+    }
+}
+
+/// A parameter that [`param_pieces`] writes as one plain `name=value`
+/// piece: a clean name and a printable ASCII value (bare when a token,
+/// else quoted), at most [`MAX_PIECE`] characters in all (or with an empty
+/// value, which is never split). What a writer needs to put it straight
+/// into its output, without building the piece.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct PlainPiece {
+    /// The piece's length.
+    pub(crate) len: usize,
+    /// Whether the value is a token, written bare.
+    pub(crate) token: bool,
+}
+
+impl PlainPiece {
+    /// `None` when the parameter needs [`param_pieces`]: a name to clean,
+    /// a value that is not printable ASCII, or one too long for a piece.
+    pub(crate) fn of(name: &str, value: &str) -> Option<Self> {
+        if name.is_empty() || !name.bytes().all(is_name_byte) {
+            return None;
+        }
+        // One pass: printable ASCII, tspecials and the bytes a
+        // quoted-string escapes, counted branch-free.
+        let (mut unprintable, mut special, mut escaped) = (false, false, 0usize);
+        for b in value.bytes() {
+            unprintable |= !(0x20..0x7f).contains(&b);
+            special |= !is_token_byte(b);
+            escaped += usize::from(b == b'"' || b == b'\\');
+        }
+        if unprintable {
+            return None;
+        }
+        let token = !value.is_empty() && !special;
+        let quoting = if token { 0 } else { 2 + escaped };
+        let len = name.len() + 1 + value.len() + quoting;
+        (len <= MAX_PIECE || value.is_empty()).then_some(Self { len, token })
+    }
+
+    /// Appends `name=value` (the value bare or quoted, as [`PlainPiece::of`]
+    /// found) to `out`.
+    pub(crate) fn write(self, name: &str, value: &str, out: &mut Vec<u8>) {
+        out.extend_from_slice(name.as_bytes());
+        out.push(b'=');
+        if self.token {
+            out.extend_from_slice(value.as_bytes());
+            return;
+        }
+        out.push(b'"');
+        for &b in value.as_bytes() {
+            if b == b'"' || b == b'\\' {
+                out.push(b'\\');
+            }
+            out.push(b);
+        }
+        out.push(b'"');
     }
 }
 

@@ -74,7 +74,7 @@ pub(crate) fn write_text_field(name: &str, text: &str, w: &mut Vec<u8>) -> Resul
 /// Whether `text` holds both `=?` and `?=`, so that a reader could take
 /// part of it for an encoded-word. (A search per pair: `str::contains`
 /// sets up a substring searcher, which costs more than these short values.)
-fn looks_encoded(text: &[u8]) -> bool {
+pub(crate) fn looks_encoded(text: &[u8]) -> bool {
     has_pair(text, b'=', b'?') && has_pair(text, b'?', b'=')
 }
 
