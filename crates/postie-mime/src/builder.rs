@@ -38,12 +38,13 @@ use crate::fields::content_type::ContentType;
 use crate::fields::header::Headers;
 use crate::fields::{mime_types, rfc2231};
 use crate::message::Message;
+use crate::shared::{SharedBytes, SharedText};
 use crate::Error;
 
 /// Where an attachment's content comes from.
 #[derive(Clone, Debug)]
 enum Source {
-    Bytes(Vec<u8>),
+    Bytes(SharedBytes),
     File(PathBuf),
 }
 
@@ -59,8 +60,8 @@ struct Attachment {
 #[derive(Clone, Debug, Default)]
 pub struct MessageBuilder {
     headers: Vec<(String, String)>,
-    text: Option<String>,
-    html: Option<String>,
+    text: Option<SharedText>,
+    html: Option<SharedText>,
     inline: Vec<Attachment>,
     attachments: Vec<Attachment>,
 }
@@ -119,15 +120,16 @@ impl MessageBuilder {
         self
     }
 
-    /// The plain-text body.
-    pub fn text(mut self, text: impl Into<String>) -> Self {
+    /// The plain-text body: a `String`, a `&str`, or text shared with
+    /// other messages without a copy (an `Arc<str>`: [`SharedText`]).
+    pub fn text(mut self, text: impl Into<SharedText>) -> Self {
         self.text = Some(text.into());
         self
     }
 
     /// The HTML body; with a text body too, the two become
     /// multipart/alternative.
-    pub fn html(mut self, html: impl Into<String>) -> Self {
+    pub fn html(mut self, html: impl Into<SharedText>) -> Self {
         self.html = Some(html.into());
         self
     }
@@ -146,15 +148,17 @@ impl MessageBuilder {
     }
 
     /// Attaches bytes under `file_name`; the type is guessed from the name
-    /// when not given.
+    /// when not given. The bytes are a `Vec<u8>` (moved in, not copied), a
+    /// `&[u8]` (copied), or bytes shared with other messages without a copy
+    /// (an `Arc<[u8]>`: [`SharedBytes`]).
     pub fn attach_bytes(
         mut self,
         file_name: impl Into<String>,
-        data: Vec<u8>,
+        data: impl Into<SharedBytes>,
         content_type: Option<ContentType>,
     ) -> Self {
         self.attachments.push(Attachment {
-            source: Source::Bytes(data),
+            source: Source::Bytes(data.into()),
             file_name: file_name.into(),
             content_type,
             content_id: None,
@@ -175,16 +179,17 @@ impl MessageBuilder {
         self
     }
 
-    /// An inline part from bytes, shown by the HTML as `cid:<content_id>`.
+    /// An inline part from bytes, shown by the HTML as `cid:<content_id>`;
+    /// the bytes as for [`MessageBuilder::attach_bytes`].
     pub fn inline_bytes(
         mut self,
         content_id: impl Into<String>,
         file_name: impl Into<String>,
-        data: Vec<u8>,
+        data: impl Into<SharedBytes>,
         content_type: Option<ContentType>,
     ) -> Self {
         self.inline.push(Attachment {
-            source: Source::Bytes(data),
+            source: Source::Bytes(data.into()),
             file_name: file_name.into(),
             content_type,
             content_id: Some(content_id.into()),

@@ -9,12 +9,14 @@
 //! on their own side, so that side depends on the model and never the
 //! other way round.
 
+use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
 
 use crate::fields::content_type::ContentType;
 use crate::fields::header::Headers;
+use crate::shared::{SharedBytes, SharedText};
 use crate::Error;
 
 /// A message, or one entity (part) of a multipart.
@@ -54,16 +56,17 @@ pub enum Body {
     /// as 7bit when it can, else as quoted-printable, with
     /// `Content-Type: text/<subtype>` and the charset it needs.
     Text {
-        /// The text.
-        text: String,
+        /// The text (owned, or shared with other messages: [`SharedText`]).
+        text: SharedText,
         /// The MIME subtype, `plain` by default.
-        subtype: String,
+        subtype: Cow<'static, str>,
     },
     /// Bytes of the given type, encoded by the writer: text types as 7bit
     /// or quoted-printable when they can be, anything else as base64.
     Data {
-        /// The content.
-        data: Vec<u8>,
+        /// The content (owned, or shared with other messages:
+        /// [`SharedBytes`]).
+        data: SharedBytes,
         /// Its type.
         content_type: ContentType,
     },
@@ -125,31 +128,33 @@ impl TransferEncoding {
 }
 
 impl Message {
-    /// A `text/plain` message from `text`; any line ending (LF, CRLF or CR)
-    /// is sent as CRLF.
-    pub fn text(text: impl Into<String>) -> Self {
+    /// A `text/plain` message from `text` (a `String`, a `&str`, or text
+    /// shared without a copy: [`SharedText`]); any line ending (LF, CRLF or
+    /// CR) is sent as CRLF.
+    pub fn text(text: impl Into<SharedText>) -> Self {
         Self::from_parts(
             Headers::new(),
             Body::Text {
                 text: text.into(),
-                subtype: "plain".to_owned(),
+                subtype: Cow::Borrowed("plain"),
             },
         )
     }
 
     /// A `text/html` entity.
-    pub fn html(html: impl Into<String>) -> Self {
+    pub fn html(html: impl Into<SharedText>) -> Self {
         Self::from_parts(
             Headers::new(),
             Body::Text {
                 text: html.into(),
-                subtype: "html".to_owned(),
+                subtype: Cow::Borrowed("html"),
             },
         )
     }
 
-    /// A leaf of `content_type` holding `data`.
-    pub fn data(data: impl Into<Vec<u8>>, content_type: ContentType) -> Self {
+    /// A leaf of `content_type` holding `data` (a `Vec<u8>`, a `&[u8]`, or
+    /// bytes shared without a copy: [`SharedBytes`]).
+    pub fn data(data: impl Into<SharedBytes>, content_type: ContentType) -> Self {
         Self::from_parts(
             Headers::new(),
             Body::Data {
