@@ -31,11 +31,12 @@
 //! # Ok::<(), postie_mime::Error>(())
 //! ```
 
+use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 
 use crate::fields::address;
 use crate::fields::content_type::ContentType;
-use crate::fields::header::Headers;
+use crate::fields::header::{HeaderName, HeaderValue, Headers};
 use crate::fields::{mime_types, rfc2231};
 use crate::message::Message;
 use crate::shared::{SharedBytes, SharedText};
@@ -59,7 +60,9 @@ struct Attachment {
 /// Builds a [`Message`]; see the module documentation.
 #[derive(Clone, Debug, Default)]
 pub struct MessageBuilder {
-    headers: Vec<(String, String)>,
+    /// Names are the builder's own constants (borrowed, known valid) or a
+    /// caller's (owned, checked at `build`).
+    headers: Vec<(Cow<'static, str>, String)>,
     text: Option<SharedText>,
     html: Option<SharedText>,
     inline: Vec<Attachment>,
@@ -116,7 +119,7 @@ impl MessageBuilder {
 
     /// Adds any other field.
     pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
-        self.headers.push((name.into(), value.into()));
+        self.headers.push((Cow::Owned(name.into()), value.into()));
         self
     }
 
@@ -200,12 +203,17 @@ impl MessageBuilder {
     /// The message. Checks every field (a CR or LF is an error, addresses
     /// must parse) and that each attached file exists.
     pub fn build(self) -> Result<Message, Error> {
-        let mut headers = Headers::new();
+        let mut headers = Headers::with_capacity(self.headers.len());
         for (name, value) in self.headers {
             if ADDRESS_FIELDS.iter().any(|f| f.eq_ignore_ascii_case(&name)) {
                 address::check_address_list(&value)?;
             }
-            headers.append_string(&name, value)?;
+            let value = HeaderValue::from_string(&name, value)?;
+            let name = match name {
+                Cow::Borrowed(name) => HeaderName::from_static(name),
+                Cow::Owned(name) => HeaderName::from_string(name)?,
+            };
+            headers.append_value(name, value);
         }
 
         let text = self.text.map(Message::text);
@@ -233,7 +241,8 @@ impl MessageBuilder {
         let mut message = if self.attachments.is_empty() {
             body.unwrap_or_else(|| Message::text(""))
         } else {
-            let mut parts: Vec<Message> = body.into_iter().collect();
+            let mut parts = Vec::with_capacity(1 + self.attachments.len());
+            parts.extend(body);
             for attachment in self.attachments {
                 parts.push(attachment_part(attachment, "attachment")?);
             }
@@ -243,13 +252,13 @@ impl MessageBuilder {
         Ok(message)
     }
 
-    fn set(mut self, name: &str, value: impl Into<String>) -> Self {
+    fn set(mut self, name: &'static str, value: impl Into<String>) -> Self {
         self.headers.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
-        self.headers.push((name.to_owned(), value.into()));
+        self.headers.push((Cow::Borrowed(name), value.into()));
         self
     }
 
-    fn add_addresses(mut self, name: &str, value: impl Into<String>) -> Self {
+    fn add_addresses(mut self, name: &'static str, value: impl Into<String>) -> Self {
         let value = value.into();
         match self
             .headers
@@ -260,7 +269,7 @@ impl MessageBuilder {
                 existing.push_str(", ");
                 existing.push_str(&value);
             }
-            None => self.headers.push((name.to_owned(), value)),
+            None => self.headers.push((Cow::Borrowed(name), value)),
         }
         self
     }
@@ -300,8 +309,9 @@ fn attachment_part(attachment: Attachment, disposition: &str) -> Result<Message,
     let mut value = String::with_capacity(attachment.file_name.len() + 24);
     value.push_str(disposition);
     rfc2231::write_param("filename", &attachment.file_name, &mut value);
+    let value = HeaderValue::from_string("Content-Disposition", value)?;
     part.headers_mut()
-        .append_string("Content-Disposition", value)?;
+        .append_value(HeaderName::from_static("Content-Disposition"), value);
     if let Some(id) = attachment.content_id {
         let valid = !id.is_empty()
             && id

@@ -12,8 +12,6 @@
 use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 
-use base64::Engine as _;
-
 use crate::fields::content_type::ContentType;
 use crate::fields::header::Headers;
 use crate::shared::{SharedBytes, SharedText};
@@ -189,7 +187,7 @@ impl Message {
                 name: "Content-Type".to_owned(),
                 reason: content_type_reason(&e),
             })?
-            .with_param("boundary", &boundary);
+            .with_param_owned("boundary", boundary);
         Ok(Self::from_parts(
             Headers::new(),
             Body::Multipart {
@@ -380,7 +378,7 @@ fn new_boundary() -> Result<String, Error> {
     // 18 bytes are 24 characters.
     let mut boundary = String::with_capacity(BOUNDARY_PREFIX.len() + 24);
     boundary.push_str(BOUNDARY_PREFIX);
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode_string(raw, &mut boundary);
+    crate::fields::base64url::push(&raw, &mut boundary);
     Ok(boundary)
 }
 

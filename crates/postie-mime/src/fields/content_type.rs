@@ -23,7 +23,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use crate::fields::lexer::{Lexer, Strictness};
-use crate::fields::rfc2231::{clean_name, decode_params, is_token, param_pieces};
+use crate::fields::rfc2231::{clean_name, decode_params, is_clean_name, is_token, param_pieces};
 
 /// Why a `Content-Type` or `Content-Disposition` value could not be built or
 /// parsed.
@@ -191,6 +191,14 @@ impl ContentType {
     /// Sets a parameter in place; see [`ContentType::with_param`].
     pub fn set_param(&mut self, name: &str, value: &str) {
         set_param(&mut self.params, name, value);
+    }
+
+    /// [`ContentType::with_param`] for a value the caller gives away (a
+    /// multipart's new boundary), kept without a copy.
+    #[must_use]
+    pub(crate) fn with_param_owned(mut self, name: &str, value: String) -> Self {
+        set_param_owned(&mut self.params, name, value);
+        self
     }
 
     /// Removes parameter `name` (any case), giving back its value.
@@ -450,14 +458,30 @@ impl FromStr for ContentDisposition {
 }
 
 fn set_param(params: &mut Vec<(String, String)>, name: &str, value: &str) {
-    let name = clean_name(name).to_ascii_lowercase();
+    set_param_owned(params, name, value.to_owned());
+}
+
+/// [`set_param`] for a value the caller gives away.
+fn set_param_owned(params: &mut Vec<(String, String)>, name: &str, value: String) {
+    // A name that is clean and lowercase already (every name postie sets)
+    // is copied once, not cleaned into one string and lowered into another.
+    let name = if is_clean_lowercase(name) {
+        name.to_owned()
+    } else {
+        clean_name(name).to_ascii_lowercase()
+    };
     if name.is_empty() {
         return;
     }
     match params.iter_mut().find(|(n, _)| *n == name) {
-        Some((_, v)) => *v = value.to_string(),
-        None => params.push((name, value.to_string())),
+        Some((_, v)) => *v = value,
+        None => params.push((name, value)),
     }
+}
+
+/// Whether `clean_name(name).to_ascii_lowercase()` is `name` itself.
+fn is_clean_lowercase(name: &str) -> bool {
+    is_clean_name(name) && !name.bytes().any(|b| b.is_ascii_uppercase())
 }
 
 fn remove_param(params: &mut Vec<(String, String)>, name: &str) -> Option<String> {

@@ -27,6 +27,37 @@ pub struct HeaderName(Cow<'static, str>);
 impl HeaderName {
     /// Checks `name` and wraps it.
     pub fn new(name: &str) -> Result<Self, Error> {
+        Self::check(name)?;
+        Ok(Self(match Self::known(name) {
+            // The fields every message has need no copy of their name.
+            Some(known) => Cow::Borrowed(known),
+            None => Cow::Owned(name.to_owned()),
+        }))
+    }
+
+    /// [`HeaderName::new`] for a name the caller gives away: kept without
+    /// a copy.
+    pub(crate) fn from_string(name: String) -> Result<Self, Error> {
+        Self::check(&name)?;
+        Ok(Self(match Self::known(&name) {
+            Some(known) => Cow::Borrowed(known),
+            None => Cow::Owned(name),
+        }))
+    }
+
+    /// A name of postie's own, a constant known to be valid: not checked
+    /// again for every message (debug builds still check).
+    pub(crate) fn from_static(name: &'static str) -> Self {
+        debug_assert!(Self::check(name).is_ok(), "{name}");
+        Self(Cow::Borrowed(name))
+    }
+
+    /// The name as one of [`KNOWN_NAMES`], when it is written as one.
+    fn known(name: &str) -> Option<&'static str> {
+        KNOWN_NAMES.iter().find(|known| **known == name).copied()
+    }
+
+    fn check(name: &str) -> Result<(), Error> {
         let reason = if name.is_empty() {
             Some("it is empty")
         } else if name.len() > 76 {
@@ -41,13 +72,7 @@ impl HeaderName {
                 name: name.escape_debug().to_string(),
                 reason,
             }),
-            None => Ok(Self(
-                match KNOWN_NAMES.iter().find(|known| **known == name) {
-                    // The fields every message has need no copy of their name.
-                    Some(known) => Cow::Borrowed(known),
-                    None => Cow::Owned(name.to_owned()),
-                },
-            )),
+            None => Ok(()),
         }
     }
 
@@ -210,11 +235,12 @@ impl HeaderValue {
 }
 
 fn check_text(name: &str, value: &str) -> Result<(), Error> {
-    // Printable ASCII and TAB, the common case, in one quick pass.
-    if value
-        .bytes()
-        .all(|b| (b' '..=b'~').contains(&b) || b == b'\t')
-    {
+    // Printable ASCII and TAB, the common case, in one quick pass: a fold
+    // without an early exit, which the compiler turns into vector code.
+    let other = value.bytes().fold(false, |other, b| {
+        other | !((b' '..=b'~').contains(&b) || b == b'\t')
+    });
+    if !other {
         return Ok(());
     }
     let bad = |reason| Error::InvalidHeaderValue {
@@ -298,6 +324,13 @@ impl Headers {
         Self::default()
     }
 
+    /// No fields, with room for `capacity` without growing.
+    pub(crate) fn with_capacity(capacity: usize) -> Self {
+        Self {
+            fields: Vec::with_capacity(capacity),
+        }
+    }
+
     /// The first value of `name`.
     pub fn get(&self, name: &str) -> Option<&HeaderValue> {
         self.fields
@@ -322,13 +355,6 @@ impl Headers {
     /// Adds a field at the end, after checking name and value.
     pub fn append(&mut self, name: &str, value: &str) -> Result<(), Error> {
         let value = HeaderValue::new(name, value)?;
-        self.append_value(HeaderName::new(name)?, value);
-        Ok(())
-    }
-
-    /// [`Headers::append`] for a value the caller gives away.
-    pub(crate) fn append_string(&mut self, name: &str, value: String) -> Result<(), Error> {
-        let value = HeaderValue::from_string(name, value)?;
         self.append_value(HeaderName::new(name)?, value);
         Ok(())
     }

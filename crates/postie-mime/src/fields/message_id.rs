@@ -1,5 +1,3 @@
-use base64::Engine as _;
-
 use crate::fields::random_pool;
 use crate::Error;
 
@@ -23,7 +21,7 @@ pub fn new_message_id(domain: &str) -> Result<String, Error> {
     // 16 bytes are 22 base64 characters.
     let mut id = String::with_capacity(domain.len() + 25);
     id.push('<');
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode_string(random, &mut id);
+    crate::fields::base64url::push(&random, &mut id);
     id.push('@');
     id.push_str(domain);
     id.push('>');

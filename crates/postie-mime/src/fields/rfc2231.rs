@@ -81,6 +81,11 @@ pub(crate) fn clean_name(name: &str) -> String {
     name.chars().filter(|&c| is_name_char(c)).collect()
 }
 
+/// Whether [`clean_name`] would leave `name` as it is.
+pub(crate) fn is_clean_name(name: &str) -> bool {
+    name.bytes().all(is_name_byte)
+}
+
 /// Is `b` written as itself in an extended value? A conservative set of
 /// RFC 2231 attribute-chars (the RFC 8187 `attr-char` set), so that every
 /// reader, strict or sloppy, takes it literally.
@@ -185,7 +190,7 @@ impl PlainPiece {
     /// `None` when the parameter needs [`param_pieces`]: a name to clean,
     /// a value that is not printable ASCII, or one too long for a piece.
     pub(crate) fn of(name: &str, value: &str) -> Option<Self> {
-        if name.is_empty() || !name.bytes().all(is_name_byte) {
+        if name.is_empty() || !is_clean_name(name) {
             return None;
         }
         // One pass: printable ASCII, tspecials and the bytes a
