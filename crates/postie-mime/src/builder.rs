@@ -287,17 +287,13 @@ fn attachment_part(attachment: Attachment, disposition: &str) -> Result<Message,
     let content_type = match &attachment.content_type {
         Some(ct) => ct.clone(),
         None => {
-            let guessed = mime_types::guess(&attachment.file_name);
-            // The table's types are bare `type/subtype`: no parsing needed.
-            let parsed = match guessed.split_once('/') {
-                Some((type_, subtype)) => {
-                    ContentType::new(type_, subtype).or_else(|_| ContentType::parse(guessed))
+            // The table's types are bare lowercase `type/subtype`
+            // constants: no parsing, no copy.
+            ContentType::from_static(mime_types::guess(&attachment.file_name)).map_err(|_| {
+                Error::InvalidHeaderValue {
+                    name: "Content-Type".to_owned(),
+                    reason: "the guessed MIME type is not valid",
                 }
-                None => ContentType::parse(guessed),
-            };
-            parsed.map_err(|_| Error::InvalidHeaderValue {
-                name: "Content-Type".to_owned(),
-                reason: "the guessed MIME type is not valid",
             })?
         }
     };

@@ -182,7 +182,14 @@ impl Message {
     /// A `multipart/<subtype>` of `parts`, with a new random boundary.
     pub fn multipart(subtype: &str, parts: Vec<Message>) -> Result<Self, Error> {
         let boundary = new_boundary()?;
-        let content_type = ContentType::new("multipart", subtype)
+        // The usual subtypes as constants: no string built per message.
+        let content_type = match subtype {
+            "mixed" => ContentType::from_static("multipart/mixed"),
+            "alternative" => ContentType::from_static("multipart/alternative"),
+            "related" => ContentType::from_static("multipart/related"),
+            _ => ContentType::new("multipart", subtype),
+        };
+        let content_type = content_type
             .map_err(|e| Error::InvalidHeaderValue {
                 name: "Content-Type".to_owned(),
                 reason: content_type_reason(&e),

@@ -19,6 +19,7 @@
 //! # Ok::<(), postie_mime::content_type::ContentTypeError>(())
 //! ```
 
+use std::borrow::Cow;
 use std::fmt;
 use std::str::FromStr;
 
@@ -69,8 +70,9 @@ pub enum ContentTypeError {
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ContentType {
-    /// Lowercase `type/subtype`.
-    mime_type: String,
+    /// Lowercase `type/subtype`: a constant for the types postie makes
+    /// itself (multiparts, guessed attachment types), else built.
+    mime_type: Cow<'static, str>,
     /// Length of the type, the index of the `/` in `mime_type`.
     slash: usize,
     /// Lowercase names, decoded values, at most one of each name.
@@ -104,6 +106,27 @@ impl ContentType {
         Ok(Self::from_parts(type_, subtype, Vec::new()))
     }
 
+    /// A constant `type/subtype`, used as it is when it is already in the
+    /// form [`ContentType::new`] would store (two lowercase tokens), which
+    /// saves building a string per message; otherwise built as by
+    /// [`ContentType::parse`].
+    pub(crate) fn from_static(essence: &'static str) -> Result<Self, ContentTypeError> {
+        match essence.split_once('/') {
+            Some((type_, subtype))
+                if is_token(type_)
+                    && is_token(subtype)
+                    && !essence.bytes().any(|b| b.is_ascii_uppercase()) =>
+            {
+                Ok(Self {
+                    mime_type: Cow::Borrowed(essence),
+                    slash: type_.len(),
+                    params: Vec::new(),
+                })
+            }
+            _ => Self::parse(essence),
+        }
+    }
+
     fn from_parts(type_: &str, subtype: &str, params: Vec<(String, String)>) -> Self {
         let mut mime_type = String::with_capacity(type_.len() + 1 + subtype.len());
         mime_type.push_str(type_);
@@ -111,7 +134,7 @@ impl ContentType {
         mime_type.push_str(subtype);
         mime_type.make_ascii_lowercase();
         Self {
-            mime_type,
+            mime_type: Cow::Owned(mime_type),
             slash: type_.len(),
             params,
         }

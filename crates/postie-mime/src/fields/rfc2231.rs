@@ -47,12 +47,12 @@ fn is_token_char(c: char) -> bool {
 /// printable ASCII, so a string's bytes pass exactly when its characters do
 /// (and bytes are cheaper to walk than characters).
 fn is_token_byte(b: u8) -> bool {
-    is_token_char(char::from(b))
+    class(b) & TOKEN != 0
 }
 
 /// [`is_name_char`] for a byte; see [`is_token_byte`].
 fn is_name_byte(b: u8) -> bool {
-    is_name_char(char::from(b))
+    class(b) & NAME != 0
 }
 
 /// Is `s` a non-empty RFC 2045 token, which may stand bare as a parameter
@@ -184,30 +184,98 @@ pub(crate) struct PlainPiece {
     pub(crate) len: usize,
     /// Whether the value is a token, written bare.
     pub(crate) token: bool,
+    /// How many `"` and `\\` a quoted value escapes.
+    escaped: usize,
+    /// Whether the value has a `?`, without which it cannot look like an
+    /// encoded-word.
+    pub(crate) has_question_mark: bool,
+}
+
+/// What [`PlainPiece::of`] asks of each byte, looked up in [`CLASSES`]
+/// rather than worked out by comparisons (a parameter value is walked for
+/// every Content-Type written).
+const PRINTABLE: u8 = 1;
+const TOKEN: u8 = 2;
+const ESCAPED: u8 = 4;
+const QUESTION_MARK: u8 = 8;
+const NAME: u8 = 16;
+
+/// Every byte's classes.
+static CLASSES: [u8; 256] = classes();
+
+const fn classes() -> [u8; 256] {
+    let mut table = [0u8; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        let mut class = 0;
+        if c >= 0x20 && c < 0x7f {
+            class |= PRINTABLE;
+        }
+        let tspecial = matches!(
+            c,
+            b'(' | b')'
+                | b'<'
+                | b'>'
+                | b'@'
+                | b','
+                | b';'
+                | b':'
+                | b'\\'
+                | b'"'
+                | b'/'
+                | b'['
+                | b']'
+                | b'?'
+                | b'='
+        );
+        if c.is_ascii_graphic() && !tspecial {
+            class |= TOKEN;
+            if !matches!(c, b'*' | b'\'' | b'%') {
+                class |= NAME;
+            }
+        }
+        if c == b'"' || c == b'\\' {
+            class |= ESCAPED;
+        }
+        if c == b'?' {
+            class |= QUESTION_MARK;
+        }
+        table[b] = class;
+        b += 1;
+    }
+    table
 }
 
 impl PlainPiece {
     /// `None` when the parameter needs [`param_pieces`]: a name to clean,
     /// a value that is not printable ASCII, or one too long for a piece.
     pub(crate) fn of(name: &str, value: &str) -> Option<Self> {
-        if name.is_empty() || !is_clean_name(name) {
+        let name_ok = name.bytes().fold(true, |ok, b| ok & is_name_byte(b));
+        if name.is_empty() || !name_ok {
             return None;
         }
-        // One pass: printable ASCII, tspecials and the bytes a
-        // quoted-string escapes, counted branch-free.
-        let (mut unprintable, mut special, mut escaped) = (false, false, 0usize);
+        // One pass, without branches: what every byte is (AND) and what
+        // some byte is (OR), and the escapes counted.
+        let (mut every, mut some, mut escaped) = (PRINTABLE | TOKEN, 0u8, 0usize);
         for b in value.bytes() {
-            unprintable |= !(0x20..0x7f).contains(&b);
-            special |= !is_token_byte(b);
-            escaped += usize::from(b == b'"' || b == b'\\');
+            let class = class(b);
+            every &= class;
+            some |= class;
+            escaped += usize::from(class & ESCAPED != 0);
         }
-        if unprintable {
+        if every & PRINTABLE == 0 {
             return None;
         }
-        let token = !value.is_empty() && !special;
+        let token = !value.is_empty() && every & TOKEN != 0;
         let quoting = if token { 0 } else { 2 + escaped };
         let len = name.len() + 1 + value.len() + quoting;
-        (len <= MAX_PIECE || value.is_empty()).then_some(Self { len, token })
+        (len <= MAX_PIECE || value.is_empty()).then_some(Self {
+            len,
+            token,
+            escaped,
+            has_question_mark: some & QUESTION_MARK != 0,
+        })
     }
 
     /// Appends `name=value` (the value bare or quoted, as [`PlainPiece::of`]
@@ -220,14 +288,22 @@ impl PlainPiece {
             return;
         }
         out.push(b'"');
-        for &b in value.as_bytes() {
-            if b == b'"' || b == b'\\' {
-                out.push(b'\\');
+        if self.escaped == 0 {
+            out.extend_from_slice(value.as_bytes());
+        } else {
+            for &b in value.as_bytes() {
+                if class(b) & ESCAPED != 0 {
+                    out.push(b'\\');
+                }
+                out.push(b);
             }
-            out.push(b);
         }
         out.push(b'"');
     }
+}
+
+fn class(b: u8) -> u8 {
+    CLASSES[usize::from(b)]
 }
 
 /// Appends printable ASCII `value`, bare when `token`, else as a
@@ -550,6 +626,17 @@ mod empty_value_tests {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_byte_table_agrees_with_the_character_rules() {
+        for b in 0..=255u8 {
+            let c = char::from(b);
+            assert_eq!(is_token_byte(b), is_token_char(c), "{b}");
+            assert_eq!(is_name_byte(b), is_name_char(c), "{b}");
+            assert_eq!(class(b) & PRINTABLE != 0, (0x20..0x7f).contains(&b), "{b}");
+            assert_eq!(class(b) & ESCAPED != 0, c == '"' || c == '\\', "{b}");
+        }
+    }
 
     fn raw(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
         pairs

@@ -82,7 +82,7 @@ fn write_plain<'p>(
         let Some(piece) = PlainPiece::of(name, value) else {
             return false;
         };
-        if write::looks_encoded(value.as_bytes()) {
+        if piece.has_question_mark && write::looks_encoded(value.as_bytes()) {
             return false;
         }
         // The general folder folds before the white space after a `;`,
