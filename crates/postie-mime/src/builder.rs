@@ -74,7 +74,12 @@ const ADDRESS_FIELDS: &[&str] = &["From", "Sender", "To", "Cc", "Bcc", "Reply-To
 impl MessageBuilder {
     /// An empty message.
     pub fn new() -> Self {
-        Self::default()
+        Self {
+            // Room for the usual fields (From, To, Subject, Date,
+            // Message-ID and a few more) without growing.
+            headers: Vec::with_capacity(8),
+            ..Self::default()
+        }
     }
 
     /// Sets From.

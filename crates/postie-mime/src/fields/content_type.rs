@@ -111,10 +111,11 @@ impl ContentType {
     /// saves building a string per message; otherwise built as by
     /// [`ContentType::parse`].
     pub(crate) fn from_static(essence: &'static str) -> Result<Self, ContentTypeError> {
-        match essence.split_once('/') {
-            Some((type_, subtype))
+        let slash = essence.bytes().position(|b| b == b'/');
+        match slash.map(|at| essence.split_at(at)) {
+            Some((type_, slash_subtype))
                 if is_token(type_)
-                    && is_token(subtype)
+                    && is_token(slash_subtype.get(1..).unwrap_or_default())
                     && !essence.bytes().any(|b| b.is_ascii_uppercase()) =>
             {
                 Ok(Self {

@@ -156,13 +156,16 @@ const TABLE: &[(&str, &str)] = &[
 /// assert_eq!(guess(".json"), "application/octet-stream");
 /// ```
 pub fn guess(file_name: &str) -> &'static str {
-    let base = file_name
-        .rsplit(['/', '\\'])
-        .next()
-        .unwrap_or(file_name)
-        .trim_end();
-    let extension = match base.rsplit_once('.') {
-        Some((stem, ext)) if !stem.is_empty() && !ext.is_empty() => ext,
+    // Bytes, not characters, are searched: the separators are ASCII, so
+    // every place found is a character boundary.
+    let bytes = file_name.as_bytes();
+    let start = bytes
+        .iter()
+        .rposition(|&b| b == b'/' || b == b'\\')
+        .map_or(0, |at| at + 1);
+    let base = file_name.get(start..).unwrap_or_default().trim_end();
+    let extension = match base.as_bytes().iter().rposition(|&b| b == b'.') {
+        Some(dot) if dot > 0 && dot + 1 < base.len() => base.get(dot + 1..).unwrap_or_default(),
         _ => return DEFAULT,
     };
     TABLE
