@@ -36,7 +36,7 @@ use std::path::{Path, PathBuf};
 
 use crate::fields::address;
 use crate::fields::content_type::ContentType;
-use crate::fields::header::{HeaderName, HeaderValue, Headers};
+use crate::fields::header::{Header, HeaderName, HeaderValue, Headers};
 use crate::fields::{mime_types, rfc2231};
 use crate::message::Message;
 use crate::shared::{SharedBytes, SharedText};
@@ -208,18 +208,25 @@ impl MessageBuilder {
     /// The message. Checks every field (a CR or LF is an error, addresses
     /// must parse) and that each attached file exists.
     pub fn build(self) -> Result<Message, Error> {
-        let mut headers = Headers::with_capacity(self.headers.len());
-        for (name, value) in self.headers {
-            if ADDRESS_FIELDS.iter().any(|f| f.eq_ignore_ascii_case(&name)) {
-                address::check_address_list(&value)?;
-            }
-            let value = HeaderValue::from_string(&name, value)?;
-            let name = match name {
-                Cow::Borrowed(name) => HeaderName::from_static(name),
-                Cow::Owned(name) => HeaderName::from_string(name)?,
-            };
-            headers.append_value(name, value);
-        }
+        // Each (name, value) becomes a checked field in the same place: a
+        // field is the size of the pair, so the builder's list becomes the
+        // message's without a new allocation.
+        let fields = self
+            .headers
+            .into_iter()
+            .map(|(name, value)| {
+                if ADDRESS_FIELDS.iter().any(|f| f.eq_ignore_ascii_case(&name)) {
+                    address::check_address_list(&value)?;
+                }
+                let value = HeaderValue::from_string(&name, value)?;
+                let name = match name {
+                    Cow::Borrowed(name) => HeaderName::from_static(name),
+                    Cow::Owned(name) => HeaderName::from_string(name)?,
+                };
+                Ok(Header::new(name, value))
+            })
+            .collect::<Result<Vec<_>, Error>>()?;
+        let headers = Headers::from_fields(fields);
 
         let text = self.text.map(Message::text);
         let html = match self.html {

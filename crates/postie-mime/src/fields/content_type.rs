@@ -24,7 +24,9 @@ use std::fmt;
 use std::str::FromStr;
 
 use crate::fields::lexer::{Lexer, Strictness};
-use crate::fields::rfc2231::{clean_name, decode_params, is_clean_name, is_token, param_pieces};
+use crate::fields::rfc2231::{
+    clean_name, decode_params, is_clean_name, is_token, is_token_byte, param_pieces,
+};
 
 /// Why a `Content-Type` or `Content-Disposition` value could not be built or
 /// parsed.
@@ -111,19 +113,23 @@ impl ContentType {
     /// saves building a string per message; otherwise built as by
     /// [`ContentType::parse`].
     pub(crate) fn from_static(essence: &'static str) -> Result<Self, ContentTypeError> {
-        let slash = essence.bytes().position(|b| b == b'/');
-        match slash.map(|at| essence.split_at(at)) {
-            Some((type_, slash_subtype))
-                if is_token(type_)
-                    && is_token(slash_subtype.get(1..).unwrap_or_default())
-                    && !essence.bytes().any(|b| b.is_ascii_uppercase()) =>
-            {
-                Ok(Self {
-                    mime_type: Cow::Borrowed(essence),
-                    slash: type_.len(),
-                    params: Vec::new(),
-                })
+        // One pass: lowercase token bytes around exactly one '/', with at
+        // least one byte on each side.
+        let mut slash = None;
+        let mut ok = true;
+        for (at, b) in essence.bytes().enumerate() {
+            if b == b'/' && slash.is_none() {
+                slash = Some(at);
+            } else {
+                ok &= is_token_byte(b) && !b.is_ascii_uppercase();
             }
+        }
+        match slash {
+            Some(slash) if ok && slash > 0 && slash + 1 < essence.len() => Ok(Self {
+                mime_type: Cow::Borrowed(essence),
+                slash,
+                params: Vec::new(),
+            }),
             _ => Self::parse(essence),
         }
     }
@@ -668,6 +674,29 @@ fn is_tspecial(c: char) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_constant_type_is_the_type_new_would_make() {
+        for essence in crate::mime_types::all_types().chain([
+            "multipart/mixed",
+            "multipart/alternative",
+            "multipart/related",
+        ]) {
+            let (type_, subtype) = essence.split_once('/').unwrap();
+            let made = ContentType::from_static(essence).unwrap();
+            assert!(matches!(made.mime_type, Cow::Borrowed(_)), "{essence}");
+            assert_eq!(made, ContentType::new(type_, subtype).unwrap());
+            assert_eq!((made.type_(), made.subtype()), (type_, subtype));
+        }
+        // Anything else is parsed.
+        for odd in ["Text/Plain", "a/b/c", "/x", "x/", "x", "a b/c"] {
+            assert_eq!(
+                ContentType::from_static(odd),
+                ContentType::parse(odd),
+                "{odd}"
+            );
+        }
+    }
 
     fn ct(s: &str) -> ContentType {
         ContentType::parse(s).unwrap()

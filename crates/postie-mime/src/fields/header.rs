@@ -288,6 +288,11 @@ pub struct Header {
 }
 
 impl Header {
+    /// A field of a checked name and value.
+    pub(crate) fn new(name: HeaderName, value: HeaderValue) -> Self {
+        Self { name, value }
+    }
+
     /// The field's name.
     pub fn name(&self) -> &HeaderName {
         &self.name
@@ -324,11 +329,9 @@ impl Headers {
         Self::default()
     }
 
-    /// No fields, with room for `capacity` without growing.
-    pub(crate) fn with_capacity(capacity: usize) -> Self {
-        Self {
-            fields: Vec::with_capacity(capacity),
-        }
+    /// These fields, in this order.
+    pub(crate) fn from_fields(fields: Vec<Header>) -> Self {
+        Self { fields }
     }
 
     /// The first value of `name`.

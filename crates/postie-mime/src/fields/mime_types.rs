@@ -196,6 +196,12 @@ pub fn extension_for(mime_type: &str) -> Option<&'static str> {
         .map(|&(e, _)| e)
 }
 
+/// Every media type of the table, for tests that hold other code to it.
+#[cfg(test)]
+pub(crate) fn all_types() -> impl Iterator<Item = &'static str> {
+    TABLE.iter().map(|&(_, mime)| mime)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

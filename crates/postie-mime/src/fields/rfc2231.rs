@@ -46,7 +46,7 @@ fn is_token_char(c: char) -> bool {
 /// [`is_token_char`] for a byte: a byte of a multi-byte character is never
 /// printable ASCII, so a string's bytes pass exactly when its characters do
 /// (and bytes are cheaper to walk than characters).
-fn is_token_byte(b: u8) -> bool {
+pub(crate) fn is_token_byte(b: u8) -> bool {
     class(b) & TOKEN != 0
 }
 
