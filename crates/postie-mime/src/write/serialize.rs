@@ -288,8 +288,15 @@ impl Message {
 }
 
 /// The MIME fields a body decides for itself; a caller's would contradict.
+/// (Asked of every field of every entity: a name not starting with `M` or
+/// `C` is let through on its first byte.)
 fn is_mime_field(name: &HeaderName) -> bool {
-    name.is("MIME-Version") || name.is("Content-Type") || name.is("Content-Transfer-Encoding")
+    matches!(
+        name.as_str().as_bytes().first(),
+        Some(b'M' | b'm' | b'C' | b'c')
+    ) && (name.is("MIME-Version")
+        || name.is("Content-Type")
+        || name.is("Content-Transfer-Encoding"))
 }
 
 /// Writes one entity (the top one when `top`) to `out`.
