@@ -165,7 +165,7 @@ impl Default for W5Inputs {
 
 /// A fresh Date field in postie's format (the local time now).
 pub fn postie_date_now() -> String {
-    postie_mime::date::format(&postie_mime::date::now())
+    postie_mime::date::now_text()
 }
 
 /// A fresh Message-ID from postie.
