@@ -334,11 +334,7 @@ pub(crate) fn write_entity<'a>(
     match body {
         Body::Text { text, subtype } => {
             let plan = entity.plan().get_or(|| plan_text(text.as_bytes()));
-            fields::write_content_type(
-                out.text(),
-                ["text/", subtype],
-                std::iter::once(("charset", plan.charset)),
-            )?;
+            fields::write_text_type(out.text(), subtype, plan.charset)?;
             write_leaf(
                 out,
                 text.as_bytes(),
