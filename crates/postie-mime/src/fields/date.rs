@@ -76,7 +76,7 @@ pub fn now() -> DateTime<FixedOffset> {
     chrono::Local::now().fixed_offset()
 }
 
-/// [`format`] of [`now`]: the Date field for a message sent now.
+/// [`format()`] of [`now()`]: the Date field for a message sent now.
 ///
 /// A Date has whole seconds, so its text is the same for every message of
 /// one second: each thread keeps the text of the last second it wrote, and
