@@ -255,26 +255,25 @@ impl PlainPiece {
         if name.is_empty() || !name_ok {
             return None;
         }
-        // One pass, without branches: what every byte is (AND) and what
-        // some byte is (OR), and the escapes counted.
-        let (mut every, mut some, mut escaped) = (PRINTABLE | TOKEN, 0u8, 0usize);
-        for b in value.bytes() {
-            let class = class(b);
-            every &= class;
-            some |= class;
-            escaped += usize::from(class & ESCAPED != 0);
-        }
-        if every & PRINTABLE == 0 {
+        let words = Words::of(value.as_bytes());
+        if !words.printable {
             return None;
         }
-        let token = !value.is_empty() && every & TOKEN != 0;
+        // A search that stops at the first byte outside the token set (a
+        // boundary's leading '=').
+        let token = !value.is_empty() && value.bytes().all(is_token_byte);
+        let escaped = if words.quote_or_backslash {
+            value.bytes().filter(|&b| class(b) & ESCAPED != 0).count()
+        } else {
+            0
+        };
         let quoting = if token { 0 } else { 2 + escaped };
         let len = name.len() + 1 + value.len() + quoting;
         (len <= MAX_PIECE || value.is_empty()).then_some(Self {
             len,
             token,
             escaped,
-            has_question_mark: some & QUESTION_MARK != 0,
+            has_question_mark: words.question_mark,
         })
     }
 
@@ -299,6 +298,53 @@ impl PlainPiece {
             }
         }
         out.push(b'"');
+    }
+}
+
+/// What a parameter value's bytes hold, found eight at a time (a value is
+/// short, too short for the vector code a compiler makes of a byte loop
+/// to pay off, and a byte loop with a table costs a load per byte).
+struct Words {
+    /// Every byte is printable ASCII (32 to 126).
+    printable: bool,
+    /// Some byte is `"` or `\\`.
+    quote_or_backslash: bool,
+    /// Some byte is `?`.
+    question_mark: bool,
+}
+
+impl Words {
+    fn of(bytes: &[u8]) -> Self {
+        const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+        const HIGH: u64 = u64::from_ne_bytes([0x80; 8]);
+        // Non-zero exactly when some byte of `x` is zero (the per-byte
+        // marks may be wrong above a zero byte; whether there is one is
+        // not).
+        let zero_byte = |x: u64| x.wrapping_sub(ONES) & !x & HIGH;
+        let (words, tail) = bytes.as_chunks::<8>();
+        let (mut odd, mut escape, mut question) = (0u64, 0u64, 0u64);
+        for word in words {
+            let x = u64::from_ne_bytes(*word);
+            // 128 and above; below 32 (exact once no byte is 128 or
+            // above, as for `zero_byte`); DEL.
+            odd |= (x & HIGH)
+                | (x.wrapping_sub(0x20 * ONES) & !x & HIGH)
+                | zero_byte(x ^ (0x7f * ONES));
+            escape |=
+                zero_byte(x ^ (u64::from(b'"') * ONES)) | zero_byte(x ^ (u64::from(b'\\') * ONES));
+            question |= zero_byte(x ^ (u64::from(b'?') * ONES));
+        }
+        let mut words = Self {
+            printable: odd == 0,
+            quote_or_backslash: escape != 0,
+            question_mark: question != 0,
+        };
+        for &b in tail {
+            words.printable &= class(b) & PRINTABLE != 0;
+            words.quote_or_backslash |= class(b) & ESCAPED != 0;
+            words.question_mark |= b == b'?';
+        }
+        words
     }
 }
 
@@ -626,6 +672,26 @@ mod empty_value_tests {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn words_agree_with_the_byte_table() {
+        for b in 0..=255u8 {
+            for len in [1, 8, 9, 17, 33] {
+                for at in [0, len / 2, len - 1] {
+                    for filler in [b'a', b'=', 0x1f] {
+                        let mut bytes = vec![filler; len];
+                        bytes[at] = b;
+                        let words = Words::of(&bytes);
+                        let every = |c: u8| bytes.iter().all(|&x| class(x) & c != 0);
+                        let some = |c: u8| bytes.iter().any(|&x| class(x) & c != 0);
+                        assert_eq!(words.printable, every(PRINTABLE), "{bytes:?}");
+                        assert_eq!(words.quote_or_backslash, some(ESCAPED), "{bytes:?}");
+                        assert_eq!(words.question_mark, some(QUESTION_MARK), "{bytes:?}");
+                    }
+                }
+            }
+        }
+    }
 
     #[test]
     fn the_byte_table_agrees_with_the_character_rules() {
