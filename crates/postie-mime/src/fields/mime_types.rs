@@ -168,9 +168,20 @@ pub fn guess(file_name: &str) -> &'static str {
         Some(dot) if dot > 0 && dot + 1 < base.len() => base.get(dot + 1..).unwrap_or_default(),
         _ => return DEFAULT,
     };
+    // The table's extensions are lowercase: the extension is lowered once
+    // (on the stack; none in the table is longer than 8), and each entry
+    // is then told apart by its length and first byte before a full
+    // comparison.
+    let mut lower = [0u8; 8];
+    let Some(lower) = lower.get_mut(..extension.len()) else {
+        return DEFAULT;
+    };
+    lower.copy_from_slice(extension.as_bytes());
+    lower.make_ascii_lowercase();
+    let first = lower.first().copied();
     TABLE
         .iter()
-        .find(|(e, _)| e.eq_ignore_ascii_case(extension))
+        .find(|(e, _)| e.len() == lower.len() && e.bytes().next() == first && e.as_bytes() == lower)
         .map_or(DEFAULT, |&(_, mime)| mime)
 }
 
@@ -205,6 +216,16 @@ pub(crate) fn all_types() -> impl Iterator<Item = &'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_table_is_lowercase_with_short_extensions() {
+        for (extension, _) in TABLE {
+            assert!(extension.len() <= 8, "{extension}");
+            assert_eq!(*extension, extension.to_ascii_lowercase());
+        }
+        assert_eq!(guess("a.PDF"), "application/pdf");
+        assert_eq!(guess("a.verylongext"), DEFAULT);
+    }
 
     #[test]
     fn common_types() {
