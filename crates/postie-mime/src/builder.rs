@@ -31,19 +31,21 @@
 //! # Ok::<(), postie_mime::Error>(())
 //! ```
 
+use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 
 use crate::fields::address;
 use crate::fields::content_type::ContentType;
-use crate::fields::header::Headers;
+use crate::fields::header::{Header, HeaderName, HeaderValue, Headers};
 use crate::fields::{mime_types, rfc2231};
 use crate::message::Message;
+use crate::shared::{SharedBytes, SharedText};
 use crate::Error;
 
 /// Where an attachment's content comes from.
 #[derive(Clone, Debug)]
 enum Source {
-    Bytes(Vec<u8>),
+    Bytes(SharedBytes),
     File(PathBuf),
 }
 
@@ -58,9 +60,11 @@ struct Attachment {
 /// Builds a [`Message`]; see the module documentation.
 #[derive(Clone, Debug, Default)]
 pub struct MessageBuilder {
-    headers: Vec<(String, String)>,
-    text: Option<String>,
-    html: Option<String>,
+    /// Names are the builder's own constants (borrowed, known valid) or a
+    /// caller's (owned, checked at `build`).
+    headers: Vec<(Cow<'static, str>, String)>,
+    text: Option<SharedText>,
+    html: Option<SharedText>,
     inline: Vec<Attachment>,
     attachments: Vec<Attachment>,
 }
@@ -70,7 +74,12 @@ const ADDRESS_FIELDS: &[&str] = &["From", "Sender", "To", "Cc", "Bcc", "Reply-To
 impl MessageBuilder {
     /// An empty message.
     pub fn new() -> Self {
-        Self::default()
+        Self {
+            // Room for the usual fields (From, To, Subject, Date,
+            // Message-ID and a few more) without growing.
+            headers: Vec::with_capacity(8),
+            ..Self::default()
+        }
     }
 
     /// Sets From.
@@ -115,19 +124,20 @@ impl MessageBuilder {
 
     /// Adds any other field.
     pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
-        self.headers.push((name.into(), value.into()));
+        self.headers.push((Cow::Owned(name.into()), value.into()));
         self
     }
 
-    /// The plain-text body.
-    pub fn text(mut self, text: impl Into<String>) -> Self {
+    /// The plain-text body: a `String`, a `&str`, or text shared with
+    /// other messages without a copy (an `Arc<str>`: [`SharedText`]).
+    pub fn text(mut self, text: impl Into<SharedText>) -> Self {
         self.text = Some(text.into());
         self
     }
 
     /// The HTML body; with a text body too, the two become
     /// multipart/alternative.
-    pub fn html(mut self, html: impl Into<String>) -> Self {
+    pub fn html(mut self, html: impl Into<SharedText>) -> Self {
         self.html = Some(html.into());
         self
     }
@@ -146,15 +156,17 @@ impl MessageBuilder {
     }
 
     /// Attaches bytes under `file_name`; the type is guessed from the name
-    /// when not given.
+    /// when not given. The bytes are a `Vec<u8>` (moved in, not copied), a
+    /// `&[u8]` (copied), or bytes shared with other messages without a copy
+    /// (an `Arc<[u8]>`: [`SharedBytes`]).
     pub fn attach_bytes(
         mut self,
         file_name: impl Into<String>,
-        data: Vec<u8>,
+        data: impl Into<SharedBytes>,
         content_type: Option<ContentType>,
     ) -> Self {
         self.attachments.push(Attachment {
-            source: Source::Bytes(data),
+            source: Source::Bytes(data.into()),
             file_name: file_name.into(),
             content_type,
             content_id: None,
@@ -175,16 +187,17 @@ impl MessageBuilder {
         self
     }
 
-    /// An inline part from bytes, shown by the HTML as `cid:<content_id>`.
+    /// An inline part from bytes, shown by the HTML as `cid:<content_id>`;
+    /// the bytes as for [`MessageBuilder::attach_bytes`].
     pub fn inline_bytes(
         mut self,
         content_id: impl Into<String>,
         file_name: impl Into<String>,
-        data: Vec<u8>,
+        data: impl Into<SharedBytes>,
         content_type: Option<ContentType>,
     ) -> Self {
         self.inline.push(Attachment {
-            source: Source::Bytes(data),
+            source: Source::Bytes(data.into()),
             file_name: file_name.into(),
             content_type,
             content_id: Some(content_id.into()),
@@ -195,13 +208,25 @@ impl MessageBuilder {
     /// The message. Checks every field (a CR or LF is an error, addresses
     /// must parse) and that each attached file exists.
     pub fn build(self) -> Result<Message, Error> {
-        let mut headers = Headers::new();
-        for (name, value) in self.headers {
-            if ADDRESS_FIELDS.iter().any(|f| f.eq_ignore_ascii_case(&name)) {
-                address::check_address_list(&value)?;
-            }
-            headers.append_string(&name, value)?;
-        }
+        // Each (name, value) becomes a checked field in the same place: a
+        // field is the size of the pair, so the builder's list becomes the
+        // message's without a new allocation.
+        let fields = self
+            .headers
+            .into_iter()
+            .map(|(name, value)| {
+                if ADDRESS_FIELDS.iter().any(|f| f.eq_ignore_ascii_case(&name)) {
+                    address::check_address_list(&value)?;
+                }
+                let value = HeaderValue::from_string(&name, value)?;
+                let name = match name {
+                    Cow::Borrowed(name) => HeaderName::from_static(name),
+                    Cow::Owned(name) => HeaderName::from_string(name)?,
+                };
+                Ok(Header::new(name, value))
+            })
+            .collect::<Result<Vec<_>, Error>>()?;
+        let headers = Headers::from_fields(fields);
 
         let text = self.text.map(Message::text);
         let html = match self.html {
@@ -228,7 +253,8 @@ impl MessageBuilder {
         let mut message = if self.attachments.is_empty() {
             body.unwrap_or_else(|| Message::text(""))
         } else {
-            let mut parts: Vec<Message> = body.into_iter().collect();
+            let mut parts = Vec::with_capacity(1 + self.attachments.len());
+            parts.extend(body);
             for attachment in self.attachments {
                 parts.push(attachment_part(attachment, "attachment")?);
             }
@@ -238,13 +264,13 @@ impl MessageBuilder {
         Ok(message)
     }
 
-    fn set(mut self, name: &str, value: impl Into<String>) -> Self {
+    fn set(mut self, name: &'static str, value: impl Into<String>) -> Self {
         self.headers.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
-        self.headers.push((name.to_owned(), value.into()));
+        self.headers.push((Cow::Borrowed(name), value.into()));
         self
     }
 
-    fn add_addresses(mut self, name: &str, value: impl Into<String>) -> Self {
+    fn add_addresses(mut self, name: &'static str, value: impl Into<String>) -> Self {
         let value = value.into();
         match self
             .headers
@@ -255,7 +281,7 @@ impl MessageBuilder {
                 existing.push_str(", ");
                 existing.push_str(&value);
             }
-            None => self.headers.push((name.to_owned(), value)),
+            None => self.headers.push((Cow::Borrowed(name), value)),
         }
         self
     }
@@ -273,17 +299,13 @@ fn attachment_part(attachment: Attachment, disposition: &str) -> Result<Message,
     let content_type = match &attachment.content_type {
         Some(ct) => ct.clone(),
         None => {
-            let guessed = mime_types::guess(&attachment.file_name);
-            // The table's types are bare `type/subtype`: no parsing needed.
-            let parsed = match guessed.split_once('/') {
-                Some((type_, subtype)) => {
-                    ContentType::new(type_, subtype).or_else(|_| ContentType::parse(guessed))
+            // The table's types are bare lowercase `type/subtype`
+            // constants: no parsing, no copy.
+            ContentType::from_static(mime_types::guess(&attachment.file_name)).map_err(|_| {
+                Error::InvalidHeaderValue {
+                    name: "Content-Type".to_owned(),
+                    reason: "the guessed MIME type is not valid",
                 }
-                None => ContentType::parse(guessed),
-            };
-            parsed.map_err(|_| Error::InvalidHeaderValue {
-                name: "Content-Type".to_owned(),
-                reason: "the guessed MIME type is not valid",
             })?
         }
     };
@@ -295,8 +317,9 @@ fn attachment_part(attachment: Attachment, disposition: &str) -> Result<Message,
     let mut value = String::with_capacity(attachment.file_name.len() + 24);
     value.push_str(disposition);
     rfc2231::write_param("filename", &attachment.file_name, &mut value);
+    let value = HeaderValue::from_string("Content-Disposition", value)?;
     part.headers_mut()
-        .append_string("Content-Disposition", value)?;
+        .append_value(HeaderName::from_static("Content-Disposition"), value);
     if let Some(id) = attachment.content_id {
         let valid = !id.is_empty()
             && id

@@ -38,6 +38,7 @@ pub mod builder;
 mod error;
 mod message;
 pub mod regular_file;
+mod shared;
 
 pub use fields::{address, content_type, date, header, mime_types, rfc2231};
 pub use read::{decode, tolerant as reader};
@@ -49,4 +50,5 @@ pub use fields::header::{HeaderName, HeaderValue, Headers};
 pub use fields::message_id::{new_content_id, new_message_id};
 pub use message::{Body, Message, TransferEncoding};
 pub use read::strict::{header_line, HeaderLine, ParseError};
+pub use shared::{SharedBytes, SharedText};
 pub use write::stream::MessageStream;

@@ -9,12 +9,13 @@
 //! on their own side, so that side depends on the model and never the
 //! other way round.
 
+use std::borrow::Cow;
 use std::path::{Path, PathBuf};
-
-use base64::Engine as _;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use crate::fields::content_type::ContentType;
 use crate::fields::header::Headers;
+use crate::shared::{SharedBytes, SharedText};
 use crate::Error;
 
 /// A message, or one entity (part) of a multipart.
@@ -54,16 +55,17 @@ pub enum Body {
     /// as 7bit when it can, else as quoted-printable, with
     /// `Content-Type: text/<subtype>` and the charset it needs.
     Text {
-        /// The text.
-        text: String,
+        /// The text (owned, or shared with other messages: [`SharedText`]).
+        text: SharedText,
         /// The MIME subtype, `plain` by default.
-        subtype: String,
+        subtype: Cow<'static, str>,
     },
     /// Bytes of the given type, encoded by the writer: text types as 7bit
     /// or quoted-printable when they can be, anything else as base64.
     Data {
-        /// The content.
-        data: Vec<u8>,
+        /// The content (owned, or shared with other messages:
+        /// [`SharedBytes`]).
+        data: SharedBytes,
         /// Its type.
         content_type: ContentType,
     },
@@ -125,31 +127,33 @@ impl TransferEncoding {
 }
 
 impl Message {
-    /// A `text/plain` message from `text`; any line ending (LF, CRLF or CR)
-    /// is sent as CRLF.
-    pub fn text(text: impl Into<String>) -> Self {
+    /// A `text/plain` message from `text` (a `String`, a `&str`, or text
+    /// shared without a copy: [`SharedText`]); any line ending (LF, CRLF or
+    /// CR) is sent as CRLF.
+    pub fn text(text: impl Into<SharedText>) -> Self {
         Self::from_parts(
             Headers::new(),
             Body::Text {
                 text: text.into(),
-                subtype: "plain".to_owned(),
+                subtype: Cow::Borrowed("plain"),
             },
         )
     }
 
     /// A `text/html` entity.
-    pub fn html(html: impl Into<String>) -> Self {
+    pub fn html(html: impl Into<SharedText>) -> Self {
         Self::from_parts(
             Headers::new(),
             Body::Text {
                 text: html.into(),
-                subtype: "html".to_owned(),
+                subtype: Cow::Borrowed("html"),
             },
         )
     }
 
-    /// A leaf of `content_type` holding `data`.
-    pub fn data(data: impl Into<Vec<u8>>, content_type: ContentType) -> Self {
+    /// A leaf of `content_type` holding `data` (a `Vec<u8>`, a `&[u8]`, or
+    /// bytes shared without a copy: [`SharedBytes`]).
+    pub fn data(data: impl Into<SharedBytes>, content_type: ContentType) -> Self {
         Self::from_parts(
             Headers::new(),
             Body::Data {
@@ -179,12 +183,19 @@ impl Message {
     /// A `multipart/<subtype>` of `parts`, with a new random boundary.
     pub fn multipart(subtype: &str, parts: Vec<Message>) -> Result<Self, Error> {
         let boundary = new_boundary()?;
-        let content_type = ContentType::new("multipart", subtype)
+        // The usual subtypes as constants: no string built per message.
+        let content_type = match subtype {
+            "mixed" => ContentType::from_static("multipart/mixed"),
+            "alternative" => ContentType::from_static("multipart/alternative"),
+            "related" => ContentType::from_static("multipart/related"),
+            _ => ContentType::new("multipart", subtype),
+        };
+        let content_type = content_type
             .map_err(|e| Error::InvalidHeaderValue {
                 name: "Content-Type".to_owned(),
                 reason: content_type_reason(&e),
             })?
-            .with_param("boundary", &boundary);
+            .with_param_owned("boundary", boundary);
         Ok(Self::from_parts(
             Headers::new(),
             Body::Multipart {
@@ -330,13 +341,71 @@ pub(crate) struct LeafPlan {
 
 /// A message's [`LeafPlan`], made at its first writing and kept by its
 /// clones. A cache, not content: it takes no part in equality.
-#[derive(Clone, Default)]
-pub(crate) struct PlanCache(std::sync::OnceLock<LeafPlan>);
+///
+/// The plan packs into one atomic word (see [`LeafPlan::pack`]), so a kept
+/// plan is read with a plain load, and a new one stored with a plain store:
+/// two threads writing the same new message at once may both make the plan,
+/// from the same unchanging body, and store the same word. (A `OnceLock`
+/// costs two locked instructions and a call through a pointer per leaf,
+/// on every message built.)
+#[derive(Default)]
+pub(crate) struct PlanCache(AtomicU32);
+
+impl Clone for PlanCache {
+    fn clone(&self) -> Self {
+        Self(AtomicU32::new(self.0.load(Ordering::Relaxed)))
+    }
+}
 
 impl PlanCache {
     /// The kept plan, or `plan`'s, kept from now on.
     pub(crate) fn get_or(&self, plan: impl FnOnce() -> LeafPlan) -> LeafPlan {
-        *self.0.get_or_init(plan)
+        // Relaxed: the word is the whole plan, nothing else is published
+        // through it.
+        if let Some(kept) = LeafPlan::unpack(self.0.load(Ordering::Relaxed)) {
+            return kept;
+        }
+        let made = plan();
+        if let Some(packed) = made.pack() {
+            self.0.store(packed, Ordering::Relaxed);
+        }
+        made
+    }
+}
+
+/// The charsets a plan names, by their index in a packed plan.
+const PLAN_CHARSETS: [&str; 3] = ["us-ascii", "utf-8", "unknown-8bit"];
+
+impl LeafPlan {
+    /// The plan as a word: bit 0 set (a plan is kept), bits 1-2 the
+    /// encoding, bits 3-4 the charset's index in [`PLAN_CHARSETS`], bit 5
+    /// `crlf_only`. `None` for a charset not in the list (never made
+    /// today), which is then simply not kept.
+    fn pack(self) -> Option<u32> {
+        let charset = PLAN_CHARSETS.iter().position(|c| *c == self.charset)?;
+        let encoding = match self.encoding {
+            TransferEncoding::SevenBit => 0,
+            TransferEncoding::QuotedPrintable => 1,
+            TransferEncoding::Base64 => 2,
+        };
+        Some(1 | encoding << 1 | (charset as u32) << 3 | u32::from(self.crlf_only) << 5)
+    }
+
+    /// The plan [`LeafPlan::pack`] made `word` of; `None` for no plan.
+    fn unpack(word: u32) -> Option<Self> {
+        if word & 1 == 0 {
+            return None;
+        }
+        let encoding = match (word >> 1) & 3 {
+            0 => TransferEncoding::SevenBit,
+            1 => TransferEncoding::QuotedPrintable,
+            _ => TransferEncoding::Base64,
+        };
+        Some(Self {
+            encoding,
+            charset: PLAN_CHARSETS.get((word >> 3 & 3) as usize)?,
+            crlf_only: word & 1 << 5 != 0,
+        })
     }
 }
 
@@ -375,9 +444,44 @@ fn new_boundary() -> Result<String, Error> {
     // 18 bytes are 24 characters.
     let mut boundary = String::with_capacity(BOUNDARY_PREFIX.len() + 24);
     boundary.push_str(BOUNDARY_PREFIX);
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode_string(raw, &mut boundary);
+    crate::fields::base64url::push(&raw, &mut boundary);
     Ok(boundary)
 }
 
 /// How every boundary of ours starts (see [`new_boundary`]).
 const BOUNDARY_PREFIX: &str = "=_postie_";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_plan_packs_and_unpacks_to_itself() {
+        for encoding in [
+            TransferEncoding::SevenBit,
+            TransferEncoding::QuotedPrintable,
+            TransferEncoding::Base64,
+        ] {
+            for charset in PLAN_CHARSETS {
+                for crlf_only in [false, true] {
+                    let plan = LeafPlan {
+                        encoding,
+                        charset,
+                        crlf_only,
+                    };
+                    let back = LeafPlan::unpack(plan.pack().unwrap()).unwrap();
+                    assert_eq!(
+                        (back.encoding, back.charset, back.crlf_only),
+                        (encoding, charset, crlf_only)
+                    );
+                    let cache = PlanCache::default();
+                    let made = cache.get_or(|| plan);
+                    let kept = cache.clone().get_or(|| unreachable!("kept"));
+                    assert_eq!((made.encoding, kept.encoding), (encoding, encoding));
+                    assert_eq!((kept.charset, kept.crlf_only), (charset, crlf_only));
+                }
+            }
+        }
+        assert_eq!(LeafPlan::unpack(0).map(|p| p.charset), None);
+    }
+}

@@ -84,7 +84,11 @@ fn text_html_attachments_and_nesting() {
         .subject("Grüße, with an attachment")
         .text("Hello\n.\nline without end")
         .html("<p>caf\u{e9}</p>")
-        .attach_bytes("a.bin", (0..=255u8).cycle().take(10_000).collect(), None)
+        .attach_bytes(
+            "a.bin",
+            (0..=255u8).cycle().take(10_000).collect::<Vec<u8>>(),
+            None,
+        )
         .attach_bytes("notes.txt", b"one\r\ntwo\r\n".to_vec(), None)
         .build()
         .unwrap();

@@ -348,7 +348,7 @@ fn postfix_delivered_messages_read_the_same_as_sent() {
         .html("<p>Première</p>")
         .attach_bytes(
             "données.bin",
-            (0..50_000u32).map(|i| (i % 251) as u8).collect(),
+            (0..50_000u32).map(|i| (i % 251) as u8).collect::<Vec<u8>>(),
             None,
         )
         .attach_bytes("notes.txt", b"unix\nline endings\n".to_vec(), None)

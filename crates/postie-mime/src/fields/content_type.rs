@@ -19,11 +19,14 @@
 //! # Ok::<(), postie_mime::content_type::ContentTypeError>(())
 //! ```
 
+use std::borrow::Cow;
 use std::fmt;
 use std::str::FromStr;
 
 use crate::fields::lexer::{Lexer, Strictness};
-use crate::fields::rfc2231::{clean_name, decode_params, is_token, param_pieces};
+use crate::fields::rfc2231::{
+    clean_name, decode_params, is_clean_name, is_token, is_token_byte, param_pieces,
+};
 
 /// Why a `Content-Type` or `Content-Disposition` value could not be built or
 /// parsed.
@@ -69,8 +72,9 @@ pub enum ContentTypeError {
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ContentType {
-    /// Lowercase `type/subtype`.
-    mime_type: String,
+    /// Lowercase `type/subtype`: a constant for the types postie makes
+    /// itself (multiparts, guessed attachment types), else built.
+    mime_type: Cow<'static, str>,
     /// Length of the type, the index of the `/` in `mime_type`.
     slash: usize,
     /// Lowercase names, decoded values, at most one of each name.
@@ -104,6 +108,32 @@ impl ContentType {
         Ok(Self::from_parts(type_, subtype, Vec::new()))
     }
 
+    /// A constant `type/subtype`, used as it is when it is already in the
+    /// form [`ContentType::new`] would store (two lowercase tokens), which
+    /// saves building a string per message; otherwise built as by
+    /// [`ContentType::parse`].
+    pub(crate) fn from_static(essence: &'static str) -> Result<Self, ContentTypeError> {
+        // One pass: lowercase token bytes around exactly one '/', with at
+        // least one byte on each side.
+        let mut slash = None;
+        let mut ok = true;
+        for (at, b) in essence.bytes().enumerate() {
+            if b == b'/' && slash.is_none() {
+                slash = Some(at);
+            } else {
+                ok &= is_token_byte(b) && !b.is_ascii_uppercase();
+            }
+        }
+        match slash {
+            Some(slash) if ok && slash > 0 && slash + 1 < essence.len() => Ok(Self {
+                mime_type: Cow::Borrowed(essence),
+                slash,
+                params: Vec::new(),
+            }),
+            _ => Self::parse(essence),
+        }
+    }
+
     fn from_parts(type_: &str, subtype: &str, params: Vec<(String, String)>) -> Self {
         let mut mime_type = String::with_capacity(type_.len() + 1 + subtype.len());
         mime_type.push_str(type_);
@@ -111,7 +141,7 @@ impl ContentType {
         mime_type.push_str(subtype);
         mime_type.make_ascii_lowercase();
         Self {
-            mime_type,
+            mime_type: Cow::Owned(mime_type),
             slash: type_.len(),
             params,
         }
@@ -191,6 +221,14 @@ impl ContentType {
     /// Sets a parameter in place; see [`ContentType::with_param`].
     pub fn set_param(&mut self, name: &str, value: &str) {
         set_param(&mut self.params, name, value);
+    }
+
+    /// [`ContentType::with_param`] for a value the caller gives away (a
+    /// multipart's new boundary), kept without a copy.
+    #[must_use]
+    pub(crate) fn with_param_owned(mut self, name: &str, value: String) -> Self {
+        set_param_owned(&mut self.params, name, value);
+        self
     }
 
     /// Removes parameter `name` (any case), giving back its value.
@@ -450,14 +488,30 @@ impl FromStr for ContentDisposition {
 }
 
 fn set_param(params: &mut Vec<(String, String)>, name: &str, value: &str) {
-    let name = clean_name(name).to_ascii_lowercase();
+    set_param_owned(params, name, value.to_owned());
+}
+
+/// [`set_param`] for a value the caller gives away.
+fn set_param_owned(params: &mut Vec<(String, String)>, name: &str, value: String) {
+    // A name that is clean and lowercase already (every name postie sets)
+    // is copied once, not cleaned into one string and lowered into another.
+    let name = if is_clean_lowercase(name) {
+        name.to_owned()
+    } else {
+        clean_name(name).to_ascii_lowercase()
+    };
     if name.is_empty() {
         return;
     }
     match params.iter_mut().find(|(n, _)| *n == name) {
-        Some((_, v)) => *v = value.to_string(),
-        None => params.push((name, value.to_string())),
+        Some((_, v)) => *v = value,
+        None => params.push((name, value)),
     }
+}
+
+/// Whether `clean_name(name).to_ascii_lowercase()` is `name` itself.
+fn is_clean_lowercase(name: &str) -> bool {
+    is_clean_name(name) && !name.bytes().any(|b| b.is_ascii_uppercase())
 }
 
 fn remove_param(params: &mut Vec<(String, String)>, name: &str) -> Option<String> {
@@ -620,6 +674,29 @@ fn is_tspecial(c: char) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_constant_type_is_the_type_new_would_make() {
+        for essence in crate::mime_types::all_types().chain([
+            "multipart/mixed",
+            "multipart/alternative",
+            "multipart/related",
+        ]) {
+            let (type_, subtype) = essence.split_once('/').unwrap();
+            let made = ContentType::from_static(essence).unwrap();
+            assert!(matches!(made.mime_type, Cow::Borrowed(_)), "{essence}");
+            assert_eq!(made, ContentType::new(type_, subtype).unwrap());
+            assert_eq!((made.type_(), made.subtype()), (type_, subtype));
+        }
+        // Anything else is parsed.
+        for odd in ["Text/Plain", "a/b/c", "/x", "x/", "x", "a b/c"] {
+            assert_eq!(
+                ContentType::from_static(odd),
+                ContentType::parse(odd),
+                "{odd}"
+            );
+        }
+    }
 
     fn ct(s: &str) -> ContentType {
         ContentType::parse(s).unwrap()

@@ -76,6 +76,46 @@ pub fn now() -> DateTime<FixedOffset> {
     chrono::Local::now().fixed_offset()
 }
 
+/// [`format()`] of [`now()`]: the Date field for a message sent now.
+///
+/// A Date has whole seconds, so its text is the same for every message of
+/// one second: each thread keeps the text of the last second it wrote, and
+/// reads only the clock while that second lasts (working out the local
+/// time and writing it costs several times more, on every message). The
+/// zone is looked up again each new second, as [`now`] itself does.
+///
+/// ```
+/// let text = postie_mime::date::now_text();
+/// assert_eq!(postie_mime::date::parse(&text)?.timestamp(), postie_mime::date::now().timestamp());
+/// # Ok::<(), postie_mime::date::DateError>(())
+/// ```
+pub fn now_text() -> String {
+    thread_local! {
+        /// The second (since the epoch) and its text.
+        static LAST: std::cell::RefCell<(i64, String)> =
+            const { std::cell::RefCell::new((i64::MIN, String::new())) };
+    }
+    let second = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()
+        .and_then(|since| i64::try_from(since.as_secs()).ok());
+    let Some(second) = second else {
+        // Before 1970, or past what a second count holds: no cache.
+        return format(&now());
+    };
+    LAST.with_borrow_mut(|(kept, text)| {
+        if *kept != second {
+            let when = match chrono::Local.timestamp_opt(second, 0) {
+                chrono::LocalResult::Single(when) => when.fixed_offset(),
+                _ => now(),
+            };
+            *text = format(&when);
+            *kept = second;
+        }
+        text.clone()
+    })
+}
+
 /// Why a date did not parse: what was expected and at which byte.
 ///
 /// ```
@@ -722,6 +762,28 @@ mod format_tests {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn now_text_is_the_formatted_now_and_follows_the_clock() {
+        let mut checked = 0;
+        for _ in 0..1000 {
+            let before = now();
+            let text = now_text();
+            let after = now();
+            if before.timestamp() == after.timestamp() {
+                assert_eq!(text, format(&before));
+                checked += 1;
+                if checked == 2 {
+                    break;
+                }
+            }
+        }
+        assert_eq!(checked, 2, "the clock never held still for a second");
+        // Across a second's change, the text changes with it.
+        let first = now_text();
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+        assert_ne!(now_text(), first);
+    }
 
     fn reason(input: &str) -> DateErrorKind {
         parse(input).unwrap_err().reason().clone()

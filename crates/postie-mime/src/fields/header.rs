@@ -27,6 +27,37 @@ pub struct HeaderName(Cow<'static, str>);
 impl HeaderName {
     /// Checks `name` and wraps it.
     pub fn new(name: &str) -> Result<Self, Error> {
+        Self::check(name)?;
+        Ok(Self(match Self::known(name) {
+            // The fields every message has need no copy of their name.
+            Some(known) => Cow::Borrowed(known),
+            None => Cow::Owned(name.to_owned()),
+        }))
+    }
+
+    /// [`HeaderName::new`] for a name the caller gives away: kept without
+    /// a copy.
+    pub(crate) fn from_string(name: String) -> Result<Self, Error> {
+        Self::check(&name)?;
+        Ok(Self(match Self::known(&name) {
+            Some(known) => Cow::Borrowed(known),
+            None => Cow::Owned(name),
+        }))
+    }
+
+    /// A name of postie's own, a constant known to be valid: not checked
+    /// again for every message (debug builds still check).
+    pub(crate) fn from_static(name: &'static str) -> Self {
+        debug_assert!(Self::check(name).is_ok(), "{name}");
+        Self(Cow::Borrowed(name))
+    }
+
+    /// The name as one of [`KNOWN_NAMES`], when it is written as one.
+    fn known(name: &str) -> Option<&'static str> {
+        KNOWN_NAMES.iter().find(|known| **known == name).copied()
+    }
+
+    fn check(name: &str) -> Result<(), Error> {
         let reason = if name.is_empty() {
             Some("it is empty")
         } else if name.len() > 76 {
@@ -41,13 +72,7 @@ impl HeaderName {
                 name: name.escape_debug().to_string(),
                 reason,
             }),
-            None => Ok(Self(
-                match KNOWN_NAMES.iter().find(|known| **known == name) {
-                    // The fields every message has need no copy of their name.
-                    Some(known) => Cow::Borrowed(known),
-                    None => Cow::Owned(name.to_owned()),
-                },
-            )),
+            None => Ok(()),
         }
     }
 
@@ -126,6 +151,12 @@ impl HeaderValue {
     /// without a copy when it needs no trimming.
     pub(crate) fn from_string(name: &str, value: String) -> Result<Self, Error> {
         check_text(name, &value)?;
+        // Ends that are visible ASCII (the usual case) need no trimming,
+        // which would walk them as characters.
+        let visible = |b: Option<&u8>| b.is_some_and(u8::is_ascii_graphic);
+        if visible(value.as_bytes().first()) && visible(value.as_bytes().last()) {
+            return Ok(Self(Repr::Text(value)));
+        }
         let trimmed = value.trim();
         if trimmed.len() == value.len() {
             return Ok(Self(Repr::Text(value)));
@@ -210,11 +241,10 @@ impl HeaderValue {
 }
 
 fn check_text(name: &str, value: &str) -> Result<(), Error> {
-    // Printable ASCII and TAB, the common case, in one quick pass.
-    if value
-        .bytes()
-        .all(|b| (b' '..=b'~').contains(&b) || b == b'\t')
-    {
+    // Printable ASCII, the common case, in one quick pass; anything else
+    // (a TAB, a control, a byte of a non-ASCII character) is looked at
+    // character by character below.
+    if is_printable_ascii(value.as_bytes()) {
         return Ok(());
     }
     let bad = |reason| Error::InvalidHeaderValue {
@@ -231,6 +261,26 @@ fn check_text(name: &str, value: &str) -> Result<(), Error> {
         }
     }
     Ok(())
+}
+
+/// Whether every byte of `bytes` is printable ASCII (32 to 126). Eight
+/// bytes at a time: a header value is short, too short for the vector code
+/// a compiler makes of a byte loop to pay off.
+fn is_printable_ascii(bytes: &[u8]) -> bool {
+    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+    const HIGH: u64 = u64::from_ne_bytes([0x80; 8]);
+    let (words, tail) = bytes.as_chunks::<8>();
+    let odd = words.iter().fold(0u64, |odd, word| {
+        let x = u64::from_ne_bytes(*word);
+        // A byte of 128 or more; one below 32 (exact for a byte below 128
+        // whose high bit is clear, the only ones it is asked about once
+        // the first test passes); a DEL (a zero byte of x ^ 0x7f...).
+        let del = x ^ (0x7f * ONES);
+        odd | (x & HIGH)
+            | (x.wrapping_sub(0x20 * ONES) & !x & HIGH)
+            | (del.wrapping_sub(ONES) & !del & HIGH)
+    });
+    odd == 0 && tail.iter().all(|&b| (b' '..=b'~').contains(&b))
 }
 
 const ADDRESS_FIELDS: &[&str] = &[
@@ -262,6 +312,11 @@ pub struct Header {
 }
 
 impl Header {
+    /// A field of a checked name and value.
+    pub(crate) fn new(name: HeaderName, value: HeaderValue) -> Self {
+        Self { name, value }
+    }
+
     /// The field's name.
     pub fn name(&self) -> &HeaderName {
         &self.name
@@ -298,6 +353,11 @@ impl Headers {
         Self::default()
     }
 
+    /// These fields, in this order.
+    pub(crate) fn from_fields(fields: Vec<Header>) -> Self {
+        Self { fields }
+    }
+
     /// The first value of `name`.
     pub fn get(&self, name: &str) -> Option<&HeaderValue> {
         self.fields
@@ -322,13 +382,6 @@ impl Headers {
     /// Adds a field at the end, after checking name and value.
     pub fn append(&mut self, name: &str, value: &str) -> Result<(), Error> {
         let value = HeaderValue::new(name, value)?;
-        self.append_value(HeaderName::new(name)?, value);
-        Ok(())
-    }
-
-    /// [`Headers::append`] for a value the caller gives away.
-    pub(crate) fn append_string(&mut self, name: &str, value: String) -> Result<(), Error> {
-        let value = HeaderValue::from_string(name, value)?;
         self.append_value(HeaderName::new(name)?, value);
         Ok(())
     }
@@ -387,5 +440,39 @@ impl Headers {
     /// Whether there are none.
     pub fn is_empty(&self) -> bool {
         self.fields.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn printable_ascii_by_words_agrees_with_byte_by_byte() {
+        let reference = |bytes: &[u8]| bytes.iter().all(|b| (b' '..=b'~').contains(b));
+        for b in 0..=255u8 {
+            for len in [1, 7, 8, 9, 16, 35] {
+                for at in [0, len / 2, len - 1] {
+                    let mut bytes = vec![b'a'; len];
+                    bytes[at] = b;
+                    assert_eq!(
+                        is_printable_ascii(&bytes),
+                        reference(&bytes),
+                        "{b} at {at} of {len}"
+                    );
+                    // A lane after a borrow must not hide or invent one.
+                    if at + 1 < len {
+                        bytes[at + 1] = 0x1f;
+                        assert_eq!(
+                            is_printable_ascii(&bytes),
+                            reference(&bytes),
+                            "{b} then 0x1f"
+                        );
+                    }
+                }
+            }
+        }
+        assert!(is_printable_ascii(b""));
+        assert!(HeaderValue::new("Subject", "a\tb").is_ok());
     }
 }

@@ -1,5 +1,3 @@
-use base64::Engine as _;
-
 use crate::fields::random_pool;
 use crate::Error;
 
@@ -23,7 +21,7 @@ pub fn new_message_id(domain: &str) -> Result<String, Error> {
     // 16 bytes are 22 base64 characters.
     let mut id = String::with_capacity(domain.len() + 25);
     id.push('<');
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode_string(random, &mut id);
+    crate::fields::base64url::push(&random, &mut id);
     id.push('@');
     id.push_str(domain);
     id.push('>');
@@ -31,13 +29,17 @@ pub fn new_message_id(domain: &str) -> Result<String, Error> {
 }
 
 fn is_dot_atom(domain: &str) -> bool {
-    !domain.is_empty()
-        && domain.split('.').all(|label| {
-            !label.is_empty()
-                && label
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
-        })
+    // Labels of letters, digits and hyphens, none empty: no dot at either
+    // end nor two in a row. One pass over the bytes, no splitting.
+    let bytes = domain.as_bytes();
+    let mut previous = b'.';
+    for &b in bytes {
+        if !(b.is_ascii_alphanumeric() || b == b'-' || (b == b'.' && previous != b'.')) {
+            return false;
+        }
+        previous = b;
+    }
+    !bytes.is_empty() && previous != b'.'
 }
 
 /// A new Content-ID value (without angle brackets) for a part that HTML
@@ -52,4 +54,40 @@ fn is_dot_atom(domain: &str) -> bool {
 pub fn new_content_id(domain: &str) -> Result<String, Error> {
     let id = new_message_id(domain)?;
     Ok(id.trim_start_matches('<').trim_end_matches('>').to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_dot_atom;
+
+    #[test]
+    fn dot_atoms_are_labels_of_letters_digits_and_hyphens() {
+        let split = |d: &str| {
+            !d.is_empty()
+                && d.split('.').all(|label| {
+                    !label.is_empty()
+                        && label
+                            .bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                })
+        };
+        for domain in [
+            "example.org",
+            "a",
+            "a-b.c",
+            "",
+            ".",
+            "a.",
+            ".a",
+            "a..b",
+            "a b",
+            "é.org",
+            "x_y.z",
+            "mail.example.org",
+            "1.2.3.4",
+            "-.-",
+        ] {
+            assert_eq!(is_dot_atom(domain), split(domain), "{domain:?}");
+        }
+    }
 }

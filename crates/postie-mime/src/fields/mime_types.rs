@@ -156,18 +156,32 @@ const TABLE: &[(&str, &str)] = &[
 /// assert_eq!(guess(".json"), "application/octet-stream");
 /// ```
 pub fn guess(file_name: &str) -> &'static str {
-    let base = file_name
-        .rsplit(['/', '\\'])
-        .next()
-        .unwrap_or(file_name)
-        .trim_end();
-    let extension = match base.rsplit_once('.') {
-        Some((stem, ext)) if !stem.is_empty() && !ext.is_empty() => ext,
+    // Bytes, not characters, are searched: the separators are ASCII, so
+    // every place found is a character boundary.
+    let bytes = file_name.as_bytes();
+    let start = bytes
+        .iter()
+        .rposition(|&b| b == b'/' || b == b'\\')
+        .map_or(0, |at| at + 1);
+    let base = file_name.get(start..).unwrap_or_default().trim_end();
+    let extension = match base.as_bytes().iter().rposition(|&b| b == b'.') {
+        Some(dot) if dot > 0 && dot + 1 < base.len() => base.get(dot + 1..).unwrap_or_default(),
         _ => return DEFAULT,
     };
+    // The table's extensions are lowercase: the extension is lowered once
+    // (on the stack; none in the table is longer than 8), and each entry
+    // is then told apart by its length and first byte before a full
+    // comparison.
+    let mut lower = [0u8; 8];
+    let Some(lower) = lower.get_mut(..extension.len()) else {
+        return DEFAULT;
+    };
+    lower.copy_from_slice(extension.as_bytes());
+    lower.make_ascii_lowercase();
+    let first = lower.first().copied();
     TABLE
         .iter()
-        .find(|(e, _)| e.eq_ignore_ascii_case(extension))
+        .find(|(e, _)| e.len() == lower.len() && e.bytes().next() == first && e.as_bytes() == lower)
         .map_or(DEFAULT, |&(_, mime)| mime)
 }
 
@@ -193,9 +207,25 @@ pub fn extension_for(mime_type: &str) -> Option<&'static str> {
         .map(|&(e, _)| e)
 }
 
+/// Every media type of the table, for tests that hold other code to it.
+#[cfg(test)]
+pub(crate) fn all_types() -> impl Iterator<Item = &'static str> {
+    TABLE.iter().map(|&(_, mime)| mime)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_table_is_lowercase_with_short_extensions() {
+        for (extension, _) in TABLE {
+            assert!(extension.len() <= 8, "{extension}");
+            assert_eq!(*extension, extension.to_ascii_lowercase());
+        }
+        assert_eq!(guess("a.PDF"), "application/pdf");
+        assert_eq!(guess("a.verylongext"), DEFAULT);
+    }
 
     #[test]
     fn common_types() {

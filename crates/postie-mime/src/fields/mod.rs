@@ -9,6 +9,7 @@
 //! lexer (`lexer`), each at its own strictness.
 
 pub mod address;
+pub(crate) mod base64url;
 pub mod content_type;
 pub mod date;
 pub(crate) mod encoded_word;

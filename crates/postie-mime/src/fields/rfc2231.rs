@@ -43,6 +43,18 @@ fn is_token_char(c: char) -> bool {
     c.is_ascii_graphic() && !is_tspecial(c)
 }
 
+/// [`is_token_char`] for a byte: a byte of a multi-byte character is never
+/// printable ASCII, so a string's bytes pass exactly when its characters do
+/// (and bytes are cheaper to walk than characters).
+pub(crate) fn is_token_byte(b: u8) -> bool {
+    class(b) & TOKEN != 0
+}
+
+/// [`is_name_char`] for a byte; see [`is_token_byte`].
+fn is_name_byte(b: u8) -> bool {
+    class(b) & NAME != 0
+}
+
 /// Is `s` a non-empty RFC 2045 token, which may stand bare as a parameter
 /// value (or as a media type or subtype)?
 ///
@@ -54,7 +66,7 @@ fn is_token_char(c: char) -> bool {
 /// assert!(!is_token(""));
 /// ```
 pub fn is_token(s: &str) -> bool {
-    !s.is_empty() && s.chars().all(is_token_char)
+    !s.is_empty() && s.bytes().all(is_token_byte)
 }
 
 /// Is `c` allowed in a parameter name: a token character other than the
@@ -67,6 +79,11 @@ fn is_name_char(c: char) -> bool {
 /// dropped (see [`param_pieces`]).
 pub(crate) fn clean_name(name: &str) -> String {
     name.chars().filter(|&c| is_name_char(c)).collect()
+}
+
+/// Whether [`clean_name`] would leave `name` as it is.
+pub(crate) fn is_clean_name(name: &str) -> bool {
+    name.bytes().all(is_name_byte)
 }
 
 /// Is `b` written as itself in an extended value? A conservative set of
@@ -143,24 +160,196 @@ pub fn param_pieces(name: &str, value: &str) -> Vec<String> {
 pub fn write_param(name: &str, value: &str, out: &mut String) {
     // The common case, a clean name and a short printable ASCII value, is
     // written in place, as the one piece `param_pieces` would make of it.
-    if !name.is_empty()
-        && name.chars().all(is_name_char)
-        && value.bytes().all(|b| (0x20..0x7f).contains(&b))
-    {
-        let start = out.len();
+    if let Some(piece) = PlainPiece::of(name, value) {
         out.push_str("; ");
         out.push_str(name);
         out.push('=');
-        push_ascii_value(out, value, is_token(value));
-        if out.len() - start - 2 <= MAX_PIECE || value.is_empty() {
-            return;
-        }
-        out.truncate(start);
+        push_ascii_value(out, value, piece.token);
+        return;
     }
     for piece in param_pieces(name, value) {
         out.push_str("; ");
         out.push_str(&piece);
     }
+}
+
+/// A parameter that [`param_pieces`] writes as one plain `name=value`
+/// piece: a clean name and a printable ASCII value (bare when a token,
+/// else quoted), at most [`MAX_PIECE`] characters in all (or with an empty
+/// value, which is never split). What a writer needs to put it straight
+/// into its output, without building the piece.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct PlainPiece {
+    /// The piece's length.
+    pub(crate) len: usize,
+    /// Whether the value is a token, written bare.
+    pub(crate) token: bool,
+    /// How many `"` and `\\` a quoted value escapes.
+    escaped: usize,
+    /// Whether the value has a `?`, without which it cannot look like an
+    /// encoded-word.
+    pub(crate) has_question_mark: bool,
+}
+
+/// What [`PlainPiece::of`] asks of each byte, looked up in [`CLASSES`]
+/// rather than worked out by comparisons (a parameter value is walked for
+/// every Content-Type written).
+const PRINTABLE: u8 = 1;
+const TOKEN: u8 = 2;
+const ESCAPED: u8 = 4;
+const QUESTION_MARK: u8 = 8;
+const NAME: u8 = 16;
+
+/// Every byte's classes.
+static CLASSES: [u8; 256] = classes();
+
+const fn classes() -> [u8; 256] {
+    let mut table = [0u8; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        let mut class = 0;
+        if c >= 0x20 && c < 0x7f {
+            class |= PRINTABLE;
+        }
+        let tspecial = matches!(
+            c,
+            b'(' | b')'
+                | b'<'
+                | b'>'
+                | b'@'
+                | b','
+                | b';'
+                | b':'
+                | b'\\'
+                | b'"'
+                | b'/'
+                | b'['
+                | b']'
+                | b'?'
+                | b'='
+        );
+        if c.is_ascii_graphic() && !tspecial {
+            class |= TOKEN;
+            if !matches!(c, b'*' | b'\'' | b'%') {
+                class |= NAME;
+            }
+        }
+        if c == b'"' || c == b'\\' {
+            class |= ESCAPED;
+        }
+        if c == b'?' {
+            class |= QUESTION_MARK;
+        }
+        table[b] = class;
+        b += 1;
+    }
+    table
+}
+
+impl PlainPiece {
+    /// `None` when the parameter needs [`param_pieces`]: a name to clean,
+    /// a value that is not printable ASCII, or one too long for a piece.
+    pub(crate) fn of(name: &str, value: &str) -> Option<Self> {
+        let name_ok = name.bytes().fold(true, |ok, b| ok & is_name_byte(b));
+        if name.is_empty() || !name_ok {
+            return None;
+        }
+        let words = Words::of(value.as_bytes());
+        if !words.printable {
+            return None;
+        }
+        // A search that stops at the first byte outside the token set (a
+        // boundary's leading '=').
+        let token = !value.is_empty() && value.bytes().all(is_token_byte);
+        let escaped = if words.quote_or_backslash {
+            value.bytes().filter(|&b| class(b) & ESCAPED != 0).count()
+        } else {
+            0
+        };
+        let quoting = if token { 0 } else { 2 + escaped };
+        let len = name.len() + 1 + value.len() + quoting;
+        (len <= MAX_PIECE || value.is_empty()).then_some(Self {
+            len,
+            token,
+            escaped,
+            has_question_mark: words.question_mark,
+        })
+    }
+
+    /// Appends `name=value` (the value bare or quoted, as [`PlainPiece::of`]
+    /// found) to `out`.
+    pub(crate) fn write(self, name: &str, value: &str, out: &mut Vec<u8>) {
+        out.extend_from_slice(name.as_bytes());
+        out.push(b'=');
+        if self.token {
+            out.extend_from_slice(value.as_bytes());
+            return;
+        }
+        out.push(b'"');
+        if self.escaped == 0 {
+            out.extend_from_slice(value.as_bytes());
+        } else {
+            for &b in value.as_bytes() {
+                if class(b) & ESCAPED != 0 {
+                    out.push(b'\\');
+                }
+                out.push(b);
+            }
+        }
+        out.push(b'"');
+    }
+}
+
+/// What a parameter value's bytes hold, found eight at a time (a value is
+/// short, too short for the vector code a compiler makes of a byte loop
+/// to pay off, and a byte loop with a table costs a load per byte).
+struct Words {
+    /// Every byte is printable ASCII (32 to 126).
+    printable: bool,
+    /// Some byte is `"` or `\\`.
+    quote_or_backslash: bool,
+    /// Some byte is `?`.
+    question_mark: bool,
+}
+
+impl Words {
+    fn of(bytes: &[u8]) -> Self {
+        const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+        const HIGH: u64 = u64::from_ne_bytes([0x80; 8]);
+        // Non-zero exactly when some byte of `x` is zero (the per-byte
+        // marks may be wrong above a zero byte; whether there is one is
+        // not).
+        let zero_byte = |x: u64| x.wrapping_sub(ONES) & !x & HIGH;
+        let (words, tail) = bytes.as_chunks::<8>();
+        let (mut odd, mut escape, mut question) = (0u64, 0u64, 0u64);
+        for word in words {
+            let x = u64::from_ne_bytes(*word);
+            // 128 and above; below 32 (exact once no byte is 128 or
+            // above, as for `zero_byte`); DEL.
+            odd |= (x & HIGH)
+                | (x.wrapping_sub(0x20 * ONES) & !x & HIGH)
+                | zero_byte(x ^ (0x7f * ONES));
+            escape |=
+                zero_byte(x ^ (u64::from(b'"') * ONES)) | zero_byte(x ^ (u64::from(b'\\') * ONES));
+            question |= zero_byte(x ^ (u64::from(b'?') * ONES));
+        }
+        let mut words = Self {
+            printable: odd == 0,
+            quote_or_backslash: escape != 0,
+            question_mark: question != 0,
+        };
+        for &b in tail {
+            words.printable &= class(b) & PRINTABLE != 0;
+            words.quote_or_backslash |= class(b) & ESCAPED != 0;
+            words.question_mark |= b == b'?';
+        }
+        words
+    }
+}
+
+fn class(b: u8) -> u8 {
+    CLASSES[usize::from(b)]
 }
 
 /// Appends printable ASCII `value`, bare when `token`, else as a
@@ -483,6 +672,37 @@ mod empty_value_tests {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn words_agree_with_the_byte_table() {
+        for b in 0..=255u8 {
+            for len in [1, 8, 9, 17, 33] {
+                for at in [0, len / 2, len - 1] {
+                    for filler in [b'a', b'=', 0x1f] {
+                        let mut bytes = vec![filler; len];
+                        bytes[at] = b;
+                        let words = Words::of(&bytes);
+                        let every = |c: u8| bytes.iter().all(|&x| class(x) & c != 0);
+                        let some = |c: u8| bytes.iter().any(|&x| class(x) & c != 0);
+                        assert_eq!(words.printable, every(PRINTABLE), "{bytes:?}");
+                        assert_eq!(words.quote_or_backslash, some(ESCAPED), "{bytes:?}");
+                        assert_eq!(words.question_mark, some(QUESTION_MARK), "{bytes:?}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_byte_table_agrees_with_the_character_rules() {
+        for b in 0..=255u8 {
+            let c = char::from(b);
+            assert_eq!(is_token_byte(b), is_token_char(c), "{b}");
+            assert_eq!(is_name_byte(b), is_name_char(c), "{b}");
+            assert_eq!(class(b) & PRINTABLE != 0, (0x20..0x7f).contains(&b), "{b}");
+            assert_eq!(class(b) & ESCAPED != 0, c == '"' || c == '\\', "{b}");
+        }
+    }
 
     fn raw(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
         pairs

@@ -777,7 +777,7 @@ impl PartExt for Message {
     fn decoded_body(&self) -> Vec<u8> {
         match self.body() {
             Body::Text { text, .. } => text.as_bytes().to_vec(),
-            Body::Data { data, .. } => data.clone(),
+            Body::Data { data, .. } => data.to_vec(),
             Body::File { path, .. } => std::fs::read(path).unwrap_or_default(),
             Body::Raw(bytes) => decode_transfer(bytes, self.content_transfer_encoding().as_deref()),
             Body::RawFile { .. } => {
@@ -793,7 +793,7 @@ impl PartExt for Message {
 
     fn text(&self) -> Option<String> {
         if let Body::Text { text, .. } = self.body() {
-            return Some(text.clone());
+            return Some(text.as_str().to_owned());
         }
         let content_type = self.content_type();
         if !content_type.is_text() {

@@ -37,7 +37,7 @@ pub(crate) fn write_header(
 /// case) goes out as it is, without building anything.
 pub(crate) fn write_text_field(name: &str, text: &str, w: &mut Vec<u8>) -> Result<(), Error> {
     let fits = name.len() + 2 + text.len() <= FOLD_AT;
-    if fits && text.is_ascii() && !looks_encoded(text.as_bytes()) {
+    if fits && plain_ascii(text.as_bytes()) {
         w.extend_from_slice(name.as_bytes());
         w.extend_from_slice(if text.is_empty() { b":" } else { b": " });
         w.extend_from_slice(text.as_bytes());
@@ -71,10 +71,21 @@ pub(crate) fn write_text_field(name: &str, text: &str, w: &mut Vec<u8>) -> Resul
     Ok(())
 }
 
+/// Whether `text` is ASCII that cannot be taken for an encoded-word: one
+/// branch-free pass for the high bit and a `?` (a short field value is
+/// walked faster so than by a search call per question), and the search for
+/// `=?` and `?=` only when there is a `?`.
+fn plain_ascii(text: &[u8]) -> bool {
+    let (any, question) = text.iter().fold((0u8, false), |(any, question), &b| {
+        (any | b, question | (b == b'?'))
+    });
+    any < 0x80 && !(question && looks_encoded(text))
+}
+
 /// Whether `text` holds both `=?` and `?=`, so that a reader could take
 /// part of it for an encoded-word. (A search per pair: `str::contains`
 /// sets up a substring searcher, which costs more than these short values.)
-fn looks_encoded(text: &[u8]) -> bool {
+pub(crate) fn looks_encoded(text: &[u8]) -> bool {
     has_pair(text, b'=', b'?') && has_pair(text, b'?', b'=')
 }
 

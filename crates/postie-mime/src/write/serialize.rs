@@ -17,6 +17,7 @@ use crate::message::{Body, LeafPlan, TransferEncoding};
 use crate::regular_file::{for_each_chunk, open_at, FILE_CHUNK};
 use crate::transfer_encoding::base64_stream::{self, Base64Writer};
 use crate::transfer_encoding::quoted_printable;
+use crate::write::content_fields as fields;
 use crate::write::headers as write;
 use crate::write::text_class::{self, TextClass};
 use crate::Error;
@@ -287,8 +288,15 @@ impl Message {
 }
 
 /// The MIME fields a body decides for itself; a caller's would contradict.
+/// (Asked of every field of every entity: a name not starting with `M` or
+/// `C` is let through on its first byte.)
 fn is_mime_field(name: &HeaderName) -> bool {
-    name.is("MIME-Version") || name.is("Content-Type") || name.is("Content-Transfer-Encoding")
+    matches!(
+        name.as_str().as_bytes().first(),
+        Some(b'M' | b'm' | b'C' | b'c')
+    ) && (name.is("MIME-Version")
+        || name.is("Content-Type")
+        || name.is("Content-Transfer-Encoding"))
 }
 
 /// Writes one entity (the top one when `top`) to `out`.
@@ -321,15 +329,14 @@ pub(crate) fn write_entity<'a>(
         }
     }
     if top {
-        write_field(out.text(), "MIME-Version", "1.0")?;
+        fields::write_mime_version(out.text());
     }
     match body {
         Body::Text { text, subtype } => {
             let plan = entity.plan().get_or(|| plan_text(text.as_bytes()));
-            let content_type = format!("text/{subtype}; charset={}", plan.charset);
+            fields::write_text_type(out.text(), subtype, plan.charset)?;
             write_leaf(
                 out,
-                &content_type,
                 text.as_bytes(),
                 plan.encoding,
                 LineBreaks::Repair {
@@ -339,15 +346,11 @@ pub(crate) fn write_entity<'a>(
         }
         Body::Data { data, content_type } => {
             let plan = entity.plan().get_or(|| plan_data(data, content_type));
-            let value = if content_type.is_text() && content_type.param("charset").is_none() {
-                content_type
-                    .clone()
-                    .with_param("charset", plan.charset)
-                    .header_value()
-            } else {
-                content_type.header_value()
-            };
-            write_leaf(out, &value, data, plan.encoding, LineBreaks::Keep)
+            // Text without a charset gets the one its content needs.
+            let charset = (content_type.is_text() && content_type.param("charset").is_none())
+                .then_some(("charset", plan.charset));
+            write_type_of(out.text(), content_type, charset)?;
+            write_leaf(out, data, plan.encoding, LineBreaks::Keep)
         }
         Body::File {
             path,
@@ -360,7 +363,7 @@ pub(crate) fn write_entity<'a>(
         } if content_type.type_() == "message" => {
             // An encapsulated message (message/rfc822): one entity, no
             // delimiters, written as the message it is.
-            write_field(out.text(), "Content-Type", &content_type.header_value())?;
+            write_type_of(out.text(), content_type, None)?;
             out.text().extend_from_slice(b"\r\n");
             for part in parts {
                 write_entity(part.headers(), part, out, true)?;
@@ -372,7 +375,7 @@ pub(crate) fn write_entity<'a>(
             parts,
         } => {
             let boundary = content_type.param("boundary").unwrap_or_default();
-            write_field(out.text(), "Content-Type", &content_type.header_value())?;
+            write_type_of(out.text(), content_type, None)?;
             out.text().extend_from_slice(b"\r\n");
             for part in parts {
                 write_delimiter(out.text(), boundary, b"\r\n");
@@ -384,6 +387,22 @@ pub(crate) fn write_entity<'a>(
         }
         Body::Raw(_) | Body::RawFile { .. } => Ok(()),
     }
+}
+
+/// The Content-Type field of `content_type`, with `extra` as one more
+/// parameter after its own.
+fn write_type_of(
+    out: &mut Vec<u8>,
+    content_type: &ContentType,
+    extra: Option<(&str, &str)>,
+) -> Result<(), Error> {
+    let (type_, subtype) = content_type.essence().split_at(content_type.type_().len());
+    let params = content_type
+        .params()
+        .iter()
+        .map(|(name, value)| (name.as_str(), value.as_str()))
+        .chain(extra);
+    fields::write_content_type(out, [type_, subtype], params)
 }
 
 fn write_delimiter(out: &mut Vec<u8>, boundary: &str, end: &[u8]) {
@@ -403,18 +422,15 @@ enum LineBreaks {
     Keep,
 }
 
-/// Writes Content-Type, Content-Transfer-Encoding and the blank line of an
-/// in-memory leaf, then hands its content over.
+/// Writes Content-Transfer-Encoding and the blank line of an in-memory leaf
+/// (its Content-Type written already), then hands its content over.
 fn write_leaf<'a>(
     out: &mut dyn Output<'a>,
-    content_type: &str,
     data: &'a [u8],
     encoding: TransferEncoding,
     breaks: LineBreaks,
 ) -> Result<(), Error> {
-    write_field(out.text(), "Content-Type", content_type)?;
-    write_field(out.text(), "Content-Transfer-Encoding", encoding.as_str())?;
-    out.text().extend_from_slice(b"\r\n");
+    fields::write_encoding_and_end(out.text(), encoding);
     let content = match (encoding, breaks) {
         (TransferEncoding::Base64, _)
         | (_, LineBreaks::Keep)
@@ -445,18 +461,16 @@ fn write_file<'a>(
     let encoding = scan
         .as_ref()
         .map_or(TransferEncoding::Base64, |s| s.encoding(len));
-    let mut content_type = content_type.clone();
-    if content_type.is_text() && content_type.param("charset").is_none() {
+    let charset = (content_type.is_text() && content_type.param("charset").is_none()).then(|| {
         let charset = match (encoding, scan.as_ref().map(|s| s.utf8)) {
             (TransferEncoding::SevenBit, _) => "us-ascii",
             (_, Some(true)) => "utf-8",
             _ => "unknown-8bit",
         };
-        content_type = content_type.with_param("charset", charset);
-    }
-    write_field(out.text(), "Content-Type", &content_type.header_value())?;
-    write_field(out.text(), "Content-Transfer-Encoding", encoding.as_str())?;
-    out.text().extend_from_slice(b"\r\n");
+        ("charset", charset)
+    });
+    write_type_of(out.text(), content_type, charset)?;
+    fields::write_encoding_and_end(out.text(), encoding);
     out.leaf(LeafContent::File {
         path,
         len,
@@ -598,19 +612,6 @@ fn write_headers(headers: &Headers, w: &mut Vec<u8>) -> Result<(), Error> {
         write::write_header(field.name(), field.value(), w)?;
     }
     Ok(())
-}
-
-/// Writes a field the writer makes itself (MIME-Version, Content-Type,
-/// Content-Transfer-Encoding): names are constants and values are built
-/// from checked parts, so only a last check for line breaks is needed.
-fn write_field(w: &mut Vec<u8>, name: &str, value: &str) -> Result<(), Error> {
-    if value.contains(['\r', '\n', '\0']) {
-        return Err(Error::InvalidHeaderValue {
-            name: name.to_owned(),
-            reason: "it contains a CR, LF or NUL",
-        });
-    }
-    write::write_text_field(name, value, w)
 }
 
 /// 7bit when the text allows it, else quoted-printable; from one pass

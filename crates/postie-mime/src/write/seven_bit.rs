@@ -115,7 +115,7 @@ fn leaf(part: &Message) -> Result<Message, Error> {
     Ok(Message::from_parts(
         headers,
         Body::Data {
-            data: part.decoded_body(),
+            data: part.decoded_body().into(),
             content_type: part.content_type(),
         },
     ))
