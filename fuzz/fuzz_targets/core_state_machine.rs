@@ -101,6 +101,7 @@ fn tls_info() -> TlsInfo {
     TlsInfo {
         version: "TLSv1.3".to_owned(),
         cipher: "TLS13_AES_128_GCM_SHA256".to_owned(),
+        resumed: false,
     }
 }
 
