@@ -33,7 +33,11 @@ impl RateLimit {
     /// The time between two sends, rounded up to the nanosecond so that
     /// `messages` intervals never add up to less than the period.
     fn interval(self) -> Duration {
-        let nanos = self.period.as_nanos().div_ceil(u128::from(self.messages));
+        // (The fields are public: a limit of 0 built by hand means 1.)
+        let nanos = self
+            .period
+            .as_nanos()
+            .div_ceil(u128::from(self.messages.max(1)));
         Duration::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX))
     }
 }

@@ -96,7 +96,7 @@ impl Pool {
 
     /// Starts at most `limit.messages` sends per `limit.period`, evenly
     /// spaced, across every task using the pool: [`Pool::send`] waits for
-    /// its turn before it takes a connection. None by default.
+    /// its turn once it has a connection. None by default.
     pub fn rate_limit(mut self, limit: RateLimit) -> Self {
         self.pacer = Some(Pacer::new(limit));
         self
@@ -119,14 +119,16 @@ impl Pool {
     /// Sends `message` on a pooled connection, waiting while `max_size`
     /// are in use.
     pub async fn send(&self, message: &Message) -> Result<Sent, Error> {
+        // The semaphore is never closed, so acquiring only waits.
+        let permit = self.permits.acquire().await;
+        // The slot is taken with the connection's permit in hand: slots
+        // taken while waiting for one would all come due at once.
         if let Some(pacer) = &self.pacer {
             let wait = pacer.reserve(std::time::Instant::now());
             if !wait.is_zero() {
                 tokio::time::sleep(wait).await;
             }
         }
-        // The semaphore is never closed, so acquiring only waits.
-        let permit = self.permits.acquire().await;
         let taken = self.lock().pop();
         let mut session = match taken {
             Some(session) => session,

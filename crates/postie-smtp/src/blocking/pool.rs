@@ -121,7 +121,7 @@ impl Pool {
 
     /// Starts at most `limit.messages` sends per `limit.period`, evenly
     /// spaced, across every thread using the pool: [`Pool::send`] waits
-    /// for its turn before it takes a connection. None by default.
+    /// for its turn once it has a connection. None by default.
     pub fn rate_limit(mut self, limit: RateLimit) -> Self {
         self.pacer = Some(Pacer::new(limit));
         self
@@ -149,10 +149,12 @@ impl Pool {
     /// Sends `message` on a pooled connection; see the [type's
     /// documentation](Pool).
     pub fn send(&self, message: &Message) -> Result<Sent, Error> {
+        let mut session = self.checkout();
+        // The slot is taken with the connection in hand: slots taken while
+        // waiting for one would all come due at once when it comes back.
         if let Some(pacer) = &self.pacer {
             std::thread::sleep(pacer.reserve(std::time::Instant::now()));
         }
-        let mut session = self.checkout();
         let result = session.send(message);
         self.checkin(session);
         result

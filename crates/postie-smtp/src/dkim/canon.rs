@@ -243,8 +243,13 @@ impl BodyHasher {
     /// `run`, content (ending in none of the line breaks it may hold),
     /// after the line breaks and the space it is owed.
     fn content(&mut self, run: &[u8]) {
+        // Many empty lines before this content must not grow the buffer
+        // past its size.
         for _ in 0..self.owed_crlf {
             self.buf.extend_from_slice(b"\r\n");
+            if self.buf.len() >= BUF_SIZE {
+                self.flush();
+            }
         }
         self.owed_crlf = 0;
         if self.pending_wsp {

@@ -81,8 +81,9 @@ impl fmt::Debug for SigningKey {
 impl SigningKey {
     /// Reads a key from PEM (`PRIVATE KEY`, `RSA PRIVATE KEY`) or DER.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, KeyError> {
+        // The DER decoded from PEM is a copy of the key: wiped on drop.
         let der = match PrivateKeyDer::from_pem_slice(bytes) {
-            Ok(der) => der,
+            Ok(der) => Zeroizing::new(der),
             Err(_) => {
                 // DER: PKCS#8 first (it says what it holds), then PKCS#1.
                 let der = Zeroizing::new(bytes.to_vec());
@@ -94,7 +95,7 @@ impl SigningKey {
                     .and_then(Self::rsa);
             }
         };
-        match der {
+        match &*der {
             PrivateKeyDer::Pkcs8(pkcs8) => Self::from_pkcs8(pkcs8.secret_pkcs8_der()),
             PrivateKeyDer::Pkcs1(pkcs1) => RsaKeyPair::from_der(pkcs1.secret_pkcs1_der())
                 .map_err(rsa_refused)

@@ -118,9 +118,11 @@ impl Resolver {
     }
 
     fn ask(&self, query: &Query, server: SocketAddr) -> Result<Answer, String> {
-        let reply = udp_exchange(&query.bytes, query.id, server, self.timeout)?;
-        let packet = Packet::parse(&reply).map_err(|e| format!("an unreadable answer: {e}"))?;
-        if packet.has_flags(PacketFlag::TRUNCATION) {
+        let reply = udp_exchange(query, server, self.timeout)?;
+        let truncated = Packet::parse(&reply)
+            .map(|packet| packet.has_flags(PacketFlag::TRUNCATION))
+            .unwrap_or(false);
+        if truncated {
             let reply = tcp_exchange(&query.bytes, server, self.timeout)?;
             return query.read(&reply);
         }
@@ -182,9 +184,14 @@ impl Query {
         if !self.answers(&packet) {
             return Err("an answer to another question".to_owned());
         }
+        // "No such name" or "no record" is final only from a server that
+        // looked: one offering recursion, or the zone's authority. An empty
+        // answer from any other (a referral) says nothing of the key.
+        let looked = packet.has_flags(PacketFlag::RECURSION_AVAILABLE)
+            || packet.has_flags(PacketFlag::AUTHORITATIVE_ANSWER);
         match packet.rcode() {
             RCODE::NoError => {}
-            RCODE::NameError => return Ok(Answer::None),
+            RCODE::NameError if looked => return Ok(Answer::None),
             other => return Ok(Answer::Failed(other)),
         }
         // The resolver follows CNAMEs and gives the TXT records at the end
@@ -192,17 +199,21 @@ impl Query {
         // one).
         let text = packet
             .answers
-            .into_iter()
-            .find_map(|record| match record.rdata {
+            .iter()
+            .find_map(|record| match &record.rdata {
+                // Bytes that are not UTF-8 are kept (replaced) for the key
+                // record's reader to refuse: a malformed key, not a lookup that
+                // failed.
                 RData::TXT(txt) => Some(
-                    String::try_from(txt)
-                        .map_err(|_| format!("the TXT record of {} is not UTF-8", self.name)),
+                    String::try_from(txt.clone())
+                        .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
                 ),
                 _ => None,
             });
         match text {
-            Some(text) => text.map(Answer::Record),
-            None => Ok(Answer::None),
+            Some(text) => Ok(Answer::Record(text)),
+            None if looked => Ok(Answer::None),
+            None => Ok(Answer::Failed(RCODE::NoError)),
         }
     }
 
@@ -226,14 +237,10 @@ impl Query {
     }
 }
 
-/// Sends `query` to `server` and waits for a datagram from it with the
-/// same id (others are dropped: late answers, forgeries).
-fn udp_exchange(
-    query: &[u8],
-    id: u16,
-    server: SocketAddr,
-    timeout: Duration,
-) -> Result<Vec<u8>, String> {
+/// Sends `query` to `server` and waits for a datagram from it that answers
+/// it (its id, its question); others are dropped (late answers, forgeries)
+/// and the wait goes on until the limit.
+fn udp_exchange(query: &Query, server: SocketAddr, timeout: Duration) -> Result<Vec<u8>, String> {
     let local: SocketAddr = match server {
         SocketAddr::V4(_) => (Ipv4Addr::UNSPECIFIED, 0).into(),
         SocketAddr::V6(_) => (std::net::Ipv6Addr::UNSPECIFIED, 0).into(),
@@ -241,22 +248,21 @@ fn udp_exchange(
     let socket = UdpSocket::bind(local).map_err(|e| e.to_string())?;
     // Connected: the kernel drops datagrams from any other address.
     socket.connect(server).map_err(|e| e.to_string())?;
-    socket.send(query).map_err(|e| e.to_string())?;
+    socket.send(&query.bytes).map_err(|e| e.to_string())?;
     let deadline = Instant::now() + timeout;
     let mut buf = vec![0u8; usize::from(UDP_SIZE).max(4096)];
     loop {
-        let left = deadline
-            .checked_duration_since(Instant::now())
-            .filter(|d| !d.is_zero())
-            .ok_or_else(|| format!("no answer in {} s", timeout.as_secs()))?;
+        let left = time_left(deadline, timeout)?;
         socket
             .set_read_timeout(Some(left))
             .map_err(|e| e.to_string())?;
         match socket.recv(&mut buf) {
-            Ok(n) if n >= 2 && u16::from_be_bytes([buf[0], buf[1]]) == id => {
-                return Ok(buf[..n].to_vec());
+            Ok(n) => {
+                let answers = Packet::parse(&buf[..n]).is_ok_and(|p| query.answers(&p));
+                if answers {
+                    return Ok(buf[..n].to_vec());
+                }
             }
-            Ok(_) => {}
             Err(e)
                 if matches!(
                     e.kind(),
@@ -270,14 +276,24 @@ fn udp_exchange(
     }
 }
 
+/// What is left of `limit` until `deadline`, or the error that says it
+/// ran out.
+fn time_left(deadline: Instant, limit: Duration) -> Result<Duration, String> {
+    deadline
+        .checked_duration_since(Instant::now())
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| format!("no answer in {} s", limit.as_secs()))
+}
+
 /// The same question over TCP (RFC 7766): each message after its length
-/// in two bytes.
+/// in two bytes, the whole exchange within `timeout` (a server trickling
+/// its answer does not get a fresh limit for each read).
 fn tcp_exchange(query: &[u8], server: SocketAddr, timeout: Duration) -> Result<Vec<u8>, String> {
+    let deadline = Instant::now() + timeout;
     let mut stream =
         TcpStream::connect_timeout(&server, timeout).map_err(|e| format!("over TCP: {e}"))?;
     stream
-        .set_read_timeout(Some(timeout))
-        .and_then(|()| stream.set_write_timeout(Some(timeout)))
+        .set_write_timeout(Some(time_left(deadline, timeout)?))
         .map_err(|e| e.to_string())?;
     let len = u16::try_from(query.len()).map_err(|_| "the query is too long".to_owned())?;
     let mut out = len.to_be_bytes().to_vec();
@@ -286,14 +302,40 @@ fn tcp_exchange(query: &[u8], server: SocketAddr, timeout: Duration) -> Result<V
         .write_all(&out)
         .map_err(|e| format!("over TCP: {e}"))?;
     let mut len = [0u8; 2];
-    stream
-        .read_exact(&mut len)
-        .map_err(|e| format!("over TCP: {e}"))?;
+    read_within(&mut stream, &mut len, deadline, timeout)?;
     let mut reply = vec![0u8; usize::from(u16::from_be_bytes(len))];
-    stream
-        .read_exact(&mut reply)
-        .map_err(|e| format!("over TCP: {e}"))?;
+    read_within(&mut stream, &mut reply, deadline, timeout)?;
     Ok(reply)
+}
+
+/// Fills `buf` from `stream` before `deadline`.
+fn read_within(
+    stream: &mut TcpStream,
+    buf: &mut [u8],
+    deadline: Instant,
+    limit: Duration,
+) -> Result<(), String> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        stream
+            .set_read_timeout(Some(time_left(deadline, limit)?))
+            .map_err(|e| e.to_string())?;
+        match stream.read(&mut buf[filled..]) {
+            Ok(0) => return Err("over TCP: the server closed the connection".to_owned()),
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                return Err(format!("no answer in {} s (over TCP)", limit.as_secs()));
+            }
+            Err(e) => return Err(format!("over TCP: {e}")),
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -327,6 +369,7 @@ mod tests {
 
     fn reply_to(query: &Query, build: impl FnOnce(&mut Packet<'static>)) -> Vec<u8> {
         let mut packet = Packet::new_reply(query.id);
+        packet.set_flags(PacketFlag::RECURSION_AVAILABLE);
         packet.questions.push(Question::new(
             Name::new_unchecked("Sel._DomainKey.Example.ORG"),
             QTYPE::TYPE(TYPE::TXT),
@@ -359,6 +402,13 @@ mod tests {
         assert_eq!(query.read(&reply_to(&query, |_| {})).unwrap(), Answer::None);
         let nxdomain = reply_to(&query, |p| *p.rcode_mut() = RCODE::NameError);
         assert_eq!(query.read(&nxdomain).unwrap(), Answer::None);
+        // The same from a server that neither recursed nor holds the zone
+        // (a referral): nothing is known of the key.
+        let referral = reply_to(&query, |p| p.remove_flags(PacketFlag::RECURSION_AVAILABLE));
+        assert_eq!(
+            query.read(&referral).unwrap(),
+            Answer::Failed(RCODE::NoError)
+        );
         let servfail = reply_to(&query, |p| *p.rcode_mut() = RCODE::ServerFailure);
         assert_eq!(
             query.read(&servfail).unwrap(),
