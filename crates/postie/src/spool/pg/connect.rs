@@ -269,22 +269,57 @@ pub(super) fn lock(client: &Mutex<Client>) -> io::Result<MutexGuard<'_, Client>>
 /// login is `PermissionDenied` (a setting to fix, exit 78, not a failure
 /// to retry).
 pub(crate) fn db_error(error: postgres::Error) -> io::Error {
-    let refused = error.code().is_some_and(|code| {
-        *code == SqlState::INVALID_PASSWORD
-            || *code == SqlState::INVALID_AUTHORIZATION_SPECIFICATION
-    });
-    let text = match error.as_db_error() {
+    let tls = tls_refused(&error);
+    let refused = tls
+        || error.code().is_some_and(|code| {
+            *code == SqlState::INVALID_PASSWORD
+                || *code == SqlState::INVALID_AUTHORIZATION_SPECIFICATION
+        });
+    let mut text = match error.as_db_error() {
         Some(db) => format!("database: {db}"),
         None => match std::error::Error::source(&error) {
             Some(source) => format!("database: {error}: {source}"),
             None => format!("database: {error}"),
         },
     };
+    if tls {
+        // What to change: the CA, or TLS off where the network is trusted.
+        text.push_str(
+            " (the certificate is checked against the system's CAs and the URL's \
+             sslrootcert=PEM, for the host's name; sslmode=verify-ca skips the name, \
+             sslmode=disable connects without TLS)",
+        );
+    }
     if refused {
         io::Error::new(io::ErrorKind::PermissionDenied, text)
     } else {
         io::Error::other(text)
     }
+}
+
+/// Whether `error` is TLS refused for a reason a retry does not change: a
+/// certificate that does not verify, or a server without TLS when TLS is
+/// required (settings to fix, as a refused login is).
+fn tls_refused(error: &postgres::Error) -> bool {
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        let rustls = cause
+            .downcast_ref::<io::Error>()
+            .and_then(|io| io.get_ref())
+            .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+            .or_else(|| cause.downcast_ref::<rustls::Error>());
+        if matches!(
+            rustls,
+            Some(rustls::Error::InvalidCertificate(_) | rustls::Error::NoCertificatesPresented)
+        ) {
+            return true;
+        }
+        if cause.to_string() == "server does not support TLS" {
+            return true;
+        }
+        source = cause.source();
+    }
+    false
 }
 
 /// 64 random bits (claim tokens, names of the claims' folders).

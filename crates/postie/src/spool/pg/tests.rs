@@ -545,7 +545,14 @@ fn a_certificate_from_another_ca_is_refused_in_every_tls_mode() {
         let Some(target) = over_tls(&scratch, mode, Some(other.clone())) else {
             return;
         };
-        let error = open_client(&target).err().unwrap().to_string();
+        let error = open_client(&target).err().unwrap();
+        // A setting to fix (exit 78), not a failure to retry.
+        assert_eq!(
+            error.kind(),
+            std::io::ErrorKind::PermissionDenied,
+            "{error}"
+        );
+        let error = error.to_string();
         assert!(error.contains("certificate"), "{mode:?}: {error}");
     }
 }

@@ -148,8 +148,10 @@ impl Settings {
 /// an error (a wrong path would otherwise leave the system's roots only).
 fn add_root_file(roots: &mut RootCertStore, file: &Path) -> io::Result<()> {
     let setup = |e: &dyn std::fmt::Display| {
+        // PermissionDenied: the kind the store gives what a setting fixes
+        // (exit 78), as a refused login.
         io::Error::new(
-            io::ErrorKind::InvalidInput,
+            io::ErrorKind::PermissionDenied,
             format!("cannot use sslrootcert {}: {e}", file.display()),
         )
     };
@@ -245,12 +247,20 @@ where
     type Error = io::Error;
 
     fn make_tls_connect(&mut self, domain: &str) -> io::Result<RustlsConnect> {
-        let name = ServerName::try_from(domain.to_owned()).map_err(|_| {
-            io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!("{domain:?} is not a valid name for TLS"),
-            )
-        })?;
+        // A Unix socket has no name (rust-postgres passes ""): the server
+        // answers its TLS request with no (PostgreSQL has no TLS there), and
+        // rust-postgres refuses a handshake without a name before asking
+        // for one, so no name is needed; `connect` refuses it all the same.
+        let name = if domain.is_empty() {
+            None
+        } else {
+            Some(ServerName::try_from(domain.to_owned()).map_err(|_| {
+                io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!("{domain:?} is not a valid name for TLS"),
+                )
+            })?)
+        };
         Ok(RustlsConnect {
             config: Arc::clone(&self.config),
             name,
@@ -261,7 +271,8 @@ where
 /// One TLS handshake to come, for one server name.
 pub(crate) struct RustlsConnect {
     config: Arc<ClientConfig>,
-    name: ServerName<'static>,
+    /// `None`: a Unix socket.
+    name: Option<ServerName<'static>>,
 }
 
 impl<S> TlsConnect<S> for RustlsConnect
@@ -275,7 +286,13 @@ where
     fn connect(self, stream: S) -> Self::Future {
         let connector = tokio_rustls::TlsConnector::from(self.config);
         Box::pin(async move {
-            let stream = connector.connect(self.name, stream).await?;
+            let name = self.name.ok_or_else(|| {
+                io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "no host name to check the certificate against",
+                )
+            })?;
+            let stream = connector.connect(name, stream).await?;
             Ok(RustlsStream(Box::new(stream)))
         })
     }
@@ -316,5 +333,23 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for RustlsStream<S> {
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut *self.0).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_unix_socket_gets_a_connector_without_a_name() {
+        let mut make = Settings::default().connector().unwrap();
+        let connect = MakeTlsConnect::<tokio::io::Empty>::make_tls_connect(&mut make, "").unwrap();
+        assert!(connect.name.is_none());
+        assert!(
+            MakeTlsConnect::<tokio::io::Empty>::make_tls_connect(&mut make, "db.example")
+                .unwrap()
+                .name
+                .is_some()
+        );
     }
 }
