@@ -594,3 +594,86 @@ fn a_certificate_for_another_name_is_refused_but_verify_ca_takes_it() {
         &mut open_client(&named(tls::Mode::VerifyCa)).unwrap()
     ));
 }
+
+/// A server that answers the TLS request with `N` (no TLS), then reads what
+/// the client sends next; the bytes read after the `N` come back through
+/// the handle.
+fn no_tls_server() -> (u16, std::thread::JoinHandle<Vec<u8>>) {
+    use std::io::Read;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let handle = std::thread::spawn(move || {
+        let (mut socket, _) = listener.accept().unwrap();
+        socket
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        // SSLRequest: length 8, code 80877103.
+        let mut request = [0; 8];
+        socket.read_exact(&mut request).unwrap();
+        assert_eq!(request, [0, 0, 0, 8, 4, 210, 22, 47]);
+        socket.write_all(b"N").unwrap();
+        let mut next = [0; 8];
+        let n = socket.read(&mut next).unwrap_or(0);
+        next[..n].to_vec()
+    });
+    (port, handle)
+}
+
+fn empty_passfile() -> std::path::PathBuf {
+    use std::os::unix::fs::OpenOptionsExt;
+    let path = std::env::temp_dir().join(format!("postie-no-tls-{}.pgpass", std::process::id()));
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&path)
+        .unwrap();
+    path
+}
+
+fn no_tls_target(port: u16, mode: tls::Mode) -> Target {
+    Target {
+        host: "127.0.0.1".to_owned(),
+        port,
+        database: "d".to_owned(),
+        user: "u".to_owned(),
+        // An empty password file (so that PGPASSWORD is not read): the
+        // fake server never asks.
+        passfile: Some(empty_passfile()),
+        schema: None,
+        url: None,
+        tls: tls::Settings {
+            mode,
+            ..tls::Settings::default()
+        },
+    }
+}
+
+#[test]
+fn a_server_without_tls_is_refused_when_tls_is_required_and_plain_under_prefer() {
+    for mode in [
+        tls::Mode::Require,
+        tls::Mode::VerifyCa,
+        tls::Mode::VerifyFull,
+    ] {
+        let (port, server) = no_tls_server();
+        let error = open_client(&no_tls_target(port, mode)).err().unwrap();
+        // A setting to fix (exit 78): nothing went out in clear.
+        assert_eq!(
+            error.kind(),
+            std::io::ErrorKind::PermissionDenied,
+            "{mode:?}: {error}"
+        );
+        assert!(
+            error.to_string().contains("does not support TLS"),
+            "{error}"
+        );
+        assert_eq!(server.join().unwrap(), b"", "{mode:?}");
+    }
+    // prefer: on in clear, the startup message (protocol 3.0) follows.
+    let (port, server) = no_tls_server();
+    assert!(open_client(&no_tls_target(port, tls::Mode::Prefer)).is_err());
+    assert_eq!(&server.join().unwrap()[4..8], &[0, 3, 0, 0]);
+    let _ = std::fs::remove_file(empty_passfile());
+}
