@@ -32,9 +32,10 @@
 //! No secret is stored: `transport` says where a secret comes from.
 //!
 //! The connection is TCP, with TLS through rustls ([`tls`]) as the URL's
-//! `sslmode` says (verified certificates only), or a Unix socket. Passwords come from `PGPASSWORD` or a password file
-//! ([`passfile`]), never from a URL or a command line:
-//! [`Target::from_url`] refuses a URL holding one.
+//! `sslmode` says (verified certificates only), or a Unix socket.
+//! Passwords come from `PGPASSWORD` or a password file ([`passfile`]),
+//! never from a URL or a command line: [`Target::from_url`] refuses a URL
+//! holding one.
 #![forbid(unsafe_code)]
 
 mod claim;
