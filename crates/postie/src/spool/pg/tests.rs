@@ -514,6 +514,19 @@ fn verify_full_with_the_test_ca_is_tls_and_passes_the_contract() {
         let target = over_tls(&scratch, mode, None).unwrap();
         assert!(is_tls(&mut open_client(&target).unwrap()), "{mode:?}");
     }
+    // Channel binding: SCRAM-SHA-256-PLUS with tls-server-end-point, which
+    // the server checks against its own certificate (the test CA's are
+    // ECDSA with SHA-256).
+    let mut url = postgres::Config::new();
+    url.host(&target.host)
+        .port(target.port)
+        .ssl_mode(postgres::config::SslMode::Require)
+        .channel_binding(postgres::config::ChannelBinding::Require);
+    let bound = Target {
+        url: Some(url),
+        ..target.clone()
+    };
+    assert!(is_tls(&mut open_client(&bound).unwrap()));
     let store = PgStore::connect(&target, DEFAULT_LEASE).unwrap();
     contract::holds(&store, &meta);
 }

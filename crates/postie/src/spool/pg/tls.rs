@@ -9,9 +9,11 @@
 //! (libpq's meaning). There is no mode that accepts any certificate: a
 //! spool's rows hold whole messages and name where passwords come from.
 //!
-//! No channel binding ([`ChannelBinding::none`]): SCRAM without it still
-//! never sends the password, and `tls-server-end-point` needs the hash of
-//! the certificate's signature algorithm, more code than this step needs.
+//! Channel binding: `tls-server-end-point` (RFC 5929), the hash of the
+//! server's certificate, so that SCRAM-SHA-256-PLUS ties the login to this
+//! TLS session (a man in the middle holding another certificate cannot
+//! relay it). rust-postgres uses it when the server offers it
+//! (`channel_binding=prefer`, its default).
 #![forbid(unsafe_code)]
 
 use std::future::Future;
@@ -304,8 +306,37 @@ pub(crate) struct RustlsStream<S>(Box<tokio_rustls::client::TlsStream<S>>);
 
 impl<S: AsyncRead + AsyncWrite + Unpin> TlsStream for RustlsStream<S> {
     fn channel_binding(&self) -> ChannelBinding {
-        ChannelBinding::none()
+        let (_, session) = self.0.get_ref();
+        session
+            .peer_certificates()
+            .and_then(|chain| chain.first())
+            .and_then(|cert| end_point(cert))
+            .map_or_else(ChannelBinding::none, ChannelBinding::tls_server_end_point)
     }
+}
+
+/// `tls-server-end-point` (RFC 5929, section 4.1): the certificate hashed
+/// with its signature's hash, SHA-256 when that is MD5 or SHA-1. `None`
+/// for a signature without one hash of its own (Ed25519, RSA-PSS: the RFC
+/// defines nothing, and libpq sends no binding for them either).
+fn end_point(cert: &CertificateDer<'_>) -> Option<Vec<u8>> {
+    use aws_lc_rs::digest::{digest, SHA256, SHA384, SHA512};
+    use x509_cert::der::Decode;
+    let parsed = x509_cert::Certificate::from_der(cert).ok()?;
+    let algorithm = match parsed.signature_algorithm().oid.to_string().as_str() {
+        // md5, sha1, sha256 WithRSAEncryption; ecdsa-with-SHA1, -SHA256.
+        "1.2.840.113549.1.1.4"
+        | "1.2.840.113549.1.1.5"
+        | "1.2.840.113549.1.1.11"
+        | "1.2.840.10045.4.1"
+        | "1.2.840.10045.4.3.2" => &SHA256,
+        // sha384WithRSAEncryption, ecdsa-with-SHA384.
+        "1.2.840.113549.1.1.12" | "1.2.840.10045.4.3.3" => &SHA384,
+        // sha512WithRSAEncryption, ecdsa-with-SHA512.
+        "1.2.840.113549.1.1.13" | "1.2.840.10045.4.3.4" => &SHA512,
+        _ => return None,
+    };
+    Some(digest(algorithm, cert).as_ref().to_vec())
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for RustlsStream<S> {
