@@ -9,6 +9,13 @@
 # its Unix socket in that folder (never /var/run/postgresql), its log in
 # $POSTIE_TEST_DIR/postgres/postgres.log.
 #
+# TLS: ssl=on with the test CA's server certificate (localhost, 127.0.0.1;
+# scripts/servers/tls.sh), copied into the data folder because the server
+# refuses a key others can read or it does not own. Plain TCP stays open
+# (the server answers a client's TLS request; it does not demand one), so
+# the tests connect both ways: sslmode=disable in clear, sslmode=verify-full
+# with sslrootcert=$POSTIE_TEST_CA (POSTIE_TEST_POSTGRES_CA) over TLS.
+#
 # The tests log in over TCP as role postie_test (POSTIE_TEST_POSTGRES_USER)
 # to database postie_test (POSTIE_TEST_POSTGRES_DB) with SCRAM-SHA-256. The
 # password is made at random at each start and only written to a password
@@ -99,11 +106,16 @@ postgres_start() {
 	as_pg "$PG_BIN/initdb" -D "$data" -U postgres -E UTF8 --locale=C.UTF-8 \
 		--auth-local=peer --auth-host=scram-sha-256 --no-sync --no-instructions \
 		>>"$PG_LOG" 2>&1 || die "initdb failed (log: $PG_LOG)"
+	# The server's certificate and key, the postgres user's and mode 0600
+	# (the server refuses a key group or others can read).
+	install -o "$PG_USER" -m 600 "$TLS_DIR/server.pem" "$data/server.crt"
+	install -o "$PG_USER" -m 600 "$TLS_DIR/server.key" "$data/server.key"
 	log "starting postgresql on $LISTEN_HOST:$PG_PORT"
 	launch_daemon "$PG_PID" "$PG_LOG" \
 		setpriv --reuid="$(id -u "$PG_USER")" --regid="$(id -g "$PG_USER")" --init-groups \
 		"$PG_BIN/postgres" -D "$data" -p "$PG_PORT" -c listen_addresses="$LISTEN_HOST" \
-		-c unix_socket_directories="$PG_SOCKET_DIR" -c fsync=off -c full_page_writes=off
+		-c unix_socket_directories="$PG_SOCKET_DIR" -c fsync=off -c full_page_writes=off \
+		-c ssl=on -c ssl_cert_file=server.crt -c ssl_key_file=server.key
 	PG_LAUNCHED=$LAUNCHED
 }
 
@@ -164,6 +176,7 @@ postgres_env() {
 	env_line POSTIE_TEST_POSTGRES_DB "$PG_DB"
 	env_line POSTIE_TEST_POSTGRES_USER "$PG_ROLE"
 	env_line POSTIE_TEST_POSTGRES_PASSFILE "$PG_PASSFILE"
+	env_line POSTIE_TEST_POSTGRES_CA "$TLS_DIR/ca.pem"
 	env_line POSTIE_TEST_POSTGRES_VERSION "$(postgres_version)"
 }
 

@@ -54,8 +54,14 @@ impl Db {
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(dir.join("config")).unwrap();
         std::fs::create_dir_all(dir.join("home")).unwrap();
+        // Over TLS, the certificate verified against the test CA, when the
+        // server has it (scripts/servers/postgres.sh); plain otherwise.
+        let tls = match std::env::var("POSTIE_TEST_POSTGRES_CA") {
+            Ok(ca) if !ca.is_empty() => format!("sslmode=verify-full&sslrootcert={ca}"),
+            _ => "sslmode=disable".to_owned(),
+        };
         let db = Self {
-            url: format!("{base}?options=-csearch_path%3D{schema}"),
+            url: format!("{base}?{tls}&options=-csearch_path%3D{schema}"),
             base,
             schema,
             passfile: var("POSTIE_TEST_POSTGRES_PASSFILE").into(),

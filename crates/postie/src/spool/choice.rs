@@ -151,9 +151,18 @@ mod tests {
             parsed("postgresql://alice@db.example").as_deref(),
             Ok("postgres://alice@db.example:5432/alice")
         );
+        // TLS parameters rust-postgres does not know are taken out before
+        // it parses the rest.
+        assert_eq!(
+            parsed("postgres://alice@db/mail?sslmode=verify-full&sslrootcert=%2Fetc%2Fca.pem&application_name=x")
+                .as_deref(),
+            Ok("postgres://alice@db:5432/mail")
+        );
         for (url, says) in [
             ("postgres://alice@a,b/mail", "more than one host"),
-            ("postgres://alice@db/mail?sslmode=require", "TLS"),
+            ("postgres://alice@db/mail?sslmode=allow", "in clear first"),
+            ("postgres://alice@db/mail?sslmode=verify-any", "none of"),
+            ("postgres://alice@db/mail?sslrootcert=", "names no file"),
             ("postgres://alice@db:x/mail", "not a PostgreSQL URL"),
         ] {
             let error = parsed(url).unwrap_err();

@@ -8,13 +8,14 @@ use std::path::PathBuf;
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
-use postgres::config::{Host, SslMode};
+use postgres::config::Host;
 use postgres::error::SqlState;
-use postgres::{Client, NoTls};
+use postgres::Client;
 use zeroize::Zeroizing;
 
 use super::super::owner::Owner;
 use super::passfile;
+use super::tls::{self, Mode, Roots};
 
 /// Where the database is. No password: it comes from the password file.
 #[derive(Clone, Debug)]
@@ -37,6 +38,10 @@ pub(crate) struct Target {
     /// `connect_timeout`, keepalives...) are the user's. Never a password
     /// ([`Target::from_url`] refuses one). `None`: from the fields above.
     pub(crate) url: Option<postgres::Config>,
+    /// TLS: the URL's `sslmode` and `sslrootcert` (rust-postgres knows
+    /// neither `verify-ca`, `verify-full` nor `sslrootcert`, so they are
+    /// taken out of the URL before it parses the rest).
+    pub(crate) tls: tls::Settings,
 }
 
 impl Target {
@@ -44,25 +49,20 @@ impl Target {
     /// (parsed by rust-postgres as libpq parses it). Refused: a password in
     /// it (the contract keeps secrets off command lines and out of files
     /// others may read), more than one host or port (the password file is
-    /// looked up for one), and `sslmode=require` (TLS to the database is not
-    /// there yet: refused rather than sent in clear). The error never
-    /// repeats the URL, which may hold a password.
+    /// looked up for one), an `sslmode` postie does not take (see
+    /// [`Mode::parse`]). The error never repeats the URL, which may hold a
+    /// password.
     pub(crate) fn from_url(text: &str) -> Result<Self, String> {
-        let url: postgres::Config = text
+        let (rest, tls) = split_tls(text)?;
+        let mut url: postgres::Config = rest
             .parse()
             .map_err(|e| format!("not a PostgreSQL URL (postgres://ROLE@HOST[:PORT]/DB): {e}"))?;
+        url.ssl_mode(tls.mode.ssl_mode());
         if url.get_password().is_some() {
             return Err("the store URL holds a password: it would show in `ps`, shell histories and files others may read. \
                  Leave it out and put it in a password file (PGPASSFILE, else ~/.pgpass: HOST:PORT:DB:ROLE:PASSWORD, mode 600) \
                  or in the variable PGPASSWORD"
                 .to_owned());
-        }
-        if url.get_ssl_mode() == SslMode::Require {
-            return Err(
-                "sslmode=require: this postie does not speak TLS to the database yet; \
-                 reach it over loopback, a Unix socket or a tunnel (sslmode=disable)"
-                    .to_owned(),
-            );
         }
         let host = match url.get_hosts() {
             [Host::Tcp(host)] => host.clone(),
@@ -99,6 +99,7 @@ impl Target {
             passfile: None,
             schema: None,
             url: Some(url),
+            tls,
         })
     }
 
@@ -109,6 +110,78 @@ impl Target {
             self.user, self.host, self.port, self.database
         )
     }
+}
+
+/// A store URL without its `sslmode` and `sslrootcert` parameters, and the
+/// TLS settings they give. Only the URL form
+/// (`postgres://...?sslmode=...`) is read so; a `key=value` string keeps
+/// them, for rust-postgres to take (`disable`, `prefer`, `require`) or
+/// refuse.
+fn split_tls(text: &str) -> Result<(String, tls::Settings), String> {
+    let mut settings = tls::Settings::default();
+    let is_url = text.starts_with("postgres://") || text.starts_with("postgresql://");
+    let Some((base, query)) = text.split_once('?').filter(|_| is_url) else {
+        if !is_url {
+            // rust-postgres reads `sslmode` in a key=value string itself.
+            let config: Result<postgres::Config, _> = text.parse();
+            if let Ok(config) = config {
+                settings.mode = match config.get_ssl_mode() {
+                    postgres::config::SslMode::Disable => Mode::Disable,
+                    postgres::config::SslMode::Require => Mode::Require,
+                    _ => Mode::Prefer,
+                };
+            }
+        }
+        return Ok((text.to_owned(), settings));
+    };
+    let mut kept = Vec::new();
+    for pair in query.split('&') {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        match key {
+            "sslmode" => settings.mode = Mode::parse(&percent_decode(value)?)?,
+            "sslrootcert" => {
+                let value = percent_decode(value)?;
+                settings.roots = match value.as_str() {
+                    "" => return Err("sslrootcert names no file".to_owned()),
+                    // libpq's word for the system's roots, which postie
+                    // trusts anyway.
+                    "system" => Roots::default(),
+                    _ => Roots {
+                        file: Some(PathBuf::from(value)),
+                    },
+                };
+            }
+            _ => kept.push(pair),
+        }
+    }
+    let rest = if kept.is_empty() {
+        base.to_owned()
+    } else {
+        format!("{base}?{}", kept.join("&"))
+    };
+    Ok((rest, settings))
+}
+
+/// A URL parameter's value with its `%XX` escapes decoded (as
+/// rust-postgres decodes the others).
+fn percent_decode(value: &str) -> Result<String, String> {
+    let bytes = value.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = value
+                .get(i + 1..i + 3)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+                .ok_or("a bad %-escape in the store URL")?;
+            out.push(hex);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).map_err(|_| "a store URL parameter is not UTF-8".to_owned())
 }
 
 /// The password for `target`: from the password file the target names,
@@ -153,7 +226,12 @@ pub(super) fn open_client(target: &Target) -> io::Result<Client> {
     if let Some(password) = password(target)? {
         config.password(password.as_bytes());
     }
-    let mut client = config.connect(NoTls).map_err(db_error)?;
+    // Without a URL (the tests' targets), the mode is the target's too.
+    if target.url.is_none() {
+        config.ssl_mode(target.tls.mode.ssl_mode());
+    }
+    let connector = target.tls.connector()?;
+    let mut client = config.connect(connector).map_err(db_error)?;
     if let Some(schema) = &target.schema {
         // A parameter, not SQL text: any schema name is safe.
         client
@@ -191,17 +269,27 @@ pub(super) fn lock(client: &Mutex<Client>) -> io::Result<MutexGuard<'_, Client>>
 /// login is `PermissionDenied` (a setting to fix, exit 78, not a failure
 /// to retry).
 pub(crate) fn db_error(error: postgres::Error) -> io::Error {
-    let refused = error.code().is_some_and(|code| {
-        *code == SqlState::INVALID_PASSWORD
-            || *code == SqlState::INVALID_AUTHORIZATION_SPECIFICATION
-    });
-    let text = match error.as_db_error() {
+    let tls = tls_refused(&error);
+    let refused = tls
+        || error.code().is_some_and(|code| {
+            *code == SqlState::INVALID_PASSWORD
+                || *code == SqlState::INVALID_AUTHORIZATION_SPECIFICATION
+        });
+    let mut text = match error.as_db_error() {
         Some(db) => format!("database: {db}"),
         None => match std::error::Error::source(&error) {
             Some(source) => format!("database: {error}: {source}"),
             None => format!("database: {error}"),
         },
     };
+    if tls {
+        // What to change: the CA, or TLS off where the network is trusted.
+        text.push_str(
+            " (the certificate is checked against the system's CAs and the URL's \
+             sslrootcert=PEM, for the host's name; sslmode=verify-ca skips the name, \
+             sslmode=disable connects without TLS)",
+        );
+    }
     if refused {
         io::Error::new(io::ErrorKind::PermissionDenied, text)
     } else {
@@ -209,7 +297,61 @@ pub(crate) fn db_error(error: postgres::Error) -> io::Error {
     }
 }
 
+/// Whether `error` is TLS refused for a reason a retry does not change: a
+/// certificate that does not verify, or a server without TLS when TLS is
+/// required (settings to fix, as a refused login is).
+fn tls_refused(error: &postgres::Error) -> bool {
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        let rustls = cause
+            .downcast_ref::<io::Error>()
+            .and_then(|io| io.get_ref())
+            .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+            .or_else(|| cause.downcast_ref::<rustls::Error>());
+        if matches!(
+            rustls,
+            Some(rustls::Error::InvalidCertificate(_) | rustls::Error::NoCertificatesPresented)
+        ) {
+            return true;
+        }
+        if cause.to_string() == "server does not support TLS" {
+            return true;
+        }
+        source = cause.source();
+    }
+    false
+}
+
 /// 64 random bits (claim tokens, names of the claims' folders).
 pub(super) fn random_u64() -> io::Result<u64> {
     getrandom::u64().map_err(|e| io::Error::other(format!("no random numbers: {e}")))
+}
+
+#[cfg(test)]
+mod url_tests {
+    use super::*;
+
+    #[test]
+    fn sslmode_and_sslrootcert_are_read_and_taken_out_of_the_url() {
+        let target = Target::from_url(
+            "postgres://a@db/m?application_name=x&sslmode=verify-ca&sslrootcert=%2Fca.pem",
+        )
+        .unwrap();
+        assert_eq!(target.tls.mode, Mode::VerifyCa);
+        assert_eq!(target.tls.roots.file, Some(PathBuf::from("/ca.pem")));
+        let url = target.url.unwrap();
+        assert_eq!(url.get_application_name(), Some("x"));
+        assert_eq!(url.get_ssl_mode(), postgres::config::SslMode::Require);
+        // No sslmode: libpq's default, prefer (verified when offered).
+        let target = Target::from_url("postgres://a@db/m").unwrap();
+        assert_eq!(target.tls.mode, Mode::Prefer);
+        let target = Target::from_url("postgres://a@db/m?sslmode=disable").unwrap();
+        assert_eq!(
+            target.url.unwrap().get_ssl_mode(),
+            postgres::config::SslMode::Disable
+        );
+        // `system`: the system's roots, which are always there.
+        let target = Target::from_url("postgres://a@db/m?sslrootcert=system").unwrap();
+        assert_eq!(target.tls.roots.file, None);
+    }
 }

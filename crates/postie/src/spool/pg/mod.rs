@@ -31,11 +31,11 @@
 //! apply (a newer format, a password source a kept message may not have).
 //! No secret is stored: `transport` says where a secret comes from.
 //!
-//! The connection is plain TCP for now (loopback in the tests): TLS
-//! through rustls is the next step (see the report of issue 18's first
-//! step). Passwords come from `PGPASSWORD` or a password file
-//! ([`passfile`]), never from a URL or a command line:
-//! [`Target::from_url`] refuses a URL holding one.
+//! The connection is TCP, with TLS through rustls ([`tls`]) as the URL's
+//! `sslmode` says (verified certificates only), or a Unix socket.
+//! Passwords come from `PGPASSWORD` or a password file ([`passfile`]),
+//! never from a URL or a command line: [`Target::from_url`] refuses a URL
+//! holding one.
 #![forbid(unsafe_code)]
 
 mod claim;
@@ -47,6 +47,7 @@ mod schema;
 mod store;
 #[cfg(test)]
 mod tests;
+mod tls;
 
 pub(crate) use connect::Target;
 pub(crate) use store::{PgStore, DEFAULT_LEASE};

@@ -14,7 +14,7 @@ use super::super::owner::Owner;
 use super::super::store::{contract, Place, SpoolStore, State};
 use super::connect::{open_client, Target};
 use super::store::{PgStore, DEFAULT_LEASE};
-use super::{passfile, schema};
+use super::{passfile, schema, tls};
 
 /// A schema of its own for one test, dropped with everything in it when
 /// the test ends (passed or not).
@@ -46,6 +46,11 @@ impl Scratch {
             passfile: Some(var("POSTIE_TEST_POSTGRES_PASSFILE").into()),
             schema: None,
             url: None,
+            // Plain TCP, as before TLS: the TLS tests below set their own.
+            tls: tls::Settings {
+                mode: tls::Mode::Disable,
+                ..tls::Settings::default()
+            },
         };
         open_client(&target)
             .unwrap()
@@ -465,4 +470,223 @@ fn the_password_comes_from_the_file_and_a_wrong_one_is_refused() {
     let error = PgStore::connect(&target, DEFAULT_LEASE).err().unwrap();
     std::fs::remove_file(&wrong).unwrap();
     assert!(error.to_string().contains("password"), "{error}");
+}
+
+/// The scratch target over TLS with `mode`, its roots the test CA (or
+/// `roots`), and its host `host` (the name checked against the
+/// certificate); `None` when the server has no CA (outside CI).
+fn over_tls(scratch: &Scratch, mode: tls::Mode, roots: Option<String>) -> Option<Target> {
+    let ca = std::env::var("POSTIE_TEST_POSTGRES_CA").ok()?;
+    Some(Target {
+        tls: tls::Settings {
+            mode,
+            roots: tls::Roots {
+                file: Some(roots.unwrap_or(ca).into()),
+            },
+        },
+        ..scratch.target.clone()
+    })
+}
+
+/// Whether the session of `client` is TLS, as the server sees it.
+fn is_tls(client: &mut Client) -> bool {
+    client
+        .query_one(
+            "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+            &[],
+        )
+        .unwrap()
+        .get(0)
+}
+
+#[test]
+fn verify_full_with_the_test_ca_is_tls_and_passes_the_contract() {
+    let Some(scratch) = Scratch::new("tls_full") else {
+        return;
+    };
+    let Some(target) = over_tls(&scratch, tls::Mode::VerifyFull, None) else {
+        return;
+    };
+    assert!(is_tls(&mut open_client(&target).unwrap()));
+    // `require` verifies as `verify-full` does, and `prefer` takes the
+    // TLS the server offers.
+    for mode in [tls::Mode::Require, tls::Mode::Prefer] {
+        let target = over_tls(&scratch, mode, None).unwrap();
+        assert!(is_tls(&mut open_client(&target).unwrap()), "{mode:?}");
+    }
+    // Channel binding: SCRAM-SHA-256-PLUS with tls-server-end-point, which
+    // the server checks against its own certificate (the test CA's are
+    // ECDSA with SHA-256).
+    let mut url = postgres::Config::new();
+    url.host(&target.host)
+        .port(target.port)
+        .ssl_mode(postgres::config::SslMode::Require)
+        .channel_binding(postgres::config::ChannelBinding::Require);
+    let bound = Target {
+        url: Some(url),
+        ..target.clone()
+    };
+    assert!(is_tls(&mut open_client(&bound).unwrap()));
+    let store = PgStore::connect(&target, DEFAULT_LEASE).unwrap();
+    contract::holds(&store, &meta);
+}
+
+#[test]
+fn sslmode_disable_stays_plain() {
+    let Some(scratch) = Scratch::new("tls_off") else {
+        return;
+    };
+    assert!(!is_tls(&mut scratch.sql()));
+}
+
+#[test]
+fn a_certificate_from_another_ca_is_refused_in_every_tls_mode() {
+    let Some(scratch) = Scratch::new("tls_wrong_ca") else {
+        return;
+    };
+    let Ok(dir) = std::env::var("POSTIE_TEST_TLS_DIR") else {
+        return;
+    };
+    // A certificate the server's chain does not end in.
+    let other = format!("{dir}/selfsigned.pem");
+    for mode in [
+        tls::Mode::Prefer,
+        tls::Mode::Require,
+        tls::Mode::VerifyCa,
+        tls::Mode::VerifyFull,
+    ] {
+        let Some(target) = over_tls(&scratch, mode, Some(other.clone())) else {
+            return;
+        };
+        let error = open_client(&target).err().unwrap();
+        // A setting to fix (exit 78), not a failure to retry.
+        assert_eq!(
+            error.kind(),
+            std::io::ErrorKind::PermissionDenied,
+            "{error}"
+        );
+        let error = error.to_string();
+        assert!(error.contains("certificate"), "{mode:?}: {error}");
+    }
+}
+
+#[test]
+fn a_certificate_for_another_name_is_refused_but_verify_ca_takes_it() {
+    let Some(scratch) = Scratch::new("tls_wrong_name") else {
+        return;
+    };
+    // The server's certificate names localhost and 127.0.0.1; the server
+    // is reached under a name the certificate does not hold: the URL's
+    // `hostaddr` gives the address, the host is only the name to check.
+    let Some(full) = over_tls(&scratch, tls::Mode::VerifyFull, None) else {
+        return;
+    };
+    let url: postgres::Config = format!(
+        "postgres://{}@wrong.example:{}/{}?hostaddr={}",
+        full.user, full.port, full.database, full.host
+    )
+    .parse()
+    .unwrap();
+    let named = |mode| Target {
+        url: Some({
+            let mut url = url.clone();
+            url.ssl_mode(tls::Mode::ssl_mode(mode));
+            url
+        }),
+        // The password file's line names the address, not the name.
+        host: full.host.clone(),
+        ..over_tls(&scratch, mode, None).unwrap()
+    };
+    let error = open_client(&named(tls::Mode::VerifyFull))
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(error.contains("certificate not valid for name"), "{error}");
+    // verify-ca checks the chain only.
+    assert!(is_tls(
+        &mut open_client(&named(tls::Mode::VerifyCa)).unwrap()
+    ));
+}
+
+/// A server that answers the TLS request with `N` (no TLS), then reads what
+/// the client sends next; the bytes read after the `N` come back through
+/// the handle.
+fn no_tls_server() -> (u16, std::thread::JoinHandle<Vec<u8>>) {
+    use std::io::Read;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let handle = std::thread::spawn(move || {
+        let (mut socket, _) = listener.accept().unwrap();
+        socket
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        // SSLRequest: length 8, code 80877103.
+        let mut request = [0; 8];
+        socket.read_exact(&mut request).unwrap();
+        assert_eq!(request, [0, 0, 0, 8, 4, 210, 22, 47]);
+        socket.write_all(b"N").unwrap();
+        let mut next = [0; 8];
+        let n = socket.read(&mut next).unwrap_or(0);
+        next[..n].to_vec()
+    });
+    (port, handle)
+}
+
+fn empty_passfile() -> std::path::PathBuf {
+    use std::os::unix::fs::OpenOptionsExt;
+    let path = std::env::temp_dir().join(format!("postie-no-tls-{}.pgpass", std::process::id()));
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&path)
+        .unwrap();
+    path
+}
+
+fn no_tls_target(port: u16, mode: tls::Mode) -> Target {
+    Target {
+        host: "127.0.0.1".to_owned(),
+        port,
+        database: "d".to_owned(),
+        user: "u".to_owned(),
+        // An empty password file (so that PGPASSWORD is not read): the
+        // fake server never asks.
+        passfile: Some(empty_passfile()),
+        schema: None,
+        url: None,
+        tls: tls::Settings {
+            mode,
+            ..tls::Settings::default()
+        },
+    }
+}
+
+#[test]
+fn a_server_without_tls_is_refused_when_tls_is_required_and_plain_under_prefer() {
+    for mode in [
+        tls::Mode::Require,
+        tls::Mode::VerifyCa,
+        tls::Mode::VerifyFull,
+    ] {
+        let (port, server) = no_tls_server();
+        let error = open_client(&no_tls_target(port, mode)).err().unwrap();
+        // A setting to fix (exit 78): nothing went out in clear.
+        assert_eq!(
+            error.kind(),
+            std::io::ErrorKind::PermissionDenied,
+            "{mode:?}: {error}"
+        );
+        assert!(
+            error.to_string().contains("does not support TLS"),
+            "{error}"
+        );
+        assert_eq!(server.join().unwrap(), b"", "{mode:?}");
+    }
+    // prefer: on in clear, the startup message (protocol 3.0) follows.
+    let (port, server) = no_tls_server();
+    assert!(open_client(&no_tls_target(port, tls::Mode::Prefer)).is_err());
+    assert_eq!(&server.join().unwrap()[4..8], &[0, 3, 0, 0]);
+    let _ = std::fs::remove_file(empty_passfile());
 }
