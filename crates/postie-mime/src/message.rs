@@ -195,7 +195,7 @@ impl Message {
                 name: "Content-Type".to_owned(),
                 reason: content_type_reason(&e),
             })?
-            .with_param_owned("boundary", boundary);
+            .with_boundary(boundary);
         Ok(Self::from_parts(
             Headers::new(),
             Body::Multipart {

@@ -231,6 +231,22 @@ impl ContentType {
         self
     }
 
+    /// A multipart's new `boundary`, given away: on a type without
+    /// parameters (the multipart constants) the list is made with room for
+    /// just this one, without the name checks and search of
+    /// [`ContentType::with_param_owned`].
+    #[must_use]
+    pub(crate) fn with_boundary(mut self, boundary: String) -> Self {
+        if self.params.is_empty() {
+            let mut params = Vec::with_capacity(1);
+            params.push(("boundary".to_owned(), boundary));
+            self.params = params;
+            self
+        } else {
+            self.with_param_owned("boundary", boundary)
+        }
+    }
+
     /// Removes parameter `name` (any case), giving back its value.
     pub fn remove_param(&mut self, name: &str) -> Option<String> {
         remove_param(&mut self.params, name)
