@@ -238,9 +238,7 @@ impl ContentType {
     #[must_use]
     pub(crate) fn with_boundary(mut self, boundary: String) -> Self {
         if self.params.is_empty() {
-            let mut params = Vec::with_capacity(1);
-            params.push(("boundary".to_owned(), boundary));
-            self.params = params;
+            self.params = vec![("boundary".to_owned(), boundary)];
             self
         } else {
             self.with_param_owned("boundary", boundary)
