@@ -134,6 +134,18 @@ impl ContentType {
         }
     }
 
+    /// A `multipart/<subtype>` constant of postie's own, with no check:
+    /// `essence` is `multipart/` and a lowercase token (the tests check
+    /// each constant against [`ContentType::from_static`]).
+    pub(crate) fn multipart_static(essence: &'static str) -> Self {
+        debug_assert!(essence.starts_with("multipart/"));
+        Self {
+            mime_type: Cow::Borrowed(essence),
+            slash: "multipart".len(),
+            params: Vec::new(),
+        }
+    }
+
     fn from_parts(type_: &str, subtype: &str, params: Vec<(String, String)>) -> Self {
         let mut mime_type = String::with_capacity(type_.len() + 1 + subtype.len());
         mime_type.push_str(type_);
