@@ -71,6 +71,23 @@ pub struct MessageBuilder {
 
 const ADDRESS_FIELDS: &[&str] = &["From", "Sender", "To", "Cc", "Bcc", "Reply-To"];
 
+/// Field names [`MessageBuilder::header`] keeps as constants when given
+/// with exactly this spelling (valid names all).
+const KNOWN_FIELDS: &[&str] = &[
+    "Date",
+    "Message-ID",
+    "From",
+    "Sender",
+    "To",
+    "Cc",
+    "Bcc",
+    "Reply-To",
+    "Subject",
+    "In-Reply-To",
+    "References",
+    "MIME-Version",
+];
+
 impl MessageBuilder {
     /// An empty message.
     pub fn new() -> Self {
@@ -123,8 +140,18 @@ impl MessageBuilder {
     }
 
     /// Adds any other field.
-    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
-        self.headers.push((Cow::Owned(name.into()), value.into()));
+    pub fn header(
+        mut self,
+        name: impl AsRef<str> + Into<String>,
+        value: impl Into<String>,
+    ) -> Self {
+        // A usual name spelt as its constant is kept as the constant: no
+        // copy of the name, and no check of it at `build`.
+        let name = match KNOWN_FIELDS.iter().find(|known| **known == name.as_ref()) {
+            Some(known) => Cow::Borrowed(*known),
+            None => Cow::Owned(name.into()),
+        };
+        self.headers.push((name, value.into()));
         self
     }
 
@@ -411,6 +438,24 @@ mod tests {
             "a@x.org, b@x.org"
         );
         assert_eq!(msg.headers().get_all("Subject").count(), 1);
+    }
+
+    #[test]
+    fn header_names_keep_their_spelling() {
+        let msg = MessageBuilder::new()
+            .header("Date", "Mon, 7 Dec 2026 10:00:00 +0000")
+            .header("message-id", "<a@x.org>")
+            .header(String::from("X-Tag"), "1")
+            .header("Message-ID", "<b@x.org>")
+            .text("t")
+            .build()
+            .unwrap();
+        let out = String::from_utf8(msg.to_bytes().unwrap()).unwrap();
+        assert!(out.starts_with("Date: Mon, 7 Dec 2026 10:00:00 +0000\r\nmessage-id: <a@x.org>\r\nX-Tag: 1\r\nMessage-ID: <b@x.org>\r\n"), "{out}");
+        assert!(MessageBuilder::new()
+            .header("Bad Name", "x")
+            .build()
+            .is_err());
     }
 
     #[test]

@@ -184,18 +184,19 @@ impl Message {
     pub fn multipart(subtype: &str, parts: Vec<Message>) -> Result<Self, Error> {
         let boundary = new_boundary()?;
         // The usual subtypes as constants: no string built per message.
-        let content_type = match subtype {
-            "mixed" => ContentType::from_static("multipart/mixed"),
-            "alternative" => ContentType::from_static("multipart/alternative"),
-            "related" => ContentType::from_static("multipart/related"),
-            _ => ContentType::new("multipart", subtype),
-        };
-        let content_type = content_type
-            .map_err(|e| Error::InvalidHeaderValue {
-                name: "Content-Type".to_owned(),
-                reason: content_type_reason(&e),
-            })?
-            .with_param_owned("boundary", boundary);
+        let content_type = match MULTIPART_CONSTANTS
+            .iter()
+            .find(|c| c.get("multipart/".len()..) == Some(subtype))
+        {
+            Some(essence) => ContentType::multipart_static(essence),
+            None => {
+                ContentType::new("multipart", subtype).map_err(|e| Error::InvalidHeaderValue {
+                    name: "Content-Type".to_owned(),
+                    reason: content_type_reason(&e),
+                })?
+            }
+        }
+        .with_boundary(boundary);
         Ok(Self::from_parts(
             Headers::new(),
             Body::Multipart {
@@ -448,12 +449,39 @@ fn new_boundary() -> Result<String, Error> {
     Ok(boundary)
 }
 
+/// The usual multipart types as constants: no string built per message.
+const MULTIPART_CONSTANTS: [&str; 3] = [
+    "multipart/mixed",
+    "multipart/alternative",
+    "multipart/related",
+];
+
 /// How every boundary of ours starts (see [`new_boundary`]).
 const BOUNDARY_PREFIX: &str = "=_postie_";
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn multipart_constants_are_what_from_static_makes() {
+        for essence in MULTIPART_CONSTANTS {
+            assert_eq!(
+                ContentType::multipart_static(essence),
+                ContentType::from_static(essence).unwrap()
+            );
+            let subtype = essence.get("multipart/".len()..).unwrap();
+            let built = Message::multipart(subtype, Vec::new()).unwrap();
+            match built.body() {
+                Body::Multipart { content_type, .. } => {
+                    assert_eq!(content_type.essence(), essence);
+                    assert_eq!(content_type.subtype(), subtype);
+                    assert!(content_type.param("boundary").is_some());
+                }
+                _ => panic!("not a multipart"),
+            }
+        }
+    }
 
     #[test]
     fn every_plan_packs_and_unpacks_to_itself() {

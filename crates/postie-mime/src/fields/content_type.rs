@@ -134,6 +134,18 @@ impl ContentType {
         }
     }
 
+    /// A `multipart/<subtype>` constant of postie's own, with no check:
+    /// `essence` is `multipart/` and a lowercase token (the tests check
+    /// each constant against [`ContentType::from_static`]).
+    pub(crate) fn multipart_static(essence: &'static str) -> Self {
+        debug_assert!(essence.starts_with("multipart/"));
+        Self {
+            mime_type: Cow::Borrowed(essence),
+            slash: "multipart".len(),
+            params: Vec::new(),
+        }
+    }
+
     fn from_parts(type_: &str, subtype: &str, params: Vec<(String, String)>) -> Self {
         let mut mime_type = String::with_capacity(type_.len() + 1 + subtype.len());
         mime_type.push_str(type_);
@@ -229,6 +241,20 @@ impl ContentType {
     pub(crate) fn with_param_owned(mut self, name: &str, value: String) -> Self {
         set_param_owned(&mut self.params, name, value);
         self
+    }
+
+    /// A multipart's new `boundary`, given away: on a type without
+    /// parameters (the multipart constants) the list is made with room for
+    /// just this one, without the name checks and search of
+    /// [`ContentType::with_param_owned`].
+    #[must_use]
+    pub(crate) fn with_boundary(mut self, boundary: String) -> Self {
+        if self.params.is_empty() {
+            self.params = vec![("boundary".to_owned(), boundary)];
+            self
+        } else {
+            self.with_param_owned("boundary", boundary)
+        }
     }
 
     /// Removes parameter `name` (any case), giving back its value.
