@@ -583,8 +583,10 @@ fn setup_error(what: &str, file: &std::path::Path, e: impl fmt::Display) -> TlsE
     )
 }
 
-/// The system's roots, read once per process.
-fn system_roots() -> Arc<RootCertStore> {
+/// The system's roots (rustls-native-certs), read once per process and
+/// shared by everything in it that verifies a certificate (SMTP here, the
+/// command's database connections).
+pub fn system_roots() -> Arc<RootCertStore> {
     static ROOTS: OnceLock<Arc<RootCertStore>> = OnceLock::new();
     Arc::clone(ROOTS.get_or_init(|| {
         let mut roots = RootCertStore::empty();

@@ -5,13 +5,15 @@
 //! lost and none is sent twice but those marked unknown.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod spool_common;
+
 use std::collections::BTreeMap;
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use postie_testkit::{closed_port, real_server, Script, ScriptedServer};
+use spool_common::{accepting, stderr, text, Sink};
 
 /// A spool and an empty config home of its own, removed at the end.
 struct Env {
@@ -74,49 +76,10 @@ impl Drop for Env {
     }
 }
 
-fn text(out: &Output) -> String {
-    format!(
-        "exit {:?}\nstdout: {}\nstderr: {}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
 fn token() -> String {
     postie_mime::new_message_id("x")
         .unwrap()
         .replace(['<', '>', '@', '-', '_', '.'], "")
-}
-
-/// `postie sink` on `port`, keeping messages in `maildir`; killed on drop.
-struct Sink(Child);
-
-impl Sink {
-    fn start(port: u16, maildir: &Path) -> Self {
-        let listen = format!("127.0.0.1:{port}");
-        let child = Command::new(env!("CARGO_BIN_EXE_postie"))
-            .args(["sink", "--listen", &listen, "--maildir"])
-            .arg(maildir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        // Polled often: the crash test starts a sink many times.
-        let until = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(&listen).is_err() {
-            assert!(Instant::now() < until, "the sink did not start on {listen}");
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        Self(child)
-    }
-}
-
-impl Drop for Sink {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 /// The messages a sink kept, by the token in their subject.
@@ -350,14 +313,6 @@ fn a_permanent_refusal_goes_to_dead_with_the_reason() {
 }
 
 /// A whole transaction after the greeting, the data kept by the script.
-fn accepting(script: Script) -> Script {
-    script
-        .reply("250 2.1.0 Ok\r\n")
-        .reply("250 2.1.5 Ok\r\n")
-        .reply("250 2.1.5 Ok\r\n")
-        .reply("354 go\r\n")
-        .read_data()
-}
 
 #[test]
 fn an_unknown_outcome_is_only_sent_again_with_force() {
@@ -650,10 +605,6 @@ fn give_to_nobody(path: &Path) -> bool {
             false
         }
     }
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 #[test]

@@ -9,13 +9,15 @@
 #![cfg(feature = "postgres")]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod spool_common;
+
 use std::io::Write as _;
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use postie_testkit::{closed_port, real_server, Script, ScriptedServer};
+use spool_common::{accepting, stderr, text, Sink};
 
 /// A schema of its own on the test server, and a home and config folder
 /// of its own; all removed at the end.
@@ -152,48 +154,6 @@ impl Drop for Db {
             .env("PGPASSFILE", &self.passfile)
             .stdin(Stdio::null())
             .output();
-    }
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "exit {:?}\nstdout: {}\nstderr: {}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-/// `postie sink` on `port`, keeping messages in `maildir`; killed on drop.
-struct Sink(Child);
-
-impl Sink {
-    fn start(port: u16, maildir: &Path) -> Self {
-        let listen = format!("127.0.0.1:{port}");
-        let child = Command::new(env!("CARGO_BIN_EXE_postie"))
-            .args(["sink", "--listen", &listen, "--maildir"])
-            .arg(maildir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let until = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(&listen).is_err() {
-            assert!(Instant::now() < until, "the sink did not start on {listen}");
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        Self(child)
-    }
-}
-
-impl Drop for Sink {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
     }
 }
 
@@ -398,15 +358,6 @@ fn a_failed_send_is_kept_in_the_database_listed_flushed_and_removed() {
     let out = db.postie(&["spool", "remove", &second, "--store", &db.url]);
     assert_eq!(out.status.code(), Some(66), "{}", text(&out));
     assert!(db.list().is_empty());
-}
-
-fn accepting(script: Script) -> Script {
-    script
-        .reply("250 2.1.0 Ok\r\n")
-        .reply("250 2.1.5 Ok\r\n")
-        .reply("250 2.1.5 Ok\r\n")
-        .reply("354 go\r\n")
-        .read_data()
 }
 
 #[test]

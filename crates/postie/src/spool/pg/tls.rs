@@ -20,7 +20,7 @@ use std::future::Future;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use postgres::config::SslMode;
@@ -121,7 +121,7 @@ impl Settings {
     /// per connection (files may change between reconnections).
     pub(crate) fn connector(&self) -> io::Result<MakeRustls> {
         let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-        let mut roots = (*system_roots()).clone();
+        let mut roots = (*postie_smtp::tls::system_roots()).clone();
         if let Some(file) = &self.roots.file {
             add_root_file(&mut roots, file)?;
         }
@@ -167,16 +167,6 @@ fn add_root_file(roots: &mut RootCertStore, file: &Path) -> io::Result<()> {
         roots.add(cert).map_err(|e| setup(&e))?;
     }
     Ok(())
-}
-
-/// The system's roots, read once per process (as postie-smtp does).
-fn system_roots() -> Arc<RootCertStore> {
-    static ROOTS: OnceLock<Arc<RootCertStore>> = OnceLock::new();
-    Arc::clone(ROOTS.get_or_init(|| {
-        let mut roots = RootCertStore::empty();
-        roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
-        Arc::new(roots)
-    }))
 }
 
 /// `sslmode=verify-ca`: the web PKI check, less its verdict on the name
