@@ -9,6 +9,7 @@ use postie_mime::Message;
 
 use crate::envelope::{self, LocalEnv, Prepared};
 use crate::error::Error;
+use crate::given_envelope::Envelope;
 use crate::options::SendOptions;
 use crate::proto::Delivery;
 use crate::setup::{Setup, TlsCache};
@@ -71,14 +72,32 @@ impl<C> Kept<C> {
         self.link.as_ref().map(|l| l.idle_since.elapsed())
     }
 
-    /// The envelope and the core's settings for `message`, the connection
-    /// kept open after it.
-    pub(crate) fn prepare(&mut self, message: &Message) -> Result<(Prepared, Setup), Error> {
+    /// The envelope and the core's settings for `message` (with its own
+    /// `given` envelope, if any), the connection kept open after it.
+    pub(crate) fn prepare(
+        &mut self,
+        message: &Message,
+        given: Option<&Envelope>,
+    ) -> Result<(Prepared, Setup), Error> {
         if self.live_clock {
             self.env.now = postie_mime::date::now();
         }
-        let prepared = envelope::prepare(message, &self.options, &self.env)?;
-        let setup = Setup::new(message, &prepared, &self.options, true, &mut self.tls)?;
+        // A copy only for a message with its own envelope: the transport
+        // settings inside are shared, not copied.
+        let own;
+        let options = match given {
+            Some(given) => {
+                own = self
+                    .options
+                    .clone()
+                    .originator(given.originator())
+                    .recipients(given.recipients());
+                &own
+            }
+            None => &self.options,
+        };
+        let prepared = envelope::prepare(message, options, &self.env)?;
+        let setup = Setup::new(message, &prepared, options, true, &mut self.tls)?;
         Ok((prepared, setup))
     }
 

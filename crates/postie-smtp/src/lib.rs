@@ -45,6 +45,7 @@ pub mod dkim;
 pub mod dsn;
 pub mod envelope;
 mod error;
+mod given_envelope;
 mod kept;
 pub mod net;
 mod options;
@@ -69,6 +70,7 @@ pub use blocking::send;
 pub use capabilities::Capabilities;
 pub use envelope::{LocalEnv, Prepared};
 pub use error::{Cause, Error, InvalidInput, Outcome, ServerError, Stage};
+pub use given_envelope::Envelope;
 pub use options::{
     Progress, ProgressFn, SendOptions, Timeouts, TraceFn, DEFAULT_PORT, IMPLICIT_TLS_PORT,
 };

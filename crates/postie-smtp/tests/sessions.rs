@@ -92,6 +92,70 @@ fn a_session_sends_many_messages_on_one_connection() {
     assert!(String::from_utf8_lossy(&sessions[0].data[2]).contains("message 3"));
 }
 
+/// Each message with its own envelope: the session and the pool send it
+/// as given (not as the header fields or the options say), and the next
+/// message without one goes as the options say again.
+#[test]
+fn each_message_can_bring_its_own_envelope() {
+    let script = || {
+        let mut script = Script::new().greet(&["PIPELINING"]);
+        script = transaction(script, "Q1");
+        script = script
+            .reply("250 2.1.0 Ok\r\n")
+            .reply("250 2.1.5 Ok\r\n")
+            .reply("250 2.1.5 Ok\r\n")
+            .reply("354 go ahead\r\n")
+            .read_data()
+            .send("250 2.0.0 Ok: queued as Q2\r\n");
+        transaction(script, "Q3").reply("221 2.0.0 Bye\r\n")
+    };
+    let expected = [
+        "EHLO client.test",
+        "MAIL FROM:<bounces@example.org>",
+        "RCPT TO:<carol@example.net>",
+        "DATA",
+        "MAIL FROM:<>",
+        "RCPT TO:<dave@example.net>",
+        "RCPT TO:<erin@example.net>",
+        "DATA",
+        "MAIL FROM:<joe@client.test>",
+        "RCPT TO:<alice@example.org>",
+        "DATA",
+        "QUIT",
+    ];
+    let first = postie_smtp::Envelope::new("bounces@example.org", ["carol@example.net"]);
+    let second = postie_smtp::Envelope::new("", ["dave@example.net", "erin@example.net"]);
+    for pooled in [false, true] {
+        let server = ScriptedServer::start(vec![script()]);
+        let options = scripted_options(server.port());
+        if pooled {
+            let pool = common::Pool::new(options, env(), 1);
+            pool.send_to(&message("alice@example.org", 1), &first)
+                .unwrap();
+            pool.send_to(&message("alice@example.org", 2), &second)
+                .unwrap();
+            pool.send(&message("alice@example.org", 3)).unwrap();
+            pool.close_idle();
+        } else {
+            let mut session = common::Session::new(options, env());
+            session
+                .send_to(&message("alice@example.org", 1), &first)
+                .unwrap();
+            session
+                .send_to(&message("alice@example.org", 2), &second)
+                .unwrap();
+            session.send(&message("alice@example.org", 3)).unwrap();
+            session.close();
+        }
+        let sessions = server.finish();
+        assert_eq!(sessions.len(), 1, "pooled: {pooled}");
+        assert_eq!(sessions[0].commands, expected, "pooled: {pooled}");
+        // The header fields are the message's: To still names alice.
+        let data = String::from_utf8_lossy(&sessions[0].data[1]).into_owned();
+        assert!(data.contains("To: alice@example.org"), "{data}");
+    }
+}
+
 /// A message without a Date gets the time it is sent, however old the
 /// session is (it once got the time the session was made).
 #[test]

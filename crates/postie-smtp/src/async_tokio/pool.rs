@@ -9,6 +9,7 @@ use tokio::sync::Semaphore;
 use super::Session;
 use crate::envelope::LocalEnv;
 use crate::error::Error;
+use crate::given_envelope::Envelope;
 use crate::options::SendOptions;
 use crate::outcome::Sent;
 use crate::pool_defaults::{DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_SIZE};
@@ -119,6 +120,16 @@ impl Pool {
     /// Sends `message` on a pooled connection, waiting while `max_size`
     /// are in use.
     pub async fn send(&self, message: &Message) -> Result<Sent, Error> {
+        self.send_with(message, None).await
+    }
+
+    /// [`Pool::send`] with the message's own `envelope` instead of the
+    /// options' originator and recipients (see [`Envelope`]).
+    pub async fn send_to(&self, message: &Message, envelope: &Envelope) -> Result<Sent, Error> {
+        self.send_with(message, Some(envelope)).await
+    }
+
+    async fn send_with(&self, message: &Message, given: Option<&Envelope>) -> Result<Sent, Error> {
         // The semaphore is never closed, so acquiring only waits.
         let permit = self.permits.acquire().await;
         // The slot is taken with the connection's permit in hand: slots
@@ -144,7 +155,7 @@ impl Pool {
                 }
             }
         };
-        let result = session.send(message).await;
+        let result = session.send_with(message, given).await;
         self.lock().push(session);
         drop(permit);
         result

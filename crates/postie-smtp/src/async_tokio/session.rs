@@ -7,6 +7,7 @@ use postie_mime::Message;
 use super::{drive, Conn};
 use crate::envelope::LocalEnv;
 use crate::error::Error;
+use crate::given_envelope::Envelope;
 use crate::kept::Kept;
 use crate::options::SendOptions;
 use crate::outbound::Outbound;
@@ -105,7 +106,21 @@ impl Session {
 
     /// Sends `message`, on the open connection when there is one.
     pub async fn send(&mut self, message: &Message) -> Result<Sent, Error> {
-        let (prepared, setup) = self.kept.prepare(message)?;
+        self.send_with(message, None).await
+    }
+
+    /// [`Session::send`] with the message's own `envelope` instead of the
+    /// options' originator and recipients (see [`Envelope`]).
+    pub async fn send_to(&mut self, message: &Message, envelope: &Envelope) -> Result<Sent, Error> {
+        self.send_with(message, Some(envelope)).await
+    }
+
+    pub(super) async fn send_with(
+        &mut self,
+        message: &Message,
+        given: Option<&Envelope>,
+    ) -> Result<Sent, Error> {
+        let (prepared, setup) = self.kept.prepare(message, given)?;
         if self.kept.is_stale() {
             self.close().await;
         }

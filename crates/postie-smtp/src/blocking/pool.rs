@@ -8,6 +8,7 @@ use postie_mime::Message;
 use super::Session;
 use crate::envelope::LocalEnv;
 use crate::error::Error;
+use crate::given_envelope::Envelope;
 use crate::options::SendOptions;
 use crate::outcome::Sent;
 use crate::pool_defaults::{DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_SIZE};
@@ -149,13 +150,23 @@ impl Pool {
     /// Sends `message` on a pooled connection; see the [type's
     /// documentation](Pool).
     pub fn send(&self, message: &Message) -> Result<Sent, Error> {
+        self.send_with(message, None)
+    }
+
+    /// [`Pool::send`] with the message's own `envelope` instead of the
+    /// options' originator and recipients (see [`Envelope`]).
+    pub fn send_to(&self, message: &Message, envelope: &Envelope) -> Result<Sent, Error> {
+        self.send_with(message, Some(envelope))
+    }
+
+    fn send_with(&self, message: &Message, given: Option<&Envelope>) -> Result<Sent, Error> {
         let mut session = self.checkout();
         // The slot is taken with the connection in hand: slots taken while
         // waiting for one would all come due at once when it comes back.
         if let Some(pacer) = &self.pacer {
             std::thread::sleep(pacer.reserve(std::time::Instant::now()));
         }
-        let result = session.send(message);
+        let result = session.send_with(message, given);
         self.checkin(session);
         result
     }

@@ -7,6 +7,7 @@ use postie_mime::Message;
 use super::{drive, Conn};
 use crate::envelope::LocalEnv;
 use crate::error::Error;
+use crate::given_envelope::Envelope;
 use crate::kept::Kept;
 use crate::options::SendOptions;
 use crate::outcome::Sent;
@@ -110,9 +111,23 @@ impl Session {
 
     /// Sends `message`, on the open connection when there is one.
     pub fn send(&mut self, message: &Message) -> Result<Sent, Error> {
+        self.send_with(message, None)
+    }
+
+    /// [`Session::send`] with the message's own `envelope` instead of the
+    /// options' originator and recipients (see [`Envelope`]).
+    pub fn send_to(&mut self, message: &Message, envelope: &Envelope) -> Result<Sent, Error> {
+        self.send_with(message, Some(envelope))
+    }
+
+    pub(super) fn send_with(
+        &mut self,
+        message: &Message,
+        given: Option<&Envelope>,
+    ) -> Result<Sent, Error> {
         let span = tracing::info_span!("postie_smtp::session_send");
         let _entered = span.enter();
-        let (prepared, setup) = self.kept.prepare(message)?;
+        let (prepared, setup) = self.kept.prepare(message, given)?;
         if self.kept.is_stale() {
             self.close();
         }

@@ -136,6 +136,20 @@ impl Session {
         }
     }
 
+    /// Sends `message` with its own envelope.
+    #[allow(dead_code)]
+    pub(crate) fn send_to(
+        &mut self,
+        message: &Message,
+        envelope: &postie_smtp::Envelope,
+    ) -> Result<Sent, Error> {
+        match self {
+            Self::Blocking(session) => session.send_to(message, envelope),
+            #[cfg(feature = "tokio")]
+            Self::Tokio(session, runtime) => runtime.block_on(session.send_to(message, envelope)),
+        }
+    }
+
     pub(crate) fn is_connected(&self) -> bool {
         match self {
             Self::Blocking(session) => session.is_connected(),
@@ -286,6 +300,20 @@ impl Pool {
             Self::Blocking(pool) => pool.send(message),
             #[cfg(feature = "tokio")]
             Self::Tokio(pool, runtime) => runtime.block_on(pool.send(message)),
+        }
+    }
+
+    /// Sends `message` with its own envelope.
+    #[allow(dead_code)]
+    pub(crate) fn send_to(
+        &self,
+        message: &Message,
+        envelope: &postie_smtp::Envelope,
+    ) -> Result<Sent, Error> {
+        match self {
+            Self::Blocking(pool) => pool.send_to(message, envelope),
+            #[cfg(feature = "tokio")]
+            Self::Tokio(pool, runtime) => runtime.block_on(pool.send_to(message, envelope)),
         }
     }
 
