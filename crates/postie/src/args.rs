@@ -495,6 +495,50 @@ pub(crate) enum SpoolCommand {
         after_help = "Examples:\n  postie spool flush\n  postie spool flush --force --account work -v"
     )]
     Flush(FlushArgs),
+    /// Relay the spool's messages as they become due, until stopped (a
+    /// relayer; any number may share one PostgreSQL store, on any hosts).
+    #[command(
+        after_help = "Messages are claimed in batches, the data of a batch marked before its first message is sent and the results written together: a relayer killed while it sends leaves at most its open batch unknown (`postie spool flush --force` sends those again). A PostgreSQL store wakes its relayers when a message is queued (LISTEN/NOTIFY); a folder store is looked at every --poll. SIGTERM or SIGINT: the messages being sent finish, the rest of the batch is put back, and the relayer exits 0.\n\nExamples:\n  postie spool run --store postgres://postie@db.example.org/mail\n  postie spool run --once --batch 500 --connections 8"
+    )]
+    Run(RunArgs),
+}
+
+/// `postie spool run`.
+#[derive(Debug, Args)]
+pub(crate) struct RunArgs {
+    /// Send what is due now, then exit (with `postie spool flush`'s exit
+    /// codes).
+    #[arg(long)]
+    pub(crate) once: bool,
+    /// At most this many messages claimed at once.
+    #[arg(long, value_name = "N", default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=10000))]
+    pub(crate) batch: u32,
+    /// Connections per server at most (and messages sent at once).
+    #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=256))]
+    pub(crate) connections: u32,
+    /// Only the messages of this account.
+    #[arg(long, value_name = "NAME")]
+    pub(crate) account: Option<String>,
+    /// Give a message up (to dead) when an attempt fails and it is older
+    /// than this: 5d, 36h, 90m, or seconds. Default: the account's
+    /// spool_max_age_days, else 5 days.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub(crate) max_age: Option<std::time::Duration>,
+    /// The longest wait between two looks at the store: a folder store is
+    /// looked at this often; a PostgreSQL store also wakes its relayers
+    /// when a message is queued.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    pub(crate) poll: std::time::Duration,
+    /// How long a PostgreSQL store keeps the rows of sent messages (without
+    /// their bytes), to look them up; then they are deleted.
+    #[arg(long, value_name = "DURATION", default_value = "7d", value_parser = parse_duration)]
+    pub(crate) keep_sent: std::time::Duration,
+    /// No line per message, no summary.
+    #[arg(short, long)]
+    pub(crate) quiet: bool,
+    /// Print each SMTP dialogue on standard error (AUTH exchanges redacted).
+    #[arg(short, long)]
+    pub(crate) verbose: bool,
 }
 
 /// `postie spool flush`.

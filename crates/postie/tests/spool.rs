@@ -383,6 +383,54 @@ fn two_flushes_at_once_send_each_message_once() {
     eprintln!("took {:?}", started.elapsed());
 }
 
+/// `postie spool run` on a folder store: the same batches as on
+/// PostgreSQL, made of single claims; two relayers at once send each
+/// message once, and each runs until nothing is due (`--once`).
+#[test]
+fn two_relayers_on_a_folder_send_each_message_once() {
+    let env = Env::new("relayers");
+    let port = closed_port();
+    let tokens: Vec<String> = (0..12).map(|_| token()).collect();
+    for tok in &tokens {
+        let out = spool_one(&env, port, tok, &[]);
+        assert_eq!(out.status.code(), Some(75), "{}", text(&out));
+    }
+    let maildir = env.dir.join("maildir");
+    let _sink = Sink::start(port, &maildir);
+    let relayers: Vec<Child> = (0..2)
+        .map(|_| {
+            env.command(&[
+                "spool",
+                "run",
+                "--once",
+                "--batch",
+                "5",
+                "--connections",
+                "2",
+            ])
+            .spawn()
+            .unwrap()
+        })
+        .collect();
+    for relayer in relayers {
+        let out = relayer.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+        assert!(
+            stderr(&out).contains("postie: spool run: "),
+            "{}",
+            text(&out)
+        );
+    }
+    let counts = delivered(&maildir);
+    for tok in &tokens {
+        assert_eq!(counts.get(tok), Some(&1), "{tok}: {counts:?}");
+    }
+    assert!(env.list().is_empty());
+    // Nothing left: a relayer that runs once says so and exits 0.
+    let out = env.postie(&["spool", "run", "--once"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+}
+
 /// A small xorshift: the kill delays, reproducible from the printed seed.
 struct XorShift(u64);
 

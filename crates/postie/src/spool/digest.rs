@@ -19,6 +19,17 @@ pub(crate) struct Digest {
     pub(crate) sha256: String,
 }
 
+/// The digest of `bytes` (a message held in memory).
+#[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+pub(crate) fn of_bytes(bytes: &[u8]) -> Digest {
+    let mut hasher = Context::new(&SHA256);
+    hasher.update(bytes);
+    Digest {
+        size: bytes.len() as u64,
+        sha256: hex(hasher.finish().as_ref()),
+    }
+}
+
 /// A writer that passes everything on and digests it.
 pub(crate) struct Digesting<W> {
     inner: W,

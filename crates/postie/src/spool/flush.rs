@@ -7,13 +7,13 @@ use std::ffi::OsString;
 use std::io;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 use clap::Parser;
-use postie_smtp::{Outcome, Trace, TraceKind};
+use postie_smtp::{Trace, TraceKind};
 
 use super::backoff::{self, DEFAULT_MAX_AGE};
 use super::inspect::Damage;
+use super::judge::{self, Count, Judged};
 use super::meta::Meta;
 use super::store::{Claimed, DataMarker, Place, Recovered, SpoolStore, State};
 use super::trust;
@@ -38,16 +38,6 @@ struct Tally {
     damaged: usize,
     /// Entries of a newer postie, left alone.
     newer: usize,
-}
-
-/// What to do with a message after a failed attempt.
-enum Verdict {
-    /// Try again after a wait (or give up when it is too old).
-    Retry,
-    /// The server may have it.
-    Unknown,
-    /// Give up.
-    Dead,
 }
 
 struct Flush<'a> {
@@ -272,22 +262,14 @@ impl Flush<'_> {
         };
         self.accounts
             .entry((meta.config.clone(), name.clone()))
-            .or_insert_with(|| {
-                let named = meta
-                    .config
-                    .clone()
-                    .or_else(crate::config::default_path)
-                    .ok_or_else(|| "no accounts file: HOME is not set".to_owned())?;
-                let checked = trust::accounts_file(&named)?;
-                crate::config::load(Some(&checked), Some(name))
-            })
+            .or_insert_with(|| read_account(meta.config.as_deref(), name))
             .clone()
     }
 
     fn attempt(
         &mut self,
         claim: Box<dyn Claimed + '_>,
-        mut meta: Meta,
+        meta: Meta,
         marker: Box<dyn DataMarker>,
     ) -> io::Result<()> {
         let account = self.account(&meta);
@@ -300,110 +282,25 @@ impl Flush<'_> {
             Ok(account) => self.send(claim.as_ref(), &meta, account.as_ref(), marker),
             Err(text) => Err(Failure::Input(exit::CONFIG, text)),
         };
-        let now = backoff::now();
-        meta.last_attempt = now;
-        let failure = match result {
-            Ok(sent) => {
-                // The rename in here is the moment it counts as sent.
-                claim.delete()?;
-                self.tally.sent += 1;
-                let refused: Vec<String> = sent
-                    .refused()
-                    .iter()
-                    .map(|r| format!("{} {} {}", r.address(), r.code(), r.text()))
-                    .collect();
-                let refused = if refused.is_empty() {
-                    String::new()
-                } else {
-                    format!("; refused: {}", refused.join("; "))
-                };
-                self.say(&format!(
-                    "{}: sent to {} ({}){refused}",
-                    meta.id,
-                    sent.server(),
-                    meta.recipients.join(", ")
-                ));
-                return Ok(());
-            }
-            Err(failure) => failure,
-        };
-        meta.attempts = meta.attempts.saturating_add(1);
-        meta.last_error = failure_text(&failure);
-        match verdict(&failure) {
-            Verdict::Unknown => {
-                // Recorded before the marker goes: a crash in between
-                // still finds it unknown.
-                meta.maybe_delivered = true;
-                meta.next_attempt = now;
-                claim.save(&meta)?;
-                claim.clear_data_sent()?;
-                claim.release(State::Unknown)?;
-                self.tally.kept += 1;
-                self.say(&format!(
-                    "{}: {}: kept as unknown (the server may have it); `postie spool flush --force` sends it again",
-                    meta.id, meta.last_error
-                ));
-            }
-            Verdict::Retry if !expired(meta.created, now, max_age) => {
-                // The outcome is known (not sent): the marker goes first,
-                // so a crash from here on finds it not sent.
-                claim.clear_data_sent()?;
-                meta.next_attempt = now + backoff::delay(meta.attempts);
-                claim.save(&meta)?;
-                let state = if meta.maybe_delivered {
-                    State::Unknown
-                } else {
-                    State::Queued
-                };
-                claim.release(state)?;
-                self.tally.kept += 1;
-                self.say(&format!(
-                    "{}: {}: kept{}; next attempt in {}",
-                    meta.id,
-                    meta.last_error,
-                    if meta.maybe_delivered {
-                        " as unknown"
-                    } else {
-                        ""
-                    },
-                    backoff::span(meta.next_attempt - now)
-                ));
-            }
-            Verdict::Retry => {
-                let reason = format!(
-                    "expired: kept for {} (the limit is {}), {} attempts; last error: {}",
-                    backoff::span(now.saturating_sub(meta.created)),
-                    backoff::span(max_age.as_secs()),
-                    meta.attempts,
-                    meta.last_error
-                );
-                self.bury(claim, meta, reason)?;
-            }
-            Verdict::Dead => {
-                let reason = meta.last_error.clone();
-                self.bury(claim, meta, reason)?;
-            }
-        }
-        Ok(())
+        let judged = judge::attempt(meta, result, backoff::now(), max_age);
+        self.carry_out(claim, judged)
     }
 
     /// Gives a message up: to dead/, with the reason.
-    fn bury(
-        &mut self,
-        claim: Box<dyn Claimed + '_>,
-        mut meta: Meta,
-        reason: String,
-    ) -> io::Result<()> {
-        claim.clear_data_sent()?;
-        meta.dead_reason = Some(reason);
-        claim.save(&meta)?;
-        claim.release(State::Dead)?;
-        self.tally.dead += 1;
-        self.say(&format!(
-            "{}: given up (in dead/): {}",
-            meta.id,
-            meta.dead_reason.unwrap_or_default()
-        ));
+    fn bury(&mut self, claim: Box<dyn Claimed + '_>, meta: Meta, reason: String) -> io::Result<()> {
+        self.carry_out(claim, judge::give_up(meta, reason))
+    }
+
+    /// Writes what was judged (for a sent message, the deletion in here
+    /// is the moment it counts as sent), then counts and says it.
+    fn carry_out(&mut self, claim: Box<dyn Claimed + '_>, judged: Judged) -> io::Result<()> {
+        judge::apply(claim, judged.disposition)?;
+        match judged.count {
+            Count::Sent => self.tally.sent += 1,
+            Count::Kept => self.tally.kept += 1,
+            Count::Dead => self.tally.dead += 1,
+        }
+        self.say(&judged.line);
         Ok(())
     }
 
@@ -484,6 +381,21 @@ impl Flush<'_> {
     }
 }
 
+/// The account `name` from the accounts file `config` (else the default
+/// one), read only when that file is the user's (see
+/// [`trust::accounts_file`]).
+pub(super) fn read_account(
+    config: Option<&std::path::Path>,
+    name: &str,
+) -> Result<Option<Account>, String> {
+    let named = config
+        .map(std::path::Path::to_path_buf)
+        .or_else(crate::config::default_path)
+        .ok_or_else(|| "no accounts file: HOME is not set".to_owned())?;
+    let checked = trust::accounts_file(&named)?;
+    crate::config::load(Some(&checked), Some(name))
+}
+
 /// The trace callback that records, durably, that the data is about to
 /// go out: the core reports DATA and BDAT to the callback before it
 /// writes them. Without the record a crash would look like "never
@@ -516,59 +428,4 @@ fn data_marker(marker: Box<dyn DataMarker>) -> postie_smtp::TraceFn {
             }
         }
     })
-}
-
-/// Where a failure leaves the message.
-fn verdict(failure: &Failure) -> Verdict {
-    let code = match failure {
-        Failure::Send(error) if error.outcome() == Outcome::Unknown => return Verdict::Unknown,
-        Failure::Send(error) => exit::for_error(error),
-        Failure::Input(code, _) => *code,
-    };
-    match code {
-        // Temporary, or a setup someone can fix (an account, a variable
-        // holding the password, a CA file): tried again until it expires.
-        exit::TEMPFAIL | exit::NOHOST | exit::CONFIG | exit::USAGE => Verdict::Retry,
-        // Refused for good: 5xx, recipients refused, authentication, a
-        // message the server cannot take.
-        _ => Verdict::Dead,
-    }
-}
-
-fn failure_text(failure: &Failure) -> String {
-    match failure {
-        Failure::Send(error) => super::error_text(error),
-        Failure::Input(_, text) => text.replace(['\r', '\n'], " "),
-    }
-}
-
-/// Whether a message kept since `created` is too old to try again at
-/// `now`. (Checked after a failed attempt: a message that waited long, say
-/// on a laptop that was offline, still gets one more try.)
-fn expired(created: u64, now: u64, max_age: Duration) -> bool {
-    now.saturating_sub(created) >= max_age.as_secs()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_setup_someone_can_fix_is_retried_and_a_bad_message_is_given_up() {
-        let input = |code| Failure::Input(code, String::new());
-        for code in [exit::CONFIG, exit::USAGE, exit::TEMPFAIL, exit::NOHOST] {
-            assert!(matches!(verdict(&input(code)), Verdict::Retry), "{code}");
-        }
-        for code in [exit::DATAERR, exit::NOINPUT, exit::SOFTWARE] {
-            assert!(matches!(verdict(&input(code)), Verdict::Dead), "{code}");
-        }
-    }
-
-    #[test]
-    fn a_message_expires_at_its_max_age() {
-        let day = Duration::from_secs(86400);
-        assert!(!expired(0, 86399, day));
-        assert!(expired(0, 86400, day));
-        assert!(expired(0, 0, Duration::ZERO));
-    }
 }

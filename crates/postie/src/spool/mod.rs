@@ -28,14 +28,18 @@
 
 mod backoff;
 mod choice;
+mod claimed_batch;
 mod digest;
 mod flush;
 mod folder;
 mod inspect;
+mod judge;
 mod meta;
 mod owner;
 #[cfg(feature = "postgres")]
 mod pg;
+mod relay;
+mod run;
 mod store;
 mod trust;
 
@@ -236,6 +240,7 @@ pub(crate) fn run(args: SpoolArgs) -> u8 {
     let account = match &args.command {
         SpoolCommand::List { account, .. } => account.clone(),
         SpoolCommand::Flush(flags) => flags.account.clone(),
+        SpoolCommand::Run(flags) => flags.account.clone(),
         _ => None,
     };
     let lookup = || {
@@ -252,6 +257,7 @@ pub(crate) fn run(args: SpoolArgs) -> u8 {
         SpoolCommand::Remove { ids } => remove(&store, &ids),
         SpoolCommand::Init { json } => init(&store, json),
         SpoolCommand::Flush(flags) => flush::run(&flags, &store),
+        SpoolCommand::Run(flags) => run::run(&flags, &store),
     }
 }
 

@@ -117,6 +117,76 @@ pub(crate) trait SpoolStore {
     /// live process has it claimed, `Err(None)` when there is no such
     /// entry.
     fn remove(&self, id: &str) -> io::Result<Result<(), Option<Owner>>>;
+
+    /// Claims at once up to `limit` queued messages due at `now` (of
+    /// `account` only, if given), the longest due first, for a relayer:
+    /// their data is marked and their results written a batch at a time.
+    /// By default one claim after another ([`super::claimed_batch`]).
+    fn claim_due(
+        &self,
+        limit: usize,
+        now: u64,
+        account: Option<&str>,
+    ) -> io::Result<Box<dyn Batch + '_>> {
+        super::claimed_batch::claim_due(self, limit, now, account)
+    }
+
+    /// When the next queued message is due (seconds since the epoch), if
+    /// the store can tell cheaply; `None`: ask again after a while.
+    fn next_due(&self) -> io::Result<Option<u64>> {
+        Ok(None)
+    }
+
+    /// Waits up to `limit` for news of a message queued; `true` when
+    /// there was some. By default it just waits: a store that cannot tell
+    /// is polled.
+    fn wait(&self, limit: std::time::Duration) -> io::Result<bool> {
+        std::thread::sleep(limit);
+        Ok(false)
+    }
+
+    /// Deletes what the store keeps of messages sent longer than `kept`
+    /// ago; returns how many (a store that deletes them at once keeps
+    /// none).
+    fn purge_sent(&self, _kept: std::time::Duration) -> io::Result<u64> {
+        Ok(0)
+    }
+}
+
+/// A message claimed in a [`Batch`].
+pub(crate) struct Taken {
+    /// Its id.
+    pub(crate) id: String,
+    /// Where it rested.
+    pub(crate) from: State,
+    /// Its record, checked (its message against it too), or what is wrong.
+    pub(crate) meta: Result<Meta, Damage>,
+    /// Found damaged before it was claimed, and moved aside unclaimed
+    /// already (as `postie spool flush` does): where it went. Nothing is
+    /// left to do with it.
+    pub(crate) moved: Option<String>,
+}
+
+/// Messages a relayer claimed together: the data marked for all of them
+/// before the first is sent, and their results written together, so that
+/// a batch costs a few writes to the store rather than a few per message.
+/// A relayer killed while it holds a batch leaves the messages of that
+/// batch unknown (their data marked), never more.
+pub(crate) trait Batch {
+    /// What was claimed, in order.
+    fn taken(&self) -> &[Taken];
+
+    /// The message of the `n`th taken, to send.
+    fn message(&self, n: usize) -> io::Result<postie_mime::Message>;
+
+    /// Records durably that the data of the messages `which` (indexes into
+    /// [`Batch::taken`]) goes out now; returns those still this
+    /// process's (a claim whose lease ran out is another's to send).
+    fn mark(&mut self, which: &[usize]) -> io::Result<Vec<usize>>;
+
+    /// Writes where each taken message goes (`results[n]` for the `n`th;
+    /// `None` for one moved already), and ends the batch.
+    fn finish(self: Box<Self>, results: Vec<Option<super::judge::Disposition>>) -> io::Result<()>;
 }
 
 /// An entry being written.

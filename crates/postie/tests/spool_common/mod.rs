@@ -3,6 +3,9 @@
 //! scripted server's accepting transaction, and words for a run's output.
 #![allow(dead_code)] // each test file uses its own part
 
+#[cfg(feature = "postgres")]
+pub(crate) mod pg;
+
 use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};

@@ -125,7 +125,7 @@ impl Drop for PgClaim<'_> {
 
 /// The lease in milliseconds, as the SQL takes it.
 fn millis(store: &PgStore) -> i64 {
-    i64::try_from(store.lease.as_millis()).unwrap_or(i64::MAX)
+    store.lease_millis()
 }
 
 /// Writes `message` into a new private folder; returns the folder.

@@ -38,6 +38,7 @@
 //! holding one.
 #![forbid(unsafe_code)]
 
+mod batch;
 mod claim;
 mod connect;
 mod entry;

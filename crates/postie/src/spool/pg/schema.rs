@@ -25,11 +25,23 @@ struct Migration {
 }
 
 /// Every migration, in order.
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    description: "postie_spool: one row per kept message",
-    sql: V1,
-}];
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        description: "postie_spool: one row per kept message",
+        sql: V1,
+    },
+    Migration {
+        version: 2,
+        description: "relayers woken by NOTIFY when a row becomes queued",
+        sql: V2,
+    },
+];
+
+/// The channel relayers `LISTEN` on; the payload is the table's schema
+/// (relayers of another schema of the database wake for nothing, and
+/// find nothing to do).
+pub(crate) const NOTIFY_CHANNEL: &str = "postie_spool";
 
 /// The spool table. Times are `timestamptz`; the record's own times
 /// (seconds in `meta.json`) convert both ways. The checks keep a row's
@@ -88,6 +100,22 @@ CREATE INDEX postie_spool_leases ON postie_spool (lease_until) WHERE state = 'se
 CREATE INDEX postie_spool_sent_at ON postie_spool (sent_at) WHERE state = 'sent';
 -- The listings by state, oldest first.
 CREATE INDEX postie_spool_by_state ON postie_spool (state, created, id);
+";
+
+/// A row that becomes queued (inserted by postie or any other program,
+/// or put back after an attempt) wakes the listening relayers. Row by
+/// row, so that other states' changes (a batch's results) wake nobody;
+/// PostgreSQL sends one notification per transaction for the same
+/// channel and payload.
+const V2: &str = r"
+CREATE FUNCTION postie_spool_notify() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_notify('postie_spool', TG_TABLE_SCHEMA);
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER postie_spool_queued AFTER INSERT OR UPDATE OF state ON postie_spool
+    FOR EACH ROW WHEN (NEW.state = 'queued') EXECUTE FUNCTION postie_spool_notify();
 ";
 
 /// The newest schema version this postie knows.

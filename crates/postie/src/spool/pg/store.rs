@@ -2,7 +2,10 @@
 //! claims are in [`super::claim`], new entries in [`super::entry`].
 
 use std::io;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+
+use postgres::fallible_iterator::FallibleIterator;
 use std::time::Duration;
 
 use postgres::Client;
@@ -10,10 +13,11 @@ use postgres::Client;
 use super::super::inspect::Damage;
 use super::super::meta::Meta;
 use super::super::owner::Owner;
-use super::super::store::{Claimed, NewEntry, Place, Recovered, SpoolStore, State};
+use super::super::store::{Batch, Claimed, NewEntry, Place, Recovered, SpoolStore, State};
 use super::connect::{db_error, lock, open_client, owner_of, relayer, Target};
 use super::record::{mismatch, read_meta, META_JSON};
-use super::{claim, entry, schema};
+use super::schema::NOTIFY_CHANNEL;
+use super::{batch, claim, entry, schema};
 
 /// How long a claim holds a row before [`SpoolStore::recover`] may take it
 /// back, unless renewed: longer than any one send (the lease is renewed
@@ -31,6 +35,14 @@ pub(crate) struct PgStore {
     pub(super) lease: Duration,
     /// Where the table is, for messages (no password).
     pub(super) location: String,
+    /// Where the database is, to connect again after losing it.
+    target: Target,
+    /// The schema the table is in: a notification for another schema's
+    /// table is not news for this store.
+    schema: String,
+    /// Whether this connection listens for news of queued messages
+    /// (`LISTEN`, made at the first wait, again after a reconnection).
+    listening: AtomicBool,
 }
 
 impl PgStore {
@@ -39,6 +51,10 @@ impl PgStore {
     pub(crate) fn connect(target: &Target, lease: Duration) -> io::Result<Self> {
         let mut client = open_client(target)?;
         schema::migrate(&mut client)?;
+        let current: Option<String> = client
+            .query_one("SELECT current_schema()", &[])
+            .map_err(db_error)?
+            .get(0);
         let table = target.schema.as_deref().map_or_else(
             || "postie_spool".to_owned(),
             |s| format!("{s}.postie_spool"),
@@ -48,6 +64,9 @@ impl PgStore {
             relayer: relayer(),
             lease,
             location: format!("{} table {table}", target.display()),
+            target: target.clone(),
+            schema: current.unwrap_or_default(),
+            listening: AtomicBool::new(false),
         })
     }
 
@@ -60,26 +79,23 @@ impl PgStore {
         Ok((applied, schema::latest()))
     }
 
-    /// The connection, for one statement or transaction.
+    /// The connection, for one statement or transaction; a connection the
+    /// database closed (a restart, a network failure) is replaced first,
+    /// so that a long-running relayer outlives its database's restarts.
+    /// Nothing is lost by it: every change of state is one statement or
+    /// transaction, committed or not.
     pub(super) fn client(&self) -> io::Result<MutexGuard<'_, Client>> {
-        lock(&self.client)
+        let mut client = lock(&self.client)?;
+        if client.is_closed() {
+            *client = open_client(&self.target)?;
+            self.listening.store(false, Ordering::SeqCst);
+        }
+        Ok(client)
     }
 
-    /// Deletes the rows of messages sent longer than `kept` ago; returns
-    /// how many. Sent rows are kept meanwhile so that what was sent can be
-    /// looked up (they hold no message bytes).
-    // Called by the relayers (`postie spool run`, the next step of issue
-    // 18), which own the retention setting; tested here already.
-    #[cfg_attr(not(test), allow(dead_code))]
-    pub(crate) fn purge_sent(&self, kept: Duration) -> io::Result<u64> {
-        let millis = i64::try_from(kept.as_millis()).unwrap_or(i64::MAX);
-        self.client()?
-            .execute(
-                "DELETE FROM postie_spool WHERE state = 'sent' \
-                 AND sent_at < now() - $1::bigint * interval '1 millisecond'",
-                &[&millis],
-            )
-            .map_err(db_error)
+    /// The lease in milliseconds, as the SQL takes it.
+    pub(super) fn lease_millis(&self) -> i64 {
+        i64::try_from(self.lease.as_millis()).unwrap_or(i64::MAX)
     }
 
     /// The record and message check of the row `id` in `state`.
@@ -279,6 +295,70 @@ impl SpoolStore for PgStore {
             return Err(gone(id));
         }
         Ok(self.locate_id(id))
+    }
+
+    fn claim_due(
+        &self,
+        limit: usize,
+        _now: u64,
+        account: Option<&str>,
+    ) -> io::Result<Box<dyn Batch + '_>> {
+        // Due by the database's clock, which every relayer shares.
+        Ok(Box::new(batch::PgBatch::claim_due(self, limit, account)?))
+    }
+
+    fn next_due(&self) -> io::Result<Option<u64>> {
+        let row = self
+            .client()?
+            .query_one(
+                "SELECT floor(extract(epoch FROM min(next_attempt)))::bigint \
+                 FROM postie_spool WHERE state = 'queued'",
+                &[],
+            )
+            .map_err(db_error)?;
+        let due: Option<i64> = row.get(0);
+        Ok(due.map(|due| u64::try_from(due).unwrap_or(0)))
+    }
+
+    fn wait(&self, limit: Duration) -> io::Result<bool> {
+        let mut client = self.client()?;
+        if !self.listening.swap(true, Ordering::SeqCst) {
+            // The trigger of schema version 2 notifies this channel of
+            // every row that becomes queued, whoever writes it.
+            client
+                .batch_execute(&format!("LISTEN {NOTIFY_CHANNEL}"))
+                .map_err(db_error)?;
+        }
+        let mut notifications = client.notifications();
+        let ours = |n: &postgres::Notification| n.payload() == self.schema;
+        let mut woken = false;
+        let until = std::time::Instant::now() + limit;
+        // Another schema's news does not end the wait.
+        while !woken {
+            let left = until.saturating_duration_since(std::time::Instant::now());
+            match notifications.timeout_iter(left).next().map_err(db_error)? {
+                Some(note) => woken = ours(&note),
+                None => break,
+            }
+        }
+        // One wake for everything already there.
+        while let Some(note) = notifications.iter().next().map_err(db_error)? {
+            woken |= ours(&note);
+        }
+        Ok(woken)
+    }
+
+    fn purge_sent(&self, kept: Duration) -> io::Result<u64> {
+        // Sent rows are kept meanwhile so that what was sent can be
+        // looked up (they hold no message bytes).
+        let millis = i64::try_from(kept.as_millis()).unwrap_or(i64::MAX);
+        self.client()?
+            .execute(
+                "DELETE FROM postie_spool WHERE state = 'sent' \
+                 AND sent_at < now() - $1::bigint * interval '1 millisecond'",
+                &[&millis],
+            )
+            .map_err(db_error)
     }
 
     fn claim(&self, state: State, id: &str) -> io::Result<Option<Box<dyn Claimed + '_>>> {

@@ -9,9 +9,10 @@ use std::time::Duration;
 use postgres::Client;
 
 use super::super::inspect::Damage;
+use super::super::judge::Disposition;
 use super::super::meta::{self, Meta};
 use super::super::owner::Owner;
-use super::super::store::{contract, Place, SpoolStore, State};
+use super::super::store::{contract, Batch, Place, SpoolStore, State};
 use super::connect::{open_client, Target};
 use super::store::{PgStore, DEFAULT_LEASE};
 use super::{passfile, schema, tls};
@@ -689,4 +690,179 @@ fn a_server_without_tls_is_refused_when_tls_is_required_and_plain_under_prefer()
     assert!(open_client(&no_tls_target(port, tls::Mode::Prefer)).is_err());
     assert_eq!(&server.join().unwrap()[4..8], &[0, 3, 0, 0]);
     let _ = std::fs::remove_file(empty_passfile());
+}
+
+/// The ids of a batch, in order.
+fn batch_ids(batch: &dyn Batch) -> Vec<String> {
+    batch.taken().iter().map(|t| t.id.clone()).collect()
+}
+
+#[test]
+fn a_batch_claims_what_is_due_marks_it_and_writes_every_result_at_once() {
+    let Some(scratch) = Scratch::new("batch") else {
+        return;
+    };
+    let store = scratch.store();
+    let other = scratch.store();
+    let mut sql = scratch.sql();
+    let ids: Vec<String> = (0..5).map(|_| add(&store, State::Queued)).collect();
+    let later = add(&store, State::Queued);
+    sql.execute(
+        "UPDATE postie_spool SET next_attempt = now() + interval '1 hour' WHERE id = $1",
+        &[&later],
+    )
+    .unwrap();
+    let elsewhere = add(&store, State::Queued);
+    sql.execute(
+        "UPDATE postie_spool SET account = 'home' WHERE id = $1",
+        &[&elsewhere],
+    )
+    .unwrap();
+    let dead = add(&store, State::Dead);
+
+    // Three of the due ones of the account, oldest first; the other
+    // relayer gets the other two, never the same.
+    let mut batch = store.claim_due(3, 0, Some("work")).unwrap();
+    assert_eq!(batch_ids(batch.as_ref()), ids[..3]);
+    let rest = other.claim_due(10, 0, Some("work")).unwrap();
+    assert_eq!(batch_ids(rest.as_ref()), ids[3..]);
+    drop(rest);
+    assert!(batch.taken().iter().all(|t| t.meta.is_ok()));
+    let message = batch.message(0).unwrap();
+    assert_eq!(message.headers().get("Subject").unwrap().as_text(), "pg");
+    // The mark, on the two that will be sent.
+    assert_eq!(batch.mark(&[0, 1]).unwrap(), vec![0, 1]);
+    assert_eq!(row(&mut sql, &ids[0]), ("sending".into(), true, true, true));
+    assert_eq!(
+        row(&mut sql, &ids[2]),
+        ("sending".into(), true, false, true)
+    );
+
+    let mut failed = batch.taken()[1].meta.as_ref().unwrap().clone();
+    failed.attempts = 1;
+    failed.last_error = "451 later".into();
+    batch
+        .finish(vec![
+            Some(Disposition::Sent),
+            Some(Disposition::Rest(Box::new(failed), State::Queued)),
+            Some(Disposition::Back(State::Queued)),
+        ])
+        .unwrap();
+    assert_eq!(row(&mut sql, &ids[0]), ("sent".into(), false, false, false));
+    assert_eq!(
+        row(&mut sql, &ids[1]),
+        ("queued".into(), false, false, true)
+    );
+    assert_eq!(
+        row(&mut sql, &ids[2]),
+        ("queued".into(), false, false, true)
+    );
+    let kept = store
+        .look(&ids[1], &Place::At(State::Queued), true)
+        .unwrap()
+        .unwrap();
+    assert_eq!((kept.attempts, kept.last_error.as_str()), (1, "451 later"));
+    // Not due, another account's, dead: never claimed.
+    for id in [&later, &elsewhere, &dead] {
+        assert_ne!(row(&mut sql, id).0, "sending");
+    }
+    // Without an account: the other account's too, once due.
+    let all = store.claim_due(10, 0, None).unwrap();
+    assert!(batch_ids(all.as_ref()).contains(&elsewhere));
+    assert!(!batch_ids(all.as_ref()).contains(&later));
+}
+
+#[test]
+fn a_batch_whose_lease_ran_out_marks_nothing_and_writes_nothing() {
+    let Some(scratch) = Scratch::new("batch_lease") else {
+        return;
+    };
+    let store = scratch.store();
+    let mut sql = scratch.sql();
+    let id = add(&store, State::Queued);
+    let mut batch = store.claim_due(10, 0, None).unwrap();
+    assert_eq!(batch_ids(batch.as_ref()), std::slice::from_ref(&id));
+    sql.execute(
+        "UPDATE postie_spool SET lease_until = now() - interval '1 second'",
+        &[],
+    )
+    .unwrap();
+    // Not this relayer's to send any more.
+    assert!(batch.mark(&[0]).unwrap().is_empty());
+    // Taken back by another relayer (to the queue: no mark), and sent
+    // by it; the first one's results change nothing.
+    assert_eq!(scratch.store().recover().unwrap().len(), 1);
+    let second = scratch.store();
+    let again = second.claim_due(10, 0, None).unwrap();
+    assert_eq!(batch_ids(again.as_ref()), std::slice::from_ref(&id));
+    let error = batch.finish(vec![Some(Disposition::Sent)]).unwrap_err();
+    assert!(error.to_string().contains("lost"), "{error}");
+    assert_eq!(row(&mut sql, &id), ("sending".into(), true, false, true));
+}
+
+#[test]
+fn a_damaged_row_in_a_batch_is_found_before_it_is_sent() {
+    let Some(scratch) = Scratch::new("batch_damage") else {
+        return;
+    };
+    let store = scratch.store();
+    let mut sql = scratch.sql();
+    let id = add(&store, State::Queued);
+    sql.execute(
+        "UPDATE postie_spool SET message = message || '\\x41'::bytea WHERE id = $1",
+        &[&id],
+    )
+    .unwrap();
+    let batch = store.claim_due(10, 0, None).unwrap();
+    assert!(
+        matches!(&batch.taken()[0].meta, Err(Damage::Mismatch(_, reason)) if reason.contains("bytes")),
+        "{:?}",
+        batch.taken()[0].meta
+    );
+}
+
+#[test]
+fn a_waiting_relayer_is_woken_by_a_row_queued_by_anyone() {
+    let Some(scratch) = Scratch::new("notify") else {
+        return;
+    };
+    let store = scratch.store();
+    // Nothing queued: the wait runs out.
+    assert!(!store.wait(Duration::from_millis(100)).unwrap());
+    // Queued by another process (here another connection): woken.
+    add(&scratch.store(), State::Queued);
+    assert!(store.wait(Duration::from_secs(5)).unwrap());
+    // Once for all of it; a row that becomes dead wakes nobody.
+    add(&scratch.store(), State::Dead);
+    assert!(!store.wait(Duration::from_millis(200)).unwrap());
+    // The next due time, from the database.
+    assert_eq!(store.next_due().unwrap(), Some(1_700_000_000));
+}
+
+#[test]
+fn a_relayer_outlives_a_lost_connection() {
+    let Some(scratch) = Scratch::new("reconnect") else {
+        return;
+    };
+    let store = scratch.store();
+    let id = add(&store, State::Queued);
+    let pid: i32 = store
+        .client()
+        .unwrap()
+        .query_one("SELECT pg_backend_pid()", &[])
+        .unwrap()
+        .get(0);
+    // The server ends the store's connection (as a restart would).
+    scratch
+        .sql()
+        .execute("SELECT pg_terminate_backend($1)", &[&pid])
+        .unwrap();
+    // The first use fails (the statement was not run), the next connects
+    // again.
+    let first = store.ids(State::Queued);
+    let ids = match first {
+        Ok(ids) => ids,
+        Err(_) => store.ids(State::Queued).unwrap(),
+    };
+    assert_eq!(ids, [id]);
 }

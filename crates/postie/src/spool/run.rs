@@ -1,0 +1,379 @@
+//! `postie spool run`: a relayer. It claims the due messages a batch at a
+//! time ([`Batch`]), sends them through pools ([`super::relay`]), writes
+//! their results together, and between batches waits for news (a
+//! PostgreSQL store's NOTIFY) or the next message due, until SIGTERM or
+//! SIGINT (or, with `--once`, until nothing is due).
+//!
+//! What it cannot record it does not send: the batch's data mark is
+//! written before its first message goes, and a store that fails (a
+//! database restarting) stops the relayer's sending until it answers
+//! again; the claims it held then run out and are taken back, to the
+//! queue if nothing had been marked, else as unknown.
+
+use std::io;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::backoff;
+use super::inspect::Damage;
+use super::judge::{self, Count, Disposition, Judged};
+use super::relay::{self, Outgoing, Routes};
+use super::store::{Batch, SpoolStore};
+use crate::args::RunArgs;
+use crate::deliver::Failure;
+use crate::exit;
+
+/// How often claims of relayers that stopped are looked for.
+const RECOVER_EVERY: Duration = Duration::from_secs(30);
+/// How often sent rows past `--keep-sent` are deleted.
+const PURGE_EVERY: Duration = Duration::from_secs(600);
+/// Pools idle this long are closed, and the accounts read again.
+const ROUTES_IDLE: Duration = Duration::from_secs(60);
+/// The longest wait after the store failed before trying it again.
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// How long a wait may last before the stop flag is looked at.
+const STOP_CHECK: Duration = Duration::from_millis(250);
+
+/// How the messages went.
+#[derive(Default)]
+struct Tally {
+    sent: usize,
+    kept: usize,
+    dead: usize,
+    damaged: usize,
+    newer: usize,
+    errors: usize,
+}
+
+struct Relayer<'a> {
+    spool: &'a dyn SpoolStore,
+    args: &'a RunArgs,
+    stop: &'a AtomicBool,
+    routes: Routes,
+    tally: Tally,
+}
+
+/// Runs `postie spool run` on `store`.
+pub(crate) fn run(args: &RunArgs, store: &super::Store) -> u8 {
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        // The second signal ends the process at once (exit 1): for a
+        // relayer stuck on a server that does not answer.
+        let registered =
+            signal_hook::flag::register_conditional_shutdown(signal, 1, Arc::clone(&stop))
+                .and_then(|_| signal_hook::flag::register(signal, Arc::clone(&stop)));
+        if let Err(e) = registered {
+            eprintln!("postie: cannot handle signal {signal}: {e}");
+            return exit::OS_ERR;
+        }
+    }
+    // A relayer that runs on made the folder if there was none; one that
+    // runs once has nothing to do without it.
+    let spool = match super::open_store(store, !args.once) {
+        Ok(Some((spool, _))) => spool,
+        Ok(None) => return exit::OK,
+        Err((code, text)) => {
+            eprintln!("postie: {text}");
+            return code;
+        }
+    };
+    let mut relayer = Relayer {
+        spool: spool.as_ref(),
+        args,
+        stop: &stop,
+        routes: Routes::new(
+            usize::try_from(args.connections).unwrap_or(1),
+            args.verbose,
+            args.max_age,
+        ),
+        tally: Tally::default(),
+    };
+    relayer.run();
+    relayer.summary();
+    let tally = &relayer.tally;
+    if !args.once {
+        // Stopped as asked.
+        return exit::OK;
+    }
+    if tally.errors > 0 {
+        exit::OS_ERR
+    } else if tally.dead + tally.damaged > 0 {
+        exit::UNAVAILABLE
+    } else if tally.kept > 0 {
+        exit::TEMPFAIL
+    } else {
+        exit::OK
+    }
+}
+
+impl Relayer<'_> {
+    fn stopping(&self) -> bool {
+        self.stop.load(Ordering::SeqCst)
+    }
+
+    fn run(&mut self) {
+        let mut recovered_at: Option<Instant> = None;
+        let mut purged_at: Option<Instant> = None;
+        let mut last_work = Instant::now();
+        let mut backoff = Duration::ZERO;
+        while !self.stopping() {
+            if recovered_at.is_none_or(|at| at.elapsed() >= RECOVER_EVERY) {
+                match self.spool.recover() {
+                    Ok(recovered) => {
+                        for entry in recovered {
+                            self.say(&super::flush::recovered_line(&entry));
+                        }
+                        recovered_at = Some(Instant::now());
+                    }
+                    Err(e) => {
+                        self.error(&e);
+                        backoff = self.back_off(backoff);
+                        continue;
+                    }
+                }
+            }
+            if purged_at.is_none_or(|at| at.elapsed() >= PURGE_EVERY) {
+                match self.spool.purge_sent(self.args.keep_sent) {
+                    Ok(_) => purged_at = Some(Instant::now()),
+                    Err(e) => self.error(&e),
+                }
+            }
+            match self.batch() {
+                Ok(0) => {
+                    if self.args.once {
+                        break;
+                    }
+                    if last_work.elapsed() >= ROUTES_IDLE {
+                        self.routes.clear();
+                    }
+                    if let Err(e) = self.wait() {
+                        self.error(&e);
+                        backoff = self.back_off(backoff);
+                        continue;
+                    }
+                }
+                Ok(_) => last_work = Instant::now(),
+                Err(e) => {
+                    self.error(&e);
+                    if self.args.once {
+                        break;
+                    }
+                    backoff = self.back_off(backoff);
+                    continue;
+                }
+            }
+            backoff = Duration::ZERO;
+        }
+    }
+
+    /// Waits after a failure of the store, longer each time (up to
+    /// [`MAX_BACKOFF`]); returns the next wait.
+    fn back_off(&self, last: Duration) -> Duration {
+        let wait = (last * 2).clamp(Duration::from_secs(1), MAX_BACKOFF);
+        self.sleep(wait);
+        wait
+    }
+
+    fn sleep(&self, wait: Duration) {
+        let until = Instant::now() + wait;
+        while !self.stopping() {
+            let left = until.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            std::thread::sleep(left.min(STOP_CHECK));
+        }
+    }
+
+    /// Waits for news of a queued message, the next one due, or `--poll`.
+    fn wait(&self) -> io::Result<()> {
+        let mut wait = self.args.poll;
+        if let Some(due) = self.spool.next_due()? {
+            let now = backoff::now();
+            wait = wait.min(Duration::from_secs(due.saturating_sub(now)));
+        }
+        wait = wait.min(RECOVER_EVERY);
+        let until = Instant::now() + wait;
+        while !self.stopping() {
+            let left = until.saturating_duration_since(Instant::now());
+            if left.is_zero() || self.spool.wait(left.min(STOP_CHECK))? {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Claims, sends and records one batch; returns how many messages it
+    /// claimed.
+    fn batch(&mut self) -> io::Result<usize> {
+        let now = backoff::now();
+        let limit = usize::try_from(self.args.batch).unwrap_or(1);
+        let mut batch = self
+            .spool
+            .claim_due(limit, now, self.args.account.as_deref())?;
+        let count = batch.taken().len();
+        if count == 0 {
+            return Ok(0);
+        }
+        let mut results: Vec<Option<Disposition>> = (0..count).map(|_| None).collect();
+        let mut lines: Vec<(Count, String)> = Vec::new();
+        let mut outgoing = Vec::new();
+        let mut ready = Vec::new();
+        for (n, taken) in batch.taken().iter().enumerate() {
+            if let Some(to) = &taken.moved {
+                let reason = taken.meta.as_ref().err().map_or("", Damage::reason);
+                self.tally.damaged += 1;
+                self.say(&format!(
+                    "{}: damaged, moved unread to {to}: {reason}",
+                    taken.id
+                ));
+                continue;
+            }
+            let meta = match &taken.meta {
+                Ok(meta) => meta.clone(),
+                Err(Damage::Newer(reason)) => {
+                    self.tally.newer += 1;
+                    self.say(&format!("{}: {reason}", taken.id));
+                    results[n] = Some(Disposition::Back(taken.from));
+                    continue;
+                }
+                Err(Damage::Mismatch(meta, reason)) => {
+                    let judged = judge::give_up(*meta.clone(), reason.clone());
+                    lines.push((judged.count, judged.line));
+                    results[n] = Some(judged.disposition);
+                    continue;
+                }
+                Err(damage) => {
+                    self.tally.damaged += 1;
+                    self.say(&format!(
+                        "{}: damaged, moved aside: {}",
+                        taken.id,
+                        damage.reason()
+                    ));
+                    results[n] = Some(Disposition::Quarantine);
+                    continue;
+                }
+            };
+            // Before anything is sent: a route that cannot be made (an
+            // account missing, a password command failing) or a message
+            // that cannot be read is judged as `postie spool flush` would.
+            let prepared = self.routes.route(&meta).and_then(|route| {
+                let message = batch.message(n).map_err(|e| match e.kind() {
+                    io::ErrorKind::InvalidData => Failure::Input(exit::DATAERR, e.to_string()),
+                    _ => Failure::Input(exit::TEMPFAIL, e.to_string()),
+                })?;
+                Ok((route, message))
+            });
+            match prepared {
+                Ok((route, message)) => {
+                    outgoing.push(Outgoing {
+                        n,
+                        message,
+                        envelope: relay::kept_envelope(&meta),
+                        route,
+                    });
+                    ready.push((n, meta));
+                }
+                Err(failure) => {
+                    let max_age = self.args.max_age.unwrap_or(backoff::DEFAULT_MAX_AGE);
+                    let judged = judge::attempt(meta, Err(failure), now, max_age);
+                    lines.push((judged.count, judged.line));
+                    results[n] = Some(judged.disposition);
+                }
+            }
+        }
+        let which: Vec<usize> = ready.iter().map(|(n, _)| *n).collect();
+        let held = match batch.mark(&which) {
+            Ok(held) => held,
+            Err(e) => {
+                // Nothing was sent: all of it back where it rested.
+                let back = give_back(batch.as_ref(), results);
+                batch.finish(back)?;
+                return Err(e);
+            }
+        };
+        // A claim lost before its mark is another relayer's now: neither
+        // sent nor written here.
+        outgoing.retain(|one| held.contains(&one.n));
+        let threads = usize::try_from(self.args.connections).unwrap_or(1);
+        let sent = relay::send_all(outgoing, threads, self.stop);
+        let mut metas: std::collections::HashMap<usize, _> = ready.into_iter().collect();
+        for (n, result) in sent {
+            let Some(meta) = metas.remove(&n) else {
+                continue;
+            };
+            let Some(result) = result else {
+                // Not sent: the relayer is stopping.
+                results[n] = Some(Disposition::Back(batch.taken()[n].from));
+                continue;
+            };
+            let max_age = self.routes.route(&meta).map_or_else(
+                |_| self.args.max_age.unwrap_or(backoff::DEFAULT_MAX_AGE),
+                |route| route.max_age,
+            );
+            let Judged {
+                disposition,
+                count,
+                line,
+            } = judge::attempt(meta, result, backoff::now(), max_age);
+            results[n] = Some(disposition);
+            lines.push((count, line));
+        }
+        // The results written: from here on they count.
+        batch.finish(results)?;
+        for (count, line) in lines {
+            match count {
+                Count::Sent => self.tally.sent += 1,
+                Count::Kept => self.tally.kept += 1,
+                Count::Dead => self.tally.dead += 1,
+            }
+            self.say(&line);
+        }
+        Ok(count)
+    }
+
+    fn say(&self, line: &str) {
+        if !self.args.quiet {
+            eprintln!("postie: {line}");
+        }
+    }
+
+    fn error(&mut self, error: &io::Error) {
+        self.tally.errors += 1;
+        eprintln!("postie: spool: {error}");
+    }
+
+    fn summary(&self) {
+        let t = &self.tally;
+        if self.args.quiet {
+            return;
+        }
+        let mut line = format!(
+            "postie: spool run: {} sent, {} kept, {} given up",
+            t.sent, t.kept, t.dead
+        );
+        if t.damaged > 0 {
+            line.push_str(&format!("; {} damaged (moved aside)", t.damaged));
+        }
+        if t.newer > 0 {
+            line.push_str(&format!("; {} left for a newer postie", t.newer));
+        }
+        if t.errors > 0 {
+            line.push_str(&format!("; {} errors of the store", t.errors));
+        }
+        eprintln!("{line}");
+    }
+}
+
+/// Every taken message not judged yet, put back where it rested.
+fn give_back(batch: &dyn Batch, results: Vec<Option<Disposition>>) -> Vec<Option<Disposition>> {
+    results
+        .into_iter()
+        .zip(batch.taken())
+        .map(|(result, taken)| match result {
+            None if taken.moved.is_none() => Some(Disposition::Back(taken.from)),
+            other => other,
+        })
+        .collect()
+}

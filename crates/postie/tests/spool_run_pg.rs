@@ -1,0 +1,202 @@
+//! `postie spool run`, the relayer, on the PostgreSQL store, against the
+//! real server of `scripts/servers.sh start postgres`: a batch sent and
+//! recorded, a relayer woken by NOTIFY and stopped by SIGTERM, two
+//! relayers sharing one table without sending any message twice, and
+//! messages that fail kept for their next attempt.
+#![cfg(feature = "postgres")]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod spool_common;
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use postie_testkit::closed_port;
+use spool_common::pg::{delivered, kept_id, send, Db};
+use spool_common::{text, Sink};
+
+/// How many times each subject `<subject> #n` was delivered.
+fn deliveries(maildir: &Path, subject: &str) -> HashMap<usize, usize> {
+    let mut seen = HashMap::new();
+    for message in delivered(maildir) {
+        let line = message
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("Subject: {subject} #")))
+            .unwrap_or_else(|| panic!("no numbered subject: {message}"));
+        *seen.entry(line.trim().parse().unwrap()).or_insert(0) += 1;
+    }
+    seen
+}
+
+/// Keeps `n` messages with `subject` for `port` (nobody listens there yet).
+fn keep(db: &Db, port: u16, subject: &str, n: usize) {
+    let out = send(db, port, subject, &["--json"]);
+    assert_eq!(out.status.code(), Some(75), "{}", text(&out));
+    db.copies(&kept_id(&out), subject, n);
+}
+
+/// Waits until `check` holds, for at most `limit`.
+fn eventually(limit: Duration, what: &str, check: impl Fn() -> bool) {
+    let until = Instant::now() + limit;
+    while !check() {
+        assert!(Instant::now() < until, "timed out: {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn a_relayer_sends_a_batch_once_and_records_each_message_as_sent() {
+    let Some(db) = Db::new("run_once") else {
+        return;
+    };
+    let port = closed_port();
+    keep(&db, port, "relayed", 25);
+    // Nobody there: each attempt fails before the data, kept for later.
+    let out = db.postie(&["spool", "run", "--once", "--batch", "10"]);
+    assert_eq!(out.status.code(), Some(75), "{}", text(&out));
+    assert_eq!(db.states(), "queued=25");
+    assert_eq!(db.list()[0]["attempts"], 1);
+    // Due again now, and the server is there: sent in three batches, each
+    // exactly once, every row kept as sent without its bytes.
+    db.psql(&format!(
+        "UPDATE {}.postie_spool SET next_attempt = now()",
+        db.schema
+    ));
+    let maildir = db.dir.join("maildir");
+    let _sink = Sink::start(port, &maildir);
+    let out = db.postie(&[
+        "spool",
+        "run",
+        "--once",
+        "--batch",
+        "10",
+        "--connections",
+        "3",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        text(&out).contains("spool run: 25 sent, 0 kept, 0 given up"),
+        "{}",
+        text(&out)
+    );
+    let seen = deliveries(&maildir, "relayed");
+    assert_eq!(seen.len(), 25, "{seen:?}");
+    assert!(seen.values().all(|&n| n == 1), "{seen:?}");
+    assert_eq!(db.states(), "sent=25");
+    let bytes = db.psql(&format!(
+        "SELECT count(*) FROM {}.postie_spool WHERE message IS NOT NULL",
+        db.schema
+    ));
+    assert_eq!(bytes.trim(), "0");
+    // The Bcc recipient got it too, from the kept envelope (no Bcc field).
+    let message = delivered(&maildir).pop().unwrap();
+    assert!(
+        message.contains("X-Postie-Envelope-To: <bob@example.org>, <hidden@example.org>"),
+        "{message}"
+    );
+    assert!(!message.contains("Bcc:"), "{message}");
+}
+
+#[test]
+fn a_waiting_relayer_is_woken_by_a_queued_row_and_stops_on_sigterm() {
+    let Some(db) = Db::new("run_notify") else {
+        return;
+    };
+    let port = closed_port();
+    let maildir = db.dir.join("maildir");
+    // A kept message, made to wait for a day.
+    let out = send(&db, port, "woken", &["--json"]);
+    let id = kept_id(&out);
+    db.psql(&format!(
+        "UPDATE {}.postie_spool SET next_attempt = now() + interval '1 day'",
+        db.schema
+    ));
+    let _sink = Sink::start(port, &maildir);
+    // Polls only every 10 minutes: only NOTIFY can wake it in time.
+    let mut relayer = db
+        .command(&["spool", "run", "--poll", "10m"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(delivered(&maildir).is_empty());
+    let started = Instant::now();
+    db.copies(&id, "woken", 3);
+    eventually(Duration::from_secs(10), "the woken relayer sends", || {
+        delivered(&maildir).len() == 3
+    });
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "woken late: {:?}",
+        started.elapsed()
+    );
+    eventually(Duration::from_secs(5), "the results recorded", || {
+        db.states() == "sent=3"
+    });
+    // SIGTERM: a clean stop, exit 0, with the summary.
+    let pid = relayer.id().to_string();
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let until = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = relayer.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            Instant::now() < until,
+            "the relayer did not stop on SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let out = relayer.wait_with_output().unwrap();
+    assert_eq!(status.code(), Some(0), "{}", text(&out));
+    assert!(text(&out).contains("spool run: 3 sent"), "{}", text(&out));
+}
+
+#[test]
+fn two_relayers_share_one_table_and_send_no_message_twice() {
+    let Some(db) = Db::new("run_two") else {
+        return;
+    };
+    let port = closed_port();
+    keep(&db, port, "shared", 300);
+    let maildir = db.dir.join("maildir");
+    let _sink = Sink::start(port, &maildir);
+    let relayers: Vec<_> = (0..2)
+        .map(|_| {
+            db.command(&[
+                "spool",
+                "run",
+                "--once",
+                "--batch",
+                "7",
+                "--connections",
+                "2",
+            ])
+            .spawn()
+            .unwrap()
+        })
+        .collect();
+    let mut sent = 0;
+    for relayer in relayers {
+        let out = relayer.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+        let summary = text(&out);
+        let line = summary
+            .lines()
+            .find_map(|l| l.strip_prefix("postie: spool run: "))
+            .unwrap_or_else(|| panic!("no summary: {summary}"));
+        sent += line.split(' ').next().unwrap().parse::<usize>().unwrap();
+    }
+    assert_eq!(sent, 300, "the relayers' counts add up");
+    let seen = deliveries(&maildir, "shared");
+    assert_eq!(seen.len(), 300);
+    let twice: Vec<_> = seen.iter().filter(|(_, &n)| n > 1).collect();
+    assert!(twice.is_empty(), "sent twice: {twice:?}");
+    assert_eq!(db.states(), "sent=300");
+}
