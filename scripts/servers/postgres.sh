@@ -110,13 +110,38 @@ postgres_start() {
 	# (the server refuses a key group or others can read).
 	install -o "$PG_USER" -m 600 "$TLS_DIR/server.pem" "$data/server.crt"
 	install -o "$PG_USER" -m 600 "$TLS_DIR/server.key" "$data/server.key"
+	local server=(setpriv --reuid="$(id -u "$PG_USER")" --regid="$(id -g "$PG_USER")" --init-groups
+		"$PG_BIN/postgres" -D "$data" -p "$PG_PORT" -c listen_addresses="$LISTEN_HOST"
+		-c unix_socket_directories="$PG_SOCKET_DIR" -c fsync=off -c full_page_writes=off
+		-c ssl=on -c ssl_cert_file=server.crt -c ssl_key_file=server.key)
 	log "starting postgresql on $LISTEN_HOST:$PG_PORT"
-	launch_daemon "$PG_PID" "$PG_LOG" \
-		setpriv --reuid="$(id -u "$PG_USER")" --regid="$(id -g "$PG_USER")" --init-groups \
-		"$PG_BIN/postgres" -D "$data" -p "$PG_PORT" -c listen_addresses="$LISTEN_HOST" \
-		-c unix_socket_directories="$PG_SOCKET_DIR" -c fsync=off -c full_page_writes=off \
-		-c ssl=on -c ssl_cert_file=server.crt -c ssl_key_file=server.key
+	launch_daemon "$PG_PID" "$PG_LOG" "${server[@]}"
 	PG_LAUNCHED=$LAUNCHED
+	pg_write_restart "${server[@]}"
+}
+
+# Writes $PG_DIR/restart.sh (POSTIE_TEST_POSTGRES_RESTART): the relayers'
+# crash test restarts the database mid-run with it, as an operator's
+# restart would: a fast shutdown (every connection cut), then the same
+# server on the same data folder, ready when the script exits 0.
+pg_write_restart() {
+	local script=$PG_DIR/restart.sh
+	{
+		echo '#!/bin/bash'
+		echo '# Made by scripts/servers/postgres.sh at each start: restarts the test server.'
+		echo 'set -u'
+		printf 'pidfile=%q\n' "$PG_PID"
+		echo 'pid=$(awk '"'"'{ print $1; exit }'"'"' "$pidfile")'
+		echo 'kill -INT "$pid" || exit 1'
+		echo 'while kill -0 "$pid" 2>/dev/null; do sleep 0.05; done'
+		printf 'setsid %s </dev/null >>%q 2>&1 &\n' "$(printf '%q ' "$@")" "$PG_LOG"
+		echo 'echo $! >"$pidfile"'
+		printf 'for _ in $(seq 200); do %s %q -X -q -h %q -p %q -U postgres -d postgres -c "select 1" >/dev/null 2>&1 && exit 0; sleep 0.05; done\n' \
+			"$(printf '%q ' setpriv --reuid="$(id -u "$PG_USER")" --regid="$(id -g "$PG_USER")" --init-groups)" \
+			"$PG_BIN/psql" "$PG_SOCKET_DIR" "$PG_PORT"
+		echo 'exit 1'
+	} >"$script"
+	chmod 700 "$script"
 }
 
 postgres_ready() {
@@ -178,6 +203,7 @@ postgres_env() {
 	env_line POSTIE_TEST_POSTGRES_PASSFILE "$PG_PASSFILE"
 	env_line POSTIE_TEST_POSTGRES_CA "$TLS_DIR/ca.pem"
 	env_line POSTIE_TEST_POSTGRES_VERSION "$(postgres_version)"
+	env_line POSTIE_TEST_POSTGRES_RESTART "$PG_DIR/restart.sh"
 }
 
 postgres_logs() { echo "$PG_LOG"; }

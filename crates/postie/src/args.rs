@@ -529,6 +529,12 @@ pub(crate) struct RunArgs {
     /// when a message is queued.
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
     pub(crate) poll: std::time::Duration,
+    /// How long a claim holds a message of a PostgreSQL store: a relayer
+    /// that stops (killed, its host lost) leaves its messages for this
+    /// long, then another relayer takes them back. Longer than a batch
+    /// takes to send.
+    #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = parse_duration)]
+    pub(crate) lease: std::time::Duration,
     /// How long a PostgreSQL store keeps the rows of sent messages (without
     /// their bytes), to look them up; then they are deleted.
     #[arg(long, value_name = "DURATION", default_value = "7d", value_parser = parse_duration)]

@@ -47,7 +47,7 @@ fn init_makes_the_tables_once_and_a_folder_needs_nothing() {
             db.schema
         ))
         .trim(),
-        "1"
+        "2"
     );
     // A folder store: nothing to do, nothing made.
     let folder = db.dir.join("folder-spool");

@@ -8,43 +8,12 @@
 
 mod spool_common;
 
-use std::collections::HashMap;
-use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use postie_testkit::closed_port;
-use spool_common::pg::{delivered, kept_id, send, Db};
+use spool_common::pg::{delivered, deliveries, eventually, keep, kept_id, send, Db};
 use spool_common::{text, Sink};
-
-/// How many times each subject `<subject> #n` was delivered.
-fn deliveries(maildir: &Path, subject: &str) -> HashMap<usize, usize> {
-    let mut seen = HashMap::new();
-    for message in delivered(maildir) {
-        let line = message
-            .lines()
-            .find_map(|l| l.strip_prefix(&format!("Subject: {subject} #")))
-            .unwrap_or_else(|| panic!("no numbered subject: {message}"));
-        *seen.entry(line.trim().parse().unwrap()).or_insert(0) += 1;
-    }
-    seen
-}
-
-/// Keeps `n` messages with `subject` for `port` (nobody listens there yet).
-fn keep(db: &Db, port: u16, subject: &str, n: usize) {
-    let out = send(db, port, subject, &["--json"]);
-    assert_eq!(out.status.code(), Some(75), "{}", text(&out));
-    db.copies(&kept_id(&out), subject, n);
-}
-
-/// Waits until `check` holds, for at most `limit`.
-fn eventually(limit: Duration, what: &str, check: impl Fn() -> bool) {
-    let until = Instant::now() + limit;
-    while !check() {
-        assert!(Instant::now() < until, "timed out: {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
 
 #[test]
 fn a_relayer_sends_a_batch_once_and_records_each_message_as_sent() {

@@ -360,6 +360,17 @@ type Opened = (Box<dyn SpoolStore>, String);
 /// database store is always there: opening it makes its tables, as
 /// `postie spool init` does). `Err` has the exit code and the message.
 fn open_store(store: &Store, create: bool) -> Result<Option<Opened>, (u8, String)> {
+    open_store_leasing(store, create, store::DEFAULT_LEASE)
+}
+
+/// [`open_store`] whose claims hold a message for `lease` at a time (a
+/// database store's; a folder store's claims last as long as their
+/// process).
+fn open_store_leasing(
+    store: &Store,
+    create: bool,
+    #[cfg_attr(not(feature = "postgres"), allow(unused_variables))] lease: std::time::Duration,
+) -> Result<Option<Opened>, (u8, String)> {
     match store {
         Store::Folder(root) => {
             if !create && std::fs::symlink_metadata(root).is_err() {
@@ -373,7 +384,7 @@ fn open_store(store: &Store, create: bool) -> Result<Option<Opened>, (u8, String
         #[cfg(feature = "postgres")]
         Store::Postgres(target) => {
             let shown = target.display();
-            let spool = pg::PgStore::connect(target, pg::DEFAULT_LEASE)
+            let spool = pg::PgStore::connect(target, lease)
                 .map_err(|e| (database_code(&e), opening_error(&shown, &e)))?;
             Ok(Some((Box::new(spool), shown)))
         }

@@ -70,7 +70,7 @@ pub(crate) fn run(args: &RunArgs, store: &super::Store) -> u8 {
     }
     // A relayer that runs on made the folder if there was none; one that
     // runs once has nothing to do without it.
-    let spool = match super::open_store(store, !args.once) {
+    let spool = match super::open_store_leasing(store, !args.once, args.lease) {
         Ok(Some((spool, _))) => spool,
         Ok(None) => return exit::OK,
         Err((code, text)) => {
@@ -118,7 +118,10 @@ impl Relayer<'_> {
         let mut last_work = Instant::now();
         let mut backoff = Duration::ZERO;
         while !self.stopping() {
-            if recovered_at.is_none_or(|at| at.elapsed() >= RECOVER_EVERY) {
+            // Often enough that a claim which ran out waits at most half a
+            // lease more.
+            let recover_every = RECOVER_EVERY.min(self.args.lease / 2);
+            if recovered_at.is_none_or(|at| at.elapsed() >= recover_every) {
                 match self.spool.recover() {
                     Ok(recovered) => {
                         for entry in recovered {
@@ -193,7 +196,7 @@ impl Relayer<'_> {
             let now = backoff::now();
             wait = wait.min(Duration::from_secs(due.saturating_sub(now)));
         }
-        wait = wait.min(RECOVER_EVERY);
+        wait = wait.min(RECOVER_EVERY.min(self.args.lease / 2));
         let until = Instant::now() + wait;
         while !self.stopping() {
             let left = until.saturating_duration_since(Instant::now());

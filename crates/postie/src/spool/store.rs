@@ -27,6 +27,12 @@ use super::inspect::Damage;
 use super::meta::Meta;
 use super::owner::Owner;
 
+/// How long a claim of a database store holds a message before
+/// [`SpoolStore::recover`] may take it back, unless renewed: longer than
+/// any one send (it is renewed with the data mark, just before sending).
+/// `postie spool run --lease` sets a relayer's.
+pub(crate) const DEFAULT_LEASE: std::time::Duration = std::time::Duration::from_secs(600);
+
 /// Where an entry rests between flushes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum State {

@@ -3,9 +3,11 @@
 //! keep messages there.
 #![allow(dead_code)] // each test file uses its own part
 
+use std::collections::HashMap;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 use postie_testkit::real_server;
 
@@ -226,4 +228,33 @@ pub(crate) fn kept_id(out: &Output) -> String {
         .as_str()
         .unwrap_or_else(|| panic!("not kept: {}", text(out)))
         .to_owned()
+}
+
+/// How many times each subject `<subject> #n` was delivered.
+pub(crate) fn deliveries(maildir: &Path, subject: &str) -> HashMap<usize, usize> {
+    let mut seen = HashMap::new();
+    for message in delivered(maildir) {
+        let line = message
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("Subject: {subject} #")))
+            .unwrap_or_else(|| panic!("no numbered subject: {message}"));
+        *seen.entry(line.trim().parse().unwrap()).or_insert(0) += 1;
+    }
+    seen
+}
+
+/// Keeps `n` messages with `subject` for `port` (nobody listens there yet).
+pub(crate) fn keep(db: &Db, port: u16, subject: &str, n: usize) {
+    let out = send(db, port, subject, &["--json"]);
+    assert_eq!(out.status.code(), Some(75), "{}", text(&out));
+    db.copies(&kept_id(&out), subject, n);
+}
+
+/// Waits until `check` holds, for at most `limit`.
+pub(crate) fn eventually(limit: Duration, what: &str, check: impl Fn() -> bool) {
+    let until = Instant::now() + limit;
+    while !check() {
+        assert!(Instant::now() < until, "timed out: {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }

@@ -51,4 +51,4 @@ mod tests;
 mod tls;
 
 pub(crate) use connect::Target;
-pub(crate) use store::{PgStore, DEFAULT_LEASE};
+pub(crate) use store::PgStore;

@@ -19,11 +19,6 @@ use super::record::{mismatch, read_meta, META_JSON};
 use super::schema::NOTIFY_CHANNEL;
 use super::{batch, claim, entry, schema};
 
-/// How long a claim holds a row before [`SpoolStore::recover`] may take it
-/// back, unless renewed: longer than any one send (the lease is renewed
-/// when the data mark is made ready, just before sending).
-pub(crate) const DEFAULT_LEASE: Duration = Duration::from_secs(600);
-
 /// The spool in a PostgreSQL database.
 pub(crate) struct PgStore {
     /// One connection, shared with the data markers (which the send's

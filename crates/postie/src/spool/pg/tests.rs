@@ -12,9 +12,10 @@ use super::super::inspect::Damage;
 use super::super::judge::Disposition;
 use super::super::meta::{self, Meta};
 use super::super::owner::Owner;
+use super::super::store::DEFAULT_LEASE;
 use super::super::store::{contract, Batch, Place, SpoolStore, State};
 use super::connect::{open_client, Target};
-use super::store::{PgStore, DEFAULT_LEASE};
+use super::store::PgStore;
 use super::{passfile, schema, tls};
 
 /// A schema of its own for one test, dropped with everything in it when
