@@ -161,6 +161,11 @@ pub(crate) struct SendArgs {
     /// `postie spool flush` (also on with the account's spool_on_failure).
     #[arg(long)]
     pub(crate) spool_on_failure: bool,
+    /// Do not send now: keep the message in the spool, due at once, for a
+    /// relayer (`postie spool run`) or `postie spool flush` (sendmail's
+    /// `-odq`). Prints the spool id; `--json`: `"outcome": "queued"`.
+    #[arg(long, conflicts_with = "dry_run")]
+    pub(crate) defer: bool,
     /// Where --spool-on-failure keeps the message.
     #[command(flatten)]
     pub(crate) store: StoreArgs,

@@ -61,6 +61,23 @@ pub(crate) fn sent_json(sent: &Sent) -> Value {
     })
 }
 
+/// The JSON object for a message kept in the spool without being sent
+/// (`--defer`), as `id`.
+pub(crate) fn queued_json(id: &str) -> Value {
+    json!({
+        "outcome": "queued",
+        "accepted": false,
+        "server": null,
+        "tls": null,
+        "auth": null,
+        "reply": null,
+        "queue_id": null,
+        "refused": [],
+        "spooled": id,
+        "error": null,
+    })
+}
+
 /// The JSON object for a message that was not sent (or may not have been).
 pub(crate) fn error_json(error: &Error) -> Value {
     let outcome = match error.outcome() {

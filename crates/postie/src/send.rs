@@ -56,11 +56,11 @@ pub(crate) fn run_keeping(args: SendArgs) -> Ran {
         .flatten();
     // Kept as the flags made them, before the account fills them in: a
     // retry reads the account (and its secret) again.
-    let retry =
-        spool_on_failure.then(|| crate::spool::Retry::new(&args, &settings, account.as_ref()));
+    let retry = (spool_on_failure || args.defer)
+        .then(|| crate::spool::Retry::new(&args, &settings, account.as_ref()));
     // Where a failed message goes, chosen before it is sent: a store named
     // wrongly (even by a `--store` alone) stops here, exit 78.
-    let store = if spool_on_failure || args.store.store.is_some() {
+    let store = if spool_on_failure || args.defer || args.store.store.is_some() {
         match crate::spool::store_for_send(args.store.store.as_deref(), account.as_ref()) {
             Ok(store) => Some(store),
             Err((c, text)) => return code(fail_input(&args, c, &text)),
@@ -90,6 +90,9 @@ pub(crate) fn run_keeping(args: SendArgs) -> Ran {
     if args.dry_run {
         return code(dry_run(&message, &prepared));
     }
+    if let (true, Some(retry), Some(store)) = (args.defer, &retry, &store) {
+        return defer(&args, retry.clone(), store, &message, &prepared);
+    }
     let log = match crate::deliver::log_target(&args, account.as_ref()) {
         Ok(log) => log,
         Err((c, text)) => return code(fail_input(&args, c, &text)),
@@ -115,7 +118,7 @@ pub(crate) fn run_keeping(args: SendArgs) -> Ran {
             // Kept before anything is printed, so that the JSON can name it.
             let kept = match (retry, &store) {
                 (Some(retry), Some(store)) if crate::spool::keeps(&error) => Some(
-                    crate::spool::keep(retry, store, &message, &prepared, &error),
+                    crate::spool::keep(retry, store, &message, &prepared, Some(&error)),
                 ),
                 _ => None,
             };
@@ -145,6 +148,37 @@ pub(crate) fn run_keeping(args: SendArgs) -> Ran {
                 kept: is_kept,
             }
         }
+    }
+}
+
+/// `--defer`: kept, not sent. Exit 0 once it is in the spool, durably
+/// (sendmail mode's `-odq` too); 71 when it could not be kept.
+fn defer(
+    args: &SendArgs,
+    retry: crate::spool::Retry,
+    store: &crate::spool::Store,
+    message: &postie_mime::Message,
+    prepared: &postie_smtp::Prepared,
+) -> Ran {
+    match crate::spool::keep(retry, store, message, prepared, None) {
+        Ok(kept) => {
+            if args.json {
+                println!("{}", report::queued_json(&kept.id));
+            }
+            eprintln!("{}", kept.notice());
+            Ran {
+                code: exit::OK,
+                kept: true,
+            }
+        }
+        Err(text) => Ran {
+            code: fail_input(
+                args,
+                exit::OS_ERR,
+                &format!("the message could not be kept in the spool: {text}"),
+            ),
+            kept: false,
+        },
     }
 }
 

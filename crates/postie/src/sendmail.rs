@@ -13,7 +13,9 @@
 //! file), `--account NAME` / `-a NAME` (msmtp's), `--config FILE` (a long
 //! flag also as `--flag=VALUE`), `--`, and, accepted and ignored as
 //! meaningless here:
-//! `-bm`, `-o*` (`-oem`, `-odi`, `-om`...), `-B TYPE`, `-h N`, `-L TAG`,
+//! `-bm`, `-o*` (`-oem`, `-odi`, `-om`...; but `-odq` and `-odd`, queue
+//! only, keep the message in the spool for a relayer: `postie send
+//! --defer`), `-B TYPE`, `-h N`, `-L TAG`,
 //! `-O OPT`, `-X FILE`, `-n`, `-U`, `-G`. Other modes (`-bs`, `-bp`, `-q`,
 //! `-bv`...) are refused (exit 64). The message comes on standard input.
 //!
@@ -43,6 +45,8 @@ struct Flags {
     sender: Option<String>,
     full_name: Option<String>,
     verbose: bool,
+    /// `-odq` / `-odd`: kept in the spool, not sent now.
+    defer: bool,
     notify: Option<String>,
     ret: Option<String>,
     envid: Option<String>,
@@ -183,8 +187,11 @@ fn parse(args: &[String]) -> Result<Flags, String> {
             "C" => flags.config = Some(value(rest, &mut it, "-C")?),
             "a" => flags.account = Some(value(rest, &mut it, "-a")?),
             "o" if rest == "i" => flags.ignore_dots = true,
-            // Delivery and error modes, queue options: this client sends
-            // at once and reports by exit code.
+            // Delivery mode queue-only or deferred: kept in the spool for a
+            // relayer (`postie send --defer`).
+            "o" if rest == "dq" || rest == "dd" => flags.defer = true,
+            // Other delivery and error modes, queue options: this client
+            // sends at once and reports by exit code.
             "o" => {}
             "b" if rest == "m" => {}
             "b" => return Err(format!("-b{rest} is not supported (only -bm, to send)")),
@@ -318,6 +325,9 @@ fn send_argv(
     if flags.verbose {
         argv.push("-v".to_owned());
     }
+    if flags.defer {
+        argv.push("--defer".to_owned());
+    }
     argv.push(path.display().to_string());
     Ok(argv)
 }
@@ -364,6 +374,19 @@ mod tests {
         assert_eq!(git.recipients.len(), 2);
         let t = parse(&args("-t -oi -odi -om -bm")).unwrap();
         assert!(t.from_headers && t.ignore_dots);
+        assert!(!t.defer, "-odi sends at once");
+    }
+
+    #[test]
+    fn queue_only_delivery_modes_keep_the_message_for_a_relayer() {
+        for mode in ["-odq", "-odd"] {
+            let flags = parse(&args(&format!("{mode} bob@example.org"))).unwrap();
+            assert!(flags.defer, "{mode}");
+            let argv = send_argv(&flags, &Message::text("x"), std::path::Path::new("/m")).unwrap();
+            assert!(argv.contains(&"--defer".to_owned()), "{mode}: {argv:?}");
+        }
+        let flags = parse(&args("-odb bob@example.org")).unwrap();
+        assert!(!flags.defer);
     }
 
     #[test]

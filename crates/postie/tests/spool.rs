@@ -431,6 +431,68 @@ fn two_relayers_on_a_folder_send_each_message_once() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
 }
 
+/// `postie send --defer` and sendmail's `-odq`: kept without trying (the
+/// server is up and gets nothing), exit 0, `"outcome": "queued"`; a relayer
+/// sends them.
+#[test]
+fn a_deferred_message_is_kept_untried_and_a_relayer_sends_it() {
+    let env = Env::new("defer");
+    let port = closed_port();
+    let maildir = env.dir.join("maildir");
+    let _sink = Sink::start(port, &maildir);
+    let tok = token();
+    let out = spool_one(&env, port, &tok, &["--defer", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["outcome"], "queued", "{json}");
+    let id = json["spooled"].as_str().unwrap().to_owned();
+    assert!(
+        stderr(&out).contains("not sent (--defer)"),
+        "{}",
+        text(&out)
+    );
+    // As sendmail, from standard input, with the accounts file's account.
+    std::fs::create_dir_all(env.dir.join("config/postie")).unwrap();
+    std::fs::write(
+        env.dir.join("config/postie/config.toml"),
+        format!(
+            "default = \"local\"\n[accounts.local]\nhost = \"127.0.0.1\"\nport = {port}\ntls = \"none\"\nfrom = \"ann@example.org\"\n"
+        ),
+    )
+    .unwrap();
+    let mut sendmail = env
+        .command(&["sendmail", "-odq", "--", "carol@example.org"])
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write as _;
+        let mut input = sendmail.stdin.take().unwrap();
+        write!(
+            input,
+            "From: ann@example.org\nTo: carol@example.org\nSubject: spool test odq{tok}\n\nqueued\n"
+        )
+        .unwrap();
+    }
+    let out = sendmail.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let rows = env.list();
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    assert!(rows.iter().any(|r| r["id"] == id.as_str()));
+    assert!(rows
+        .iter()
+        .all(|r| r["state"] == "queued" && r["attempts"] == 0));
+    assert!(delivered(&maildir).is_empty(), "sent although deferred");
+    // A relayer sends both: the first as its flags said, the second with
+    // the account.
+    let out = env.postie(&["spool", "run", "--once"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let counts = delivered(&maildir);
+    assert_eq!(counts.get(&tok), Some(&1), "{counts:?}");
+    assert_eq!(counts.get(&format!("odq{tok}")), Some(&1), "{counts:?}");
+    assert!(env.list().is_empty());
+}
+
 /// A small xorshift: the kill delays, reproducible from the printed seed.
 struct XorShift(u64);
 

@@ -59,6 +59,7 @@ use store::{Place, SpoolStore, State};
 
 /// What a retry needs of the `postie send` command line: how to send, as
 /// the flags made it, and the account by name.
+#[derive(Clone)]
 pub(crate) struct Retry {
     transport: postie_smtp::TransportSettings,
     account: Option<String>,
@@ -99,12 +100,19 @@ pub(crate) struct Kept {
     /// Its spool id.
     pub(crate) id: String,
     unknown: bool,
+    /// Kept without trying (`--defer`).
+    deferred: bool,
 }
 
 impl Kept {
     /// The line `postie send` prints about it.
     pub(crate) fn notice(&self) -> String {
-        if self.unknown {
+        if self.deferred {
+            format!(
+                "postie: kept in the spool as {}, not sent (--defer): `postie spool run` or `postie spool flush` sends it",
+                self.id
+            )
+        } else if self.unknown {
             format!(
                 "postie: kept in the spool as {}, marked unknown (the server may have it): only `postie spool flush --force` sends it again",
                 self.id
@@ -133,15 +141,16 @@ pub(crate) fn store_for_send(
     })
 }
 
-/// Keeps the message `postie send` failed to send in `store`: the bytes
-/// exactly as prepared (so a retry has the same Date and Message-ID, and
-/// no Bcc), the envelope, and `retry`. Durable when this returns `Ok`.
+/// Keeps the message `postie send` failed to send with `error` (`None`:
+/// did not try, `--defer`) in `store`: the bytes exactly as prepared (so
+/// a retry has the same Date and Message-ID, and no Bcc), the envelope,
+/// and `retry`. Durable when this returns `Ok`.
 pub(crate) fn keep(
     retry: Retry,
     store: &Store,
     message: &Message,
     prepared: &Prepared,
-    error: &Error,
+    error: Option<&Error>,
 ) -> Result<Kept, String> {
     let (spool, root) = open_store(store, true)
         .map_err(|(_, text)| text)?
@@ -159,7 +168,7 @@ pub(crate) fn keep(
     if let Some(change) = retry_changes(entry.written(), prepared) {
         eprintln!("postie: warning: {change}");
     }
-    let unknown = error.outcome() == Outcome::Unknown;
+    let unknown = error.is_some_and(|e| e.outcome() == Outcome::Unknown);
     let now = backoff::now();
     let id = entry.id().to_owned();
     let meta = Meta {
@@ -179,7 +188,7 @@ pub(crate) fn keep(
         // it tried.
         next_attempt: now,
         last_attempt: now,
-        last_error: error_text(error),
+        last_error: error.map(error_text).unwrap_or_default(),
         maybe_delivered: unknown,
         dead_reason: None,
     };
@@ -189,7 +198,11 @@ pub(crate) fn keep(
         State::Queued
     };
     entry.commit(&meta, state).map_err(at)?;
-    Ok(Kept { id, unknown })
+    Ok(Kept {
+        id,
+        unknown,
+        deferred: error.is_none(),
+    })
 }
 
 /// A retry prepares the kept message again (with no header flags and the
