@@ -485,6 +485,14 @@ pub(crate) enum SpoolCommand {
         #[arg(required = true, value_name = "ID")]
         ids: Vec<String>,
     },
+    /// How many messages are in each state, the age of the oldest of each,
+    /// and how many were sent and failed in the last minute and hour.
+    #[command(after_help = "Examples:\n  postie spool stats\n  postie spool stats --json")]
+    Stats {
+        /// Print one JSON object instead.
+        #[arg(long)]
+        json: bool,
+    },
     /// Make the store's tables, or bring them up to date (PostgreSQL's
     /// schema migrations); a folder store needs nothing.
     #[command(
@@ -534,6 +542,10 @@ pub(crate) struct RunArgs {
     /// when a message is queued.
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
     pub(crate) poll: std::time::Duration,
+    /// Serve this relayer's metrics in Prometheus' text format at
+    /// http://ADDR/metrics (a loopback address, e.g. 127.0.0.1:9108).
+    #[arg(long, value_name = "ADDR")]
+    pub(crate) metrics: Option<String>,
     /// How long a claim holds a message of a PostgreSQL store: a relayer
     /// that stops (killed, its host lost) leaves its messages for this
     /// long, then another relayer takes them back. Longer than a batch

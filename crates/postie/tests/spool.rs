@@ -483,6 +483,11 @@ fn a_deferred_message_is_kept_untried_and_a_relayer_sends_it() {
         .iter()
         .all(|r| r["state"] == "queued" && r["attempts"] == 0));
     assert!(delivered(&maildir).is_empty(), "sent although deferred");
+    let out = env.postie(&["spool", "stats", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let stats: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(stats["states"]["queued"]["count"], 2, "{stats}");
+    assert_eq!(stats["sent_last_minute"], serde_json::Value::Null, "{stats}");
     // A relayer sends both: the first as its flags said, the second with
     // the account.
     let out = env.postie(&["spool", "run", "--once"]);

@@ -59,6 +59,13 @@ fn a_relayer_sends_a_batch_once_and_records_each_message_as_sent() {
         db.schema
     ));
     assert_eq!(bytes.trim(), "0");
+    // The numbers: nothing waiting, 25 sent in the last minute.
+    let out = db.postie(&["spool", "stats", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let stats: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(stats["sent_last_minute"], 25, "{stats}");
+    assert_eq!(stats["failed_last_hour"], 0, "{stats}");
+    assert_eq!(stats["states"]["queued"]["count"], 0, "{stats}");
     // The Bcc recipient got it too, from the kept envelope (no Bcc field).
     let message = delivered(&maildir).pop().unwrap();
     assert!(
@@ -83,9 +90,14 @@ fn a_waiting_relayer_is_woken_by_a_queued_row_and_stops_on_sigterm() {
         db.schema
     ));
     let _sink = Sink::start(port, &maildir);
+    // The numbers while it waits: one queued, for a day.
+    let out = db.postie(&["spool", "stats"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(text(&out).contains("queued   1 (oldest "), "{}", text(&out));
     // Polls only every 10 minutes: only NOTIFY can wake it in time.
+    let metrics = format!("127.0.0.1:{}", closed_port());
     let mut relayer = db
-        .command(&["spool", "run", "--poll", "10m"])
+        .command(&["spool", "run", "--poll", "10m", "--metrics", &metrics])
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
@@ -104,6 +116,24 @@ fn a_waiting_relayer_is_woken_by_a_queued_row_and_stops_on_sigterm() {
     eventually(Duration::from_secs(5), "the results recorded", || {
         db.states() == "sent=3"
     });
+    // Its metrics, in Prometheus' text format.
+    let page = {
+        use std::io::{Read as _, Write as _};
+        let mut stream = std::net::TcpStream::connect(&metrics).unwrap();
+        write!(stream, "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        let mut page = String::new();
+        stream.read_to_string(&mut page).unwrap();
+        page
+    };
+    assert!(page.starts_with("HTTP/1.1 200 OK"), "{page}");
+    assert!(
+        page.contains("postie_relay_messages_total{outcome=\"sent\"} 3\n"),
+        "{page}"
+    );
+    assert!(
+        page.contains("postie_spool_messages{state=\"queued\"} "),
+        "{page}"
+    );
     // SIGTERM: a clean stop, exit 0, with the summary.
     let pid = relayer.id().to_string();
     let killed = std::process::Command::new("kill")

@@ -35,11 +35,13 @@ mod folder;
 mod inspect;
 mod judge;
 mod meta;
+mod metrics;
 mod owner;
 #[cfg(feature = "postgres")]
 mod pg;
 mod relay;
 mod run;
+mod stats;
 mod store;
 mod trust;
 
@@ -271,6 +273,7 @@ pub(crate) fn run(args: SpoolArgs) -> u8 {
         SpoolCommand::Init { json } => init(&store, json),
         SpoolCommand::Flush(flags) => flush::run(&flags, &store),
         SpoolCommand::Run(flags) => run::run(&flags, &store),
+        SpoolCommand::Stats { json } => stats::run(&store, json),
     }
 }
 

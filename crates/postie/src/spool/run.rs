@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 use super::backoff;
 use super::inspect::Damage;
 use super::judge::{self, Count, Disposition, Judged};
+use super::metrics::{self, Counters};
 use super::relay::{self, Outgoing, Routes};
 use super::store::{Batch, SpoolStore};
 use crate::args::RunArgs;
@@ -32,6 +33,8 @@ const PURGE_EVERY: Duration = Duration::from_secs(600);
 const ROUTES_IDLE: Duration = Duration::from_secs(60);
 /// The longest wait after the store failed before trying it again.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// How often the spool's numbers are read for `--metrics`.
+const STATS_EVERY: Duration = Duration::from_secs(10);
 /// How long a wait may last before the stop flag is looked at.
 const STOP_CHECK: Duration = Duration::from_millis(250);
 
@@ -52,6 +55,8 @@ struct Relayer<'a> {
     stop: &'a AtomicBool,
     routes: Routes,
     tally: Tally,
+    /// What `--metrics` serves.
+    counters: Arc<Counters>,
 }
 
 /// Runs `postie spool run` on `store`.
@@ -66,6 +71,24 @@ pub(crate) fn run(args: &RunArgs, store: &super::Store) -> u8 {
         if let Err(e) = registered {
             eprintln!("postie: cannot handle signal {signal}: {e}");
             return exit::OS_ERR;
+        }
+    }
+    let counters = Arc::new(Counters::default());
+    if let Some(addr) = &args.metrics {
+        let served = metrics::loopback(addr).and_then(|addr| {
+            metrics::serve(addr, Arc::clone(&counters))
+                .map_err(|e| format!("--metrics {addr}: {e}"))
+        });
+        match served {
+            Ok(addr) => {
+                if !args.quiet {
+                    eprintln!("postie: spool run: metrics at http://{addr}/metrics");
+                }
+            }
+            Err(text) => {
+                eprintln!("postie: {text}");
+                return exit::USAGE;
+            }
         }
     }
     // A relayer that runs on made the folder if there was none; one that
@@ -88,6 +111,7 @@ pub(crate) fn run(args: &RunArgs, store: &super::Store) -> u8 {
             args.max_age,
         ),
         tally: Tally::default(),
+        counters,
     };
     relayer.run();
     relayer.summary();
@@ -116,6 +140,7 @@ impl Relayer<'_> {
         let mut recovered_at: Option<Instant> = None;
         let mut purged_at: Option<Instant> = None;
         let mut last_work = Instant::now();
+        let mut counted_at: Option<Instant> = None;
         let mut backoff = Duration::ZERO;
         while !self.stopping() {
             // Often enough that a claim which ran out waits at most half a
@@ -139,6 +164,17 @@ impl Relayer<'_> {
             if purged_at.is_none_or(|at| at.elapsed() >= PURGE_EVERY) {
                 match self.spool.purge_sent(self.args.keep_sent) {
                     Ok(_) => purged_at = Some(Instant::now()),
+                    Err(e) => self.error(&e),
+                }
+            }
+            if self.args.metrics.is_some()
+                && counted_at.is_none_or(|at| at.elapsed() >= STATS_EVERY)
+            {
+                match self.spool.stats() {
+                    Ok(stats) => {
+                        self.counters.set_spool(stats);
+                        counted_at = Some(Instant::now());
+                    }
                     Err(e) => self.error(&e),
                 }
             }
@@ -249,6 +285,7 @@ impl Relayer<'_> {
                 }
                 Err(damage) => {
                     self.tally.damaged += 1;
+                    Counters::add(&self.counters.damaged, 1);
                     self.say(&format!(
                         "{}: damaged, moved aside: {}",
                         taken.id,
@@ -325,12 +362,15 @@ impl Relayer<'_> {
         }
         // The results written: from here on they count.
         batch.finish(results)?;
+        Counters::add(&self.counters.batches, 1);
         for (count, line) in lines {
-            match count {
-                Count::Sent => self.tally.sent += 1,
-                Count::Kept => self.tally.kept += 1,
-                Count::Dead => self.tally.dead += 1,
-            }
+            let (tally, counter) = match count {
+                Count::Sent => (&mut self.tally.sent, &self.counters.sent),
+                Count::Kept => (&mut self.tally.kept, &self.counters.kept),
+                Count::Dead => (&mut self.tally.dead, &self.counters.dead),
+            };
+            *tally += 1;
+            Counters::add(counter, 1);
             self.say(&line);
         }
         Ok(count)
@@ -344,6 +384,7 @@ impl Relayer<'_> {
 
     fn error(&mut self, error: &io::Error) {
         self.tally.errors += 1;
+        Counters::add(&self.counters.store_errors, 1);
         eprintln!("postie: spool: {error}");
     }
 

@@ -151,6 +151,11 @@ pub(crate) trait SpoolStore {
         Ok(false)
     }
 
+    /// How many messages are in each state, and how lately they went.
+    fn stats(&self) -> io::Result<super::stats::Stats> {
+        super::stats::Stats::of_entries(self)
+    }
+
     /// Deletes what the store keeps of messages sent longer than `kept`
     /// ago; returns how many (a store that deletes them at once keeps
     /// none).

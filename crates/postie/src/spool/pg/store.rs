@@ -13,6 +13,7 @@ use postgres::Client;
 use super::super::inspect::Damage;
 use super::super::meta::Meta;
 use super::super::owner::Owner;
+use super::super::stats::{Stats, STATES};
 use super::super::store::{Batch, Claimed, NewEntry, Place, Recovered, SpoolStore, State};
 use super::connect::{db_error, lock, open_client, owner_of, relayer, Target};
 use super::record::{mismatch, read_meta, META_JSON};
@@ -341,6 +342,47 @@ impl SpoolStore for PgStore {
             woken |= ours(&note);
         }
         Ok(woken)
+    }
+
+    fn stats(&self) -> io::Result<Stats> {
+        // One statement, one snapshot: the states by the index on state.
+        let rows = self
+            .client()?
+            .query(
+                "SELECT state, count(*), \
+                   floor(extract(epoch FROM now() - min(created)))::bigint, \
+                   count(*) FILTER (WHERE sent_at > now() - interval '1 minute'), \
+                   count(*) FILTER (WHERE sent_at > now() - interval '1 hour'), \
+                   count(*) FILTER (WHERE state <> 'sent' AND (attempts > 0 OR dead_reason IS NOT NULL) \
+                                    AND last_attempt > now() - interval '1 minute'), \
+                   count(*) FILTER (WHERE state <> 'sent' AND (attempts > 0 OR dead_reason IS NOT NULL) \
+                                    AND last_attempt > now() - interval '1 hour') \
+                 FROM postie_spool GROUP BY state",
+                &[],
+            )
+            .map_err(db_error)?;
+        let mut stats = Stats {
+            states: STATES.iter().map(|s| (*s, 0, None)).collect(),
+            sent: Some((0, 0)),
+            failed: (0, 0),
+        };
+        for row in rows {
+            let state: &str = row.get(0);
+            let count = |n: usize| u64::try_from(row.get::<_, i64>(n)).unwrap_or(0);
+            if let Some(slot) = stats.states.iter_mut().find(|(name, _, _)| *name == state) {
+                slot.1 = count(1);
+                slot.2 = row
+                    .get::<_, Option<i64>>(2)
+                    .map(|age| u64::try_from(age).unwrap_or(0));
+            }
+            if let Some(sent) = &mut stats.sent {
+                sent.0 += count(3);
+                sent.1 += count(4);
+            }
+            stats.failed.0 += count(5);
+            stats.failed.1 += count(6);
+        }
+        Ok(stats)
     }
 
     fn purge_sent(&self, kept: Duration) -> io::Result<u64> {

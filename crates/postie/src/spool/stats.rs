@@ -1,0 +1,184 @@
+//! `postie spool stats`, and the numbers a relayer's metrics endpoint
+//! serves: how many messages are in each state, how old the oldest one of
+//! each is, and how many were sent and failed lately.
+
+use std::io;
+
+use serde_json::{json, Value};
+
+use super::backoff;
+use super::store::{Place, SpoolStore};
+use crate::exit;
+
+/// The states counted, in the order shown.
+pub(crate) const STATES: [&str; 5] = ["queued", "sending", "unknown", "dead", "damaged"];
+
+/// The spool's numbers at one moment.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Stats {
+    /// Per state of [`STATES`]: how many, and the age in seconds of the
+    /// oldest (`None`: none there, or a damaged entry's age unknown).
+    pub(crate) states: Vec<(&'static str, u64, Option<u64>)>,
+    /// Messages sent in the last minute and the last hour (`None`: the
+    /// store keeps nothing of sent messages: the folder store).
+    pub(crate) sent: Option<(u64, u64)>,
+    /// Attempts that failed (the message kept for later, unknown, or
+    /// given up) in the last minute and the last hour.
+    pub(crate) failed: (u64, u64),
+}
+
+impl Stats {
+    /// Counted from the entries, for a store without a cheaper way.
+    pub(crate) fn of_entries(store: &(impl SpoolStore + ?Sized)) -> io::Result<Self> {
+        let now = backoff::now();
+        let mut counts: Vec<(&'static str, u64, Option<u64>)> =
+            STATES.iter().map(|s| (*s, 0, None)).collect();
+        let mut failed = (0, 0);
+        for (id, place) in store.entries()? {
+            let state = match place {
+                Place::At(state) => state.name(),
+                Place::Claimed(_) => "sending",
+                Place::Quarantined => "damaged",
+            };
+            let record = match &place {
+                Place::Quarantined => None,
+                _ => store.look(&id, &place, false).ok().and_then(Result::ok),
+            };
+            if let Some(slot) = counts.iter_mut().find(|(name, _, _)| *name == state) {
+                slot.1 += 1;
+                if let Some(meta) = &record {
+                    let age = now.saturating_sub(meta.created);
+                    slot.2 = Some(slot.2.map_or(age, |oldest: u64| oldest.max(age)));
+                }
+            }
+            if let Some(meta) = record.filter(|m| m.attempts > 0 || m.dead_reason.is_some()) {
+                let ago = now.saturating_sub(meta.last_attempt);
+                failed.0 += u64::from(ago < 60);
+                failed.1 += u64::from(ago < 3600);
+            }
+        }
+        Ok(Self {
+            states: counts,
+            sent: None,
+            failed,
+        })
+    }
+
+    /// The JSON object of `postie spool stats --json`.
+    pub(crate) fn json(&self, location: &str) -> Value {
+        let states: serde_json::Map<String, Value> = self
+            .states
+            .iter()
+            .map(|(name, count, oldest)| {
+                (
+                    (*name).to_owned(),
+                    json!({"count": count, "oldest_age": oldest}),
+                )
+            })
+            .collect();
+        json!({
+            "location": location,
+            "states": states,
+            "sent_last_minute": self.sent.map(|s| s.0),
+            "sent_last_hour": self.sent.map(|s| s.1),
+            "failed_last_minute": self.failed.0,
+            "failed_last_hour": self.failed.1,
+        })
+    }
+
+    /// The lines of `postie spool stats`.
+    pub(crate) fn text(&self, location: &str) -> String {
+        let mut out = format!("spool: {location}\n");
+        for (name, count, oldest) in &self.states {
+            let oldest = oldest.map_or_else(String::new, |age| {
+                format!(" (oldest {})", backoff::span(age))
+            });
+            out.push_str(&format!("{name:<8} {count}{oldest}\n"));
+        }
+        let sent = self.sent.map_or_else(
+            || "- (the folder store keeps nothing of sent messages)".to_owned(),
+            |(minute, hour)| format!("{minute} in the last minute, {hour} in the last hour"),
+        );
+        out.push_str(&format!("sent     {sent}\n"));
+        out.push_str(&format!(
+            "failed   {} in the last minute, {} in the last hour\n",
+            self.failed.0, self.failed.1
+        ));
+        out
+    }
+
+    /// The Prometheus text lines of these numbers.
+    pub(crate) fn prometheus(&self) -> String {
+        let mut out = String::from(
+            "# HELP postie_spool_messages Messages in the spool, by state.\n\
+             # TYPE postie_spool_messages gauge\n",
+        );
+        for (name, count, _) in &self.states {
+            out.push_str(&format!(
+                "postie_spool_messages{{state=\"{name}\"}} {count}\n"
+            ));
+        }
+        out.push_str(
+            "# HELP postie_spool_oldest_seconds Age of the oldest message in each state.\n\
+             # TYPE postie_spool_oldest_seconds gauge\n",
+        );
+        for (name, _, oldest) in &self.states {
+            out.push_str(&format!(
+                "postie_spool_oldest_seconds{{state=\"{name}\"}} {}\n",
+                oldest.unwrap_or(0)
+            ));
+        }
+        if let Some((minute, _)) = self.sent {
+            out.push_str(
+                "# HELP postie_spool_sent_last_minute Messages sent in the last minute, by any relayer.\n\
+                 # TYPE postie_spool_sent_last_minute gauge\n",
+            );
+            out.push_str(&format!("postie_spool_sent_last_minute {minute}\n"));
+        }
+        out.push_str(
+            "# HELP postie_spool_failed_last_minute Attempts that failed in the last minute, by any relayer.\n\
+             # TYPE postie_spool_failed_last_minute gauge\n",
+        );
+        out.push_str(&format!(
+            "postie_spool_failed_last_minute {}\n",
+            self.failed.0
+        ));
+        out
+    }
+}
+
+/// `postie spool stats [--json]`.
+pub(crate) fn run(store: &super::Store, json: bool) -> u8 {
+    let (spool, location) = match super::open_store(store, false) {
+        Ok(Some(opened)) => opened,
+        // No folder yet: nothing was ever kept.
+        Ok(None) => {
+            let empty = Stats {
+                states: STATES.iter().map(|s| (*s, 0, None)).collect(),
+                sent: None,
+                failed: (0, 0),
+            };
+            return print(&empty, &store.describe(), json);
+        }
+        Err((code, text)) => {
+            eprintln!("postie: {text}");
+            return code;
+        }
+    };
+    match spool.stats() {
+        Ok(stats) => print(&stats, &location, json),
+        Err(e) => {
+            eprintln!("postie: spool: {location}: {e}");
+            exit::OS_ERR
+        }
+    }
+}
+
+fn print(stats: &Stats, location: &str, json: bool) -> u8 {
+    if json {
+        println!("{}", stats.json(location));
+    } else {
+        print!("{}", stats.text(location));
+    }
+    exit::OK
+}
