@@ -37,7 +37,7 @@ cd "$REPO_ROOT"
 
 # The crates of the workspace that are counted: the two libraries and the
 # command (postie-testkit is test support, never published).
-CRATES=(postie-mime postie-smtp postie)
+CRATES=(postie-mime postie-smtp postie-outbox postie)
 # lettre's count in the issue, for when it cannot be taken here.
 LETTRE_ISSUE_COUNT=69
 

@@ -487,7 +487,11 @@ fn a_deferred_message_is_kept_untried_and_a_relayer_sends_it() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let stats: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(stats["states"]["queued"]["count"], 2, "{stats}");
-    assert_eq!(stats["sent_last_minute"], serde_json::Value::Null, "{stats}");
+    assert_eq!(
+        stats["sent_last_minute"],
+        serde_json::Value::Null,
+        "{stats}"
+    );
     // A relayer sends both: the first as its flags said, the second with
     // the account.
     let out = env.postie(&["spool", "run", "--once"]);

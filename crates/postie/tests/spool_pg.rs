@@ -27,8 +27,8 @@ fn init_makes_the_tables_once_and_a_folder_needs_nothing() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(json["store"], "postgres");
-    assert_eq!(json["applied"], serde_json::json!([1, 2]));
-    assert_eq!(json["schema_version"], 2);
+    assert_eq!(json["applied"], serde_json::json!([1, 2, 3]));
+    assert_eq!(json["schema_version"], 3);
     assert!(
         !json["location"].as_str().unwrap().contains("options"),
         "{json}"
@@ -37,7 +37,7 @@ fn init_makes_the_tables_once_and_a_folder_needs_nothing() {
     let out = db.postie(&["spool", "init"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(
-        String::from_utf8_lossy(&out.stdout).contains("the schema is at version 2: nothing to do"),
+        String::from_utf8_lossy(&out.stdout).contains("the schema is at version 3: nothing to do"),
         "{}",
         text(&out)
     );
@@ -47,7 +47,7 @@ fn init_makes_the_tables_once_and_a_folder_needs_nothing() {
             db.schema
         ))
         .trim(),
-        "2"
+        "3"
     );
     // A folder store: nothing to do, nothing made.
     let folder = db.dir.join("folder-spool");

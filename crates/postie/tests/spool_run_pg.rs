@@ -199,3 +199,96 @@ fn two_relayers_share_one_table_and_send_no_message_twice() {
     assert!(twice.is_empty(), "sent twice: {twice:?}");
     assert_eq!(db.states(), "sent=300");
 }
+
+/// The outbox: rows enqueued by an application inside its own
+/// transactions (the `postgres` and `tokio-postgres` clients), and one
+/// inserted with plain SQL as another client would; a relayer sends
+/// exactly the ones whose transaction committed.
+#[test]
+fn an_outbox_row_is_sent_if_and_only_if_its_transaction_commits() {
+    let Some(db) = Db::new("outbox") else {
+        return;
+    };
+    let out = db.postie(&["spool", "init"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let port = closed_port();
+    let maildir = db.dir.join("maildir");
+    let _sink = Sink::start(port, &maildir);
+    let options = postie_smtp::SendOptions::new()
+        .servers(["127.0.0.1"])
+        .ports([port])
+        .tls_mode(postie_smtp::tls::TlsMode::None);
+    let mail = |subject: &str| {
+        let mut m = postie_mime::Message::text("from the outbox\n");
+        m.headers_mut().set("From", "shop@example.org").unwrap();
+        m.headers_mut().set("To", "customer@example.com").unwrap();
+        m.headers_mut().set("Subject", subject).unwrap();
+        postie_outbox::Row::new(&m, &options).unwrap()
+    };
+
+    // The blocking client: one transaction commits, one rolls back.
+    let mut client = postgres::Client::connect(&db.client_config(), postgres::NoTls).unwrap();
+    let mut tx = client.transaction().unwrap();
+    tx.execute("CREATE TABLE orders (id int, state text)", &[])
+        .unwrap();
+    tx.execute("INSERT INTO orders VALUES (42, 'shipped')", &[])
+        .unwrap();
+    let committed = postie_outbox::enqueue(&mut tx, &mail("outbox #1")).unwrap();
+    tx.commit().unwrap();
+    let mut tx = client.transaction().unwrap();
+    tx.execute("UPDATE orders SET state = 'cancelled'", &[])
+        .unwrap();
+    let rolled_back = postie_outbox::enqueue(&mut tx, &mail("outbox #2")).unwrap();
+    tx.rollback().unwrap();
+
+    // tokio-postgres, the same.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let (mut client, connection) =
+            tokio_postgres::connect(&db.client_config(), tokio_postgres::NoTls)
+                .await
+                .unwrap();
+        tokio::spawn(connection);
+        let tx = client.transaction().await.unwrap();
+        postie_outbox::enqueue_async(&tx, &mail("outbox #3"))
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        let tx = client.transaction().await.unwrap();
+        postie_outbox::enqueue_async(&tx, &mail("outbox #4"))
+            .await
+            .unwrap();
+        drop(tx); // rolled back
+    });
+
+    // Plain SQL, as sqlx or diesel would: the documented statement with
+    // the row's six values.
+    let row = mail("outbox #5");
+    client
+        .query_one(
+            postie_outbox::INSERT,
+            &[
+                &row.transport_json(),
+                &row.reverse_path(),
+                &row.recipients(),
+                &row.message(),
+                &row.account_name(),
+                &row.accounts_file(),
+            ],
+        )
+        .unwrap();
+
+    assert_eq!(db.state(&committed), "queued");
+    assert_eq!(db.state(&rolled_back), "", "a rolled-back row is not there");
+    let out = db.postie(&["spool", "run", "--once"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let seen = deliveries(&maildir, "outbox");
+    let mut numbers: Vec<usize> = seen.keys().copied().collect();
+    numbers.sort_unstable();
+    assert_eq!(numbers, [1, 3, 5], "only the committed ones: {seen:?}");
+    assert!(seen.values().all(|&n| n == 1));
+    assert_eq!(db.states(), "sent=3");
+}

@@ -143,6 +143,19 @@ impl Db {
         ));
     }
 
+    /// libpq-style connection settings for the `postgres` crates (which
+    /// read no password file): the test role, its password from the file,
+    /// the test's schema.
+    pub(crate) fn client_config(&self) -> String {
+        let text = std::fs::read_to_string(&self.passfile).unwrap();
+        let line = text.lines().next().unwrap();
+        let fields: Vec<&str> = line.splitn(5, ':').collect();
+        format!(
+            "host={} port={} dbname={} user={} password={} options=-csearch_path={}",
+            fields[0], fields[1], fields[2], fields[3], fields[4], self.schema
+        )
+    }
+
     /// How many rows are in each state, as `state=count` sorted.
     pub(crate) fn states(&self) -> String {
         self.psql(&format!(

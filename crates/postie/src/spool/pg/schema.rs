@@ -1,186 +1,23 @@
-//! The store's tables, made and changed by numbered migrations.
-//!
-//! `postie_schema_version` lists the migrations applied (one row each).
-//! [`migrate`] applies the missing ones in one transaction under an
-//! advisory lock on the schema's name, so it can run at every start of
-//! every process: two running it at once apply each migration once, and a
-//! run that fails leaves nothing half done. A schema newer than this
-//! postie knows is refused, not used: it may hold states this one would
-//! mishandle.
-//!
-//! A migration is never changed once released; a change is a new one.
+//! The store's tables: the migrations are postie-outbox's (the library
+//! applications enqueue with, so that both always agree on the table),
+//! applied here with the store's errors.
 
 use std::io;
 
 use postgres::Client;
+use postie_outbox::MigrateError;
 
 use super::connect::db_error;
 
-/// One step of the schema: its number (from 1, no gaps), what it does,
-/// and its SQL.
-struct Migration {
-    version: i32,
-    description: &'static str,
-    sql: &'static str,
-}
+pub(crate) use postie_outbox::{latest, NOTIFY_CHANNEL};
 
-/// Every migration, in order.
-const MIGRATIONS: &[Migration] = &[
-    Migration {
-        version: 1,
-        description: "postie_spool: one row per kept message",
-        sql: V1,
-    },
-    Migration {
-        version: 2,
-        description: "relayers woken by NOTIFY when a row becomes queued",
-        sql: V2,
-    },
-];
-
-/// The channel relayers `LISTEN` on; the payload is the table's schema
-/// (relayers of another schema of the database wake for nothing, and
-/// find nothing to do).
-pub(crate) const NOTIFY_CHANNEL: &str = "postie_spool";
-
-/// The spool table. Times are `timestamptz`; the record's own times
-/// (seconds in `meta.json`) convert both ways. The checks keep a row's
-/// columns in step with its state, whoever writes it.
-const V1: &str = r"
-CREATE TABLE postie_spool (
-    -- The spool id: digits and dashes, as the folder store's.
-    id              text PRIMARY KEY CHECK (id ~ '^[0-9][0-9-]{0,63}$'),
-    state           text NOT NULL CHECK (state IN
-                        ('queued', 'sending', 'unknown', 'dead', 'damaged', 'sent')),
-    -- The record's format (meta.json's version).
-    format          integer NOT NULL CHECK (format >= 2),
-    created         timestamptz NOT NULL DEFAULT now(),
-    -- The account by name, and the accounts file it is read from: the
-    -- relayer reads both (and the secret) on its own host.
-    account         text,
-    config          text,
-    -- How to send: TransportSettings as JSON (where a secret comes from,
-    -- never a secret).
-    transport       jsonb NOT NULL,
-    -- The envelope.
-    reverse_path    text NOT NULL,
-    recipients      text[] NOT NULL,
-    -- The message as prepared for the first attempt; dropped once sent.
-    message         bytea,
-    size            bigint NOT NULL CHECK (size >= 0),
-    sha256          text,
-    attempts        integer NOT NULL DEFAULT 0 CHECK (attempts >= 0),
-    next_attempt    timestamptz NOT NULL DEFAULT now(),
-    last_attempt    timestamptz NOT NULL DEFAULT now(),
-    last_error      text NOT NULL DEFAULT '',
-    maybe_delivered boolean NOT NULL DEFAULT false,
-    dead_reason     text,
-    -- Why it was moved aside (state damaged).
-    damage          text,
-    -- The claim (state sending): where it rested, who holds it, the
-    -- claim's token, until when, and the durable mark set just before
-    -- the DATA or BDAT command.
-    claimed_from    text CHECK (claimed_from IN ('queued', 'unknown', 'dead')),
-    relayer         text,
-    claim           bigint,
-    lease_until     timestamptz,
-    data_sent_at    timestamptz,
-    sent_at         timestamptz,
-    CONSTRAINT postie_spool_claim CHECK ((state = 'sending') = (claimed_from IS NOT NULL
-        AND relayer IS NOT NULL AND claim IS NOT NULL AND lease_until IS NOT NULL)),
-    CONSTRAINT postie_spool_mark CHECK (state = 'sending' OR data_sent_at IS NULL),
-    CONSTRAINT postie_spool_sent CHECK ((state = 'sent') = (sent_at IS NOT NULL)),
-    CONSTRAINT postie_spool_message CHECK (state = 'sent' OR message IS NOT NULL)
-);
--- What is due, for the relayers' batch claims.
-CREATE INDEX postie_spool_due ON postie_spool (next_attempt, created) WHERE state = 'queued';
--- The leases recover looks at.
-CREATE INDEX postie_spool_leases ON postie_spool (lease_until) WHERE state = 'sending';
--- The sent rows a purge deletes.
-CREATE INDEX postie_spool_sent_at ON postie_spool (sent_at) WHERE state = 'sent';
--- The listings by state, oldest first.
-CREATE INDEX postie_spool_by_state ON postie_spool (state, created, id);
-";
-
-/// A row that becomes queued (inserted by postie or any other program,
-/// or put back after an attempt) wakes the listening relayers. Row by
-/// row, so that other states' changes (a batch's results) wake nobody;
-/// PostgreSQL sends one notification per transaction for the same
-/// channel and payload.
-const V2: &str = r"
-CREATE FUNCTION postie_spool_notify() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    PERFORM pg_notify('postie_spool', TG_TABLE_SCHEMA);
-    RETURN NULL;
-END
-$$;
-CREATE TRIGGER postie_spool_queued AFTER INSERT OR UPDATE OF state ON postie_spool
-    FOR EACH ROW WHEN (NEW.state = 'queued') EXECUTE FUNCTION postie_spool_notify();
-";
-
-/// The newest schema version this postie knows.
-pub(crate) fn latest() -> i32 {
-    MIGRATIONS.last().map_or(0, |m| m.version)
-}
-
-/// Brings the schema of the connection's `search_path` up to
-/// [`latest`]; returns the versions applied now (none when it was up to
-/// date).
+/// Brings the schema of the connection's `search_path` up to [`latest`];
+/// returns the versions applied now (none when it was up to date). A
+/// newer schema is `Unsupported` (exit 78: not used).
 pub(crate) fn migrate(client: &mut Client) -> io::Result<Vec<i32>> {
-    let mut tx = client.transaction().map_err(db_error)?;
-    // Serializes migrations of this schema (other schemas of the database
-    // are not held up); released at the end of the transaction.
-    tx.execute(
-        "SELECT pg_advisory_xact_lock(hashtext('postie_schema:' || current_schema()))",
-        &[],
-    )
-    .map_err(db_error)?;
-    tx.batch_execute(
-        "CREATE TABLE IF NOT EXISTS postie_schema_version (
-            version     integer PRIMARY KEY,
-            applied     timestamptz NOT NULL DEFAULT now(),
-            description text NOT NULL
-        )",
-    )
-    .map_err(db_error)?;
-    let current: i32 = tx
-        .query_one(
-            "SELECT coalesce(max(version), 0) FROM postie_schema_version",
-            &[],
-        )
-        .map_err(db_error)?
-        .get(0);
-    if current > latest() {
-        return Err(io::Error::new(
-            io::ErrorKind::Unsupported,
-            format!(
-                "the spool's schema is version {current}, newer than this postie's {}: not used",
-                latest()
-            ),
-        ));
-    }
-    let mut applied = Vec::new();
-    for migration in MIGRATIONS.iter().filter(|m| m.version > current) {
-        tx.batch_execute(migration.sql).map_err(db_error)?;
-        tx.execute(
-            "INSERT INTO postie_schema_version (version, description) VALUES ($1, $2)",
-            &[&migration.version, &migration.description],
-        )
-        .map_err(db_error)?;
-        applied.push(migration.version);
-    }
-    tx.commit().map_err(db_error)?;
-    Ok(applied)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn versions_start_at_one_without_gaps() {
-        for (n, migration) in MIGRATIONS.iter().enumerate() {
-            assert_eq!(usize::try_from(migration.version).ok(), Some(n + 1));
-        }
-    }
+    postie_outbox::migrate(client).map_err(|e| match e {
+        MigrateError::Newer { .. } => io::Error::new(io::ErrorKind::Unsupported, e.to_string()),
+        MigrateError::Database(e) => db_error(e),
+        other => io::Error::other(other.to_string()),
+    })
 }
