@@ -22,6 +22,7 @@
 # Needs: cargo, root (smtp-sink runs as nobody), Postfix's smtp-sink,
 # PostgreSQL's pgbench and psql (scripts/servers.sh installs both).
 set -euo pipefail
+shopt -s inherit_errexit
 
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$BENCH_DIR/.." && pwd)
@@ -70,7 +71,7 @@ cleanup() {
 trap cleanup EXIT
 
 psql_run() {
-	psql -X -q -A -t -v ON_ERROR_STOP=1 -h "$PGHOST" -p "$PGPORT" -U "$PGUSER" -d "$PGDB" -c "$1"
+	PGOPTIONS='-c client_min_messages=warning' psql -X -q -A -t -v ON_ERROR_STOP=1 -h "$PGHOST" -p "$PGPORT" -U "$PGUSER" -d "$PGDB" -c "$1"
 }
 
 (cd "$work" && exec smtp-sink -u nobody "127.0.0.1:$SINK_PORT" 256) &
@@ -128,8 +129,8 @@ fill() {
 		    LATERAL (SELECT convert_to(replace(convert_from(s.message, 'UTF8'),
 		        'Subject: relay bench', 'Subject: relay bench ' || g), 'UTF8') AS bytes) m
 		WHERE s.id = '$id';
-		DELETE FROM postie_spool WHERE id = '$id';
-		VACUUM ANALYZE postie_spool;" >/dev/null
+		DELETE FROM postie_spool WHERE id = '$id';" >/dev/null
+	psql_run "VACUUM ANALYZE postie_relay_bench.postie_spool" >/dev/null
 	echo "$url"
 }
 
