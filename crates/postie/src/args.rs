@@ -559,6 +559,11 @@ pub(crate) struct RunArgs {
     /// No line per message, no summary.
     #[arg(short, long)]
     pub(crate) quiet: bool,
+    /// Also one JSON object per message on standard output, as it is
+    /// judged (`{"id", "outcome", "text"}`), and `{"summary": {...}}` when
+    /// the relayer stops.
+    #[arg(long)]
+    pub(crate) json: bool,
     /// Print each SMTP dialogue on standard error (AUTH exchanges redacted).
     #[arg(short, long)]
     pub(crate) verbose: bool,
@@ -582,6 +587,10 @@ pub(crate) struct FlushArgs {
     /// No line per message, no summary: the exit code says it.
     #[arg(short, long)]
     pub(crate) quiet: bool,
+    /// Also one JSON object per message on standard output, as it is
+    /// judged (`{"id", "outcome", "text"}`), then `{"summary": {...}}`.
+    #[arg(long)]
+    pub(crate) json: bool,
     /// Print each SMTP dialogue on standard error (AUTH exchanges redacted).
     #[arg(short, long)]
     pub(crate) verbose: bool,

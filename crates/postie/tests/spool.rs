@@ -202,13 +202,20 @@ fn a_temporary_failure_is_kept_and_sent_once_the_server_is_back() {
         text(&out)
     );
     assert_eq!(delivered(&maildir).len(), 0);
-    let out = env.postie(&["spool", "flush", "--force"]);
+    let out = env.postie(&["spool", "flush", "--force", "--json"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(
         String::from_utf8_lossy(&out.stderr).contains(&format!("{id}: sent to 127.0.0.1:{port}")),
         "{}",
         text(&out)
     );
+    let events: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(events[0]["id"], id.as_str(), "{events:?}");
+    assert_eq!(events[0]["outcome"], "sent", "{events:?}");
+    assert_eq!(events[1]["summary"]["sent"], 1, "{events:?}");
     assert_eq!(delivered(&maildir), BTreeMap::from([(tok.clone(), 1)]));
     assert!(env.list().is_empty());
 
@@ -494,8 +501,19 @@ fn a_deferred_message_is_kept_untried_and_a_relayer_sends_it() {
     );
     // A relayer sends both: the first as its flags said, the second with
     // the account.
-    let out = env.postie(&["spool", "run", "--once"]);
+    let out = env.postie(&["spool", "run", "--once", "--json"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let events: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(events.len(), 3, "{events:?}");
+    assert!(
+        events[..2].iter().all(|e| e["outcome"] == "sent"),
+        "{events:?}"
+    );
+    assert!(events.iter().any(|e| e["id"] == id.as_str()), "{events:?}");
+    assert_eq!(events[2]["summary"]["sent"], 2, "{events:?}");
     let counts = delivered(&maildir);
     assert_eq!(counts.get(&tok), Some(&1), "{counts:?}");
     assert_eq!(counts.get(&format!("odq{tok}")), Some(&1), "{counts:?}");

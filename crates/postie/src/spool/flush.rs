@@ -72,6 +72,17 @@ pub(crate) fn run(args: &FlushArgs, store: &super::Store) -> u8 {
     };
     flush.run();
     flush.summary();
+    if args.json {
+        let t = &flush.tally;
+        println!(
+            "{}",
+            serde_json::json!({"summary": {
+                "sent": t.sent, "kept": t.kept, "given_up": t.dead, "waiting": t.waiting,
+                "unknown": t.unknown, "damaged": t.damaged, "left_for_newer": t.newer,
+                "errors": t.errors,
+            }})
+        );
+    }
     let tally = &flush.tally;
     if tally.errors > 0 {
         exit::OS_ERR
@@ -251,7 +262,11 @@ impl Flush<'_> {
 
     fn quarantined(&mut self, id: &str, to: &str, reason: &str) {
         self.tally.damaged += 1;
-        self.say(&format!("{id}: damaged, moved unread to {to}: {reason}"));
+        self.tell(
+            id,
+            "damaged",
+            &format!("{id}: damaged, moved unread to {to}: {reason}"),
+        );
     }
 
     /// The account a message names, from the accounts file it names,
@@ -294,13 +309,14 @@ impl Flush<'_> {
     /// Writes what was judged (for a sent message, the deletion in here
     /// is the moment it counts as sent), then counts and says it.
     fn carry_out(&mut self, claim: Box<dyn Claimed + '_>, judged: Judged) -> io::Result<()> {
+        let outcome = judged.outcome();
         judge::apply(claim, judged.disposition)?;
         match judged.count {
             Count::Sent => self.tally.sent += 1,
             Count::Kept => self.tally.kept += 1,
             Count::Dead => self.tally.dead += 1,
         }
-        self.say(&judged.line);
+        self.tell(&judged.id, outcome, &judged.line);
         Ok(())
     }
 
@@ -333,6 +349,15 @@ impl Flush<'_> {
             }
         };
         crate::deliver::resend(args, meta.transport.clone(), account, data_marker(marker))
+    }
+
+    /// Says what became of message `id` (`outcome`, as `--json` names
+    /// it): the line, and with `--json` its object on standard output.
+    fn tell(&self, id: &str, outcome: &str, line: &str) {
+        if self.args.json {
+            println!("{}", judge::event(id, outcome, line));
+        }
+        self.say(line);
     }
 
     fn say(&self, line: &str) {

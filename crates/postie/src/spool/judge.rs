@@ -43,6 +43,28 @@ pub(crate) struct Judged {
     pub(crate) disposition: Disposition,
     pub(crate) count: Count,
     pub(crate) line: String,
+    /// The message's id.
+    pub(crate) id: String,
+}
+
+impl Judged {
+    /// What became of the message, as `--json` names it: `sent`, `kept`
+    /// (queued for its next attempt), `unknown` or `dead`.
+    pub(crate) fn outcome(&self) -> &'static str {
+        match &self.disposition {
+            Disposition::Sent => "sent",
+            Disposition::Rest(_, State::Unknown) => "unknown",
+            Disposition::Rest(_, State::Dead) => "dead",
+            Disposition::Rest(_, State::Queued) | Disposition::Back(_) => "kept",
+            Disposition::Quarantine => "damaged",
+        }
+    }
+}
+
+/// One message's `--json` line: its id, what became of it, and the line
+/// `postie spool flush` or `run` says about it (without the prefix).
+pub(crate) fn event(id: &str, outcome: &str, text: &str) -> serde_json::Value {
+    serde_json::json!({"id": id, "outcome": outcome, "text": text})
 }
 
 /// What to do with a message after a failed attempt.
@@ -77,6 +99,7 @@ pub(crate) fn attempt(
                 format!("; refused: {}", refused.join("; "))
             };
             return Judged {
+                id: meta.id.clone(),
                 disposition: Disposition::Sent,
                 count: Count::Sent,
                 line: format!(
@@ -140,6 +163,7 @@ pub(crate) fn attempt(
 
 fn kept(meta: Meta, state: State, line: String) -> Judged {
     Judged {
+        id: meta.id.clone(),
         disposition: Disposition::Rest(Box::new(meta), state),
         count: Count::Kept,
         line,
@@ -151,6 +175,7 @@ pub(crate) fn give_up(mut meta: Meta, reason: String) -> Judged {
     let line = format!("{}: given up (in dead/): {reason}", meta.id);
     meta.dead_reason = Some(reason);
     Judged {
+        id: meta.id.clone(),
         disposition: Disposition::Rest(Box::new(meta), State::Dead),
         count: Count::Dead,
         line,

@@ -115,6 +115,9 @@ pub(crate) fn run(args: &RunArgs, store: &super::Store) -> u8 {
     };
     relayer.run();
     relayer.summary();
+    if args.json {
+        relayer.json_summary();
+    }
     let tally = &relayer.tally;
     if !args.once {
         // Stopped as asked.
@@ -256,7 +259,8 @@ impl Relayer<'_> {
             return Ok(0);
         }
         let mut results: Vec<Option<Disposition>> = (0..count).map(|_| None).collect();
-        let mut lines: Vec<(Count, String)> = Vec::new();
+        // What to say of each judged message once the batch is written.
+        let mut lines: Vec<Said> = Vec::new();
         let mut outgoing = Vec::new();
         let mut ready = Vec::new();
         for (n, taken) in batch.taken().iter().enumerate() {
@@ -273,24 +277,25 @@ impl Relayer<'_> {
                 Ok(meta) => meta.clone(),
                 Err(Damage::Newer(reason)) => {
                     self.tally.newer += 1;
-                    self.say(&format!("{}: {reason}", taken.id));
+                    self.tell(&taken.id, "left", &format!("{}: {reason}", taken.id));
                     results[n] = Some(Disposition::Back(taken.from));
                     continue;
                 }
                 Err(Damage::Mismatch(meta, reason)) => {
-                    let judged = judge::give_up(*meta.clone(), reason.clone());
-                    lines.push((judged.count, judged.line));
-                    results[n] = Some(judged.disposition);
+                    let (said, disposition) =
+                        Said::of(judge::give_up(*meta.clone(), reason.clone()));
+                    lines.push(said);
+                    results[n] = Some(disposition);
                     continue;
                 }
                 Err(damage) => {
                     self.tally.damaged += 1;
                     Counters::add(&self.counters.damaged, 1);
-                    self.say(&format!(
-                        "{}: damaged, moved aside: {}",
-                        taken.id,
-                        damage.reason()
-                    ));
+                    self.tell(
+                        &taken.id,
+                        "damaged",
+                        &format!("{}: damaged, moved aside: {}", taken.id, damage.reason()),
+                    );
                     results[n] = Some(Disposition::Quarantine);
                     continue;
                 }
@@ -317,9 +322,10 @@ impl Relayer<'_> {
                 }
                 Err(failure) => {
                     let max_age = self.args.max_age.unwrap_or(backoff::DEFAULT_MAX_AGE);
-                    let judged = judge::attempt(meta, Err(failure), now, max_age);
-                    lines.push((judged.count, judged.line));
-                    results[n] = Some(judged.disposition);
+                    let (said, disposition) =
+                        Said::of(judge::attempt(meta, Err(failure), now, max_age));
+                    lines.push(said);
+                    results[n] = Some(disposition);
                 }
             }
         }
@@ -352,26 +358,23 @@ impl Relayer<'_> {
                 |_| self.args.max_age.unwrap_or(backoff::DEFAULT_MAX_AGE),
                 |route| route.max_age,
             );
-            let Judged {
-                disposition,
-                count,
-                line,
-            } = judge::attempt(meta, result, backoff::now(), max_age);
+            let (said, disposition) =
+                Said::of(judge::attempt(meta, result, backoff::now(), max_age));
+            lines.push(said);
             results[n] = Some(disposition);
-            lines.push((count, line));
         }
         // The results written: from here on they count.
         batch.finish(results)?;
         Counters::add(&self.counters.batches, 1);
-        for (count, line) in lines {
-            let (tally, counter) = match count {
+        for said in lines {
+            let (tally, counter) = match said.count {
                 Count::Sent => (&mut self.tally.sent, &self.counters.sent),
                 Count::Kept => (&mut self.tally.kept, &self.counters.kept),
                 Count::Dead => (&mut self.tally.dead, &self.counters.dead),
             };
             *tally += 1;
             Counters::add(counter, 1);
-            self.say(&line);
+            self.tell(&said.id, said.outcome, &said.line);
         }
         Ok(count)
     }
@@ -380,6 +383,16 @@ impl Relayer<'_> {
         if !self.args.quiet {
             eprintln!("postie: {line}");
         }
+    }
+
+    /// Says what became of message `id` (`outcome`, as `--json` names
+    /// it): the line on standard error, and with `--json` its object on
+    /// standard output.
+    fn tell(&self, id: &str, outcome: &str, line: &str) {
+        if self.args.json {
+            println!("{}", judge::event(id, outcome, line));
+        }
+        self.say(line);
     }
 
     fn error(&mut self, error: &io::Error) {
@@ -407,6 +420,42 @@ impl Relayer<'_> {
             line.push_str(&format!("; {} errors of the store", t.errors));
         }
         eprintln!("{line}");
+    }
+
+    /// `--json`'s last line.
+    fn json_summary(&self) {
+        let t = &self.tally;
+        println!(
+            "{}",
+            serde_json::json!({"summary": {
+                "sent": t.sent, "kept": t.kept, "given_up": t.dead, "damaged": t.damaged,
+                "left_for_newer": t.newer, "store_errors": t.errors,
+            }})
+        );
+    }
+}
+
+/// What is said of a judged message, kept until its batch is written.
+struct Said {
+    id: String,
+    outcome: &'static str,
+    count: Count,
+    line: String,
+}
+
+impl Said {
+    /// What to say of `judged`, and where its message goes.
+    fn of(judged: Judged) -> (Self, Disposition) {
+        let outcome = judged.outcome();
+        (
+            Self {
+                id: judged.id,
+                outcome,
+                count: judged.count,
+                line: judged.line,
+            },
+            judged.disposition,
+        )
     }
 }
 
