@@ -292,3 +292,53 @@ fn an_outbox_row_is_sent_if_and_only_if_its_transaction_commits() {
     assert!(seen.values().all(|&n| n == 1));
     assert_eq!(db.states(), "sent=3");
 }
+
+/// A batch that takes longer than a lease (a slow server): its claims are
+/// renewed while it goes, so another process's recovery (here `spool
+/// list`, run mid-batch) takes nothing back, and every message is recorded
+/// as sent once.
+#[test]
+fn a_batch_slower_than_its_lease_keeps_its_claims() {
+    let Some(db) = Db::new("run_renew") else {
+        return;
+    };
+    // Each message answered after 700 ms: 3 messages take over 2 s.
+    let mut script = postie_testkit::Script::new().greet(&["PIPELINING"]);
+    for n in 0..3 {
+        script = spool_common::accepting(script)
+            .sleep(Duration::from_millis(700))
+            .send(format!("250 2.0.0 Ok: queued as S{n}\r\n"));
+    }
+    let server = postie_testkit::ScriptedServer::start(vec![script.reply("221 2.0.0 Bye\r\n")]);
+    keep(&db, closed_port(), "slow", 3);
+    db.psql(&format!(
+        "UPDATE {}.postie_spool SET transport = jsonb_set(transport, '{{ports}}', '[{}]')",
+        db.schema,
+        server.port()
+    ));
+    let relayer = db
+        .command(&[
+            "spool",
+            "run",
+            "--once",
+            "--batch",
+            "3",
+            "--connections",
+            "1",
+            "--lease",
+            "1s",
+        ])
+        .spawn()
+        .unwrap();
+    // Mid-batch, well past the first lease: a spool command recovers
+    // whatever ran out.
+    std::thread::sleep(Duration::from_millis(1600));
+    let out = db.postie(&["spool", "list"]);
+    assert!(!text(&out).contains("stopped"), "{}", text(&out));
+    let out = relayer.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(db.states(), "sent=3", "{}", text(&out));
+    let sessions = server.finish();
+    assert_eq!(sessions.len(), 1);
+    assert_eq!(sessions[0].data.len(), 3);
+}

@@ -142,24 +142,47 @@ pub(super) type Results = Vec<(usize, Option<Result<Sent, Failure>>)>;
 
 /// Sends `outgoing` from `threads` threads at once (each message through
 /// its route's pool, which holds the connections); once `stop` is set, no
-/// more sends start.
-pub(super) fn send_all(outgoing: Vec<Outgoing>, threads: usize, stop: &AtomicBool) -> Results {
+/// more sends start. Meanwhile `keep_alive` is called every `every` on
+/// this thread (a batch's lease renewed); when it fails, no more sends
+/// start either: what cannot be recorded is not sent.
+pub(super) fn send_all(
+    outgoing: Vec<Outgoing>,
+    threads: usize,
+    stop: &AtomicBool,
+    every: Duration,
+    keep_alive: &mut dyn FnMut() -> bool,
+) -> Results {
     let next = AtomicUsize::new(0);
+    let halted = AtomicBool::new(false);
     let results = Mutex::new(Vec::with_capacity(outgoing.len()));
     let threads = threads.clamp(1, outgoing.len().max(1));
     std::thread::scope(|scope| {
+        // Each worker holds a sender; when all are gone, all are done.
+        let (done, finished) = std::sync::mpsc::channel::<()>();
         for _ in 0..threads {
-            scope.spawn(|| loop {
-                let i = next.fetch_add(1, Ordering::SeqCst);
-                let Some(one) = outgoing.get(i) else {
-                    break;
-                };
-                let result = (!stop.load(Ordering::SeqCst)).then(|| send_one(one));
-                results
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .push((one.n, result));
+            let done = done.clone();
+            let (next, halted, results, outgoing) = (&next, &halted, &results, &outgoing);
+            scope.spawn(move || {
+                let _done = done;
+                loop {
+                    let i = next.fetch_add(1, Ordering::SeqCst);
+                    let Some(one) = outgoing.get(i) else {
+                        break;
+                    };
+                    let go = !stop.load(Ordering::SeqCst) && !halted.load(Ordering::SeqCst);
+                    let result = go.then(|| send_one(one));
+                    results
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .push((one.n, result));
+                }
             });
+        }
+        drop(done);
+        while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = finished.recv_timeout(every) {
+            if !halted.load(Ordering::SeqCst) && !keep_alive() {
+                halted.store(true, Ordering::SeqCst);
+            }
         }
     });
     results.into_inner().unwrap_or_else(PoisonError::into_inner)

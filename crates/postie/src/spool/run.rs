@@ -343,7 +343,26 @@ impl Relayer<'_> {
         // sent nor written here.
         outgoing.retain(|one| held.contains(&one.n));
         let threads = usize::try_from(self.args.connections).unwrap_or(1);
-        let sent = relay::send_all(outgoing, threads, self.stop);
+        // The claims renewed a few times per lease while the batch goes:
+        // a slow server or a rate limit must not let them run out.
+        let every = (self.args.lease / 3).max(Duration::from_millis(100));
+        let mut renew_error = None;
+        let sent = relay::send_all(
+            outgoing,
+            threads,
+            self.stop,
+            every,
+            &mut || match batch.renew() {
+                Ok(()) => true,
+                Err(e) => {
+                    renew_error = Some(e);
+                    false
+                }
+            },
+        );
+        if let Some(e) = renew_error {
+            self.error(&e);
+        }
         let mut metas: std::collections::HashMap<usize, _> = ready.into_iter().collect();
         for (n, result) in sent {
             let Some(meta) = metas.remove(&n) else {

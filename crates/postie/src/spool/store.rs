@@ -195,6 +195,16 @@ pub(crate) trait Batch {
     /// process's (a claim whose lease ran out is another's to send).
     fn mark(&mut self, which: &[usize]) -> io::Result<Vec<usize>>;
 
+    /// Renews the claims of the batch while its messages are being sent
+    /// (a slow server, a rate limit: a batch may take longer than a
+    /// lease); an error when they cannot be renewed any more (the store
+    /// is lost, or the claims were taken back), after which nothing more
+    /// of the batch may be sent. A store whose claims last as long as
+    /// their process has nothing to renew.
+    fn renew(&self) -> io::Result<()> {
+        Ok(())
+    }
+
     /// Writes where each taken message goes (`results[n]` for the `n`th;
     /// `None` for one moved already), and ends the batch.
     fn finish(self: Box<Self>, results: Vec<Option<super::judge::Disposition>>) -> io::Result<()>;

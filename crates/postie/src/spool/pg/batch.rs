@@ -136,6 +136,26 @@ impl Batch for PgBatch<'_> {
             .collect())
     }
 
+    fn renew(&self) -> io::Result<()> {
+        // Only claims still running: one that ran out may have been taken
+        // back already, and is another's now.
+        let renewed = self
+            .store
+            .client()?
+            .execute(
+                "UPDATE postie_spool SET lease_until = now() + $2::bigint * interval '1 millisecond' \
+                 WHERE claim = $1 AND state = 'sending' AND lease_until > now()",
+                &[&self.token, &self.store.lease_millis()],
+            )
+            .map_err(db_error)?;
+        if renewed == 0 && !self.taken.is_empty() {
+            return Err(io::Error::other(
+                "the batch's claims ran out and were taken back: nothing more of it is sent",
+            ));
+        }
+        Ok(())
+    }
+
     fn finish(self: Box<Self>, results: Vec<Option<Disposition>>) -> io::Result<()> {
         let mut sent = Vec::new();
         let mut back = Vec::new();
