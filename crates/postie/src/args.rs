@@ -484,6 +484,10 @@ pub(crate) enum SpoolCommand {
         /// The messages' ids.
         #[arg(required = true, value_name = "ID")]
         ids: Vec<String>,
+        /// Print a JSON array instead: `{"id", "removed", "error"}` for
+        /// each id, in order.
+        #[arg(long)]
+        json: bool,
     },
     /// How many messages are in each state, the age of the oldest of each,
     /// and how many were sent and failed in the last minute and hour.

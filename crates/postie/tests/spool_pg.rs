@@ -168,8 +168,15 @@ fn a_failed_send_is_kept_in_the_database_listed_flushed_and_removed() {
     let out = db.postie(&["spool", "--store", &db.url, "remove", &second]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert_eq!(db.state(&second), "");
-    let out = db.postie(&["spool", "remove", &second, "--store", &db.url]);
+    let out = db.postie(&["spool", "remove", &second, "--store", &db.url, "--json"]);
     assert_eq!(out.status.code(), Some(66), "{}", text(&out));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json[0]["id"], second.as_str(), "{json}");
+    assert_eq!(json[0]["removed"], false, "{json}");
+    assert!(
+        json[0]["error"].as_str().unwrap().contains("no message"),
+        "{json}"
+    );
     assert!(db.list().is_empty());
 }
 

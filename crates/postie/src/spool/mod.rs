@@ -269,7 +269,7 @@ pub(crate) fn run(args: SpoolArgs) -> u8 {
     match args.command {
         SpoolCommand::List { json, account } => list(&store, json, account.as_deref()),
         SpoolCommand::Show { id, json } => show(&store, &id, json),
-        SpoolCommand::Remove { ids } => remove(&store, &ids),
+        SpoolCommand::Remove { ids, json } => remove(&store, &ids, json),
         SpoolCommand::Init { json } => init(&store, json),
         SpoolCommand::Flush(flags) => flush::run(&flags, &store),
         SpoolCommand::Run(flags) => run::run(&flags, &store),
@@ -695,31 +695,41 @@ fn show(store: &Store, id: &str, json: bool) -> u8 {
     exit::OK
 }
 
-fn remove(store: &Store, ids: &[String]) -> u8 {
+fn remove(store: &Store, ids: &[String], json: bool) -> u8 {
     let spool = match open_existing(store) {
         Ok(spool) => spool,
         Err((code, text)) => return fail(code, &text),
     };
     let mut code = exit::OK;
+    let mut results = Vec::new();
     for id in ids {
         let removed = match &spool {
             Some(spool) => spool.remove(id),
             None => Ok(Err(None)),
         };
-        match removed {
-            Ok(Ok(())) => {}
-            Ok(Err(None)) => code = fail(exit::NOINPUT, &format!("no message {id} in the spool")),
-            Ok(Err(Some(owner))) => {
-                code = fail(
-                    exit::TEMPFAIL,
-                    &format!(
-                        "{id} is being sent by a flush (process {}); remove it after that ends",
-                        owner.pid()
-                    ),
-                )
-            }
-            Err(e) => code = fail(exit::OS_ERR, &format!("{id}: {e}")),
+        let failure = match removed {
+            Ok(Ok(())) => None,
+            Ok(Err(None)) => Some((exit::NOINPUT, format!("no message {id} in the spool"))),
+            Ok(Err(Some(owner))) => Some((
+                exit::TEMPFAIL,
+                format!(
+                    "{id} is being sent by a flush (process {}); remove it after that ends",
+                    owner.pid()
+                ),
+            )),
+            Err(e) => Some((exit::OS_ERR, format!("{id}: {e}"))),
+        };
+        results.push(json!({
+            "id": id,
+            "removed": failure.is_none(),
+            "error": failure.as_ref().map(|(_, text)| text.clone()),
+        }));
+        if let Some((failed, text)) = failure {
+            code = fail(failed, &text);
         }
+    }
+    if json {
+        println!("{}", Value::Array(results));
     }
     code
 }
