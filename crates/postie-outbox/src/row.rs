@@ -38,10 +38,13 @@ impl Row {
     /// Message-ID added when missing, Bcc removed, the header options
     /// merged. The relayer sends exactly these bytes.
     ///
-    /// The options' credentials must say where a relayer finds the secret
-    /// on its host (an environment variable or a file): a secret given in
-    /// memory, an account of this host's accounts file or a command is
-    /// refused (name an account of the relayer's with [`Row::account`]).
+    /// Secrets stay with the relayers: name an account of theirs with
+    /// [`Row::account`] and leave the options' connection settings and
+    /// credentials alone. Credentials that say where a relayer finds the
+    /// secret (an environment variable or a file of its host) are kept,
+    /// but relayers send such a row only when run with `--trust-rows`; a
+    /// secret given in memory, an account of this host's accounts file or
+    /// a command is refused here.
     pub fn new(message: &Message, options: &SendOptions) -> Result<Self, EnqueueError> {
         let settings = options.transport_settings();
         let proxy = settings.proxy.as_ref().and_then(|p| p.secret.as_ref());

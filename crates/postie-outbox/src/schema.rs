@@ -173,6 +173,8 @@ END
 $$;
 CREATE TRIGGER postie_spool_fill BEFORE INSERT ON postie_spool
     FOR EACH ROW EXECUTE FUNCTION postie_spool_fill();
+ALTER TABLE postie_spool ADD CONSTRAINT postie_spool_recipients
+    CHECK (state = 'sent' OR cardinality(recipients) > 0);
 ";
 
 #[cfg(test)]

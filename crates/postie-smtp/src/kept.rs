@@ -86,6 +86,11 @@ impl<C> Kept<C> {
         // settings inside are shared, not copied.
         let own;
         let options = match given {
+            // An envelope of its own with no recipient would fall back to
+            // the header's, which is not what it says.
+            Some(given) if given.recipients().trim().is_empty() => {
+                return Err(crate::error::InvalidInput::NoRecipients.into());
+            }
             Some(given) => {
                 own = self
                     .options

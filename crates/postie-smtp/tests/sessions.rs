@@ -156,6 +156,24 @@ fn each_message_can_bring_its_own_envelope() {
     }
 }
 
+/// An envelope of its own without a recipient is refused before anything
+/// is sent (it does not fall back to the header's To).
+#[test]
+fn an_envelope_without_recipients_is_refused() {
+    let mut session = common::Session::new(scripted_options(postie_testkit::closed_port()), env());
+    let empty = postie_smtp::Envelope::new("a@example.org", Vec::<String>::new());
+    let error = session
+        .send_to(&message("alice@example.org", 1), &empty)
+        .unwrap_err();
+    assert!(
+        matches!(
+            error,
+            Error::Invalid(postie_smtp::InvalidInput::NoRecipients)
+        ),
+        "{error:?}"
+    );
+}
+
 /// A message without a Date gets the time it is sent, however old the
 /// session is (it once got the time the session was made).
 #[test]

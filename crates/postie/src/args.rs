@@ -546,6 +546,15 @@ pub(crate) struct RunArgs {
     /// when a message is queued.
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
     pub(crate) poll: std::time::Duration,
+    /// Trust a PostgreSQL store's writers with this relayer's secrets:
+    /// send rows that name a password source, a DKIM key, a client
+    /// certificate or an accounts file other than the relayer's, or an
+    /// account together with servers of their own. Without it such rows
+    /// are given up (dead) with the reason: whoever can insert a row could
+    /// otherwise have a secret of this host sent to a server of their
+    /// choosing. (A folder store is its user's alone: always trusted.)
+    #[arg(long)]
+    pub(crate) trust_rows: bool,
     /// Serve this relayer's metrics in Prometheus' text format at
     /// http://ADDR/metrics (a loopback address, e.g. 127.0.0.1:9108).
     #[arg(long, value_name = "ADDR")]

@@ -46,12 +46,33 @@ pub(crate) fn resend(
 
 /// The send options once the account has filled in what the flags left
 /// out (of `settings` and of `args`' message flags), with the credentials
-/// read from the secret's source; an error is an exit code and its reason.
+/// read from the secret's source (unless `secrets` is `Secrets::Later`: a
+/// message kept for a relayer, which reads them on its own host); an error
+/// is an exit code and its reason.
 pub(crate) fn options_with_account(
+    args: &mut SendArgs,
+    settings: postie_smtp::TransportSettings,
+    account: Option<&crate::config::Account>,
+    extra_trace: Option<postie_smtp::TraceFn>,
+) -> Result<SendOptions, (u8, String)> {
+    options_reading(args, settings, account, extra_trace, Secrets::Now)
+}
+
+/// Whether the secrets are read now (to send) or later (by whoever sends
+/// a kept message).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Secrets {
+    Now,
+    Later,
+}
+
+/// [`options_with_account`], reading the secrets as `secrets` says.
+pub(crate) fn options_reading(
     args: &mut SendArgs,
     mut settings: postie_smtp::TransportSettings,
     account: Option<&crate::config::Account>,
     extra_trace: Option<postie_smtp::TraceFn>,
+    secrets: Secrets,
 ) -> Result<SendOptions, (u8, String)> {
     let by_flag = settings.accept_invalid_certificates;
     if let Some(account) = account {
@@ -72,8 +93,13 @@ pub(crate) fn options_with_account(
             "postie: warning: the account's tls_certcheck off accepts any certificate: anyone on the path can read and change this mail"
         );
     }
-    let credentials = crate::settings::credentials(&settings, account)?;
-    let proxy_password = crate::settings::proxy_password(&settings)?;
+    let (credentials, proxy_password) = match secrets {
+        Secrets::Now => (
+            crate::settings::credentials(&settings, account)?,
+            crate::settings::proxy_password(&settings)?,
+        ),
+        Secrets::Later => (None, None),
+    };
     let options =
         options(args, settings, credentials, extra_trace).map_err(|text| (exit::USAGE, text))?;
     Ok(match proxy_password {

@@ -7,7 +7,7 @@ use postie_smtp::data::DataEncoder;
 use postie_smtp::{envelope, LocalEnv};
 
 use crate::args::SendArgs;
-use crate::deliver::{load_message, options_with_account};
+use crate::deliver::load_message;
 use crate::{exit, report};
 
 pub(crate) fn run(args: SendArgs) -> u8 {
@@ -78,10 +78,19 @@ pub(crate) fn run_keeping(args: SendArgs) -> Ran {
             return code(fail_input(&args, c, &text));
         }
     }
-    let options = match options_with_account(&mut args, settings, account.as_ref(), None) {
-        Ok(options) => options,
-        Err((c, text)) => return code(fail_input(&args, c, &text)),
+    // A deferred message is kept, not sent: its secret is read by whoever
+    // sends it (a relayer, on its own host), not here.
+    let secrets = if args.defer {
+        crate::deliver::Secrets::Later
+    } else {
+        crate::deliver::Secrets::Now
     };
+    let options =
+        match crate::deliver::options_reading(&mut args, settings, account.as_ref(), None, secrets)
+        {
+            Ok(options) => options,
+            Err((c, text)) => return code(fail_input(&args, c, &text)),
+        };
     let env = LocalEnv::from_system();
     let prepared = match envelope::prepare(&message, &options, &env) {
         Ok(prepared) => prepared,

@@ -448,6 +448,32 @@ fn a_deferred_message_is_kept_untried_and_a_relayer_sends_it() {
     let maildir = env.dir.join("maildir");
     let _sink = Sink::start(port, &maildir);
     let tok = token();
+    // The secret is the relayer's to read: a variable not set here does
+    // not stop the message from being kept.
+    let out = spool_one(
+        &env,
+        port,
+        &format!("nosecret{tok}"),
+        &[
+            "--defer",
+            "--username",
+            "u",
+            "--password-env",
+            "POSTIE_TEST_UNSET_VARIABLE",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let unsent = serde_json::from_slice::<serde_json::Value>(&out.stdout)
+        .map(|j| j["spooled"].clone())
+        .unwrap_or_default();
+    let out = env.postie(&["spool", "list", "--json"]);
+    let listed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let nosecret = listed[0]["id"].as_str().unwrap().to_owned();
+    let _ = unsent;
+    assert_eq!(
+        env.postie(&["spool", "remove", &nosecret]).status.code(),
+        Some(0)
+    );
     let out = spool_one(&env, port, &tok, &["--defer", "--json"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();

@@ -342,3 +342,99 @@ fn a_batch_slower_than_its_lease_keeps_its_claims() {
     assert_eq!(sessions.len(), 1);
     assert_eq!(sessions[0].data.len(), 3);
 }
+
+/// SIGTERM while a batch goes: the message being sent finishes and is
+/// recorded as sent, the rest of the batch goes back to the queue unsent
+/// (not unknown), and the relayer exits 0.
+#[test]
+fn sigterm_mid_batch_finishes_the_send_under_way_and_puts_the_rest_back() {
+    let Some(db) = Db::new("run_sigterm") else {
+        return;
+    };
+    let mut script = postie_testkit::Script::new().greet(&["PIPELINING"]);
+    for n in 0..4 {
+        script = spool_common::accepting(script)
+            .sleep(Duration::from_millis(600))
+            .send(format!("250 2.0.0 Ok: queued as T{n}\r\n"));
+    }
+    let server = postie_testkit::ScriptedServer::start(vec![script.reply("221 2.0.0 Bye\r\n")]);
+    keep(&db, closed_port(), "term", 4);
+    db.psql(&format!(
+        "UPDATE {}.postie_spool SET transport = jsonb_set(transport, '{{ports}}', '[{}]')",
+        db.schema,
+        server.port()
+    ));
+    let relayer = db
+        .command(&["spool", "run", "--batch", "4", "--connections", "1"])
+        .spawn()
+        .unwrap();
+    // The batch is marked, and its first message under way (answered
+    // after 600 ms).
+    eventually(Duration::from_secs(10), "the batch marked", || {
+        db.psql(&format!(
+            "SELECT count(*) FROM {}.postie_spool WHERE data_sent_at IS NOT NULL",
+            db.schema
+        ))
+        .trim()
+            == "4"
+    });
+    std::thread::sleep(Duration::from_millis(150));
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &relayer.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let out = relayer.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    // One (on a slow machine two) sent; the others back, none unknown.
+    let states = db.states();
+    assert!(
+        states == "queued=3 sent=1" || states == "queued=2 sent=2",
+        "{states}: {}",
+        text(&out)
+    );
+    let sent: usize = states.rsplit('=').next().unwrap().parse().unwrap();
+    assert_eq!(server.finish()[0].data.len(), sent);
+}
+
+/// A relayer does not let a row choose which of its secrets goes where:
+/// a row naming a password source (here kept by `postie send --defer
+/// --password-env`) is given up with the reason,
+/// unless the relayer trusts the table's writers (`--trust-rows`).
+#[test]
+fn a_row_naming_a_secret_is_refused_unless_the_relayer_trusts_rows() {
+    let Some(db) = Db::new("run_trust") else {
+        return;
+    };
+    let port = closed_port();
+    let out = send(
+        &db,
+        port,
+        "secret",
+        &[
+            "--json",
+            "--defer",
+            "--username",
+            "shop",
+            "--password-env",
+            "SHOP_PASSWORD",
+        ],
+    );
+    let id = kept_id(&out);
+    let out = db.postie(&["spool", "run", "--once", "--json"]);
+    assert_eq!(out.status.code(), Some(69), "{}", text(&out));
+    assert!(text(&out).contains("--trust-rows"), "{}", text(&out));
+    assert_eq!(db.state(&id), "dead");
+    // Trusted: tried (nobody listens there: kept for later).
+    db.psql(&format!(
+        "UPDATE {}.postie_spool SET state = 'queued', dead_reason = NULL",
+        db.schema
+    ));
+    let out = db
+        .command(&["spool", "run", "--once", "--trust-rows"])
+        .env("SHOP_PASSWORD", "not used: nobody answers")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(75), "{}", text(&out));
+    assert_eq!(db.state(&id), "queued");
+}

@@ -28,6 +28,27 @@ pub(super) fn claim_due<'a, S: SpoolStore + ?Sized>(
         taken: Vec::new(),
         claims: Vec::new(),
     };
+    match fill(store, &mut batch, limit, now, account) {
+        Ok(()) => Ok(Box::new(batch)),
+        Err(e) => {
+            // The claims taken so far go back: a relayer lives on, and a
+            // claim of a live process is never taken back by anyone else.
+            for claim in batch.claims.into_iter().flatten() {
+                let _ = claim.release(State::Queued);
+            }
+            Err(e)
+        }
+    }
+}
+
+/// Claims into `batch` what [`claim_due`] claims.
+fn fill<'a, S: SpoolStore + ?Sized>(
+    store: &'a S,
+    batch: &mut ClaimedBatch<'a>,
+    limit: usize,
+    now: u64,
+    account: Option<&str>,
+) -> io::Result<()> {
     for id in store.ids(State::Queued)? {
         if batch.taken.len() >= limit {
             break;
@@ -75,7 +96,7 @@ pub(super) fn claim_due<'a, S: SpoolStore + ?Sized>(
         });
         batch.claims.push(Some(claim));
     }
-    Ok(Box::new(batch))
+    Ok(())
 }
 
 impl ClaimedBatch<'_> {
@@ -122,17 +143,21 @@ impl Batch for ClaimedBatch<'_> {
         Ok(held)
     }
 
-    fn finish(self: Box<Self>, results: Vec<Option<Disposition>>) -> io::Result<()> {
+    fn finish(&mut self, results: &[Option<Disposition>]) -> io::Result<Vec<usize>> {
         let mut first_error = None;
-        for (claim, result) in self.claims.into_iter().zip(results) {
-            if let (Some(claim), Some(disposition)) = (claim, result) {
+        for (claim, result) in self.claims.iter_mut().zip(results) {
+            if let (Some(_), Some(disposition)) = (claim.as_ref(), result) {
                 // Each on its own: one that fails does not keep the others
-                // from being written.
-                if let Err(e) = judge::apply(claim, disposition) {
-                    first_error.get_or_insert(e);
+                // from being written (a claim is used once: called again,
+                // only what was not written yet is).
+                if let Some(claim) = claim.take() {
+                    if let Err(e) = judge::apply(claim, disposition.clone()) {
+                        first_error.get_or_insert(e);
+                    }
                 }
             }
         }
-        first_error.map_or(Ok(()), Err)
+        // A folder claim is its process's until it ends: none is lost.
+        first_error.map_or(Ok(Vec::new()), Err)
     }
 }

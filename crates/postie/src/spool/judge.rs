@@ -16,7 +16,7 @@ use crate::deliver::Failure;
 use crate::exit;
 
 /// Where a claimed message goes.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(crate) enum Disposition {
     /// Delivered: deleted (the folder store), or kept as sent without its
     /// bytes (PostgreSQL).
@@ -225,11 +225,18 @@ fn verdict(failure: &Failure) -> Verdict {
     }
 }
 
+/// The failure as one line, without the characters a store cannot keep
+/// (a NUL in a server's reply would make PostgreSQL refuse the whole
+/// batch's results) or a line could not show.
 fn failure_text(failure: &Failure) -> String {
-    match failure {
+    let text = match failure {
         Failure::Send(error) => super::error_text(error),
-        Failure::Input(_, text) => text.replace(['\r', '\n'], " "),
-    }
+        Failure::Input(_, text) => text.clone(),
+    };
+    text.chars()
+        .filter(|c| *c != '\0')
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
 }
 
 /// Whether a message kept since `created` is too old to try again at
@@ -252,6 +259,12 @@ mod tests {
         for code in [exit::DATAERR, exit::NOINPUT, exit::SOFTWARE] {
             assert!(matches!(verdict(&input(code)), Verdict::Dead), "{code}");
         }
+    }
+
+    #[test]
+    fn a_failure_is_kept_as_one_line_without_a_nul() {
+        let text = failure_text(&Failure::Input(exit::TEMPFAIL, "451 a\0b\r\nc".into()));
+        assert_eq!(text, "451 ab  c");
     }
 
     #[test]

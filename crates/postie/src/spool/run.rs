@@ -35,6 +35,8 @@ const ROUTES_IDLE: Duration = Duration::from_secs(60);
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 /// How often the spool's numbers are read for `--metrics`.
 const STATS_EVERY: Duration = Duration::from_secs(10);
+/// The shortest wait after a batch that found nothing to claim.
+const MIN_WAIT: Duration = Duration::from_millis(200);
 /// How long a wait may last before the stop flag is looked at.
 const STOP_CHECK: Duration = Duration::from_millis(250);
 
@@ -73,6 +75,12 @@ pub(crate) fn run(args: &RunArgs, store: &super::Store) -> u8 {
             return exit::OS_ERR;
         }
     }
+    // A lease shorter than a second is held by nothing (claims would run
+    // out before a message is sent); a poll of nothing would spin.
+    if args.lease < Duration::from_secs(1) || args.poll < Duration::from_millis(100) {
+        eprintln!("postie: spool run: --lease must be at least 1s and --poll at least 100ms");
+        return exit::USAGE;
+    }
     let counters = Arc::new(Counters::default());
     if let Some(addr) = &args.metrics {
         let served = metrics::loopback(addr).and_then(|addr| {
@@ -109,6 +117,7 @@ pub(crate) fn run(args: &RunArgs, store: &super::Store) -> u8 {
             usize::try_from(args.connections).unwrap_or(1),
             args.verbose,
             args.max_age,
+            args.trust_rows || !spool.shared(),
         ),
         tally: Tally::default(),
         counters,
@@ -159,6 +168,9 @@ impl Relayer<'_> {
                     }
                     Err(e) => {
                         self.error(&e);
+                        if self.args.once {
+                            break;
+                        }
                         backoff = self.back_off(backoff);
                         continue;
                     }
@@ -194,6 +206,10 @@ impl Relayer<'_> {
                         backoff = self.back_off(backoff);
                         continue;
                     }
+                    // Nothing claimed, the store answered: its failures
+                    // are over.
+                    backoff = Duration::ZERO;
+                    continue;
                 }
                 Ok(_) => last_work = Instant::now(),
                 Err(e) => {
@@ -228,14 +244,15 @@ impl Relayer<'_> {
         }
     }
 
-    /// Waits for news of a queued message, the next one due, or `--poll`.
+    /// Waits for news of a queued message, the next one due, or `--poll`;
+    /// at least [`MIN_WAIT`], so that messages due but claimed by others
+    /// (or a clock ahead of the store's) never make it spin.
     fn wait(&self) -> io::Result<()> {
-        let mut wait = self.args.poll;
-        if let Some(due) = self.spool.next_due()? {
-            let now = backoff::now();
-            wait = wait.min(Duration::from_secs(due.saturating_sub(now)));
+        let mut wait = self.args.poll.min(RECOVER_EVERY.min(self.args.lease / 2));
+        if let Some(due) = self.spool.next_due(self.args.account.as_deref())? {
+            wait = wait.min(due);
         }
-        wait = wait.min(RECOVER_EVERY.min(self.args.lease / 2));
+        let wait = wait.max(MIN_WAIT);
         let until = Instant::now() + wait;
         while !self.stopping() {
             let left = until.saturating_duration_since(Instant::now());
@@ -301,24 +318,32 @@ impl Relayer<'_> {
                 }
             };
             // Before anything is sent: a route that cannot be made (an
-            // account missing, a password command failing) or a message
-            // that cannot be read is judged as `postie spool flush` would.
-            let prepared = self.routes.route(&meta).and_then(|route| {
-                let message = batch.message(n).map_err(|e| match e.kind() {
-                    io::ErrorKind::InvalidData => Failure::Input(exit::DATAERR, e.to_string()),
-                    _ => Failure::Input(exit::TEMPFAIL, e.to_string()),
-                })?;
-                Ok((route, message))
-            });
+            // account missing, a password command failing, a row this
+            // relayer does not trust with its secrets) or a message that
+            // cannot be read is judged as `postie spool flush` would.
+            let prepared = if meta.recipients.is_empty() {
+                Err(Failure::Input(
+                    exit::DATAERR,
+                    "the row has no envelope recipients".to_owned(),
+                ))
+            } else {
+                self.routes.route(&meta).and_then(|(route, fresh)| {
+                    let message = batch.message(n).map_err(|e| match e.kind() {
+                        io::ErrorKind::InvalidData => Failure::Input(exit::DATAERR, e.to_string()),
+                        _ => Failure::Input(exit::TEMPFAIL, e.to_string()),
+                    })?;
+                    Ok((route, fresh, message))
+                })
+            };
             match prepared {
-                Ok((route, message)) => {
+                Ok((route, fresh, message)) => {
                     outgoing.push(Outgoing {
                         n,
                         message,
                         envelope: relay::kept_envelope(&meta),
-                        route,
+                        route: Arc::clone(&route),
                     });
-                    ready.push((n, meta));
+                    ready.push((n, (meta, route, !fresh)));
                 }
                 Err(failure) => {
                     let max_age = self.args.max_age.unwrap_or(backoff::DEFAULT_MAX_AGE);
@@ -335,7 +360,7 @@ impl Relayer<'_> {
             Err(e) => {
                 // Nothing was sent: all of it back where it rested.
                 let back = give_back(batch.as_ref(), results);
-                batch.finish(back)?;
+                let _ = batch.finish(&back);
                 return Err(e);
             }
         };
@@ -345,45 +370,63 @@ impl Relayer<'_> {
         let threads = usize::try_from(self.args.connections).unwrap_or(1);
         // The claims renewed a few times per lease while the batch goes:
         // a slow server or a rate limit must not let them run out.
-        let every = (self.args.lease / 3).max(Duration::from_millis(100));
         let mut renew_error = None;
-        let sent = relay::send_all(
-            outgoing,
-            threads,
-            self.stop,
-            every,
-            &mut || match batch.renew() {
-                Ok(()) => true,
-                Err(e) => {
-                    renew_error = Some(e);
-                    false
-                }
-            },
-        );
+        let sent =
+            relay::send_all(
+                outgoing,
+                threads,
+                self.stop,
+                self.args.lease,
+                &mut || match batch.renew() {
+                    Ok(()) => true,
+                    Err(e) => {
+                        renew_error = Some(e);
+                        false
+                    }
+                },
+            );
         if let Some(e) = renew_error {
             self.error(&e);
         }
-        let mut metas: std::collections::HashMap<usize, _> = ready.into_iter().collect();
+        let mut ready: std::collections::HashMap<usize, _> = ready.into_iter().collect();
         for (n, result) in sent {
-            let Some(meta) = metas.remove(&n) else {
+            let Some((meta, route, kept_route)) = ready.remove(&n) else {
                 continue;
             };
-            let Some(result) = result else {
-                // Not sent: the relayer is stopping.
-                results[n] = Some(Disposition::Back(batch.taken()[n].from));
-                continue;
+            let from = batch.taken()[n].from;
+            let result = match result {
+                // Not sent: the relayer is stopping, or its claims could
+                // not be renewed.
+                None => {
+                    results[n] = Some(Disposition::Back(from));
+                    continue;
+                }
+                // Refused authentication with a secret read in an earlier
+                // batch: it may have changed since. Read again, and the
+                // message tried again, rather than given up on an old
+                // password.
+                Some(Err(Failure::Send(error)))
+                    if kept_route && exit::for_error(&error) == exit::NOPERM =>
+                {
+                    self.routes.forget(&meta);
+                    results[n] = Some(Disposition::Back(from));
+                    continue;
+                }
+                Some(result) => result,
             };
-            let max_age = self.routes.route(&meta).map_or_else(
-                |_| self.args.max_age.unwrap_or(backoff::DEFAULT_MAX_AGE),
-                |route| route.max_age,
-            );
             let (said, disposition) =
-                Said::of(judge::attempt(meta, result, backoff::now(), max_age));
+                Said::of(judge::attempt(meta, result, backoff::now(), route.max_age));
             lines.push(said);
             results[n] = Some(disposition);
         }
-        // The results written: from here on they count.
-        batch.finish(results)?;
+        // The results written (retried while the claims last: a database
+        // restarting now must not turn a sent batch into an unknown one);
+        // from here on they count.
+        let lost = self.finish(batch.as_mut(), &results)?;
+        let lines: Vec<Said> = lines
+            .into_iter()
+            .filter(|said| !lost.contains(&said.id))
+            .collect();
         Counters::add(&self.counters.batches, 1);
         for said in lines {
             let (tally, counter) = match said.count {
@@ -396,6 +439,40 @@ impl Relayer<'_> {
             self.tell(&said.id, said.outcome, &said.line);
         }
         Ok(count)
+    }
+
+    /// Writes a batch's results, trying again while its claims last when
+    /// the store fails (a database restarting: the connection comes back);
+    /// returns the ids whose claims were lost (taken back by another
+    /// relayer: their results are that one's now).
+    fn finish(
+        &mut self,
+        batch: &mut dyn Batch,
+        results: &[Option<Disposition>],
+    ) -> io::Result<Vec<String>> {
+        let until = Instant::now() + self.args.lease / 2;
+        let mut wait = Duration::from_millis(200);
+        loop {
+            match batch.finish(results) {
+                Ok(lost) => {
+                    let ids: Vec<String> =
+                        lost.iter().map(|&n| batch.taken()[n].id.clone()).collect();
+                    if !ids.is_empty() {
+                        self.error(&io::Error::other(format!(
+                            "{}: the claims ran out and were taken back before the results were written: the relayer that took them decides",
+                            ids.join(", ")
+                        )));
+                    }
+                    return Ok(ids);
+                }
+                Err(e) if Instant::now() + wait < until => {
+                    self.error(&e);
+                    std::thread::sleep(wait);
+                    wait = (wait * 2).min(Duration::from_secs(5));
+                }
+                Err(e) => return Err(e),
+            }
+        }
     }
 
     fn say(&self, line: &str) {

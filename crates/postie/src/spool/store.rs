@@ -137,9 +137,10 @@ pub(crate) trait SpoolStore {
         super::claimed_batch::claim_due(self, limit, now, account)
     }
 
-    /// When the next queued message is due (seconds since the epoch), if
-    /// the store can tell cheaply; `None`: ask again after a while.
-    fn next_due(&self) -> io::Result<Option<u64>> {
+    /// How long until the next queued message (of `account` only, if
+    /// given) is due, if the store can tell cheaply; `None`: none queued,
+    /// or ask again after a while.
+    fn next_due(&self, _account: Option<&str>) -> io::Result<Option<std::time::Duration>> {
         Ok(None)
     }
 
@@ -149,6 +150,14 @@ pub(crate) trait SpoolStore {
     fn wait(&self, limit: std::time::Duration) -> io::Result<bool> {
         std::thread::sleep(limit);
         Ok(false)
+    }
+
+    /// Whether others than this user may write the store (a shared
+    /// database): then a relayer does not let a message choose which of
+    /// its secrets to send where, unless told to trust the writers. A
+    /// folder store is its user's alone (its trust checks see to that).
+    fn shared(&self) -> bool {
+        false
     }
 
     /// How many messages are in each state, and how lately they went.
@@ -206,8 +215,11 @@ pub(crate) trait Batch {
     }
 
     /// Writes where each taken message goes (`results[n]` for the `n`th;
-    /// `None` for one moved already), and ends the batch.
-    fn finish(self: Box<Self>, results: Vec<Option<super::judge::Disposition>>) -> io::Result<()>;
+    /// `None` for one moved already), all together where the store can;
+    /// returns the taken messages whose claims were lost (taken back by
+    /// another process, whose they are now). On an error nothing may have
+    /// been written, and it may be called again with the same results.
+    fn finish(&mut self, results: &[Option<super::judge::Disposition>]) -> io::Result<Vec<usize>>;
 }
 
 /// An entry being written.

@@ -16,6 +16,11 @@ use super::connect::{db_error, random_u64};
 use super::record::{mismatch, read_meta, record_assignments, Columns, META_JSON};
 use super::store::{state_name, PgStore};
 
+/// The newest record format this postie reads: a row of a newer one is
+/// left for a newer relayer, never claimed (claiming it only to put it
+/// back would wake every relayer for it again and again).
+pub(super) const FORMAT_KNOWN: i32 = super::super::meta::VERSION as i32;
+
 /// The columns a claim's end clears.
 const UNCLAIM: &str =
     "claimed_from = NULL, relayer = NULL, claim = NULL, lease_until = NULL, data_sent_at = NULL";
@@ -47,7 +52,7 @@ impl<'a> PgBatch<'a> {
                lease_until = now() + $3::bigint * interval '1 millisecond', \
                data_sent_at = NULL \
              FROM (SELECT id AS due_id FROM postie_spool \
-                   WHERE state = 'queued' AND next_attempt <= now() \
+                   WHERE state = 'queued' AND next_attempt <= now() AND format <= $6 \
                      AND ($5::text IS NULL OR account = $5) \
                    ORDER BY next_attempt, created, id LIMIT $4 \
                    FOR UPDATE SKIP LOCKED) due \
@@ -56,7 +61,17 @@ impl<'a> PgBatch<'a> {
         );
         let rows = store
             .client()?
-            .query(&sql, &[&store.relayer, &token, &lease, &limit, &account])
+            .query(
+                &sql,
+                &[
+                    &store.relayer,
+                    &token,
+                    &lease,
+                    &limit,
+                    &account,
+                    &FORMAT_KNOWN,
+                ],
+            )
             .map_err(db_error)?;
         let mut taken = Vec::with_capacity(rows.len());
         let mut messages = Vec::with_capacity(rows.len());
@@ -156,26 +171,29 @@ impl Batch for PgBatch<'_> {
         Ok(())
     }
 
-    fn finish(self: Box<Self>, results: Vec<Option<Disposition>>) -> io::Result<()> {
+    fn finish(&mut self, results: &[Option<Disposition>]) -> io::Result<Vec<usize>> {
         let mut sent = Vec::new();
         let mut back = Vec::new();
         let mut damaged = Vec::new();
         let mut rest = Vec::new();
-        for (n, result) in results.into_iter().enumerate() {
+        let mut expected = Vec::new();
+        for (n, result) in results.iter().enumerate() {
+            let id = self.taken[n].id.clone();
             match result {
-                None => {}
-                Some(Disposition::Sent) => sent.push(self.taken[n].id.clone()),
-                Some(Disposition::Back(_)) => back.push(self.taken[n].id.clone()),
-                Some(Disposition::Quarantine) => damaged.push(self.taken[n].id.clone()),
-                Some(Disposition::Rest(meta, state)) => rest.push((n, meta, state)),
+                None => continue,
+                Some(Disposition::Sent) => sent.push(id.clone()),
+                Some(Disposition::Back(_)) => back.push(id.clone()),
+                Some(Disposition::Quarantine) => damaged.push(id.clone()),
+                Some(Disposition::Rest(meta, state)) => rest.push((n, meta, *state)),
             }
+            expected.push((n, id));
         }
-        let expected = sent.len() + back.len() + damaged.len() + rest.len();
         let mut client = self.store.client()?;
         // One transaction: the batch's results are durable together, with
-        // one commit.
+        // one commit; every write names the claim's token, so it can be
+        // made again after a failure.
         let mut tx = client.transaction().map_err(db_error)?;
-        let mut changed = 0;
+        let mut written = std::collections::HashSet::new();
         for (sql, ids) in [
             ("state = 'sent', sent_at = now(), message = NULL", &sent),
             ("state = claimed_from", &back),
@@ -187,15 +205,16 @@ impl Batch for PgBatch<'_> {
             if ids.is_empty() {
                 continue;
             }
-            changed += tx
-                .execute(
+            let rows = tx
+                .query(
                     &format!(
                         "UPDATE postie_spool SET {sql}, {UNCLAIM} \
-                         WHERE claim = $1 AND id = ANY($2) AND state = 'sending'"
+                         WHERE claim = $1 AND id = ANY($2) AND state = 'sending' RETURNING id"
                     ),
                     &[&self.token, ids],
                 )
                 .map_err(db_error)?;
+            written.extend(rows.iter().map(|row| row.get::<_, String>(0)));
         }
         let assignments = record_assignments(4);
         for (n, meta, state) in &rest {
@@ -204,7 +223,7 @@ impl Batch for PgBatch<'_> {
             let mut params: Vec<&(dyn ToSql + Sync)> =
                 vec![&self.taken[*n].id, &self.token, &state];
             params.extend(columns.params(meta));
-            changed += tx
+            let changed = tx
                 .execute(
                     &format!(
                         "UPDATE postie_spool SET {assignments}, state = $3, {UNCLAIM} \
@@ -213,14 +232,15 @@ impl Batch for PgBatch<'_> {
                     &params,
                 )
                 .map_err(db_error)?;
+            if changed > 0 {
+                written.insert(self.taken[*n].id.clone());
+            }
         }
         tx.commit().map_err(db_error)?;
-        let lost = u64::try_from(expected).unwrap_or(u64::MAX) - changed.min(expected as u64);
-        if lost > 0 {
-            return Err(io::Error::other(format!(
-                "{lost} of the batch's claims were lost (their lease ran out and another process took them back): their results were not written"
-            )));
-        }
-        Ok(())
+        Ok(expected
+            .into_iter()
+            .filter(|(_, id)| !written.contains(id))
+            .map(|(n, _)| n)
+            .collect())
     }
 }

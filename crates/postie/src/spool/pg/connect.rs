@@ -226,6 +226,18 @@ pub(super) fn open_client(target: &Target) -> io::Result<Client> {
     if let Some(password) = password(target)? {
         config.password(password.as_bytes());
     }
+    // A database that goes silent (a half-open connection after a network
+    // partition) is noticed in about a minute rather than the kernel's
+    // two hours, so that a relayer stops sending what it could not
+    // record; a URL's own settings win.
+    if config.get_tcp_user_timeout().is_none() {
+        config.tcp_user_timeout(Duration::from_secs(60));
+    }
+    if config.get_keepalives_interval().is_none() {
+        config
+            .keepalives_idle(Duration::from_secs(30))
+            .keepalives_interval(Duration::from_secs(10));
+    }
     // Without a URL (the tests' targets), the mode is the target's too.
     if target.url.is_none() {
         config.ssl_mode(target.tls.mode.ssl_mode());

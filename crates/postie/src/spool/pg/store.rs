@@ -303,27 +303,33 @@ impl SpoolStore for PgStore {
         Ok(Box::new(batch::PgBatch::claim_due(self, limit, account)?))
     }
 
-    fn next_due(&self) -> io::Result<Option<u64>> {
+    fn next_due(&self, account: Option<&str>) -> io::Result<Option<Duration>> {
+        // By the database's clock, as the claims are: a relayer whose own
+        // clock is off neither spins nor oversleeps. Rows of a newer
+        // format are none of this relayer's.
         let row = self
             .client()?
             .query_one(
-                "SELECT floor(extract(epoch FROM min(next_attempt)))::bigint \
-                 FROM postie_spool WHERE state = 'queued'",
-                &[],
+                "SELECT (extract(epoch FROM min(next_attempt) - now()) * 1000)::bigint \
+                 FROM postie_spool WHERE state = 'queued' AND format <= $1 \
+                 AND ($2::text IS NULL OR account = $2)",
+                &[&super::batch::FORMAT_KNOWN, &account],
             )
             .map_err(db_error)?;
-        let due: Option<i64> = row.get(0);
-        Ok(due.map(|due| u64::try_from(due).unwrap_or(0)))
+        let millis: Option<i64> = row.get(0);
+        // Overdue is due now (a negative wait).
+        Ok(millis.map(|ms| Duration::from_millis(u64::try_from(ms).unwrap_or(0))))
     }
 
     fn wait(&self, limit: Duration) -> io::Result<bool> {
         let mut client = self.client()?;
-        if !self.listening.swap(true, Ordering::SeqCst) {
+        if !self.listening.load(Ordering::SeqCst) {
             // The trigger of schema version 2 notifies this channel of
             // every row that becomes queued, whoever writes it.
             client
                 .batch_execute(&format!("LISTEN {NOTIFY_CHANNEL}"))
                 .map_err(db_error)?;
+            self.listening.store(true, Ordering::SeqCst);
         }
         let mut notifications = client.notifications();
         let ours = |n: &postgres::Notification| n.payload() == self.schema;
@@ -342,6 +348,10 @@ impl SpoolStore for PgStore {
             woken |= ours(&note);
         }
         Ok(woken)
+    }
+
+    fn shared(&self) -> bool {
+        true
     }
 
     fn stats(&self) -> io::Result<Stats> {
