@@ -530,6 +530,11 @@ pub(crate) struct RunArgs {
     /// At most this many messages claimed at once.
     #[arg(long, value_name = "N", default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=10000))]
     pub(crate) batch: u32,
+    /// The messages of a batch add up to at most this size (a larger one
+    /// goes alone): they are held in memory while the batch goes. K, M or
+    /// G (powers of 1024), or bytes.
+    #[arg(long, value_name = "SIZE", default_value = "64M", value_parser = parse_size)]
+    pub(crate) batch_bytes: u64,
     /// Connections per server at most (and messages sent at once).
     #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=256))]
     pub(crate) connections: u32,
@@ -645,6 +650,33 @@ fn parse_envid(text: &str) -> Result<String, String> {
 
 /// `--max-age`: a number with a unit, `s`, `m`, `h` or `d` (`5d`, `36h`),
 /// or a plain number of seconds.
+/// A size: a whole number of bytes, or of KiB, MiB or GiB with `K`, `M`
+/// or `G`.
+pub(crate) fn parse_size(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let (number, unit) = match text.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => (&text[..i], c.to_ascii_uppercase()),
+        _ => (text, 'B'),
+    };
+    let shift = match unit {
+        'B' => 0,
+        'K' => 10,
+        'M' => 20,
+        'G' => 30,
+        _ => {
+            return Err(format!(
+                "{text:?}: a size is bytes, or a number with K, M or G"
+            ))
+        }
+    };
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("{text:?}: a size is bytes, or a number with K, M or G"))?;
+    n.checked_mul(1 << shift)
+        .filter(|n| *n > 0)
+        .ok_or_else(|| format!("{text:?}: out of range"))
+}
+
 pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
     let (number, unit) = match text.char_indices().last() {
@@ -797,4 +829,21 @@ pub(crate) struct DkimVerifyArgs {
     /// Print one JSON object instead of lines.
     #[arg(long)]
     pub(crate) json: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_are_bytes_or_powers_of_1024() {
+        assert_eq!(parse_size("512"), Ok(512));
+        assert_eq!(parse_size("64M"), Ok(64 << 20));
+        assert_eq!(parse_size("2k"), Ok(2048));
+        assert_eq!(parse_size("1G"), Ok(1 << 30));
+        assert!(parse_size("0").is_err());
+        assert!(parse_size("1T").is_err());
+        assert!(parse_size("M").is_err());
+        assert!(parse_size("99999999999G").is_err());
+    }
 }

@@ -7,7 +7,7 @@ use std::io;
 
 use super::inspect::Damage;
 use super::judge::{self, Disposition};
-use super::store::{Batch, Claimed, DataMarker, Place, SpoolStore, State, Taken};
+use super::store::{Batch, BatchLimit, Claimed, DataMarker, Place, SpoolStore, State, Taken};
 
 /// The claims of one batch.
 struct ClaimedBatch<'a> {
@@ -20,7 +20,7 @@ struct ClaimedBatch<'a> {
 /// `account` only, if given), one after another.
 pub(super) fn claim_due<'a, S: SpoolStore + ?Sized>(
     store: &'a S,
-    limit: usize,
+    limit: BatchLimit,
     now: u64,
     account: Option<&str>,
 ) -> io::Result<Box<dyn Batch + 'a>> {
@@ -45,12 +45,13 @@ pub(super) fn claim_due<'a, S: SpoolStore + ?Sized>(
 fn fill<'a, S: SpoolStore + ?Sized>(
     store: &'a S,
     batch: &mut ClaimedBatch<'a>,
-    limit: usize,
+    limit: BatchLimit,
     now: u64,
     account: Option<&str>,
 ) -> io::Result<()> {
+    let mut bytes = 0u64;
     for id in store.ids(State::Queued)? {
-        if batch.taken.len() >= limit {
+        if batch.taken.len() >= limit.messages {
             break;
         }
         // A look before claiming: what is not due or another account's is
@@ -76,6 +77,10 @@ fn fill<'a, S: SpoolStore + ?Sized>(
         if meta.next_attempt > now || (account.is_some() && meta.account.as_deref() != account) {
             continue;
         }
+        if !batch.taken.is_empty() && bytes.saturating_add(meta.size) > limit.bytes {
+            break;
+        }
+        bytes = bytes.saturating_add(meta.size);
         let Some(claim) = store.claim(State::Queued, &id)? else {
             continue;
         };

@@ -20,7 +20,7 @@ use super::inspect::Damage;
 use super::judge::{self, Count, Disposition, Judged};
 use super::metrics::{self, Counters};
 use super::relay::{self, Outgoing, Routes};
-use super::store::{Batch, SpoolStore};
+use super::store::{Batch, BatchLimit, SpoolStore};
 use crate::args::RunArgs;
 use crate::deliver::Failure;
 use crate::exit;
@@ -267,7 +267,10 @@ impl Relayer<'_> {
     /// claimed.
     fn batch(&mut self) -> io::Result<usize> {
         let now = backoff::now();
-        let limit = usize::try_from(self.args.batch).unwrap_or(1);
+        let limit = BatchLimit {
+            messages: usize::try_from(self.args.batch).unwrap_or(1),
+            bytes: self.args.batch_bytes,
+        };
         let mut batch = self
             .spool
             .claim_due(limit, now, self.args.account.as_deref())?;

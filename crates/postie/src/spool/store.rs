@@ -130,7 +130,7 @@ pub(crate) trait SpoolStore {
     /// By default one claim after another ([`super::claimed_batch`]).
     fn claim_due(
         &self,
-        limit: usize,
+        limit: BatchLimit,
         now: u64,
         account: Option<&str>,
     ) -> io::Result<Box<dyn Batch + '_>> {
@@ -171,6 +171,16 @@ pub(crate) trait SpoolStore {
     fn purge_sent(&self, _kept: std::time::Duration) -> io::Result<u64> {
         Ok(0)
     }
+}
+
+/// How much one [`Batch`] may hold.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct BatchLimit {
+    /// At most this many messages.
+    pub(crate) messages: usize,
+    /// Their sizes adding up to at most this many bytes (the first
+    /// message always fits: a larger one goes alone).
+    pub(crate) bytes: u64,
 }
 
 /// A message claimed in a [`Batch`].

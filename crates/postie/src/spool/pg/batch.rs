@@ -11,7 +11,7 @@ use postgres::types::ToSql;
 use super::super::digest;
 use super::super::inspect::Damage;
 use super::super::judge::Disposition;
-use super::super::store::{Batch, State, Taken};
+use super::super::store::{Batch, BatchLimit, State, Taken};
 use super::connect::{db_error, random_u64};
 use super::record::{mismatch, read_meta, record_assignments, Columns, META_JSON};
 use super::store::{state_name, PgStore};
@@ -40,22 +40,32 @@ impl<'a> PgBatch<'a> {
     /// this moment are skipped, not waited for.
     pub(crate) fn claim_due(
         store: &'a PgStore,
-        limit: usize,
+        limit: BatchLimit,
         account: Option<&str>,
     ) -> io::Result<Self> {
         let token = i64::from_ne_bytes(random_u64()?.to_ne_bytes());
         let lease = store.lease_millis();
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let bytes = i64::try_from(limit.bytes).unwrap_or(i64::MAX);
+        let limit = i64::try_from(limit.messages).unwrap_or(i64::MAX);
+        // The due rows locked (skipping those another relayer is taking),
+        // then as many of them, in order, as fit in the byte limit (the
+        // first one always: a message larger than the limit still goes,
+        // alone): the batch's messages are held in memory.
         let sql = format!(
-            "UPDATE postie_spool s SET state = 'sending', claimed_from = s.state, \
-               relayer = $1, claim = $2, \
-               lease_until = now() + $3::bigint * interval '1 millisecond', \
-               data_sent_at = NULL \
-             FROM (SELECT id AS due_id FROM postie_spool \
+            "WITH locked AS (SELECT id, size, next_attempt, created FROM postie_spool \
                    WHERE state = 'queued' AND next_attempt <= now() AND format <= $6 \
                      AND ($5::text IS NULL OR account = $5) \
                    ORDER BY next_attempt, created, id LIMIT $4 \
-                   FOR UPDATE SKIP LOCKED) due \
+                   FOR UPDATE SKIP LOCKED), \
+                  due AS (SELECT id AS due_id FROM \
+                   (SELECT id, sum(size) OVER w AS total, row_number() OVER w AS n FROM locked \
+                    WINDOW w AS (ORDER BY next_attempt, created, id)) sized \
+                   WHERE n = 1 OR total <= $7::bigint) \
+             UPDATE postie_spool s SET state = 'sending', claimed_from = s.state, \
+               relayer = $1, claim = $2, \
+               lease_until = now() + $3::bigint * interval '1 millisecond', \
+               data_sent_at = NULL \
+             FROM due \
              WHERE s.id = due.due_id \
              RETURNING s.id, {META_JSON}, s.message"
         );
@@ -70,11 +80,16 @@ impl<'a> PgBatch<'a> {
                     &limit,
                     &account,
                     &FORMAT_KNOWN,
+                    &bytes,
                 ],
             )
             .map_err(db_error)?;
         let mut taken = Vec::with_capacity(rows.len());
         let mut messages = Vec::with_capacity(rows.len());
+        let mut rows = rows;
+        // In the order they were due (UPDATE returns them in any order);
+        // ids sort by the time they were made.
+        rows.sort_by_key(|row| row.get::<_, String>(0));
         for row in rows {
             let id: String = row.get(0);
             let message: Option<Vec<u8>> = row.get(2);

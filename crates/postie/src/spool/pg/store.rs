@@ -14,7 +14,9 @@ use super::super::inspect::Damage;
 use super::super::meta::Meta;
 use super::super::owner::Owner;
 use super::super::stats::{Stats, STATES};
-use super::super::store::{Batch, Claimed, NewEntry, Place, Recovered, SpoolStore, State};
+use super::super::store::{
+    Batch, BatchLimit, Claimed, NewEntry, Place, Recovered, SpoolStore, State,
+};
 use super::connect::{db_error, lock, open_client, owner_of, relayer, Target};
 use super::record::{mismatch, read_meta, META_JSON};
 use super::schema::NOTIFY_CHANNEL;
@@ -295,7 +297,7 @@ impl SpoolStore for PgStore {
 
     fn claim_due(
         &self,
-        limit: usize,
+        limit: BatchLimit,
         _now: u64,
         account: Option<&str>,
     ) -> io::Result<Box<dyn Batch + '_>> {

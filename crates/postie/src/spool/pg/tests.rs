@@ -13,7 +13,7 @@ use super::super::judge::Disposition;
 use super::super::meta::{self, Meta};
 use super::super::owner::Owner;
 use super::super::store::DEFAULT_LEASE;
-use super::super::store::{contract, Batch, Place, SpoolStore, State};
+use super::super::store::{contract, Batch, BatchLimit, Place, SpoolStore, State};
 use super::connect::{open_client, Target};
 use super::store::PgStore;
 use super::{passfile, schema, tls};
@@ -693,6 +693,14 @@ fn a_server_without_tls_is_refused_when_tls_is_required_and_plain_under_prefer()
     let _ = std::fs::remove_file(empty_passfile());
 }
 
+/// A batch of at most `n` messages, whatever their size.
+fn most(n: usize) -> BatchLimit {
+    BatchLimit {
+        messages: n,
+        bytes: u64::MAX,
+    }
+}
+
 /// The ids of a batch, in order.
 fn batch_ids(batch: &dyn Batch) -> Vec<String> {
     batch.taken().iter().map(|t| t.id.clone()).collect()
@@ -723,9 +731,9 @@ fn a_batch_claims_what_is_due_marks_it_and_writes_every_result_at_once() {
 
     // Three of the due ones of the account, oldest first; the other
     // relayer gets the other two, never the same.
-    let mut batch = store.claim_due(3, 0, Some("work")).unwrap();
+    let mut batch = store.claim_due(most(3), 0, Some("work")).unwrap();
     assert_eq!(batch_ids(batch.as_ref()), ids[..3]);
-    let rest = other.claim_due(10, 0, Some("work")).unwrap();
+    let rest = other.claim_due(most(10), 0, Some("work")).unwrap();
     assert_eq!(batch_ids(rest.as_ref()), ids[3..]);
     drop(rest);
     assert!(batch.taken().iter().all(|t| t.meta.is_ok()));
@@ -769,7 +777,7 @@ fn a_batch_claims_what_is_due_marks_it_and_writes_every_result_at_once() {
         assert_ne!(row(&mut sql, id).0, "sending");
     }
     // Without an account: the other account's too, once due.
-    let all = store.claim_due(10, 0, None).unwrap();
+    let all = store.claim_due(most(10), 0, None).unwrap();
     assert!(batch_ids(all.as_ref()).contains(&elsewhere));
     assert!(!batch_ids(all.as_ref()).contains(&later));
 }
@@ -782,7 +790,7 @@ fn a_batch_whose_lease_ran_out_marks_nothing_and_writes_nothing() {
     let store = scratch.store();
     let mut sql = scratch.sql();
     let id = add(&store, State::Queued);
-    let mut batch = store.claim_due(10, 0, None).unwrap();
+    let mut batch = store.claim_due(most(10), 0, None).unwrap();
     assert_eq!(batch_ids(batch.as_ref()), std::slice::from_ref(&id));
     sql.execute(
         "UPDATE postie_spool SET lease_until = now() - interval '1 second'",
@@ -795,10 +803,33 @@ fn a_batch_whose_lease_ran_out_marks_nothing_and_writes_nothing() {
     // by it; the first one's results change nothing.
     assert_eq!(scratch.store().recover().unwrap().len(), 1);
     let second = scratch.store();
-    let again = second.claim_due(10, 0, None).unwrap();
+    let again = second.claim_due(most(10), 0, None).unwrap();
     assert_eq!(batch_ids(again.as_ref()), std::slice::from_ref(&id));
     assert_eq!(batch.finish(&[Some(Disposition::Sent)]).unwrap(), [0]);
     assert_eq!(row(&mut sql, &id), ("sending".into(), true, false, true));
+}
+
+#[test]
+fn a_batch_holds_at_most_its_bytes_but_always_one_message() {
+    let Some(scratch) = Scratch::new("batch_bytes") else {
+        return;
+    };
+    let store = scratch.store();
+    let ids: Vec<String> = (0..3).map(|_| add(&store, State::Queued)).collect();
+    let size = MESSAGE.len() as u64;
+    let two = BatchLimit {
+        messages: 10,
+        bytes: 2 * size,
+    };
+    let batch = store.claim_due(two, 0, None).unwrap();
+    assert_eq!(batch_ids(batch.as_ref()), ids[..2]);
+    drop(batch);
+    let tiny = BatchLimit {
+        messages: 10,
+        bytes: 1,
+    };
+    let batch = store.claim_due(tiny, 0, None).unwrap();
+    assert_eq!(batch_ids(batch.as_ref()), ids[2..]);
 }
 
 #[test]
@@ -811,7 +842,11 @@ fn a_row_of_a_newer_format_is_never_claimed() {
     let id = add(&store, State::Queued);
     sql.execute("UPDATE postie_spool SET format = format + 1", &[])
         .unwrap();
-    assert!(store.claim_due(10, 0, None).unwrap().taken().is_empty());
+    assert!(store
+        .claim_due(most(10), 0, None)
+        .unwrap()
+        .taken()
+        .is_empty());
     assert_eq!(store.next_due(None).unwrap(), None);
     assert_eq!(row(&mut sql, &id).0, "queued");
 }
@@ -829,7 +864,7 @@ fn a_damaged_row_in_a_batch_is_found_before_it_is_sent() {
         &[&id],
     )
     .unwrap();
-    let batch = store.claim_due(10, 0, None).unwrap();
+    let batch = store.claim_due(most(10), 0, None).unwrap();
     assert!(
         matches!(&batch.taken()[0].meta, Err(Damage::Mismatch(_, reason)) if reason.contains("bytes")),
         "{:?}",
