@@ -14,7 +14,7 @@
 pub mod throughput;
 
 use std::io::{self, Write};
-use std::sync::Arc;
+use std::sync::OnceLock;
 use std::time::{Duration, SystemTime};
 
 /// The spec's From: `"Bench Sender" <sender@example.org>`.
@@ -135,25 +135,25 @@ pub fn text_subject(n: u64) -> String {
     format!("Bench message {n}")
 }
 
-/// The inputs of a W5 message, made once and shared by every build, as the
-/// spec allows ("the text, HTML and PDF inputs may be borrowed"): held in
-/// `Arc`s, which postie's builder takes without a copy and mail-builder
-/// borrows from; lettre, which takes only owned values, gets a copy, as
-/// its users would.
-#[derive(Clone, Debug)]
+/// The inputs of a W5 message, made once per process and borrowed by every
+/// build, as the spec allows ("the text, HTML and PDF inputs may be
+/// borrowed"): mail-builder borrows them, postie's builder keeps the
+/// `'static` borrows without a copy or a reference count
+/// (`SharedText::from_static`, `SharedBytes::from_static`), and lettre,
+/// which takes only owned values, gets a copy, as its users would.
+#[derive(Clone, Copy, Debug)]
 pub struct W5Inputs {
-    pub text: Arc<str>,
-    pub html: Arc<str>,
-    pub pdf: Arc<[u8]>,
+    pub text: &'static str,
+    pub html: &'static str,
+    pub pdf: &'static [u8],
 }
 
 impl W5Inputs {
     pub fn new() -> Self {
-        Self {
-            text: Arc::from(text_body(W5_TEXT_SIZE)),
-            html: Arc::from(html_body()),
-            pdf: Arc::from(invoice_pdf()),
-        }
+        static MADE: OnceLock<(String, String, Vec<u8>)> = OnceLock::new();
+        let (text, html, pdf) =
+            MADE.get_or_init(|| (text_body(W5_TEXT_SIZE), html_body(), invoice_pdf()));
+        Self { text, html, pdf }
     }
 }
 
@@ -173,8 +173,8 @@ pub fn postie_message_id() -> String {
     postie_mime::new_message_id(MESSAGE_ID_DOMAIN).expect("postie: Message-ID")
 }
 
-/// W5 message `n` with postie's builder, serialized. The builder shares
-/// the inputs' `Arc`s (a reference count each, no copy); the attachment's
+/// W5 message `n` with postie's builder, serialized. The builder borrows
+/// the inputs (`'static`: no copy, no reference count); the attachment's
 /// type follows from its name.
 pub fn postie_w5(inputs: &W5Inputs, n: u64) -> Vec<u8> {
     postie_mime::builder::MessageBuilder::new()
@@ -183,9 +183,9 @@ pub fn postie_w5(inputs: &W5Inputs, n: u64) -> Vec<u8> {
         .subject(w5_subject(n))
         .header("Date", postie_date_now())
         .header("Message-ID", postie_message_id())
-        .text(&inputs.text)
-        .html(&inputs.html)
-        .attach_bytes(PDF_NAME, &inputs.pdf, None)
+        .text(postie_mime::SharedText::from_static(inputs.text))
+        .html(postie_mime::SharedText::from_static(inputs.html))
+        .attach_bytes(PDF_NAME, postie_mime::SharedBytes::from_static(inputs.pdf), None)
         .build()
         .expect("postie: build")
         .to_bytes()
@@ -228,9 +228,9 @@ pub fn mail_builder_w5(inputs: &W5Inputs, n: u64) -> Vec<u8> {
         .from((BENCH_FROM_NAME, BENCH_FROM_ADDR))
         .to((BENCH_TO_NAME, BENCH_TO_ADDR))
         .subject(w5_subject(n))
-        .text_body(&*inputs.text)
-        .html_body(&*inputs.html)
-        .attachment(PDF_TYPE, PDF_NAME, &*inputs.pdf)
+        .text_body(inputs.text)
+        .html_body(inputs.html)
+        .attachment(PDF_TYPE, PDF_NAME, inputs.pdf)
         .write_to_vec()
         .expect("mail-builder: serialize")
 }
@@ -754,12 +754,12 @@ mod tests {
         let trim = |s: &str| s.trim_end_matches(['\r', '\n']).replace("\r\n", "\n");
         assert_eq!(
             trim(&msg.body_text(0).expect("text")),
-            trim(&inputs.text),
+            trim(inputs.text),
             "{lib}"
         );
         assert_eq!(
             trim(&msg.body_html(0).expect("html")),
-            trim(&inputs.html),
+            trim(inputs.html),
             "{lib}"
         );
         let pdf = msg.attachment(0).expect("attachment");
@@ -769,7 +769,7 @@ mod tests {
             Some("base64".to_owned()),
             "{lib}"
         );
-        assert_eq!(pdf.contents(), &inputs.pdf[..], "{lib}");
+        assert_eq!(pdf.contents(), inputs.pdf, "{lib}");
     }
 
     #[test]

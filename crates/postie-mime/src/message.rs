@@ -429,23 +429,25 @@ fn content_type_reason(_e: &crate::fields::content_type::ContentTypeError) -> &'
 fn new_boundary() -> Result<String, Error> {
     use std::sync::atomic::{AtomicU64, Ordering};
     use std::sync::OnceLock;
-    static SEED: OnceLock<Result<[u8; 12], String>> = OnceLock::new();
+    // The prefix and the seed's 16 characters, encoded once per process:
+    // 12 bytes are whole base64 groups, so the seed's text followed by the
+    // counter's is the text of the two together.
+    static HEAD: OnceLock<Result<String, String>> = OnceLock::new();
     static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let seed = SEED.get_or_init(|| {
+    let head = HEAD.get_or_init(|| {
         let mut seed = [0u8; 12];
-        getrandom::fill(&mut seed)
-            .map(|()| seed)
-            .map_err(|e| e.to_string())
+        getrandom::fill(&mut seed).map_err(|e| e.to_string())?;
+        let mut head = String::with_capacity(BOUNDARY_PREFIX.len() + 16);
+        head.push_str(BOUNDARY_PREFIX);
+        crate::fields::base64url::push(&seed, &mut head);
+        Ok(head)
     });
-    let seed = seed.as_ref().map_err(|e| Error::Random(e.clone()))?;
+    let head = head.as_ref().map_err(|e| Error::Random(e.clone()))?;
     let count = COUNTER.fetch_add(1, Ordering::Relaxed).to_be_bytes();
-    let mut raw = [0u8; 18];
-    raw[..12].copy_from_slice(seed);
-    raw[12..].copy_from_slice(&count[2..]);
-    // 18 bytes are 24 characters.
+    // 18 bytes in all are 24 characters: 16 of the seed, 8 of the counter.
     let mut boundary = String::with_capacity(BOUNDARY_PREFIX.len() + 24);
-    boundary.push_str(BOUNDARY_PREFIX);
-    crate::fields::base64url::push(&raw, &mut boundary);
+    boundary.push_str(head);
+    crate::fields::base64url::push(count.get(2..).unwrap_or_default(), &mut boundary);
     Ok(boundary)
 }
 
@@ -462,6 +464,28 @@ const BOUNDARY_PREFIX: &str = "=_postie_";
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn boundaries_are_the_prefix_and_24_url_safe_characters_each_new() {
+        let a = new_boundary().unwrap();
+        let b = new_boundary().unwrap();
+        assert_ne!(a, b);
+        for boundary in [&a, &b] {
+            let rest = boundary.strip_prefix(BOUNDARY_PREFIX).unwrap();
+            assert_eq!(rest.len(), 24, "{boundary}");
+            assert!(
+                rest.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'),
+                "{boundary}"
+            );
+        }
+        // The seed's 16 characters are the same within the process; the
+        // counter's 8 differ.
+        assert_eq!(
+            a.get(..BOUNDARY_PREFIX.len() + 16),
+            b.get(..BOUNDARY_PREFIX.len() + 16)
+        );
+    }
 
     #[test]
     fn multipart_constants_are_what_from_static_makes() {

@@ -72,14 +72,37 @@ pub(crate) fn write_text_field(name: &str, text: &str, w: &mut Vec<u8>) -> Resul
 }
 
 /// Whether `text` is ASCII that cannot be taken for an encoded-word: one
-/// branch-free pass for the high bit and a `?` (a short field value is
-/// walked faster so than by a search call per question), and the search for
-/// `=?` and `?=` only when there is a `?`.
+/// branch-free pass for the high bit and a `?`, and the search for `=?`
+/// and `?=` only when there is a `?`.
 fn plain_ascii(text: &[u8]) -> bool {
-    let (any, question) = text.iter().fold((0u8, false), |(any, question), &b| {
+    let (high, question) = high_bit_and_question(text);
+    !(high || (question && looks_encoded(text)))
+}
+
+/// Whether `text` has a byte of 128 or more, and whether it has a `?`.
+/// Eight bytes at a time: a field value is a few dozen bytes, too short for
+/// the vector loop a compiler makes of a byte fold, whose tail is walked a
+/// few bytes a step.
+fn high_bit_and_question(text: &[u8]) -> (bool, bool) {
+    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+    const HIGH: u64 = u64::from_ne_bytes([0x80; 8]);
+    const QUESTION: u64 = u64::from_ne_bytes([b'?'; 8]);
+    let (words, tail) = text.as_chunks::<8>();
+    let (any, question) = words.iter().fold((0u64, 0u64), |(any, question), word| {
+        let x = u64::from_ne_bytes(*word);
+        // A zero byte of x ^ '?'...: the borrow of the subtraction may mark
+        // lanes above a zero byte too, but only when there is one, so the
+        // answer (is there a '?') is exact.
+        let q = x ^ QUESTION;
+        (any | x, question | (q.wrapping_sub(ONES) & !q))
+    });
+    let (tail_any, tail_question) = tail.iter().fold((0u8, false), |(any, question), &b| {
         (any | b, question | (b == b'?'))
     });
-    any < 0x80 && !(question && looks_encoded(text))
+    (
+        any & HIGH != 0 || tail_any >= 0x80,
+        question & HIGH != 0 || tail_question,
+    )
 }
 
 /// Whether `text` holds both `=?` and `?=`, so that a reader could take
@@ -204,6 +227,30 @@ impl Folder<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    proptest::proptest! {
+        /// The word-at-a-time scan answers as the byte-by-byte definition,
+        /// whatever the bytes and wherever they fall in a word.
+        #[test]
+        fn high_bit_and_question_is_the_definition(
+            text in proptest::collection::vec(
+                proptest::prop_oneof![
+                    4 => proptest::prelude::Just(b'a'),
+                    1 => proptest::prelude::Just(b'?'),
+                    1 => proptest::prelude::Just(b'>'),
+                    1 => proptest::prelude::Just(b'@'),
+                    1 => proptest::prelude::Just(0u8),
+                    1 => proptest::prelude::any::<u8>(),
+                ],
+                0..40,
+            )
+        ) {
+            proptest::prop_assert_eq!(
+                high_bit_and_question(&text),
+                (text.iter().any(|&b| b >= 0x80), text.contains(&b'?'))
+            );
+        }
+    }
 
     fn written(name: &str, value: &str) -> String {
         let mut out = Vec::new();

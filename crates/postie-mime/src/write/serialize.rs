@@ -199,7 +199,20 @@ impl<'a> Output<'a> for PushVec<'_> {
                 }
                 Ok(())
             }
-            // 7bit, files and raw bodies: as the push writer does.
+            // 7bit text straight into the vector, without the push
+            // writer's `dyn Write` call.
+            LeafContent::Memory {
+                content,
+                encoding: TransferEncoding::SevenBit,
+                end_line,
+            } => {
+                out.extend_from_slice(&content);
+                if end_line && !(content.is_empty() || content.ends_with(b"\r\n")) {
+                    out.extend_from_slice(b"\r\n");
+                }
+                Ok(())
+            }
+            // Files and raw bodies: as the push writer does.
             other => Push {
                 w: out,
                 pending: Vec::new(),
