@@ -51,9 +51,8 @@
 #   commands - pipelined after end of DATA"; a bare LF in DATA gets 451 and
 #   the connection closed; each reply is its own write() with Nagle on, so
 #   a pipelined MAIL+RCPT+DATA got its 2nd and 3rd replies ~40 ms late (Nagle on
-#   its side, our delayed ACK; postie now acknowledges each read at once:
-#   they come together about 0.1-0.2 ms later)
-#   (the client's delayed ACK).
+#   its side, the client's delayed ACK; postie now acknowledges each read at
+#   once: they come together about 0.1-0.2 ms after the first).
 # Also POSTIE_TEST_HARAKA_VERSION (e.g. 3.3.4, as in the greeting).
 # shellcheck shell=bash
 
