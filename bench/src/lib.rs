@@ -185,7 +185,11 @@ pub fn postie_w5(inputs: &W5Inputs, n: u64) -> Vec<u8> {
         .header("Message-ID", postie_message_id())
         .text(postie_mime::SharedText::from_static(inputs.text))
         .html(postie_mime::SharedText::from_static(inputs.html))
-        .attach_bytes(PDF_NAME, postie_mime::SharedBytes::from_static(inputs.pdf), None)
+        .attach_bytes(
+            PDF_NAME,
+            postie_mime::SharedBytes::from_static(inputs.pdf),
+            None,
+        )
         .build()
         .expect("postie: build")
         .to_bytes()

@@ -114,68 +114,58 @@ fn message(body: &str, n: u64) -> Result<Message, postie_mime::Error> {
 }
 
 fn blocking(args: &Args, options: &SendOptions) -> ! {
-    let body = text_body(args.size);
-    let sent = AtomicU64::new(0);
-    let failed = AtomicU64::new(0);
+    // A session per thread; dropping it at the thread's end says QUIT.
     let start = Instant::now();
-    let stop = args.stop_at(start);
-    std::thread::scope(|scope| {
-        for index in 0..args.connections {
-            let (body, sent, failed) = (&body, &sent, &failed);
-            let mut session = postie_smtp::blocking::Session::new(options.clone());
-            let numbers = args.numbers(index);
-            scope.spawn(move || {
-                for n in numbers {
-                    if stop.is_some_and(|s| Instant::now() >= s) {
-                        break;
-                    }
-                    let result = message(body, n)
-                        .map_err(|e| e.to_string())
-                        .and_then(|msg| session.send(&msg).map_err(|e| e.to_string()));
-                    match result {
-                        Ok(_) => {
-                            sent.fetch_add(1, Ordering::Relaxed);
-                        }
-                        Err(e) => throughput::failure(BIN, failed, &e),
-                    }
-                }
-                session.close();
-            });
-        }
+    let (sent, failed) = on_threads(args, args.stop_at(start), |_| {
+        let mut session = postie_smtp::blocking::Session::new(options.clone());
+        move |msg: &Message| session.send(msg).map(drop).map_err(|e| e.to_string())
     });
-    throughput::finish(
-        args,
-        sent.load(Ordering::Relaxed),
-        failed.load(Ordering::Relaxed),
-        args.count,
-        start,
-    )
+    throughput::finish(args, sent, failed, args.count, start)
 }
 
 /// `--pool-rate=R`: C threads share one pool of C connections limited to
 /// R messages a second.
 fn pooled(args: &Args, options: SendOptions, rate: u32) -> ! {
-    let body = text_body(args.size);
     let pool = postie_smtp::blocking::Pool::new(options)
         .max_size(args.connections)
         .rate_limit(postie_smtp::blocking::RateLimit::new(
             rate,
             Duration::from_secs(1),
         ));
+    let start = Instant::now();
+    let (sent, failed) = on_threads(args, None, |_| {
+        |msg: &Message| pool.send(msg).map(drop).map_err(|e| e.to_string())
+    });
+    pool.close_idle();
+    throughput::finish(args, sent, failed, args.count, start)
+}
+
+/// Sends the run's messages from C threads, thread `index` through the
+/// sender `make(index)` gives it (a session of its own, or the shared
+/// pool), until `stop` if given; returns how many were sent and failed.
+fn on_threads<F, S>(args: &Args, stop: Option<Instant>, make: F) -> (u64, u64)
+where
+    F: Fn(usize) -> S + Sync,
+    S: FnMut(&Message) -> Result<(), String>,
+{
+    let body = text_body(args.size);
     let sent = AtomicU64::new(0);
     let failed = AtomicU64::new(0);
-    let start = Instant::now();
     std::thread::scope(|scope| {
         for index in 0..args.connections {
-            let (body, pool, sent, failed) = (&body, &pool, &sent, &failed);
+            let (body, sent, failed, make) = (&body, &sent, &failed, &make);
             let numbers = args.numbers(index);
             scope.spawn(move || {
+                let mut send = make(index);
                 for n in numbers {
-                    let result = message(body, n)
+                    if stop.is_some_and(|s| Instant::now() >= s) {
+                        break;
+                    }
+                    match message(body, n)
                         .map_err(|e| e.to_string())
-                        .and_then(|msg| pool.send(&msg).map_err(|e| e.to_string()));
-                    match result {
-                        Ok(_) => {
+                        .and_then(|msg| send(&msg))
+                    {
+                        Ok(()) => {
                             sent.fetch_add(1, Ordering::Relaxed);
                         }
                         Err(e) => throughput::failure(BIN, failed, &e),
@@ -184,14 +174,7 @@ fn pooled(args: &Args, options: SendOptions, rate: u32) -> ! {
             });
         }
     });
-    pool.close_idle();
-    throughput::finish(
-        args,
-        sent.load(Ordering::Relaxed),
-        failed.load(Ordering::Relaxed),
-        args.count,
-        start,
-    )
+    (sent.into_inner(), failed.into_inner())
 }
 
 fn runtime(workers: usize) -> tokio::runtime::Runtime {
