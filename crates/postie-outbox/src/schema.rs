@@ -152,9 +152,10 @@ CREATE TRIGGER postie_spool_queued AFTER INSERT OR UPDATE OF state ON postie_spo
 /// before it sends, as for any row.
 const V3: &str = r"
 CREATE FUNCTION postie_spool_id() RETURNS text LANGUAGE sql VOLATILE AS $$
-    SELECT floor(extract(epoch FROM clock_timestamp()))::bigint::text || '-'
-        || lpad((floor(extract(microseconds FROM clock_timestamp()))::bigint % 1000000)::text, 6, '0')
+    SELECT floor(extract(epoch FROM t))::bigint::text || '-'
+        || lpad((floor(extract(microseconds FROM t))::bigint % 1000000)::text, 6, '0')
         || '-' || floor(random() * 1000000000)::bigint::text
+    FROM clock_timestamp() AS t
 $$;
 ALTER TABLE postie_spool ALTER COLUMN id SET DEFAULT postie_spool_id();
 ALTER TABLE postie_spool ALTER COLUMN state SET DEFAULT 'queued';
