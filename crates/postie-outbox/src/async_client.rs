@@ -11,17 +11,7 @@ use crate::schema::{self, CURRENT, MIGRATE_LOCK, MIGRATIONS, RECORD, VERSION_TAB
 /// returns its spool id. Nothing is sent until the transaction commits.
 pub async fn enqueue_async(client: &impl GenericClient, row: &Row) -> Result<String, EnqueueError> {
     let row = client
-        .query_one(
-            INSERT,
-            &[
-                &row.transport_json(),
-                &row.reverse_path(),
-                &row.recipients(),
-                &row.message(),
-                &row.account_name(),
-                &row.accounts_file(),
-            ],
-        )
+        .query_one(INSERT, &row.params())
         .await
         .map_err(EnqueueError::Database)?;
     Ok(row.get(0))

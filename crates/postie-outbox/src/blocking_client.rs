@@ -13,17 +13,7 @@ use crate::schema::{self, CURRENT, MIGRATE_LOCK, MIGRATIONS, RECORD, VERSION_TAB
 /// transaction commits, and nothing at all if it rolls back.
 pub fn enqueue(client: &mut impl GenericClient, row: &Row) -> Result<String, EnqueueError> {
     let row = client
-        .query_one(
-            INSERT,
-            &[
-                &row.transport_json(),
-                &row.reverse_path(),
-                &row.recipients(),
-                &row.message(),
-                &row.account_name(),
-                &row.accounts_file(),
-            ],
-        )
+        .query_one(INSERT, &row.params())
         .map_err(EnqueueError::Database)?;
     Ok(row.get(0))
 }

@@ -7,6 +7,13 @@ pub(crate) type DbError = tokio_postgres::Error;
 #[cfg(all(feature = "postgres", not(feature = "tokio-postgres")))]
 pub(crate) type DbError = postgres::Error;
 
+/// A statement parameter of the database client.
+#[cfg(feature = "tokio-postgres")]
+pub(crate) type Param = dyn tokio_postgres::types::ToSql + Sync;
+/// A statement parameter of the database client.
+#[cfg(all(feature = "postgres", not(feature = "tokio-postgres")))]
+pub(crate) type Param = dyn postgres::types::ToSql + Sync;
+
 /// Why a message was not enqueued. Nothing was inserted.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]

@@ -121,6 +121,19 @@ impl Row {
     pub fn accounts_file(&self) -> Option<&str> {
         self.config.as_deref()
     }
+
+    /// The six values of [`INSERT`], in order, for this crate's clients.
+    #[cfg(any(feature = "postgres", feature = "tokio-postgres"))]
+    pub(crate) fn params(&self) -> [&crate::error::Param; 6] {
+        [
+            &self.transport,
+            &self.reverse_path,
+            &self.recipients,
+            &self.message,
+            &self.account,
+            &self.config,
+        ]
+    }
 }
 
 #[cfg(test)]

@@ -65,9 +65,12 @@ pub fn latest() -> i32 {
     MIGRATIONS.last().map_or(0, |m| m.version)
 }
 
-/// The statements that record a migration, and read the current version.
+/// The statements that record a migration, and read the current version
+/// (for this crate's clients).
+#[cfg(any(feature = "postgres", feature = "tokio-postgres"))]
 pub(crate) const RECORD: &str =
     "INSERT INTO postie_schema_version (version, description) VALUES ($1, $2)";
+#[cfg(any(feature = "postgres", feature = "tokio-postgres"))]
 pub(crate) const CURRENT: &str = "SELECT coalesce(max(version), 0) FROM postie_schema_version";
 
 /// The spool table. Times are `timestamptz`; the record's own times

@@ -648,21 +648,24 @@ fn parse_envid(text: &str) -> Result<String, String> {
         .map_err(|e| e.to_string())
 }
 
-/// `--max-age`: a number with a unit, `s`, `m`, `h` or `d` (`5d`, `36h`),
-/// or a plain number of seconds.
+/// A number and its unit letter (lower case), `default` when it has none.
+fn split_unit(text: &str, default: char) -> (&str, char) {
+    match text.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => (&text[..i], c.to_ascii_lowercase()),
+        _ => (text, default),
+    }
+}
+
 /// A size: a whole number of bytes, or of KiB, MiB or GiB with `K`, `M`
 /// or `G`.
 pub(crate) fn parse_size(text: &str) -> Result<u64, String> {
     let text = text.trim();
-    let (number, unit) = match text.char_indices().last() {
-        Some((i, c)) if c.is_ascii_alphabetic() => (&text[..i], c.to_ascii_uppercase()),
-        _ => (text, 'B'),
-    };
+    let (number, unit) = split_unit(text, 'b');
     let shift = match unit {
-        'B' => 0,
-        'K' => 10,
-        'M' => 20,
-        'G' => 30,
+        'b' => 0,
+        'k' => 10,
+        'm' => 20,
+        'g' => 30,
         _ => {
             return Err(format!(
                 "{text:?}: a size is bytes, or a number with K, M or G"
@@ -677,12 +680,11 @@ pub(crate) fn parse_size(text: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("{text:?}: out of range"))
 }
 
+/// `--max-age`: a number with a unit, `s`, `m`, `h` or `d` (`5d`, `36h`),
+/// or a plain number of seconds.
 pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
-    let (number, unit) = match text.char_indices().last() {
-        Some((i, c)) if c.is_ascii_alphabetic() => (&text[..i], c.to_ascii_lowercase()),
-        _ => (text, 's'),
-    };
+    let (number, unit) = split_unit(text, 's');
     let scale = match unit {
         's' => 1.0,
         'm' => 60.0,

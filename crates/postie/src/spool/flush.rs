@@ -84,15 +84,7 @@ pub(crate) fn run(args: &FlushArgs, store: &super::Store) -> u8 {
         );
     }
     let tally = &flush.tally;
-    if tally.errors > 0 {
-        exit::OS_ERR
-    } else if tally.dead + tally.damaged > 0 {
-        exit::UNAVAILABLE
-    } else if tally.kept > 0 {
-        exit::TEMPFAIL
-    } else {
-        exit::OK
-    }
+    judge::exit_code(tally.errors, tally.dead + tally.damaged, tally.kept)
 }
 
 /// The line about an entry taken back from a dead process.

@@ -208,6 +208,21 @@ pub(crate) fn apply(claim: Box<dyn Claimed + '_>, disposition: Disposition) -> i
     }
 }
 
+/// The exit code of a run of `spool flush` or `spool run --once` that
+/// had `errors` failures of the store, gave `given_up` messages up (or
+/// found them damaged) and kept `kept` for later.
+pub(crate) fn exit_code(errors: usize, given_up: usize, kept: usize) -> u8 {
+    if errors > 0 {
+        exit::OS_ERR
+    } else if given_up > 0 {
+        exit::UNAVAILABLE
+    } else if kept > 0 {
+        exit::TEMPFAIL
+    } else {
+        exit::OK
+    }
+}
+
 /// Where a failure leaves the message.
 fn verdict(failure: &Failure) -> Verdict {
     let code = match failure {

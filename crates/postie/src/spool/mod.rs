@@ -460,11 +460,7 @@ impl Damaged {
 
 impl Row {
     fn state(&self) -> &'static str {
-        match self.place {
-            Place::At(state) => state.name(),
-            Place::Claimed(_) => "sending",
-            Place::Quarantined => "damaged",
-        }
+        self.place.state_name()
     }
 
     /// When a flush tries it next, in words.

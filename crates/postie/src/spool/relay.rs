@@ -3,7 +3,6 @@
 //! between batches, and a batch's messages sent through them by a few
 //! threads at once, each with the envelope it was kept with.
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -34,14 +33,31 @@ pub(super) struct Route {
     options: postie_smtp::SendOptions,
 }
 
-/// The transport settings (as JSON), the account and its accounts file.
-type Key = (String, Option<String>, Option<PathBuf>);
+/// A route made: for which transport settings, account and accounts
+/// file, and when.
+struct Made {
+    transport: postie_smtp::TransportSettings,
+    account: Option<String>,
+    config: Option<PathBuf>,
+    route: Arc<Route>,
+    at: std::time::Instant,
+}
 
-/// The routes made so far. A route that could not be made (an account
-/// missing, a password command failing) is not kept: the next batch tries
-/// again, so a fixed setting takes effect without a restart.
+impl Made {
+    /// Whether it is the route of `meta`'s message.
+    fn serves(&self, meta: &Meta) -> bool {
+        self.transport == meta.transport
+            && self.account == meta.account
+            && self.config == meta.config
+    }
+}
+
+/// The routes made so far (a few: one per way of sending, compared
+/// directly rather than hashed). A route that could not be made (an
+/// account missing, a password command failing) is not kept: the next
+/// batch tries again, so a fixed setting takes effect without a restart.
 pub(super) struct Routes {
-    made: HashMap<Key, (Arc<Route>, std::time::Instant)>,
+    made: Vec<Made>,
     connections: usize,
     verbose: bool,
     max_age: Option<Duration>,
@@ -110,7 +126,7 @@ impl Routes {
         trust_rows: bool,
     ) -> Self {
         Self {
-            made: HashMap::new(),
+            made: Vec::new(),
             connections,
             verbose,
             max_age,
@@ -121,9 +137,7 @@ impl Routes {
     /// Forgets the route of `meta`'s message: the next one reads its
     /// account and secret again (after an authentication refused).
     pub(super) fn forget(&mut self, meta: &Meta) {
-        if let Ok(key) = key_of(meta) {
-            self.made.remove(&key);
-        }
+        self.made.retain(|made| !made.serves(meta));
     }
 
     /// Closes every pool (QUIT on idle connections); the next batch reads
@@ -141,15 +155,20 @@ impl Routes {
                 return Err(Failure::Input(exit::NOPERM, reason));
             }
         }
-        let key = key_of(meta)?;
-        if let Some((route, made)) = self.made.get(&key) {
-            if made.elapsed() < ROUTE_MAX_AGE {
-                return Ok((Arc::clone(route), false));
+        if let Some(made) = self.made.iter().find(|made| made.serves(meta)) {
+            if made.at.elapsed() < ROUTE_MAX_AGE {
+                return Ok((Arc::clone(&made.route), false));
             }
         }
         let route = Arc::new(self.make(meta)?);
-        self.made
-            .insert(key, (Arc::clone(&route), std::time::Instant::now()));
+        self.forget(meta);
+        self.made.push(Made {
+            transport: meta.transport.clone(),
+            account: meta.account.clone(),
+            config: meta.config.clone(),
+            route: Arc::clone(&route),
+            at: std::time::Instant::now(),
+        });
         Ok((route, true))
     }
 
@@ -182,13 +201,6 @@ impl Routes {
             options,
         })
     }
-}
-
-/// The key of `meta`'s route.
-fn key_of(meta: &Meta) -> Result<Key, Failure> {
-    let transport = serde_json::to_string(&meta.transport)
-        .map_err(|e| Failure::Input(exit::SOFTWARE, e.to_string()))?;
-    Ok((transport, meta.account.clone(), meta.config.clone()))
 }
 
 /// The flags of `postie send` a relayer sends with: none but `--verbose`

@@ -132,20 +132,18 @@ pub(crate) fn run(args: &RunArgs, store: &super::Store) -> u8 {
         // Stopped as asked.
         return exit::OK;
     }
-    if tally.errors > 0 {
-        exit::OS_ERR
-    } else if tally.dead + tally.damaged > 0 {
-        exit::UNAVAILABLE
-    } else if tally.kept > 0 {
-        exit::TEMPFAIL
-    } else {
-        exit::OK
-    }
+    judge::exit_code(tally.errors, tally.dead + tally.damaged, tally.kept)
 }
 
 impl Relayer<'_> {
     fn stopping(&self) -> bool {
         self.stop.load(Ordering::SeqCst)
+    }
+
+    /// How often expired claims are taken back: often enough that a claim
+    /// which ran out waits at most half a lease more.
+    fn recover_every(&self) -> Duration {
+        RECOVER_EVERY.min(self.args.lease / 2)
     }
 
     fn run(&mut self) {
@@ -155,10 +153,7 @@ impl Relayer<'_> {
         let mut counted_at: Option<Instant> = None;
         let mut backoff = Duration::ZERO;
         while !self.stopping() {
-            // Often enough that a claim which ran out waits at most half a
-            // lease more.
-            let recover_every = RECOVER_EVERY.min(self.args.lease / 2);
-            if recovered_at.is_none_or(|at| at.elapsed() >= recover_every) {
+            if recovered_at.is_none_or(|at| at.elapsed() >= self.recover_every()) {
                 match self.spool.recover() {
                     Ok(recovered) => {
                         for entry in recovered {
@@ -248,7 +243,7 @@ impl Relayer<'_> {
     /// at least [`MIN_WAIT`], so that messages due but claimed by others
     /// (or a clock ahead of the store's) never make it spin.
     fn wait(&self) -> io::Result<()> {
-        let mut wait = self.args.poll.min(RECOVER_EVERY.min(self.args.lease / 2));
+        let mut wait = self.args.poll.min(self.recover_every());
         if let Some(due) = self.spool.next_due(self.args.account.as_deref())? {
             wait = wait.min(due);
         }

@@ -28,23 +28,27 @@ pub(crate) struct Stats {
 }
 
 impl Stats {
+    /// Nothing in any state; `sent` as [`Stats::sent`] (`Some` zeros for a
+    /// store that keeps sent messages).
+    pub(crate) fn empty(sent: Option<(u64, u64)>) -> Self {
+        Self {
+            states: STATES.iter().map(|s| (*s, 0, None)).collect(),
+            sent,
+            failed: (0, 0),
+        }
+    }
+
     /// Counted from the entries, for a store without a cheaper way.
     pub(crate) fn of_entries(store: &(impl SpoolStore + ?Sized)) -> io::Result<Self> {
         let now = backoff::now();
-        let mut counts: Vec<(&'static str, u64, Option<u64>)> =
-            STATES.iter().map(|s| (*s, 0, None)).collect();
-        let mut failed = (0, 0);
+        let mut stats = Self::empty(None);
         for (id, place) in store.entries()? {
-            let state = match place {
-                Place::At(state) => state.name(),
-                Place::Claimed(_) => "sending",
-                Place::Quarantined => "damaged",
-            };
+            let state = place.state_name();
             let record = match &place {
                 Place::Quarantined => None,
                 _ => store.look(&id, &place, false).ok().and_then(Result::ok),
             };
-            if let Some(slot) = counts.iter_mut().find(|(name, _, _)| *name == state) {
+            if let Some(slot) = stats.states.iter_mut().find(|(name, _, _)| *name == state) {
                 slot.1 += 1;
                 if let Some(meta) = &record {
                     let age = now.saturating_sub(meta.created);
@@ -53,15 +57,11 @@ impl Stats {
             }
             if let Some(meta) = record.filter(|m| m.attempts > 0 || m.dead_reason.is_some()) {
                 let ago = now.saturating_sub(meta.last_attempt);
-                failed.0 += u64::from(ago < 60);
-                failed.1 += u64::from(ago < 3600);
+                stats.failed.0 += u64::from(ago < 60);
+                stats.failed.1 += u64::from(ago < 3600);
             }
         }
-        Ok(Self {
-            states: counts,
-            sent: None,
-            failed,
-        })
+        Ok(stats)
     }
 
     /// The JSON object of `postie spool stats --json`.
@@ -153,12 +153,7 @@ pub(crate) fn run(store: &super::Store, json: bool) -> u8 {
         Ok(Some(opened)) => opened,
         // No folder yet: nothing was ever kept.
         Ok(None) => {
-            let empty = Stats {
-                states: STATES.iter().map(|s| (*s, 0, None)).collect(),
-                sent: None,
-                failed: (0, 0),
-            };
-            return print(&empty, &store.describe(), json);
+            return print(&Stats::empty(None), &store.describe(), json);
         }
         Err((code, text)) => {
             eprintln!("postie: {text}");

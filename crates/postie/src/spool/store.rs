@@ -69,6 +69,18 @@ pub(crate) enum Place {
     Quarantined,
 }
 
+impl Place {
+    /// The state `postie spool list` shows for it (and the PostgreSQL
+    /// store's `state` column holds).
+    pub(crate) fn state_name(&self) -> &'static str {
+        match self {
+            Self::At(state) => state.name(),
+            Self::Claimed(_) => "sending",
+            Self::Quarantined => "damaged",
+        }
+    }
+}
+
 /// An entry [`SpoolStore::recover`] took back from a dead process.
 #[derive(Clone, Debug)]
 pub(crate) struct Recovered {

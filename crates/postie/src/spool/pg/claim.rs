@@ -44,7 +44,7 @@ impl<'a> PgClaim<'a> {
     /// it is skipped, not waited for).
     pub(crate) fn take(store: &'a PgStore, state: State, id: &str) -> io::Result<Option<Self>> {
         let token = i64::from_ne_bytes(random_u64()?.to_ne_bytes());
-        let lease = millis(store);
+        let lease = store.lease_millis();
         let row = store
             .client()?
             .query_opt(
@@ -123,11 +123,6 @@ impl Drop for PgClaim<'_> {
     }
 }
 
-/// The lease in milliseconds, as the SQL takes it.
-fn millis(store: &PgStore) -> i64 {
-    store.lease_millis()
-}
-
 /// Writes `message` into a new private folder; returns the folder.
 fn write_message_file(id: &str, message: &[u8]) -> io::Result<PathBuf> {
     use std::os::unix::fs::DirBuilderExt;
@@ -190,7 +185,7 @@ impl Claimed for PgClaim<'_> {
     fn prepare_marker(&self) -> io::Result<Box<dyn DataMarker>> {
         // The lease renewed now, just before the attempt: a lost database
         // or claim is found here, before anything is sent.
-        let lease = millis(self.store);
+        let lease = self.store.lease_millis();
         self.update(
             "lease_until = now() + $3::bigint * interval '1 millisecond'",
             &[&lease],

@@ -13,7 +13,7 @@ use postgres::Client;
 use super::super::inspect::Damage;
 use super::super::meta::Meta;
 use super::super::owner::Owner;
-use super::super::stats::{Stats, STATES};
+use super::super::stats::Stats;
 use super::super::store::{
     Batch, BatchLimit, Claimed, NewEntry, Place, Recovered, SpoolStore, State,
 };
@@ -164,15 +164,6 @@ fn place(state: &str, relayer: Option<&str>) -> Option<Place> {
     })
 }
 
-/// The `state` column a place is.
-fn state_of(place: &Place) -> &'static str {
-    match place {
-        Place::At(state) => state_name(*state),
-        Place::Claimed(_) => "sending",
-        Place::Quarantined => "damaged",
-    }
-}
-
 impl SpoolStore for PgStore {
     fn create(&self) -> io::Result<Box<dyn NewEntry + '_>> {
         Ok(Box::new(entry::PgEntry::new(self)?))
@@ -259,7 +250,7 @@ impl SpoolStore for PgStore {
     }
 
     fn look(&self, id: &str, place: &Place, message: bool) -> io::Result<Result<Meta, Damage>> {
-        self.look_at(id, state_of(place), message)
+        self.look_at(id, place.state_name(), message)
     }
 
     fn header(&self, id: &str, place: &Place) -> io::Result<String> {
@@ -267,7 +258,7 @@ impl SpoolStore for PgStore {
             .client()?
             .query_opt(
                 "SELECT message FROM postie_spool WHERE id = $1 AND state = $2",
-                &[&id, &state_of(place)],
+                &[&id, &place.state_name()],
             )
             .map_err(db_error)?
             .ok_or_else(|| gone(id))?;
@@ -373,11 +364,7 @@ impl SpoolStore for PgStore {
                 &[],
             )
             .map_err(db_error)?;
-        let mut stats = Stats {
-            states: STATES.iter().map(|s| (*s, 0, None)).collect(),
-            sent: Some((0, 0)),
-            failed: (0, 0),
-        };
+        let mut stats = Stats::empty(Some((0, 0)));
         for row in rows {
             let state: &str = row.get(0);
             let count = |n: usize| u64::try_from(row.get::<_, i64>(n)).unwrap_or(0);
