@@ -35,9 +35,9 @@ set -euo pipefail
 REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$REPO_ROOT"
 
-# The crates of the workspace that are counted: the two libraries and the
+# The crates of the workspace that are counted: the libraries and the
 # command (postie-testkit is test support, never published).
-CRATES=(postie-mime postie-smtp postie-outbox postie)
+CRATES=(postie-mime postie-smtp postie-outbox postie-spool postie)
 # lettre's count in the issue, for when it cannot be taken here.
 LETTRE_ISSUE_COUNT=69
 

@@ -61,6 +61,7 @@ mod server;
 pub mod settings;
 mod setup;
 mod step_io;
+pub mod sysexits;
 pub mod tls;
 pub mod trace;
 pub mod transform;

@@ -838,6 +838,20 @@ mod tests {
     use super::*;
 
     #[test]
+    #[allow(clippy::unwrap_used)]
+    fn durations_are_seconds_or_a_number_with_a_unit() {
+        assert_eq!(parse_duration("5d").unwrap().as_secs(), 5 * 86400);
+        assert_eq!(parse_duration("36h").unwrap().as_secs(), 36 * 3600);
+        assert_eq!(parse_duration("90m").unwrap().as_secs(), 5400);
+        assert_eq!(parse_duration("3600").unwrap().as_secs(), 3600);
+        assert_eq!(parse_duration("0").unwrap().as_secs(), 0);
+        assert_eq!(parse_duration("1.5h").unwrap().as_secs(), 5400);
+        for bad in ["", "d", "5w", "-1d", "x"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
     fn sizes_are_bytes_or_powers_of_1024() {
         assert_eq!(parse_size("512"), Ok(512));
         assert_eq!(parse_size("64M"), Ok(64 << 20));

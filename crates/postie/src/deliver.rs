@@ -11,14 +11,7 @@ use crate::args::SendArgs;
 use crate::exit;
 use crate::stdin_spool::Spooled;
 
-/// Why a message from the spool was not sent.
-pub(crate) enum Failure {
-    /// Before anything was sent: the exit code `postie send` would give,
-    /// and the reason.
-    Input(u8, String),
-    /// The send failed.
-    Send(postie_smtp::Error),
-}
+pub(crate) use postie_spool::Failure;
 
 /// `postie send` once more for `postie spool flush`: `args` hold the kept
 /// message and its envelope, `settings` how it was to be sent (as the flags

@@ -32,6 +32,9 @@ use clap::Parser;
 use crate::args::{Cli, Command};
 
 fn main() -> ExitCode {
+    // Spool records written before format 2 name `postie send` flags,
+    // which only this command can read.
+    postie_spool::meta::read_format_1_with(spool::settings_from_flags);
     // sendmail's interface: as `sendmail` (a symlink) or `postie sendmail`.
     let mut argv = std::env::args_os();
     let argv0 = argv.next().unwrap_or_default();

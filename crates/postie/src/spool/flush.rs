@@ -11,15 +11,16 @@ use std::sync::Arc;
 use clap::Parser;
 use postie_smtp::{Trace, TraceKind};
 
-use super::backoff::{self, DEFAULT_MAX_AGE};
-use super::inspect::Damage;
-use super::judge::{self, Count, Judged};
-use super::meta::Meta;
-use super::store::{Claimed, DataMarker, Place, Recovered, SpoolStore, State};
-use super::trust;
+use postie_spool::backoff::{self, DEFAULT_MAX_AGE};
+use postie_spool::inspect::Damage;
+use postie_spool::judge::{self, Count, Judged};
+use postie_spool::meta::Meta;
+use postie_spool::relayer::recovered_line;
+use postie_spool::store::{Claimed, DataMarker, Place, SpoolStore, State};
+use postie_spool::{trust, Failure};
+
 use crate::args::{Cli, Command, FlushArgs};
 use crate::config::Account;
-use crate::deliver::Failure;
 use crate::exit;
 
 /// How the messages went.
@@ -85,28 +86,6 @@ pub(crate) fn run(args: &FlushArgs, store: &super::Store) -> u8 {
     }
     let tally = &flush.tally;
     judge::exit_code(tally.errors, tally.dead + tally.damaged, tally.kept)
-}
-
-/// The line about an entry taken back from a dead process.
-pub(super) fn recovered_line(recovered: &Recovered) -> String {
-    match recovered.state {
-        None => format!(
-            "{}: the flush sending it (process {}) stopped, and it is damaged: moved to quarantine/: {}",
-            recovered.id,
-            recovered.owner.pid(),
-            recovered.reason.as_deref().unwrap_or_default()
-        ),
-        Some(State::Unknown) => format!(
-            "{}: the flush sending it (process {}) stopped after the data went out: kept as unknown; `postie spool flush --force` sends it again",
-            recovered.id,
-            recovered.owner.pid()
-        ),
-        _ => format!(
-            "{}: the flush sending it (process {}) stopped before the data went out: back in the queue",
-            recovered.id,
-            recovered.owner.pid()
-        ),
-    }
 }
 
 impl Flush<'_> {

@@ -1,10 +1,13 @@
 //! The durable outbound spool: `postie send --spool-on-failure` keeps a
 //! message that failed temporarily, `postie spool flush` sends it again.
 //!
-//! [`store`] is the seam: what the commands need of the place where
-//! entries wait; [`folder`] keeps them on disk behind it (atomic renames,
-//! fsyncs, claims). [`flush`] retries them, [`meta`] is what is recorded of each, and
-//! [`backoff`] says when to try again. An entry moves like this:
+//! The spool itself is postie-spool's: [`store`] is the seam (what the
+//! commands need of the place where entries wait), its folder store keeps
+//! them on disk behind it (atomic renames, fsyncs, claims), [`meta`] is
+//! what is recorded of each, [`backoff`] says when to try again, and its
+//! relayer is `postie spool run` ([`run`]). Here are the commands:
+//! [`flush`] retries the entries, `list`, `show`, `remove`, `init` and
+//! `stats` look at them. An entry moves like this:
 //!
 //! ```text
 //! send fails temporarily ──► queue/ ──flush claims──► active/ ──sent──► (deleted)
@@ -19,45 +22,34 @@
 //! out yet, else to `unknown/`.
 //!
 //! Which store, and where, is chosen once per command ([`choice`]): a
-//! folder, or (feature `postgres`) a PostgreSQL database ([`pg`]), opened
-//! in [`open_store`] alone.
+//! folder, or (feature `postgres`) a PostgreSQL database, opened in
+//! [`open_store`] alone.
 //!
-//! The spool trusts nothing on disk it has not checked ([`trust`],
-//! [`inspect`]): an entry that is damaged or planted is shown as
-//! `damaged` and moved out of the way, never followed or sent.
+//! The spool trusts nothing on disk it has not checked ([`trust`]): an
+//! entry that is damaged or planted is shown as `damaged` and moved out of
+//! the way, never followed or sent.
 
-mod backoff;
 mod choice;
-mod claimed_batch;
-mod digest;
 mod flush;
-mod folder;
-mod inspect;
-mod judge;
-mod meta;
-mod metrics;
-mod owner;
-#[cfg(feature = "postgres")]
-mod pg;
+mod format1;
 mod relay;
 mod run;
 mod stats;
-mod store;
-mod trust;
 
 use std::io;
 use std::path::PathBuf;
 
 use postie_mime::Message;
 use postie_smtp::{envelope, Error, LocalEnv, Outcome, Prepared, SendOptions};
+use postie_spool::meta::{self, Meta};
+use postie_spool::store::{self, Place, SpoolStore, State};
+use postie_spool::{backoff, trust};
 use serde_json::{json, Value};
 
 use crate::args::{SendArgs, SpoolArgs, SpoolCommand};
 use crate::exit;
 pub(crate) use choice::Store;
-use folder::Spool;
-use meta::Meta;
-use store::{Place, SpoolStore, State};
+pub(crate) use format1::settings_from_flags;
 
 /// What a retry needs of the `postie send` command line: how to send, as
 /// the flags made it, and the account by name.
@@ -283,7 +275,7 @@ fn init(store: &Store, json: bool) -> u8 {
     let (kind, applied, version) = match store {
         Store::Folder(_) => ("folder", Vec::<i32>::new(), None::<i32>),
         #[cfg(feature = "postgres")]
-        Store::Postgres(target) => match pg::PgStore::init(target) {
+        Store::Postgres(target) => match postie_spool::pg::PgStore::init(target) {
             Ok((applied, version)) => ("postgres", applied, Some(version)),
             Err(e) => {
                 return fail(database_code(&e), &format!("{}: {e}", target.display()));
@@ -363,7 +355,10 @@ fn open_existing(store: &Store) -> Result<Option<Box<dyn SpoolStore>>, (u8, Stri
     };
     let at = |e: io::Error| (opening_code(&e), opening_error(&root, &e));
     for recovered in spool.recover().map_err(at)? {
-        eprintln!("postie: {}", flush::recovered_line(&recovered));
+        eprintln!(
+            "postie: {}",
+            postie_spool::relayer::recovered_line(&recovered)
+        );
     }
     Ok(Some(spool))
 }
@@ -385,25 +380,22 @@ fn open_store(store: &Store, create: bool) -> Result<Option<Opened>, (u8, String
 fn open_store_leasing(
     store: &Store,
     create: bool,
-    #[cfg_attr(not(feature = "postgres"), allow(unused_variables))] lease: std::time::Duration,
+    lease: std::time::Duration,
 ) -> Result<Option<Opened>, (u8, String)> {
+    let shown = store.describe();
+    match store.open(create, lease) {
+        Ok(opened) => Ok(opened.map(|spool| (spool, shown))),
+        Err(e) => Err((store_code(store, &e), opening_error(&shown, &e))),
+    }
+}
+
+/// The exit code for a store that cannot be opened: a database's by
+/// [`database_code`], a folder's by [`opening_code`].
+fn store_code(store: &Store, error: &io::Error) -> u8 {
     match store {
-        Store::Folder(root) => {
-            if !create && std::fs::symlink_metadata(root).is_err() {
-                return Ok(None);
-            }
-            let shown = root.display().to_string();
-            let at = |e: io::Error| (opening_code(&e), opening_error(&shown, &e));
-            let spool = Spool::open(root.clone()).map_err(at)?;
-            Ok(Some((Box::new(spool), shown)))
-        }
+        Store::Folder(_) => opening_code(error),
         #[cfg(feature = "postgres")]
-        Store::Postgres(target) => {
-            let shown = target.display();
-            let spool = pg::PgStore::connect(target, lease)
-                .map_err(|e| (database_code(&e), opening_error(&shown, &e)))?;
-            Ok(Some((Box::new(spool), shown)))
-        }
+        Store::Postgres(_) => database_code(error),
     }
 }
 

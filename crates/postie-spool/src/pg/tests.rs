@@ -8,15 +8,15 @@ use std::time::Duration;
 
 use postgres::Client;
 
-use super::super::inspect::Damage;
-use super::super::judge::Disposition;
-use super::super::meta::{self, Meta};
-use super::super::owner::Owner;
-use super::super::store::DEFAULT_LEASE;
-use super::super::store::{contract, Batch, BatchLimit, Place, SpoolStore, State};
 use super::connect::{open_client, Target};
 use super::store::PgStore;
 use super::{passfile, schema, tls};
+use crate::inspect::Damage;
+use crate::judge::Disposition;
+use crate::meta::{self, Meta};
+use crate::owner::Owner;
+use crate::store::DEFAULT_LEASE;
+use crate::store::{contract, Batch, BatchLimit, Place, SpoolStore, State};
 
 /// A schema of its own for one test, dropped with everything in it when
 /// the test ends (passed or not).

@@ -15,7 +15,7 @@ use std::path::Path;
 
 /// What a path must be.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Kind {
+pub enum Kind {
     /// A directory.
     Dir,
     /// A regular file, with no other hard link (a second name for one of
@@ -24,20 +24,20 @@ pub(crate) enum Kind {
 }
 
 /// The user postie runs as, who must own the spool.
-pub(crate) fn me() -> u32 {
+pub fn me() -> u32 {
     rustix::process::geteuid().as_raw()
 }
 
 /// Checks `path` without following a link: `Ok(Ok(metadata))` when it is
 /// trusted, `Ok(Err(reason))` when it is not (the reason says what to
 /// fix), `Err` when it cannot be looked at (not there, say).
-pub(crate) fn check(path: &Path, kind: Kind) -> io::Result<Result<Metadata, String>> {
+pub fn check(path: &Path, kind: Kind) -> io::Result<Result<Metadata, String>> {
     let meta = fs::symlink_metadata(path)?;
     Ok(judge(path, kind, &meta).map(|()| meta))
 }
 
 /// The same, for metadata already read without following a link.
-pub(crate) fn judge(path: &Path, kind: Kind, meta: &Metadata) -> Result<(), String> {
+pub fn judge(path: &Path, kind: Kind, meta: &Metadata) -> Result<(), String> {
     let shown = path.display();
     let file_type = meta.file_type();
     if file_type.is_symlink() {
@@ -78,12 +78,12 @@ pub(crate) fn judge(path: &Path, kind: Kind, meta: &Metadata) -> Result<(), Stri
 
 /// The error for an untrusted path, as an `io::Error` that
 /// [`is_untrusted`] recognises.
-pub(crate) fn untrusted(reason: String) -> io::Error {
+pub fn untrusted(reason: String) -> io::Error {
     io::Error::new(io::ErrorKind::PermissionDenied, Untrusted(reason))
 }
 
 /// Whether `error` came from [`untrusted`].
-pub(crate) fn is_untrusted(error: &io::Error) -> bool {
+pub fn is_untrusted(error: &io::Error) -> bool {
     error.get_ref().is_some_and(|e| e.is::<Untrusted>())
 }
 
@@ -101,7 +101,7 @@ impl std::error::Error for Untrusted {}
 
 /// Opens a file to read, never through a link; then checks what was
 /// opened (the open file, so nothing can be swapped in between).
-pub(crate) fn open_read(path: &Path) -> io::Result<File> {
+pub fn open_read(path: &Path) -> io::Result<File> {
     let file = OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
@@ -113,7 +113,7 @@ pub(crate) fn open_read(path: &Path) -> io::Result<File> {
 
 /// Creates a new private file (mode 0600): never one that exists, never
 /// through a link.
-pub(crate) fn create_new(path: &Path) -> io::Result<File> {
+pub fn create_new(path: &Path) -> io::Result<File> {
     OpenOptions::new()
         .write(true)
         .create_new(true)
@@ -135,7 +135,7 @@ pub(crate) fn create_new(path: &Path) -> io::Result<File> {
 ///
 /// This stands on its own, whatever the general loader checks: a spooled
 /// record is data on disk, and must never be a way to run a command.
-pub(crate) fn accounts_file(named: &Path) -> Result<std::path::PathBuf, String> {
+pub fn accounts_file(named: &Path) -> Result<std::path::PathBuf, String> {
     let refuse = |path: &Path, why: String| {
         format!(
             "the accounts file {} (named by the spooled message) is not read: {why}",

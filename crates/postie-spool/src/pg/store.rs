@@ -10,20 +10,18 @@ use std::time::Duration;
 
 use postgres::Client;
 
-use super::super::inspect::Damage;
-use super::super::meta::Meta;
-use super::super::owner::Owner;
-use super::super::stats::Stats;
-use super::super::store::{
-    Batch, BatchLimit, Claimed, NewEntry, Place, Recovered, SpoolStore, State,
-};
 use super::connect::{db_error, lock, open_client, owner_of, relayer, Target};
 use super::record::{mismatch, read_meta, META_JSON};
 use super::schema::NOTIFY_CHANNEL;
 use super::{batch, claim, entry, schema};
+use crate::inspect::Damage;
+use crate::meta::Meta;
+use crate::owner::Owner;
+use crate::stats::Stats;
+use crate::store::{Batch, BatchLimit, Claimed, NewEntry, Place, Recovered, SpoolStore, State};
 
 /// The spool in a PostgreSQL database.
-pub(crate) struct PgStore {
+pub struct PgStore {
     /// One connection, shared with the data markers (which the send's
     /// trace callback holds on another thread).
     pub(super) client: Arc<Mutex<Client>>,
@@ -46,7 +44,7 @@ pub(crate) struct PgStore {
 impl PgStore {
     /// Connects to `target` and brings its schema up to date. A claim
     /// holds a row for `lease` at a time.
-    pub(crate) fn connect(target: &Target, lease: Duration) -> io::Result<Self> {
+    pub fn connect(target: &Target, lease: Duration) -> io::Result<Self> {
         let mut client = open_client(target)?;
         schema::migrate(&mut client)?;
         let current: Option<String> = client
@@ -71,7 +69,7 @@ impl PgStore {
     /// `postie spool init`: makes the tables of `target`, or brings them
     /// up to date; returns the migrations applied now (none when they were
     /// up to date) and the schema's version.
-    pub(crate) fn init(target: &Target) -> io::Result<(Vec<i32>, i32)> {
+    pub fn init(target: &Target) -> io::Result<(Vec<i32>, i32)> {
         let mut client = open_client(target)?;
         let applied = schema::migrate(&mut client)?;
         Ok((applied, schema::latest()))
@@ -263,7 +261,7 @@ impl SpoolStore for PgStore {
             .map_err(db_error)?
             .ok_or_else(|| gone(id))?;
         let message: Option<&[u8]> = row.get(0);
-        super::super::folder::header_text(message.unwrap_or_default())
+        crate::folder::header_text(message.unwrap_or_default())
     }
 
     fn locate(&self, id: &str, _place: &Place) -> String {

@@ -20,7 +20,7 @@
 //!
 //! Nothing here follows a symbolic link or trusts what it did not make:
 //! the root and its folders are checked at every open, each entry before
-//! it is used ([`inspect`](super::inspect)), every file is opened with
+//! it is used ([`inspect`](crate::inspect)), every file is opened with
 //! `O_NOFOLLOW`, and new ones are created with `O_EXCL`. An entry that is
 //! a link, or holds one, or is someone else's, is renamed into
 //! `quarantine/` (the link itself, never its target) and never read.
@@ -29,23 +29,21 @@ use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-use super::digest::{Digest, Digesting};
-use super::inspect::{self, Damage};
-use super::meta::Meta;
-use super::owner::Owner;
-use super::store::{Claimed, DataMarker, Place, Recovered, SpoolStore, State};
-use super::trust::{self, Kind};
+use crate::digest::{Digest, Digesting};
+use crate::inspect::{self, Damage};
+use crate::meta::Meta;
+use crate::owner::Owner;
+use crate::stats::Stats;
+use crate::store::{Claimed, DataMarker, Place, Recovered, SpoolStore, State};
+use crate::trust::{self, Kind};
 
-/// The message, as prepared for the first attempt.
-pub(crate) const MESSAGE: &str = "message.eml";
-/// The record ([`Meta`]).
-pub(crate) const META: &str = "meta.json";
+pub use crate::inspect::{MESSAGE, META};
 /// Created in a claimed entry just before the DATA (or BDAT) command goes
 /// out, and removed once the attempt has a definite outcome. An entry
 /// found without it after its flush died was never offered to a server
 /// (a server takes a message only after its data), so it goes back to the
 /// queue; with it, the server may have the message: unknown.
-pub(crate) const DATA_SENT: &str = "data-sent";
+pub const DATA_SENT: &str = "data-sent";
 /// The [`DATA_SENT`] marker made ahead, when the entry is claimed: at the
 /// DATA command it only has to be renamed, which needs no new inode or
 /// block, so a full disk is found while nothing has been sent yet.
@@ -59,7 +57,7 @@ const QUARANTINE: &str = "quarantine";
 /// The default spool directory, when nothing chose a store
 /// ([`super::choice`]): `$XDG_STATE_HOME/postie/spool`, else
 /// `~/.local/state/postie/spool`.
-pub(crate) fn location() -> Result<PathBuf, String> {
+pub fn location() -> Result<PathBuf, String> {
     let set = |var: &str| std::env::var_os(var).filter(|v| !v.is_empty());
     // The XDG base directory spec ignores a relative path.
     if let Some(state) = set("XDG_STATE_HOME").map(PathBuf::from) {
@@ -86,7 +84,7 @@ fn dir(state: State) -> &'static str {
 }
 
 /// An opened spool.
-pub(crate) struct Spool {
+pub struct Spool {
     root: PathBuf,
     me: Owner,
 }
@@ -96,7 +94,7 @@ impl Spool {
     /// and checks that each is a directory (not a link) that is this
     /// user's and writable by nobody else: an error that
     /// [`trust::is_untrusted`] recognises when not.
-    pub(crate) fn open(root: PathBuf) -> io::Result<Self> {
+    pub fn open(root: PathBuf) -> io::Result<Self> {
         create_private_dir_all(&root)?;
         trust::check(&root, Kind::Dir)?.map_err(trust::untrusted)?;
         for dir in [TMP, ACTIVE, "queue", "unknown", "dead", QUARANTINE] {
@@ -115,7 +113,7 @@ impl Spool {
 
     /// The spool directory.
     #[cfg(test)]
-    pub(crate) fn root(&self) -> &Path {
+    pub fn root(&self) -> &Path {
         &self.root
     }
 
@@ -124,12 +122,12 @@ impl Spool {
     }
 
     /// The entry `id` resting in `state`.
-    pub(crate) fn entry(&self, state: State, id: &str) -> PathBuf {
+    pub fn entry(&self, state: State, id: &str) -> PathBuf {
         self.state_dir(state).join(id)
     }
 
     /// Starts a new entry in `tmp/`: removed again unless committed.
-    pub(crate) fn create(&self) -> io::Result<TmpEntry<'_>> {
+    pub fn create(&self) -> io::Result<TmpEntry<'_>> {
         let base = new_id();
         for attempt in 0..100u32 {
             let id = if attempt == 0 {
@@ -155,7 +153,7 @@ impl Spool {
     }
 
     /// The ids resting in `state`, oldest first.
-    pub(crate) fn ids(&self, state: State) -> io::Result<Vec<String>> {
+    pub fn ids(&self, state: State) -> io::Result<Vec<String>> {
         let mut ids: Vec<String> = fs::read_dir(self.state_dir(state))?
             .filter_map(|e| e.ok()?.file_name().into_string().ok())
             .filter(|name| is_id(name))
@@ -165,7 +163,7 @@ impl Spool {
     }
 
     /// The entries claimed now: (id, owner, path).
-    pub(crate) fn claimed(&self) -> io::Result<Vec<(String, Owner, PathBuf)>> {
+    pub fn claimed(&self) -> io::Result<Vec<(String, Owner, PathBuf)>> {
         let mut claims: Vec<_> = fs::read_dir(self.root.join(ACTIVE))?
             .filter_map(|e| {
                 let e = e.ok()?;
@@ -179,7 +177,7 @@ impl Spool {
     }
 
     /// Where `id` is, and its directory.
-    pub(crate) fn find(&self, id: &str) -> io::Result<Option<(Place, PathBuf)>> {
+    pub fn find(&self, id: &str) -> io::Result<Option<(Place, PathBuf)>> {
         if !is_id(id) {
             return Ok(None);
         }
@@ -202,7 +200,7 @@ impl Spool {
     }
 
     /// What is in `quarantine/`: (name, path), by name.
-    pub(crate) fn quarantined(&self) -> io::Result<Vec<(String, PathBuf)>> {
+    pub fn quarantined(&self) -> io::Result<Vec<(String, PathBuf)>> {
         let mut found: Vec<(String, PathBuf)> = fs::read_dir(self.root.join(QUARANTINE))?
             .filter_map(|e| {
                 let e = e.ok()?;
@@ -216,7 +214,7 @@ impl Spool {
     /// Moves the entry at `path` (a link is moved itself, never followed)
     /// to `quarantine/`, as `id`, or `id.N` when that is taken. Returns
     /// its new path.
-    pub(crate) fn quarantine(&self, path: &Path, id: &str) -> io::Result<PathBuf> {
+    pub fn quarantine(&self, path: &Path, id: &str) -> io::Result<PathBuf> {
         let dir = self.root.join(QUARANTINE);
         for n in 0..1000u32 {
             let name = if n == 0 {
@@ -245,7 +243,7 @@ impl Spool {
     /// Takes `id` out of `state` for this process: an atomic rename, so of
     /// two flushes only one gets it. `None` when it is not there (any
     /// more).
-    pub(crate) fn claim(&self, state: State, id: &str) -> io::Result<Option<Claim<'_>>> {
+    pub fn claim(&self, state: State, id: &str) -> io::Result<Option<Claim<'_>>> {
         let from = self.entry(state, id);
         let to = self.claim_path(id);
         match fs::rename(&from, &to) {
@@ -271,7 +269,7 @@ impl Spool {
     /// `quarantine/` (there by its name in that folder).
     /// `Err(Some(owner))` when a live process has it claimed, `Err(None)`
     /// when there is no such entry.
-    pub(crate) fn remove(&self, id: &str) -> io::Result<Result<(), Option<Owner>>> {
+    pub fn remove(&self, id: &str) -> io::Result<Result<(), Option<Owner>>> {
         let quarantined = self
             .quarantined()?
             .into_iter()
@@ -323,7 +321,7 @@ impl Spool {
     /// data had gone out (or whose outcome was unknown already) goes to
     /// `unknown/`; one that never reached the DATA command goes back to
     /// where a flush takes it from.
-    pub(crate) fn recover(&self) -> io::Result<Vec<Recovered>> {
+    pub fn recover(&self) -> io::Result<Vec<Recovered>> {
         let tmp = self.root.join(TMP);
         for entry in fs::read_dir(&tmp)?.flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
@@ -396,7 +394,7 @@ impl Spool {
 }
 
 /// An entry being written in `tmp/`.
-pub(crate) struct TmpEntry<'a> {
+pub struct TmpEntry<'a> {
     spool: &'a Spool,
     id: String,
     path: PathBuf,
@@ -405,18 +403,18 @@ pub(crate) struct TmpEntry<'a> {
 
 impl TmpEntry<'_> {
     /// Its id.
-    pub(crate) fn id(&self) -> &str {
+    pub fn id(&self) -> &str {
         &self.id
     }
 
     /// Where its message goes.
-    pub(crate) fn message_path(&self) -> PathBuf {
+    pub fn message_path(&self) -> PathBuf {
         self.path.join(MESSAGE)
     }
 
     /// Writes the message with `write`, then fsyncs it; returns its size
     /// and hash, for the record.
-    pub(crate) fn write_message(
+    pub fn write_message(
         &self,
         write: impl FnOnce(&mut dyn Write) -> io::Result<()>,
     ) -> io::Result<Digest> {
@@ -432,7 +430,7 @@ impl TmpEntry<'_> {
 
     /// Writes `meta` and moves the entry into `state`: from then on it is
     /// in the spool, durably.
-    pub(crate) fn commit(mut self, meta: &Meta, state: State) -> io::Result<()> {
+    pub fn commit(mut self, meta: &Meta, state: State) -> io::Result<()> {
         fault("meta")?;
         let file = trust::create_new(&self.path.join(META))?;
         write_and_sync(file, &meta.to_json()?)?;
@@ -461,7 +459,7 @@ impl Drop for TmpEntry<'_> {
 }
 
 /// An entry this process has claimed, in `active/`.
-pub(crate) struct Claim<'a> {
+pub struct Claim<'a> {
     spool: &'a Spool,
     id: String,
     path: PathBuf,
@@ -471,18 +469,18 @@ pub(crate) struct Claim<'a> {
 
 impl Claim<'_> {
     /// Its directory.
-    pub(crate) fn path(&self) -> &Path {
+    pub fn path(&self) -> &Path {
         &self.path
     }
 
     /// The message file.
-    pub(crate) fn message_path(&self) -> PathBuf {
+    pub fn message_path(&self) -> PathBuf {
         self.path.join(MESSAGE)
     }
 
     /// Replaces the record atomically: a new file, fsynced, renamed over
     /// the old one, and the directory fsynced.
-    pub(crate) fn save(&self, meta: &Meta) -> io::Result<()> {
+    pub fn save(&self, meta: &Meta) -> io::Result<()> {
         let new = self.path.join(format!("{META}.new"));
         // A leftover of a crash (the entry was checked when claimed: a
         // file, not a link); `create_new` below would refuse it.
@@ -496,7 +494,7 @@ impl Claim<'_> {
 
     /// Makes the [`DATA_SENT`] marker ahead, as [`DATA_PENDING`]: where
     /// the disk is full, this fails, before anything is sent.
-    pub(crate) fn prepare_marker(&self) -> io::Result<Marker> {
+    pub fn prepare_marker(&self) -> io::Result<Marker> {
         let pending = self.path.join(DATA_PENDING);
         remove_if_there(&pending)?;
         fault("marker")?;
@@ -511,13 +509,13 @@ impl Claim<'_> {
     }
 
     /// Whether the marker is there.
-    pub(crate) fn data_sent(&self) -> bool {
+    pub fn data_sent(&self) -> bool {
         fs::symlink_metadata(self.path.join(DATA_SENT)).is_ok()
     }
 
     /// Removes the marker (and the one made ahead): the attempt's outcome
     /// is known and recorded.
-    pub(crate) fn clear_data_sent(&self) -> io::Result<()> {
+    pub fn clear_data_sent(&self) -> io::Result<()> {
         let sent = remove_if_there(&self.path.join(DATA_SENT))?;
         let pending = remove_if_there(&self.path.join(DATA_PENDING))?;
         if sent || pending {
@@ -527,12 +525,12 @@ impl Claim<'_> {
     }
 
     /// Moves the claimed entry to `quarantine/`; returns its new path.
-    pub(crate) fn quarantine(self) -> io::Result<PathBuf> {
+    pub fn quarantine(self) -> io::Result<PathBuf> {
         self.spool.quarantine(&self.path, &self.id)
     }
 
     /// Puts the entry to rest in `state`.
-    pub(crate) fn release(self, state: State) -> io::Result<()> {
+    pub fn release(self, state: State) -> io::Result<()> {
         fs::rename(&self.path, self.spool.entry(state, &self.id))?;
         sync_dir(&self.spool.root.join(ACTIVE))?;
         sync_dir(&self.spool.state_dir(state))
@@ -541,7 +539,7 @@ impl Claim<'_> {
     /// Deletes the entry: the message was delivered. The rename out of
     /// `active/` is the moment that counts; the deletion after it may be
     /// cut short, and [`SpoolStore::recover`] finishes it.
-    pub(crate) fn delete(self) -> io::Result<()> {
+    pub fn delete(self) -> io::Result<()> {
         let gone = self
             .spool
             .root
@@ -555,7 +553,7 @@ impl Claim<'_> {
 
 /// The [`DATA_SENT`] marker of a claimed entry, made ahead (see
 /// [`Claimed::prepare_marker`]): owned, so the trace callback can hold it.
-pub(crate) struct Marker {
+pub struct Marker {
     pending: PathBuf,
     sent: PathBuf,
     entry: PathBuf,
@@ -566,7 +564,7 @@ pub(crate) struct Marker {
 impl Marker {
     /// Records, durably, that the data goes out: a rename (no new inode
     /// or block needed), then the directory fsynced.
-    pub(crate) fn set(&self) -> io::Result<()> {
+    pub fn set(&self) -> io::Result<()> {
         fault("data-sent")?;
         fs::rename(&self.pending, &self.sent)?;
         sync_dir(&self.entry)
@@ -577,7 +575,7 @@ impl Marker {
     /// server has it and the next flush sends it. Best effort: where this
     /// fails too, the next spool command finds the claim of a process
     /// that has ended and does the same.
-    pub(crate) fn give_back(&self) -> io::Result<()> {
+    pub fn give_back(&self) -> io::Result<()> {
         remove_if_there(&self.sent)?;
         sync_dir(&self.entry)?;
         fs::rename(&self.entry, &self.rest)?;
@@ -630,7 +628,7 @@ fn remove_any(path: &Path) -> io::Result<()> {
 
 /// Whether `text` can be a spool id (digits and dashes: no `/` or `..`
 /// can reach a path through it).
-pub(crate) fn is_id(text: &str) -> bool {
+pub fn is_id(text: &str) -> bool {
     !text.is_empty()
         && text.len() <= 64
         && text.bytes().all(|b| b.is_ascii_digit() || b == b'-')
@@ -662,7 +660,7 @@ fn write_and_sync(mut file: File, bytes: &[u8]) -> io::Result<()> {
 }
 
 /// fsync of a directory: makes the renames and creations in it durable.
-pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
+pub fn sync_dir(dir: &Path) -> io::Result<()> {
     use std::os::unix::fs::OpenOptionsExt;
     fs::OpenOptions::new()
         .read(true)
@@ -687,7 +685,7 @@ fn create_private_dir_all(path: &Path) -> io::Result<()> {
 /// The folder store behind the seam: every call is one of the methods
 /// above, on paths made from the id and place.
 impl SpoolStore for Spool {
-    fn create(&self) -> io::Result<Box<dyn super::store::NewEntry + '_>> {
+    fn create(&self) -> io::Result<Box<dyn crate::store::NewEntry + '_>> {
         Ok(Box::new(Spool::create(self)?))
     }
 
@@ -745,6 +743,19 @@ impl SpoolStore for Spool {
     fn remove(&self, id: &str) -> io::Result<Result<(), Option<Owner>>> {
         Spool::remove(self, id)
     }
+
+    fn claim_due(
+        &self,
+        limit: crate::store::BatchLimit,
+        now: u64,
+        account: Option<&str>,
+    ) -> io::Result<Box<dyn crate::store::Batch + '_>> {
+        crate::claimed_batch::claim_due(self, limit, now, account)
+    }
+
+    fn stats(&self) -> io::Result<Stats> {
+        stats_of_entries(self)
+    }
 }
 
 impl Spool {
@@ -772,7 +783,7 @@ impl Spool {
     }
 }
 
-impl super::store::NewEntry for TmpEntry<'_> {
+impl crate::store::NewEntry for TmpEntry<'_> {
     fn id(&self) -> &str {
         TmpEntry::id(self)
     }
@@ -845,7 +856,7 @@ fn header(path: &Path) -> io::Result<String> {
 
 /// The header fields of the message `message` reads, as text (shared with
 /// the database store, whose messages are bytes).
-pub(crate) fn header_text(message: impl io::Read) -> io::Result<String> {
+pub fn header_text(message: impl io::Read) -> io::Result<String> {
     use io::BufRead;
     let mut reader = io::BufReader::new(message);
     let mut text = String::new();
@@ -866,6 +877,33 @@ pub(crate) fn header_text(message: impl io::Read) -> io::Result<String> {
     Ok(text)
 }
 
+/// A store's numbers, counted from its entries (the folder store has no
+/// cheaper way).
+fn stats_of_entries(store: &(impl SpoolStore + ?Sized)) -> io::Result<Stats> {
+    let now = crate::backoff::now();
+    let mut stats = Stats::empty(None);
+    for (id, place) in store.entries()? {
+        let state = place.state_name();
+        let record = match &place {
+            Place::Quarantined => None,
+            _ => store.look(&id, &place, false).ok().and_then(Result::ok),
+        };
+        if let Some(slot) = stats.states.iter_mut().find(|(name, _, _)| *name == state) {
+            slot.1 += 1;
+            if let Some(meta) = &record {
+                let age = now.saturating_sub(meta.created);
+                slot.2 = Some(slot.2.map_or(age, |oldest: u64| oldest.max(age)));
+            }
+        }
+        if let Some(meta) = record.filter(|m| m.attempts > 0 || m.dead_reason.is_some()) {
+            let ago = now.saturating_sub(meta.last_attempt);
+            stats.failed.0 += u64::from(ago < 60);
+            stats.failed.1 += u64::from(ago < 3600);
+        }
+    }
+    Ok(stats)
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -879,7 +917,7 @@ mod tests {
 
     fn meta(id: &str) -> Meta {
         Meta {
-            version: super::super::meta::VERSION,
+            version: crate::meta::VERSION,
             id: id.to_owned(),
             created: 1,
             account: None,
@@ -929,7 +967,7 @@ mod tests {
     #[test]
     fn the_folder_store_keeps_the_stores_contract() {
         let spool = temp_spool("contract");
-        super::super::store::contract::holds(&spool, &meta);
+        crate::store::contract::holds(&spool, &meta);
         fs::remove_dir_all(spool.root()).unwrap();
     }
 

@@ -8,18 +8,18 @@ use std::io;
 
 use postgres::types::ToSql;
 
-use super::super::digest;
-use super::super::inspect::Damage;
-use super::super::judge::Disposition;
-use super::super::store::{Batch, BatchLimit, State, Taken};
 use super::connect::{db_error, random_u64};
 use super::record::{mismatch, read_meta, record_assignments, Columns, META_JSON};
 use super::store::{state_name, PgStore};
+use crate::digest;
+use crate::inspect::Damage;
+use crate::judge::Disposition;
+use crate::store::{Batch, BatchLimit, State, Taken};
 
 /// The newest record format this postie reads: a row of a newer one is
 /// left for a newer relayer, never claimed (claiming it only to put it
 /// back would wake every relayer for it again and again).
-pub(super) const FORMAT_KNOWN: i32 = super::super::meta::VERSION as i32;
+pub(super) const FORMAT_KNOWN: i32 = crate::meta::VERSION as i32;
 
 /// The columns a claim's end clears.
 const UNCLAIM: &str =

@@ -13,7 +13,7 @@ use std::fmt;
 
 /// A process, as named in the spool: `<pid>-<start time>`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Owner {
+pub struct Owner {
     pid: u32,
     /// Clock ticks after boot when the process started; 0 where `/proc`
     /// cannot tell.
@@ -22,14 +22,14 @@ pub(crate) struct Owner {
 
 impl Owner {
     /// This process.
-    pub(crate) fn me() -> Self {
+    pub fn me() -> Self {
         let pid = std::process::id();
         let start = stat(pid).map_or(0, |s| s.start);
         Self { pid, start }
     }
 
     /// Reads `<pid>-<start>` back.
-    pub(crate) fn parse(text: &str) -> Option<Self> {
+    pub fn parse(text: &str) -> Option<Self> {
         let (pid, start) = text.split_once('-')?;
         Some(Self {
             pid: pid.parse().ok()?,
@@ -38,7 +38,7 @@ impl Owner {
     }
 
     /// The process id.
-    pub(crate) fn pid(self) -> u32 {
+    pub fn pid(self) -> u32 {
         self.pid
     }
 
@@ -46,7 +46,7 @@ impl Owner {
     /// (not Linux), every owner counts as alive: an entry is then never
     /// taken from under a flush that might still be sending it, at the
     /// price of needing `postie spool remove` after a crash.
-    pub(crate) fn is_alive(self) -> bool {
+    pub fn is_alive(self) -> bool {
         if std::fs::metadata("/proc/self/stat").is_err() {
             return true;
         }

@@ -3,9 +3,9 @@
 //! commands need of the place where messages wait, and nothing of how it
 //! keeps them.
 //!
-//! The folder store ([`super::folder`]) keeps each entry as a directory and
+//! The folder store ([`crate::folder`]) keeps each entry as a directory and
 //! every change of state as one `rename(2)`; the PostgreSQL store
-//! (`super::pg`, feature `postgres`) keeps each as a row.
+//! (`crate::pg`, feature `postgres`) keeps each as a row.
 //! Whatever the store, its contract is the same:
 //!
 //! - an entry is in exactly one place at a time (resting in a [`State`],
@@ -22,20 +22,20 @@
 use std::io::{self, Write};
 use std::path::PathBuf;
 
-use super::digest::Digest;
-use super::inspect::Damage;
-use super::meta::Meta;
-use super::owner::Owner;
+use crate::digest::Digest;
+use crate::inspect::Damage;
+use crate::meta::Meta;
+use crate::owner::Owner;
 
 /// How long a claim of a database store holds a message before
 /// [`SpoolStore::recover`] may take it back, unless renewed: longer than
 /// any one send (it is renewed with the data mark, just before sending).
 /// `postie spool run --lease` sets a relayer's.
-pub(crate) const DEFAULT_LEASE: std::time::Duration = std::time::Duration::from_secs(600);
+pub const DEFAULT_LEASE: std::time::Duration = std::time::Duration::from_secs(600);
 
 /// Where an entry rests between flushes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum State {
+pub enum State {
     /// Waiting for its next attempt.
     Queued,
     /// The last attempt ended after the final dot without a reply.
@@ -46,10 +46,10 @@ pub(crate) enum State {
 
 impl State {
     /// Every resting state.
-    pub(crate) const ALL: [State; 3] = [State::Queued, State::Unknown, State::Dead];
+    pub const ALL: [State; 3] = [State::Queued, State::Unknown, State::Dead];
 
     /// The name shown by `postie spool list`.
-    pub(crate) fn name(self) -> &'static str {
+    pub fn name(self) -> &'static str {
         match self {
             Self::Queued => "queued",
             Self::Unknown => "unknown",
@@ -60,7 +60,7 @@ impl State {
 
 /// Where an entry is now.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) enum Place {
+pub enum Place {
     /// Resting.
     At(State),
     /// Claimed by a live process.
@@ -72,7 +72,7 @@ pub(crate) enum Place {
 impl Place {
     /// The state `postie spool list` shows for it (and the PostgreSQL
     /// store's `state` column holds).
-    pub(crate) fn state_name(&self) -> &'static str {
+    pub fn state_name(&self) -> &'static str {
         match self {
             Self::At(state) => state.name(),
             Self::Claimed(_) => "sending",
@@ -83,19 +83,19 @@ impl Place {
 
 /// An entry [`SpoolStore::recover`] took back from a dead process.
 #[derive(Clone, Debug)]
-pub(crate) struct Recovered {
+pub struct Recovered {
     /// Its id.
-    pub(crate) id: String,
+    pub id: String,
     /// The process that had it.
-    pub(crate) owner: Owner,
+    pub owner: Owner,
     /// Where it went; `None`: to `quarantine/`.
-    pub(crate) state: Option<State>,
+    pub state: Option<State>,
     /// Why it went to `quarantine/`.
-    pub(crate) reason: Option<String>,
+    pub reason: Option<String>,
 }
 
 /// Where kept messages wait.
-pub(crate) trait SpoolStore {
+pub trait SpoolStore: Send + Sync {
     /// Starts a new entry; it is not in the spool until committed, and is
     /// removed if dropped before.
     fn create(&self) -> io::Result<Box<dyn NewEntry + '_>>;
@@ -139,15 +139,13 @@ pub(crate) trait SpoolStore {
     /// Claims at once up to `limit` queued messages due at `now` (of
     /// `account` only, if given), the longest due first, for a relayer:
     /// their data is marked and their results written a batch at a time.
-    /// By default one claim after another ([`super::claimed_batch`]).
+    /// (The folder store makes it of one claim after another.)
     fn claim_due(
         &self,
         limit: BatchLimit,
         now: u64,
         account: Option<&str>,
-    ) -> io::Result<Box<dyn Batch + '_>> {
-        super::claimed_batch::claim_due(self, limit, now, account)
-    }
+    ) -> io::Result<Box<dyn Batch + '_>>;
 
     /// How long until the next queued message (of `account` only, if
     /// given) is due, if the store can tell cheaply; `None`: none queued,
@@ -173,9 +171,7 @@ pub(crate) trait SpoolStore {
     }
 
     /// How many messages are in each state, and how lately they went.
-    fn stats(&self) -> io::Result<super::stats::Stats> {
-        super::stats::Stats::of_entries(self)
-    }
+    fn stats(&self) -> io::Result<crate::stats::Stats>;
 
     /// Deletes what the store keeps of messages sent longer than `kept`
     /// ago; returns how many (a store that deletes them at once keeps
@@ -187,26 +183,41 @@ pub(crate) trait SpoolStore {
 
 /// How much one [`Batch`] may hold.
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct BatchLimit {
+pub struct BatchLimit {
     /// At most this many messages.
-    pub(crate) messages: usize,
+    pub messages: usize,
     /// Their sizes adding up to at most this many bytes (the first
     /// message always fits: a larger one goes alone).
-    pub(crate) bytes: u64,
+    pub bytes: u64,
 }
 
 /// A message claimed in a [`Batch`].
-pub(crate) struct Taken {
+pub struct Taken {
     /// Its id.
-    pub(crate) id: String,
+    pub id: String,
     /// Where it rested.
-    pub(crate) from: State,
+    pub from: State,
     /// Its record, checked (its message against it too), or what is wrong.
-    pub(crate) meta: Result<Meta, Damage>,
+    pub meta: Result<Meta, Damage>,
     /// Found damaged before it was claimed, and moved aside unclaimed
     /// already (as `postie spool flush` does): where it went. Nothing is
     /// left to do with it.
-    pub(crate) moved: Option<String>,
+    pub moved: Option<String>,
+}
+
+/// Where a claimed message goes.
+#[derive(Clone, Debug)]
+pub enum Disposition {
+    /// Delivered: deleted (the folder store), or kept as sent without its
+    /// bytes (PostgreSQL).
+    Sent,
+    /// To rest in the state, with the record saved (after an attempt that
+    /// failed, or a message given up: then `dead_reason` says why).
+    Rest(Box<Meta>, State),
+    /// Not attempted: back where it rested, its record unchanged.
+    Back(State),
+    /// Damaged: moved aside unread.
+    Quarantine,
 }
 
 /// Messages a relayer claimed together: the data marked for all of them
@@ -214,7 +225,7 @@ pub(crate) struct Taken {
 /// a batch costs a few writes to the store rather than a few per message.
 /// A relayer killed while it holds a batch leaves the messages of that
 /// batch unknown (their data marked), never more.
-pub(crate) trait Batch {
+pub trait Batch {
     /// What was claimed, in order.
     fn taken(&self) -> &[Taken];
 
@@ -241,11 +252,11 @@ pub(crate) trait Batch {
     /// returns the taken messages whose claims were lost (taken back by
     /// another process, whose they are now). On an error nothing may have
     /// been written, and it may be called again with the same results.
-    fn finish(&mut self, results: &[Option<super::judge::Disposition>]) -> io::Result<Vec<usize>>;
+    fn finish(&mut self, results: &[Option<Disposition>]) -> io::Result<Vec<usize>>;
 }
 
 /// An entry being written.
-pub(crate) trait NewEntry {
+pub trait NewEntry {
     /// Its id.
     fn id(&self) -> &str;
 
@@ -265,7 +276,7 @@ pub(crate) trait NewEntry {
 }
 
 /// An entry this process has claimed.
-pub(crate) trait Claimed {
+pub trait Claimed {
     /// Its record, checked, its message against it too.
     fn check(&self) -> io::Result<Result<Meta, Damage>>;
 
@@ -294,7 +305,7 @@ pub(crate) trait Claimed {
 
 /// The record, made ahead by [`Claimed::prepare_marker`], that a claimed
 /// entry's data went out; owned, so a trace callback can hold it.
-pub(crate) trait DataMarker: Send + Sync {
+pub trait DataMarker: Send + Sync {
     /// Records, durably, that the data goes out now.
     fn set(&self) -> io::Result<()>;
 
@@ -306,7 +317,7 @@ pub(crate) trait DataMarker: Send + Sync {
 /// The contract above as a test any store must pass, through the seam
 /// alone (the folder store and the PostgreSQL store both run it).
 #[cfg(test)]
-pub(crate) mod contract {
+pub mod contract {
     #![allow(clippy::unwrap_used, clippy::panic)]
 
     use super::*;
@@ -351,7 +362,7 @@ pub(crate) mod contract {
 
     /// Runs the contract against an empty `store`; `meta` makes a record
     /// for an id.
-    pub(crate) fn holds(store: &dyn SpoolStore, meta: &dyn Fn(&str) -> Meta) {
+    pub fn holds(store: &dyn SpoolStore, meta: &dyn Fn(&str) -> Meta) {
         // Written but never committed: not in the spool.
         {
             let mut entry = store.create().unwrap();

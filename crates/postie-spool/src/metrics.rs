@@ -10,11 +10,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use super::stats::Stats;
+use crate::stats::Stats;
 
 /// What a relayer counts, shared with the endpoint's thread.
 #[derive(Default)]
-pub(crate) struct Counters {
+pub struct Counters {
     pub(crate) sent: AtomicU64,
     pub(crate) kept: AtomicU64,
     pub(crate) dead: AtomicU64,
@@ -32,12 +32,12 @@ impl Counters {
     }
 
     /// Keeps the spool's numbers for the next scrape.
-    pub(crate) fn set_spool(&self, stats: Stats) {
+    pub fn set_spool(&self, stats: Stats) {
         *self.spool.lock().unwrap_or_else(PoisonError::into_inner) = Some(stats);
     }
 
     /// The exposition text.
-    pub(crate) fn text(&self) -> String {
+    pub fn text(&self) -> String {
         let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
         let mut out = String::from(
             "# HELP postie_relay_messages_total Messages this relayer judged, by outcome.\n\
@@ -73,7 +73,7 @@ impl Counters {
 
 /// Checks that `text` is an address on the loopback interface: the
 /// metrics name what the spool holds, which is nobody else's business.
-pub(crate) fn loopback(text: &str) -> Result<SocketAddr, String> {
+pub fn loopback(text: &str) -> Result<SocketAddr, String> {
     let addr: SocketAddr = text
         .parse()
         .map_err(|_| format!("--metrics {text}: not an address and port (127.0.0.1:9108)"))?;
@@ -87,7 +87,7 @@ pub(crate) fn loopback(text: &str) -> Result<SocketAddr, String> {
 
 /// Serves `counters` on `addr` from a thread of its own, for the life of
 /// the process.
-pub(crate) fn serve(addr: SocketAddr, counters: Arc<Counters>) -> io::Result<SocketAddr> {
+pub fn serve(addr: SocketAddr, counters: Arc<Counters>) -> io::Result<SocketAddr> {
     let listener = TcpListener::bind(addr)?;
     let bound = listener.local_addr()?;
     std::thread::Builder::new()

@@ -10,14 +10,18 @@ use std::fs;
 use std::io;
 use std::path::Path;
 
-use super::digest;
-use super::folder::{MESSAGE, META};
-use super::meta::{Meta, Unreadable};
-use super::trust::{self, Kind};
+use crate::digest;
+use crate::meta::{Meta, Unreadable};
+use crate::trust::{self, Kind};
+
+/// An entry's message, as prepared for the first attempt.
+pub const MESSAGE: &str = "message.eml";
+/// An entry's record ([`Meta`]).
+pub const META: &str = "meta.json";
 
 /// What is wrong with an entry.
 #[derive(Debug, PartialEq)]
-pub(crate) enum Damage {
+pub enum Damage {
     /// A link, or a folder or file of the wrong type, owner or mode:
     /// planted, or made by someone else. Moved, unread, to `quarantine/`.
     Untrusted(String),
@@ -33,7 +37,7 @@ pub(crate) enum Damage {
 
 impl Damage {
     /// Why, in words that name the path.
-    pub(crate) fn reason(&self) -> &str {
+    pub fn reason(&self) -> &str {
         match self {
             Self::Untrusted(reason)
             | Self::Unreadable(reason)
@@ -46,7 +50,7 @@ impl Damage {
 /// Looks at the entry at `entry`, following no link. `Err` only when it
 /// cannot be looked at (it moved away, say); with `message`, the
 /// message's size and hash are checked against the record too.
-pub(crate) fn inspect(entry: &Path, message: bool) -> io::Result<Result<Meta, Damage>> {
+pub fn inspect(entry: &Path, message: bool) -> io::Result<Result<Meta, Damage>> {
     if let Err(reason) = trust::check(entry, Kind::Dir)? {
         return Ok(Err(Damage::Untrusted(reason)));
     }

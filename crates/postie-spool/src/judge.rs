@@ -3,54 +3,74 @@
 //! updated, and the line that says so. `postie spool flush` and the
 //! relayers of `postie spool run` judge alike; only how they write the
 //! result differs (one message at a time, or a batch at once).
+//!
+//! Failures are judged by their exit code in sendmail's convention
+//! ([`postie_smtp::sysexits`]): temporary ones and setups someone can fix
+//! are retried until the message is too old, an unknown outcome is kept
+//! as unknown, the rest is given up.
 
 use std::io;
 use std::time::Duration;
 
 use postie_smtp::Outcome;
 
-use super::backoff;
-use super::meta::Meta;
-use super::store::{Claimed, State};
-use crate::deliver::Failure;
-use crate::exit;
+use crate::backoff;
+use crate::meta::Meta;
+use crate::store::{Claimed, State};
+use postie_smtp::sysexits as exit;
 
-/// Where a claimed message goes.
-#[derive(Clone, Debug)]
-pub(crate) enum Disposition {
-    /// Delivered: deleted (the folder store), or kept as sent without its
-    /// bytes (PostgreSQL).
-    Sent,
-    /// To rest in the state, with the record saved (after an attempt that
-    /// failed, or a message given up: then `dead_reason` says why).
-    Rest(Box<Meta>, State),
-    /// Not attempted: back where it rested, its record unchanged.
-    Back(State),
-    /// Damaged: moved aside unread.
-    Quarantine,
+/// Why a kept message was not sent.
+#[derive(Debug)]
+pub enum Failure {
+    /// Before anything was sent: the exit code `postie send` would give
+    /// ([`postie_smtp::sysexits`]: 75 and 68 and a setup to fix, 78 or
+    /// 64, are retried; the rest gives the message up), and the reason.
+    Input(u8, String),
+    /// The send failed.
+    Send(postie_smtp::Error),
 }
+
+/// A failed send as one line: the error, and for an unknown outcome
+/// that the message may have been delivered.
+pub fn error_text(error: &postie_smtp::Error) -> String {
+    let mut line = error.to_string();
+    if error.outcome() == Outcome::Unknown {
+        line.push_str(
+            " (the message may have been delivered: the connection ended after the final dot)",
+        );
+    }
+    line
+}
+
+pub use crate::store::Disposition;
 
 /// How a judged message counts in a run's summary.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Count {
+pub enum Count {
+    /// Sent.
     Sent,
+    /// Kept for a later attempt (or as unknown).
     Kept,
+    /// Given up.
     Dead,
 }
 
 /// A result judged: where the message goes, how it counts, what to say.
-pub(crate) struct Judged {
-    pub(crate) disposition: Disposition,
-    pub(crate) count: Count,
-    pub(crate) line: String,
+pub struct Judged {
+    /// Where the message goes.
+    pub disposition: Disposition,
+    /// How it counts.
+    pub count: Count,
+    /// What to say of it, one line.
+    pub line: String,
     /// The message's id.
-    pub(crate) id: String,
+    pub id: String,
 }
 
 impl Judged {
     /// What became of the message, as `--json` names it: `sent`, `kept`
     /// (queued for its next attempt), `unknown` or `dead`.
-    pub(crate) fn outcome(&self) -> &'static str {
+    pub fn outcome(&self) -> &'static str {
         match &self.disposition {
             Disposition::Sent => "sent",
             Disposition::Rest(_, State::Unknown) => "unknown",
@@ -63,7 +83,7 @@ impl Judged {
 
 /// One message's `--json` line: its id, what became of it, and the line
 /// `postie spool flush` or `run` says about it (without the prefix).
-pub(crate) fn event(id: &str, outcome: &str, text: &str) -> serde_json::Value {
+pub fn event(id: &str, outcome: &str, text: &str) -> serde_json::Value {
     serde_json::json!({"id": id, "outcome": outcome, "text": text})
 }
 
@@ -79,7 +99,7 @@ enum Verdict {
 
 /// Judges the attempt on `meta`'s message that ended at `now` with
 /// `result`; `max_age` is how long it may be kept.
-pub(crate) fn attempt(
+pub fn attempt(
     mut meta: Meta,
     result: Result<postie_smtp::Sent, Failure>,
     now: u64,
@@ -171,7 +191,7 @@ fn kept(meta: Meta, state: State, line: String) -> Judged {
 }
 
 /// Gives a message up: to dead, with the reason.
-pub(crate) fn give_up(mut meta: Meta, reason: String) -> Judged {
+pub fn give_up(mut meta: Meta, reason: String) -> Judged {
     let line = format!("{}: given up (in dead/): {reason}", meta.id);
     meta.dead_reason = Some(reason);
     Judged {
@@ -187,7 +207,7 @@ pub(crate) fn give_up(mut meta: Meta, reason: String) -> Judged {
 /// saved before the "data went out" mark goes; otherwise the mark goes
 /// first (the outcome is known: not sent), so a crash from there on finds
 /// it not sent.
-pub(crate) fn apply(claim: Box<dyn Claimed + '_>, disposition: Disposition) -> io::Result<()> {
+pub fn apply(claim: Box<dyn Claimed + '_>, disposition: Disposition) -> io::Result<()> {
     match disposition {
         Disposition::Sent => claim.delete(),
         Disposition::Rest(meta, state) => {
@@ -211,7 +231,7 @@ pub(crate) fn apply(claim: Box<dyn Claimed + '_>, disposition: Disposition) -> i
 /// The exit code of a run of `spool flush` or `spool run --once` that
 /// had `errors` failures of the store, gave `given_up` messages up (or
 /// found them damaged) and kept `kept` for later.
-pub(crate) fn exit_code(errors: usize, given_up: usize, kept: usize) -> u8 {
+pub fn exit_code(errors: usize, given_up: usize, kept: usize) -> u8 {
     if errors > 0 {
         exit::OS_ERR
     } else if given_up > 0 {
@@ -245,7 +265,7 @@ fn verdict(failure: &Failure) -> Verdict {
 /// batch's results) or a line could not show.
 fn failure_text(failure: &Failure) -> String {
     let text = match failure {
-        Failure::Send(error) => super::error_text(error),
+        Failure::Send(error) => error_text(error),
         Failure::Input(_, text) => text.clone(),
     };
     text.chars()

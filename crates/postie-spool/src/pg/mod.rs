@@ -50,5 +50,5 @@ mod store;
 mod tests;
 mod tls;
 
-pub(crate) use connect::Target;
-pub(crate) use store::PgStore;
+pub use connect::Target;
+pub use store::PgStore;

@@ -40,7 +40,7 @@ pub(crate) fn location(explicit: Option<&Path>) -> Option<PathBuf> {
 /// file is missing or has no line for it; an error when it cannot be read
 /// or others may read it.
 pub(crate) fn password(path: &Path, lookup: &Lookup<'_>) -> io::Result<Option<Zeroizing<String>>> {
-    let mut file = match super::super::trust::open_read(path) {
+    let mut file = match crate::trust::open_read(path) {
         Ok(file) => file,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(e),

@@ -1,145 +1,14 @@
-//! `meta.json`: what a spooled message needs to be sent again, and how its
-//! attempts went.
-//!
-//! The message itself is `message.eml`, written exactly as it was prepared
-//! for the first attempt (Date and Message-ID already added, Bcc already
-//! removed), so every retry sends the same bytes. What is kept of the
-//! command line is only what says how to send it: servers, TLS, the
-//! secret's source (never the secret), the extension flags. The envelope
-//! is kept as it was derived the first time, and the account by name, so
-//! its settings and its secret are read again at each attempt.
-
-use std::path::PathBuf;
+//! Format 1 spool records, written by postie before format 2: how to send
+//! was a list of `postie send` flags, which only this command can read.
+//! It registers this reader with postie-spool at start.
 
 use clap::Parser as _;
-use postie_smtp::{SecretSource, TransportSettings};
-use serde::{Deserialize, Serialize};
+use postie_smtp::TransportSettings;
 
 use crate::args::{Cli, Command};
 
-/// The format of `meta.json`; a newer postie refuses nothing older.
-///
-/// 2: how to send is `transport`, the settings whole (format 1 kept a list
-/// of `postie send` flags, which is still read). `sha256` is optional in
-/// both (the records of postie versions before it have none).
-pub(crate) const VERSION: u32 = 2;
-
-/// The record of one spooled message.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
-pub(crate) struct Meta {
-    /// The format ([`VERSION`]).
-    pub(crate) version: u32,
-    /// The message's spool id.
-    pub(crate) id: String,
-    /// When it was spooled (seconds since the Unix epoch).
-    pub(crate) created: u64,
-    /// The account it was sent with, by name; `None`: no account.
-    pub(crate) account: Option<String>,
-    /// The accounts file that account is read from.
-    pub(crate) config: Option<PathBuf>,
-    /// How to send it, as the flags made it before the account filled it
-    /// in (no envelope, no secret: where the secret comes from). Read from
-    /// `flags` in a format 1 record.
-    #[serde(default)]
-    pub(crate) transport: TransportSettings,
-    /// Format 1: the `postie send` flags saying how to send it.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub(crate) flags: Vec<String>,
-    /// The envelope sender (empty: the null sender `<>`).
-    pub(crate) reverse_path: String,
-    /// The envelope recipients.
-    pub(crate) recipients: Vec<String>,
-    /// The message's size in bytes, as kept: checked before each attempt.
-    pub(crate) size: u64,
-    /// SHA-256 of the message's bytes as kept (hex), checked before each
-    /// attempt; `None` in the records of postie versions before it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) sha256: Option<String>,
-    /// Attempts made by `postie spool flush` (the first send not counted).
-    pub(crate) attempts: u32,
-    /// When a flush may try it next (seconds since the epoch).
-    pub(crate) next_attempt: u64,
-    /// When it was last tried, by the first send or a flush.
-    pub(crate) last_attempt: u64,
-    /// The error of the last attempt, one line.
-    pub(crate) last_error: String,
-    /// An attempt ended after the final dot without a reply: the server
-    /// may have the message. Only `flush --force` sends it again, and this
-    /// stays set until an attempt has a definite outcome.
-    pub(crate) maybe_delivered: bool,
-    /// Why it was given up (in `dead/` only).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) dead_reason: Option<String>,
-}
-
-impl Meta {
-    /// Serialized for the file.
-    pub(crate) fn to_json(&self) -> std::io::Result<Vec<u8>> {
-        let mut bytes = serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?;
-        bytes.push(b'\n');
-        Ok(bytes)
-    }
-
-    /// Read back from the file. The version is looked at first: a newer
-    /// format may not parse as this one, and is not damaged for that.
-    pub(crate) fn from_json(bytes: &[u8]) -> Result<Self, Unreadable> {
-        let value: serde_json::Value =
-            serde_json::from_slice(bytes).map_err(|e| Unreadable::Damaged(e.to_string()))?;
-        if let Some(version) = value.get("version").and_then(serde_json::Value::as_u64) {
-            if version > u64::from(VERSION) {
-                return Err(Unreadable::Newer(version));
-            }
-        }
-        let mut meta: Self =
-            serde_json::from_value(value).map_err(|e| Unreadable::Damaged(e.to_string()))?;
-        if meta.version < 2 {
-            meta.transport = settings_from_flags(&meta.flags).map_err(Unreadable::Damaged)?;
-        }
-        // The spool only keeps sources the flags name: a record that names a
-        // command to run (or a secret it cannot hold) was not written by
-        // postie, and nothing in it is run.
-        let proxy_secret = meta
-            .transport
-            .proxy
-            .as_ref()
-            .and_then(|p| p.secret.as_ref());
-        for secret in [meta.transport.auth.secret.as_ref(), proxy_secret] {
-            match secret {
-                None | Some(SecretSource::Env(_) | SecretSource::File(_)) => {}
-                Some(other) => {
-                    return Err(Unreadable::Damaged(format!(
-                        "names a password source a kept message may not have: {other:?}"
-                    )))
-                }
-            }
-        }
-        Ok(meta)
-    }
-}
-
-/// Why a `meta.json` cannot be read.
-#[derive(Debug, PartialEq, Eq)]
-pub(crate) enum Unreadable {
-    /// Not JSON, or not a record.
-    Damaged(String),
-    /// Written by a newer postie, in this format.
-    Newer(u64),
-}
-
-impl std::fmt::Display for Unreadable {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Damaged(e) => write!(f, "damaged: {e}"),
-            Self::Newer(version) => write!(
-                f,
-                "written by a newer postie (format {version}; this one reads {VERSION}): left for it"
-            ),
-        }
-    }
-}
-
 /// A format 1 record's flags, read as `postie send` reads them.
-fn settings_from_flags(flags: &[String]) -> Result<TransportSettings, String> {
+pub(crate) fn settings_from_flags(flags: &[String]) -> Result<TransportSettings, String> {
     let argv = ["postie", "send"]
         .into_iter()
         .map(str::to_owned)
@@ -161,6 +30,8 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::panic)]
     use super::*;
     use crate::args::TransportArgs;
+    use postie_smtp::SecretSource;
+    use postie_spool::meta::{Meta, Unreadable, VERSION};
 
     fn settings(argv: &[String]) -> TransportSettings {
         let full = ["postie".to_owned(), "send".to_owned()]
@@ -323,6 +194,7 @@ mod tests {
             "reverse_path":"a@x.org","recipients":["b@x.org"],"size":5,
             "attempts":0,"next_attempt":1,"last_attempt":1,"last_error":"e",
             "maybe_delivered":false}"#;
+        postie_spool::meta::read_format_1_with(settings_from_flags);
         let meta = Meta::from_json(old).unwrap();
         assert_eq!((meta.size, meta.sha256.as_deref()), (5, None));
         let flags: Vec<String> = [
@@ -347,30 +219,6 @@ mod tests {
             Meta::from_json(b"{\"version\":1,"),
             Err(Unreadable::Damaged(_))
         ));
-    }
-
-    #[test]
-    fn a_record_naming_a_command_is_damaged_and_nothing_runs() {
-        let mut transport = TransportSettings::default();
-        transport.auth.username = Some("alice".into());
-        transport.auth.secret = Some(SecretSource::Command("touch /tmp/postie-pwned".into()));
-        let bytes = record(transport).to_json().unwrap();
-        assert!(
-            matches!(Meta::from_json(&bytes), Err(Unreadable::Damaged(e)) if e.contains("Command"))
-        );
-    }
-
-    #[test]
-    fn a_record_naming_a_command_for_the_proxy_is_damaged_too() {
-        let mut transport = TransportSettings::default();
-        transport.proxy = Some(postie_smtp::ProxySettings::new("proxy.example", 1080).user(
-            "bob",
-            Some(SecretSource::Command("touch /tmp/postie-pwned".into())),
-        ));
-        let bytes = record(transport).to_json().unwrap();
-        assert!(
-            matches!(Meta::from_json(&bytes), Err(Unreadable::Damaged(e)) if e.contains("Command"))
-        );
     }
 
     #[test]

@@ -5,9 +5,9 @@
 
 use std::io;
 
-use super::inspect::Damage;
-use super::judge::{self, Disposition};
-use super::store::{Batch, BatchLimit, Claimed, DataMarker, Place, SpoolStore, State, Taken};
+use crate::inspect::Damage;
+use crate::judge::{self, Disposition};
+use crate::store::{Batch, BatchLimit, Claimed, DataMarker, Place, SpoolStore, State, Taken};
 
 /// The claims of one batch.
 struct ClaimedBatch<'a> {
@@ -18,7 +18,7 @@ struct ClaimedBatch<'a> {
 
 /// Claims up to `limit` queued messages of `store` due at `now` (of
 /// `account` only, if given), one after another.
-pub(super) fn claim_due<'a, S: SpoolStore + ?Sized>(
+pub(crate) fn claim_due<'a, S: SpoolStore + ?Sized>(
     store: &'a S,
     limit: BatchLimit,
     now: u64,

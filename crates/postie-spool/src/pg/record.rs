@@ -5,8 +5,8 @@
 
 use std::io;
 
-use super::super::inspect::Damage;
-use super::super::meta::{Meta, Unreadable};
+use crate::inspect::Damage;
+use crate::meta::{Meta, Unreadable};
 
 /// The record as `meta.json` would hold it, built in SQL from the columns
 /// (`config` and `account` may be null; times in whole seconds).
@@ -160,5 +160,5 @@ impl Columns {
     }
 }
 
-/// [`super::super::meta::VERSION`] as the column holds it.
-const FORMAT: i32 = super::super::meta::VERSION as i32;
+/// [`crate::meta::VERSION`] as the column holds it.
+const FORMAT: i32 = crate::meta::VERSION as i32;

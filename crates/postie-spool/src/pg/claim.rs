@@ -14,12 +14,12 @@ use std::sync::{Arc, Mutex};
 
 use postgres::Client;
 
-use super::super::inspect::Damage;
-use super::super::meta::Meta;
-use super::super::store::{Claimed, DataMarker, State};
 use super::connect::{db_error, lock, random_u64};
 use super::record::{mismatch, read_meta, record_assignments, Columns, META_JSON};
 use super::store::{gone, state_name, PgStore};
+use crate::inspect::Damage;
+use crate::meta::Meta;
+use crate::store::{Claimed, DataMarker, State};
 
 /// A row this process has claimed.
 pub(crate) struct PgClaim<'a> {
@@ -130,7 +130,7 @@ fn write_message_file(id: &str, message: &[u8]) -> io::Result<PathBuf> {
     let dir = std::env::temp_dir().join(format!("postie-pg-{id}-{random:016x}"));
     // Never one that exists: a folder someone planted is not used.
     std::fs::DirBuilder::new().mode(0o700).create(&dir)?;
-    let written = super::super::trust::create_new(&dir.join(MESSAGE)).and_then(|mut file| {
+    let written = crate::trust::create_new(&dir.join(MESSAGE)).and_then(|mut file| {
         file.write_all(message)?;
         file.flush()
     });
@@ -160,7 +160,7 @@ impl Claimed for PgClaim<'_> {
             Err(damage) => return Ok(Err(damage)),
         };
         // The file that will be sent, against the record.
-        let found = super::super::digest::of_file(&self.message_file())?;
+        let found = crate::digest::of_file(&self.message_file())?;
         Ok(
             match mismatch(&meta, found.size, Some(found.sha256.as_str())) {
                 None => Ok(meta),

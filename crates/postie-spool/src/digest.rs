@@ -8,20 +8,20 @@ use std::path::Path;
 
 use aws_lc_rs::digest::{Context, SHA256};
 
-use super::trust;
+use crate::trust;
 
 /// What a message's bytes were.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct Digest {
+pub struct Digest {
     /// Its size in bytes.
-    pub(crate) size: u64,
+    pub size: u64,
     /// SHA-256 of its bytes, in lower-case hex.
-    pub(crate) sha256: String,
+    pub sha256: String,
 }
 
 /// The digest of `bytes` (a message held in memory).
 #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
-pub(crate) fn of_bytes(bytes: &[u8]) -> Digest {
+pub fn of_bytes(bytes: &[u8]) -> Digest {
     let mut hasher = Context::new(&SHA256);
     hasher.update(bytes);
     Digest {
@@ -31,7 +31,7 @@ pub(crate) fn of_bytes(bytes: &[u8]) -> Digest {
 }
 
 /// A writer that passes everything on and digests it.
-pub(crate) struct Digesting<W> {
+pub struct Digesting<W> {
     inner: W,
     hasher: Context,
     size: u64,
@@ -39,7 +39,7 @@ pub(crate) struct Digesting<W> {
 
 impl<W: Write> Digesting<W> {
     /// Digests what goes to `inner`.
-    pub(crate) fn new(inner: W) -> Self {
+    pub fn new(inner: W) -> Self {
         Self {
             inner,
             hasher: Context::new(&SHA256),
@@ -48,7 +48,7 @@ impl<W: Write> Digesting<W> {
     }
 
     /// The writer back, and the digest of what went through.
-    pub(crate) fn finish(self) -> (W, Digest) {
+    pub fn finish(self) -> (W, Digest) {
         let digest = Digest {
             size: self.size,
             sha256: hex(self.hasher.finish().as_ref()),
@@ -72,7 +72,7 @@ impl<W: Write> Write for Digesting<W> {
 }
 
 /// The digest of the file at `path`, opened without following a link.
-pub(crate) fn of_file(path: &Path) -> io::Result<Digest> {
+pub fn of_file(path: &Path) -> io::Result<Digest> {
     let mut file = trust::open_read(path)?;
     let mut digesting = Digesting::new(io::sink());
     io::copy(&mut file, &mut digesting)?;
@@ -82,7 +82,7 @@ pub(crate) fn of_file(path: &Path) -> io::Result<Digest> {
 /// Why the message at `path` is not what was kept (its size, and its hash
 /// where one was recorded: records of older postie versions have none),
 /// or `None` when it is.
-pub(crate) fn mismatch(path: &Path, size: u64, sha256: Option<&str>) -> io::Result<Option<String>> {
+pub fn mismatch(path: &Path, size: u64, sha256: Option<&str>) -> io::Result<Option<String>> {
     let found = of_file(path)?;
     if found.size != size {
         return Ok(Some(format!(

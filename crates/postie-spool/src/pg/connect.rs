@@ -13,13 +13,13 @@ use postgres::error::SqlState;
 use postgres::Client;
 use zeroize::Zeroizing;
 
-use super::super::owner::Owner;
 use super::passfile;
 use super::tls::{self, Mode, Roots};
+use crate::owner::Owner;
 
 /// Where the database is. No password: it comes from the password file.
 #[derive(Clone, Debug)]
-pub(crate) struct Target {
+pub struct Target {
     /// Host name or address.
     pub(crate) host: String,
     /// Port.
@@ -52,7 +52,7 @@ impl Target {
     /// looked up for one), an `sslmode` postie does not take (see
     /// [`Mode::parse`]). The error never repeats the URL, which may hold a
     /// password.
-    pub(crate) fn from_url(text: &str) -> Result<Self, String> {
+    pub fn from_url(text: &str) -> Result<Self, String> {
         let (rest, tls) = split_tls(text)?;
         let mut url: postgres::Config = rest
             .parse()
@@ -104,7 +104,7 @@ impl Target {
     }
 
     /// Where the database is, for messages: a URL without a password.
-    pub(crate) fn display(&self) -> String {
+    pub fn display(&self) -> String {
         format!(
             "postgres://{}@{}:{}/{}",
             self.user, self.host, self.port, self.database

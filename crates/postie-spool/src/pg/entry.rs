@@ -4,12 +4,12 @@
 
 use std::io::{self, Write};
 
-use super::super::digest::{Digest, Digesting};
-use super::super::meta::Meta;
-use super::super::store::{NewEntry, State};
 use super::connect::{db_error, random_u64};
 use super::record::{record_insert, Columns};
 use super::store::{state_name, PgStore};
+use crate::digest::{Digest, Digesting};
+use crate::meta::Meta;
+use crate::store::{NewEntry, State};
 
 /// An entry being written.
 pub(crate) struct PgEntry<'a> {
