@@ -16,6 +16,12 @@
 # the tests connect both ways: sslmode=disable in clear, sslmode=verify-full
 # with sslrootcert=$POSTIE_TEST_CA (POSTIE_TEST_POSTGRES_CA) over TLS.
 #
+# Client certificates: role postie_cert (POSTIE_TEST_POSTGRES_CERT_USER)
+# logs in only over TLS with a client certificate from the test CA
+# (pg_hba `cert`; the certificate's CN, "postie test client", mapped to
+# the role by pg_ident.conf), never by password. It may make schemas in
+# the tests' database.
+#
 # The tests log in over TCP as role postie_test (POSTIE_TEST_POSTGRES_USER)
 # to database postie_test (POSTIE_TEST_POSTGRES_DB) with SCRAM-SHA-256. The
 # password is made at random at each start and only written to a password
@@ -41,6 +47,7 @@ PG_LOG=$PG_DIR/postgres.log
 PG_PASSFILE=$PG_DIR/pgpass
 PG_DB=postie_test
 PG_ROLE=postie_test
+PG_CERT_ROLE=postie_cert # logs in with a client certificate only
 PG_USER=postgres # the system user the server runs as
 PG_LAUNCHED=
 
@@ -110,10 +117,20 @@ postgres_start() {
 	# (the server refuses a key group or others can read).
 	install -o "$PG_USER" -m 600 "$TLS_DIR/server.pem" "$data/server.crt"
 	install -o "$PG_USER" -m 600 "$TLS_DIR/server.key" "$data/server.key"
+	# Client certificates from the test CA log in as postie_cert (first
+	# line: it must match before initdb's password lines).
+	install -o "$PG_USER" -m 600 "$TLS_DIR/ca.pem" "$data/ca.crt"
+	{
+		echo "hostssl $PG_DB $PG_CERT_ROLE $LISTEN_HOST/32 cert map=certs"
+		cat "$data/pg_hba.conf"
+	} >"$data/pg_hba.conf.new"
+	mv "$data/pg_hba.conf.new" "$data/pg_hba.conf"
+	echo "certs \"postie test client\" $PG_CERT_ROLE" >>"$data/pg_ident.conf"
+	chown "$PG_USER:" "$data/pg_hba.conf" "$data/pg_ident.conf"
 	local server=(setpriv --reuid="$(id -u "$PG_USER")" --regid="$(id -g "$PG_USER")" --init-groups
 		"$PG_BIN/postgres" -D "$data" -p "$PG_PORT" -c listen_addresses="$LISTEN_HOST"
 		-c unix_socket_directories="$PG_SOCKET_DIR" -c fsync=off -c full_page_writes=off
-		-c ssl=on -c ssl_cert_file=server.crt -c ssl_key_file=server.key)
+		-c ssl=on -c ssl_cert_file=server.crt -c ssl_key_file=server.key -c ssl_ca_file=ca.crt)
 	log "starting postgresql on $LISTEN_HOST:$PG_PORT"
 	launch_daemon "$PG_PID" "$PG_LOG" "${server[@]}"
 	PG_LAUNCHED=$LAUNCHED
@@ -162,6 +179,8 @@ postgres_ready() {
 	pg_psql_socket >/dev/null <<SQL || die "cannot make role $PG_ROLE and database $PG_DB"
 CREATE ROLE $PG_ROLE LOGIN PASSWORD '$password';
 CREATE DATABASE $PG_DB OWNER $PG_ROLE;
+CREATE ROLE $PG_CERT_ROLE LOGIN;
+GRANT CONNECT, CREATE ON DATABASE $PG_DB TO $PG_CERT_ROLE;
 SQL
 	# As the tests connect: TCP, the password from the file, a query.
 	[ "$(PGPASSFILE=$PG_PASSFILE "$PG_BIN/psql" -X -q -A -t -w -h "$LISTEN_HOST" -p "$PG_PORT" \
@@ -200,6 +219,7 @@ postgres_env() {
 	env_line POSTIE_TEST_POSTGRES "$LISTEN_HOST:$PG_PORT"
 	env_line POSTIE_TEST_POSTGRES_DB "$PG_DB"
 	env_line POSTIE_TEST_POSTGRES_USER "$PG_ROLE"
+	env_line POSTIE_TEST_POSTGRES_CERT_USER "$PG_CERT_ROLE"
 	env_line POSTIE_TEST_POSTGRES_PASSFILE "$PG_PASSFILE"
 	env_line POSTIE_TEST_POSTGRES_CA "$TLS_DIR/ca.pem"
 	env_line POSTIE_TEST_POSTGRES_VERSION "$(postgres_version)"

@@ -112,7 +112,8 @@ impl Target {
     }
 }
 
-/// A store URL without its `sslmode` and `sslrootcert` parameters, and the
+/// A store URL without its `sslmode`, `sslrootcert`, `sslcert` and
+/// `sslkey` parameters, and the
 /// TLS settings they give. Only the URL form
 /// (`postgres://...?sslmode=...`) is read so; a `key=value` string keeps
 /// them, for rust-postgres to take (`disable`, `prefer`, `require`) or
@@ -135,6 +136,7 @@ fn split_tls(text: &str) -> Result<(String, tls::Settings), String> {
         return Ok((text.to_owned(), settings));
     };
     let mut kept = Vec::new();
+    let (mut cert, mut cert_key) = (None, None);
     for pair in query.split('&') {
         let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
         match key {
@@ -151,9 +153,28 @@ fn split_tls(text: &str) -> Result<(String, tls::Settings), String> {
                     },
                 };
             }
+            "sslcert" => cert = Some(PathBuf::from(percent_decode(value)?)),
+            "sslkey" => cert_key = Some(PathBuf::from(percent_decode(value)?)),
             _ => kept.push(pair),
         }
     }
+    settings.client = match (cert, cert_key) {
+        (None, None) => None,
+        (Some(cert), Some(key)) if !cert.as_os_str().is_empty() && !key.as_os_str().is_empty() => {
+            if settings.mode == Mode::Disable {
+                return Err(
+                    "sslcert and sslkey with sslmode=disable: the certificate would never be sent"
+                        .to_owned(),
+                );
+            }
+            Some(tls::ClientCert { cert, key })
+        }
+        _ => {
+            return Err(
+                "sslcert and sslkey go together: give both files (PEM), or neither".to_owned(),
+            )
+        }
+    };
     let rest = if kept.is_empty() {
         base.to_owned()
     } else {
@@ -365,5 +386,33 @@ mod url_tests {
         // `system`: the system's roots, which are always there.
         let target = Target::from_url("postgres://a@db/m?sslrootcert=system").unwrap();
         assert_eq!(target.tls.roots.file, None);
+    }
+
+    #[test]
+    fn sslcert_and_sslkey_go_together_and_never_without_tls() {
+        let target = Target::from_url(
+            "postgres://a@db/m?sslcert=%2Fc%2Fclient.pem&sslkey=%2Fc%2Fclient.key&sslmode=verify-full",
+        )
+        .unwrap();
+        assert_eq!(
+            target.tls.client,
+            Some(tls::ClientCert {
+                cert: "/c/client.pem".into(),
+                key: "/c/client.key".into(),
+            })
+        );
+        assert_eq!(target.url.unwrap().get_hosts().len(), 1);
+        for (url, says) in [
+            ("postgres://a@db/m?sslcert=%2Fc.pem", "go together"),
+            ("postgres://a@db/m?sslkey=%2Fc.key", "go together"),
+            ("postgres://a@db/m?sslcert=&sslkey=%2Fc.key", "go together"),
+            (
+                "postgres://a@db/m?sslcert=%2Fc.pem&sslkey=%2Fc.key&sslmode=disable",
+                "never be sent",
+            ),
+        ] {
+            let error = Target::from_url(url).unwrap_err();
+            assert!(error.contains(says), "{url}: {error}");
+        }
     }
 }

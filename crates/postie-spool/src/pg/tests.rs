@@ -485,6 +485,7 @@ fn over_tls(scratch: &Scratch, mode: tls::Mode, roots: Option<String>) -> Option
             roots: tls::Roots {
                 file: Some(roots.unwrap_or(ca).into()),
             },
+            client: None,
         },
         ..scratch.target.clone()
     })
@@ -531,6 +532,102 @@ fn verify_full_with_the_test_ca_is_tls_and_passes_the_contract() {
     assert!(is_tls(&mut open_client(&bound).unwrap()));
     let store = PgStore::connect(&target, DEFAULT_LEASE).unwrap();
     contract::holds(&store, &meta);
+}
+
+/// The role that logs in with a client certificate only (pg_hba `cert`),
+/// the test client certificate, and its key copied with `mode` (the
+/// test CA's files are readable by all); `None` outside CI.
+fn client_cert(dir: &std::path::Path, mode: u32) -> Option<(String, tls::ClientCert)> {
+    use std::os::unix::fs::PermissionsExt;
+    let user = std::env::var("POSTIE_TEST_POSTGRES_CERT_USER").ok()?;
+    let cert = std::env::var("POSTIE_TEST_CLIENT_CERT").unwrap();
+    let key = dir.join(format!("client-{mode:o}.key"));
+    std::fs::copy(std::env::var("POSTIE_TEST_CLIENT_KEY").unwrap(), &key).unwrap();
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(mode)).unwrap();
+    Some((
+        user,
+        tls::ClientCert {
+            cert: cert.into(),
+            key,
+        },
+    ))
+}
+
+#[test]
+fn a_client_certificate_logs_in_as_the_role_it_maps_to_and_nothing_else_does() {
+    let Some(scratch) = Scratch::new("tls_cert") else {
+        return;
+    };
+    let Some(with_ca) = over_tls(&scratch, tls::Mode::VerifyFull, None) else {
+        return;
+    };
+    let dir = std::env::temp_dir().join(format!("postie-pg-cert-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let Some((user, cert)) = client_cert(&dir, 0o600) else {
+        return;
+    };
+    let mut tls = with_ca.tls.clone();
+    tls.client = Some(cert);
+    // The password file has no line for this role: only the certificate
+    // can log it in.
+    let target = Target {
+        user: user.clone(),
+        schema: None,
+        tls,
+        ..with_ca.clone()
+    };
+    let mut client = open_client(&target).unwrap();
+    assert!(is_tls(&mut client));
+    let who: String = client
+        .query_one("SELECT current_user::text", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(who, user);
+    // The store works as this role, on a schema of its own.
+    let schema = format!(
+        "postie_t_cert_{}_{:08x}",
+        std::process::id(),
+        getrandom::u32().unwrap()
+    );
+    client
+        .execute(&format!("CREATE SCHEMA {schema}"), &[])
+        .unwrap();
+    let on_schema = Target {
+        schema: Some(schema.clone()),
+        ..target.clone()
+    };
+    let store = PgStore::connect(&on_schema, DEFAULT_LEASE).unwrap();
+    contract::holds(&store, &meta);
+    drop(store);
+    client
+        .execute(&format!("DROP SCHEMA {schema} CASCADE"), &[])
+        .unwrap();
+
+    // Without the certificate the server refuses the role.
+    let without = Target {
+        tls: tls::Settings {
+            client: None,
+            ..target.tls.clone()
+        },
+        ..target.clone()
+    };
+    let refused = open_client(&without)
+        .err()
+        .expect("refused without a certificate");
+    assert!(refused.to_string().contains("certificate"), "{refused}");
+    // A key others may read is not used (nothing is sent), naming the fix.
+    let (_, readable) = client_cert(&dir, 0o644).unwrap();
+    let open_key = Target {
+        tls: tls::Settings {
+            client: Some(readable),
+            ..target.tls.clone()
+        },
+        ..target
+    };
+    let refused = open_client(&open_key).err().expect("an open key refused");
+    assert!(refused.to_string().contains("chmod 600"), "{refused}");
+    assert_eq!(refused.kind(), std::io::ErrorKind::PermissionDenied);
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]

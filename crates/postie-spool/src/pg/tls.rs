@@ -9,6 +9,11 @@
 //! (libpq's meaning). There is no mode that accepts any certificate: a
 //! spool's rows hold whole messages and name where passwords come from.
 //!
+//! A client certificate (`sslcert`, `sslkey`: PEM files, as libpq reads
+//! them) is sent when the URL names one; the key file is checked as every
+//! file holding a secret is (the user's or root's, never a link, and no
+//! one else may read it).
+//!
 //! Channel binding: `tls-server-end-point` (RFC 5929), the hash of the
 //! server's certificate, so that SCRAM-SHA-256-PLUS ties the login to this
 //! TLS session (a man in the middle holding another certificate cannot
@@ -18,6 +23,7 @@
 
 use std::future::Future;
 use std::io;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::Arc;
@@ -28,7 +34,7 @@ use postgres::tls::{ChannelBinding, MakeTlsConnect, TlsConnect, TlsStream};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::client::WebPkiServerVerifier;
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::{
     CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme,
 };
@@ -98,6 +104,15 @@ pub(crate) struct Roots {
     pub(crate) file: Option<PathBuf>,
 }
 
+/// A client certificate and its key: the URL's `sslcert` and `sslkey`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct ClientCert {
+    /// The certificate chain, PEM, the client's first.
+    pub(crate) cert: PathBuf,
+    /// Its private key, PEM (PKCS#8, PKCS#1 or SEC1).
+    pub(crate) key: PathBuf,
+}
+
 /// The TLS settings of a store URL.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Settings {
@@ -105,6 +120,8 @@ pub(crate) struct Settings {
     pub(crate) mode: Mode,
     /// `sslrootcert`.
     pub(crate) roots: Roots,
+    /// `sslcert` and `sslkey`.
+    pub(crate) client: Option<ClientCert>,
 }
 
 impl Default for Settings {
@@ -112,6 +129,7 @@ impl Default for Settings {
         Self {
             mode: Mode::Prefer,
             roots: Roots::default(),
+            client: None,
         }
     }
 }
@@ -134,15 +152,61 @@ impl Settings {
         } else {
             inner
         };
-        let config = ClientConfig::builder_with_provider(provider)
+        let builder = ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
             .map_err(|e| io::Error::other(format!("database TLS: {e}")))?
             .dangerous()
-            .with_custom_certificate_verifier(verifier)
-            .with_no_client_auth();
+            .with_custom_certificate_verifier(verifier);
+        let config = match &self.client {
+            None => builder.with_no_client_auth(),
+            Some(client) => {
+                let (chain, key) = client.load()?;
+                builder
+                    .with_client_auth_cert(chain, key)
+                    .map_err(|e| client.setup(&e))?
+            }
+        };
         Ok(MakeRustls {
             config: Arc::new(config),
         })
+    }
+}
+
+impl ClientCert {
+    /// The chain and the key, read from their files; the key file checked
+    /// first (see the module's documentation).
+    fn load(&self) -> io::Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)> {
+        let chain = CertificateDer::pem_file_iter(&self.cert)
+            .and_then(|iter| iter.collect::<Result<Vec<_>, _>>())
+            .map_err(|e| self.setup(&format!("sslcert {}: {e}", self.cert.display())))?;
+        if chain.is_empty() {
+            return Err(self.setup(&format!(
+                "sslcert {} holds no certificate",
+                self.cert.display()
+            )));
+        }
+        let shown = self.key.display();
+        let file = crate::trust::open_read(&self.key)
+            .map_err(|e| self.setup(&format!("sslkey {shown}: {e}")))?;
+        let mode = file.metadata()?.permissions().mode();
+        if mode & 0o077 != 0 {
+            return Err(self.setup(&format!(
+                "sslkey {shown}: others may read it (mode {:o}): chmod 600 it",
+                mode & 0o777
+            )));
+        }
+        let key = PrivateKeyDer::from_pem_reader(io::BufReader::new(file))
+            .map_err(|e| self.setup(&format!("sslkey {shown}: {e}")))?;
+        Ok((chain, key))
+    }
+
+    /// An error of the client certificate's setting: the kind the store
+    /// gives what a setting fixes (exit 78).
+    fn setup(&self, e: &dyn std::fmt::Display) -> io::Error {
+        io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            format!("cannot use the client certificate: {e}"),
+        )
     }
 }
 
