@@ -4,7 +4,8 @@ run, as bench-workloads.md (the spec) defines the workloads.
 
 Run through bench/compare.sh, which builds the clients and starts the
 servers. This script checks what each client sends, runs the clients and
-prints the table:
+prints the table, then the same as one Markdown table (README's: a row per
+workload, a column per client, each cell the median and postie's ratio):
 
     compare.py --bin-dir DIR --sink HOST:PORT --attach-file FILE
                [--postfix HOST:PORT --postfix-queue DIR]
@@ -12,6 +13,7 @@ prints the table:
                [--rounds N] [--quick] [--max-secs T] [--workloads W1,W2,...]
                [--clients postie,smtp-source,...]
                [--skip-checks] [--json FILE]
+    compare.py --render FILE      the Markdown table of a run's --json FILE
 
 Workloads (the spec's table; --quick divides every N by 10 and uses a
 10 MiB attachment):
@@ -608,6 +610,77 @@ def print_table(plan, results, rounds, machine):
                   "and builds nothing)")
 
 
+def cell(wname, ok):
+    """One client's median in a workload, as the Markdown table shows it, and
+    the median the ratio is taken of."""
+    if wname == "W4":
+        med = statistics.median(r["secs"] for r in ok)
+        rss = statistics.median(r["rss_kib"] for r in ok) / 1024
+        return f"{med:.2f} s, {rss:.1f} MiB", med
+    if wname == "W3":
+        med = statistics.median(r["mib_s"] for r in ok)
+        rss = statistics.median(r["rss_kib"] for r in ok) / 1024
+        return f"{med:.1f} MiB/s, {rss:.1f} MiB", med
+    med = statistics.median(r["rate"] for r in ok)
+    return f"{med:,.0f}", med
+
+
+def short_title(wname, target_kind, spec):
+    """A workload in a few words, for the Markdown table's first column."""
+    if wname == "W4":
+        return f"W4: one {spec['attach_mib']} MiB attachment (time, peak RSS)"
+    if wname == "W5":
+        return f"W5: build + serialize {spec['count']:,} messages (msgs/s)"
+    if wname == "W3":
+        return f"W3: {spec['count']:,} x {spec['size'] >> 20} MiB, 1 connection (MiB/s, peak RSS)"
+    where = {"sink": "smtp-sink", "postfix": "Postfix", "submission": "Postfix, STARTTLS + AUTH"}
+    return (f"{wname}: {spec['count']:,} x {spec['size'] >> 10} KiB, {spec['connections']} "
+            f"connection{'s' if spec['connections'] > 1 else ''}, {where[target_kind]} (msgs/s)")
+
+
+def markdown_table(plan, results, rounds, max_secs, machine):
+    """The run as one Markdown table (README's): a row per workload, a column
+    per client, each cell the median and postie's ratio to it (x above 1:
+    postie faster; W4 is time, lower is better)."""
+    names = [name for name, _, _ in CLIENTS
+             if any(name in results.get(w, {}) for w, _, _ in plan)]
+    out = [f"<!-- bench/compare.sh, {rounds} interleaved round(s), medians"
+           + (f", peers capped at {max_secs:g} s per run" if max_secs else "")
+           + f"; {machine} -->",
+           "| workload | " + " | ".join(names) + " |",
+           "|---|" + "---|" * len(names)]
+    for wname, kind, spec in plan:
+        rows = results.get(wname)
+        if not rows:
+            continue
+        texts, meds = {}, {}
+        for name in names:
+            runs = rows.get(name, [])
+            ok = [r for r in runs if r["status"] == "ok"]
+            if not runs:
+                texts[name] = "n/a"
+                continue
+            if not ok:
+                texts[name] = "failed"
+                continue
+            text, med = cell(wname, ok)
+            if any(r["capped"] for r in ok):
+                text += " (capped)"
+            texts[name], meds[name] = text, med
+        ref = meds.get(REFERENCE)
+        cells = []
+        for name in names:
+            text = texts[name]
+            med = meds.get(name)
+            if med and ref and name != REFERENCE:
+                ratio = med / ref if wname == "W4" else ref / med
+                text += f" (x{ratio:.2f})"
+            cells.append(text)
+        label = short_title(wname, kind, spec)
+        out.append(f"| {label} | " + " | ".join(cells) + " |")
+    return "\n".join(out)
+
+
 def stop(signum, _frame):
     """SIGTERM or SIGINT: no client outlives this script."""
     for proc in RUNNING:
@@ -616,13 +689,21 @@ def stop(signum, _frame):
     sys.exit(128 + signum)
 
 
+def add_baseline_clients():
+    """postie-base and postie-base-tokio: an earlier build of postie-bench."""
+    CLIENTS.insert(2, ("postie-base", ("baseline", "postie-bench", ["--driver", "blocking"]),
+                       True))
+    CLIENTS.insert(3, ("postie-base-tokio",
+                       ("baseline", "postie-bench", ["--driver", "tokio"]), False))
+
+
 def main():
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--bin-dir", required=True)
+    parser.add_argument("--bin-dir")
     parser.add_argument("--python-client", default=os.path.join(HERE, "python_bench.py"))
-    parser.add_argument("--sink", required=True)
+    parser.add_argument("--sink")
     parser.add_argument("--postfix")
     parser.add_argument("--postfix-queue")
     parser.add_argument("--submission")
@@ -640,9 +721,23 @@ def main():
                         help="a directory holding an earlier postie-bench: adds the clients "
                              "postie-base and postie-base-tokio, to compare builds in one run")
     parser.add_argument("--json")
-    parser.add_argument("--attach-file", required=True,
+    parser.add_argument("--render", metavar="JSON",
+                        help="print the Markdown table of an earlier run's --json file; run "
+                             "nothing")
+    parser.add_argument("--attach-file",
                         help="a file of at least 50 MiB for W4 (its first N MiB are used)")
     args = parser.parse_args()
+    if args.render:
+        with open(args.render) as f:
+            run = json.load(f)
+        if run.get("baseline"):
+            add_baseline_clients()
+        plan = [(w, spec.pop("kind"), spec) for w, spec in run["workloads"].items()]
+        print(markdown_table(plan, run["results"], run["rounds"], run.get("max_secs"),
+                             run["machine"]))
+        return
+    if not (args.bin_dir and args.sink and args.attach_file):
+        parser.error("--bin-dir, --sink and --attach-file are needed (all but with --render)")
     if args.postfix and not args.postfix_queue:
         parser.error("--postfix needs --postfix-queue (its queue is drained between runs)")
     if args.submission and not (args.ca_file and args.username and args.password_env):
@@ -651,10 +746,7 @@ def main():
         parser.error("--submission needs --postfix-queue")
 
     if args.baseline_bin:
-        CLIENTS.insert(2, ("postie-base", ("baseline", "postie-bench", ["--driver", "blocking"]),
-                           True))
-        CLIENTS.insert(3, ("postie-base-tokio",
-                           ("baseline", "postie-bench", ["--driver", "tokio"]), False))
+        add_baseline_clients()
     if args.clients:
         wanted = set(args.clients.split(",")) | {REFERENCE}
         unknown = wanted - {name for name, _, _ in CLIENTS}
@@ -728,9 +820,12 @@ def main():
     machine = (f"{os.cpu_count()} cores; load average before {load_before}, after {load_after}; "
                f"{time.monotonic() - started:.0f} s in all")
     print_table(plan, results, args.rounds, machine)
+    print()
+    print(markdown_table(plan, results, args.rounds, args.max_secs, machine))
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"rounds": args.rounds, "quick": args.quick, "max_secs": args.max_secs,
+                       "baseline": bool(args.baseline_bin),
                        "machine": machine,
                        "workloads": {w: dict(kind=k, **s) for w, k, s in plan},
                        "results": results}, f, indent=1)

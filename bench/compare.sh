@@ -6,7 +6,10 @@
 # loopback and a test Postfix of its own (scripts/servers.sh, on ports of
 # its own: 10125-10137 and 10565, state in $CARGO_TARGET_DIR/test-servers),
 # runs bench/compare.py and prints its table. Stops every server it started,
-# whatever happens.
+# whatever happens. The table comes twice: per workload, with each client's
+# min-max, then as README's Markdown table (one row per workload, a column
+# per client; `python3 bench/compare.py --render FILE` prints it again from
+# the run's JSON).
 #
 #   bench/compare.sh [--rounds N] [--quick] [--max-secs T] [--workloads LIST] [--clients LIST]
 #                    [--no-postfix] [--skip-checks] [--baseline REV]
