@@ -440,6 +440,28 @@ impl Error {
             _ => false,
         }
     }
+
+    /// The likely fix, in words, where the error points at one: a
+    /// refused TCP connection is most often the wrong port (a refused
+    /// Unix socket has no port to blame, nor does a SOCKS5 proxy that
+    /// refused: its own port is not the server's).
+    pub fn hint(&self) -> Option<&'static str> {
+        use crate::connector::socks5::ProxyError;
+        let Self::NoServer { attempts } = self else {
+            return None;
+        };
+        let refused = attempts.iter().any(|a| {
+            !a.server().is_unix()
+                && matches!(a.cause(), Cause::Connect(e)
+                    if e.kind() == io::ErrorKind::ConnectionRefused
+                        && e.get_ref()
+                            .and_then(|inner| inner.downcast_ref::<ProxyError>())
+                            .is_none_or(ProxyError::is_from_the_destination))
+        });
+        refused.then_some(
+            "nothing listens on that port: submission is usually 587 with STARTTLS, implicit TLS 465, relaying 25",
+        )
+    }
 }
 
 /// Why authentication could not start or finish, when no reply says it.

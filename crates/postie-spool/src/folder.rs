@@ -37,13 +37,13 @@ use crate::stats::Stats;
 use crate::store::{Claimed, DataMarker, Place, Recovered, SpoolStore, State};
 use crate::trust::{self, Kind};
 
-pub use crate::inspect::{MESSAGE, META};
+pub(crate) use crate::inspect::{MESSAGE, META};
 /// Created in a claimed entry just before the DATA (or BDAT) command goes
 /// out, and removed once the attempt has a definite outcome. An entry
 /// found without it after its flush died was never offered to a server
 /// (a server takes a message only after its data), so it goes back to the
 /// queue; with it, the server may have the message: unknown.
-pub const DATA_SENT: &str = "data-sent";
+pub(crate) const DATA_SENT: &str = "data-sent";
 /// The [`DATA_SENT`] marker made ahead, when the entry is claimed: at the
 /// DATA command it only has to be renamed, which needs no new inode or
 /// block, so a full disk is found while nothing has been sent yet.
@@ -57,7 +57,7 @@ const QUARANTINE: &str = "quarantine";
 /// The default spool directory, when nothing chose a store
 /// ([`super::choice`]): `$XDG_STATE_HOME/postie/spool`, else
 /// `~/.local/state/postie/spool`.
-pub fn location() -> Result<PathBuf, String> {
+pub(crate) fn location() -> Result<PathBuf, String> {
     let set = |var: &str| std::env::var_os(var).filter(|v| !v.is_empty());
     // The XDG base directory spec ignores a relative path.
     if let Some(state) = set("XDG_STATE_HOME").map(PathBuf::from) {
@@ -84,7 +84,7 @@ fn dir(state: State) -> &'static str {
 }
 
 /// An opened spool.
-pub struct Spool {
+pub(crate) struct Spool {
     root: PathBuf,
     me: Owner,
 }
@@ -94,7 +94,7 @@ impl Spool {
     /// and checks that each is a directory (not a link) that is this
     /// user's and writable by nobody else: an error that
     /// [`trust::is_untrusted`] recognises when not.
-    pub fn open(root: PathBuf) -> io::Result<Self> {
+    pub(crate) fn open(root: PathBuf) -> io::Result<Self> {
         create_private_dir_all(&root)?;
         trust::check(&root, Kind::Dir)?.map_err(trust::untrusted)?;
         for dir in [TMP, ACTIVE, "queue", "unknown", "dead", QUARANTINE] {
@@ -113,7 +113,7 @@ impl Spool {
 
     /// The spool directory.
     #[cfg(test)]
-    pub fn root(&self) -> &Path {
+    pub(crate) fn root(&self) -> &Path {
         &self.root
     }
 
@@ -122,12 +122,12 @@ impl Spool {
     }
 
     /// The entry `id` resting in `state`.
-    pub fn entry(&self, state: State, id: &str) -> PathBuf {
+    pub(crate) fn entry(&self, state: State, id: &str) -> PathBuf {
         self.state_dir(state).join(id)
     }
 
     /// Starts a new entry in `tmp/`: removed again unless committed.
-    pub fn create(&self) -> io::Result<TmpEntry<'_>> {
+    pub(crate) fn create(&self) -> io::Result<TmpEntry<'_>> {
         let base = new_id();
         for attempt in 0..100u32 {
             let id = if attempt == 0 {
@@ -153,7 +153,7 @@ impl Spool {
     }
 
     /// The ids resting in `state`, oldest first.
-    pub fn ids(&self, state: State) -> io::Result<Vec<String>> {
+    pub(crate) fn ids(&self, state: State) -> io::Result<Vec<String>> {
         let mut ids: Vec<String> = fs::read_dir(self.state_dir(state))?
             .filter_map(|e| e.ok()?.file_name().into_string().ok())
             .filter(|name| is_id(name))
@@ -163,7 +163,7 @@ impl Spool {
     }
 
     /// The entries claimed now: (id, owner, path).
-    pub fn claimed(&self) -> io::Result<Vec<(String, Owner, PathBuf)>> {
+    pub(crate) fn claimed(&self) -> io::Result<Vec<(String, Owner, PathBuf)>> {
         let mut claims: Vec<_> = fs::read_dir(self.root.join(ACTIVE))?
             .filter_map(|e| {
                 let e = e.ok()?;
@@ -177,7 +177,7 @@ impl Spool {
     }
 
     /// Where `id` is, and its directory.
-    pub fn find(&self, id: &str) -> io::Result<Option<(Place, PathBuf)>> {
+    pub(crate) fn find(&self, id: &str) -> io::Result<Option<(Place, PathBuf)>> {
         if !is_id(id) {
             return Ok(None);
         }
@@ -200,7 +200,7 @@ impl Spool {
     }
 
     /// What is in `quarantine/`: (name, path), by name.
-    pub fn quarantined(&self) -> io::Result<Vec<(String, PathBuf)>> {
+    pub(crate) fn quarantined(&self) -> io::Result<Vec<(String, PathBuf)>> {
         let mut found: Vec<(String, PathBuf)> = fs::read_dir(self.root.join(QUARANTINE))?
             .filter_map(|e| {
                 let e = e.ok()?;
@@ -214,7 +214,7 @@ impl Spool {
     /// Moves the entry at `path` (a link is moved itself, never followed)
     /// to `quarantine/`, as `id`, or `id.N` when that is taken. Returns
     /// its new path.
-    pub fn quarantine(&self, path: &Path, id: &str) -> io::Result<PathBuf> {
+    pub(crate) fn quarantine(&self, path: &Path, id: &str) -> io::Result<PathBuf> {
         let dir = self.root.join(QUARANTINE);
         for n in 0..1000u32 {
             let name = if n == 0 {
@@ -243,7 +243,7 @@ impl Spool {
     /// Takes `id` out of `state` for this process: an atomic rename, so of
     /// two flushes only one gets it. `None` when it is not there (any
     /// more).
-    pub fn claim(&self, state: State, id: &str) -> io::Result<Option<Claim<'_>>> {
+    pub(crate) fn claim(&self, state: State, id: &str) -> io::Result<Option<Claim<'_>>> {
         let from = self.entry(state, id);
         let to = self.claim_path(id);
         match fs::rename(&from, &to) {
@@ -269,7 +269,7 @@ impl Spool {
     /// `quarantine/` (there by its name in that folder).
     /// `Err(Some(owner))` when a live process has it claimed, `Err(None)`
     /// when there is no such entry.
-    pub fn remove(&self, id: &str) -> io::Result<Result<(), Option<Owner>>> {
+    pub(crate) fn remove(&self, id: &str) -> io::Result<Result<(), Option<Owner>>> {
         let quarantined = self
             .quarantined()?
             .into_iter()
@@ -321,7 +321,7 @@ impl Spool {
     /// data had gone out (or whose outcome was unknown already) goes to
     /// `unknown/`; one that never reached the DATA command goes back to
     /// where a flush takes it from.
-    pub fn recover(&self) -> io::Result<Vec<Recovered>> {
+    pub(crate) fn recover(&self) -> io::Result<Vec<Recovered>> {
         let tmp = self.root.join(TMP);
         for entry in fs::read_dir(&tmp)?.flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
@@ -394,7 +394,7 @@ impl Spool {
 }
 
 /// An entry being written in `tmp/`.
-pub struct TmpEntry<'a> {
+pub(crate) struct TmpEntry<'a> {
     spool: &'a Spool,
     id: String,
     path: PathBuf,
@@ -403,18 +403,18 @@ pub struct TmpEntry<'a> {
 
 impl TmpEntry<'_> {
     /// Its id.
-    pub fn id(&self) -> &str {
+    pub(crate) fn id(&self) -> &str {
         &self.id
     }
 
     /// Where its message goes.
-    pub fn message_path(&self) -> PathBuf {
+    pub(crate) fn message_path(&self) -> PathBuf {
         self.path.join(MESSAGE)
     }
 
     /// Writes the message with `write`, then fsyncs it; returns its size
     /// and hash, for the record.
-    pub fn write_message(
+    pub(crate) fn write_message(
         &self,
         write: impl FnOnce(&mut dyn Write) -> io::Result<()>,
     ) -> io::Result<Digest> {
@@ -430,7 +430,7 @@ impl TmpEntry<'_> {
 
     /// Writes `meta` and moves the entry into `state`: from then on it is
     /// in the spool, durably.
-    pub fn commit(mut self, meta: &Meta, state: State) -> io::Result<()> {
+    pub(crate) fn commit(mut self, meta: &Meta, state: State) -> io::Result<()> {
         fault("meta")?;
         let file = trust::create_new(&self.path.join(META))?;
         write_and_sync(file, &meta.to_json()?)?;
@@ -459,7 +459,7 @@ impl Drop for TmpEntry<'_> {
 }
 
 /// An entry this process has claimed, in `active/`.
-pub struct Claim<'a> {
+pub(crate) struct Claim<'a> {
     spool: &'a Spool,
     id: String,
     path: PathBuf,
@@ -469,18 +469,18 @@ pub struct Claim<'a> {
 
 impl Claim<'_> {
     /// Its directory.
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         &self.path
     }
 
     /// The message file.
-    pub fn message_path(&self) -> PathBuf {
+    pub(crate) fn message_path(&self) -> PathBuf {
         self.path.join(MESSAGE)
     }
 
     /// Replaces the record atomically: a new file, fsynced, renamed over
     /// the old one, and the directory fsynced.
-    pub fn save(&self, meta: &Meta) -> io::Result<()> {
+    pub(crate) fn save(&self, meta: &Meta) -> io::Result<()> {
         let new = self.path.join(format!("{META}.new"));
         // A leftover of a crash (the entry was checked when claimed: a
         // file, not a link); `create_new` below would refuse it.
@@ -494,7 +494,7 @@ impl Claim<'_> {
 
     /// Makes the [`DATA_SENT`] marker ahead, as [`DATA_PENDING`]: where
     /// the disk is full, this fails, before anything is sent.
-    pub fn prepare_marker(&self) -> io::Result<Marker> {
+    pub(crate) fn prepare_marker(&self) -> io::Result<Marker> {
         let pending = self.path.join(DATA_PENDING);
         remove_if_there(&pending)?;
         fault("marker")?;
@@ -509,13 +509,13 @@ impl Claim<'_> {
     }
 
     /// Whether the marker is there.
-    pub fn data_sent(&self) -> bool {
+    pub(crate) fn data_sent(&self) -> bool {
         fs::symlink_metadata(self.path.join(DATA_SENT)).is_ok()
     }
 
     /// Removes the marker (and the one made ahead): the attempt's outcome
     /// is known and recorded.
-    pub fn clear_data_sent(&self) -> io::Result<()> {
+    pub(crate) fn clear_data_sent(&self) -> io::Result<()> {
         let sent = remove_if_there(&self.path.join(DATA_SENT))?;
         let pending = remove_if_there(&self.path.join(DATA_PENDING))?;
         if sent || pending {
@@ -525,12 +525,12 @@ impl Claim<'_> {
     }
 
     /// Moves the claimed entry to `quarantine/`; returns its new path.
-    pub fn quarantine(self) -> io::Result<PathBuf> {
+    pub(crate) fn quarantine(self) -> io::Result<PathBuf> {
         self.spool.quarantine(&self.path, &self.id)
     }
 
     /// Puts the entry to rest in `state`.
-    pub fn release(self, state: State) -> io::Result<()> {
+    pub(crate) fn release(self, state: State) -> io::Result<()> {
         fs::rename(&self.path, self.spool.entry(state, &self.id))?;
         sync_dir(&self.spool.root.join(ACTIVE))?;
         sync_dir(&self.spool.state_dir(state))
@@ -539,7 +539,7 @@ impl Claim<'_> {
     /// Deletes the entry: the message was delivered. The rename out of
     /// `active/` is the moment that counts; the deletion after it may be
     /// cut short, and [`SpoolStore::recover`] finishes it.
-    pub fn delete(self) -> io::Result<()> {
+    pub(crate) fn delete(self) -> io::Result<()> {
         let gone = self
             .spool
             .root
@@ -553,7 +553,7 @@ impl Claim<'_> {
 
 /// The [`DATA_SENT`] marker of a claimed entry, made ahead (see
 /// [`Claimed::prepare_marker`]): owned, so the trace callback can hold it.
-pub struct Marker {
+pub(crate) struct Marker {
     pending: PathBuf,
     sent: PathBuf,
     entry: PathBuf,
@@ -564,7 +564,7 @@ pub struct Marker {
 impl Marker {
     /// Records, durably, that the data goes out: a rename (no new inode
     /// or block needed), then the directory fsynced.
-    pub fn set(&self) -> io::Result<()> {
+    pub(crate) fn set(&self) -> io::Result<()> {
         fault("data-sent")?;
         fs::rename(&self.pending, &self.sent)?;
         sync_dir(&self.entry)
@@ -575,7 +575,7 @@ impl Marker {
     /// server has it and the next flush sends it. Best effort: where this
     /// fails too, the next spool command finds the claim of a process
     /// that has ended and does the same.
-    pub fn give_back(&self) -> io::Result<()> {
+    pub(crate) fn give_back(&self) -> io::Result<()> {
         remove_if_there(&self.sent)?;
         sync_dir(&self.entry)?;
         fs::rename(&self.entry, &self.rest)?;
@@ -628,7 +628,7 @@ fn remove_any(path: &Path) -> io::Result<()> {
 
 /// Whether `text` can be a spool id (digits and dashes: no `/` or `..`
 /// can reach a path through it).
-pub fn is_id(text: &str) -> bool {
+pub(crate) fn is_id(text: &str) -> bool {
     !text.is_empty()
         && text.len() <= 64
         && text.bytes().all(|b| b.is_ascii_digit() || b == b'-')
@@ -660,7 +660,7 @@ fn write_and_sync(mut file: File, bytes: &[u8]) -> io::Result<()> {
 }
 
 /// fsync of a directory: makes the renames and creations in it durable.
-pub fn sync_dir(dir: &Path) -> io::Result<()> {
+pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
     use std::os::unix::fs::OpenOptionsExt;
     fs::OpenOptions::new()
         .read(true)
@@ -856,7 +856,7 @@ fn header(path: &Path) -> io::Result<String> {
 
 /// The header fields of the message `message` reads, as text (shared with
 /// the database store, whose messages are bytes).
-pub fn header_text(message: impl io::Read) -> io::Result<String> {
+pub(crate) fn header_text(message: impl io::Read) -> io::Result<String> {
     use io::BufRead;
     let mut reader = io::BufReader::new(message);
     let mut text = String::new();

@@ -21,6 +21,7 @@ pub const META: &str = "meta.json";
 
 /// What is wrong with an entry.
 #[derive(Debug, PartialEq)]
+#[non_exhaustive]
 pub enum Damage {
     /// A link, or a folder or file of the wrong type, owner or mode:
     /// planted, or made by someone else. Moved, unread, to `quarantine/`.
@@ -28,7 +29,9 @@ pub enum Damage {
     /// `meta.json` or `message.eml` missing, or `meta.json` damaged:
     /// nothing can be known about it. Moved to `quarantine/`.
     Unreadable(String),
-    /// `meta.json` of a newer postie: left where it is, for that one.
+    /// `meta.json` of a newer postie, or of a format this program cannot
+    /// read (format 1 without the command's reader): left where it is,
+    /// for a postie that can.
     Newer(String),
     /// The message is not the bytes that were kept (cut short or
     /// changed): to `dead/`, with the reason in its record.
@@ -123,7 +126,9 @@ fn read_meta(entry: &Path) -> io::Result<Result<Meta, Damage>> {
     };
     Ok(match Meta::from_json(&bytes) {
         Ok(meta) => Ok(meta),
-        Err(e @ Unreadable::Newer(_)) => Err(Damage::Newer(format!("{}: {e}", path.display()))),
+        Err(e @ (Unreadable::Newer(_) | Unreadable::NeedsCommand)) => {
+            Err(Damage::Newer(format!("{}: {e}", path.display())))
+        }
         Err(e @ Unreadable::Damaged(_)) => {
             Err(Damage::Unreadable(format!("{}: {e}", path.display())))
         }

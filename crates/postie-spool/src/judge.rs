@@ -21,6 +21,7 @@ use postie_smtp::sysexits as exit;
 
 /// Why a kept message was not sent.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum Failure {
     /// Before anything was sent: the exit code `postie send` would give
     /// ([`postie_smtp::sysexits`]: 75 and 68 and a setup to fix, 78 or
@@ -30,14 +31,18 @@ pub enum Failure {
     Send(postie_smtp::Error),
 }
 
-/// A failed send as one line: the error, and for an unknown outcome
-/// that the message may have been delivered.
+/// A failed send as one line: the error, for an unknown outcome that the
+/// message may have been delivered, and the likely fix where there is one
+/// (as `postie send` says it).
 pub fn error_text(error: &postie_smtp::Error) -> String {
     let mut line = error.to_string();
     if error.outcome() == Outcome::Unknown {
         line.push_str(
             " (the message may have been delivered: the connection ended after the final dot)",
         );
+    }
+    if let Some(hint) = error.hint() {
+        line.push_str(&format!(" (hint: {hint})"));
     }
     line
 }

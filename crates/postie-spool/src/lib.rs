@@ -19,21 +19,29 @@
 //! ```no_run
 //! use std::sync::atomic::AtomicBool;
 //! use std::time::Duration;
-//! use postie_smtp::{Credentials, SendOptions};
-//! use postie_spool::{Location, Relayer, Route, Settings};
+//! use postie_smtp::{Credentials, SendOptions, TransportSettings};
+//! use postie_spool::{Failure, Location, Meta, Relayer, Route, Settings};
 //!
 //! let store = Location::parse("/var/spool/my-service")?
 //!     .open(true, Duration::from_secs(600))?
 //!     .expect("made");
-//! let stop = AtomicBool::new(false);
-//! let mut relayer = Relayer::new(store.as_ref(), Settings::default(), |meta: &postie_spool::Meta| {
-//!     // The stored transport settings (servers, TLS, extensions), with
-//!     // this host's own secret.
-//!     let options = SendOptions::from(meta.transport.clone())
+//! // This host's relay: where mail goes, and how (its secret is this
+//! // host's too).
+//! let mut relay = TransportSettings::default();
+//! relay.servers = vec!["smtp.example.org".into()];
+//! relay.ports = vec![587];
+//! let routes = |meta: &Meta| -> Result<Route, Failure> {
+//!     // Never the row's servers with this host's password: whoever wrote
+//!     // the row would choose where the password goes. From the row, only
+//!     // what concerns the message (the envelope and bytes are its own).
+//!     let mut settings = relay.clone();
+//!     settings.dsn = meta.transport.dsn.clone();
+//!     let options = SendOptions::from(settings)
 //!         .credentials(Credentials::new("relay", "secret from the host"));
 //!     Ok(Route::new(options))
-//! });
-//! let tally = relayer.run(&stop);
+//! };
+//! let stop = AtomicBool::new(false); // set by the service when it stops
+//! let tally = Relayer::new(store.as_ref(), Settings::default(), routes).run(&stop);
 //! println!("{} sent", tally.sent);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
@@ -43,15 +51,23 @@
 //! goes, and a store that fails stops the sending until it answers again.
 #![forbid(unsafe_code)]
 
+// The modules marked hidden are the postie command's helpers (its spool
+// commands print spans, judge attempts one at a time, check accounts
+// files): public so that it can use them, not part of the stable API.
+#[doc(hidden)]
 pub mod backoff;
 mod claimed_batch;
+#[doc(hidden)]
 pub mod digest;
-pub mod folder;
+mod folder;
+#[doc(hidden)]
 pub mod inspect;
+#[doc(hidden)]
 pub mod judge;
 mod location;
 pub mod meta;
 pub mod metrics;
+#[doc(hidden)]
 pub mod owner;
 #[cfg(feature = "postgres")]
 pub mod pg;
@@ -59,11 +75,15 @@ pub mod relay;
 pub mod relayer;
 pub mod stats;
 pub mod store;
+#[doc(hidden)]
 pub mod trust;
 
+pub use digest::Digest;
+pub use inspect::Damage;
 pub use judge::Failure;
 pub use location::Location;
 pub use meta::Meta;
+pub use owner::Owner;
 pub use relay::{MakeRoute, Route};
 pub use relayer::{Relayer, Report, Settings, Tally};
 pub use store::SpoolStore;

@@ -10,6 +10,7 @@ use crate::store::SpoolStore;
 
 /// Where a store is.
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub enum Location {
     /// The folder store at this path.
     Folder(PathBuf),
@@ -33,6 +34,13 @@ impl Location {
             ));
         }
         Ok(Self::Folder(PathBuf::from(value)))
+    }
+
+    /// The default folder store, when nothing chose another:
+    /// `$XDG_STATE_HOME/postie/spool`, else `~/.local/state/postie/spool`
+    /// (an error when neither variable is set).
+    pub fn default_folder() -> Result<Self, String> {
+        crate::folder::location().map(Self::Folder)
     }
 
     /// Where it is, for messages (a URL without a password).

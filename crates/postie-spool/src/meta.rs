@@ -91,7 +91,10 @@ impl Meta {
         let mut meta: Self =
             serde_json::from_value(value).map_err(|e| Unreadable::Damaged(e.to_string()))?;
         if meta.version < 2 {
-            meta.transport = settings_from_flags(&meta.flags).map_err(Unreadable::Damaged)?;
+            let Some(read) = FLAGS_READER.get() else {
+                return Err(Unreadable::NeedsCommand);
+            };
+            meta.transport = read(&meta.flags).map_err(Unreadable::Damaged)?;
         }
         // The spool only keeps sources the flags name: a record that names a
         // command to run (or a secret it cannot hold) was not written by
@@ -122,6 +125,9 @@ pub enum Unreadable {
     Damaged(String),
     /// Written by a newer postie, in this format.
     Newer(u64),
+    /// A format 1 record, and no reader of its flags registered
+    /// ([`read_format_1_with`]): left for the postie command.
+    NeedsCommand,
 }
 
 impl std::fmt::Display for Unreadable {
@@ -131,6 +137,10 @@ impl std::fmt::Display for Unreadable {
             Self::Newer(version) => write!(
                 f,
                 "written by a newer postie (format {version}; this one reads {VERSION}): left for it"
+            ),
+            Self::NeedsCommand => write!(
+                f,
+                "a format 1 record (postie send flags), which only the postie command reads: left for it"
             ),
         }
     }
@@ -150,15 +160,6 @@ pub fn read_format_1_with(reader: FlagsReader) {
     let _ = FLAGS_READER.set(reader);
 }
 
-/// A format 1 record's flags, read by the registered reader.
-fn settings_from_flags(flags: &[String]) -> Result<TransportSettings, String> {
-    match FLAGS_READER.get() {
-        Some(read) => read(flags),
-        None => Err(
-            "a format 1 record (postie send flags): only the postie command reads it".to_owned(),
-        ),
-    }
-}
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::panic)]
@@ -211,14 +212,12 @@ mod tests {
     }
 
     #[test]
-    fn a_format_1_record_is_not_read_without_a_reader() {
+    fn a_format_1_record_is_left_alone_without_a_reader() {
         let old = br#"{"version":1,"id":"1-2-3","created":1,"account":null,"config":null,
             "flags":["--server=mx1"],"reverse_path":"a@x.org","recipients":["b@x.org"],
             "size":5,"attempts":0,"next_attempt":1,"last_attempt":1,"last_error":"e",
             "maybe_delivered":false}"#;
-        assert!(
-            matches!(Meta::from_json(old), Err(Unreadable::Damaged(e)) if e.contains("format 1"))
-        );
+        assert_eq!(Meta::from_json(old), Err(Unreadable::NeedsCommand));
         assert_eq!(
             Meta::from_json(br#"{"version":3,"whatever":true}"#),
             Err(Unreadable::Newer(3))

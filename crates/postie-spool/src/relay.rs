@@ -33,6 +33,7 @@ pub struct Route {
 type OnOutcome = Box<dyn Fn(&Outcome<'_>) + Send + Sync>;
 
 /// A message of a route, tried: for [`Route::on_outcome`].
+#[non_exhaustive]
 pub struct Outcome<'a> {
     /// The message as sent.
     pub message: &'a Message,
@@ -54,9 +55,10 @@ impl Route {
         }
     }
 
-    /// How long a message may be kept before it is given up (else the
-    /// relayer's [`Settings::max_age`](crate::Settings::max_age), else five
-    /// days); the relayer's own setting, when given, wins.
+    /// How long a message of this route may be kept before it is given
+    /// up: used unless the relayer's
+    /// [`Settings::max_age`](crate::Settings::max_age) is given (which
+    /// wins); without either, five days.
     pub fn max_age(mut self, max_age: Duration) -> Self {
         self.max_age = Some(max_age);
         self
@@ -73,8 +75,20 @@ impl Route {
 /// Makes the [`Route`] of a stored message: what its transport settings,
 /// account and accounts file mean on this host. `Err` judges the message
 /// as a failure before sending (a [`Failure::Input`] with the exit code:
-/// 78, a setting to fix, is retried until the message is too old).
-/// Implemented for closures.
+/// 78, a setting to fix, is retried until the message is too old, by the
+/// relayer's [`Settings::max_age`](crate::Settings::max_age), else five
+/// days). Implemented for closures.
+///
+/// A route that adds this host's secrets (credentials, a client
+/// certificate, a DKIM key) must not let the row choose where they go:
+/// whoever can write a row could otherwise have the host's password sent
+/// in AUTH to a server of their own. Take the servers, ports, TLS and
+/// proxy from the host, and from [`Meta::transport`] only what concerns
+/// the message (its delivery status settings, say), as the crate's
+/// example does. Rows naming a secret source, a key or certificate, an
+/// accounts file other than the host's, or an account together with
+/// connection settings of their own are refused before the route is made
+/// unless [`Settings::trust_rows`](crate::Settings::trust_rows) is set.
 pub trait MakeRoute {
     /// The route for `meta`'s message.
     fn make_route(&mut self, meta: &Meta) -> Result<Route, Failure>;
@@ -125,7 +139,7 @@ const ROUTE_MAX_AGE: Duration = Duration::from_secs(300);
 /// batch tries again, so a fixed setting takes effect without a restart.
 pub(crate) struct Routes<'a> {
     made: Vec<Made>,
-    maker: Box<dyn MakeRoute + 'a>,
+    maker: Box<dyn MakeRoute + Send + 'a>,
     connections: usize,
     max_age: Option<Duration>,
     /// Rows may name the relayer's secrets (see [`untrusted`]).
@@ -182,7 +196,7 @@ pub fn untrusted(meta: &Meta, own_accounts_file: Option<&Path>) -> Option<String
 impl<'a> Routes<'a> {
     /// No routes yet; `maker` makes them; each pool will have at most
     /// `connections` connections; `max_age` overrides the routes'.
-    pub(crate) fn new(maker: Box<dyn MakeRoute + 'a>, settings: &crate::Settings) -> Self {
+    pub(crate) fn new(maker: Box<dyn MakeRoute + Send + 'a>, settings: &crate::Settings) -> Self {
         Self {
             made: Vec::new(),
             maker,

@@ -38,6 +38,8 @@ const MAX_BACKOFF: Duration = Duration::from_secs(30);
 const STATS_EVERY: Duration = Duration::from_secs(10);
 /// The shortest wait after a batch that found nothing to claim.
 const MIN_WAIT: Duration = Duration::from_millis(200);
+/// The shortest poll: a poll of nothing would spin.
+const MIN_POLL: Duration = Duration::from_millis(100);
 /// How long a wait may last before the stop flag is looked at.
 const STOP_CHECK: Duration = Duration::from_millis(250);
 
@@ -58,12 +60,11 @@ pub struct Settings {
     pub account: Option<String>,
     /// How long a message may be kept, whatever its route says.
     pub max_age: Option<Duration>,
-    /// The longest wait between two looks at the store (default 10 s;
-    /// a PostgreSQL store also wakes the relayer at once by NOTIFY).
+    /// The longest wait between two looks at the store (default 10 s, at
+    /// least 100 ms; a PostgreSQL store also wakes the relayer at once by
+    /// NOTIFY). The claims' lease is the store's ([`SpoolStore::lease`],
+    /// given to [`crate::Location::open`]).
     pub poll: Duration,
-    /// The lease the store's claims were opened with ([`crate::Location::open`];
-    /// default 10 minutes): renewed every third of it while a batch goes.
-    pub lease: Duration,
     /// How long a PostgreSQL store keeps the rows of sent messages
     /// (default 7 days).
     pub keep_sent: Duration,
@@ -89,7 +90,6 @@ impl Default for Settings {
             account: None,
             max_age: None,
             poll: Duration::from_secs(10),
-            lease: DEFAULT_LEASE,
             keep_sent: Duration::from_secs(7 * 86400),
             trust_rows: false,
             own_accounts_file: None,
@@ -102,14 +102,16 @@ impl Default for Settings {
 /// implemented (`()` says nothing).
 pub trait Report {
     /// What became of message `id`: `outcome` is `sent`, `kept` (queued for
-    /// its next attempt), `unknown`, `dead`, `damaged` or `left` (written by
-    /// a newer postie); `line` says it in words.
+    /// its next attempt), `unknown`, `dead`, `damaged` (moved aside) or
+    /// `left` (a record this program cannot read: written by a newer
+    /// postie, say; left where it is); `line` says it in words.
     fn message(&mut self, id: &str, outcome: &str, line: &str) {
         let _ = (id, outcome, line);
     }
 
     /// Something else worth a line: claims of stopped relayers taken
-    /// back, a damaged entry moved aside.
+    /// back, an entry found damaged before it was claimed and moved aside
+    /// unread (counted as damaged).
     fn note(&mut self, line: &str) {
         let _ = line;
     }
@@ -150,12 +152,14 @@ impl Tally {
     }
 }
 
-/// A relayer on one store.
+/// A relayer on one store. It may be made on one thread and run on
+/// another (its routes and report are `Send`); it runs on the calling
+/// thread, with a few threads of its own sending each batch.
 pub struct Relayer<'a> {
     spool: &'a dyn SpoolStore,
     settings: Settings,
     routes: Routes<'a>,
-    report: Box<dyn Report + 'a>,
+    report: Box<dyn Report + Send + 'a>,
     tally: Tally,
     counters: Arc<Counters>,
 }
@@ -163,7 +167,11 @@ pub struct Relayer<'a> {
 impl<'a> Relayer<'a> {
     /// A relayer sending `store`'s messages as `settings` say, each
     /// through the route `maker` makes of its stored settings.
-    pub fn new(store: &'a dyn SpoolStore, settings: Settings, maker: impl MakeRoute + 'a) -> Self {
+    pub fn new(
+        store: &'a dyn SpoolStore,
+        settings: Settings,
+        maker: impl MakeRoute + Send + 'a,
+    ) -> Self {
         let mut settings = settings;
         // A folder store is its user's alone.
         settings.trust_rows |= !store.shared();
@@ -178,13 +186,14 @@ impl<'a> Relayer<'a> {
     }
 
     /// Tells `report` what happens.
-    pub fn report(mut self, report: impl Report + 'a) -> Self {
+    pub fn report(mut self, report: impl Report + Send + 'a) -> Self {
         self.report = Box::new(report);
         self
     }
 
     /// Counts into `counters` (served by [`crate::metrics::serve`], or
-    /// read by the host).
+    /// rendered by [`Counters::text`] for the host's own endpoint; with
+    /// [`Settings::count_spool`], the store's numbers too).
     pub fn counters(mut self, counters: Arc<Counters>) -> Self {
         self.counters = counters;
         self
@@ -202,23 +211,19 @@ impl<'a> Relayer<'a> {
         self.run_until(stop);
         self.tally.clone()
     }
-
-    /// The lease and poll a relayer needs at least: a lease shorter than a
-    /// second holds nothing (claims would run out before a message is
-    /// sent); a poll of nothing would spin.
-    pub fn check(settings: &Settings) -> Result<(), String> {
-        if settings.lease < Duration::from_secs(1) || settings.poll < Duration::from_millis(100) {
-            return Err("the lease must be at least 1s and the poll at least 100ms".to_owned());
-        }
-        Ok(())
-    }
 }
 
 impl Relayer<'_> {
     /// How often expired claims are taken back: often enough that a claim
     /// which ran out waits at most half a lease more.
     fn recover_every(&self) -> Duration {
-        RECOVER_EVERY.min(self.settings.lease / 2)
+        RECOVER_EVERY.min(self.lease() / 2)
+    }
+
+    /// How long the store's claims hold (the folder store's, as long as
+    /// the process: the default lease serves for the send deadline).
+    fn lease(&self) -> Duration {
+        self.spool.lease().unwrap_or(DEFAULT_LEASE)
     }
 
     fn run_until(&mut self, stop: &AtomicBool) {
@@ -306,7 +311,7 @@ impl Relayer<'_> {
     /// at least [`MIN_WAIT`], so that messages due but claimed by others
     /// (or a clock ahead of the store's) never make it spin.
     fn wait(&self, stop: &AtomicBool) -> io::Result<()> {
-        let mut wait = self.settings.poll.min(self.recover_every());
+        let mut wait = self.settings.poll.max(MIN_POLL).min(self.recover_every());
         if let Some(due) = self.spool.next_due(self.settings.account.as_deref())? {
             wait = wait.min(due);
         }
@@ -345,6 +350,7 @@ impl Relayer<'_> {
             if let Some(to) = &taken.moved {
                 let reason = taken.meta.as_ref().err().map_or("", Damage::reason);
                 self.tally.damaged += 1;
+                Counters::add(&self.counters.damaged, 1);
                 self.report.note(&format!(
                     "{}: damaged, moved unread to {to}: {reason}",
                     taken.id
@@ -432,19 +438,15 @@ impl Relayer<'_> {
         // The claims renewed a few times per lease while the batch goes:
         // a slow server or a rate limit must not let them run out.
         let mut renew_error = None;
-        let sent = relay::send_all(
-            outgoing,
-            threads,
-            stop,
-            self.settings.lease,
-            &mut || match batch.renew() {
-                Ok(()) => true,
-                Err(e) => {
-                    renew_error = Some(e);
-                    false
-                }
-            },
-        );
+        let sent = relay::send_all(outgoing, threads, stop, self.lease(), &mut || match batch
+            .renew()
+        {
+            Ok(()) => true,
+            Err(e) => {
+                renew_error = Some(e);
+                false
+            }
+        });
         if let Some(e) = renew_error {
             self.error(&e);
         }
@@ -510,7 +512,7 @@ impl Relayer<'_> {
         batch: &mut dyn Batch,
         results: &[Option<Disposition>],
     ) -> io::Result<Vec<String>> {
-        let until = Instant::now() + self.settings.lease / 2;
+        let until = Instant::now() + self.lease() / 2;
         let mut wait = Duration::from_millis(200);
         loop {
             match batch.finish(results) {

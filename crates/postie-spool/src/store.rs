@@ -170,6 +170,14 @@ pub trait SpoolStore: Send + Sync {
         false
     }
 
+    /// How long a claim holds a message before others may take it back
+    /// (a database store's lease, given when it was opened); `None`: as
+    /// long as the claiming process lives (the folder store). A relayer
+    /// renews its claims every third of it while a batch goes.
+    fn lease(&self) -> Option<std::time::Duration> {
+        None
+    }
+
     /// How many messages are in each state, and how lately they went.
     fn stats(&self) -> io::Result<crate::stats::Stats>;
 
@@ -207,6 +215,7 @@ pub struct Taken {
 
 /// Where a claimed message goes.
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub enum Disposition {
     /// Delivered: deleted (the folder store), or kept as sent without its
     /// bytes (PostgreSQL).

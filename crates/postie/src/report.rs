@@ -4,7 +4,6 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use postie_smtp::connector::socks5::ProxyError;
 use postie_smtp::{Error, Outcome, Refusal, Reply, Sent};
 use serde_json::{json, Value};
 
@@ -150,16 +149,10 @@ pub(crate) fn input_error_json(code: u8, message: &str) -> Value {
 
 /// The one-line error for standard error.
 pub(crate) fn error_line(error: &Error) -> String {
-    let mut line = format!("postie: {error}");
-    if error.outcome() == Outcome::Unknown {
-        line.push_str(
-            " (the message may have been delivered: the connection ended after the final dot)",
-        );
-    }
-    if let Some(hint) = wrong_port_hint(error) {
-        line.push_str(hint);
-    }
-    one_line(&line)
+    one_line(&format!(
+        "postie: {}",
+        postie_spool::judge::error_text(error)
+    ))
 }
 
 /// The error for a person at a terminal: [`error_line`], and where
@@ -193,26 +186,6 @@ fn attempts_json(error: &Error) -> Value {
             })
         })
         .collect()
-}
-
-/// A refused TCP connection is most often the wrong port (a refused Unix
-/// socket has no port to blame, nor does a SOCKS5 proxy that refused: its
-/// own port is not the server's).
-fn wrong_port_hint(error: &Error) -> Option<&'static str> {
-    let Error::NoServer { attempts } = error else {
-        return None;
-    };
-    let refused = attempts.iter().any(|a| {
-        !a.server().is_unix()
-            && matches!(a.cause(), postie_smtp::Cause::Connect(e)
-                if e.kind() == std::io::ErrorKind::ConnectionRefused
-                    && e.get_ref()
-                        .and_then(|inner| inner.downcast_ref::<ProxyError>())
-                        .is_none_or(ProxyError::is_from_the_destination))
-    });
-    refused.then_some(
-        " (hint: nothing listens on that port: submission is usually 587 with STARTTLS, implicit TLS 465, relaying 25)",
-    )
 }
 
 /// The sink's log on standard error.

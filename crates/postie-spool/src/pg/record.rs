@@ -25,7 +25,9 @@ pub(super) const META_JSON: &str = "jsonb_build_object(\
 pub(super) fn read_meta(json: String, location: &str) -> Result<Meta, Damage> {
     match Meta::from_json(json.as_bytes()) {
         Ok(meta) => Ok(meta),
-        Err(e @ Unreadable::Newer(_)) => Err(Damage::Newer(format!("{location}: {e}"))),
+        Err(e @ (Unreadable::Newer(_) | Unreadable::NeedsCommand)) => {
+            Err(Damage::Newer(format!("{location}: {e}")))
+        }
         Err(e @ Unreadable::Damaged(_)) => Err(Damage::Unreadable(format!("{location}: {e}"))),
     }
 }

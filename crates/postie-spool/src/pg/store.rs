@@ -43,8 +43,15 @@ pub struct PgStore {
 
 impl PgStore {
     /// Connects to `target` and brings its schema up to date. A claim
-    /// holds a row for `lease` at a time.
+    /// holds a row for `lease` at a time: at least a second (a shorter one
+    /// would run out before a message is sent).
     pub fn connect(target: &Target, lease: Duration) -> io::Result<Self> {
+        if lease < Duration::from_secs(1) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("a lease of {lease:?} holds nothing: give at least 1s"),
+            ));
+        }
         let mut client = open_client(target)?;
         schema::migrate(&mut client)?;
         let current: Option<String> = client
@@ -343,6 +350,10 @@ impl SpoolStore for PgStore {
 
     fn shared(&self) -> bool {
         true
+    }
+
+    fn lease(&self) -> Option<Duration> {
+        Some(self.lease)
     }
 
     fn stats(&self) -> io::Result<Stats> {

@@ -539,7 +539,13 @@ fn verify_full_with_the_test_ca_is_tls_and_passes_the_contract() {
 /// test CA's files are readable by all); `None` outside CI.
 fn client_cert(dir: &std::path::Path, mode: u32) -> Option<(String, tls::ClientCert)> {
     use std::os::unix::fs::PermissionsExt;
-    let user = std::env::var("POSTIE_TEST_POSTGRES_CERT_USER").ok()?;
+    let user = match std::env::var("POSTIE_TEST_POSTGRES_CERT_USER") {
+        Ok(user) => user,
+        Err(_) if std::env::var_os("CI").is_some() => {
+            panic!("POSTIE_TEST_POSTGRES_CERT_USER is not set: scripts/servers.sh sets it, and CI must not skip")
+        }
+        Err(_) => return None,
+    };
     let cert = std::env::var("POSTIE_TEST_CLIENT_CERT").unwrap();
     let key = dir.join(format!("client-{mode:o}.key"));
     std::fs::copy(std::env::var("POSTIE_TEST_CLIENT_KEY").unwrap(), &key).unwrap();

@@ -11,8 +11,10 @@
 //!
 //! A client certificate (`sslcert`, `sslkey`: PEM files, as libpq reads
 //! them) is sent when the URL names one; the key file is checked as every
-//! file holding a secret is (the user's or root's, never a link, and no
-//! one else may read it).
+//! file the spool trusts is (this user's, a regular file with one name,
+//! never a link, no one else may write it) and, as libpq asks, no one
+//! else may read it. An encrypted key (libpq's `sslpassword`) is not
+//! read.
 //!
 //! Channel binding: `tls-server-end-point` (RFC 5929), the hash of the
 //! server's certificate, so that SCRAM-SHA-256-PLUS ties the login to this
@@ -174,7 +176,7 @@ impl Settings {
 
 impl ClientCert {
     /// The chain and the key, read from their files; the key file checked
-    /// first (see the module's documentation).
+    /// before it is read (see the module's documentation).
     fn load(&self) -> io::Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)> {
         let chain = CertificateDer::pem_file_iter(&self.cert)
             .and_then(|iter| iter.collect::<Result<Vec<_>, _>>())
@@ -188,7 +190,11 @@ impl ClientCert {
         let shown = self.key.display();
         let file = crate::trust::open_read(&self.key)
             .map_err(|e| self.setup(&format!("sslkey {shown}: {e}")))?;
-        let mode = file.metadata()?.permissions().mode();
+        let mode = file
+            .metadata()
+            .map_err(|e| self.setup(&format!("sslkey {shown}: {e}")))?
+            .permissions()
+            .mode();
         if mode & 0o077 != 0 {
             return Err(self.setup(&format!(
                 "sslkey {shown}: others may read it (mode {:o}): chmod 600 it",

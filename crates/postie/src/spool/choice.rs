@@ -1,14 +1,13 @@
 //! Which store the spool is, and where: `--store PATH|URL`, else
 //! `$POSTIE_SPOOL_STORE` (or `$POSTIE_SPOOL_DIR`, a folder), else the
 //! account's `spool_store`, else the default folder
-//! ([`folder::location`]). The first one given wins, even when it cannot
+//! ([`Store::default_folder`]). The first one given wins, even when it cannot
 //! be used: falling through to the next would put messages where the user
 //! did not say.
 
 use std::path::PathBuf;
 
 use crate::exit;
-use postie_spool::folder;
 
 /// A chosen store: where it is.
 pub(crate) use postie_spool::Location as Store;
@@ -39,7 +38,5 @@ pub(crate) fn choose(flag: Option<&str>, account: AccountStore<'_>) -> Result<St
         return Store::parse(&value)
             .map_err(|e| config(format!("account {name:?}: spool_store: {e}")));
     }
-    folder::location()
-        .map(Store::Folder)
-        .map_err(|text| (exit::OS_ERR, text))
+    Store::default_folder().map_err(|text| (exit::OS_ERR, text))
 }

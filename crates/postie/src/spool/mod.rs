@@ -281,6 +281,12 @@ fn init(store: &Store, json: bool) -> u8 {
                 return fail(database_code(&e), &format!("{}: {e}", target.display()));
             }
         },
+        other => {
+            return fail(
+                exit::SOFTWARE,
+                &format!("{}: a store this postie cannot make", other.describe()),
+            );
+        }
     };
     let location = store.describe();
     if json {
@@ -318,7 +324,6 @@ fn init(store: &Store, json: bool) -> u8 {
 /// The exit code for a database store that cannot be opened or used: 78
 /// for what a setting fixes (a login refused, a password file others may
 /// read, a schema newer than this postie), else 71.
-#[cfg(feature = "postgres")]
 fn database_code(error: &io::Error) -> u8 {
     match error.kind() {
         io::ErrorKind::PermissionDenied | io::ErrorKind::Unsupported => exit::CONFIG,
@@ -394,8 +399,7 @@ fn open_store_leasing(
 fn store_code(store: &Store, error: &io::Error) -> u8 {
     match store {
         Store::Folder(_) => opening_code(error),
-        #[cfg(feature = "postgres")]
-        Store::Postgres(_) => database_code(error),
+        _ => database_code(error),
     }
 }
 

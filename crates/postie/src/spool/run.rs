@@ -7,6 +7,7 @@
 use std::io;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
+use std::time::Duration;
 
 use postie_spool::metrics::{self, Counters};
 use postie_spool::{judge, Relayer, Report, Settings, Tally};
@@ -29,8 +30,9 @@ pub(crate) fn run(args: &RunArgs, store: &super::Store) -> u8 {
             return exit::OS_ERR;
         }
     }
-    let settings = settings(args);
-    if Relayer::check(&settings).is_err() {
+    // A lease shorter than a second is held by nothing (claims would run
+    // out before a message is sent); a poll of nothing would spin.
+    if args.lease < Duration::from_secs(1) || args.poll < Duration::from_millis(100) {
         eprintln!("postie: spool run: --lease must be at least 1s and --poll at least 100ms");
         return exit::USAGE;
     }
@@ -65,7 +67,7 @@ pub(crate) fn run(args: &RunArgs, store: &super::Store) -> u8 {
     let routes = AccountRoutes {
         verbose: args.verbose,
     };
-    let mut relayer = Relayer::new(spool.as_ref(), settings, routes)
+    let mut relayer = Relayer::new(spool.as_ref(), settings(args), routes)
         .report(Said {
             quiet: args.quiet,
             json: args.json,
@@ -90,7 +92,6 @@ fn settings(args: &RunArgs) -> Settings {
     settings.account.clone_from(&args.account);
     settings.max_age = args.max_age;
     settings.poll = args.poll;
-    settings.lease = args.lease;
     settings.keep_sent = args.keep_sent;
     settings.trust_rows = args.trust_rows;
     settings.own_accounts_file = crate::config::default_path();
