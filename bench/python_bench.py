@@ -188,9 +188,14 @@ def finish(args, sent, failed, count, start):
 def build_only(args):
     text, html, pdf = text_body(W5_TEXT_SIZE), html_body(), invoice_pdf()
     start = time.monotonic()
+    stop = start + args["max_secs"] if args["max_secs"] is not None else None
     last = b""
+    built = 0
     for n in range(1, args["count"] + 1):
+        if stop is not None and time.monotonic() >= stop:
+            break
         last = w5_message(n, text, html, pdf)
+        built = n
     if args["out"]:
         try:
             with open(args["out"], "wb") as f:
@@ -198,7 +203,7 @@ def build_only(args):
         except OSError as e:
             print(f"{BIN}: {args['out']}: {e}", file=sys.stderr)
             sys.exit(EXIT_FAILED)
-    finish(args, args["count"], 0, args["count"], start)
+    finish(args, built, 0, args["count"], start)
 
 
 class Run:
