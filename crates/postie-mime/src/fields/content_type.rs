@@ -20,6 +20,8 @@
 //! ```
 
 use std::borrow::Cow;
+
+use smallvec::{smallvec, SmallVec};
 use std::fmt;
 use std::str::FromStr;
 
@@ -65,6 +67,10 @@ pub enum ContentTypeError {
 /// no string), else owned.
 pub type Param = (Cow<'static, str>, String);
 
+/// The parameters of a value: most have one or none (a multipart's
+/// boundary, a text's charset), kept in place; more go to the heap.
+type Params = SmallVec<[Param; 1]>;
+
 /// A parsed or built `Content-Type` value: a lowercase `type/subtype` and
 /// parameters, each with a lowercase name and a decoded value.
 ///
@@ -84,7 +90,7 @@ pub struct ContentType {
     /// Length of the type, the index of the `/` in `mime_type`.
     slash: usize,
     /// Lowercase names, decoded values, at most one of each name.
-    params: Vec<Param>,
+    params: Params,
 }
 
 impl ContentType {
@@ -134,7 +140,7 @@ impl ContentType {
             Some(slash) if ok && slash > 0 && slash + 1 < essence.len() => Ok(Self {
                 mime_type: Cow::Borrowed(essence),
                 slash,
-                params: Vec::new(),
+                params: Params::new(),
             }),
             _ => Self::parse(essence),
         }
@@ -148,7 +154,7 @@ impl ContentType {
         Self {
             mime_type: Cow::Borrowed(essence),
             slash: "multipart".len(),
-            params: Vec::new(),
+            params: Params::new(),
         }
     }
 
@@ -161,7 +167,7 @@ impl ContentType {
         Self {
             mime_type: Cow::Owned(mime_type),
             slash: type_.len(),
-            params,
+            params: Params::from_vec(params),
         }
     }
 
@@ -257,7 +263,7 @@ impl ContentType {
     pub(crate) fn with_boundary(mut self, boundary: String) -> Self {
         if self.params.is_empty() {
             // The name as a constant: no string made for it.
-            self.params = vec![(Cow::Borrowed("boundary"), boundary)];
+            self.params = smallvec![(Cow::Borrowed("boundary"), boundary)];
             self
         } else {
             self.with_param_owned("boundary", boundary)
@@ -371,7 +377,7 @@ pub struct ContentDisposition {
     /// Lowercase disposition type.
     kind: String,
     /// Lowercase names, decoded values, at most one of each name.
-    params: Vec<Param>,
+    params: Params,
 }
 
 impl ContentDisposition {
@@ -394,7 +400,7 @@ impl ContentDisposition {
         }
         Ok(Self {
             kind: kind.to_ascii_lowercase(),
-            params: Vec::new(),
+            params: Params::new(),
         })
     }
 
@@ -402,7 +408,7 @@ impl ContentDisposition {
     pub fn attachment() -> Self {
         Self {
             kind: "attachment".to_string(),
-            params: Vec::new(),
+            params: Params::new(),
         }
     }
 
@@ -410,7 +416,7 @@ impl ContentDisposition {
     pub fn inline() -> Self {
         Self {
             kind: "inline".to_string(),
-            params: Vec::new(),
+            params: Params::new(),
         }
     }
 
@@ -440,7 +446,10 @@ impl ContentDisposition {
         }
         let kind = kind.to_ascii_lowercase();
         let params = cursor.params();
-        Ok(Self { kind, params })
+        Ok(Self {
+            kind,
+            params: Params::from_vec(params),
+        })
     }
 
     /// The lowercase disposition type, such as `attachment`.
@@ -520,12 +529,12 @@ impl FromStr for ContentDisposition {
     }
 }
 
-fn set_param(params: &mut Vec<Param>, name: &str, value: &str) {
+fn set_param(params: &mut Params, name: &str, value: &str) {
     set_param_owned(params, name, value.to_owned());
 }
 
 /// [`set_param`] for a value the caller gives away.
-fn set_param_owned(params: &mut Vec<Param>, name: &str, value: String) {
+fn set_param_owned(params: &mut Params, name: &str, value: String) {
     // A name that is clean and lowercase already (every name postie sets)
     // is copied once, not cleaned into one string and lowered into another.
     let name = if is_clean_lowercase(name) {
@@ -547,7 +556,7 @@ fn is_clean_lowercase(name: &str) -> bool {
     is_clean_name(name) && !name.bytes().any(|b| b.is_ascii_uppercase())
 }
 
-fn remove_param(params: &mut Vec<Param>, name: &str) -> Option<String> {
+fn remove_param(params: &mut Params, name: &str) -> Option<String> {
     let index = params
         .iter()
         .position(|(n, _)| n.eq_ignore_ascii_case(name))?;
