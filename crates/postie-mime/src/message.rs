@@ -501,6 +501,14 @@ mod tests {
                     assert_eq!(content_type.essence(), essence);
                     assert_eq!(content_type.subtype(), subtype);
                     assert!(content_type.param("boundary").is_some());
+                    // The name is the constant, not a string made per
+                    // message; a parsed one is owned and equal.
+                    let (name, value) = &content_type.params()[0];
+                    assert!(matches!(name, Cow::Borrowed("boundary")));
+                    let parsed = ContentType::parse(&content_type.header_value()).unwrap();
+                    assert_eq!(&parsed, content_type);
+                    assert!(matches!(parsed.params()[0].0, Cow::Owned(_)));
+                    assert_eq!(&parsed.params()[0].1, value);
                 }
                 _ => panic!("not a multipart"),
             }

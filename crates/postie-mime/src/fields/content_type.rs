@@ -20,6 +20,8 @@
 //! ```
 
 use std::borrow::Cow;
+
+use smallvec::{smallvec, SmallVec};
 use std::fmt;
 use std::str::FromStr;
 
@@ -59,6 +61,16 @@ pub enum ContentTypeError {
     },
 }
 
+/// A parameter of a [`ContentType`] or [`ContentDisposition`]: its
+/// lowercase name and its decoded value. The name is a constant where
+/// postie sets it (a multipart's `boundary`, made for every message, costs
+/// no string), else owned.
+pub type Param = (Cow<'static, str>, String);
+
+/// The parameters of a value: most have one or none (a multipart's
+/// boundary, a text's charset), kept in place; more go to the heap.
+type Params = SmallVec<[Param; 1]>;
+
 /// A parsed or built `Content-Type` value: a lowercase `type/subtype` and
 /// parameters, each with a lowercase name and a decoded value.
 ///
@@ -78,7 +90,7 @@ pub struct ContentType {
     /// Length of the type, the index of the `/` in `mime_type`.
     slash: usize,
     /// Lowercase names, decoded values, at most one of each name.
-    params: Vec<(String, String)>,
+    params: Params,
 }
 
 impl ContentType {
@@ -128,7 +140,7 @@ impl ContentType {
             Some(slash) if ok && slash > 0 && slash + 1 < essence.len() => Ok(Self {
                 mime_type: Cow::Borrowed(essence),
                 slash,
-                params: Vec::new(),
+                params: Params::new(),
             }),
             _ => Self::parse(essence),
         }
@@ -142,11 +154,11 @@ impl ContentType {
         Self {
             mime_type: Cow::Borrowed(essence),
             slash: "multipart".len(),
-            params: Vec::new(),
+            params: Params::new(),
         }
     }
 
-    fn from_parts(type_: &str, subtype: &str, params: Vec<(String, String)>) -> Self {
+    fn from_parts(type_: &str, subtype: &str, params: Vec<Param>) -> Self {
         let mut mime_type = String::with_capacity(type_.len() + 1 + subtype.len());
         mime_type.push_str(type_);
         mime_type.push('/');
@@ -155,7 +167,7 @@ impl ContentType {
         Self {
             mime_type: Cow::Owned(mime_type),
             slash: type_.len(),
-            params,
+            params: Params::from_vec(params),
         }
     }
 
@@ -250,7 +262,8 @@ impl ContentType {
     #[must_use]
     pub(crate) fn with_boundary(mut self, boundary: String) -> Self {
         if self.params.is_empty() {
-            self.params = vec![("boundary".to_owned(), boundary)];
+            // The name as a constant: no string made for it.
+            self.params = smallvec![(Cow::Borrowed("boundary"), boundary)];
             self
         } else {
             self.with_param_owned("boundary", boundary)
@@ -268,7 +281,7 @@ impl ContentType {
     }
 
     /// All parameters, as (lowercase name, decoded value), in header order.
-    pub fn params(&self) -> &[(String, String)] {
+    pub fn params(&self) -> &[Param] {
         &self.params
     }
 
@@ -364,7 +377,7 @@ pub struct ContentDisposition {
     /// Lowercase disposition type.
     kind: String,
     /// Lowercase names, decoded values, at most one of each name.
-    params: Vec<(String, String)>,
+    params: Params,
 }
 
 impl ContentDisposition {
@@ -387,7 +400,7 @@ impl ContentDisposition {
         }
         Ok(Self {
             kind: kind.to_ascii_lowercase(),
-            params: Vec::new(),
+            params: Params::new(),
         })
     }
 
@@ -395,7 +408,7 @@ impl ContentDisposition {
     pub fn attachment() -> Self {
         Self {
             kind: "attachment".to_string(),
-            params: Vec::new(),
+            params: Params::new(),
         }
     }
 
@@ -403,7 +416,7 @@ impl ContentDisposition {
     pub fn inline() -> Self {
         Self {
             kind: "inline".to_string(),
-            params: Vec::new(),
+            params: Params::new(),
         }
     }
 
@@ -433,7 +446,10 @@ impl ContentDisposition {
         }
         let kind = kind.to_ascii_lowercase();
         let params = cursor.params();
-        Ok(Self { kind, params })
+        Ok(Self {
+            kind,
+            params: Params::from_vec(params),
+        })
     }
 
     /// The lowercase disposition type, such as `attachment`.
@@ -475,7 +491,7 @@ impl ContentDisposition {
     }
 
     /// All parameters, as (lowercase name, decoded value), in header order.
-    pub fn params(&self) -> &[(String, String)] {
+    pub fn params(&self) -> &[Param] {
         &self.params
     }
 
@@ -513,12 +529,12 @@ impl FromStr for ContentDisposition {
     }
 }
 
-fn set_param(params: &mut Vec<(String, String)>, name: &str, value: &str) {
+fn set_param(params: &mut Params, name: &str, value: &str) {
     set_param_owned(params, name, value.to_owned());
 }
 
 /// [`set_param`] for a value the caller gives away.
-fn set_param_owned(params: &mut Vec<(String, String)>, name: &str, value: String) {
+fn set_param_owned(params: &mut Params, name: &str, value: String) {
     // A name that is clean and lowercase already (every name postie sets)
     // is copied once, not cleaned into one string and lowered into another.
     let name = if is_clean_lowercase(name) {
@@ -531,7 +547,7 @@ fn set_param_owned(params: &mut Vec<(String, String)>, name: &str, value: String
     }
     match params.iter_mut().find(|(n, _)| *n == name) {
         Some((_, v)) => *v = value,
-        None => params.push((name, value)),
+        None => params.push((Cow::Owned(name), value)),
     }
 }
 
@@ -540,14 +556,14 @@ fn is_clean_lowercase(name: &str) -> bool {
     is_clean_name(name) && !name.bytes().any(|b| b.is_ascii_uppercase())
 }
 
-fn remove_param(params: &mut Vec<(String, String)>, name: &str) -> Option<String> {
+fn remove_param(params: &mut Params, name: &str) -> Option<String> {
     let index = params
         .iter()
         .position(|(n, _)| n.eq_ignore_ascii_case(name))?;
     Some(params.remove(index).1)
 }
 
-fn find_param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
+fn find_param<'a>(params: &'a [Param], name: &str) -> Option<&'a str> {
     params
         .iter()
         .find(|(n, _)| n.eq_ignore_ascii_case(name))
@@ -555,7 +571,7 @@ fn find_param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str>
 }
 
 /// [`pieces_of`] joined with `"; "`, written into one string.
-fn value_of(head: &str, params: &[(String, String)]) -> String {
+fn value_of(head: &str, params: &[Param]) -> String {
     let mut value = String::with_capacity(head.len() + 48);
     value.push_str(head);
     for (name, param) in params {
@@ -564,7 +580,7 @@ fn value_of(head: &str, params: &[(String, String)]) -> String {
     value
 }
 
-fn pieces_of(head: &str, params: &[(String, String)]) -> Vec<String> {
+fn pieces_of(head: &str, params: &[Param]) -> Vec<String> {
     let mut pieces = vec![head.to_string()];
     for (name, value) in params {
         pieces.extend(param_pieces(name, value));
@@ -645,10 +661,13 @@ impl<'a> Cursor<'a> {
 
     /// Reads and decodes the parameters that follow a type, dropping those
     /// whose names could not be written back (such as `a'b`, or `x**`).
-    fn params(&mut self) -> Vec<(String, String)> {
+    fn params(&mut self) -> Vec<Param> {
         let mut params = decode_params(&self.raw_params());
         params.retain(|(name, _)| clean_name(name) == *name);
         params
+            .into_iter()
+            .map(|(name, value)| (Cow::Owned(name), value))
+            .collect()
     }
 
     /// Reads the `; name=value` list that follows a type, giving raw
@@ -728,9 +747,9 @@ mod tests {
         ContentType::parse(s).unwrap()
     }
 
-    fn params(list: &[(&str, &str)]) -> Vec<(String, String)> {
+    fn params(list: &[(&str, &str)]) -> Vec<Param> {
         list.iter()
-            .map(|(n, v)| (n.to_string(), v.to_string()))
+            .map(|(n, v)| (Cow::Owned(n.to_string()), v.to_string()))
             .collect()
     }
 

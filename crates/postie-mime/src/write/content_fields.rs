@@ -178,7 +178,7 @@ mod tests {
         write_content_type(
             &mut out,
             [type_, subtype],
-            ct.params().iter().map(|(n, v)| (n.as_str(), v.as_str())),
+            ct.params().iter().map(|(n, v)| (n.as_ref(), v.as_str())),
         )
         .unwrap();
         String::from_utf8(out).unwrap()

@@ -413,7 +413,7 @@ fn write_type_of(
     let params = content_type
         .params()
         .iter()
-        .map(|(name, value)| (name.as_str(), value.as_str()))
+        .map(|(name, value)| (name.as_ref(), value.as_str()))
         .chain(extra);
     fields::write_content_type(out, [type_, subtype], params)
 }
