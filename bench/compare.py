@@ -226,6 +226,8 @@ class Setup:
         base = self.client_base(how)
         if target_kind == "build":
             argv = base + ["--build-only", "--count", str(spec["count"])]
+            if max_secs is not None:
+                argv += ["--max-secs", str(max_secs)]
             return argv + (["--out", out] if out else [])
         host, port = (target or self.targets[target_kind]).rsplit(":", 1)
         argv = base + ["--host", host, "--port", port, "--count", str(spec["count"]),
@@ -659,7 +661,7 @@ def markdown_table(plan, results, rounds, max_secs, machine):
         for name in names:
             runs = rows.get(name, [])
             ok = [r for r in runs if r["status"] == "ok"]
-            if not runs:
+            if not runs or all(r["status"] == "n/a" for r in runs):
                 texts[name] = "n/a"
                 continue
             if not ok:
