@@ -8,8 +8,9 @@
 #    dkimpy and OpenDKIM, dnsmasq, PostgreSQL, openssl), makes a test CA, starts every test server on loopback (one
 #    script each in scripts/servers/) and writes $POSTIE_TEST_DIR/env.sh; they are
 #    stopped again when this script exits.
-# 2. cargo fmt --check, cargo clippy -D warnings, the import-cycle check and
-#    scripts/deps.sh --check 60 (skipped when POSTIE_SKIP_LINT=1).
+# 2. cargo fmt --check, cargo clippy -D warnings, the import-cycle check,
+#    scripts/deps.sh --check 60 and the libraries' docs without a broken
+#    link (skipped when POSTIE_SKIP_LINT=1).
 # 3. cargo test --workspace --all-features "$@", with the variables from
 #    env.sh exported (the integration tests send with the blocking driver),
 #    then postie-smtp's integration tests again with POSTIE_TEST_DRIVER=tokio
@@ -67,6 +68,10 @@ else
 		crates/postie-mime/src crates/postie-smtp/src crates/postie-outbox/src crates/postie-spool/src crates/postie/src
 	# The default tree stays lean (the issue on performance: at most 60).
 	run_step deps bash scripts/deps.sh --check 60
+	# The libraries' documentation builds without a broken link (the
+	# command's doc comments are its --help text, brackets and all).
+	run_step docs env RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --all-features \
+		-p postie-mime -p postie-smtp -p postie-outbox -p postie-spool
 fi
 run_step test cargo test --workspace --all-features --no-fail-fast "$@"
 driver_tests=()

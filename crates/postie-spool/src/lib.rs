@@ -3,8 +3,8 @@
 //!
 //! A message that could not be sent now (or is kept on purpose for a
 //! relayer: an outbox row, `postie send --defer`) waits in a store: a
-//! folder on one machine ([`folder`]), or a PostgreSQL table that many
-//! hosts share ([`pg`], feature `postgres`). [`store`] is the seam both
+//! folder on one machine ([`Location::Folder`]), or a PostgreSQL table that many
+//! hosts share (`pg`, feature `postgres`). [`store`] is the seam both
 //! stand behind: entries, claims, the durable "data is being sent" mark,
 //! batches. [`Location`] says where a store is and opens it.
 //!

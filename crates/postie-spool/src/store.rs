@@ -3,7 +3,7 @@
 //! commands need of the place where messages wait, and nothing of how it
 //! keeps them.
 //!
-//! The folder store ([`crate::folder`]) keeps each entry as a directory and
+//! The folder store (`Location::Folder`) keeps each entry as a directory and
 //! every change of state as one `rename(2)`; the PostgreSQL store
 //! (`crate::pg`, feature `postgres`) keeps each as a row.
 //! Whatever the store, its contract is the same:

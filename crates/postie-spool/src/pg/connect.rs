@@ -50,7 +50,7 @@ impl Target {
     /// it (the contract keeps secrets off command lines and out of files
     /// others may read), more than one host or port (the password file is
     /// looked up for one), an `sslmode` postie does not take (see
-    /// [`Mode::parse`]). The error never repeats the URL, which may hold a
+    /// docs/cli.md, "TLS to the database"). The error never repeats the URL, which may hold a
     /// password.
     pub fn from_url(text: &str) -> Result<Self, String> {
         let (rest, tls) = split_tls(text)?;

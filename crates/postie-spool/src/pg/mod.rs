@@ -1,7 +1,7 @@
 //! The PostgreSQL store: the spool as one table that any number of hosts
 //! share, behind the same seam as the folder store ([`super::store`]).
 //!
-//! Each message is one row of `postie_spool` ([`schema`] makes and
+//! Each message is one row of `postie_spool` (`schema` makes and
 //! migrates it), in one of the states of the spool's state table:
 //!
 //! ```text
@@ -31,9 +31,9 @@
 //! apply (a newer format, a password source a kept message may not have).
 //! No secret is stored: `transport` says where a secret comes from.
 //!
-//! The connection is TCP, with TLS through rustls ([`tls`]) as the URL's
+//! The connection is TCP, with TLS through rustls (`tls`) as the URL's
 //! `sslmode` says (verified certificates only), or a Unix socket.
-//! Passwords come from `PGPASSWORD` or a password file ([`passfile`]),
+//! Passwords come from `PGPASSWORD` or a password file (`passfile`),
 //! never from a URL or a command line: [`Target::from_url`] refuses a URL
 //! holding one.
 #![forbid(unsafe_code)]
