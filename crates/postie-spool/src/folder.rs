@@ -908,33 +908,12 @@ fn stats_of_entries(store: &(impl SpoolStore + ?Sized)) -> io::Result<Stats> {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+    use crate::meta::sample as meta;
 
     fn temp_spool(name: &str) -> Spool {
         let dir = std::env::temp_dir().join(format!("postie-store-{name}-{}", std::process::id()));
         let _ = fs::remove_dir_all(&dir);
         Spool::open(dir).unwrap()
-    }
-
-    fn meta(id: &str) -> Meta {
-        Meta {
-            version: crate::meta::VERSION,
-            id: id.to_owned(),
-            created: 1,
-            account: None,
-            config: None,
-            transport: postie_smtp::TransportSettings::default(),
-            flags: vec![],
-            reverse_path: "a@x.org".into(),
-            recipients: vec!["b@x.org".into()],
-            size: 5,
-            sha256: None,
-            attempts: 0,
-            next_attempt: 1,
-            last_attempt: 1,
-            last_error: "e".into(),
-            maybe_delivered: false,
-            dead_reason: None,
-        }
     }
 
     fn add(spool: &Spool) -> String {

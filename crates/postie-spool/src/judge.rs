@@ -265,14 +265,18 @@ fn verdict(failure: &Failure) -> Verdict {
     }
 }
 
-/// The failure as one line, without the characters a store cannot keep
-/// (a NUL in a server's reply would make PostgreSQL refuse the whole
-/// batch's results) or a line could not show.
+/// The failure as a record keeps it ([`record_text`]).
 fn failure_text(failure: &Failure) -> String {
-    let text = match failure {
-        Failure::Send(error) => error_text(error),
-        Failure::Input(_, text) => text.clone(),
-    };
+    match failure {
+        Failure::Send(error) => record_text(&error_text(error)),
+        Failure::Input(_, text) => record_text(text),
+    }
+}
+
+/// `text` as a record keeps it: one line, without the characters a store
+/// cannot keep (a NUL in a server's reply would make PostgreSQL refuse the
+/// row, or a whole batch's results) or a line could not show.
+pub fn record_text(text: &str) -> String {
     text.chars()
         .filter(|c| *c != '\0')
         .map(|c| if c.is_control() { ' ' } else { c })

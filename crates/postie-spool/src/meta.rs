@@ -160,6 +160,31 @@ pub fn read_format_1_with(reader: FlagsReader) {
     let _ = FLAGS_READER.set(reader);
 }
 
+/// A record for tests: message `id`, queued at time 1, from a@x.org to
+/// b@x.org, five bytes.
+#[cfg(test)]
+pub(crate) fn sample(id: &str) -> Meta {
+    Meta {
+        version: VERSION,
+        id: id.to_owned(),
+        created: 1,
+        account: None,
+        config: None,
+        transport: TransportSettings::default(),
+        flags: Vec::new(),
+        reverse_path: "a@x.org".into(),
+        recipients: vec!["b@x.org".into()],
+        size: 5,
+        sha256: None,
+        attempts: 0,
+        next_attempt: 1,
+        last_attempt: 1,
+        last_error: "e".into(),
+        maybe_delivered: false,
+        dead_reason: None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::panic)]
@@ -167,23 +192,8 @@ mod tests {
 
     fn record(transport: TransportSettings) -> Meta {
         Meta {
-            version: VERSION,
-            id: "1-2-3".into(),
-            created: 1,
-            account: None,
-            config: None,
             transport,
-            flags: Vec::new(),
-            reverse_path: "a@x.org".into(),
-            recipients: vec!["b@x.org".into()],
-            size: 5,
-            sha256: None,
-            attempts: 0,
-            next_attempt: 1,
-            last_attempt: 1,
-            last_error: "e".into(),
-            maybe_delivered: false,
-            dead_reason: None,
+            ..sample("1-2-3")
         }
     }
 

@@ -84,23 +84,14 @@ impl Drop for Scratch {
 
 fn meta(id: &str) -> Meta {
     Meta {
-        version: meta::VERSION,
-        id: id.to_owned(),
         created: 1_700_000_000,
         account: Some("work".into()),
         config: Some("/home/a/.config/postie/config.toml".into()),
-        transport: postie_smtp::TransportSettings::default(),
-        flags: vec![],
-        reverse_path: "a@x.org".into(),
         recipients: vec!["b@x.org".into(), "c@x.org".into()],
-        size: 5,
-        sha256: None,
-        attempts: 0,
         next_attempt: 1_700_000_000,
         last_attempt: 1_700_000_000,
         last_error: "450 try later".into(),
-        maybe_delivered: false,
-        dead_reason: None,
+        ..meta::sample(id)
     }
 }
 

@@ -43,7 +43,7 @@ use postie_mime::Message;
 use postie_smtp::{envelope, Error, LocalEnv, Outcome, Prepared, SendOptions};
 use postie_spool::meta::{self, Meta};
 use postie_spool::store::{self, Place, SpoolStore, State};
-use postie_spool::{backoff, trust};
+use postie_spool::{backoff, judge, trust};
 use serde_json::{json, Value};
 
 use crate::args::{SendArgs, SpoolArgs, SpoolCommand};
@@ -182,7 +182,9 @@ pub(crate) fn keep(
         // it tried.
         next_attempt: now,
         last_attempt: now,
-        last_error: error.map(error_text).unwrap_or_default(),
+        last_error: error
+            .map(|e| judge::record_text(&judge::error_text(e)))
+            .unwrap_or_default(),
         maybe_delivered: unknown,
         dead_reason: None,
     };
@@ -232,12 +234,6 @@ fn retry_changes(written: io::Result<Message>, prepared: &Prepared) -> Option<St
             added.join(", ")
         }
     ))
-}
-
-/// An error as one line, without the `postie: ` prefix.
-fn error_text(error: &Error) -> String {
-    let line = crate::report::error_line(error);
-    line.strip_prefix("postie: ").unwrap_or(&line).to_owned()
 }
 
 /// `postie spool ...`.

@@ -3,8 +3,6 @@
 //! its accounts file, its secret read from its source, the sent log), for
 //! postie-spool's relayer to keep a pool for.
 
-use std::sync::Arc;
-
 use clap::Parser as _;
 use postie_smtp::{envelope, LocalEnv};
 use postie_spool::relay::Outcome;
@@ -41,7 +39,6 @@ impl postie_spool::MakeRoute for AccountRoutes {
             route = route.max_age(max_age);
         }
         if log.is_on() {
-            let account = Arc::new(account);
             route = route.on_outcome(move |sent: &Outcome<'_>| {
                 let options = sent
                     .options
@@ -53,7 +50,7 @@ impl postie_spool::MakeRoute for AccountRoutes {
                 {
                     crate::deliver::log_outcome(
                         &log,
-                        account.as_ref().as_ref(),
+                        account.as_ref(),
                         sent.message,
                         &prepared,
                         sent.result,
