@@ -8,7 +8,6 @@ mod common;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use base64::Engine as _;
 use chrono::DateTime;
 use postie_mime::Message;
 use postie_smtp::{AuthProblem, Cause, Credentials, Error, LocalEnv, Secret, SendOptions, Stage};
@@ -17,7 +16,7 @@ use postie_testkit::{Script, ScriptedServer};
 const PASSWORD: &str = "s3cret-pass";
 
 fn b64(bytes: &[u8]) -> String {
-    base64::engine::general_purpose::STANDARD.encode(bytes)
+    encodify::base64::STANDARD.encode(bytes)
 }
 
 fn env() -> LocalEnv {
@@ -89,9 +88,7 @@ fn the_strongest_offered_mechanism_goes_first() {
     assert_eq!(sent.auth(), Some("CRAM-MD5"));
     let commands = &server.finish()[0].commands;
     assert_eq!(commands[1], "AUTH CRAM-MD5");
-    let answer = base64::engine::general_purpose::STANDARD
-        .decode(&commands[2])
-        .unwrap();
+    let answer = encodify::base64::STANDARD.decode(&commands[2]).unwrap();
     let answer = String::from_utf8(answer).unwrap();
     assert!(answer.starts_with("alice "), "{answer}");
     assert_eq!(answer.len(), "alice ".len() + 32, "lower-case hex HMAC-MD5");
@@ -183,7 +180,7 @@ fn digest_md5_with_a_wrong_rspauth_fails() {
     assert_eq!(err.stage(), Some(Stage::Auth));
     let session = &server.finish()[0];
     assert_eq!(session.commands[3], "*", "the exchange is cancelled");
-    let response = base64::engine::general_purpose::STANDARD
+    let response = encodify::base64::STANDARD
         .decode(&session.commands[2])
         .unwrap();
     let response = String::from_utf8(response).unwrap();

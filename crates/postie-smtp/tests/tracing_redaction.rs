@@ -9,7 +9,6 @@ mod common;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use base64::Engine as _;
 use chrono::DateTime;
 use postie_mime::Message;
 use postie_smtp::{Credentials, LocalEnv, Secret, SendOptions};
@@ -18,7 +17,7 @@ use postie_testkit::{Script, ScriptedServer};
 const PASSWORD: &str = "s3cret-pass";
 
 fn b64(bytes: &[u8]) -> String {
-    base64::engine::general_purpose::STANDARD.encode(bytes)
+    encodify::base64::STANDARD.encode(bytes)
 }
 
 fn options(port: u16) -> SendOptions {

@@ -101,13 +101,12 @@ fn decode_run(run: &[u8], out: &mut String) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use base64::Engine as _;
 
     /// A plain encoder, to check that decoding gives back what it encoded:
     /// ASCII but `+` as itself, `+` as `+-`, anything else in runs closed
     /// by `-`.
     fn encode(text: &str) -> String {
-        let engine = base64::engine::general_purpose::STANDARD_NO_PAD;
+        let engine = encodify::base64::STANDARD_NO_PAD;
         let mut out = String::new();
         let mut run: Vec<u8> = Vec::new();
         let flush = |run: &mut Vec<u8>, out: &mut String| {

@@ -5,8 +5,6 @@
 
 use std::fmt;
 
-use base64::Engine as _;
-
 use aws_lc_rs::encoding::{AsDer as _, Pkcs8V1Der};
 use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair as _, RsaKeyPair};
 use rustls::pki_types::pem::PemObject as _;
@@ -164,7 +162,7 @@ impl SigningKey {
         format!(
             "v=DKIM1; k={}; p={}",
             self.algorithm().key_type(),
-            base64::engine::general_purpose::STANDARD.encode(self.public_key_record())
+            encodify::base64::STANDARD.encode(self.public_key_record())
         )
     }
 
@@ -190,7 +188,7 @@ impl SigningKey {
             }
         };
         let key = Self::from_pkcs8(&der)?;
-        let text = Zeroizing::new(base64::engine::general_purpose::STANDARD.encode(&*der));
+        let text = Zeroizing::new(encodify::base64::STANDARD.encode(&*der));
         let mut pem = Zeroizing::new(String::with_capacity(text.len() + text.len() / 64 + 60));
         pem.push_str("-----BEGIN PRIVATE KEY-----\n");
         for line in text.as_bytes().chunks(64) {

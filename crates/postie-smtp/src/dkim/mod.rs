@@ -32,8 +32,6 @@ use std::io::Read;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use base64::Engine as _;
-
 pub use canon::Canonicalization;
 pub use key::{Algorithm, KeyError, SigningKey};
 pub use verify::{verify, verify_at, Failure, Verdict, Verification, Warning};
@@ -417,7 +415,7 @@ impl<'s> Signing<'s> {
             None => from_domain(&fields)?,
         };
         let body_hash = body.finish();
-        let b64 = base64::engine::general_purpose::STANDARD;
+        let b64 = encodify::base64::STANDARD;
         let time = now
             .duration_since(SystemTime::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
@@ -436,7 +434,7 @@ impl<'s> Signing<'s> {
         }
         fold_list(&mut value, "h=", &names);
         value.push_str("\r\n\tbh=");
-        b64.encode_string(body_hash.as_ref(), &mut value);
+        b64.encode_append(body_hash.as_ref(), &mut value);
         value.push_str(";\r\n\tb=");
         // What is signed: the selected fields, then this field with an
         // empty b= and no CRLF after it (RFC 6376 §3.7).

@@ -5,9 +5,7 @@ use std::time::UNIX_EPOCH;
 
 fn b64(text: &str) -> Vec<u8> {
     let clean: String = text.chars().filter(|c| !c.is_whitespace()).collect();
-    base64::engine::general_purpose::STANDARD
-        .decode(clean)
-        .unwrap()
+    encodify::base64::STANDARD.decode(clean).unwrap()
 }
 
 /// RFC 8463 Appendix A: the message, with its two signatures.

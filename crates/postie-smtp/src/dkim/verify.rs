@@ -44,7 +44,6 @@ use std::fmt;
 use std::time::SystemTime;
 
 use aws_lc_rs::signature::{self, RsaPublicKeyComponents, UnparsedPublicKey};
-use base64::Engine as _;
 
 use super::canon::{self, BodyHasher, Canonicalization};
 use super::Algorithm;
@@ -500,7 +499,7 @@ impl<L: Fn(&str) -> Result<Option<String>, String>> Check<'_, '_, L> {
         };
         let base64 = |name: &str| {
             let tag = required(name)?;
-            base64::engine::general_purpose::STANDARD
+            encodify::base64::STANDARD
                 .decode(tag.compact())
                 .map_err(|_| Failure::Malformed(format!("{name}= is not base64")))
                 .map(|bytes| (bytes, tag.span.clone()))

@@ -37,7 +37,6 @@
 
 use std::fmt;
 
-use base64::Engine as _;
 use hmac::digest::{Digest, KeyInit};
 use hmac::{Mac, SimpleHmac};
 
@@ -331,7 +330,7 @@ pub fn response_line(prefix: &str, response: &[u8]) -> Zeroizing<String> {
         prefix.len() + response.len().div_ceil(3) * 4,
     ));
     line.push_str(prefix);
-    base64::engine::general_purpose::STANDARD.encode_string(response, &mut line);
+    encodify::base64::STANDARD.encode_append(response, &mut *line);
     line
 }
 
@@ -341,7 +340,7 @@ pub fn decode_challenge(text: &str) -> Option<Vec<u8>> {
     if text.is_empty() || text == "=" {
         return Some(Vec::new());
     }
-    base64::engine::general_purpose::STANDARD.decode(text).ok()
+    encodify::base64::STANDARD.decode(text).ok()
 }
 
 // ---------------------------------------------------------------------------
@@ -352,7 +351,7 @@ pub fn decode_challenge(text: &str) -> Option<Vec<u8>> {
 fn random_base64(n: usize) -> Result<String, SaslError> {
     let mut buf = vec![0u8; n];
     getrandom::fill(&mut buf).map_err(SaslError::Random)?;
-    Ok(base64::engine::general_purpose::STANDARD.encode(buf))
+    Ok(encodify::base64::STANDARD.encode(buf))
 }
 
 /// The concatenation of `parts`, in one buffer of the exact size (a

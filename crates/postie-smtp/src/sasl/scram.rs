@@ -20,8 +20,7 @@ use std::marker::PhantomData;
 use std::num::NonZeroU32;
 
 use aws_lc_rs::{digest, hmac, pbkdf2};
-use base64::engine::general_purpose::STANDARD as B64;
-use base64::Engine as _;
+use encodify::base64::STANDARD as B64;
 
 use super::{
     assemble, ct_eq, gs2_escape, printable, random_base64, saslprep, Credentials, Mechanism,
@@ -272,7 +271,7 @@ impl<H: ScramHash> Scram<H> {
         let server_signature = H::hmac(&server_key, &auth_message);
 
         let mut proof_b64 = Zeroizing::new(String::with_capacity(proof.len().div_ceil(3) * 4));
-        B64.encode_string(&*proof, &mut proof_b64);
+        B64.encode_append(&*proof, &mut *proof_b64);
         let client_final = assemble(&[without_proof.as_bytes(), b",p=", proof_b64.as_bytes()]);
         Ok((client_final, server_signature))
     }

@@ -5,8 +5,6 @@
 //! split inside a UTF-8 character; Q or B is chosen per run, whichever is
 //! shorter.
 
-use base64::Engine as _;
-
 /// Longest encoded-word (RFC 2047 §2).
 pub(crate) const MAX_WORD: usize = 75;
 const Q_PREFIX: &str = "=?utf-8?q?";
@@ -133,7 +131,7 @@ fn chunk(
 
 fn chunk_b(run: &str, max_word: usize) -> Vec<String> {
     let room = max_word - B_PREFIX.len() - SUFFIX.len();
-    let engine = base64::engine::general_purpose::STANDARD;
+    let engine = encodify::base64::STANDARD;
     let mut words = Vec::new();
     let mut start = 0;
     for (index, c) in run.char_indices() {
@@ -220,7 +218,7 @@ mod tests {
             .unwrap()
             .strip_suffix("?= b")
             .unwrap();
-        let engine = base64::engine::general_purpose::STANDARD;
+        let engine = encodify::base64::STANDARD;
         assert_eq!(engine.decode(inner).unwrap(), "Grüße Grüße".as_bytes());
     }
 
@@ -243,7 +241,7 @@ mod tests {
         let text = "日本語のテキスト".repeat(10);
         let words = encode_words(&text, Context::Unstructured);
         assert!(words.len() > 1);
-        let engine = base64::engine::general_purpose::STANDARD;
+        let engine = encodify::base64::STANDARD;
         let mut decoded = Vec::new();
         for word in &words {
             assert!(word.len() <= MAX_WORD, "{word}");

@@ -1,8 +1,6 @@
 //! The key record a signer publishes in DNS (RFC 6376 §3.6.1), read for one
 //! signature's algorithm: `v=DKIM1; k=rsa; p=BASE64` and its other tags.
 
-use base64::Engine as _;
-
 use super::tags;
 use super::Failure;
 use crate::dkim::Algorithm;
@@ -73,7 +71,7 @@ pub(super) fn parse(name: &str, text: &str, algorithm: Algorithm) -> Result<Key,
     if p.is_empty() {
         return Err(Failure::Revoked(name.to_owned()));
     }
-    let der = base64::engine::general_purpose::STANDARD
+    let der = encodify::base64::STANDARD
         .decode(&p)
         .map_err(|_| bad("p= is not base64".to_owned()))?;
     let public = match algorithm {
@@ -210,7 +208,7 @@ mod tests {
     #[test]
     fn a_bare_rsa_public_key_is_read_too() {
         // The RSAPublicKey inside the SPKI above, on its own.
-        let spki = base64::engine::general_purpose::STANDARD
+        let spki = encodify::base64::STANDARD
             .decode(RFC8463_RSA.split_once("p=").unwrap().1)
             .unwrap();
         let bare = &spki[22..];
@@ -256,10 +254,7 @@ mod tests {
         let mut pkcs1 = vec![0x30, 0x48, 0x02, 0x41];
         pkcs1.extend(&n);
         pkcs1.extend([0x02, 0x03, 0x01, 0x00, 0x01]);
-        let record = format!(
-            "p={}",
-            base64::engine::general_purpose::STANDARD.encode(&pkcs1)
-        );
+        let record = format!("p={}", encodify::base64::STANDARD.encode(&pkcs1));
         assert_eq!(
             parse("n", &record, Algorithm::RsaSha256),
             Err(Failure::KeyTooSmall(512))

@@ -282,7 +282,7 @@ fn hand_signed_with(
     let field = format!("DKIM-Signature: {tags} b=\r\n");
     canon::header(field.as_bytes(), canon, &mut data);
     data.truncate(data.len() - 2);
-    let b = base64::engine::general_purpose::STANDARD.encode(key.sign(&data).unwrap());
+    let b = encodify::base64::STANDARD.encode(key.sign(&data).unwrap());
     [
         format!("DKIM-Signature: {tags} b={b}\r\n").as_bytes(),
         message,
@@ -293,7 +293,7 @@ fn hand_signed_with(
 fn body_hash(body: &[u8], limit: Option<u64>) -> String {
     let mut hasher = BodyHasher::with_limit(Canonicalization::Relaxed, limit);
     hasher.update(body);
-    base64::engine::general_purpose::STANDARD.encode(hasher.finish())
+    encodify::base64::STANDARD.encode(hasher.finish())
 }
 
 #[test]
@@ -476,7 +476,7 @@ fn a_message_without_body_and_simple_c_by_default() {
     let key = SigningKey::ed25519_from_seed(&[8u8; 32]).unwrap();
     let mut empty = BodyHasher::new(Canonicalization::Simple);
     empty.update(b"");
-    let bh = base64::engine::general_purpose::STANDARD.encode(empty.finish());
+    let bh = encodify::base64::STANDARD.encode(empty.finish());
     let tags = format!("v=1; a=ed25519-sha256; d=example.org; s=s; h=from:subject; bh={bh};");
     let simple = hand_signed_with(&key, message, &tags, Canonicalization::Simple);
     assert!(verify_at(&simple, &lookup, now())[0].passed());

@@ -1,0 +1,70 @@
+//! A forked child never hands out an id its parent hands out too, though
+//! it starts with a copy of the parent's block of random bytes: the block
+//! is fetched again in the child. Ids are taken in the parent first, so the
+//! child inherits a block already in use (the case a check at fetch time
+//! alone would miss), then in the child and its own child, then again in
+//! the parent; every id of all three must be new.
+
+// A test's `main` (harness = false, one thread for the fork), which clippy
+// does not know for a test: a failure here is meant to panic.
+#![allow(clippy::expect_used)]
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+const EACH: usize = 8;
+
+fn ids(n: usize) -> Vec<String> {
+    (0..n)
+        .map(|_| postie_mime::new_message_id("example.org").expect("a Message-ID"))
+        .collect()
+}
+
+/// Forks; the child writes `n` ids to `out` (and, when `nested`, forks
+/// again first, its child writing to `out` + ".child") and exits.
+fn ids_in_a_child(out: &Path, n: usize, nested: bool) -> i32 {
+    let out = out.to_owned();
+    safe_fork::fork_join(move || {
+        if nested {
+            let grandchild = PathBuf::from(format!("{}.child", out.display()));
+            if ids_in_a_child(&grandchild, n, false) != 0 {
+                return 3;
+            }
+        }
+        match std::fs::write(&out, ids(n).join("\n")) {
+            Ok(()) => 0,
+            Err(_) => 2,
+        }
+    })
+    .expect("fork")
+}
+
+fn main() {
+    let dir = std::env::temp_dir().join(format!("postie-fork-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("a scratch directory");
+    let out = dir.join("ids");
+
+    let mut all = ids(EACH);
+    assert_eq!(ids_in_a_child(&out, EACH, true), 0, "the child failed");
+    all.extend(ids(EACH));
+    for file in [
+        out.clone(),
+        PathBuf::from(format!("{}.child", out.display())),
+    ] {
+        let text = std::fs::read_to_string(&file).expect("the child's ids");
+        all.extend(text.lines().map(str::to_owned));
+    }
+    std::fs::remove_dir_all(&dir).ok();
+
+    assert_eq!(all.len(), 4 * EACH);
+    let unique: HashSet<&String> = all.iter().collect();
+    assert_eq!(
+        unique.len(),
+        all.len(),
+        "a parent and its forked children handed out the same id: {all:#?}"
+    );
+    println!(
+        "fork: {} ids in three processes, all different: ok",
+        all.len()
+    );
+}
