@@ -47,7 +47,7 @@ pub use write::seven_bit;
 
 pub use error::Error;
 pub use fields::header::{HeaderName, HeaderValue, Headers};
-pub use fields::message_id::{new_content_id, new_message_id};
+pub use fields::message_id::{after_fork, new_content_id, new_message_id};
 pub use message::{Body, Message, TransferEncoding};
 pub use read::strict::{header_line, HeaderLine, ParseError};
 pub use shared::{SharedBytes, SharedText};

@@ -8,6 +8,8 @@
 // A test's `main` (harness = false, one thread for the fork), which clippy
 // does not know for a test: a failure here is meant to panic.
 #![allow(clippy::expect_used)]
+// safe-fork is Linux-only; elsewhere `main` does nothing.
+#![cfg_attr(not(target_os = "linux"), allow(dead_code, unused_imports))]
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -20,6 +22,7 @@ fn ids(n: usize) -> Vec<String> {
         .collect()
 }
 
+#[cfg(target_os = "linux")]
 /// Forks; the child writes `n` ids to `out` (and, when `nested`, forks
 /// again first, its child writing to `out` + ".child") and exits.
 fn ids_in_a_child(out: &Path, n: usize, nested: bool) -> i32 {
@@ -39,9 +42,16 @@ fn ids_in_a_child(out: &Path, n: usize, nested: bool) -> i32 {
     .expect("fork")
 }
 
+#[cfg(not(target_os = "linux"))]
+fn main() {}
+
+#[cfg(target_os = "linux")]
 fn main() {
-    let dir = std::env::temp_dir().join(format!("postie-fork-test-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("a scratch directory");
+    // Cargo's own scratch directory for tests, not a guessable name in a
+    // shared /tmp; a directory left by an earlier run is replaced.
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("fork-test");
+    std::fs::remove_dir_all(&dir).ok();
+    std::fs::create_dir(&dir).expect("a scratch directory");
     let out = dir.join("ids");
 
     let mut all = ids(EACH);

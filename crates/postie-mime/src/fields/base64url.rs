@@ -49,7 +49,7 @@ fn put_group(n: u32, chars: usize, buffer: &mut [u8; 64], at: usize) -> usize {
 mod tests {
 
     #[test]
-    fn the_same_as_the_base64_crate() {
+    fn the_same_as_encodify() {
         let data: Vec<u8> = (0..=255u8).rev().chain(0..=255).collect();
         for len in 0..40 {
             for start in [0, 100, 250, 400] {

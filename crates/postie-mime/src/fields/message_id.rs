@@ -28,6 +28,24 @@ pub fn new_message_id(domain: &str) -> Result<String, Error> {
     Ok(id)
 }
 
+/// Makes the calling thread's next Message-ID or Content-ID draw fresh
+/// random bytes. Only a child process made without the C library's
+/// `fork()` needs it: one made by `_Fork()` or by a `clone` system call
+/// made directly holds a copy of its parent's random bytes and is not
+/// told so (a child of `fork()`, which `libc::fork` and `nix::unistd::fork`
+/// call, is told, and needs nothing). Call it in such a child before its
+/// first id, so that it never hands out one its parent hands out too.
+///
+/// ```
+/// let before = postie_mime::new_message_id("example.org")?;
+/// postie_mime::after_fork();
+/// assert_ne!(postie_mime::new_message_id("example.org")?, before);
+/// # Ok::<(), postie_mime::Error>(())
+/// ```
+pub fn after_fork() {
+    random_pool::forget();
+}
+
 fn is_dot_atom(domain: &str) -> bool {
     // Labels of letters, digits and hyphens, none empty: no dot at either
     // end nor two in a row. One pass over the bytes, no splitting.

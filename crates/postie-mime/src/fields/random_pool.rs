@@ -5,16 +5,21 @@
 //! with a call apiece.
 //!
 //! Each thread has its own block, and a block is thrown away in a child
-//! process: after `fork` the child holds a copy of its parent's block, and
+//! process: after a fork the child holds a copy of its parent's block, and
 //! handing out the same bytes in both would give both the same ids. The
 //! child learns it is one from a counter that a handler registered with
-//! `pthread_atfork` bumps in every child of the C library's `fork` (through
-//! which `libc::fork`, `nix::unistd::fork` and every fork that goes on
-//! running Rust code passes): one load per id where asking for the process
-//! id was a system call per id, the largest single cost of building a
-//! small message (README, Performance: W5). Should the handler not be
+//! `pthread_atfork` bumps in every child of the C library's `fork()`: one
+//! load per id, where asking for the process id was a system call per id
+//! (about 3% of building a W5 message; README, Performance). `libc::fork`,
+//! `nix::unistd::fork` and `std::process::Command` (whose child execs
+//! before any id) all go through it. A child made otherwise, by `_Fork()`
+//! or a raw `clone` system call, runs no handler: it calls
+//! [`crate::after_fork`] before its first id. Should the handler not be
 //! registered (the C library out of memory), the process id is compared
-//! instead.
+//! instead. (The registration runs once per process, under a lock: a
+//! process that forks from one thread while another makes the process's
+//! very first id could leave the child waiting on that lock, as with any
+//! lazily set up state.)
 
 use std::cell::RefCell;
 
@@ -24,7 +29,9 @@ use crate::Error;
 const BLOCK: usize = 4096;
 
 struct Pool {
-    bytes: [u8; BLOCK],
+    /// Empty until the thread's first id (threads that make none hold
+    /// nothing), then `BLOCK` bytes.
+    bytes: Vec<u8>,
     /// `bytes[used..]` has not been handed out.
     used: usize,
     /// Tells a child process that `bytes` are its parent's; `None` until
@@ -63,7 +70,7 @@ impl ForkWatch {
 thread_local! {
     static POOL: RefCell<Pool> = const {
         RefCell::new(Pool {
-            bytes: [0; BLOCK],
+            bytes: Vec::new(),
             used: BLOCK,
             fork: None,
         })
@@ -75,14 +82,15 @@ pub(crate) fn take16() -> Result<[u8; 16], Error> {
     POOL.with_borrow_mut(|pool| {
         // The watch starts before the first fetch, so a fork after it is
         // seen; `used` starts at BLOCK, so the first id fetches.
-        let forked = match &mut pool.fork {
-            Some(watch) => watch.forked(),
-            None => {
-                pool.fork = Some(ForkWatch::new());
-                false
-            }
-        };
-        if forked || pool.used + 16 > BLOCK {
+        let watch = pool.fork.get_or_insert_with(ForkWatch::new);
+        if watch.forked() {
+            // The watch reports a fork once: the block is dropped now, so
+            // that a fetch failing below is tried again next time rather
+            // than the parent's bytes handed out.
+            pool.used = BLOCK;
+        }
+        if pool.used + 16 > BLOCK {
+            pool.bytes.resize(BLOCK, 0);
             getrandom::fill(&mut pool.bytes).map_err(|e| Error::Random(e.to_string()))?;
             pool.used = 0;
         }
@@ -100,6 +108,14 @@ pub(crate) fn take16() -> Result<[u8; 16], Error> {
     })
 }
 
+/// Drops this thread's block: the next id fetches a new one.
+pub(crate) fn forget() {
+    POOL.with_borrow_mut(|pool| {
+        pool.bytes.fill(0);
+        pool.used = BLOCK;
+    });
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -110,6 +126,28 @@ mod tests {
         for _ in 0..(3 * BLOCK / 16 + 5) {
             assert!(seen.insert(take16().unwrap()));
         }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_fork_is_noticed_without_a_system_call() {
+        // The process id is the fallback, and a system call per id.
+        assert!(matches!(ForkWatch::new(), ForkWatch::Handler(_)));
+    }
+
+    #[test]
+    fn a_forgotten_block_is_fetched_again() {
+        let first = take16().unwrap();
+        let left = POOL.with_borrow(|pool| pool.bytes.get(16..32).map(<[u8]>::to_vec));
+        forget();
+        assert!(POOL.with_borrow(|pool| pool.used == BLOCK && pool.bytes.iter().all(|&b| b == 0)));
+        let next = take16().unwrap();
+        assert_ne!(next, first);
+        assert_ne!(
+            Some(next.to_vec()),
+            left,
+            "the old block's next bytes were handed out"
+        );
     }
 
     #[test]
