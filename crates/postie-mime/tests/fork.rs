@@ -12,7 +12,7 @@
 #![cfg_attr(not(target_os = "linux"), allow(dead_code, unused_imports))]
 
 use std::collections::HashSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 const EACH: usize = 8;
 
@@ -23,18 +23,16 @@ fn ids(n: usize) -> Vec<String> {
 }
 
 #[cfg(target_os = "linux")]
-/// Forks; the child writes `n` ids to `out` (and, when `nested`, forks
-/// again first, its child writing to `out` + ".child") and exits.
-fn ids_in_a_child(out: &Path, n: usize, nested: bool) -> i32 {
-    let out = out.to_owned();
-    safe_fork::fork_join(move || {
-        if nested {
-            let grandchild = PathBuf::from(format!("{}.child", out.display()));
-            if ids_in_a_child(&grandchild, n, false) != 0 {
+/// Forks; the child writes `n` ids to `out` and exits, after forking a
+/// child of its own that writes `n` ids to `grandchild`, if given.
+fn ids_in_a_child(out: &Path, n: usize, grandchild: Option<&Path>) -> i32 {
+    safe_fork::fork_join(|| {
+        if let Some(file) = grandchild {
+            if ids_in_a_child(file, n, None) != 0 {
                 return 3;
             }
         }
-        match std::fs::write(&out, ids(n).join("\n")) {
+        match std::fs::write(out, ids(n).join("\n")) {
             Ok(()) => 0,
             Err(_) => 2,
         }
@@ -52,15 +50,16 @@ fn main() {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("fork-test");
     std::fs::remove_dir_all(&dir).ok();
     std::fs::create_dir(&dir).expect("a scratch directory");
-    let out = dir.join("ids");
+    let (child, grandchild) = (dir.join("child"), dir.join("grandchild"));
 
     let mut all = ids(EACH);
-    assert_eq!(ids_in_a_child(&out, EACH, true), 0, "the child failed");
+    assert_eq!(
+        ids_in_a_child(&child, EACH, Some(&grandchild)),
+        0,
+        "the child failed"
+    );
     all.extend(ids(EACH));
-    for file in [
-        out.clone(),
-        PathBuf::from(format!("{}.child", out.display())),
-    ] {
+    for file in [child, grandchild] {
         let text = std::fs::read_to_string(&file).expect("the child's ids");
         all.extend(text.lines().map(str::to_owned));
     }

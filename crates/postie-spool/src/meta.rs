@@ -15,6 +15,8 @@ use std::sync::OnceLock;
 use postie_smtp::{SecretSource, TransportSettings};
 use serde::{Deserialize, Serialize};
 
+use crate::digest::Digest;
+
 /// The format of `meta.json`; a newer postie refuses nothing older.
 ///
 /// 2: how to send is `transport`, the settings whole (format 1 kept a list
@@ -71,6 +73,38 @@ pub struct Meta {
 }
 
 impl Meta {
+    /// The record of a message just stored (`stored`: its size and digest
+    /// as kept) at `now`, from `reverse_path` to `recipients`: due at once,
+    /// sent with default settings and no account, not tried yet. The rest
+    /// is set by struct update (`Meta { transport, ..Meta::new(…) }`).
+    pub fn new(
+        id: &str,
+        now: u64,
+        stored: Digest,
+        reverse_path: String,
+        recipients: Vec<String>,
+    ) -> Meta {
+        Meta {
+            version: VERSION,
+            id: id.to_owned(),
+            created: now,
+            account: None,
+            config: None,
+            transport: TransportSettings::default(),
+            flags: Vec::new(),
+            reverse_path,
+            recipients,
+            size: stored.size,
+            sha256: Some(stored.sha256),
+            attempts: 0,
+            next_attempt: now,
+            last_attempt: now,
+            last_error: String::new(),
+            maybe_delivered: false,
+            dead_reason: None,
+        }
+    }
+
     /// Serialized for the file.
     pub fn to_json(&self) -> std::io::Result<Vec<u8>> {
         let mut bytes = serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?;
@@ -164,24 +198,14 @@ pub fn read_format_1_with(reader: FlagsReader) {
 /// b@x.org, five bytes.
 #[cfg(test)]
 pub(crate) fn sample(id: &str) -> Meta {
-    Meta {
-        version: VERSION,
-        id: id.to_owned(),
-        created: 1,
-        account: None,
-        config: None,
-        transport: TransportSettings::default(),
-        flags: Vec::new(),
-        reverse_path: "a@x.org".into(),
-        recipients: vec!["b@x.org".into()],
+    let stored = Digest {
         size: 5,
+        sha256: String::new(),
+    };
+    Meta {
         sha256: None,
-        attempts: 0,
-        next_attempt: 1,
-        last_attempt: 1,
         last_error: "e".into(),
-        maybe_delivered: false,
-        dead_reason: None,
+        ..Meta::new(id, 1, stored, "a@x.org".into(), vec!["b@x.org".into()])
     }
 }
 

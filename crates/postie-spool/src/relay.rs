@@ -362,16 +362,11 @@ mod tests {
     }
 
     fn meta(transport: TransportSettings, account: Option<&str>) -> Meta {
-        let mut meta: Meta = serde_json::from_value(serde_json::json!({
-            "version": 2, "id": "1-1-1", "created": 0, "account": null, "config": null,
-            "reverse_path": "a@x.org", "recipients": ["b@x.org"], "size": 1,
-            "attempts": 0, "next_attempt": 0, "last_attempt": 0, "last_error": "",
-            "maybe_delivered": false
-        }))
-        .unwrap();
-        meta.transport = transport;
-        meta.account = account.map(str::to_owned);
-        meta
+        Meta {
+            transport,
+            account: account.map(str::to_owned),
+            ..crate::meta::sample("1-1-1")
+        }
     }
 
     #[test]

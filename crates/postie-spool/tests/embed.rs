@@ -13,7 +13,7 @@ use std::time::Duration;
 use postie_smtp::tls::TlsMode;
 use postie_smtp::{Credentials, SendOptions};
 use postie_spool::store::{Place, State};
-use postie_spool::{Location, Meta, Relayer, Report, Route, Settings};
+use postie_spool::{Digest, Location, Meta, Relayer, Report, Route, Settings};
 use postie_testkit::{real_path, real_server, wait_for, RealServer};
 
 /// A token of this run, so that messages of other tests and runs in the
@@ -102,7 +102,7 @@ fn keep(
     let mut entry = store.create().unwrap();
     let digest = entry.write_message(&mut |w| w.write_all(&bytes)).unwrap();
     let id = entry.id().to_owned();
-    let mut meta = meta(&id, transport.clone(), digest.size, Some(digest.sha256));
+    let mut meta = meta(&id, transport.clone(), digest);
     meta.account = account.map(str::to_owned);
     entry.commit(&meta, State::Queued).unwrap();
     id
@@ -115,12 +115,7 @@ fn a_service_relays_a_folder_store_once_with_its_own_routes_and_report() {
     };
     let dir = real_path("POSTIE_TEST_AIOSMTPD_DIR").unwrap();
     let token = token("folder");
-    let root = std::env::temp_dir().join(format!("postie-embed-{token}"));
-    let _ = std::fs::remove_dir_all(&root);
-    let store = Location::Folder(root.clone())
-        .open(true, Duration::from_secs(600))
-        .unwrap()
-        .expect("made");
+    let (root, store) = folder_store(&token);
 
     // Ten messages kept as `postie send --spool-on-failure` keeps them.
     let transport = server_options(&server).transport_settings().clone();
@@ -188,12 +183,7 @@ fn a_service_relays_a_folder_store_once_with_its_own_routes_and_report() {
 /// outcome hook hears of every message tried.
 #[test]
 fn a_route_that_cannot_be_made_is_kept_and_a_routes_max_age_gives_up() {
-    let root = std::env::temp_dir().join(format!("postie-embed-{}", token("routes")));
-    let _ = std::fs::remove_dir_all(&root);
-    let store = Location::Folder(root.clone())
-        .open(true, Duration::from_secs(600))
-        .unwrap()
-        .expect("made");
+    let (root, store) = folder_store(&token("routes"));
     // Two messages: one of an account this host does not have, one to a
     // port where nothing listens.
     let mut to_closed = postie_smtp::TransportSettings::default();
@@ -276,31 +266,29 @@ fn a_relayer_is_send() {
     send::<Relayer<'static>>();
 }
 
-fn meta(
-    id: &str,
-    transport: postie_smtp::TransportSettings,
-    size: u64,
-    sha256: Option<String>,
-) -> Meta {
+/// A new folder store under the temporary directory, named by `token`,
+/// and its root (removed by the test at its end).
+fn folder_store(token: &str) -> (std::path::PathBuf, Box<dyn postie_spool::SpoolStore>) {
+    let root = std::env::temp_dir().join(format!("postie-embed-{token}"));
+    let _ = std::fs::remove_dir_all(&root);
+    let store = Location::Folder(root.clone())
+        .open(true, Duration::from_secs(600))
+        .unwrap()
+        .expect("made");
+    (root, store)
+}
+
+fn meta(id: &str, transport: postie_smtp::TransportSettings, stored: Digest) -> Meta {
     let now = postie_spool::backoff::now();
     Meta {
-        version: postie_spool::meta::VERSION,
-        id: id.to_owned(),
-        created: now,
-        account: None,
-        config: None,
         transport,
-        flags: Vec::new(),
-        reverse_path: "shop@example.org".to_owned(),
-        recipients: vec!["customer@example.com".to_owned()],
-        size,
-        sha256,
-        attempts: 0,
-        next_attempt: now,
-        last_attempt: now,
-        last_error: String::new(),
-        maybe_delivered: false,
-        dead_reason: None,
+        ..Meta::new(
+            id,
+            now,
+            stored,
+            "shop@example.org".to_owned(),
+            vec!["customer@example.com".to_owned()],
+        )
     }
 }
 
@@ -504,12 +492,7 @@ fn a_refused_login_on_a_kept_route_makes_the_route_again_before_giving_up() {
     };
     let server = ScriptedServer::start(vec![accepted, refused(), refused()]);
 
-    let root = std::env::temp_dir().join(format!("postie-embed-{}", token("login")));
-    let _ = std::fs::remove_dir_all(&root);
-    let store = Location::Folder(root.clone())
-        .open(true, Duration::from_secs(600))
-        .unwrap()
-        .expect("made");
+    let (root, store) = folder_store(&token("login"));
     let mut transport = postie_smtp::TransportSettings::default();
     transport.servers = vec!["127.0.0.1".to_owned()];
     transport.ports = vec![server.port()];
@@ -521,7 +504,7 @@ fn a_refused_login_on_a_kept_route_makes_the_route_again_before_giving_up() {
         let mut entry = store.create().unwrap();
         let digest = entry.write_message(&mut |w| w.write_all(&bytes)).unwrap();
         let id = entry.id().to_owned();
-        let mut meta = meta(&id, transport.clone(), digest.size, Some(digest.sha256));
+        let mut meta = meta(&id, transport.clone(), digest);
         meta.next_attempt += 2;
         entry.commit(&meta, State::Queued).unwrap();
         id

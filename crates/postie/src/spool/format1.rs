@@ -31,7 +31,8 @@ mod tests {
     use super::*;
     use crate::args::TransportArgs;
     use postie_smtp::SecretSource;
-    use postie_spool::meta::{Meta, Unreadable, VERSION};
+    use postie_spool::meta::{Meta, Unreadable};
+    use postie_spool::Digest;
 
     fn settings(argv: &[String]) -> TransportSettings {
         let full = ["postie".to_owned(), "send".to_owned()]
@@ -44,24 +45,15 @@ mod tests {
     }
 
     fn record(transport: TransportSettings) -> Meta {
-        Meta {
-            version: VERSION,
-            id: "1-2-3".into(),
-            created: 1,
-            account: None,
-            config: None,
-            transport,
-            flags: Vec::new(),
-            reverse_path: "a@x.org".into(),
-            recipients: vec!["b@x.org".into()],
+        let stored = Digest {
             size: 5,
+            sha256: String::new(),
+        };
+        Meta {
+            transport,
             sha256: None,
-            attempts: 0,
-            next_attempt: 1,
-            last_attempt: 1,
             last_error: "e".into(),
-            maybe_delivered: false,
-            dead_reason: None,
+            ..Meta::new("1-2-3", 1, stored, "a@x.org".into(), vec!["b@x.org".into()])
         }
     }
 

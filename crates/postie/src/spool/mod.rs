@@ -41,7 +41,7 @@ use std::path::PathBuf;
 
 use postie_mime::Message;
 use postie_smtp::{envelope, Error, LocalEnv, Outcome, Prepared, SendOptions};
-use postie_spool::meta::{self, Meta};
+use postie_spool::meta::Meta;
 use postie_spool::store::{self, Place, SpoolStore, State};
 use postie_spool::{backoff, judge, trust};
 use serde_json::{json, Value};
@@ -165,28 +165,23 @@ pub(crate) fn keep(
     let unknown = error.is_some_and(|e| e.outcome() == Outcome::Unknown);
     let now = backoff::now();
     let id = entry.id().to_owned();
+    // Due at once: someone who runs `postie spool flush` by hand wants it
+    // tried.
     let meta = Meta {
-        version: meta::VERSION,
-        id: id.clone(),
-        created: now,
         account: retry.account,
         config: retry.config,
         transport: retry.transport,
-        flags: Vec::new(),
-        reverse_path: prepared.reverse_path(),
-        recipients: prepared.recipients(),
-        size: digest.size,
-        sha256: Some(digest.sha256),
-        attempts: 0,
-        // Due at once: someone who runs `postie spool flush` by hand wants
-        // it tried.
-        next_attempt: now,
-        last_attempt: now,
         last_error: error
             .map(|e| judge::record_text(&judge::error_text(e)))
             .unwrap_or_default(),
         maybe_delivered: unknown,
-        dead_reason: None,
+        ..Meta::new(
+            &id,
+            now,
+            digest,
+            prepared.reverse_path(),
+            prepared.recipients(),
+        )
     };
     let state = if unknown {
         State::Unknown
